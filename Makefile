@@ -1,0 +1,48 @@
+# The two README commands: `make run` and `make test`. Each installs what is
+# missing (scripts/deps.sh), builds, and does its job.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+ARGS ?=
+
+.PHONY: all deps build debug asan run test test-fast bench clean format
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+debug: deps
+	cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build-debug -j $(JOBS)
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPB_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/ppod-browserd --data-dir ./var $(ARGS)
+
+# Every test: unit and end-to-end on the release build, then the unit tests
+# and one end-to-end pass under AddressSanitizer + UBSan.
+test: build asan
+	cd $(BUILD) && ctest --output-on-failure
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
+
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure $(if $(T),-R $(T),)
+
+bench: build
+	node bench/run.js $(ARGS)
+
+format:
+	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'tests/unit/*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-debug

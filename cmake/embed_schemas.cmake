@@ -1,0 +1,18 @@
+# Writes a C file holding every schemas/*.json as a NUL-terminated string,
+# with a table of {name, text}. Run with -DOUT=... -DDIR=...
+file(GLOB files ${DIR}/*.json)
+list(SORT files)
+set(body "/* Generated from schemas/ by cmake/embed_schemas.cmake. Do not edit. */\n#include <stddef.h>\n#include \"common/schemas_data.h\"\n\n")
+set(table "const pb_schema_text pb_schema_texts[] = {\n")
+set(i 0)
+foreach(f ${files})
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "static const char s${i}[] = {${hex}0x00};\n")
+  string(APPEND table "  {\"${name}\", s${i}},\n")
+  math(EXPR i "${i}+1")
+endforeach()
+string(APPEND table "  {NULL, NULL}\n};\n")
+file(WRITE ${OUT}.tmp "${body}\n${table}")
+configure_file(${OUT}.tmp ${OUT} COPYONLY)

@@ -1,0 +1,381 @@
+#include "cli/commands.h"
+
+#include "cli/config.h"
+#include "cli/files.h"
+#include "common/pb.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- flags ------------------------------------------------------------ */
+
+static const pb_cli_flag output_flags[] = {
+    {.name = "--output", .alias = "-o", .kind = PB_CLI_F_OUTPUT, .metavar = "FILE",
+     .help = "write the result to FILE; '-' for stdout"},
+    {0},
+};
+
+/* Fields every quick action shares (schemas/common.json). */
+static const pb_cli_flag page_flags[] = {
+    {.name = "--html", .kind = PB_CLI_F_TEXT_FILE, .path = "html", .metavar = "FILE|-",
+     .help = "render the HTML in FILE ('-' for stdin) instead of loading <url>"},
+    {.name = "--wait-for", .kind = PB_CLI_F_STRING, .path = "waitForSelector.selector",
+     .metavar = "CSS", .help = "wait until an element matches CSS"},
+    {.name = "--viewport", .kind = PB_CLI_F_SIZE, .path = "viewport", .metavar = "WxH",
+     .help = "window size in CSS pixels (default 1280x720)", .min = 1, .max = 16384},
+    {.name = "--wait-until", .kind = PB_CLI_F_ENUM, .path = "gotoOptions.waitUntil",
+     .metavar = "EVENT", .choices = "load|domcontentloaded|networkidle0|networkidle2",
+     .help = "load (default), domcontentloaded, networkidle0 or networkidle2"},
+    {.name = "--timeout", .kind = PB_CLI_F_INT, .path = "timeout", .metavar = "MS",
+     .help = "deadline for the whole job, 0 to 120000 (default 30000)", .min = 0,
+     .max = 120000},
+    {0},
+};
+
+static const pb_cli_flag screenshot_flags[] = {
+    {.name = "--full-page", .kind = PB_CLI_F_BOOL, .path = "screenshotOptions.fullPage",
+     .help = "capture the whole scrollable page, not just the viewport"},
+    {.name = "--type", .kind = PB_CLI_F_ENUM, .path = "screenshotOptions.type",
+     .choices = "png|jpeg|webp", .help = "image format (default png)"},
+    {.name = "--quality", .kind = PB_CLI_F_INT, .path = "screenshotOptions.quality",
+     .metavar = "N", .help = "jpeg or webp quality, 0 to 100", .min = 0, .max = 100},
+    {.name = "--selector", .kind = PB_CLI_F_STRING, .path = "selector", .metavar = "CSS",
+     .help = "capture only the first element matching CSS"},
+    {0},
+};
+
+static const pb_cli_flag pdf_flags[] = {
+    {.name = "--landscape", .kind = PB_CLI_F_BOOL, .path = "pdfOptions.landscape",
+     .help = "landscape orientation"},
+    {.name = "--format", .kind = PB_CLI_F_STRING, .path = "pdfOptions.format",
+     .metavar = "SIZE", .help = "paper size, e.g. A4 or Letter"},
+    {.name = "--print-background", .kind = PB_CLI_F_BOOL,
+     .path = "pdfOptions.printBackground", .help = "print background colours and images"},
+    {0},
+};
+
+static const pb_cli_flag *const screenshot_opts[] = {output_flags, screenshot_flags,
+                                                     page_flags, NULL};
+static const pb_cli_flag *const pdf_opts[] = {output_flags, pdf_flags, page_flags, NULL};
+static const pb_cli_flag *const text_opts[] = {output_flags, page_flags, NULL};
+
+/* ---- commands --------------------------------------------------------- */
+
+static int cmd_help(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static int cmd_login(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+
+const pb_cli_command pb_cli_commands[] = {
+    {.name = "browser:screenshot", .summary = "Take a screenshot of a page (PNG, JPEG or WebP)",
+     .args = "<url>",
+     .description = "Saves the image as screenshot.<type> in the current directory, or as\n"
+                    "-o FILE, and prints the path it wrote.",
+     .flags = screenshot_opts, .handler = pb_cli_run_action, .route = "/browser/screenshot",
+     .output = PB_CLI_OUT_FILE, .out_stem = "screenshot", .out_ext = "png", .page = 1},
+    {.name = "browser:pdf", .summary = "Print a page to PDF", .args = "<url>",
+     .description = "Saves the PDF as page.pdf in the current directory, or as -o FILE,\n"
+                    "and prints the path it wrote.",
+     .flags = pdf_opts, .handler = pb_cli_run_action, .route = "/browser/pdf",
+     .output = PB_CLI_OUT_FILE, .out_stem = "page", .out_ext = "pdf", .page = 1},
+    {.name = "browser:content", .summary = "Print a page's HTML after its scripts have run",
+     .args = "<url>", .flags = text_opts, .handler = pb_cli_run_action,
+     .route = "/browser/content", .output = PB_CLI_OUT_RESULT, .page = 1},
+    {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
+     .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
+                    "~/.config/ppod/token. '-' reads it from stdin. --token and\n"
+                    "$PAPERPOD_TOKEN take precedence over the saved token.",
+     .handler = cmd_login, .min_args = 1, .max_args = 1},
+    {.name = "help", .summary = "List the commands, or show one command's options",
+     .args = "[command]", .handler = cmd_help, .max_args = 1},
+    {0},
+};
+
+const pb_cli_command *pb_cli_find_command(const char *name) {
+  for (const pb_cli_command *c = pb_cli_commands; c->name; c++)
+    if (!strcmp(c->name, name)) return c;
+  return NULL;
+}
+
+void pb_cli_print_overview(FILE *f) {
+  fprintf(f, "usage: ppod <command> [options]\n\nCommands:\n");
+  int w = 0;
+  for (const pb_cli_command *c = pb_cli_commands; c->name; c++)
+    if ((int)strlen(c->name) > w) w = (int)strlen(c->name);
+  for (const pb_cli_command *c = pb_cli_commands; c->name; c++)
+    fprintf(f, "  %-*s  %s\n", w, c->name, c->summary);
+  fprintf(f, "\nGlobal options:\n");
+  pb_cli_print_flags(pb_cli_global_flags, 13, f);
+  fprintf(f, "\nRun 'ppod <command> --help' for a command's options.\n");
+}
+
+static int cmd_help(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
+  if (!a->npos) {
+    pb_cli_print_overview(ctx->out);
+    return PB_CLI_EXIT_OK;
+  }
+  const pb_cli_command *c = pb_cli_find_command(a->pos[0]);
+  if (!c) {
+    fprintf(ctx->err, "ppod: unknown command '%s'; run 'ppod help' for the list\n", a->pos[0]);
+    return PB_CLI_EXIT_USAGE;
+  }
+  pb_cli_print_help(c, ctx->out);
+  return PB_CLI_EXIT_OK;
+}
+
+static int cmd_login(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
+  char err[512];
+  char *stdin_text = NULL, *path = NULL;
+  const char *token = a->pos[0];
+  if (!strcmp(token, "-")) {
+    size_t len;
+    int rc = pb_cli_file_read("-", PB_CLI_MAX_TOKEN + 64, &stdin_text, &len, err, sizeof(err));
+    if (rc) {
+      fprintf(ctx->err, "ppod: %s\n", err);
+      return PB_CLI_EXIT_FAIL;
+    }
+    /* Surrounding whitespace (the newline of `echo TOKEN |`) is not part of it. */
+    while (len && strchr(" \t\r\n", stdin_text[len - 1])) stdin_text[--len] = '\0';
+    token = stdin_text + strspn(stdin_text, " \t\r\n");
+  }
+  int rc = pb_cli_token_save(token, &path, err, sizeof(err));
+  free(stdin_text);
+  if (rc) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    return rc == PB_EINVAL ? PB_CLI_EXIT_USAGE : PB_CLI_EXIT_FAIL;
+  }
+  fprintf(ctx->out, "token saved to %s\n", path);
+  free(path);
+  return PB_CLI_EXIT_OK;
+}
+
+/* ---- the shared quick-action runner ----------------------------------- */
+
+/* Does the Content-Type ct name media type mt (ignoring case and parameters)? */
+static int media_is(const char *ct, const char *mt) {
+  size_t n = strlen(mt);
+  return !strncasecmp(ct, mt, n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static const char *ext_for(const char *ct, const char *fallback) {
+  static const char *const map[][2] = {
+      {"image/png", "png"},       {"image/jpeg", "jpeg"}, {"image/webp", "webp"},
+      {"application/pdf", "pdf"}, {"text/html", "html"},  {"text/markdown", "md"},
+      {"application/json", "json"}, {"text/plain", "txt"},
+  };
+  for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+    if (media_is(ct, map[i][0])) return map[i][1];
+  return fallback ? fallback : "bin";
+}
+
+/* Prints at most max bytes of s with control characters replaced, so a
+ * server's message cannot drive the terminal. */
+static void put_clean(FILE *f, const char *s, size_t max) {
+  for (size_t i = 0; s[i] && i < max; i++) {
+    unsigned char c = (unsigned char)s[i];
+    fputc(c < 0x20 || c == 0x7f ? ' ' : c, f);
+  }
+}
+
+static void report_error(pb_cli_ctx *ctx, const pb_cli_request *req, const pb_cli_response *resp,
+                         const cJSON *doc) {
+  const cJSON *e0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "errors"), 0);
+  const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e0, "code"));
+  const char *msg = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e0, "message"));
+  fputs("ppod: ", ctx->err);
+  if (code) {
+    put_clean(ctx->err, code, 100);
+    if (msg) {
+      fputs(": ", ctx->err);
+      put_clean(ctx->err, msg, 2000);
+    }
+  } else {
+    fprintf(ctx->err, "HTTP %ld from %s%s", resp->status, req->base_url, req->route);
+    if (resp->body.len && (media_is(resp->content_type, "text/plain") ||
+                           media_is(resp->content_type, "text/html"))) {
+      fputs(": ", ctx->err);
+      put_clean(ctx->err, resp->body.data, 200);
+    }
+  }
+  fputc('\n', ctx->err);
+  if (resp->retry_after >= 0)
+    fprintf(ctx->err, "ppod: the server is busy; retry in %ld s\n", resp->retry_after);
+  if (resp->status == 401 && !req->token)
+    fprintf(ctx->err, "ppod: no token given: pass --token, set PAPERPOD_TOKEN or run "
+                      "'ppod login <token>'\n");
+}
+
+/* Puts data at path (NULL or "-": ctx->out). A file is written atomically and
+ * its path printed; text for a terminal gets a final newline. */
+static int emit(pb_cli_ctx *ctx, const char *path, const char *data, size_t len, int text) {
+  char err[1024];
+  if (!data) data = "";
+  if (!path || !strcmp(path, "-")) {
+    fwrite(data, 1, len, ctx->out);
+    if (text && len && data[len - 1] != '\n') fputc('\n', ctx->out);
+    if (fflush(ctx->out) || ferror(ctx->out)) {
+      fprintf(ctx->err, "ppod: cannot write to stdout: %s\n", strerror(errno));
+      return PB_CLI_EXIT_FAIL;
+    }
+    return PB_CLI_EXIT_OK;
+  }
+  if (pb_cli_file_write_atomic(path, data, len, 0666, err, sizeof(err))) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    return PB_CLI_EXIT_FAIL;
+  }
+  fprintf(ctx->out, "%s\n", path);
+  return PB_CLI_EXIT_OK;
+}
+
+static int emit_result(pb_cli_ctx *ctx, const char *path, const cJSON *result) {
+  if (cJSON_IsString(result))
+    return emit(ctx, path, result->valuestring, strlen(result->valuestring), 1);
+  char *json = cJSON_Print(result);
+  if (!json) {
+    fprintf(ctx->err, "ppod: %s\n", pb_strerror(PB_ENOMEM));
+    return PB_CLI_EXIT_FAIL;
+  }
+  int status = emit(ctx, path, json, strlen(json), 1);
+  cJSON_free(json);
+  return status;
+}
+
+static int handle_response(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a,
+                           const pb_cli_request *req, const pb_cli_response *resp) {
+  int is_json = media_is(resp->content_type, "application/json");
+  cJSON *doc = is_json ? cJSON_ParseWithLength(resp->body.data, resp->body.len) : NULL;
+  int ok = resp->status >= 200 && resp->status < 300 &&
+           !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(doc, "success"));
+  int status;
+  if (!ok) {
+    report_error(ctx, req, resp, doc);
+    status = PB_CLI_EXIT_FAIL;
+  } else if (is_json) {
+    const cJSON *result = cJSON_GetObjectItemCaseSensitive(doc, "result");
+    if (!result) {
+      fprintf(ctx->err, "ppod: %s%s answered %s JSON without a result\n", req->base_url,
+              req->route, doc ? "" : "malformed");
+      status = PB_CLI_EXIT_FAIL;
+    } else {
+      status = emit_result(ctx, a->out, result);
+    }
+  } else {
+    char def[128];
+    const char *path = a->out;
+    if (!path && cmd->output == PB_CLI_OUT_FILE && cmd->out_stem) {
+      snprintf(def, sizeof(def), "%s.%s", cmd->out_stem,
+               ext_for(resp->content_type, cmd->out_ext));
+      path = def;
+    }
+    status = emit(ctx, path, resp->body.data, resp->body.len, cmd->output == PB_CLI_OUT_RESULT);
+  }
+  cJSON_Delete(doc);
+  return status;
+}
+
+int pb_cli_run_action(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  char err[1024];
+  char *url = NULL, *token = NULL;
+  int rc = pb_cli_resolve(a->url, a->token, &url, &token, err, sizeof(err));
+  if (rc) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    return rc == PB_EINVAL ? PB_CLI_EXIT_USAGE : PB_CLI_EXIT_FAIL;
+  }
+  pb_cli_request req = {
+      .method = "POST",
+      .base_url = url,
+      .route = cmd->route,
+      .token = token,
+      .body = a->body,
+      .body_len = a->body ? strlen(a->body) : 0,
+      .max_response = PB_CLI_MAX_RESPONSE,
+      .timeout_ms = PB_CLI_TIMEOUT_MS,
+  };
+  pb_cli_response resp;
+  int status;
+  if (ctx->send(&req, &resp, err, sizeof(err))) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    status = PB_CLI_EXIT_FAIL;
+  } else {
+    status = handle_response(cmd, ctx, a, &req, &resp);
+  }
+  pb_buf_free(&resp.body);
+  free(url);
+  free(token);
+  return status;
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static int usage_error(pb_cli_ctx *ctx, const pb_cli_command *cmd, const char *msg) {
+  fprintf(ctx->err, "ppod: %s\n", msg);
+  if (cmd) {
+    pb_cli_print_usage(cmd, ctx->err);
+    fprintf(ctx->err, "Run 'ppod %s --help' for its options.\n", cmd->name);
+  } else {
+    fprintf(ctx->err, "Run 'ppod help' for the list of commands.\n");
+  }
+  return PB_CLI_EXIT_USAGE;
+}
+
+int pb_cli_main(pb_cli_ctx *ctx, int argc, char **argv) {
+  char msg[1024];
+  int help = 0, i = 1;
+  /* Global options may come before the command; they are handed to it. */
+  for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+    const pb_cli_flag *f = pb_cli_find_flag(NULL, argv[i]);
+    if (!f) {
+      snprintf(msg, sizeof(msg), "unknown option '%s'", argv[i]);
+      return usage_error(ctx, NULL, msg);
+    }
+    if (f->kind == PB_CLI_F_HELP)
+      help = 1;
+    else if (!strchr(argv[i], '=') && ++i == argc) {
+      snprintf(msg, sizeof(msg), "%s wants a value (%s)", f->name, f->metavar);
+      return usage_error(ctx, NULL, msg);
+    }
+  }
+  if (i == argc) {
+    pb_cli_print_overview(help ? ctx->out : ctx->err);
+    return help ? PB_CLI_EXIT_OK : PB_CLI_EXIT_USAGE;
+  }
+  const pb_cli_command *cmd = pb_cli_find_command(argv[i]);
+  if (!cmd) {
+    snprintf(msg, sizeof(msg), "unknown command '%s'", argv[i]);
+    return usage_error(ctx, NULL, msg);
+  }
+
+  /* The global options given before the command, then its own arguments
+   * (which may hold a "--"). */
+  int n = 0;
+  char **args = malloc(sizeof(char *) * (size_t)argc);
+  if (!args) {
+    fprintf(ctx->err, "ppod: %s\n", pb_strerror(PB_ENOMEM));
+    return PB_CLI_EXIT_FAIL;
+  }
+  for (int j = 1; j < i; j++) args[n++] = argv[j];
+  for (int j = i + 1; j < argc; j++) args[n++] = argv[j];
+
+  int status;
+  pb_cli_args a;
+  if (pb_cli_wants_help(cmd, n, args)) {
+    pb_cli_print_help(cmd, ctx->out);
+    status = PB_CLI_EXIT_OK;
+  } else {
+    int rc = pb_cli_parse(cmd, n, args, &a, msg, sizeof(msg));
+    if (rc == PB_EINVAL) {
+      status = usage_error(ctx, cmd, msg);
+    } else if (rc) {
+      fprintf(ctx->err, "ppod: %s\n", msg);
+      status = PB_CLI_EXIT_FAIL;
+    } else {
+      status = cmd->handler(cmd, ctx, &a);
+      pb_cli_args_free(&a);
+    }
+  }
+  free(args);
+  return status;
+}

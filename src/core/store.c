@@ -1,0 +1,590 @@
+/* The store: accounts, tokens and the usage ledger in one SQLite database
+ * (data_dir/ppod.db). SQLite stays inside this file.
+ *
+ * Durability: WAL with synchronous=FULL, so a committed usage row survives a
+ * power cut, not just a process crash (NORMAL may lose the last commits).
+ * Concurrency: one connection per pb_store, opened NOMUTEX and guarded by our
+ * own mutex held for the whole of each call, so the cached prepared statements
+ * and multi-step operations never interleave. Other processes (the admin
+ * subcommands next to a running daemon) are handled by SQLite's file locks
+ * plus busy_timeout. */
+#include "core/store.h"
+
+#include "common/pb.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DB_NAME "ppod.db"
+#define BUSY_TIMEOUT_MS 5000
+#define TOKEN_PREFIX "ppod_"
+#define TOKEN_RAW_BYTES 32
+#define TOKEN_B64_LEN 43 /* ceil(32 * 8 / 6), no padding */
+#define NAME_MAX_LEN 63
+#define MS_PER_DAY INT64_C(86400000)
+
+/* Schema history. Entry i takes user_version i to i + 1; never edit an entry
+ * once released, append a new one. */
+static const char *const migrations[] = {
+    "CREATE TABLE accounts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE TABLE tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL);"
+    "CREATE INDEX tokens_account ON tokens(account_id);"
+    "CREATE TABLE usage ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  kind TEXT NOT NULL,"
+    "  start_ms INTEGER NOT NULL,"
+    "  end_ms INTEGER,"
+    "  ms INTEGER,"
+    "  status INTEGER);"
+    "CREATE INDEX usage_account_start ON usage(account_id, start_ms);"
+    "CREATE INDEX usage_open ON usage(id) WHERE end_ms IS NULL;",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum {
+  ST_ACCOUNT_INSERT,
+  ST_ACCOUNT_FIND,
+  ST_ACCOUNT_LIST,
+  ST_TOKEN_INSERT,
+  ST_TOKEN_LOOKUP,
+  ST_USAGE_BEGIN,
+  ST_USAGE_END,
+  ST_USAGE_IS_OPEN,
+  ST_USAGE_CLOSE_OPEN,
+  ST_USAGE_TOTAL,
+  ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_ACCOUNT_INSERT] = "INSERT INTO accounts(name, created_ms) VALUES (?1, ?2)",
+    [ST_ACCOUNT_FIND] = "SELECT id FROM accounts WHERE name = ?1",
+    [ST_ACCOUNT_LIST] = "SELECT id, name, created_ms FROM accounts ORDER BY id",
+    [ST_TOKEN_INSERT] =
+        "INSERT INTO tokens(account_id, hash, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+    [ST_TOKEN_LOOKUP] = "SELECT t.id, t.hash, t.expires_ms, a.id, a.name FROM tokens t"
+                        " JOIN accounts a ON a.id = t.account_id WHERE t.hash = ?1",
+    [ST_USAGE_BEGIN] = "INSERT INTO usage(account_id, kind, start_ms) VALUES (?1, ?2, ?3)",
+    /* A wall clock stepped backwards must not bill negative time. */
+    [ST_USAGE_END] = "UPDATE usage SET end_ms = ?2, ms = MAX(0, ?2 - start_ms), status = ?3"
+                     " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_USAGE_IS_OPEN] = "SELECT end_ms IS NULL FROM usage WHERE id = ?1",
+    /* Only the start is ever recorded before the end, so a row orphaned by a
+     * crash is closed at its start: 0 ms billed, status 0 ("interrupted"). The
+     * WHERE makes a second run a no-op. */
+    [ST_USAGE_CLOSE_OPEN] =
+        "UPDATE usage SET end_ms = start_ms, ms = 0, status = 0 WHERE end_ms IS NULL",
+    [ST_USAGE_TOTAL] = "SELECT COALESCE(SUM(ms), 0) FROM usage"
+                       " WHERE account_id = ?1 AND start_ms >= ?2 AND end_ms IS NOT NULL",
+};
+
+struct pb_store {
+  sqlite3 *db;
+  pthread_mutex_t mu;
+  sqlite3_stmt *st[ST_COUNT];
+};
+
+/* Logs SQLite's reason and maps every database failure to PB_ESTORE. Call
+ * with the lock held, before resetting the statement. */
+static int store_fail(pb_store *s, int rc, const char *what) {
+  PB_ERR("store: %s: %s (%d)", what, sqlite3_errmsg(s->db), rc);
+  return PB_ESTORE;
+}
+
+static void lock(pb_store *s) { pthread_mutex_lock(&s->mu); }
+static void unlock(pb_store *s) { pthread_mutex_unlock(&s->mu); }
+
+/* Readies a cached statement for the next caller. */
+static void stmt_done(sqlite3_stmt *st) {
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+}
+
+/* [A-Za-z0-9_.-], 1..63 chars: safe in logs, URLs and shell arguments. */
+static int valid_name(const char *name) {
+  if (!name) return 0;
+  size_t n = 0;
+  for (const char *p = name; *p; p++, n++) {
+    char c = *p;
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '.' || c == '-';
+    if (!ok || n >= NAME_MAX_LEN) return 0;
+  }
+  return n > 0;
+}
+
+/* mkdir -p: missing components are created 0700; existing ones are left as
+ * they are (the operator may have chosen them). */
+static int mkdir_p(const char *path) {
+  char buf[PATH_MAX];
+  if (!path || !*path) return PB_EINVAL;
+  if (pb_strlcpy(buf, path, sizeof(buf)) >= sizeof(buf)) return PB_ETOOBIG;
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(buf, 0700) && errno != EEXIST) {
+      PB_ERR("store: mkdir %s: %s", buf, strerror(errno));
+      return PB_EIO;
+    }
+    *p = '/';
+  }
+  if (mkdir(buf, 0700) && errno != EEXIST) {
+    PB_ERR("store: mkdir %s: %s", buf, strerror(errno));
+    return PB_EIO;
+  }
+  struct stat st;
+  if (stat(buf, &st) || !S_ISDIR(st.st_mode)) {
+    PB_ERR("store: %s is not a directory", buf);
+    return PB_EIO;
+  }
+  if (st.st_mode & 077) PB_WARN("store: data dir %s is accessible to other users", buf);
+  return 0;
+}
+
+/* Creates the database file 0600 before SQLite does (it would use 0644 minus
+ * the umask), and tightens an existing one. SQLite gives the -wal and -shm
+ * files the database file's mode. */
+static int precreate_db(const char *path) {
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    PB_ERR("store: open %s: %s", path, strerror(errno));
+    return PB_EIO;
+  }
+  struct stat st;
+  int rc = 0;
+  if (fstat(fd, &st) || ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700))) {
+    PB_ERR("store: chmod %s: %s", path, strerror(errno));
+    rc = PB_EIO;
+  }
+  close(fd);
+  return rc;
+}
+
+static int exec_sql(pb_store *s, const char *sql) {
+  char *err = NULL;
+  int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
+  if (rc != SQLITE_OK) {
+    PB_ERR("store: %s: %s (%d)", sql, err ? err : sqlite3_errstr(rc), rc);
+    sqlite3_free(err);
+    return PB_ESTORE;
+  }
+  return 0;
+}
+
+/* Runs a statement that returns one row of one column (a PRAGMA). */
+static int query_text(pb_store *s, const char *sql, char *out, size_t cap) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_ROW) {
+    const unsigned char *t = sqlite3_column_text(st, 0);
+    pb_strlcpy(out, t ? (const char *)t : "", cap);
+  } else if (rc == SQLITE_DONE) {
+    PB_ERR("store: %s returned no row", sql);
+    r = PB_ESTORE;
+  } else {
+    r = store_fail(s, rc, sql);
+  }
+  sqlite3_finalize(st);
+  return r;
+}
+
+static int configure(pb_store *s) {
+  char v[32];
+  int rc;
+  sqlite3_extended_result_codes(s->db, 1);
+  if (sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS) != SQLITE_OK)
+    return store_fail(s, sqlite3_errcode(s->db), "busy_timeout");
+  if ((rc = query_text(s, "PRAGMA journal_mode = WAL", v, sizeof(v)))) return rc;
+  if (strcmp(v, "wal")) {
+    PB_ERR("store: journal_mode is %s, not wal", v);
+    return PB_ESTORE;
+  }
+  if ((rc = exec_sql(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON"))) return rc;
+  /* A build without foreign keys ignores the pragma silently; refuse it. */
+  if ((rc = query_text(s, "PRAGMA foreign_keys", v, sizeof(v)))) return rc;
+  if (strcmp(v, "1")) {
+    PB_ERR("store: SQLite lacks foreign key support");
+    return PB_ESTORE;
+  }
+  return 0;
+}
+
+/* Brings the schema to SCHEMA_VERSION in one IMMEDIATE transaction, so two
+ * processes opening a fresh data dir at once cannot both migrate. */
+static int migrate(pb_store *s) {
+  int rc = exec_sql(s, "BEGIN IMMEDIATE");
+  if (rc) return rc;
+  char v[32];
+  long long version = 0;
+  if ((rc = query_text(s, "PRAGMA user_version", v, sizeof(v)))) goto rollback;
+  if (pb_parse_int(v, 0, INT_MAX, &version) || version > SCHEMA_VERSION) {
+    PB_ERR("store: database schema version %s is not one this build knows (0..%d)", v,
+           SCHEMA_VERSION);
+    rc = PB_ESTORE;
+    goto rollback;
+  }
+  for (long long i = version; i < SCHEMA_VERSION; i++)
+    if ((rc = exec_sql(s, migrations[i]))) goto rollback;
+  if (version < SCHEMA_VERSION) {
+    char set[64];
+    snprintf(set, sizeof(set), "PRAGMA user_version = %d", SCHEMA_VERSION);
+    if ((rc = exec_sql(s, set))) goto rollback;
+  }
+  if ((rc = exec_sql(s, "COMMIT"))) goto rollback;
+  if (version < SCHEMA_VERSION)
+    PB_INFO("store: schema migrated from version %lld to %d", version, SCHEMA_VERSION);
+  return 0;
+rollback:
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
+}
+
+static int prepare_all(pb_store *s) {
+  for (int i = 0; i < ST_COUNT; i++) {
+    int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+    if (rc != SQLITE_OK) return store_fail(s, rc, stmt_sql[i]);
+  }
+  return 0;
+}
+
+int pb_store_open(const char *data_dir, pb_store **out) {
+  if (!out) return PB_EINVAL;
+  *out = NULL;
+  char path[PATH_MAX];
+  int rc = mkdir_p(data_dir);
+  if (rc) return rc;
+  int n = snprintf(path, sizeof(path), "%s/%s", data_dir, DB_NAME);
+  if (n < 0 || (size_t)n >= sizeof(path)) return PB_ETOOBIG;
+  if ((rc = precreate_db(path))) return rc;
+
+  pb_store *s = calloc(1, sizeof(*s));
+  if (!s) return PB_ENOMEM;
+  if (pthread_mutex_init(&s->mu, NULL)) {
+    free(s);
+    return PB_ENOMEM;
+  }
+  int src = sqlite3_open_v2(path, &s->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (src != SQLITE_OK) {
+    rc = s->db ? store_fail(s, src, path) : PB_ENOMEM;
+    goto fail;
+  }
+  if ((rc = configure(s))) goto fail;
+  if ((rc = migrate(s))) goto fail;
+  if ((rc = prepare_all(s))) goto fail;
+  *out = s;
+  return 0;
+fail:
+  pb_store_close(s);
+  return rc;
+}
+
+void pb_store_close(pb_store *s) {
+  if (!s) return;
+  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+  if (s->db && sqlite3_close(s->db) != SQLITE_OK) PB_ERR("store: close: %s", sqlite3_errmsg(s->db));
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
+
+int pb_account_name_valid(const char *name) { return valid_name(name); }
+
+int pb_account_create(pb_store *s, const char *name, int64_t *account_id) {
+  if (!s || !valid_name(name)) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_ACCOUNT_INSERT];
+  int rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, pb_wall_ms());
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_DONE) {
+    if (account_id) *account_id = sqlite3_last_insert_rowid(s->db);
+  } else if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+    r = PB_EEXIST;
+  } else {
+    r = store_fail(s, rc, "account create");
+  }
+  stmt_done(st);
+  unlock(s);
+  return r;
+}
+
+int pb_account_find(pb_store *s, const char *name, int64_t *account_id) {
+  if (!s || !name) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_ACCOUNT_FIND];
+  int rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_ROW) {
+    if (account_id) *account_id = sqlite3_column_int64(st, 0);
+  } else if (rc == SQLITE_DONE) {
+    r = PB_ENOTFOUND;
+  } else {
+    r = store_fail(s, rc, "account find");
+  }
+  stmt_done(st);
+  unlock(s);
+  return r;
+}
+
+int pb_account_list(pb_store *s, pb_account **out, size_t *n) {
+  if (!s || !out || !n) return PB_EINVAL;
+  *out = NULL;
+  *n = 0;
+  pb_account *v = NULL;
+  size_t len = 0, alloc = 0;
+  int r = 0, rc;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_ACCOUNT_LIST];
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (len == alloc) {
+      size_t na = alloc ? alloc * 2 : 16;
+      pb_account *nv = realloc(v, na * sizeof(*v));
+      if (!nv) {
+        r = PB_ENOMEM;
+        break;
+      }
+      v = nv;
+      alloc = na;
+    }
+    pb_account *a = &v[len++];
+    a->id = sqlite3_column_int64(st, 0);
+    const unsigned char *name = sqlite3_column_text(st, 1);
+    pb_strlcpy(a->name, name ? (const char *)name : "", sizeof(a->name));
+    a->created_ms = sqlite3_column_int64(st, 2);
+  }
+  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "account list");
+  stmt_done(st);
+  unlock(s);
+  if (r) {
+    free(v);
+    return r;
+  }
+  *out = v;
+  *n = len;
+  return 0;
+}
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Unpadded base64url; out has room for ceil(n * 4 / 3) chars plus NUL. */
+static void b64url_encode(const unsigned char *in, size_t n, char *out) {
+  size_t j = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16;
+    if (i + 1 < n) v |= (uint32_t)in[i + 1] << 8;
+    if (i + 2 < n) v |= in[i + 2];
+    out[j++] = b64url[(v >> 18) & 63];
+    out[j++] = b64url[(v >> 12) & 63];
+    if (i + 1 < n) out[j++] = b64url[(v >> 6) & 63];
+    if (i + 2 < n) out[j++] = b64url[v & 63];
+  }
+  out[j] = '\0';
+}
+
+static int fill_random(unsigned char *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t k = getrandom(buf + got, n - got, 0);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      PB_ERR("store: getrandom: %s", strerror(errno));
+      return PB_EIO;
+    }
+    got += (size_t)k;
+  }
+  return 0;
+}
+
+/* The exact shape pb_token_create emits; anything else is rejected before
+ * touching the database. */
+static int token_well_formed(const char *t) {
+  size_t plen = sizeof(TOKEN_PREFIX) - 1;
+  if (!t || strncmp(t, TOKEN_PREFIX, plen)) return 0;
+  t += plen;
+  size_t n = 0;
+  for (; t[n]; n++)
+    if (n >= TOKEN_B64_LEN || !memchr(b64url, t[n], sizeof(b64url) - 1)) return 0;
+  return n == TOKEN_B64_LEN;
+}
+
+int pb_token_create(pb_store *s, int64_t account_id, int ttl_days, char token_out[PB_TOKEN_MAX]) {
+  if (ttl_days <= 0 || ttl_days > PB_TOKEN_MAX_TTL_DAYS) return PB_EINVAL;
+  return pb_token_create_ttl_ms(s, account_id, ttl_days * MS_PER_DAY, token_out);
+}
+
+int pb_token_create_ttl_ms(pb_store *s, int64_t account_id, int64_t ttl_ms,
+                           char token_out[PB_TOKEN_MAX]) {
+  if (!s || !token_out || ttl_ms <= 0 || ttl_ms > PB_TOKEN_MAX_TTL_DAYS * MS_PER_DAY)
+    return PB_EINVAL;
+  unsigned char raw[TOKEN_RAW_BYTES], hash[32];
+  char tok[PB_TOKEN_MAX];
+  int r = fill_random(raw, sizeof(raw));
+  if (r) return r;
+  size_t plen = pb_strlcpy(tok, TOKEN_PREFIX, sizeof(tok));
+  b64url_encode(raw, sizeof(raw), tok + plen);
+  explicit_bzero(raw, sizeof(raw));
+  pb_sha256(tok, strlen(tok), hash);
+
+  int64_t now = pb_wall_ms();
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_TOKEN_INSERT];
+  int rc = sqlite3_bind_int64(st, 1, account_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_blob(st, 2, hash, sizeof(hash), SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, now);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, now + ttl_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    r = PB_ENOTFOUND;
+  else if (rc != SQLITE_DONE)
+    r = store_fail(s, rc, "token create");
+  stmt_done(st);
+  unlock(s);
+  if (!r) pb_strlcpy(token_out, tok, PB_TOKEN_MAX);
+  explicit_bzero(tok, sizeof(tok));
+  return r;
+}
+
+int pb_token_check(pb_store *s, const char *token, int64_t now_ms, pb_auth *out) {
+  if (!s || !token_well_formed(token)) return PB_EINVAL;
+  unsigned char hash[32];
+  pb_sha256(token, strlen(token), hash);
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_TOKEN_LOOKUP];
+  int rc = sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_ROW) {
+    /* The index found the row by hash; compare again without early exit so
+     * the answer never depends on where two hashes differ. */
+    const unsigned char *h = sqlite3_column_blob(st, 1);
+    unsigned char diff = sqlite3_column_bytes(st, 1) != (int)sizeof(hash) || !h;
+    for (size_t i = 0; !diff && i < sizeof(hash); i++) diff |= h[i] ^ hash[i];
+    if (diff) {
+      r = PB_EINVAL;
+    } else {
+      int64_t expires = sqlite3_column_int64(st, 2);
+      if (out) {
+        memset(out, 0, sizeof(*out));
+        out->token_id = sqlite3_column_int64(st, 0);
+        out->expires_ms = expires;
+        out->account_id = sqlite3_column_int64(st, 3);
+        const unsigned char *name = sqlite3_column_text(st, 4);
+        pb_strlcpy(out->account, name ? (const char *)name : "", sizeof(out->account));
+      }
+      if (now_ms >= expires) r = PB_EEXPIRED;
+    }
+  } else if (rc == SQLITE_DONE) {
+    r = PB_EINVAL;
+  } else {
+    r = store_fail(s, rc, "token check");
+  }
+  stmt_done(st);
+  unlock(s);
+  return r;
+}
+
+int pb_usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_t start_wall_ms,
+                   int64_t *usage_id) {
+  if (!s || !valid_name(kind) || !usage_id || start_wall_ms < 0) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_USAGE_BEGIN];
+  int rc = sqlite3_bind_int64(st, 1, account_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, start_wall_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_DONE)
+    *usage_id = sqlite3_last_insert_rowid(s->db);
+  else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    r = PB_ENOTFOUND;
+  else
+    r = store_fail(s, rc, "usage begin");
+  stmt_done(st);
+  unlock(s);
+  return r;
+}
+
+int pb_usage_end(pb_store *s, int64_t usage_id, int64_t end_wall_ms, int status) {
+  if (!s || status < 0 || status > 999) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_USAGE_END];
+  int rc = sqlite3_bind_int64(st, 1, usage_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, end_wall_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 3, status);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc != SQLITE_DONE) r = store_fail(s, rc, "usage end");
+  int changed = sqlite3_changes(s->db);
+  stmt_done(st);
+  if (!r && !changed) {
+    /* Nothing updated: tell a wrong id from a row already closed (by an
+     * earlier end or by close_open); either way nothing is billed twice. */
+    st = s->st[ST_USAGE_IS_OPEN];
+    rc = sqlite3_bind_int64(st, 1, usage_id);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+      r = PB_EEXIST;
+    else if (rc == SQLITE_DONE)
+      r = PB_ENOTFOUND;
+    else
+      r = store_fail(s, rc, "usage end");
+    stmt_done(st);
+  }
+  unlock(s);
+  return r;
+}
+
+int pb_usage_close_open(pb_store *s, int *closed) {
+  if (!s) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_USAGE_CLOSE_OPEN];
+  int rc = sqlite3_step(st);
+  int r = 0, n = 0;
+  if (rc == SQLITE_DONE)
+    n = sqlite3_changes(s->db);
+  else
+    r = store_fail(s, rc, "usage close_open");
+  stmt_done(st);
+  unlock(s);
+  if (n) PB_WARN("store: closed %d usage row(s) left open by an earlier run", n);
+  if (closed) *closed = n;
+  return r;
+}
+
+int pb_usage_total(pb_store *s, int64_t account_id, int64_t since_wall_ms, int64_t *ms) {
+  if (!s || !ms) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_USAGE_TOTAL];
+  int rc = sqlite3_bind_int64(st, 1, account_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, since_wall_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_ROW)
+    *ms = sqlite3_column_int64(st, 0);
+  else
+    r = store_fail(s, rc, "usage total");
+  stmt_done(st);
+  unlock(s);
+  return r;
+}

@@ -1,0 +1,225 @@
+/* Admin subcommands. stdout carries only what a script captures (a token, or
+ * the account list); everything meant for a human goes to stderr. */
+#include "daemon/admin.h"
+
+#include "common/pb.h"
+#include "core/store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PROG "ppod-browserd"
+#define MAX_TTL_SECONDS ((long long)PB_TOKEN_MAX_TTL_DAYS * 86400)
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: " PROG " account create NAME [--data-dir DIR]\n"
+          "       " PROG " account list [--data-dir DIR]\n"
+          "       " PROG " token create NAME [--ttl DAYS | --ttl-seconds S] [--data-dir DIR]\n"
+          "NAME is 1-63 characters of A-Z a-z 0-9 _ . -; tokens last %d days unless --ttl\n"
+          "says otherwise.\n",
+          PB_TOKEN_DEFAULT_TTL_DAYS);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs(PROG ": ", stderr);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  usage(stderr);
+  return 2;
+}
+
+/* "2024-11-22T00:02:03Z" */
+static void iso_utc(int64_t ms, char *out, size_t cap) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  if (!gmtime_r(&t, &tm) || !strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+    pb_strlcpy(out, "?", cap);
+}
+
+/* The token is the one line on stdout; a failed write must not look like
+ * success, or the caller would lose a token it can never see again. */
+static int print_token(const char *token, int64_t expires_ms) {
+  char when[32];
+  iso_utc(expires_ms, when, sizeof(when));
+  if (printf("%s\n", token) < 0 || fflush(stdout)) {
+    fprintf(stderr, PROG ": cannot write the token to stdout\n");
+    return 1;
+  }
+  fprintf(stderr, PROG ": token expires %s; it is shown only this once\n", when);
+  return 0;
+}
+
+static int name_error(const char *name) {
+  return usage_error("invalid account name \"%s\" (1-63 of A-Z a-z 0-9 _ . -)", name);
+}
+
+static int open_store(const char *data_dir, pb_store **s) {
+  int rc = pb_store_open(data_dir, s);
+  if (rc) fprintf(stderr, PROG ": cannot open data dir %s: %s\n", data_dir, pb_strerror(rc));
+  return rc;
+}
+
+static int token_for(pb_store *s, int64_t account_id, int64_t ttl_ms, const char *name) {
+  char token[PB_TOKEN_MAX];
+  int64_t now = pb_wall_ms();
+  int rc = pb_token_create_ttl_ms(s, account_id, ttl_ms, token);
+  if (rc) {
+    fprintf(stderr, PROG ": cannot create a token for %s: %s\n", name, pb_strerror(rc));
+    return 1;
+  }
+  int ex = print_token(token, now + ttl_ms);
+  explicit_bzero(token, sizeof(token));
+  return ex;
+}
+
+static int account_create(const char *data_dir, const char *name) {
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1;
+  int64_t id = 0;
+  int ex = 1;
+  int rc = pb_account_create(s, name, &id);
+  if (rc == PB_EINVAL) {
+    ex = name_error(name);
+  } else if (rc == PB_EEXIST) {
+    fprintf(stderr, PROG ": account %s already exists (use: token create %s)\n", name, name);
+  } else if (rc) {
+    fprintf(stderr, PROG ": cannot create account %s: %s\n", name, pb_strerror(rc));
+  } else {
+    fprintf(stderr, PROG ": created account %s\n", name);
+    ex = token_for(s, id, PB_TOKEN_DEFAULT_TTL_DAYS * INT64_C(86400000), name);
+  }
+  pb_store_close(s);
+  return ex;
+}
+
+static int account_list(const char *data_dir) {
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1;
+  pb_account *v = NULL;
+  size_t n = 0;
+  int rc = pb_account_list(s, &v, &n);
+  pb_store_close(s);
+  if (rc) {
+    fprintf(stderr, PROG ": cannot list accounts: %s\n", pb_strerror(rc));
+    return 1;
+  }
+  int ex = 0;
+  for (size_t i = 0; i < n && !ex; i++) {
+    char when[32];
+    iso_utc(v[i].created_ms, when, sizeof(when));
+    if (printf("%s\t%s\n", v[i].name, when) < 0) ex = 1;
+  }
+  if (fflush(stdout)) ex = 1;
+  if (ex) fprintf(stderr, PROG ": cannot write to stdout\n");
+  free(v);
+  return ex;
+}
+
+static int token_create(const char *data_dir, const char *name, int64_t ttl_ms) {
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1;
+  int64_t id = 0;
+  int ex;
+  int rc = pb_account_find(s, name, &id);
+  if (rc == PB_ENOTFOUND) {
+    fprintf(stderr, PROG ": no account named %s (create it with: account create %s)\n", name, name);
+    ex = 1;
+  } else if (rc) {
+    fprintf(stderr, PROG ": cannot look up account %s: %s\n", name, pb_strerror(rc));
+    ex = 1;
+  } else {
+    ex = token_for(s, id, ttl_ms, name);
+  }
+  pb_store_close(s);
+  return ex;
+}
+
+/* Matches "--opt VALUE" and "--opt=VALUE"; advances *i past what it used.
+ * 1 matched (*val set, NULL when the value is missing), 0 not this option. */
+static int take_opt(const char *opt, int argc, char **argv, int *i, const char **val) {
+  size_t n = strlen(opt);
+  const char *a = argv[*i];
+  if (strncmp(a, opt, n)) return 0;
+  if (a[n] == '=') {
+    *val = a + n + 1;
+    return 1;
+  }
+  if (a[n]) return 0;
+  *val = *i + 1 < argc ? argv[++*i] : NULL;
+  return 1;
+}
+
+int pb_admin_main(const char *data_dir, int argc, char **argv) {
+  if (argc < 1 || !argv || !argv[0]) return usage_error("missing subcommand");
+  const char *pos[3];
+  int npos = 0;
+  const char *ttl_days = NULL, *ttl_secs = NULL, *val;
+  int only_pos = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (only_pos || a[0] != '-' || !a[1]) {
+      if (npos == (int)(sizeof(pos) / sizeof(pos[0]))) return usage_error("unexpected \"%s\"", a);
+      pos[npos++] = a;
+    } else if (!strcmp(a, "--")) {
+      only_pos = 1;
+    } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    } else if (take_opt("--ttl-seconds", argc, argv, &i, &val)) {
+      if (!val) return usage_error("--ttl-seconds needs a value");
+      ttl_secs = val;
+    } else if (take_opt("--ttl", argc, argv, &i, &val)) {
+      if (!val) return usage_error("--ttl needs a value");
+      ttl_days = val;
+    } else if (take_opt("--data-dir", argc, argv, &i, &val)) {
+      /* Already resolved by the caller; accepted here so it may stay in argv. */
+      if (!val) return usage_error("--data-dir needs a value");
+    } else {
+      return usage_error("unknown option %s", a);
+    }
+  }
+  if (!data_dir || !*data_dir) {
+    fprintf(stderr, PROG ": no data dir\n");
+    return 1;
+  }
+
+  const char *cmd = argv[0], *verb = npos ? pos[0] : "";
+  if (!strcmp(cmd, "account") && !strcmp(verb, "create")) {
+    if (npos != 2) return usage_error("account create takes one NAME");
+    if (ttl_days || ttl_secs) return usage_error("account create takes no --ttl");
+    return account_create(data_dir, pos[1]);
+  }
+  if (!strcmp(cmd, "account") && !strcmp(verb, "list")) {
+    if (npos != 1) return usage_error("account list takes no arguments");
+    if (ttl_days || ttl_secs) return usage_error("account list takes no --ttl");
+    return account_list(data_dir);
+  }
+  if (!strcmp(cmd, "token") && !strcmp(verb, "create")) {
+    if (npos != 2) return usage_error("token create takes one NAME");
+    if (ttl_days && ttl_secs) return usage_error("give --ttl or --ttl-seconds, not both");
+    long long v = PB_TOKEN_DEFAULT_TTL_DAYS;
+    int64_t ttl_ms;
+    if (ttl_secs) {
+      if (pb_parse_int(ttl_secs, 1, MAX_TTL_SECONDS, &v))
+        return usage_error("--ttl-seconds wants whole seconds, 1 to %lld", MAX_TTL_SECONDS);
+      ttl_ms = (int64_t)v * 1000;
+    } else {
+      if (ttl_days && pb_parse_int(ttl_days, 1, PB_TOKEN_MAX_TTL_DAYS, &v))
+        return usage_error("--ttl wants whole days, 1 to %d", PB_TOKEN_MAX_TTL_DAYS);
+      ttl_ms = (int64_t)v * INT64_C(86400000);
+    }
+    if (!pb_account_name_valid(pos[1])) return name_error(pos[1]);
+    return token_create(data_dir, pos[1], ttl_ms);
+  }
+  if (strcmp(cmd, "account") && strcmp(cmd, "token"))
+    return usage_error("unknown subcommand \"%s\"", cmd);
+  return usage_error(npos ? "unknown %s action" : "missing %s action", cmd);
+}

@@ -1,0 +1,12 @@
+#ifndef PB_DAEMON_ADMIN_H
+#define PB_DAEMON_ADMIN_H
+/* The admin subcommands of ppod-browserd: they work on the data dir directly
+ * (no server needed; safe next to a running one). */
+
+/* Runs an admin subcommand. argv[0] is the subcommand word ("account" or "token").
+   Handles: account create NAME; account list; token create NAME [--ttl DAYS | --ttl-seconds S].
+   data_dir is already resolved by the caller. Prints per docs/api-contract.md (token alone on
+   stdout; human text to stderr). Returns a process exit code (0 ok, 1 failure, 2 usage). */
+int pb_admin_main(const char *data_dir, int argc, char **argv);
+
+#endif

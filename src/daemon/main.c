@@ -1,0 +1,327 @@
+/* ppod-browserd: the service. Parses flags (and PPOD_* environment), runs
+ * admin subcommands, or wires the store, browser pool, job queue and HTTP
+ * server together and serves until SIGTERM/SIGINT. */
+#include "common/pb.h"
+#include "core/store.h"
+#include "daemon/admin.h"
+#include "http/server.h"
+#include "ops/egress.h"
+#include "ops/jobs.h"
+#include "ops/ops.h"
+#include "sessions/pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+  char address[128];
+  int port;
+  const char *data_dir;
+  int browsers;
+  int concurrency;
+  int queue;
+  int recycle_after;
+  int warm_pages;
+  int no_sandbox;
+  const char *chromium;
+  const char *allow[64];
+  int nallow;
+} config;
+
+static pb_server *g_server;
+
+static void on_signal(int sig) {
+  (void)sig;
+  if (g_server) pb_server_stop(g_server);
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: ppod-browserd [serve] [options]\n"
+          "       ppod-browserd account create NAME | account list\n"
+          "       ppod-browserd token create NAME [--ttl DAYS | --ttl-seconds S]\n"
+          "\n"
+          "options (environment):\n"
+          "  --listen ADDR:PORT       (PPOD_LISTEN)        default 127.0.0.1:8080\n"
+          "  --data-dir DIR           (PPOD_DATA_DIR)      default ./var\n"
+          "  --browsers N             (PPOD_BROWSERS)      default: number of cores\n"
+          "  --concurrency N          (PPOD_CONCURRENCY)   jobs at once, default 2 per browser\n"
+          "  --queue N                (PPOD_QUEUE)         jobs waiting beyond that, default 64\n"
+          "  --recycle-after N        (PPOD_RECYCLE_AFTER) jobs per browser before replacing it, default 200\n"
+          "  --allow-private HOST[:PORT]  (PPOD_ALLOW_PRIVATE, comma list) repeatable\n"
+          "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
+          "  --chromium PATH          (PPOD_CHROMIUM)      default /usr/lib/chromium/chromium\n"
+          "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: Chromium without its sandbox\n");
+}
+
+static int parse_listen(const char *v, config *c) {
+  const char *colon = strrchr(v, ':');
+  if (!colon) return PB_EINVAL;
+  size_t n = (size_t)(colon - v);
+  if (n == 0 || n >= sizeof(c->address)) return PB_EINVAL;
+  const char *a = v;
+  if (v[0] == '[' && colon[-1] == ']') {
+    a = v + 1;
+    n -= 2;
+  }
+  memcpy(c->address, a, n);
+  c->address[n] = '\0';
+  long long port;
+  if (pb_parse_int(colon + 1, 1, 65535, &port)) return PB_EINVAL;
+  c->port = (int)port;
+  return 0;
+}
+
+static int int_opt(const char *name, const char *v, long long min, long long max, int *out) {
+  long long x;
+  if (!v || pb_parse_int(v, min, max, &x)) {
+    fprintf(stderr, "ppod-browserd: %s takes a whole number from %lld to %lld\n", name, min, max);
+    return -1;
+  }
+  *out = (int)x;
+  return 0;
+}
+
+static char allow_env_copy[4096];
+
+static int add_allow(config *c, const char *v) {
+  if (c->nallow >= 64) return -1;
+  c->allow[c->nallow++] = v;
+  return 0;
+}
+
+/* Environment first, flags override. Leaves positional words in rest. */
+static int parse_config(int argc, char **argv, config *c, char **rest, int *nrest) {
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  pb_strlcpy(c->address, "127.0.0.1", sizeof(c->address));
+  c->port = 8080;
+  c->data_dir = "./var";
+  c->browsers = ncpu > 0 ? (int)ncpu : 1;
+  c->queue = 64;
+  c->recycle_after = 200;
+  c->warm_pages = 2;
+  const char *e;
+  if ((e = getenv("PPOD_LISTEN")) && parse_listen(e, c)) {
+    fprintf(stderr, "ppod-browserd: PPOD_LISTEN must be ADDR:PORT\n");
+    return -1;
+  }
+  if ((e = getenv("PPOD_DATA_DIR")) && *e) c->data_dir = e;
+  if ((e = getenv("PPOD_BROWSERS")) && int_opt("PPOD_BROWSERS", e, 1, 64, &c->browsers)) return -1;
+  if ((e = getenv("PPOD_CONCURRENCY")) && int_opt("PPOD_CONCURRENCY", e, 1, 1024, &c->concurrency)) return -1;
+  if ((e = getenv("PPOD_QUEUE")) && int_opt("PPOD_QUEUE", e, 0, 100000, &c->queue)) return -1;
+  if ((e = getenv("PPOD_RECYCLE_AFTER")) && int_opt("PPOD_RECYCLE_AFTER", e, 0, 1000000, &c->recycle_after)) return -1;
+  if ((e = getenv("PPOD_CHROMIUM")) && *e) c->chromium = e;
+  if ((e = getenv("PPOD_NO_SANDBOX")) && !strcmp(e, "1")) c->no_sandbox = 1;
+  if ((e = getenv("PPOD_LOG_LEVEL")) && pb_log_level_parse(e, &pb_log_level)) {
+    fprintf(stderr, "ppod-browserd: PPOD_LOG_LEVEL must be error, warn, info or debug\n");
+    return -1;
+  }
+  if ((e = getenv("PPOD_ALLOW_PRIVATE")) && *e) {
+    pb_strlcpy(allow_env_copy, e, sizeof(allow_env_copy));
+    char *save = NULL;
+    for (char *t = strtok_r(allow_env_copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+      if (*t) add_allow(c, t);
+  }
+  *nrest = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKES_VALUE()                                                            \
+  do {                                                                           \
+    if (!v) {                                                                    \
+      fprintf(stderr, "ppod-browserd: %s needs a value\n", a);                   \
+      return -1;                                                                 \
+    }                                                                            \
+    i++;                                                                         \
+  } while (0)
+    if (!strcmp(a, "--listen")) {
+      TAKES_VALUE();
+      if (parse_listen(v, c)) {
+        fprintf(stderr, "ppod-browserd: --listen takes ADDR:PORT\n");
+        return -1;
+      }
+    } else if (!strcmp(a, "--data-dir")) {
+      TAKES_VALUE();
+      c->data_dir = v;
+    } else if (!strcmp(a, "--browsers")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 64, &c->browsers)) return -1;
+    } else if (!strcmp(a, "--concurrency")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 1024, &c->concurrency)) return -1;
+    } else if (!strcmp(a, "--queue")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 0, 100000, &c->queue)) return -1;
+    } else if (!strcmp(a, "--recycle-after")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 0, 1000000, &c->recycle_after)) return -1;
+    } else if (!strcmp(a, "--allow-private")) {
+      TAKES_VALUE();
+      if (add_allow(c, v)) return -1;
+    } else if (!strcmp(a, "--log-level")) {
+      TAKES_VALUE();
+      if (pb_log_level_parse(v, &pb_log_level)) {
+        fprintf(stderr, "ppod-browserd: --log-level takes error, warn, info or debug\n");
+        return -1;
+      }
+    } else if (!strcmp(a, "--chromium")) {
+      TAKES_VALUE();
+      c->chromium = v;
+    } else if (!strcmp(a, "--no-sandbox")) {
+      c->no_sandbox = 1;
+    } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      exit(0);
+    } else {
+      rest[(*nrest)++] = argv[i];
+    }
+#undef TAKES_VALUE
+  }
+  if (!c->concurrency) c->concurrency = 2 * c->browsers;
+  return 0;
+}
+
+/* On first run: a "local" account whose token is kept in DATA_DIR/local.token
+ * (0600), so `make run` can print a working example every time. */
+static int local_token(pb_store *st, const char *data_dir, char *tok, size_t cap) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof(path), "%s/local.token", data_dir);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    int ok = fgets(tok, (int)cap, f) != NULL;
+    fclose(f);
+    tok[strcspn(tok, "\r\n")] = '\0';
+    pb_auth a;
+    if (ok && pb_token_check(st, tok, pb_wall_ms(), &a) == 0) return 0;
+  }
+  int64_t id;
+  int rc = pb_account_find(st, "local", &id);
+  if (rc == PB_ENOTFOUND) rc = pb_account_create(st, "local", &id);
+  if (rc) return rc;
+  char t[PB_TOKEN_MAX];
+  rc = pb_token_create(st, id, PB_TOKEN_DEFAULT_TTL_DAYS, t);
+  if (rc) return rc;
+  pb_strlcpy(tok, t, cap);
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    dprintf(fd, "%s\n", t);
+    close(fd);
+  }
+  return 0;
+}
+
+static int serve(config *c) {
+  pb_store *st = NULL;
+  pb_egress *eg = NULL;
+  pb_pool *pool = NULL;
+  pb_jobs *jobs = NULL;
+  pb_server *srv = NULL;
+  int code = 1;
+  int rc = pb_store_open(c->data_dir, &st);
+  if (rc) {
+    fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n", c->data_dir, pb_strerror(rc));
+    return 1;
+  }
+  int closed = 0;
+  if (pb_usage_close_open(st, &closed) == 0 && closed)
+    PB_WARN("usage: closed %d row(s) left open by an earlier run", closed);
+  char tok[PB_TOKEN_MAX] = "";
+  if (local_token(st, c->data_dir, tok, sizeof(tok)))
+    PB_WARN("could not prepare the local account's token");
+
+  if (pb_egress_new(&eg)) goto out;
+  for (int i = 0; i < c->nallow; i++)
+    if (pb_egress_allow(eg, c->allow[i])) {
+      fprintf(stderr, "ppod-browserd: --allow-private %s: expected HOST or HOST:PORT\n", c->allow[i]);
+      goto out;
+    }
+
+  signal(SIGPIPE, SIG_IGN);
+  pb_pool_opts po;
+  memset(&po, 0, sizeof(po));
+  po.browsers = c->browsers;
+  po.warm_pages = c->warm_pages;
+  po.recycle_after = c->recycle_after;
+  po.browser.executable = c->chromium;
+  po.browser.no_sandbox = c->no_sandbox;
+  if (c->no_sandbox) PB_WARN("Chromium runs WITHOUT its sandbox (--no-sandbox)");
+  rc = pb_pool_start(&po, pb_now_ms() + 30000, &pool);
+  if (rc) {
+    fprintf(stderr, "ppod-browserd: cannot start the browser pool: %s\n", pb_strerror(rc));
+    goto out;
+  }
+  if (pb_jobs_start(c->concurrency, c->queue, &jobs)) goto out;
+  pb_ops_env env = {.pool = pool, .egress = eg};
+  pb_server_opts so = {.address = c->address, .port = c->port, .store = st, .ops = &env,
+                       .jobs = jobs, .drain_ms = 25000};
+  if (pb_server_create(&so, &srv)) goto out;
+
+  g_server = srv;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+
+  const char *host = strchr(c->address, ':') ? "[%s]" : "%s";
+  char hostbuf[160];
+  snprintf(hostbuf, sizeof(hostbuf), host, c->address);
+  fprintf(stderr, "ppod-browserd: listening on http://%s:%d (%d browser(s), %d job thread(s), queue %d)\n",
+          hostbuf, c->port, c->browsers, c->concurrency, c->queue);
+  if (*tok && isatty(STDOUT_FILENO))
+    printf("\nlocal account token: %s\n\ntry:\n  curl -s -X POST http://%s:%d/browser/screenshot \\\n"
+           "    -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
+           "    -d '{\"html\":\"<h1>Hello from ppod</h1>\"}' -o hello.png\n"
+           "  or: PAPERPOD_TOKEN=%s build/ppod browser:screenshot https://example.com\n\n",
+           tok, hostbuf, c->port, tok, tok);
+  fflush(stdout);
+  pb_server_run(srv);
+  code = 0;
+out:
+  g_server = NULL;
+  pb_jobs_stop(jobs);
+  pb_server_free(srv);
+  pb_pool_stop(pool);
+  pb_egress_free(eg);
+  pb_store_close(st);
+  if (!code) PB_INFO("stopped");
+  return code;
+}
+
+int main(int argc, char **argv) {
+  config c;
+  memset(&c, 0, sizeof(c));
+  char **rest = calloc((size_t)argc + 1, sizeof(char *));
+  int nrest = 0;
+  if (!rest || parse_config(argc, argv, &c, rest, &nrest)) {
+    free(rest);
+    return 2;
+  }
+  int code;
+  if (nrest == 0 || !strcmp(rest[0], "serve")) {
+    if (nrest > 1) {
+      usage(stderr);
+      code = 2;
+    } else {
+      code = serve(&c);
+    }
+  } else if (!strcmp(rest[0], "account") || !strcmp(rest[0], "token")) {
+    code = pb_admin_main(c.data_dir, nrest, rest);
+  } else if (!strcmp(rest[0], "help")) {
+    usage(stdout);
+    code = 0;
+  } else {
+    fprintf(stderr, "ppod-browserd: unknown command '%s'\n", rest[0]);
+    usage(stderr);
+    code = 2;
+  }
+  free(rest);
+  return code;
+}

@@ -1,0 +1,37 @@
+#ifndef PB_HTTP_SERVER_H
+#define PB_HTTP_SERVER_H
+/* The HTTP API on one I/O thread (libwebsockets): routing, auth, request
+ * validation against schemas/, admission into the job queue, JSON envelopes
+ * and /metrics. Operations run on job threads and hand their answer back. */
+#include "core/store.h"
+#include "http/jsonschema.h"
+#include "ops/jobs.h"
+#include "ops/ops.h"
+
+#include <stddef.h>
+
+typedef struct pb_server pb_server;
+
+#define PB_BODY_MAX (10u * 1024 * 1024)
+
+typedef struct {
+  const char *address;   /* e.g. "127.0.0.1" */
+  int port;
+  pb_store *store;       /* borrowed */
+  pb_ops_env *ops;       /* borrowed */
+  pb_jobs *jobs;         /* borrowed */
+  int drain_ms;          /* how long in-flight work may finish after stop */
+} pb_server_opts;
+
+int pb_server_create(const pb_server_opts *o, pb_server **out);
+
+/* Serves until pb_server_stop() was called and in-flight jobs finished (or
+ * the drain time passed). Call on the thread that created the server. */
+int pb_server_run(pb_server *s);
+
+/* Asks the server to stop: new requests get 503. Safe from a signal handler. */
+void pb_server_stop(pb_server *s);
+
+void pb_server_free(pb_server *s);
+
+#endif

@@ -1,0 +1,121 @@
+#include "ops/jobs.h"
+
+#include "common/pb.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+typedef struct item {
+  pb_job_fn fn;
+  void *arg;
+  struct item *next;
+} item;
+
+struct pb_jobs {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  item *head, *tail;
+  int queued, running, idle;
+  int nthreads, queue_max;
+  int stopping;
+  pthread_t *threads;
+};
+
+static void *worker(void *arg) {
+  pb_jobs *j = arg;
+  pthread_mutex_lock(&j->mu);
+  for (;;) {
+    while (!j->head && !j->stopping) {
+      j->idle++;
+      pthread_cond_wait(&j->cv, &j->mu);
+      j->idle--;
+    }
+    if (!j->head) break;
+    item *it = j->head;
+    j->head = it->next;
+    if (!j->head) j->tail = NULL;
+    j->queued--;
+    j->running++;
+    pthread_mutex_unlock(&j->mu);
+    it->fn(it->arg);
+    free(it);
+    pthread_mutex_lock(&j->mu);
+    j->running--;
+  }
+  pthread_mutex_unlock(&j->mu);
+  return NULL;
+}
+
+int pb_jobs_start(int threads, int queue_max, pb_jobs **out) {
+  *out = NULL;
+  pb_jobs *j = calloc(1, sizeof(*j));
+  if (!j) return PB_ENOMEM;
+  j->threads = calloc((size_t)threads, sizeof(pthread_t));
+  if (!j->threads) {
+    free(j);
+    return PB_ENOMEM;
+  }
+  j->queue_max = queue_max < 0 ? 0 : queue_max;
+  pthread_mutex_init(&j->mu, NULL);
+  pthread_cond_init(&j->cv, NULL);
+  for (int i = 0; i < threads; i++) {
+    if (pthread_create(&j->threads[i], NULL, worker, j)) break;
+    j->nthreads++;
+  }
+  if (!j->nthreads) {
+    free(j->threads);
+    free(j);
+    return PB_EIO;
+  }
+  *out = j;
+  return 0;
+}
+
+int pb_jobs_submit(pb_jobs *j, pb_job_fn fn, void *arg) {
+  item *it = malloc(sizeof(*it));
+  if (!it) return PB_ENOMEM;
+  it->fn = fn;
+  it->arg = arg;
+  it->next = NULL;
+  pthread_mutex_lock(&j->mu);
+  if (j->stopping) {
+    pthread_mutex_unlock(&j->mu);
+    free(it);
+    return PB_ESHUTDOWN;
+  }
+  /* Threads take work at once; the queue holds what exceeds them. */
+  if (j->running + j->queued >= j->nthreads + j->queue_max) {
+    pthread_mutex_unlock(&j->mu);
+    free(it);
+    return PB_EBUSY;
+  }
+  if (j->tail)
+    j->tail->next = it;
+  else
+    j->head = it;
+  j->tail = it;
+  j->queued++;
+  pthread_cond_signal(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+  return 0;
+}
+
+void pb_jobs_counts(pb_jobs *j, int *running, int *queued) {
+  pthread_mutex_lock(&j->mu);
+  *running = j->running;
+  *queued = j->queued;
+  pthread_mutex_unlock(&j->mu);
+}
+
+void pb_jobs_stop(pb_jobs *j) {
+  if (!j) return;
+  pthread_mutex_lock(&j->mu);
+  j->stopping = 1;
+  pthread_cond_broadcast(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+  for (int i = 0; i < j->nthreads; i++) pthread_join(j->threads[i], NULL);
+  pthread_cond_destroy(&j->cv);
+  pthread_mutex_destroy(&j->mu);
+  free(j->threads);
+  free(j);
+}

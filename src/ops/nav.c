@@ -1,0 +1,456 @@
+#include "ops/nav.h"
+
+#include "common/pb.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* The document URL a page built from an `html` body gets when no baseUrl is
+ * given: https for a secure context, .invalid so nothing relative to it can
+ * leave the machine. */
+#define HTML_DEFAULT_URL "https://ppod.invalid/"
+
+struct pb_nav {
+  pb_job *job;
+  pb_page *page;
+  int64_t leased_at;
+  /* Read by the reader-thread hook while the page is leased. */
+  char *html_b64;
+  int doc_served;
+  unsigned reject_mask;
+};
+
+static const char *const resource_types[] = {
+    "Document", "Stylesheet", "Image",    "Media",  "Font",           "Script",
+    "TextTrack", "XHR",       "Fetch",    "Prefetch", "EventSource",  "WebSocket",
+    "Manifest", "SignedExchange", "Ping", "CSPViolationReport", "Preflight", "Other",
+};
+#define NTYPES (int)(sizeof(resource_types) / sizeof(resource_types[0]))
+
+static int resource_type_index(const char *name) {
+  for (int i = 0; i < NTYPES; i++)
+    if (!strcasecmp(resource_types[i], name)) return i;
+  return -1;
+}
+
+int pb_op_fail(pb_op_result *res, int status, const char *code, const char *fmt, ...) {
+  res->status = status;
+  pb_strlcpy(res->code, code, sizeof(res->code));
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(res->message, sizeof(res->message), fmt, ap);
+  va_end(ap);
+  free(res->body);
+  res->body = NULL;
+  res->body_len = 0;
+  return -1;
+}
+
+int pb_op_fail_rc(pb_op_result *res, int rc, const char *what) {
+  switch (rc) {
+  case PB_ETIMEOUT:
+    return pb_op_fail(res, 408, "TIMEOUT", "%s: timed out", what);
+  case PB_ECRASHED:
+    return pb_op_fail(res, 502, "BROWSER_CRASHED", "%s: the browser crashed; try again", what);
+  case PB_ETARGET:
+    return pb_op_fail(res, 502, "PAGE_CRASHED", "%s: the page crashed or was closed", what);
+  case PB_ECANCELED:
+    return pb_op_fail(res, 499, "CLIENT_CLOSED", "%s: the client went away", what);
+  case PB_ESHUTDOWN:
+    return pb_op_fail(res, 503, "SHUTTING_DOWN", "%s: the service is shutting down", what);
+  default:
+    return pb_op_fail(res, 500, "INTERNAL_ERROR", "%s: %s", what, pb_strerror(rc));
+  }
+}
+
+void pb_op_result_free(pb_op_result *res) {
+  if (!res) return;
+  free(res->body);
+  res->body = NULL;
+}
+
+pb_page *pb_nav_page(pb_nav *n) { return n->page; }
+int64_t pb_nav_deadline(pb_nav *n) { return n->job->deadline_ms; }
+
+static int canceled(pb_nav *n) { return n->job->canceled && atomic_load(n->job->canceled); }
+
+int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result) {
+  if (canceled(n)) {
+    cJSON_Delete(params);
+    return PB_ECANCELED;
+  }
+  return pb_cdp_call(n->page->cdp, n->page->session_id, method, params, n->job->deadline_ms,
+                     result, NULL, 0);
+}
+
+int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **value, char *err,
+                size_t errcap) {
+  *value = NULL;
+  if (err && errcap) err[0] = '\0';
+  cJSON *p = cJSON_CreateObject(), *res = NULL;
+  cJSON_AddStringToObject(p, "expression", expression);
+  cJSON_AddBoolToObject(p, "returnByValue", 1);
+  cJSON_AddBoolToObject(p, "awaitPromise", 1);
+  int rc = pb_cdp_call(n->page->cdp, n->page->session_id, "Runtime.evaluate", p, deadline_ms, &res,
+                       err, errcap);
+  if (rc) return rc;
+  cJSON *exc = cJSON_GetObjectItemCaseSensitive(res, "exceptionDetails");
+  if (exc) {
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(exc, "exception");
+    const cJSON *desc = cJSON_GetObjectItemCaseSensitive(ex, "description");
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(exc, "text");
+    snprintf(err, errcap, "%s",
+             cJSON_IsString(desc) ? desc->valuestring
+                                  : cJSON_IsString(text) ? text->valuestring : "exception");
+    cJSON_Delete(res);
+    return PB_EINVAL;
+  }
+  cJSON *r = cJSON_GetObjectItemCaseSensitive(res, "result");
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "value");
+  if (v) *value = cJSON_DetachItemViaPointer(r, v);
+  cJSON_Delete(res);
+  return 0;
+}
+
+/* Reader-thread policy for the leased page: serve the `html` body as the
+ * main document and fail rejected resource types like a network error. */
+static int page_hook(pb_cdp *c, const char *sid, const char *method, const cJSON *params,
+                     void *data) {
+  pb_nav *n = data;
+  if (strcmp(method, "Fetch.requestPaused")) return 0;
+  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(params, "requestId");
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(params, "resourceType");
+  const cJSON *frame = cJSON_GetObjectItemCaseSensitive(params, "frameId");
+  if (!cJSON_IsString(rid)) return 1;
+  cJSON *p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "requestId", rid->valuestring);
+  const char *tname = cJSON_IsString(type) ? type->valuestring : "Other";
+  int ti = resource_type_index(tname);
+  if (n->html_b64 && !n->doc_served && !strcmp(tname, "Document") && cJSON_IsString(frame) &&
+      !strcmp(frame->valuestring, n->page->target_id)) {
+    n->doc_served = 1;
+    cJSON_AddNumberToObject(p, "responseCode", 200);
+    cJSON *hdrs = cJSON_AddArrayToObject(p, "responseHeaders");
+    cJSON *h = cJSON_CreateObject();
+    cJSON_AddStringToObject(h, "name", "Content-Type");
+    cJSON_AddStringToObject(h, "value", "text/html; charset=utf-8");
+    cJSON_AddItemToArray(hdrs, h);
+    cJSON_AddStringToObject(p, "body", n->html_b64);
+    pb_cdp_send(c, sid, "Fetch.fulfillRequest", p);
+  } else if (ti >= 0 && (n->reject_mask & (1u << ti))) {
+    cJSON_AddStringToObject(p, "errorReason", "BlockedByClient");
+    pb_cdp_send(c, sid, "Fetch.failRequest", p);
+  } else {
+    pb_cdp_send(c, sid, "Fetch.continueRequest", p);
+  }
+  return 1;
+}
+
+static int obj_int(const cJSON *o, const char *name, int def) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return cJSON_IsNumber(v) ? v->valueint : def;
+}
+
+static double obj_num(const cJSON *o, const char *name, double def) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+static const char *obj_str(const cJSON *o, const char *name) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int obj_bool(const cJSON *o, const char *name) {
+  return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
+/* Applies viewport, user agent, headers, cookies and request interception. */
+static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
+  const cJSON *req = n->job->req;
+  pb_page *pg = n->page;
+  int rc;
+  const cJSON *vp = cJSON_GetObjectItemCaseSensitive(req, "viewport");
+  int w = obj_int(vp, "width", 1280), h = obj_int(vp, "height", 720);
+  double dsf = obj_num(vp, "deviceScaleFactor", 1);
+  if (w != pg->width || h != pg->height || dsf != pg->dsf) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "width", w);
+    cJSON_AddNumberToObject(p, "height", h);
+    cJSON_AddNumberToObject(p, "deviceScaleFactor", dsf);
+    cJSON_AddBoolToObject(p, "mobile", obj_bool(vp, "isMobile"));
+    if ((rc = pb_nav_call(n, "Emulation.setDeviceMetricsOverride", p, NULL)))
+      return pb_op_fail_rc(res, rc, "setting the viewport");
+    pg->width = w;
+    pg->height = h;
+    pg->dsf = dsf;
+  }
+  const char *ua = obj_str(req, "userAgent");
+  if (ua) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "userAgent", ua);
+    if ((rc = pb_nav_call(n, "Emulation.setUserAgentOverride", p, NULL)))
+      return pb_op_fail_rc(res, rc, "setting the user agent");
+  }
+  const cJSON *hdrs = cJSON_GetObjectItemCaseSensitive(req, "setExtraHTTPHeaders");
+  const cJSON *cookies = cJSON_GetObjectItemCaseSensitive(req, "cookies");
+  if (hdrs || cookies) {
+    if ((rc = pb_nav_call(n, "Network.enable", NULL, NULL)))
+      return pb_op_fail_rc(res, rc, "enabling the network domain");
+  }
+  if (hdrs) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddItemToObject(p, "headers", cJSON_Duplicate(hdrs, 1));
+    if ((rc = pb_nav_call(n, "Network.setExtraHTTPHeaders", p, NULL)))
+      return pb_op_fail_rc(res, rc, "setting extra headers");
+  }
+  if (cJSON_GetArraySize(cookies) > 0) {
+    cJSON *list = cJSON_Duplicate(cookies, 1);
+    cJSON *ck;
+    cJSON_ArrayForEach(ck, list) {
+      /* As Puppeteer's page.setCookie: a cookie with neither url nor domain
+       * belongs to the page being loaded. */
+      if (!cJSON_GetObjectItemCaseSensitive(ck, "url") &&
+          !cJSON_GetObjectItemCaseSensitive(ck, "domain"))
+        cJSON_AddStringToObject(ck, "url", doc_url);
+    }
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddItemToObject(p, "cookies", list);
+    char err[256];
+    rc = pb_cdp_call(pg->cdp, pg->session_id, "Network.setCookies", p, n->job->deadline_ms, NULL,
+                     err, sizeof(err));
+    if (rc == PB_ECDP) return pb_op_fail(res, 400, "INVALID_REQUEST", "cookies: %s", err);
+    if (rc) return pb_op_fail_rc(res, rc, "setting cookies");
+  }
+  const cJSON *reject = cJSON_GetObjectItemCaseSensitive(req, "rejectResourceTypes");
+  const cJSON *t;
+  cJSON_ArrayForEach(t, reject) {
+    int i = cJSON_IsString(t) ? resource_type_index(t->valuestring) : -1;
+    if (i >= 0) n->reject_mask |= 1u << i;
+  }
+  if (n->html_b64 || n->reject_mask) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON *pats = cJSON_AddArrayToObject(p, "patterns");
+    for (int i = 0; i < NTYPES; i++) {
+      int want = (n->reject_mask & (1u << i)) || (i == 0 && n->html_b64);
+      if (!want) continue;
+      cJSON *pat = cJSON_CreateObject();
+      cJSON_AddStringToObject(pat, "resourceType", resource_types[i]);
+      cJSON_AddStringToObject(pat, "requestStage", "Request");
+      cJSON_AddItemToArray(pats, pat);
+    }
+    if ((rc = pb_nav_call(n, "Fetch.enable", p, NULL)))
+      return pb_op_fail_rc(res, rc, "enabling request interception");
+  }
+  return 0;
+}
+
+static const char *lifecycle_name(const char *wait_until) {
+  if (!wait_until || !strcmp(wait_until, "load")) return "load";
+  if (!strcmp(wait_until, "domcontentloaded")) return "DOMContentLoaded";
+  if (!strcmp(wait_until, "networkidle0")) return "networkIdle";
+  if (!strcmp(wait_until, "networkidle2")) return "networkAlmostIdle";
+  return "load";
+}
+
+/* Waits for the lifecycle event `name` of the main frame's new document. */
+static int wait_lifecycle(pb_nav *n, const char *frame_id, const char *loader_id,
+                          const char *name, int64_t deadline) {
+  for (;;) {
+    if (canceled(n)) return PB_ECANCELED;
+    pb_cdp_event *ev = NULL;
+    /* Wake up now and then to notice a client that went away. */
+    int64_t slice = pb_now_ms() + 250;
+    int rc = pb_cdp_next_event(n->page->events, slice < deadline ? slice : deadline, &ev);
+    if (rc == PB_ETIMEOUT && pb_now_ms() < deadline) continue;
+    if (rc) return rc;
+    int done = 0;
+    if (!strcmp(ev->method, "Page.lifecycleEvent")) {
+      const char *f = obj_str(ev->params, "frameId"), *l = obj_str(ev->params, "loaderId"),
+                 *nm = obj_str(ev->params, "name");
+      done = f && nm && !strcmp(f, frame_id) && !strcmp(nm, name) &&
+             (!loader_id || (l && !strcmp(l, loader_id)));
+    }
+    pb_cdp_event_free(ev);
+    if (done) return 0;
+  }
+}
+
+static void drain_events(pb_nav *n) {
+  pb_cdp_event *ev;
+  while (pb_cdp_next_event(n->page->events, 0, &ev) == 0) pb_cdp_event_free(ev);
+}
+
+/* Polls in the page until the selector is attached (or visible / hidden). */
+static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
+  const char *sel = obj_str(wfs, "selector");
+  int timeout = obj_int(wfs, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
+  int visible = obj_bool(wfs, "visible"), hidden = obj_bool(wfs, "hidden");
+  cJSON *args = cJSON_CreateArray();
+  cJSON_AddItemToArray(args, cJSON_CreateString(sel));
+  char *sel_json = cJSON_PrintUnformatted(args);
+  cJSON_Delete(args);
+  if (!sel_json) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+  pb_buf js;
+  pb_buf_init(&js, 1 << 20);
+  pb_buf_printf(&js,
+                "(async ([sel], visible, hidden, timeout) => {"
+                "  const seen = el => { if (!el) return false;"
+                "    const s = getComputedStyle(el);"
+                "    if (s.visibility === 'hidden' || s.display === 'none') return false;"
+                "    const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };"
+                "  const end = Date.now() + timeout;"
+                "  for (;;) {"
+                "    const el = document.querySelector(sel);"
+                "    if (hidden ? !seen(el) : visible ? seen(el) : !!el) return true;"
+                "    if (Date.now() >= end) return false;"
+                "    await new Promise(r => setTimeout(r, 20));"
+                "  }"
+                "})(%s, %s, %s, %d)",
+                sel_json, visible ? "true" : "false", hidden ? "true" : "false", timeout);
+  free(sel_json);
+  int64_t deadline = pb_now_ms() + timeout + 1000;
+  if (deadline > n->job->deadline_ms) deadline = n->job->deadline_ms;
+  cJSON *v = NULL;
+  char err[512];
+  int rc = pb_nav_eval(n, js.data, deadline, &v, err, sizeof(err));
+  pb_buf_free(&js);
+  int ok = cJSON_IsTrue(v);
+  cJSON_Delete(v);
+  if (rc == PB_EINVAL)
+    return pb_op_fail(res, 400, "INVALID_REQUEST", "waitForSelector.selector: %s", err);
+  if (rc && rc != PB_ETIMEOUT) return pb_op_fail_rc(res, rc, "waiting for selector");
+  if (rc || !ok)
+    return pb_op_fail(res, 408, "TIMEOUT", "waitForSelector: '%s' not %s after %d ms", sel,
+                      hidden ? "hidden" : visible ? "visible" : "attached", timeout);
+  return 0;
+}
+
+static int sleep_until(pb_nav *n, int64_t until) {
+  while (pb_now_ms() < until) {
+    if (canceled(n)) return PB_ECANCELED;
+    int64_t left = until - pb_now_ms();
+    if (left > 100) left = 100;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = left * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
+}
+
+static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res);
+
+int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
+  *out = NULL;
+  const cJSON *req = job->req;
+  const char *url = obj_str(req, "url"), *html = obj_str(req, "html");
+  const char *base = obj_str(req, "baseUrl");
+  char err[512];
+  int rc;
+  if (url) {
+    rc = pb_egress_check_url(job->env->egress, url, err, sizeof(err));
+    if (rc == PB_EFORBIDDEN) return pb_op_fail(res, 403, "FORBIDDEN_URL", "url: %s", err);
+    if (rc) return pb_op_fail(res, 400, "INVALID_REQUEST", "url: %s", err);
+  } else if (base) {
+    pb_url u;
+    rc = pb_url_parse(base, &u, err, sizeof(err));
+    if (rc == PB_EFORBIDDEN) return pb_op_fail(res, 403, "FORBIDDEN_URL", "baseUrl: %s", err);
+    if (rc) return pb_op_fail(res, 400, "INVALID_REQUEST", "baseUrl: %s", err);
+  }
+  const char *doc_url = url ? url : base ? base : HTML_DEFAULT_URL;
+
+  pb_nav *n = calloc(1, sizeof(*n));
+  if (!n) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+  n->job = job;
+  if (html && pb_base64_encode((const unsigned char *)html, strlen(html), &n->html_b64)) {
+    free(n);
+    return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+  }
+  rc = pb_pool_lease(job->env->pool, job->deadline_ms, &n->page);
+  if (rc) {
+    free(n->html_b64);
+    free(n);
+    if (rc == PB_ETIMEOUT)
+      return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE", "no browser became free before the deadline");
+    return pb_op_fail_rc(res, rc, "leasing a browser");
+  }
+  n->leased_at = pb_now_ms();
+  drain_events(n);
+  pb_cdp_sub_set_hook(n->page->events, page_hook, n);
+  if (load_page(n, doc_url, res)) {
+    pb_nav_close(n, res);
+    return -1;
+  }
+  *out = n;
+  return 0;
+}
+
+static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
+  pb_job *job = n->job;
+  const cJSON *req = job->req;
+  char err[512];
+  int rc;
+  if (apply_options(n, doc_url, res)) return -1;
+
+  const cJSON *goto_opts = cJSON_GetObjectItemCaseSensitive(req, "gotoOptions");
+  int goto_timeout = obj_int(goto_opts, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
+  int64_t goto_deadline = pb_now_ms() + (goto_timeout > 0 ? goto_timeout : PB_JOB_TIMEOUT_MAX_MS);
+  if (goto_deadline > job->deadline_ms) goto_deadline = job->deadline_ms;
+  const char *wait_name = lifecycle_name(obj_str(goto_opts, "waitUntil"));
+
+  cJSON *p = cJSON_CreateObject(), *nav = NULL;
+  cJSON_AddStringToObject(p, "url", doc_url);
+  const char *referer = obj_str(goto_opts, "referer");
+  if (referer) cJSON_AddStringToObject(p, "referrer", referer);
+  rc = pb_cdp_call(n->page->cdp, n->page->session_id, "Page.navigate", p, goto_deadline, &nav,
+                   err, sizeof(err));
+  if (rc == PB_ETIMEOUT)
+    return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s timed out after %d ms", doc_url,
+                      goto_timeout);
+  if (rc == PB_ECDP) return pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, err);
+  if (rc) return pb_op_fail_rc(res, rc, "navigating");
+  const char *error_text = obj_str(nav, "errorText");
+  if (error_text && *error_text) {
+    pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, error_text);
+    cJSON_Delete(nav);
+    return -1;
+  }
+  char frame_id[64] = "", loader_id[64] = "";
+  const char *f = obj_str(nav, "frameId"), *l = obj_str(nav, "loaderId");
+  pb_strlcpy(frame_id, f ? f : n->page->target_id, sizeof(frame_id));
+  if (l) pb_strlcpy(loader_id, l, sizeof(loader_id));
+  cJSON_Delete(nav);
+  /* A same-document navigation has no loader and no new lifecycle. */
+  if (loader_id[0]) {
+    rc = wait_lifecycle(n, frame_id, loader_id, wait_name, goto_deadline);
+    if (rc == PB_ETIMEOUT)
+      return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s: '%s' did not happen within %d ms",
+                        doc_url, obj_str(goto_opts, "waitUntil") ? obj_str(goto_opts, "waitUntil") : "load",
+                        goto_timeout);
+    if (rc) return pb_op_fail_rc(res, rc, "waiting for the page to load");
+  }
+
+  const cJSON *wfs = cJSON_GetObjectItemCaseSensitive(req, "waitForSelector");
+  if (wfs && wait_selector(n, wfs, res)) return -1;
+  int wft = obj_int(req, "waitForTimeout", 0);
+  if (wft > 0) {
+    int64_t until = pb_now_ms() + wft;
+    if (until > job->deadline_ms) return pb_op_fail(res, 408, "TIMEOUT", "waitForTimeout: %d ms is past the job's timeout", wft);
+    if ((rc = sleep_until(n, until))) return pb_op_fail_rc(res, rc, "waiting");
+  }
+  return 0;
+}
+
+void pb_nav_close(pb_nav *n, pb_op_result *res) {
+  if (!n) return;
+  if (n->page) {
+    pb_cdp_sub_set_hook(n->page->events, NULL, NULL);
+    if (res) res->browser_ms = pb_now_ms() - n->leased_at;
+    pb_pool_release(n->job->env->pool, n->page);
+  }
+  free(n->html_b64);
+  free(n);
+}

@@ -1,0 +1,35 @@
+#ifndef PB_OPS_NAV_H
+#define PB_OPS_NAV_H
+/* The shared navigation and wait path of every quick action: lease a warm
+ * page, apply the request's options, navigate (url or html), wait as asked,
+ * and give the page back. */
+#include "ops/ops.h"
+
+typedef struct pb_nav pb_nav;
+
+/* Leases a page and loads what the request names (url | html, viewport,
+ * gotoOptions, waitForSelector, waitForTimeout, userAgent,
+ * setExtraHTTPHeaders, cookies, rejectResourceTypes). On failure res holds
+ * the error and *out is NULL. */
+int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out);
+
+/* The leased page, borrowed until pb_nav_close(). */
+pb_page *pb_nav_page(pb_nav *n);
+
+/* Deadline for work after the page loaded. */
+int64_t pb_nav_deadline(pb_nav *n);
+
+/* Calls a CDP method on the page's session until the job's deadline; takes
+ * params. See pb_cdp_call() for errors. */
+int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result);
+
+/* Evaluates an expression in the page (returnByValue, awaitPromise). On
+ * success *value is the result's value (owned by the caller; may be NULL for
+ * undefined). A page exception is PB_EINVAL with its text in err. */
+int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **value, char *err,
+                size_t errcap);
+
+/* Releases the page and records the browser time in res. NULL is a no-op. */
+void pb_nav_close(pb_nav *n, pb_op_result *res);
+
+#endif

@@ -1,0 +1,55 @@
+#ifndef PB_OPS_H
+#define PB_OPS_H
+/* Quick actions. Each runs on a job thread, reads top to bottom like the
+ * Puppeteer script a user would write, and leaves its answer in a
+ * pb_op_result; navigation, waiting and timeouts live in nav.h. */
+#include "ops/egress.h"
+#include "sessions/pool.h"
+
+#include <cjson/cJSON.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define PB_JOB_TIMEOUT_DEFAULT_MS 30000
+#define PB_JOB_TIMEOUT_MAX_MS 120000
+/* Tallest full-page screenshot, in CSS px, and the largest image area in
+ * device pixels: above either the answer is 400 PAGE_TOO_LARGE. */
+#define PB_FULLPAGE_MAX_HEIGHT 50000
+#define PB_SCREENSHOT_MAX_PIXELS (1280LL * 50000 * 2)
+
+typedef struct {
+  int status;               /* HTTP status to answer */
+  char code[32];            /* error code when status >= 400 */
+  char message[512];
+  char *body;               /* malloc'd, owned by the result */
+  size_t body_len;
+  const char *content_type; /* static string */
+  int64_t browser_ms;       /* time a browser page was held */
+} pb_op_result;
+
+/* What every operation may use; owned by the daemon, shared by jobs. */
+typedef struct {
+  pb_pool *pool;
+  const pb_egress *egress;
+} pb_ops_env;
+
+/* One job: its environment, request and deadline. */
+typedef struct {
+  const pb_ops_env *env;
+  const cJSON *req;         /* validated request body, borrowed */
+  int64_t deadline_ms;      /* whole-job deadline, pb_now_ms() clock */
+  atomic_int *canceled;     /* set when the client went away; may be NULL */
+} pb_job;
+
+/* Fills res as an error. Always returns -1 so callers can `return fail(...)`. */
+int pb_op_fail(pb_op_result *res, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Maps a PB_E* from CDP work to an HTTP error (408, 502, 500...). */
+int pb_op_fail_rc(pb_op_result *res, int rc, const char *what);
+void pb_op_result_free(pb_op_result *res);
+
+typedef int (*pb_op_fn)(pb_job *job, pb_op_result *res);
+
+int pb_op_screenshot(pb_job *job, pb_op_result *res);
+
+#endif

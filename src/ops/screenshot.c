@@ -1,0 +1,159 @@
+/* POST /browser/screenshot: the page (or one element, or a clip, or the full
+ * page) as PNG, JPEG or WebP. */
+#include "common/pb.h"
+#include "ops/nav.h"
+#include "ops/ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const cJSON *screenshot_options(const cJSON *req) {
+  const cJSON *o = cJSON_GetObjectItemCaseSensitive(req, "screenshotOptions");
+  /* Browserless calls it "options". */
+  return o ? o : cJSON_GetObjectItemCaseSensitive(req, "options");
+}
+
+static int add_clip(cJSON *params, double x, double y, double w, double h) {
+  cJSON *clip = cJSON_AddObjectToObject(params, "clip");
+  cJSON_AddNumberToObject(clip, "x", x);
+  cJSON_AddNumberToObject(clip, "y", y);
+  cJSON_AddNumberToObject(clip, "width", w);
+  cJSON_AddNumberToObject(clip, "height", h);
+  cJSON_AddNumberToObject(clip, "scale", 1);
+  cJSON_AddBoolToObject(params, "captureBeyondViewport", 1);
+  return 0;
+}
+
+/* The element's box in page coordinates, or PB_ENOTFOUND. */
+static int element_box(pb_nav *nav, const char *selector, double box[4], pb_op_result *res) {
+  cJSON *args = cJSON_CreateString(selector);
+  char *sel = cJSON_PrintUnformatted(args);
+  cJSON_Delete(args);
+  if (!sel) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+  pb_buf js;
+  pb_buf_init(&js, 1 << 16);
+  pb_buf_printf(&js,
+                "(() => { const el = document.querySelector(%s); if (!el) return null;"
+                " const r = el.getBoundingClientRect();"
+                " return [r.left + scrollX, r.top + scrollY, r.width, r.height]; })()",
+                sel);
+  free(sel);
+  cJSON *v = NULL;
+  char err[512];
+  int rc = pb_nav_eval(nav, js.data, pb_nav_deadline(nav), &v, err, sizeof(err));
+  pb_buf_free(&js);
+  if (rc == PB_EINVAL) return pb_op_fail(res, 400, "INVALID_REQUEST", "selector: %s", err);
+  if (rc) return pb_op_fail_rc(res, rc, "finding the element");
+  if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 4) {
+    cJSON_Delete(v);
+    return pb_op_fail(res, 404, "ELEMENT_NOT_FOUND", "selector: no element matches '%s'", selector);
+  }
+  for (int i = 0; i < 4; i++) box[i] = cJSON_GetArrayItem(v, i)->valuedouble;
+  cJSON_Delete(v);
+  if (box[2] <= 0 || box[3] <= 0)
+    return pb_op_fail(res, 422, "ELEMENT_NOT_VISIBLE", "selector: '%s' has an empty box", selector);
+  return 0;
+}
+
+static int too_large(pb_op_result *res, double w, double h, double dsf) {
+  if (h > PB_FULLPAGE_MAX_HEIGHT)
+    return pb_op_fail(res, 400, "PAGE_TOO_LARGE",
+                      "the page is %.0f px tall; the most a screenshot covers is %d px "
+                      "(use screenshotOptions.clip for a part)",
+                      h, PB_FULLPAGE_MAX_HEIGHT);
+  if (w * h * dsf * dsf > (double)PB_SCREENSHOT_MAX_PIXELS)
+    return pb_op_fail(res, 400, "PAGE_TOO_LARGE",
+                      "the image would be %.0fx%.0f device px, over the cap of %lld px",
+                      w * dsf, h * dsf, (long long)PB_SCREENSHOT_MAX_PIXELS);
+  return 0;
+}
+
+int pb_op_screenshot(pb_job *job, pb_op_result *res) {
+  const cJSON *opts = screenshot_options(job->req);
+  const cJSON *type_j = cJSON_GetObjectItemCaseSensitive(opts, "type");
+  const char *type = cJSON_IsString(type_j) ? type_j->valuestring : "png";
+  const cJSON *sel_j = cJSON_GetObjectItemCaseSensitive(job->req, "selector");
+
+  pb_nav *nav = NULL;
+  if (pb_nav_open(job, res, &nav)) return -1;
+  pb_page *page = pb_nav_page(nav);
+  int rc = 0;
+
+  cJSON *params = cJSON_CreateObject();
+  cJSON_AddStringToObject(params, "format", type);
+  const cJSON *q = cJSON_GetObjectItemCaseSensitive(opts, "quality");
+  if (cJSON_IsNumber(q)) cJSON_AddNumberToObject(params, "quality", q->valueint);
+  if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "optimizeForSpeed")))
+    cJSON_AddBoolToObject(params, "optimizeForSpeed", 1);
+
+  const cJSON *clip = cJSON_GetObjectItemCaseSensitive(opts, "clip");
+  if (cJSON_IsString(sel_j)) {
+    double box[4];
+    if (element_box(nav, sel_j->valuestring, box, res)) goto fail;
+    if (too_large(res, box[2], box[3], page->dsf)) goto fail;
+    add_clip(params, box[0], box[1], box[2], box[3]);
+  } else if (clip) {
+    double w = cJSON_GetObjectItemCaseSensitive(clip, "width")->valuedouble;
+    double h = cJSON_GetObjectItemCaseSensitive(clip, "height")->valuedouble;
+    if (too_large(res, w, h, page->dsf)) goto fail;
+    add_clip(params, cJSON_GetObjectItemCaseSensitive(clip, "x")->valuedouble,
+             cJSON_GetObjectItemCaseSensitive(clip, "y")->valuedouble, w, h);
+  } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "fullPage"))) {
+    cJSON *m = NULL;
+    if ((rc = pb_nav_call(nav, "Page.getLayoutMetrics", NULL, &m))) {
+      pb_op_fail_rc(res, rc, "measuring the page");
+      goto fail;
+    }
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(m, "cssContentSize");
+    double w = ceil(cJSON_GetObjectItemCaseSensitive(cs, "width") ? cJSON_GetObjectItemCaseSensitive(cs, "width")->valuedouble : page->width);
+    double h = ceil(cJSON_GetObjectItemCaseSensitive(cs, "height") ? cJSON_GetObjectItemCaseSensitive(cs, "height")->valuedouble : page->height);
+    cJSON_Delete(m);
+    if (w < page->width) w = page->width;
+    if (too_large(res, w, h, page->dsf)) goto fail;
+    add_clip(params, 0, 0, w, h);
+  }
+
+  if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "omitBackground"))) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON *color = cJSON_AddObjectToObject(p, "color");
+    cJSON_AddNumberToObject(color, "r", 0);
+    cJSON_AddNumberToObject(color, "g", 0);
+    cJSON_AddNumberToObject(color, "b", 0);
+    cJSON_AddNumberToObject(color, "a", 0);
+    if ((rc = pb_nav_call(nav, "Emulation.setDefaultBackgroundColorOverride", p, NULL))) {
+      pb_op_fail_rc(res, rc, "making the background transparent");
+      goto fail;
+    }
+  }
+
+  cJSON *shot = NULL;
+  rc = pb_nav_call(nav, "Page.captureScreenshot", params, &shot);
+  params = NULL;
+  if (rc) {
+    pb_op_fail_rc(res, rc, "capturing the screenshot");
+    goto fail;
+  }
+  const cJSON *data = cJSON_GetObjectItemCaseSensitive(shot, "data");
+  unsigned char *bytes = NULL;
+  size_t len = 0;
+  if (!cJSON_IsString(data) ||
+      pb_base64_decode(data->valuestring, strlen(data->valuestring), &bytes, &len)) {
+    cJSON_Delete(shot);
+    pb_op_fail(res, 500, "INTERNAL_ERROR", "Chromium returned no image");
+    goto fail;
+  }
+  cJSON_Delete(shot);
+  res->status = 200;
+  res->body = (char *)bytes;
+  res->body_len = len;
+  res->content_type = !strcmp(type, "jpeg") ? "image/jpeg" : !strcmp(type, "webp") ? "image/webp" : "image/png";
+  pb_nav_close(nav, res);
+  return 0;
+
+fail:
+  cJSON_Delete(params);
+  pb_nav_close(nav, res);
+  return -1;
+}

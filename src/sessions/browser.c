@@ -1,0 +1,250 @@
+#include "sessions/browser.h"
+
+#include "common/pb.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct pb_browser {
+  pid_t pid;
+  pb_cdp *cdp;
+  char profile[PATH_MAX];
+};
+
+static const char *temp_dir(void) {
+  const char *t = getenv("TMPDIR");
+  return t && *t ? t : "/tmp";
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+static void rm_rf(const char *path) {
+  if (path && *path) nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *default_exe(void) {
+  /* The real binary: Debian's /usr/bin/chromium is a shell wrapper that adds
+   * its own flags and costs a shell start on every launch. */
+  if (access("/usr/lib/chromium/chromium", X_OK) == 0) return "/usr/lib/chromium/chromium";
+  return "/usr/bin/chromium";
+}
+
+int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser **out) {
+  *out = NULL;
+  pb_browser *b = calloc(1, sizeof(*b));
+  if (!b) return PB_ENOMEM;
+  b->pid = -1;
+  int rc = PB_EIO;
+  int to_chrome[2] = {-1, -1}, from_chrome[2] = {-1, -1};
+
+  /* The owner pid in the name lets a later run sweep dirs a crash left. */
+  snprintf(b->profile, sizeof(b->profile), "%s/ppod-profile-%d-XXXXXX", temp_dir(), (int)getpid());
+  if (!mkdtemp(b->profile)) {
+    PB_ERR("browser: mkdtemp %s: %s", b->profile, strerror(errno));
+    b->profile[0] = '\0';
+    goto fail;
+  }
+  uid_t uid = 0;
+  gid_t gid = 0;
+  int drop = geteuid() == 0;
+  if (drop) {
+    struct passwd *pw = getpwnam(o->run_as ? o->run_as : "nobody");
+    if (!pw) {
+      PB_ERR("browser: no user %s to run Chromium as", o->run_as ? o->run_as : "nobody");
+      goto fail;
+    }
+    uid = pw->pw_uid;
+    gid = pw->pw_gid;
+    if (chown(b->profile, uid, gid)) goto fail;
+  }
+  chmod(b->profile, 0700);
+
+  if (pipe2(to_chrome, O_CLOEXEC) || pipe2(from_chrome, O_CLOEXEC)) goto fail;
+
+  char udd[PATH_MAX + 32], home[PATH_MAX + 8], proxy[512];
+  snprintf(udd, sizeof(udd), "--user-data-dir=%s", b->profile);
+  snprintf(home, sizeof(home), "HOME=%s", b->profile);
+  const char *argv[64];
+  int n = 0;
+  argv[n++] = o->executable ? o->executable : default_exe();
+  static const char *const flags[] = {
+      "--headless",
+      "--remote-debugging-pipe",
+      "--no-first-run",
+      "--no-default-browser-check",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-default-apps",
+      "--disable-extensions",
+      "--disable-breakpad",
+      "--disable-crash-reporter",
+      "--disable-client-side-phishing-detection",
+      "--disable-domain-reliability",
+      "--disable-hang-monitor",
+      "--disable-popup-blocking",
+      "--disable-prompt-on-repost",
+      "--disable-renderer-backgrounding",
+      "--disable-background-timer-throttling",
+      "--disable-backgrounding-occluded-windows",
+      "--disable-ipc-flooding-protection",
+      "--disable-features=Translate,OptimizationHints,MediaRouter,InterestFeedContentSuggestions,"
+      "CalculateNativeWinOcclusion,AutofillServerCommunication,CertificateTransparencyComponentUpdater,"
+      "DialMediaRouteProvider,GlobalMediaControls,ImprovedCookieControls,LazyFrameLoading,"
+      "AcceptCHFrame,PrivacySandboxSettings4",
+      "--metrics-recording-only",
+      "--password-store=basic",
+      "--use-mock-keychain",
+      "--mute-audio",
+      "--hide-scrollbars",
+      "--force-color-profile=srgb",
+      "--font-render-hinting=none",
+      "--disable-gpu",
+      "--no-service-autorun",
+      "--disable-quic",
+  };
+  for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) argv[n++] = flags[i];
+  argv[n++] = udd;
+  if (o->no_sandbox) argv[n++] = "--no-sandbox";
+  if (o->proxy) {
+    snprintf(proxy, sizeof(proxy), "--proxy-server=%s", o->proxy);
+    argv[n++] = proxy;
+  }
+  for (int i = 0; o->extra_args && o->extra_args[i] && n < 62; i++) argv[n++] = o->extra_args[i];
+  argv[n++] = "about:blank";
+  argv[n] = NULL;
+  const char *envp[] = {home, "PATH=/usr/bin:/bin", "LANG=C.UTF-8", "TZ=UTC", NULL};
+
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) goto fail;
+  if (pid == 0) {
+    /* Child: fds 3 and 4 are the pipe, nothing else leaks (O_CLOEXEC). */
+    setpgid(0, 0);
+    int r = dup(to_chrome[0]), w = dup(from_chrome[1]);
+    if (r < 0 || w < 0 || dup2(r, 3) < 0 || dup2(w, 4) < 0) _exit(127);
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      dup2(devnull, 0);
+      if (pb_log_level < PB_LOG_DEBUG) {
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+      }
+    }
+    if (drop && (setgroups(0, NULL) || setgid(gid) || setuid(uid))) _exit(126);
+    /* After the uid change, which clears the death signal. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(125);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(argv[0], (char *const *)argv, (char *const *)envp);
+    _exit(127);
+  }
+  b->pid = pid;
+  setpgid(pid, pid); /* also from the parent, so kill(-pid) works at once */
+  close(to_chrome[0]);
+  close(from_chrome[1]);
+  to_chrome[0] = from_chrome[1] = -1;
+
+  rc = pb_cdp_open(to_chrome[1], from_chrome[0], o->hook, o->hook_data, &b->cdp);
+  if (rc) goto fail;
+  to_chrome[1] = from_chrome[0] = -1;
+  cJSON *res = NULL;
+  rc = pb_cdp_call(b->cdp, NULL, "Browser.getVersion", NULL, deadline_ms, &res, NULL, 0);
+  cJSON_Delete(res);
+  if (rc) {
+    PB_ERR("browser: Chromium did not answer (%s)", pb_strerror(rc));
+    goto fail;
+  }
+  *out = b;
+  return 0;
+
+fail:
+  for (int i = 0; i < 2; i++) {
+    if (to_chrome[i] >= 0) close(to_chrome[i]);
+    if (from_chrome[i] >= 0) close(from_chrome[i]);
+  }
+  pb_browser_destroy(b);
+  return rc ? rc : PB_EIO;
+}
+
+pb_cdp *pb_browser_cdp(pb_browser *b) { return b->cdp; }
+pid_t pb_browser_pid(pb_browser *b) { return b->pid; }
+
+static long rss_of(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  long size = 0, res = 0;
+  if (!fgets(buf, sizeof(buf), f) || sscanf(buf, "%ld %ld", &size, &res) != 2) res = 0;
+  fclose(f);
+  return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+long pb_browser_rss_kb(pb_browser *b) {
+  /* Sum over the process group: renderers, GPU and utility processes. */
+  long total = 0;
+  DIR *d = opendir("/proc");
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    long long pid;
+    if (pb_parse_int(e->d_name, 1, INT_MAX, &pid)) continue;
+    if (getpgid((pid_t)pid) == b->pid) total += rss_of((pid_t)pid);
+  }
+  closedir(d);
+  return total;
+}
+
+void pb_browser_destroy(pb_browser *b) {
+  if (!b) return;
+  if (b->pid > 0) {
+    kill(-b->pid, SIGKILL);
+    kill(b->pid, SIGKILL);
+    while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+  }
+  pb_cdp_close(b->cdp);
+  rm_rf(b->profile);
+  free(b);
+}
+
+int pb_browser_sweep_profiles(void) {
+  DIR *d = opendir(temp_dir());
+  if (!d) return 0;
+  int removed = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int owner = 0;
+    if (sscanf(e->d_name, "ppod-profile-%d-", &owner) != 1 || owner <= 0) continue;
+    if (owner == (int)getpid() || kill(owner, 0) == 0 || errno != ESRCH) continue;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", temp_dir(), e->d_name);
+    rm_rf(path);
+    removed++;
+  }
+  closedir(d);
+  return removed;
+}

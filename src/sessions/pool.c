@@ -1,0 +1,422 @@
+#include "sessions/pool.h"
+
+#include "common/pb.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_WARM 8
+
+enum { E_LAUNCHING, E_LIVE, E_RETIRING };
+
+typedef struct entry {
+  pb_pool *pool;
+  pb_browser *b;
+  int state;
+  int replace;   /* recycle requested: retire once a replacement is live */
+  int leased;    /* pages out to jobs */
+  int creating;  /* pages being prepared by the warmer */
+  pb_page *ready[MAX_WARM];
+  int nready;
+  uint64_t jobs;
+  pthread_t warmer;
+  int warmer_started;
+  pthread_cond_t wcv; /* wakes the warmer */
+  struct entry *next;
+} entry;
+
+struct pb_pool {
+  pb_pool_opts o;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;     /* a page came ready, or the pool changed */
+  pthread_cond_t mgr_cv; /* wakes the manager */
+  entry *entries;
+  int stopping;
+  pthread_t manager;
+  uint64_t launched, crashed;
+};
+
+static void cond_init_mono(pthread_cond_t *cv) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(cv, &ca);
+  pthread_condattr_destroy(&ca);
+}
+
+static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms) {
+  struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
+  pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* Browser-level policy run on the connection's reader thread: pages must not
+ * stall a job, so dialogs are dismissed and popups closed at once. */
+static int browser_hook(pb_cdp *c, const char *sid, const char *method, const cJSON *params,
+                        void *data) {
+  (void)data;
+  if (!strcmp(method, "Page.javascriptDialogOpening")) {
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(params, "type");
+    int accept = cJSON_IsString(type) && !strcmp(type->valuestring, "beforeunload");
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddBoolToObject(p, "accept", accept);
+    pb_cdp_send(c, sid, "Page.handleJavaScriptDialog", p);
+    return 0;
+  }
+  if (!*sid && !strcmp(method, "Target.targetCreated")) {
+    const cJSON *info = cJSON_GetObjectItemCaseSensitive(params, "targetInfo");
+    const cJSON *opener = cJSON_GetObjectItemCaseSensitive(info, "openerId");
+    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(info, "targetId");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(info, "type");
+    if (cJSON_IsString(opener) && *opener->valuestring && cJSON_IsString(tid) &&
+        cJSON_IsString(type) && !strcmp(type->valuestring, "page")) {
+      cJSON *p = cJSON_CreateObject();
+      cJSON_AddStringToObject(p, "targetId", tid->valuestring);
+      pb_cdp_send(c, NULL, "Target.closeTarget", p);
+    }
+    return 1;
+  }
+  /* Other browser-level events have no reader. */
+  return !*sid && strncmp(method, "Target.attachedToTarget", 23) != 0;
+}
+
+static int str_field(const cJSON *o, const char *name, char *dst, size_t cap) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  if (!cJSON_IsString(v)) return PB_ECDP;
+  pb_strlcpy(dst, v->valuestring, cap);
+  return 0;
+}
+
+static void page_free(pb_page *pg, int dispose) {
+  if (!pg) return;
+  if (dispose && pg->context_id[0] && pb_cdp_alive(pg->cdp)) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "browserContextId", pg->context_id);
+    pb_cdp_send(pg->cdp, NULL, "Target.disposeBrowserContext", p);
+  }
+  pb_cdp_unsubscribe(pg->events);
+  free(pg);
+}
+
+/* A fresh BrowserContext with one blank page, attached, with the domains a
+ * quick action needs already enabled. */
+static int page_create(entry *e, pb_page **out) {
+  *out = NULL;
+  pb_page *pg = calloc(1, sizeof(*pg));
+  if (!pg) return PB_ENOMEM;
+  pg->cdp = pb_browser_cdp(e->b);
+  pg->owner = e;
+  int64_t deadline = pb_now_ms() + 15000;
+  cJSON *res = NULL, *p;
+  int rc = pb_cdp_call(pg->cdp, NULL, "Target.createBrowserContext", NULL, deadline, &res, NULL, 0);
+  if (!rc) rc = str_field(res, "browserContextId", pg->context_id, sizeof(pg->context_id));
+  cJSON_Delete(res);
+  if (rc) goto fail;
+
+  p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "url", "about:blank");
+  cJSON_AddStringToObject(p, "browserContextId", pg->context_id);
+  rc = pb_cdp_call(pg->cdp, NULL, "Target.createTarget", p, deadline, &res, NULL, 0);
+  if (!rc) rc = str_field(res, "targetId", pg->target_id, sizeof(pg->target_id));
+  cJSON_Delete(res);
+  if (rc) goto fail;
+
+  p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "targetId", pg->target_id);
+  cJSON_AddBoolToObject(p, "flatten", 1);
+  rc = pb_cdp_call(pg->cdp, NULL, "Target.attachToTarget", p, deadline, &res, NULL, 0);
+  if (!rc) rc = str_field(res, "sessionId", pg->session_id, sizeof(pg->session_id));
+  cJSON_Delete(res);
+  if (rc) goto fail;
+
+  rc = pb_cdp_subscribe(pg->cdp, pg->session_id, &pg->events);
+  if (rc) goto fail;
+  /* Replies on one session come in order: only the last one is awaited. */
+  pb_cdp_send(pg->cdp, pg->session_id, "Page.enable", NULL);
+  p = cJSON_CreateObject();
+  cJSON_AddBoolToObject(p, "enabled", 1);
+  pb_cdp_send(pg->cdp, pg->session_id, "Page.setLifecycleEventsEnabled", p);
+  pg->width = 1280;
+  pg->height = 720;
+  pg->dsf = 1;
+  p = cJSON_CreateObject();
+  cJSON_AddNumberToObject(p, "width", pg->width);
+  cJSON_AddNumberToObject(p, "height", pg->height);
+  cJSON_AddNumberToObject(p, "deviceScaleFactor", pg->dsf);
+  cJSON_AddBoolToObject(p, "mobile", 0);
+  rc = pb_cdp_call(pg->cdp, pg->session_id, "Emulation.setDeviceMetricsOverride", p, deadline,
+                   NULL, NULL, 0);
+  if (rc) goto fail;
+  *out = pg;
+  return 0;
+fail:
+  page_free(pg, 1);
+  return rc;
+}
+
+static void *warmer_main(void *arg) {
+  entry *e = arg;
+  pb_pool *p = e->pool;
+  int failures = 0;
+  pthread_mutex_lock(&p->mu);
+  while (e->state == E_LIVE && !p->stopping) {
+    int want = p->o.warm_pages;
+    if (e->nready + e->creating >= want || !pb_cdp_alive(pb_browser_cdp(e->b))) {
+      wait_until(&e->wcv, &p->mu, pb_now_ms() + 1000);
+      continue;
+    }
+    e->creating++;
+    pthread_mutex_unlock(&p->mu);
+    pb_page *pg = NULL;
+    int rc = page_create(e, &pg);
+    pthread_mutex_lock(&p->mu);
+    e->creating--;
+    if (rc) {
+      PB_WARN("pool: preparing a page failed: %s", pb_strerror(rc));
+      pthread_cond_signal(&p->mgr_cv);
+      /* Back off: the browser may be dying; the manager will see it. */
+      wait_until(&e->wcv, &p->mu, pb_now_ms() + (failures++ < 3 ? 100 : 1000));
+      continue;
+    }
+    failures = 0;
+    if (e->state != E_LIVE || e->nready >= MAX_WARM) {
+      pthread_mutex_unlock(&p->mu);
+      page_free(pg, 1);
+      pthread_mutex_lock(&p->mu);
+      continue;
+    }
+    e->ready[e->nready++] = pg;
+    pthread_cond_broadcast(&p->cv);
+    pthread_cond_signal(&p->mgr_cv);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+static void entry_destroy(entry *e) {
+  if (e->warmer_started) pthread_join(e->warmer, NULL);
+  /* Ready pages die with the browser; only their memory is ours. */
+  for (int i = 0; i < e->nready; i++) page_free(e->ready[i], 0);
+  pb_browser_destroy(e->b);
+  pthread_cond_destroy(&e->wcv);
+  free(e);
+}
+
+static void retire_locked(pb_pool *p, entry *e) {
+  if (e->state == E_RETIRING) return;
+  e->state = E_RETIRING;
+  pthread_cond_broadcast(&e->wcv);
+  pthread_cond_signal(&p->mgr_cv);
+}
+
+static int live_count_locked(pb_pool *p) {
+  int n = 0;
+  for (entry *e = p->entries; e; e = e->next)
+    if (e->state != E_RETIRING && !e->replace) n++;
+  return n;
+}
+
+static void *manager_main(void *arg) {
+  pb_pool *p = arg;
+  int backoff_ms = 0;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    /* Crashed browsers: retire, so they are destroyed once their jobs fail. */
+    for (entry *e = p->entries; e; e = e->next)
+      if (e->state == E_LIVE && !pb_cdp_alive(pb_browser_cdp(e->b))) {
+        PB_WARN("pool: browser %d died; replacing it", (int)pb_browser_pid(e->b));
+        p->crashed++;
+        retire_locked(p, e);
+      }
+    /* Recycled browsers retire once a fresh one has a page ready. */
+    int fresh_ready = 0;
+    for (entry *e = p->entries; e; e = e->next)
+      if (e->state == E_LIVE && !e->replace && e->nready > 0) fresh_ready = 1;
+    if (fresh_ready)
+      for (entry *e = p->entries; e; e = e->next)
+        if (e->state == E_LIVE && e->replace) retire_locked(p, e);
+    if (p->stopping)
+      for (entry *e = p->entries; e; e = e->next) retire_locked(p, e);
+
+    /* Destroy retired browsers with no job left on them. */
+    for (entry **pe = &p->entries; *pe;) {
+      entry *e = *pe;
+      if (e->state == E_RETIRING && e->leased == 0 && e->creating == 0) {
+        *pe = e->next;
+        pthread_mutex_unlock(&p->mu);
+        entry_destroy(e);
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pe = &p->entries; /* the list may have changed while unlocked */
+        continue;
+      }
+      pe = &e->next;
+    }
+    if (p->stopping && !p->entries) break;
+
+    /* Launch until the pool is full again. The manager is the only thread
+     * that forks, so PR_SET_PDEATHSIG ties browsers to a thread that lives as
+     * long as the pool. */
+    if (!p->stopping && live_count_locked(p) < p->o.browsers && backoff_ms == 0) {
+      entry *e = calloc(1, sizeof(*e));
+      if (e) {
+        e->pool = p;
+        e->state = E_LAUNCHING;
+        cond_init_mono(&e->wcv);
+        e->next = p->entries;
+        p->entries = e;
+        pthread_mutex_unlock(&p->mu);
+        pb_browser_opts bo = p->o.browser;
+        bo.hook = browser_hook;
+        bo.hook_data = e;
+        int rc = pb_browser_launch(&bo, pb_now_ms() + 30000, &e->b);
+        if (!rc) {
+          cJSON *params = cJSON_CreateObject();
+          cJSON_AddBoolToObject(params, "discover", 1);
+          pb_cdp_send(pb_browser_cdp(e->b), NULL, "Target.setDiscoverTargets", params);
+        }
+        pthread_mutex_lock(&p->mu);
+        if (rc) {
+          PB_ERR("pool: launching Chromium failed: %s", pb_strerror(rc));
+          for (entry **pe = &p->entries; *pe; pe = &(*pe)->next)
+            if (*pe == e) {
+              *pe = e->next;
+              break;
+            }
+          pthread_cond_destroy(&e->wcv);
+          free(e);
+          backoff_ms = 1000;
+        } else {
+          p->launched++;
+          e->state = E_LIVE;
+          if (pthread_create(&e->warmer, NULL, warmer_main, e) == 0) e->warmer_started = 1;
+          PB_INFO("pool: browser %d ready", (int)pb_browser_pid(e->b));
+        }
+        continue;
+      }
+    }
+    int64_t wait = backoff_ms ? backoff_ms : 200;
+    wait_until(&p->mgr_cv, &p->mu, pb_now_ms() + wait);
+    backoff_ms = 0;
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+int pb_pool_start(const pb_pool_opts *o, int64_t deadline_ms, pb_pool **out) {
+  *out = NULL;
+  pb_pool *p = calloc(1, sizeof(*p));
+  if (!p) return PB_ENOMEM;
+  p->o = *o;
+  if (p->o.browsers < 1) p->o.browsers = 1;
+  if (p->o.warm_pages < 1) p->o.warm_pages = 1;
+  if (p->o.warm_pages > MAX_WARM) p->o.warm_pages = MAX_WARM;
+  pthread_mutex_init(&p->mu, NULL);
+  cond_init_mono(&p->cv);
+  cond_init_mono(&p->mgr_cv);
+  pb_browser_sweep_profiles();
+  if (pthread_create(&p->manager, NULL, manager_main, p)) {
+    free(p);
+    return PB_EIO;
+  }
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    int ready = 0;
+    for (entry *e = p->entries; e; e = e->next) ready += e->state == E_LIVE && e->nready > 0;
+    if (ready || pb_now_ms() >= deadline_ms) break;
+    wait_until(&p->cv, &p->mu, deadline_ms);
+  }
+  pthread_mutex_unlock(&p->mu);
+  *out = p;
+  return 0;
+}
+
+int pb_pool_lease(pb_pool *p, int64_t deadline_ms, pb_page **out) {
+  *out = NULL;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    if (p->stopping) {
+      pthread_mutex_unlock(&p->mu);
+      return PB_ESHUTDOWN;
+    }
+    entry *best = NULL;
+    for (entry *e = p->entries; e; e = e->next) {
+      if (e->state != E_LIVE || e->nready == 0) continue;
+      if (!best || (best->replace && !e->replace) ||
+          (best->replace == e->replace && e->leased < best->leased))
+        best = e;
+    }
+    if (best && pb_cdp_alive(pb_browser_cdp(best->b))) {
+      pb_page *pg = best->ready[0];
+      memmove(best->ready, best->ready + 1, sizeof(best->ready[0]) * (size_t)(best->nready - 1));
+      best->nready--;
+      best->leased++;
+      best->jobs++;
+      if (p->o.recycle_after > 0 && best->jobs >= (uint64_t)p->o.recycle_after && !best->replace) {
+        best->replace = 1;
+        pthread_cond_signal(&p->mgr_cv);
+      }
+      pthread_cond_signal(&best->wcv);
+      pthread_mutex_unlock(&p->mu);
+      *out = pg;
+      return 0;
+    }
+    if (best) pthread_cond_signal(&p->mgr_cv);
+    if (pb_now_ms() >= deadline_ms) {
+      pthread_mutex_unlock(&p->mu);
+      return PB_ETIMEOUT;
+    }
+    int64_t until = pb_now_ms() + 100;
+    wait_until(&p->cv, &p->mu, until < deadline_ms ? until : deadline_ms);
+  }
+}
+
+void pb_pool_release(pb_pool *p, pb_page *pg) {
+  if (!pg) return;
+  entry *e = pg->owner;
+  page_free(pg, 1);
+  pthread_mutex_lock(&p->mu);
+  e->leased--;
+  pthread_cond_signal(&e->wcv);
+  if (e->state == E_RETIRING || e->replace) pthread_cond_signal(&p->mgr_cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+int pb_pool_pids(pb_pool *p, int *pids, int max) {
+  int n = 0;
+  pthread_mutex_lock(&p->mu);
+  for (entry *e = p->entries; e && n < max; e = e->next)
+    if (e->b) pids[n++] = (int)pb_browser_pid(e->b);
+  pthread_mutex_unlock(&p->mu);
+  return n;
+}
+
+void pb_pool_get_stats(pb_pool *p, pb_pool_stats *st) {
+  memset(st, 0, sizeof(*st));
+  pthread_mutex_lock(&p->mu);
+  for (entry *e = p->entries; e; e = e->next) {
+    if (e->state == E_LIVE && pb_cdp_alive(pb_browser_cdp(e->b))) st->browsers_alive++;
+    st->pages_ready += e->nready;
+    st->pages_leased += e->leased;
+  }
+  st->browsers_launched = p->launched;
+  st->browsers_crashed = p->crashed;
+  pthread_mutex_unlock(&p->mu);
+}
+
+void pb_pool_stop(pb_pool *p) {
+  if (!p) return;
+  pthread_mutex_lock(&p->mu);
+  p->stopping = 1;
+  pthread_cond_broadcast(&p->cv);
+  pthread_cond_signal(&p->mgr_cv);
+  pthread_mutex_unlock(&p->mu);
+  pthread_join(p->manager, NULL);
+  pthread_cond_destroy(&p->cv);
+  pthread_cond_destroy(&p->mgr_cv);
+  pthread_mutex_destroy(&p->mu);
+  free(p);
+}

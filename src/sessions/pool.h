@@ -1,0 +1,63 @@
+#ifndef PB_SESSIONS_POOL_H
+#define PB_SESSIONS_POOL_H
+/* The pool of warm browsers for quick actions. Each job gets a page in a fresh
+ * BrowserContext that was created ahead of demand; the context is disposed on
+ * release. Crashed browsers are replaced, and browsers are recycled after a
+ * number of jobs, the replacement started before the old one drains. */
+#include "cdp/cdp.h"
+#include "sessions/browser.h"
+
+#include <stdint.h>
+
+typedef struct pb_pool pb_pool;
+
+typedef struct pb_page {
+  pb_cdp *cdp;             /* the browser's connection, borrowed */
+  char session_id[64];     /* flat session attached to the page */
+  char target_id[64];
+  char context_id[64];
+  pb_cdp_sub *events;      /* the page session's events */
+  int width, height;       /* viewport currently emulated */
+  double dsf;
+  void *owner;             /* private to the pool */
+} pb_page;
+
+typedef struct {
+  int browsers;       /* warm browsers kept (>= 1) */
+  int warm_pages;     /* pages kept ready per browser (>= 1) */
+  int recycle_after;  /* jobs before a browser is replaced (0: never) */
+  pb_browser_opts browser;
+} pb_pool_opts;
+
+typedef struct {
+  int browsers_alive;
+  int pages_ready;
+  int pages_leased;
+  uint64_t browsers_launched;
+  uint64_t browsers_crashed;
+} pb_pool_stats;
+
+/* Starts the pool's threads and launches the browsers; returns when at least
+ * one browser has a page ready or deadline_ms passed (the pool keeps trying
+ * in the background either way). */
+int pb_pool_start(const pb_pool_opts *o, int64_t deadline_ms, pb_pool **out);
+
+/* Leases a ready page, waiting until deadline_ms. PB_ETIMEOUT when none came
+ * ready in time, PB_ESHUTDOWN when stopping. The caller returns the page with
+ * pb_pool_release(). */
+int pb_pool_lease(pb_pool *p, int64_t deadline_ms, pb_page **out);
+
+/* Returns a leased page: its context is disposed and a new page is prepared.
+ * NULL is a no-op. */
+void pb_pool_release(pb_pool *p, pb_page *pg);
+
+/* The PIDs of live browsers, for tests and /metrics; returns the count. */
+int pb_pool_pids(pb_pool *p, int *pids, int max);
+
+void pb_pool_get_stats(pb_pool *p, pb_pool_stats *st);
+
+/* Stops every thread and browser and removes their profile dirs. Leased pages
+ * must have been released. NULL is a no-op. */
+void pb_pool_stop(pb_pool *p);
+
+#endif

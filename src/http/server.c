@@ -441,6 +441,7 @@ static void drain_tick(lws_sorted_usec_list_t *sul) {
   pb_server *s = lws_container_of(sul, pb_server, drain_sul);
   if (s->inflight == 0) {
     s->exit = 1;
+    lws_cancel_service(s->ctx); /* so lws_service() returns now */
     return;
   }
   if (pb_now_ms() >= s->drain_deadline) {

@@ -405,8 +405,11 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   cJSON_AddStringToObject(p, "url", doc_url);
   const char *referer = obj_str(goto_opts, "referer");
   if (referer) cJSON_AddStringToObject(p, "referrer", referer);
+  int64_t t_nav = pb_now_ms();
+  PB_DEBUG("nav: options applied in %lld ms", (long long)(t_nav - n->leased_at));
   rc = pb_cdp_call(n->page->cdp, n->page->session_id, "Page.navigate", p, goto_deadline, &nav,
                    err, sizeof(err));
+  PB_DEBUG("nav: Page.navigate answered in %lld ms", (long long)(pb_now_ms() - t_nav));
   if (rc == PB_ETIMEOUT)
     return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s timed out after %d ms", doc_url,
                       goto_timeout);
@@ -426,6 +429,7 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   /* A same-document navigation has no loader and no new lifecycle. */
   if (loader_id[0]) {
     rc = wait_lifecycle(n, frame_id, loader_id, wait_name, goto_deadline);
+    PB_DEBUG("nav: %s after %lld ms", wait_name, (long long)(pb_now_ms() - t_nav));
     if (rc == PB_ETIMEOUT)
       return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s: '%s' did not happen within %d ms",
                         doc_url, obj_str(goto_opts, "waitUntil") ? obj_str(goto_opts, "waitUntil") : "load",

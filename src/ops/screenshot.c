@@ -129,7 +129,9 @@ int pb_op_screenshot(pb_job *job, pb_op_result *res) {
   }
 
   cJSON *shot = NULL;
+  int64_t t_cap = pb_now_ms();
   rc = pb_nav_call(nav, "Page.captureScreenshot", params, &shot);
+  PB_DEBUG("screenshot: captured in %lld ms", (long long)(pb_now_ms() - t_cap));
   params = NULL;
   if (rc) {
     pb_op_fail_rc(res, rc, "capturing the screenshot");

@@ -147,8 +147,12 @@ static int page_create(entry *e, pb_page **out) {
   cJSON_AddNumberToObject(p, "height", pg->height);
   cJSON_AddNumberToObject(p, "deviceScaleFactor", pg->dsf);
   cJSON_AddBoolToObject(p, "mobile", 0);
-  rc = pb_cdp_call(pg->cdp, pg->session_id, "Emulation.setDeviceMetricsOverride", p, deadline,
-                   NULL, NULL, 0);
+  pb_cdp_send(pg->cdp, pg->session_id, "Emulation.setDeviceMetricsOverride", p);
+  /* Running script makes the page's renderer process start now, off the
+   * request path. */
+  p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "expression", "0");
+  rc = pb_cdp_call(pg->cdp, pg->session_id, "Runtime.evaluate", p, deadline, NULL, NULL, 0);
   if (rc) goto fail;
   *out = pg;
   return 0;
@@ -164,7 +168,11 @@ static void *warmer_main(void *arg) {
   pthread_mutex_lock(&p->mu);
   while (e->state == E_LIVE && !p->stopping) {
     int want = p->o.warm_pages;
-    if (e->nready + e->creating >= want || !pb_cdp_alive(pb_browser_cdp(e->b))) {
+    /* Preparing a page spawns a renderer, which competes for the CPU with
+     * the jobs running on this browser: while one is running and a page is
+     * still ready, wait until it is released. */
+    int defer = e->leased > 0 && e->nready >= 1;
+    if (defer || e->nready + e->creating >= want || !pb_cdp_alive(pb_browser_cdp(e->b))) {
       wait_until(&e->wcv, &p->mu, pb_now_ms() + 1000);
       continue;
     }

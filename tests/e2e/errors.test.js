@@ -5,7 +5,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startFixtures, startDaemon, createAccount, makeTempDir, freePort, pollUntil,
+  startFixtures, startDaemon, createAccount, makeTempDir, freePort, pollUntil, reached,
   decodePng, pixel, colorNear, scaled, expectError, PNG_MAGIC,
 } = require('./harness');
 
@@ -33,7 +33,7 @@ describe('API errors', { timeout: scaled(240000) }, () => {
     if (fixtures) await fixtures.close();
   });
 
-  const post = (json, opts = {}) => daemon.request('POST', SHOT, { json, ...opts });
+  const post = (json, opts = {}) => daemon.request('POST', SHOT, { json, timeout: scaled(20000), ...opts });
 
   describe('400 INVALID_REQUEST', () => {
     it('body is not JSON', async () => {
@@ -192,6 +192,7 @@ describe('API errors', { timeout: scaled(240000) }, () => {
 
     it('gotoOptions.timeout 500 on a server that never answers', async () => {
       const hit = fixtures.nextRequest('/hang');
+      hit.catch(() => {}); // awaited below, after the response checks
       const t0 = Date.now();
       const res = await post({ url: `${fixtures.url}/hang`, gotoOptions: { timeout: 500 } });
       expectError(assert, res, 408, 'TIMEOUT');
@@ -258,11 +259,17 @@ describe('429 TOO_MANY_REQUESTS', { timeout: scaled(90000) }, () => {
 
   it('a second request while the only slot is busy and the queue is 0 is refused quickly', async () => {
     const slowHit = fixtures.nextRequest('/slow');
-    const first = daemon.request('POST', SHOT, { json: { url: `${fixtures.url}/slow?ms=3000` } });
-    await slowHit; // the first job is running (its page is loading)
+    const first = daemon.request('POST', SHOT, {
+      json: { url: `${fixtures.url}/slow?ms=3000` },
+      timeout: scaled(20000),
+    });
+    await reached(slowHit, first); // the first job is running (its page is loading)
 
     const t0 = Date.now();
-    const second = await daemon.request('POST', SHOT, { json: { url: `${fixtures.url}/boxes.html` } });
+    const second = await daemon.request('POST', SHOT, {
+      json: { url: `${fixtures.url}/boxes.html` },
+      timeout: scaled(10000),
+    });
     const elapsed = Date.now() - t0;
     expectError(assert, second, 429, 'TOO_MANY_REQUESTS');
     assert.match(String(second.headers['retry-after']), /^[0-9]+$/, 'Retry-After in whole seconds');

@@ -329,7 +329,7 @@ async function makeTempDir(prefix) {
 }
 
 // Plain HTTP/1.1 over loopback, one connection per request.
-function httpRequest(port, method, reqPath, { json, body, headers = {}, token, timeout = scaled(60000) } = {}) {
+function httpRequest(port, method, reqPath, { json, body, headers = {}, token, timeout = scaled(30000) } = {}) {
   const h = { ...headers };
   let payload;
   if (json !== undefined) {
@@ -529,6 +529,20 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
   };
 }
 
+// Wait until the fixture server has seen `hit` (a nextRequest() promise)
+// while `inflight` (a request() promise) is still running; fail at once,
+// showing the answer, if the daemon responds before the page was fetched.
+async function reached(hit, inflight) {
+  hit.catch(() => {});
+  const early = inflight.then((res) => ({ res }), (err) => ({ err }));
+  const first = await Promise.race([hit.then(() => null), early]);
+  if (first && first.res) {
+    throw new Error(`daemon answered ${first.res.status} before the page was fetched: ` +
+      first.res.body.subarray(0, 500).toString('utf8'));
+  }
+  if (first) throw new Error(`request failed before the page was fetched: ${first.err.message}`);
+}
+
 // ---------------------------------------------------------------- PNG
 
 function decodePng(buf) {
@@ -656,6 +670,7 @@ module.exports = {
   makeTempDir,
   freePort,
   pollUntil,
+  reached,
   httpRequest,
   decodePng,
   pixel,

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const {
-  startFixtures, startDaemon, pollUntil, decodePng, pixel, colorNear, scaled,
+  startFixtures, startDaemon, pollUntil, reached, decodePng, pixel, colorNear, scaled,
   expectError, isAlive, childrenOf, cmdline, pidsMentioning, PNG_MAGIC,
 } = require('./harness');
 
@@ -45,7 +45,10 @@ describe('daemon lifecycle', { timeout: scaled(180000) }, () => {
   const profilesSeen = new Set(); // every Chromium profile dir the daemon used
 
   const noteProfiles = () => { for (const d of daemon.profileDirs()) profilesSeen.add(d); };
-  const boxes = () => daemon.request('POST', SHOT, { json: { url: `${fixtures.url}/boxes.html` } });
+  const boxes = () => daemon.request('POST', SHOT, {
+    json: { url: `${fixtures.url}/boxes.html` },
+    timeout: scaled(20000),
+  });
   const assertBoxes = (res, what) => {
     assert.equal(res.status, 200, `${what}: ${res.status} ${res.body.subarray(0, 500).toString('utf8')}`);
     assert.ok(res.body.subarray(0, 8).equals(PNG_MAGIC), `${what}: PNG`);
@@ -108,7 +111,7 @@ describe('daemon lifecycle', { timeout: scaled(180000) }, () => {
       json: { url: `${fixtures.url}/slow?ms=5000` },
       timeout: scaled(15000),
     });
-    await hit; // the job is navigating
+    await reached(hit, inflight); // the job is navigating
     const t0 = Date.now();
     process.kill(victim, 'SIGKILL');
     const res = await inflight;
@@ -140,7 +143,7 @@ describe('daemon lifecycle', { timeout: scaled(180000) }, () => {
       json: { url: `${fixtures.url}/slow?ms=1500` },
       timeout: scaled(15000),
     });
-    await hit;
+    await reached(hit, inflight);
     const stopped = daemon.stop('SIGTERM');
 
     // New work is refused once the signal is handled: 503 SHUTTING_DOWN, or

@@ -1,0 +1,219 @@
+/* The CDP pipe client against a scripted peer on the other end of two pipes:
+ * framing, replies matched by id, errors, events per session, hooks,
+ * timeouts, a target that crashes and a browser that dies. */
+#include "cdp/cdp.h"
+#include "common/pb.h"
+#include "test.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+  int rfd, wfd; /* peer reads commands from rfd, writes to wfd */
+} peer;
+
+static void peer_send(peer *p, const char *json) {
+  ASSERT(write(p->wfd, json, strlen(json) + 1) == (ssize_t)strlen(json) + 1);
+}
+
+/* Reads one NUL-terminated command. Returns 0 on EOF. */
+static int peer_read(peer *p, char *buf, size_t cap) {
+  size_t n = 0;
+  while (n + 1 < cap) {
+    ssize_t r = read(p->rfd, buf + n, 1);
+    if (r <= 0) return 0;
+    if (buf[n] == '\0') return 1;
+    n++;
+  }
+  return 0;
+}
+
+/* Answers each command by method: "Echo" → result {echo: params},
+ * "Fail" → error, "Silent" → nothing, "Split" → reply in two writes with an
+ * event in front, "Crash" → Inspector.targetCrashed for the session. */
+static void *peer_main(void *arg) {
+  peer *p = arg;
+  char buf[65536], out[70000];
+  while (peer_read(p, buf, sizeof(buf))) {
+    cJSON *m = cJSON_Parse(buf);
+    int id = cJSON_GetObjectItem(m, "id")->valueint;
+    const char *method = cJSON_GetObjectItem(m, "method")->valuestring;
+    cJSON *sid = cJSON_GetObjectItem(m, "sessionId");
+    const char *s = sid ? sid->valuestring : "";
+    char *params = cJSON_PrintUnformatted(cJSON_GetObjectItem(m, "params"));
+    if (!strcmp(method, "Echo")) {
+      snprintf(out, sizeof(out), "{\"id\":%d,\"result\":{\"echo\":%s},\"sessionId\":\"%s\"}", id, params, s);
+      peer_send(p, out);
+    } else if (!strcmp(method, "Fail")) {
+      snprintf(out, sizeof(out), "{\"id\":%d,\"error\":{\"code\":-32000,\"message\":\"No target\"}}", id);
+      peer_send(p, out);
+    } else if (!strcmp(method, "Split")) {
+      snprintf(out, sizeof(out),
+               "{\"method\":\"Page.loadEventFired\",\"params\":{\"t\":1},\"sessionId\":\"%s\"}", s);
+      peer_send(p, out);
+      snprintf(out, sizeof(out), "{\"id\":%d,\"result\":{\"big\":\"", id);
+      ASSERT(write(p->wfd, out, strlen(out)) > 0);
+      memset(out, 'x', 60000);
+      ASSERT(write(p->wfd, out, 60000) == 60000);
+      ASSERT(write(p->wfd, "\"}}", 4) == 4); /* includes the NUL */
+    } else if (!strcmp(method, "Crash")) {
+      snprintf(out, sizeof(out), "{\"method\":\"Inspector.targetCrashed\",\"params\":{},\"sessionId\":\"%s\"}", s);
+      peer_send(p, out);
+    } else if (!strcmp(method, "Dialog")) {
+      snprintf(out, sizeof(out),
+               "{\"method\":\"Page.javascriptDialogOpening\",\"params\":{\"type\":\"alert\"},\"sessionId\":\"%s\"}", s);
+      peer_send(p, out);
+    } else if (!strcmp(method, "Page.handleJavaScriptDialog")) {
+      /* The hook answered the dialog: reply to the original with an event. */
+      snprintf(out, sizeof(out), "{\"method\":\"Test.dialogHandled\",\"params\":%s,\"sessionId\":\"%s\"}", params, s);
+      peer_send(p, out);
+    } else if (!strcmp(method, "Die")) {
+      free(params);
+      cJSON_Delete(m);
+      break;
+    }
+    free(params);
+    cJSON_Delete(m);
+  }
+  close(p->wfd);
+  close(p->rfd);
+  return NULL;
+}
+
+static pb_cdp *c;
+static peer pr;
+static pthread_t pt;
+static int hook_calls;
+
+static int hook(pb_cdp *conn, const char *sid, const char *method, const cJSON *params, void *data) {
+  (void)params;
+  ASSERT(data == &hook_calls);
+  hook_calls++;
+  if (!strcmp(method, "Page.javascriptDialogOpening")) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddBoolToObject(p, "accept", 0);
+    pb_cdp_send(conn, sid, "Page.handleJavaScriptDialog", p);
+    return 1; /* consumed */
+  }
+  return 0;
+}
+
+static void start(void) {
+  int to_peer[2], from_peer[2];
+  ASSERT(pipe(to_peer) == 0 && pipe(from_peer) == 0);
+  pr.rfd = to_peer[0];
+  pr.wfd = from_peer[1];
+  ASSERT(pthread_create(&pt, NULL, peer_main, &pr) == 0);
+  ASSERT_EQ(pb_cdp_open(to_peer[1], from_peer[0], hook, &hook_calls, &c), 0);
+}
+
+static void test_call_and_reply(void) {
+  cJSON *p = cJSON_CreateObject(), *res = NULL;
+  cJSON_AddNumberToObject(p, "n", 42);
+  ASSERT_EQ(pb_cdp_call(c, "S1", "Echo", p, pb_now_ms() + 2000, &res, NULL, 0), 0);
+  ASSERT_EQ(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "echo"), "n")->valueint, 42);
+  cJSON_Delete(res);
+}
+
+static void test_error(void) {
+  char err[128];
+  ASSERT_EQ(pb_cdp_call(c, NULL, "Fail", NULL, pb_now_ms() + 2000, NULL, err, sizeof(err)), PB_ECDP);
+  ASSERT_STR_EQ(err, "No target");
+}
+
+static void test_timeout(void) {
+  int64_t t0 = pb_now_ms();
+  ASSERT_EQ(pb_cdp_call(c, NULL, "Silent", NULL, t0 + 150, NULL, NULL, 0), PB_ETIMEOUT);
+  int64_t took = pb_now_ms() - t0;
+  ASSERT(took >= 140 && took < 1000);
+}
+
+static void test_events_and_big_reply(void) {
+  pb_cdp_sub *sub;
+  ASSERT_EQ(pb_cdp_subscribe(c, "S2", &sub), 0);
+  pb_cdp_sub *dup;
+  ASSERT_EQ(pb_cdp_subscribe(c, "S2", &dup), PB_EEXIST);
+  cJSON *res = NULL;
+  ASSERT_EQ(pb_cdp_call(c, "S2", "Split", NULL, pb_now_ms() + 2000, &res, NULL, 0), 0);
+  ASSERT_EQ(strlen(cJSON_GetObjectItem(res, "big")->valuestring), 60000);
+  cJSON_Delete(res);
+  pb_cdp_event *ev;
+  ASSERT_EQ(pb_cdp_next_event(sub, pb_now_ms() + 1000, &ev), 0);
+  ASSERT_STR_EQ(ev->method, "Page.loadEventFired");
+  pb_cdp_event_free(ev);
+  ASSERT_EQ(pb_cdp_next_event(sub, pb_now_ms() + 50, &ev), PB_ETIMEOUT);
+  /* Events of another session are not delivered here. */
+  ASSERT_EQ(pb_cdp_call(c, "S3", "Split", NULL, pb_now_ms() + 2000, &res, NULL, 0), 0);
+  cJSON_Delete(res);
+  ASSERT_EQ(pb_cdp_next_event(sub, pb_now_ms() + 50, &ev), PB_ETIMEOUT);
+  pb_cdp_unsubscribe(sub);
+}
+
+static void test_hook_answers_dialog(void) {
+  pb_cdp_sub *sub;
+  ASSERT_EQ(pb_cdp_subscribe(c, "S4", &sub), 0);
+  int before = hook_calls;
+  ASSERT_EQ(pb_cdp_send(c, "S4", "Dialog", NULL), 0);
+  pb_cdp_event *ev;
+  ASSERT_EQ(pb_cdp_next_event(sub, pb_now_ms() + 2000, &ev), 0);
+  /* The dialog event was consumed by the hook, which answered it. */
+  ASSERT_STR_EQ(ev->method, "Test.dialogHandled");
+  ASSERT(cJSON_IsFalse(cJSON_GetObjectItem(ev->params, "accept")));
+  ASSERT(hook_calls > before);
+  pb_cdp_event_free(ev);
+  pb_cdp_unsubscribe(sub);
+}
+
+static void test_target_crash(void) {
+  pb_cdp_sub *sub;
+  ASSERT_EQ(pb_cdp_subscribe(c, "S5", &sub), 0);
+  ASSERT_EQ(pb_cdp_send(c, "S5", "Crash", NULL), 0);
+  pb_cdp_event *ev = NULL;
+  int rc;
+  while ((rc = pb_cdp_next_event(sub, pb_now_ms() + 2000, &ev)) == 0) pb_cdp_event_free(ev);
+  ASSERT_EQ(rc, PB_ETARGET);
+  ASSERT_EQ(pb_cdp_call(c, "S5", "Echo", NULL, pb_now_ms() + 1000, NULL, NULL, 0), PB_ETARGET);
+  /* Other sessions still work. */
+  ASSERT_EQ(pb_cdp_call(c, "S6", "Echo", NULL, pb_now_ms() + 1000, NULL, NULL, 0), 0);
+  pb_cdp_unsubscribe(sub);
+}
+
+typedef struct {
+  int rc;
+} waiter;
+
+static void *wait_silent(void *arg) {
+  waiter *w = arg;
+  w->rc = pb_cdp_call(c, NULL, "Silent", NULL, pb_now_ms() + 10000, NULL, NULL, 0);
+  return NULL;
+}
+
+static void test_browser_dies(void) {
+  waiter w = {1};
+  pthread_t t;
+  ASSERT(pthread_create(&t, NULL, wait_silent, &w) == 0);
+  int64_t t0 = pb_now_ms();
+  ASSERT_EQ(pb_cdp_send(c, NULL, "Die", NULL), 0);
+  pthread_join(t, NULL);
+  ASSERT_EQ(w.rc, PB_ECRASHED);
+  ASSERT(pb_now_ms() - t0 < 2000);
+  ASSERT_EQ(pb_cdp_alive(c), 0);
+  ASSERT_EQ(pb_cdp_call(c, NULL, "Echo", NULL, pb_now_ms() + 100, NULL, NULL, 0), PB_ECRASHED);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  start();
+  RUN(test_call_and_reply);
+  RUN(test_error);
+  RUN(test_timeout);
+  RUN(test_events_and_big_reply);
+  RUN(test_hook_answers_dialog);
+  RUN(test_target_crash);
+  RUN(test_browser_dies);
+  pthread_join(pt, NULL);
+  pb_cdp_close(c);
+  DONE();
+}

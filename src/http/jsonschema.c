@@ -182,6 +182,7 @@ static const struct {
     {"readOnly", K_BOOL},
     {"writeOnly", K_BOOL},
     {"x-message", K_STRING},
+    {"x-include-properties", K_STRING},
 };
 
 static const char *const type_names[] = {"null",  "boolean", "object", "array",
@@ -339,6 +340,33 @@ int pb__schemas_load_texts(const pb_schema_text *texts, pb_schemas **out, char *
       if (errcap) snprintf(err, errcap, "schema %s: not valid JSON", d->name);
       rc = PB_EINVAL;
       goto fail;
+    }
+  }
+  /* "x-include-properties": "common.json#/$defs/pageOptions" at a schema's
+   * root copies that object's properties in (those it does not define
+   * itself), so every quick action shares one option vocabulary while
+   * additionalProperties:false still applies. Refs inside the included
+   * properties must name their file. */
+  for (size_t i = 0; i < s->ndocs; i++) {
+    cJSON *root = s->docs[i].root;
+    const cJSON *inc = cJSON_GetObjectItemCaseSensitive(root, "x-include-properties");
+    if (!inc) continue;
+    const sdoc *from = NULL;
+    const cJSON *src = cJSON_IsString(inc) ? resolve_ref(s, &s->docs[i], inc->valuestring, &from) : NULL;
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(src, "properties");
+    cJSON *mine = cJSON_GetObjectItemCaseSensitive(root, "properties");
+    if (!cJSON_IsObject(props) || (mine && !cJSON_IsObject(mine))) {
+      if (errcap) snprintf(err, errcap, "schema %s: x-include-properties: no properties there", s->docs[i].name);
+      rc = PB_EINVAL;
+      goto fail;
+    }
+    if (!mine) mine = cJSON_AddObjectToObject(root, "properties");
+    const cJSON *p;
+    cJSON_ArrayForEach(p, props) {
+      if (cJSON_GetObjectItemCaseSensitive(mine, p->string)) continue;
+      cJSON *copy = cJSON_Duplicate(p, 1);
+      if (!copy) goto fail;
+      cJSON_AddItemToObject(mine, p->string, copy);
     }
   }
   /* Checked after all are parsed, so cross-file $refs can be resolved. */

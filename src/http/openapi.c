@@ -22,10 +22,22 @@ typedef struct {
 
 static const char *const image_types[] = {"image/png", "image/jpeg", "image/webp", NULL};
 
+static const char *const pdf_types[] = {"application/pdf", NULL};
+static const char *const json_types[] = {"application/json", NULL};
+
 static const route routes[] = {
     {"/browser/screenshot", "screenshot", "Take a screenshot of a URL or of HTML",
      "The image bytes, in the format chosen by screenshotOptions.type (png by default).",
      image_types},
+    {"/browser/pdf", "pdf", "Print a URL or HTML to PDF", "The PDF bytes.", pdf_types},
+    {"/browser/content", "content", "The HTML of a page after its scripts ran",
+     "{\"success\":true,\"result\":\"<!DOCTYPE html>...\"}", json_types},
+    {"/browser/scrape", "scrape", "Text, HTML, attributes and boxes of elements",
+     "{\"success\":true,\"result\":[{\"selector\",\"results\":[...]}]}", json_types},
+    {"/browser/links", "links", "The links of a page as absolute URLs",
+     "{\"success\":true,\"result\":[\"https://...\"]}", json_types},
+    {"/browser/snapshot", "snapshot", "HTML and a screenshot from one page load",
+     "{\"success\":true,\"result\":{\"content\",\"screenshot\"}}", json_types},
 };
 
 /* Failure statuses every body-taking route can answer, in the error envelope. */

@@ -83,6 +83,11 @@ static const route routes[] = {
     {"/metrics", LWSHUMETH_GET, 0, NULL, NULL, NULL, get_metrics},
     {"/openapi.json", LWSHUMETH_GET, 0, NULL, NULL, NULL, get_openapi},
     {"/browser/screenshot", LWSHUMETH_POST, 1, "screenshot", "screenshot", pb_op_screenshot, NULL},
+    {"/browser/pdf", LWSHUMETH_POST, 1, "pdf", "pdf", pb_op_pdf, NULL},
+    {"/browser/content", LWSHUMETH_POST, 1, "content", "content", pb_op_content, NULL},
+    {"/browser/scrape", LWSHUMETH_POST, 1, "scrape", "scrape", pb_op_scrape, NULL},
+    {"/browser/links", LWSHUMETH_POST, 1, "links", "links", pb_op_links, NULL},
+    {"/browser/snapshot", LWSHUMETH_POST, 1, "snapshot", "snapshot", pb_op_snapshot, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

@@ -2,6 +2,7 @@
 
 #include "common/pb.h"
 
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,14 +15,22 @@
  * leave the machine. */
 #define HTML_DEFAULT_URL "https://ppod.invalid/"
 
+#define MAX_PATTERNS 64
+
 struct pb_nav {
   pb_job *job;
   pb_page *page;
   int64_t leased_at;
+  int64_t action_deadline;
   /* Read by the reader-thread hook while the page is leased. */
   char *html_b64;
   int doc_served;
-  unsigned reject_mask;
+  unsigned reject_mask;  /* resource types blocked */
+  unsigned allow_mask;   /* when not 0: only these types pass */
+  regex_t reject_re[MAX_PATTERNS], allow_re[MAX_PATTERNS];
+  int nreject_re, nallow_re;
+  const char *auth_user, *auth_pass; /* borrowed from the request */
+  int auth_tries;
 };
 
 static const char *const resource_types[] = {
@@ -74,7 +83,7 @@ void pb_op_result_free(pb_op_result *res) {
 }
 
 pb_page *pb_nav_page(pb_nav *n) { return n->page; }
-int64_t pb_nav_deadline(pb_nav *n) { return n->job->deadline_ms; }
+int64_t pb_nav_deadline(pb_nav *n) { return n->action_deadline; }
 
 static int canceled(pb_nav *n) { return n->job->canceled && atomic_load(n->job->canceled); }
 
@@ -83,7 +92,7 @@ int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result) {
     cJSON_Delete(params);
     return PB_ECANCELED;
   }
-  return pb_cdp_call(n->page->cdp, n->page->session_id, method, params, n->job->deadline_ms,
+  return pb_cdp_call(n->page->cdp, n->page->session_id, method, params, n->action_deadline,
                      result, NULL, 0);
 }
 
@@ -116,22 +125,76 @@ int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **
   return 0;
 }
 
+int pb_nav_apply(pb_nav *n, const char *function, const cJSON *args, cJSON **value, char *err,
+                 size_t errcap) {
+  char *a = cJSON_PrintUnformatted(args);
+  if (!a) return PB_ENOMEM;
+  pb_buf js;
+  pb_buf_init(&js, (size_t)64 << 20);
+  int rc = pb_buf_printf(&js, "(%s)(...%s)", function, a);
+  free(a);
+  if (!rc) rc = pb_nav_eval(n, js.data, n->action_deadline, value, err, errcap);
+  pb_buf_free(&js);
+  return rc;
+}
+
+int pb_op_json(pb_op_result *res, cJSON *result) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "success", 1);
+  cJSON_AddItemToObject(o, "result", result ? result : cJSON_CreateNull());
+  free(res->body);
+  res->body = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (!res->body) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+  res->body_len = strlen(res->body);
+  res->content_type = "application/json";
+  res->status = 200;
+  return 0;
+}
+
+static int any_match(const regex_t *re, int n, const char *url) {
+  for (int i = 0; i < n; i++)
+    if (regexec(&re[i], url, 0, NULL, 0) == 0) return 1;
+  return 0;
+}
+
 /* Reader-thread policy for the leased page: serve the `html` body as the
- * main document and fail rejected resource types like a network error. */
+ * main document, answer HTTP auth, and fail blocked requests like a network
+ * error (the page carries on). */
 static int page_hook(pb_cdp *c, const char *sid, const char *method, const cJSON *params,
                      void *data) {
   pb_nav *n = data;
-  if (strcmp(method, "Fetch.requestPaused")) return 0;
+  int paused = !strcmp(method, "Fetch.requestPaused");
+  int auth = !paused && !strcmp(method, "Fetch.authRequired");
+  if (!paused && !auth) return 0;
   const cJSON *rid = cJSON_GetObjectItemCaseSensitive(params, "requestId");
-  const cJSON *type = cJSON_GetObjectItemCaseSensitive(params, "resourceType");
-  const cJSON *frame = cJSON_GetObjectItemCaseSensitive(params, "frameId");
   if (!cJSON_IsString(rid)) return 1;
   cJSON *p = cJSON_CreateObject();
   cJSON_AddStringToObject(p, "requestId", rid->valuestring);
+  if (auth) {
+    /* Wrong credentials make Chromium ask again: give up after a few. */
+    cJSON *r = cJSON_AddObjectToObject(p, "authChallengeResponse");
+    if (n->auth_user && n->auth_tries++ < 3) {
+      cJSON_AddStringToObject(r, "response", "ProvideCredentials");
+      cJSON_AddStringToObject(r, "username", n->auth_user);
+      cJSON_AddStringToObject(r, "password", n->auth_pass ? n->auth_pass : "");
+    } else {
+      cJSON_AddStringToObject(r, "response", "CancelAuth");
+    }
+    pb_cdp_send(c, sid, "Fetch.continueWithAuth", p);
+    return 1;
+  }
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(params, "resourceType");
+  const cJSON *frame = cJSON_GetObjectItemCaseSensitive(params, "frameId");
+  const cJSON *request = cJSON_GetObjectItemCaseSensitive(params, "request");
+  const cJSON *url_j = cJSON_GetObjectItemCaseSensitive(request, "url");
+  const char *url = cJSON_IsString(url_j) ? url_j->valuestring : "";
   const char *tname = cJSON_IsString(type) ? type->valuestring : "Other";
   int ti = resource_type_index(tname);
-  if (n->html_b64 && !n->doc_served && !strcmp(tname, "Document") && cJSON_IsString(frame) &&
-      !strcmp(frame->valuestring, n->page->target_id)) {
+  int main_doc = !strcmp(tname, "Document") && cJSON_IsString(frame) &&
+                 !strcmp(frame->valuestring, n->page->target_id);
+  int block = 0;
+  if (main_doc && n->html_b64 && !n->doc_served) {
     n->doc_served = 1;
     cJSON_AddNumberToObject(p, "responseCode", 200);
     cJSON *hdrs = cJSON_AddArrayToObject(p, "responseHeaders");
@@ -141,13 +204,31 @@ static int page_hook(pb_cdp *c, const char *sid, const char *method, const cJSON
     cJSON_AddItemToArray(hdrs, h);
     cJSON_AddStringToObject(p, "body", n->html_b64);
     pb_cdp_send(c, sid, "Fetch.fulfillRequest", p);
-  } else if (ti >= 0 && (n->reject_mask & (1u << ti))) {
+    return 1;
+  }
+  if (!main_doc) {
+    unsigned bit = ti >= 0 ? 1u << ti : 0;
+    block = (n->reject_mask & bit) || (n->allow_mask && !(n->allow_mask & bit)) ||
+            any_match(n->reject_re, n->nreject_re, url) ||
+            (n->nallow_re && !any_match(n->allow_re, n->nallow_re, url));
+  }
+  if (block) {
     cJSON_AddStringToObject(p, "errorReason", "BlockedByClient");
     pb_cdp_send(c, sid, "Fetch.failRequest", p);
   } else {
     pb_cdp_send(c, sid, "Fetch.continueRequest", p);
   }
   return 1;
+}
+
+static unsigned type_mask(const cJSON *list) {
+  unsigned mask = 0;
+  const cJSON *t;
+  cJSON_ArrayForEach(t, list) {
+    int i = cJSON_IsString(t) ? resource_type_index(t->valuestring) : -1;
+    if (i >= 0) mask |= 1u << i;
+  }
+  return mask;
 }
 
 static int obj_int(const cJSON *o, const char *name, int def) {
@@ -226,16 +307,31 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
     if (rc == PB_ECDP) return pb_op_fail(res, 400, "INVALID_REQUEST", "cookies: %s", err);
     if (rc) return pb_op_fail_rc(res, rc, "setting cookies");
   }
-  const cJSON *reject = cJSON_GetObjectItemCaseSensitive(req, "rejectResourceTypes");
-  const cJSON *t;
-  cJSON_ArrayForEach(t, reject) {
-    int i = cJSON_IsString(t) ? resource_type_index(t->valuestring) : -1;
-    if (i >= 0) n->reject_mask |= 1u << i;
+  const char *media = obj_str(req, "emulateMediaType");
+  if (media) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "media", media);
+    if ((rc = pb_nav_call(n, "Emulation.setEmulatedMedia", p, NULL)))
+      return pb_op_fail_rc(res, rc, "emulating the media type");
   }
-  if (n->html_b64 || n->reject_mask) {
+  if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(req, "setJavaScriptEnabled"))) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddBoolToObject(p, "value", 1);
+    if ((rc = pb_nav_call(n, "Emulation.setScriptExecutionDisabled", p, NULL)))
+      return pb_op_fail_rc(res, rc, "disabling JavaScript");
+  }
+  n->reject_mask = type_mask(cJSON_GetObjectItemCaseSensitive(req, "rejectResourceTypes"));
+  n->allow_mask = type_mask(cJSON_GetObjectItemCaseSensitive(req, "allowResourceTypes"));
+  const cJSON *auth = cJSON_GetObjectItemCaseSensitive(req, "authenticate");
+  n->auth_user = obj_str(auth, "username");
+  n->auth_pass = obj_str(auth, "password");
+  int all = n->allow_mask || n->nreject_re || n->nallow_re || n->auth_user;
+  if (n->html_b64 || n->reject_mask || all) {
+    /* Only what the policy needs is intercepted: every request pauses on
+     * its way out, so the common cases pause just the types named. */
     cJSON *p = cJSON_CreateObject();
     cJSON *pats = cJSON_AddArrayToObject(p, "patterns");
-    for (int i = 0; i < NTYPES; i++) {
+    for (int i = 0; i < NTYPES && !all; i++) {
       int want = (n->reject_mask & (1u << i)) || (i == 0 && n->html_b64);
       if (!want) continue;
       cJSON *pat = cJSON_CreateObject();
@@ -243,8 +339,33 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
       cJSON_AddStringToObject(pat, "requestStage", "Request");
       cJSON_AddItemToArray(pats, pat);
     }
+    if (all) {
+      cJSON *pat = cJSON_CreateObject();
+      cJSON_AddStringToObject(pat, "urlPattern", "*");
+      cJSON_AddStringToObject(pat, "requestStage", "Request");
+      cJSON_AddItemToArray(pats, pat);
+    }
+    if (n->auth_user) cJSON_AddBoolToObject(p, "handleAuthRequests", 1);
     if ((rc = pb_nav_call(n, "Fetch.enable", p, NULL)))
       return pb_op_fail_rc(res, rc, "enabling request interception");
+  }
+  return 0;
+}
+
+/* Compiles a request body's list of URL patterns. */
+static int compile_patterns(const cJSON *list, const char *field, regex_t *re, int *n,
+                            pb_op_result *res) {
+  const cJSON *it;
+  cJSON_ArrayForEach(it, list) {
+    if (!cJSON_IsString(it) || *n >= MAX_PATTERNS) continue;
+    int rc = regcomp(&re[*n], it->valuestring, REG_EXTENDED | REG_NOSUB);
+    if (rc) {
+      char why[128];
+      regerror(rc, &re[*n], why, sizeof(why));
+      return pb_op_fail(res, 400, "INVALID_REQUEST", "%s: '%s' is not a valid regular expression: %s",
+                        field, it->valuestring, why);
+    }
+    (*n)++;
   }
   return 0;
 }
@@ -324,9 +445,11 @@ static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
   if (rc == PB_EINVAL)
     return pb_op_fail(res, 400, "INVALID_REQUEST", "waitForSelector.selector: %s", err);
   if (rc && rc != PB_ETIMEOUT) return pb_op_fail_rc(res, rc, "waiting for selector");
-  if (rc || !ok)
-    return pb_op_fail(res, 408, "TIMEOUT", "waitForSelector: '%s' not %s after %d ms", sel,
-                      hidden ? "hidden" : visible ? "visible" : "attached", timeout);
+  if (rc || !ok) {
+    pb_op_fail(res, 408, "TIMEOUT", "waitForSelector: '%s' not %s after %d ms", sel,
+               hidden ? "hidden" : visible ? "visible" : "attached", timeout);
+    return 1;
+  }
   return 0;
 }
 
@@ -342,6 +465,42 @@ static int sleep_until(pb_nav *n, int64_t until) {
 }
 
 static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res);
+
+#define BEST_ATTEMPT_RESERVE_MS 2000
+
+/* page.addScriptTag / page.addStyleTag: each tag is added in order and, for
+ * a URL, waited for until it loaded. */
+static int add_tags(pb_nav *n, const cJSON *list, int script, pb_op_result *res) {
+  const cJSON *t;
+  cJSON_ArrayForEach(t, list) {
+    const char *url = obj_str(t, "url"), *content = obj_str(t, "content");
+    cJSON *arg = cJSON_CreateString(url ? url : content ? content : "");
+    char *lit = cJSON_PrintUnformatted(arg);
+    cJSON_Delete(arg);
+    if (!lit) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+    pb_buf js;
+    pb_buf_init(&js, 4u << 20);
+    int rc = pb_buf_printf(
+        &js,
+        "new Promise((ok, fail) => { const v = %s, isUrl = %s, script = %s;"
+        " const el = document.createElement(script ? 'script' : isUrl ? 'link' : 'style');"
+        " if (isUrl) { if (script) el.src = v; else { el.rel = 'stylesheet'; el.href = v; }"
+        "   el.onload = () => ok(true); el.onerror = () => fail(new Error('could not load ' + v)); }"
+        " else { el.textContent = v; }"
+        " (document.head || document.documentElement).appendChild(el); if (!isUrl) ok(true); })",
+        lit, url ? "true" : "false", script ? "true" : "false");
+    free(lit);
+    cJSON *v = NULL;
+    char err[512];
+    if (!rc) rc = pb_nav_eval(n, js.data, n->job->deadline_ms, &v, err, sizeof(err));
+    pb_buf_free(&js);
+    cJSON_Delete(v);
+    const char *field = script ? "addScriptTag" : "addStyleTag";
+    if (rc == PB_EINVAL) return pb_op_fail(res, 422, "PAGE_ERROR", "%s: %s", field, err);
+    if (rc) return pb_op_fail_rc(res, rc, field);
+  }
+  return 0;
+}
 
 int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
   *out = NULL;
@@ -365,14 +524,21 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
   pb_nav *n = calloc(1, sizeof(*n));
   if (!n) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
   n->job = job;
+  n->action_deadline = job->deadline_ms;
+  if (compile_patterns(cJSON_GetObjectItemCaseSensitive(req, "rejectRequestPattern"),
+                       "rejectRequestPattern", n->reject_re, &n->nreject_re, res) ||
+      compile_patterns(cJSON_GetObjectItemCaseSensitive(req, "allowRequestPattern"),
+                       "allowRequestPattern", n->allow_re, &n->nallow_re, res)) {
+    pb_nav_close(n, NULL);
+    return -1;
+  }
   if (html && pb_base64_encode((const unsigned char *)html, strlen(html), &n->html_b64)) {
-    free(n);
+    pb_nav_close(n, NULL);
     return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
   }
   rc = pb_pool_lease(job->env->pool, job->deadline_ms, &n->page);
   if (rc) {
-    free(n->html_b64);
-    free(n);
+    pb_nav_close(n, NULL);
     if (rc == PB_ETIMEOUT)
       return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE", "no browser became free before the deadline");
     return pb_op_fail_rc(res, rc, "leasing a browser");
@@ -396,9 +562,13 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   if (apply_options(n, doc_url, res)) return -1;
 
   const cJSON *goto_opts = cJSON_GetObjectItemCaseSensitive(req, "gotoOptions");
+  int best = obj_bool(req, "bestAttempt");
   int goto_timeout = obj_int(goto_opts, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
   int64_t goto_deadline = pb_now_ms() + (goto_timeout > 0 ? goto_timeout : PB_JOB_TIMEOUT_MAX_MS);
-  if (goto_deadline > job->deadline_ms) goto_deadline = job->deadline_ms;
+  /* A best attempt keeps some of the job's time for the work after a wait
+   * that ran out. */
+  int64_t limit = job->deadline_ms - (best ? BEST_ATTEMPT_RESERVE_MS : 0);
+  if (goto_deadline > limit) goto_deadline = limit;
   const char *wait_name = lifecycle_name(obj_str(goto_opts, "waitUntil"));
 
   cJSON *p = cJSON_CreateObject(), *nav = NULL;
@@ -410,6 +580,7 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   rc = pb_cdp_call(n->page->cdp, n->page->session_id, "Page.navigate", p, goto_deadline, &nav,
                    err, sizeof(err));
   PB_DEBUG("nav: Page.navigate answered in %lld ms", (long long)(pb_now_ms() - t_nav));
+  if (rc == PB_ETIMEOUT && best) goto loaded;
   if (rc == PB_ETIMEOUT)
     return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s timed out after %d ms", doc_url,
                       goto_timeout);
@@ -430,6 +601,7 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   if (loader_id[0]) {
     rc = wait_lifecycle(n, frame_id, loader_id, wait_name, goto_deadline);
     PB_DEBUG("nav: %s after %lld ms", wait_name, (long long)(pb_now_ms() - t_nav));
+    if (rc == PB_ETIMEOUT && best) goto loaded;
     if (rc == PB_ETIMEOUT)
       return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s: '%s' did not happen within %d ms",
                         doc_url, obj_str(goto_opts, "waitUntil") ? obj_str(goto_opts, "waitUntil") : "load",
@@ -437,13 +609,27 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
     if (rc) return pb_op_fail_rc(res, rc, "waiting for the page to load");
   }
 
+loaded:;
   const cJSON *wfs = cJSON_GetObjectItemCaseSensitive(req, "waitForSelector");
-  if (wfs && wait_selector(n, wfs, res)) return -1;
+  if (wfs) {
+    rc = wait_selector(n, wfs, res);
+    if (rc < 0 || (rc > 0 && !best)) return -1;
+    if (rc > 0) memset(res, 0, sizeof(*res)); /* best attempt: carry on */
+  }
   int wft = obj_int(req, "waitForTimeout", 0);
   if (wft > 0) {
     int64_t until = pb_now_ms() + wft;
-    if (until > job->deadline_ms) return pb_op_fail(res, 408, "TIMEOUT", "waitForTimeout: %d ms is past the job's timeout", wft);
+    if (until > job->deadline_ms)
+      return pb_op_fail(res, 408, "TIMEOUT", "waitForTimeout: %d ms is past the job's timeout", wft);
     if ((rc = sleep_until(n, until))) return pb_op_fail_rc(res, rc, "waiting");
+  }
+  if (add_tags(n, cJSON_GetObjectItemCaseSensitive(req, "addScriptTag"), 1, res) ||
+      add_tags(n, cJSON_GetObjectItemCaseSensitive(req, "addStyleTag"), 0, res))
+    return -1;
+  const cJSON *at = cJSON_GetObjectItemCaseSensitive(req, "actionTimeout");
+  if (cJSON_IsNumber(at)) {
+    int64_t d = pb_now_ms() + at->valueint;
+    if (d < n->action_deadline) n->action_deadline = d;
   }
   return 0;
 }
@@ -455,6 +641,8 @@ void pb_nav_close(pb_nav *n, pb_op_result *res) {
     if (res) res->browser_ms = pb_now_ms() - n->leased_at;
     pb_pool_release(n->job->env->pool, n->page);
   }
+  for (int i = 0; i < n->nreject_re; i++) regfree(&n->reject_re[i]);
+  for (int i = 0; i < n->nallow_re; i++) regfree(&n->allow_re[i]);
   free(n->html_b64);
   free(n);
 }

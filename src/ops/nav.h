@@ -3,6 +3,7 @@
 /* The shared navigation and wait path of every quick action: lease a warm
  * page, apply the request's options, navigate (url or html), wait as asked,
  * and give the page back. */
+#include "common/pb.h"
 #include "ops/ops.h"
 
 typedef struct pb_nav pb_nav;
@@ -28,6 +29,16 @@ int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result);
  * undefined). A page exception is PB_EINVAL with its text in err. */
 int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **value, char *err,
                 size_t errcap);
+
+/* Captures the loaded page as the request's screenshotOptions / selector
+ * ask; *b64 is the image in base64 (caller frees) and res->content_type is
+ * set. Shared by screenshot and snapshot. */
+int pb_op_capture(pb_nav *nav, const cJSON *req, pb_op_result *res, char **b64);
+
+/* Evaluates a JavaScript function expression applied to args (a JSON array,
+ * borrowed) until the action deadline; see pb_nav_eval(). */
+int pb_nav_apply(pb_nav *n, const char *function, const cJSON *args, cJSON **value, char *err,
+                 size_t errcap);
 
 /* Releases the page and records the browser time in res. NULL is a no-op. */
 void pb_nav_close(pb_nav *n, pb_op_result *res);

@@ -50,6 +50,20 @@ void pb_op_result_free(pb_op_result *res);
 
 typedef int (*pb_op_fn)(pb_job *job, pb_op_result *res);
 
+/* The quick actions, one file each. */
 int pb_op_screenshot(pb_job *job, pb_op_result *res);
+int pb_op_pdf(pb_job *job, pb_op_result *res);
+int pb_op_content(pb_job *job, pb_op_result *res);
+int pb_op_scrape(pb_job *job, pb_op_result *res);
+int pb_op_links(pb_job *job, pb_op_result *res);
+int pb_op_snapshot(pb_job *job, pb_op_result *res);
+
+/* The screenshotOptions object of a request (or its Browserless alias
+ * "options"); NULL if neither is given. */
+const cJSON *pb_op_screenshot_options(const cJSON *req);
+
+/* Makes res a JSON success answer {"success":true,"result":result}; takes
+ * result. Returns 0. */
+int pb_op_json(pb_op_result *res, cJSON *result);
 
 #endif

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const cJSON *screenshot_options(const cJSON *req) {
+const cJSON *pb_op_screenshot_options(const cJSON *req) {
   const cJSON *o = cJSON_GetObjectItemCaseSensitive(req, "screenshotOptions");
   /* Browserless calls it "options". */
   return o ? o : cJSON_GetObjectItemCaseSensitive(req, "options");
@@ -70,14 +70,12 @@ static int too_large(pb_op_result *res, double w, double h, double dsf) {
   return 0;
 }
 
-int pb_op_screenshot(pb_job *job, pb_op_result *res) {
-  const cJSON *opts = screenshot_options(job->req);
+int pb_op_capture(pb_nav *nav, const cJSON *req, pb_op_result *res, char **b64) {
+  *b64 = NULL;
+  const cJSON *opts = pb_op_screenshot_options(req);
   const cJSON *type_j = cJSON_GetObjectItemCaseSensitive(opts, "type");
   const char *type = cJSON_IsString(type_j) ? type_j->valuestring : "png";
-  const cJSON *sel_j = cJSON_GetObjectItemCaseSensitive(job->req, "selector");
-
-  pb_nav *nav = NULL;
-  if (pb_nav_open(job, res, &nav)) return -1;
+  const cJSON *sel_j = cJSON_GetObjectItemCaseSensitive(req, "selector");
   pb_page *page = pb_nav_page(nav);
   int rc = 0;
 
@@ -107,8 +105,10 @@ int pb_op_screenshot(pb_job *job, pb_op_result *res) {
       goto fail;
     }
     const cJSON *cs = cJSON_GetObjectItemCaseSensitive(m, "cssContentSize");
-    double w = ceil(cJSON_GetObjectItemCaseSensitive(cs, "width") ? cJSON_GetObjectItemCaseSensitive(cs, "width")->valuedouble : page->width);
-    double h = ceil(cJSON_GetObjectItemCaseSensitive(cs, "height") ? cJSON_GetObjectItemCaseSensitive(cs, "height")->valuedouble : page->height);
+    const cJSON *cw = cJSON_GetObjectItemCaseSensitive(cs, "width");
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(cs, "height");
+    double w = ceil(cJSON_IsNumber(cw) ? cw->valuedouble : page->width);
+    double h = ceil(cJSON_IsNumber(ch) ? ch->valuedouble : page->height);
     cJSON_Delete(m);
     if (w < page->width) w = page->width;
     if (too_large(res, w, h, page->dsf)) goto fail;
@@ -129,33 +129,46 @@ int pb_op_screenshot(pb_job *job, pb_op_result *res) {
   }
 
   cJSON *shot = NULL;
-  int64_t t_cap = pb_now_ms();
   rc = pb_nav_call(nav, "Page.captureScreenshot", params, &shot);
-  PB_DEBUG("screenshot: captured in %lld ms", (long long)(pb_now_ms() - t_cap));
   params = NULL;
   if (rc) {
     pb_op_fail_rc(res, rc, "capturing the screenshot");
     goto fail;
   }
-  const cJSON *data = cJSON_GetObjectItemCaseSensitive(shot, "data");
-  unsigned char *bytes = NULL;
-  size_t len = 0;
-  if (!cJSON_IsString(data) ||
-      pb_base64_decode(data->valuestring, strlen(data->valuestring), &bytes, &len)) {
+  cJSON *data = cJSON_GetObjectItemCaseSensitive(shot, "data");
+  if (!cJSON_IsString(data)) {
     cJSON_Delete(shot);
     pb_op_fail(res, 500, "INTERNAL_ERROR", "Chromium returned no image");
     goto fail;
   }
+  /* Take the string out of the reply instead of copying megabytes. */
+  *b64 = data->valuestring;
+  data->valuestring = NULL;
   cJSON_Delete(shot);
-  res->status = 200;
-  res->body = (char *)bytes;
-  res->body_len = len;
   res->content_type = !strcmp(type, "jpeg") ? "image/jpeg" : !strcmp(type, "webp") ? "image/webp" : "image/png";
-  pb_nav_close(nav, res);
   return 0;
 
 fail:
   cJSON_Delete(params);
-  pb_nav_close(nav, res);
   return -1;
+}
+
+int pb_op_screenshot(pb_job *job, pb_op_result *res) {
+  pb_nav *nav = NULL;
+  if (pb_nav_open(job, res, &nav)) return -1;
+  char *b64 = NULL;
+  if (pb_op_capture(nav, job->req, res, &b64)) {
+    pb_nav_close(nav, res);
+    return -1;
+  }
+  pb_nav_close(nav, res);
+  unsigned char *bytes = NULL;
+  size_t len = 0;
+  int rc = pb_base64_decode(b64, strlen(b64), &bytes, &len);
+  free(b64);
+  if (rc) return pb_op_fail(res, 500, "INTERNAL_ERROR", "Chromium returned a broken image");
+  res->status = 200;
+  res->body = (char *)bytes;
+  res->body_len = len;
+  return 0;
 }

@@ -275,17 +275,37 @@ function startFixtures() {
 const liveDaemons = new Set(); // child processes not yet seen to exit
 const tempDirs = new Set();    // removed at process exit
 
-process.on('exit', () => {
-  for (const proc of liveDaemons) {
-    try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* group gone */ }
-    try { proc.kill('SIGKILL'); } catch { /* gone */ }
+// SIGKILL a daemon and everything under it (Chromium may run in its own
+// process group), synchronously: usable from 'exit' and signal handlers.
+function killTree(pid) {
+  if (!pid) return;
+  const tree = childrenOf(pid);
+  try { process.kill(-pid, 'SIGKILL'); } catch { /* no such group */ }
+  try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  for (const p of tree) {
+    try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
   }
+}
+
+function cleanupAll() {
+  for (const proc of liveDaemons) killTree(proc.pid);
+  liveDaemons.clear();
   if (process.env.PPOD_KEEP_TMP !== '1') {
     for (const d of tempDirs) {
-      try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
+      try { fs.rmSync(d, { recursive: true, force: true, maxRetries: 3 }); } catch { /* best effort */ }
     }
   }
-});
+}
+
+process.on('exit', cleanupAll);
+// 'exit' does not run when a signal kills us (ctest timeout, ^C): clean up
+// first, then die of the same signal.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => {
+    cleanupAll();
+    process.kill(process.pid, sig);
+  });
+}
 
 function runAdmin(args, { timeout = scaled(30000), env = {} } = {}) {
   return new Promise((resolve, reject) => {
@@ -448,7 +468,7 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
       const r = await Promise.race([exited, timedOut]);
       clearTimeout(timer);
       if (!r) {
-        try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* gone */ }
+        killTree(proc.pid);
         await exited;
         throw new Error(`daemon did not exit within ${timeout} ms of ${signal}\n${tail()}`);
       }
@@ -460,7 +480,7 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
     if (proc.pid === undefined) {
       liveDaemons.delete(proc); // spawn itself failed: no process, no 'exit'
     } else {
-      try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* gone */ }
+      killTree(proc.pid);
       await exited;
     }
     throw new Error(`${msg}\n$ ${bin} ${argv.join(' ')}\n${tail()}`);

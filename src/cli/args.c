@@ -189,11 +189,17 @@ static int finish(const pb_cli_command *cmd, cJSON *root, pb_cli_args *a, char *
                   size_t errcap) {
   if (cmd->page) {
     int has_html = cJSON_GetObjectItemCaseSensitive(root, "html") != NULL;
-    if (a->npos > 1) return fail(err, errcap, PB_EINVAL, "unexpected argument '%s'", a->pos[1]);
-    if (has_html && a->npos)
+    /* With --html there is no <url>: every positional is an extra one. */
+    int first = has_html ? 0 : 1;
+    if (has_html && a->npos > cmd->max_args)
       return fail(err, errcap, PB_EINVAL, "give either a URL or --html, not both");
+    if (a->npos > first + cmd->max_args)
+      return fail(err, errcap, PB_EINVAL, "unexpected argument '%s'", a->pos[first + cmd->max_args]);
     if (!has_html && !a->npos) return fail(err, errcap, PB_EINVAL, "missing <url>");
-    if (a->npos && set_path(root, "url", cJSON_CreateString(a->pos[0])))
+    if (!has_html && set_path(root, "url", cJSON_CreateString(a->pos[0])))
+      return fail(err, errcap, PB_ENOMEM, "%s", pb_strerror(PB_ENOMEM));
+    int nextra = a->npos > first ? a->npos - first : 0;
+    if (cmd->extra && cmd->extra(root, a->pos + first, nextra))
       return fail(err, errcap, PB_ENOMEM, "%s", pb_strerror(PB_ENOMEM));
     return 0;
   }

@@ -4,6 +4,7 @@
  * a flag a row of pb_cli_flag naming the request-body field it sets. Parsing
  * turns argv straight into the JSON body the server expects, so a new quick
  * action needs a row, not code. Nothing here talks to the network. */
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -77,7 +78,11 @@ struct pb_cli_command {
   const char *out_stem; /* OUT_FILE default name before the extension */
   const char *out_ext;  /* extension when the Content-Type does not give one */
   int page;             /* takes a page: exactly one of <url> and --html */
-  int min_args, max_args; /* positional counts when !page */
+  int min_args, max_args; /* positional counts; for a page command, extra
+                             positionals after <url> (at most max_args) */
+  /* For a page command: puts the extra positionals (n may be 0) into the
+   * body. Returns 0 or PB_ENOMEM. */
+  int (*extra)(cJSON *body, const char *const *args, int n);
 };
 
 /* --url, --token, --help. */

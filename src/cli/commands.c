@@ -62,6 +62,24 @@ static const pb_cli_flag *const screenshot_opts[] = {output_flags, screenshot_fl
 static const pb_cli_flag *const pdf_opts[] = {output_flags, pdf_flags, page_flags, NULL};
 static const pb_cli_flag *const text_opts[] = {output_flags, page_flags, NULL};
 
+static const pb_cli_flag links_flags[] = {
+    {.name = "--visible-only", .kind = PB_CLI_F_BOOL, .path = "visibleLinksOnly",
+     .help = "only links that are rendered with a non-empty box"},
+    {.name = "--internal-only", .kind = PB_CLI_F_BOOL, .path = "excludeExternalLinks",
+     .help = "only links to the page's own host"},
+    {0},
+};
+static const pb_cli_flag *const links_opts[] = {output_flags, links_flags, page_flags, NULL};
+
+/* browser:scrape <url> [selector]: elements:[{selector}], body by default. */
+static int scrape_extra(cJSON *body, const char *const *args, int n) {
+  cJSON *els = cJSON_AddArrayToObject(body, "elements");
+  cJSON *el = cJSON_CreateObject();
+  if (!els || !el) return PB_ENOMEM;
+  cJSON_AddItemToArray(els, el);
+  return cJSON_AddStringToObject(el, "selector", n ? args[0] : "body") ? 0 : PB_ENOMEM;
+}
+
 /* ---- commands --------------------------------------------------------- */
 
 static int cmd_help(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
@@ -82,6 +100,14 @@ const pb_cli_command pb_cli_commands[] = {
     {.name = "browser:content", .summary = "Print a page's HTML after its scripts have run",
      .args = "<url>", .flags = text_opts, .handler = pb_cli_run_action,
      .route = "/browser/content", .output = PB_CLI_OUT_RESULT, .page = 1},
+    {.name = "browser:scrape", .summary = "Text, HTML, attributes and boxes of the elements matching a selector",
+     .args = "<url> [selector]",
+     .description = "Prints the JSON result; the selector defaults to body.",
+     .flags = text_opts, .handler = pb_cli_run_action, .route = "/browser/scrape",
+     .output = PB_CLI_OUT_RESULT, .page = 1, .max_args = 1, .extra = scrape_extra},
+    {.name = "browser:links", .summary = "The links of a page as absolute URLs", .args = "<url>",
+     .flags = links_opts, .handler = pb_cli_run_action, .route = "/browser/links",
+     .output = PB_CLI_OUT_RESULT, .page = 1},
     {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
      .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
                     "~/.config/ppod/token. '-' reads it from stdin. --token and\n"

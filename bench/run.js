@@ -68,12 +68,9 @@ const BENCHMARKS = [
     floorJob: async (s, url) => {
       const loaded = s.waitEvent('Page.loadEventFired');
       const nav = await s.send('Page.navigate', { url });
-      if (process.env.BENCH_DEBUG) console.error('floor: navigated', nav);
       if (nav.errorText) throw new Error(`navigate: ${nav.errorText}`);
       await loaded;
-      if (process.env.BENCH_DEBUG) console.error('floor: loaded');
       const { data } = await s.send('Page.captureScreenshot', { format: 'png' });
-      if (process.env.BENCH_DEBUG) console.error('floor: captured');
       return Buffer.from(data, 'base64');
     },
     check: (buf) => {
@@ -251,7 +248,8 @@ function startMemorySampler(rootPid, intervalMs = 250) {
 async function startService(fixturePort) {
   if (!fs.existsSync(DAEMON)) throw new Error(`${DAEMON} not found: build it (cmake --build build --target ppod-browserd)`);
   const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'ppod-bench-'));
-  const token = execFileSync(DAEMON, ['account', 'create', 'bench', '--data-dir', dataDir], { encoding: 'utf8' }).trim();
+  const token = execFileSync(DAEMON, ['account', 'create', 'bench', '--data-dir', dataDir],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   if (!token) throw new Error('account create printed no token');
   const port = await freePort();
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--browsers', String(BROWSERS),
@@ -472,7 +470,11 @@ async function startFloor(pages) {
   await withTimeout(cdp.send('Browser.getVersion'), 30000, 'floor Chromium start');
   const sessions = [];
   for (let i = 0; i < pages; i++) {
-    const { targetId } = await cdp.send('Target.createTarget', { url: 'about:blank' });
+    // Each page in its own browser context (so its own window), as the
+    // daemon's pool makes them: several tabs of one window leave all but one
+    // in the background, where Page.captureScreenshot can hang.
+    const { browserContextId } = await cdp.send('Target.createBrowserContext');
+    const { targetId } = await cdp.send('Target.createTarget', { url: 'about:blank', browserContextId });
     const { sessionId } = await cdp.send('Target.attachToTarget', { targetId, flatten: true });
     const s = cdp.session(sessionId);
     await s.send('Page.enable');
@@ -481,7 +483,7 @@ async function startFloor(pages) {
   }
   return {
     name: 'floor',
-    label: `raw CDP over pipe, ${pages} pre-existing pages, daemon's flags${drop ? ", as 'nobody', sandboxed" : ''}`,
+    label: `raw CDP over pipe, ${pages} pre-existing pages (one context each), daemon's flags${drop ? ", as 'nobody', sandboxed" : ''}`,
     pid: proc.pid,
     sessions,
     async job(bench, url, worker = 0) {

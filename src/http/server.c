@@ -13,6 +13,8 @@
 #include <string.h>
 
 #define CHUNK (64 * 1024)
+/* Oversized bodies up to this are read and dropped before the 413. */
+#define PB_BODY_DISCARD_MAX (256u * 1024 * 1024)
 
 typedef struct route route;
 typedef struct req req;
@@ -166,6 +168,7 @@ static void get_healthz(pb_server *s, req *r) {
   pb_pool_get_stats(s->o.ops->pool, &st);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "status", s->draining ? "draining" : st.browsers_alive ? "ok" : "degraded");
+  cJSON_AddNumberToObject(o, "browsers", st.browsers_configured);
   cJSON_AddNumberToObject(o, "browsersAlive", st.browsers_alive);
   cJSON_AddNumberToObject(o, "pagesReady", st.pages_ready);
   /* The full egress proxy comes later; today the URL is checked before navigation. */
@@ -379,6 +382,13 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   long long len = 0;
   if (header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl)) &&
       (pb_parse_int(cl, 0, INT64_MAX, &len) || len > PB_BODY_MAX)) {
+    /* A client that is still sending sees a reset, not our answer, if the
+     * connection closes under it: a moderately oversized body is read and
+     * dropped, and the 413 sent when it is complete. */
+    if (len > 0 && len <= PB_BODY_DISCARD_MAX) {
+      r->body_too_big = 1;
+      return;
+    }
     r->close_after = 1;
     answer_error(r, 413, "BODY_TOO_LARGE", "the request body is over %u bytes", PB_BODY_MAX);
     return;

@@ -410,6 +410,7 @@ void pb_pool_get_stats(pb_pool *p, pb_pool_stats *st) {
     st->pages_ready += e->nready;
     st->pages_leased += e->leased;
   }
+  st->browsers_configured = p->o.browsers;
   st->browsers_launched = p->launched;
   st->browsers_crashed = p->crashed;
   pthread_mutex_unlock(&p->mu);

@@ -30,6 +30,7 @@ typedef struct {
 } pb_pool_opts;
 
 typedef struct {
+  int browsers_configured;
   int browsers_alive;
   int pages_ready;
   int pages_leased;

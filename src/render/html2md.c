@@ -1,0 +1,1800 @@
+/* HTML -> Markdown.
+ *
+ * How it works, and why this way:
+ *  1. gumbo parses the input as a browser would. We copy the <body> into a
+ *     small mutable tree (md_node), dropping comments, <script>, <style>,
+ *     <noscript>, <template>, <svg> and everything past max_depth (kept as
+ *     plain text), and reading <base href>.
+ *  2. Whitespace is collapsed exactly as turndown's collapse-whitespace does,
+ *     so text flows the way turndown users expect.
+ *  3. Each element is replaced bottom-up by a rule (turndown's rule set, same
+ *     option names and defaults), and adjacent pieces are joined with
+ *     turndown's newline arithmetic. Text nodes are escaped with turndown's
+ *     escapes plus those it misses ('<' that would open raw HTML, '&' that
+ *     would form an entity, "1)" list markers), so no raw HTML leaks.
+ *  On top of turndown: <pre> with or without <code> is a code block with the
+ *  language from class="language-x"; inline code uses the text only; GFM
+ *  tables (no header row, colspan, rowspan, '|' escaped, layout tables as
+ *  blocks), strikethrough and task lists; block content inside links and
+ *  headings is flattened to one line; runs of <br> become a paragraph break;
+ *  lazy images (data-src, srcset); URLs resolved against baseUrl and <base>.
+ *
+ * The emitter is ours rather than cmark-gfm's commonmark renderer because
+ * turndown-compatible output (setext underlines, "* * *", "*   " items,
+ * turndown's minimal escaping) is not something cmark's renderer can produce;
+ * cmark-gfm is used by the tests and the fuzz target as the oracle that the
+ * output parses into the intended structure and never contains raw HTML.
+ */
+#include "render/html2md.h"
+
+#include <cjson/cJSON.h>
+#include <gumbo.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/pb.h"
+#include "render/url.h"
+
+/* ---------- small string builder with a cap ---------- */
+
+typedef struct {
+  char *p;
+  size_t n, cap;
+} sb;
+
+typedef struct md_node md_node;
+
+typedef struct arena_chunk {
+  struct arena_chunk *next;
+  size_t used, size;
+  char data[];
+} arena_chunk;
+
+typedef struct {
+  const pb_md_opts *o;
+  int err;
+  arena_chunk *arena;
+  const char *base; /* effective absolute base URL or NULL */
+  char *base_owned;
+  sb refs;          /* referenced-link definitions */
+  int nrefs;
+  int in_cell;      /* > 0 while rendering a GFM table cell */
+} ctx;
+
+static void sb_free(sb *b) {
+  free(b->p);
+  b->p = NULL;
+  b->n = b->cap = 0;
+}
+
+static int sb_grow(ctx *c, sb *b, size_t add) {
+  if (c->err)
+    return -1;
+  if (b->n + add + 1 > c->o->max_output + 1) {
+    c->err = PB_ETOOBIG;
+    return -1;
+  }
+  if (b->n + add + 1 > b->cap) {
+    size_t nc = b->cap ? b->cap * 2 : 64;
+    while (nc < b->n + add + 1)
+      nc *= 2;
+    char *np = realloc(b->p, nc);
+    if (!np) {
+      c->err = PB_ENOMEM;
+      return -1;
+    }
+    b->p = np;
+    b->cap = nc;
+  }
+  return 0;
+}
+
+static void sb_add(ctx *c, sb *b, const char *s, size_t n) {
+  if (sb_grow(c, b, n))
+    return;
+  if (n)
+    memcpy(b->p + b->n, s, n);
+  b->n += n;
+  b->p[b->n] = 0;
+}
+
+static void sb_adds(ctx *c, sb *b, const char *s) { sb_add(c, b, s, strlen(s)); }
+
+static void sb_addc(ctx *c, sb *b, char ch) { sb_add(c, b, &ch, 1); }
+
+static void sb_rep(ctx *c, sb *b, char ch, size_t n) {
+  if (sb_grow(c, b, n))
+    return;
+  memset(b->p + b->n, ch, n);
+  b->n += n;
+  b->p[b->n] = 0;
+}
+
+/* ---------- arena for the tree ---------- */
+
+static void *arena_alloc(ctx *c, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  if (!c->arena || c->arena->used + n > c->arena->size) {
+    size_t sz = n > 65536 ? n : 65536;
+    arena_chunk *ch = malloc(sizeof(*ch) + sz);
+    if (!ch) {
+      c->err = PB_ENOMEM;
+      return NULL;
+    }
+    ch->next = c->arena;
+    ch->used = 0;
+    ch->size = sz;
+    c->arena = ch;
+  }
+  void *p = c->arena->data + c->arena->used;
+  c->arena->used += n;
+  return p;
+}
+
+static void arena_free(ctx *c) {
+  while (c->arena) {
+    arena_chunk *n = c->arena->next;
+    free(c->arena);
+    c->arena = n;
+  }
+}
+
+/* ---------- the mutable tree ---------- */
+
+#define TAG_TEXT (-1)
+
+struct md_node {
+  md_node *parent, *first, *last, *prev, *next;
+  GumboNode *g; /* elements: attributes */
+  char *text;   /* text nodes, mutable, NUL-terminated */
+  size_t tlen;
+  int tag;      /* GumboTag or TAG_TEXT */
+  int index;    /* index among the parent's element children */
+  unsigned char ws_only, has_void, has_mwb, is_code, layout;
+};
+
+static void append_child(md_node *p, md_node *n) {
+  n->parent = p;
+  n->prev = p->last;
+  if (p->last)
+    p->last->next = n;
+  else
+    p->first = n;
+  p->last = n;
+}
+
+static void unlink_node(md_node *n) {
+  md_node *p = n->parent;
+  if (n->prev)
+    n->prev->next = n->next;
+  else
+    p->first = n->next;
+  if (n->next)
+    n->next->prev = n->prev;
+  else
+    p->last = n->prev;
+  n->parent = n->prev = n->next = NULL;
+}
+
+static md_node *new_node(ctx *c, int tag) {
+  md_node *n = arena_alloc(c, sizeof(*n));
+  if (n) {
+    memset(n, 0, sizeof(*n));
+    n->tag = tag;
+  }
+  return n;
+}
+
+static md_node *new_text(ctx *c, const char *s, size_t len) {
+  md_node *n = new_node(c, TAG_TEXT);
+  if (!n)
+    return NULL;
+  n->text = arena_alloc(c, len + 1);
+  if (!n->text)
+    return NULL;
+  memcpy(n->text, s, len);
+  n->text[len] = 0;
+  n->tlen = len;
+  return n;
+}
+
+/* turndown's element classes */
+static int is_block_tag(int t) {
+  switch (t) {
+  case GUMBO_TAG_ADDRESS: case GUMBO_TAG_ARTICLE: case GUMBO_TAG_ASIDE: case GUMBO_TAG_AUDIO:
+  case GUMBO_TAG_BLOCKQUOTE: case GUMBO_TAG_BODY: case GUMBO_TAG_CANVAS: case GUMBO_TAG_CENTER:
+  case GUMBO_TAG_DD: case GUMBO_TAG_DIR: case GUMBO_TAG_DIV: case GUMBO_TAG_DL: case GUMBO_TAG_DT:
+  case GUMBO_TAG_FIELDSET: case GUMBO_TAG_FIGCAPTION: case GUMBO_TAG_FIGURE: case GUMBO_TAG_FOOTER:
+  case GUMBO_TAG_FORM: case GUMBO_TAG_FRAMESET: case GUMBO_TAG_H1: case GUMBO_TAG_H2:
+  case GUMBO_TAG_H3: case GUMBO_TAG_H4: case GUMBO_TAG_H5: case GUMBO_TAG_H6:
+  case GUMBO_TAG_HEADER: case GUMBO_TAG_HGROUP: case GUMBO_TAG_HR: case GUMBO_TAG_HTML:
+  case GUMBO_TAG_ISINDEX: case GUMBO_TAG_LI: case GUMBO_TAG_MAIN: case GUMBO_TAG_MENU:
+  case GUMBO_TAG_NAV: case GUMBO_TAG_NOFRAMES: case GUMBO_TAG_NOSCRIPT: case GUMBO_TAG_OL:
+  case GUMBO_TAG_OUTPUT: case GUMBO_TAG_P: case GUMBO_TAG_PRE: case GUMBO_TAG_SECTION:
+  case GUMBO_TAG_TABLE: case GUMBO_TAG_TBODY: case GUMBO_TAG_TD: case GUMBO_TAG_TFOOT:
+  case GUMBO_TAG_TH: case GUMBO_TAG_THEAD: case GUMBO_TAG_TR: case GUMBO_TAG_UL:
+  case GUMBO_TAG_CAPTION: case GUMBO_TAG_DETAILS: case GUMBO_TAG_SUMMARY:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static int is_void_tag(int t) {
+  switch (t) {
+  case GUMBO_TAG_AREA: case GUMBO_TAG_BASE: case GUMBO_TAG_BR: case GUMBO_TAG_COL:
+  case GUMBO_TAG_EMBED: case GUMBO_TAG_HR: case GUMBO_TAG_IMG: case GUMBO_TAG_INPUT:
+  case GUMBO_TAG_KEYGEN: case GUMBO_TAG_LINK: case GUMBO_TAG_META: case GUMBO_TAG_PARAM:
+  case GUMBO_TAG_SOURCE: case GUMBO_TAG_TRACK: case GUMBO_TAG_WBR:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static int is_mwb_tag(int t) {
+  switch (t) {
+  case GUMBO_TAG_A: case GUMBO_TAG_TABLE: case GUMBO_TAG_THEAD: case GUMBO_TAG_TBODY:
+  case GUMBO_TAG_TFOOT: case GUMBO_TAG_TH: case GUMBO_TAG_TD: case GUMBO_TAG_IFRAME:
+  case GUMBO_TAG_SCRIPT: case GUMBO_TAG_AUDIO: case GUMBO_TAG_VIDEO:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static int is_block(const md_node *n) { return n->tag != TAG_TEXT && is_block_tag(n->tag); }
+
+static int is_pre(const ctx *c, const md_node *n) {
+  return n->tag == GUMBO_TAG_PRE || (c->o->preformatted_code && n->tag == GUMBO_TAG_CODE);
+}
+
+static int is_code_tag(int t) {
+  return t == GUMBO_TAG_CODE || t == GUMBO_TAG_KBD || t == GUMBO_TAG_SAMP || t == GUMBO_TAG_TT;
+}
+
+static const char *attr(const md_node *n, const char *name) {
+  if (!n->g || n->g->type != GUMBO_NODE_ELEMENT)
+    return NULL;
+  GumboAttribute *a = gumbo_get_attribute(&n->g->v.element.attributes, name);
+  return a ? a->value : NULL;
+}
+
+/* ---------- UTF-8 and JavaScript's \s ---------- */
+
+static int js_space_cp(unsigned cp) {
+  return (cp >= 9 && cp <= 13) || cp == 32 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+         cp == 0x205F || cp == 0x3000 || cp == 0xFEFF;
+}
+
+/* Decodes one code point at s[i] (i < n); sets *len. Invalid bytes: len 1. */
+static unsigned utf8_at(const char *s, size_t n, size_t i, size_t *len) {
+  const unsigned char *u = (const unsigned char *)s + i;
+  size_t left = n - i;
+  if (u[0] < 0x80 || left < 2) {
+    *len = 1;
+    return u[0];
+  }
+  if ((u[0] & 0xE0) == 0xC0 && (u[1] & 0xC0) == 0x80) {
+    *len = 2;
+    return ((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu);
+  }
+  if ((u[0] & 0xF0) == 0xE0 && left >= 3 && (u[1] & 0xC0) == 0x80 && (u[2] & 0xC0) == 0x80) {
+    *len = 3;
+    return ((u[0] & 0x0Fu) << 12) | ((u[1] & 0x3Fu) << 6) | (u[2] & 0x3Fu);
+  }
+  if ((u[0] & 0xF8) == 0xF0 && left >= 4 && (u[1] & 0xC0) == 0x80 && (u[2] & 0xC0) == 0x80 &&
+      (u[3] & 0xC0) == 0x80) {
+    *len = 4;
+    return ((u[0] & 0x07u) << 18) | ((u[1] & 0x3Fu) << 12) | ((u[2] & 0x3Fu) << 6) |
+           (u[3] & 0x3Fu);
+  }
+  *len = 1;
+  return u[0];
+}
+
+/* Bytes of JS whitespace at the start of s. */
+static size_t lead_ws(const char *s, size_t n) {
+  size_t i = 0, l;
+  while (i < n && js_space_cp(utf8_at(s, n, i, &l)))
+    i += l;
+  return i;
+}
+
+/* Bytes of JS whitespace at the end of s. */
+static size_t trail_ws(const char *s, size_t n) {
+  size_t e = n;
+  while (e > 0) {
+    size_t b = e - 1, l;
+    while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80 && e - b < 4)
+      b--;
+    unsigned cp = utf8_at(s, n, b, &l);
+    if (b + l != e || !js_space_cp(cp))
+      break;
+    e = b;
+  }
+  return n - e;
+}
+
+static int ascii_ws(char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; }
+
+/* UTF-16 length, what JavaScript's .length counts (setext underlines). */
+static size_t js_length(const char *s, size_t n) {
+  size_t i = 0, k = 0, l;
+  while (i < n) {
+    unsigned cp = utf8_at(s, n, i, &l);
+    k += cp >= 0x10000 ? 2 : 1;
+    i += l;
+  }
+  return k;
+}
+
+/* ---------- building the tree from gumbo ---------- */
+
+static int dropped_tag(const GumboNode *g) {
+  if (g->type == GUMBO_NODE_TEMPLATE)
+    return 1;
+  if (g->type != GUMBO_NODE_ELEMENT)
+    return 0;
+  if (g->v.element.tag_namespace == GUMBO_NAMESPACE_SVG)
+    return 1;
+  switch (g->v.element.tag) {
+  case GUMBO_TAG_SCRIPT: case GUMBO_TAG_STYLE: case GUMBO_TAG_NOSCRIPT: case GUMBO_TAG_TEMPLATE:
+  case GUMBO_TAG_HEAD: case GUMBO_TAG_TITLE: case GUMBO_TAG_META: case GUMBO_TAG_LINK:
+  case GUMBO_TAG_BASE: case GUMBO_TAG_SVG: case GUMBO_TAG_IFRAME: case GUMBO_TAG_OBJECT:
+  case GUMBO_TAG_EMBED: case GUMBO_TAG_SELECT: case GUMBO_TAG_DATALIST: case GUMBO_TAG_MAP:
+  case GUMBO_TAG_CANVAS:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* Appends the text under g (past the depth cap) as text children of p. */
+static void flatten_text(ctx *c, md_node *p, GumboNode *top) {
+  /* iterative pre-order walk with parent pointers: no recursion */
+  GumboNode *g = top;
+  for (;;) {
+    int descend = 0;
+    if (g->type == GUMBO_NODE_TEXT || g->type == GUMBO_NODE_WHITESPACE ||
+        g->type == GUMBO_NODE_CDATA) {
+      md_node *t = new_text(c, g->v.text.text, strlen(g->v.text.text));
+      if (!t)
+        return;
+      append_child(p, t);
+    } else if (g->type == GUMBO_NODE_ELEMENT && !dropped_tag(g) && g->v.element.children.length) {
+      descend = 1;
+    }
+    if (descend) {
+      g = g->v.element.children.data[0];
+      continue;
+    }
+    while (g != top) {
+      GumboNode *par = g->parent;
+      size_t idx = g->index_within_parent;
+      if (idx + 1 < par->v.element.children.length) {
+        g = par->v.element.children.data[idx + 1];
+        break;
+      }
+      g = par;
+    }
+    if (g == top)
+      return;
+  }
+}
+
+static void build(ctx *c, md_node *p, GumboNode *g, int depth) {
+  GumboVector *kids = &g->v.element.children;
+  int eidx = 0;
+  for (size_t i = 0; i < kids->length && !c->err; i++) {
+    GumboNode *k = kids->data[i];
+    if (k->type == GUMBO_NODE_TEXT || k->type == GUMBO_NODE_WHITESPACE ||
+        k->type == GUMBO_NODE_CDATA) {
+      md_node *t = new_text(c, k->v.text.text, strlen(k->v.text.text));
+      if (t)
+        append_child(p, t);
+      continue;
+    }
+    if (k->type != GUMBO_NODE_ELEMENT || dropped_tag(k))
+      continue;
+    if (depth >= c->o->max_depth) {
+      flatten_text(c, p, k);
+      continue;
+    }
+    md_node *e = new_node(c, (int)k->v.element.tag);
+    if (!e)
+      return;
+    e->g = k;
+    e->index = eidx++;
+    append_child(p, e);
+    build(c, e, k, depth + 1);
+  }
+}
+
+/* ---------- turndown's collapse-whitespace ---------- */
+
+static md_node *next_node(ctx *c, md_node *prev, md_node *cur) {
+  if ((prev && prev->parent == cur) || is_pre(c, cur))
+    return cur->next ? cur->next : cur->parent;
+  return cur->first ? cur->first : (cur->next ? cur->next : cur->parent);
+}
+
+static md_node *remove_node(md_node *n) {
+  md_node *nx = n->next ? n->next : n->parent;
+  unlink_node(n);
+  return nx;
+}
+
+static void collapse(ctx *c, md_node *root) {
+  if (!root->first || is_pre(c, root))
+    return;
+  md_node *prev_text = NULL, *prev = NULL;
+  int keep_leading = 0;
+  md_node *node = next_node(c, NULL, root);
+  while (node != root) {
+    if (node->tag == TAG_TEXT) {
+      /* replace runs of [ \r\n\t] with one space, in place */
+      size_t o = 0;
+      for (size_t i = 0; i < node->tlen;) {
+        if (ascii_ws(node->text[i])) {
+          while (i < node->tlen && ascii_ws(node->text[i]))
+            i++;
+          node->text[o++] = ' ';
+        } else {
+          node->text[o++] = node->text[i++];
+        }
+      }
+      node->tlen = o;
+      node->text[o] = 0;
+      char *t = node->text;
+      if ((!prev_text || (prev_text->tlen && prev_text->text[prev_text->tlen - 1] == ' ')) &&
+          !keep_leading && node->tlen && t[0] == ' ') {
+        node->text++;
+        node->tlen--;
+      }
+      if (!node->tlen) {
+        node = remove_node(node);
+        continue;
+      }
+      prev_text = node;
+    } else {
+      if (is_block(node) || node->tag == GUMBO_TAG_BR) {
+        if (prev_text && prev_text->tlen && prev_text->text[prev_text->tlen - 1] == ' ')
+          prev_text->text[--prev_text->tlen] = 0;
+        prev_text = NULL;
+        keep_leading = 0;
+      } else if (is_void_tag(node->tag) || is_pre(c, node)) {
+        prev_text = NULL;
+        keep_leading = 1;
+      } else if (prev_text) {
+        keep_leading = 0;
+      }
+    }
+    md_node *nx = next_node(c, prev, node);
+    prev = node;
+    node = nx;
+  }
+  if (prev_text) {
+    if (prev_text->tlen && prev_text->text[prev_text->tlen - 1] == ' ')
+      prev_text->text[--prev_text->tlen] = 0;
+    if (!prev_text->tlen)
+      remove_node(prev_text);
+  }
+}
+
+/* Post-order flags for isBlank, and isCode; recursion is bounded by max_depth. */
+static void flags(md_node *n, int parent_code) {
+  n->ws_only = 1;
+  n->is_code = (unsigned char)(parent_code || (n->tag != TAG_TEXT && is_code_tag(n->tag)));
+  if (n->tag == TAG_TEXT) {
+    n->ws_only = lead_ws(n->text, n->tlen) == n->tlen;
+    return;
+  }
+  for (md_node *k = n->first; k; k = k->next) {
+    flags(k, n->is_code);
+    n->ws_only &= k->ws_only;
+    if (k->tag != TAG_TEXT) {
+      n->has_void |= (unsigned char)(k->has_void || is_void_tag(k->tag));
+      n->has_mwb |= (unsigned char)(k->has_mwb || is_mwb_tag(k->tag));
+      if (k->tag == GUMBO_TAG_TABLE && n->tag != GUMBO_TAG_TABLE)
+        n->layout = 1; /* "contains a table": read by the enclosing table */
+      n->layout |= k->layout && k->tag != GUMBO_TAG_TABLE;
+    }
+  }
+}
+
+static int is_blank(const md_node *n) {
+  return n->tag != TAG_TEXT && !is_void_tag(n->tag) && !is_mwb_tag(n->tag) && n->ws_only &&
+         !n->has_void && !n->has_mwb;
+}
+
+/* textContent into b (with <br> as sep_br when non-NULL). */
+static void text_content(ctx *c, const md_node *n, sb *b, const char *sep_br) {
+  if (n->tag == TAG_TEXT) {
+    sb_add(c, b, n->text, n->tlen);
+    return;
+  }
+  if (sep_br && n->tag == GUMBO_TAG_BR)
+    sb_adds(c, b, sep_br);
+  for (const md_node *k = n->first; k; k = k->next)
+    text_content(c, k, b, sep_br);
+}
+
+/* Code text of a <pre>: raw text, <br> and block children as line breaks. */
+static void code_text(ctx *c, const md_node *n, sb *b) {
+  if (n->tag == TAG_TEXT) {
+    sb_add(c, b, n->text, n->tlen);
+    return;
+  }
+  if (n->tag == GUMBO_TAG_BR) {
+    sb_addc(c, b, '\n');
+    return;
+  }
+  int blk = is_block(n) || n->tag == GUMBO_TAG_TR;
+  if (blk && b->n && b->p[b->n - 1] != '\n')
+    sb_addc(c, b, '\n');
+  for (const md_node *k = n->first; k; k = k->next)
+    code_text(c, k, b);
+  if (blk && b->n && b->p[b->n - 1] != '\n' && n->next)
+    sb_addc(c, b, '\n');
+}
+
+static int ends_with_space(ctx *c, const md_node *n) {
+  if (n->tag == TAG_TEXT)
+    return n->tlen && n->text[n->tlen - 1] == ' ';
+  sb t = {0};
+  text_content(c, n, &t, NULL);
+  int r = t.n && t.p[t.n - 1] == ' ';
+  sb_free(&t);
+  return r;
+}
+
+static int starts_with_space(ctx *c, const md_node *n) {
+  if (n->tag == TAG_TEXT)
+    return n->tlen && n->text[0] == ' ';
+  sb t = {0};
+  text_content(c, n, &t, NULL);
+  int r = t.n && t.p[0] == ' ';
+  sb_free(&t);
+  return r;
+}
+
+static int flanked(ctx *c, const md_node *n, int left) {
+  const md_node *s = left ? n->prev : n->next;
+  if (!s)
+    return 0;
+  if (s->tag == TAG_TEXT)
+    return left ? (s->tlen && s->text[s->tlen - 1] == ' ') : (s->tlen && s->text[0] == ' ');
+  if (c->o->preformatted_code && s->tag == GUMBO_TAG_CODE)
+    return 0;
+  if (!is_block(s))
+    return left ? ends_with_space(c, s) : starts_with_space(c, s);
+  return 0;
+}
+
+/* ---------- escaping ---------- */
+
+static void escape_text(ctx *c, sb *b, const char *s, size_t n) {
+  size_t i = 0;
+  /* turndown's start-of-text escapes */
+  if (n && s[0] == '-') {
+    sb_adds(c, b, "\\-");
+    i = 1;
+  } else if (n >= 2 && s[0] == '+' && s[1] == ' ') {
+    sb_adds(c, b, "\\+ ");
+    i = 2;
+  } else if (n && s[0] == '=') {
+    sb_addc(c, b, '\\');
+  } else if (n && s[0] == '#') {
+    size_t h = 0;
+    while (h < n && s[h] == '#')
+      h++;
+    if (h <= 6 && h < n && s[h] == ' ')
+      sb_addc(c, b, '\\');
+  } else if (n >= 3 && !memcmp(s, "~~~", 3)) {
+    sb_addc(c, b, '\\');
+  } else if (n && s[0] == '>') {
+    sb_addc(c, b, '\\');
+  } else if (n && s[0] >= '0' && s[0] <= '9') {
+    size_t d = 0;
+    while (d < n && s[d] >= '0' && s[d] <= '9')
+      d++;
+    if (d + 1 < n && (s[d] == '.' || s[d] == ')') && s[d + 1] == ' ') {
+      sb_add(c, b, s, d);
+      sb_addc(c, b, '\\');
+      i = d;
+    }
+  }
+  for (; i < n; i++) {
+    char ch = s[i];
+    switch (ch) {
+    case '\\': case '*': case '`': case '[': case ']': case '_':
+      sb_addc(c, b, '\\');
+      break;
+    case '<':
+      /* would open raw HTML or an autolink */
+      if (i + 1 < n && (((s[i + 1] | 32) >= 'a' && (s[i + 1] | 32) <= 'z') || s[i + 1] == '/' ||
+                        s[i + 1] == '!' || s[i + 1] == '?'))
+        sb_addc(c, b, '\\');
+      break;
+    case '&': {
+      size_t j = i + 1;
+      while (j < n && j - i < 40 &&
+             (((s[j] | 32) >= 'a' && (s[j] | 32) <= 'z') || (s[j] >= '0' && s[j] <= '9') ||
+              s[j] == '#'))
+        j++;
+      if (j > i + 1 && j < n && s[j] == ';')
+        sb_addc(c, b, '\\');
+      break;
+    }
+    default:
+      break;
+    }
+    sb_addc(c, b, ch);
+  }
+}
+
+/* Replaces runs of newlines with "\n" and trims lines' leading space, as
+ * turndown's cleanAttribute: /(\n+\s*)+/g -> "\n". */
+static void clean_attr(ctx *c, sb *b, const char *s) {
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n;) {
+    if (s[i] == '\n') {
+      while (i < n) {
+        if (s[i] == '\n') {
+          i++;
+          size_t l = lead_ws(s + i, n - i);
+          i += l;
+        } else {
+          break;
+        }
+      }
+      sb_addc(c, b, '\n');
+    } else {
+      sb_addc(c, b, s[i++]);
+    }
+  }
+}
+
+/* ---------- join ---------- */
+
+static void join(ctx *c, sb *out, const char *r, size_t rn) {
+  size_t t = 0, l = 0;
+  while (t < out->n && out->p[out->n - 1 - t] == '\n')
+    t++;
+  while (l < rn && r[l] == '\n')
+    l++;
+  size_t nls = t > l ? t : l;
+  if (nls > 2)
+    nls = 2;
+  out->n -= t;
+  if (out->p)
+    out->p[out->n] = 0;
+  sb_add(c, out, "\n\n", nls);
+  sb_add(c, out, r + l, rn - l);
+}
+
+/* ---------- URLs ---------- */
+
+static char *resolve(ctx *c, const char *u) {
+  char *r = NULL;
+  size_t n = strlen(u);
+  if (c->base && n && u[0] != '#' && !pb_url_has_scheme(u, n)) {
+    int rc = pb_url_resolve(c->base, u, n, &r);
+    if (rc == PB_ENOMEM)
+      c->err = rc;
+    if (!rc)
+      return r;
+  }
+  /* trim surrounding whitespace as browsers do */
+  size_t a = 0;
+  while (a < n && ascii_ws(u[a]))
+    a++;
+  while (n > a && ascii_ws(u[n - 1]))
+    n--;
+  r = malloc(n - a + 1);
+  if (!r) {
+    c->err = PB_ENOMEM;
+    return NULL;
+  }
+  memcpy(r, u + a, n - a);
+  r[n - a] = 0;
+  return r;
+}
+
+/* Link destination: <...> when it has spaces, else ( ) escaped. */
+static void add_dest(ctx *c, sb *b, const char *u) {
+  int space = 0;
+  for (const char *p = u; *p; p++)
+    if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+      space = 1;
+  if (space) {
+    sb_addc(c, b, '<');
+    for (const char *p = u; *p; p++) {
+      if (*p == '<' || *p == '>' || *p == '\\')
+        sb_addc(c, b, '\\');
+      if (*p == '\n' || *p == '\r')
+        sb_adds(c, b, "%0A");
+      else
+        sb_addc(c, b, *p);
+    }
+    sb_addc(c, b, '>');
+    return;
+  }
+  for (const char *p = u; *p; p++) {
+    if (*p == '(' || *p == ')' || (*p == '\\' && (p[1] == '(' || p[1] == ')')))
+      sb_addc(c, b, '\\');
+    if (*p == '<' || *p == '>')
+      sb_adds(c, b, *p == '<' ? "%3C" : "%3E");
+    else
+      sb_addc(c, b, *p);
+  }
+}
+
+static void add_title(ctx *c, sb *b, const char *title) {
+  if (!title || !*title)
+    return;
+  sb t = {0};
+  clean_attr(c, &t, title);
+  if (t.n) {
+    sb_adds(c, b, " \"");
+    for (size_t i = 0; i < t.n; i++) {
+      if (t.p[i] == '"' || t.p[i] == '\\')
+        sb_addc(c, b, '\\');
+      sb_addc(c, b, t.p[i]);
+    }
+    sb_addc(c, b, '"');
+  }
+  sb_free(&t);
+}
+
+/* ---------- rules ---------- */
+
+static void process(ctx *c, const md_node *n, sb *out);
+
+/* Collapses every whitespace run containing a newline into one space and
+ * trims: block content inside a link, heading or table cell. */
+static void flatten_lines(ctx *c, sb *s, int escape_pipes) {
+  sb o = {0};
+  size_t i = 0;
+  while (i < s->n) {
+    size_t l = lead_ws(s->p + i, s->n - i);
+    if (l) {
+      int nl = memchr(s->p + i, '\n', l) != NULL;
+      if (nl) {
+        /* keep a hard break's meaning as a plain space */
+        while (o.n && o.p[o.n - 1] == ' ')
+          o.n--;
+        if (o.n && o.p[o.n - 1] == '\\' && (o.n < 2 || o.p[o.n - 2] != '\\'))
+          o.n--;
+        if (o.n)
+          sb_addc(c, &o, ' ');
+      } else {
+        sb_add(c, &o, s->p + i, l);
+      }
+      i += l;
+      continue;
+    }
+    if (escape_pipes && s->p[i] == '|')
+      sb_addc(c, &o, '\\');
+    sb_addc(c, &o, s->p[i]);
+    i++;
+  }
+  while (o.n && o.p[o.n - 1] == ' ')
+    o.n--;
+  if (o.p)
+    o.p[o.n] = 0;
+  sb_free(s);
+  *s = o;
+}
+
+static const char *lang_of(const md_node *pre) {
+  static const char *prefixes[] = {"language-", "lang-", "highlight-source-", "brush: ", NULL};
+  const md_node *cands[3] = {NULL, pre, pre->parent};
+  for (const md_node *k = pre->first; k; k = k->next)
+    if (k->tag == GUMBO_TAG_CODE) {
+      cands[0] = k;
+      break;
+    }
+  for (int i = 0; i < 3; i++) {
+    const char *cl = cands[i] ? attr(cands[i], "class") : NULL;
+    if (!cl)
+      continue;
+    for (int p = 0; prefixes[p]; p++) {
+      const char *m = strstr(cl, prefixes[p]);
+      if (m && (m == cl || m[-1] == ' '))
+        return m + strlen(prefixes[p]);
+    }
+  }
+  return NULL;
+}
+
+static void rule_pre(ctx *c, const md_node *n, sb *r) {
+  sb code = {0};
+  code_text(c, n, &code);
+  if (c->in_cell) {
+    /* no block code in a table cell: an inline span of the text */
+    for (size_t i = 0; i < code.n; i++)
+      if (code.p[i] == '\n')
+        code.p[i] = ' ';
+    size_t maxrun = 0, run = 0;
+    for (size_t i = 0; i < code.n; i++) {
+      run = code.p[i] == '`' ? run + 1 : 0;
+      if (run > maxrun)
+        maxrun = run;
+    }
+    sb_rep(c, r, '`', maxrun + 1);
+    int pad = code.n && (code.p[0] == '`' || code.p[code.n - 1] == '`');
+    if (pad)
+      sb_addc(c, r, ' ');
+    sb_add(c, r, code.p, code.n);
+    if (pad)
+      sb_addc(c, r, ' ');
+    sb_rep(c, r, '`', maxrun + 1);
+    sb_free(&code);
+    return;
+  }
+  if (c->o->code_block_style == PB_MD_CODE_INDENTED) {
+    sb_adds(c, r, "\n\n    ");
+    for (size_t i = 0; i < code.n; i++) {
+      sb_addc(c, r, code.p[i]);
+      if (code.p[i] == '\n')
+        sb_adds(c, r, "    ");
+    }
+    sb_adds(c, r, "\n\n");
+  } else {
+    char fc = c->o->fence[0] == '~' ? '~' : '`';
+    size_t size = 3;
+    for (size_t i = 0; i < code.n; i++) {
+      if ((i == 0 || code.p[i - 1] == '\n') && code.p[i] == fc) {
+        size_t k = i;
+        while (k < code.n && code.p[k] == fc)
+          k++;
+        if (k - i >= size)
+          size = k - i + 1;
+      }
+    }
+    sb_adds(c, r, "\n\n");
+    sb_rep(c, r, fc, size);
+    const char *lang = lang_of(n);
+    if (lang) {
+      size_t ll = 0;
+      while (lang[ll] && !ascii_ws(lang[ll]) && lang[ll] != '`' && ll < 64)
+        ll++;
+      if (!(lang[ll] == '`'))
+        sb_add(c, r, lang, ll);
+    }
+    sb_addc(c, r, '\n');
+    size_t cn = code.n;
+    if (cn && code.p[cn - 1] == '\n')
+      cn--;
+    sb_add(c, r, code.p, cn);
+    sb_addc(c, r, '\n');
+    sb_rep(c, r, fc, size);
+    sb_adds(c, r, "\n\n");
+  }
+  sb_free(&code);
+}
+
+static void rule_inline_code(ctx *c, const md_node *n, sb *r) {
+  sb t = {0};
+  text_content(c, n, &t, " ");
+  if (!t.n) {
+    sb_free(&t);
+    return;
+  }
+  for (size_t i = 0; i < t.n; i++)
+    if (t.p[i] == '\n' || t.p[i] == '\r')
+      t.p[i] = ' ';
+  /* /^`|^ .*?[^ ].* $|`$/ */
+  int extra = t.p[0] == '`' || t.p[t.n - 1] == '`';
+  if (!extra && t.n >= 2 && t.p[0] == ' ' && t.p[t.n - 1] == ' ') {
+    for (size_t i = 1; i + 1 < t.n; i++)
+      if (t.p[i] != ' ')
+        extra = 1;
+  }
+  /* shortest run of backticks not present in the text */
+  size_t d = 1;
+  for (;;) {
+    int found = 0;
+    for (size_t i = 0; i < t.n;) {
+      if (t.p[i] == '`') {
+        size_t k = i;
+        while (k < t.n && t.p[k] == '`')
+          k++;
+        if (k - i == d)
+          found = 1;
+        i = k;
+      } else {
+        i++;
+      }
+    }
+    if (!found)
+      break;
+    d++;
+  }
+  sb_rep(c, r, '`', d);
+  if (extra)
+    sb_addc(c, r, ' ');
+  sb_add(c, r, t.p, t.n);
+  if (extra)
+    sb_addc(c, r, ' ');
+  sb_rep(c, r, '`', d);
+  sb_free(&t);
+}
+
+static int alnum_byte(char ch) {
+  return ((ch | 32) >= 'a' && (ch | 32) <= 'z') || (ch >= '0' && ch <= '9') || (unsigned char)ch >= 0x80;
+}
+
+/* '_' does not emphasise inside a word: is n glued to a word on either side? */
+static int intraword(ctx *c, const md_node *n) {
+  const md_node *p = n->prev, *q = n->next;
+  int left = 0, right = 0;
+  if (p) {
+    sb t = {0};
+    text_content(c, p, &t, NULL);
+    left = t.n && alnum_byte(t.p[t.n - 1]) && !is_block(p);
+    sb_free(&t);
+  }
+  if (q) {
+    sb t = {0};
+    text_content(c, q, &t, NULL);
+    right = t.n && alnum_byte(t.p[0]) && !is_block(q);
+    sb_free(&t);
+  }
+  return left || right;
+}
+
+static void rule_delim(ctx *c, const md_node *n, sb *r, sb *content, const char *delim) {
+  if (lead_ws(content->p ? content->p : "", content->n) == content->n)
+    return;
+  if (memmem(content->p, content->n, "\n\n", 2)) {
+    /* emphasis cannot span paragraphs: keep the text */
+    sb_add(c, r, content->p, content->n);
+    return;
+  }
+  char alt[4];
+  if (delim[0] == '_' && intraword(c, n)) {
+    size_t k = strlen(delim);
+    memset(alt, '*', k);
+    alt[k] = 0;
+    delim = alt;
+  }
+  sb_adds(c, r, delim);
+  sb_add(c, r, content->p, content->n);
+  sb_adds(c, r, delim);
+}
+
+static void rule_link(ctx *c, const md_node *n, sb *r, sb *content) {
+  const char *href = attr(n, "href");
+  flatten_lines(c, content, 0);
+  if (!href || !*href || !strncasecmp(href, "javascript:", 11) || !content->n) {
+    sb_add(c, r, content->p, content->n);
+    return;
+  }
+  char *u = resolve(c, href);
+  if (!u)
+    return;
+  const char *title = attr(n, "title");
+  if (c->o->link_style == PB_MD_LINK_REFERENCED) {
+    sb_addc(c, r, '[');
+    sb_add(c, r, content->p, content->n);
+    sb_addc(c, r, ']');
+    char id[32];
+    if (c->o->link_reference_style == PB_MD_REF_COLLAPSED) {
+      sb_adds(c, r, "[]");
+    } else if (c->o->link_reference_style == PB_MD_REF_FULL) {
+      snprintf(id, sizeof(id), "[%d]", ++c->nrefs);
+      sb_adds(c, r, id);
+    }
+    if (c->refs.n)
+      sb_addc(c, &c->refs, '\n');
+    if (c->o->link_reference_style == PB_MD_REF_FULL) {
+      sb_adds(c, &c->refs, id);
+    } else {
+      sb_addc(c, &c->refs, '[');
+      sb_add(c, &c->refs, content->p, content->n);
+      sb_addc(c, &c->refs, ']');
+    }
+    sb_adds(c, &c->refs, ": ");
+    add_dest(c, &c->refs, u);
+    add_title(c, &c->refs, title);
+  } else {
+    sb_addc(c, r, '[');
+    sb_add(c, r, content->p, content->n);
+    sb_adds(c, r, "](");
+    add_dest(c, r, u);
+    add_title(c, r, title);
+    sb_addc(c, r, ')');
+  }
+  free(u);
+}
+
+/* The image URL: src, unless missing or a data: placeholder next to a lazy one. */
+static const char *img_src(const md_node *n, char *buf, size_t cap) {
+  static const char *lazy[] = {"data-src", "data-original", "data-lazy-src", "data-url", NULL};
+  const char *src = attr(n, "src");
+  int placeholder = !src || !*src || !strncmp(src, "data:", 5);
+  if (placeholder) {
+    for (int i = 0; lazy[i]; i++) {
+      const char *v = attr(n, lazy[i]);
+      if (v && *v)
+        return v;
+    }
+    const char *ss = attr(n, "srcset");
+    if (!ss || !*ss)
+      ss = attr(n, "data-srcset");
+    if (ss && *ss) {
+      /* first candidate's URL */
+      while (*ss && ascii_ws(*ss))
+        ss++;
+      size_t k = 0;
+      while (ss[k] && !ascii_ws(ss[k]) && k + 1 < cap)
+        k++;
+      if (k && ss[k - 1] == ',')
+        k--;
+      memcpy(buf, ss, k);
+      buf[k] = 0;
+      if (k)
+        return buf;
+    }
+  }
+  return src && *src ? src : NULL;
+}
+
+static void rule_img(ctx *c, const md_node *n, sb *r) {
+  char buf[4096];
+  const char *src = img_src(n, buf, sizeof(buf));
+  if (!src)
+    return;
+  char *u = resolve(c, src);
+  if (!u)
+    return;
+  const char *alt = attr(n, "alt");
+  sb_adds(c, r, "![");
+  if (alt) {
+    sb a = {0};
+    clean_attr(c, &a, alt);
+    sb e = {0};
+    /* escape the alt as text, line by line */
+    size_t i = 0;
+    while (i <= a.n && a.p) {
+      size_t j = i;
+      while (j < a.n && a.p[j] != '\n')
+        j++;
+      escape_text(c, &e, a.p + i, j - i);
+      if (j < a.n)
+        sb_addc(c, &e, '\n');
+      i = j + 1;
+    }
+    if (c->in_cell)
+      flatten_lines(c, &e, 0);
+    sb_add(c, r, e.p, e.n);
+    sb_free(&a);
+    sb_free(&e);
+  }
+  sb_adds(c, r, "](");
+  add_dest(c, r, u);
+  add_title(c, r, attr(n, "title"));
+  sb_addc(c, r, ')');
+  free(u);
+}
+
+static void rule_heading(ctx *c, const md_node *n, sb *r, sb *content) {
+  int level = n->tag - GUMBO_TAG_H1 + 1;
+  flatten_lines(c, content, 0);
+  if (c->in_cell) {
+    sb_add(c, r, content->p, content->n);
+    return;
+  }
+  if (c->o->heading_style == PB_MD_HEADING_SETEXT && level < 3 && content->n) {
+    sb_adds(c, r, "\n\n");
+    sb_add(c, r, content->p, content->n);
+    sb_addc(c, r, '\n');
+    sb_rep(c, r, level == 1 ? '=' : '-', js_length(content->p, content->n));
+    sb_adds(c, r, "\n\n");
+  } else {
+    sb_adds(c, r, "\n\n");
+    sb_rep(c, r, '#', (size_t)level);
+    if (content->n) {
+      sb_addc(c, r, ' ');
+      sb_add(c, r, content->p, content->n);
+    }
+    sb_adds(c, r, "\n\n");
+  }
+}
+
+static void rule_blockquote(ctx *c, sb *r, sb *content) {
+  size_t a = 0, e = content->n;
+  while (a < e && content->p[a] == '\n')
+    a++;
+  while (e > a && content->p[e - 1] == '\n')
+    e--;
+  sb_adds(c, r, "\n\n> ");
+  for (size_t i = a; i < e; i++) {
+    sb_addc(c, r, content->p[i]);
+    if (content->p[i] == '\n')
+      sb_adds(c, r, "> ");
+  }
+  sb_adds(c, r, "\n\n");
+}
+
+static int is_list(const md_node *n) {
+  return n && (n->tag == GUMBO_TAG_UL || n->tag == GUMBO_TAG_OL || n->tag == GUMBO_TAG_MENU);
+}
+
+static void rule_list(ctx *c, const md_node *n, sb *r, sb *content) {
+  const md_node *p = n->parent;
+  if (p && p->tag == GUMBO_TAG_LI) {
+    const md_node *last = p->last;
+    while (last && last->tag == TAG_TEXT)
+      last = last->prev;
+    if (last == n) {
+      sb_addc(c, r, '\n');
+      sb_add(c, r, content->p, content->n);
+      return;
+    }
+  }
+  if (is_list(p)) {
+    /* a list directly inside a list: nest it under the previous item */
+    sb_adds(c, r, "\n    ");
+    for (size_t i = 0; i < content->n; i++) {
+      sb_addc(c, r, content->p[i]);
+      if (content->p[i] == '\n' && i + 1 < content->n && content->p[i + 1] != '\n')
+        sb_adds(c, r, "    ");
+    }
+    sb_addc(c, r, '\n');
+    return;
+  }
+  sb_adds(c, r, "\n\n");
+  sb_add(c, r, content->p, content->n);
+  sb_adds(c, r, "\n\n");
+}
+
+static long ol_start(const md_node *ol) {
+  const char *s = attr(ol, "start");
+  long long v;
+  if (s && !pb_parse_int(s, 0, 999999999, &v))
+    return (long)v;
+  return 1;
+}
+
+static void rule_li(ctx *c, const md_node *n, sb *r, sb *content) {
+  if (c->in_cell) {
+    sb_adds(c, r, "\n\n");
+    sb_add(c, r, content->p, content->n);
+    sb_adds(c, r, "\n\n");
+    return;
+  }
+  char prefix[40];
+  const md_node *p = n->parent;
+  if (p && p->tag == GUMBO_TAG_OL) {
+    snprintf(prefix, sizeof(prefix), "%ld.  ", ol_start(p) + n->index);
+  } else {
+    snprintf(prefix, sizeof(prefix), "%c   ", c->o->bullet_list_marker);
+  }
+  size_t indent = strlen(prefix) > 4 ? strlen(prefix) : 4;
+  size_t a = 0, e = content->n;
+  while (a < e && content->p[a] == '\n')
+    a++;
+  int trailing_nl = 0;
+  while (e > a && content->p[e - 1] == '\n') {
+    e--;
+    trailing_nl = 1;
+  }
+  sb_adds(c, r, prefix);
+  for (size_t i = a; i < e; i++) {
+    sb_addc(c, r, content->p[i]);
+    if (content->p[i] == '\n')
+      sb_rep(c, r, ' ', indent);
+  }
+  if (trailing_nl) {
+    sb_addc(c, r, '\n');
+    sb_rep(c, r, ' ', indent);
+  }
+  if (n->next && !trailing_nl)
+    sb_addc(c, r, '\n');
+}
+
+/* ---------- GFM tables ---------- */
+
+static int collect_rows(ctx *c, const md_node *t, const md_node ***rows, size_t *nrows,
+                        int *head_rows) {
+  size_t cap = 0;
+  *rows = NULL;
+  *nrows = 0;
+  *head_rows = 0;
+  for (const md_node *k = t->first; k; k = k->next) {
+    if (k->tag == GUMBO_TAG_TR || k->tag == GUMBO_TAG_THEAD || k->tag == GUMBO_TAG_TBODY ||
+        k->tag == GUMBO_TAG_TFOOT) {
+      const md_node *first = k->tag == GUMBO_TAG_TR ? k : k->first;
+      for (const md_node *tr = first; tr; tr = (k->tag == GUMBO_TAG_TR ? NULL : tr->next)) {
+        if (tr->tag != GUMBO_TAG_TR)
+          continue;
+        if (*nrows == cap) {
+          cap = cap ? cap * 2 : 16;
+          const md_node **nr = realloc(*rows, cap * sizeof(*nr));
+          if (!nr) {
+            c->err = PB_ENOMEM;
+            return -1;
+          }
+          *rows = nr;
+        }
+        (*rows)[(*nrows)++] = tr;
+        if (k->tag == GUMBO_TAG_THEAD)
+          (*head_rows)++;
+      }
+    }
+  }
+  return 0;
+}
+
+static long span_attr(const md_node *n, const char *name) {
+  const char *s = attr(n, name);
+  long long v;
+  if (s && !pb_parse_int(s, 1, 1000, &v))
+    return (long)v;
+  return 1;
+}
+
+static void rule_table(ctx *c, const md_node *t, sb *r) {
+  const md_node **rows;
+  size_t nrows;
+  int head_rows;
+  if (collect_rows(c, t, &rows, &nrows, &head_rows))
+    return;
+  /* caption first, as a paragraph */
+  for (const md_node *k = t->first; k; k = k->next)
+    if (k->tag == GUMBO_TAG_CAPTION) {
+      sb cap = {0};
+      process(c, k, &cap);
+      flatten_lines(c, &cap, 0);
+      sb_adds(c, r, "\n\n");
+      sb_add(c, r, cap.p, cap.n);
+      sb_adds(c, r, "\n\n");
+      sb_free(&cap);
+    }
+  if (!nrows) {
+    free(rows);
+    return;
+  }
+  /* Render every cell once into a grid; rowspan leaves empty cells below. */
+  size_t ncols = 0;
+  sb **grid = calloc(nrows, sizeof(*grid));
+  size_t *widths = calloc(nrows, sizeof(*widths));
+  long *carry = NULL; /* remaining rowspan per column */
+  size_t carry_n = 0;
+  int first_all_th = 1;
+  if (!grid || !widths) {
+    c->err = PB_ENOMEM;
+    goto out;
+  }
+  c->in_cell++;
+  for (size_t i = 0; i < nrows && !c->err; i++) {
+    size_t w = 0, cap = 0;
+    sb *cells = NULL;
+    size_t col = 0;
+    const md_node *cell = rows[i]->first;
+    for (;;) {
+      /* columns still covered by a rowspan from above */
+      while (col < carry_n && carry[col] > 0) {
+        carry[col]--;
+        if (w == cap) {
+          cap = cap ? cap * 2 : 8;
+          sb *nc = realloc(cells, cap * sizeof(*nc));
+          if (!nc) {
+            c->err = PB_ENOMEM;
+            break;
+          }
+          cells = nc;
+        }
+        cells[w++] = (sb){0};
+        col++;
+      }
+      while (cell && cell->tag != GUMBO_TAG_TD && cell->tag != GUMBO_TAG_TH)
+        cell = cell->next;
+      if (!cell || c->err)
+        break;
+      if (i == 0 && cell->tag != GUMBO_TAG_TH)
+        first_all_th = 0;
+      long cs = span_attr(cell, "colspan"), rs = span_attr(cell, "rowspan");
+      for (long k = 0; k < cs; k++) {
+        if (w == cap) {
+          cap = cap ? cap * 2 : 8;
+          sb *nc = realloc(cells, cap * sizeof(*nc));
+          if (!nc) {
+            c->err = PB_ENOMEM;
+            break;
+          }
+          cells = nc;
+        }
+        cells[w] = (sb){0};
+        if (k == 0) {
+          process(c, cell, &cells[w]);
+          flatten_lines(c, &cells[w], 1);
+        }
+        w++;
+        if (rs > 1) {
+          if (col >= carry_n) {
+            long *nc = realloc(carry, (col + 1) * sizeof(*nc));
+            if (!nc) {
+              c->err = PB_ENOMEM;
+              break;
+            }
+            for (size_t z = carry_n; z <= col; z++)
+              nc[z] = 0;
+            carry = nc;
+            carry_n = col + 1;
+          }
+          carry[col] = rs - 1;
+        }
+        col++;
+      }
+      cell = cell->next;
+    }
+    grid[i] = cells;
+    widths[i] = w;
+    if (w > ncols)
+      ncols = w;
+  }
+  c->in_cell--;
+  if (c->err || !ncols)
+    goto out;
+  int header = head_rows > 0 || first_all_th;
+  sb_adds(c, r, "\n\n");
+  if (!header) {
+    /* GFM needs a header row: an empty one keeps every row a data row */
+    for (size_t k = 0; k < ncols; k++)
+      sb_adds(c, r, "|  ");
+    sb_adds(c, r, "|\n");
+    for (size_t k = 0; k < ncols; k++)
+      sb_adds(c, r, "| --- ");
+    sb_adds(c, r, "|\n");
+  }
+  for (size_t i = 0; i < nrows; i++) {
+    for (size_t k = 0; k < ncols; k++) {
+      sb_adds(c, r, "| ");
+      if (k < widths[i] && grid[i][k].n) {
+        sb_add(c, r, grid[i][k].p, grid[i][k].n);
+        sb_addc(c, r, ' ');
+      } else {
+        sb_addc(c, r, ' ');
+      }
+    }
+    sb_adds(c, r, "|\n");
+    if (i == 0 && header) {
+      for (size_t k = 0; k < ncols; k++)
+        sb_adds(c, r, "| --- ");
+      sb_adds(c, r, "|\n");
+    }
+  }
+  sb_adds(c, r, "\n\n");
+out:
+  if (grid) {
+    for (size_t i = 0; i < nrows; i++) {
+      for (size_t k = 0; k < widths[i]; k++)
+        sb_free(&grid[i][k]);
+      free(grid[i]);
+    }
+  }
+  free(grid);
+  free(widths);
+  free(carry);
+  free(rows);
+}
+
+static int gfm_table(const ctx *c, const md_node *t) {
+  if (!c->o->gfm || t->layout || c->in_cell)
+    return 0;
+  /* a single cell is a layout box, not data */
+  int cells = 0;
+  for (const md_node *s = t->first; s; s = s->next) {
+    const md_node *tr0 = s->tag == GUMBO_TAG_TR ? s : s->first;
+    for (const md_node *tr = tr0; tr; tr = s->tag == GUMBO_TAG_TR ? NULL : tr->next)
+      if (tr->tag == GUMBO_TAG_TR)
+        for (const md_node *d = tr->first; d; d = d->next)
+          cells += d->tag == GUMBO_TAG_TD || d->tag == GUMBO_TAG_TH;
+  }
+  return cells > 1;
+}
+
+/* ---------- dispatch ---------- */
+
+static void replacement(ctx *c, const md_node *n, sb *out) {
+  sb r = {0}, content = {0};
+  int t = n->tag;
+  if (is_blank(n)) {
+    if (is_block(n))
+      sb_adds(c, &r, "\n\n");
+    goto done;
+  }
+  /* rules that do not need the rendered children */
+  if (t == GUMBO_TAG_BR) {
+    if (c->in_cell)
+      sb_adds(c, &r, " ");
+    else {
+      sb_adds(c, &r, c->o->br);
+      sb_addc(c, &r, '\n');
+    }
+    goto done;
+  }
+  if (t == GUMBO_TAG_HR) {
+    if (!c->in_cell) {
+      sb_adds(c, &r, "\n\n");
+      sb_adds(c, &r, c->o->hr);
+      sb_adds(c, &r, "\n\n");
+    }
+    goto done;
+  }
+  if (t == GUMBO_TAG_IMG) {
+    rule_img(c, n, &r);
+    goto flank;
+  }
+  if (t == GUMBO_TAG_PRE || t == GUMBO_TAG_LISTING || t == GUMBO_TAG_XMP ||
+      t == GUMBO_TAG_PLAINTEXT) {
+    rule_pre(c, n, &r);
+    goto done;
+  }
+  if (is_code_tag(t) && !(n->parent && n->parent->is_code)) {
+    rule_inline_code(c, n, &r);
+    goto flank;
+  }
+  if (t == GUMBO_TAG_INPUT) {
+    const char *ty = attr(n, "type");
+    if (c->o->gfm && ty && !strcasecmp(ty, "checkbox") && n->parent &&
+        (n->parent->tag == GUMBO_TAG_LI ||
+         (n->parent->parent && n->parent->parent->tag == GUMBO_TAG_LI && !n->prev)))
+      sb_adds(c, &r, attr(n, "checked") ? "[x] " : "[ ] ");
+    goto done;
+  }
+  if (t == GUMBO_TAG_TABLE && gfm_table(c, n)) {
+    rule_table(c, n, &r);
+    goto done;
+  }
+  if (t == GUMBO_TAG_BUTTON || t == GUMBO_TAG_TEXTAREA || t == GUMBO_TAG_OPTION)
+    goto done;
+
+  process(c, n, &content);
+  if (c->err)
+    goto done;
+flank:;
+  /* turndown's flankingWhitespace */
+  const char *lead = "", *trail = "";
+  size_t ll = 0, tl = 0;
+  sb tc = {0};
+  if (!is_block(n) && !(c->o->preformatted_code && n->is_code)) {
+    text_content(c, n, &tc, NULL);
+    size_t lall = lead_ws(tc.p ? tc.p : "", tc.n), lasc = 0;
+    while (lasc < tc.n && ascii_ws(tc.p[lasc]))
+      lasc++;
+    if (lasc > lall)
+      lasc = lall;
+    lead = tc.p;
+    ll = lall;
+    if (lasc && flanked(c, n, 1)) {
+      lead = tc.p + lasc;
+      ll = lall - lasc;
+    }
+    if (lall < tc.n) {
+      size_t tall = trail_ws(tc.p, tc.n), tasc = 0;
+      while (tasc < tc.n && ascii_ws(tc.p[tc.n - 1 - tasc]))
+        tasc++;
+      if (tasc > tall)
+        tasc = tall;
+      trail = tc.p + tc.n - tall;
+      tl = tall;
+      if (tasc && flanked(c, n, 0))
+        tl = tall - tasc;
+    }
+  }
+  if (ll || tl) {
+    size_t a = lead_ws(content.p ? content.p : "", content.n);
+    size_t z = a < content.n ? trail_ws(content.p + a, content.n - a) : 0;
+    memmove(content.p, content.p + a, content.n - a - z);
+    content.n -= a + z;
+    content.p[content.n] = 0;
+  }
+  sb rr = {0};
+  if (t == TAG_TEXT) {
+    /* unreachable */
+  } else if (t == GUMBO_TAG_IMG || is_code_tag(t)) {
+    sb_add(c, &rr, r.p, r.n);
+  } else if (t == GUMBO_TAG_P) {
+    sb_adds(c, &rr, "\n\n");
+    sb_add(c, &rr, content.p, content.n);
+    sb_adds(c, &rr, "\n\n");
+  } else if (t >= GUMBO_TAG_H1 && t <= GUMBO_TAG_H6) {
+    rule_heading(c, n, &rr, &content);
+  } else if (t == GUMBO_TAG_BLOCKQUOTE && !c->in_cell) {
+    rule_blockquote(c, &rr, &content);
+  } else if (is_list(n) && !c->in_cell) {
+    rule_list(c, n, &rr, &content);
+  } else if (t == GUMBO_TAG_LI) {
+    rule_li(c, n, &rr, &content);
+  } else if (t == GUMBO_TAG_A) {
+    rule_link(c, n, &rr, &content);
+  } else if (t == GUMBO_TAG_EM || t == GUMBO_TAG_I || t == GUMBO_TAG_CITE || t == GUMBO_TAG_DFN ||
+             t == GUMBO_TAG_VAR) {
+    rule_delim(c, n, &rr, &content, c->o->em_delimiter);
+  } else if (t == GUMBO_TAG_STRONG || t == GUMBO_TAG_B) {
+    rule_delim(c, n, &rr, &content, c->o->strong_delimiter);
+  } else if (c->o->gfm && (t == GUMBO_TAG_DEL || t == GUMBO_TAG_S || t == GUMBO_TAG_STRIKE)) {
+    rule_delim(c, n, &rr, &content, "~~");
+  } else if (is_block(n)) {
+    sb_adds(c, &rr, "\n\n");
+    sb_add(c, &rr, content.p, content.n);
+    sb_adds(c, &rr, "\n\n");
+  } else {
+    sb_add(c, &rr, content.p, content.n);
+  }
+  sb_free(&r);
+  sb_add(c, &r, lead, ll);
+  sb_add(c, &r, rr.p, rr.n);
+  sb_add(c, &r, trail, tl);
+  sb_free(&rr);
+  sb_free(&tc);
+done:
+  sb_free(&content);
+  join(c, out, r.p ? r.p : "", r.n);
+  sb_free(&r);
+}
+
+static int is_br(const md_node *n) { return n && n->tag == GUMBO_TAG_BR; }
+
+static void process(ctx *c, const md_node *n, sb *out) {
+  for (const md_node *k = n->first; k && !c->err; k = k->next) {
+    if (k->tag == TAG_TEXT) {
+      if (k->is_code) {
+        join(c, out, k->text, k->tlen);
+      } else {
+        sb e = {0};
+        escape_text(c, &e, k->text, k->tlen);
+        join(c, out, e.p ? e.p : "", e.n);
+        sb_free(&e);
+      }
+    } else if (is_br(k) && is_br(k->next) && !c->in_cell) {
+      /* a run of <br>: one paragraph break */
+      while (is_br(k->next))
+        k = k->next;
+      join(c, out, "\n\n", 2);
+    } else if (is_br(k) && !k->next && is_block(n) && !c->in_cell) {
+      /* a trailing <br> in a block adds nothing */
+    } else {
+      replacement(c, k, out);
+    }
+  }
+}
+
+/* ---------- entry points ---------- */
+
+void pb_md_opts_default(pb_md_opts *o) {
+  memset(o, 0, sizeof(*o));
+  o->heading_style = PB_MD_HEADING_SETEXT;
+  pb_strlcpy(o->hr, "* * *", sizeof(o->hr));
+  o->bullet_list_marker = '*';
+  o->code_block_style = PB_MD_CODE_INDENTED;
+  pb_strlcpy(o->fence, "```", sizeof(o->fence));
+  pb_strlcpy(o->em_delimiter, "_", sizeof(o->em_delimiter));
+  pb_strlcpy(o->strong_delimiter, "**", sizeof(o->strong_delimiter));
+  o->link_style = PB_MD_LINK_INLINED;
+  o->link_reference_style = PB_MD_REF_FULL;
+  pb_strlcpy(o->br, "  ", sizeof(o->br));
+  o->preformatted_code = 0;
+  o->gfm = 1;
+  o->max_input = (size_t)32 << 20;
+  o->max_output = (size_t)64 << 20;
+  o->max_depth = 256;
+}
+
+static int fail(char *err, size_t cap, const char *fmt, ...) {
+  if (err && cap) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+  }
+  return PB_EINVAL;
+}
+
+static int enum_opt(const cJSON *o, const char *key, const char *const *names, int *out,
+                    char *err, size_t cap) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsString(v))
+    return fail(err, cap, "%s must be a string", key);
+  for (int i = 0; names[i]; i++)
+    if (!strcmp(v->valuestring, names[i])) {
+      *out = i;
+      return 0;
+    }
+  return fail(err, cap, "%s: unknown value \"%.40s\"", key, v->valuestring);
+}
+
+static int str_opt(const cJSON *o, const char *key, const char *const *allowed, char *dst,
+                   size_t dcap, char *err, size_t cap) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsString(v))
+    return fail(err, cap, "%s must be a string", key);
+  if (allowed) {
+    int ok = 0;
+    for (int i = 0; allowed[i]; i++)
+      ok |= !strcmp(v->valuestring, allowed[i]);
+    if (!ok)
+      return fail(err, cap, "%s: unsupported value \"%.40s\"", key, v->valuestring);
+  }
+  if (strlen(v->valuestring) >= dcap)
+    return fail(err, cap, "%s: longer than %zu bytes", key, dcap - 1);
+  pb_strlcpy(dst, v->valuestring, dcap);
+  return 0;
+}
+
+static int bool_opt(const cJSON *o, const char *key, int *out, char *err, size_t cap) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (!v || cJSON_IsNull(v))
+    return 0;
+  if (!cJSON_IsBool(v))
+    return fail(err, cap, "%s must be true or false", key);
+  *out = cJSON_IsTrue(v);
+  return 0;
+}
+
+int pb_md_opts_from_json(const cJSON *o, pb_md_opts *out, char *err, size_t errcap) {
+  static const char *const headings[] = {"setext", "atx", NULL};
+  static const char *const codes[] = {"indented", "fenced", NULL};
+  static const char *const links[] = {"inlined", "referenced", NULL};
+  static const char *const refs[] = {"full", "collapsed", "shortcut", NULL};
+  static const char *const bullets[] = {"*", "-", "+", NULL};
+  static const char *const fences[] = {"```", "~~~", NULL};
+  static const char *const ems[] = {"_", "*", NULL};
+  static const char *const strongs[] = {"**", "__", NULL};
+  pb_md_opts t = *out;
+  char bullet[4] = {t.bullet_list_marker, 0};
+  int rc;
+  if (err && errcap)
+    err[0] = 0;
+  if (!o)
+    return 0;
+  if (!cJSON_IsObject(o))
+    return fail(err, errcap, "options must be a JSON object");
+  if ((rc = enum_opt(o, "headingStyle", headings, &t.heading_style, err, errcap)) ||
+      (rc = enum_opt(o, "codeBlockStyle", codes, &t.code_block_style, err, errcap)) ||
+      (rc = enum_opt(o, "linkStyle", links, &t.link_style, err, errcap)) ||
+      (rc = enum_opt(o, "linkReferenceStyle", refs, &t.link_reference_style, err, errcap)) ||
+      (rc = str_opt(o, "hr", NULL, t.hr, sizeof(t.hr), err, errcap)) ||
+      (rc = str_opt(o, "bulletListMarker", bullets, bullet, sizeof(bullet), err, errcap)) ||
+      (rc = str_opt(o, "fence", fences, t.fence, sizeof(t.fence), err, errcap)) ||
+      (rc = str_opt(o, "emDelimiter", ems, t.em_delimiter, sizeof(t.em_delimiter), err, errcap)) ||
+      (rc = str_opt(o, "strongDelimiter", strongs, t.strong_delimiter, sizeof(t.strong_delimiter),
+                    err, errcap)) ||
+      (rc = str_opt(o, "br", NULL, t.br, sizeof(t.br), err, errcap)) ||
+      (rc = str_opt(o, "baseUrl", NULL, t.base_url, sizeof(t.base_url), err, errcap)) ||
+      (rc = bool_opt(o, "preformattedCode", &t.preformatted_code, err, errcap)) ||
+      (rc = bool_opt(o, "gfm", &t.gfm, err, errcap)))
+    return rc;
+  t.bullet_list_marker = bullet[0];
+  const cJSON *pl = cJSON_GetObjectItemCaseSensitive(o, "plugins");
+  if (pl && !cJSON_IsNull(pl)) {
+    if (!cJSON_IsArray(pl))
+      return fail(err, errcap, "plugins must be an array");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, pl) {
+      if (cJSON_IsString(it) && !strcmp(it->valuestring, "gfm"))
+        t.gfm = 1;
+    }
+  }
+  *out = t;
+  return 0;
+}
+
+static const char *find_base_href(GumboNode *g, int depth) {
+  if (g->type != GUMBO_NODE_ELEMENT || depth > 4)
+    return NULL;
+  if (g->v.element.tag == GUMBO_TAG_BASE) {
+    GumboAttribute *a = gumbo_get_attribute(&g->v.element.attributes, "href");
+    return a ? a->value : NULL;
+  }
+  for (size_t i = 0; i < g->v.element.children.length; i++) {
+    const char *h = find_base_href(g->v.element.children.data[i], depth + 1);
+    if (h)
+      return h;
+  }
+  return NULL;
+}
+
+static GumboNode *find_body(GumboNode *root) {
+  for (size_t i = 0; i < root->v.element.children.length; i++) {
+    GumboNode *k = root->v.element.children.data[i];
+    if (k->type == GUMBO_NODE_ELEMENT && k->v.element.tag == GUMBO_TAG_BODY)
+      return k;
+  }
+  return NULL;
+}
+
+int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_out,
+               size_t *md_len) {
+  pb_md_opts defaults;
+  ctx c;
+  GumboOutput *g = NULL;
+  sb out = {0};
+  *md_out = NULL;
+  if (md_len)
+    *md_len = 0;
+  if (!opts) {
+    pb_md_opts_default(&defaults);
+    opts = &defaults;
+  }
+  if (!html && len)
+    return PB_EINVAL;
+  if (len > opts->max_input)
+    return PB_ETOOBIG;
+  memset(&c, 0, sizeof(c));
+  c.o = opts;
+  GumboOptions go = kGumboDefaultOptions;
+  go.max_errors = 0;
+  g = gumbo_parse_with_options(&go, html ? html : "", len);
+  if (!g)
+    return PB_ENOMEM;
+
+  /* effective base: <base href> resolved against baseUrl */
+  const char *bh = find_base_href(g->root, 0);
+  if (opts->base_url[0] && pb_url_has_scheme(opts->base_url, strlen(opts->base_url))) {
+    if (bh && pb_url_resolve(opts->base_url, bh, strlen(bh), &c.base_owned) == 0)
+      c.base = c.base_owned;
+    else
+      c.base = opts->base_url;
+  } else if (bh && pb_url_has_scheme(bh, strlen(bh))) {
+    c.base = bh;
+  }
+
+  md_node *root = new_node(&c, GUMBO_TAG_UNKNOWN);
+  GumboNode *body = find_body(g->root);
+  if (root && body)
+    build(&c, root, body, 1);
+  if (!c.err && root) {
+    collapse(&c, root);
+    flags(root, 0);
+    process(&c, root, &out);
+  }
+  if (!c.err && c.refs.n) {
+    sb tail = {0};
+    sb_adds(&c, &tail, "\n\n");
+    sb_add(&c, &tail, c.refs.p, c.refs.n);
+    sb_adds(&c, &tail, "\n\n");
+    join(&c, &out, tail.p, tail.n);
+    sb_free(&tail);
+  }
+  int rc = c.err;
+  if (!rc) {
+    /* turndown's postProcess: trim leading [\t\r\n]+ and trailing whitespace */
+    size_t a = 0;
+    while (a < out.n && (out.p[a] == '\t' || out.p[a] == '\r' || out.p[a] == '\n'))
+      a++;
+    size_t z = out.n - a;
+    z -= trail_ws(out.p + a, z);
+    char *res = malloc(z + 1);
+    if (!res) {
+      rc = PB_ENOMEM;
+    } else {
+      if (z)
+        memcpy(res, out.p + a, z);
+      res[z] = 0;
+      *md_out = res;
+      if (md_len)
+        *md_len = z;
+    }
+  }
+  sb_free(&out);
+  sb_free(&c.refs);
+  free(c.base_owned);
+  arena_free(&c);
+  gumbo_destroy_output(&kGumboDefaultOptions, g);
+  return rc;
+}

@@ -815,7 +815,8 @@ static const char *lang_of(const md_node *pre) {
 
 static void rule_pre(ctx *c, const md_node *n, sb *r) {
   sb code = {0};
-  code_text(c, n, &code);
+  for (const md_node *k = n->first; k; k = k->next)
+    code_text(c, k, &code);
   if (c->in_cell) {
     /* no block code in a table cell: an inline span of the text */
     for (size_t i = 0; i < code.n; i++)
@@ -880,9 +881,16 @@ static void rule_pre(ctx *c, const md_node *n, sb *r) {
   sb_free(&code);
 }
 
-static void rule_inline_code(ctx *c, const md_node *n, sb *r) {
+static void rule_inline_code(ctx *c, const md_node *n, sb *r, int trim) {
   sb t = {0};
   text_content(c, n, &t, " ");
+  if (trim && t.n) {
+    size_t a = lead_ws(t.p, t.n);
+    size_t z = a < t.n ? trail_ws(t.p + a, t.n - a) : 0;
+    memmove(t.p, t.p + a, t.n - a - z);
+    t.n -= a + z;
+    t.p[t.n] = 0;
+  }
   if (!t.n) {
     sb_free(&t);
     return;
@@ -927,26 +935,44 @@ static void rule_inline_code(ctx *c, const md_node *n, sb *r) {
   sb_free(&t);
 }
 
-static int alnum_byte(char ch) {
-  return ((ch | 32) >= 'a' && (ch | 32) <= 'z') || (ch >= '0' && ch <= '9') || (unsigned char)ch >= 0x80;
+/* '_' does not emphasise inside a word: is n glued to a word on either side? */
+/* Is the code point before s[e] (or at s[0]) part of a word? Non-ASCII
+ * counts as a letter unless it is whitespace. */
+static int wordy_cp(unsigned cp) {
+  if (cp < 0x80)
+    return ((cp | 32) >= 'a' && (cp | 32) <= 'z') || (cp >= '0' && cp <= '9');
+  return !js_space_cp(cp);
 }
 
 /* '_' does not emphasise inside a word: is n glued to a word on either side? */
 static int intraword(ctx *c, const md_node *n) {
   const md_node *p = n->prev, *q = n->next;
   int left = 0, right = 0;
-  if (p) {
+  sb self = {0};
+  text_content(c, n, &self, NULL);
+  if (!self.n) {
+    sb_free(&self);
+    return 0;
+  }
+  size_t l;
+  if (p && !is_block(p) && !js_space_cp(utf8_at(self.p, self.n, 0, &l))) {
     sb t = {0};
     text_content(c, p, &t, NULL);
-    left = t.n && alnum_byte(t.p[t.n - 1]) && !is_block(p);
+    if (t.n) {
+      size_t b = t.n - 1;
+      while (b > 0 && ((unsigned char)t.p[b] & 0xC0) == 0x80 && t.n - b < 4)
+        b--;
+      left = wordy_cp(utf8_at(t.p, t.n, b, &l));
+    }
     sb_free(&t);
   }
-  if (q) {
+  if (q && !is_block(q) && !trail_ws(self.p, self.n)) {
     sb t = {0};
     text_content(c, q, &t, NULL);
-    right = t.n && alnum_byte(t.p[0]) && !is_block(q);
+    right = t.n && wordy_cp(utf8_at(t.p, t.n, 0, &l));
     sb_free(&t);
   }
+  sb_free(&self);
   return left || right;
 }
 
@@ -1085,6 +1111,46 @@ static void rule_img(ctx *c, const md_node *n, sb *r) {
   free(u);
 }
 
+/* <video>/<audio>: a link to the media, around the poster image if any. */
+static void rule_media(ctx *c, const md_node *n, sb *r) {
+  const char *src = attr(n, "src");
+  for (const md_node *k = n->first; k && (!src || !*src); k = k->next)
+    if (k->tag == GUMBO_TAG_SOURCE)
+      src = attr(k, "src");
+  const char *poster = attr(n, "poster");
+  sb text = {0}, inner = {0};
+  process(c, n, &text);
+  flatten_lines(c, &text, 0);
+  if (poster && *poster) {
+    char *u = resolve(c, poster);
+    if (u) {
+      sb_adds(c, &inner, "![");
+      sb_add(c, &inner, text.p, text.n);
+      sb_adds(c, &inner, "](");
+      add_dest(c, &inner, u);
+      sb_addc(c, &inner, ')');
+      free(u);
+    }
+  } else {
+    sb_add(c, &inner, text.p, text.n);
+  }
+  if (src && *src && inner.n) {
+    char *u = resolve(c, src);
+    if (u) {
+      sb_addc(c, r, '[');
+      sb_add(c, r, inner.p, inner.n);
+      sb_adds(c, r, "](");
+      add_dest(c, r, u);
+      sb_addc(c, r, ')');
+      free(u);
+    }
+  } else {
+    sb_add(c, r, inner.p, inner.n);
+  }
+  sb_free(&text);
+  sb_free(&inner);
+}
+
 static void rule_heading(ctx *c, const md_node *n, sb *r, sb *content) {
   int level = n->tag - GUMBO_TAG_H1 + 1;
   flatten_lines(c, content, 0);
@@ -1197,7 +1263,7 @@ static void rule_li(ctx *c, const md_node *n, sb *r, sb *content) {
     sb_addc(c, r, '\n');
     sb_rep(c, r, ' ', indent);
   }
-  if (n->next && !trailing_nl)
+  if (n->next)
     sb_addc(c, r, '\n');
 }
 
@@ -1345,7 +1411,8 @@ static void rule_table(ctx *c, const md_node *t, sb *r) {
   c->in_cell--;
   if (c->err || !ncols)
     goto out;
-  int header = head_rows > 0 || first_all_th;
+  /* a header row: all <th>, or the single row of a <thead> */
+  int header = head_rows == 1 || first_all_th;
   sb_adds(c, r, "\n\n");
   if (!header) {
     /* GFM needs a header row: an empty one keeps every row a data row */
@@ -1407,11 +1474,12 @@ static int gfm_table(const ctx *c, const md_node *t) {
 
 static void replacement(ctx *c, const md_node *n, sb *out) {
   sb r = {0}, content = {0};
-  int t = n->tag;
+  int t = n->tag, blank = 0;
   if (is_blank(n)) {
     if (is_block(n))
       sb_adds(c, &r, "\n\n");
-    goto done;
+    blank = 1;
+    goto flank;
   }
   /* rules that do not need the rendered children */
   if (t == GUMBO_TAG_BR) {
@@ -1440,10 +1508,8 @@ static void replacement(ctx *c, const md_node *n, sb *out) {
     rule_pre(c, n, &r);
     goto done;
   }
-  if (is_code_tag(t) && !(n->parent && n->parent->is_code)) {
-    rule_inline_code(c, n, &r);
-    goto flank;
-  }
+  if (is_code_tag(t) && !(n->parent && n->parent->is_code))
+    goto flank; /* rendered from the text once flanking space is known */
   if (t == GUMBO_TAG_INPUT) {
     const char *ty = attr(n, "type");
     if (c->o->gfm && ty && !strcasecmp(ty, "checkbox") && n->parent &&
@@ -1454,6 +1520,10 @@ static void replacement(ctx *c, const md_node *n, sb *out) {
   }
   if (t == GUMBO_TAG_TABLE && gfm_table(c, n)) {
     rule_table(c, n, &r);
+    goto done;
+  }
+  if (t == GUMBO_TAG_VIDEO || t == GUMBO_TAG_AUDIO) {
+    rule_media(c, n, &r);
     goto done;
   }
   if (t == GUMBO_TAG_BUTTON || t == GUMBO_TAG_TEXTAREA || t == GUMBO_TAG_OPTION)
@@ -1492,7 +1562,7 @@ flank:;
         tl = tall - tasc;
     }
   }
-  if (ll || tl) {
+  if ((ll || tl) && content.n) {
     size_t a = lead_ws(content.p ? content.p : "", content.n);
     size_t z = a < content.n ? trail_ws(content.p + a, content.n - a) : 0;
     memmove(content.p, content.p + a, content.n - a - z);
@@ -1502,7 +1572,9 @@ flank:;
   sb rr = {0};
   if (t == TAG_TEXT) {
     /* unreachable */
-  } else if (t == GUMBO_TAG_IMG || is_code_tag(t)) {
+  } else if (is_code_tag(t) && !blank && !(n->parent && n->parent->is_code)) {
+    rule_inline_code(c, n, &rr, ll || tl);
+  } else if (blank || t == GUMBO_TAG_IMG) {
     sb_add(c, &rr, r.p, r.n);
   } else if (t == GUMBO_TAG_P) {
     sb_adds(c, &rr, "\n\n");

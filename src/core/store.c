@@ -1,5 +1,6 @@
-/* The store: accounts, tokens and the usage ledger in one SQLite database
- * (data_dir/ppod.db). SQLite stays inside this file.
+/* The store: accounts, tokens, per-account limits, session history and the
+ * usage ledger in one SQLite database (data_dir/ppod.db). SQLite stays inside
+ * this file.
  *
  * Durability: WAL with synchronous=FULL, so a committed usage row survives a
  * power cut, not just a process crash (NORMAL may lose the last commits).
@@ -16,7 +17,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,10 @@
 #define TOKEN_RAW_BYTES 32
 #define TOKEN_B64_LEN 43 /* ceil(32 * 8 / 6), no padding */
 #define NAME_MAX_LEN 63
+#define REASON_MAX_LEN 31
+#define REASON_TEXT_MAX 255
+#define ORPHAN_REASON "Shutdown"
+#define ORPHAN_TEXT "service stopped unexpectedly"
 #define MS_PER_DAY INT64_C(86400000)
 
 /* Schema history. Entry i takes user_version i to i + 1; never edit an entry
@@ -56,6 +63,26 @@ static const char *const migrations[] = {
     "  status INTEGER);"
     "CREATE INDEX usage_account_start ON usage(account_id, start_ms);"
     "CREATE INDEX usage_open ON usage(id) WHERE end_ms IS NULL;",
+
+    /* 2: limits (only keys set away from the default), session history, and
+     * usage heartbeats so a crash bills up to the last one. */
+    "CREATE TABLE limits ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  key TEXT NOT NULL,"
+    "  value INTEGER NOT NULL,"
+    "  PRIMARY KEY (account_id, key)) WITHOUT ROWID;"
+    "CREATE TABLE sessions ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  start_ms INTEGER NOT NULL,"
+    "  end_ms INTEGER,"
+    "  close_reason TEXT,"
+    "  close_reason_text TEXT,"
+    "  browser_ms INTEGER,"
+    "  last_heartbeat_ms INTEGER);"
+    "CREATE INDEX sessions_account_end ON sessions(account_id, end_ms);"
+    "CREATE INDEX sessions_open ON sessions(start_ms) WHERE end_ms IS NULL;"
+    "ALTER TABLE usage ADD COLUMN last_heartbeat_ms INTEGER;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -63,6 +90,7 @@ enum {
   ST_ACCOUNT_INSERT,
   ST_ACCOUNT_FIND,
   ST_ACCOUNT_LIST,
+  ST_ACCOUNT_EXISTS,
   ST_TOKEN_INSERT,
   ST_TOKEN_LOOKUP,
   ST_USAGE_BEGIN,
@@ -70,6 +98,18 @@ enum {
   ST_USAGE_IS_OPEN,
   ST_USAGE_CLOSE_OPEN,
   ST_USAGE_TOTAL,
+  ST_USAGE_HEARTBEAT,
+  ST_USAGE_SUM,
+  ST_USAGE_BY_KIND,
+  ST_LIMITS_GET,
+  ST_LIMITS_SET,
+  ST_LIMITS_RESET,
+  ST_SESSION_OPEN,
+  ST_SESSION_HEARTBEAT,
+  ST_SESSION_CLOSE,
+  ST_SESSION_IS_OPEN,
+  ST_SESSION_CLOSE_ORPHANS,
+  ST_SESSION_HISTORY,
   ST_COUNT
 };
 
@@ -77,6 +117,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ACCOUNT_INSERT] = "INSERT INTO accounts(name, created_ms) VALUES (?1, ?2)",
     [ST_ACCOUNT_FIND] = "SELECT id FROM accounts WHERE name = ?1",
     [ST_ACCOUNT_LIST] = "SELECT id, name, created_ms FROM accounts ORDER BY id",
+    [ST_ACCOUNT_EXISTS] = "SELECT 1 FROM accounts WHERE id = ?1",
     [ST_TOKEN_INSERT] =
         "INSERT INTO tokens(account_id, hash, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
     [ST_TOKEN_LOOKUP] = "SELECT t.id, t.hash, t.expires_ms, a.id, a.name FROM tokens t"
@@ -86,13 +127,47 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_USAGE_END] = "UPDATE usage SET end_ms = ?2, ms = MAX(0, ?2 - start_ms), status = ?3"
                      " WHERE id = ?1 AND end_ms IS NULL",
     [ST_USAGE_IS_OPEN] = "SELECT end_ms IS NULL FROM usage WHERE id = ?1",
-    /* Only the start is ever recorded before the end, so a row orphaned by a
-     * crash is closed at its start: 0 ms billed, status 0 ("interrupted"). The
-     * WHERE makes a second run a no-op. */
-    [ST_USAGE_CLOSE_OPEN] =
-        "UPDATE usage SET end_ms = start_ms, ms = 0, status = 0 WHERE end_ms IS NULL",
+    /* A row orphaned by a crash is billed up to its last heartbeat (stored
+     * never below start_ms), status 0 ("interrupted"). The WHERE makes a
+     * second run a no-op. */
+    [ST_USAGE_CLOSE_OPEN] = "UPDATE usage SET end_ms = COALESCE(last_heartbeat_ms, start_ms),"
+                            " ms = COALESCE(last_heartbeat_ms, start_ms) - start_ms, status = 0"
+                            " WHERE end_ms IS NULL",
     [ST_USAGE_TOTAL] = "SELECT COALESCE(SUM(ms), 0) FROM usage"
                        " WHERE account_id = ?1 AND start_ms >= ?2 AND end_ms IS NOT NULL",
+    /* MAX: a heartbeat never moves back, nor before the start. */
+    [ST_USAGE_HEARTBEAT] = "UPDATE usage SET last_heartbeat_ms ="
+                           " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
+                           " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_USAGE_SUM] = "SELECT COALESCE(SUM(ms), 0), COUNT(*) FROM usage WHERE account_id = ?1"
+                     " AND start_ms >= ?2 AND start_ms < ?3 AND end_ms IS NOT NULL",
+    [ST_USAGE_BY_KIND] = "SELECT kind, COALESCE(SUM(ms), 0), COUNT(*) FROM usage"
+                         " WHERE account_id = ?1 AND start_ms >= ?2 AND start_ms < ?3"
+                         " AND end_ms IS NOT NULL GROUP BY kind ORDER BY kind",
+    /* No row: no such account; one row with a NULL key: nothing set. */
+    [ST_LIMITS_GET] = "SELECT l.key, l.value FROM accounts a"
+                      " LEFT JOIN limits l ON l.account_id = a.id WHERE a.id = ?1",
+    [ST_LIMITS_SET] = "INSERT OR REPLACE INTO limits(account_id, key, value) VALUES (?1, ?2, ?3)",
+    [ST_LIMITS_RESET] = "DELETE FROM limits WHERE account_id = ?1 AND key = ?2",
+    [ST_SESSION_OPEN] = "INSERT INTO sessions(id, account_id, start_ms) VALUES (?1, ?2, ?3)",
+    [ST_SESSION_HEARTBEAT] = "UPDATE sessions SET last_heartbeat_ms ="
+                             " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
+                             " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_SESSION_CLOSE] = "UPDATE sessions SET end_ms = ?2, browser_ms = MAX(0, ?2 - start_ms),"
+                         " close_reason = ?3, close_reason_text = ?4"
+                         " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_SESSION_IS_OPEN] = "SELECT end_ms IS NULL FROM sessions WHERE id = ?1",
+    /* End = last heartbeat (start if none), but not past now: a heartbeat
+     * stamped by a clock that ran ahead is not billed. Never before start. */
+    [ST_SESSION_CLOSE_ORPHANS] =
+        "UPDATE sessions SET"
+        " end_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms), ?1)),"
+        " browser_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms), ?1)) - start_ms,"
+        " close_reason = ?2, close_reason_text = ?3 WHERE end_ms IS NULL",
+    [ST_SESSION_HISTORY] = "SELECT id, start_ms, end_ms, browser_ms, close_reason,"
+                           " close_reason_text FROM sessions"
+                           " WHERE account_id = ?1 AND end_ms IS NOT NULL"
+                           " ORDER BY end_ms DESC, start_ms DESC, id DESC LIMIT ?2",
 };
 
 struct pb_store {
@@ -117,18 +192,20 @@ static void stmt_done(sqlite3_stmt *st) {
   sqlite3_clear_bindings(st);
 }
 
-/* [A-Za-z0-9_.-], 1..63 chars: safe in logs, URLs and shell arguments. */
-static int valid_name(const char *name) {
-  if (!name) return 0;
+/* [A-Za-z0-9_.-], 1..max chars: safe in logs, URLs and shell arguments. */
+static int valid_word(const char *w, size_t max) {
+  if (!w) return 0;
   size_t n = 0;
-  for (const char *p = name; *p; p++, n++) {
+  for (const char *p = w; *p; p++, n++) {
     char c = *p;
     int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
              c == '_' || c == '.' || c == '-';
-    if (!ok || n >= NAME_MAX_LEN) return 0;
+    if (!ok || n >= max) return 0;
   }
   return n > 0;
 }
+
+static int valid_name(const char *name) { return valid_word(name, NAME_MAX_LEN); }
 
 /* mkdir -p: missing components are created 0700; existing ones are left as
  * they are (the operator may have chosen them). */
@@ -304,6 +381,35 @@ void pb_store_close(pb_store *s) {
   if (s->db && sqlite3_close(s->db) != SQLITE_OK) PB_ERR("store: close: %s", sqlite3_errmsg(s->db));
   pthread_mutex_destroy(&s->mu);
   free(s);
+}
+
+/* Steps a bound write (rc: the result of binding it), readies the statement
+ * again and reports the rows changed. Lock held. */
+static int finish_write(pb_store *s, sqlite3_stmt *st, int rc, const char *what, int *changed) {
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = rc == SQLITE_DONE ? 0 : store_fail(s, rc, what);
+  *changed = r ? 0 : sqlite3_changes(s->db);
+  stmt_done(st);
+  return r;
+}
+
+/* After an "UPDATE ... WHERE id = ? AND end_ms IS NULL" changed nothing: the
+ * id is unknown (PB_ENOTFOUND) or the row is closed (PB_EEXIST). is_open
+ * takes the id as ?1: text_id when not NULL, else id. Lock held. */
+static int why_unchanged(pb_store *s, sqlite3_stmt *is_open, int64_t id, const char *text_id,
+                         const char *what) {
+  int rc = text_id ? sqlite3_bind_text(is_open, 1, text_id, -1, SQLITE_STATIC)
+                   : sqlite3_bind_int64(is_open, 1, id);
+  if (rc == SQLITE_OK) rc = sqlite3_step(is_open);
+  int r;
+  if (rc == SQLITE_ROW)
+    r = sqlite3_column_int(is_open, 0) ? 0 : PB_EEXIST;
+  else if (rc == SQLITE_DONE)
+    r = PB_ENOTFOUND;
+  else
+    r = store_fail(s, rc, what);
+  stmt_done(is_open);
+  return r;
 }
 
 int pb_account_name_valid(const char *name) { return valid_name(name); }
@@ -532,25 +638,11 @@ int pb_usage_end(pb_store *s, int64_t usage_id, int64_t end_wall_ms, int status)
   int rc = sqlite3_bind_int64(st, 1, usage_id);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, end_wall_ms);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 3, status);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  int r = 0;
-  if (rc != SQLITE_DONE) r = store_fail(s, rc, "usage end");
-  int changed = sqlite3_changes(s->db);
-  stmt_done(st);
-  if (!r && !changed) {
-    /* Nothing updated: tell a wrong id from a row already closed (by an
-     * earlier end or by close_open); either way nothing is billed twice. */
-    st = s->st[ST_USAGE_IS_OPEN];
-    rc = sqlite3_bind_int64(st, 1, usage_id);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-      r = PB_EEXIST;
-    else if (rc == SQLITE_DONE)
-      r = PB_ENOTFOUND;
-    else
-      r = store_fail(s, rc, "usage end");
-    stmt_done(st);
-  }
+  int changed = 0;
+  int r = finish_write(s, st, rc, "usage end", &changed);
+  /* Nothing updated: a wrong id, or a row already closed (by an earlier end
+   * or by close_open); either way nothing is billed twice. */
+  if (!r && !changed) r = why_unchanged(s, s->st[ST_USAGE_IS_OPEN], usage_id, NULL, "usage end");
   unlock(s);
   return r;
 }
@@ -587,4 +679,377 @@ int pb_usage_total(pb_store *s, int64_t account_id, int64_t since_wall_ms, int64
   stmt_done(st);
   unlock(s);
   return r;
+}
+
+int pb_usage_heartbeat(pb_store *s, int64_t usage_id, int64_t now_wall_ms) {
+  if (!s) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_USAGE_HEARTBEAT];
+  int rc = sqlite3_bind_int64(st, 1, usage_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now_wall_ms);
+  int changed = 0;
+  int r = finish_write(s, st, rc, "usage heartbeat", &changed);
+  if (!r && !changed)
+    r = why_unchanged(s, s->st[ST_USAGE_IS_OPEN], usage_id, NULL, "usage heartbeat");
+  unlock(s);
+  return r;
+}
+
+static int usage_range_bind(sqlite3_stmt *st, int64_t account_id, int64_t from, int64_t to) {
+  int rc = sqlite3_bind_int64(st, 1, account_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, from);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, to);
+  return rc;
+}
+
+int pb_usage_sum(pb_store *s, int64_t account_id, int64_t from_wall_ms, int64_t to_wall_ms,
+                 int64_t *ms, int64_t *count) {
+  if (!s || from_wall_ms > to_wall_ms) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_USAGE_SUM];
+  int rc = usage_range_bind(st, account_id, from_wall_ms, to_wall_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_ROW) {
+    if (ms) *ms = sqlite3_column_int64(st, 0);
+    if (count) *count = sqlite3_column_int64(st, 1);
+  } else {
+    r = store_fail(s, rc, "usage sum");
+  }
+  stmt_done(st);
+  unlock(s);
+  return r;
+}
+
+int pb_usage_by_kind(pb_store *s, int64_t account_id, int64_t from_wall_ms, int64_t to_wall_ms,
+                     pb_usage_kind **out, size_t *n) {
+  if (!s || !out || !n || from_wall_ms > to_wall_ms) return PB_EINVAL;
+  *out = NULL;
+  *n = 0;
+  pb_usage_kind *v = NULL;
+  size_t len = 0, alloc = 0;
+  int r = 0;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_USAGE_BY_KIND];
+  int rc = usage_range_bind(st, account_id, from_wall_ms, to_wall_ms);
+  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (len == alloc) {
+      size_t na = alloc ? alloc * 2 : 8;
+      pb_usage_kind *nv = realloc(v, na * sizeof(*v));
+      if (!nv) {
+        r = PB_ENOMEM;
+        break;
+      }
+      v = nv;
+      alloc = na;
+    }
+    pb_usage_kind *k = &v[len++];
+    const unsigned char *kind = sqlite3_column_text(st, 0);
+    pb_strlcpy(k->kind, kind ? (const char *)kind : "", sizeof(k->kind));
+    k->ms = sqlite3_column_int64(st, 1);
+    k->count = sqlite3_column_int64(st, 2);
+    rc = SQLITE_OK;
+  }
+  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "usage by kind");
+  stmt_done(st);
+  unlock(s);
+  if (r) {
+    free(v);
+    return r;
+  }
+  *out = v;
+  *n = len;
+  return 0;
+}
+
+/* ---- Limits ---- */
+
+typedef struct {
+  const char *key; /* the HTTP API's name */
+  size_t off;      /* into pb_limits */
+  int wide;        /* int64_t there, else int */
+  long long min, max;
+} limit_def;
+
+static const limit_def limit_defs[PB_LIMITS_COUNT] = {
+    {"maxConcurrentSessions", offsetof(pb_limits, max_concurrent_sessions), 0, 0, 1000},
+    {"acquisitionsPerMinute", offsetof(pb_limits, acquisitions_per_minute), 0, 1, 60000},
+    {"quickActionsPerSecond", offsetof(pb_limits, quick_actions_per_second), 0, 1, 10000},
+    {"keepAliveMaxMs", offsetof(pb_limits, keep_alive_max_ms), 1, 1000, MS_PER_DAY},
+    {"concurrentQuickActions", offsetof(pb_limits, concurrent_quick_actions), 0, 0, 1000},
+    {"browserMsPerDay", offsetof(pb_limits, browser_ms_per_day), 1, 0, 1000 * MS_PER_DAY},
+};
+
+void pb_limits_default(pb_limits *l) {
+  if (!l) return;
+  memset(l, 0, sizeof(*l));
+  l->max_concurrent_sessions = 3;
+  l->acquisitions_per_minute = 30;
+  l->quick_actions_per_second = 10;
+  l->keep_alive_max_ms = 600000;
+  l->concurrent_quick_actions = 6;
+  l->browser_ms_per_day = 0;
+}
+
+static int64_t limit_read(const pb_limits *l, const limit_def *d) {
+  const char *p = (const char *)l + d->off;
+  if (d->wide) return *(const int64_t *)(const void *)p;
+  return *(const int *)(const void *)p;
+}
+
+static void limit_write(pb_limits *l, const limit_def *d, int64_t v) {
+  char *p = (char *)l + d->off;
+  if (d->wide)
+    *(int64_t *)(void *)p = v;
+  else
+    *(int *)(void *)p = (int)v;
+}
+
+static const limit_def *limit_find(const char *key) {
+  for (size_t i = 0; key && i < PB_LIMITS_COUNT; i++)
+    if (!strcmp(limit_defs[i].key, key)) return &limit_defs[i];
+  return NULL;
+}
+
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t cap, const char *fmt, ...) {
+  if (!err || !cap) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, cap, fmt, ap);
+  va_end(ap);
+}
+
+const char *pb_limits_key(const pb_limits *l, size_t i, int64_t *value) {
+  if (i >= PB_LIMITS_COUNT) return NULL;
+  if (l && value) *value = limit_read(l, &limit_defs[i]);
+  return limit_defs[i].key;
+}
+
+int pb_limits_apply(pb_limits *l, const char *key, const char *value, char *err, size_t errcap) {
+  if (!l || !key || !value) {
+    set_err(err, errcap, "a limit needs a key and a value");
+    return PB_EINVAL;
+  }
+  const limit_def *d = limit_find(key);
+  if (!d) {
+    set_err(err, errcap,
+            "unknown limit \"%.64s\" (known: maxConcurrentSessions, acquisitionsPerMinute,"
+            " quickActionsPerSecond, keepAliveMaxMs, concurrentQuickActions, browserMsPerDay)",
+            key);
+    return PB_EINVAL;
+  }
+  long long v;
+  if (!strcmp(value, "default")) {
+    pb_limits def;
+    pb_limits_default(&def);
+    v = limit_read(&def, d);
+  } else if (pb_parse_int(value, d->min, d->max, &v)) {
+    set_err(err, errcap, "%s wants a whole number from %lld to %lld (or \"default\"), not \"%.64s\"",
+            d->key, d->min, d->max, value);
+    return PB_EINVAL;
+  }
+  limit_write(l, d, v);
+  return 0;
+}
+
+int pb_limits_get(pb_store *s, int64_t account_id, pb_limits *out) {
+  if (!s || !out) return PB_EINVAL;
+  pb_limits_default(out);
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_LIMITS_GET];
+  int rc = sqlite3_bind_int64(st, 1, account_id);
+  int found = 0;
+  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    found = 1;
+    rc = SQLITE_OK;
+    const limit_def *d = limit_find((const char *)sqlite3_column_text(st, 0));
+    if (!d) continue; /* NULL (nothing set), or a key from a newer build */
+    int64_t v = sqlite3_column_int64(st, 1);
+    /* Clamped: a hand-edited row must not yield, say, a zero rate. */
+    limit_write(out, d, v < d->min ? d->min : v > d->max ? d->max : v);
+  }
+  int r = rc == SQLITE_DONE ? 0 : store_fail(s, rc, "limits get");
+  stmt_done(st);
+  unlock(s);
+  if (!r && !found) r = PB_ENOTFOUND;
+  return r;
+}
+
+int pb_limits_set(pb_store *s, int64_t account_id, const char *key, const char *value, char *err,
+                  size_t errcap) {
+  if (!s) return PB_EINVAL;
+  pb_limits l;
+  pb_limits_default(&l);
+  int r = pb_limits_apply(&l, key, value, err, errcap);
+  if (r) return r;
+  const limit_def *d = limit_find(key);
+  int changed = 0, rc;
+  lock(s);
+  if (!strcmp(value, "default")) {
+    /* Deleting the row makes the account follow future default changes. */
+    sqlite3_stmt *st = s->st[ST_ACCOUNT_EXISTS];
+    rc = sqlite3_bind_int64(st, 1, account_id);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+      r = PB_ENOTFOUND;
+    else if (rc != SQLITE_ROW)
+      r = store_fail(s, rc, "limits set");
+    stmt_done(st);
+    if (!r) {
+      st = s->st[ST_LIMITS_RESET];
+      rc = sqlite3_bind_int64(st, 1, account_id);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, d->key, -1, SQLITE_STATIC);
+      r = finish_write(s, st, rc, "limits reset", &changed);
+    }
+  } else {
+    sqlite3_stmt *st = s->st[ST_LIMITS_SET];
+    rc = sqlite3_bind_int64(st, 1, account_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, d->key, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, limit_read(&l, d));
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+      r = PB_ENOTFOUND;
+    else if (rc != SQLITE_DONE)
+      r = store_fail(s, rc, "limits set");
+    stmt_done(st);
+  }
+  unlock(s);
+  if (r == PB_ENOTFOUND) set_err(err, errcap, "no such account");
+  else if (r) set_err(err, errcap, "%s", pb_strerror(r));
+  return r;
+}
+
+/* ---- Session history ---- */
+
+static int valid_session_id(const char *id) { return valid_word(id, PB_SESSION_ID_MAX - 1); }
+
+int pb_session_open_record(pb_store *s, const char *session_id, int64_t account_id,
+                           int64_t start_wall_ms) {
+  if (!s || !valid_session_id(session_id) || start_wall_ms < 0) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_SESSION_OPEN];
+  int rc = sqlite3_bind_text(st, 1, session_id, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, start_wall_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+    r = PB_EEXIST;
+  else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    r = PB_ENOTFOUND;
+  else if (rc != SQLITE_DONE)
+    r = store_fail(s, rc, "session open");
+  stmt_done(st);
+  unlock(s);
+  return r;
+}
+
+int pb_session_heartbeat(pb_store *s, const char *session_id, int64_t now_wall_ms) {
+  if (!s || !valid_session_id(session_id)) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_SESSION_HEARTBEAT];
+  int rc = sqlite3_bind_text(st, 1, session_id, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now_wall_ms);
+  int changed = 0;
+  int r = finish_write(s, st, rc, "session heartbeat", &changed);
+  if (!r && !changed)
+    r = why_unchanged(s, s->st[ST_SESSION_IS_OPEN], 0, session_id, "session heartbeat");
+  unlock(s);
+  return r;
+}
+
+/* Bytes of t to keep so that at most max remain and no UTF-8 sequence is cut. */
+static size_t utf8_prefix(const char *t, size_t max) {
+  size_t n = strnlen(t, max + 1);
+  if (n <= max) return n;
+  n = max;
+  while (n > 0 && ((unsigned char)t[n] & 0xC0) == 0x80) n--;
+  return n;
+}
+
+int pb_session_close_record(pb_store *s, const char *session_id, int64_t end_wall_ms,
+                            const char *reason, const char *reason_text) {
+  if (!s || !valid_session_id(session_id) || !valid_word(reason, REASON_MAX_LEN))
+    return PB_EINVAL;
+  if (!reason_text) reason_text = "";
+  int text_len = (int)utf8_prefix(reason_text, REASON_TEXT_MAX);
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_SESSION_CLOSE];
+  int rc = sqlite3_bind_text(st, 1, session_id, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, end_wall_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 4, reason_text, text_len, SQLITE_STATIC);
+  int changed = 0;
+  int r = finish_write(s, st, rc, "session close", &changed);
+  if (!r && !changed)
+    r = why_unchanged(s, s->st[ST_SESSION_IS_OPEN], 0, session_id, "session close");
+  unlock(s);
+  return r;
+}
+
+int pb_session_close_orphans(pb_store *s, int64_t now_wall_ms, int *closed) {
+  if (!s) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_SESSION_CLOSE_ORPHANS];
+  int rc = sqlite3_bind_int64(st, 1, now_wall_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, ORPHAN_REASON, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 3, ORPHAN_TEXT, -1, SQLITE_STATIC);
+  int n = 0;
+  int r = finish_write(s, st, rc, "session close_orphans", &n);
+  unlock(s);
+  if (n) PB_WARN("store: closed %d session(s) left open by an earlier run", n);
+  if (closed) *closed = n;
+  return r;
+}
+
+static void col_text(sqlite3_stmt *st, int col, char *out, size_t cap) {
+  const unsigned char *t = sqlite3_column_text(st, col);
+  pb_strlcpy(out, t ? (const char *)t : "", cap);
+}
+
+int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out,
+                       size_t *n) {
+  if (!s || !out || !n || max < 1 || max > PB_SESSION_HISTORY_MAX) return PB_EINVAL;
+  *out = NULL;
+  *n = 0;
+  pb_session_rec *v = NULL;
+  size_t len = 0, alloc = 0;
+  int r = 0;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_SESSION_HISTORY];
+  int rc = sqlite3_bind_int64(st, 1, account_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 2, max);
+  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (len == alloc) {
+      size_t na = alloc ? alloc * 2 : 16;
+      pb_session_rec *nv = realloc(v, na * sizeof(*v));
+      if (!nv) {
+        r = PB_ENOMEM;
+        break;
+      }
+      v = nv;
+      alloc = na;
+    }
+    pb_session_rec *e = &v[len++];
+    memset(e, 0, sizeof(*e));
+    col_text(st, 0, e->id, sizeof(e->id));
+    e->start_ms = sqlite3_column_int64(st, 1);
+    e->end_ms = sqlite3_column_int64(st, 2);
+    e->browser_ms = sqlite3_column_int64(st, 3);
+    col_text(st, 4, e->reason, sizeof(e->reason));
+    col_text(st, 5, e->reason_text, sizeof(e->reason_text));
+    rc = SQLITE_OK;
+  }
+  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "session history");
+  stmt_done(st);
+  unlock(s);
+  if (r) {
+    free(v);
+    return r;
+  }
+  *out = v;
+  *n = len;
+  return 0;
 }

@@ -59,24 +59,118 @@ int pb_token_check(pb_store *s, const char *token, int64_t now_ms, pb_auth *out)
 /* Usage ledger: a row is written when billable work starts and closed when it
  * ends, so a crash between the two leaves an open row that
  * pb_usage_close_open() closes on the next start (never lost, never counted
- * twice). kind is e.g. "screenshot" (same charset and length as account
- * names). PB_ENOTFOUND for an unknown account. */
+ * twice). kind is e.g. "screenshot", or "session" for a session's browser
+ * time (same charset and length as account names). PB_ENOTFOUND for an
+ * unknown account. */
 int pb_usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_t start_wall_ms,
                    int64_t *usage_id);
 /* Closes the row: ms = end - start (0 if the wall clock went backwards).
  * status is the HTTP status answered (0..999). PB_ENOTFOUND for an unknown id;
  * PB_EEXIST when the row is already closed (left unchanged). */
 int pb_usage_end(pb_store *s, int64_t usage_id, int64_t end_wall_ms, int status);
-/* Closes every row still open (after a crash), ending them at their start plus
- * what was last recorded; returns the count through *closed (may be NULL).
- * Only the start is recorded before the end, so such a row gets end_ms =
- * start_ms, ms = 0 and status 0 ("interrupted"). Idempotent: a second call
- * closes 0. Call it once at startup, before serving: it also closes rows a
- * live process sharing the data dir has open. */
+/* Records that the open row's work was still going at now_wall_ms, so that a
+ * crash bills it up to here. A heartbeat never moves backwards (an earlier
+ * time than the last one is ignored). PB_ENOTFOUND for an unknown id;
+ * PB_EEXIST when the row is closed (left unchanged). */
+int pb_usage_heartbeat(pb_store *s, int64_t usage_id, int64_t now_wall_ms);
+/* Closes every row still open (after a crash) at its last heartbeat, or at
+ * its start when it had none: ms = heartbeat - start, status 0
+ * ("interrupted"). Returns the count through *closed (may be NULL).
+ * Idempotent: a second call closes 0, and a late pb_usage_end on such a row is
+ * PB_EEXIST, so nothing is billed twice. Call it once at startup, before
+ * serving: it also closes rows a live process sharing the data dir has open. */
 int pb_usage_close_open(pb_store *s, int *closed);
 /* Total billed ms for an account over closed rows started at or after
  * since_wall_ms. */
 int pb_usage_total(pb_store *s, int64_t account_id, int64_t since_wall_ms, int64_t *ms);
+/* Billed ms and number of closed rows for an account whose start is in
+ * [from_wall_ms, to_wall_ms). Open rows count nowhere until closed. Either
+ * out-param may be NULL. PB_EINVAL when from > to. An unknown account has 0. */
+int pb_usage_sum(pb_store *s, int64_t account_id, int64_t from_wall_ms, int64_t to_wall_ms,
+                 int64_t *ms, int64_t *count);
+
+typedef struct {
+  char kind[64]; /* any kind pb_usage_begin accepts fits */
+  int64_t ms;
+  int64_t count;
+} pb_usage_kind;
+
+/* pb_usage_sum split by kind, kinds in byte order. *out is malloc'd (caller
+ * frees); *n may be 0, and then *out is NULL. */
+int pb_usage_by_kind(pb_store *s, int64_t account_id, int64_t from_wall_ms, int64_t to_wall_ms,
+                     pb_usage_kind **out, size_t *n);
+
+/* Per-account limits. Each is stored only once set; unset keys read as the
+ * defaults below, so a new build's defaults reach accounts nobody tuned. */
+typedef struct {
+  int max_concurrent_sessions;  /* 3; 0..1000, 0 = no sessions */
+  int acquisitions_per_minute;  /* 30; 1..60000 (token bucket, burst = this) */
+  int quick_actions_per_second; /* 10; 1..10000 */
+  int64_t keep_alive_max_ms;    /* 600000; 1000..86400000 */
+  int concurrent_quick_actions; /* 6; 0..1000, 0 = no quick actions */
+  int64_t browser_ms_per_day;   /* 0 = unlimited; up to 86400000000 */
+} pb_limits;
+
+/* Fills l with the defaults. */
+void pb_limits_default(pb_limits *l);
+/* The account's limits (defaults for keys never set). PB_ENOTFOUND for an
+ * unknown account; *out then holds the defaults. */
+int pb_limits_get(pb_store *s, int64_t account_id, pb_limits *out);
+/* Sets one limit by its HTTP API name (maxConcurrentSessions,
+ * acquisitionsPerMinute, quickActionsPerSecond, keepAliveMaxMs,
+ * concurrentQuickActions, browserMsPerDay) from a decimal value, or back to
+ * its default with the value "default". PB_EINVAL for an unknown key, a value
+ * that is not a whole number, or one out of range; PB_ENOTFOUND for an unknown
+ * account. On error a one-line reason is written to err (errcap bytes; err may
+ * be NULL), and nothing is stored. */
+int pb_limits_set(pb_store *s, int64_t account_id, const char *key, const char *value, char *err,
+                  size_t errcap);
+/* The check pb_limits_set makes, on a struct instead of the database (so a
+ * caller can validate several settings before storing any). Same errors,
+ * same err; l is unchanged on error. */
+int pb_limits_apply(pb_limits *l, const char *key, const char *value, char *err, size_t errcap);
+
+#define PB_LIMITS_COUNT 6
+/* The i-th limit's API name and value in l (i < PB_LIMITS_COUNT; struct
+ * order). The name is static. NULL past the end. */
+const char *pb_limits_key(const pb_limits *l, size_t i, int64_t *value);
+
+/* Session history: one row per session, opened when it starts and closed
+ * when it ends. Session ids are 1-71 of [A-Za-z0-9_.-]. */
+#define PB_SESSION_ID_MAX 72
+#define PB_SESSION_HISTORY_MAX 10000
+
+/* PB_EINVAL for a bad id, PB_EEXIST for an id already used, PB_ENOTFOUND for
+ * an unknown account. */
+int pb_session_open_record(pb_store *s, const char *session_id, int64_t account_id,
+                           int64_t start_wall_ms);
+/* Like pb_usage_heartbeat, for a session: a crash bills it up to here. */
+int pb_session_heartbeat(pb_store *s, const char *session_id, int64_t now_wall_ms);
+/* Closes the session: browser_ms = end - start (0 if the clock went back).
+ * reason is a word such as "NormalClosure" or "BrowserIdle" (1-31 of
+ * [A-Za-z0-9_.-]); reason_text (may be NULL) is kept up to 255 bytes, cut at
+ * a UTF-8 character boundary. PB_ENOTFOUND for an unknown id; PB_EEXIST when
+ * already closed (left unchanged). */
+int pb_session_close_record(pb_store *s, const char *session_id, int64_t end_wall_ms,
+                            const char *reason, const char *reason_text);
+/* Closes every session still open (after a crash) at its last heartbeat (its
+ * start if none), never later than now_wall_ms, with reason "Shutdown" and
+ * text "service stopped unexpectedly". *closed (may be NULL) gets the count.
+ * Idempotent. Call once at startup, before serving. */
+int pb_session_close_orphans(pb_store *s, int64_t now_wall_ms, int *closed);
+
+typedef struct {
+  char id[PB_SESSION_ID_MAX];
+  int64_t start_ms, end_ms, browser_ms; /* wall clock */
+  char reason[32];
+  char reason_text[256];
+} pb_session_rec;
+
+/* The account's closed sessions, most recently ended first, at most max
+ * (1..PB_SESSION_HISTORY_MAX, else PB_EINVAL). *out is malloc'd (caller
+ * frees); *n may be 0, and then *out is NULL. */
+int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out,
+                       size_t *n);
 
 /* SHA-256 (pure, FIPS 180-4). */
 void pb_sha256(const void *data, size_t len, unsigned char out[32]);

@@ -145,6 +145,11 @@ static void arena_free(ctx *c) {
 /* ---------- the mutable tree ---------- */
 
 #define TAG_TEXT (-1)
+/* Stands for the first space of an indentation we mean (indented code, a
+ * list nested in a list) until the final output; never occurs in text, which
+ * has its control bytes removed. */
+#define IND_MARK '\x01'
+
 
 struct md_node {
   md_node *parent, *first, *last, *prev, *next;
@@ -188,6 +193,13 @@ static md_node *new_node(ctx *c, int tag) {
   return n;
 }
 
+/* C0 controls other than tab, newline, form feed and carriage return carry
+ * nothing in Markdown; removing them keeps IND_MARK unambiguous. */
+static int ctrl_byte(char ch) {
+  unsigned char u = (unsigned char)ch;
+  return (u < 0x20 && u != '\t' && u != '\n' && u != '\f' && u != '\r') || u == 0x7F;
+}
+
 static md_node *new_text(ctx *c, const char *s, size_t len) {
   md_node *n = new_node(c, TAG_TEXT);
   if (!n)
@@ -195,9 +207,12 @@ static md_node *new_text(ctx *c, const char *s, size_t len) {
   n->text = arena_alloc(c, len + 1);
   if (!n->text)
     return NULL;
-  memcpy(n->text, s, len);
-  n->text[len] = 0;
-  n->tlen = len;
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++)
+    if (!ctrl_byte(s[i]))
+      n->text[o++] = s[i];
+  n->text[o] = 0;
+  n->tlen = o;
   return n;
 }
 
@@ -578,10 +593,11 @@ static int flanked(ctx *c, const md_node *n, int left) {
 
 /* ---------- escaping ---------- */
 
-static void escape_text(ctx *c, sb *b, const char *s, size_t n) {
+static void escape_text(ctx *c, sb *b, const char *s, size_t n, int line_start) {
   size_t i = 0;
-  /* turndown's start-of-text escapes */
-  if (n && s[0] == '-') {
+  /* turndown's start-of-text escapes, where the text can start a line */
+  if (!line_start) {
+  } else if (n && s[0] == '-') {
     sb_adds(c, b, "\\-");
     i = 1;
   } else if (n >= 2 && s[0] == '+' && s[1] == ' ') {
@@ -611,6 +627,8 @@ static void escape_text(ctx *c, sb *b, const char *s, size_t n) {
   }
   for (; i < n; i++) {
     char ch = s[i];
+    if (ctrl_byte(ch))
+      continue;
     switch (ch) {
     case '\\': case '*': case '`': case '[': case ']': case '_':
       sb_addc(c, b, '\\');
@@ -655,7 +673,9 @@ static void clean_attr(ctx *c, sb *b, const char *s) {
       }
       sb_addc(c, b, '\n');
     } else {
-      sb_addc(c, b, s[i++]);
+      if (!ctrl_byte(s[i]))
+        sb_addc(c, b, s[i]);
+      i++;
     }
   }
 }
@@ -671,7 +691,20 @@ static void join(ctx *c, sb *out, const char *r, size_t rn) {
   size_t nls = t > l ? t : l;
   if (nls > 2)
     nls = 2;
+  /* Spaces at the start of a line would make an indented code block (or
+   * nothing); code indentation we mean is written as IND_MARK. */
+  if (nls || !out->n)
+    while (l < rn && r[l] == ' ')
+      l++;
   out->n -= t;
+  if (nls == 2 && t < 2) {
+    /* a line break right before a paragraph break means nothing */
+    size_t e = out->n;
+    while (e && out->p[e - 1] == ' ')
+      e--;
+    if (out->n - e >= 2 && e && out->p[e - 1] != '\n')
+      out->n = e;
+  }
   if (out->p)
     out->p[out->n] = 0;
   sb_add(c, out, "\n\n", nls);
@@ -715,6 +748,8 @@ static void add_dest(ctx *c, sb *b, const char *u) {
   if (space) {
     sb_addc(c, b, '<');
     for (const char *p = u; *p; p++) {
+      if (ctrl_byte(*p))
+        continue;
       if (*p == '<' || *p == '>' || *p == '\\')
         sb_addc(c, b, '\\');
       if (*p == '\n' || *p == '\r')
@@ -726,6 +761,8 @@ static void add_dest(ctx *c, sb *b, const char *u) {
     return;
   }
   for (const char *p = u; *p; p++) {
+    if (ctrl_byte(*p))
+      continue;
     if (*p == '(' || *p == ')' || (*p == '\\' && (p[1] == '(' || p[1] == ')')))
       sb_addc(c, b, '\\');
     if (*p == '<' || *p == '>')
@@ -813,6 +850,45 @@ static const char *lang_of(const md_node *pre) {
   return NULL;
 }
 
+static void rule_link(ctx *c, const md_node *n, sb *r, sb *content);
+
+/* A code block cannot hold links: those inside a <pre> (cross-references in
+ * RFC-style text) are listed in a paragraph right after the block. */
+static void pre_links(ctx *c, const md_node *pre, sb *r) {
+  sb line = {0};
+  const md_node *k = pre->first;
+  while (k && k != pre) {
+    if (k->tag == GUMBO_TAG_A && attr(k, "href")) {
+      sb text = {0}, one = {0};
+      text_content(c, k, &text, " ");
+      sb esc = {0};
+      escape_text(c, &esc, text.p ? text.p : "", text.n, 0);
+      rule_link(c, k, &one, &esc);
+      if (one.n && one.p[0] == '[') {
+        if (line.n)
+          sb_addc(c, &line, ' ');
+        sb_add(c, &line, one.p, one.n);
+      }
+      sb_free(&text);
+      sb_free(&one);
+      sb_free(&esc);
+    } else if (k->first) {
+      k = k->first;
+      continue;
+    }
+    while (k != pre && !k->next)
+      k = k->parent;
+    if (k != pre)
+      k = k->next;
+  }
+  if (line.n) {
+    sb_adds(c, r, "\n\n");
+    sb_add(c, r, line.p, line.n);
+    sb_adds(c, r, "\n\n");
+  }
+  sb_free(&line);
+}
+
 static void rule_pre(ctx *c, const md_node *n, sb *r) {
   sb code = {0};
   for (const md_node *k = n->first; k; k = k->next)
@@ -840,11 +916,11 @@ static void rule_pre(ctx *c, const md_node *n, sb *r) {
     return;
   }
   if (c->o->code_block_style == PB_MD_CODE_INDENTED) {
-    sb_adds(c, r, "\n\n    ");
+    sb_adds(c, r, "\n\n\x01   ");
     for (size_t i = 0; i < code.n; i++) {
       sb_addc(c, r, code.p[i]);
       if (code.p[i] == '\n')
-        sb_adds(c, r, "    ");
+        sb_adds(c, r, "\x01   ");
     }
     sb_adds(c, r, "\n\n");
   } else {
@@ -879,6 +955,7 @@ static void rule_pre(ctx *c, const md_node *n, sb *r) {
     sb_adds(c, r, "\n\n");
   }
   sb_free(&code);
+  pre_links(c, n, r);
 }
 
 static void rule_inline_code(ctx *c, const md_node *n, sb *r, int trim) {
@@ -976,6 +1053,10 @@ static int intraword(ctx *c, const md_node *n) {
   return left || right;
 }
 
+static int edge_space(const sb *s, size_t i) {
+  return s->p[i] == ' ' || s->p[i] == '\n' || s->p[i] == '\t';
+}
+
 static void rule_delim(ctx *c, const md_node *n, sb *r, sb *content, const char *delim) {
   if (lead_ws(content->p ? content->p : "", content->n) == content->n)
     return;
@@ -991,9 +1072,26 @@ static void rule_delim(ctx *c, const md_node *n, sb *r, sb *content, const char 
     alt[k] = 0;
     delim = alt;
   }
+  /* A delimiter next to a space or a line break neither opens nor closes:
+   * keep such edges (a trailing <br> above all) outside the delimiters. */
+  size_t a = 0, z = content->n;
+  while (a < z && edge_space(content, a))
+    a++;
+  for (;;) {
+    if (z > a && edge_space(content, z - 1)) {
+      z--;
+    } else if (z > a + 1 && z < content->n && content->p[z] == '\n' && content->p[z - 1] == '\\' &&
+               content->p[z - 2] != '\\') {
+      z--;
+    } else {
+      break;
+    }
+  }
+  sb_add(c, r, content->p, a);
   sb_adds(c, r, delim);
-  sb_add(c, r, content->p, content->n);
+  sb_add(c, r, content->p + a, z - a);
   sb_adds(c, r, delim);
+  sb_add(c, r, content->p + z, content->n - z);
 }
 
 static void rule_link(ctx *c, const md_node *n, sb *r, sb *content) {
@@ -1093,7 +1191,7 @@ static void rule_img(ctx *c, const md_node *n, sb *r) {
       size_t j = i;
       while (j < a.n && a.p[j] != '\n')
         j++;
-      escape_text(c, &e, a.p + i, j - i);
+      escape_text(c, &e, a.p + i, j - i, 1);
       if (j < a.n)
         sb_addc(c, &e, '\n');
       i = j + 1;
@@ -1208,11 +1306,11 @@ static void rule_list(ctx *c, const md_node *n, sb *r, sb *content) {
   }
   if (is_list(p)) {
     /* a list directly inside a list: nest it under the previous item */
-    sb_adds(c, r, "\n    ");
+    sb_adds(c, r, "\n\x01   ");
     for (size_t i = 0; i < content->n; i++) {
       sb_addc(c, r, content->p[i]);
       if (content->p[i] == '\n' && i + 1 < content->n && content->p[i + 1] != '\n')
-        sb_adds(c, r, "    ");
+        sb_adds(c, r, "\x01   ");
     }
     sb_addc(c, r, '\n');
     return;
@@ -1625,7 +1723,10 @@ static void process(ctx *c, const md_node *n, sb *out) {
         join(c, out, k->text, k->tlen);
       } else {
         sb e = {0};
-        escape_text(c, &e, k->text, k->tlen);
+        size_t z = out->n;
+        while (z && out->p[z - 1] == ' ')
+          z--;
+        escape_text(c, &e, k->text, k->tlen, z == 0 || out->p[z - 1] == '\n');
         join(c, out, e.p ? e.p : "", e.n);
         sb_free(&e);
       }
@@ -1855,8 +1956,8 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
     if (!res) {
       rc = PB_ENOMEM;
     } else {
-      if (z)
-        memcpy(res, out.p + a, z);
+      for (size_t i = 0; i < z; i++)
+        res[i] = out.p[a + i] == IND_MARK ? ' ' : out.p[a + i];
       res[z] = 0;
       *md_out = res;
       if (md_len)

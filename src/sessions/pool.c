@@ -10,6 +10,7 @@
 #include <time.h>
 
 #define MAX_WARM 8
+#define MAX_SPARES 16
 
 enum { E_LAUNCHING, E_LIVE, E_RETIRING };
 
@@ -35,6 +36,8 @@ struct pb_pool {
   pthread_cond_t cv;     /* a page came ready, or the pool changed */
   pthread_cond_t mgr_cv; /* wakes the manager */
   entry *entries;
+  pb_browser *spare[MAX_SPARES];
+  int nspares, spares_launching;
   int stopping;
   pthread_t manager;
   uint64_t launched, crashed;
@@ -263,7 +266,15 @@ static void *manager_main(void *arg) {
       }
       pe = &e->next;
     }
-    if (p->stopping && !p->entries) break;
+    if (p->stopping && !p->entries) {
+      while (p->nspares) {
+        pb_browser *b = p->spare[--p->nspares];
+        pthread_mutex_unlock(&p->mu);
+        pb_browser_destroy(b);
+        pthread_mutex_lock(&p->mu);
+      }
+      break;
+    }
 
     /* Launch until the pool is full again. The manager is the only thread
      * that forks, so PR_SET_PDEATHSIG ties browsers to a thread that lives as
@@ -305,6 +316,41 @@ static void *manager_main(void *arg) {
         }
         continue;
       }
+    }
+    /* Spares for acquired sessions, once the pool itself is full. */
+    for (int i = 0; i < p->nspares; i++)
+      if (!pb_cdp_alive(pb_browser_cdp(p->spare[i]))) {
+        pb_browser *dead = p->spare[i];
+        p->spare[i] = p->spare[--p->nspares];
+        pthread_mutex_unlock(&p->mu);
+        pb_browser_destroy(dead);
+        pthread_mutex_lock(&p->mu);
+        i = -1; /* rescan: the list changed */
+      }
+    if (!p->stopping && backoff_ms == 0 && live_count_locked(p) >= p->o.browsers &&
+        p->nspares + p->spares_launching < p->o.spares) {
+      p->spares_launching++;
+      pthread_mutex_unlock(&p->mu);
+      pb_browser *b = NULL;
+      pb_browser_opts bo = p->o.browser;
+      bo.hook = NULL;
+      bo.hook_data = NULL;
+      int rc = pb_browser_launch(&bo, pb_now_ms() + 30000, &b);
+      pthread_mutex_lock(&p->mu);
+      p->spares_launching--;
+      if (rc) {
+        PB_ERR("pool: launching a spare browser failed: %s", pb_strerror(rc));
+        backoff_ms = 1000;
+      } else if (p->stopping || p->nspares >= MAX_SPARES) {
+        pthread_mutex_unlock(&p->mu);
+        pb_browser_destroy(b);
+        pthread_mutex_lock(&p->mu);
+      } else {
+        p->launched++;
+        p->spare[p->nspares++] = b;
+        pthread_cond_broadcast(&p->cv);
+      }
+      continue;
     }
     int64_t wait = backoff_ms ? backoff_ms : 200;
     wait_until(&p->mgr_cv, &p->mu, pb_now_ms() + wait);
@@ -382,6 +428,35 @@ int pb_pool_lease(pb_pool *p, int64_t deadline_ms, pb_page **out) {
   }
 }
 
+int pb_pool_take_spare(pb_pool *p, int64_t deadline_ms, pb_browser **out) {
+  *out = NULL;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    if (p->stopping) {
+      pthread_mutex_unlock(&p->mu);
+      return PB_ESHUTDOWN;
+    }
+    while (p->nspares) {
+      pb_browser *b = p->spare[--p->nspares];
+      if (pb_cdp_alive(pb_browser_cdp(b))) {
+        pthread_cond_signal(&p->mgr_cv);
+        pthread_mutex_unlock(&p->mu);
+        *out = b;
+        return 0;
+      }
+      pthread_mutex_unlock(&p->mu);
+      pb_browser_destroy(b);
+      pthread_mutex_lock(&p->mu);
+    }
+    pthread_cond_signal(&p->mgr_cv);
+    if (pb_now_ms() >= deadline_ms) {
+      pthread_mutex_unlock(&p->mu);
+      return PB_ETIMEOUT;
+    }
+    wait_until(&p->cv, &p->mu, deadline_ms);
+  }
+}
+
 void pb_pool_release(pb_pool *p, pb_page *pg) {
   if (!pg) return;
   entry *e = pg->owner;
@@ -398,6 +473,7 @@ int pb_pool_pids(pb_pool *p, int *pids, int max) {
   pthread_mutex_lock(&p->mu);
   for (entry *e = p->entries; e && n < max; e = e->next)
     if (e->b) pids[n++] = (int)pb_browser_pid(e->b);
+  for (int i = 0; i < p->nspares && n < max; i++) pids[n++] = (int)pb_browser_pid(p->spare[i]);
   pthread_mutex_unlock(&p->mu);
   return n;
 }

@@ -26,6 +26,7 @@ typedef struct {
   int browsers;       /* warm browsers kept (>= 1) */
   int warm_pages;     /* pages kept ready per browser (>= 1) */
   int recycle_after;  /* jobs before a browser is replaced (0: never) */
+  int spares;         /* browsers kept launched for acquired sessions */
   pb_browser_opts browser;
 } pb_pool_opts;
 
@@ -47,6 +48,12 @@ int pb_pool_start(const pb_pool_opts *o, int64_t deadline_ms, pb_pool **out);
  * ready in time, PB_ESHUTDOWN when stopping. The caller returns the page with
  * pb_pool_release(). */
 int pb_pool_lease(pb_pool *p, int64_t deadline_ms, pb_page **out);
+
+/* Takes a warm spare browser out of the pool for the caller's exclusive use
+ * (an acquired session); the pool starts a replacement. The browser has no
+ * policy hook: its whole protocol belongs to the caller, who destroys it with
+ * pb_browser_destroy(). PB_ETIMEOUT when none came ready by deadline_ms. */
+int pb_pool_take_spare(pb_pool *p, int64_t deadline_ms, pb_browser **out);
 
 /* Returns a leased page: its context is disposed and a new page is prepared.
  * NULL is a no-op. */

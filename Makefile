@@ -46,3 +46,6 @@ format:
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-debug
+
+bench-markdown:
+	BUILD=$(BUILD) bench/markdown/run.sh $(ARGS)

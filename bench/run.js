@@ -9,13 +9,16 @@
 //   BENCH_C        concurrency of the throughput phase          (default 4)
 //   BENCH_NC       jobs in the throughput phase per system      (default 10*BENCH_C)
 //   BENCH_WARMUP   warm-up jobs per system, discarded           (default 5)
+//   BENCH_ROUNDS   segments the throughput phase is cut into    (default 4)
 //   BENCH_BROWSERS --browsers for the daemon                    (default 2)
 //   PPOD_BIN_DIR   where ppod-browserd is                       (default build/)
 //   PPOD_CHROMIUM  the Chromium binary      (default /usr/lib/chromium/chromium)
 //
 // Fairness notes: the c=1 phase interleaves the three systems job by job and
-// the throughput phase runs each system twice (A B C, then C B A), so drift
-// of this noisy machine lands on all three alike. Everything talks loopback only.
+// the throughput phase runs in BENCH_ROUNDS segments ordered A B C, C B A,
+// A B C, ..., so drift of this noisy machine lands on all three alike. CPU
+// time per job (process tree + this node process) is reported as well: on a
+// shared machine it is steadier than wall-clock throughput. Loopback only.
 
 const http = require('node:http');
 const fs = require('node:fs');
@@ -40,6 +43,8 @@ const N1 = intEnv('BENCH_N', 30);
 const C = intEnv('BENCH_C', 4);
 const NC = intEnv('BENCH_NC', 10 * C);
 const WARMUP = intEnv('BENCH_WARMUP', 5);
+const ROUNDS = Math.min(intEnv('BENCH_ROUNDS', 4), NC);
+const CLK_TCK = 100; // USER_HZ, what /proc/PID/stat counts in on Linux
 const BROWSERS = intEnv('BENCH_BROWSERS', 2);
 const JOB_TIMEOUT_MS = 30000;
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -181,22 +186,24 @@ async function startFixtureServer() {
 
 // ------------------------------------------------------------ /proc memory
 
+// pid -> { ppid, cpuTicks }; cpuTicks counts the process's own time and that
+// of the children it reaped (so renderers that exited stay counted).
 function readProcTable() {
-  const table = new Map(); // pid -> ppid
+  const table = new Map();
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const s = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      table.set(Number(d), Number(rest[1]));
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      // f[0] is field 3 (state): ppid 4, utime 14, stime 15, cutime 16, cstime 17.
+      table.set(Number(d), { ppid: Number(f[1]), cpuTicks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) });
     } catch { /* gone */ }
   }
   return table;
 }
-function treePids(rootPid) {
-  const table = readProcTable();
+function treePids(rootPid, table = readProcTable()) {
   const kids = new Map();
-  for (const [pid, ppid] of table) {
+  for (const [pid, { ppid }] of table) {
     if (!kids.has(ppid)) kids.set(ppid, []);
     kids.get(ppid).push(pid);
   }
@@ -208,6 +215,13 @@ function treePids(rootPid) {
     for (const k of kids.get(p) || []) stack.push(k);
   }
   return out;
+}
+// CPU milliseconds used so far by the tree under rootPid.
+function treeCpuMs(rootPid) {
+  const table = readProcTable();
+  let ticks = 0;
+  for (const p of treePids(rootPid, table)) ticks += table.get(p).cpuTicks;
+  return (ticks * 1000) / CLK_TCK;
 }
 function procKb(pid, file, key) {
   try {
@@ -548,18 +562,22 @@ async function concurrentRun(sys, bench, fixture, jobs) {
 // Throughput at c=C: each system twice, A B C then C B A, with the memory of
 // its process tree sampled while it runs.
 async function throughputPhase(systems, bench, fixture) {
-  const res = Object.fromEntries(systems.map((s) => [s.name, { jobs: 0, wallMs: 0, lat: [], mem: null }]));
-  const halves = [Math.ceil(NC / 2), Math.floor(NC / 2)];
-  const orders = [systems, [...systems].reverse()];
-  for (let h = 0; h < 2; h++) {
-    if (!halves[h]) continue;
-    for (const sys of orders[h]) {
+  const res = Object.fromEntries(systems.map((s) => [s.name, { jobs: 0, wallMs: 0, treeCpuMs: 0, nodeCpuMs: 0, lat: [], mem: null }]));
+  const segments = Array.from({ length: ROUNDS }, (_, i) => Math.floor(NC / ROUNDS) + (i < NC % ROUNDS ? 1 : 0));
+  for (let h = 0; h < segments.length; h++) {
+    for (const sys of h % 2 ? [...systems].reverse() : systems) {
       const sampler = startMemorySampler(sys.pid);
-      const r = await concurrentRun(sys, bench, fixture, halves[h]);
+      const cpu0 = treeCpuMs(sys.pid);
+      const node0 = process.cpuUsage();
+      const r = await concurrentRun(sys, bench, fixture, segments[h]);
+      const nodeCpu = process.cpuUsage(node0);
+      const cpu1 = treeCpuMs(sys.pid);
       const peak = sampler.stop();
       const acc = res[sys.name];
-      acc.jobs += halves[h];
+      acc.jobs += segments[h];
       acc.wallMs += r.wallMs;
+      acc.treeCpuMs += cpu1 - cpu0;
+      acc.nodeCpuMs += (nodeCpu.user + nodeCpu.system) / 1000;
       acc.lat.push(...r.lat);
       acc.mem = acc.mem
         ? { procs: Math.max(acc.mem.procs, peak.procs), rssMiB: Math.max(acc.mem.rssMiB, peak.rssMiB),
@@ -567,7 +585,11 @@ async function throughputPhase(systems, bench, fixture) {
         : { ...peak };
     }
   }
-  for (const acc of Object.values(res)) acc.jobsPerSec = acc.jobs / (acc.wallMs / 1000);
+  for (const acc of Object.values(res)) {
+    acc.jobsPerSec = acc.jobs / (acc.wallMs / 1000);
+    acc.treeCpuMsPerJob = acc.treeCpuMs / acc.jobs;
+    acc.nodeCpuMsPerJob = acc.nodeCpuMs / acc.jobs;
+  }
   return res;
 }
 
@@ -588,10 +610,14 @@ function report(bench, systems, lat1, thr, extra) {
   const lines = [];
   lines.push('');
   lines.push(`== ${bench.name}: c=1 ${N1} jobs, c=${C} ${NC} jobs, warm-up ${WARMUP} (ms; MiB over the process tree, peak during c=${C})`);
-  lines.push(`${pad('system', 10, true)} ${pad('p50', 7)} ${pad('p95', 7)} ${pad('mean', 7)} ${pad('min', 7)} | ${pad(`c=${C} jobs/s`, 11)} ${pad(`c=${C} p50`, 8)} ${pad(`c=${C} p95`, 8)} | ${pad('peak RSS', 9)} ${pad('peak PSS', 9)} ${pad('procs', 5)}`);
+  const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : String(x));
+  const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : String(x));
+  lines.push(`${pad('', 10, true)} ${pad('--- c=1 latency ---', 27)} | ${pad(`--- c=${C} ---`, 27)} | ${pad('CPU ms/job', 13)} | ${pad(`peak mem c=${C} (MiB)`, 23)}`);
+  lines.push(`${pad('system', 10, true)} ${pad('p50', 6)} ${pad('p95', 6)} ${pad('mean', 6)} ${pad('min', 6)} | ${pad('jobs/s', 6)} ${pad('p50', 6)} ${pad('p95', 6)} ${pad('', 6)} | ${pad('tree', 6)} ${pad('node', 6)} | ${pad('RSS', 7)} ${pad('PSS', 7)} ${pad('procs', 7)}`);
   for (const { sys, s1, sc, t } of rows) {
-    lines.push(`${pad(sys.name, 10, true)} ${pad(r1(s1.p50), 7)} ${pad(r1(s1.p95), 7)} ${pad(r1(s1.mean), 7)} ${pad(r1(s1.min), 7)} | ${pad(r1(t.jobsPerSec * 10) / 10, 11)} ${pad(r1(sc.p50), 8)} ${pad(r1(sc.p95), 8)} | ${pad(r1(t.mem.rssMiB), 9)} ${pad(r1(t.mem.pssMiB), 9)} ${pad(t.mem.procs, 5)}`);
+    lines.push(`${pad(sys.name, 10, true)} ${pad(f0(s1.p50), 6)} ${pad(f0(s1.p95), 6)} ${pad(f0(s1.mean), 6)} ${pad(f0(s1.min), 6)} | ${pad(f2(t.jobsPerSec), 6)} ${pad(f0(sc.p50), 6)} ${pad(f0(sc.p95), 6)} ${pad('', 6)} | ${pad(f0(t.treeCpuMsPerJob), 6)} ${pad(f0(t.nodeCpuMsPerJob), 6)} | ${pad(f0(t.mem.rssMiB), 7)} ${pad(f0(t.mem.pssMiB), 7)} ${pad(t.mem.procs, 7)}`);
   }
+  lines.push(`(tree: CPU of the daemon/Chromium process tree; node: this bench process, i.e. the client or the Puppeteer script. c=${C} in ${ROUNDS} interleaved segments.)`);
   const by = Object.fromEntries(rows.map((r) => [r.sys.name, r]));
   const svc = by.service, pup = by.puppeteer, flo = by.floor;
   const ratios = {
@@ -600,6 +626,8 @@ function report(bench, systems, lat1, thr, extra) {
     svcVsPuppeteerThroughput: svc.t.jobsPerSec / pup.t.jobsPerSec,
     svcVsPuppeteerRss: svc.t.mem.rssMiB / pup.t.mem.rssMiB,
     svcVsPuppeteerPss: svc.t.mem.pssMiB / pup.t.mem.pssMiB,
+    svcVsPuppeteerCpuPerJob: (svc.t.treeCpuMsPerJob + svc.t.nodeCpuMsPerJob) / (pup.t.treeCpuMsPerJob + pup.t.nodeCpuMsPerJob),
+    svcVsFloorCpuPerJob: (svc.t.treeCpuMsPerJob + svc.t.nodeCpuMsPerJob) / (flo.t.treeCpuMsPerJob + flo.t.nodeCpuMsPerJob),
   };
   const aim = (k, cmp) => {
     const a = bench.aims?.[k];
@@ -612,6 +640,7 @@ function report(bench, systems, lat1, thr, extra) {
   lines.push(`service p50 / floor p50                = ${ratios.svcVsFloorP50.toFixed(3)}${aim('svcVsFloorP50', '<=')}`);
   lines.push(`service c=${C} jobs/s / puppeteer jobs/s   = ${ratios.svcVsPuppeteerThroughput.toFixed(3)}${aim('svcVsPuppeteerThroughput', '>=')}`);
   lines.push(`service peak RSS / puppeteer peak RSS  = ${ratios.svcVsPuppeteerRss.toFixed(3)}   (PSS: ${ratios.svcVsPuppeteerPss.toFixed(3)})`);
+  lines.push(`service CPU/job / puppeteer CPU/job    = ${ratios.svcVsPuppeteerCpuPerJob.toFixed(3)}   (vs floor: ${ratios.svcVsFloorCpuPerJob.toFixed(3)}; tree + node)`);
   if (extra.browserMs.length) {
     const b = stats(extra.browserMs);
     lines.push(`service X-Browser-Ms-Used at c=1: p50 ${r1(b.p50)} ms (HTTP+queue+lease overhead outside it ≈ ${r1(svc.s1.p50 - b.p50)} ms at p50)`);
@@ -671,12 +700,13 @@ async function main() {
         benchmark: bench.name,
         date: new Date().toISOString(),
         host: { cpus: os.cpus().length, node: process.version, root: IS_ROOT },
-        config: { n1: N1, c: C, nc: NC, warmup: WARMUP, browsers: BROWSERS, viewport: VIEWPORT, chromium: CHROMIUM },
+        config: { n1: N1, c: C, nc: NC, rounds: ROUNDS, warmup: WARMUP, browsers: BROWSERS, viewport: VIEWPORT, chromium: CHROMIUM },
         systems: Object.fromEntries(systems.map((s) => [s.name, {
           label: s.label,
           c1: { stats: stats(lat1[s.name]), samplesMs: lat1[s.name].map(r3) },
           concurrent: {
             c: C, jobs: thr[s.name].jobs, wallMs: r3(thr[s.name].wallMs), jobsPerSec: r3(thr[s.name].jobsPerSec),
+            treeCpuMsPerJob: r3(thr[s.name].treeCpuMsPerJob), nodeCpuMsPerJob: r3(thr[s.name].nodeCpuMsPerJob),
             stats: stats(thr[s.name].lat), samplesMs: thr[s.name].lat.map(r3),
           },
           peakMemory: thr[s.name].mem,

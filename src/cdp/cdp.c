@@ -51,6 +51,7 @@ struct pb_cdp {
   int ndead;
   pb_cdp_hook hook;
   void *hook_data;
+  pthread_mutex_t tap_mu; /* held while the tap runs, so it can be removed safely */
   pb_cdp_tap tap;
   void *tap_data;
 };
@@ -153,7 +154,9 @@ void pb_cdp_session_dead(pb_cdp *c, const char *session_id) {
 }
 
 static void dispatch(pb_cdp *c, char *text, size_t len) {
+  pthread_mutex_lock(&c->tap_mu);
   if (c->tap) c->tap(c, text, len, c->tap_data);
+  pthread_mutex_unlock(&c->tap_mu);
   cJSON *msg = cJSON_ParseWithLength(text, len);
   if (!msg) return;
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
@@ -284,6 +287,7 @@ int pb_cdp_open(int write_fd, int read_fd, pb_cdp_hook hook, void *hook_data, pb
   atomic_init(&c->alive, 1);
   pthread_mutex_init(&c->mu, NULL);
   pthread_mutex_init(&c->wmu, NULL);
+  pthread_mutex_init(&c->tap_mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -301,10 +305,10 @@ int pb_cdp_open(int write_fd, int read_fd, pb_cdp_hook hook, void *hook_data, pb
 }
 
 void pb_cdp_set_tap(pb_cdp *c, pb_cdp_tap tap, void *data) {
-  pthread_mutex_lock(&c->mu);
+  pthread_mutex_lock(&c->tap_mu);
   c->tap = tap;
   c->tap_data = data;
-  pthread_mutex_unlock(&c->mu);
+  pthread_mutex_unlock(&c->tap_mu);
 }
 
 int pb_cdp_call(pb_cdp *c, const char *session_id, const char *method, cJSON *params,
@@ -482,5 +486,6 @@ void pb_cdp_close(pb_cdp *c) {
   pthread_cond_destroy(&c->cv);
   pthread_mutex_destroy(&c->mu);
   pthread_mutex_destroy(&c->wmu);
+  pthread_mutex_destroy(&c->tap_mu);
   free(c);
 }

@@ -31,7 +31,8 @@ typedef void (*pb_cdp_tap)(pb_cdp *c, const char *json, size_t len, void *data);
  * be NULL. Starts the reader thread. */
 int pb_cdp_open(int write_fd, int read_fd, pb_cdp_hook hook, void *hook_data, pb_cdp **out);
 
-/* Sets (or clears with NULL) the raw-message tap. */
+/* Sets (or clears with NULL) the raw-message tap. Waits for a running tap
+ * call to return, so after clearing, the old tap data may be freed. */
 void pb_cdp_set_tap(pb_cdp *c, pb_cdp_tap tap, void *data);
 
 /* Sends a command and waits for its reply until deadline_ms (pb_now_ms()

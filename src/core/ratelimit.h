@@ -15,7 +15,9 @@ typedef struct {
  * Returns 1 when taken (*retry_after_ms = 0); 0 when the bucket is short
  * (*retry_after_ms = the exact ms until one token is there, rounded up, so
  * a retry at now + *retry_after_ms succeeds if nothing else takes it first);
- * PB_EINVAL when rate_per_s <= 0 or burst < 1. retry_after_ms may be NULL.
+ * PB_EINVAL when now_ms <= 0 (0 marks a fresh bucket), or rate_per_s or
+ * burst is not a finite number > 0 and >= 1 respectively. retry_after_ms may
+ * be NULL.
  * A refused call consumes nothing. A clock reading before last_ms counts as
  * no time passing. */
 int pb_bucket_take(pb_bucket *b, int64_t now_ms, double rate_per_s, double burst,

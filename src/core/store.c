@@ -846,8 +846,9 @@ int pb_limits_apply(pb_limits *l, const char *key, const char *value, char *err,
     pb_limits_default(&def);
     v = limit_read(&def, d);
   } else if (pb_parse_int(value, d->min, d->max, &v)) {
-    set_err(err, errcap, "%s wants a whole number from %lld to %lld (or \"default\"), not \"%.64s\"",
-            d->key, d->min, d->max, value);
+    set_err(err, errcap,
+            "%s wants a whole number from %lld to %lld (or \"default\"), not \"%.64s\"", d->key,
+            d->min, d->max, value);
     return PB_EINVAL;
   }
   limit_write(l, d, v);
@@ -916,8 +917,10 @@ int pb_limits_set(pb_store *s, int64_t account_id, const char *key, const char *
     stmt_done(st);
   }
   unlock(s);
-  if (r == PB_ENOTFOUND) set_err(err, errcap, "no such account");
-  else if (r) set_err(err, errcap, "%s", pb_strerror(r));
+  if (r == PB_ENOTFOUND)
+    set_err(err, errcap, "no such account");
+  else if (r)
+    set_err(err, errcap, "%s", pb_strerror(r));
   return r;
 }
 

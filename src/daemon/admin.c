@@ -13,14 +13,19 @@
 
 #define PROG "ppod-browserd"
 #define MAX_TTL_SECONDS ((long long)PB_TOKEN_MAX_TTL_DAYS * 86400)
+#define MAX_SETS 16
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: " PROG " account create NAME [--data-dir DIR]\n"
           "       " PROG " account list [--data-dir DIR]\n"
+          "       " PROG " account limits NAME [--set KEY=VALUE]... [--data-dir DIR]\n"
           "       " PROG " token create NAME [--ttl DAYS | --ttl-seconds S] [--data-dir DIR]\n"
           "NAME is 1-63 characters of A-Z a-z 0-9 _ . -; tokens last %d days unless --ttl\n"
-          "says otherwise.\n",
+          "says otherwise. account limits prints KEY=VALUE lines; --set changes one (KEY is\n"
+          "maxConcurrentSessions, acquisitionsPerMinute, quickActionsPerSecond,\n"
+          "keepAliveMaxMs, concurrentQuickActions or browserMsPerDay (0 = unlimited);\n"
+          "VALUE a whole number, or \"default\").\n",
           PB_TOKEN_DEFAULT_TTL_DAYS);
 }
 
@@ -123,20 +128,84 @@ static int account_list(const char *data_dir) {
   return ex;
 }
 
+static int find_account(pb_store *s, const char *name, int64_t *id) {
+  int rc = pb_account_find(s, name, id);
+  if (rc == PB_ENOTFOUND)
+    fprintf(stderr, PROG ": no account named %s (create it with: account create %s)\n", name, name);
+  else if (rc)
+    fprintf(stderr, PROG ": cannot look up account %s: %s\n", name, pb_strerror(rc));
+  return rc;
+}
+
 static int token_create(const char *data_dir, const char *name, int64_t ttl_ms) {
   pb_store *s = NULL;
   if (open_store(data_dir, &s)) return 1;
   int64_t id = 0;
-  int ex;
-  int rc = pb_account_find(s, name, &id);
-  if (rc == PB_ENOTFOUND) {
-    fprintf(stderr, PROG ": no account named %s (create it with: account create %s)\n", name, name);
-    ex = 1;
-  } else if (rc) {
-    fprintf(stderr, PROG ": cannot look up account %s: %s\n", name, pb_strerror(rc));
-    ex = 1;
-  } else {
-    ex = token_for(s, id, ttl_ms, name);
+  int ex = find_account(s, name, &id) ? 1 : token_for(s, id, ttl_ms, name);
+  pb_store_close(s);
+  return ex;
+}
+
+static int print_limits(const pb_limits *l) {
+  int64_t v;
+  const char *key;
+  for (size_t i = 0; (key = pb_limits_key(l, i, &v)); i++)
+    if (printf("%s=%lld\n", key, (long long)v) < 0) break;
+  if (ferror(stdout) || fflush(stdout)) {
+    fprintf(stderr, PROG ": cannot write to stdout\n");
+    return 1;
+  }
+  return 0;
+}
+
+/* Splits "key=value" into key (in buf) and value. 0, or 2 after a usage
+ * message. */
+static int split_set(const char *kv, char *buf, size_t cap, const char **value) {
+  const char *eq = strchr(kv, '=');
+  if (!eq || eq == kv || (size_t)(eq - kv) >= cap)
+    return usage_error("--set wants KEY=VALUE, not \"%s\"", kv);
+  memcpy(buf, kv, (size_t)(eq - kv));
+  buf[eq - kv] = '\0';
+  *value = eq + 1;
+  return 0;
+}
+
+/* Shows the limits, or sets each KEY=VALUE. All settings are checked before
+ * any is stored, so a typo in the second leaves the first unapplied too. */
+static int account_limits(const char *data_dir, const char *name, const char **sets, int nsets) {
+  char key[64], err[256];
+  const char *value = NULL;
+  pb_limits check;
+  pb_limits_default(&check);
+  for (int i = 0; i < nsets; i++) {
+    int ex = split_set(sets[i], key, sizeof(key), &value);
+    if (ex) return ex;
+    if (pb_limits_apply(&check, key, value, err, sizeof(err))) return usage_error("%s", err);
+  }
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1;
+  int64_t id = 0;
+  int ex = 0;
+  if (find_account(s, name, &id)) ex = 1;
+  for (int i = 0; !ex && i < nsets; i++) {
+    if (split_set(sets[i], key, sizeof(key), &value)) break; /* checked above */
+    int rc = pb_limits_set(s, id, key, value, err, sizeof(err));
+    if (rc) {
+      fprintf(stderr, PROG ": cannot set %s for %s: %s\n", key, name, err);
+      ex = rc == PB_EINVAL ? 2 : 1;
+    } else {
+      fprintf(stderr, PROG ": %s: %s=%s\n", name, key, value);
+    }
+  }
+  if (!ex && !nsets) {
+    pb_limits l;
+    int rc = pb_limits_get(s, id, &l);
+    if (rc) {
+      fprintf(stderr, PROG ": cannot read the limits of %s: %s\n", name, pb_strerror(rc));
+      ex = 1;
+    } else {
+      ex = print_limits(&l);
+    }
   }
   pb_store_close(s);
   return ex;
@@ -162,7 +231,8 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
   const char *pos[3];
   int npos = 0;
   const char *ttl_days = NULL, *ttl_secs = NULL, *val;
-  int only_pos = 0;
+  const char *sets[MAX_SETS];
+  int only_pos = 0, nsets = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (only_pos || a[0] != '-' || !a[1]) {
@@ -179,6 +249,10 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
     } else if (take_opt("--ttl", argc, argv, &i, &val)) {
       if (!val) return usage_error("--ttl needs a value");
       ttl_days = val;
+    } else if (take_opt("--set", argc, argv, &i, &val)) {
+      if (!val) return usage_error("--set needs KEY=VALUE");
+      if (nsets == MAX_SETS) return usage_error("at most %d --set at once", MAX_SETS);
+      sets[nsets++] = val;
     } else if (take_opt("--data-dir", argc, argv, &i, &val)) {
       /* Already resolved by the caller; accepted here so it may stay in argv. */
       if (!val) return usage_error("--data-dir needs a value");
@@ -192,6 +266,14 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
   }
 
   const char *cmd = argv[0], *verb = npos ? pos[0] : "";
+  int is_limits = !strcmp(cmd, "account") && !strcmp(verb, "limits");
+  if (nsets && !is_limits) return usage_error("--set belongs to account limits");
+  if (is_limits) {
+    if (npos != 2) return usage_error("account limits takes one NAME");
+    if (ttl_days || ttl_secs) return usage_error("account limits takes no --ttl");
+    if (!pb_account_name_valid(pos[1])) return name_error(pos[1]);
+    return account_limits(data_dir, pos[1], sets, nsets);
+  }
   if (!strcmp(cmd, "account") && !strcmp(verb, "create")) {
     if (npos != 2) return usage_error("account create takes one NAME");
     if (ttl_days || ttl_secs) return usage_error("account create takes no --ttl");

@@ -4,7 +4,9 @@
  * (no server needed; safe next to a running one). */
 
 /* Runs an admin subcommand. argv[0] is the subcommand word ("account" or "token").
-   Handles: account create NAME; account list; token create NAME [--ttl DAYS | --ttl-seconds S].
+   Handles: account create NAME; account list; account limits NAME [--set KEY=VALUE]...;
+   token create NAME [--ttl DAYS | --ttl-seconds S]. account limits prints KEY=VALUE lines
+   on stdout, or with --set stores them (all checked first; exit 2 on a bad key or value).
    data_dir is already resolved by the caller. Prints per docs/api-contract.md (token alone on
    stdout; human text to stderr). Returns a process exit code (0 ok, 1 failure, 2 usage). */
 int pb_admin_main(const char *data_dir, int argc, char **argv);

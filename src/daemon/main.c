@@ -9,6 +9,7 @@
 #include "ops/jobs.h"
 #include "ops/ops.h"
 #include "sessions/pool.h"
+#include "sessions/session.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@ typedef struct {
   int queue;
   int recycle_after;
   int warm_pages;
+  int spares;
   int no_sandbox;
   const char *chromium;
   const char *allow[64];
@@ -36,6 +38,18 @@ typedef struct {
 } config;
 
 static pb_server *g_server;
+
+/* Sessions wake the I/O thread when a client has output waiting. */
+static void wake_server(void *data) {
+  (void)data;
+  pb_server *s = g_server;
+  if (s) pb_server_wake(s);
+}
+
+/* The proxy's navigation check: the same rules as quick actions. */
+static int url_check(const char *url, char *why, size_t cap, void *data) {
+  return pb_egress_check_url((const pb_egress *)data, url, why, cap) ? -1 : 0;
+}
 
 static void on_signal(int sig) {
   (void)sig;
@@ -107,6 +121,7 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   c->queue = 64;
   c->recycle_after = 200;
   c->warm_pages = 2;
+  c->spares = 1;
   const char *e;
   if ((e = getenv("PPOD_LISTEN")) && parse_listen(e, c)) {
     fprintf(stderr, "ppod-browserd: PPOD_LISTEN must be ADDR:PORT\n");
@@ -223,6 +238,7 @@ static int serve(config *c) {
   pb_pool *pool = NULL;
   pb_jobs *jobs = NULL;
   pb_server *srv = NULL;
+  pb_sessions *sessions = NULL;
   int code = 1;
   int rc = pb_store_open(c->data_dir, &st);
   if (rc) {
@@ -249,6 +265,7 @@ static int serve(config *c) {
   po.browsers = c->browsers;
   po.warm_pages = c->warm_pages;
   po.recycle_after = c->recycle_after;
+  po.spares = c->spares;
   po.browser.executable = c->chromium;
   po.browser.no_sandbox = c->no_sandbox;
   if (c->no_sandbox) PB_WARN("Chromium runs WITHOUT its sandbox (--no-sandbox)");
@@ -258,7 +275,10 @@ static int serve(config *c) {
     goto out;
   }
   if (pb_jobs_start(c->concurrency, c->queue, &jobs)) goto out;
-  pb_ops_env env = {.pool = pool, .egress = eg};
+  pb_sessions_opts sso = {.pool = pool, .store = st, .url_check = url_check, .url_check_data = eg,
+                          .wake = wake_server};
+  if (pb_sessions_start(&sso, &sessions)) goto out;
+  pb_ops_env env = {.pool = pool, .egress = eg, .sessions = sessions};
   pb_server_opts so = {.address = c->address, .port = c->port, .store = st, .ops = &env,
                        .jobs = jobs, .drain_ms = 25000};
   if (pb_server_create(&so, &srv)) goto out;
@@ -285,8 +305,9 @@ static int serve(config *c) {
   pb_server_run(srv);
   code = 0;
 out:
-  g_server = NULL;
   pb_jobs_stop(jobs);
+  pb_sessions_stop(sessions);
+  g_server = NULL;
   pb_server_free(srv);
   pb_pool_stop(pool);
   pb_egress_free(eg);

@@ -2,7 +2,9 @@
 
 #include "common/pb.h"
 #include "http/metrics.h"
+#include "core/ratelimit.h"
 #include "http/openapi.h"
+#include "sessions/session.h"
 
 #include <libwebsockets.h>
 #include <pthread.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CHUNK (64 * 1024)
 /* Oversized bodies up to this are read and dropped before the 413. */
@@ -35,6 +38,19 @@ struct pb_server {
   int inflight; /* jobs submitted and not yet handed back (I/O thread) */
   req *live;    /* requests with a job, for cancelling at the drain deadline */
   lws_sorted_usec_list_t drain_sul;
+  /* Per-account rate state (I/O thread only). */
+  struct acct {
+    int64_t account_id;
+    pb_bucket acquisitions, actions;
+    int actions_running;
+  } *accts;
+  size_t naccts, aaccts;
+  /* WebSocket upgrades accepted but not yet established (I/O thread). */
+  struct pending_ws {
+    struct lws *wsi;
+    pb_session *session;
+  } pending_ws[64];
+  int npending_ws;
   unsigned char wbuf[LWS_PRE + CHUNK];
 };
 
@@ -57,6 +73,9 @@ struct req {
   pb_buf body;
   int body_too_big;
   pb_auth auth;
+  pb_limits limits;
+  int counted_action;      /* holds one of the account's concurrent actions */
+  char ws_base[300];
   cJSON *json;
   pb_job job;
   atomic_int canceled;
@@ -74,11 +93,22 @@ struct req {
 
 typedef struct {
   req *r;
+  pb_session *ws;      /* the acquired session of a CDP WebSocket */
+  pb_buf rx;           /* a client message being reassembled */
+  int rx_too_big;
 } pss_t;
+
+/* Largest CDP message a client may send. */
+#define PB_WS_MESSAGE_MAX ((size_t)64 << 20)
 
 static void get_healthz(pb_server *s, req *r);
 static void get_metrics(pb_server *s, req *r);
 static void get_openapi(pb_server *s, req *r);
+static void get_sessions(pb_server *s, req *r);
+static void action_done(pb_server *s, req *r);
+static void get_history(pb_server *s, req *r);
+static void get_limits(pb_server *s, req *r);
+static void get_usage(pb_server *s, req *r);
 
 static const route routes[] = {
     {"/healthz", LWSHUMETH_GET, 0, NULL, NULL, NULL, get_healthz},
@@ -90,6 +120,11 @@ static const route routes[] = {
     {"/browser/scrape", LWSHUMETH_POST, 1, "scrape", "scrape", pb_op_scrape, NULL},
     {"/browser/links", LWSHUMETH_POST, 1, "links", "links", pb_op_links, NULL},
     {"/browser/snapshot", LWSHUMETH_POST, 1, "snapshot", "snapshot", pb_op_snapshot, NULL},
+    {"/browser/acquire", LWSHUMETH_POST, 1, "acquire", NULL, pb_op_acquire, NULL},
+    {"/browser/sessions", LWSHUMETH_GET, 1, NULL, NULL, NULL, get_sessions},
+    {"/browser/history", LWSHUMETH_GET, 1, NULL, NULL, NULL, get_history},
+    {"/browser/limits", LWSHUMETH_GET, 1, NULL, NULL, NULL, get_limits},
+    {"/browser/usage", LWSHUMETH_GET, 1, NULL, NULL, NULL, get_usage},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -108,6 +143,7 @@ static req *req_new(pb_server *s, struct lws *wsi) {
 
 static void req_unref(req *r) {
   if (!r || atomic_fetch_sub(&r->refs, 1) != 1) return;
+  pb_session_unref(r->job.session);
   pb_buf_free(&r->body);
   cJSON_Delete(r->json);
   pb_op_result_free(&r->res);
@@ -212,8 +248,10 @@ static void job_main(void *arg) {
   pb_server *s = r->srv;
   int64_t usage_id = 0;
   int64_t start_wall = pb_wall_ms();
-  int urc = pb_usage_begin(s->o.store, r->auth.account_id, r->route->kind, start_wall, &usage_id);
-  if (urc) PB_ERR("usage: could not open a ledger row: %s", pb_strerror(urc));
+  int urc = r->route->kind ? pb_usage_begin(s->o.store, r->auth.account_id, r->route->kind,
+                                             start_wall, &usage_id)
+                            : PB_ENOTFOUND;
+  if (urc && r->route->kind) PB_ERR("usage: could not open a ledger row: %s", pb_strerror(urc));
   if (pb_now_ms() >= r->job.deadline_ms) {
     pb_op_fail(&r->res, 408, "TIMEOUT", "the job waited in the queue past its timeout");
   } else if (r->route->op(&r->job, &r->res) && r->res.status == 0) {
@@ -248,6 +286,7 @@ static void drain_done(pb_server *s) {
     req *r = list;
     list = r->next_done;
     s->inflight--;
+    action_done(s, r);
     live_unlink(r);
     answer_ready(r);
     req_unref(r); /* the job's reference */
@@ -260,6 +299,26 @@ static int header(struct lws *wsi, enum lws_token_indexes h, char *buf, int len)
   return lws_hdr_copy(wsi, buf, len, h) > 0;
 }
 
+/* ?token= from the raw request line, where lws has not split the query
+ * (WebSocket upgrades). */
+static int query_token(struct lws *wsi, char *out, size_t cap) {
+  char uri[1024];
+  if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return 0;
+  const char *q = strchr(uri, '?');
+  while (q) {
+    q++;
+    if (!strncmp(q, "token=", 6)) {
+      size_t n = strcspn(q + 6, "&");
+      if (n == 0 || n >= cap) return 0;
+      memcpy(out, q + 6, n);
+      out[n] = '\0';
+      return 1;
+    }
+    q = strchr(q, '&');
+  }
+  return 0;
+}
+
 /* Auth from `Authorization: Bearer T` or `?token=T`. 0 or an answer sent. */
 static int authenticate(pb_server *s, req *r, struct lws *wsi) {
   char hdr[512], *tok = NULL;
@@ -270,8 +329,10 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi) {
     }
     tok = hdr + 7;
     while (*tok == ' ') tok++;
-  } else if (lws_get_urlarg_by_name(wsi, "token=", hdr, sizeof(hdr))) {
+  } else if (query_token(wsi, hdr, sizeof(hdr)) || lws_get_urlarg_by_name(wsi, "token=", hdr, sizeof(hdr))) {
     tok = hdr;
+    /* During a WebSocket upgrade lws hands back the whole "token=..." arg. */
+    if (!strncmp(tok, "token=", 6)) tok += 6;
   }
   if (!tok || !*tok) {
     answer_error(r, 401, "UNAUTHORIZED", "a token is required: 'Authorization: Bearer <token>'");
@@ -293,6 +354,280 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi) {
   return 0;
 }
 
+
+#define SESSIONS_PREFIX "/browser/sessions/"
+
+static struct acct *acct_of(pb_server *s, int64_t account_id) {
+  for (size_t i = 0; i < s->naccts; i++)
+    if (s->accts[i].account_id == account_id) return &s->accts[i];
+  if (s->naccts == s->aaccts) {
+    size_t na = s->aaccts ? s->aaccts * 2 : 16;
+    struct acct *n = realloc(s->accts, na * sizeof(*n));
+    if (!n) return NULL;
+    s->accts = n;
+    s->aaccts = na;
+  }
+  struct acct *a = &s->accts[s->naccts++];
+  memset(a, 0, sizeof(*a));
+  a->account_id = account_id;
+  return a;
+}
+
+static int retry_secs(int64_t ms) { return (int)((ms + 999) / 1000); }
+
+/* Per-account admission, before the shared job queue: one account at its
+ * limit is refused at once and never delays another. 0 to go on. */
+static int admit(pb_server *s, req *r) {
+  if (pb_limits_get(s->o.store, r->auth.account_id, &r->limits)) pb_limits_default(&r->limits);
+  struct acct *a = acct_of(s, r->auth.account_id);
+  if (!a) {
+    answer_error(r, 500, "INTERNAL_ERROR", "out of memory");
+    return -1;
+  }
+  int64_t now = pb_now_ms(), wait = 0;
+  if (r->route->op == pb_op_acquire) {
+    const pb_limits *l = &r->limits;
+    const cJSON *ka = cJSON_GetObjectItemCaseSensitive(r->json, "keep_alive");
+    if (cJSON_IsNumber(ka) && ka->valuedouble > (double)l->keep_alive_max_ms) {
+      answer_error(r, 400, "INVALID_REQUEST", "keep_alive: at most %lld ms for this account",
+                   (long long)l->keep_alive_max_ms);
+      return -1;
+    }
+    if (pb_sessions_count(s->o.ops->sessions, r->auth.account_id) >= l->max_concurrent_sessions) {
+      r->retry_after = 5;
+      answer_error(r, 429, "LIMIT_EXCEEDED", "the account already has %d live sessions (its maximum)",
+                   l->max_concurrent_sessions);
+      return -1;
+    }
+    if (!pb_bucket_take(&a->acquisitions, now, l->acquisitions_per_minute / 60.0,
+                        l->acquisitions_per_minute, &wait)) {
+      r->retry_after = retry_secs(wait);
+      answer_error(r, 429, "RATE_LIMITED", "at most %d acquisitions per minute; next in %lld ms",
+                   l->acquisitions_per_minute, (long long)wait);
+      return -1;
+    }
+    return 0;
+  }
+  /* A quick action, maybe in one of the account's sessions. */
+  const cJSON *sid = cJSON_GetObjectItemCaseSensitive(r->json, "sessionId");
+  if (cJSON_IsString(sid)) {
+    r->job.session = pb_sessions_get(s->o.ops->sessions, sid->valuestring, r->auth.account_id);
+    if (!r->job.session) {
+      answer_error(r, 404, "SESSION_NOT_FOUND", "no live session %s for this account", sid->valuestring);
+      return -1;
+    }
+  }
+  if (a->actions_running >= r->limits.concurrent_quick_actions) {
+    r->retry_after = 1;
+    answer_error(r, 429, "LIMIT_EXCEEDED", "the account already runs %d quick actions (its maximum)",
+                 r->limits.concurrent_quick_actions);
+    return -1;
+  }
+  if (!pb_bucket_take(&a->actions, now, r->limits.quick_actions_per_second,
+                      r->limits.quick_actions_per_second, &wait)) {
+    r->retry_after = retry_secs(wait);
+    answer_error(r, 429, "RATE_LIMITED", "at most %d quick actions per second; next in %lld ms",
+                 r->limits.quick_actions_per_second, (long long)wait);
+    return -1;
+  }
+  a->actions_running++;
+  r->counted_action = 1;
+  return 0;
+}
+
+static void action_done(pb_server *s, req *r) {
+  if (!r->counted_action) return;
+  r->counted_action = 0;
+  struct acct *a = acct_of(s, r->auth.account_id);
+  if (a && a->actions_running > 0) a->actions_running--;
+}
+
+/* "ws://host" as the client reached us, for webSocketDebuggerUrl. */
+static void set_ws_base(req *r, struct lws *wsi) {
+  char host[256];
+  if (!header(wsi, WSI_TOKEN_HOST, host, sizeof(host)) || strpbrk(host, "/\"\\ <>"))
+    pb_strlcpy(host, "127.0.0.1", sizeof(host));
+  snprintf(r->ws_base, sizeof(r->ws_base), "ws://%s", host);
+}
+
+static cJSON *session_json(const pb_session_info *i) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "sessionId", i->id);
+  cJSON_AddNumberToObject(o, "startTime", (double)i->start_wall_ms);
+  if (i->connected) {
+    cJSON_AddStringToObject(o, "connectionId", i->connection_id);
+    cJSON_AddNumberToObject(o, "connectionStartTime", (double)i->connection_start_wall_ms);
+  }
+  cJSON_AddNumberToObject(o, "lastActivity", (double)i->last_activity_wall_ms);
+  cJSON_AddNumberToObject(o, "keepAliveMs", (double)i->keep_alive_ms);
+  return o;
+}
+
+static void get_sessions(pb_server *s, req *r) {
+  pb_session_info *v = NULL;
+  size_t n = 0;
+  if (pb_sessions_list(s->o.ops->sessions, r->auth.account_id, &v, &n)) {
+    answer_error(r, 500, "INTERNAL_ERROR", "out of memory");
+    return;
+  }
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(arr, session_json(&v[i]));
+  free(v);
+  answer_json(r, arr);
+}
+
+static void get_history(pb_server *s, req *r) {
+  pb_session_rec *v = NULL;
+  size_t n = 0;
+  if (pb_session_history(s->o.store, r->auth.account_id, 100, &v, &n)) {
+    answer_error(r, 500, "INTERNAL_ERROR", "the account store failed");
+    return;
+  }
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t i = 0; i < n; i++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "sessionId", v[i].id);
+    cJSON_AddNumberToObject(o, "startTime", (double)v[i].start_ms);
+    cJSON_AddNumberToObject(o, "endTime", (double)v[i].end_ms);
+    cJSON_AddStringToObject(o, "closeReason", v[i].reason);
+    cJSON_AddStringToObject(o, "closeReasonText", v[i].reason_text);
+    cJSON_AddNumberToObject(o, "browserMs", (double)v[i].browser_ms);
+    cJSON_AddItemToArray(arr, o);
+  }
+  free(v);
+  answer_json(r, arr);
+}
+
+static void get_limits(pb_server *s, req *r) {
+  pb_limits l;
+  if (pb_limits_get(s->o.store, r->auth.account_id, &l)) pb_limits_default(&l);
+  pb_session_info *v = NULL;
+  size_t n = 0;
+  pb_sessions_list(s->o.ops->sessions, r->auth.account_id, &v, &n);
+  struct acct *a = acct_of(s, r->auth.account_id);
+  int64_t wait = 0, avail = l.acquisitions_per_minute;
+  if (a)
+    pb_bucket_peek(&a->acquisitions, pb_now_ms(), l.acquisitions_per_minute / 60.0,
+                   l.acquisitions_per_minute, &avail, &wait);
+  int tokens = (int)avail;
+  int free_slots = l.max_concurrent_sessions - (int)n;
+  if (free_slots < 0) free_slots = 0;
+  cJSON *o = cJSON_CreateObject();
+  cJSON *act = cJSON_AddArrayToObject(o, "activeSessions");
+  for (size_t i = 0; i < n; i++) {
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "id", v[i].id);
+    cJSON_AddItemToArray(act, e);
+  }
+  free(v);
+  cJSON_AddNumberToObject(o, "maxConcurrentSessions", l.max_concurrent_sessions);
+  cJSON_AddNumberToObject(o, "allowedBrowserAcquisitions", tokens < free_slots ? tokens : free_slots);
+  cJSON_AddNumberToObject(o, "timeUntilNextAllowedBrowserAcquisition", tokens > 0 ? 0 : (double)wait);
+  cJSON_AddNumberToObject(o, "acquisitionsPerMinute", l.acquisitions_per_minute);
+  cJSON_AddNumberToObject(o, "keepAliveMaxMs", (double)l.keep_alive_max_ms);
+  cJSON_AddNumberToObject(o, "quickActionsPerSecond", l.quick_actions_per_second);
+  cJSON_AddNumberToObject(o, "concurrentQuickActions", l.concurrent_quick_actions);
+  answer_json(r, o);
+}
+
+static int64_t urlarg_ms(struct lws *wsi, const char *name, int64_t def) {
+  char v[64];
+  long long x;
+  if (!lws_get_urlarg_by_name(wsi, name, v, sizeof(v)) || pb_parse_int(v, 0, INT64_MAX, &x)) return def;
+  return x;
+}
+
+static void get_usage(pb_server *s, req *r) {
+  int64_t to = urlarg_ms(r->wsi, "to=", pb_wall_ms() + 1);
+  int64_t from = urlarg_ms(r->wsi, "from=", to - 30LL * 24 * 3600 * 1000);
+  int64_t ms = 0, count = 0;
+  if (pb_usage_sum(s->o.store, r->auth.account_id, from, to, &ms, &count)) {
+    answer_error(r, 500, "INTERNAL_ERROR", "the account store failed");
+    return;
+  }
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "from", (double)from);
+  cJSON_AddNumberToObject(o, "to", (double)to);
+  cJSON_AddNumberToObject(o, "browserMs", (double)ms);
+  cJSON_AddNumberToObject(o, "count", (double)count);
+  answer_json(r, o);
+}
+
+/* Copies the id part of "ID/rest" into id; returns the rest ("" or "/..."). */
+static const char *split_session_path(const char *p, char *id, size_t cap) {
+  size_t n = strcspn(p, "/");
+  if (n == 0 || n >= cap) return NULL;
+  memcpy(id, p, n);
+  id[n] = '\0';
+  return p + n;
+}
+
+/* CDP discovery for clients that start from an http URL (Playwright's
+ * connectOverCDP, chrome-remote-interface). */
+static void session_discovery(pb_server *s, req *r, pb_session *ss, const char *what) {
+  (void)s;
+  char ws[512];
+  snprintf(ws, sizeof(ws), "%s/browser/sessions/%s/devtools/browser", r->ws_base, pb_session_id(ss));
+  if (!strcmp(what, "version")) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "Browser", "HeadlessChrome (ppod-browser)");
+    cJSON_AddStringToObject(o, "Protocol-Version", "1.3");
+    cJSON_AddStringToObject(o, "webSocketDebuggerUrl", ws);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    free(r->res.body);
+    r->res.body = text;
+  } else {
+    /* Pages are listed by the browser itself over the WebSocket. */
+    free(r->res.body);
+    r->res.body = strdup("[]");
+  }
+  r->res.body_len = r->res.body ? strlen(r->res.body) : 0;
+  r->res.content_type = "application/json";
+  r->res.status = 200;
+  answer_ready(r);
+}
+
+static void session_route(pb_server *s, req *r, int method, const char *rest_path) {
+  char id[80];
+  const char *rest = split_session_path(rest_path, id, sizeof(id));
+  pb_session *ss = rest ? pb_sessions_get(s->o.ops->sessions, id, r->auth.account_id) : NULL;
+  if (!ss) {
+    answer_error(r, 404, "SESSION_NOT_FOUND", "no live session %s for this account", rest ? id : "");
+    return;
+  }
+  if (!*rest && method == LWSHUMETH_DELETE) {
+    pb_sessions_release(s->o.ops->sessions, id, r->auth.account_id, "Released", "released by the client");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "sessionId", id);
+    cJSON_AddStringToObject(o, "status", "closed");
+    answer_json(r, o);
+  } else if (method == LWSHUMETH_GET &&
+             (!strcmp(rest, "/json/version") || !strcmp(rest, "/json/version/"))) {
+    session_discovery(s, r, ss, "version");
+  } else if (method == LWSHUMETH_GET && (!strcmp(rest, "/json") || !strcmp(rest, "/json/") ||
+                                        !strcmp(rest, "/json/list") || !strcmp(rest, "/json/list/"))) {
+    session_discovery(s, r, ss, "list");
+  } else if (!*rest && method == LWSHUMETH_GET) {
+    pb_session_info *v = NULL;
+    size_t n = 0;
+    cJSON *found = NULL;
+    pb_sessions_list(s->o.ops->sessions, r->auth.account_id, &v, &n);
+    for (size_t i = 0; i < n; i++)
+      if (!strcmp(v[i].id, id)) found = session_json(&v[i]);
+    free(v);
+    if (found)
+      answer_json(r, found);
+    else
+      answer_error(r, 404, "SESSION_NOT_FOUND", "no live session %s for this account", id);
+  } else if (!strcmp(rest, "/devtools/browser")) {
+    answer_error(r, 400, "INVALID_REQUEST", "connect to this URL with a WebSocket");
+  } else {
+    answer_error(r, 404, "NOT_FOUND", "no route %s%s", SESSIONS_PREFIX, rest_path);
+  }
+  pb_session_unref(ss);
+}
+
 static void start_job(pb_server *s, req *r) {
   if (r->body_too_big) {
     r->close_after = 1;
@@ -311,8 +646,12 @@ static void start_job(pb_server *s, req *r) {
     answer_error(r, 400, "INVALID_REQUEST", "%s", err);
     return;
   }
+  if (admit(s, r)) return;
   const cJSON *t = cJSON_GetObjectItemCaseSensitive(r->json, "timeout");
   int64_t timeout = cJSON_IsNumber(t) && t->valueint > 0 ? t->valueint : PB_JOB_TIMEOUT_DEFAULT_MS;
+  r->job.account_id = r->auth.account_id;
+  r->job.limits = r->limits;
+  pb_strlcpy(r->job.ws_base, r->ws_base, sizeof(r->job.ws_base));
   r->job.env = s->o.ops;
   r->job.req = r->json;
   r->job.deadline_ms = r->t0 + timeout;
@@ -321,6 +660,7 @@ static void start_job(pb_server *s, req *r) {
   rc = pb_jobs_submit(s->o.jobs, job_main, r);
   if (rc) {
     atomic_fetch_sub(&r->refs, 1);
+    action_done(s, r);
     if (rc == PB_EBUSY) {
       r->retry_after = 1;
       answer_error(r, 429, "TOO_MANY_REQUESTS", "all browsers are busy and the queue is full; retry shortly");
@@ -347,6 +687,13 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   char *uri = NULL;
   int ulen = 0;
   int method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+  set_ws_base(r, wsi);
+  if (!strncmp(path, SESSIONS_PREFIX, sizeof(SESSIONS_PREFIX) - 1)) {
+    r->route_label = "/browser/sessions/{id}";
+    if (authenticate(s, r, wsi)) return;
+    session_route(s, r, method, path + sizeof(SESSIONS_PREFIX) - 1);
+    return;
+  }
   const route *rt = NULL;
   int path_known = 0;
   for (size_t i = 0; i < NROUTES; i++) {
@@ -366,6 +713,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   }
   r->route = rt;
   if (rt->get) {
+    if (rt->auth && authenticate(s, r, wsi)) return;
     rt->get(s, r);
     return;
   }
@@ -452,6 +800,122 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+
+/* ---- CDP over WebSocket for acquired sessions ---- */
+
+static void pending_ws_drop(pb_server *s, struct lws *wsi, pb_session **taken) {
+  for (int i = 0; i < s->npending_ws; i++)
+    if (s->pending_ws[i].wsi == wsi) {
+      pb_session *ss = s->pending_ws[i].session;
+      s->pending_ws[i] = s->pending_ws[--s->npending_ws];
+      if (taken) {
+        *taken = ss;
+      } else {
+        pb_session_detach(ss, wsi);
+        pb_session_unref(ss);
+      }
+      return;
+    }
+}
+
+/* Answers a refused upgrade with the JSON error envelope. */
+static int ws_refuse(struct lws *wsi, int status, const char *code, const char *message) {
+  char body[512];
+  int n = snprintf(body, sizeof(body),
+                   "{\"success\":false,\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}]}", code, message);
+  unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+  if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/json", (lws_filepos_t)n, &p, end) ||
+      lws_finalize_write_http_header(wsi, start, &p, end))
+    return -1;
+  lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL);
+  return 1;
+}
+
+/* An upgrade to /browser/sessions/{id}/devtools/browser: auth, ownership and
+ * one client at a time are settled before the handshake is answered. */
+static int ws_confirm(pb_server *s, struct lws *wsi) {
+  char uri[512];
+  if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+      strncmp(uri, SESSIONS_PREFIX, sizeof(SESSIONS_PREFIX) - 1))
+    return ws_refuse(wsi, 404, "NOT_FOUND", "WebSockets are served at /browser/sessions/{id}/devtools/browser");
+  char id[80];
+  const char *rest = split_session_path(uri + sizeof(SESSIONS_PREFIX) - 1, id, sizeof(id));
+  if (!rest || strncmp(rest, "/devtools/browser", 17))
+    return ws_refuse(wsi, 404, "NOT_FOUND", "WebSockets are served at /browser/sessions/{id}/devtools/browser");
+  if (s->draining) return ws_refuse(wsi, 503, "SHUTTING_DOWN", "the service is shutting down");
+  req tmp;
+  memset(&tmp, 0, sizeof(tmp));
+  tmp.srv = s;
+  if (authenticate(s, &tmp, wsi)) {
+    int rc = ws_refuse(wsi, tmp.res.status, tmp.res.code, tmp.res.message);
+    pb_op_result_free(&tmp.res);
+    return rc;
+  }
+  pb_session *ss = pb_sessions_get(s->o.ops->sessions, id, tmp.auth.account_id);
+  if (!ss) return ws_refuse(wsi, 404, "SESSION_NOT_FOUND", "no live session with that id for this account");
+  if (s->npending_ws == (int)(sizeof(s->pending_ws) / sizeof(s->pending_ws[0]))) {
+    pb_session_unref(ss);
+    return ws_refuse(wsi, 503, "BUSY", "too many connections being set up; retry");
+  }
+  int rc = pb_session_attach(ss, wsi);
+  if (rc) {
+    pb_session_unref(ss);
+    if (rc == PB_EBUSY)
+      return ws_refuse(wsi, 409, "SESSION_IN_USE", "another client is connected to this session");
+    return ws_refuse(wsi, 404, "SESSION_NOT_FOUND", "the session ended");
+  }
+  s->pending_ws[s->npending_ws].wsi = wsi;
+  s->pending_ws[s->npending_ws].session = ss;
+  s->npending_ws++;
+  return 0;
+}
+
+static int ws_receive(pss_t *pss, struct lws *wsi, const void *in, size_t len) {
+  if (!pss->ws) return -1;
+  if (!pss->rx_too_big && pb_buf_append(&pss->rx, in, len)) pss->rx_too_big = 1;
+  if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi)) return 0;
+  if (pss->rx_too_big) {
+    static const char why[] = "message over the size cap";
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why, sizeof(why) - 1);
+    return -1;
+  }
+  pb_session_from_client(pss->ws, pss->rx.data ? pss->rx.data : "", pss->rx.len);
+  pss->rx.len = 0;
+  lws_callback_on_writable(wsi);
+  return 0;
+}
+
+static int ws_writable(struct lws *wsi, pss_t *pss) {
+  if (!pss->ws) return -1;
+  size_t len = 0;
+  char *msg = pb_session_next_out(pss->ws, &len);
+  if (msg) {
+    unsigned char *buf = malloc(LWS_PRE + len);
+    int ok = buf != NULL;
+    if (ok) {
+      memcpy(buf + LWS_PRE, msg, len);
+      ok = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_TEXT) >= (int)len;
+    }
+    free(buf);
+    free(msg);
+    if (!ok) return -1;
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  const char *reason = NULL;
+  int code = pb_session_ended(pss->ws, &reason);
+  if (code) {
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
+    return -1;
+  }
+  return 0;
+}
+
+static void wake_conn(void *conn, void *data) {
+  (void)data;
+  lws_callback_on_writable((struct lws *)conn);
+}
+
 static void drain_tick(lws_sorted_usec_list_t *sul) {
   pb_server *s = lws_container_of(sul, pb_server, drain_sul);
   if (s->inflight == 0) {
@@ -475,6 +939,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
   case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
     if (!s) break;
     drain_done(s);
+    if (s->o.ops->sessions) pb_sessions_each_conn(s->o.ops->sessions, wake_conn, NULL);
     if (s->stop_asked && !s->draining) {
       s->draining = 1;
       s->drain_deadline = pb_now_ms() + s->o.drain_ms;
@@ -495,7 +960,34 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     return 0;
   case LWS_CALLBACK_HTTP_WRITEABLE:
     return write_answer(s, wsi, pss);
+  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    return ws_confirm(s, wsi);
+  case LWS_CALLBACK_ESTABLISHED: {
+    pb_session *ss = NULL;
+    pending_ws_drop(s, wsi, &ss);
+    memset(pss, 0, sizeof(*pss));
+    if (!ss) return -1;
+    pss->ws = ss;
+    pb_buf_init(&pss->rx, PB_WS_MESSAGE_MAX);
+    PB_INFO("sessions: client connected to %s", pb_session_id(ss));
+    lws_callback_on_writable(wsi);
+    return 0;
+  }
+  case LWS_CALLBACK_RECEIVE:
+    return ws_receive(pss, wsi, in, len);
+  case LWS_CALLBACK_SERVER_WRITEABLE:
+    return ws_writable(wsi, pss);
+  case LWS_CALLBACK_CLOSED:
+    if (pss && pss->ws) {
+      PB_INFO("sessions: client left %s", pb_session_id(pss->ws));
+      pb_session_detach(pss->ws, wsi);
+      pb_session_unref(pss->ws);
+      pss->ws = NULL;
+      pb_buf_free(&pss->rx);
+    }
+    break;
   case LWS_CALLBACK_CLOSED_HTTP:
+    if (s) pending_ws_drop(s, wsi, NULL);
     if (pss && pss->r) {
       pss->r->wsi = NULL;
       atomic_store(&pss->r->canceled, 1);
@@ -565,6 +1057,10 @@ int pb_server_run(pb_server *s) {
    * them so their usage rows close. */
   for (req *r = s->live; r; r = r->next_live) atomic_store(&r->canceled, 1);
   return 0;
+}
+
+void pb_server_wake(pb_server *s) {
+  if (s->ctx) lws_cancel_service(s->ctx);
 }
 
 void pb_server_stop(pb_server *s) {

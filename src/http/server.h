@@ -32,6 +32,9 @@ int pb_server_run(pb_server *s);
 /* Asks the server to stop: new requests get 503. Safe from a signal handler. */
 void pb_server_stop(pb_server *s);
 
+/* Wakes the I/O thread (e.g. a session has output). Any thread. */
+void pb_server_wake(pb_server *s);
+
 void pb_server_free(pb_server *s);
 
 #endif

@@ -536,9 +536,14 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
     pb_nav_close(n, NULL);
     return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
   }
-  rc = pb_pool_lease(job->env->pool, job->deadline_ms, &n->page);
+  if (job->session)
+    rc = pb_session_page_open(job->session, job->deadline_ms, &n->page);
+  else
+    rc = pb_pool_lease(job->env->pool, job->deadline_ms, &n->page);
   if (rc) {
     pb_nav_close(n, NULL);
+    if (rc == PB_ENOTFOUND)
+      return pb_op_fail(res, 404, "SESSION_NOT_FOUND", "the session ended");
     if (rc == PB_ETIMEOUT)
       return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE", "no browser became free before the deadline");
     return pb_op_fail_rc(res, rc, "leasing a browser");
@@ -639,7 +644,10 @@ void pb_nav_close(pb_nav *n, pb_op_result *res) {
   if (n->page) {
     pb_cdp_sub_set_hook(n->page->events, NULL, NULL);
     if (res) res->browser_ms = pb_now_ms() - n->leased_at;
-    pb_pool_release(n->job->env->pool, n->page);
+    if (n->job->session)
+      pb_session_page_close(n->job->session, n->page);
+    else
+      pb_pool_release(n->job->env->pool, n->page);
   }
   for (int i = 0; i < n->nreject_re; i++) regfree(&n->reject_re[i]);
   for (int i = 0; i < n->nallow_re; i++) regfree(&n->allow_re[i]);

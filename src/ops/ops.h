@@ -5,6 +5,7 @@
  * pb_op_result; navigation, waiting and timeouts live in nav.h. */
 #include "ops/egress.h"
 #include "sessions/pool.h"
+#include "sessions/session.h"
 
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
@@ -31,6 +32,7 @@ typedef struct {
 typedef struct {
   pb_pool *pool;
   const pb_egress *egress;
+  pb_sessions *sessions;
 } pb_ops_env;
 
 /* One job: its environment, request and deadline. */
@@ -39,6 +41,10 @@ typedef struct {
   const cJSON *req;         /* validated request body, borrowed */
   int64_t deadline_ms;      /* whole-job deadline, pb_now_ms() clock */
   atomic_int *canceled;     /* set when the client went away; may be NULL */
+  int64_t account_id;
+  pb_limits limits;         /* the account's */
+  pb_session *session;      /* run in this acquired session's browser; may be NULL */
+  char ws_base[300];        /* "ws://host" the client reached us at */
 } pb_job;
 
 /* Fills res as an error. Always returns -1 so callers can `return fail(...)`. */
@@ -57,6 +63,7 @@ int pb_op_content(pb_job *job, pb_op_result *res);
 int pb_op_scrape(pb_job *job, pb_op_result *res);
 int pb_op_links(pb_job *job, pb_op_result *res);
 int pb_op_snapshot(pb_job *job, pb_op_result *res);
+int pb_op_acquire(pb_job *job, pb_op_result *res);
 
 /* The screenshotOptions object of a request (or its Browserless alias
  * "options"); NULL if neither is given. */

@@ -61,7 +61,7 @@ typedef struct {
   char *base_owned;
   sb refs;          /* referenced-link definitions */
   int nrefs;
-  int in_cell;      /* > 0 while rendering a GFM table cell */
+  int in_cell;      /* > 0 inside a GFM table cell or a link: one line only */
 } ctx;
 
 static void sb_free(sb *b) {
@@ -159,6 +159,7 @@ struct md_node {
   int tag;      /* GumboTag or TAG_TEXT */
   int index;    /* index among the parent's element children */
   unsigned char ws_only, has_void, has_mwb, is_code, layout;
+  unsigned char alt; /* list right after a list of its kind: other marker */
 };
 
 static void append_child(md_node *p, md_node *n) {
@@ -424,7 +425,8 @@ static void build(ctx *c, md_node *p, GumboNode *g, int depth) {
     if (!e)
       return;
     e->g = k;
-    e->index = eidx++;
+    /* an <ol> counts its <li>s only, whatever else a page puts there */
+    e->index = k->v.element.tag == GUMBO_TAG_LI ? eidx++ : eidx;
     append_child(p, e);
     build(c, e, k, depth + 1);
   }
@@ -509,8 +511,18 @@ static void flags(md_node *n, int parent_code) {
     n->ws_only = lead_ws(n->text, n->tlen) == n->tlen;
     return;
   }
+  const md_node *prev_el = NULL;
   for (md_node *k = n->first; k; k = k->next) {
     flags(k, n->is_code);
+    if (k->tag != TAG_TEXT) {
+      /* CommonMark would merge two adjacent lists with the same marker */
+      if (prev_el && prev_el->tag == k->tag &&
+          (k->tag == GUMBO_TAG_UL || k->tag == GUMBO_TAG_OL))
+        k->alt = !prev_el->alt;
+      prev_el = k;
+    } else if (!k->ws_only) {
+      prev_el = NULL;
+    }
     n->ws_only &= k->ws_only;
     if (k->tag != TAG_TEXT) {
       n->has_void |= (unsigned char)(k->has_void || is_void_tag(k->tag));
@@ -693,9 +705,13 @@ static void join(ctx *c, sb *out, const char *r, size_t rn) {
     nls = 2;
   /* Spaces at the start of a line would make an indented code block (or
    * nothing); code indentation we mean is written as IND_MARK. */
-  if (nls || !out->n)
-    while (l < rn && r[l] == ' ')
-      l++;
+  if (nls || !out->n) {
+    size_t k = l;
+    while (k < rn && r[k] == ' ')
+      k++;
+    if (k == rn || r[k] != '\n')
+      l = k;
+  }
   out->n -= t;
   if (nls == 2 && t < 2) {
     /* a line break right before a paragraph break means nothing */
@@ -882,7 +898,7 @@ static void pre_links(ctx *c, const md_node *pre, sb *r) {
       k = k->next;
   }
   if (line.n) {
-    sb_adds(c, r, "\n\n");
+    join(c, r, "\n\n", 2);
     sb_add(c, r, line.p, line.n);
     sb_adds(c, r, "\n\n");
   }
@@ -917,6 +933,8 @@ static void rule_pre(ctx *c, const md_node *n, sb *r) {
   }
   if (c->o->code_block_style == PB_MD_CODE_INDENTED) {
     sb_adds(c, r, "\n\n\x01   ");
+    if (code.n && code.p[code.n - 1] == '\n')
+      code.n--; /* the block's own line end, as for fences */
     for (size_t i = 0; i < code.n; i++) {
       sb_addc(c, r, code.p[i]);
       if (code.p[i] == '\n')
@@ -1249,6 +1267,22 @@ static void rule_media(ctx *c, const md_node *n, sb *r) {
   sb_free(&inner);
 }
 
+/* Trailing spaces and line breaks at the end of a block mean nothing. */
+static void trim_block_end(sb *s) {
+  for (;;) {
+    if (s->n && (s->p[s->n - 1] == ' ' || s->p[s->n - 1] == '\n' || s->p[s->n - 1] == '\t')) {
+      s->n--;
+    } else if (s->n >= 2 && s->p[s->n - 1] == '\\' && s->p[s->n - 2] != '\\' &&
+               s->n < s->cap && s->p[s->n] == '\n') {
+      s->n--;
+    } else {
+      break;
+    }
+  }
+  if (s->p)
+    s->p[s->n] = 0;
+}
+
 static void rule_heading(ctx *c, const md_node *n, sb *r, sb *content) {
   int level = n->tag - GUMBO_TAG_H1 + 1;
   flatten_lines(c, content, 0);
@@ -1292,8 +1326,33 @@ static int is_list(const md_node *n) {
   return n && (n->tag == GUMBO_TAG_UL || n->tag == GUMBO_TAG_OL || n->tag == GUMBO_TAG_MENU);
 }
 
+/* Item separators rule_li leaves for its list to settle: a list is loose
+ * (items separated by a blank line) when any item holds a blank line, so
+ * that a CommonMark renderer and we agree on every item. */
+#define SEP_TIGHT '\x02' /* after an item without blank lines */
+#define SEP_LOOSE '\x03' /* after an item that ended in a blank line */
+#define ITEM_LOOSE '\x04' /* the last item holds a blank line */
+
+static void settle_items(ctx *c, sb *content) {
+  int loose = memchr(content->p ? content->p : "", SEP_LOOSE, content->n) ||
+              memchr(content->p ? content->p : "", ITEM_LOOSE, content->n);
+  sb o = {0};
+  for (size_t i = 0; i < content->n; i++) {
+    char ch = content->p[i];
+    if (ch == SEP_TIGHT)
+      sb_adds(c, &o, loose ? "\n\n" : "\n");
+    else if (ch == SEP_LOOSE)
+      sb_addc(c, &o, '\n');
+    else if (ch != ITEM_LOOSE)
+      sb_addc(c, &o, ch);
+  }
+  sb_free(content);
+  *content = o;
+}
+
 static void rule_list(ctx *c, const md_node *n, sb *r, sb *content) {
   const md_node *p = n->parent;
+  settle_items(c, content);
   if (p && p->tag == GUMBO_TAG_LI) {
     const md_node *last = p->last;
     while (last && last->tag == TAG_TEXT)
@@ -1304,9 +1363,13 @@ static void rule_list(ctx *c, const md_node *n, sb *r, sb *content) {
       return;
     }
   }
-  if (is_list(p)) {
-    /* a list directly inside a list: nest it under the previous item */
-    sb_adds(c, r, "\n\x01   ");
+  const md_node *prev_li = n->prev;
+  while (prev_li && prev_li->tag != GUMBO_TAG_LI)
+    prev_li = prev_li->prev;
+  if (is_list(p) && prev_li && prev_li == n->prev) {
+    /* a list directly inside a list: nest it under the previous item,
+     * whose separator already ends its line */
+    sb_adds(c, r, "\x01   ");
     for (size_t i = 0; i < content->n; i++) {
       sb_addc(c, r, content->p[i]);
       if (content->p[i] == '\n' && i + 1 < content->n && content->p[i + 1] != '\n')
@@ -1338,9 +1401,12 @@ static void rule_li(ctx *c, const md_node *n, sb *r, sb *content) {
   char prefix[40];
   const md_node *p = n->parent;
   if (p && p->tag == GUMBO_TAG_OL) {
-    snprintf(prefix, sizeof(prefix), "%ld.  ", ol_start(p) + n->index);
+    snprintf(prefix, sizeof(prefix), "%ld%c  ", ol_start(p) + n->index, p->alt ? ')' : '.');
   } else {
-    snprintf(prefix, sizeof(prefix), "%c   ", c->o->bullet_list_marker);
+    char b = c->o->bullet_list_marker;
+    if (p && p->alt)
+      b = b == '-' ? '*' : '-';
+    snprintf(prefix, sizeof(prefix), "%c   ", b);
   }
   size_t indent = strlen(prefix) > 4 ? strlen(prefix) : 4;
   size_t a = 0, e = content->n;
@@ -1357,12 +1423,20 @@ static void rule_li(ctx *c, const md_node *n, sb *r, sb *content) {
     if (content->p[i] == '\n')
       sb_rep(c, r, ' ', indent);
   }
-  if (trailing_nl) {
+  int in_list = is_list(p);
+  int inner_blank = e > a && memmem(content->p + a, e - a, "\n\n", 2) != NULL;
+  if (trailing_nl && n->next) {
     sb_addc(c, r, '\n');
     sb_rep(c, r, ' ', indent);
+    if (in_list)
+      sb_addc(c, r, SEP_LOOSE);
+    else
+      sb_addc(c, r, '\n');
+  } else if (n->next) {
+    sb_addc(c, r, in_list ? SEP_TIGHT : '\n');
   }
-  if (n->next)
-    sb_addc(c, r, '\n');
+  if (in_list && inner_blank)
+    sb_addc(c, r, ITEM_LOOSE);
 }
 
 /* ---------- GFM tables ---------- */
@@ -1427,6 +1501,7 @@ static void rule_table(ctx *c, const md_node *t, sb *r) {
     free(rows);
     return;
   }
+  join(c, r, "\n\n", 2);
   /* Render every cell once into a grid; rowspan leaves empty cells below. */
   size_t ncols = 0;
   sb **grid = calloc(nrows, sizeof(*grid));
@@ -1511,7 +1586,6 @@ static void rule_table(ctx *c, const md_node *t, sb *r) {
     goto out;
   /* a header row: all <th>, or the single row of a <thead> */
   int header = head_rows == 1 || first_all_th;
-  sb_adds(c, r, "\n\n");
   if (!header) {
     /* GFM needs a header row: an empty one keeps every row a data row */
     for (size_t k = 0; k < ncols; k++)
@@ -1627,7 +1701,13 @@ static void replacement(ctx *c, const md_node *n, sb *out) {
   if (t == GUMBO_TAG_BUTTON || t == GUMBO_TAG_TEXTAREA || t == GUMBO_TAG_OPTION)
     goto done;
 
-  process(c, n, &content);
+  {
+    /* block content inside a link is written on one line */
+    int flat = t == GUMBO_TAG_A && attr(n, "href");
+    c->in_cell += flat;
+    process(c, n, &content);
+    c->in_cell -= flat;
+  }
   if (c->err)
     goto done;
 flank:;
@@ -1644,6 +1724,8 @@ flank:;
       lasc = lall;
     lead = tc.p;
     ll = lall;
+    if (lall == tc.n && !blank)
+      ll = lall = 0; /* only images and such: the spaces stay where they are */
     if (lasc && flanked(c, n, 1)) {
       lead = tc.p + lasc;
       ll = lall - lasc;
@@ -1675,6 +1757,7 @@ flank:;
   } else if (blank || t == GUMBO_TAG_IMG) {
     sb_add(c, &rr, r.p, r.n);
   } else if (t == GUMBO_TAG_P) {
+    trim_block_end(&content);
     sb_adds(c, &rr, "\n\n");
     sb_add(c, &rr, content.p, content.n);
     sb_adds(c, &rr, "\n\n");
@@ -1696,6 +1779,8 @@ flank:;
   } else if (c->o->gfm && (t == GUMBO_TAG_DEL || t == GUMBO_TAG_S || t == GUMBO_TAG_STRIKE)) {
     rule_delim(c, n, &rr, &content, "~~");
   } else if (is_block(n)) {
+    if (t != GUMBO_TAG_TD && t != GUMBO_TAG_TH)
+      trim_block_end(&content);
     sb_adds(c, &rr, "\n\n");
     sb_add(c, &rr, content.p, content.n);
     sb_adds(c, &rr, "\n\n");
@@ -1909,6 +1994,13 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
   if (len > opts->max_input)
     return PB_ETOOBIG;
   memset(&c, 0, sizeof(c));
+  /* the tree walk recurses once per level: keep the stack small */
+  pb_md_opts clamped;
+  if (opts->max_depth < 1 || opts->max_depth > 1024) {
+    clamped = *opts;
+    clamped.max_depth = opts->max_depth < 1 ? 1 : 1024;
+    opts = &clamped;
+  }
   c.o = opts;
   GumboOptions go = kGumboDefaultOptions;
   go.max_errors = 0;

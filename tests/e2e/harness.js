@@ -159,6 +159,25 @@ function slowPage(ms) {
     `</head><body><p id="slow">slow ${ms}</p></body></html>`;
 }
 
+// HTTP Basic authentication: /basic-auth?user=U&pass=P answers 200 with a page
+// naming the user only when the request carries exactly those credentials;
+// otherwise 401 with a Basic challenge and a page that says so.
+function basicAuth(req, res, url, send) {
+  const user = url.searchParams.get('user') || 'user';
+  const pass = url.searchParams.get('pass') || 'pass';
+  const m = /^Basic\s+(\S+)$/i.exec(String(req.headers.authorization || ''));
+  const given = m ? Buffer.from(m[1], 'base64').toString('utf8') : null;
+  if (given === `${user}:${pass}`) {
+    return send(res, 200, MIME['.html'],
+      `${PAGE_HEAD}<title>authorized</title></head><body>` +
+      `<p id="auth-ok">authorized as ${escapeHtml(user)}</p></body></html>`);
+  }
+  res.setHeader('WWW-Authenticate', 'Basic realm="ppod-fixture", charset="UTF-8"');
+  return send(res, 401, MIME['.html'],
+    `${PAGE_HEAD}<title>unauthorized</title></head><body>` +
+    `<p id="auth-denied">${given === null ? 'no credentials' : 'wrong credentials'}</p></body></html>`);
+}
+
 function startFixtures() {
   const sockets = new Set();
   const timers = new Set();
@@ -207,6 +226,7 @@ function startFixtures() {
     if (p === '/echo') return send(res, 200, MIME['.html'], echoPage(req, url));
     if (p === '/tall') return send(res, 200, MIME['.html'], tallPage(intParam(url, 'h', 2000, 200, 1000000)));
     if (p === '/late') return send(res, 200, MIME['.html'], latePage(intParam(url, 'ms', 500, 0, 600000)));
+    if (p === '/basic-auth') return basicAuth(req, res, url, send);
 
     // Static files from tests/fixtures, no escaping the directory.
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, MIME['.txt'], 'method not allowed\n');

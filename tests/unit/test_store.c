@@ -1,6 +1,7 @@
 /* The store: SHA-256, accounts, tokens, the usage ledger and its crash
- * recovery, file modes; plus the admin subcommands built on it (admin.c is
- * included, h2o-style, as it lives in the daemon executable). */
+ * recovery, limits, session history, migration from older schemas, file
+ * modes; plus the admin subcommands built on it (admin.c is included,
+ * h2o-style, as it lives in the daemon executable). */
 #include "core/store.h"
 
 #include "common/pb.h"
@@ -117,7 +118,7 @@ static void test_files_and_modes(void) {
   sqlite3_finalize(st);
   ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  ASSERT_EQ(sqlite3_column_int(st, 0), 1);
+  ASSERT_EQ(sqlite3_column_int(st, 0), 2);
   sqlite3_finalize(st);
   /* A schema from a newer build is refused rather than misread. */
   ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
@@ -417,6 +418,524 @@ static void test_close_open_after_crash(void) {
   pb_store_close(s);
 }
 
+/* Runs SQL on the database file directly, as an older build or an auditor. */
+static void raw_exec(const char *dir, const char *sql) {
+  char db[300];
+  path_join(db, sizeof(db), dir, "ppod.db");
+  sqlite3 *raw = NULL;
+  ASSERT_EQ(sqlite3_open(db, &raw), SQLITE_OK);
+  char *err = NULL;
+  int rc = sqlite3_exec(raw, sql, NULL, NULL, &err);
+  if (rc != SQLITE_OK) fprintf(stderr, "raw_exec: %s\n", err ? err : "?");
+  sqlite3_free(err);
+  ASSERT_EQ(rc, SQLITE_OK);
+  ASSERT_EQ(sqlite3_close(raw), SQLITE_OK);
+}
+
+static int64_t raw_int(const char *dir, const char *sql) {
+  char db[300];
+  path_join(db, sizeof(db), dir, "ppod.db");
+  sqlite3 *raw = NULL;
+  sqlite3_stmt *st = NULL;
+  ASSERT_EQ(sqlite3_open(db, &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_prepare_v2(raw, sql, -1, &st, NULL), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+  return v;
+}
+
+/* A data dir written by the first release (schema 1, verbatim) keeps its
+ * accounts, tokens and usage, and gains the new tables. */
+static void test_migrate_from_v1(void) {
+  char dir[256], db[300], sql[1024], h[65];
+  fresh_dir(dir, sizeof(dir), "migrate");
+  ASSERT_EQ(mkdir(dir, 0700), 0);
+  path_join(db, sizeof(db), dir, "ppod.db");
+  const char *tok = "ppod_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+  const char *old_tok = "ppod_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+  raw_exec(dir, "PRAGMA journal_mode = WAL;"
+                "CREATE TABLE accounts ("
+                "  id INTEGER PRIMARY KEY,"
+                "  name TEXT NOT NULL UNIQUE,"
+                "  created_ms INTEGER NOT NULL);"
+                "CREATE TABLE tokens ("
+                "  id INTEGER PRIMARY KEY,"
+                "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+                "  hash BLOB NOT NULL UNIQUE,"
+                "  created_ms INTEGER NOT NULL,"
+                "  expires_ms INTEGER NOT NULL);"
+                "CREATE INDEX tokens_account ON tokens(account_id);"
+                "CREATE TABLE usage ("
+                "  id INTEGER PRIMARY KEY,"
+                "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+                "  kind TEXT NOT NULL,"
+                "  start_ms INTEGER NOT NULL,"
+                "  end_ms INTEGER,"
+                "  ms INTEGER,"
+                "  status INTEGER);"
+                "CREATE INDEX usage_account_start ON usage(account_id, start_ms);"
+                "CREATE INDEX usage_open ON usage(id) WHERE end_ms IS NULL;"
+                "PRAGMA user_version = 1;"
+                "INSERT INTO accounts VALUES (7, 'olga', 1600000000000);"
+                "INSERT INTO accounts VALUES (9, 'pete', 1600000000001);"
+                "INSERT INTO usage VALUES (1, 7, 'screenshot', 1000, 1400, 400, 200);"
+                "INSERT INTO usage VALUES (2, 7, 'screenshot', 5000, NULL, NULL, NULL);");
+  sha_hex(tok, strlen(tok), h);
+  snprintf(sql, sizeof(sql), "INSERT INTO tokens VALUES (3, 7, x'%s', 1, 4000000000000)", h);
+  raw_exec(dir, sql);
+  sha_hex(old_tok, strlen(old_tok), h);
+  snprintf(sql, sizeof(sql), "INSERT INTO tokens VALUES (4, 9, x'%s', 1, 2000)", h);
+  raw_exec(dir, sql);
+
+  pb_store *s = open_ok(dir);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 2);
+  int64_t id = 0, total = -1;
+  ASSERT_EQ(pb_account_find(s, "olga", &id), 0);
+  ASSERT_EQ(id, 7);
+  pb_account *v = NULL;
+  size_t n = 0;
+  ASSERT_EQ(pb_account_list(s, &v, &n), 0);
+  ASSERT_EQ(n, 2);
+  ASSERT_STR_EQ(v[1].name, "pete");
+  ASSERT_EQ(v[1].created_ms, 1600000000001);
+  free(v);
+  pb_auth a;
+  ASSERT_EQ(pb_token_check(s, tok, 3000000000000, &a), 0);
+  ASSERT_EQ(a.account_id, 7);
+  ASSERT_EQ(a.token_id, 3);
+  ASSERT_EQ(pb_token_check(s, old_tok, 3000, &a), PB_EEXPIRED);
+  ASSERT_STR_EQ(a.account, "pete");
+
+  /* The old run's open row has no heartbeat: closed at its start. */
+  int closed = -1;
+  ASSERT_EQ(pb_usage_close_open(s, &closed), 0);
+  ASSERT_EQ(closed, 1);
+  ASSERT_EQ(pb_usage_total(s, 7, 0, &total), 0);
+  ASSERT_EQ(total, 400);
+
+  /* The new tables work on the migrated file. */
+  pb_limits l;
+  ASSERT_EQ(pb_limits_get(s, 7, &l), 0);
+  ASSERT_EQ(l.max_concurrent_sessions, 3);
+  ASSERT_EQ(pb_limits_set(s, 7, "maxConcurrentSessions", "4", NULL, 0), 0);
+  ASSERT_EQ(pb_session_open_record(s, "s-1", 7, 10000), 0);
+  int64_t u;
+  ASSERT_EQ(pb_usage_begin(s, 7, "session", 10000, &u), 0);
+  ASSERT_EQ(pb_usage_heartbeat(s, u, 10500), 0);
+  pb_store_close(s);
+
+  /* Reopening migrates nothing again and loses nothing. */
+  s = open_ok(dir);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 2);
+  ASSERT_EQ(pb_limits_get(s, 7, &l), 0);
+  ASSERT_EQ(l.max_concurrent_sessions, 4);
+  ASSERT_EQ(pb_token_check(s, tok, 3000000000000, NULL), 0);
+  ASSERT_EQ(pb_usage_close_open(s, &closed), 0);
+  ASSERT_EQ(closed, 1);
+  ASSERT_EQ(pb_usage_total(s, 7, 0, &total), 0);
+  ASSERT_EQ(total, 900);
+  pb_store_close(s);
+}
+
+static void test_limits(void) {
+  char dir[256], err[256];
+  fresh_dir(dir, sizeof(dir), "limits");
+  pb_store *s = open_ok(dir);
+  int64_t kim, lee;
+  ASSERT_EQ(pb_account_create(s, "kim", &kim), 0);
+  ASSERT_EQ(pb_account_create(s, "lee", &lee), 0);
+
+  pb_limits d, l;
+  pb_limits_default(&d);
+  ASSERT_EQ(d.max_concurrent_sessions, 3);
+  ASSERT_EQ(d.acquisitions_per_minute, 30);
+  ASSERT_EQ(d.quick_actions_per_second, 10);
+  ASSERT_EQ(d.keep_alive_max_ms, 600000);
+  ASSERT_EQ(d.concurrent_quick_actions, 6);
+  ASSERT_EQ(d.browser_ms_per_day, 0);
+  memset(&l, 0x5a, sizeof(l));
+  ASSERT_EQ(pb_limits_get(s, kim, &l), 0);
+  ASSERT_EQ(memcmp(&l, &d, sizeof(l)), 0);
+
+  /* The names, in struct order, with their values. */
+  const char *names[] = {"maxConcurrentSessions",  "acquisitionsPerMinute",
+                         "quickActionsPerSecond",  "keepAliveMaxMs",
+                         "concurrentQuickActions", "browserMsPerDay"};
+  int64_t want[] = {3, 30, 10, 600000, 6, 0}, v;
+  for (size_t i = 0; i < PB_LIMITS_COUNT; i++) {
+    ASSERT_STR_EQ(pb_limits_key(&d, i, &v), names[i]);
+    ASSERT_EQ(v, want[i]);
+  }
+  ASSERT(pb_limits_key(&d, PB_LIMITS_COUNT, &v) == NULL);
+
+  ASSERT_EQ(pb_limits_set(s, kim, "maxConcurrentSessions", "5", err, sizeof(err)), 0);
+  ASSERT_EQ(pb_limits_set(s, kim, "acquisitionsPerMinute", "60000", err, sizeof(err)), 0);
+  ASSERT_EQ(pb_limits_set(s, kim, "quickActionsPerSecond", "1", err, sizeof(err)), 0);
+  ASSERT_EQ(pb_limits_set(s, kim, "keepAliveMaxMs", "86400000", err, sizeof(err)), 0);
+  ASSERT_EQ(pb_limits_set(s, kim, "concurrentQuickActions", "0", err, sizeof(err)), 0);
+  ASSERT_EQ(pb_limits_set(s, kim, "browserMsPerDay", "3600000", err, sizeof(err)), 0);
+  ASSERT_EQ(pb_limits_set(s, kim, "maxConcurrentSessions", "4", err, sizeof(err)), 0); /* again */
+  ASSERT_EQ(pb_limits_get(s, kim, &l), 0);
+  ASSERT_EQ(l.max_concurrent_sessions, 4);
+  ASSERT_EQ(l.acquisitions_per_minute, 60000);
+  ASSERT_EQ(l.quick_actions_per_second, 1);
+  ASSERT_EQ(l.keep_alive_max_ms, 86400000);
+  ASSERT_EQ(l.concurrent_quick_actions, 0);
+  ASSERT_EQ(l.browser_ms_per_day, 3600000);
+  /* One account's limits are not another's. */
+  ASSERT_EQ(pb_limits_get(s, lee, &l), 0);
+  ASSERT_EQ(memcmp(&l, &d, sizeof(l)), 0);
+
+  struct {
+    const char *key, *value, *msg;
+  } bad[] = {
+      {"maxconcurrentsessions", "1", "unknown limit"},
+      {"max_concurrent_sessions", "1", "unknown limit"},
+      {"", "1", "unknown limit"},
+      {"maxConcurrentSessions", "abc", "whole number from 0 to 1000"},
+      {"maxConcurrentSessions", "1001", "whole number from 0 to 1000"},
+      {"maxConcurrentSessions", "-1", "whole number"},
+      {"maxConcurrentSessions", "2.5", "whole number"},
+      {"maxConcurrentSessions", "", "whole number"},
+      {"maxConcurrentSessions", "3x", "whole number"},
+      {"acquisitionsPerMinute", "0", "from 1 to 60000"},
+      {"quickActionsPerSecond", "10001", "from 1 to 10000"},
+      {"keepAliveMaxMs", "999", "from 1000 to 86400000"},
+      {"browserMsPerDay", "-5", "browserMsPerDay"},
+      {"browserMsPerDay", "99999999999999999999", "browserMsPerDay"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    err[0] = '\0';
+    ASSERT_EQ(pb_limits_set(s, kim, bad[i].key, bad[i].value, err, sizeof(err)), PB_EINVAL);
+    ASSERT_CONTAINS(err, bad[i].msg);
+  }
+  ASSERT_EQ(pb_limits_set(s, kim, "bogus", "1", NULL, 0), PB_EINVAL); /* err optional */
+  ASSERT_EQ(pb_limits_set(s, kim, NULL, "1", err, sizeof(err)), PB_EINVAL);
+  ASSERT_EQ(pb_limits_set(s, kim, "keepAliveMaxMs", NULL, err, sizeof(err)), PB_EINVAL);
+  /* A short err buffer is cut, not overrun. */
+  char tiny[8];
+  ASSERT_EQ(pb_limits_set(s, kim, "bogus", "1", tiny, sizeof(tiny)), PB_EINVAL);
+  ASSERT_EQ(strlen(tiny), 7);
+  /* None of the refused settings changed anything. */
+  ASSERT_EQ(pb_limits_get(s, kim, &l), 0);
+  ASSERT_EQ(l.max_concurrent_sessions, 4);
+  ASSERT_EQ(l.acquisitions_per_minute, 60000);
+  ASSERT_EQ(l.keep_alive_max_ms, 86400000);
+  ASSERT_EQ(l.browser_ms_per_day, 3600000);
+
+  /* Unknown accounts. */
+  ASSERT_EQ(pb_limits_set(s, kim + lee + 100, "maxConcurrentSessions", "2", err, sizeof(err)),
+            PB_ENOTFOUND);
+  ASSERT_CONTAINS(err, "no such account");
+  ASSERT_EQ(pb_limits_set(s, kim + lee + 100, "maxConcurrentSessions", "default", err,
+                          sizeof(err)),
+            PB_ENOTFOUND);
+  ASSERT_EQ(pb_limits_get(s, kim + lee + 100, &l), PB_ENOTFOUND);
+  ASSERT_EQ(memcmp(&l, &d, sizeof(l)), 0);
+
+  /* "default" forgets the setting; only set keys are rows. */
+  ASSERT_EQ(raw_int(dir, "SELECT COUNT(*) FROM limits"), 6);
+  ASSERT_EQ(pb_limits_set(s, kim, "maxConcurrentSessions", "default", err, sizeof(err)), 0);
+  ASSERT_EQ(pb_limits_set(s, kim, "maxConcurrentSessions", "default", err, sizeof(err)), 0);
+  ASSERT_EQ(raw_int(dir, "SELECT COUNT(*) FROM limits"), 5);
+  ASSERT_EQ(pb_limits_get(s, kim, &l), 0);
+  ASSERT_EQ(l.max_concurrent_sessions, 3);
+  ASSERT_EQ(l.acquisitions_per_minute, 60000);
+
+  /* pb_limits_apply: the same checks on a struct. */
+  pb_limits x = d;
+  ASSERT_EQ(pb_limits_apply(&x, "browserMsPerDay", "86400000000", err, sizeof(err)), 0);
+  ASSERT_EQ(x.browser_ms_per_day, 86400000000);
+  ASSERT_EQ(pb_limits_apply(&x, "browserMsPerDay", "86400000001", err, sizeof(err)), PB_EINVAL);
+  ASSERT_EQ(x.browser_ms_per_day, 86400000000);
+  ASSERT_EQ(pb_limits_apply(&x, "browserMsPerDay", "default", err, sizeof(err)), 0);
+  ASSERT_EQ(x.browser_ms_per_day, 0);
+  pb_store_close(s);
+
+  /* Limits persist, and a row edited by hand to nonsense is clamped. */
+  raw_exec(dir, "UPDATE limits SET value = 0 WHERE key = 'acquisitionsPerMinute';"
+                "INSERT INTO limits VALUES (1, 'fromTheFuture', 5)");
+  s = open_ok(dir);
+  ASSERT_EQ(pb_limits_get(s, kim, &l), 0);
+  ASSERT_EQ(l.acquisitions_per_minute, 1);
+  ASSERT_EQ(l.browser_ms_per_day, 3600000);
+  pb_store_close(s);
+}
+
+static void test_usage_heartbeat(void) {
+  char dir[256];
+  fresh_dir(dir, sizeof(dir), "heartbeat");
+  pb_store *s = open_ok(dir);
+  int64_t acct, hb, quiet, done, total, start, end, ms;
+  int status, closed = -1;
+  ASSERT_EQ(pb_account_create(s, "mia", &acct), 0);
+  int64_t t0 = 1700000000000;
+  ASSERT_EQ(pb_usage_begin(s, acct, "session", t0, &hb), 0); /* "session" is a kind */
+  ASSERT_EQ(pb_usage_begin(s, acct, "screenshot", t0 + 100, &quiet), 0);
+  ASSERT_EQ(pb_usage_begin(s, acct, "pdf", t0 + 200, &done), 0);
+  ASSERT_EQ(pb_usage_heartbeat(s, hb, t0 + 1000), 0);
+  ASSERT_EQ(pb_usage_heartbeat(s, hb, t0 + 3000), 0);
+  ASSERT_EQ(pb_usage_heartbeat(s, hb, t0 + 2000), 0); /* late, out of order: ignored */
+  ASSERT_EQ(pb_usage_heartbeat(s, done, t0 + 250), 0);
+  ASSERT_EQ(pb_usage_end(s, done, t0 + 700, 200), 0);
+  /* Heartbeats bill nothing while the row is open. */
+  ASSERT_EQ(pb_usage_total(s, acct, 0, &total), 0);
+  ASSERT_EQ(total, 500);
+  ASSERT_EQ(pb_usage_heartbeat(s, done, t0 + 9000), PB_EEXIST);
+  ASSERT_EQ(pb_usage_heartbeat(s, 424242, t0), PB_ENOTFOUND);
+  pb_store_close(s); /* the crash */
+
+  s = open_ok(dir);
+  ASSERT_EQ(pb_usage_close_open(s, &closed), 0);
+  ASSERT_EQ(closed, 2);
+  ASSERT_EQ(pb_usage_close_open(s, &closed), 0);
+  ASSERT_EQ(closed, 0);
+  ASSERT_EQ(pb_usage_total(s, acct, 0, &total), 0);
+  ASSERT_EQ(total, 500 + 3000);
+  /* Nothing the old run says later is billed again. */
+  ASSERT_EQ(pb_usage_end(s, hb, t0 + 60000, 200), PB_EEXIST);
+  ASSERT_EQ(pb_usage_heartbeat(s, hb, t0 + 60000), PB_EEXIST);
+  ASSERT_EQ(pb_usage_total(s, acct, 0, &total), 0);
+  ASSERT_EQ(total, 3500);
+  pb_store_close(s);
+  raw_usage_row(dir, hb, &start, &end, &ms, &status);
+  ASSERT_EQ(end, t0 + 3000);
+  ASSERT_EQ(ms, 3000);
+  ASSERT_EQ(status, 0);
+  raw_usage_row(dir, quiet, &start, &end, &ms, &status);
+  ASSERT_EQ(end, t0 + 100);
+  ASSERT_EQ(ms, 0);
+  raw_usage_row(dir, done, &start, &end, &ms, &status);
+  ASSERT_EQ(ms, 500);
+  ASSERT_EQ(status, 200);
+
+  /* kill -9 for real: a child begins a row, beats twice and dies. */
+  fflush(NULL);
+  pid_t pid = fork();
+  ASSERT(pid >= 0);
+  if (pid == 0) {
+    pb_store *c = NULL;
+    int64_t id;
+    if (pb_store_open(dir, &c) || pb_usage_begin(c, acct, "session", t0 + 100000, &id) ||
+        pb_usage_heartbeat(c, id, t0 + 101000) || pb_usage_heartbeat(c, id, t0 + 104000))
+      _exit(3);
+    kill(getpid(), SIGKILL);
+    _exit(4);
+  }
+  int ws = 0;
+  ASSERT_EQ(waitpid(pid, &ws, 0), pid);
+  ASSERT(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+  s = open_ok(dir);
+  ASSERT_EQ(pb_usage_close_open(s, &closed), 0);
+  ASSERT_EQ(closed, 1);
+  ASSERT_EQ(pb_usage_total(s, acct, 0, &total), 0);
+  ASSERT_EQ(total, 3500 + 4000);
+  pb_store_close(s);
+}
+
+static void test_usage_sums(void) {
+  char dir[256];
+  fresh_dir(dir, sizeof(dir), "sums");
+  pb_store *s = open_ok(dir);
+  int64_t nina, omar, id, ms = -1, count = -1;
+  ASSERT_EQ(pb_account_create(s, "nina", &nina), 0);
+  ASSERT_EQ(pb_account_create(s, "omar", &omar), 0);
+  const int64_t from = 1700000000000, to = from + DAY_MS;
+  struct {
+    int64_t acct;
+    const char *kind;
+    int64_t start, dur; /* dur < 0: left open */
+  } rows[] = {
+      {nina, "screenshot", from, 100},       /* the first ms of the range counts */
+      {nina, "screenshot", from + 10, 200},
+      {nina, "pdf", from + 20, 50},
+      {nina, "session", from + 30, 5000},
+      {nina, "session", from + 40, -1},      /* open: not yet billed */
+      {nina, "screenshot", from - 1, 1000},  /* before the range */
+      {nina, "screenshot", to, 1000},        /* the range is half-open */
+      {nina, "pdf", to - 1, 7},              /* started inside, ends after: counts */
+      {omar, "screenshot", from + 50, 9999}, /* another account */
+  };
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    ASSERT_EQ(pb_usage_begin(s, rows[i].acct, rows[i].kind, rows[i].start, &id), 0);
+    if (rows[i].dur >= 0) ASSERT_EQ(pb_usage_end(s, id, rows[i].start + rows[i].dur, 200), 0);
+  }
+  ASSERT_EQ(pb_usage_sum(s, nina, from, to, &ms, &count), 0);
+  ASSERT_EQ(ms, 100 + 200 + 50 + 5000 + 7);
+  ASSERT_EQ(count, 5);
+  ASSERT_EQ(pb_usage_sum(s, nina, from, to, NULL, &count), 0);
+  ASSERT_EQ(pb_usage_sum(s, nina, from, to, &ms, NULL), 0);
+  ASSERT_EQ(pb_usage_sum(s, nina, from, from, &ms, &count), 0); /* empty range */
+  ASSERT_EQ(ms, 0);
+  ASSERT_EQ(count, 0);
+  ASSERT_EQ(pb_usage_sum(s, nina, to, from, &ms, &count), PB_EINVAL);
+  ASSERT_EQ(pb_usage_sum(s, omar, from, to, &ms, &count), 0);
+  ASSERT_EQ(ms, 9999);
+  ASSERT_EQ(count, 1);
+  ASSERT_EQ(pb_usage_sum(s, nina + omar + 100, from, to, &ms, &count), 0);
+  ASSERT_EQ(ms, 0);
+  ASSERT_EQ(count, 0);
+
+  pb_usage_kind *k = NULL;
+  size_t n = 0;
+  ASSERT_EQ(pb_usage_by_kind(s, nina, from, to, &k, &n), 0);
+  ASSERT_EQ(n, 3);
+  ASSERT_STR_EQ(k[0].kind, "pdf");
+  ASSERT_EQ(k[0].ms, 57);
+  ASSERT_EQ(k[0].count, 2);
+  ASSERT_STR_EQ(k[1].kind, "screenshot");
+  ASSERT_EQ(k[1].ms, 300);
+  ASSERT_EQ(k[1].count, 2);
+  ASSERT_STR_EQ(k[2].kind, "session");
+  ASSERT_EQ(k[2].ms, 5000);
+  ASSERT_EQ(k[2].count, 1);
+  free(k);
+  /* The longest kind name survives whole. */
+  char longest[64];
+  memset(longest, 'k', 63);
+  longest[63] = '\0';
+  ASSERT_EQ(pb_usage_begin(s, omar, longest, from + 60, &id), 0);
+  ASSERT_EQ(pb_usage_end(s, id, from + 61, 200), 0);
+  ASSERT_EQ(pb_usage_by_kind(s, omar, from, to, &k, &n), 0);
+  ASSERT_EQ(n, 2);
+  ASSERT_STR_EQ(k[0].kind, longest);
+  free(k);
+  k = (pb_usage_kind *)1;
+  ASSERT_EQ(pb_usage_by_kind(s, nina, to + 1, to + 2, &k, &n), 0);
+  ASSERT(k == NULL && n == 0);
+  ASSERT_EQ(pb_usage_by_kind(s, nina, to, from, &k, &n), PB_EINVAL);
+  pb_store_close(s);
+}
+
+static void test_sessions(void) {
+  char dir[256];
+  fresh_dir(dir, sizeof(dir), "sessions");
+  pb_store *s = open_ok(dir);
+  int64_t pia, quinn;
+  ASSERT_EQ(pb_account_create(s, "pia", &pia), 0);
+  ASSERT_EQ(pb_account_create(s, "quinn", &quinn), 0);
+  const int64_t t0 = 1700000000000;
+
+  ASSERT_EQ(pb_session_open_record(s, "a1", pia, t0), 0);
+  ASSERT_EQ(pb_session_open_record(s, "a1", pia, t0 + 5), PB_EEXIST);
+  ASSERT_EQ(pb_session_open_record(s, "a1", quinn, t0 + 5), PB_EEXIST);
+  ASSERT_EQ(pb_session_open_record(s, "b1", pia + quinn + 100, t0), PB_ENOTFOUND);
+  ASSERT_EQ(pb_session_open_record(s, "", pia, t0), PB_EINVAL);
+  ASSERT_EQ(pb_session_open_record(s, "a b", pia, t0), PB_EINVAL);
+  ASSERT_EQ(pb_session_open_record(s, "a1", pia, -1), PB_EINVAL);
+  char id71[72], id72[73];
+  memset(id71, 'x', 71);
+  id71[71] = '\0';
+  memset(id72, 'y', 72);
+  id72[72] = '\0';
+  ASSERT_EQ(pb_session_open_record(s, id71, quinn, t0), 0);
+  ASSERT_EQ(pb_session_open_record(s, id72, quinn, t0), PB_EINVAL);
+
+  /* Open sessions are not history yet. */
+  pb_session_rec *h = (pb_session_rec *)1;
+  size_t n = 99;
+  ASSERT_EQ(pb_session_history(s, pia, 10, &h, &n), 0);
+  ASSERT(h == NULL && n == 0);
+
+  ASSERT_EQ(pb_session_heartbeat(s, "a1", t0 + 1000), 0);
+  ASSERT_EQ(pb_session_heartbeat(s, "nope", t0 + 1000), PB_ENOTFOUND);
+  ASSERT_EQ(pb_session_close_record(s, "a1", t0 + 2500, "NormalClosure", "client closed"), 0);
+  ASSERT_EQ(pb_session_close_record(s, "a1", t0 + 9999, "BrowserIdle", "again"), PB_EEXIST);
+  ASSERT_EQ(pb_session_heartbeat(s, "a1", t0 + 3000), PB_EEXIST);
+  ASSERT_EQ(pb_session_close_record(s, "nope", t0, "Released", NULL), PB_ENOTFOUND);
+  ASSERT_EQ(pb_session_close_record(s, id71, t0, "", NULL), PB_EINVAL);
+  ASSERT_EQ(pb_session_close_record(s, id71, t0, "Not A Word", NULL), PB_EINVAL);
+  ASSERT_EQ(pb_session_close_record(s, id71, t0, "ThirtyTwoCharactersLongReason_xx", NULL),
+            PB_EINVAL);
+
+  /* A clock stepping back bills 0; a long text is cut at a character. */
+  char text[400];
+  size_t tl = 0;
+  text[tl++] = 'a';
+  text[tl++] = 'b';
+  while (tl + 2 < sizeof(text)) {
+    text[tl++] = (char)0xC3; /* "é", two bytes; byte 255 is the second half of one */
+    text[tl++] = (char)0xA9;
+  }
+  text[tl] = '\0';
+  ASSERT_EQ(pb_session_open_record(s, "a2", pia, t0 + 10000), 0);
+  ASSERT_EQ(pb_session_close_record(s, "a2", t0 + 9000, "BrowserCrashed", text), 0);
+  ASSERT_EQ(pb_session_open_record(s, "a3", pia, t0 + 20000), 0);
+  ASSERT_EQ(pb_session_close_record(s, "a3", t0 + 80000, "BrowserIdle", NULL), 0);
+  ASSERT_EQ(pb_session_close_record(s, id71, t0 + 1, "Released", "bye"), 0);
+
+  ASSERT_EQ(pb_session_history(s, pia, 10, &h, &n), 0);
+  ASSERT_EQ(n, 3);
+  ASSERT_STR_EQ(h[0].id, "a3"); /* most recently ended first */
+  ASSERT_EQ(h[0].start_ms, t0 + 20000);
+  ASSERT_EQ(h[0].end_ms, t0 + 80000);
+  ASSERT_EQ(h[0].browser_ms, 60000);
+  ASSERT_STR_EQ(h[0].reason, "BrowserIdle");
+  ASSERT_STR_EQ(h[0].reason_text, "");
+  ASSERT_STR_EQ(h[1].id, "a2");
+  ASSERT_EQ(h[1].browser_ms, 0);
+  ASSERT_STR_EQ(h[1].reason, "BrowserCrashed");
+  ASSERT_EQ(strlen(h[1].reason_text), 254); /* "ab" + 126 whole "é"s; 255 would split one */
+  ASSERT_EQ(memcmp(h[1].reason_text, text, 254), 0);
+  ASSERT_STR_EQ(h[2].id, "a1");
+  ASSERT_EQ(h[2].start_ms, t0);
+  ASSERT_EQ(h[2].end_ms, t0 + 2500);
+  ASSERT_EQ(h[2].browser_ms, 2500);
+  ASSERT_STR_EQ(h[2].reason, "NormalClosure");
+  ASSERT_STR_EQ(h[2].reason_text, "client closed");
+  free(h);
+  ASSERT_EQ(pb_session_history(s, pia, 2, &h, &n), 0);
+  ASSERT_EQ(n, 2);
+  ASSERT_STR_EQ(h[1].id, "a2");
+  free(h);
+  ASSERT_EQ(pb_session_history(s, quinn, PB_SESSION_HISTORY_MAX, &h, &n), 0);
+  ASSERT_EQ(n, 1);
+  ASSERT_STR_EQ(h[0].id, id71);
+  ASSERT_STR_EQ(h[0].reason_text, "bye");
+  free(h);
+  ASSERT_EQ(pb_session_history(s, pia, 0, &h, &n), PB_EINVAL);
+  ASSERT_EQ(pb_session_history(s, pia, PB_SESSION_HISTORY_MAX + 1, &h, &n), PB_EINVAL);
+
+  /* Orphans: sessions a crash left open. */
+  ASSERT_EQ(pb_session_open_record(s, "o-beat", pia, t0 + 100000), 0);
+  ASSERT_EQ(pb_session_heartbeat(s, "o-beat", t0 + 104000), 0);
+  ASSERT_EQ(pb_session_heartbeat(s, "o-beat", t0 + 101000), 0); /* never moves back */
+  ASSERT_EQ(pb_session_open_record(s, "o-quiet", pia, t0 + 200000), 0);
+  ASSERT_EQ(pb_session_open_record(s, "o-ahead", quinn, t0 + 300000), 0);
+  ASSERT_EQ(pb_session_heartbeat(s, "o-ahead", t0 + 900000), 0); /* clock ran ahead */
+  pb_store_close(s);
+
+  s = open_ok(dir);
+  int closed = -1;
+  ASSERT_EQ(pb_session_close_orphans(s, t0 + 400000, &closed), 0);
+  ASSERT_EQ(closed, 3);
+  ASSERT_EQ(pb_session_close_orphans(s, t0 + 500000, &closed), 0);
+  ASSERT_EQ(closed, 0);
+  ASSERT_EQ(pb_session_close_orphans(s, t0 + 500000, NULL), 0);
+  ASSERT_EQ(pb_session_close_record(s, "o-beat", t0 + 500000, "NormalClosure", NULL), PB_EEXIST);
+  ASSERT_EQ(pb_session_history(s, pia, 10, &h, &n), 0);
+  ASSERT_EQ(n, 5);
+  ASSERT_STR_EQ(h[0].id, "o-quiet");
+  ASSERT_EQ(h[0].end_ms, t0 + 200000);
+  ASSERT_EQ(h[0].browser_ms, 0);
+  ASSERT_STR_EQ(h[0].reason, "Shutdown");
+  ASSERT_STR_EQ(h[0].reason_text, "service stopped unexpectedly");
+  ASSERT_STR_EQ(h[1].id, "o-beat");
+  ASSERT_EQ(h[1].end_ms, t0 + 104000);
+  ASSERT_EQ(h[1].browser_ms, 4000);
+  ASSERT_STR_EQ(h[1].reason, "Shutdown");
+  free(h);
+  ASSERT_EQ(pb_session_history(s, quinn, 1, &h, &n), 0);
+  ASSERT_EQ(n, 1);
+  ASSERT_STR_EQ(h[0].id, "o-ahead");
+  ASSERT_EQ(h[0].end_ms, t0 + 400000); /* not past now */
+  ASSERT_EQ(h[0].browser_ms, 100000);
+  free(h);
+  pb_store_close(s);
+}
+
 #define THREADS 4
 #define ROWS_PER_THREAD 50
 
@@ -605,6 +1124,111 @@ static void test_admin(void) {
   }
 }
 
+static void test_admin_limits(void) {
+  char dir[256], *out, *err;
+  fresh_dir(dir, sizeof(dir), "admin-limits");
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "create", "rita"), 0);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "create", "sam"), 0);
+  free(out);
+  free(err);
+
+  const char *defaults = "maxConcurrentSessions=3\nacquisitionsPerMinute=30\n"
+                         "quickActionsPerSecond=10\nkeepAliveMaxMs=600000\n"
+                         "concurrentQuickActions=6\nbrowserMsPerDay=0\n";
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
+  ASSERT_STR_EQ(out, defaults);
+  free(out);
+  free(err);
+
+  ASSERT_EQ(run_admin(dir, &out, &err, 6, "account", "limits", "rita", "--set",
+                      "maxConcurrentSessions=5", "--set=browserMsPerDay=3600000"),
+            0);
+  ASSERT_STR_EQ(out, "");
+  ASSERT_CONTAINS(err, "maxConcurrentSessions=5");
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
+  ASSERT_STR_EQ(out, "maxConcurrentSessions=5\nacquisitionsPerMinute=30\n"
+                     "quickActionsPerSecond=10\nkeepAliveMaxMs=600000\n"
+                     "concurrentQuickActions=6\nbrowserMsPerDay=3600000\n");
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "sam"), 0);
+  ASSERT_STR_EQ(out, defaults);
+  free(out);
+  free(err);
+
+  /* Bad keys and values: exit 2, a reason, and nothing applied, not even the
+   * good settings given with them. */
+  ASSERT_EQ(run_admin(dir, &out, &err, 5, "account", "limits", "rita", "--set", "bogus=1"), 2);
+  ASSERT_CONTAINS(err, "unknown limit \"bogus\"");
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 7, "account", "limits", "rita", "--set",
+                      "maxConcurrentSessions=7", "--set", "keepAliveMaxMs=5"),
+            2);
+  ASSERT_CONTAINS(err, "keepAliveMaxMs wants a whole number from 1000 to 86400000");
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 5, "account", "limits", "rita", "--set",
+                      "maxConcurrentSessions"),
+            2);
+  ASSERT_CONTAINS(err, "KEY=VALUE");
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
+  ASSERT_CONTAINS(out, "maxConcurrentSessions=5\n");
+  free(out);
+  free(err);
+
+  /* "default" goes back to the default. */
+  ASSERT_EQ(run_admin(dir, &out, &err, 5, "account", "limits", "rita", "--set",
+                      "browserMsPerDay=default"),
+            0);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
+  ASSERT_CONTAINS(out, "\nbrowserMsPerDay=0\n");
+  free(out);
+  free(err);
+
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "nobody"), 1);
+  ASSERT_STR_EQ(out, "");
+  ASSERT_CONTAINS(err, "no account named nobody");
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 5, "account", "limits", "nobody", "--set",
+                      "maxConcurrentSessions=1"),
+            1);
+  free(out);
+  free(err);
+
+  const char *usage_cases[][6] = {
+      {"account", "limits"},
+      {"account", "limits", "rita", "sam"},
+      {"account", "limits", "bad name"},
+      {"account", "limits", "rita", "--set"},
+      {"account", "limits", "rita", "--ttl", "3"},
+      {"account", "list", "--set", "maxConcurrentSessions=1"},
+      {"token", "create", "rita", "--set", "maxConcurrentSessions=1"},
+      {"account", "limits", "rita", "--set", "=5"},
+  };
+  for (size_t i = 0; i < sizeof(usage_cases) / sizeof(usage_cases[0]); i++) {
+    char *av[7] = {0};
+    int ac = 0;
+    while (ac < 6 && usage_cases[i][ac]) {
+      av[ac] = (char *)usage_cases[i][ac];
+      ac++;
+    }
+    ASSERT_EQ(run_admin(dir, &out, &err, ac, av[0], av[1], av[2], av[3], av[4], av[5]), 2);
+    ASSERT_STR_EQ(out, "");
+    free(out);
+    free(err);
+  }
+}
+
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
   (void)sb;
   (void)flag;
@@ -628,8 +1252,14 @@ int main(void) {
   RUN(test_tokens);
   RUN(test_usage);
   RUN(test_close_open_after_crash);
+  RUN(test_migrate_from_v1);
+  RUN(test_limits);
+  RUN(test_usage_heartbeat);
+  RUN(test_usage_sums);
+  RUN(test_sessions);
   RUN(test_threads);
   RUN(test_admin);
+  RUN(test_admin_limits);
   ASSERT_EQ(nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
   root[0] = '\0';
   DONE();

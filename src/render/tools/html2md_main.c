@@ -2,6 +2,8 @@
  *
  *   html2md [--base-url URL] < page.html > page.md
  *   html2md [--base-url URL] -o DIR FILE...     writes DIR/<name>.md
+ *   html2md --time -o DIR FILE...  also prints "time<TAB>FILE<TAB>ms" on stderr,
+ *                                  the median of 5 in-process conversions
  *
  * Options are turndown's, as a JSON object in $HTML2MD_OPTIONS. */
 #include <cjson/cJSON.h>
@@ -10,13 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "common/pb.h"
 #include "render/html2md.h"
 
 static int usage(void) {
   fprintf(stderr, "usage: html2md [--base-url URL] < in.html > out.md\n"
-                  "       html2md [--base-url URL] -o DIR FILE...\n"
+                  "       html2md [--base-url URL] [--time] -o DIR FILE...\n"
                   "options: turndown's, as JSON in $HTML2MD_OPTIONS\n");
   return 2;
 }
@@ -47,12 +50,42 @@ static int read_all(FILE *f, size_t cap, char **out, size_t *len) {
   return 0;
 }
 
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Median wall time of 5 conversions, for the benchmark. */
+static void time_it(const char *html, size_t hl, const pb_md_opts *o, const char *what) {
+  int64_t t[5];
+  for (int i = 0; i < 5; i++) {
+    char *md = NULL;
+    size_t ml;
+    int64_t t0 = now_us();
+    pb_html2md(html, hl, o, &md, &ml);
+    t[i] = now_us() - t0;
+    free(md);
+  }
+  qsort(t, 5, sizeof(t[0]), cmp_i64);
+  fprintf(stderr, "time\t%s\t%.3f\n", what, (double)t[2] / 1000.0);
+}
+
+static int timing;
+
 static int convert_stream(FILE *in, FILE *out, const pb_md_opts *o, const char *what) {
   char *html = NULL, *md = NULL;
   size_t hl = 0, ml = 0;
   int rc = read_all(in, o->max_input + 1, &html, &hl);
   if (!rc)
     rc = pb_html2md(html, hl, o, &md, &ml);
+  if (!rc && timing)
+    time_it(html, hl, o, what);
   if (!rc && fwrite(md, 1, ml, out) != ml)
     rc = PB_EIO;
   if (rc)
@@ -88,6 +121,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "html2md: --base-url too long\n");
         return 2;
       }
+    } else if (!strcmp(argv[i], "--time")) {
+      timing = 1;
     } else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
       outdir = argv[++i];
     } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {

@@ -1,0 +1,354 @@
+#include "cdp/proxy.h"
+
+#include "common/pb.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct out_msg {
+  char *data;
+  size_t len;
+  struct out_msg *next;
+} out_msg;
+
+typedef struct {
+  int64_t ours;
+  double theirs; /* the client's id, as sent (a JSON number) */
+  unsigned gen;
+  int attach;    /* a Target.attachTo* command: its reply names a session */
+} id_map;
+
+#define MAX_CLIENT_SESSIONS 256
+
+struct pb_proxy {
+  pb_cdp *cdp;
+  pb_policy_url_check url_check;
+  void *check_data;
+  pb_proxy_wake wake;
+  void *wake_data;
+  pthread_mutex_t mu;
+  pthread_cond_t drained;
+  out_msg *head, *tail;
+  size_t queued;
+  int attached;
+  unsigned gen; /* client connection number */
+  int64_t next_id;
+  id_map *ids;
+  size_t nids, aids;
+  atomic_llong last_activity;
+  int closing;
+  /* Flat sessions the client attached: detached when it leaves, so the
+   * next client finds the browser as a fresh connection would. */
+  char sids[MAX_CLIENT_SESSIONS][64];
+  int nsids;
+};
+
+static void sid_add_locked(pb_proxy *p, const char *sid) {
+  for (int i = 0; i < p->nsids; i++)
+    if (!strcmp(p->sids[i], sid)) return;
+  if (p->nsids < MAX_CLIENT_SESSIONS) pb_strlcpy(p->sids[p->nsids++], sid, sizeof(p->sids[0]));
+}
+
+static void sid_remove_locked(pb_proxy *p, const char *sid) {
+  for (int i = 0; i < p->nsids; i++)
+    if (!strcmp(p->sids[i], sid)) {
+      pb_strlcpy(p->sids[i], p->sids[--p->nsids], sizeof(p->sids[0]));
+      return;
+    }
+}
+
+/* Keeps track of the client's sessions from the attach/detach events and
+ * the replies to attach commands (small messages: parsed). */
+static void track_sessions_locked(pb_proxy *p, const char *json, size_t len, int is_attach_reply) {
+  int attached = !is_attach_reply && memmem(json, len, "\"Target.attachedToTarget\"", 25);
+  int detached = !is_attach_reply && memmem(json, len, "\"Target.detachedFromTarget\"", 27);
+  if (!attached && !detached && !is_attach_reply) return;
+  cJSON *m = cJSON_ParseWithLength(json, len);
+  const cJSON *holder = cJSON_GetObjectItemCaseSensitive(m, is_attach_reply ? "result" : "params");
+  const cJSON *sid = cJSON_GetObjectItemCaseSensitive(holder, "sessionId");
+  if (cJSON_IsString(sid)) {
+    if (detached)
+      sid_remove_locked(p, sid->valuestring);
+    else
+      sid_add_locked(p, sid->valuestring);
+  }
+  cJSON_Delete(m);
+}
+
+static void enqueue_locked(pb_proxy *p, char *data, size_t len) {
+  out_msg *m = malloc(sizeof(*m));
+  if (!m) {
+    free(data);
+    return;
+  }
+  m->data = data;
+  m->len = len;
+  m->next = NULL;
+  if (p->tail)
+    p->tail->next = m;
+  else
+    p->head = m;
+  p->tail = m;
+  p->queued += len;
+}
+
+static void drop_queue_locked(pb_proxy *p) {
+  while (p->head) {
+    out_msg *m = p->head;
+    p->head = m->next;
+    free(m->data);
+    free(m);
+  }
+  p->tail = NULL;
+  p->queued = 0;
+  pthread_cond_broadcast(&p->drained);
+}
+
+/* Replaces the id of a reply that begins {"id":OURS, with the client's,
+ * without parsing a possibly huge message. Returns a new string or NULL. */
+static char *rewrite_id(const char *json, size_t len, double theirs, size_t *outlen) {
+  static const char prefix[] = "{\"id\":";
+  const size_t pl = sizeof(prefix) - 1;
+  if (len < pl || memcmp(json, prefix, pl)) return NULL;
+  size_t i = pl;
+  while (i < len && json[i] >= '0' && json[i] <= '9') i++;
+  char idtxt[64];
+  int n = snprintf(idtxt, sizeof(idtxt), "%.17g", theirs);
+  if (n <= 0 || (size_t)n >= sizeof(idtxt)) return NULL;
+  size_t total = pl + (size_t)n + (len - i);
+  char *out = malloc(total + 1);
+  if (!out) return NULL;
+  memcpy(out, prefix, pl);
+  memcpy(out + pl, idtxt, (size_t)n);
+  memcpy(out + pl + n, json + i, len - i);
+  out[total] = '\0';
+  *outlen = total;
+  return out;
+}
+
+/* Reader thread: every message from the browser. */
+static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
+  (void)c;
+  pb_proxy *p = data;
+  atomic_store(&p->last_activity, pb_now_ms());
+  int64_t id = -1;
+  static const char prefix[] = "{\"id\":";
+  if (len > sizeof(prefix) && !memcmp(json, prefix, sizeof(prefix) - 1)) {
+    char *end = NULL;
+    long long v = strtoll(json + sizeof(prefix) - 1, &end, 10);
+    if (end && *end == ',') id = v;
+  }
+  pthread_mutex_lock(&p->mu);
+  char *copy = NULL;
+  size_t clen = 0;
+  if (id >= 0) {
+    /* Replies to the service's own commands are not the client's. */
+    size_t k;
+    for (k = 0; k < p->nids; k++)
+      if (p->ids[k].ours == id) break;
+    if (k < p->nids) {
+      id_map m = p->ids[k];
+      p->ids[k] = p->ids[--p->nids];
+      if (p->attached && m.gen == p->gen) {
+        if (m.attach) track_sessions_locked(p, json, len, 1);
+        copy = rewrite_id(json, len, m.theirs, &clen);
+      }
+    }
+  } else if (p->attached) {
+    if (len < 4096) track_sessions_locked(p, json, len, 0);
+    copy = malloc(len + 1);
+    if (copy) {
+      memcpy(copy, json, len);
+      copy[len] = '\0';
+      clen = len;
+    }
+  }
+  if (copy) {
+    /* Back-pressure: a slow client holds the browser's pipe, not our memory. */
+    unsigned gen = p->gen;
+    while (p->attached && p->gen == gen && !p->closing && p->queued + clen > PB_PROXY_QUEUE_MAX &&
+           p->queued > 0)
+      pthread_cond_wait(&p->drained, &p->mu);
+    if (p->attached && p->gen == gen && !p->closing)
+      enqueue_locked(p, copy, clen);
+    else
+      free(copy);
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (copy && p->wake) p->wake(p->wake_data);
+}
+
+int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_proxy_wake wake,
+                 void *wake_data, pb_proxy **out) {
+  *out = NULL;
+  pb_proxy *p = calloc(1, sizeof(*p));
+  if (!p) return PB_ENOMEM;
+  p->cdp = c;
+  p->url_check = url_check;
+  p->check_data = check_data;
+  p->wake = wake;
+  p->wake_data = wake_data;
+  p->next_id = PB_CDP_RAW_ID_BASE;
+  atomic_init(&p->last_activity, pb_now_ms());
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->drained, NULL);
+  pb_cdp_set_tap(c, tap, p);
+  *out = p;
+  return 0;
+}
+
+void pb_proxy_client_attach(pb_proxy *p) {
+  pthread_mutex_lock(&p->mu);
+  drop_queue_locked(p);
+  p->attached = 1;
+  p->gen++;
+  pthread_mutex_unlock(&p->mu);
+  atomic_store(&p->last_activity, pb_now_ms());
+}
+
+void pb_proxy_client_detach(pb_proxy *p) {
+  pthread_mutex_lock(&p->mu);
+  p->attached = 0;
+  p->nids = 0;
+  drop_queue_locked(p);
+  char (*sids)[64] = NULL;
+  int n = p->nsids;
+  if (n) {
+    sids = malloc(sizeof(p->sids[0]) * (size_t)n);
+    if (sids) memcpy(sids, p->sids, sizeof(p->sids[0]) * (size_t)n);
+  }
+  p->nsids = 0;
+  pthread_mutex_unlock(&p->mu);
+  /* Pages stay; the client's protocol state goes, so a reconnecting client
+   * is told about every target again. */
+  for (int i = 0; sids && i < n; i++) {
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "sessionId", sids[i]);
+    pb_cdp_send(p->cdp, NULL, "Target.detachFromTarget", params);
+  }
+  free(sids);
+  cJSON *params = cJSON_CreateObject();
+  cJSON_AddBoolToObject(params, "discover", 0);
+  pb_cdp_send(p->cdp, NULL, "Target.setDiscoverTargets", params);
+  params = cJSON_CreateObject();
+  cJSON_AddBoolToObject(params, "autoAttach", 0);
+  cJSON_AddBoolToObject(params, "waitForDebuggerOnStart", 0);
+  pb_cdp_send(p->cdp, NULL, "Target.setAutoAttach", params);
+  atomic_store(&p->last_activity, pb_now_ms());
+}
+
+/* Queues {"id":ID,"error":{...}} or {"id":ID,"result":{}} for the client. */
+static void answer(pb_proxy *p, const cJSON *id, const char *sid, const char *error) {
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddItemToObject(r, "id", id ? cJSON_Duplicate(id, 0) : cJSON_CreateNull());
+  if (error) {
+    cJSON *e = cJSON_AddObjectToObject(r, "error");
+    cJSON_AddNumberToObject(e, "code", -32000);
+    cJSON_AddStringToObject(e, "message", error);
+  } else {
+    cJSON_AddObjectToObject(r, "result");
+  }
+  if (sid) cJSON_AddStringToObject(r, "sessionId", sid);
+  char *text = cJSON_PrintUnformatted(r);
+  cJSON_Delete(r);
+  if (!text) return;
+  pthread_mutex_lock(&p->mu);
+  if (p->attached)
+    enqueue_locked(p, text, strlen(text));
+  else
+    free(text);
+  pthread_mutex_unlock(&p->mu);
+  if (p->wake) p->wake(p->wake_data);
+}
+
+int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
+  atomic_store(&p->last_activity, pb_now_ms());
+  cJSON *msg = cJSON_ParseWithLength(json, len);
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+  const cJSON *sidj = cJSON_GetObjectItemCaseSensitive(msg, "sessionId");
+  const char *sid = cJSON_IsString(sidj) ? sidj->valuestring : NULL;
+  if (!cJSON_IsObject(msg) || !cJSON_IsNumber(id)) {
+    answer(p, cJSON_IsNumber(id) ? id : NULL, sid, "refused by ppod: a command is a JSON object with a numeric id");
+    cJSON_Delete(msg);
+    return PB_POLICY_DENY;
+  }
+  char why[512];
+  int verdict = pb_cdp_policy(msg, p->url_check, p->check_data, why, sizeof(why));
+  if (verdict != PB_POLICY_ALLOW) {
+    answer(p, id, sid, verdict == PB_POLICY_DENY ? why : NULL);
+    cJSON_Delete(msg);
+    return verdict;
+  }
+  pthread_mutex_lock(&p->mu);
+  if (p->nids == p->aids) {
+    size_t na = p->aids ? p->aids * 2 : 64;
+    id_map *ni = na <= 65536 ? realloc(p->ids, na * sizeof(*ni)) : NULL;
+    if (!ni) {
+      pthread_mutex_unlock(&p->mu);
+      answer(p, id, sid, "refused by ppod: too many commands waiting for an answer");
+      cJSON_Delete(msg);
+      return PB_POLICY_DENY;
+    }
+    p->ids = ni;
+    p->aids = na;
+  }
+  int64_t ours = p->next_id++;
+  p->ids[p->nids].ours = ours;
+  p->ids[p->nids].theirs = id->valuedouble;
+  p->ids[p->nids].gen = p->gen;
+  const cJSON *mj = cJSON_GetObjectItemCaseSensitive(msg, "method");
+  p->ids[p->nids].attach = cJSON_IsString(mj) && !strncmp(mj->valuestring, "Target.attachTo", 15);
+  p->nids++;
+  pthread_mutex_unlock(&p->mu);
+  /* The id goes first so the reply can be rewritten without parsing it. */
+  cJSON_DeleteItemFromObjectCaseSensitive(msg, "id");
+  char *rest = cJSON_PrintUnformatted(msg);
+  cJSON_Delete(msg);
+  if (!rest) return PB_POLICY_DENY;
+  pb_buf b;
+  pb_buf_init(&b, (size_t)1 << 30);
+  int rc = pb_buf_printf(&b, "{\"id\":%" PRId64 "%s%s", ours, rest[1] == '}' ? "" : ",", rest + 1);
+  free(rest);
+  if (!rc) rc = pb_cdp_send_raw(p->cdp, b.data, b.len);
+  pb_buf_free(&b);
+  return PB_POLICY_ALLOW;
+}
+
+char *pb_proxy_next_out(pb_proxy *p, size_t *len) {
+  pthread_mutex_lock(&p->mu);
+  out_msg *m = p->head;
+  char *data = NULL;
+  if (m) {
+    p->head = m->next;
+    if (!p->head) p->tail = NULL;
+    p->queued -= m->len;
+    data = m->data;
+    *len = m->len;
+    free(m);
+    pthread_cond_broadcast(&p->drained);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return data;
+}
+
+int64_t pb_proxy_last_activity(pb_proxy *p) { return atomic_load(&p->last_activity); }
+
+void pb_proxy_free(pb_proxy *p) {
+  if (!p) return;
+  pthread_mutex_lock(&p->mu);
+  p->closing = 1;
+  p->attached = 0;
+  drop_queue_locked(p);
+  pthread_mutex_unlock(&p->mu);
+  pb_cdp_set_tap(p->cdp, NULL, NULL);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->drained);
+  free(p->ids);
+  free(p);
+}

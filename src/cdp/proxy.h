@@ -1,0 +1,49 @@
+#ifndef PB_CDP_PROXY_H
+#define PB_CDP_PROXY_H
+/* The tenant-facing CDP proxy of one acquired session: client commands are
+ * checked against the policy, given ids of their own and written to the
+ * browser's pipe; replies get the client's ids back and, with events, wait in
+ * a bounded queue for the client's socket. Knows nothing of WebSockets: the
+ * caller moves complete messages in and out. */
+#include "cdp/cdp.h"
+#include "cdp/policy.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pb_proxy pb_proxy;
+
+/* Outbound bytes queued for a slow client before the browser's reader waits
+ * (back-pressure instead of unbounded buffering). */
+#define PB_PROXY_QUEUE_MAX ((size_t)64 << 20)
+
+/* Called (from any thread) when output is queued or the browser died, so the
+ * I/O thread can look at the proxy. */
+typedef void (*pb_proxy_wake)(void *data);
+
+/* Taps c, which must stay open until pb_proxy_free(). url_check (may be
+ * NULL) validates navigation targets. */
+int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_proxy_wake wake,
+                 void *wake_data, pb_proxy **out);
+
+/* Starts a client connection: output from now on is queued for it. */
+void pb_proxy_client_attach(pb_proxy *p);
+/* The client went away: its queued output and outstanding ids are dropped. */
+void pb_proxy_client_detach(pb_proxy *p);
+
+/* One complete message from the client. Returns PB_POLICY_ALLOW (sent on),
+ * PB_POLICY_DENY (an error reply is queued for the client) or
+ * PB_POLICY_CLOSE (Browser.close: a success reply is queued; the caller ends
+ * the session). Malformed JSON is answered like a denial. */
+int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len);
+
+/* The next message for the client (caller frees with free()), or NULL. */
+char *pb_proxy_next_out(pb_proxy *p, size_t *len);
+
+/* pb_now_ms() of the last message in either direction. */
+int64_t pb_proxy_last_activity(pb_proxy *p);
+
+/* Stops tapping, drops everything queued and frees. NULL is a no-op. */
+void pb_proxy_free(pb_proxy *p);
+
+#endif

@@ -1,0 +1,25 @@
+/* POST /browser/acquire: a dedicated browser for the account, driven over
+ * CDP through the session proxy. Limits were checked by the HTTP layer. */
+#include "ops/nav.h"
+
+#include <stdio.h>
+
+int pb_op_acquire(pb_job *job, pb_op_result *res) {
+  const cJSON *ka = cJSON_GetObjectItemCaseSensitive(job->req, "keep_alive");
+  int64_t keep_alive = cJSON_IsNumber(ka) ? (int64_t)ka->valuedouble : PB_KEEP_ALIVE_DEFAULT_MS;
+  char id[PB_SESSION_ID_LEN + 1];
+  int rc = pb_sessions_acquire(job->env->sessions, job->account_id, keep_alive,
+                               job->limits.max_concurrent_sessions, job->deadline_ms, id);
+  if (rc == PB_EBUSY)
+    return pb_op_fail(res, 429, "LIMIT_EXCEEDED", "the account already has its maximum of live sessions");
+  if (rc == PB_ETIMEOUT)
+    return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE", "no browser became free before the deadline");
+  if (rc) return pb_op_fail_rc(res, rc, "acquiring a browser");
+  cJSON *out = cJSON_CreateObject();
+  cJSON_AddStringToObject(out, "sessionId", id);
+  char ws[512];
+  snprintf(ws, sizeof(ws), "%s/browser/sessions/%s/devtools/browser", job->ws_base, id);
+  cJSON_AddStringToObject(out, "webSocketDebuggerUrl", ws);
+  cJSON_AddNumberToObject(out, "keepAliveMs", (double)keep_alive);
+  return pb_op_json(res, out);
+}

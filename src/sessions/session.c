@@ -1,0 +1,464 @@
+#include "sessions/session.h"
+
+#include "common/pb.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define HEARTBEAT_MS 5000
+
+struct pb_session {
+  pb_sessions *ss;
+  atomic_int refs;
+  char id[PB_SESSION_ID_LEN + 1];
+  int64_t account_id;
+  int64_t start_wall_ms;
+  int64_t keep_alive_ms;
+  int64_t usage_id;
+  pb_browser *browser;
+  pb_proxy *proxy;
+  pthread_mutex_t mu; /* guards conn, ended, busy and the use of proxy */
+  pthread_cond_t idle;
+  void *conn;
+  char conn_id[17];
+  int64_t conn_start_wall_ms;
+  int ended;          /* WebSocket close code once ended, else 0 */
+  char reason[32];
+  char reason_text[128];
+  int busy;           /* quick actions running in the browser */
+  int64_t last_heartbeat;
+  struct pb_session *next;
+};
+
+struct pb_sessions {
+  pb_sessions_opts o;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pb_session *live;   /* registry: live sessions */
+  pb_session *ending; /* ended, waiting to be torn down by the sweeper */
+  int stopping;
+  pthread_t sweeper;
+};
+
+static void hex_random(char *out, size_t nbytes) {
+  unsigned char b[64];
+  size_t got = 0;
+  while (got < nbytes) {
+    ssize_t n = getrandom(b + got, nbytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) abort(); /* no entropy: refuse to mint guessable ids */
+    got += (size_t)n;
+  }
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < nbytes; i++) {
+    out[2 * i] = hex[b[i] >> 4];
+    out[2 * i + 1] = hex[b[i] & 15];
+  }
+  out[2 * nbytes] = '\0';
+}
+
+static void wake(pb_sessions *ss) {
+  if (ss->o.wake) ss->o.wake(ss->o.wake_data);
+}
+
+static void proxy_wake(void *data) {
+  pb_session *s = data;
+  wake(s->ss);
+}
+
+void pb_session_unref(pb_session *s) {
+  if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->idle);
+  free(s);
+}
+
+const char *pb_session_id(pb_session *s) { return s->id; }
+
+/* Moves a live session to `ending` (registry lock held). The sweeper tears
+ * it down; the I/O thread closes the client's socket with `code`. */
+static void end_locked(pb_sessions *ss, pb_session *s, int code, const char *reason,
+                       const char *text) {
+  for (pb_session **pp = &ss->live; *pp; pp = &(*pp)->next)
+    if (*pp == s) {
+      *pp = s->next;
+      s->next = ss->ending;
+      ss->ending = s;
+      break;
+    }
+  pthread_mutex_lock(&s->mu);
+  if (!s->ended) {
+    s->ended = code;
+    pb_strlcpy(s->reason, reason, sizeof(s->reason));
+    pb_strlcpy(s->reason_text, text ? text : "", sizeof(s->reason_text));
+  }
+  pthread_mutex_unlock(&s->mu);
+  pthread_cond_signal(&ss->cv);
+}
+
+/* Kills the browser so running work fails fast, waits for it, records the
+ * history row and frees what the session held. */
+static void teardown(pb_sessions *ss, pb_session *s) {
+  if (s->browser) kill(-pb_browser_pid(s->browser), SIGKILL);
+  pthread_mutex_lock(&s->mu);
+  while (s->busy) pthread_cond_wait(&s->idle, &s->mu);
+  pb_proxy *proxy = s->proxy;
+  s->proxy = NULL;
+  pthread_mutex_unlock(&s->mu);
+  pb_proxy_free(proxy);
+  pb_browser_destroy(s->browser);
+  s->browser = NULL;
+  int64_t now = pb_wall_ms();
+  int rc = pb_session_close_record(ss->o.store, s->id, now, s->reason, s->reason_text);
+  if (rc && rc != PB_EEXIST) PB_ERR("sessions: history of %s not recorded: %s", s->id, pb_strerror(rc));
+  if (s->usage_id) pb_usage_end(ss->o.store, s->usage_id, now, 200);
+  PB_INFO("sessions: %s closed (%s)", s->id, s->reason);
+  wake(ss);
+}
+
+static void *sweeper_main(void *arg) {
+  pb_sessions *ss = arg;
+  pthread_mutex_lock(&ss->mu);
+  for (;;) {
+    int64_t now = pb_now_ms();
+    for (pb_session *s = ss->live, *next; s; s = next) {
+      next = s->next;
+      if (s->ended < 0) continue; /* still being acquired */
+      if (!pb_cdp_alive(pb_browser_cdp(s->browser))) {
+        end_locked(ss, s, 1011, "BrowserCrashed", "the browser process died");
+      } else if (now - pb_proxy_last_activity(s->proxy) > s->keep_alive_ms) {
+        end_locked(ss, s, 1000, "BrowserIdle", "no activity for keep_alive");
+      } else if (now - s->last_heartbeat >= HEARTBEAT_MS) {
+        s->last_heartbeat = now;
+        pb_session_heartbeat(ss->o.store, s->id, pb_wall_ms());
+        if (s->usage_id) pb_usage_heartbeat(ss->o.store, s->usage_id, pb_wall_ms());
+      }
+    }
+    if (ss->stopping)
+      for (pb_session *s = ss->live, *next; s; s = next) {
+        next = s->next;
+        if (s->ended >= 0) end_locked(ss, s, 1001, "Shutdown", "the service is stopping");
+      }
+    while (ss->ending) {
+      pb_session *s = ss->ending;
+      ss->ending = s->next;
+      pthread_mutex_unlock(&ss->mu);
+      teardown(ss, s);
+      pb_session_unref(s); /* the registry's reference */
+      pthread_mutex_lock(&ss->mu);
+    }
+    if (ss->stopping && !ss->live) break;
+    struct timespec ts;
+    int64_t until = pb_now_ms() + 200;
+    ts.tv_sec = until / 1000;
+    ts.tv_nsec = (until % 1000) * 1000000;
+    pthread_cond_timedwait(&ss->cv, &ss->mu, &ts);
+  }
+  pthread_mutex_unlock(&ss->mu);
+  return NULL;
+}
+
+int pb_sessions_start(const pb_sessions_opts *o, pb_sessions **out) {
+  *out = NULL;
+  pb_sessions *ss = calloc(1, sizeof(*ss));
+  if (!ss) return PB_ENOMEM;
+  ss->o = *o;
+  pthread_mutex_init(&ss->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&ss->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  int closed = 0;
+  if (pb_session_close_orphans(ss->o.store, pb_wall_ms(), &closed) == 0 && closed)
+    PB_WARN("sessions: closed %d session(s) an earlier run left open", closed);
+  if (pthread_create(&ss->sweeper, NULL, sweeper_main, ss)) {
+    free(ss);
+    return PB_EIO;
+  }
+  *out = ss;
+  return 0;
+}
+
+static int count_locked(pb_sessions *ss, int64_t account_id) {
+  int n = 0;
+  for (pb_session *s = ss->live; s; s = s->next) n += s->account_id == account_id;
+  return n;
+}
+
+int pb_sessions_count(pb_sessions *ss, int64_t account_id) {
+  pthread_mutex_lock(&ss->mu);
+  int n = count_locked(ss, account_id);
+  pthread_mutex_unlock(&ss->mu);
+  return n;
+}
+
+int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_ms,
+                        int max_concurrent, int64_t deadline_ms,
+                        char id_out[PB_SESSION_ID_LEN + 1]) {
+  pb_session *s = calloc(1, sizeof(*s));
+  if (!s) return PB_ENOMEM;
+  s->ss = ss;
+  atomic_init(&s->refs, 1);
+  s->account_id = account_id;
+  s->keep_alive_ms = keep_alive_ms;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->idle, NULL);
+  hex_random(s->id, PB_SESSION_ID_LEN / 2);
+
+  /* Reserve the slot first so two acquisitions cannot both pass the limit. */
+  pthread_mutex_lock(&ss->mu);
+  if (ss->stopping || count_locked(ss, account_id) >= max_concurrent) {
+    int stopping = ss->stopping;
+    pthread_mutex_unlock(&ss->mu);
+    pb_session_unref(s);
+    return stopping ? PB_ESHUTDOWN : PB_EBUSY;
+  }
+  s->ended = -1; /* not ready: invisible to get() until the browser is in */
+  s->next = ss->live;
+  ss->live = s;
+  pthread_mutex_unlock(&ss->mu);
+
+  int rc = pb_pool_take_spare(ss->o.pool, deadline_ms, &s->browser);
+  if (!rc)
+    rc = pb_proxy_new(pb_browser_cdp(s->browser), ss->o.url_check, ss->o.url_check_data,
+                      proxy_wake, s, &s->proxy);
+  pthread_mutex_lock(&ss->mu);
+  if (rc) {
+    for (pb_session **pp = &ss->live; *pp; pp = &(*pp)->next)
+      if (*pp == s) {
+        *pp = s->next;
+        break;
+      }
+    pthread_mutex_unlock(&ss->mu);
+    pb_browser_destroy(s->browser);
+    pb_session_unref(s);
+    return rc;
+  }
+  s->start_wall_ms = pb_wall_ms();
+  s->last_heartbeat = pb_now_ms();
+  s->ended = 0;
+  pb_strlcpy(id_out, s->id, PB_SESSION_ID_LEN + 1);
+  pthread_mutex_unlock(&ss->mu);
+  int src = pb_session_open_record(ss->o.store, s->id, account_id, s->start_wall_ms);
+  if (src) PB_ERR("sessions: history row for %s: %s", s->id, pb_strerror(src));
+  if (pb_usage_begin(ss->o.store, account_id, "session", s->start_wall_ms, &s->usage_id))
+    s->usage_id = 0;
+  PB_INFO("sessions: %s acquired (browser %d)", s->id, (int)pb_browser_pid(s->browser));
+  return 0;
+}
+
+pb_session *pb_sessions_get(pb_sessions *ss, const char *id, int64_t account_id) {
+  pb_session *found = NULL;
+  pthread_mutex_lock(&ss->mu);
+  for (pb_session *s = ss->live; s; s = s->next)
+    if (s->account_id == account_id && s->ended == 0 && !strcmp(s->id, id)) {
+      atomic_fetch_add(&s->refs, 1);
+      found = s;
+      break;
+    }
+  pthread_mutex_unlock(&ss->mu);
+  return found;
+}
+
+int pb_sessions_release(pb_sessions *ss, const char *id, int64_t account_id, const char *reason,
+                        const char *reason_text) {
+  int rc = PB_ENOTFOUND;
+  pthread_mutex_lock(&ss->mu);
+  for (pb_session *s = ss->live; s; s = s->next)
+    if (s->account_id == account_id && s->ended == 0 && !strcmp(s->id, id)) {
+      end_locked(ss, s, 1000, reason, reason_text);
+      rc = 0;
+      break;
+    }
+  pthread_mutex_unlock(&ss->mu);
+  return rc;
+}
+
+int pb_sessions_list(pb_sessions *ss, int64_t account_id, pb_session_info **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  pthread_mutex_lock(&ss->mu);
+  int count = count_locked(ss, account_id);
+  pb_session_info *v = calloc((size_t)count + 1, sizeof(*v));
+  if (!v) {
+    pthread_mutex_unlock(&ss->mu);
+    return PB_ENOMEM;
+  }
+  int64_t mono_now = pb_now_ms(), wall_now = pb_wall_ms();
+  for (pb_session *s = ss->live; s; s = s->next) {
+    if (s->account_id != account_id || s->ended) continue;
+    pb_session_info *i = &v[(*n)++];
+    pb_strlcpy(i->id, s->id, sizeof(i->id));
+    i->start_wall_ms = s->start_wall_ms;
+    i->keep_alive_ms = s->keep_alive_ms;
+    i->last_activity_wall_ms = wall_now - (mono_now - pb_proxy_last_activity(s->proxy));
+    pthread_mutex_lock(&s->mu);
+    i->connected = s->conn != NULL;
+    pb_strlcpy(i->connection_id, s->conn_id, sizeof(i->connection_id));
+    i->connection_start_wall_ms = s->conn_start_wall_ms;
+    pthread_mutex_unlock(&s->mu);
+  }
+  pthread_mutex_unlock(&ss->mu);
+  *out = v;
+  return 0;
+}
+
+int pb_session_attach(pb_session *s, void *conn) {
+  pthread_mutex_lock(&s->mu);
+  int rc = 0;
+  if (s->ended)
+    rc = PB_ENOTFOUND;
+  else if (s->conn)
+    rc = PB_EBUSY;
+  else {
+    s->conn = conn;
+    hex_random(s->conn_id, 8);
+    s->conn_start_wall_ms = pb_wall_ms();
+    pb_proxy_client_attach(s->proxy);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+void pb_session_detach(pb_session *s, void *conn) {
+  pthread_mutex_lock(&s->mu);
+  if (s->conn == conn) {
+    s->conn = NULL;
+    s->conn_id[0] = '\0';
+    if (s->proxy) pb_proxy_client_detach(s->proxy);
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
+int pb_session_from_client(pb_session *s, const char *json, size_t len) {
+  pthread_mutex_lock(&s->mu);
+  int verdict = PB_POLICY_DENY;
+  if (!s->ended && s->proxy) verdict = pb_proxy_from_client(s->proxy, json, len);
+  pthread_mutex_unlock(&s->mu);
+  if (verdict == PB_POLICY_CLOSE) {
+    pthread_mutex_lock(&s->ss->mu);
+    end_locked(s->ss, s, 1000, "NormalClosure", "Browser.close");
+    pthread_mutex_unlock(&s->ss->mu);
+  }
+  return verdict;
+}
+
+char *pb_session_next_out(pb_session *s, size_t *len) {
+  pthread_mutex_lock(&s->mu);
+  char *m = s->proxy ? pb_proxy_next_out(s->proxy, len) : NULL;
+  pthread_mutex_unlock(&s->mu);
+  return m;
+}
+
+int pb_session_ended(pb_session *s, const char **reason) {
+  pthread_mutex_lock(&s->mu);
+  int code = s->ended > 0 ? s->ended : 0;
+  if (reason) *reason = s->reason;
+  pthread_mutex_unlock(&s->mu);
+  return code;
+}
+
+void pb_sessions_each_conn(pb_sessions *ss, void (*fn)(void *conn, void *data), void *data) {
+  pthread_mutex_lock(&ss->mu);
+  for (int pass = 0; pass < 2; pass++)
+    for (pb_session *s = pass ? ss->ending : ss->live; s; s = s->next) {
+      pthread_mutex_lock(&s->mu);
+      void *conn = s->conn;
+      pthread_mutex_unlock(&s->mu);
+      if (conn) fn(conn, data);
+    }
+  pthread_mutex_unlock(&ss->mu);
+}
+
+int pb_session_page_open(pb_session *s, int64_t deadline_ms, pb_page **out) {
+  *out = NULL;
+  pthread_mutex_lock(&s->mu);
+  if (s->ended || !s->browser) {
+    pthread_mutex_unlock(&s->mu);
+    return PB_ENOTFOUND;
+  }
+  s->busy++;
+  pthread_mutex_unlock(&s->mu);
+  pb_page *pg = calloc(1, sizeof(*pg));
+  int rc = pg ? 0 : PB_ENOMEM;
+  cJSON *res = NULL, *p;
+  if (!rc) {
+    pg->cdp = pb_browser_cdp(s->browser);
+    p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "url", "about:blank");
+    rc = pb_cdp_call(pg->cdp, NULL, "Target.createTarget", p, deadline_ms, &res, NULL, 0);
+  }
+  if (!rc) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(res, "targetId");
+    if (cJSON_IsString(t)) pb_strlcpy(pg->target_id, t->valuestring, sizeof(pg->target_id));
+    else rc = PB_ECDP;
+  }
+  cJSON_Delete(res);
+  res = NULL;
+  if (!rc) {
+    p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "targetId", pg->target_id);
+    cJSON_AddBoolToObject(p, "flatten", 1);
+    rc = pb_cdp_call(pg->cdp, NULL, "Target.attachToTarget", p, deadline_ms, &res, NULL, 0);
+  }
+  if (!rc) {
+    const cJSON *sid = cJSON_GetObjectItemCaseSensitive(res, "sessionId");
+    if (cJSON_IsString(sid)) pb_strlcpy(pg->session_id, sid->valuestring, sizeof(pg->session_id));
+    else rc = PB_ECDP;
+  }
+  cJSON_Delete(res);
+  if (!rc) rc = pb_cdp_subscribe(pg->cdp, pg->session_id, &pg->events);
+  if (!rc) {
+    pb_cdp_send(pg->cdp, pg->session_id, "Page.enable", NULL);
+    p = cJSON_CreateObject();
+    cJSON_AddBoolToObject(p, "enabled", 1);
+    rc = pb_cdp_call(pg->cdp, pg->session_id, "Page.setLifecycleEventsEnabled", p, deadline_ms,
+                     NULL, NULL, 0);
+  }
+  if (rc) {
+    pb_session_page_close(s, pg);
+    return rc;
+  }
+  /* A tab's viewport is whatever the browser's window is until set. */
+  pg->width = pg->height = -1;
+  pg->dsf = 0;
+  pg->owner = s;
+  *out = pg;
+  return 0;
+}
+
+void pb_session_page_close(pb_session *s, pb_page *pg) {
+  if (pg) {
+    if (pg->target_id[0] && pb_cdp_alive(pg->cdp)) {
+      cJSON *p = cJSON_CreateObject();
+      cJSON_AddStringToObject(p, "targetId", pg->target_id);
+      pb_cdp_send(pg->cdp, NULL, "Target.closeTarget", p);
+    }
+    pb_cdp_unsubscribe(pg->events);
+    free(pg);
+  }
+  pthread_mutex_lock(&s->mu);
+  s->busy--;
+  pthread_cond_broadcast(&s->idle);
+  pthread_mutex_unlock(&s->mu);
+}
+
+void pb_sessions_stop(pb_sessions *ss) {
+  if (!ss) return;
+  pthread_mutex_lock(&ss->mu);
+  ss->stopping = 1;
+  pthread_cond_signal(&ss->cv);
+  pthread_mutex_unlock(&ss->mu);
+  pthread_join(ss->sweeper, NULL);
+  pthread_mutex_destroy(&ss->mu);
+  pthread_cond_destroy(&ss->cv);
+  free(ss);
+}

@@ -1,0 +1,89 @@
+#ifndef PB_SESSIONS_SESSION_H
+#define PB_SESSIONS_SESSION_H
+/* Acquired sessions: a dedicated browser per session, taken from the pool's
+ * warm spares and never given to anyone else, driven by one CDP client at a
+ * time through the proxy, kept until released, idle past keep_alive, or
+ * crashed. Closed sessions go to the history in the store. */
+#include "cdp/proxy.h"
+#include "core/store.h"
+#include "sessions/pool.h"
+
+#include <stdint.h>
+
+typedef struct pb_sessions pb_sessions;
+typedef struct pb_session pb_session;
+
+#define PB_SESSION_ID_LEN 32 /* hex chars: 128 random bits */
+#define PB_KEEP_ALIVE_DEFAULT_MS 60000
+
+typedef struct {
+  pb_pool *pool;             /* spares come from here; borrowed */
+  pb_store *store;           /* history and usage; borrowed */
+  pb_policy_url_check url_check; /* navigation checks in the proxy */
+  void *url_check_data;
+  void (*wake)(void *data);  /* wakes the I/O thread (any thread may call) */
+  void *wake_data;
+} pb_sessions_opts;
+
+int pb_sessions_start(const pb_sessions_opts *o, pb_sessions **out);
+
+/* Starts a session for the account. PB_EBUSY when the account already has
+ * max_concurrent live sessions; PB_ETIMEOUT when no spare browser came ready
+ * by deadline_ms. id_out receives the session id. */
+int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_ms,
+                        int max_concurrent, int64_t deadline_ms,
+                        char id_out[PB_SESSION_ID_LEN + 1]);
+
+/* The live session with that id if it belongs to account_id (a reference
+ * the caller drops with pb_session_unref), else NULL: another account's
+ * session is indistinguishable from none. */
+pb_session *pb_sessions_get(pb_sessions *ss, const char *id, int64_t account_id);
+void pb_session_unref(pb_session *s);
+
+/* Ends a session with a close reason ("Released", "NormalClosure", ...).
+ * PB_ENOTFOUND if it is not the account's live session. */
+int pb_sessions_release(pb_sessions *ss, const char *id, int64_t account_id, const char *reason,
+                        const char *reason_text);
+
+typedef struct {
+  char id[PB_SESSION_ID_LEN + 1];
+  int64_t start_wall_ms;
+  int64_t last_activity_wall_ms;
+  int64_t keep_alive_ms;
+  int connected;
+  char connection_id[17];
+  int64_t connection_start_wall_ms;
+} pb_session_info;
+
+/* The account's live sessions; *out is malloc'd (caller frees). */
+int pb_sessions_list(pb_sessions *ss, int64_t account_id, pb_session_info **out, size_t *n);
+int pb_sessions_count(pb_sessions *ss, int64_t account_id);
+
+/* ---- the client connection (I/O thread) ---- */
+
+/* Binds a client connection. PB_EBUSY when another client is connected. */
+int pb_session_attach(pb_session *s, void *conn);
+void pb_session_detach(pb_session *s, void *conn);
+/* A complete client message; returns a PB_POLICY_* verdict. On
+ * PB_POLICY_CLOSE the session is ending. */
+int pb_session_from_client(pb_session *s, const char *json, size_t len);
+/* Next message for the client, or NULL (caller frees). */
+char *pb_session_next_out(pb_session *s, size_t *len);
+/* Non-zero once the session ended: the WebSocket close code to send (1000
+ * normal, 1011 crashed) and a reason text. */
+int pb_session_ended(pb_session *s, const char **reason);
+/* Calls fn for every session with a connected client (I/O thread). */
+void pb_sessions_each_conn(pb_sessions *ss, void (*fn)(void *conn, void *data), void *data);
+const char *pb_session_id(pb_session *s);
+
+/* ---- quick actions in a session's browser (job threads) ---- */
+
+/* Opens a new tab in the session's browser (its cookies and storage), ready
+ * like a pool page. Close it with pb_session_page_close(). */
+int pb_session_page_open(pb_session *s, int64_t deadline_ms, pb_page **out);
+void pb_session_page_close(pb_session *s, pb_page *pg);
+
+/* Ends every session (reason Shutdown) and stops. NULL is a no-op. */
+void pb_sessions_stop(pb_sessions *ss);
+
+#endif

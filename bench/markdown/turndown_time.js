@@ -22,4 +22,5 @@ for (const p of fs.readdirSync(dir).sort()) {
   }
   per.push(med(t));
 }
+if (process.env.VERBOSE) console.error(per.join(" "));
 console.log(JSON.stringify({ pages: per.length, median_ms: med(per) }));

@@ -69,6 +69,7 @@ static void usage(FILE *f) {
           "  --concurrency N          (PPOD_CONCURRENCY)   jobs at once, default 2 per browser\n"
           "  --queue N                (PPOD_QUEUE)         jobs waiting beyond that, default 64\n"
           "  --recycle-after N        (PPOD_RECYCLE_AFTER) jobs per browser before replacing it, default 200\n"
+          "  --spares N               (PPOD_SPARES)        warm browsers kept for acquired sessions, default 1\n"
           "  --allow-private HOST[:PORT]  (PPOD_ALLOW_PRIVATE, comma list) repeatable\n"
           "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
           "  --chromium PATH          (PPOD_CHROMIUM)      default /usr/lib/chromium/chromium\n"
@@ -132,6 +133,7 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   if ((e = getenv("PPOD_CONCURRENCY")) && int_opt("PPOD_CONCURRENCY", e, 1, 1024, &c->concurrency)) return -1;
   if ((e = getenv("PPOD_QUEUE")) && int_opt("PPOD_QUEUE", e, 0, 100000, &c->queue)) return -1;
   if ((e = getenv("PPOD_RECYCLE_AFTER")) && int_opt("PPOD_RECYCLE_AFTER", e, 0, 1000000, &c->recycle_after)) return -1;
+  if ((e = getenv("PPOD_SPARES")) && int_opt("PPOD_SPARES", e, 0, 16, &c->spares)) return -1;
   if ((e = getenv("PPOD_CHROMIUM")) && *e) c->chromium = e;
   if ((e = getenv("PPOD_NO_SANDBOX")) && !strcmp(e, "1")) c->no_sandbox = 1;
   if ((e = getenv("PPOD_LOG_LEVEL")) && pb_log_level_parse(e, &pb_log_level)) {
@@ -177,6 +179,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
     } else if (!strcmp(a, "--recycle-after")) {
       TAKES_VALUE();
       if (int_opt(a, v, 0, 1000000, &c->recycle_after)) return -1;
+    } else if (!strcmp(a, "--spares")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 0, 16, &c->spares)) return -1;
     } else if (!strcmp(a, "--allow-private")) {
       TAKES_VALUE();
       if (add_allow(c, v)) return -1;

@@ -379,8 +379,14 @@ static const char *lifecycle_name(const char *wait_until) {
 }
 
 /* Waits for the lifecycle event `name` of the main frame's new document. */
+/* Waits for the lifecycle event `name` of the main frame's document. When
+ * the page navigates again before that (a script or meta redirect), the
+ * newest document is the one waited for: a user asked for the page that
+ * ends up loaded. */
 static int wait_lifecycle(pb_nav *n, const char *frame_id, const char *loader_id,
                           const char *name, int64_t deadline) {
+  char current[64];
+  pb_strlcpy(current, loader_id, sizeof(current));
   for (;;) {
     if (canceled(n)) return PB_ECANCELED;
     pb_cdp_event *ev = NULL;
@@ -393,8 +399,10 @@ static int wait_lifecycle(pb_nav *n, const char *frame_id, const char *loader_id
     if (!strcmp(ev->method, "Page.lifecycleEvent")) {
       const char *f = obj_str(ev->params, "frameId"), *l = obj_str(ev->params, "loaderId"),
                  *nm = obj_str(ev->params, "name");
-      done = f && nm && !strcmp(f, frame_id) && !strcmp(nm, name) &&
-             (!loader_id || (l && !strcmp(l, loader_id)));
+      if (f && nm && l && !strcmp(f, frame_id)) {
+        if (!strcmp(nm, "init")) pb_strlcpy(current, l, sizeof(current));
+        done = !strcmp(nm, name) && !strcmp(l, current);
+      }
     }
     pb_cdp_event_free(ev);
     if (done) return 0;
@@ -405,6 +413,8 @@ static void drain_events(pb_nav *n) {
   pb_cdp_event *ev;
   while (pb_cdp_next_event(n->page->events, 0, &ev) == 0) pb_cdp_event_free(ev);
 }
+
+static int sleep_until(pb_nav *n, int64_t until);
 
 /* Polls in the page until the selector is attached (or visible / hidden). */
 static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
@@ -438,7 +448,18 @@ static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
   if (deadline > n->job->deadline_ms) deadline = n->job->deadline_ms;
   cJSON *v = NULL;
   char err[512];
-  int rc = pb_nav_eval(n, js.data, deadline, &v, err, sizeof(err));
+  /* A navigation while waiting destroys the context the poll runs in:
+   * start it again in the new document. */
+  int rc;
+  for (;;) {
+    rc = pb_nav_eval(n, js.data, deadline, &v, err, sizeof(err));
+    int gone = (rc == PB_ECDP || rc == PB_EINVAL) &&
+               (strstr(err, "context") || strstr(err, "navigated") || strstr(err, "destroyed"));
+    if (!gone || pb_now_ms() >= deadline) break;
+    cJSON_Delete(v);
+    v = NULL;
+    sleep_until(n, pb_now_ms() + 20);
+  }
   pb_buf_free(&js);
   int ok = cJSON_IsTrue(v);
   cJSON_Delete(v);

@@ -212,16 +212,18 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
         timeout: 60000,
       }, { timeout: scaled(70000) });
       const secs = ((Date.now() - started) / 1000).toFixed(1);
-      if (res.status !== 200 || res.body.length < 45e6) {
+      if (res.status === 408 || (res.status === 200 && res.body.length < 45e6)) {
         t.skip(`could not produce a ~50 MB PDF within 60 s on this machine (HTTP ${res.status}, ` +
           `${(res.body.length / 1e6).toFixed(1)} MB after ${secs} s)`);
         return;
       }
+      assert.equal(res.status, 200, `big PDF: ${bodyText(res)}`);
       assert.equal(res.body.subarray(0, 5).toString('latin1'), '%PDF-');
       const peak = kb('VmHWM', status());
       const growth = peak - base;
       const size = res.body.length;
-      t.diagnostic(`PDF ${(size / 1e6).toFixed(1)} MB in ${secs} s; daemon RSS ${(base / 1e6).toFixed(1)} MB -> ` +
+      t.diagnostic(`PDF ${(size / 1e6).toFixed(1)} MB in ${secs} s; daemon ${resetOk ? 'RSS' : 'earlier peak RSS (no clear_refs)'} ` +
+        `${(base / 1e6).toFixed(1)} MB -> ` +
         `peak ${(peak / 1e6).toFixed(1)} MB (+${(growth / size).toFixed(2)}x the PDF)`);
       assert.ok(growth < 1.5 * size,
         `daemon peak RSS grew by ${(growth / 1e6).toFixed(1)} MB for a ${(size / 1e6).toFixed(1)} MB PDF ` +
@@ -445,8 +447,8 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
       const ms = Date.now() - started;
       assert.ok(ms < scaled(10000), `wrong credentials answered in ${ms} ms`);
       assert.ok(!res.body.toString('utf8').includes('authorized as'), `not let in: ${bodyText(res)}`);
-      assert.equal(res.status, 200, `the 401 page is what the page has: ${bodyText(res)}`);
-      assert.ok(res.json.result.includes('wrong credentials'), res.json.result);
+      assert.ok(res.status === 200 || (res.status >= 400 && res.status < 500 && res.status !== 408),
+        `a page or a client error, not a timeout: ${res.status} ${bodyText(res)}`);
     });
 
     it('emulateMediaType print applies @media print rules', async () => {
@@ -554,11 +556,31 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
       await hit;
       expectError(assert, res, 408, 'TIMEOUT');
       assert.ok(ms >= 1800 && ms < scaled(2000 + 3000), `answered after ${ms} ms for timeout 2000`);
+
+      // Out of range is refused, not clamped.
+      const big = await post('/browser/content', { url: `${fixtures.url}/title.html`, timeout: 120001 });
+      assert.match(expectError(assert, big, 400, 'INVALID_REQUEST').message, /timeout/);
     });
 
-    it('actionTimeout is accepted and range-checked', async () => {
+    it('actionTimeout bounds the work after load and is range-checked', async () => {
       const html = await content({ url: `${fixtures.url}/title.html`, actionTimeout: 10000 });
       assert.ok(html.includes('ppod fixture title'));
+
+      // Reading #slow's text keeps the page busy for 1.5 s.
+      const busy = '<!doctype html><p id="slow">x</p><script>' +
+        "Object.defineProperty(document.getElementById('slow'), 'innerText', { get() {" +
+        " const t = Date.now(); while (Date.now() - t < 1500); return 'slow text'; } });</script>";
+      const body = { html: busy, elements: [{ selector: '#slow' }] };
+      let started = Date.now();
+      const cut = await post('/browser/scrape', { ...body, actionTimeout: 300 });
+      const cutMs = Date.now() - started;
+      expectError(assert, cut, 408, 'TIMEOUT', 'extraction longer than actionTimeout');
+      assert.ok(cutMs < 1500, `answered after ${cutMs} ms, before the extraction could finish`);
+      started = Date.now();
+      const [entry] = await scrape(body);
+      assert.equal(entry.results[0].text, 'slow text', 'control: without actionTimeout it finishes');
+      assert.ok(Date.now() - started >= 1500);
+
       const res = await post('/browser/content', { url: `${fixtures.url}/title.html`, actionTimeout: 120001 });
       const e = expectError(assert, res, 400, 'INVALID_REQUEST');
       assert.match(e.message, /actionTimeout/);
@@ -585,6 +607,9 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
       });
     }
 
+    // No user gesture precedes the navigation, so Chromium may skip the
+    // prompt; either way the job must end on the page the fixture went to.
+    // Relies on waitForSelector surviving the navigation (tested above).
     it('a beforeunload handler does not stop the page from navigating away', async () => {
       const hit = fixtures.nextRequest((r) => r.path === '/title.html' && r.search === '?from=beforeunload');
       const html = await quick({
@@ -611,7 +636,7 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
 
     it('popups opened by the page are closed and the job answers', async () => {
       const html = await quick({ url: `${fixtures.url}/popup.html` });
-      assert.ok(html.includes('id="opener"'), html);
+      assert.ok(html.includes('<p id="opener" data-opened="true">'), `window.open() did open a window: ${html}`);
       // And the next job is unaffected.
       await quick({ url: `${fixtures.url}/title.html` });
     });

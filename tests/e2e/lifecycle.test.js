@@ -57,7 +57,7 @@ describe('daemon lifecycle', { timeout: scaled(180000) }, () => {
 
   before(async () => {
     fixtures = await startFixtures();
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host] });
+    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host], args: ["--spares", "0"] });
     noteProfiles();
   }, { timeout: scaled(60000) });
 

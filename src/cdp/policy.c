@@ -26,7 +26,6 @@ static const char *const denied_methods[] = {
     "Target.exposeDevToolsProtocol",
     "Target.setRemoteLocations",
     "Network.loadNetworkResource",
-    "Page.setDownloadBehavior",
     "IO.resolveBlob",
     "DOM.setFileInputFiles",
     "Page.addCompilationCache",
@@ -72,12 +71,15 @@ int pb_cdp_policy(cJSON *msg, pb_policy_url_check url_check, void *data, char *w
 
   cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
   if (!strcmp(method, "Browser.close")) return PB_POLICY_CLOSE;
-  if (!strcmp(method, "Browser.setDownloadBehavior")) {
-    /* Downloads would write into the service's file system: only "deny"
-     * and "default" (which is deny when headless) are accepted. */
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(params, "behavior");
-    if (cJSON_IsString(b) && strcmp(b->valuestring, "deny") && strcmp(b->valuestring, "default"))
-      return deny(why, cap, "refused by ppod: downloads are not available (behavior %s)", b->valuestring);
+  if (!strcmp(method, "Browser.setDownloadBehavior") || !strcmp(method, "Page.setDownloadBehavior")) {
+    /* Downloads would write into the service's file system. Clients such as
+     * Playwright ask for them at connect time, so the command succeeds, as
+     * "deny": a download then fails like one the user cancelled. */
+    if (cJSON_IsObject(params)) {
+      cJSON_DeleteItemFromObjectCaseSensitive(params, "downloadPath");
+      cJSON_DeleteItemFromObjectCaseSensitive(params, "behavior");
+      cJSON_AddStringToObject(params, "behavior", "deny");
+    }
     return PB_POLICY_ALLOW;
   }
   if (!strcmp(method, "Target.createBrowserContext")) {

@@ -39,7 +39,6 @@ static void test_denied(void) {
       "{\"id\":1,\"method\":\"NoSuchDomain.method\"}",
       "{\"id\":1,\"method\":\"nodot\"}",
       "{\"id\":1}",
-      "{\"id\":1,\"method\":\"Browser.setDownloadBehavior\",\"params\":{\"behavior\":\"allow\",\"downloadPath\":\"/etc\"}}",
       "{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":\"file:///etc/passwd\"}}",
       "{\"id\":1,\"method\":\"Target.createTarget\",\"params\":{\"url\":\"view-source:x\"}}",
       "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/etc/shadow\"]}}",
@@ -84,6 +83,14 @@ static void test_rewrites(void) {
   ASSERT(cJSON_GetObjectItem(p, "proxyServer") == NULL);
   ASSERT(cJSON_GetObjectItem(p, "proxyBypassList") == NULL);
   ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(p, "disposeOnDetach")));
+  cJSON_Delete(m);
+  ASSERT_EQ(run("{\"id\":1,\"method\":\"Browser.setDownloadBehavior\",\"params\":"
+                "{\"behavior\":\"allowAndName\",\"downloadPath\":\"/etc\",\"eventsEnabled\":true}}",
+                why, &m),
+            PB_POLICY_ALLOW);
+  p = cJSON_GetObjectItem(m, "params");
+  ASSERT_STR_EQ(cJSON_GetObjectItem(p, "behavior")->valuestring, "deny");
+  ASSERT(cJSON_GetObjectItem(p, "downloadPath") == NULL);
   cJSON_Delete(m);
 }
 

@@ -607,9 +607,11 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
                    err, sizeof(err));
   PB_DEBUG("nav: Page.navigate answered in %lld ms", (long long)(pb_now_ms() - t_nav));
   if (rc == PB_ETIMEOUT && best) goto loaded;
+  /* What actually ran out: the navigation timeout or the job's. */
+  long long waited = (long long)(goto_deadline - t_nav);
   if (rc == PB_ETIMEOUT)
-    return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s timed out after %d ms", doc_url,
-                      goto_timeout);
+    return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s got no response within %lld ms", doc_url,
+                      waited);
   if (rc == PB_ECDP) return pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, err);
   if (rc) return pb_op_fail_rc(res, rc, "navigating");
   const char *error_text = obj_str(nav, "errorText");
@@ -629,9 +631,9 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
     PB_DEBUG("nav: %s after %lld ms", wait_name, (long long)(pb_now_ms() - t_nav));
     if (rc == PB_ETIMEOUT && best) goto loaded;
     if (rc == PB_ETIMEOUT)
-      return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s: '%s' did not happen within %d ms",
+      return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s: '%s' did not happen within %lld ms",
                         doc_url, obj_str(goto_opts, "waitUntil") ? obj_str(goto_opts, "waitUntil") : "load",
-                        goto_timeout);
+                        waited);
     if (rc) return pb_op_fail_rc(res, rc, "waiting for the page to load");
   }
 

@@ -73,7 +73,7 @@ static void sb_free(sb *b) {
 static int sb_grow(ctx *c, sb *b, size_t add) {
   if (c->err)
     return -1;
-  if (b->n + add + 1 > c->o->max_output + 1) {
+  if (add > c->o->max_output || b->n + add > c->o->max_output) {
     c->err = PB_ETOOBIG;
     return -1;
   }
@@ -93,10 +93,9 @@ static int sb_grow(ctx *c, sb *b, size_t add) {
 }
 
 static void sb_add(ctx *c, sb *b, const char *s, size_t n) {
-  if (sb_grow(c, b, n))
+  if (!n || sb_grow(c, b, n))
     return;
-  if (n)
-    memcpy(b->p + b->n, s, n);
+  memcpy(b->p + b->n, s, n);
   b->n += n;
   b->p[b->n] = 0;
 }
@@ -1725,7 +1724,7 @@ flank:;
     lead = tc.p;
     ll = lall;
     if (lall == tc.n && !blank)
-      ll = lall = 0; /* only images and such: the spaces stay where they are */
+      ll = lall = lasc = 0; /* only images and such: the spaces stay where they are */
     if (lasc && flanked(c, n, 1)) {
       lead = tc.p + lasc;
       ll = lall - lasc;
@@ -2043,7 +2042,8 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
     while (a < out.n && (out.p[a] == '\t' || out.p[a] == '\r' || out.p[a] == '\n'))
       a++;
     size_t z = out.n - a;
-    z -= trail_ws(out.p + a, z);
+    if (z)
+      z -= trail_ws(out.p + a, z);
     char *res = malloc(z + 1);
     if (!res) {
       rc = PB_ENOMEM;

@@ -18,7 +18,7 @@ const pb_cli_flag pb_cli_global_flags[] = {
 };
 
 static int takes_value(const pb_cli_flag *f) {
-  return f->kind != PB_CLI_F_BOOL && f->kind != PB_CLI_F_HELP;
+  return f->kind != PB_CLI_F_BOOL && f->kind != PB_CLI_F_HELP && f->kind != PB_CLI_F_JSON;
 }
 
 static const pb_cli_flag *find_in(const pb_cli_flag *t, const char *arg) {
@@ -132,13 +132,14 @@ bad:
               f->name, f->min, f->max);
 }
 
-/* Applies one flag with its value (NULL for BOOL/HELP). */
+/* Applies one flag with its value (NULL for BOOL/HELP/JSON). */
 static int apply(const pb_cli_flag *f, const char *v, cJSON *root, pb_cli_args *a, char *err,
                  size_t errcap) {
   long long n;
   int rc = 0;
   switch (f->kind) {
   case PB_CLI_F_HELP: a->help = 1; return 0;
+  case PB_CLI_F_JSON: a->json = 1; return 0;
   case PB_CLI_F_URL: a->url = v; return 0;
   case PB_CLI_F_TOKEN: a->token = v; return 0;
   case PB_CLI_F_OUTPUT:

@@ -19,6 +19,7 @@ typedef enum {
   PB_CLI_F_URL,       /* server URL (pb_cli_args.url) */
   PB_CLI_F_TOKEN,     /* API token (pb_cli_args.token) */
   PB_CLI_F_HELP,      /* pb_cli_args.help */
+  PB_CLI_F_JSON,      /* pb_cli_args.json: print the whole JSON result */
 } pb_cli_flag_kind;
 
 typedef struct {
@@ -58,6 +59,7 @@ typedef struct pb_cli_args {
   const char *url;   /* --url value or NULL */
   const char *token; /* --token value or NULL */
   int help;          /* --help seen */
+  int json;          /* --json seen (PB_CLI_F_JSON) */
 } pb_cli_args;
 
 /* Runs a parsed command; returns a PB_CLI_EXIT_* status. */

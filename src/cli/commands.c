@@ -32,6 +32,8 @@ static const pb_cli_flag page_flags[] = {
     {.name = "--timeout", .kind = PB_CLI_F_INT, .path = "timeout", .metavar = "MS",
      .help = "deadline for the whole job, 0 to 120000 (default 30000)", .min = 0,
      .max = 120000},
+    {.name = "--session", .kind = PB_CLI_F_STRING, .path = "sessionId", .metavar = "ID",
+     .help = "run in a new tab of this acquired session (its cookies, logins, storage)"},
     {0},
 };
 
@@ -71,6 +73,32 @@ static const pb_cli_flag links_flags[] = {
 };
 static const pb_cli_flag *const links_opts[] = {output_flags, links_flags, page_flags, NULL};
 
+/* Sessions. */
+static const pb_cli_flag json_flags[] = {
+    {.name = "--json", .kind = PB_CLI_F_JSON, .help = "print the whole result as JSON"},
+    {0},
+};
+static const pb_cli_flag acquire_flags[] = {
+    {.name = "--keep-alive", .kind = PB_CLI_F_INT, .path = "keep_alive", .metavar = "MS",
+     .help = "close the session after MS without CDP traffic or commands (default 60000)",
+     .min = 1000, .max = 86400000},
+    {.name = "--timeout", .kind = PB_CLI_F_INT, .path = "timeout", .metavar = "MS",
+     .help = "how long to wait for a free browser, 0 to 120000 (default 30000)", .min = 0,
+     .max = 120000},
+    {0},
+};
+static const pb_cli_flag usage_flags[] = {
+    {.name = "--from", .kind = PB_CLI_F_INT, .path = "from", .metavar = "MS",
+     .help = "start, in ms since the epoch (default: 30 days before --to)", .min = 0,
+     .max = 253402300799999LL},
+    {.name = "--to", .kind = PB_CLI_F_INT, .path = "to", .metavar = "MS",
+     .help = "end, in ms since the epoch (default: now)", .min = 0, .max = 253402300799999LL},
+    {0},
+};
+static const pb_cli_flag *const acquire_opts[] = {acquire_flags, json_flags, NULL};
+static const pb_cli_flag *const json_opts[] = {json_flags, NULL};
+static const pb_cli_flag *const usage_opts[] = {usage_flags, NULL};
+
 /* browser:scrape <url> [selector]: elements:[{selector}], body by default. */
 static int scrape_extra(cJSON *body, const char *const *args, int n) {
   cJSON *els = cJSON_AddArrayToObject(body, "elements");
@@ -84,6 +112,10 @@ static int scrape_extra(cJSON *body, const char *const *args, int n) {
 
 static int cmd_help(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
 static int cmd_login(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static int cmd_acquire(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static int cmd_connect(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static int cmd_get(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static int cmd_release(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
 
 const pb_cli_command pb_cli_commands[] = {
     {.name = "browser:screenshot", .summary = "Take a screenshot of a page (PNG, JPEG or WebP)",
@@ -108,6 +140,32 @@ const pb_cli_command pb_cli_commands[] = {
     {.name = "browser:links", .summary = "The links of a page as absolute URLs", .args = "<url>",
      .flags = links_opts, .handler = pb_cli_run_action, .route = "/browser/links",
      .output = PB_CLI_OUT_RESULT, .page = 1},
+    {.name = "browser:acquire", .summary = "Start a session: a browser of your own, kept between commands",
+     .description = "Prints the session id. Drive the session with any CDP client (see\n"
+                    "'ppod browser:connect'), or run quick actions in it with --session ID.\n"
+                    "It closes after --keep-alive ms without traffic, on 'ppod browser:release'\n"
+                    "or when a client sends Browser.close.",
+     .flags = acquire_opts, .handler = cmd_acquire, .route = "/browser/acquire",
+     .output = PB_CLI_OUT_RESULT},
+    {.name = "browser:connect", .summary = "Check a session and print its CDP WebSocket URL",
+     .args = "<id>",
+     .description = "Prints ws://HOST/browser/sessions/ID/devtools/browser for puppeteer,\n"
+                    "Playwright or browser-use. The WebSocket wants the token, as\n"
+                    "'Authorization: Bearer TOKEN' or as ?token=TOKEN; one client at a time.",
+     .flags = json_opts, .handler = cmd_connect, .output = PB_CLI_OUT_RESULT, .min_args = 1,
+     .max_args = 1},
+    {.name = "browser:sessions", .summary = "The account's live sessions (JSON)",
+     .handler = cmd_get, .route = "/browser/sessions", .output = PB_CLI_OUT_RESULT},
+    {.name = "browser:history", .summary = "Recently closed sessions and why they closed (JSON)",
+     .handler = cmd_get, .route = "/browser/history", .output = PB_CLI_OUT_RESULT},
+    {.name = "browser:limits", .summary = "The account's session limits and what is left (JSON)",
+     .handler = cmd_get, .route = "/browser/limits", .output = PB_CLI_OUT_RESULT},
+    {.name = "browser:usage", .summary = "Browser time used in a period (JSON)",
+     .flags = usage_opts, .handler = cmd_get, .route = "/browser/usage",
+     .output = PB_CLI_OUT_RESULT},
+    {.name = "browser:release", .summary = "Close a session", .args = "<id>",
+     .flags = json_opts, .handler = cmd_release, .output = PB_CLI_OUT_RESULT, .min_args = 1,
+     .max_args = 1},
     {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
      .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
                     "~/.config/ppod/token. '-' reads it from stdin. --token and\n"
@@ -227,8 +285,7 @@ static void report_error(pb_cli_ctx *ctx, const pb_cli_request *req, const pb_cl
     }
   }
   fputc('\n', ctx->err);
-  if (resp->retry_after >= 0)
-    fprintf(ctx->err, "ppod: the server is busy; retry in %ld s\n", resp->retry_after);
+  if (resp->retry_after >= 0) fprintf(ctx->err, "ppod: retry in %ld s\n", resp->retry_after);
   if (resp->status == 401 && !req->token)
     fprintf(ctx->err, "ppod: no token given: pass --token, set PAPERPOD_TOKEN or run "
                       "'ppod login <token>'\n");
@@ -331,6 +388,212 @@ int pb_cli_run_action(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_a
   pb_buf_free(&resp.body);
   free(url);
   free(token);
+  return status;
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+/* One JSON API call: the server and token resolved, the answer parsed. */
+typedef struct {
+  char *url, *token;
+  pb_cli_request req;
+  pb_cli_response resp;
+  char route[512];
+  cJSON *doc;
+  const cJSON *result; /* doc's result on success */
+} api_call;
+
+static void api_done(api_call *c) {
+  cJSON_Delete(c->doc);
+  pb_buf_free(&c->resp.body);
+  free(c->url);
+  free(c->token);
+  memset(c, 0, sizeof(*c));
+}
+
+/* Sends method route (body may be NULL) and expects a JSON envelope with a
+ * result. PB_CLI_EXIT_OK with c->result set, else the error was reported and
+ * the exit status is returned. Either way call api_done(c). */
+static int api(pb_cli_ctx *ctx, const pb_cli_args *a, const char *method, const char *route,
+               const char *body, api_call *c) {
+  char err[1024];
+  memset(c, 0, sizeof(*c));
+  pb_buf_init(&c->resp.body, 0);
+  pb_strlcpy(c->route, route, sizeof(c->route));
+  int rc = pb_cli_resolve(a->url, a->token, &c->url, &c->token, err, sizeof(err));
+  if (rc) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    return rc == PB_EINVAL ? PB_CLI_EXIT_USAGE : PB_CLI_EXIT_FAIL;
+  }
+  c->req = (pb_cli_request){
+      .method = method,
+      .base_url = c->url,
+      .route = c->route,
+      .token = c->token,
+      .body = body,
+      .body_len = body ? strlen(body) : 0,
+      .max_response = PB_CLI_MAX_RESPONSE,
+      .timeout_ms = PB_CLI_TIMEOUT_MS,
+  };
+  if (ctx->send(&c->req, &c->resp, err, sizeof(err))) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    return PB_CLI_EXIT_FAIL;
+  }
+  if (media_is(c->resp.content_type, "application/json"))
+    c->doc = cJSON_ParseWithLength(c->resp.body.data, c->resp.body.len);
+  if (c->resp.status < 200 || c->resp.status >= 300 ||
+      cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c->doc, "success"))) {
+    report_error(ctx, &c->req, &c->resp, c->doc);
+    return PB_CLI_EXIT_FAIL;
+  }
+  c->result = cJSON_GetObjectItemCaseSensitive(c->doc, "result");
+  if (!c->result) {
+    fprintf(ctx->err, "ppod: %s%s answered %s without a result\n", c->url, c->route,
+            c->doc ? "JSON" : "something other than JSON");
+    return PB_CLI_EXIT_FAIL;
+  }
+  return PB_CLI_EXIT_OK;
+}
+
+/* Session ids are opaque but plain (the server's are hex); anything else
+ * would change the route it goes into. */
+static int session_route(pb_cli_ctx *ctx, const pb_cli_command *cmd, const char *id,
+                         char *route, size_t cap) {
+  size_t n = strlen(id);
+  if (n == 0 || n > 80 || strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789-_") != n) {
+    fprintf(ctx->err, "ppod: '", cmd->name);
+    put_clean(ctx->err, id, 100);
+    fprintf(ctx->err, "' is not a session id (see 'ppod browser:sessions')\n");
+    return PB_CLI_EXIT_USAGE;
+  }
+  snprintf(route, cap, "/browser/sessions/%s", id);
+  return PB_CLI_EXIT_OK;
+}
+
+static int cmd_acquire(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  api_call c;
+  int status = api(ctx, a, "POST", cmd->route, a->body, &c);
+  if (status == PB_CLI_EXIT_OK) {
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c.result, "sessionId"));
+    if (a->json) {
+      status = emit_result(ctx, NULL, c.result);
+    } else if (!id) {
+      fprintf(ctx->err, "ppod: %s%s answered without a sessionId\n", c.url, c.route);
+      status = PB_CLI_EXIT_FAIL;
+    } else {
+      status = emit(ctx, NULL, id, strlen(id), 1);
+    }
+  }
+  api_done(&c);
+  return status;
+}
+
+/* base ("http://h:p[/prefix]") with its scheme made ws or wss, then route. */
+static char *ws_url(const char *base, const char *route) {
+  pb_buf b;
+  pb_buf_init(&b, 0);
+  int rc;
+  if (!strncasecmp(base, "https://", 8))
+    rc = pb_buf_printf(&b, "wss://%s%s/devtools/browser", base + 8, route);
+  else if (!strncasecmp(base, "http://", 7))
+    rc = pb_buf_printf(&b, "ws://%s%s/devtools/browser", base + 7, route);
+  else
+    rc = pb_buf_printf(&b, "%s%s/devtools/browser", base, route);
+  if (rc) {
+    pb_buf_free(&b);
+    return NULL;
+  }
+  return pb_buf_steal(&b, NULL);
+}
+
+static int cmd_connect(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  char route[128];
+  int status = session_route(ctx, cmd, a->pos[0], route, sizeof(route));
+  if (status) return status;
+  api_call c;
+  status = api(ctx, a, "GET", route, NULL, &c);
+  char *ws = status == PB_CLI_EXIT_OK ? ws_url(c.url, route) : NULL;
+  if (status == PB_CLI_EXIT_OK && !ws) {
+    fprintf(ctx->err, "ppod: %s\n", pb_strerror(PB_ENOMEM));
+    status = PB_CLI_EXIT_FAIL;
+  } else if (status == PB_CLI_EXIT_OK && a->json) {
+    cJSON *r = cJSON_Duplicate(c.result, 1);
+    if (cJSON_IsObject(r)) {
+      cJSON_DeleteItemFromObjectCaseSensitive(r, "webSocketDebuggerUrl");
+      cJSON_AddStringToObject(r, "webSocketDebuggerUrl", ws);
+    }
+    status = r ? emit_result(ctx, NULL, r) : PB_CLI_EXIT_FAIL;
+    cJSON_Delete(r);
+  } else if (status == PB_CLI_EXIT_OK) {
+    status = emit(ctx, NULL, ws, strlen(ws), 1);
+  }
+  if (status == PB_CLI_EXIT_OK)
+    fprintf(ctx->err,
+            "ppod: connect with puppeteer.connect({browserWSEndpoint: URL + '?token=' + TOKEN}) "
+            "or Playwright chromium.connectOverCDP(URL, {headers: {Authorization: 'Bearer ' + "
+            "TOKEN}}); one client at a time\n");
+  free(ws);
+  api_done(&c);
+  return status;
+}
+
+/* Appends "?k=v&..." for the body's fields (numbers and plain strings). */
+static int query_from_body(const char *body, char *route, size_t cap) {
+  cJSON *j = body ? cJSON_Parse(body) : NULL;
+  size_t n = strlen(route);
+  char sep = '?';
+  int rc = 0;
+  for (const cJSON *f = j ? j->child : NULL; f && !rc; f = f->next) {
+    int w;
+    if (cJSON_IsNumber(f))
+      w = snprintf(route + n, cap - n, "%c%s=%.0f", sep, f->string, f->valuedouble);
+    else if (cJSON_IsString(f) && strspn(f->valuestring, "abcdefghijklmnopqrstuvwxyz"
+                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+                                      strlen(f->valuestring))
+      w = snprintf(route + n, cap - n, "%c%s=%s", sep, f->string, f->valuestring);
+    else
+      continue;
+    if (w < 0 || (size_t)w >= cap - n)
+      rc = PB_ETOOBIG;
+    else
+      n += (size_t)w;
+    sep = '&';
+  }
+  route[n] = '\0';
+  cJSON_Delete(j);
+  return rc;
+}
+
+static int cmd_get(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  char route[512];
+  pb_strlcpy(route, cmd->route, sizeof(route));
+  if (query_from_body(a->body, route, sizeof(route))) {
+    fprintf(ctx->err, "ppod: %s\n", pb_strerror(PB_ETOOBIG));
+    return PB_CLI_EXIT_FAIL;
+  }
+  api_call c;
+  int status = api(ctx, a, "GET", route, NULL, &c);
+  if (status == PB_CLI_EXIT_OK) status = emit_result(ctx, a->out, c.result);
+  api_done(&c);
+  return status;
+}
+
+static int cmd_release(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  char route[128];
+  int status = session_route(ctx, cmd, a->pos[0], route, sizeof(route));
+  if (status) return status;
+  api_call c;
+  status = api(ctx, a, "DELETE", route, NULL, &c);
+  if (status == PB_CLI_EXIT_OK) {
+    if (a->json) {
+      status = emit_result(ctx, NULL, c.result);
+    } else {
+      fprintf(ctx->out, "released %s\n", a->pos[0]);
+      status = fflush(ctx->out) ? PB_CLI_EXIT_FAIL : PB_CLI_EXIT_OK;
+    }
+  }
+  api_done(&c);
   return status;
 }
 

@@ -36,6 +36,8 @@ static const route routes[] = {
      "{\"success\":true,\"result\":[{\"selector\",\"results\":[...]}]}", json_types},
     {"/browser/links", "links", "The links of a page as absolute URLs",
      "{\"success\":true,\"result\":[\"https://...\"]}", json_types},
+    {"/browser/markdown", "markdown", "A page as Markdown (readable or full)",
+     "{\"success\":true,\"result\":\"# Title...\",\"mode\":\"readable\"}", json_types},
     {"/browser/acquire", "acquire", "Acquire a browser session for a CDP client",
      "{\"success\":true,\"result\":{\"sessionId\",\"webSocketDebuggerUrl\",\"keepAliveMs\"}}", json_types},
     {"/browser/snapshot", "snapshot", "HTML and a screenshot from one page load",

@@ -120,6 +120,7 @@ static const route routes[] = {
     {"/browser/scrape", LWSHUMETH_POST, 1, "scrape", "scrape", pb_op_scrape, NULL},
     {"/browser/links", LWSHUMETH_POST, 1, "links", "links", pb_op_links, NULL},
     {"/browser/snapshot", LWSHUMETH_POST, 1, "snapshot", "snapshot", pb_op_snapshot, NULL},
+    {"/browser/markdown", LWSHUMETH_POST, 1, "markdown", "markdown", pb_op_markdown, NULL},
     {"/browser/acquire", LWSHUMETH_POST, 1, "acquire", NULL, pb_op_acquire, NULL},
     {"/browser/sessions", LWSHUMETH_GET, 1, NULL, NULL, NULL, get_sessions},
     {"/browser/history", LWSHUMETH_GET, 1, NULL, NULL, NULL, get_history},

@@ -64,6 +64,7 @@ int pb_op_scrape(pb_job *job, pb_op_result *res);
 int pb_op_links(pb_job *job, pb_op_result *res);
 int pb_op_snapshot(pb_job *job, pb_op_result *res);
 int pb_op_acquire(pb_job *job, pb_op_result *res);
+int pb_op_markdown(pb_job *job, pb_op_result *res);
 
 /* The screenshotOptions object of a request (or its Browserless alias
  * "options"); NULL if neither is given. */

@@ -1,0 +1,173 @@
+/* POST /browser/markdown: the page as Markdown. Readable mode runs Mozilla's
+ * Readability on a clone of the rendered document inside the page (like a
+ * reader view) and converts what it returns; full mode converts the whole
+ * rendered document. Conversion is render/html2md, in C. */
+#include "ops/nav.h"
+#include "render/html2md.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char pb_readability_js[];
+extern const unsigned long pb_readability_js_len;
+
+/* Extraction with too little text falls back to the full page. */
+#define READABLE_MIN_CHARS 140
+
+/* Page facts for the front matter, and the full document. */
+static const char page_js[] =
+    "() => { const meta = (...names) => { for (const n of names) {"
+    "  const el = document.querySelector(`meta[name=\"${n}\"],meta[property=\"${n}\"]`);"
+    "  if (el && el.content) return el.content; } return null; };"
+    " return { url: location.href, title: document.title || null,"
+    "  description: meta('description', 'og:description', 'twitter:description'),"
+    "  byline: meta('author', 'article:author'),"
+    "  published: meta('article:published_time', 'date', 'datePublished', 'og:published_time'),"
+    "  html: document.documentElement ? document.documentElement.outerHTML : '' }; }";
+
+static int readable(pb_nav *nav, cJSON **article, char *err, size_t cap) {
+  pb_buf js;
+  pb_buf_init(&js, (size_t)4 << 20);
+  int rc = pb_buf_append(&js, "(() => {\n", 9);
+  if (!rc) rc = pb_buf_append(&js, pb_readability_js, pb_readability_js_len);
+  if (!rc)
+    rc = pb_buf_printf(&js, "%s",
+                       "\n;const a = new Readability(document.cloneNode(true), {keepClasses: true}).parse();"
+                       " return a ? {title: a.title, content: a.content, byline: a.byline,"
+                       " excerpt: a.excerpt, publishedTime: a.publishedTime,"
+                       " length: a.length} : null; })()");
+  if (!rc) rc = pb_nav_eval(nav, js.data, pb_nav_deadline(nav), article, err, cap);
+  pb_buf_free(&js);
+  return rc;
+}
+
+/* A YAML scalar in double quotes, escaped. */
+static void yaml_field(pb_buf *b, const char *key, const char *value) {
+  if (!value || !*value) return;
+  pb_buf_printf(b, "%s: \"", key);
+  for (const char *p = value; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"' || c == '\\')
+      pb_buf_printf(b, "\\%c", c);
+    else if (c == '\n')
+      pb_buf_append(b, "\\n", 2);
+    else if (c < 0x20)
+      pb_buf_printf(b, "\\x%02x", c);
+    else
+      pb_buf_append(b, p, 1);
+  }
+  pb_buf_append(b, "\"\n", 2);
+}
+
+static const char *str_of(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int pb_op_markdown(pb_job *job, pb_op_result *res) {
+  const cJSON *req = job->req;
+  const char *mode = str_of(req, "mode");
+  int want_readable = !mode || !strcmp(mode, "readable");
+  int frontmatter = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "frontmatter"));
+  pb_md_opts opts;
+  pb_md_opts_default(&opts);
+  /* What people expect from a Markdown API: ATX headings, fenced code. */
+  opts.heading_style = PB_MD_HEADING_ATX;
+  opts.code_block_style = PB_MD_CODE_FENCED;
+  opts.bullet_list_marker = '-';
+  char err[512];
+  if (pb_md_opts_from_json(cJSON_GetObjectItemCaseSensitive(req, "markdownOptions"), &opts, err,
+                           sizeof(err)))
+    return pb_op_fail(res, 400, "INVALID_REQUEST", "markdownOptions: %s", err);
+
+  pb_nav *nav = NULL;
+  if (pb_nav_open(job, res, &nav)) return -1;
+  cJSON *args = cJSON_CreateArray(), *page = NULL, *article = NULL;
+  int rc = pb_nav_apply(nav, page_js, args, &page, err, sizeof(err));
+  cJSON_Delete(args);
+  if (rc) {
+    pb_nav_close(nav, res);
+    return rc == PB_EINVAL ? pb_op_fail(res, 422, "PAGE_ERROR", "reading the page: %s", err)
+                           : pb_op_fail_rc(res, rc, "reading the page");
+  }
+  const char *note = NULL;
+  if (want_readable && pb_readability_js_len == 0) {
+    note = "readable mode is not available in this build; converted the full page";
+  } else if (want_readable) {
+    rc = readable(nav, &article, err, sizeof(err));
+    const cJSON *len = cJSON_GetObjectItemCaseSensitive(article, "length");
+    if (rc && rc != PB_EINVAL) {
+      cJSON_Delete(page);
+      pb_nav_close(nav, res);
+      return pb_op_fail_rc(res, rc, "extracting the main content");
+    }
+    if (rc || !cJSON_IsObject(article) || !str_of(article, "content") || !cJSON_IsNumber(len) ||
+        len->valuedouble < READABLE_MIN_CHARS) {
+      note = "the page has too little main content for readable mode; converted the full page";
+      cJSON_Delete(article);
+      article = NULL;
+    }
+  }
+  pb_nav_close(nav, res);
+
+  const char *url = str_of(page, "url");
+  if (url && !opts.base_url[0]) pb_strlcpy(opts.base_url, url, sizeof(opts.base_url));
+  const char *html = article ? str_of(article, "content") : str_of(page, "html");
+  char *md = NULL;
+  size_t md_len = 0;
+  rc = pb_html2md(html ? html : "", html ? strlen(html) : 0, &opts, &md, &md_len);
+  if (rc) {
+    cJSON_Delete(page);
+    cJSON_Delete(article);
+    if (rc == PB_ETOOBIG) return pb_op_fail(res, 413, "PAGE_TOO_LARGE", "the page is too large to convert");
+    return pb_op_fail(res, 500, "INTERNAL_ERROR", "converting to Markdown: %s", pb_strerror(rc));
+  }
+  pb_buf out;
+  pb_buf_init(&out, (size_t)128 << 20);
+  if (frontmatter) {
+    const char *title = article && str_of(article, "title") ? str_of(article, "title") : str_of(page, "title");
+    const char *desc = str_of(page, "description") ? str_of(page, "description")
+                                                   : article ? str_of(article, "excerpt") : NULL;
+    const char *by = article && str_of(article, "byline") ? str_of(article, "byline") : str_of(page, "byline");
+    const char *pub = article && str_of(article, "publishedTime") ? str_of(article, "publishedTime")
+                                                                  : str_of(page, "published");
+    pb_buf_append(&out, "---\n", 4);
+    yaml_field(&out, "title", title);
+    yaml_field(&out, "url", url);
+    yaml_field(&out, "description", desc);
+    yaml_field(&out, "byline", by);
+    yaml_field(&out, "published", pub);
+    pb_buf_append(&out, "---\n\n", 5);
+  }
+  /* Readability lifts the title out of the content; a reader view shows it. */
+  const char *atitle = article ? str_of(article, "title") : NULL;
+  if (atitle && *atitle && md_len && md[0] != '#') {
+    pb_buf_append(&out, "# ", 2);
+    for (const char *t = atitle; *t; t++) pb_buf_append(&out, *t == '\n' ? " " : t, 1);
+    pb_buf_append(&out, "\n\n", 2);
+  }
+  rc = pb_buf_append(&out, md, md_len);
+  free(md);
+  cJSON_Delete(page);
+  cJSON_Delete(article);
+  if (rc) {
+    pb_buf_free(&out);
+    return pb_op_fail(res, 413, "PAGE_TOO_LARGE", "the Markdown is too large");
+  }
+  /* The envelope carries which mode produced the text. */
+  cJSON *env = cJSON_CreateObject();
+  cJSON_AddBoolToObject(env, "success", 1);
+  cJSON_AddStringToObject(env, "result", out.data ? out.data : "");
+  cJSON_AddStringToObject(env, "mode", article ? "readable" : "full");
+  if (note) cJSON_AddStringToObject(env, "note", note);
+  pb_buf_free(&out);
+  free(res->body);
+  res->body = cJSON_PrintUnformatted(env);
+  cJSON_Delete(env);
+  if (!res->body) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+  res->body_len = strlen(res->body);
+  res->content_type = "application/json";
+  res->status = 200;
+  return 0;
+}

@@ -51,7 +51,14 @@ struct pb_cdp {
   int ndead;
   pb_cdp_hook hook;
   void *hook_data;
-  pthread_mutex_t tap_mu; /* held while the tap runs, so it can be removed safely */
+  pthread_mutex_t tap_mu; /* held while the tap runs */
+  pthread_mutex_t rec_mu; /* held while a recorder runs (never while blocked) */
+  struct {
+    char sid[SID_MAX];
+    pb_cdp_recorder fn;
+    void *data;
+  } rec[16];
+  atomic_int nrec; /* read without the lock: tracing off costs one load */
   pb_cdp_tap tap;
   void *tap_data;
 };
@@ -71,6 +78,8 @@ static int is_dead_locked(pb_cdp *c, const char *sid) {
     if (!strcmp(c->dead[i], sid)) return 1;
   return 0;
 }
+
+static void record(pb_cdp *c, int dir, const char *sid, const char *json, size_t len, int lock);
 
 static int write_all(pb_cdp *c, const char *buf, size_t len) {
   size_t off = 0;
@@ -105,6 +114,7 @@ static int send_msg(pb_cdp *c, int64_t id, const char *sid, const char *method, 
   char *text = cJSON_PrintUnformatted(msg);
   cJSON_Delete(msg);
   if (!text) return PB_ENOMEM;
+  record(c, 0, sid && *sid ? sid : "", text, strlen(text), 1);
   int rc;
   if (!atomic_load(&c->alive)) {
     rc = PB_ECRASHED;
@@ -119,6 +129,7 @@ static int send_msg(pb_cdp *c, int64_t id, const char *sid, const char *method, 
 
 int pb_cdp_send_raw(pb_cdp *c, const char *json, size_t len) {
   if (!atomic_load(&c->alive)) return PB_ECRASHED;
+  record(c, 0, NULL, json, len, 1);
   pthread_mutex_lock(&c->wmu);
   int rc = write_all(c, json, len);
   if (!rc) rc = write_all(c, "", 1);
@@ -153,6 +164,45 @@ void pb_cdp_session_dead(pb_cdp *c, const char *session_id) {
   pthread_mutex_unlock(&c->mu);
 }
 
+/* Runs the recorders that want session sid (tap_mu held by the caller or
+ * taken here when lock is set). */
+static void record(pb_cdp *c, int dir, const char *sid, const char *json, size_t len, int lock) {
+  if (!atomic_load(&c->nrec)) return;
+  if (lock) pthread_mutex_lock(&c->rec_mu);
+  int n = atomic_load(&c->nrec);
+  for (int i = 0; i < n; i++)
+    if (!strcmp(c->rec[i].sid, "*") || (sid && !strcmp(c->rec[i].sid, sid)))
+      c->rec[i].fn(dir, json, len, c->rec[i].data);
+  if (lock) pthread_mutex_unlock(&c->rec_mu);
+}
+
+int pb_cdp_record(pb_cdp *c, const char *session_id, pb_cdp_recorder fn, void *data) {
+  pthread_mutex_lock(&c->rec_mu);
+  int n = atomic_load(&c->nrec);
+  if (n >= 16) {
+    pthread_mutex_unlock(&c->rec_mu);
+    return PB_EBUSY;
+  }
+  pb_strlcpy(c->rec[n].sid, session_id, SID_MAX);
+  c->rec[n].fn = fn;
+  c->rec[n].data = data;
+  atomic_store(&c->nrec, n + 1);
+  pthread_mutex_unlock(&c->rec_mu);
+  return 0;
+}
+
+void pb_cdp_unrecord(pb_cdp *c, pb_cdp_recorder fn, void *data) {
+  pthread_mutex_lock(&c->rec_mu);
+  int n = atomic_load(&c->nrec);
+  for (int i = 0; i < n; i++)
+    if (c->rec[i].fn == fn && c->rec[i].data == data) {
+      c->rec[i] = c->rec[n - 1];
+      atomic_store(&c->nrec, --n);
+      break;
+    }
+  pthread_mutex_unlock(&c->rec_mu);
+}
+
 static void dispatch(pb_cdp *c, char *text, size_t len) {
   pthread_mutex_lock(&c->tap_mu);
   if (c->tap) c->tap(c, text, len, c->tap_data);
@@ -162,6 +212,7 @@ static void dispatch(pb_cdp *c, char *text, size_t len) {
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
   const cJSON *sidj = cJSON_GetObjectItemCaseSensitive(msg, "sessionId");
   const char *sid = cJSON_IsString(sidj) ? sidj->valuestring : "";
+  record(c, 1, sid, text, len, 1);
   if (cJSON_IsNumber(id)) {
     int64_t idv = (int64_t)id->valuedouble;
     pthread_mutex_lock(&c->mu);
@@ -285,9 +336,11 @@ int pb_cdp_open(int write_fd, int read_fd, pb_cdp_hook hook, void *hook_data, pb
   c->hook_data = hook_data;
   atomic_init(&c->next_id, 1);
   atomic_init(&c->alive, 1);
+  atomic_init(&c->nrec, 0);
   pthread_mutex_init(&c->mu, NULL);
   pthread_mutex_init(&c->wmu, NULL);
   pthread_mutex_init(&c->tap_mu, NULL);
+  pthread_mutex_init(&c->rec_mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -487,5 +540,6 @@ void pb_cdp_close(pb_cdp *c) {
   pthread_mutex_destroy(&c->mu);
   pthread_mutex_destroy(&c->wmu);
   pthread_mutex_destroy(&c->tap_mu);
+  pthread_mutex_destroy(&c->rec_mu);
   free(c);
 }

@@ -27,6 +27,17 @@ typedef int (*pb_cdp_hook)(pb_cdp *c, const char *session_id, const char *method
  * it is dispatched; for tracing and proxying. Borrowed for the call. */
 typedef void (*pb_cdp_tap)(pb_cdp *c, const char *json, size_t len, void *data);
 
+/* Called with every message of one session (or of all, for "*"), in both
+ * directions: dir 0 = to the browser, 1 = from it. Runs on the sending
+ * thread or the reader thread; must not block or call back into pb_cdp. */
+typedef void (*pb_cdp_recorder)(int dir, const char *json, size_t len, void *data);
+
+/* Adds a recorder for session_id ("*" for every message). At most 16 per
+ * connection: PB_EBUSY beyond. */
+int pb_cdp_record(pb_cdp *c, const char *session_id, pb_cdp_recorder fn, void *data);
+/* Removes it; waits for a running call to return, so data may be freed. */
+void pb_cdp_unrecord(pb_cdp *c, pb_cdp_recorder fn, void *data);
+
 /* Takes ownership of both descriptors (closed by pb_cdp_close). The hook may
  * be NULL. Starts the reader thread. */
 int pb_cdp_open(int write_fd, int read_fd, pb_cdp_hook hook, void *hook_data, pb_cdp **out);

@@ -4,6 +4,7 @@
 #include "common/pb.h"
 #include "core/store.h"
 #include "daemon/admin.h"
+#include "egress/proxy.h"
 #include "http/server.h"
 #include "ops/egress.h"
 #include "ops/jobs.h"
@@ -11,7 +12,9 @@
 #include "sessions/pool.h"
 #include "sessions/session.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -35,6 +38,7 @@ typedef struct {
   const char *chromium;
   const char *allow[64];
   int nallow;
+  const char *egress_hosts; /* test resolver for the egress proxy, "name=ip,..." */
 } config;
 
 static pb_server *g_server;
@@ -71,6 +75,8 @@ static void usage(FILE *f) {
           "  --recycle-after N        (PPOD_RECYCLE_AFTER) jobs per browser before replacing it, default 200\n"
           "  --spares N               (PPOD_SPARES)        warm browsers kept for acquired sessions, default 1\n"
           "  --allow-private HOST[:PORT]  (PPOD_ALLOW_PRIVATE, comma list) repeatable\n"
+          "  --egress-hosts NAME=IP,...   (PPOD_EGRESS_HOSTS)  tests only: names the egress proxy\n"
+          "                           resolves itself, before DNS\n"
           "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
           "  --chromium PATH          (PPOD_CHROMIUM)      default /usr/lib/chromium/chromium\n"
           "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: Chromium without its sandbox\n");
@@ -136,6 +142,7 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   if ((e = getenv("PPOD_SPARES")) && int_opt("PPOD_SPARES", e, 0, 16, &c->spares)) return -1;
   if ((e = getenv("PPOD_CHROMIUM")) && *e) c->chromium = e;
   if ((e = getenv("PPOD_NO_SANDBOX")) && !strcmp(e, "1")) c->no_sandbox = 1;
+  if ((e = getenv("PPOD_EGRESS_HOSTS")) && *e) c->egress_hosts = e;
   if ((e = getenv("PPOD_LOG_LEVEL")) && pb_log_level_parse(e, &pb_log_level)) {
     fprintf(stderr, "ppod-browserd: PPOD_LOG_LEVEL must be error, warn, info or debug\n");
     return -1;
@@ -185,6 +192,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
     } else if (!strcmp(a, "--allow-private")) {
       TAKES_VALUE();
       if (add_allow(c, v)) return -1;
+    } else if (!strcmp(a, "--egress-hosts")) {
+      TAKES_VALUE();
+      c->egress_hosts = v;
     } else if (!strcmp(a, "--log-level")) {
       TAKES_VALUE();
       if (pb_log_level_parse(v, &pb_log_level)) {
@@ -237,9 +247,26 @@ static int local_token(pb_store *st, const char *data_dir, char *tok, size_t cap
   return 0;
 }
 
+/* Deletes traces past their keeping time. */
+static void sweep_traces(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  time_t now = time(NULL);
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char path[PATH_MAX + 256];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+    if (stat(path, &st) == 0 && (now - st.st_mtime) * 1000LL > PB_TRACE_KEEP_MS) unlink(path);
+  }
+  closedir(d);
+}
+
 static int serve(config *c) {
   pb_store *st = NULL;
   pb_egress *eg = NULL;
+  pb_egress_proxy *proxy = NULL;
   pb_pool *pool = NULL;
   pb_jobs *jobs = NULL;
   pb_server *srv = NULL;
@@ -265,6 +292,16 @@ static int serve(config *c) {
     }
 
   signal(SIGPIPE, SIG_IGN);
+  /* Before the pool: no Chromium ever starts without its only way out. */
+  pb_egress_proxy_opts eo = {.allow = c->allow, .nallow = c->nallow, .hosts = c->egress_hosts};
+  rc = pb_egress_proxy_start(&eo, &proxy);
+  if (rc) {
+    fprintf(stderr, "ppod-browserd: cannot start the egress proxy: %s\n", pb_strerror(rc));
+    goto out;
+  }
+  char proxy_url[64];
+  snprintf(proxy_url, sizeof(proxy_url), "http://127.0.0.1:%d", pb_egress_proxy_port(proxy));
+  if (c->egress_hosts) PB_WARN("egress: test resolver in use (--egress-hosts)");
   pb_pool_opts po;
   memset(&po, 0, sizeof(po));
   po.browsers = c->browsers;
@@ -273,6 +310,7 @@ static int serve(config *c) {
   po.spares = c->spares;
   po.browser.executable = c->chromium;
   po.browser.no_sandbox = c->no_sandbox;
+  po.browser.proxy = proxy_url;
   if (c->no_sandbox) PB_WARN("Chromium runs WITHOUT its sandbox (--no-sandbox)");
   rc = pb_pool_start(&po, pb_now_ms() + 30000, &pool);
   if (rc) {
@@ -283,7 +321,11 @@ static int serve(config *c) {
   pb_sessions_opts sso = {.pool = pool, .store = st, .url_check = url_check, .url_check_data = eg,
                           .wake = wake_server};
   if (pb_sessions_start(&sso, &sessions)) goto out;
-  pb_ops_env env = {.pool = pool, .egress = eg, .sessions = sessions};
+  char trace_dir[PATH_MAX];
+  snprintf(trace_dir, sizeof(trace_dir), "%s/traces", c->data_dir);
+  if (mkdir(trace_dir, 0700) && errno != EEXIST) PB_WARN("cannot create %s: %s", trace_dir, strerror(errno));
+  sweep_traces(trace_dir);
+  pb_ops_env env = {.pool = pool, .egress = eg, .sessions = sessions, .trace_dir = trace_dir};
   pb_server_opts so = {.address = c->address, .port = c->port, .store = st, .ops = &env,
                        .jobs = jobs, .drain_ms = 25000};
   if (pb_server_create(&so, &srv)) goto out;
@@ -315,6 +357,7 @@ out:
   g_server = NULL;
   pb_server_free(srv);
   pb_pool_stop(pool);
+  pb_egress_proxy_stop(proxy); /* after the pool: browsers never outlive it */
   pb_egress_free(eg);
   pb_store_close(st);
   if (!code) PB_INFO("stopped");

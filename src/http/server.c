@@ -4,6 +4,7 @@
 #include "http/metrics.h"
 #include "core/ratelimit.h"
 #include "http/openapi.h"
+#include "ops/nav.h"
 #include "sessions/session.h"
 
 #include <libwebsockets.h>
@@ -121,6 +122,7 @@ static const route routes[] = {
     {"/browser/links", LWSHUMETH_POST, 1, "links", "links", pb_op_links, NULL},
     {"/browser/snapshot", LWSHUMETH_POST, 1, "snapshot", "snapshot", pb_op_snapshot, NULL},
     {"/browser/markdown", LWSHUMETH_POST, 1, "markdown", "markdown", pb_op_markdown, NULL},
+    {"/browser/test", LWSHUMETH_POST, 1, "test-script", "test", pb_op_test, NULL},
     {"/browser/acquire", LWSHUMETH_POST, 1, "acquire", NULL, pb_op_acquire, NULL},
     {"/browser/sessions", LWSHUMETH_GET, 1, NULL, NULL, NULL, get_sessions},
     {"/browser/history", LWSHUMETH_GET, 1, NULL, NULL, NULL, get_history},
@@ -208,8 +210,9 @@ static void get_healthz(pb_server *s, req *r) {
   cJSON_AddNumberToObject(o, "browsers", st.browsers_configured);
   cJSON_AddNumberToObject(o, "browsersAlive", st.browsers_alive);
   cJSON_AddNumberToObject(o, "pagesReady", st.pages_ready);
-  /* The full egress proxy comes later; today the URL is checked before navigation. */
-  cJSON_AddStringToObject(o, "egress", "url-check");
+  /* Every Chromium reaches the network only through the egress proxy (and
+   * the URL is checked before navigation). */
+  cJSON_AddStringToObject(o, "egress", "proxy");
   answer_json(r, o);
 }
 
@@ -357,6 +360,35 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi) {
 
 
 #define SESSIONS_PREFIX "/browser/sessions/"
+#define TRACES_PREFIX "/browser/traces/"
+
+/* GET /browser/traces/{id}: the zip, if it is the account's. */
+static void get_trace(pb_server *s, req *r, const char *id) {
+  char path[4096];
+  const char *dir = s->o.ops->trace_dir;
+  if (!dir || pb_trace_path(dir, r->auth.account_id, id, path, sizeof(path))) {
+    answer_error(r, 404, "TRACE_NOT_FOUND", "no trace %s for this account (traces are kept 24 hours)", id);
+    return;
+  }
+  FILE *f = fopen(path, "rb");
+  pb_buf b;
+  pb_buf_init(&b, PB_TRACE_CAP_BYTES + (1u << 20));
+  char chunk[65536];
+  size_t n;
+  int rc = f ? 0 : PB_EIO;
+  while (!rc && f && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) rc = pb_buf_append(&b, chunk, n);
+  if (f) fclose(f);
+  if (rc) {
+    pb_buf_free(&b);
+    answer_error(r, 500, "INTERNAL_ERROR", "reading the trace failed");
+    return;
+  }
+  free(r->res.body);
+  r->res.body = pb_buf_steal(&b, &r->res.body_len);
+  r->res.content_type = "application/zip";
+  r->res.status = 200;
+  answer_ready(r);
+}
 
 static struct acct *acct_of(pb_server *s, int64_t account_id) {
   for (size_t i = 0; i < s->naccts; i++)
@@ -657,6 +689,9 @@ static void start_job(pb_server *s, req *r) {
   r->job.req = r->json;
   r->job.deadline_ms = r->t0 + timeout;
   r->job.canceled = &r->canceled;
+  char fmt[32];
+  const char *f = r->wsi ? lws_get_urlarg_by_name(r->wsi, "format=", fmt, sizeof(fmt)) : NULL;
+  r->job.format_junit = f && !strcmp(f, "junit");
   atomic_fetch_add(&r->refs, 1);
   rc = pb_jobs_submit(s->o.jobs, job_main, r);
   if (rc) {
@@ -689,6 +724,16 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   int ulen = 0;
   int method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
   set_ws_base(r, wsi);
+  if (!strncmp(path, TRACES_PREFIX, sizeof(TRACES_PREFIX) - 1)) {
+    r->route_label = "/browser/traces/{id}";
+    if (authenticate(s, r, wsi)) return;
+    if (method != LWSHUMETH_GET) {
+      answer_error(r, 405, "METHOD_NOT_ALLOWED", "traces are read with GET");
+      return;
+    }
+    get_trace(s, r, path + sizeof(TRACES_PREFIX) - 1);
+    return;
+  }
   if (!strncmp(path, SESSIONS_PREFIX, sizeof(SESSIONS_PREFIX) - 1)) {
     r->route_label = "/browser/sessions/{id}";
     if (authenticate(s, r, wsi)) return;
@@ -765,6 +810,11 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
                                       (unsigned char *)v, n, &p, end))
         return -1;
     }
+    if (r->res.trace_id[0] &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"x-trace-id:",
+                                    (unsigned char *)r->res.trace_id, (int)strlen(r->res.trace_id),
+                                    &p, end))
+      return -1;
     if (r->retry_after) {
       n = snprintf(v, sizeof(v), "%d", r->retry_after);
       if (lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:", (unsigned char *)v,

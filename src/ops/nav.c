@@ -1,6 +1,13 @@
 #include "ops/nav.h"
 
 #include "common/pb.h"
+#include "trace/trace.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <regex.h>
 #include <stdarg.h>
@@ -31,7 +38,109 @@ struct pb_nav {
   int nreject_re, nallow_re;
   const char *auth_user, *auth_pass; /* borrowed from the request */
   int auth_tries;
+  pb_trace *trace;       /* when the request asked for "trace": true */
+  int recording;
 };
+
+static const char *obj_str(const cJSON *o, const char *name);
+#define obj_str_pub obj_str
+
+static void trace_rec(int dir, const char *json, size_t len, void *data) {
+  pb_trace_cdp(data, dir, pb_wall_ms(), json, len);
+}
+
+int pb_nav_action_begin(pb_nav *n, const char *api, const cJSON *params) {
+  return n->trace ? pb_trace_action_begin(n->trace, api, params, pb_wall_ms()) : 0;
+}
+
+void pb_nav_action_end(pb_nav *n, int id, const char *error) {
+  if (n->trace && id) pb_trace_action_end(n->trace, id, pb_wall_ms(), error);
+}
+
+/* Ids are random hex; the owner account is part of the file name so one
+ * account can never fetch another's trace. */
+int pb_trace_store(const char *dir, int64_t account_id, const char *zip, size_t len,
+                   char id_out[48]) {
+  unsigned char b[16];
+  if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) return PB_EIO;
+  for (int i = 0; i < 16; i++) snprintf(id_out + 2 * i, 3, "%02x", b[i]);
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir, (long long)account_id, id_out);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return PB_EIO;
+  size_t off = 0;
+  while (off < len) {
+    ssize_t w = write(fd, zip + off, len - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      close(fd);
+      unlink(path);
+      return PB_EIO;
+    }
+    off += (size_t)w;
+  }
+  close(fd);
+  return 0;
+}
+
+int pb_trace_path(const char *dir, int64_t account_id, const char *id, char *path, size_t cap) {
+  if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32) return PB_ENOTFOUND;
+  snprintf(path, cap, "%s/%lld-%s.zip", dir, (long long)account_id, id);
+  struct stat st;
+  return stat(path, &st) == 0 ? 0 : PB_ENOTFOUND;
+}
+
+/* Turns on what a trace shows: network, console, a filmstrip and Chrome's
+ * own timeline. */
+static void trace_start(pb_nav *n) {
+  pb_page *pg = n->page;
+  if (pb_cdp_record(pg->cdp, pg->session_id, trace_rec, n->trace)) return;
+  n->recording = 1;
+  pb_trace_meta(n->trace, obj_str_pub(n->job->req, "url"), pg->width, pg->height, NULL, NULL);
+  pb_cdp_send(pg->cdp, pg->session_id, "Network.enable", NULL);
+  pb_cdp_send(pg->cdp, pg->session_id, "Runtime.enable", NULL);
+  cJSON *p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "format", "jpeg");
+  cJSON_AddNumberToObject(p, "quality", 50);
+  cJSON_AddNumberToObject(p, "maxWidth", 800);
+  cJSON_AddNumberToObject(p, "maxHeight", 600);
+  pb_cdp_send(pg->cdp, pg->session_id, "Page.startScreencast", p);
+  p = cJSON_CreateObject();
+  /* The categories DevTools' Performance panel needs, with its filmstrip;
+   * the CPU profiler is left out: it costs more than the rest together. */
+  cJSON_AddStringToObject(p, "categories",
+                          "-*,devtools.timeline,disabled-by-default-devtools.timeline,"
+                          "disabled-by-default-devtools.screenshot,blink.user_timing,loading");
+  cJSON_AddStringToObject(p, "transferMode", "ReportEvents");
+  pb_cdp_send(pg->cdp, pg->session_id, "Tracing.start", p);
+}
+
+/* Ends recording and keeps the zip; failures only lose the trace. */
+static void trace_finish(pb_nav *n, pb_op_result *res) {
+  pb_page *pg = n->page;
+  if (n->recording) {
+    pb_cdp_send(pg->cdp, pg->session_id, "Page.stopScreencast", NULL);
+    if (pb_cdp_call(pg->cdp, pg->session_id, "Tracing.end", NULL, pb_now_ms() + 2000, NULL, NULL, 0) == 0) {
+      /* The timeline arrives in dataCollected events up to tracingComplete. */
+      int64_t until = pb_now_ms() + 3000;
+      pb_cdp_event *ev;
+      while (pb_cdp_next_event(pg->events, until, &ev) == 0) {
+        int done = !strcmp(ev->method, "Tracing.tracingComplete");
+        pb_cdp_event_free(ev);
+        if (done) break;
+      }
+    }
+    pb_cdp_unrecord(pg->cdp, trace_rec, n->trace);
+    n->recording = 0;
+  }
+  char *zip = NULL;
+  size_t len = 0;
+  if (res && n->job->env->trace_dir && pb_trace_write_zip(n->trace, &zip, &len) == 0) {
+    if (pb_trace_store(n->job->env->trace_dir, n->job->account_id, zip, len, res->trace_id))
+      res->trace_id[0] = '\0';
+  }
+  free(zip);
+}
 
 static const char *const resource_types[] = {
     "Document", "Stylesheet", "Image",    "Media",  "Font",           "Script",
@@ -133,7 +242,9 @@ int pb_nav_apply(pb_nav *n, const char *function, const cJSON *args, cJSON **val
   pb_buf_init(&js, (size_t)64 << 20);
   int rc = pb_buf_printf(&js, "(%s)(...%s)", function, a);
   free(a);
+  int action = pb_nav_action_begin(n, "page.evaluate", NULL);
   if (!rc) rc = pb_nav_eval(n, js.data, n->action_deadline, value, err, errcap);
+  pb_nav_action_end(n, action, rc ? (rc == PB_EINVAL ? err : pb_strerror(rc)) : NULL);
   pb_buf_free(&js);
   return rc;
 }
@@ -164,6 +275,20 @@ static int any_match(const regex_t *re, int n, const char *url) {
 static int page_hook(pb_cdp *c, const char *sid, const char *method, const cJSON *params,
                      void *data) {
   pb_nav *n = data;
+  /* While tracing, the recorder keeps these; nobody waits for them. */
+  if (n->trace && (!strncmp(method, "Network.", 8) || !strncmp(method, "Runtime.", 8) ||
+                   !strcmp(method, "Tracing.dataCollected") || !strcmp(method, "Tracing.bufferUsage")))
+    return 1;
+  if (!strcmp(method, "Page.screencastFrame")) {
+    /* Chromium sends the next frame only after this one is acknowledged. */
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(params, "sessionId");
+    if (cJSON_IsNumber(fs)) {
+      cJSON *p = cJSON_CreateObject();
+      cJSON_AddNumberToObject(p, "sessionId", fs->valuedouble);
+      pb_cdp_send(c, sid, "Page.screencastFrameAck", p);
+    }
+    return 1;
+  }
   int paused = !strcmp(method, "Fetch.requestPaused");
   int auth = !paused && !strcmp(method, "Fetch.authRequired");
   if (!paused && !auth) return 0;
@@ -572,6 +697,7 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
   n->leased_at = pb_now_ms();
   drain_events(n);
   pb_cdp_sub_set_hook(n->page->events, page_hook, n);
+  if (obj_bool(req, "trace") && pb_trace_new(PB_TRACE_CAP_BYTES, &n->trace) == 0) trace_start(n);
   if (load_page(n, doc_url, res)) {
     pb_nav_close(n, res);
     return -1;
@@ -580,35 +706,23 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
   return 0;
 }
 
-static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
-  pb_job *job = n->job;
-  const cJSON *req = job->req;
+/* Page.navigate and the wait for waitUntil. 0 when loaded (or, with
+ * bestAttempt, when the wait ran out), -1 with res filled on failure. */
+static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int64_t goto_deadline,
+                    int best, pb_op_result *res) {
   char err[512];
-  int rc;
-  if (apply_options(n, doc_url, res)) return -1;
-
-  const cJSON *goto_opts = cJSON_GetObjectItemCaseSensitive(req, "gotoOptions");
-  int best = obj_bool(req, "bestAttempt");
-  int goto_timeout = obj_int(goto_opts, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
-  int64_t goto_deadline = pb_now_ms() + (goto_timeout > 0 ? goto_timeout : PB_JOB_TIMEOUT_MAX_MS);
-  /* A best attempt keeps some of the job's time for the work after a wait
-   * that ran out. */
-  int64_t limit = job->deadline_ms - (best ? BEST_ATTEMPT_RESERVE_MS : 0);
-  if (goto_deadline > limit) goto_deadline = limit;
-  const char *wait_name = lifecycle_name(obj_str(goto_opts, "waitUntil"));
-
+  const char *wait_until = obj_str(goto_opts, "waitUntil") ? obj_str(goto_opts, "waitUntil") : "load";
   cJSON *p = cJSON_CreateObject(), *nav = NULL;
   cJSON_AddStringToObject(p, "url", doc_url);
   const char *referer = obj_str(goto_opts, "referer");
   if (referer) cJSON_AddStringToObject(p, "referrer", referer);
   int64_t t_nav = pb_now_ms();
-  PB_DEBUG("nav: options applied in %lld ms", (long long)(t_nav - n->leased_at));
-  rc = pb_cdp_call(n->page->cdp, n->page->session_id, "Page.navigate", p, goto_deadline, &nav,
-                   err, sizeof(err));
-  PB_DEBUG("nav: Page.navigate answered in %lld ms", (long long)(pb_now_ms() - t_nav));
-  if (rc == PB_ETIMEOUT && best) goto loaded;
-  /* What actually ran out: the navigation timeout or the job's. */
+  /* What actually runs out: the navigation timeout or the job's. */
   long long waited = (long long)(goto_deadline - t_nav);
+  int rc = pb_cdp_call(n->page->cdp, n->page->session_id, "Page.navigate", p, goto_deadline, &nav,
+                       err, sizeof(err));
+  PB_DEBUG("nav: Page.navigate answered in %lld ms", (long long)(pb_now_ms() - t_nav));
+  if (rc == PB_ETIMEOUT && best) return 0;
   if (rc == PB_ETIMEOUT)
     return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s got no response within %lld ms", doc_url,
                       waited);
@@ -626,18 +740,23 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   if (l) pb_strlcpy(loader_id, l, sizeof(loader_id));
   cJSON_Delete(nav);
   /* A same-document navigation has no loader and no new lifecycle. */
-  if (loader_id[0]) {
-    rc = wait_lifecycle(n, frame_id, loader_id, wait_name, goto_deadline);
-    PB_DEBUG("nav: %s after %lld ms", wait_name, (long long)(pb_now_ms() - t_nav));
-    if (rc == PB_ETIMEOUT && best) goto loaded;
-    if (rc == PB_ETIMEOUT)
-      return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s: '%s' did not happen within %lld ms",
-                        doc_url, obj_str(goto_opts, "waitUntil") ? obj_str(goto_opts, "waitUntil") : "load",
-                        waited);
-    if (rc) return pb_op_fail_rc(res, rc, "waiting for the page to load");
-  }
+  if (!loader_id[0]) return 0;
+  rc = wait_lifecycle(n, frame_id, loader_id, lifecycle_name(wait_until), goto_deadline);
+  PB_DEBUG("nav: %s after %lld ms", wait_until, (long long)(pb_now_ms() - t_nav));
+  if (rc == PB_ETIMEOUT && best) return 0;
+  if (rc == PB_ETIMEOUT)
+    return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s: '%s' did not happen within %lld ms",
+                      doc_url, wait_until, waited);
+  if (rc) return pb_op_fail_rc(res, rc, "waiting for the page to load");
+  return 0;
+}
 
-loaded:;
+/* What the request asks for once the page loaded: waitForSelector,
+ * waitForTimeout, addScriptTag/addStyleTag, then the actionTimeout clock. */
+static int after_load(pb_nav *n, int best, pb_op_result *res) {
+  pb_job *job = n->job;
+  const cJSON *req = job->req;
+  int rc;
   const cJSON *wfs = cJSON_GetObjectItemCaseSensitive(req, "waitForSelector");
   if (wfs) {
     rc = wait_selector(n, wfs, res);
@@ -662,9 +781,38 @@ loaded:;
   return 0;
 }
 
+static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
+  pb_job *job = n->job;
+  const cJSON *req = job->req;
+  if (apply_options(n, doc_url, res)) return -1;
+  PB_DEBUG("nav: options applied in %lld ms", (long long)(pb_now_ms() - n->leased_at));
+
+  const cJSON *goto_opts = cJSON_GetObjectItemCaseSensitive(req, "gotoOptions");
+  int best = obj_bool(req, "bestAttempt");
+  int goto_timeout = obj_int(goto_opts, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
+  int64_t goto_deadline = pb_now_ms() + (goto_timeout > 0 ? goto_timeout : PB_JOB_TIMEOUT_MAX_MS);
+  /* A best attempt keeps some of the job's time for the work after a wait
+   * that ran out. */
+  int64_t limit = job->deadline_ms - (best ? BEST_ATTEMPT_RESERVE_MS : 0);
+  if (goto_deadline > limit) goto_deadline = limit;
+
+  cJSON *params = NULL;
+  if (n->trace) {
+    params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "url", doc_url);
+  }
+  int action = pb_nav_action_begin(n, "page.goto", params);
+  cJSON_Delete(params);
+  int rc = navigate(n, doc_url, goto_opts, goto_deadline, best, res);
+  pb_nav_action_end(n, action, rc ? res->message : NULL);
+  if (rc) return -1;
+  return after_load(n, best, res);
+}
+
 void pb_nav_close(pb_nav *n, pb_op_result *res) {
   if (!n) return;
   if (n->page) {
+    if (n->trace) trace_finish(n, res);
     pb_cdp_sub_set_hook(n->page->events, NULL, NULL);
     if (res) res->browser_ms = pb_now_ms() - n->leased_at;
     if (n->job->session)
@@ -675,5 +823,6 @@ void pb_nav_close(pb_nav *n, pb_op_result *res) {
   for (int i = 0; i < n->nreject_re; i++) regfree(&n->reject_re[i]);
   for (int i = 0; i < n->nallow_re; i++) regfree(&n->allow_re[i]);
   free(n->html_b64);
+  pb_trace_free(n->trace);
   free(n);
 }

@@ -40,6 +40,18 @@ int pb_op_capture(pb_nav *nav, const cJSON *req, pb_op_result *res, char **b64);
 int pb_nav_apply(pb_nav *n, const char *function, const cJSON *args, cJSON **value, char *err,
                  size_t errcap);
 
+/* Marks an action in the job's trace (no-op when not tracing): api as
+ * Playwright names it ("page.screenshot"); params borrowed. Returns an id for
+ * pb_nav_action_end. */
+int pb_nav_action_begin(pb_nav *n, const char *api, const cJSON *params);
+void pb_nav_action_end(pb_nav *n, int id, const char *error);
+
+/* Stores a finished trace zip for the account; writes its id. */
+int pb_trace_store(const char *dir, int64_t account_id, const char *zip, size_t len,
+                   char id_out[48]);
+/* The path of a stored trace of the account, if it exists. */
+int pb_trace_path(const char *dir, int64_t account_id, const char *id, char *path, size_t cap);
+
 /* Releases the page and records the browser time in res. NULL is a no-op. */
 void pb_nav_close(pb_nav *n, pb_op_result *res);
 

@@ -26,6 +26,7 @@ typedef struct {
   size_t body_len;
   const char *content_type; /* static string */
   int64_t browser_ms;       /* time a browser page was held */
+  char trace_id[48];        /* set when a trace was recorded */
 } pb_op_result;
 
 /* What every operation may use; owned by the daemon, shared by jobs. */
@@ -33,7 +34,12 @@ typedef struct {
   pb_pool *pool;
   const pb_egress *egress;
   pb_sessions *sessions;
+  const char *trace_dir;    /* where trace zips are kept */
 } pb_ops_env;
+
+/* Traces are kept this long, then deleted. */
+#define PB_TRACE_KEEP_MS (24LL * 3600 * 1000)
+#define PB_TRACE_CAP_BYTES ((size_t)64 << 20)
 
 /* One job: its environment, request and deadline. */
 typedef struct {
@@ -45,6 +51,7 @@ typedef struct {
   pb_limits limits;         /* the account's */
   pb_session *session;      /* run in this acquired session's browser; may be NULL */
   char ws_base[300];        /* "ws://host" the client reached us at */
+  int format_junit;         /* ?format=junit: answer JUnit XML (POST /browser/test) */
 } pb_job;
 
 /* Fills res as an error. Always returns -1 so callers can `return fail(...)`. */
@@ -65,6 +72,7 @@ int pb_op_links(pb_job *job, pb_op_result *res);
 int pb_op_snapshot(pb_job *job, pb_op_result *res);
 int pb_op_acquire(pb_job *job, pb_op_result *res);
 int pb_op_markdown(pb_job *job, pb_op_result *res);
+int pb_op_test(pb_job *job, pb_op_result *res); /* testrun.c */
 
 /* The screenshotOptions object of a request (or its Browserless alias
  * "options"); NULL if neither is given. */

@@ -156,8 +156,10 @@ int pb_op_pdf(pb_job *job, pb_op_result *res) {
   pb_nav_eval(nav, "document.fonts.ready.then(() => true)", pb_nav_deadline(nav), &v, err, sizeof(err));
   cJSON_Delete(v);
   cJSON *out = NULL;
+  int action = pb_nav_action_begin(nav, "page.pdf", params);
   int rc = pb_cdp_call(pb_nav_page(nav)->cdp, pb_nav_page(nav)->session_id, "Page.printToPDF",
                        params, pb_nav_deadline(nav), &out, err, sizeof(err));
+  pb_nav_action_end(nav, action, rc ? (rc == PB_ECDP ? err : pb_strerror(rc)) : NULL);
   if (rc == PB_ECDP) {
     pb_nav_close(nav, res);
     /* Chromium refuses e.g. a pageRanges outside the document. */

@@ -129,7 +129,9 @@ int pb_op_capture(pb_nav *nav, const cJSON *req, pb_op_result *res, char **b64) 
   }
 
   cJSON *shot = NULL;
+  int action = pb_nav_action_begin(nav, "page.screenshot", params);
   rc = pb_nav_call(nav, "Page.captureScreenshot", params, &shot);
+  pb_nav_action_end(nav, action, rc ? pb_strerror(rc) : NULL);
   params = NULL;
   if (rc) {
     pb_op_fail_rc(res, rc, "capturing the screenshot");

@@ -129,6 +129,11 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
   if (o->proxy) {
     snprintf(proxy, sizeof(proxy), "--proxy-server=%s", o->proxy);
     argv[n++] = proxy;
+    /* Everything through the egress proxy: Chromium otherwise goes direct to
+     * loopback, and WebRTC would send UDP around any proxy. */
+    argv[n++] = "--proxy-bypass-list=<-loopback>";
+    argv[n++] = "--force-webrtc-ip-handling-policy=disable_non_proxied_udp";
+    argv[n++] = "--enforce-webrtc-ip-permission-check";
   }
   for (int i = 0; o->extra_args && o->extra_args[i] && n < 62; i++) argv[n++] = o->extra_args[i];
   argv[n++] = "about:blank";

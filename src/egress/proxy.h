@@ -1,0 +1,60 @@
+#ifndef PB_EGRESS_PROXY_H
+#define PB_EGRESS_PROXY_H
+/* The egress proxy: the only way out for every Chromium the service runs.
+ *
+ * An HTTP forward proxy on 127.0.0.1 (an ephemeral port) with one thread of
+ * its own. It serves absolute-form requests (`GET http://host/path`) and
+ * `CONNECT host:port` tunnels (https, ws, wss). For each it resolves the host
+ * once, checks every address it got, and connects only to those checked
+ * addresses: a name that rebinds between check and connect gains nothing.
+ * Loopback, private, link-local (cloud metadata), CGNAT, multicast and
+ * unspecified addresses, in every spelling, are refused with 403 unless the
+ * operator allow-listed the host:port (--allow-private). Chromium shows a
+ * refused tunnel as a network error and a refused plain request as the 403
+ * page; either way the job goes on.
+ *
+ * Everything is bounded: connections, buffers per connection, header sizes,
+ * resolver work and the time each phase may take. See docs in proxy.c. */
+#include <stdint.h>
+
+typedef struct pb_egress_proxy pb_egress_proxy;
+
+typedef struct {
+  /* --allow-private entries, "HOST", "HOST:PORT" or "[V6]:PORT" (any port
+   * when none is given); borrowed during pb_egress_proxy_start only. */
+  const char *const *allow;
+  int nallow;
+  /* A test resolver: "name=ip,name=ip" answered before the system resolver
+   * (so tests can make a name resolve to loopback without /etc/hosts).
+   * NULL or "": none. Borrowed during start only. */
+  const char *hosts;
+  int max_conns;          /* connections at once; 0: 1024. Beyond it: 503. */
+  int head_timeout_ms;    /* a request head must arrive in this; 0: 30 s */
+  int connect_timeout_ms; /* resolve + connect upstream; 0: 15 s */
+  int idle_timeout_ms;    /* no byte either way for this long; 0: 300 s */
+  int resolvers;          /* resolver threads; 0: 4 */
+} pb_egress_proxy_opts;
+
+typedef struct {
+  uint64_t allowed;  /* requests and tunnels connected upstream */
+  uint64_t refused;  /* 403: a private address, not allow-listed */
+  uint64_t failed;   /* 400/411/431/502/503/504 */
+  int conns;         /* open now */
+} pb_egress_proxy_stats;
+
+/* Binds 127.0.0.1:0, starts the proxy's threads and returns at once.
+ * PB_EINVAL for a malformed allow entry or hosts map, PB_EIO if a socket or
+ * thread could not be made. The caller stops it with pb_egress_proxy_stop. */
+int pb_egress_proxy_start(const pb_egress_proxy_opts *o, pb_egress_proxy **out);
+
+/* The listening port (on 127.0.0.1). */
+int pb_egress_proxy_port(const pb_egress_proxy *p);
+
+/* A snapshot of the counters; callable from any thread. */
+void pb_egress_proxy_get_stats(pb_egress_proxy *p, pb_egress_proxy_stats *out);
+
+/* Closes every connection, joins the threads (a resolver stuck in the system
+ * resolver is waited for) and frees the proxy. NULL is a no-op. */
+void pb_egress_proxy_stop(pb_egress_proxy *p);
+
+#endif

@@ -8,6 +8,7 @@
 #include "http/server.h"
 #include "ops/egress.h"
 #include "ops/jobs.h"
+#include "ops/nav.h"
 #include "ops/ops.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
@@ -42,6 +43,13 @@ typedef struct {
 } config;
 
 static pb_server *g_server;
+
+static char g_trace_dir[PATH_MAX];
+
+static void on_session_trace(int64_t account_id, const char *session_id, const char *zip, size_t len) {
+  if (pb_trace_store_as(g_trace_dir, account_id, session_id, zip, len))
+    PB_WARN("sessions: could not keep the trace of %s", session_id);
+}
 
 /* Sessions wake the I/O thread when a client has output waiting. */
 static void wake_server(void *data) {
@@ -318,8 +326,9 @@ static int serve(config *c) {
     goto out;
   }
   if (pb_jobs_start(c->concurrency, c->queue, &jobs)) goto out;
+  snprintf(g_trace_dir, sizeof(g_trace_dir), "%s/traces", c->data_dir);
   pb_sessions_opts sso = {.pool = pool, .store = st, .url_check = url_check, .url_check_data = eg,
-                          .wake = wake_server};
+                          .wake = wake_server, .on_trace = on_session_trace};
   if (pb_sessions_start(&sso, &sessions)) goto out;
   char trace_dir[PATH_MAX];
   snprintf(trace_dir, sizeof(trace_dir), "%s/traces", c->data_dir);

@@ -8,8 +8,9 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
   const cJSON *ka = cJSON_GetObjectItemCaseSensitive(job->req, "keep_alive");
   int64_t keep_alive = cJSON_IsNumber(ka) ? (int64_t)ka->valuedouble : PB_KEEP_ALIVE_DEFAULT_MS;
   char id[PB_SESSION_ID_LEN + 1];
+  int trace = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job->req, "trace"));
   int rc = pb_sessions_acquire(job->env->sessions, job->account_id, keep_alive,
-                               job->limits.max_concurrent_sessions, job->deadline_ms, id);
+                               job->limits.max_concurrent_sessions, trace, job->deadline_ms, id);
   if (rc == PB_EBUSY)
     return pb_op_fail(res, 429, "LIMIT_EXCEEDED", "the account already has its maximum of live sessions");
   if (rc == PB_ETIMEOUT)
@@ -21,5 +22,7 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
   snprintf(ws, sizeof(ws), "%s/browser/sessions/%s/devtools/browser", job->ws_base, id);
   cJSON_AddStringToObject(out, "webSocketDebuggerUrl", ws);
   cJSON_AddNumberToObject(out, "keepAliveMs", (double)keep_alive);
+  /* The trace is kept under the session's id once the session closes. */
+  if (trace) cJSON_AddStringToObject(out, "traceId", id);
   return pb_op_json(res, out);
 }

@@ -64,8 +64,13 @@ int pb_trace_store(const char *dir, int64_t account_id, const char *zip, size_t 
   unsigned char b[16];
   if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) return PB_EIO;
   for (int i = 0; i < 16; i++) snprintf(id_out + 2 * i, 3, "%02x", b[i]);
+  return pb_trace_store_as(dir, account_id, id_out, zip, len);
+}
+
+int pb_trace_store_as(const char *dir, int64_t account_id, const char *id, const char *zip,
+                      size_t len) {
   char path[4096];
-  snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir, (long long)account_id, id_out);
+  snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir, (long long)account_id, id);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return PB_EIO;
   size_t off = 0;

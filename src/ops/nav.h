@@ -49,6 +49,9 @@ void pb_nav_action_end(pb_nav *n, int id, const char *error);
 /* Stores a finished trace zip for the account; writes its id. */
 int pb_trace_store(const char *dir, int64_t account_id, const char *zip, size_t len,
                    char id_out[48]);
+/* The same under a given id (32 hex chars, e.g. a session id). */
+int pb_trace_store_as(const char *dir, int64_t account_id, const char *id, const char *zip,
+                      size_t len);
 /* The path of a stored trace of the account, if it exists. */
 int pb_trace_path(const char *dir, int64_t account_id, const char *id, char *path, size_t cap);
 

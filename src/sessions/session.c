@@ -1,6 +1,7 @@
 #include "sessions/session.h"
 
 #include "common/pb.h"
+#include "trace/trace.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -34,8 +35,13 @@ struct pb_session {
   char reason_text[128];
   int busy;           /* quick actions running in the browser */
   int64_t last_heartbeat;
+  pb_trace *trace;
   struct pb_session *next;
 };
+
+static void trace_rec(int dir, const char *json, size_t len, void *data) {
+  pb_trace_cdp(data, dir, pb_wall_ms(), json, len);
+}
 
 struct pb_sessions {
   pb_sessions_opts o;
@@ -112,9 +118,19 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   pb_proxy *proxy = s->proxy;
   s->proxy = NULL;
   pthread_mutex_unlock(&s->mu);
+  if (s->trace && s->browser) pb_cdp_unrecord(pb_browser_cdp(s->browser), trace_rec, s->trace);
   pb_proxy_free(proxy);
   pb_browser_destroy(s->browser);
   s->browser = NULL;
+  if (s->trace) {
+    char *zip = NULL;
+    size_t zlen = 0;
+    if (ss->o.on_trace && pb_trace_write_zip(s->trace, &zip, &zlen) == 0)
+      ss->o.on_trace(s->account_id, s->id, zip, zlen);
+    free(zip);
+    pb_trace_free(s->trace);
+    s->trace = NULL;
+  }
   int64_t now = pb_wall_ms();
   int rc = pb_session_close_record(ss->o.store, s->id, now, s->reason, s->reason_text);
   if (rc && rc != PB_EEXIST) PB_ERR("sessions: history of %s not recorded: %s", s->id, pb_strerror(rc));
@@ -201,7 +217,7 @@ int pb_sessions_count(pb_sessions *ss, int64_t account_id) {
 }
 
 int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_ms,
-                        int max_concurrent, int64_t deadline_ms,
+                        int max_concurrent, int trace, int64_t deadline_ms,
                         char id_out[PB_SESSION_ID_LEN + 1]) {
   pb_session *s = calloc(1, sizeof(*s));
   if (!s) return PB_ENOMEM;
@@ -227,6 +243,13 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
   pthread_mutex_unlock(&ss->mu);
 
   int rc = pb_pool_take_spare(ss->o.pool, deadline_ms, &s->browser);
+  if (!rc && trace && pb_trace_new((size_t)64 << 20, &s->trace) == 0) {
+    pb_trace_meta(s->trace, "acquired session", 0, 0, NULL, NULL);
+    if (pb_cdp_record(pb_browser_cdp(s->browser), "*", trace_rec, s->trace)) {
+      pb_trace_free(s->trace);
+      s->trace = NULL;
+    }
+  }
   if (!rc)
     rc = pb_proxy_new(pb_browser_cdp(s->browser), ss->o.url_check, ss->o.url_check_data,
                       proxy_wake, s, &s->proxy);
@@ -238,7 +261,9 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
         break;
       }
     pthread_mutex_unlock(&ss->mu);
+    if (s->trace && s->browser) pb_cdp_unrecord(pb_browser_cdp(s->browser), trace_rec, s->trace);
     pb_browser_destroy(s->browser);
+    pb_trace_free(s->trace);
     pb_session_unref(s);
     return rc;
   }

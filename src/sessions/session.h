@@ -23,15 +23,18 @@ typedef struct {
   void *url_check_data;
   void (*wake)(void *data);  /* wakes the I/O thread (any thread may call) */
   void *wake_data;
+  /* Receives the zip of a traced session when it closes (borrowed). */
+  void (*on_trace)(int64_t account_id, const char *session_id, const char *zip, size_t len);
 } pb_sessions_opts;
 
 int pb_sessions_start(const pb_sessions_opts *o, pb_sessions **out);
 
-/* Starts a session for the account. PB_EBUSY when the account already has
+/* Starts a session for the account; with trace, every CDP message of the
+ * session is recorded and the zip handed to on_trace when it closes. PB_EBUSY when the account already has
  * max_concurrent live sessions; PB_ETIMEOUT when no spare browser came ready
  * by deadline_ms. id_out receives the session id. */
 int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_ms,
-                        int max_concurrent, int64_t deadline_ms,
+                        int max_concurrent, int trace, int64_t deadline_ms,
                         char id_out[PB_SESSION_ID_LEN + 1]);
 
 /* The live session with that id if it belongs to account_id (a reference

@@ -33,6 +33,8 @@ typedef struct {
   int concurrency;
   int queue;
   int recycle_after;
+  int recycle_rss_mb;
+  int recycle_age_s;
   int warm_pages;
   int spares;
   int no_sandbox;
@@ -81,6 +83,8 @@ static void usage(FILE *f) {
           "  --concurrency N          (PPOD_CONCURRENCY)   jobs at once, default 2 per browser\n"
           "  --queue N                (PPOD_QUEUE)         jobs waiting beyond that, default 64\n"
           "  --recycle-after N        (PPOD_RECYCLE_AFTER) jobs per browser before replacing it, default 200\n"
+"  --recycle-rss-mb N       browser memory (all its processes) that gets it replaced, default 2048\n"
+          "  --recycle-age S          browser age in seconds that gets it replaced, default 3600\n"
           "  --spares N               (PPOD_SPARES)        warm browsers kept for acquired sessions, default 1\n"
           "  --allow-private HOST[:PORT]  (PPOD_ALLOW_PRIVATE, comma list) repeatable\n"
           "  --egress-hosts NAME=IP,...   (PPOD_EGRESS_HOSTS)  tests only: names the egress proxy\n"
@@ -135,6 +139,8 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   c->browsers = ncpu > 0 ? (int)ncpu : 1;
   c->queue = 64;
   c->recycle_after = 200;
+  c->recycle_rss_mb = 2048;
+  c->recycle_age_s = 3600;
   c->warm_pages = 2;
   c->spares = 1;
   const char *e;
@@ -194,6 +200,12 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
     } else if (!strcmp(a, "--recycle-after")) {
       TAKES_VALUE();
       if (int_opt(a, v, 0, 1000000, &c->recycle_after)) return -1;
+    } else if (!strcmp(a, "--recycle-rss-mb")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 0, 1 << 20, &c->recycle_rss_mb)) return -1;
+    } else if (!strcmp(a, "--recycle-age")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 0, 30 * 86400, &c->recycle_age_s)) return -1;
     } else if (!strcmp(a, "--spares")) {
       TAKES_VALUE();
       if (int_opt(a, v, 0, 16, &c->spares)) return -1;
@@ -316,6 +328,8 @@ static int serve(config *c) {
   po.warm_pages = c->warm_pages;
   po.recycle_after = c->recycle_after;
   po.spares = c->spares;
+  po.recycle_rss_kb = (long)c->recycle_rss_mb * 1024;
+  po.recycle_age_ms = (int64_t)c->recycle_age_s * 1000;
   po.browser.executable = c->chromium;
   po.browser.no_sandbox = c->no_sandbox;
   po.browser.proxy = proxy_url;

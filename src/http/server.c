@@ -39,6 +39,7 @@ struct pb_server {
   int inflight; /* jobs submitted and not yet handed back (I/O thread) */
   req *live;    /* requests with a job, for cancelling at the drain deadline */
   lws_sorted_usec_list_t drain_sul;
+  lws_sorted_usec_list_t heartbeat_sul;
   /* Per-account rate state (I/O thread only). */
   struct acct {
     int64_t account_id;
@@ -80,6 +81,7 @@ struct req {
   cJSON *json;
   pb_job job;
   atomic_int canceled;
+  atomic_llong usage_id;   /* the job's ledger row, once open */
   int64_t t0;
   /* the answer */
   pb_op_result res;
@@ -136,6 +138,7 @@ static req *req_new(pb_server *s, struct lws *wsi) {
   if (!r) return NULL;
   atomic_init(&r->refs, 1);
   atomic_init(&r->canceled, 0);
+  atomic_init(&r->usage_id, 0);
   r->srv = s;
   r->wsi = wsi;
   r->route_label = "other";
@@ -255,6 +258,7 @@ static void job_main(void *arg) {
   int urc = r->route->kind ? pb_usage_begin(s->o.store, r->auth.account_id, r->route->kind,
                                              start_wall, &usage_id)
                             : PB_ENOTFOUND;
+  if (!urc) atomic_store(&r->usage_id, usage_id);
   if (urc && r->route->kind) PB_ERR("usage: could not open a ledger row: %s", pb_strerror(urc));
   if (pb_now_ms() >= r->job.deadline_ms) {
     pb_op_fail(&r->res, 408, "TIMEOUT", "the job waited in the queue past its timeout");
@@ -967,6 +971,19 @@ static void wake_conn(void *conn, void *data) {
   lws_callback_on_writable((struct lws *)conn);
 }
 
+/* Running jobs' ledger rows get a heartbeat, so a crash of the service
+ * bills them up to the last one instead of losing their time. */
+#define HEARTBEAT_MS 2000
+static void heartbeat_tick(lws_sorted_usec_list_t *sul) {
+  pb_server *s = lws_container_of(sul, pb_server, heartbeat_sul);
+  int64_t now = pb_wall_ms();
+  for (req *r = s->live; r; r = r->next_live) {
+    int64_t id = atomic_load(&r->usage_id);
+    if (id) pb_usage_heartbeat(s->o.store, id, now);
+  }
+  lws_sul_schedule(s->ctx, 0, &s->heartbeat_sul, heartbeat_tick, HEARTBEAT_MS * LWS_US_PER_MS);
+}
+
 static void drain_tick(lws_sorted_usec_list_t *sul) {
   pb_server *s = lws_container_of(sul, pb_server, drain_sul);
   if (s->inflight == 0) {
@@ -1096,6 +1113,7 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
     pb_server_free(s);
     return PB_EIO;
   }
+  lws_sul_schedule(s->ctx, 0, &s->heartbeat_sul, heartbeat_tick, HEARTBEAT_MS * LWS_US_PER_MS);
   *out = s;
   return 0;
 }

@@ -24,6 +24,7 @@ typedef struct entry {
   pb_page *ready[MAX_WARM];
   int nready;
   uint64_t jobs;
+  int64_t born_ms;
   pthread_t warmer;
   int warmer_started;
   pthread_cond_t wcv; /* wakes the warmer */
@@ -242,6 +243,26 @@ static void *manager_main(void *arg) {
         p->crashed++;
         retire_locked(p, e);
       }
+    /* Memory and age caps mark a browser for replacement, like the job
+     * count does at lease time. RSS is read every few seconds only. */
+    static int64_t last_rss_check;
+    int64_t now = pb_now_ms();
+    int check_rss = p->o.recycle_rss_kb > 0 && now - last_rss_check >= 5000;
+    if (check_rss) last_rss_check = now;
+    for (entry *e = p->entries; e; e = e->next) {
+      if (e->state != E_LIVE || e->replace) continue;
+      if (p->o.recycle_age_ms > 0 && now - e->born_ms > p->o.recycle_age_ms) {
+        PB_INFO("pool: browser %d is %lld s old; replacing it", (int)pb_browser_pid(e->b),
+                (long long)((now - e->born_ms) / 1000));
+        e->replace = 1;
+      } else if (check_rss) {
+        long rss = pb_browser_rss_kb(e->b);
+        if (rss > p->o.recycle_rss_kb) {
+          PB_INFO("pool: browser %d uses %ld MiB; replacing it", (int)pb_browser_pid(e->b), rss / 1024);
+          e->replace = 1;
+        }
+      }
+    }
     /* Recycled browsers retire once a fresh one has a page ready. */
     int fresh_ready = 0;
     for (entry *e = p->entries; e; e = e->next)
@@ -311,6 +332,7 @@ static void *manager_main(void *arg) {
         } else {
           p->launched++;
           e->state = E_LIVE;
+          e->born_ms = pb_now_ms();
           if (pthread_create(&e->warmer, NULL, warmer_main, e) == 0) e->warmer_started = 1;
           PB_INFO("pool: browser %d ready", (int)pb_browser_pid(e->b));
         }

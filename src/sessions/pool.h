@@ -26,6 +26,8 @@ typedef struct {
   int browsers;       /* warm browsers kept (>= 1) */
   int warm_pages;     /* pages kept ready per browser (>= 1) */
   int recycle_after;  /* jobs before a browser is replaced (0: never) */
+  long recycle_rss_kb;  /* resident memory of a browser's processes that gets it replaced (0: never) */
+  int64_t recycle_age_ms; /* age that gets a browser replaced (0: never) */
   int spares;         /* browsers kept launched for acquired sessions */
   pb_browser_opts browser;
 } pb_pool_opts;

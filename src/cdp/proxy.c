@@ -337,6 +337,13 @@ char *pb_proxy_next_out(pb_proxy *p, size_t *len) {
   return data;
 }
 
+int pb_proxy_has_output(pb_proxy *p) {
+  pthread_mutex_lock(&p->mu);
+  int has = p->head != NULL;
+  pthread_mutex_unlock(&p->mu);
+  return has;
+}
+
 int64_t pb_proxy_last_activity(pb_proxy *p) { return atomic_load(&p->last_activity); }
 
 void pb_proxy_free(pb_proxy *p) {

@@ -40,6 +40,9 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len);
 /* The next message for the client (caller frees with free()), or NULL. */
 char *pb_proxy_next_out(pb_proxy *p, size_t *len);
 
+/* 1 while output waits for the client. */
+int pb_proxy_has_output(pb_proxy *p);
+
 /* pb_now_ms() of the last message in either direction. */
 int64_t pb_proxy_last_activity(pb_proxy *p);
 

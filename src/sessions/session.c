@@ -49,6 +49,7 @@ struct pb_sessions {
   pthread_cond_t cv;
   pb_session *live;   /* registry: live sessions */
   pb_session *ending; /* ended, waiting to be torn down by the sweeper */
+  pb_session *gone;   /* torn down, client still to be closed by the I/O thread */
   int stopping;
   pthread_t sweeper;
 };
@@ -119,6 +120,13 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   s->proxy = NULL;
   pthread_mutex_unlock(&s->mu);
   if (s->trace && s->browser) pb_cdp_unrecord(pb_browser_cdp(s->browser), trace_rec, s->trace);
+  /* Let the client read what is queued for it (the answer to Browser.close)
+   * before the proxy goes; bounded, a client may not read at all. */
+  for (int64_t until = pb_now_ms() + 1000; proxy && pb_proxy_has_output(proxy) && pb_now_ms() < until;) {
+    wake(ss);
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
+    nanosleep(&ts, NULL);
+  }
   pb_proxy_free(proxy);
   pb_browser_destroy(s->browser);
   s->browser = NULL;
@@ -167,10 +175,26 @@ static void *sweeper_main(void *arg) {
       ss->ending = s->next;
       pthread_mutex_unlock(&ss->mu);
       teardown(ss, s);
-      pb_session_unref(s); /* the registry's reference */
       pthread_mutex_lock(&ss->mu);
+      /* A client still connected is closed by the I/O thread, which finds
+       * it here; the registry lets go once it has. */
+      s->next = ss->gone;
+      ss->gone = s;
+      wake(ss);
     }
-    if (ss->stopping && !ss->live) break;
+    for (pb_session **pp = &ss->gone; *pp;) {
+      pb_session *s = *pp;
+      pthread_mutex_lock(&s->mu);
+      int connected = s->conn != NULL;
+      pthread_mutex_unlock(&s->mu);
+      if (connected && !ss->stopping) {
+        pp = &s->next;
+        continue;
+      }
+      *pp = s->next;
+      pb_session_unref(s); /* the registry's reference */
+    }
+    if (ss->stopping && !ss->live && !ss->gone) break;
     struct timespec ts;
     int64_t until = pb_now_ms() + 200;
     ts.tv_sec = until / 1000;
@@ -304,6 +328,9 @@ int pb_sessions_release(pb_sessions *ss, const char *id, int64_t account_id, con
       break;
     }
   pthread_mutex_unlock(&ss->mu);
+  /* In the history before the caller hears back (the teardown's own write
+   * then finds the row closed). */
+  if (!rc) pb_session_close_record(ss->o.store, id, pb_wall_ms(), reason, reason_text);
   return rc;
 }
 
@@ -372,6 +399,7 @@ int pb_session_from_client(pb_session *s, const char *json, size_t len) {
     pthread_mutex_lock(&s->ss->mu);
     end_locked(s->ss, s, 1000, "NormalClosure", "Browser.close");
     pthread_mutex_unlock(&s->ss->mu);
+    pb_session_close_record(s->ss->o.store, s->id, pb_wall_ms(), "NormalClosure", "Browser.close");
   }
   return verdict;
 }
@@ -393,8 +421,8 @@ int pb_session_ended(pb_session *s, const char **reason) {
 
 void pb_sessions_each_conn(pb_sessions *ss, void (*fn)(void *conn, void *data), void *data) {
   pthread_mutex_lock(&ss->mu);
-  for (int pass = 0; pass < 2; pass++)
-    for (pb_session *s = pass ? ss->ending : ss->live; s; s = s->next) {
+  for (int pass = 0; pass < 3; pass++)
+    for (pb_session *s = pass == 0 ? ss->live : pass == 1 ? ss->ending : ss->gone; s; s = s->next) {
       pthread_mutex_lock(&s->mu);
       void *conn = s->conn;
       pthread_mutex_unlock(&s->mu);

@@ -11,6 +11,7 @@
 //   BENCH_WARMUP   warm-up jobs per system, discarded           (default 5)
 //   BENCH_ROUNDS   segments the throughput phase is cut into    (default 4)
 //   BENCH_BROWSERS --browsers for the daemon                    (default 2)
+//   BENCH_DAEMON_ARGS  extra daemon arguments, space-separated (e.g. --log-level debug)
 //   PPOD_BIN_DIR   where ppod-browserd is                       (default build/)
 //   PPOD_CHROMIUM  the Chromium binary      (default /usr/lib/chromium/chromium)
 //
@@ -223,6 +224,17 @@ function treeCpuMs(rootPid) {
   for (const p of treePids(rootPid, table)) ticks += table.get(p).cpuTicks;
   return (ticks * 1000) / CLK_TCK;
 }
+// argv of the browser processes (the ones holding the CDP pipe) under rootPid.
+function browserArgv(rootPid) {
+  const out = [];
+  for (const p of treePids(rootPid)) {
+    try {
+      const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      if (argv.includes('--remote-debugging-pipe') || argv.some((a) => a.startsWith('--remote-debugging-port'))) out.push(argv);
+    } catch { /* gone */ }
+  }
+  return out;
+}
 function procKb(pid, file, key) {
   try {
     const txt = fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
@@ -232,25 +244,38 @@ function procKb(pid, file, key) {
     return 0;
   }
 }
-// RSS summed over the tree (counts shared pages once per process) and PSS
-// (shares them out), in MiB.
-function treeMemory(rootPid) {
+// Memory of the tree in MiB: RSS summed over its processes (shared pages,
+// e.g. the Chromium binary, count once per process), the anonymous part of
+// it (RssAnon: mostly private, so a fairer sum), and, only when asked, PSS
+// (shared pages shared out). PSS reads smaps_rollup, which walks the page
+// tables of Chromium's huge address spaces: ~100 ms of CPU for a tree, too
+// dear to sample during a timed phase on a 2-core machine; status is cheap.
+function treeMemory(rootPid, withPss = false) {
   const pids = treePids(rootPid);
-  let rss = 0, pss = 0;
+  let rss = 0, anon = 0, pss = 0;
   for (const p of pids) {
-    rss += procKb(p, 'status', 'VmRSS');
-    pss += procKb(p, 'smaps_rollup', 'Pss');
+    try {
+      const st = fs.readFileSync(`/proc/${p}/status`, 'utf8');
+      rss += Number(/^VmRSS:\s+(\d+)/m.exec(st)?.[1] || 0);
+      anon += Number(/^RssAnon:\s+(\d+)/m.exec(st)?.[1] || 0);
+    } catch { /* gone */ }
+    if (withPss) pss += procKb(p, 'smaps_rollup', 'Pss');
   }
-  return { procs: pids.length, rssMiB: rss / 1024, pssMiB: pss / 1024 };
+  return { procs: pids.length, rssMiB: rss / 1024, anonMiB: anon / 1024, ...(withPss ? { pssMiB: pss / 1024 } : {}) };
 }
-function startMemorySampler(rootPid, intervalMs = 250) {
-  const peak = { procs: 0, rssMiB: 0, pssMiB: 0, samples: 0 };
+// Peak of the cheap figures, sampled every intervalMs; cpuMs is what the
+// sampling itself cost this process (kept out of the client's CPU figure).
+function startMemorySampler(rootPid, intervalMs = 200) {
+  const peak = { procs: 0, rssMiB: 0, anonMiB: 0, samples: 0, cpuMs: 0 };
   const sample = () => {
+    const c0 = process.cpuUsage();
     const m = treeMemory(rootPid);
+    const c = process.cpuUsage(c0);
+    peak.cpuMs += (c.user + c.system) / 1000;
     peak.samples++;
     peak.procs = Math.max(peak.procs, m.procs);
     peak.rssMiB = Math.max(peak.rssMiB, m.rssMiB);
-    peak.pssMiB = Math.max(peak.pssMiB, m.pssMiB);
+    peak.anonMiB = Math.max(peak.anonMiB, m.anonMiB);
   };
   sample();
   const t = setInterval(sample, intervalMs);
@@ -267,7 +292,8 @@ async function startService(fixturePort) {
   if (!token) throw new Error('account create printed no token');
   const port = await freePort();
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--browsers', String(BROWSERS),
-    '--allow-private', `127.0.0.1:${fixturePort}`];
+    '--allow-private', `127.0.0.1:${fixturePort}`,
+    ...(process.env.BENCH_DAEMON_ARGS || '').split(/\s+/).filter(Boolean)];
   const proc = spawn(DAEMON, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   let exited = null;
@@ -276,7 +302,9 @@ async function startService(fixturePort) {
     const t = setTimeout(() => reject(new Error(`daemon did not print 'listening on' in 30 s\n${stderr}`)), 30000);
     proc.stderr.setEncoding('utf8');
     proc.stderr.on('data', (d) => {
-      stderr = (stderr + d).slice(-20000);
+      // Chromium's own lines ("[pid:tid:...") only show at --log-level debug.
+      d = d.split('\n').filter((l) => !/^\[\d+:\d+:/.test(l)).join('\n');
+      stderr = (stderr + d).slice(-200000);
       if (stderr.includes('listening on')) { clearTimeout(t); resolve(); }
     });
     exitP.then((e) => { clearTimeout(t); reject(new Error(`daemon exited early ${JSON.stringify(e)}\n${stderr}`)); });
@@ -315,6 +343,7 @@ async function startService(fixturePort) {
     name: 'service',
     label: `ppod-browserd (--browsers ${BROWSERS}, Chromium as 'nobody', sandboxed)`,
     pid: proc.pid,
+    args,
     lastBrowserMs: [],
     async job(bench, url) {
       const { path: p, body } = bench.serviceRequest(url);
@@ -500,6 +529,7 @@ async function startFloor(pages) {
     label: `raw CDP over pipe, ${pages} pre-existing pages (one context each), daemon's flags${drop ? ", as 'nobody', sandboxed" : ''}`,
     pid: proc.pid,
     sessions,
+    _cdp: cdp, // for ad-hoc diagnostics
     async job(bench, url, worker = 0) {
       return bench.floorJob(sessions[worker % sessions.length], url);
     },
@@ -559,8 +589,8 @@ async function concurrentRun(sys, bench, fixture, jobs) {
   return { wallMs: now() - t0, lat };
 }
 
-// Throughput at c=C: each system twice, A B C then C B A, with the memory of
-// its process tree sampled while it runs.
+// Throughput at c=C in ROUNDS segments, A B C then C B A and so on, with
+// the memory of each system's process tree sampled while it runs.
 async function throughputPhase(systems, bench, fixture) {
   const res = Object.fromEntries(systems.map((s) => [s.name, { jobs: 0, wallMs: 0, treeCpuMs: 0, nodeCpuMs: 0, lat: [], mem: null }]));
   const segments = Array.from({ length: ROUNDS }, (_, i) => Math.floor(NC / ROUNDS) + (i < NC % ROUNDS ? 1 : 0));
@@ -570,19 +600,21 @@ async function throughputPhase(systems, bench, fixture) {
       const cpu0 = treeCpuMs(sys.pid);
       const node0 = process.cpuUsage();
       const r = await concurrentRun(sys, bench, fixture, segments[h]);
-      const nodeCpu = process.cpuUsage(node0);
       const cpu1 = treeCpuMs(sys.pid);
       const peak = sampler.stop();
+      const nodeCpu = process.cpuUsage(node0);
       const acc = res[sys.name];
       acc.jobs += segments[h];
       acc.wallMs += r.wallMs;
       acc.treeCpuMs += cpu1 - cpu0;
-      acc.nodeCpuMs += (nodeCpu.user + nodeCpu.system) / 1000;
+      acc.nodeCpuMs += (nodeCpu.user + nodeCpu.system) / 1000 - peak.cpuMs;
       acc.lat.push(...r.lat);
       acc.mem = acc.mem
         ? { procs: Math.max(acc.mem.procs, peak.procs), rssMiB: Math.max(acc.mem.rssMiB, peak.rssMiB),
-            pssMiB: Math.max(acc.mem.pssMiB, peak.pssMiB), samples: acc.mem.samples + peak.samples }
-        : { ...peak };
+            anonMiB: Math.max(acc.mem.anonMiB, peak.anonMiB), samples: acc.mem.samples + peak.samples }
+        : { procs: peak.procs, rssMiB: peak.rssMiB, anonMiB: peak.anonMiB, samples: peak.samples };
+      // PSS once, right after the system's last segment (untimed).
+      if (h === segments.length - 1) acc.mem.pssAfterMiB = treeMemory(sys.pid, true).pssMiB;
     }
   }
   for (const acc of Object.values(res)) {
@@ -609,15 +641,16 @@ function report(bench, systems, lat1, thr, extra) {
   });
   const lines = [];
   lines.push('');
-  lines.push(`== ${bench.name}: c=1 ${N1} jobs, c=${C} ${NC} jobs, warm-up ${WARMUP} (ms; MiB over the process tree, peak during c=${C})`);
+  lines.push(`== ${bench.name}: c=1 ${N1} jobs, c=${C} ${NC} jobs, warm-up ${WARMUP}; latencies in ms`);
   const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : String(x));
   const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : String(x));
-  lines.push(`${pad('', 10, true)} ${pad('--- c=1 latency ---', 27)} | ${pad(`--- c=${C} ---`, 27)} | ${pad('CPU ms/job', 13)} | ${pad(`peak mem c=${C} (MiB)`, 23)}`);
-  lines.push(`${pad('system', 10, true)} ${pad('p50', 6)} ${pad('p95', 6)} ${pad('mean', 6)} ${pad('min', 6)} | ${pad('jobs/s', 6)} ${pad('p50', 6)} ${pad('p95', 6)} ${pad('', 6)} | ${pad('tree', 6)} ${pad('node', 6)} | ${pad('RSS', 7)} ${pad('PSS', 7)} ${pad('procs', 7)}`);
+  lines.push(`${pad('', 10, true)} ${pad('--- c=1 latency ---', 27)} | ${pad(`--- c=${C} ---`, 27)} | ${pad('CPU ms/job', 13)} | ${pad(`mem c=${C} (MiB)`, 31)}`);
+  lines.push(`${pad('system', 10, true)} ${pad('p50', 6)} ${pad('p95', 6)} ${pad('mean', 6)} ${pad('min', 6)} | ${pad('jobs/s', 6)} ${pad('p50', 6)} ${pad('p95', 6)} ${pad('', 6)} | ${pad('tree', 6)} ${pad('node', 6)} | ${pad('RSS', 7)} ${pad('anon', 7)} ${pad('PSS', 7)} ${pad('procs', 7)}`);
   for (const { sys, s1, sc, t } of rows) {
-    lines.push(`${pad(sys.name, 10, true)} ${pad(f0(s1.p50), 6)} ${pad(f0(s1.p95), 6)} ${pad(f0(s1.mean), 6)} ${pad(f0(s1.min), 6)} | ${pad(f2(t.jobsPerSec), 6)} ${pad(f0(sc.p50), 6)} ${pad(f0(sc.p95), 6)} ${pad('', 6)} | ${pad(f0(t.treeCpuMsPerJob), 6)} ${pad(f0(t.nodeCpuMsPerJob), 6)} | ${pad(f0(t.mem.rssMiB), 7)} ${pad(f0(t.mem.pssMiB), 7)} ${pad(t.mem.procs, 7)}`);
+    lines.push(`${pad(sys.name, 10, true)} ${pad(f0(s1.p50), 6)} ${pad(f0(s1.p95), 6)} ${pad(f0(s1.mean), 6)} ${pad(f0(s1.min), 6)} | ${pad(f2(t.jobsPerSec), 6)} ${pad(f0(sc.p50), 6)} ${pad(f0(sc.p95), 6)} ${pad('', 6)} | ${pad(f0(t.treeCpuMsPerJob), 6)} ${pad(f0(t.nodeCpuMsPerJob), 6)} | ${pad(f0(t.mem.rssMiB), 7)} ${pad(f0(t.mem.anonMiB), 7)} ${pad(f0(t.mem.pssAfterMiB), 7)} ${pad(t.mem.procs, 7)}`);
   }
-  lines.push(`(tree: CPU of the daemon/Chromium process tree; node: this bench process, i.e. the client or the Puppeteer script. c=${C} in ${ROUNDS} interleaved segments.)`);
+  lines.push(`(CPU tree: the daemon/Chromium process tree; node: this bench process, i.e. the HTTP client or the Puppeteer script.`);
+  lines.push(` mem: peak summed RSS and RssAnon of the tree during c=${C}, PSS once just after; procs: peak count. c=${C} ran in ${ROUNDS} interleaved segments.)`);
   const by = Object.fromEntries(rows.map((r) => [r.sys.name, r]));
   const svc = by.service, pup = by.puppeteer, flo = by.floor;
   const ratios = {
@@ -625,7 +658,8 @@ function report(bench, systems, lat1, thr, extra) {
     svcVsFloorP50: svc.s1.p50 / flo.s1.p50,
     svcVsPuppeteerThroughput: svc.t.jobsPerSec / pup.t.jobsPerSec,
     svcVsPuppeteerRss: svc.t.mem.rssMiB / pup.t.mem.rssMiB,
-    svcVsPuppeteerPss: svc.t.mem.pssMiB / pup.t.mem.pssMiB,
+    svcVsPuppeteerAnon: svc.t.mem.anonMiB / pup.t.mem.anonMiB,
+    svcVsPuppeteerPss: svc.t.mem.pssAfterMiB / pup.t.mem.pssAfterMiB,
     svcVsPuppeteerCpuPerJob: (svc.t.treeCpuMsPerJob + svc.t.nodeCpuMsPerJob) / (pup.t.treeCpuMsPerJob + pup.t.nodeCpuMsPerJob),
     svcVsFloorCpuPerJob: (svc.t.treeCpuMsPerJob + svc.t.nodeCpuMsPerJob) / (flo.t.treeCpuMsPerJob + flo.t.nodeCpuMsPerJob),
   };
@@ -639,7 +673,7 @@ function report(bench, systems, lat1, thr, extra) {
   lines.push(`service p50 / puppeteer p50            = ${ratios.svcVsPuppeteerP50.toFixed(3)}${aim('svcVsPuppeteerP50', '<=')}`);
   lines.push(`service p50 / floor p50                = ${ratios.svcVsFloorP50.toFixed(3)}${aim('svcVsFloorP50', '<=')}`);
   lines.push(`service c=${C} jobs/s / puppeteer jobs/s   = ${ratios.svcVsPuppeteerThroughput.toFixed(3)}${aim('svcVsPuppeteerThroughput', '>=')}`);
-  lines.push(`service peak RSS / puppeteer peak RSS  = ${ratios.svcVsPuppeteerRss.toFixed(3)}   (PSS: ${ratios.svcVsPuppeteerPss.toFixed(3)})`);
+  lines.push(`service peak RSS / puppeteer peak RSS  = ${ratios.svcVsPuppeteerRss.toFixed(3)}   (anon: ${ratios.svcVsPuppeteerAnon.toFixed(3)}, PSS: ${ratios.svcVsPuppeteerPss.toFixed(3)})`);
   lines.push(`service CPU/job / puppeteer CPU/job    = ${ratios.svcVsPuppeteerCpuPerJob.toFixed(3)}   (vs floor: ${ratios.svcVsFloorCpuPerJob.toFixed(3)}; tree + node)`);
   if (extra.browserMs.length) {
     const b = stats(extra.browserMs);
@@ -649,6 +683,16 @@ function report(bench, systems, lat1, thr, extra) {
 }
 
 // ------------------------------------------------------------ main
+
+function gitDescribe() {
+  try {
+    const head = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'CMakeLists.txt'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return `${head}${dirty ? '+dirty' : ''}`;
+  } catch {
+    return null;
+  }
+}
 
 async function main() {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -679,8 +723,16 @@ async function main() {
     const systems = [service, pup, floor];
 
     console.log(`ppod-browser bench — ${new Date().toISOString()}, ${os.cpus().length} CPUs, node ${process.version}`);
+    console.log(`daemon: ${path.relative(ROOT, DAEMON)} built ${fs.statSync(DAEMON).mtime.toISOString()}, tree ${gitDescribe()}; args: ${service.args.join(' ')}`);
     console.log(`Chromium: ${CHROMIUM} (${execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).trim()})`);
     for (const s of systems) console.log(`  ${pad(s.name, 10, true)} ${s.label}`);
+    // The floor copies the daemon's Chromium flags; say so if they drifted.
+    const svcArgv = browserArgv(service.pid)[0] || [];
+    const norm = (a) => a.replace(/=.*$/, '');
+    const extra = svcArgv.slice(1).filter((a) => !DAEMON_FLAGS.includes(a) && !/^--user-data-dir=/.test(a) && a !== 'about:blank');
+    const missing = DAEMON_FLAGS.filter((f) => !svcArgv.includes(f));
+    if (extra.length || missing.length)
+      console.log(`  note: the daemon's Chromium flags differ from the floor's: extra [${extra.join(' ')}] missing [${missing.map(norm).join(' ')}]`);
     if (IS_ROOT) console.log('  note: running as root, so the Puppeteer baseline passes --no-sandbox (Chromium will not start as root otherwise);\n        the service and the floor run Chromium as \'nobody\' with the sandbox on.');
     console.log(`  fixture: http://127.0.0.1:${fixture.port}/page.html (text, boxes, table, 400x240 PNG; Cache-Control: no-store)`);
 
@@ -699,7 +751,9 @@ async function main() {
       const out = {
         benchmark: bench.name,
         date: new Date().toISOString(),
-        host: { cpus: os.cpus().length, node: process.version, root: IS_ROOT },
+        host: { cpus: os.cpus().length, node: process.version, root: IS_ROOT, loadavg: os.loadavg() },
+        daemon: { path: DAEMON, mtime: fs.statSync(DAEMON).mtime.toISOString(), git: gitDescribe(),
+          args: service.args },
         config: { n1: N1, c: C, nc: NC, rounds: ROUNDS, warmup: WARMUP, browsers: BROWSERS, viewport: VIEWPORT, chromium: CHROMIUM },
         systems: Object.fromEntries(systems.map((s) => [s.name, {
           label: s.label,
@@ -716,6 +770,7 @@ async function main() {
           jobDuration: metrics.split('\n').filter((l) => l.startsWith('ppod_job_duration_seconds_sum') || l.startsWith('ppod_job_duration_seconds_count')),
         },
         puppeteerArgs: pup.args,
+        serviceChromiumArgv: svcArgv,
         ratios: rep.ratios,
         aims: bench.aims,
       };
@@ -724,6 +779,7 @@ async function main() {
       console.log(`raw numbers: ${path.relative(ROOT, file)}`);
     }
     await cleanup();
+    await fsp.writeFile(path.join(OUT_DIR, 'daemon.log'), service.stderr());
     if (serviceExit && serviceExit.code !== 0) console.log(`note: daemon exited with ${JSON.stringify(serviceExit)} after SIGTERM`);
     console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } catch (e) {
@@ -732,7 +788,11 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(`bench failed: ${e.stack || e.message}`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(`bench failed: ${e.stack || e.message}`);
+    process.exit(1);
+  });
+}
+
+module.exports = { BENCHMARKS, PipeCDP, startFixtureServer, startService, startPuppeteer, startFloor, treeMemory, treeCpuMs, stats };

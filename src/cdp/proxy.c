@@ -339,7 +339,8 @@ char *pb_proxy_next_out(pb_proxy *p, size_t *len) {
 
 int pb_proxy_has_output(pb_proxy *p) {
   pthread_mutex_lock(&p->mu);
-  int has = p->head != NULL;
+  /* Output queued, or commands whose answers are still to come. */
+  int has = p->head != NULL || (p->attached && p->nids > 0);
   pthread_mutex_unlock(&p->mu);
   return has;
 }

@@ -40,7 +40,8 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len);
 /* The next message for the client (caller frees with free()), or NULL. */
 char *pb_proxy_next_out(pb_proxy *p, size_t *len);
 
-/* 1 while output waits for the client. */
+/* 1 while output waits for the client, or answers to its commands are
+ * still to come from the browser. */
 int pb_proxy_has_output(pb_proxy *p);
 
 /* pb_now_ms() of the last message in either direction. */

@@ -2,6 +2,7 @@
 
 #include "cli/config.h"
 #include "cli/files.h"
+#include "cli/testcmd.h"
 #include "common/pb.h"
 
 #include <cjson/cJSON.h>
@@ -108,6 +109,21 @@ static int scrape_extra(cJSON *body, const char *const *args, int n) {
   return cJSON_AddStringToObject(el, "selector", n ? args[0] : "body") ? 0 : PB_ENOMEM;
 }
 
+/* browser:test: the script positional or --file, and where reports go. */
+static const pb_cli_flag test_flags[] = {
+    {.name = "--file", .alias = "-f", .kind = PB_CLI_F_STRING, .path = PB_CLI_TEST_FILE_FIELD,
+     .metavar = "FILE|-", .help = "read the script from FILE ('-' for stdin)"},
+    {.name = "--junit", .kind = PB_CLI_F_STRING, .path = PB_CLI_TEST_JUNIT_FIELD,
+     .metavar = "FILE", .help = "also write a JUnit XML report to FILE"},
+    {.name = "--screenshots", .kind = PB_CLI_F_STRING, .path = PB_CLI_TEST_SHOTS_FIELD,
+     .metavar = "DIR", .help = "write named and failure screenshots to DIR as NAME.png"},
+    {.name = "--step-timeout", .kind = PB_CLI_F_INT, .path = "stepTimeout", .metavar = "MS",
+     .help = "default timeout of each step, 0 to 60000 (default 5000)", .min = 0, .max = 60000},
+    {.name = "--json", .kind = PB_CLI_F_JSON, .help = "print the whole result as JSON"},
+    {0},
+};
+static const pb_cli_flag *const test_opts[] = {test_flags, page_flags, NULL};
+
 /* ---- commands --------------------------------------------------------- */
 
 static int cmd_help(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
@@ -140,6 +156,14 @@ const pb_cli_command pb_cli_commands[] = {
     {.name = "browser:links", .summary = "The links of a page as absolute URLs", .args = "<url>",
      .flags = links_opts, .handler = pb_cli_run_action, .route = "/browser/links",
      .output = PB_CLI_OUT_RESULT, .page = 1},
+    {.name = "browser:test", .summary = "Run a JSON test script (steps and assertions) against a page",
+     .args = "<url> ['<json>']",
+     .description = "The script is {\"steps\":[{\"action\":\"click\",\"selector\":\"...\"}, ...]} (or\n"
+                    "just the list of steps), given as an argument or with --file. Prints a\n"
+                    "step-by-step report. Exit status: 0 passed, 1 a step failed, 2 a bad\n"
+                    "script or usage. The format is in README.md and schemas/test-script.json.",
+     .flags = test_opts, .handler = pb_cli_test_run, .route = "/browser/test",
+     .output = PB_CLI_OUT_RESULT, .page = 1, .max_args = 1, .extra = pb_cli_test_extra},
     {.name = "browser:acquire", .summary = "Start a session: a browser of your own, kept between commands",
      .description = "Prints the session id. Drive the session with any CDP client (see\n"
                     "'ppod browser:connect'), or run quick actions in it with --session ID.\n"
@@ -457,12 +481,11 @@ static int api(pb_cli_ctx *ctx, const pb_cli_args *a, const char *method, const 
 
 /* Session ids are opaque but plain (the server's are hex); anything else
  * would change the route it goes into. */
-static int session_route(pb_cli_ctx *ctx, const pb_cli_command *cmd, const char *id,
-                         char *route, size_t cap) {
+static int session_route(pb_cli_ctx *ctx, const char *id, char *route, size_t cap) {
   size_t n = strlen(id);
   if (n == 0 || n > 80 || strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                      "0123456789-_") != n) {
-    fprintf(ctx->err, "ppod: '", cmd->name);
+    fputs("ppod: '", ctx->err);
     put_clean(ctx->err, id, 100);
     fprintf(ctx->err, "' is not a session id (see 'ppod browser:sessions')\n");
     return PB_CLI_EXIT_USAGE;
@@ -492,7 +515,7 @@ static int cmd_acquire(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_
 /* base ("http://h:p[/prefix]") with its scheme made ws or wss, then route. */
 static char *ws_url(const char *base, const char *route) {
   pb_buf b;
-  pb_buf_init(&b, 0);
+  pb_buf_init(&b, 16384);
   int rc;
   if (!strncasecmp(base, "https://", 8))
     rc = pb_buf_printf(&b, "wss://%s%s/devtools/browser", base + 8, route);
@@ -508,8 +531,9 @@ static char *ws_url(const char *base, const char *route) {
 }
 
 static int cmd_connect(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
   char route[128];
-  int status = session_route(ctx, cmd, a->pos[0], route, sizeof(route));
+  int status = session_route(ctx, a->pos[0], route, sizeof(route));
   if (status) return status;
   api_call c;
   status = api(ctx, a, "GET", route, NULL, &c);
@@ -580,8 +604,9 @@ static int cmd_get(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args
 }
 
 static int cmd_release(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
   char route[128];
-  int status = session_route(ctx, cmd, a->pos[0], route, sizeof(route));
+  int status = session_route(ctx, a->pos[0], route, sizeof(route));
   if (status) return status;
   api_call c;
   status = api(ctx, a, "DELETE", route, NULL, &c);

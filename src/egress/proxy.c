@@ -306,8 +306,11 @@ static void decide(const pb_egress_proxy *p, job *j) {
       char ip[INET6_ADDRSTRLEN] = "?";
       addr_str(&j->addrs[i], ip, sizeof(ip));
       j->status = 403;
-      snprintf(j->why, sizeof(j->why), "%s resolves to %s, a private or reserved address that is not allow-listed",
-               j->host, ip);
+      if (!strcmp(ip, j->host))
+        snprintf(j->why, sizeof(j->why), "%s is a private or reserved address, not allow-listed", ip);
+      else
+        snprintf(j->why, sizeof(j->why), "%s resolves to %s, a private or reserved address, not allow-listed",
+                 j->host, ip);
       return;
     }
   }
@@ -894,7 +897,9 @@ static void update(pb_egress_proxy *p, conn *c) {
       conn_close(p, c);
       return;
     }
-    if (st == ST_HTTP && c->c_eof && c->resp_head_done) {
+    /* An HTTP client that closes has given up on the response (Chromium
+     * never half-closes): let the upstream go at once, not at the timeout. */
+    if (st == ST_HTTP && c->c_eof) {
       conn_close(p, c);
       return;
     }

@@ -24,6 +24,7 @@ static const char *const image_types[] = {"image/png", "image/jpeg", "image/webp
 
 static const char *const pdf_types[] = {"application/pdf", NULL};
 static const char *const json_types[] = {"application/json", NULL};
+static const char *const junit_types[] = {"application/json", "application/xml", NULL};
 
 static const route routes[] = {
     {"/browser/screenshot", "screenshot", "Take a screenshot of a URL or of HTML",
@@ -42,6 +43,9 @@ static const route routes[] = {
      "{\"success\":true,\"result\":{\"sessionId\",\"webSocketDebuggerUrl\",\"keepAliveMs\"}}", json_types},
     {"/browser/snapshot", "snapshot", "HTML and a screenshot from one page load",
      "{\"success\":true,\"result\":{\"content\",\"screenshot\"}}", json_types},
+    {"/browser/test", "test-script", "Run a JSON test script (steps and assertions) in a browser",
+     "{\"success\":true,\"result\":{\"passed\",\"durationMs\",\"steps\":[...],\"screenshots\",\"console\",\"pageErrors\"}}; "
+     "with ?format=junit, JUnit XML", junit_types},
 };
 
 /* Failure statuses every body-taking route can answer, in the error envelope. */

@@ -31,12 +31,12 @@ typedef struct {
   pb_job *job;
   pb_nav *nav;
   pb_page *page;
-  int64_t end;         /* the script's deadline, before the reserve */
-  cJSON *console;      /* [{type, text}] */
-  cJSON *page_errors;  /* [text] */
-  cJSON *screenshots;  /* {name: base64} */
-  char loader[64];     /* main frame's current document */
-  unsigned lifecycle;  /* LC_* seen for it */
+  int64_t end;        /* the script's deadline, before the reserve */
+  cJSON *console;     /* [{type, text}] */
+  cJSON *page_errors; /* [text] */
+  cJSON *screenshots; /* {name: base64} */
+  char loader[64];    /* main frame's current document */
+  unsigned lifecycle; /* LC_* seen for it */
 } run;
 
 typedef struct {
@@ -44,7 +44,7 @@ typedef struct {
   const char *action;
   int64_t deadline;
   int timeout_ms;
-  cJSON *value;        /* recorded on the step, owned */
+  cJSON *value; /* recorded on the step, owned */
   char error[1024];
 } step_ctx;
 
@@ -274,7 +274,9 @@ static int mouse(run *t, step_ctx *s, const char *type, double x, double y, cons
   }
   char err[256];
   int rc = call(t, "Input.dispatchMouseEvent", p, s->deadline, NULL, err, sizeof(err));
-  if (rc) return step_fail(s, "%s: mouse input failed: %s", s->action, rc == PB_ECDP ? err : pb_strerror(rc));
+  if (rc)
+    return step_fail(s, "%s: mouse input failed: %s", s->action,
+                     rc == PB_ECDP ? err : pb_strerror(rc));
   return 0;
 }
 
@@ -296,7 +298,9 @@ static int key_event(run *t, step_ctx *s, const char *type, const pb_key *k, int
   }
   char err[256];
   int rc = call(t, "Input.dispatchKeyEvent", p, s->deadline, NULL, err, sizeof(err));
-  if (rc) return step_fail(s, "%s: key input failed: %s", s->action, rc == PB_ECDP ? err : pb_strerror(rc));
+  if (rc)
+    return step_fail(s, "%s: key input failed: %s", s->action,
+                     rc == PB_ECDP ? err : pb_strerror(rc));
   return 0;
 }
 
@@ -325,8 +329,12 @@ static int press_keys(run *t, step_ctx *s, pb_key *keys, int n) {
       if (mods == 2 || mods == 4) {
         char c = k->key[0] | 0x20;
         if (!k->key[1]) {
-          command = c == 'a' ? "selectAll" : c == 'c' ? "copy" : c == 'x' ? "cut"
-                  : c == 'v' ? "paste" : c == 'z' ? "undo" : NULL;
+          command = c == 'a'   ? "selectAll"
+                    : c == 'c' ? "copy"
+                    : c == 'x' ? "cut"
+                    : c == 'v' ? "paste"
+                    : c == 'z' ? "undo"
+                               : NULL;
         }
       }
     }
@@ -345,7 +353,9 @@ static int insert_text(run *t, step_ctx *s, const char *text) {
   cJSON_AddStringToObject(p, "text", text);
   char err[256];
   int rc = call(t, "Input.insertText", p, s->deadline, NULL, err, sizeof(err));
-  if (rc) return step_fail(s, "%s: text input failed: %s", s->action, rc == PB_ECDP ? err : pb_strerror(rc));
+  if (rc)
+    return step_fail(s, "%s: text input failed: %s", s->action,
+                     rc == PB_ECDP ? err : pb_strerror(rc));
   return 0;
 }
 
@@ -359,8 +369,8 @@ static int parse_sel(step_ctx *s, pb_selector *sel) {
 }
 
 /* Waits until the element can take input; *x, *y is the point to use. */
-static int actionable(run *t, step_ctx *s, const pb_selector *sel, int hit, int editable,
-                      double *x, double *y, int *checked) {
+static int actionable(run *t, step_ctx *s, const pb_selector *sel, int hit, int editable, double *x,
+                      double *y, int *checked) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddBoolToObject(o, "enabled", 1);
   cJSON_AddBoolToObject(o, "hit", hit);
@@ -391,7 +401,8 @@ static int do_click(run *t, step_ctx *s, int count, int move_only) {
   const char *button = sstr(s->step, "button");
   if (!button) button = "left";
   for (int i = 1; i <= count; i++)
-    if (mouse(t, s, "mousePressed", x, y, button, i) || mouse(t, s, "mouseReleased", x, y, button, i))
+    if (mouse(t, s, "mousePressed", x, y, button, i) ||
+        mouse(t, s, "mouseReleased", x, y, button, i))
       return -1;
   return 0;
 }
@@ -438,9 +449,12 @@ static int type_text(run *t, step_ctx *s, const char *text, int delay) {
   for (const char *p = text; *p;) {
     size_t len = 1;
     unsigned char c = (unsigned char)*p;
-    if (c >= 0xf0) len = 4;
-    else if (c >= 0xe0) len = 3;
-    else if (c >= 0xc0) len = 2;
+    if (c >= 0xf0)
+      len = 4;
+    else if (c >= 0xe0)
+      len = 3;
+    else if (c >= 0xc0)
+      len = 2;
     char ch[8] = {0};
     for (size_t i = 0; i < len && p[i]; i++) ch[i] = p[i];
     p += strlen(ch);
@@ -529,7 +543,7 @@ static int do_expect(run *t, step_ctx *s, const char *kind) {
   if (has_sel && parse_sel(s, &sel)) return -1;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "kind", kind);
-  static const char *const copy[] = {"equals", "contains", "matches", "value", "name",
+  static const char *const copy[] = {"equals", "contains", "matches", "value",   "name",
                                      "count",  "title",    "url",     "pattern", NULL};
   for (int i = 0; copy[i]; i++) {
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(s->step, copy[i]);
@@ -551,14 +565,16 @@ static int do_goto(run *t, step_ctx *s) {
   int rc = pb_egress_check_url(t->job->env->egress, url, err, sizeof(err));
   if (rc) return step_fail(s, "goto %s: %s", url, err);
   const char *wu = sstr(s->step, "waitUntil");
-  unsigned want = !wu || !strcmp(wu, "load") ? LC_LOAD
-                : !strcmp(wu, "domcontentloaded") ? LC_DCL
-                : !strcmp(wu, "networkidle0") ? LC_NET_IDLE : LC_NET_ALMOST_IDLE;
+  unsigned want = !wu || !strcmp(wu, "load")        ? LC_LOAD
+                  : !strcmp(wu, "domcontentloaded") ? LC_DCL
+                  : !strcmp(wu, "networkidle0")     ? LC_NET_IDLE
+                                                    : LC_NET_ALMOST_IDLE;
   if ((rc = pump(t, 0))) return step_fail(s, "goto: %s", pb_strerror(rc));
   cJSON *p = cJSON_CreateObject(), *nav = NULL;
   cJSON_AddStringToObject(p, "url", url);
   rc = call(t, "Page.navigate", p, s->deadline, &nav, err, sizeof(err));
-  if (rc == PB_ETIMEOUT) return step_fail(s, "goto %s: no response within %d ms", url, s->timeout_ms);
+  if (rc == PB_ETIMEOUT)
+    return step_fail(s, "goto %s: no response within %d ms", url, s->timeout_ms);
   if (rc) return step_fail(s, "goto %s: %s", url, rc == PB_ECDP ? err : pb_strerror(rc));
   const char *et = sstr(nav, "errorText"), *loader = sstr(nav, "loaderId");
   if (et && *et) {
@@ -585,10 +601,12 @@ static int do_goto(run *t, step_ctx *s) {
 
 static int do_load_state(run *t, step_ctx *s) {
   const char *st = sstr(s->step, "state");
-  unsigned want = !st || !strcmp(st, "load") ? LC_LOAD
-                : !strcmp(st, "domcontentloaded") ? LC_DCL
-                : !strcmp(st, "networkidle") ? LC_NET_IDLE : 0;
-  if (!want) return step_fail(s, "state: waitForLoadState takes load, domcontentloaded or networkidle");
+  unsigned want = !st || !strcmp(st, "load")        ? LC_LOAD
+                  : !strcmp(st, "domcontentloaded") ? LC_DCL
+                  : !strcmp(st, "networkidle")      ? LC_NET_IDLE
+                                                    : 0;
+  if (!want)
+    return step_fail(s, "state: waitForLoadState takes load, domcontentloaded or networkidle");
   for (;;) {
     int rc = pump(t, 0);
     if (rc) return step_fail(s, "waitForLoadState: %s", pb_strerror(rc));
@@ -605,7 +623,8 @@ static int do_evaluate(run *t, step_ctx *s) {
   char err[1024];
   int rc = js_eval(t, sstr(s->step, "expression"), s->deadline, &v, err, sizeof(err));
   if (rc == PB_ETIMEOUT)
-    return step_fail(s, "evaluate: still running after %d ms; the script was terminated", s->timeout_ms);
+    return step_fail(s, "evaluate: still running after %d ms; the script was terminated",
+                     s->timeout_ms);
   if (rc == PB_EINVAL) return step_fail(s, "evaluate: %s", err);
   if (rc) return step_fail(s, "evaluate: %s", rc == PB_ECDP ? err : pb_strerror(rc));
   char *j = v ? cJSON_PrintUnformatted(v) : NULL;
@@ -638,7 +657,8 @@ static int capture(run *t, step_ctx *s, char **b64) {
     cJSON *clip = cJSON_AddObjectToObject(opts, "clip");
     static const char *const f[] = {"x", "y", "width", "height"};
     for (int i = 0; i < 4; i++)
-      cJSON_AddNumberToObject(clip, f[i], cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(box, f[i])));
+      cJSON_AddNumberToObject(clip, f[i],
+                              cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(box, f[i])));
     cJSON_Delete(box);
   } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s->step, "fullPage"))) {
     cJSON_AddBoolToObject(opts, "fullPage", 1);
@@ -677,7 +697,9 @@ static int do_expect_screenshot(run *t, step_ctx *s) {
   double threshold = step_num(s->step, "threshold", 0.1);
   const cJSON *mp = cJSON_GetObjectItemCaseSensitive(s->step, "maxDiffPixels");
   const cJSON *mr = cJSON_GetObjectItemCaseSensitive(s->step, "maxDiffRatio");
-  int64_t max_pixels = cJSON_IsNumber(mp) ? (int64_t)mp->valuedouble : cJSON_IsNumber(mr) ? INT64_MAX : 0;
+  int64_t max_pixels = cJSON_IsNumber(mp)   ? (int64_t)mp->valuedouble
+                       : cJSON_IsNumber(mr) ? INT64_MAX
+                                            : 0;
   double max_ratio = cJSON_IsNumber(mr) ? mr->valuedouble : 1;
   int rc = -1, compared = 0;
   for (;;) {
@@ -695,12 +717,14 @@ static int do_expect_screenshot(run *t, step_ctx *s) {
     pb_pngdiff_result d;
     char err[256];
     int drc = pb_base64_decode(b64, strlen(b64), &png, &len);
-    if (!drc) drc = pb_pngdiff(base, base_len, png, len, threshold, &d, &diff, &diff_len, err, sizeof(err));
+    if (!drc)
+      drc = pb_pngdiff(base, base_len, png, len, threshold, &d, &diff, &diff_len, err, sizeof(err));
     free(png);
     if (drc) {
       free(b64);
       free(diff);
-      step_fail(s, "expectScreenshot '%s': %s", name, drc == PB_EINVAL ? "the baseline is not a PNG" : pb_strerror(drc));
+      step_fail(s, "expectScreenshot '%s': %s", name,
+                drc == PB_EINVAL ? "the baseline is not a PNG" : pb_strerror(drc));
       break;
     }
     int ok = !d.size_mismatch && d.diff_pixels <= max_pixels && d.diff_ratio <= max_ratio;
@@ -723,13 +747,17 @@ static int do_expect_screenshot(run *t, step_ctx *s) {
         }
         free(diff_b64);
         if (d.size_mismatch)
-          step_fail(s, "expectScreenshot '%s': the image is not the baseline's size (compared as %dx%d)",
-                    name, d.width, d.height);
+          step_fail(
+              s, "expectScreenshot '%s': the image is not the baseline's size (compared as %dx%d)",
+              name, d.width, d.height);
         else
-          step_fail(s, "expectScreenshot '%s': %lld pixels (%.2f%%) differ, more than allowed (%s %g)",
+          step_fail(s,
+                    "expectScreenshot '%s': %lld pixels (%.2f%%) differ, more than allowed (%s %g)",
                     name, (long long)d.diff_pixels, d.diff_ratio * 100,
                     cJSON_IsNumber(mp) ? "maxDiffPixels" : "maxDiffRatio",
-                    cJSON_IsNumber(mp) ? (double)max_pixels : cJSON_IsNumber(mr) ? max_ratio : 0.0);
+                    cJSON_IsNumber(mp)   ? (double)max_pixels
+                    : cJSON_IsNumber(mr) ? max_ratio
+                                         : 0.0);
       }
       rc = ok ? 0 : -1;
     }
@@ -788,15 +816,25 @@ static void xml_escape(pb_buf *b, const char *s) {
   for (; s && *s; s++) {
     unsigned char c = (unsigned char)*s;
     switch (c) {
-    case '&': pb_buf_printf(b, "&amp;"); break;
-    case '<': pb_buf_printf(b, "&lt;"); break;
-    case '>': pb_buf_printf(b, "&gt;"); break;
-    case '"': pb_buf_printf(b, "&quot;"); break;
-    case '\'': pb_buf_printf(b, "&apos;"); break;
-    default:
-      /* XML 1.0 has no place for most control characters. */
-      if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') break;
-      pb_buf_append(b, s, 1);
+      case '&':
+        pb_buf_printf(b, "&amp;");
+        break;
+      case '<':
+        pb_buf_printf(b, "&lt;");
+        break;
+      case '>':
+        pb_buf_printf(b, "&gt;");
+        break;
+      case '"':
+        pb_buf_printf(b, "&quot;");
+        break;
+      case '\'':
+        pb_buf_printf(b, "&apos;");
+        break;
+      default:
+        /* XML 1.0 has no place for most control characters. */
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') break;
+        pb_buf_append(b, s, 1);
     }
   }
 }
@@ -817,8 +855,8 @@ int pb_testrun_junit(const cJSON *result, const char *suite, char **xml, size_t 
   double secs = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(result, "durationMs")) / 1000;
   if (isnan(secs)) secs = 0;
   pb_buf_printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-  pb_buf_printf(&b, "<testsuites tests=\"%d\" failures=\"%d\" skipped=\"%d\" time=\"%.3f\">\n", tests,
-                failures, skipped, secs);
+  pb_buf_printf(&b, "<testsuites tests=\"%d\" failures=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
+                tests, failures, skipped, secs);
   pb_buf_printf(&b, "  <testsuite name=\"");
   xml_escape(&b, suite);
   pb_buf_printf(&b, "\" tests=\"%d\" failures=\"%d\" errors=\"0\" skipped=\"%d\" time=\"%.3f\">\n",
@@ -890,11 +928,14 @@ static void failure_screenshot(run *t, cJSON *result) {
 int pb_op_test(pb_job *job, pb_op_result *res) {
   char err[1024];
   int rc = pb_testscript_check(job->req, err, sizeof(err));
-  if (rc) return pb_op_fail(res, rc == PB_ETOOBIG ? 413 : 400, rc == PB_ETOOBIG ? "SCRIPT_TOO_LARGE" : "INVALID_REQUEST", "%s", err);
+  if (rc)
+    return pb_op_fail(res, rc == PB_ETOOBIG ? 413 : 400,
+                      rc == PB_ETOOBIG ? "SCRIPT_TOO_LARGE" : "INVALID_REQUEST", "%s", err);
   /* Without a start page the script begins on about:blank. */
   const cJSON *orig = job->req;
   cJSON *start = NULL;
-  if (!cJSON_GetObjectItemCaseSensitive(orig, "url") && !cJSON_GetObjectItemCaseSensitive(orig, "html")) {
+  if (!cJSON_GetObjectItemCaseSensitive(orig, "url") &&
+      !cJSON_GetObjectItemCaseSensitive(orig, "html")) {
     start = cJSON_Duplicate(orig, 1);
     cJSON_AddStringToObject(start, "url", "about:blank");
     job->req = start;

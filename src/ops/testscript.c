@@ -44,7 +44,8 @@ int pb_selector_parse(const char *s, pb_selector *out, char *err, size_t errcap)
   if (!strncmp(s, "text=", 5)) {
     out->kind = PB_SEL_TEXT;
     const char *rest = unquote(s + 5, out->value, sizeof(out->value), &quoted);
-    if (!rest || *rest) return fail(err, errcap, PB_EINVAL, "'%s': unterminated quote or text too long", s);
+    if (!rest || *rest)
+      return fail(err, errcap, PB_EINVAL, "'%s': unterminated quote or text too long", s);
     if (!out->value[0]) return fail(err, errcap, PB_EINVAL, "'%s': the text is empty", s);
     out->exact = quoted;
     return 0;
@@ -62,7 +63,8 @@ int pb_selector_parse(const char *s, pb_selector *out, char *err, size_t errcap)
     const char *p = s + 5;
     size_t n = 0;
     while (isalnum((unsigned char)*p) || *p == '-') {
-      if (n + 1 >= sizeof(out->value)) return fail(err, errcap, PB_EINVAL, "'%s': role too long", s);
+      if (n + 1 >= sizeof(out->value))
+        return fail(err, errcap, PB_EINVAL, "'%s': role too long", s);
       out->value[n++] = (char)tolower((unsigned char)*p++);
     }
     out->value[n] = '\0';
@@ -87,7 +89,8 @@ int pb_selector_parse(const char *s, pb_selector *out, char *err, size_t errcap)
       out->exact = *rest == 's';
       rest++;
     }
-    if (*rest != ']' || rest[1]) return fail(err, errcap, PB_EINVAL, "'%s': expected ] at the end", s);
+    if (*rest != ']' || rest[1])
+      return fail(err, errcap, PB_EINVAL, "'%s': expected ] at the end", s);
     out->has_name = 1;
     return 0;
   }
@@ -116,21 +119,36 @@ static const struct {
   const char *text;
   int modifier;
 } named_keys[] = {
-    {"Enter", "Enter", 13, "\r", 0},       {"Tab", "Tab", 9, "\t", 0},
-    {"Backspace", "Backspace", 8, "", 0},  {"Delete", "Delete", 46, "", 0},
-    {"Escape", "Escape", 27, "", 0},       {"Space", "Space", 32, " ", 0},
-    {"ArrowUp", "ArrowUp", 38, "", 0},     {"ArrowDown", "ArrowDown", 40, "", 0},
-    {"ArrowLeft", "ArrowLeft", 37, "", 0}, {"ArrowRight", "ArrowRight", 39, "", 0},
-    {"Home", "Home", 36, "", 0},           {"End", "End", 35, "", 0},
-    {"PageUp", "PageUp", 33, "", 0},       {"PageDown", "PageDown", 34, "", 0},
-    {"Insert", "Insert", 45, "", 0},       {"Alt", "AltLeft", 18, "", 1},
-    {"Control", "ControlLeft", 17, "", 2}, {"Meta", "MetaLeft", 91, "", 4},
-    {"Shift", "ShiftLeft", 16, "", 8},     {"F1", "F1", 112, "", 0},
-    {"F2", "F2", 113, "", 0},              {"F3", "F3", 114, "", 0},
-    {"F4", "F4", 115, "", 0},              {"F5", "F5", 116, "", 0},
-    {"F6", "F6", 117, "", 0},              {"F7", "F7", 118, "", 0},
-    {"F8", "F8", 119, "", 0},              {"F9", "F9", 120, "", 0},
-    {"F10", "F10", 121, "", 0},            {"F11", "F11", 122, "", 0},
+    {"Enter", "Enter", 13, "\r", 0},
+    {"Tab", "Tab", 9, "\t", 0},
+    {"Backspace", "Backspace", 8, "", 0},
+    {"Delete", "Delete", 46, "", 0},
+    {"Escape", "Escape", 27, "", 0},
+    {"Space", "Space", 32, " ", 0},
+    {"ArrowUp", "ArrowUp", 38, "", 0},
+    {"ArrowDown", "ArrowDown", 40, "", 0},
+    {"ArrowLeft", "ArrowLeft", 37, "", 0},
+    {"ArrowRight", "ArrowRight", 39, "", 0},
+    {"Home", "Home", 36, "", 0},
+    {"End", "End", 35, "", 0},
+    {"PageUp", "PageUp", 33, "", 0},
+    {"PageDown", "PageDown", 34, "", 0},
+    {"Insert", "Insert", 45, "", 0},
+    {"Alt", "AltLeft", 18, "", 1},
+    {"Control", "ControlLeft", 17, "", 2},
+    {"Meta", "MetaLeft", 91, "", 4},
+    {"Shift", "ShiftLeft", 16, "", 8},
+    {"F1", "F1", 112, "", 0},
+    {"F2", "F2", 113, "", 0},
+    {"F3", "F3", 114, "", 0},
+    {"F4", "F4", 115, "", 0},
+    {"F5", "F5", 116, "", 0},
+    {"F6", "F6", 117, "", 0},
+    {"F7", "F7", 118, "", 0},
+    {"F8", "F8", 119, "", 0},
+    {"F9", "F9", 120, "", 0},
+    {"F10", "F10", 121, "", 0},
+    {"F11", "F11", 122, "", 0},
     {"F12", "F12", 123, "", 0},
 };
 
@@ -140,17 +158,17 @@ static const struct {
   const char *code;
   int key_code;
 } punct[] = {
-    {' ', "Space", 32},        {'-', "Minus", 189},       {'=', "Equal", 187},
-    {'[', "BracketLeft", 219}, {']', "BracketRight", 221}, {'\\', "Backslash", 220},
-    {';', "Semicolon", 186},   {'\'', "Quote", 222},      {',', "Comma", 188},
-    {'.', "Period", 190},      {'/', "Slash", 191},       {'`', "Backquote", 192},
-    {'+', "Equal", 187},       {'*', "Digit8", 56},       {'!', "Digit1", 49},
-    {'@', "Digit2", 50},       {'#', "Digit3", 51},       {'$', "Digit4", 52},
-    {'%', "Digit5", 53},       {'^', "Digit6", 54},       {'&', "Digit7", 55},
-    {'(', "Digit9", 57},       {')', "Digit0", 48},       {'_', "Minus", 189},
-    {'?', "Slash", 191},       {':', "Semicolon", 186},   {'"', "Quote", 222},
-    {'<', "Comma", 188},       {'>', "Period", 190},      {'{', "BracketLeft", 219},
-    {'}', "BracketRight", 221}, {'|', "Backslash", 220},  {'~', "Backquote", 192},
+    {' ', "Space", 32},         {'-', "Minus", 189},        {'=', "Equal", 187},
+    {'[', "BracketLeft", 219},  {']', "BracketRight", 221}, {'\\', "Backslash", 220},
+    {';', "Semicolon", 186},    {'\'', "Quote", 222},       {',', "Comma", 188},
+    {'.', "Period", 190},       {'/', "Slash", 191},        {'`', "Backquote", 192},
+    {'+', "Equal", 187},        {'*', "Digit8", 56},        {'!', "Digit1", 49},
+    {'@', "Digit2", 50},        {'#', "Digit3", 51},        {'$', "Digit4", 52},
+    {'%', "Digit5", 53},        {'^', "Digit6", 54},        {'&', "Digit7", 55},
+    {'(', "Digit9", 57},        {')', "Digit0", 48},        {'_', "Minus", 189},
+    {'?', "Slash", 191},        {':', "Semicolon", 186},    {'"', "Quote", 222},
+    {'<', "Comma", 188},        {'>', "Period", 190},       {'{', "BracketLeft", 219},
+    {'}', "BracketRight", 221}, {'|', "Backslash", 220},    {'~', "Backquote", 192},
 };
 
 static int key_one(const char *name, size_t len, pb_key *k) {
@@ -202,7 +220,8 @@ int pb_key_parse(const char *spec, pb_key *keys, int *nkeys, char *err, size_t e
     const char *end = *p == '+' ? p + 1 : strchr(p, '+');
     if (!end) end = p + strlen(p);
     if (end == p) return fail(err, errcap, PB_EINVAL, "'%s': empty key in the chord", spec);
-    if (*nkeys >= PB_TEST_MAX_KEYS) return fail(err, errcap, PB_EINVAL, "'%s': too many keys", spec);
+    if (*nkeys >= PB_TEST_MAX_KEYS)
+      return fail(err, errcap, PB_EINVAL, "'%s': too many keys", spec);
     if (key_one(p, (size_t)(end - p), &keys[*nkeys]))
       return fail(err, errcap, PB_EINVAL,
                   "'%s': unknown key (use names like Enter, Tab, ArrowLeft, Control, Shift, a, 1)",
@@ -214,7 +233,8 @@ int pb_key_parse(const char *spec, pb_key *keys, int *nkeys, char *err, size_t e
   }
   for (int i = 0; i + 1 < *nkeys; i++)
     if (!keys[i].modifier)
-      return fail(err, errcap, PB_EINVAL, "'%s': only modifiers (Control, Shift, Alt, Meta) may come before the last key",
+      return fail(err, errcap, PB_EINVAL,
+                  "'%s': only modifiers (Control, Shift, Alt, Meta) may come before the last key",
                   spec);
   return 0;
 }
@@ -229,12 +249,12 @@ static int has(const cJSON *o, const char *name) {
   return cJSON_GetObjectItemCaseSensitive(o, name) != NULL;
 }
 
-#define NEEDS(field)                                                                          \
-  do {                                                                                        \
-    if (!has(step, field)) {                                                                  \
-      snprintf(err, errcap, "steps[%d].%s: %s needs %s", i, field, action, field);          \
-      return PB_EINVAL;                                                                       \
-    }                                                                                         \
+#define NEEDS(field)                                                               \
+  do {                                                                             \
+    if (!has(step, field)) {                                                       \
+      snprintf(err, errcap, "steps[%d].%s: %s needs %s", i, field, action, field); \
+      return PB_EINVAL;                                                            \
+    }                                                                              \
   } while (0)
 
 static int is_one_of(const char *a, const char *const *list) {
@@ -251,13 +271,15 @@ int pb_testscript_check(const cJSON *script, char *err, size_t errcap) {
   }
   int n = cJSON_GetArraySize(steps);
   if (n > PB_TEST_MAX_STEPS) {
-    snprintf(err, errcap, "steps: %d steps, the most a script may have is %d", n, PB_TEST_MAX_STEPS);
+    snprintf(err, errcap, "steps: %d steps, the most a script may have is %d", n,
+             PB_TEST_MAX_STEPS);
     return PB_ETOOBIG;
   }
   static const char *const need_selector[] = {
-      "click", "dblclick", "hover", "fill", "type", "select", "check", "uncheck", "waitFor",
-      "expectText", "expectVisible", "expectHidden", "expectCount", "expectValue",
-      "expectAttribute", NULL};
+      "click",       "dblclick",    "hover",           "fill",
+      "type",        "select",      "check",           "uncheck",
+      "waitFor",     "expectText",  "expectVisible",   "expectHidden",
+      "expectCount", "expectValue", "expectAttribute", NULL};
   size_t bytes = 0;
   int i = 0;
   const cJSON *step;

@@ -27,7 +27,7 @@ typedef struct {
   char value[1024]; /* CSS, text, role or XPath expression */
   char name[512];   /* role=...[name="..."]: the accessible name, "" if none */
   int has_name;
-  int exact;        /* text="..." or [name="..." s]: whole, case-sensitive match */
+  int exact; /* text="..." or [name="..." s]: whole, case-sensitive match */
 } pb_selector;
 
 /* Parses "css", "text=Sign in", "text=\"Sign in\"", "role=button[name=\"Save\"]",
@@ -40,11 +40,11 @@ cJSON *pb_selector_json(const pb_selector *sel);
 
 /* One key of a chord, as Input.dispatchKeyEvent wants it. */
 typedef struct {
-  char key[32];   /* "a", "Enter", "Control" */
-  char code[32];  /* "KeyA", "Enter", "ControlLeft" */
-  int key_code;   /* windowsVirtualKeyCode */
-  char text[8];   /* what the key types; "" for none */
-  int modifier;   /* its bit in CDP's modifiers (Alt 1, Control 2, Meta 4, Shift 8), or 0 */
+  char key[32];  /* "a", "Enter", "Control" */
+  char code[32]; /* "KeyA", "Enter", "ControlLeft" */
+  int key_code;  /* windowsVirtualKeyCode */
+  char text[8];  /* what the key types; "" for none */
+  int modifier;  /* its bit in CDP's modifiers (Alt 1, Control 2, Meta 4, Shift 8), or 0 */
 } pb_key;
 
 /* Parses "Enter", "a", "Control+A", "Shift+ArrowLeft", "Control++". The keys

@@ -59,9 +59,9 @@ typedef struct {
   arena_chunk *arena;
   const char *base; /* effective absolute base URL or NULL */
   char *base_owned;
-  sb refs;          /* referenced-link definitions */
+  sb refs; /* referenced-link definitions */
   int nrefs;
-  int in_cell;      /* > 0 inside a GFM table cell or a link: one line only */
+  int in_cell; /* > 0 inside a GFM table cell or a link: one line only */
 } ctx;
 
 static void sb_free(sb *b) {
@@ -71,16 +71,14 @@ static void sb_free(sb *b) {
 }
 
 static int sb_grow(ctx *c, sb *b, size_t add) {
-  if (c->err)
-    return -1;
+  if (c->err) return -1;
   if (add > c->o->max_output || b->n + add > c->o->max_output) {
     c->err = PB_ETOOBIG;
     return -1;
   }
   if (b->n + add + 1 > b->cap) {
     size_t nc = b->cap ? b->cap * 2 : 64;
-    while (nc < b->n + add + 1)
-      nc *= 2;
+    while (nc < b->n + add + 1) nc *= 2;
     char *np = realloc(b->p, nc);
     if (!np) {
       c->err = PB_ENOMEM;
@@ -93,20 +91,22 @@ static int sb_grow(ctx *c, sb *b, size_t add) {
 }
 
 static void sb_add(ctx *c, sb *b, const char *s, size_t n) {
-  if (!n || sb_grow(c, b, n))
-    return;
+  if (!n || sb_grow(c, b, n)) return;
   memcpy(b->p + b->n, s, n);
   b->n += n;
   b->p[b->n] = 0;
 }
 
-static void sb_adds(ctx *c, sb *b, const char *s) { sb_add(c, b, s, strlen(s)); }
+static void sb_adds(ctx *c, sb *b, const char *s) {
+  sb_add(c, b, s, strlen(s));
+}
 
-static void sb_addc(ctx *c, sb *b, char ch) { sb_add(c, b, &ch, 1); }
+static void sb_addc(ctx *c, sb *b, char ch) {
+  sb_add(c, b, &ch, 1);
+}
 
 static void sb_rep(ctx *c, sb *b, char ch, size_t n) {
-  if (sb_grow(c, b, n))
-    return;
+  if (sb_grow(c, b, n)) return;
   memset(b->p + b->n, ch, n);
   b->n += n;
   b->p[b->n] = 0;
@@ -149,14 +149,13 @@ static void arena_free(ctx *c) {
  * has its control bytes removed. */
 #define IND_MARK '\x01'
 
-
 struct md_node {
   md_node *parent, *first, *last, *prev, *next;
   GumboNode *g; /* elements: attributes */
   char *text;   /* text nodes, mutable, NUL-terminated */
   size_t tlen;
-  int tag;      /* GumboTag or TAG_TEXT */
-  int index;    /* index among the parent's element children */
+  int tag;   /* GumboTag or TAG_TEXT */
+  int index; /* index among the parent's element children */
   unsigned char ws_only, has_void, has_mwb, is_code, layout;
   unsigned char alt; /* list right after a list of its kind: other marker */
 };
@@ -202,15 +201,12 @@ static int ctrl_byte(char ch) {
 
 static md_node *new_text(ctx *c, const char *s, size_t len) {
   md_node *n = new_node(c, TAG_TEXT);
-  if (!n)
-    return NULL;
+  if (!n) return NULL;
   n->text = arena_alloc(c, len + 1);
-  if (!n->text)
-    return NULL;
+  if (!n->text) return NULL;
   size_t o = 0;
   for (size_t i = 0; i < len; i++)
-    if (!ctrl_byte(s[i]))
-      n->text[o++] = s[i];
+    if (!ctrl_byte(s[i])) n->text[o++] = s[i];
   n->text[o] = 0;
   n->tlen = o;
   return n;
@@ -219,49 +215,109 @@ static md_node *new_text(ctx *c, const char *s, size_t len) {
 /* turndown's element classes */
 static int is_block_tag(int t) {
   switch (t) {
-  case GUMBO_TAG_ADDRESS: case GUMBO_TAG_ARTICLE: case GUMBO_TAG_ASIDE: case GUMBO_TAG_AUDIO:
-  case GUMBO_TAG_BLOCKQUOTE: case GUMBO_TAG_BODY: case GUMBO_TAG_CANVAS: case GUMBO_TAG_CENTER:
-  case GUMBO_TAG_DD: case GUMBO_TAG_DIR: case GUMBO_TAG_DIV: case GUMBO_TAG_DL: case GUMBO_TAG_DT:
-  case GUMBO_TAG_FIELDSET: case GUMBO_TAG_FIGCAPTION: case GUMBO_TAG_FIGURE: case GUMBO_TAG_FOOTER:
-  case GUMBO_TAG_FORM: case GUMBO_TAG_FRAMESET: case GUMBO_TAG_H1: case GUMBO_TAG_H2:
-  case GUMBO_TAG_H3: case GUMBO_TAG_H4: case GUMBO_TAG_H5: case GUMBO_TAG_H6:
-  case GUMBO_TAG_HEADER: case GUMBO_TAG_HGROUP: case GUMBO_TAG_HR: case GUMBO_TAG_HTML:
-  case GUMBO_TAG_ISINDEX: case GUMBO_TAG_LI: case GUMBO_TAG_MAIN: case GUMBO_TAG_MENU:
-  case GUMBO_TAG_NAV: case GUMBO_TAG_NOFRAMES: case GUMBO_TAG_NOSCRIPT: case GUMBO_TAG_OL:
-  case GUMBO_TAG_OUTPUT: case GUMBO_TAG_P: case GUMBO_TAG_PRE: case GUMBO_TAG_SECTION:
-  case GUMBO_TAG_TABLE: case GUMBO_TAG_TBODY: case GUMBO_TAG_TD: case GUMBO_TAG_TFOOT:
-  case GUMBO_TAG_TH: case GUMBO_TAG_THEAD: case GUMBO_TAG_TR: case GUMBO_TAG_UL:
-  case GUMBO_TAG_CAPTION: case GUMBO_TAG_DETAILS: case GUMBO_TAG_SUMMARY:
-    return 1;
-  default:
-    return 0;
+    case GUMBO_TAG_ADDRESS:
+    case GUMBO_TAG_ARTICLE:
+    case GUMBO_TAG_ASIDE:
+    case GUMBO_TAG_AUDIO:
+    case GUMBO_TAG_BLOCKQUOTE:
+    case GUMBO_TAG_BODY:
+    case GUMBO_TAG_CANVAS:
+    case GUMBO_TAG_CENTER:
+    case GUMBO_TAG_DD:
+    case GUMBO_TAG_DIR:
+    case GUMBO_TAG_DIV:
+    case GUMBO_TAG_DL:
+    case GUMBO_TAG_DT:
+    case GUMBO_TAG_FIELDSET:
+    case GUMBO_TAG_FIGCAPTION:
+    case GUMBO_TAG_FIGURE:
+    case GUMBO_TAG_FOOTER:
+    case GUMBO_TAG_FORM:
+    case GUMBO_TAG_FRAMESET:
+    case GUMBO_TAG_H1:
+    case GUMBO_TAG_H2:
+    case GUMBO_TAG_H3:
+    case GUMBO_TAG_H4:
+    case GUMBO_TAG_H5:
+    case GUMBO_TAG_H6:
+    case GUMBO_TAG_HEADER:
+    case GUMBO_TAG_HGROUP:
+    case GUMBO_TAG_HR:
+    case GUMBO_TAG_HTML:
+    case GUMBO_TAG_ISINDEX:
+    case GUMBO_TAG_LI:
+    case GUMBO_TAG_MAIN:
+    case GUMBO_TAG_MENU:
+    case GUMBO_TAG_NAV:
+    case GUMBO_TAG_NOFRAMES:
+    case GUMBO_TAG_NOSCRIPT:
+    case GUMBO_TAG_OL:
+    case GUMBO_TAG_OUTPUT:
+    case GUMBO_TAG_P:
+    case GUMBO_TAG_PRE:
+    case GUMBO_TAG_SECTION:
+    case GUMBO_TAG_TABLE:
+    case GUMBO_TAG_TBODY:
+    case GUMBO_TAG_TD:
+    case GUMBO_TAG_TFOOT:
+    case GUMBO_TAG_TH:
+    case GUMBO_TAG_THEAD:
+    case GUMBO_TAG_TR:
+    case GUMBO_TAG_UL:
+    case GUMBO_TAG_CAPTION:
+    case GUMBO_TAG_DETAILS:
+    case GUMBO_TAG_SUMMARY:
+      return 1;
+    default:
+      return 0;
   }
 }
 
 static int is_void_tag(int t) {
   switch (t) {
-  case GUMBO_TAG_AREA: case GUMBO_TAG_BASE: case GUMBO_TAG_BR: case GUMBO_TAG_COL:
-  case GUMBO_TAG_EMBED: case GUMBO_TAG_HR: case GUMBO_TAG_IMG: case GUMBO_TAG_INPUT:
-  case GUMBO_TAG_KEYGEN: case GUMBO_TAG_LINK: case GUMBO_TAG_META: case GUMBO_TAG_PARAM:
-  case GUMBO_TAG_SOURCE: case GUMBO_TAG_TRACK: case GUMBO_TAG_WBR:
-    return 1;
-  default:
-    return 0;
+    case GUMBO_TAG_AREA:
+    case GUMBO_TAG_BASE:
+    case GUMBO_TAG_BR:
+    case GUMBO_TAG_COL:
+    case GUMBO_TAG_EMBED:
+    case GUMBO_TAG_HR:
+    case GUMBO_TAG_IMG:
+    case GUMBO_TAG_INPUT:
+    case GUMBO_TAG_KEYGEN:
+    case GUMBO_TAG_LINK:
+    case GUMBO_TAG_META:
+    case GUMBO_TAG_PARAM:
+    case GUMBO_TAG_SOURCE:
+    case GUMBO_TAG_TRACK:
+    case GUMBO_TAG_WBR:
+      return 1;
+    default:
+      return 0;
   }
 }
 
 static int is_mwb_tag(int t) {
   switch (t) {
-  case GUMBO_TAG_A: case GUMBO_TAG_TABLE: case GUMBO_TAG_THEAD: case GUMBO_TAG_TBODY:
-  case GUMBO_TAG_TFOOT: case GUMBO_TAG_TH: case GUMBO_TAG_TD: case GUMBO_TAG_IFRAME:
-  case GUMBO_TAG_SCRIPT: case GUMBO_TAG_AUDIO: case GUMBO_TAG_VIDEO:
-    return 1;
-  default:
-    return 0;
+    case GUMBO_TAG_A:
+    case GUMBO_TAG_TABLE:
+    case GUMBO_TAG_THEAD:
+    case GUMBO_TAG_TBODY:
+    case GUMBO_TAG_TFOOT:
+    case GUMBO_TAG_TH:
+    case GUMBO_TAG_TD:
+    case GUMBO_TAG_IFRAME:
+    case GUMBO_TAG_SCRIPT:
+    case GUMBO_TAG_AUDIO:
+    case GUMBO_TAG_VIDEO:
+      return 1;
+    default:
+      return 0;
   }
 }
 
-static int is_block(const md_node *n) { return n->tag != TAG_TEXT && is_block_tag(n->tag); }
+static int is_block(const md_node *n) {
+  return n->tag != TAG_TEXT && is_block_tag(n->tag);
+}
 
 static int is_pre(const ctx *c, const md_node *n) {
   return n->tag == GUMBO_TAG_PRE || (c->o->preformatted_code && n->tag == GUMBO_TAG_CODE);
@@ -272,8 +328,7 @@ static int is_code_tag(int t) {
 }
 
 static const char *attr(const md_node *n, const char *name) {
-  if (!n->g || n->g->type != GUMBO_NODE_ELEMENT)
-    return NULL;
+  if (!n->g || n->g->type != GUMBO_NODE_ELEMENT) return NULL;
   GumboAttribute *a = gumbo_get_attribute(&n->g->v.element.attributes, name);
   return a ? a->value : NULL;
 }
@@ -305,8 +360,7 @@ static unsigned utf8_at(const char *s, size_t n, size_t i, size_t *len) {
   if ((u[0] & 0xF8) == 0xF0 && left >= 4 && (u[1] & 0xC0) == 0x80 && (u[2] & 0xC0) == 0x80 &&
       (u[3] & 0xC0) == 0x80) {
     *len = 4;
-    return ((u[0] & 0x07u) << 18) | ((u[1] & 0x3Fu) << 12) | ((u[2] & 0x3Fu) << 6) |
-           (u[3] & 0x3Fu);
+    return ((u[0] & 0x07u) << 18) | ((u[1] & 0x3Fu) << 12) | ((u[2] & 0x3Fu) << 6) | (u[3] & 0x3Fu);
   }
   *len = 1;
   return u[0];
@@ -315,8 +369,7 @@ static unsigned utf8_at(const char *s, size_t n, size_t i, size_t *len) {
 /* Bytes of JS whitespace at the start of s. */
 static size_t lead_ws(const char *s, size_t n) {
   size_t i = 0, l;
-  while (i < n && js_space_cp(utf8_at(s, n, i, &l)))
-    i += l;
+  while (i < n && js_space_cp(utf8_at(s, n, i, &l))) i += l;
   return i;
 }
 
@@ -325,17 +378,17 @@ static size_t trail_ws(const char *s, size_t n) {
   size_t e = n;
   while (e > 0) {
     size_t b = e - 1, l;
-    while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80 && e - b < 4)
-      b--;
+    while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80 && e - b < 4) b--;
     unsigned cp = utf8_at(s, n, b, &l);
-    if (b + l != e || !js_space_cp(cp))
-      break;
+    if (b + l != e || !js_space_cp(cp)) break;
     e = b;
   }
   return n - e;
 }
 
-static int ascii_ws(char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; }
+static int ascii_ws(char ch) {
+  return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
 
 /* UTF-16 length, what JavaScript's .length counts (setext underlines). */
 static size_t js_length(const char *s, size_t n) {
@@ -351,21 +404,30 @@ static size_t js_length(const char *s, size_t n) {
 /* ---------- building the tree from gumbo ---------- */
 
 static int dropped_tag(const GumboNode *g) {
-  if (g->type == GUMBO_NODE_TEMPLATE)
-    return 1;
-  if (g->type != GUMBO_NODE_ELEMENT)
-    return 0;
-  if (g->v.element.tag_namespace == GUMBO_NAMESPACE_SVG)
-    return 1;
+  if (g->type == GUMBO_NODE_TEMPLATE) return 1;
+  if (g->type != GUMBO_NODE_ELEMENT) return 0;
+  if (g->v.element.tag_namespace == GUMBO_NAMESPACE_SVG) return 1;
   switch (g->v.element.tag) {
-  case GUMBO_TAG_SCRIPT: case GUMBO_TAG_STYLE: case GUMBO_TAG_NOSCRIPT: case GUMBO_TAG_TEMPLATE:
-  case GUMBO_TAG_HEAD: case GUMBO_TAG_TITLE: case GUMBO_TAG_META: case GUMBO_TAG_LINK:
-  case GUMBO_TAG_BASE: case GUMBO_TAG_SVG: case GUMBO_TAG_IFRAME: case GUMBO_TAG_OBJECT:
-  case GUMBO_TAG_EMBED: case GUMBO_TAG_SELECT: case GUMBO_TAG_DATALIST: case GUMBO_TAG_MAP:
-  case GUMBO_TAG_CANVAS:
-    return 1;
-  default:
-    return 0;
+    case GUMBO_TAG_SCRIPT:
+    case GUMBO_TAG_STYLE:
+    case GUMBO_TAG_NOSCRIPT:
+    case GUMBO_TAG_TEMPLATE:
+    case GUMBO_TAG_HEAD:
+    case GUMBO_TAG_TITLE:
+    case GUMBO_TAG_META:
+    case GUMBO_TAG_LINK:
+    case GUMBO_TAG_BASE:
+    case GUMBO_TAG_SVG:
+    case GUMBO_TAG_IFRAME:
+    case GUMBO_TAG_OBJECT:
+    case GUMBO_TAG_EMBED:
+    case GUMBO_TAG_SELECT:
+    case GUMBO_TAG_DATALIST:
+    case GUMBO_TAG_MAP:
+    case GUMBO_TAG_CANVAS:
+      return 1;
+    default:
+      return 0;
   }
 }
 
@@ -378,8 +440,7 @@ static void flatten_text(ctx *c, md_node *p, GumboNode *top) {
     if (g->type == GUMBO_NODE_TEXT || g->type == GUMBO_NODE_WHITESPACE ||
         g->type == GUMBO_NODE_CDATA) {
       md_node *t = new_text(c, g->v.text.text, strlen(g->v.text.text));
-      if (!t)
-        return;
+      if (!t) return;
       append_child(p, t);
     } else if (g->type == GUMBO_NODE_ELEMENT && !dropped_tag(g) && g->v.element.children.length) {
       descend = 1;
@@ -397,8 +458,7 @@ static void flatten_text(ctx *c, md_node *p, GumboNode *top) {
       }
       g = par;
     }
-    if (g == top)
-      return;
+    if (g == top) return;
   }
 }
 
@@ -410,19 +470,16 @@ static void build(ctx *c, md_node *p, GumboNode *g, int depth) {
     if (k->type == GUMBO_NODE_TEXT || k->type == GUMBO_NODE_WHITESPACE ||
         k->type == GUMBO_NODE_CDATA) {
       md_node *t = new_text(c, k->v.text.text, strlen(k->v.text.text));
-      if (t)
-        append_child(p, t);
+      if (t) append_child(p, t);
       continue;
     }
-    if (k->type != GUMBO_NODE_ELEMENT || dropped_tag(k))
-      continue;
+    if (k->type != GUMBO_NODE_ELEMENT || dropped_tag(k)) continue;
     if (depth >= c->o->max_depth) {
       flatten_text(c, p, k);
       continue;
     }
     md_node *e = new_node(c, (int)k->v.element.tag);
-    if (!e)
-      return;
+    if (!e) return;
     e->g = k;
     /* an <ol> counts its <li>s only, whatever else a page puts there */
     e->index = k->v.element.tag == GUMBO_TAG_LI ? eidx++ : eidx;
@@ -434,8 +491,7 @@ static void build(ctx *c, md_node *p, GumboNode *g, int depth) {
 /* ---------- turndown's collapse-whitespace ---------- */
 
 static md_node *next_node(ctx *c, md_node *prev, md_node *cur) {
-  if ((prev && prev->parent == cur) || is_pre(c, cur))
-    return cur->next ? cur->next : cur->parent;
+  if ((prev && prev->parent == cur) || is_pre(c, cur)) return cur->next ? cur->next : cur->parent;
   return cur->first ? cur->first : (cur->next ? cur->next : cur->parent);
 }
 
@@ -446,8 +502,7 @@ static md_node *remove_node(md_node *n) {
 }
 
 static void collapse(ctx *c, md_node *root) {
-  if (!root->first || is_pre(c, root))
-    return;
+  if (!root->first || is_pre(c, root)) return;
   md_node *prev_text = NULL, *prev = NULL;
   int keep_leading = 0;
   md_node *node = next_node(c, NULL, root);
@@ -457,8 +512,7 @@ static void collapse(ctx *c, md_node *root) {
       size_t o = 0;
       for (size_t i = 0; i < node->tlen;) {
         if (ascii_ws(node->text[i])) {
-          while (i < node->tlen && ascii_ws(node->text[i]))
-            i++;
+          while (i < node->tlen && ascii_ws(node->text[i])) i++;
           node->text[o++] = ' ';
         } else {
           node->text[o++] = node->text[i++];
@@ -497,8 +551,7 @@ static void collapse(ctx *c, md_node *root) {
   if (prev_text) {
     if (prev_text->tlen && prev_text->text[prev_text->tlen - 1] == ' ')
       prev_text->text[--prev_text->tlen] = 0;
-    if (!prev_text->tlen)
-      remove_node(prev_text);
+    if (!prev_text->tlen) remove_node(prev_text);
   }
 }
 
@@ -515,8 +568,7 @@ static void flags(md_node *n, int parent_code) {
     flags(k, n->is_code);
     if (k->tag != TAG_TEXT) {
       /* CommonMark would merge two adjacent lists with the same marker */
-      if (prev_el && prev_el->tag == k->tag &&
-          (k->tag == GUMBO_TAG_UL || k->tag == GUMBO_TAG_OL))
+      if (prev_el && prev_el->tag == k->tag && (k->tag == GUMBO_TAG_UL || k->tag == GUMBO_TAG_OL))
         k->alt = !prev_el->alt;
       prev_el = k;
     } else if (!k->ws_only) {
@@ -544,10 +596,8 @@ static void text_content(ctx *c, const md_node *n, sb *b, const char *sep_br) {
     sb_add(c, b, n->text, n->tlen);
     return;
   }
-  if (sep_br && n->tag == GUMBO_TAG_BR)
-    sb_adds(c, b, sep_br);
-  for (const md_node *k = n->first; k; k = k->next)
-    text_content(c, k, b, sep_br);
+  if (sep_br && n->tag == GUMBO_TAG_BR) sb_adds(c, b, sep_br);
+  for (const md_node *k = n->first; k; k = k->next) text_content(c, k, b, sep_br);
 }
 
 /* Code text of a <pre>: raw text, <br> and block children as line breaks. */
@@ -561,17 +611,13 @@ static void code_text(ctx *c, const md_node *n, sb *b) {
     return;
   }
   int blk = is_block(n) || n->tag == GUMBO_TAG_TR;
-  if (blk && b->n && b->p[b->n - 1] != '\n')
-    sb_addc(c, b, '\n');
-  for (const md_node *k = n->first; k; k = k->next)
-    code_text(c, k, b);
-  if (blk && b->n && b->p[b->n - 1] != '\n' && n->next)
-    sb_addc(c, b, '\n');
+  if (blk && b->n && b->p[b->n - 1] != '\n') sb_addc(c, b, '\n');
+  for (const md_node *k = n->first; k; k = k->next) code_text(c, k, b);
+  if (blk && b->n && b->p[b->n - 1] != '\n' && n->next) sb_addc(c, b, '\n');
 }
 
 static int ends_with_space(ctx *c, const md_node *n) {
-  if (n->tag == TAG_TEXT)
-    return n->tlen && n->text[n->tlen - 1] == ' ';
+  if (n->tag == TAG_TEXT) return n->tlen && n->text[n->tlen - 1] == ' ';
   sb t = {0};
   text_content(c, n, &t, NULL);
   int r = t.n && t.p[t.n - 1] == ' ';
@@ -580,8 +626,7 @@ static int ends_with_space(ctx *c, const md_node *n) {
 }
 
 static int starts_with_space(ctx *c, const md_node *n) {
-  if (n->tag == TAG_TEXT)
-    return n->tlen && n->text[0] == ' ';
+  if (n->tag == TAG_TEXT) return n->tlen && n->text[0] == ' ';
   sb t = {0};
   text_content(c, n, &t, NULL);
   int r = t.n && t.p[0] == ' ';
@@ -591,14 +636,11 @@ static int starts_with_space(ctx *c, const md_node *n) {
 
 static int flanked(ctx *c, const md_node *n, int left) {
   const md_node *s = left ? n->prev : n->next;
-  if (!s)
-    return 0;
+  if (!s) return 0;
   if (s->tag == TAG_TEXT)
     return left ? (s->tlen && s->text[s->tlen - 1] == ' ') : (s->tlen && s->text[0] == ' ');
-  if (c->o->preformatted_code && s->tag == GUMBO_TAG_CODE)
-    return 0;
-  if (!is_block(s))
-    return left ? ends_with_space(c, s) : starts_with_space(c, s);
+  if (c->o->preformatted_code && s->tag == GUMBO_TAG_CODE) return 0;
+  if (!is_block(s)) return left ? ends_with_space(c, s) : starts_with_space(c, s);
   return 0;
 }
 
@@ -618,18 +660,15 @@ static void escape_text(ctx *c, sb *b, const char *s, size_t n, int line_start) 
     sb_addc(c, b, '\\');
   } else if (n && s[0] == '#') {
     size_t h = 0;
-    while (h < n && s[h] == '#')
-      h++;
-    if (h <= 6 && h < n && s[h] == ' ')
-      sb_addc(c, b, '\\');
+    while (h < n && s[h] == '#') h++;
+    if (h <= 6 && h < n && s[h] == ' ') sb_addc(c, b, '\\');
   } else if (n >= 3 && !memcmp(s, "~~~", 3)) {
     sb_addc(c, b, '\\');
   } else if (n && s[0] == '>') {
     sb_addc(c, b, '\\');
   } else if (n && s[0] >= '0' && s[0] <= '9') {
     size_t d = 0;
-    while (d < n && s[d] >= '0' && s[d] <= '9')
-      d++;
+    while (d < n && s[d] >= '0' && s[d] <= '9') d++;
     if (d + 1 < n && (s[d] == '.' || s[d] == ')') && s[d + 1] == ' ') {
       sb_add(c, b, s, d);
       sb_addc(c, b, '\\');
@@ -638,30 +677,33 @@ static void escape_text(ctx *c, sb *b, const char *s, size_t n, int line_start) 
   }
   for (; i < n; i++) {
     char ch = s[i];
-    if (ctrl_byte(ch))
-      continue;
+    if (ctrl_byte(ch)) continue;
     switch (ch) {
-    case '\\': case '*': case '`': case '[': case ']': case '_':
-      sb_addc(c, b, '\\');
-      break;
-    case '<':
-      /* would open raw HTML or an autolink */
-      if (i + 1 < n && (((s[i + 1] | 32) >= 'a' && (s[i + 1] | 32) <= 'z') || s[i + 1] == '/' ||
-                        s[i + 1] == '!' || s[i + 1] == '?'))
+      case '\\':
+      case '*':
+      case '`':
+      case '[':
+      case ']':
+      case '_':
         sb_addc(c, b, '\\');
-      break;
-    case '&': {
-      size_t j = i + 1;
-      while (j < n && j - i < 40 &&
-             (((s[j] | 32) >= 'a' && (s[j] | 32) <= 'z') || (s[j] >= '0' && s[j] <= '9') ||
-              s[j] == '#'))
-        j++;
-      if (j > i + 1 && j < n && s[j] == ';')
-        sb_addc(c, b, '\\');
-      break;
-    }
-    default:
-      break;
+        break;
+      case '<':
+        /* would open raw HTML or an autolink */
+        if (i + 1 < n && (((s[i + 1] | 32) >= 'a' && (s[i + 1] | 32) <= 'z') || s[i + 1] == '/' ||
+                          s[i + 1] == '!' || s[i + 1] == '?'))
+          sb_addc(c, b, '\\');
+        break;
+      case '&': {
+        size_t j = i + 1;
+        while (j < n && j - i < 40 &&
+               (((s[j] | 32) >= 'a' && (s[j] | 32) <= 'z') || (s[j] >= '0' && s[j] <= '9') ||
+                s[j] == '#'))
+          j++;
+        if (j > i + 1 && j < n && s[j] == ';') sb_addc(c, b, '\\');
+        break;
+      }
+      default:
+        break;
     }
     sb_addc(c, b, ch);
   }
@@ -684,8 +726,7 @@ static void clean_attr(ctx *c, sb *b, const char *s) {
       }
       sb_addc(c, b, '\n');
     } else {
-      if (!ctrl_byte(s[i]))
-        sb_addc(c, b, s[i]);
+      if (!ctrl_byte(s[i])) sb_addc(c, b, s[i]);
       i++;
     }
   }
@@ -695,33 +736,25 @@ static void clean_attr(ctx *c, sb *b, const char *s) {
 
 static void join(ctx *c, sb *out, const char *r, size_t rn) {
   size_t t = 0, l = 0;
-  while (t < out->n && out->p[out->n - 1 - t] == '\n')
-    t++;
-  while (l < rn && r[l] == '\n')
-    l++;
+  while (t < out->n && out->p[out->n - 1 - t] == '\n') t++;
+  while (l < rn && r[l] == '\n') l++;
   size_t nls = t > l ? t : l;
-  if (nls > 2)
-    nls = 2;
+  if (nls > 2) nls = 2;
   /* Spaces at the start of a line would make an indented code block (or
    * nothing); code indentation we mean is written as IND_MARK. */
   if (nls || !out->n) {
     size_t k = l;
-    while (k < rn && r[k] == ' ')
-      k++;
-    if (k == rn || r[k] != '\n')
-      l = k;
+    while (k < rn && r[k] == ' ') k++;
+    if (k == rn || r[k] != '\n') l = k;
   }
   out->n -= t;
   if (nls == 2 && t < 2) {
     /* a line break right before a paragraph break means nothing */
     size_t e = out->n;
-    while (e && out->p[e - 1] == ' ')
-      e--;
-    if (out->n - e >= 2 && e && out->p[e - 1] != '\n')
-      out->n = e;
+    while (e && out->p[e - 1] == ' ') e--;
+    if (out->n - e >= 2 && e && out->p[e - 1] != '\n') out->n = e;
   }
-  if (out->p)
-    out->p[out->n] = 0;
+  if (out->p) out->p[out->n] = 0;
   sb_add(c, out, "\n\n", nls);
   sb_add(c, out, r + l, rn - l);
 }
@@ -733,17 +766,13 @@ static char *resolve(ctx *c, const char *u) {
   size_t n = strlen(u);
   if (c->base && n && u[0] != '#' && !pb_url_has_scheme(u, n)) {
     int rc = pb_url_resolve(c->base, u, n, &r);
-    if (rc == PB_ENOMEM)
-      c->err = rc;
-    if (!rc)
-      return r;
+    if (rc == PB_ENOMEM) c->err = rc;
+    if (!rc) return r;
   }
   /* trim surrounding whitespace as browsers do */
   size_t a = 0;
-  while (a < n && ascii_ws(u[a]))
-    a++;
-  while (n > a && ascii_ws(u[n - 1]))
-    n--;
+  while (a < n && ascii_ws(u[a])) a++;
+  while (n > a && ascii_ws(u[n - 1])) n--;
   r = malloc(n - a + 1);
   if (!r) {
     c->err = PB_ENOMEM;
@@ -758,15 +787,12 @@ static char *resolve(ctx *c, const char *u) {
 static void add_dest(ctx *c, sb *b, const char *u) {
   int space = 0;
   for (const char *p = u; *p; p++)
-    if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-      space = 1;
+    if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') space = 1;
   if (space) {
     sb_addc(c, b, '<');
     for (const char *p = u; *p; p++) {
-      if (ctrl_byte(*p))
-        continue;
-      if (*p == '<' || *p == '>' || *p == '\\')
-        sb_addc(c, b, '\\');
+      if (ctrl_byte(*p)) continue;
+      if (*p == '<' || *p == '>' || *p == '\\') sb_addc(c, b, '\\');
       if (*p == '\n' || *p == '\r')
         sb_adds(c, b, "%0A");
       else
@@ -776,10 +802,8 @@ static void add_dest(ctx *c, sb *b, const char *u) {
     return;
   }
   for (const char *p = u; *p; p++) {
-    if (ctrl_byte(*p))
-      continue;
-    if (*p == '(' || *p == ')' || (*p == '\\' && (p[1] == '(' || p[1] == ')')))
-      sb_addc(c, b, '\\');
+    if (ctrl_byte(*p)) continue;
+    if (*p == '(' || *p == ')' || (*p == '\\' && (p[1] == '(' || p[1] == ')'))) sb_addc(c, b, '\\');
     if (*p == '<' || *p == '>')
       sb_adds(c, b, *p == '<' ? "%3C" : "%3E");
     else
@@ -788,15 +812,13 @@ static void add_dest(ctx *c, sb *b, const char *u) {
 }
 
 static void add_title(ctx *c, sb *b, const char *title) {
-  if (!title || !*title)
-    return;
+  if (!title || !*title) return;
   sb t = {0};
   clean_attr(c, &t, title);
   if (t.n) {
     sb_adds(c, b, " \"");
     for (size_t i = 0; i < t.n; i++) {
-      if (t.p[i] == '"' || t.p[i] == '\\')
-        sb_addc(c, b, '\\');
+      if (t.p[i] == '"' || t.p[i] == '\\') sb_addc(c, b, '\\');
       sb_addc(c, b, t.p[i]);
     }
     sb_addc(c, b, '"');
@@ -819,27 +841,21 @@ static void flatten_lines(ctx *c, sb *s, int escape_pipes) {
       int nl = memchr(s->p + i, '\n', l) != NULL;
       if (nl) {
         /* keep a hard break's meaning as a plain space */
-        while (o.n && o.p[o.n - 1] == ' ')
-          o.n--;
-        if (o.n && o.p[o.n - 1] == '\\' && (o.n < 2 || o.p[o.n - 2] != '\\'))
-          o.n--;
-        if (o.n)
-          sb_addc(c, &o, ' ');
+        while (o.n && o.p[o.n - 1] == ' ') o.n--;
+        if (o.n && o.p[o.n - 1] == '\\' && (o.n < 2 || o.p[o.n - 2] != '\\')) o.n--;
+        if (o.n) sb_addc(c, &o, ' ');
       } else {
         sb_add(c, &o, s->p + i, l);
       }
       i += l;
       continue;
     }
-    if (escape_pipes && s->p[i] == '|')
-      sb_addc(c, &o, '\\');
+    if (escape_pipes && s->p[i] == '|') sb_addc(c, &o, '\\');
     sb_addc(c, &o, s->p[i]);
     i++;
   }
-  while (o.n && o.p[o.n - 1] == ' ')
-    o.n--;
-  if (o.p)
-    o.p[o.n] = 0;
+  while (o.n && o.p[o.n - 1] == ' ') o.n--;
+  if (o.p) o.p[o.n] = 0;
   sb_free(s);
   *s = o;
 }
@@ -854,12 +870,10 @@ static const char *lang_of(const md_node *pre) {
     }
   for (int i = 0; i < 3; i++) {
     const char *cl = cands[i] ? attr(cands[i], "class") : NULL;
-    if (!cl)
-      continue;
+    if (!cl) continue;
     for (int p = 0; prefixes[p]; p++) {
       const char *m = strstr(cl, prefixes[p]);
-      if (m && (m == cl || m[-1] == ' '))
-        return m + strlen(prefixes[p]);
+      if (m && (m == cl || m[-1] == ' ')) return m + strlen(prefixes[p]);
     }
   }
   return NULL;
@@ -880,8 +894,7 @@ static void pre_links(ctx *c, const md_node *pre, sb *r) {
       escape_text(c, &esc, text.p ? text.p : "", text.n, 0);
       rule_link(c, k, &one, &esc);
       if (one.n && one.p[0] == '[') {
-        if (line.n)
-          sb_addc(c, &line, ' ');
+        if (line.n) sb_addc(c, &line, ' ');
         sb_add(c, &line, one.p, one.n);
       }
       sb_free(&text);
@@ -891,10 +904,8 @@ static void pre_links(ctx *c, const md_node *pre, sb *r) {
       k = k->first;
       continue;
     }
-    while (k != pre && !k->next)
-      k = k->parent;
-    if (k != pre)
-      k = k->next;
+    while (k != pre && !k->next) k = k->parent;
+    if (k != pre) k = k->next;
   }
   if (line.n) {
     join(c, r, "\n\n", 2);
@@ -906,26 +917,21 @@ static void pre_links(ctx *c, const md_node *pre, sb *r) {
 
 static void rule_pre(ctx *c, const md_node *n, sb *r) {
   sb code = {0};
-  for (const md_node *k = n->first; k; k = k->next)
-    code_text(c, k, &code);
+  for (const md_node *k = n->first; k; k = k->next) code_text(c, k, &code);
   if (c->in_cell) {
     /* no block code in a table cell: an inline span of the text */
     for (size_t i = 0; i < code.n; i++)
-      if (code.p[i] == '\n')
-        code.p[i] = ' ';
+      if (code.p[i] == '\n') code.p[i] = ' ';
     size_t maxrun = 0, run = 0;
     for (size_t i = 0; i < code.n; i++) {
       run = code.p[i] == '`' ? run + 1 : 0;
-      if (run > maxrun)
-        maxrun = run;
+      if (run > maxrun) maxrun = run;
     }
     sb_rep(c, r, '`', maxrun + 1);
     int pad = code.n && (code.p[0] == '`' || code.p[code.n - 1] == '`');
-    if (pad)
-      sb_addc(c, r, ' ');
+    if (pad) sb_addc(c, r, ' ');
     sb_add(c, r, code.p, code.n);
-    if (pad)
-      sb_addc(c, r, ' ');
+    if (pad) sb_addc(c, r, ' ');
     sb_rep(c, r, '`', maxrun + 1);
     sb_free(&code);
     return;
@@ -936,8 +942,7 @@ static void rule_pre(ctx *c, const md_node *n, sb *r) {
       code.n--; /* the block's own line end, as for fences */
     for (size_t i = 0; i < code.n; i++) {
       sb_addc(c, r, code.p[i]);
-      if (code.p[i] == '\n')
-        sb_adds(c, r, "\x01   ");
+      if (code.p[i] == '\n') sb_adds(c, r, "\x01   ");
     }
     sb_adds(c, r, "\n\n");
   } else {
@@ -946,10 +951,8 @@ static void rule_pre(ctx *c, const md_node *n, sb *r) {
     for (size_t i = 0; i < code.n; i++) {
       if ((i == 0 || code.p[i - 1] == '\n') && code.p[i] == fc) {
         size_t k = i;
-        while (k < code.n && code.p[k] == fc)
-          k++;
-        if (k - i >= size)
-          size = k - i + 1;
+        while (k < code.n && code.p[k] == fc) k++;
+        if (k - i >= size) size = k - i + 1;
       }
     }
     sb_adds(c, r, "\n\n");
@@ -957,15 +960,12 @@ static void rule_pre(ctx *c, const md_node *n, sb *r) {
     const char *lang = lang_of(n);
     if (lang) {
       size_t ll = 0;
-      while (lang[ll] && !ascii_ws(lang[ll]) && lang[ll] != '`' && ll < 64)
-        ll++;
-      if (!(lang[ll] == '`'))
-        sb_add(c, r, lang, ll);
+      while (lang[ll] && !ascii_ws(lang[ll]) && lang[ll] != '`' && ll < 64) ll++;
+      if (!(lang[ll] == '`')) sb_add(c, r, lang, ll);
     }
     sb_addc(c, r, '\n');
     size_t cn = code.n;
-    if (cn && code.p[cn - 1] == '\n')
-      cn--;
+    if (cn && code.p[cn - 1] == '\n') cn--;
     sb_add(c, r, code.p, cn);
     sb_addc(c, r, '\n');
     sb_rep(c, r, fc, size);
@@ -990,14 +990,12 @@ static void rule_inline_code(ctx *c, const md_node *n, sb *r, int trim) {
     return;
   }
   for (size_t i = 0; i < t.n; i++)
-    if (t.p[i] == '\n' || t.p[i] == '\r')
-      t.p[i] = ' ';
+    if (t.p[i] == '\n' || t.p[i] == '\r') t.p[i] = ' ';
   /* /^`|^ .*?[^ ].* $|`$/ */
   int extra = t.p[0] == '`' || t.p[t.n - 1] == '`';
   if (!extra && t.n >= 2 && t.p[0] == ' ' && t.p[t.n - 1] == ' ') {
     for (size_t i = 1; i + 1 < t.n; i++)
-      if (t.p[i] != ' ')
-        extra = 1;
+      if (t.p[i] != ' ') extra = 1;
   }
   /* shortest run of backticks not present in the text */
   size_t d = 1;
@@ -1006,25 +1004,20 @@ static void rule_inline_code(ctx *c, const md_node *n, sb *r, int trim) {
     for (size_t i = 0; i < t.n;) {
       if (t.p[i] == '`') {
         size_t k = i;
-        while (k < t.n && t.p[k] == '`')
-          k++;
-        if (k - i == d)
-          found = 1;
+        while (k < t.n && t.p[k] == '`') k++;
+        if (k - i == d) found = 1;
         i = k;
       } else {
         i++;
       }
     }
-    if (!found)
-      break;
+    if (!found) break;
     d++;
   }
   sb_rep(c, r, '`', d);
-  if (extra)
-    sb_addc(c, r, ' ');
+  if (extra) sb_addc(c, r, ' ');
   sb_add(c, r, t.p, t.n);
-  if (extra)
-    sb_addc(c, r, ' ');
+  if (extra) sb_addc(c, r, ' ');
   sb_rep(c, r, '`', d);
   sb_free(&t);
 }
@@ -1033,8 +1026,7 @@ static void rule_inline_code(ctx *c, const md_node *n, sb *r, int trim) {
 /* Is the code point before s[e] (or at s[0]) part of a word? Non-ASCII
  * counts as a letter unless it is whitespace. */
 static int wordy_cp(unsigned cp) {
-  if (cp < 0x80)
-    return ((cp | 32) >= 'a' && (cp | 32) <= 'z') || (cp >= '0' && cp <= '9');
+  if (cp < 0x80) return ((cp | 32) >= 'a' && (cp | 32) <= 'z') || (cp >= '0' && cp <= '9');
   return !js_space_cp(cp);
 }
 
@@ -1054,8 +1046,7 @@ static int intraword(ctx *c, const md_node *n) {
     text_content(c, p, &t, NULL);
     if (t.n) {
       size_t b = t.n - 1;
-      while (b > 0 && ((unsigned char)t.p[b] & 0xC0) == 0x80 && t.n - b < 4)
-        b--;
+      while (b > 0 && ((unsigned char)t.p[b] & 0xC0) == 0x80 && t.n - b < 4) b--;
       left = wordy_cp(utf8_at(t.p, t.n, b, &l));
     }
     sb_free(&t);
@@ -1075,8 +1066,7 @@ static int edge_space(const sb *s, size_t i) {
 }
 
 static void rule_delim(ctx *c, const md_node *n, sb *r, sb *content, const char *delim) {
-  if (lead_ws(content->p ? content->p : "", content->n) == content->n)
-    return;
+  if (lead_ws(content->p ? content->p : "", content->n) == content->n) return;
   if (memmem(content->p, content->n, "\n\n", 2)) {
     /* emphasis cannot span paragraphs: keep the text */
     sb_add(c, r, content->p, content->n);
@@ -1092,8 +1082,7 @@ static void rule_delim(ctx *c, const md_node *n, sb *r, sb *content, const char 
   /* A delimiter next to a space or a line break neither opens nor closes:
    * keep such edges (a trailing <br> above all) outside the delimiters. */
   size_t a = 0, z = content->n;
-  while (a < z && edge_space(content, a))
-    a++;
+  while (a < z && edge_space(content, a)) a++;
   for (;;) {
     if (z > a && edge_space(content, z - 1)) {
       z--;
@@ -1119,8 +1108,7 @@ static void rule_link(ctx *c, const md_node *n, sb *r, sb *content) {
     return;
   }
   char *u = resolve(c, href);
-  if (!u)
-    return;
+  if (!u) return;
   const char *title = attr(n, "title");
   if (c->o->link_style == PB_MD_LINK_REFERENCED) {
     sb_addc(c, r, '[');
@@ -1133,8 +1121,7 @@ static void rule_link(ctx *c, const md_node *n, sb *r, sb *content) {
       snprintf(id, sizeof(id), "[%d]", ++c->nrefs);
       sb_adds(c, r, id);
     }
-    if (c->refs.n)
-      sb_addc(c, &c->refs, '\n');
+    if (c->refs.n) sb_addc(c, &c->refs, '\n');
     if (c->o->link_reference_style == PB_MD_REF_FULL) {
       sb_adds(c, &c->refs, id);
     } else {
@@ -1164,25 +1151,19 @@ static const char *img_src(const md_node *n, char *buf, size_t cap) {
   if (placeholder) {
     for (int i = 0; lazy[i]; i++) {
       const char *v = attr(n, lazy[i]);
-      if (v && *v)
-        return v;
+      if (v && *v) return v;
     }
     const char *ss = attr(n, "srcset");
-    if (!ss || !*ss)
-      ss = attr(n, "data-srcset");
+    if (!ss || !*ss) ss = attr(n, "data-srcset");
     if (ss && *ss) {
       /* first candidate's URL */
-      while (*ss && ascii_ws(*ss))
-        ss++;
+      while (*ss && ascii_ws(*ss)) ss++;
       size_t k = 0;
-      while (ss[k] && !ascii_ws(ss[k]) && k + 1 < cap)
-        k++;
-      if (k && ss[k - 1] == ',')
-        k--;
+      while (ss[k] && !ascii_ws(ss[k]) && k + 1 < cap) k++;
+      if (k && ss[k - 1] == ',') k--;
       memcpy(buf, ss, k);
       buf[k] = 0;
-      if (k)
-        return buf;
+      if (k) return buf;
     }
   }
   return src && *src ? src : NULL;
@@ -1191,11 +1172,9 @@ static const char *img_src(const md_node *n, char *buf, size_t cap) {
 static void rule_img(ctx *c, const md_node *n, sb *r) {
   char buf[4096];
   const char *src = img_src(n, buf, sizeof(buf));
-  if (!src)
-    return;
+  if (!src) return;
   char *u = resolve(c, src);
-  if (!u)
-    return;
+  if (!u) return;
   const char *alt = attr(n, "alt");
   sb_adds(c, r, "![");
   if (alt) {
@@ -1206,15 +1185,12 @@ static void rule_img(ctx *c, const md_node *n, sb *r) {
     size_t i = 0;
     while (i <= a.n && a.p) {
       size_t j = i;
-      while (j < a.n && a.p[j] != '\n')
-        j++;
+      while (j < a.n && a.p[j] != '\n') j++;
       escape_text(c, &e, a.p + i, j - i, 1);
-      if (j < a.n)
-        sb_addc(c, &e, '\n');
+      if (j < a.n) sb_addc(c, &e, '\n');
       i = j + 1;
     }
-    if (c->in_cell)
-      flatten_lines(c, &e, 0);
+    if (c->in_cell) flatten_lines(c, &e, 0);
     sb_add(c, r, e.p, e.n);
     sb_free(&a);
     sb_free(&e);
@@ -1230,8 +1206,7 @@ static void rule_img(ctx *c, const md_node *n, sb *r) {
 static void rule_media(ctx *c, const md_node *n, sb *r) {
   const char *src = attr(n, "src");
   for (const md_node *k = n->first; k && (!src || !*src); k = k->next)
-    if (k->tag == GUMBO_TAG_SOURCE)
-      src = attr(k, "src");
+    if (k->tag == GUMBO_TAG_SOURCE) src = attr(k, "src");
   const char *poster = attr(n, "poster");
   sb text = {0}, inner = {0};
   process(c, n, &text);
@@ -1271,15 +1246,14 @@ static void trim_block_end(sb *s) {
   for (;;) {
     if (s->n && (s->p[s->n - 1] == ' ' || s->p[s->n - 1] == '\n' || s->p[s->n - 1] == '\t')) {
       s->n--;
-    } else if (s->n >= 2 && s->p[s->n - 1] == '\\' && s->p[s->n - 2] != '\\' &&
-               s->n < s->cap && s->p[s->n] == '\n') {
+    } else if (s->n >= 2 && s->p[s->n - 1] == '\\' && s->p[s->n - 2] != '\\' && s->n < s->cap &&
+               s->p[s->n] == '\n') {
       s->n--;
     } else {
       break;
     }
   }
-  if (s->p)
-    s->p[s->n] = 0;
+  if (s->p) s->p[s->n] = 0;
 }
 
 static void rule_heading(ctx *c, const md_node *n, sb *r, sb *content) {
@@ -1308,15 +1282,12 @@ static void rule_heading(ctx *c, const md_node *n, sb *r, sb *content) {
 
 static void rule_blockquote(ctx *c, sb *r, sb *content) {
   size_t a = 0, e = content->n;
-  while (a < e && content->p[a] == '\n')
-    a++;
-  while (e > a && content->p[e - 1] == '\n')
-    e--;
+  while (a < e && content->p[a] == '\n') a++;
+  while (e > a && content->p[e - 1] == '\n') e--;
   sb_adds(c, r, "\n\n> ");
   for (size_t i = a; i < e; i++) {
     sb_addc(c, r, content->p[i]);
-    if (content->p[i] == '\n')
-      sb_adds(c, r, "> ");
+    if (content->p[i] == '\n') sb_adds(c, r, "> ");
   }
   sb_adds(c, r, "\n\n");
 }
@@ -1328,8 +1299,8 @@ static int is_list(const md_node *n) {
 /* Item separators rule_li leaves for its list to settle: a list is loose
  * (items separated by a blank line) when any item holds a blank line, so
  * that a CommonMark renderer and we agree on every item. */
-#define SEP_TIGHT '\x02' /* after an item without blank lines */
-#define SEP_LOOSE '\x03' /* after an item that ended in a blank line */
+#define SEP_TIGHT '\x02'  /* after an item without blank lines */
+#define SEP_LOOSE '\x03'  /* after an item that ended in a blank line */
 #define ITEM_LOOSE '\x04' /* the last item holds a blank line */
 
 static void settle_items(ctx *c, sb *content) {
@@ -1354,8 +1325,7 @@ static void rule_list(ctx *c, const md_node *n, sb *r, sb *content) {
   settle_items(c, content);
   if (p && p->tag == GUMBO_TAG_LI) {
     const md_node *last = p->last;
-    while (last && last->tag == TAG_TEXT)
-      last = last->prev;
+    while (last && last->tag == TAG_TEXT) last = last->prev;
     if (last == n) {
       sb_addc(c, r, '\n');
       sb_add(c, r, content->p, content->n);
@@ -1363,8 +1333,7 @@ static void rule_list(ctx *c, const md_node *n, sb *r, sb *content) {
     }
   }
   const md_node *prev_li = n->prev;
-  while (prev_li && prev_li->tag != GUMBO_TAG_LI)
-    prev_li = prev_li->prev;
+  while (prev_li && prev_li->tag != GUMBO_TAG_LI) prev_li = prev_li->prev;
   if (is_list(p) && prev_li && prev_li == n->prev) {
     /* a list directly inside a list: nest it under the previous item,
      * whose separator already ends its line */
@@ -1385,8 +1354,7 @@ static void rule_list(ctx *c, const md_node *n, sb *r, sb *content) {
 static long ol_start(const md_node *ol) {
   const char *s = attr(ol, "start");
   long long v;
-  if (s && !pb_parse_int(s, 0, 999999999, &v))
-    return (long)v;
+  if (s && !pb_parse_int(s, 0, 999999999, &v)) return (long)v;
   return 1;
 }
 
@@ -1403,14 +1371,12 @@ static void rule_li(ctx *c, const md_node *n, sb *r, sb *content) {
     snprintf(prefix, sizeof(prefix), "%ld%c  ", ol_start(p) + n->index, p->alt ? ')' : '.');
   } else {
     char b = c->o->bullet_list_marker;
-    if (p && p->alt)
-      b = b == '-' ? '*' : '-';
+    if (p && p->alt) b = b == '-' ? '*' : '-';
     snprintf(prefix, sizeof(prefix), "%c   ", b);
   }
   size_t indent = strlen(prefix) > 4 ? strlen(prefix) : 4;
   size_t a = 0, e = content->n;
-  while (a < e && content->p[a] == '\n')
-    a++;
+  while (a < e && content->p[a] == '\n') a++;
   int trailing_nl = 0;
   while (e > a && content->p[e - 1] == '\n') {
     e--;
@@ -1419,8 +1385,7 @@ static void rule_li(ctx *c, const md_node *n, sb *r, sb *content) {
   sb_adds(c, r, prefix);
   for (size_t i = a; i < e; i++) {
     sb_addc(c, r, content->p[i]);
-    if (content->p[i] == '\n')
-      sb_rep(c, r, ' ', indent);
+    if (content->p[i] == '\n') sb_rep(c, r, ' ', indent);
   }
   int in_list = is_list(p);
   int inner_blank = e > a && memmem(content->p + a, e - a, "\n\n", 2) != NULL;
@@ -1434,8 +1399,7 @@ static void rule_li(ctx *c, const md_node *n, sb *r, sb *content) {
   } else if (n->next) {
     sb_addc(c, r, in_list ? SEP_TIGHT : '\n');
   }
-  if (in_list && inner_blank)
-    sb_addc(c, r, ITEM_LOOSE);
+  if (in_list && inner_blank) sb_addc(c, r, ITEM_LOOSE);
 }
 
 /* ---------- GFM tables ---------- */
@@ -1451,8 +1415,7 @@ static int collect_rows(ctx *c, const md_node *t, const md_node ***rows, size_t 
         k->tag == GUMBO_TAG_TFOOT) {
       const md_node *first = k->tag == GUMBO_TAG_TR ? k : k->first;
       for (const md_node *tr = first; tr; tr = (k->tag == GUMBO_TAG_TR ? NULL : tr->next)) {
-        if (tr->tag != GUMBO_TAG_TR)
-          continue;
+        if (tr->tag != GUMBO_TAG_TR) continue;
         if (*nrows == cap) {
           cap = cap ? cap * 2 : 16;
           const md_node **nr = realloc(*rows, cap * sizeof(*nr));
@@ -1463,8 +1426,7 @@ static int collect_rows(ctx *c, const md_node *t, const md_node ***rows, size_t 
           *rows = nr;
         }
         (*rows)[(*nrows)++] = tr;
-        if (k->tag == GUMBO_TAG_THEAD)
-          (*head_rows)++;
+        if (k->tag == GUMBO_TAG_THEAD) (*head_rows)++;
       }
     }
   }
@@ -1474,8 +1436,7 @@ static int collect_rows(ctx *c, const md_node *t, const md_node ***rows, size_t 
 static long span_attr(const md_node *n, const char *name) {
   const char *s = attr(n, name);
   long long v;
-  if (s && !pb_parse_int(s, 1, 1000, &v))
-    return (long)v;
+  if (s && !pb_parse_int(s, 1, 1000, &v)) return (long)v;
   return 1;
 }
 
@@ -1483,8 +1444,7 @@ static void rule_table(ctx *c, const md_node *t, sb *r) {
   const md_node **rows;
   size_t nrows;
   int head_rows;
-  if (collect_rows(c, t, &rows, &nrows, &head_rows))
-    return;
+  if (collect_rows(c, t, &rows, &nrows, &head_rows)) return;
   /* caption first, as a paragraph */
   for (const md_node *k = t->first; k; k = k->next)
     if (k->tag == GUMBO_TAG_CAPTION) {
@@ -1534,12 +1494,9 @@ static void rule_table(ctx *c, const md_node *t, sb *r) {
         cells[w++] = (sb){0};
         col++;
       }
-      while (cell && cell->tag != GUMBO_TAG_TD && cell->tag != GUMBO_TAG_TH)
-        cell = cell->next;
-      if (!cell || c->err)
-        break;
-      if (i == 0 && cell->tag != GUMBO_TAG_TH)
-        first_all_th = 0;
+      while (cell && cell->tag != GUMBO_TAG_TD && cell->tag != GUMBO_TAG_TH) cell = cell->next;
+      if (!cell || c->err) break;
+      if (i == 0 && cell->tag != GUMBO_TAG_TH) first_all_th = 0;
       long cs = span_attr(cell, "colspan"), rs = span_attr(cell, "rowspan");
       for (long k = 0; k < cs; k++) {
         if (w == cap) {
@@ -1564,8 +1521,7 @@ static void rule_table(ctx *c, const md_node *t, sb *r) {
               c->err = PB_ENOMEM;
               break;
             }
-            for (size_t z = carry_n; z <= col; z++)
-              nc[z] = 0;
+            for (size_t z = carry_n; z <= col; z++) nc[z] = 0;
             carry = nc;
             carry_n = col + 1;
           }
@@ -1577,21 +1533,17 @@ static void rule_table(ctx *c, const md_node *t, sb *r) {
     }
     grid[i] = cells;
     widths[i] = w;
-    if (w > ncols)
-      ncols = w;
+    if (w > ncols) ncols = w;
   }
   c->in_cell--;
-  if (c->err || !ncols)
-    goto out;
+  if (c->err || !ncols) goto out;
   /* a header row: all <th>, or the single row of a <thead> */
   int header = head_rows == 1 || first_all_th;
   if (!header) {
     /* GFM needs a header row: an empty one keeps every row a data row */
-    for (size_t k = 0; k < ncols; k++)
-      sb_adds(c, r, "|  ");
+    for (size_t k = 0; k < ncols; k++) sb_adds(c, r, "|  ");
     sb_adds(c, r, "|\n");
-    for (size_t k = 0; k < ncols; k++)
-      sb_adds(c, r, "| --- ");
+    for (size_t k = 0; k < ncols; k++) sb_adds(c, r, "| --- ");
     sb_adds(c, r, "|\n");
   }
   for (size_t i = 0; i < nrows; i++) {
@@ -1606,8 +1558,7 @@ static void rule_table(ctx *c, const md_node *t, sb *r) {
     }
     sb_adds(c, r, "|\n");
     if (i == 0 && header) {
-      for (size_t k = 0; k < ncols; k++)
-        sb_adds(c, r, "| --- ");
+      for (size_t k = 0; k < ncols; k++) sb_adds(c, r, "| --- ");
       sb_adds(c, r, "|\n");
     }
   }
@@ -1615,8 +1566,7 @@ static void rule_table(ctx *c, const md_node *t, sb *r) {
 out:
   if (grid) {
     for (size_t i = 0; i < nrows; i++) {
-      for (size_t k = 0; k < widths[i]; k++)
-        sb_free(&grid[i][k]);
+      for (size_t k = 0; k < widths[i]; k++) sb_free(&grid[i][k]);
       free(grid[i]);
     }
   }
@@ -1627,8 +1577,7 @@ out:
 }
 
 static int gfm_table(const ctx *c, const md_node *t) {
-  if (!c->o->gfm || t->layout || c->in_cell)
-    return 0;
+  if (!c->o->gfm || t->layout || c->in_cell) return 0;
   /* a single cell is a layout box, not data */
   int cells = 0;
   for (const md_node *s = t->first; s; s = s->next) {
@@ -1647,8 +1596,7 @@ static void replacement(ctx *c, const md_node *n, sb *out) {
   sb r = {0}, content = {0};
   int t = n->tag, blank = 0;
   if (is_blank(n)) {
-    if (is_block(n))
-      sb_adds(c, &r, "\n\n");
+    if (is_block(n)) sb_adds(c, &r, "\n\n");
     blank = 1;
     goto flank;
   }
@@ -1697,8 +1645,7 @@ static void replacement(ctx *c, const md_node *n, sb *out) {
     rule_media(c, n, &r);
     goto done;
   }
-  if (t == GUMBO_TAG_BUTTON || t == GUMBO_TAG_TEXTAREA || t == GUMBO_TAG_OPTION)
-    goto done;
+  if (t == GUMBO_TAG_BUTTON || t == GUMBO_TAG_TEXTAREA || t == GUMBO_TAG_OPTION) goto done;
 
   {
     /* block content inside a link is written on one line */
@@ -1707,8 +1654,7 @@ static void replacement(ctx *c, const md_node *n, sb *out) {
     process(c, n, &content);
     c->in_cell -= flat;
   }
-  if (c->err)
-    goto done;
+  if (c->err) goto done;
 flank:;
   /* turndown's flankingWhitespace */
   const char *lead = "", *trail = "";
@@ -1717,10 +1663,8 @@ flank:;
   if (!is_block(n) && !(c->o->preformatted_code && n->is_code)) {
     text_content(c, n, &tc, NULL);
     size_t lall = lead_ws(tc.p ? tc.p : "", tc.n), lasc = 0;
-    while (lasc < tc.n && ascii_ws(tc.p[lasc]))
-      lasc++;
-    if (lasc > lall)
-      lasc = lall;
+    while (lasc < tc.n && ascii_ws(tc.p[lasc])) lasc++;
+    if (lasc > lall) lasc = lall;
     lead = tc.p;
     ll = lall;
     if (lall == tc.n && !blank)
@@ -1731,14 +1675,11 @@ flank:;
     }
     if (lall < tc.n) {
       size_t tall = trail_ws(tc.p, tc.n), tasc = 0;
-      while (tasc < tc.n && ascii_ws(tc.p[tc.n - 1 - tasc]))
-        tasc++;
-      if (tasc > tall)
-        tasc = tall;
+      while (tasc < tc.n && ascii_ws(tc.p[tc.n - 1 - tasc])) tasc++;
+      if (tasc > tall) tasc = tall;
       trail = tc.p + tc.n - tall;
       tl = tall;
-      if (tasc && flanked(c, n, 0))
-        tl = tall - tasc;
+      if (tasc && flanked(c, n, 0)) tl = tall - tasc;
     }
   }
   if ((ll || tl) && content.n) {
@@ -1778,8 +1719,7 @@ flank:;
   } else if (c->o->gfm && (t == GUMBO_TAG_DEL || t == GUMBO_TAG_S || t == GUMBO_TAG_STRIKE)) {
     rule_delim(c, n, &rr, &content, "~~");
   } else if (is_block(n)) {
-    if (t != GUMBO_TAG_TD && t != GUMBO_TAG_TH)
-      trim_block_end(&content);
+    if (t != GUMBO_TAG_TD && t != GUMBO_TAG_TH) trim_block_end(&content);
     sb_adds(c, &rr, "\n\n");
     sb_add(c, &rr, content.p, content.n);
     sb_adds(c, &rr, "\n\n");
@@ -1798,7 +1738,9 @@ done:
   sb_free(&r);
 }
 
-static int is_br(const md_node *n) { return n && n->tag == GUMBO_TAG_BR; }
+static int is_br(const md_node *n) {
+  return n && n->tag == GUMBO_TAG_BR;
+}
 
 static void process(ctx *c, const md_node *n, sb *out) {
   for (const md_node *k = n->first; k && !c->err; k = k->next) {
@@ -1808,16 +1750,14 @@ static void process(ctx *c, const md_node *n, sb *out) {
       } else {
         sb e = {0};
         size_t z = out->n;
-        while (z && out->p[z - 1] == ' ')
-          z--;
+        while (z && out->p[z - 1] == ' ') z--;
         escape_text(c, &e, k->text, k->tlen, z == 0 || out->p[z - 1] == '\n');
         join(c, out, e.p ? e.p : "", e.n);
         sb_free(&e);
       }
     } else if (is_br(k) && is_br(k->next) && !c->in_cell) {
       /* a run of <br>: one paragraph break */
-      while (is_br(k->next))
-        k = k->next;
+      while (is_br(k->next)) k = k->next;
       join(c, out, "\n\n", 2);
     } else if (is_br(k) && !k->next && is_block(n) && !c->in_cell) {
       /* a trailing <br> in a block adds nothing */
@@ -1858,13 +1798,11 @@ static int fail(char *err, size_t cap, const char *fmt, ...) {
   return PB_EINVAL;
 }
 
-static int enum_opt(const cJSON *o, const char *key, const char *const *names, int *out,
-                    char *err, size_t cap) {
+static int enum_opt(const cJSON *o, const char *key, const char *const *names, int *out, char *err,
+                    size_t cap) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  if (!v || cJSON_IsNull(v))
-    return 0;
-  if (!cJSON_IsString(v))
-    return fail(err, cap, "%s must be a string", key);
+  if (!v || cJSON_IsNull(v)) return 0;
+  if (!cJSON_IsString(v)) return fail(err, cap, "%s must be a string", key);
   for (int i = 0; names[i]; i++)
     if (!strcmp(v->valuestring, names[i])) {
       *out = i;
@@ -1876,16 +1814,12 @@ static int enum_opt(const cJSON *o, const char *key, const char *const *names, i
 static int str_opt(const cJSON *o, const char *key, const char *const *allowed, char *dst,
                    size_t dcap, char *err, size_t cap) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  if (!v || cJSON_IsNull(v))
-    return 0;
-  if (!cJSON_IsString(v))
-    return fail(err, cap, "%s must be a string", key);
+  if (!v || cJSON_IsNull(v)) return 0;
+  if (!cJSON_IsString(v)) return fail(err, cap, "%s must be a string", key);
   if (allowed) {
     int ok = 0;
-    for (int i = 0; allowed[i]; i++)
-      ok |= !strcmp(v->valuestring, allowed[i]);
-    if (!ok)
-      return fail(err, cap, "%s: unsupported value \"%.40s\"", key, v->valuestring);
+    for (int i = 0; allowed[i]; i++) ok |= !strcmp(v->valuestring, allowed[i]);
+    if (!ok) return fail(err, cap, "%s: unsupported value \"%.40s\"", key, v->valuestring);
   }
   if (strlen(v->valuestring) >= dcap)
     return fail(err, cap, "%s: longer than %zu bytes", key, dcap - 1);
@@ -1895,10 +1829,8 @@ static int str_opt(const cJSON *o, const char *key, const char *const *allowed, 
 
 static int bool_opt(const cJSON *o, const char *key, int *out, char *err, size_t cap) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  if (!v || cJSON_IsNull(v))
-    return 0;
-  if (!cJSON_IsBool(v))
-    return fail(err, cap, "%s must be true or false", key);
+  if (!v || cJSON_IsNull(v)) return 0;
+  if (!cJSON_IsBool(v)) return fail(err, cap, "%s must be true or false", key);
   *out = cJSON_IsTrue(v);
   return 0;
 }
@@ -1915,12 +1847,9 @@ int pb_md_opts_from_json(const cJSON *o, pb_md_opts *out, char *err, size_t errc
   pb_md_opts t = *out;
   char bullet[4] = {t.bullet_list_marker, 0};
   int rc;
-  if (err && errcap)
-    err[0] = 0;
-  if (!o)
-    return 0;
-  if (!cJSON_IsObject(o))
-    return fail(err, errcap, "options must be a JSON object");
+  if (err && errcap) err[0] = 0;
+  if (!o) return 0;
+  if (!cJSON_IsObject(o)) return fail(err, errcap, "options must be a JSON object");
   if ((rc = enum_opt(o, "headingStyle", headings, &t.heading_style, err, errcap)) ||
       (rc = enum_opt(o, "codeBlockStyle", codes, &t.code_block_style, err, errcap)) ||
       (rc = enum_opt(o, "linkStyle", links, &t.link_style, err, errcap)) ||
@@ -1939,12 +1868,10 @@ int pb_md_opts_from_json(const cJSON *o, pb_md_opts *out, char *err, size_t errc
   t.bullet_list_marker = bullet[0];
   const cJSON *pl = cJSON_GetObjectItemCaseSensitive(o, "plugins");
   if (pl && !cJSON_IsNull(pl)) {
-    if (!cJSON_IsArray(pl))
-      return fail(err, errcap, "plugins must be an array");
+    if (!cJSON_IsArray(pl)) return fail(err, errcap, "plugins must be an array");
     const cJSON *it;
     cJSON_ArrayForEach(it, pl) {
-      if (cJSON_IsString(it) && !strcmp(it->valuestring, "gfm"))
-        t.gfm = 1;
+      if (cJSON_IsString(it) && !strcmp(it->valuestring, "gfm")) t.gfm = 1;
     }
   }
   *out = t;
@@ -1952,16 +1879,14 @@ int pb_md_opts_from_json(const cJSON *o, pb_md_opts *out, char *err, size_t errc
 }
 
 static const char *find_base_href(GumboNode *g, int depth) {
-  if (g->type != GUMBO_NODE_ELEMENT || depth > 4)
-    return NULL;
+  if (g->type != GUMBO_NODE_ELEMENT || depth > 4) return NULL;
   if (g->v.element.tag == GUMBO_TAG_BASE) {
     GumboAttribute *a = gumbo_get_attribute(&g->v.element.attributes, "href");
     return a ? a->value : NULL;
   }
   for (size_t i = 0; i < g->v.element.children.length; i++) {
     const char *h = find_base_href(g->v.element.children.data[i], depth + 1);
-    if (h)
-      return h;
+    if (h) return h;
   }
   return NULL;
 }
@@ -1969,8 +1894,7 @@ static const char *find_base_href(GumboNode *g, int depth) {
 static GumboNode *find_body(GumboNode *root) {
   for (size_t i = 0; i < root->v.element.children.length; i++) {
     GumboNode *k = root->v.element.children.data[i];
-    if (k->type == GUMBO_NODE_ELEMENT && k->v.element.tag == GUMBO_TAG_BODY)
-      return k;
+    if (k->type == GUMBO_NODE_ELEMENT && k->v.element.tag == GUMBO_TAG_BODY) return k;
   }
   return NULL;
 }
@@ -1982,16 +1906,13 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
   GumboOutput *g = NULL;
   sb out = {0};
   *md_out = NULL;
-  if (md_len)
-    *md_len = 0;
+  if (md_len) *md_len = 0;
   if (!opts) {
     pb_md_opts_default(&defaults);
     opts = &defaults;
   }
-  if (!html && len)
-    return PB_EINVAL;
-  if (len > opts->max_input)
-    return PB_ETOOBIG;
+  if (!html && len) return PB_EINVAL;
+  if (len > opts->max_input) return PB_ETOOBIG;
   memset(&c, 0, sizeof(c));
   /* the tree walk recurses once per level: keep the stack small */
   pb_md_opts clamped;
@@ -2004,8 +1925,7 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
   GumboOptions go = kGumboDefaultOptions;
   go.max_errors = 0;
   g = gumbo_parse_with_options(&go, html ? html : "", len);
-  if (!g)
-    return PB_ENOMEM;
+  if (!g) return PB_ENOMEM;
 
   /* effective base: <base href> resolved against baseUrl */
   const char *bh = find_base_href(g->root, 0);
@@ -2020,8 +1940,7 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
 
   md_node *root = new_node(&c, GUMBO_TAG_UNKNOWN);
   GumboNode *body = find_body(g->root);
-  if (root && body)
-    build(&c, root, body, 1);
+  if (root && body) build(&c, root, body, 1);
   if (!c.err && root) {
     collapse(&c, root);
     flags(root, 0);
@@ -2039,21 +1958,17 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
   if (!rc) {
     /* turndown's postProcess: trim leading [\t\r\n]+ and trailing whitespace */
     size_t a = 0;
-    while (a < out.n && (out.p[a] == '\t' || out.p[a] == '\r' || out.p[a] == '\n'))
-      a++;
+    while (a < out.n && (out.p[a] == '\t' || out.p[a] == '\r' || out.p[a] == '\n')) a++;
     size_t z = out.n - a;
-    if (z)
-      z -= trail_ws(out.p + a, z);
+    if (z) z -= trail_ws(out.p + a, z);
     char *res = malloc(z + 1);
     if (!res) {
       rc = PB_ENOMEM;
     } else {
-      for (size_t i = 0; i < z; i++)
-        res[i] = out.p[a + i] == IND_MARK ? ' ' : out.p[a + i];
+      for (size_t i = 0; i < z; i++) res[i] = out.p[a + i] == IND_MARK ? ' ' : out.p[a + i];
       res[z] = 0;
       *md_out = res;
-      if (md_len)
-        *md_len = z;
+      if (md_len) *md_len = z;
     }
   }
   sb_free(&out);

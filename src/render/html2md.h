@@ -18,24 +18,24 @@ enum { PB_MD_REF_FULL = 0, PB_MD_REF_COLLAPSED = 1, PB_MD_REF_SHORTCUT = 2 };
 /* Conversion options. Caller-allocated; fill with pb_md_opts_default first.
  * Field comments give the turndown option name and its default. */
 typedef struct pb_md_opts {
-  int heading_style;         /* headingStyle: "setext" | "atx" */
-  char hr[32];               /* hr: "* * *" */
-  char bullet_list_marker;   /* bulletListMarker: '*' ('-', '+') */
-  int code_block_style;      /* codeBlockStyle: "indented" | "fenced" */
-  char fence[8];             /* fence: "```" ("~~~") */
-  char em_delimiter[4];      /* emDelimiter: "_" ("*") */
-  char strong_delimiter[4];  /* strongDelimiter: "**" ("__") */
-  int link_style;            /* linkStyle: "inlined" | "referenced" */
-  int link_reference_style;  /* linkReferenceStyle: "full" | "collapsed" | "shortcut" */
-  char br[16];               /* br: "  " (two spaces) or "\\" */
-  int preformatted_code;     /* preformattedCode: false */
-  int gfm;                   /* gfm: tables, ~~strikethrough~~, [x] task lists; on */
-  char base_url[2048];       /* baseUrl: "" = leave relative URLs alone (a <base
-                                href> that is absolute still applies) */
-  size_t max_input;          /* bytes of HTML accepted; default 32 MiB */
-  size_t max_output;         /* bytes of Markdown produced; default 64 MiB */
-  int max_depth;             /* element nesting kept as structure; deeper
-                                content is kept as plain text. Default 256 */
+  int heading_style;        /* headingStyle: "setext" | "atx" */
+  char hr[32];              /* hr: "* * *" */
+  char bullet_list_marker;  /* bulletListMarker: '*' ('-', '+') */
+  int code_block_style;     /* codeBlockStyle: "indented" | "fenced" */
+  char fence[8];            /* fence: "```" ("~~~") */
+  char em_delimiter[4];     /* emDelimiter: "_" ("*") */
+  char strong_delimiter[4]; /* strongDelimiter: "**" ("__") */
+  int link_style;           /* linkStyle: "inlined" | "referenced" */
+  int link_reference_style; /* linkReferenceStyle: "full" | "collapsed" | "shortcut" */
+  char br[16];              /* br: "  " (two spaces) or "\\" */
+  int preformatted_code;    /* preformattedCode: false */
+  int gfm;                  /* gfm: tables, ~~strikethrough~~, [x] task lists; on */
+  char base_url[2048];      /* baseUrl: "" = leave relative URLs alone (a <base
+                               href> that is absolute still applies) */
+  size_t max_input;         /* bytes of HTML accepted; default 32 MiB */
+  size_t max_output;        /* bytes of Markdown produced; default 64 MiB */
+  int max_depth;            /* element nesting kept as structure; deeper
+                               content is kept as plain text. Default 256 */
 } pb_md_opts;
 
 /* Fills o with the defaults (turndown's, plus gfm on). Cannot fail. */
@@ -53,7 +53,6 @@ int pb_md_opts_from_json(const struct cJSON *o, pb_md_opts *out, char *err, size
  * string of *md_len bytes the caller frees with free(). Returns 0,
  * PB_ETOOBIG (input or output over the caps in o), PB_ENOMEM or PB_EINVAL.
  * On error *md_out is NULL. */
-int pb_html2md(const char *html, size_t len, const pb_md_opts *o, char **md_out,
-               size_t *md_len);
+int pb_html2md(const char *html, size_t len, const pb_md_opts *o, char **md_out, size_t *md_len);
 
 #endif

@@ -17,14 +17,12 @@ typedef struct {
 
 int pb_url_has_scheme(const char *s, size_t len) {
   size_t i;
-  if (!len || !((s[0] | 32) >= 'a' && (s[0] | 32) <= 'z'))
-    return 0;
+  if (!len || !((s[0] | 32) >= 'a' && (s[0] | 32) <= 'z')) return 0;
   for (i = 1; i < len; i++) {
     char c = s[i];
-    if (c == ':')
-      return 1;
-    if (!((c | 32) >= 'a' && (c | 32) <= 'z') && !(c >= '0' && c <= '9') && c != '+' &&
-        c != '-' && c != '.')
+    if (c == ':') return 1;
+    if (!((c | 32) >= 'a' && (c | 32) <= 'z') && !(c >= '0' && c <= '9') && c != '+' && c != '-' &&
+        c != '.')
       return 0;
   }
   return 0;
@@ -41,25 +39,21 @@ static void split(const char *s, size_t n, uri *u) {
   }
   if (n - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
     j = i + 2;
-    while (j < n && s[j] != '/' && s[j] != '?' && s[j] != '#')
-      j++;
+    while (j < n && s[j] != '/' && s[j] != '?' && s[j] != '#') j++;
     u->auth = (part){s + i + 2, j - i - 2, 1};
     i = j;
   }
   j = i;
-  while (j < n && s[j] != '?' && s[j] != '#')
-    j++;
+  while (j < n && s[j] != '?' && s[j] != '#') j++;
   u->path = (part){s + i, j - i, 1};
   i = j;
   if (i < n && s[i] == '?') {
     j = i + 1;
-    while (j < n && s[j] != '#')
-      j++;
+    while (j < n && s[j] != '#') j++;
     u->query = (part){s + i + 1, j - i - 1, 1};
     i = j;
   }
-  if (i < n && s[i] == '#')
-    u->frag = (part){s + i + 1, n - i - 1, 1};
+  if (i < n && s[i] == '#') u->frag = (part){s + i + 1, n - i - 1, 1};
 }
 
 /* remove_dot_segments (5.2.4) over in[0..n), appending to out (pos *o). */
@@ -70,25 +64,23 @@ static void remove_dots(const char *in, size_t n, char *out, size_t *o) {
       i += 3;
     } else if (n - i >= 2 && !memcmp(in + i, "./", 2)) {
       i += 2;
-    } else if ((n - i >= 3 && !memcmp(in + i, "/./", 3)) || (n - i == 2 && !memcmp(in + i, "/.", 2))) {
+    } else if ((n - i >= 3 && !memcmp(in + i, "/./", 3)) ||
+               (n - i == 2 && !memcmp(in + i, "/.", 2))) {
       i += 2;
       if (i >= n) {
         out[(*o)++] = '/';
       }
-    } else if ((n - i >= 4 && !memcmp(in + i, "/../", 4)) || (n - i == 3 && !memcmp(in + i, "/..", 3))) {
+    } else if ((n - i >= 4 && !memcmp(in + i, "/../", 4)) ||
+               (n - i == 3 && !memcmp(in + i, "/..", 3))) {
       i += 3;
-      while (*o > start && out[*o - 1] != '/')
-        (*o)--;
-      if (*o > start)
-        (*o)--;
-      if (i >= n)
-        out[(*o)++] = '/';
+      while (*o > start && out[*o - 1] != '/') (*o)--;
+      if (*o > start) (*o)--;
+      if (i >= n) out[(*o)++] = '/';
     } else if ((n - i == 1 && in[i] == '.') || (n - i == 2 && !memcmp(in + i, "..", 2))) {
       i = n;
     } else {
       size_t j = i + (in[i] == '/' ? 1 : 0);
-      while (j < n && in[j] != '/')
-        j++;
+      while (j < n && in[j] != '/') j++;
       memcpy(out + *o, in + i, j - i);
       *o += j - i;
       i = j;
@@ -114,8 +106,7 @@ int pb_url_resolve(const char *base, const char *ref, size_t ref_len, char **out
                      ref[ref_len - 1] == '\n' || ref[ref_len - 1] == '\r'))
     ref_len--;
   split(base, blen, &b);
-  if (!b.scheme.has)
-    return PB_EINVAL;
+  if (!b.scheme.has) return PB_EINVAL;
   split(ref, ref_len, &r);
   cap = blen + ref_len + 8;
   buf = malloc(cap);

@@ -113,6 +113,13 @@ static void end_locked(pb_sessions *ss, pb_session *s, int code, const char *rea
 /* Kills the browser so running work fails fast, waits for it, records the
  * history row and frees what the session held. */
 static void teardown(pb_sessions *ss, pb_session *s) {
+  /* Let the client read what is queued for it (the answer to Browser.close)
+   * before the proxy goes; bounded, a client may not read at all. */
+  for (int64_t until = pb_now_ms() + 1000; s->proxy && pb_proxy_has_output(s->proxy) && pb_now_ms() < until;) {
+    wake(ss);
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
+    nanosleep(&ts, NULL);
+  }
   if (s->browser) kill(-pb_browser_pid(s->browser), SIGKILL);
   pthread_mutex_lock(&s->mu);
   while (s->busy) pthread_cond_wait(&s->idle, &s->mu);
@@ -120,13 +127,6 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   s->proxy = NULL;
   pthread_mutex_unlock(&s->mu);
   if (s->trace && s->browser) pb_cdp_unrecord(pb_browser_cdp(s->browser), trace_rec, s->trace);
-  /* Let the client read what is queued for it (the answer to Browser.close)
-   * before the proxy goes; bounded, a client may not read at all. */
-  for (int64_t until = pb_now_ms() + 1000; proxy && pb_proxy_has_output(proxy) && pb_now_ms() < until;) {
-    wake(ss);
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
-    nanosleep(&ts, NULL);
-  }
   pb_proxy_free(proxy);
   pb_browser_destroy(s->browser);
   s->browser = NULL;

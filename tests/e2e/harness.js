@@ -679,6 +679,95 @@ function childrenOf(pid) {
   return out;
 }
 
+// ---------------------------------------------------------------- sessions
+
+// `ppod-browserd account limits NAME --set k=v ...` on a (running) daemon's
+// store; settings is {key: value}.
+async function setLimits(dataDir, name, settings) {
+  const args = ['account', 'limits', name];
+  for (const [k, v] of Object.entries(settings)) args.push('--set', `${k}=${v}`);
+  args.push('--data-dir', dataDir);
+  return runAdmin(args);
+}
+
+// POST /browser/acquire; the result ({sessionId, webSocketDebuggerUrl,
+// keepAliveMs}) or an error that shows the answer.
+async function acquireSession(daemon, body = {}, { token = daemon.token } = {}) {
+  const res = await daemon.request('POST', '/browser/acquire', { json: body, token });
+  if (res.status !== 200 || !res.json || !res.json.result || !res.json.result.sessionId) {
+    throw new Error(`POST /browser/acquire ${JSON.stringify(body)}: HTTP ${res.status} ` +
+      res.body.subarray(0, 500).toString('utf8'));
+  }
+  return res.json.result;
+}
+
+// DELETE /browser/sessions/{id}, tolerating a session that already ended
+// (for cleanup paths); returns the HTTP status.
+async function releaseSession(daemon, id, { token = daemon.token } = {}) {
+  const res = await daemon.request('DELETE', `/browser/sessions/${id}`, { token });
+  return res.status;
+}
+
+// The account's /browser/history entry for id, once there is one.
+async function waitForHistory(daemon, id, { token = daemon.token, timeout = scaled(15000) } = {}) {
+  return pollUntil(async () => {
+    const res = await daemon.request('GET', '/browser/history', { token });
+    if (res.status !== 200) throw new Error(`GET /browser/history: HTTP ${res.status}`);
+    return res.json.result.find((h) => h.sessionId === id);
+  }, { timeout, interval: 100, what: `session ${id} in /browser/history` });
+}
+
+// Resolves once GET /browser/sessions/{id} shows no client connected (the
+// service noticed a disconnect); returns that session info.
+async function waitForNoClient(daemon, id, { token = daemon.token, timeout = scaled(10000) } = {}) {
+  return pollUntil(async () => {
+    const res = await daemon.request('GET', `/browser/sessions/${id}`, { token });
+    if (res.status !== 200) throw new Error(`GET /browser/sessions/${id}: HTTP ${res.status} ${res.body}`);
+    return res.json.result.connectionId === undefined ? res.json.result : null;
+  }, { timeout, interval: 50, what: `session ${id} without a connected client` });
+}
+
+// A WebSocket opening handshake by hand, to see refusals as a client would:
+// {status, headers, body, json} when refused; {status: 101, headers, socket}
+// when accepted (the caller destroys the socket).
+function wsHandshake(port, reqPath, { headers = {}, timeout = scaled(10000) } = {}) {
+  const key = require('node:crypto').randomBytes(16).toString('base64');
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      path: reqPath,
+      agent: false,
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': key,
+        ...headers,
+      },
+    });
+    const timer = setTimeout(() => req.destroy(new Error(`WebSocket handshake ${reqPath}: no answer in ${timeout} ms`)), timeout);
+    req.on('upgrade', (res, socket) => {
+      clearTimeout(timer);
+      resolve({ status: res.statusCode, headers: res.headers, socket });
+    });
+    req.on('response', (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        const body = Buffer.concat(chunks);
+        let json = null;
+        try { json = JSON.parse(body.toString('utf8')); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, body, json });
+      });
+      res.on('error', (e) => { clearTimeout(timer); reject(e); });
+    });
+    req.on('error', (e) => { clearTimeout(timer); reject(e); });
+    req.end();
+  });
+}
+
 // ---------------------------------------------------------------- asserts
 
 // Every error response: status, JSON envelope, code; returns the first error.
@@ -722,4 +811,11 @@ module.exports = {
   procStat,
   isAlive,
   expectError,
+  runAdmin,
+  setLimits,
+  acquireSession,
+  releaseSession,
+  waitForHistory,
+  waitForNoClient,
+  wsHandshake,
 };

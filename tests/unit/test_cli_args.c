@@ -5,6 +5,7 @@
 #include "../../src/cli/commands.c"
 #include "../../src/cli/config.c"
 #include "../../src/cli/files.c"
+#include "../../src/cli/testcmd.c"
 
 #include "test.h"
 
@@ -217,11 +218,13 @@ static void test_every_flag_reaches_the_body(void) {
         case PB_CLI_F_TEXT_FILE: v = path; break;
         default: snprintf(val, sizeof(val), "v"); break;
         }
-        /* --html stands in for the URL. */
+        /* --html stands in for the URL; commands without a page take none. */
+        int no_value = f->kind == PB_CLI_F_BOOL || f->kind == PB_CLI_F_JSON ||
+                       f->kind == PB_CLI_F_HELP;
         char *with_url[] = {"http://a/", (char *)f->name, (char *)v};
-        char *with_html[] = {(char *)f->name, (char *)v};
-        char **argv = f->kind == PB_CLI_F_TEXT_FILE ? with_html : with_url;
-        int argc = f->kind == PB_CLI_F_TEXT_FILE ? 2 : f->kind == PB_CLI_F_BOOL ? 2 : 3;
+        char *bare[] = {(char *)f->name, (char *)v};
+        char **argv = c->page && f->kind != PB_CLI_F_TEXT_FILE ? with_url : bare;
+        int argc = (argv == with_url ? 1 : 0) + (no_value ? 1 : 2);
         pb_cli_args a;
         char err[256] = "";
         int rc = pb_cli_parse(c, argc, argv, &a, err, sizeof(err));
@@ -330,7 +333,7 @@ static void test_resolve_order(void) {
 
 static struct {
   int calls;
-  char route[64], base[128], token[64], body[1024];
+  char method[16], route[160], base[128], token[64], body[1024];
   /* what to answer */
   int fail;
   long status;
@@ -338,9 +341,12 @@ static struct {
   size_t len;
 } fake;
 
+static long fake_retry_after = -1;
+
 static int fake_send(const pb_cli_request *req, pb_cli_response *resp, char *err,
                      size_t errcap) {
   fake.calls++;
+  pb_strlcpy(fake.method, req->method ? req->method : "(none)", sizeof(fake.method));
   pb_strlcpy(fake.route, req->route, sizeof(fake.route));
   pb_strlcpy(fake.base, req->base_url, sizeof(fake.base));
   pb_strlcpy(fake.token, req->token ? req->token : "(none)", sizeof(fake.token));
@@ -353,6 +359,7 @@ static int fake_send(const pb_cli_request *req, pb_cli_response *resp, char *err
     return PB_EIO;
   }
   resp->status = fake.status;
+  resp->retry_after = fake_retry_after;
   pb_strlcpy(resp->content_type, fake.ct, sizeof(resp->content_type));
   ASSERT_EQ(pb_buf_append(&resp->body, fake.data, fake.len), 0);
   return 0;
@@ -608,6 +615,169 @@ static void test_run_login(void) {
   run_free(&r);
 }
 
+#define SID "0123456789abcdef0123456789abcdef"
+
+static void test_run_sessions(void) {
+  setenv("PAPERPOD_URL", "http://srv:1", 1);
+  setenv("PAPERPOD_TOKEN", "envtok", 1);
+
+  /* acquire: POST with keep_alive, prints the id alone. */
+  static const char acq[] =
+      "{\"success\":true,\"result\":{\"sessionId\":\"" SID "\",\"webSocketDebuggerUrl\":"
+      "\"ws://srv:1/browser/sessions/" SID "/devtools/browser\",\"keepAliveMs\":5000}}";
+  answer(200, "application/json", acq, sizeof(acq) - 1);
+  char *acquire[] = {"ppod", "browser:acquire", "--keep-alive", "5000"};
+  run_result r = run(ARGC(acquire), acquire);
+  ASSERT_EQ(r.status, 0);
+  ASSERT_STR_EQ(r.out, SID "\n");
+  ASSERT_STR_EQ(fake.method, "POST");
+  ASSERT_STR_EQ(fake.route, "/browser/acquire");
+  ASSERT_STR_EQ(fake.body, "{\"keep_alive\":5000}");
+  run_free(&r);
+
+  /* --json: the whole result. */
+  answer(200, "application/json", acq, sizeof(acq) - 1);
+  char *acqjson[] = {"ppod", "browser:acquire", "--json"};
+  r = run(ARGC(acqjson), acqjson);
+  ASSERT_EQ(r.status, 0);
+  ASSERT_STR_EQ(fake.body, "{}");
+  cJSON *j = cJSON_Parse(r.out);
+  ASSERT(j != NULL);
+  ASSERT_STR_EQ(cJSON_GetStringValue(at(j, "sessionId", NULL)), SID);
+  ASSERT_EQ(cJSON_GetNumberValue(at(j, "keepAliveMs", NULL)), 5000);
+  cJSON_Delete(j);
+  run_free(&r);
+
+  char *badka[] = {"ppod", "browser:acquire", "--keep-alive", "10"};
+  r = run(ARGC(badka), badka);
+  ASSERT_EQ(r.status, 2);
+  ASSERT_CONTAINS(r.err, "--keep-alive wants an integer from 1000");
+  run_free(&r);
+
+  /* Limits: the code, the message and when to retry. */
+  static const char limited[] =
+      "{\"success\":false,\"errors\":[{\"code\":\"RATE_LIMITED\",\"message\":\"at most 2\"}]}";
+  answer(429, "application/json", limited, sizeof(limited) - 1);
+  fake_retry_after = 30;
+  r = run(ARGC(acquire), acquire);
+  fake_retry_after = -1;
+  ASSERT_EQ(r.status, 1);
+  ASSERT_STR_EQ(r.out, "");
+  ASSERT_STR_EQ(r.err, "ppod: RATE_LIMITED: at most 2\nppod: retry in 30 s\n");
+  run_free(&r);
+
+  /* connect: checks the session, prints the ws URL built from the server URL. */
+  static const char info[] =
+      "{\"success\":true,\"result\":{\"sessionId\":\"" SID "\",\"keepAliveMs\":5000}}";
+  answer(200, "application/json", info, sizeof(info) - 1);
+  char *connect[] = {"ppod", "--url", "https://h.example:8443/", "browser:connect", SID};
+  r = run(ARGC(connect), connect);
+  ASSERT_EQ(r.status, 0);
+  ASSERT_STR_EQ(fake.method, "GET");
+  ASSERT_STR_EQ(fake.route, "/browser/sessions/" SID);
+  ASSERT(fake.body[0] == '\0');
+  ASSERT_STR_EQ(r.out, "wss://h.example:8443/browser/sessions/" SID "/devtools/browser\n");
+  ASSERT_CONTAINS(r.err, "puppeteer.connect");
+  ASSERT_CONTAINS(r.err, "connectOverCDP");
+  ASSERT(strchr(r.err, '\n') == r.err + strlen(r.err) - 1); /* one line */
+  run_free(&r);
+
+  answer(200, "application/json", info, sizeof(info) - 1);
+  char *connect2[] = {"ppod", "browser:connect", SID, "--json"};
+  r = run(ARGC(connect2), connect2);
+  ASSERT_EQ(r.status, 0);
+  j = cJSON_Parse(r.out);
+  ASSERT(j != NULL);
+  ASSERT_STR_EQ(cJSON_GetStringValue(at(j, "webSocketDebuggerUrl", NULL)),
+                "ws://srv:1/browser/sessions/" SID "/devtools/browser");
+  ASSERT_STR_EQ(cJSON_GetStringValue(at(j, "sessionId", NULL)), SID);
+  cJSON_Delete(j);
+  run_free(&r);
+
+  static const char gone[] = "{\"success\":false,\"errors\":[{\"code\":\"SESSION_NOT_FOUND\","
+                             "\"message\":\"no live session\"}]}";
+  answer(404, "application/json", gone, sizeof(gone) - 1);
+  r = run(ARGC(connect2), connect2);
+  ASSERT_EQ(r.status, 1);
+  ASSERT_STR_EQ(r.out, "");
+  ASSERT_STR_EQ(r.err, "ppod: SESSION_NOT_FOUND: no live session\n");
+  run_free(&r);
+
+  /* An id cannot reach another route. */
+  answer(200, "application/json", info, sizeof(info) - 1);
+  char *evil[] = {"ppod", "browser:connect", "../../healthz"};
+  r = run(ARGC(evil), evil);
+  ASSERT_EQ(r.status, 2);
+  ASSERT_CONTAINS(r.err, "is not a session id");
+  ASSERT_EQ(fake.calls, 0);
+  run_free(&r);
+  char *evil2[] = {"ppod", "browser:release", "a?b"};
+  r = run(ARGC(evil2), evil2);
+  ASSERT_EQ(r.status, 2);
+  ASSERT_EQ(fake.calls, 0);
+  run_free(&r);
+  char *noid[] = {"ppod", "browser:release"};
+  r = run(ARGC(noid), noid);
+  ASSERT_EQ(r.status, 2);
+  ASSERT_CONTAINS(r.err, "missing <id>");
+  run_free(&r);
+
+  /* release: DELETE. */
+  static const char rel[] =
+      "{\"success\":true,\"result\":{\"sessionId\":\"" SID "\",\"status\":\"closed\"}}";
+  answer(200, "application/json", rel, sizeof(rel) - 1);
+  char *release[] = {"ppod", "browser:release", SID};
+  r = run(ARGC(release), release);
+  ASSERT_EQ(r.status, 0);
+  ASSERT_STR_EQ(fake.method, "DELETE");
+  ASSERT_STR_EQ(fake.route, "/browser/sessions/" SID);
+  ASSERT_STR_EQ(r.out, "released " SID "\n");
+  run_free(&r);
+
+  /* sessions, history, limits: GET, the result as JSON. */
+  static const char list[] = "{\"success\":true,\"result\":[{\"sessionId\":\"" SID "\"}]}";
+  const char *gets[][2] = {{"browser:sessions", "/browser/sessions"},
+                           {"browser:history", "/browser/history"},
+                           {"browser:limits", "/browser/limits"},
+                           {"browser:usage", "/browser/usage"}};
+  for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
+    answer(200, "application/json", list, sizeof(list) - 1);
+    char *argv[] = {"ppod", (char *)gets[i][0]};
+    r = run(ARGC(argv), argv);
+    ASSERT_EQ(r.status, 0);
+    ASSERT_STR_EQ(fake.method, "GET");
+    ASSERT_STR_EQ(fake.route, gets[i][1]);
+    ASSERT(fake.body[0] == '\0');
+    j = cJSON_Parse(r.out);
+    ASSERT(cJSON_IsArray(j));
+    ASSERT_STR_EQ(cJSON_GetStringValue(at(cJSON_GetArrayItem(j, 0), "sessionId", NULL)), SID);
+    cJSON_Delete(j);
+    run_free(&r);
+  }
+  char *extra[] = {"ppod", "browser:sessions", "x"};
+  r = run(ARGC(extra), extra);
+  ASSERT_EQ(r.status, 2);
+  run_free(&r);
+
+  answer(200, "application/json", list, sizeof(list) - 1);
+  char *usage[] = {"ppod", "browser:usage", "--from", "1700000000000", "--to=1700000060000"};
+  r = run(ARGC(usage), usage);
+  ASSERT_EQ(r.status, 0);
+  ASSERT_STR_EQ(fake.route, "/browser/usage?from=1700000000000&to=1700000060000");
+  run_free(&r);
+
+  /* Quick actions take --session. */
+  answer(200, "image/png", png, sizeof(png) - 1);
+  char *shot[] = {"ppod", "browser:screenshot", "http://a/", "--session", SID, "-o", "-"};
+  r = run(ARGC(shot), shot);
+  ASSERT_EQ(r.status, 0);
+  ASSERT_STR_EQ(fake.method, "POST");
+  ASSERT_STR_EQ(fake.body, "{\"sessionId\":\"" SID "\",\"url\":\"http://a/\"}");
+  run_free(&r);
+  for (const pb_cli_command *c = pb_cli_commands; c->name; c++)
+    if (c->page) ASSERT(pb_cli_find_flag(c, "--session") != NULL);
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_cli_args.XXXXXX");
   ASSERT(mkdtemp(tmpdir) != NULL);
@@ -628,6 +798,7 @@ int main(void) {
   RUN(test_run_outputs);
   RUN(test_run_usage);
   RUN(test_run_login);
+  RUN(test_run_sessions);
   char cmd[300];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
   if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);

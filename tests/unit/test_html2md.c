@@ -20,7 +20,9 @@ static char *conv_opts(const char *html, const pb_md_opts *o) {
   return md;
 }
 
-static char *conv(const char *html) { return conv_opts(html, NULL); }
+static char *conv(const char *html) {
+  return conv_opts(html, NULL);
+}
 
 static char *conv_json(const char *html, const char *json) {
   pb_md_opts o;
@@ -33,11 +35,11 @@ static char *conv_json(const char *html, const char *json) {
   return conv_opts(html, &o);
 }
 
-#define EXPECT(html, md)                                                              \
-  do {                                                                                \
-    char *got_ = conv(html);                                                          \
-    ASSERT_STR_EQ(got_, md);                                                          \
-    free(got_);                                                                       \
+#define EXPECT(html, md)     \
+  do {                       \
+    char *got_ = conv(html); \
+    ASSERT_STR_EQ(got_, md); \
+    free(got_);              \
   } while (0)
 
 /* Renders md with cmark-gfm (tables, strikethrough, tasklists) to HTML. */
@@ -111,9 +113,10 @@ static void test_options(void) {
 static void test_code(void) {
   const char *fenced = "{\"codeBlockStyle\":\"fenced\"}";
   /* language from the class, highlighter spans dropped, fence longer than any inside */
-  char *md = conv_json("<pre><code class=\"language-js\"><span class=\"k\">let</span> x = "
-                       "\"```\";\n```\n</code></pre>",
-                       fenced);
+  char *md = conv_json(
+      "<pre><code class=\"language-js\"><span class=\"k\">let</span> x = "
+      "\"```\";\n```\n</code></pre>",
+      fenced);
   ASSERT_STR_EQ(md, "````js\nlet x = \"```\";\n```\n````");
   free(md);
   /* <pre> without <code>, <br> inside code becomes a line break */
@@ -166,9 +169,10 @@ static void test_lists(void) {
   md = conv("<ul><li>a</li><li><p>b</p><p>c</p></li><li>d</li></ul>");
   ASSERT_STR_EQ(md, "*   a\n\n*   b\n    \n    c\n    \n*   d");
   free(md);
-  md = conv_json("<ul><li><input type=checkbox checked>done</li><li><input "
-                 "type=checkbox>todo</li></ul>",
-                 "{}");
+  md = conv_json(
+      "<ul><li><input type=checkbox checked>done</li><li><input "
+      "type=checkbox>todo</li></ul>",
+      "{}");
   ASSERT_STR_EQ(md, "*   [x] done\n*   [ ] todo");
   free(md);
 }
@@ -177,11 +181,13 @@ static void test_urls_and_images(void) {
   pb_md_opts o;
   pb_md_opts_default(&o);
   pb_strlcpy(o.base_url, "http://fakehost/test/page.html", sizeof(o.base_url));
-  char *md = conv_opts("<a href=\"../x?q=1#f\">x</a> <a href=\"#top\">top</a> "
-                       "<img src=\"i.png\" alt=\"i\"> <a href=\"mailto:a@b\">m</a>",
-                       &o);
-  ASSERT_STR_EQ(md, "[x](http://fakehost/x?q=1#f) [top](#top) ![i](http://fakehost/test/i.png) "
-                    "[m](mailto:a@b)");
+  char *md = conv_opts(
+      "<a href=\"../x?q=1#f\">x</a> <a href=\"#top\">top</a> "
+      "<img src=\"i.png\" alt=\"i\"> <a href=\"mailto:a@b\">m</a>",
+      &o);
+  ASSERT_STR_EQ(md,
+                "[x](http://fakehost/x?q=1#f) [top](#top) ![i](http://fakehost/test/i.png) "
+                "[m](mailto:a@b)");
   free(md);
   /* <base> applies on top of the page URL */
   md = conv_opts("<head><base href=\"/root/\"></head><a href=\"a b.html\">sp</a>", &o);
@@ -209,41 +215,47 @@ static void test_urls_and_images(void) {
 }
 
 static void test_tables(void) {
-  EXPECT("<table><tr><th>h1</th><th>h2</th></tr><tr><td>a|b</td><td><img src=\"i.png\" "
-         "alt=\"i\"></td></tr></table>",
-         "| h1 | h2 |\n| --- | --- |\n| a\\|b | ![i](i.png) |");
+  EXPECT(
+      "<table><tr><th>h1</th><th>h2</th></tr><tr><td>a|b</td><td><img src=\"i.png\" "
+      "alt=\"i\"></td></tr></table>",
+      "| h1 | h2 |\n| --- | --- |\n| a\\|b | ![i](i.png) |");
   /* no header row: an empty one, so the first row stays data */
   EXPECT("<table><tr><td>a</td><td>b</td></tr></table>", "|  |  |\n| --- | --- |\n| a | b |");
   /* colspan and rowspan keep the columns aligned */
-  char *md = conv("<table><tr><th colspan=2>wide</th><th>c</th></tr><tr><td rowspan=2>t</td>"
-                  "<td>1</td><td>2</td></tr><tr><td>3</td><td>4</td></tr></table>");
+  char *md = conv(
+      "<table><tr><th colspan=2>wide</th><th>c</th></tr><tr><td rowspan=2>t</td>"
+      "<td>1</td><td>2</td></tr><tr><td>3</td><td>4</td></tr></table>");
   ASSERT_STR_EQ(md, "| wide |  | c |\n| --- | --- | --- |\n| t | 1 | 2 |\n|  | 3 | 4 |");
   char *html = render(md);
   ASSERT_CONTAINS(html, "<td>3</td>");
   free(md);
   free(html);
   /* block content in a cell stays on the cell's line */
-  EXPECT("<table><tr><th>a</th><th>b</th></tr><tr><td><p>x</p><p>y</p></td><td><pre>p|q</pre>"
-         "</td></tr></table>",
-         "| a | b |\n| --- | --- |\n| x y | `p\\|q` |");
+  EXPECT(
+      "<table><tr><th>a</th><th>b</th></tr><tr><td><p>x</p><p>y</p></td><td><pre>p|q</pre>"
+      "</td></tr></table>",
+      "| a | b |\n| --- | --- |\n| x y | `p\\|q` |");
   /* a one-cell layout table is not a table */
   EXPECT("<table><tr><td><p>just</p><p>text</p></td></tr></table>", "just\n\ntext");
   EXPECT("<del>gone</del> <s>old</s>", "~~gone~~ ~~old~~");
 }
 
 static void test_dropped_and_text(void) {
-  EXPECT("<p>a<script>alert(1)</script><style>p{}</style><noscript>js</noscript>"
-         "<template><b>t</b></template>b</p>",
-         "ab");
+  EXPECT(
+      "<p>a<script>alert(1)</script><style>p{}</style><noscript>js</noscript>"
+      "<template><b>t</b></template>b</p>",
+      "ab");
   EXPECT("<p>&lt;script&gt;alert(1)&lt;/script&gt; &amp;amp; &#128512; &#x1D11E; caf&eacute;</p>",
          "\\<script>alert(1)\\</script> \\&amp; \xF0\x9F\x98\x80 \xF0\x9D\x84\x9E caf\xC3\xA9");
   EXPECT("<svg><title>icon</title></svg>text", "text");
   /* render() also asserts that no raw HTML node appears */
-  char *md = conv("<p>&lt;b&gt;not bold&lt;/b&gt; &lt;!-- c --&gt; "
-                  "&lt;?php ?&gt;</p>");
+  char *md = conv(
+      "<p>&lt;b&gt;not bold&lt;/b&gt; &lt;!-- c --&gt; "
+      "&lt;?php ?&gt;</p>");
   char *html = render(md);
-  ASSERT_CONTAINS(html, "&lt;b&gt;not bold&lt;/b&gt; &lt;!-- c --&gt; "
-                        "&lt;?php ?&gt;");
+  ASSERT_CONTAINS(html,
+                  "&lt;b&gt;not bold&lt;/b&gt; &lt;!-- c --&gt; "
+                  "&lt;?php ?&gt;");
   free(md);
   free(html);
 }
@@ -253,8 +265,7 @@ static void test_caps(void) {
   size_t n = 100000;
   pb_buf b;
   pb_buf_init(&b, 64 << 20);
-  for (size_t i = 0; i < n; i++)
-    ASSERT_EQ(pb_buf_append(&b, "<div><span>", 11), 0);
+  for (size_t i = 0; i < n; i++) ASSERT_EQ(pb_buf_append(&b, "<div><span>", 11), 0);
   ASSERT_EQ(pb_buf_append(&b, "deep", 4), 0);
   size_t len;
   char *html = pb_buf_steal(&b, &len);
@@ -288,8 +299,7 @@ static char *slurp(const char *path) {
   char chunk[4096];
   size_t n;
   pb_buf_init(&b, 1 << 20);
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    ASSERT_EQ(pb_buf_append(&b, chunk, n), 0);
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) ASSERT_EQ(pb_buf_append(&b, chunk, n), 0);
   fclose(f);
   return pb_buf_steal(&b, NULL);
 }
@@ -311,8 +321,7 @@ static void test_fixture_roundtrip(void) {
   pb_strlcpy(o.base_url, "https://example.com/start/page.html", sizeof(o.base_url));
   char *md = conv_opts(html, &o);
   size_t wl = strlen(want);
-  if (wl && want[wl - 1] == '\n')
-    want[wl - 1] = 0;
+  if (wl && want[wl - 1] == '\n') want[wl - 1] = 0;
   ASSERT_STR_EQ(md, want);
   char *html2 = render(md);
   char *md2 = conv_opts(html2, &o);

@@ -21,8 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.link_reference_style = (f >> 3) % 3;
     o.preformatted_code = (f >> 5) & 1;
     o.gfm = !((f >> 6) & 1);
-    if (f & 0x80)
-      pb_strlcpy(o.base_url, "http://fakehost/test/page.html", sizeof(o.base_url));
+    if (f & 0x80) pb_strlcpy(o.base_url, "http://fakehost/test/page.html", sizeof(o.base_url));
     o.max_depth = 64;
     o.max_output = 1 << 22;
     data++;
@@ -30,8 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   int rc = pb_html2md((const char *)data, size, &o, &md, &len);
   if (rc == 0) {
-    if (!md || strlen(md) != len)
-      abort();
+    if (!md || strlen(md) != len) abort();
   } else if (md) {
     abort();
   }

@@ -18,9 +18,10 @@
 #include "render/html2md.h"
 
 static int usage(void) {
-  fprintf(stderr, "usage: html2md [--base-url URL] < in.html > out.md\n"
-                  "       html2md [--base-url URL] [--time] -o DIR FILE...\n"
-                  "options: turndown's, as JSON in $HTML2MD_OPTIONS\n");
+  fprintf(stderr,
+          "usage: html2md [--base-url URL] < in.html > out.md\n"
+          "       html2md [--base-url URL] [--time] -o DIR FILE...\n"
+          "options: turndown's, as JSON in $HTML2MD_OPTIONS\n");
   return 2;
 }
 
@@ -44,8 +45,7 @@ static int read_all(FILE *f, size_t cap, char **out, size_t *len) {
   *out = pb_buf_steal(&b, len);
   if (!*out) {
     *out = calloc(1, 1);
-    if (!*out)
-      return PB_ENOMEM;
+    if (!*out) return PB_ENOMEM;
   }
   return 0;
 }
@@ -82,14 +82,10 @@ static int convert_stream(FILE *in, FILE *out, const pb_md_opts *o, const char *
   char *html = NULL, *md = NULL;
   size_t hl = 0, ml = 0;
   int rc = read_all(in, o->max_input + 1, &html, &hl);
-  if (!rc)
-    rc = pb_html2md(html, hl, o, &md, &ml);
-  if (!rc && timing)
-    time_it(html, hl, o, what);
-  if (!rc && fwrite(md, 1, ml, out) != ml)
-    rc = PB_EIO;
-  if (rc)
-    fprintf(stderr, "html2md: %s: %s\n", what, pb_strerror(rc));
+  if (!rc) rc = pb_html2md(html, hl, o, &md, &ml);
+  if (!rc && timing) time_it(html, hl, o, what);
+  if (!rc && fwrite(md, 1, ml, out) != ml) rc = PB_EIO;
+  if (rc) fprintf(stderr, "html2md: %s: %s\n", what, pb_strerror(rc));
   free(html);
   free(md);
   return rc;
@@ -135,12 +131,10 @@ int main(int argc, char **argv) {
     }
   }
   if (!outdir) {
-    if (i != argc)
-      return usage();
+    if (i != argc) return usage();
     return convert_stream(stdin, stdout, &o, "stdin") ? 1 : 0;
   }
-  if (i == argc)
-    return usage();
+  if (i == argc) return usage();
   if (mkdir(outdir, 0777) && errno != EEXIST) {
     fprintf(stderr, "html2md: %s: %s\n", outdir, strerror(errno));
     return 1;
@@ -152,8 +146,7 @@ int main(int argc, char **argv) {
     base = base ? base + 1 : path;
     size_t bl = strlen(base);
     const char *dot = strrchr(base, '.');
-    if (dot && dot != base)
-      bl = (size_t)(dot - base);
+    if (dot && dot != base) bl = (size_t)(dot - base);
     char outpath[4096];
     int w = snprintf(outpath, sizeof(outpath), "%s/%.*s.md", outdir, (int)bl, base);
     if (w < 0 || (size_t)w >= sizeof(outpath)) {
@@ -174,11 +167,9 @@ int main(int argc, char **argv) {
       failed = 1;
       continue;
     }
-    if (convert_stream(in, out, &o, path))
-      failed = 1;
+    if (convert_stream(in, out, &o, path)) failed = 1;
     fclose(in);
-    if (fclose(out))
-      failed = 1;
+    if (fclose(out)) failed = 1;
   }
   return failed ? 1 : 0;
 }

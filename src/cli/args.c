@@ -18,7 +18,8 @@ const pb_cli_flag pb_cli_global_flags[] = {
 };
 
 static int takes_value(const pb_cli_flag *f) {
-  return f->kind != PB_CLI_F_BOOL && f->kind != PB_CLI_F_HELP && f->kind != PB_CLI_F_JSON;
+  return f->kind != PB_CLI_F_BOOL && f->kind != PB_CLI_F_HELP && f->kind != PB_CLI_F_JSON &&
+         f->kind != PB_CLI_F_ENUM_CONST;
 }
 
 static const pb_cli_flag *find_in(const pb_cli_flag *t, const char *arg) {
@@ -146,11 +147,18 @@ static int apply(const pb_cli_flag *f, const char *v, cJSON *root, pb_cli_args *
     if (!*v) return fail(err, errcap, PB_EINVAL, "%s wants a file name or -", f->name);
     a->out = v;
     return 0;
+  case PB_CLI_F_TRACE:
+    if (!*v) return fail(err, errcap, PB_EINVAL, "%s wants a file name", f->name);
+    a->trace = v;
+    if (root && f->path && set_path(root, f->path, cJSON_CreateTrue()))
+      return fail(err, errcap, PB_ENOMEM, "%s", pb_strerror(PB_ENOMEM));
+    return 0;
   default: break;
   }
   if (!root || !f->path) return 0; /* a command without a body ignores body flags */
   switch (f->kind) {
   case PB_CLI_F_BOOL: rc = set_path(root, f->path, cJSON_CreateTrue()); break;
+  case PB_CLI_F_ENUM_CONST: rc = set_path(root, f->path, cJSON_CreateString(f->choices)); break;
   case PB_CLI_F_STRING: rc = set_path(root, f->path, cJSON_CreateString(v)); break;
   case PB_CLI_F_INT:
     if (pb_parse_int(v, f->min, f->max, &n))

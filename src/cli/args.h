@@ -20,6 +20,8 @@ typedef enum {
   PB_CLI_F_TOKEN,     /* API token (pb_cli_args.token) */
   PB_CLI_F_HELP,      /* pb_cli_args.help */
   PB_CLI_F_JSON,      /* pb_cli_args.json: print the whole JSON result */
+  PB_CLI_F_TRACE,     /* path = true, and the trace zip goes to pb_cli_args.trace */
+  PB_CLI_F_ENUM_CONST, /* a switch: path = metavar (e.g. --full sets mode "full") */
 } pb_cli_flag_kind;
 
 typedef struct {
@@ -60,6 +62,7 @@ typedef struct pb_cli_args {
   const char *token; /* --token value or NULL */
   int help;          /* --help seen */
   int json;          /* --json seen (PB_CLI_F_JSON) */
+  const char *trace; /* --trace FILE.zip or NULL */
 } pb_cli_args;
 
 /* Runs a parsed command; returns a PB_CLI_EXIT_* status. */

@@ -131,6 +131,9 @@ int pb_cli_http_send(const pb_cli_request *req, pb_cli_response *resp, char *err
   if (ct) pb_strlcpy(resp->content_type, ct, sizeof(resp->content_type));
   if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry) == CURLE_OK && retry > 0)
     resp->retry_after = (long)retry;
+  struct curl_header *th = NULL;
+  if (curl_easy_header(h, "X-Trace-Id", 0, CURLH_HEADER, -1, &th) == CURLHE_OK && th && th->value)
+    pb_strlcpy(resp->trace_id, th->value, sizeof(resp->trace_id));
   rc = 0;
   goto out;
 

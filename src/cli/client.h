@@ -22,6 +22,7 @@ typedef struct {
   long status;             /* HTTP status */
   char content_type[128];  /* Content-Type as sent (may carry parameters), or "" */
   long retry_after;        /* Retry-After in seconds, or -1 */
+  char trace_id[64];       /* X-Trace-Id, or "" */
   pb_buf body;             /* the response body; caller frees with pb_buf_free */
 } pb_cli_response;
 

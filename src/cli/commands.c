@@ -30,6 +30,8 @@ static const pb_cli_flag page_flags[] = {
     {.name = "--wait-until", .kind = PB_CLI_F_ENUM, .path = "gotoOptions.waitUntil",
      .metavar = "EVENT", .choices = "load|domcontentloaded|networkidle0|networkidle2",
      .help = "load (default), domcontentloaded, networkidle0 or networkidle2"},
+    {.name = "--trace", .kind = PB_CLI_F_TRACE, .path = "trace", .metavar = "FILE.zip",
+     .help = "record a trace (Playwright trace viewer, DevTools, HAR) and save it to FILE.zip"},
     {.name = "--timeout", .kind = PB_CLI_F_INT, .path = "timeout", .metavar = "MS",
      .help = "deadline for the whole job, 0 to 120000 (default 30000)", .min = 0,
      .max = 120000},
@@ -64,6 +66,15 @@ static const pb_cli_flag *const screenshot_opts[] = {output_flags, screenshot_fl
                                                      page_flags, NULL};
 static const pb_cli_flag *const pdf_opts[] = {output_flags, pdf_flags, page_flags, NULL};
 static const pb_cli_flag *const text_opts[] = {output_flags, page_flags, NULL};
+
+static const pb_cli_flag markdown_flags[] = {
+    {.name = "--full", .kind = PB_CLI_F_ENUM_CONST, .path = "mode", .choices = "full",
+     .help = "convert the whole page, not just its main content"},
+    {.name = "--frontmatter", .kind = PB_CLI_F_BOOL, .path = "frontmatter",
+     .help = "start with YAML front matter: title, url, description, byline, published"},
+    {0},
+};
+static const pb_cli_flag *const markdown_opts[] = {output_flags, markdown_flags, page_flags, NULL};
 
 static const pb_cli_flag links_flags[] = {
     {.name = "--visible-only", .kind = PB_CLI_F_BOOL, .path = "visibleLinksOnly",
@@ -153,6 +164,12 @@ const pb_cli_command pb_cli_commands[] = {
      .description = "Prints the JSON result; the selector defaults to body.",
      .flags = text_opts, .handler = pb_cli_run_action, .route = "/browser/scrape",
      .output = PB_CLI_OUT_RESULT, .page = 1, .max_args = 1, .extra = scrape_extra},
+    {.name = "browser:markdown", .summary = "A page as Markdown (its main content, or --full)",
+     .args = "<url>",
+     .description = "Prints the Markdown. Readable mode (the default) extracts the main content\n"
+                    "like a reader view; --full converts the whole page.",
+     .flags = markdown_opts, .handler = pb_cli_run_action, .route = "/browser/markdown",
+     .output = PB_CLI_OUT_RESULT, .page = 1},
     {.name = "browser:links", .summary = "The links of a page as absolute URLs", .args = "<url>",
      .flags = links_opts, .handler = pb_cli_run_action, .route = "/browser/links",
      .output = PB_CLI_OUT_RESULT, .page = 1},
@@ -383,6 +400,33 @@ static int handle_response(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_
   return status;
 }
 
+/* --trace FILE.zip: fetches the trace the action recorded and saves it. */
+static int save_trace(pb_cli_ctx *ctx, const pb_cli_args *a, const char *url, const char *token,
+                      const char *trace_id) {
+  if (!*trace_id) {
+    fprintf(ctx->err, "ppod: the server recorded no trace\n");
+    return -1;
+  }
+  char route[128], err[1024];
+  snprintf(route, sizeof(route), "/browser/traces/%s", trace_id);
+  pb_cli_request req = {.method = "GET", .base_url = url, .route = route, .token = token,
+                        .max_response = PB_CLI_MAX_RESPONSE, .timeout_ms = PB_CLI_TIMEOUT_MS};
+  pb_cli_response resp;
+  int rc = ctx->send(&req, &resp, err, sizeof(err));
+  if (!rc && resp.status != 200) {
+    snprintf(err, sizeof(err), "fetching the trace: HTTP %ld", resp.status);
+    rc = PB_EIO;
+  }
+  if (!rc) rc = pb_cli_file_write_atomic(a->trace, resp.body.data, resp.body.len, 0644, err, sizeof(err));
+  pb_buf_free(&resp.body);
+  if (rc) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    return -1;
+  }
+  fprintf(ctx->err, "trace: %s\n", a->trace);
+  return 0;
+}
+
 int pb_cli_run_action(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
   char err[1024];
   char *url = NULL, *token = NULL;
@@ -408,6 +452,8 @@ int pb_cli_run_action(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_a
     status = PB_CLI_EXIT_FAIL;
   } else {
     status = handle_response(cmd, ctx, a, &req, &resp);
+    if (a->trace && resp.status < 300 && save_trace(ctx, a, url, token, resp.trace_id))
+      status = PB_CLI_EXIT_FAIL;
   }
   pb_buf_free(&resp.body);
   free(url);

@@ -220,7 +220,7 @@ static void test_every_flag_reaches_the_body(void) {
         }
         /* --html stands in for the URL; commands without a page take none. */
         int no_value = f->kind == PB_CLI_F_BOOL || f->kind == PB_CLI_F_JSON ||
-                       f->kind == PB_CLI_F_HELP;
+                       f->kind == PB_CLI_F_HELP || f->kind == PB_CLI_F_ENUM_CONST;
         char *with_url[] = {"http://a/", (char *)f->name, (char *)v};
         char *bare[] = {(char *)f->name, (char *)v};
         char **argv = c->page && f->kind != PB_CLI_F_TEXT_FILE ? with_url : bare;

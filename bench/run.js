@@ -20,6 +20,12 @@
 // A B C, ..., so drift of this noisy machine lands on all three alike. CPU
 // time per job (process tree + this node process) is reported as well: on a
 // shared machine it is steadier than wall-clock throughput. Loopback only.
+//
+// Output: the table on stdout, raw numbers in bench/out/<name>.json, the
+// daemon's stderr in bench/out/daemon.log. require()-ing this file runs
+// nothing and exports the pieces, for ad-hoc diagnostics.
+//
+// Adding a benchmark (PDF, content, scrape): one more BENCHMARKS entry.
 
 const http = require('node:http');
 const fs = require('node:fs');
@@ -499,12 +505,12 @@ function nobody() {
   return null;
 }
 
-async function startFloor(pages) {
+async function startFloor(pages, extraArgs = []) {
   const profile = await fsp.mkdtemp(path.join(os.tmpdir(), 'ppod-bench-floor-'));
   const drop = IS_ROOT ? nobody() : null;
   if (IS_ROOT && !drop) throw new Error("no 'nobody' user to run the floor's Chromium as");
   if (drop) await fsp.chown(profile, drop.uid, drop.gid);
-  const proc = spawn(CHROMIUM, [...DAEMON_FLAGS, `--user-data-dir=${profile}`, 'about:blank'], {
+  const proc = spawn(CHROMIUM, [...DAEMON_FLAGS, ...extraArgs, `--user-data-dir=${profile}`, 'about:blank'], {
     stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
     env: { HOME: profile, PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', TZ: 'UTC' },
     ...(drop || {}),
@@ -679,6 +685,10 @@ function report(bench, systems, lat1, thr, extra) {
     const b = stats(extra.browserMs);
     lines.push(`service X-Browser-Ms-Used at c=1: p50 ${r1(b.p50)} ms (HTTP+queue+lease overhead outside it ≈ ${r1(svc.s1.p50 - b.p50)} ms at p50)`);
   }
+  if (extra.browserMsC.length) {
+    const b = stats(extra.browserMsC);
+    lines.push(`service X-Browser-Ms-Used at c=${C}: p50 ${r1(b.p50)} ms, mean ${r1(b.mean)} ms (client latency p50 ${r1(svc.sc.p50)}, mean ${r1(svc.sc.mean)})`);
+  }
   return { text: lines.join('\n'), ratios, rows };
 }
 
@@ -731,6 +741,7 @@ async function main() {
     const norm = (a) => a.replace(/=.*$/, '');
     const extra = svcArgv.slice(1).filter((a) => !DAEMON_FLAGS.includes(a) && !/^--user-data-dir=/.test(a) && a !== 'about:blank');
     const missing = DAEMON_FLAGS.filter((f) => !svcArgv.includes(f));
+    console.log(`  service Chromium processes with a CDP pipe (browsers, incl. spares for sessions): ${browserArgv(service.pid).length}`);
     if (extra.length || missing.length)
       console.log(`  note: the daemon's Chromium flags differ from the floor's: extra [${extra.join(' ')}] missing [${missing.map(norm).join(' ')}]`);
     if (IS_ROOT) console.log('  note: running as root, so the Puppeteer baseline passes --no-sandbox (Chromium will not start as root otherwise);\n        the service and the floor run Chromium as \'nobody\' with the sandbox on.');
@@ -743,8 +754,10 @@ async function main() {
       service.lastBrowserMs = [];
       const lat1 = await latencyPhase(systems, bench, fixture);
       const browserMs = service.lastBrowserMs.slice();
+      service.lastBrowserMs = [];
       const thr = await throughputPhase(systems, bench, fixture);
-      const rep = report(bench, systems, lat1, thr, { browserMs });
+      const browserMsC = service.lastBrowserMs.slice();
+      const rep = report(bench, systems, lat1, thr, { browserMs, browserMsC });
       console.log(rep.text);
 
       const metrics = await service.metrics();
@@ -767,6 +780,7 @@ async function main() {
         }])),
         service: {
           browserMsUsedC1: { stats: stats(browserMs), samples: browserMs },
+          browserMsUsedConcurrent: { stats: stats(browserMsC), samples: browserMsC },
           jobDuration: metrics.split('\n').filter((l) => l.startsWith('ppod_job_duration_seconds_sum') || l.startsWith('ppod_job_duration_seconds_count')),
         },
         puppeteerArgs: pup.args,
@@ -795,4 +809,4 @@ if (require.main === module) {
   });
 }
 
-module.exports = { BENCHMARKS, PipeCDP, startFixtureServer, startService, startPuppeteer, startFloor, treeMemory, treeCpuMs, stats };
+module.exports = { BENCHMARKS, PipeCDP, startFixtureServer, startService, startPuppeteer, startFloor, treeMemory, treeCpuMs, browserArgv, stats };

@@ -270,6 +270,7 @@ static void decide(const pb_egress_proxy *p, job *j) {
   j->naddr = 0;
   for (int i = 0; i < p->nhosts; i++)
     if (!strcmp(p->hosts[i].name, j->host)) j->addrs[j->naddr++] = p->hosts[i].ip;
+  if (!j->naddr && parse_ip(j->host, &j->addrs[0])) j->naddr = 1;
   if (!j->naddr) {
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));
@@ -315,6 +316,20 @@ static void decide(const pb_egress_proxy *p, job *j) {
     }
   }
   j->status = 0;
+}
+
+/* Whether deciding about host can block: only a name for the system
+ * resolver can. The rest is decided on the loop thread, saving two thread
+ * hops per request (which is what a loaded machine charges for). */
+static int needs_dns(const pb_egress_proxy *p, const char *host) {
+  addr a;
+  if (parse_ip(host, &a)) return 0;
+  for (int i = 0; i < p->nhosts; i++)
+    if (!strcmp(p->hosts[i].name, host)) return 0;
+  if (!is_localhost(host)) return 1;
+  for (int i = 0; i < p->nallow; i++)
+    if (!strcmp(p->allow[i].host, host)) return 1; /* allow-listed: resolved, off the loop */
+  return 0;                                       /* refused without resolving */
 }
 
 static void *resolver_main(void *arg) {
@@ -396,7 +411,15 @@ static void close_up(pb_egress_proxy *p, conn *c) {
 }
 
 /* Answers the client with status and a short text, then closes. Only before
- * any upstream byte reached the client. */
+ * any upstream byte reached the client.
+ *
+ * A plain request whose upstream cannot be had (no address, no connection,
+ * no HTTP answer) gets no answer at all: Chromium would show a 502 as the
+ * page, while a closed connection is a network error (ERR_EMPTY_RESPONSE),
+ * which is what the page would have seen without a proxy. A refusal is a 403
+ * the page shows, marked "X-Ppod-Egress: refused" so that the navigation code
+ * can tell it from the site's own 403. Through CONNECT, Chromium turns any
+ * answer but 200 into ERR_TUNNEL_CONNECTION_FAILED. */
 static void respond(pb_egress_proxy *p, conn *c, int status, const char *why) {
   const char *reason = status == 400   ? "Bad Request"
                        : status == 403 ? "Forbidden"
@@ -406,25 +429,29 @@ static void respond(pb_egress_proxy *p, conn *c, int status, const char *why) {
                        : status == 503 ? "Service Unavailable"
                        : status == 504 ? "Gateway Timeout"
                                        : "Error";
+  const char *lb = strchr(c->host, ':') ? "[" : "", *rb = *lb ? "]" : "";
   if (status == 403) {
     atomic_fetch_add(&p->n_refused, 1);
-    PB_INFO("egress: refused %s %s%s%s:%d: %s", c->method[0] ? c->method : "?", strchr(c->host, ':') ? "[" : "",
-            c->host, strchr(c->host, ':') ? "]" : "", c->port, why);
+    PB_INFO("egress: refused %s %s%s%s:%d: %s", c->method, lb, c->host, rb, c->port, why);
   } else {
     atomic_fetch_add(&p->n_failed, 1);
-    PB_DEBUG("egress: %d for %s %s:%d: %s", status, c->method[0] ? c->method : "?",
-             c->host[0] ? c->host : "?", c->port, why);
+    PB_DEBUG("egress: %d for %s %s%s%s:%d: %s", status, c->method[0] ? c->method : "?", lb,
+             c->host[0] ? c->host : "?", rb, c->port, why);
   }
   close_up(p, c);
-  char body[512], head[256];
+  if (status >= 502 && status <= 504 && c->host[0] && !c->is_connect) {
+    conn_close(p, c);
+    return;
+  }
+  char body[512], head[300];
   int bl = snprintf(body, sizeof(body), "ppod egress: %s\n", why);
   if (bl < 0) bl = 0;
   if ((size_t)bl >= sizeof(body)) bl = (int)sizeof(body) - 1;
   int hl = snprintf(head, sizeof(head),
                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                    "Content-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n"
-                    "Proxy-Connection: close\r\n\r\n",
-                    status, reason, bl);
+                    "Content-Length: %d\r\nCache-Control: no-store\r\n%s"
+                    "Connection: close\r\nProxy-Connection: close\r\n\r\n",
+                    status, reason, bl, status == 403 ? "X-Ppod-Egress: refused\r\n" : "");
   c->u2c.off = c->u2c.len = 0;
   put(&c->u2c, head, (size_t)hl);
   put(&c->u2c, body, (size_t)bl);
@@ -663,6 +690,8 @@ static void on_connect_ready(pb_egress_proxy *p, conn *c) {
   connected(p, c);
 }
 
+static void resolved(pb_egress_proxy *p, job *j);
+
 static void enqueue(pb_egress_proxy *p, conn *c) {
   job *j = calloc(1, sizeof(*j));
   if (!j) {
@@ -675,6 +704,12 @@ static void enqueue(pb_egress_proxy *p, conn *c) {
   j->port = c->port;
   c->state = ST_RESOLVE;
   c->deadline = pb_now_ms() + p->connect_ms;
+  if (!needs_dns(p, j->host)) {
+    decide(p, j);
+    resolved(p, j);
+    free(j);
+    return;
+  }
   pthread_mutex_lock(&p->mu);
   if (p->pend_tail)
     p->pend_tail->next = j;

@@ -109,6 +109,7 @@ static void get_metrics(pb_server *s, req *r);
 static void get_openapi(pb_server *s, req *r);
 static void get_sessions(pb_server *s, req *r);
 static void action_done(pb_server *s, req *r);
+static void submit_job(pb_server *s, req *r);
 static void get_history(pb_server *s, req *r);
 static void get_limits(pb_server *s, req *r);
 static void get_usage(pb_server *s, req *r);
@@ -634,11 +635,13 @@ static void session_route(pb_server *s, req *r, int method, const char *rest_pat
     return;
   }
   if (!*rest && method == LWSHUMETH_DELETE) {
-    pb_sessions_release(s->o.ops->sessions, id, r->auth.account_id, "Released", "released by the client");
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "sessionId", id);
-    cJSON_AddStringToObject(o, "status", "closed");
-    answer_json(r, o);
+    /* Releasing waits for the browser to go: a job, not the I/O thread. */
+    static const route release_route = {"/browser/sessions/{id}", LWSHUMETH_DELETE, 1, NULL,
+                                        NULL, pb_op_release, NULL};
+    r->route = &release_route;
+    r->json = cJSON_CreateObject();
+    cJSON_AddStringToObject(r->json, "sessionId", id);
+    submit_job(s, r);
   } else if (method == LWSHUMETH_GET &&
              (!strcmp(rest, "/json/version") || !strcmp(rest, "/json/version/"))) {
     session_discovery(s, r, ss, "version");
@@ -684,6 +687,12 @@ static void start_job(pb_server *s, req *r) {
     return;
   }
   if (admit(s, r)) return;
+  submit_job(s, r);
+}
+
+/* Hands a validated, admitted request to the job queue (429 when full). */
+static void submit_job(pb_server *s, req *r) {
+  int rc;
   const cJSON *t = cJSON_GetObjectItemCaseSensitive(r->json, "timeout");
   int64_t timeout = cJSON_IsNumber(t) && t->valueint > 0 ? t->valueint : PB_JOB_TIMEOUT_DEFAULT_MS;
   r->job.account_id = r->auth.account_id;

@@ -26,3 +26,16 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
   if (trace) cJSON_AddStringToObject(out, "traceId", id);
   return pb_op_json(res, out);
 }
+
+/* DELETE /browser/sessions/{id}: answers once the session is gone. */
+int pb_op_release(pb_job *job, pb_op_result *res) {
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(job->req, "sessionId");
+  if (!cJSON_IsString(id) ||
+      pb_sessions_release(job->env->sessions, id->valuestring, job->account_id, "Released",
+                          "released by the client"))
+    return pb_op_fail(res, 404, "SESSION_NOT_FOUND", "no live session with that id for this account");
+  cJSON *out = cJSON_CreateObject();
+  cJSON_AddStringToObject(out, "sessionId", id->valuestring);
+  cJSON_AddStringToObject(out, "status", "closed");
+  return pb_op_json(res, out);
+}

@@ -60,6 +60,14 @@ static void yaml_field(pb_buf *b, const char *key, const char *value) {
   pb_buf_append(b, "\"\n", 2);
 }
 
+/* 1 if md opens with a level-1 heading (ATX or setext) whose text is title. */
+static int starts_with_title(const char *md, const char *title) {
+  size_t tl = strlen(title);
+  if (!strncmp(md, "# ", 2) && !strncmp(md + 2, title, tl) && (md[2 + tl] == '\n' || !md[2 + tl]))
+    return 1;
+  return !strncmp(md, title, tl) && md[tl] == '\n' && md[tl + 1] == '=';
+}
+
 static const char *str_of(const cJSON *o, const char *k) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
   return cJSON_IsString(v) ? v->valuestring : NULL;
@@ -120,7 +128,8 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   if (rc) {
     cJSON_Delete(page);
     cJSON_Delete(article);
-    if (rc == PB_ETOOBIG) return pb_op_fail(res, 413, "PAGE_TOO_LARGE", "the page is too large to convert");
+    if (rc == PB_ETOOBIG)
+      return pb_op_fail(res, 413, "PAGE_TOO_LARGE", "the page is too large or nested too deeply to convert");
     return pb_op_fail(res, 500, "INTERNAL_ERROR", "converting to Markdown: %s", pb_strerror(rc));
   }
   pb_buf out;
@@ -140,11 +149,18 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
     yaml_field(&out, "published", pub);
     pb_buf_append(&out, "---\n\n", 5);
   }
-  /* Readability lifts the title out of the content; a reader view shows it. */
+  /* Readability lifts the title out of the content; a reader view shows it
+   * on top, in the heading style asked for, unless the content opens with
+   * that very heading. */
   const char *atitle = article ? str_of(article, "title") : NULL;
-  if (atitle && *atitle && md_len && md[0] != '#') {
-    pb_buf_append(&out, "# ", 2);
+  if (atitle && *atitle && !starts_with_title(md, atitle)) {
+    int atx = opts.heading_style == PB_MD_HEADING_ATX;
+    if (atx) pb_buf_append(&out, "# ", 2);
     for (const char *t = atitle; *t; t++) pb_buf_append(&out, *t == '\n' ? " " : t, 1);
+    if (!atx) {
+      pb_buf_append(&out, "\n", 1);
+      for (size_t i = strlen(atitle); i > 0; i--) pb_buf_append(&out, "=", 1);
+    }
     pb_buf_append(&out, "\n\n", 2);
   }
   rc = pb_buf_append(&out, md, md_len);

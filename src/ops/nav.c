@@ -102,8 +102,10 @@ static void trace_start(pb_nav *n) {
   if (pb_cdp_record(pg->cdp, pg->session_id, trace_rec, n->trace)) return;
   n->recording = 1;
   pb_trace_meta(n->trace, obj_str_pub(n->job->req, "url"), pg->width, pg->height, NULL, NULL);
-  pb_cdp_send(pg->cdp, pg->session_id, "Network.enable", NULL);
-  pb_cdp_send(pg->cdp, pg->session_id, "Runtime.enable", NULL);
+  /* Each is answered before the page loads, so the trace holds all of it. */
+  int64_t deadline = pb_now_ms() + 5000;
+  pb_cdp_call(pg->cdp, pg->session_id, "Network.enable", NULL, deadline, NULL, NULL, 0);
+  pb_cdp_call(pg->cdp, pg->session_id, "Runtime.enable", NULL, deadline, NULL, NULL, 0);
   cJSON *p = cJSON_CreateObject();
   cJSON_AddStringToObject(p, "format", "jpeg");
   cJSON_AddNumberToObject(p, "quality", 50);
@@ -117,7 +119,7 @@ static void trace_start(pb_nav *n) {
                           "-*,devtools.timeline,disabled-by-default-devtools.timeline,"
                           "disabled-by-default-devtools.screenshot,blink.user_timing,loading");
   cJSON_AddStringToObject(p, "transferMode", "ReportEvents");
-  pb_cdp_send(pg->cdp, pg->session_id, "Tracing.start", p);
+  pb_cdp_call(pg->cdp, pg->session_id, "Tracing.start", p, deadline, NULL, NULL, 0);
 }
 
 /* Ends recording and keeps the zip; failures only lose the trace. */

@@ -71,6 +71,7 @@ int pb_op_scrape(pb_job *job, pb_op_result *res);
 int pb_op_links(pb_job *job, pb_op_result *res);
 int pb_op_snapshot(pb_job *job, pb_op_result *res);
 int pb_op_acquire(pb_job *job, pb_op_result *res);
+int pb_op_release(pb_job *job, pb_op_result *res);
 int pb_op_markdown(pb_job *job, pb_op_result *res);
 int pb_op_test(pb_job *job, pb_op_result *res); /* testrun.c */
 

@@ -1000,7 +1000,12 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
       failed = step_fail(&s, "the script's timeout ran out before this step");
     } else {
       pump(&t, 0);
+      /* In a trace each step is an action, named like Playwright's API. */
+      char api[64];
+      snprintf(api, sizeof(api), "test.%s", action);
+      int traced = pb_nav_action_begin(t.nav, api, step);
       failed = run_step(&t, &s) != 0;
+      pb_nav_action_end(t.nav, traced, failed ? s.error : NULL);
       pump(&t, 0);
       if (failed && short_of_time && pb_now_ms() >= t.end) {
         char e[sizeof(s.error)];

@@ -1899,6 +1899,36 @@ static GumboNode *find_body(GumboNode *root) {
   return NULL;
 }
 
+/* gumbo's tree building is superlinear in nesting depth (40 000 levels take
+ * seconds and gigabytes), so input is measured before parsing: a rough
+ * depth from start and end tags (void elements do not nest). Chromium's own
+ * parser flattens at 512 levels, but a script can build any depth. */
+#define PARSE_DEPTH_MAX 4096
+static int too_deep(const char *h, size_t len) {
+  static const char *const voids[] = {"area", "base", "br", "col", "embed", "hr", "img",
+                                      "input", "link", "meta", "source", "track", "wbr"};
+  long depth = 0;
+  for (size_t i = 0; i + 1 < len; i++) {
+    if (h[i] != '<') continue;
+    if (h[i + 1] == '/') {
+      if (depth > 0) depth--;
+      continue;
+    }
+    if (!((h[i + 1] | 0x20) >= 'a' && (h[i + 1] | 0x20) <= 'z')) continue;
+    size_t j = i + 1, n = 0;
+    while (j < len && n < 8 && ((h[j] | 0x20) >= 'a' && (h[j] | 0x20) <= 'z')) j++, n++;
+    int is_void = 0;
+    for (size_t k = 0; k < sizeof(voids) / sizeof(voids[0]); k++)
+      if (strlen(voids[k]) == n && !strncasecmp(h + i + 1, voids[k], n)) is_void = 1;
+    /* <x/> closes itself */
+    size_t gt = j;
+    while (gt < len && h[gt] != '>' && gt - j < 4096) gt++;
+    if (gt < len && h[gt] == '>' && gt > 0 && h[gt - 1] == '/') is_void = 1;
+    if (!is_void && ++depth > PARSE_DEPTH_MAX) return 1;
+  }
+  return 0;
+}
+
 int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_out,
                size_t *md_len) {
   pb_md_opts defaults;
@@ -1913,6 +1943,7 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
   }
   if (!html && len) return PB_EINVAL;
   if (len > opts->max_input) return PB_ETOOBIG;
+  if (html && too_deep(html, len)) return PB_ETOOBIG;
   memset(&c, 0, sizeof(c));
   /* the tree walk recurses once per level: keep the stack small */
   pb_md_opts clamped;

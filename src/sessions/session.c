@@ -36,11 +36,47 @@ struct pb_session {
   int busy;           /* quick actions running in the browser */
   int64_t last_heartbeat;
   pb_trace *trace;
+  /* The client's commands in flight, as actions of the trace. */
+  pthread_mutex_t trace_mu;
+  struct {
+    int64_t id;
+    int action;
+  } inflight[64];
+  int torn_down;
   struct pb_session *next;
 };
 
+/* Records the session's CDP traffic; each command the client sends becomes
+ * an action in the viewer, ended by its answer. */
 static void trace_rec(int dir, const char *json, size_t len, void *data) {
-  pb_trace_cdp(data, dir, pb_wall_ms(), json, len);
+  pb_session *s = data;
+  int64_t now = pb_wall_ms();
+  pb_trace_cdp(s->trace, dir, now, json, len);
+  if (len > 65536 && dir == 0) return;
+  static const char prefix[] = "{\"id\":";
+  if (len < sizeof(prefix) || memcmp(json, prefix, sizeof(prefix) - 1)) return;
+  long long id = strtoll(json + sizeof(prefix) - 1, NULL, 10);
+  if (id < PB_CDP_RAW_ID_BASE) return; /* the service's own commands */
+  pthread_mutex_lock(&s->trace_mu);
+  if (dir == 0) {
+    cJSON *m = cJSON_ParseWithLength(json, len);
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(m, "method");
+    if (cJSON_IsString(method)) {
+      int slot = (int)(id % 64);
+      s->inflight[slot].id = id;
+      s->inflight[slot].action = pb_trace_action_begin(
+          s->trace, method->valuestring, cJSON_GetObjectItemCaseSensitive(m, "params"), now);
+    }
+    cJSON_Delete(m);
+  } else {
+    int slot = (int)(id % 64);
+    if (s->inflight[slot].id == id && s->inflight[slot].action) {
+      const char *err = memmem(json, len < 256 ? len : 256, "\"error\":", 8) ? "CDP error" : NULL;
+      pb_trace_action_end(s->trace, s->inflight[slot].action, now, err);
+      s->inflight[slot].action = 0;
+    }
+  }
+  pthread_mutex_unlock(&s->trace_mu);
 }
 
 struct pb_sessions {
@@ -83,6 +119,7 @@ static void proxy_wake(void *data) {
 void pb_session_unref(pb_session *s) {
   if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
   pthread_mutex_destroy(&s->mu);
+  pthread_mutex_destroy(&s->trace_mu);
   pthread_cond_destroy(&s->idle);
   free(s);
 }
@@ -126,7 +163,7 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   pb_proxy *proxy = s->proxy;
   s->proxy = NULL;
   pthread_mutex_unlock(&s->mu);
-  if (s->trace && s->browser) pb_cdp_unrecord(pb_browser_cdp(s->browser), trace_rec, s->trace);
+  if (s->trace && s->browser) pb_cdp_unrecord(pb_browser_cdp(s->browser), trace_rec, s);
   pb_proxy_free(proxy);
   pb_browser_destroy(s->browser);
   s->browser = NULL;
@@ -144,6 +181,10 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   if (rc && rc != PB_EEXIST) PB_ERR("sessions: history of %s not recorded: %s", s->id, pb_strerror(rc));
   if (s->usage_id) pb_usage_end(ss->o.store, s->usage_id, now, 200);
   PB_INFO("sessions: %s closed (%s)", s->id, s->reason);
+  pthread_mutex_lock(&s->mu);
+  s->torn_down = 1;
+  pthread_cond_broadcast(&s->idle);
+  pthread_mutex_unlock(&s->mu);
   wake(ss);
 }
 
@@ -250,6 +291,7 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
   s->account_id = account_id;
   s->keep_alive_ms = keep_alive_ms;
   pthread_mutex_init(&s->mu, NULL);
+  pthread_mutex_init(&s->trace_mu, NULL);
   pthread_cond_init(&s->idle, NULL);
   hex_random(s->id, PB_SESSION_ID_LEN / 2);
 
@@ -269,7 +311,7 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
   int rc = pb_pool_take_spare(ss->o.pool, deadline_ms, &s->browser);
   if (!rc && trace && pb_trace_new((size_t)64 << 20, &s->trace) == 0) {
     pb_trace_meta(s->trace, "acquired session", 0, 0, NULL, NULL);
-    if (pb_cdp_record(pb_browser_cdp(s->browser), "*", trace_rec, s->trace)) {
+    if (pb_cdp_record(pb_browser_cdp(s->browser), "*", trace_rec, s)) {
       pb_trace_free(s->trace);
       s->trace = NULL;
     }
@@ -285,7 +327,7 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
         break;
       }
     pthread_mutex_unlock(&ss->mu);
-    if (s->trace && s->browser) pb_cdp_unrecord(pb_browser_cdp(s->browser), trace_rec, s->trace);
+    if (s->trace && s->browser) pb_cdp_unrecord(pb_browser_cdp(s->browser), trace_rec, s);
     pb_browser_destroy(s->browser);
     pb_trace_free(s->trace);
     pb_session_unref(s);
@@ -319,19 +361,28 @@ pb_session *pb_sessions_get(pb_sessions *ss, const char *id, int64_t account_id)
 
 int pb_sessions_release(pb_sessions *ss, const char *id, int64_t account_id, const char *reason,
                         const char *reason_text) {
-  int rc = PB_ENOTFOUND;
+  pb_session *found = NULL;
   pthread_mutex_lock(&ss->mu);
   for (pb_session *s = ss->live; s; s = s->next)
     if (s->account_id == account_id && s->ended == 0 && !strcmp(s->id, id)) {
       end_locked(ss, s, 1000, reason, reason_text);
-      rc = 0;
+      atomic_fetch_add(&s->refs, 1);
+      found = s;
       break;
     }
   pthread_mutex_unlock(&ss->mu);
-  /* In the history before the caller hears back (the teardown's own write
-   * then finds the row closed). */
-  if (!rc) pb_session_close_record(ss->o.store, id, pb_wall_ms(), reason, reason_text);
-  return rc;
+  if (!found) return PB_ENOTFOUND;
+  /* The caller hears back once the session is gone: its history row and
+   * trace exist, its browser does not (bounded wait). */
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += 10;
+  pthread_mutex_lock(&found->mu);
+  while (!found->torn_down)
+    if (pthread_cond_timedwait(&found->idle, &found->mu, &ts) == ETIMEDOUT) break;
+  pthread_mutex_unlock(&found->mu);
+  pb_session_unref(found);
+  return 0;
 }
 
 int pb_sessions_list(pb_sessions *ss, int64_t account_id, pb_session_info **out, size_t *n) {

@@ -566,20 +566,20 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
       const html = await content({ url: `${fixtures.url}/title.html`, actionTimeout: 10000 });
       assert.ok(html.includes('ppod fixture title'));
 
-      // Reading #slow's text keeps the page busy for 1.5 s.
+      // Reading #slow's text keeps the page busy for 5 s.
       const busy = '<!doctype html><p id="slow">x</p><script>' +
         "Object.defineProperty(document.getElementById('slow'), 'innerText', { get() {" +
-        " const t = Date.now(); while (Date.now() - t < 1500); return 'slow text'; } });</script>";
+        " const t = Date.now(); while (Date.now() - t < 5000); return 'slow text'; } });</script>";
       const body = { html: busy, elements: [{ selector: '#slow' }] };
       let started = Date.now();
       const cut = await post('/browser/scrape', { ...body, actionTimeout: 300 });
       const cutMs = Date.now() - started;
       expectError(assert, cut, 408, 'TIMEOUT', 'extraction longer than actionTimeout');
-      assert.ok(cutMs < 1500, `answered after ${cutMs} ms, before the extraction could finish`);
+      assert.ok(cutMs < 4000, `answered after ${cutMs} ms, before the extraction could finish`);
       started = Date.now();
       const [entry] = await scrape(body);
       assert.equal(entry.results[0].text, 'slow text', 'control: without actionTimeout it finishes');
-      assert.ok(Date.now() - started >= 1500);
+      assert.ok(Date.now() - started >= 5000);
 
       const res = await post('/browser/content', { url: `${fixtures.url}/title.html`, actionTimeout: 120001 });
       const e = expectError(assert, res, 400, 'INVALID_REQUEST');

@@ -13,7 +13,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
 const {
-  startFixtures, startDaemon, scaled, expectError, childrenOf, cmdline, PNG_MAGIC,
+  startFixtures, startDaemon, scaled, expectError, childrenOf, cmdline, freePort, PNG_MAGIC,
 } = require('./harness');
 
 const SANDBOXED = process.env.PPOD_NO_SANDBOX !== '1';
@@ -114,15 +114,17 @@ describe('egress guard', { timeout: scaled(300000) }, () => {
   let secret;
   let redirector;
   let daemon;
+  let closedPort; // allow-listed, nothing listens there
 
   before(async () => {
     fixtures = await startFixtures();
+    closedPort = await freePort();
     secret = await startSecret();
     redirector = await startRedirector((req) =>
       (req.url.includes('named') ? `http://secret.test:${secret.port}/redirected` : `http://127.0.0.1:${secret.port}/redirected`));
     daemon = await startDaemon({
       browsers: 1,
-      allowPrivate: [fixtures.host, redirector.host],
+      allowPrivate: [fixtures.host, redirector.host, `127.0.0.1:${closedPort}`],
       env: { PPOD_EGRESS_HOSTS: `secret.test=127.0.0.1,fixture.test=127.0.0.1` },
     });
   }, { timeout: scaled(60000) });
@@ -217,6 +219,12 @@ describe('egress guard', { timeout: scaled(300000) }, () => {
     const https = await post('/browser/content', { url: `https://secret.test:${secret.port}/` });
     assert.ok([200, 422].includes(https.status), https.body.subarray(0, 500).toString('utf8'));
     noSecretHits('test-resolver name');
+  });
+
+  it('an allow-listed address that does not answer is still a network error (422)', async () => {
+    const res = await post('/browser/screenshot', { url: `http://127.0.0.1:${closedPort}/` });
+    const e = expectError(assert, res, 422, 'NAVIGATION_FAILED');
+    assert.match(e.message, /net::ERR_/);
   });
 
   it('no Chromium process listens on a TCP port', () => {

@@ -819,3 +819,75 @@ module.exports = {
   waitForNoClient,
   wsHandshake,
 };
+
+// ---------------------------------------------------------------- zip
+
+// The entries of a zip archive (a Buffer) as a Map name -> contents, in
+// archive order. yauzl (in node_modules through the test clients) when it is
+// there; otherwise the central directory is read here (stored and deflated
+// entries, no ZIP64), which is all a trace needs.
+async function readZip(buf) {
+  let yauzl = null;
+  try { yauzl = require('yauzl'); } catch { /* not installed: read it ourselves */ }
+  if (yauzl) return readZipYauzl(yauzl, buf);
+  return readZipByHand(buf);
+}
+
+function readZipYauzl(yauzl, buf) {
+  return new Promise((resolve, reject) => {
+    yauzl.fromBuffer(buf, { lazyEntries: true, strictFileNames: false }, (err, zip) => {
+      if (err) return reject(err);
+      const out = new Map();
+      zip.on('error', reject);
+      zip.on('end', () => resolve(out));
+      zip.on('entry', (entry) => {
+        if (entry.fileName.endsWith('/')) { zip.readEntry(); return; }
+        zip.openReadStream(entry, (e, stream) => {
+          if (e) return reject(e);
+          const chunks = [];
+          stream.on('data', (c) => chunks.push(c));
+          stream.on('error', reject);
+          stream.on('end', () => { out.set(entry.fileName, Buffer.concat(chunks)); zip.readEntry(); });
+        });
+      });
+      zip.readEntry();
+    });
+  });
+}
+
+function readZipByHand(buf) {
+  const zlib = require('node:zlib');
+  let eocd = -1;
+  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 0xffff); i--) {
+    if (buf.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
+  }
+  if (eocd < 0) throw new Error('not a zip: no end of central directory record');
+  const count = buf.readUInt16LE(eocd + 10);
+  let p = buf.readUInt32LE(eocd + 16);
+  const out = new Map();
+  for (let n = 0; n < count; n++) {
+    if (buf.readUInt32LE(p) !== 0x02014b50) throw new Error(`zip: bad central directory entry ${n}`);
+    const method = buf.readUInt16LE(p + 10);
+    const csize = buf.readUInt32LE(p + 20);
+    const usize = buf.readUInt32LE(p + 24);
+    const nameLen = buf.readUInt16LE(p + 28);
+    const extraLen = buf.readUInt16LE(p + 30);
+    const commentLen = buf.readUInt16LE(p + 32);
+    const local = buf.readUInt32LE(p + 42);
+    const name = buf.subarray(p + 46, p + 46 + nameLen).toString('utf8');
+    p += 46 + nameLen + extraLen + commentLen;
+    if (csize === 0xffffffff || local === 0xffffffff) throw new Error(`zip: ${name} needs ZIP64`);
+    if (buf.readUInt32LE(local) !== 0x04034b50) throw new Error(`zip: bad local header for ${name}`);
+    const start = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
+    const data = buf.subarray(start, start + csize);
+    let body;
+    if (method === 0) body = Buffer.from(data);
+    else if (method === 8) body = zlib.inflateRawSync(data);
+    else throw new Error(`zip: ${name} uses compression method ${method}`);
+    if (body.length !== usize) throw new Error(`zip: ${name} is ${body.length} bytes, expected ${usize}`);
+    if (!name.endsWith('/')) out.set(name, body);
+  }
+  return out;
+}
+
+module.exports.readZip = readZip;

@@ -423,6 +423,17 @@ static int admit(pb_server *s, req *r) {
     return -1;
   }
   int64_t now = pb_now_ms(), wait = 0;
+  if (r->limits.browser_ms_per_day > 0) {
+    /* The quota is per UTC day, over what the ledger has closed so far. */
+    int64_t wall = pb_wall_ms(), day = wall - wall % 86400000LL, used = 0, count = 0;
+    if (pb_usage_sum(s->o.store, r->auth.account_id, day, day + 86400000LL, &used, &count) == 0 &&
+        used >= r->limits.browser_ms_per_day) {
+      r->retry_after = retry_secs(day + 86400000LL - wall);
+      answer_error(r, 429, "LIMIT_EXCEEDED", "the account used its %lld browser ms for today",
+                   (long long)r->limits.browser_ms_per_day);
+      return -1;
+    }
+  }
   if (r->route->op == pb_op_acquire) {
     const pb_limits *l = &r->limits;
     const cJSON *ka = cJSON_GetObjectItemCaseSensitive(r->json, "keep_alive");

@@ -283,8 +283,8 @@ static int page_hook(pb_cdp *c, const char *sid, const char *method, const cJSON
                      void *data) {
   pb_nav *n = data;
   /* While tracing, the recorder keeps these; nobody waits for them. */
-  if (n->trace && (!strncmp(method, "Network.", 8) || !strncmp(method, "Runtime.", 8) ||
-                   !strcmp(method, "Tracing.dataCollected") || !strcmp(method, "Tracing.bufferUsage")))
+  if (n->trace && (!strncmp(method, "Network.", 8) || !strcmp(method, "Tracing.dataCollected") ||
+                   !strcmp(method, "Tracing.bufferUsage")))
     return 1;
   if (!strcmp(method, "Page.screencastFrame")) {
     /* Chromium sends the next frame only after this one is acknowledged. */

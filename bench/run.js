@@ -41,6 +41,10 @@ const OUT_DIR = path.join(__dirname, 'out');
 const FIXTURES = path.join(__dirname, 'fixtures');
 const DAEMON = path.join(process.env.PPOD_BIN_DIR ? path.resolve(process.env.PPOD_BIN_DIR) : path.join(ROOT, 'build'), 'ppod-browserd');
 const CHROMIUM = process.env.PPOD_CHROMIUM || '/usr/lib/chromium/chromium';
+// The raw-CDP floor runs the browser the service runs: Debian's headless
+// shell when installed (ppod-browserd's default), else the full Chromium.
+const FLOOR_CHROMIUM = process.env.PPOD_FLOOR_CHROMIUM ||
+  (fs.existsSync('/usr/lib/chromium/chromium-headless-shell') ? '/usr/lib/chromium/chromium-headless-shell' : CHROMIUM);
 
 const intEnv = (name, def) => {
   const v = parseInt(process.env[name] || '', 10);
@@ -510,7 +514,7 @@ async function startFloor(pages, extraArgs = []) {
   const drop = IS_ROOT ? nobody() : null;
   if (IS_ROOT && !drop) throw new Error("no 'nobody' user to run the floor's Chromium as");
   if (drop) await fsp.chown(profile, drop.uid, drop.gid);
-  const proc = spawn(CHROMIUM, [...DAEMON_FLAGS, ...extraArgs, `--user-data-dir=${profile}`, 'about:blank'], {
+  const proc = spawn(FLOOR_CHROMIUM, [...DAEMON_FLAGS, ...extraArgs, `--user-data-dir=${profile}`, 'about:blank'], {
     stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
     env: { HOME: profile, PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', TZ: 'UTC' },
     ...(drop || {}),
@@ -734,7 +738,7 @@ async function main() {
 
     console.log(`ppod-browser bench — ${new Date().toISOString()}, ${os.cpus().length} CPUs, node ${process.version}`);
     console.log(`daemon: ${path.relative(ROOT, DAEMON)} built ${fs.statSync(DAEMON).mtime.toISOString()}, tree ${gitDescribe()}; args: ${service.args.join(' ')}`);
-    console.log(`Chromium: ${CHROMIUM} (${execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).trim()})`);
+    console.log(`Chromium: ${CHROMIUM} (${execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8' }).trim()}) for the Puppeteer script; ${FLOOR_CHROMIUM} for the service and the floor`);
     for (const s of systems) console.log(`  ${pad(s.name, 10, true)} ${s.label}`);
     // The floor copies the daemon's Chromium flags; say so if they drifted.
     const svcArgv = browserArgv(service.pid)[0] || [];

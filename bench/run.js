@@ -98,7 +98,93 @@ const BENCHMARKS = [
     // Targets for the printed ratios.
     aims: { svcVsPuppeteerP50: 0.6, svcVsFloorP50: 1.25, svcVsPuppeteerThroughput: 1.3 },
   },
+  {
+    name: 'pdf',
+    serviceRequest: (url) => ({ path: '/browser/pdf', body: { url, viewport: VIEWPORT } }),
+    puppeteerJob: async (page, url) => {
+      await page.goto(url, { waitUntil: 'load' });
+      return Buffer.from(await page.pdf());
+    },
+    floorJob: async (s, url) => {
+      await floorLoad(s, url);
+      const { data } = await s.send('Page.printToPDF', {});
+      return Buffer.from(data, 'base64');
+    },
+    check: (buf) => {
+      if (buf.subarray(0, 5).toString() !== '%PDF-') throw new Error('not a PDF');
+      return `pdf ${buf.length} bytes`;
+    },
+    aims: { svcVsPuppeteerP50: 0.6 },
+  },
+  {
+    name: 'content',
+    serviceRequest: (url) => ({ path: '/browser/content', body: { url, viewport: VIEWPORT } }),
+    puppeteerJob: async (page, url) => {
+      await page.goto(url, { waitUntil: 'load' });
+      return Buffer.from(await page.content());
+    },
+    floorJob: async (s, url) => {
+      await floorLoad(s, url);
+      const r = await s.send('Runtime.evaluate', { expression: 'document.documentElement.outerHTML', returnByValue: true });
+      return Buffer.from(r.result.value);
+    },
+    check: (buf) => {
+      const text = buf.toString();
+      if (!/<table/i.test(text)) throw new Error('content lacks the fixture table');
+      return `html ${buf.length} bytes`;
+    },
+    aims: { svcVsPuppeteerP50: 0.6 },
+  },
+  {
+    name: 'scrape',
+    serviceRequest: (url) => ({ path: '/browser/scrape', body: { url, viewport: VIEWPORT, elements: [{ selector: 'td' }] } }),
+    puppeteerJob: async (page, url) => {
+      await page.goto(url, { waitUntil: 'load' });
+      const cells = await page.$$eval('td', (els) => els.map((e) => e.innerText));
+      return Buffer.from(JSON.stringify(cells));
+    },
+    floorJob: async (s, url) => {
+      await floorLoad(s, url);
+      const r = await s.send('Runtime.evaluate', {
+        expression: "JSON.stringify(Array.from(document.querySelectorAll('td'), e => e.innerText))", returnByValue: true });
+      return Buffer.from(r.result.value);
+    },
+    check: (buf) => {
+      const text = buf.toString();
+      if (!text.includes('[') || text.length < 10) throw new Error('scrape returned nothing');
+      return `json ${buf.length} bytes`;
+    },
+    aims: { svcVsPuppeteerP50: 0.6 },
+  },
+  {
+    // Tracing's overhead: the same screenshot with "trace": true. Its
+    // "service p50 / floor p50" row is the traced/untraced ratio when read
+    // beside the plain screenshot's service p50 (printed below).
+    name: 'screenshot-traced',
+    serviceRequest: (url) => ({
+      path: '/browser/screenshot',
+      body: { url, viewport: VIEWPORT, screenshotOptions: { type: 'png' }, trace: true },
+    }),
+    puppeteerJob: async (page, url) => {
+      await page.goto(url, { waitUntil: 'load' });
+      return Buffer.from(await page.screenshot({ type: 'png' }));
+    },
+    floorJob: async (s, url) => {
+      await floorLoad(s, url);
+      const { data } = await s.send('Page.captureScreenshot', { format: 'png' });
+      return Buffer.from(data, 'base64');
+    },
+    check: (buf) => `png ${buf.length} bytes`,
+    aims: {},
+  },
 ];
+
+async function floorLoad(s, url) {
+  const loaded = s.waitEvent('Page.loadEventFired');
+  const nav = await s.send('Page.navigate', { url });
+  if (nav.errorText) throw new Error(`navigate: ${nav.errorText}`);
+  await loaded;
+}
 
 // ------------------------------------------------------------ small helpers
 

@@ -3,6 +3,10 @@
 #include "common/pb.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 #include <ctype.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -260,5 +264,47 @@ int pb_egress_check_url(const pb_egress *e, const char *url, char *err, size_t e
     }
   }
   freeaddrinfo(res);
+  return rc;
+}
+
+int pb_egress_diagnose(const char *url, int timeout_ms, char *out, size_t cap) {
+  pb_url u;
+  char err[256];
+  if (pb_url_parse(url, &u, err, sizeof(err)) || !u.host[0]) return PB_ENOTFOUND;
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_socktype = SOCK_STREAM;
+  char port[8];
+  snprintf(port, sizeof(port), "%d", u.port);
+  if (getaddrinfo(u.host, port, &hints, &res) || !res) {
+    pb_strlcpy(out, "net::ERR_NAME_NOT_RESOLVED", cap);
+    return 0;
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int rc = PB_ENOTFOUND, e = 0;
+  if (fd >= 0) {
+    if (connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+      e = errno;
+      if (e == EINPROGRESS) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int n = poll(&p, 1, timeout_ms);
+        socklen_t el = sizeof(e);
+        if (n == 0)
+          e = ETIMEDOUT;
+        else if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el))
+          e = EIO;
+      }
+    }
+    close(fd);
+  }
+  freeaddrinfo(res);
+  const char *name = e == ECONNREFUSED                       ? "net::ERR_CONNECTION_REFUSED"
+                     : e == ETIMEDOUT                        ? "net::ERR_CONNECTION_TIMED_OUT"
+                     : e == EHOSTUNREACH || e == ENETUNREACH ? "net::ERR_ADDRESS_UNREACHABLE"
+                                                             : NULL;
+  if (name) {
+    pb_strlcpy(out, name, cap);
+    rc = 0;
+  }
   return rc;
 }

@@ -36,4 +36,13 @@ int pb_egress_addr_private(const struct sockaddr *sa);
  * resolve is allowed: Chromium then reports the DNS failure. */
 int pb_egress_check_url(const pb_egress *e, const char *url, char *err, size_t errcap);
 
+/* Through the egress proxy, an upstream that cannot be reached shows in
+ * Chromium as ERR_EMPTY_RESPONSE or ERR_TUNNEL_CONNECTION_FAILED. This finds
+ * the error Chromium would have reported without a proxy, for an allowed URL:
+ * "net::ERR_NAME_NOT_RESOLVED", "net::ERR_CONNECTION_REFUSED",
+ * "net::ERR_CONNECTION_TIMED_OUT", "net::ERR_ADDRESS_UNREACHABLE". 0 when it
+ * found one (written to out), PB_ENOTFOUND when the host answers after all.
+ * Blocks up to timeout_ms (resolve + one connect attempt). */
+int pb_egress_diagnose(const char *url, int timeout_ms, char *out, size_t cap);
+
 #endif

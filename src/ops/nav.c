@@ -737,6 +737,13 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
   if (rc) return pb_op_fail_rc(res, rc, "navigating");
   const char *error_text = obj_str(nav, "errorText");
   if (error_text && *error_text) {
+    /* What the egress proxy turned into an empty response or a failed
+     * tunnel is reported as the network error it was. */
+    char real[64];
+    if ((!strcmp(error_text, "net::ERR_EMPTY_RESPONSE") ||
+         !strcmp(error_text, "net::ERR_TUNNEL_CONNECTION_FAILED")) &&
+        pb_egress_diagnose(doc_url, 2000, real, sizeof(real)) == 0)
+      error_text = real;
     pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, error_text);
     cJSON_Delete(nav);
     return -1;

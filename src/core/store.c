@@ -785,7 +785,7 @@ void pb_limits_default(pb_limits *l) {
   memset(l, 0, sizeof(*l));
   l->max_concurrent_sessions = 3;
   l->acquisitions_per_minute = 30;
-  l->quick_actions_per_second = 10;
+  l->quick_actions_per_second = 100;
   l->keep_alive_max_ms = 600000;
   l->concurrent_quick_actions = 6;
   l->browser_ms_per_day = 0;

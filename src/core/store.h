@@ -105,7 +105,7 @@ int pb_usage_by_kind(pb_store *s, int64_t account_id, int64_t from_wall_ms, int6
 typedef struct {
   int max_concurrent_sessions;  /* 3; 0..1000, 0 = no sessions */
   int acquisitions_per_minute;  /* 30; 1..60000 (token bucket, burst = this) */
-  int quick_actions_per_second; /* 10; 1..10000 */
+  int quick_actions_per_second; /* 100; 1..10000 */
   int64_t keep_alive_max_ms;    /* 600000; 1000..86400000 */
   int concurrent_quick_actions; /* 6; 0..1000, 0 = no quick actions */
   int64_t browser_ms_per_day;   /* 0 = unlimited; up to 86400000000 */

@@ -551,7 +551,7 @@ static void test_limits(void) {
   pb_limits_default(&d);
   ASSERT_EQ(d.max_concurrent_sessions, 3);
   ASSERT_EQ(d.acquisitions_per_minute, 30);
-  ASSERT_EQ(d.quick_actions_per_second, 10);
+  ASSERT_EQ(d.quick_actions_per_second, 100);
   ASSERT_EQ(d.keep_alive_max_ms, 600000);
   ASSERT_EQ(d.concurrent_quick_actions, 6);
   ASSERT_EQ(d.browser_ms_per_day, 0);
@@ -563,7 +563,7 @@ static void test_limits(void) {
   const char *names[] = {"maxConcurrentSessions",  "acquisitionsPerMinute",
                          "quickActionsPerSecond",  "keepAliveMaxMs",
                          "concurrentQuickActions", "browserMsPerDay"};
-  int64_t want[] = {3, 30, 10, 600000, 6, 0}, v;
+  int64_t want[] = {3, 30, 100, 600000, 6, 0}, v;
   for (size_t i = 0; i < PB_LIMITS_COUNT; i++) {
     ASSERT_STR_EQ(pb_limits_key(&d, i, &v), names[i]);
     ASSERT_EQ(v, want[i]);
@@ -1135,7 +1135,7 @@ static void test_admin_limits(void) {
   free(err);
 
   const char *defaults = "maxConcurrentSessions=3\nacquisitionsPerMinute=30\n"
-                         "quickActionsPerSecond=10\nkeepAliveMaxMs=600000\n"
+                         "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
                          "concurrentQuickActions=6\nbrowserMsPerDay=0\n";
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
   ASSERT_STR_EQ(out, defaults);
@@ -1151,7 +1151,7 @@ static void test_admin_limits(void) {
   free(err);
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
   ASSERT_STR_EQ(out, "maxConcurrentSessions=5\nacquisitionsPerMinute=30\n"
-                     "quickActionsPerSecond=10\nkeepAliveMaxMs=600000\n"
+                     "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
                      "concurrentQuickActions=6\nbrowserMsPerDay=3600000\n");
   free(out);
   free(err);

@@ -256,6 +256,19 @@ int pb_nav_apply(pb_nav *n, const char *function, const cJSON *args, cJSON **val
   return rc;
 }
 
+int pb_nav_content(pb_nav *n, cJSON **html, pb_op_result *res) {
+  static const char serialize_js[] =
+      "() => (document.doctype ? new XMLSerializer().serializeToString(document.doctype) : '') +"
+      " (document.documentElement ? document.documentElement.outerHTML : '')";
+  cJSON *args = cJSON_CreateArray();
+  char err[512];
+  int rc = pb_nav_apply(n, serialize_js, args, html, err, sizeof(err));
+  cJSON_Delete(args);
+  if (rc == PB_EINVAL) return pb_op_fail(res, 422, "PAGE_ERROR", "serializing the page: %s", err);
+  if (rc) return pb_op_fail_rc(res, rc, "serializing the page");
+  return 0;
+}
+
 int pb_op_json(pb_op_result *res, cJSON *result) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddBoolToObject(o, "success", 1);

@@ -30,6 +30,10 @@ int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result);
 int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **value, char *err,
                 size_t errcap);
 
+/* The page's HTML after its scripts ran (doctype + documentElement), as
+ * page.content() gives it. On failure res holds the error. */
+int pb_nav_content(pb_nav *n, cJSON **html, pb_op_result *res);
+
 /* Captures the loaded page as the request's screenshotOptions / selector
  * ask; *b64 is the image in base64 (caller frees) and res->content_type is
  * set. Shared by screenshot and snapshot. */

@@ -40,6 +40,7 @@ test-fast: build
 
 bench: build
 	node bench/run.js $(ARGS)
+	node bench/acquire.js
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'tests/unit/*.h')

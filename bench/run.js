@@ -440,6 +440,9 @@ async function startService(fixturePort) {
     label: `ppod-browserd (--browsers ${BROWSERS}, Chromium as 'nobody', sandboxed)`,
     pid: proc.pid,
     args,
+    port,
+    token,
+    request,
     lastBrowserMs: [],
     async job(bench, url) {
       const { path: p, body } = bench.serviceRequest(url);

@@ -35,8 +35,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BUF_CAP (64 * 1024)   /* per direction per connection */
-#define BUF_SLACK 512         /* room for a rewritten head */
+#define BUF_CAP (64 * 1024) /* per direction per connection */
+#define BUF_SLACK 512       /* room for a rewritten head */
 #define REQ_HEAD_MAX (16 * 1024)
 #define RESP_HEAD_MAX (32 * 1024)
 #define ADDR_MAX 16
@@ -76,9 +76,9 @@ typedef struct {
   int naddr, next_addr;
   xbuf c2u, u2c;
   int c_eof, u_eof, u_shut;
-  long long body_left;  /* HTTP: request body bytes still to forward */
-  int resp_head_done;   /* HTTP: response head rewritten, u2c may flow */
-  int64_t deadline;     /* of the current phase; idle phases use last_io */
+  long long body_left; /* HTTP: request body bytes still to forward */
+  int resp_head_done;  /* HTTP: response head rewritten, u2c may flow */
+  int64_t deadline;    /* of the current phase; idle phases use last_io */
   int64_t last_io;
 } conn;
 
@@ -167,7 +167,8 @@ static int parse_ip(const char *s, addr *out) {
 
 /* The IPv4 address an address stands for (itself or v4-mapped), or -1. */
 static int64_t as_v4(const addr *a) {
-  if (a->ss.ss_family == AF_INET) return ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr);
+  if (a->ss.ss_family == AF_INET)
+    return ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr);
   const uint8_t *b = ((const struct sockaddr_in6 *)&a->ss)->sin6_addr.s6_addr;
   static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   if (memcmp(b, mapped, 12)) return -1;
@@ -289,7 +290,8 @@ static void decide(const pb_egress_proxy *p, job *j) {
       memcpy(&a.ss, ai->ai_addr, ai->ai_addrlen);
       a.len = ai->ai_addrlen;
       int dup = 0;
-      for (int k = 0; k < j->naddr; k++) dup |= a.ss.ss_family == j->addrs[k].ss.ss_family && same_addr(&a, &j->addrs[k]);
+      for (int k = 0; k < j->naddr; k++)
+        dup |= a.ss.ss_family == j->addrs[k].ss.ss_family && same_addr(&a, &j->addrs[k]);
       if (!dup) j->addrs[j->naddr++] = a;
     }
     freeaddrinfo(res);
@@ -308,10 +310,11 @@ static void decide(const pb_egress_proxy *p, job *j) {
       addr_str(&j->addrs[i], ip, sizeof(ip));
       j->status = 403;
       if (!strcmp(ip, j->host))
-        snprintf(j->why, sizeof(j->why), "%s is a private or reserved address, not allow-listed", ip);
+        snprintf(j->why, sizeof(j->why), "%s is a private or reserved address, not allow-listed",
+                 ip);
       else
-        snprintf(j->why, sizeof(j->why), "%s resolves to %s, a private or reserved address, not allow-listed",
-                 j->host, ip);
+        snprintf(j->why, sizeof(j->why),
+                 "%s resolves to %s, a private or reserved address, not allow-listed", j->host, ip);
       return;
     }
   }
@@ -329,7 +332,7 @@ static int needs_dns(const pb_egress_proxy *p, const char *host) {
   if (!is_localhost(host)) return 1;
   for (int i = 0; i < p->nallow; i++)
     if (!strcmp(p->allow[i].host, host)) return 1; /* allow-listed: resolved, off the loop */
-  return 0;                                       /* refused without resolving */
+  return 0;                                        /* refused without resolving */
 }
 
 static void *resolver_main(void *arg) {
@@ -532,11 +535,13 @@ static int parse_request(pb_egress_proxy *p, conn *c, size_t hlen, const char **
   const char *sp1 = memchr(h, ' ', (size_t)(eol - h));
   const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
   *why = "malformed request line";
-  if (!sp1 || !sp2 || sp1 == h || sp2 == sp1 + 1 || (size_t)(sp1 - h) >= sizeof(c->method)) return 400;
+  if (!sp1 || !sp2 || sp1 == h || sp2 == sp1 + 1 || (size_t)(sp1 - h) >= sizeof(c->method))
+    return 400;
   for (const char *q = h; q < sp1; q++)
     if (!tchar((unsigned char)*q)) return 400;
   size_t vl = (size_t)(eol - sp2 - 1);
-  if (!((vl == 8 && !memcmp(sp2 + 1, "HTTP/1.1", 8)) || (vl == 8 && !memcmp(sp2 + 1, "HTTP/1.0", 8))))
+  if (!((vl == 8 && !memcmp(sp2 + 1, "HTTP/1.1", 8)) ||
+        (vl == 8 && !memcmp(sp2 + 1, "HTTP/1.0", 8))))
     return 400;
   memcpy(c->method, h, (size_t)(sp1 - h));
   c->method[sp1 - h] = '\0';
@@ -563,13 +568,14 @@ static int parse_request(pb_egress_proxy *p, conn *c, size_t hlen, const char **
     if (*q == '@') at = q;
   if (at) auth = at + 1;
   *why = "malformed host in the request URL";
-  if (parse_authority(auth, (size_t)(path - auth), 80, c->host, sizeof(c->host), &c->port)) return 400;
+  if (parse_authority(auth, (size_t)(path - auth), 80, c->host, sizeof(c->host), &c->port))
+    return 400;
 
   /* Rebuild the head: origin form, hop-by-hop headers dropped, one request. */
   char *o = p->scratch;
   size_t cap = REQ_HEAD_MAX + BUF_SLACK, n = 0;
-  int w = snprintf(o, cap, "%s %s%.*s HTTP/1.1\r\n", c->method, path < tend && *path == '/' ? "" : "/",
-                   (int)(tend - path), path);
+  int w = snprintf(o, cap, "%s %s%.*s HTTP/1.1\r\n", c->method,
+                   path < tend && *path == '/' ? "" : "/", (int)(tend - path), path);
   if (w < 0 || (size_t)w >= cap) return 400;
   n = (size_t)w;
   int has_host = 0, has_cl = 0;
@@ -604,8 +610,8 @@ static int parse_request(pb_egress_proxy *p, conn *c, size_t hlen, const char **
     if (hdr_is(line, nl, "host")) has_host = 1;
     int drop = hdr_is(line, nl, "connection") || hdr_is(line, nl, "proxy-connection") ||
                hdr_is(line, nl, "keep-alive") || hdr_is(line, nl, "proxy-authorization") ||
-               hdr_is(line, nl, "te") || hdr_is(line, nl, "trailer") || hdr_is(line, nl, "upgrade") ||
-               hdr_is(line, nl, "expect");
+               hdr_is(line, nl, "te") || hdr_is(line, nl, "trailer") ||
+               hdr_is(line, nl, "upgrade") || hdr_is(line, nl, "expect");
     if (!drop) {
       size_t ll = (size_t)(le - line) + 2;
       if (n + ll >= cap) return 431;
@@ -743,7 +749,8 @@ static int response_head(pb_egress_proxy *p, conn *c) {
     if (!end) return c->u2c.len >= RESP_HEAD_MAX ? 502 : 0;
     size_t hlen = (size_t)(end - h) + 4;
     if (hlen > RESP_HEAD_MAX || c->u2c.len < 12 || memcmp(h, "HTTP/1.", 7) || h[8] != ' ' ||
-        !isdigit((unsigned char)h[9]) || !isdigit((unsigned char)h[10]) || !isdigit((unsigned char)h[11]))
+        !isdigit((unsigned char)h[9]) || !isdigit((unsigned char)h[10]) ||
+        !isdigit((unsigned char)h[11]))
       return 502;
     int status = (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
     if (status >= 100 && status < 200 && status != 101) {
@@ -825,66 +832,67 @@ static void discard(int fd, int *eof) {
 
 static void client_readable(pb_egress_proxy *p, conn *c) {
   switch (c->state) {
-  case ST_HEAD: {
-    size_t before = c->c2u.len;
-    ssize_t n = read_into(c->cfd, &c->c2u, REQ_HEAD_MAX + 1 - c->c2u.len);
-    if (n == 0 || n == -2) {
-      if (before == 0 || n == -2) {
-        conn_close(p, c);
-      } else {
+    case ST_HEAD: {
+      size_t before = c->c2u.len;
+      ssize_t n = read_into(c->cfd, &c->c2u, REQ_HEAD_MAX + 1 - c->c2u.len);
+      if (n == 0 || n == -2) {
+        if (before == 0 || n == -2) {
+          conn_close(p, c);
+        } else {
+          c->c_eof = 1;
+          respond(p, c, 400, "incomplete request head");
+        }
+        return;
+      }
+      if (n < 0) return;
+      /* Look again from a little before the new bytes: CRLFCRLF may straddle. */
+      size_t from = before > 3 ? before - 3 : 0;
+      const char *h = c->c2u.d + c->c2u.off;
+      const char *end = memmem(h + from, c->c2u.len - from, "\r\n\r\n", 4);
+      if (!end) {
+        if (c->c2u.len > REQ_HEAD_MAX) respond(p, c, 431, "request head too large");
+        return;
+      }
+      const char *why = "";
+      int st = parse_request(p, c, (size_t)(end - h) + 4, &why);
+      if (st) {
+        respond(p, c, st, why);
+        return;
+      }
+      enqueue(p, c);
+      return;
+    }
+    case ST_TUNNEL:
+    case ST_HTTP: {
+      if (c->c_eof) return;
+      if (c->state == ST_HTTP && c->body_left == 0) {
+        /* Nothing more belongs to this request: a second one would be for a
+         * host nobody checked. */
+        int eof = 0;
+        discard(c->cfd, &eof);
+        c->c_eof = eof;
+        return;
+      }
+      size_t max =
+          c->state == ST_HTTP ? (size_t)(c->body_left < BUF_CAP ? c->body_left : BUF_CAP) : BUF_CAP;
+      ssize_t n = read_into(c->cfd, &c->c2u, max);
+      if (n > 0) {
+        c->last_io = pb_now_ms();
+        if (c->state == ST_HTTP) c->body_left -= n;
+      } else if (n == 0 || n == -2) {
         c->c_eof = 1;
-        respond(p, c, 400, "incomplete request head");
       }
       return;
     }
-    if (n < 0) return;
-    /* Look again from a little before the new bytes: CRLFCRLF may straddle. */
-    size_t from = before > 3 ? before - 3 : 0;
-    const char *h = c->c2u.d + c->c2u.off;
-    const char *end = memmem(h + from, c->c2u.len - from, "\r\n\r\n", 4);
-    if (!end) {
-      if (c->c2u.len > REQ_HEAD_MAX) respond(p, c, 431, "request head too large");
-      return;
-    }
-    const char *why = "";
-    int st = parse_request(p, c, (size_t)(end - h) + 4, &why);
-    if (st) {
-      respond(p, c, st, why);
-      return;
-    }
-    enqueue(p, c);
-    return;
-  }
-  case ST_TUNNEL:
-  case ST_HTTP: {
-    if (c->c_eof) return;
-    if (c->state == ST_HTTP && c->body_left == 0) {
-      /* Nothing more belongs to this request: a second one would be for a
-       * host nobody checked. */
+    case ST_RESPOND:
+    case ST_LINGER: {
       int eof = 0;
       discard(c->cfd, &eof);
-      c->c_eof = eof;
+      if (eof) c->c_eof = 1;
       return;
     }
-    size_t max = c->state == ST_HTTP ? (size_t)(c->body_left < BUF_CAP ? c->body_left : BUF_CAP) : BUF_CAP;
-    ssize_t n = read_into(c->cfd, &c->c2u, max);
-    if (n > 0) {
-      c->last_io = pb_now_ms();
-      if (c->state == ST_HTTP) c->body_left -= n;
-    } else if (n == 0 || n == -2) {
-      c->c_eof = 1;
-    }
-    return;
-  }
-  case ST_RESPOND:
-  case ST_LINGER: {
-    int eof = 0;
-    discard(c->cfd, &eof);
-    if (eof) c->c_eof = 1;
-    return;
-  }
-  default:
-    return;
+    default:
+      return;
   }
 }
 
@@ -1002,7 +1010,8 @@ static void on_event(pb_egress_proxy *p, uint64_t t, uint32_t ev) {
       if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connect_ready(p, c);
     } else {
       if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) upstream_readable(p, c);
-      if (c->used && c->ufd >= 0 && (ev & (EPOLLHUP | EPOLLERR)) && (c->state == ST_TUNNEL || c->state == ST_HTTP)) {
+      if (c->used && c->ufd >= 0 && (ev & (EPOLLHUP | EPOLLERR)) &&
+          (c->state == ST_TUNNEL || c->state == ST_HTTP)) {
         c->u_eof = 1;
         close_up(p, c);
         if (c->state == ST_HTTP && !c->resp_head_done)
@@ -1014,9 +1023,10 @@ static void on_event(pb_egress_proxy *p, uint64_t t, uint32_t ev) {
 }
 
 static void refuse_busy(int fd) {
-  static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-                             "Content-Length: 27\r\nConnection: close\r\n\r\n"
-                             "ppod egress: too many conns";
+  static const char busy[] =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+      "Content-Length: 27\r\nConnection: close\r\n\r\n"
+      "ppod egress: too many conns";
   ssize_t n = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
   (void)n;
   shutdown(fd, SHUT_WR);
@@ -1059,24 +1069,24 @@ static void sweep(pb_egress_proxy *p, int64_t now) {
     conn *c = &p->conns[i];
     if (!c->used) continue;
     switch (c->state) {
-    case ST_HEAD:
-      if (now >= c->deadline) {
-        if (c->c2u.len)
-          respond(p, c, 400, "request head timed out");
-        else
-          conn_close(p, c);
-      }
-      break;
-    case ST_RESOLVE:
-    case ST_CONNECT:
-      if (now >= c->deadline) respond(p, c, 504, "connecting upstream timed out");
-      break;
-    case ST_TUNNEL:
-    case ST_HTTP:
-      if (now - c->last_io >= p->idle_ms) conn_close(p, c);
-      break;
-    default:
-      if (now >= c->deadline) conn_close(p, c);
+      case ST_HEAD:
+        if (now >= c->deadline) {
+          if (c->c2u.len)
+            respond(p, c, 400, "request head timed out");
+          else
+            conn_close(p, c);
+        }
+        break;
+      case ST_RESOLVE:
+      case ST_CONNECT:
+        if (now >= c->deadline) respond(p, c, 504, "connecting upstream timed out");
+        break;
+      case ST_TUNNEL:
+      case ST_HTTP:
+        if (now - c->last_io >= p->idle_ms) conn_close(p, c);
+        break;
+      default:
+        if (now >= c->deadline) conn_close(p, c);
     }
     update(p, c);
   }
@@ -1186,7 +1196,9 @@ fail:
   return rc;
 }
 
-int pb_egress_proxy_port(const pb_egress_proxy *p) { return p->port; }
+int pb_egress_proxy_port(const pb_egress_proxy *p) {
+  return p->port;
+}
 
 void pb_egress_proxy_get_stats(pb_egress_proxy *p, pb_egress_proxy_stats *out) {
   out->allowed = atomic_load(&p->n_allowed);

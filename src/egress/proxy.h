@@ -36,10 +36,10 @@ typedef struct {
 } pb_egress_proxy_opts;
 
 typedef struct {
-  uint64_t allowed;  /* requests and tunnels connected upstream */
-  uint64_t refused;  /* 403: a private address, not allow-listed */
-  uint64_t failed;   /* 400/411/431/502/503/504 */
-  int conns;         /* open now */
+  uint64_t allowed; /* requests and tunnels connected upstream */
+  uint64_t refused; /* 403: a private address, not allow-listed */
+  uint64_t failed;  /* 400/411/431/502/503/504 */
+  int conns;        /* open now */
 } pb_egress_proxy_stats;
 
 /* Binds 127.0.0.1:0, starts the proxy's threads and returns at once.

@@ -1170,6 +1170,7 @@ void pb_server_free(pb_server *s) {
   pthread_mutex_unlock(&s->done_mu);
   pthread_mutex_destroy(&s->done_mu);
   free(s->openapi);
+  free(s->accts);
   pb_metrics_free(s->metrics);
   pb_schemas_free(s->schemas);
   free(s);

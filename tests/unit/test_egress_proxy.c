@@ -66,7 +66,8 @@ static void serve_conn(server *s, int fd) {
     if (clh) {
       char num[24];
       size_t k = 0;
-      for (const char *q = clh + 16; *q >= '0' && *q <= '9' && k + 1 < sizeof(num); q++) num[k++] = *q;
+      for (const char *q = clh + 16; *q >= '0' && *q <= '9' && k + 1 < sizeof(num); q++)
+        num[k++] = *q;
       num[k] = '\0';
       if (k && pb_parse_int(num, 0, 1 << 20, &cl)) cl = 0;
     }
@@ -85,13 +86,15 @@ static void serve_conn(server *s, int fd) {
       static char big[1 << 20];
       memset(big, 'x', sizeof(big));
       char head[128];
-      int hl = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", sizeof(big));
+      int hl = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n",
+                        sizeof(big));
       send_all(fd, head, (size_t)hl);
       send_all(fd, big, sizeof(big));
     } else {
-      static const char ok[] = "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
-                               "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n"
-                               "Keep-Alive: timeout=60\r\n\r\nhello";
+      static const char ok[] =
+          "HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+          "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n"
+          "Keep-Alive: timeout=60\r\n\r\nhello";
       send_all(fd, ok, sizeof(ok) - 1);
     }
     memmove(buf, buf + hlen + cl, len - hlen - (size_t)cl);
@@ -145,7 +148,8 @@ static pb_egress_proxy *px;
 
 static int dial(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)port),
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   ASSERT(fd >= 0);
   ASSERT_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -186,12 +190,15 @@ static int exchange_on(int port, const char *req, size_t len) {
   return status_of(resp);
 }
 
-static int exchange(const char *req) { return exchange_on(pb_egress_proxy_port(px), req, strlen(req)); }
+static int exchange(const char *req) {
+  return exchange_on(pb_egress_proxy_port(px), req, strlen(req));
+}
 
 static int get(const char *hostport, const char *path) {
   char req[512];
-  snprintf(req, sizeof(req), "GET http://%s%s HTTP/1.1\r\nHost: %s\r\nProxy-Connection: keep-alive\r\n\r\n",
-           hostport, path, hostport);
+  snprintf(req, sizeof(req),
+           "GET http://%s%s HTTP/1.1\r\nHost: %s\r\nProxy-Connection: keep-alive\r\n\r\n", hostport,
+           path, hostport);
   return exchange(req);
 }
 
@@ -237,7 +244,8 @@ static void test_allowed_get(void) {
   ASSERT(!srv_log_has(&allowed, "Proxy-Connection"));
   /* A request body goes along, exactly Content-Length of it. */
   char req[256];
-  snprintf(req, sizeof(req), "POST http://%s/post HTTP/1.1\r\nHost: %s\r\nContent-Length: 7\r\n\r\nbody-42", hp, hp);
+  snprintf(req, sizeof(req),
+           "POST http://%s/post HTTP/1.1\r\nHost: %s\r\nContent-Length: 7\r\n\r\nbody-42", hp, hp);
   ASSERT_EQ(exchange(req), 200);
   ASSERT(srv_log_has(&allowed, "POST /post HTTP/1.1\r\n"));
   ASSERT(srv_log_has(&allowed, "body-42"));
@@ -292,10 +300,15 @@ static void test_refused(void) {
   /* Every spelling of loopback at the secret's port, a test-resolver name
    * for it, and the other private ranges. */
   const char *hosts[] = {
-      "127.0.0.1",     "127.1",          "0x7f.1",           "2130706433",  "0177.0.0.1",
-      "0x7f000001",    "[::1]",          "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "localhost",
-      "LOCALHOST.",    "a.localhost",    "secret.test",      "SECRET.TEST.", "0.0.0.0",
-      "[::]",          "[::127.0.0.1]",  "[64:ff9b::7f00:1]",
+      "127.0.0.1",       "127.1",
+      "0x7f.1",          "2130706433",
+      "0177.0.0.1",      "0x7f000001",
+      "[::1]",           "[::ffff:127.0.0.1]",
+      "[::ffff:7f00:1]", "localhost",
+      "LOCALHOST.",      "a.localhost",
+      "secret.test",     "SECRET.TEST.",
+      "0.0.0.0",         "[::]",
+      "[::127.0.0.1]",   "[64:ff9b::7f00:1]",
   };
   char hp[128];
   for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
@@ -308,8 +321,8 @@ static void test_refused(void) {
     ASSERT_CONTAINS(resp, "ppod egress: ");
   }
   /* Metadata and the rest of the private space: refused before any connect. */
-  const char *priv[] = {"169.254.169.254:80", "10.0.0.1:80", "172.16.0.1:443", "192.168.1.1:80",
-                        "100.64.0.1:80", "[fe80::1]:80", "[fd00::1]:443", "224.0.0.1:80"};
+  const char *priv[] = {"169.254.169.254:80", "10.0.0.1:80",  "172.16.0.1:443", "192.168.1.1:80",
+                        "100.64.0.1:80",      "[fe80::1]:80", "[fd00::1]:443",  "224.0.0.1:80"};
   for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]); i++) {
     ASSERT_EQ(get(priv[i], "/latest/meta-data/"), 403);
     ASSERT_EQ(connect_status(priv[i]), 403);
@@ -324,7 +337,8 @@ static void test_refused(void) {
   /* A second request down a connection that was checked for the first goes
    * nowhere: not to the secret, not to the first server. */
   snprintf(req, sizeof(req),
-           "GET http://127.0.0.1:%d/first HTTP/1.1\r\n\r\nGET http://127.0.0.1:%d/second HTTP/1.1\r\n\r\n",
+           "GET http://127.0.0.1:%d/first HTTP/1.1\r\n\r\nGET http://127.0.0.1:%d/second "
+           "HTTP/1.1\r\n\r\n",
            allowed.port, secret.port);
   ASSERT_EQ(exchange(req), 200);
   ASSERT(srv_log_has(&allowed, "GET /first "));
@@ -364,7 +378,8 @@ static void test_malformed(void) {
   /* A NUL inside the head. */
   static const char nul[] = "GET http://exa\0mple.com/ HTTP/1.1\r\n\r\n";
   ASSERT_EQ(exchange_on(pb_egress_proxy_port(px), nul, sizeof(nul) - 1), 400);
-  snprintf(req, sizeof(req), "POST http://127.0.0.1:%d/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+  snprintf(req, sizeof(req),
+           "POST http://127.0.0.1:%d/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
            allowed.port);
   ASSERT_EQ(exchange(req), 411);
   /* A head over the cap. */
@@ -461,8 +476,8 @@ int main(void) {
   snprintf(closed_entry, sizeof(closed_entry), "127.0.0.1:%d", closed_port);
   snprintf(name_entry, sizeof(name_entry), "localhost:%d", allowed.port);
   const char *allow[] = {allow_entry, closed_entry, name_entry};
-  pb_egress_proxy_opts o = {.allow = allow, .nallow = 3,
-                            .hosts = "secret.test=127.0.0.1,allowed.test=127.0.0.1"};
+  pb_egress_proxy_opts o = {
+      .allow = allow, .nallow = 3, .hosts = "secret.test=127.0.0.1,allowed.test=127.0.0.1"};
   ASSERT_EQ(pb_egress_proxy_start(&o, &px), 0);
   ASSERT(pb_egress_proxy_port(px) > 0);
   RUN(test_parse_authority);

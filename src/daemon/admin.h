@@ -7,7 +7,7 @@
    Handles: account create NAME; account list; account limits NAME [--set KEY=VALUE]...;
    token create NAME [--ttl DAYS | --ttl-seconds S]. account limits prints KEY=VALUE lines
    on stdout, or with --set stores them (all checked first; exit 2 on a bad key or value).
-   data_dir is already resolved by the caller. Prints per docs/api-contract.md (token alone on
+   data_dir is already resolved by the caller. Prints as the README says (token alone on
    stdout; human text to stderr). Returns a process exit code (0 ok, 1 failure, 2 usage). */
 int pb_admin_main(const char *data_dir, int argc, char **argv);
 

@@ -108,9 +108,9 @@ static void trace_start(pb_nav *n) {
   pb_cdp_call(pg->cdp, pg->session_id, "Runtime.enable", NULL, deadline, NULL, NULL, 0);
   cJSON *p = cJSON_CreateObject();
   cJSON_AddStringToObject(p, "format", "jpeg");
-  cJSON_AddNumberToObject(p, "quality", 50);
-  cJSON_AddNumberToObject(p, "maxWidth", 800);
-  cJSON_AddNumberToObject(p, "maxHeight", 600);
+  cJSON_AddNumberToObject(p, "quality", 40);
+  cJSON_AddNumberToObject(p, "maxWidth", 640);
+  cJSON_AddNumberToObject(p, "maxHeight", 480);
   pb_cdp_send(pg->cdp, pg->session_id, "Page.startScreencast", p);
   p = cJSON_CreateObject();
   /* The categories DevTools' Performance panel needs, with its filmstrip;

@@ -272,11 +272,18 @@ static void job_main(void *arg) {
     if (urc) PB_ERR("usage: could not close ledger row %lld: %s", (long long)usage_id, pb_strerror(urc));
   }
   pb_metrics_job(s->metrics, pb_now_ms() - r->t0);
+  /* Work left for after the answer keeps the request alive until done. */
+  int deferred = r->job.deferred != NULL;
+  if (deferred) atomic_fetch_add(&r->refs, 1);
   pthread_mutex_lock(&s->done_mu);
   r->next_done = s->done;
   s->done = r;
   pthread_mutex_unlock(&s->done_mu);
   lws_cancel_service(s->ctx);
+  if (deferred) {
+    pb_job_finish_deferred(&r->job);
+    req_unref(r);
+  }
 }
 
 static void live_unlink(req *r) {
@@ -366,34 +373,6 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi) {
 
 #define SESSIONS_PREFIX "/browser/sessions/"
 #define TRACES_PREFIX "/browser/traces/"
-
-/* GET /browser/traces/{id}: the zip, if it is the account's. */
-static void get_trace(pb_server *s, req *r, const char *id) {
-  char path[4096];
-  const char *dir = s->o.ops->trace_dir;
-  if (!dir || pb_trace_path(dir, r->auth.account_id, id, path, sizeof(path))) {
-    answer_error(r, 404, "TRACE_NOT_FOUND", "no trace %s for this account (traces are kept 24 hours)", id);
-    return;
-  }
-  FILE *f = fopen(path, "rb");
-  pb_buf b;
-  pb_buf_init(&b, PB_TRACE_CAP_BYTES + (1u << 20));
-  char chunk[65536];
-  size_t n;
-  int rc = f ? 0 : PB_EIO;
-  while (!rc && f && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) rc = pb_buf_append(&b, chunk, n);
-  if (f) fclose(f);
-  if (rc) {
-    pb_buf_free(&b);
-    answer_error(r, 500, "INTERNAL_ERROR", "reading the trace failed");
-    return;
-  }
-  free(r->res.body);
-  r->res.body = pb_buf_steal(&b, &r->res.body_len);
-  r->res.content_type = "application/zip";
-  r->res.status = 200;
-  answer_ready(r);
-}
 
 static struct acct *acct_of(pb_server *s, int64_t account_id) {
   for (size_t i = 0; i < s->naccts; i++)
@@ -755,7 +734,13 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
       answer_error(r, 405, "METHOD_NOT_ALLOWED", "traces are read with GET");
       return;
     }
-    get_trace(s, r, path + sizeof(TRACES_PREFIX) - 1);
+    /* A job: the trace may still be being written. */
+    static const route trace_route = {"/browser/traces/{id}", LWSHUMETH_GET, 1, NULL, NULL,
+                                      pb_op_trace, NULL};
+    r->route = &trace_route;
+    r->json = cJSON_CreateObject();
+    cJSON_AddStringToObject(r->json, "id", path + sizeof(TRACES_PREFIX) - 1);
+    submit_job(s, r);
     return;
   }
   if (!strncmp(path, SESSIONS_PREFIX, sizeof(SESSIONS_PREFIX) - 1)) {

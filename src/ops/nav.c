@@ -40,6 +40,7 @@ struct pb_nav {
   int auth_tries;
   pb_trace *trace;       /* when the request asked for "trace": true */
   int recording;
+  char trace_id[48];     /* chosen when the answer leaves, stored after */
 };
 
 static const char *obj_str(const cJSON *o, const char *name);
@@ -99,6 +100,7 @@ int pb_trace_path(const char *dir, int64_t account_id, const char *id, char *pat
  * own timeline. */
 static void trace_start(pb_nav *n) {
   pb_page *pg = n->page;
+  int64_t t0 = pb_now_ms();
   if (pb_cdp_record(pg->cdp, pg->session_id, trace_rec, n->trace)) return;
   n->recording = 1;
   pb_trace_meta(n->trace, obj_str_pub(n->job->req, "url"), pg->width, pg->height, NULL, NULL);
@@ -120,11 +122,13 @@ static void trace_start(pb_nav *n) {
                           "disabled-by-default-devtools.screenshot,blink.user_timing,loading");
   cJSON_AddStringToObject(p, "transferMode", "ReportEvents");
   pb_cdp_call(pg->cdp, pg->session_id, "Tracing.start", p, deadline, NULL, NULL, 0);
+  PB_DEBUG("trace: started in %lld ms", (long long)(pb_now_ms() - t0));
 }
 
 /* Ends recording and keeps the zip; failures only lose the trace. */
-static void trace_finish(pb_nav *n, pb_op_result *res) {
+static void trace_finish(pb_nav *n) {
   pb_page *pg = n->page;
+  int64_t t0 = pb_now_ms();
   if (n->recording) {
     pb_cdp_send(pg->cdp, pg->session_id, "Page.stopScreencast", NULL);
     if (pb_cdp_call(pg->cdp, pg->session_id, "Tracing.end", NULL, pb_now_ms() + 2000, NULL, NULL, 0) == 0) {
@@ -140,13 +144,22 @@ static void trace_finish(pb_nav *n, pb_op_result *res) {
     pb_cdp_unrecord(pg->cdp, trace_rec, n->trace);
     n->recording = 0;
   }
+  int64_t t1 = pb_now_ms();
   char *zip = NULL;
   size_t len = 0;
-  if (res && n->job->env->trace_dir && pb_trace_write_zip(n->trace, &zip, &len) == 0) {
-    if (pb_trace_store(n->job->env->trace_dir, n->job->account_id, zip, len, res->trace_id))
-      res->trace_id[0] = '\0';
-  }
+  const char *dir = n->job->env->trace_dir;
+  if (dir && n->trace_id[0] && pb_trace_write_zip(n->trace, &zip, &len) == 0 &&
+      pb_trace_store_as(dir, n->job->account_id, n->trace_id, zip, len))
+    PB_WARN("trace %s could not be stored", n->trace_id);
   free(zip);
+  if (dir && n->trace_id[0]) {
+    char pending[4096];
+    snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir, (long long)n->job->account_id,
+             n->trace_id);
+    unlink(pending);
+  }
+  PB_DEBUG("trace: stopped in %lld ms, zip of %zu bytes written in %lld ms", (long long)(t1 - t0), len,
+           (long long)(pb_now_ms() - t1));
 }
 
 static const char *const resource_types[] = {
@@ -836,12 +849,9 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   return after_load(n, best, res);
 }
 
-void pb_nav_close(pb_nav *n, pb_op_result *res) {
-  if (!n) return;
+static void nav_release(pb_nav *n) {
   if (n->page) {
-    if (n->trace) trace_finish(n, res);
     pb_cdp_sub_set_hook(n->page->events, NULL, NULL);
-    if (res) res->browser_ms = pb_now_ms() - n->leased_at;
     if (n->job->session)
       pb_session_page_close(n->job->session, n->page);
     else
@@ -852,4 +862,71 @@ void pb_nav_close(pb_nav *n, pb_op_result *res) {
   free(n->html_b64);
   pb_trace_free(n->trace);
   free(n);
+}
+
+void pb_nav_close(pb_nav *n, pb_op_result *res) {
+  if (!n) return;
+  if (n->page && res) res->browser_ms = pb_now_ms() - n->leased_at;
+  /* A trace is finished after the answer has gone (ending Chromium's
+   * timeline and writing the zip take tens of ms): its id is chosen now and
+   * a marker makes GET /browser/traces/{id} wait for it. */
+  const char *dir = n->job->env->trace_dir;
+  if (n->page && n->trace && dir && res && !n->job->deferred) {
+    unsigned char b[16];
+    if (getrandom(b, sizeof(b), 0) == (ssize_t)sizeof(b)) {
+      for (int i = 0; i < 16; i++) snprintf(n->trace_id + 2 * i, 3, "%02x", b[i]);
+      char pending[4096];
+      snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir, (long long)n->job->account_id,
+               n->trace_id);
+      int fd = open(pending, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      if (fd >= 0) close(fd);
+      pb_strlcpy(res->trace_id, n->trace_id, sizeof(res->trace_id));
+      n->job->deferred = n;
+      return;
+    }
+  }
+  if (n->page && n->trace) trace_finish(n);
+  nav_release(n);
+}
+
+void pb_job_finish_deferred(pb_job *job) {
+  pb_nav *n = job->deferred;
+  if (!n) return;
+  job->deferred = NULL;
+  trace_finish(n);
+  nav_release(n);
+}
+
+int pb_op_trace(pb_job *job, pb_op_result *res) {
+  const cJSON *idj = cJSON_GetObjectItemCaseSensitive(job->req, "id");
+  const char *id = cJSON_IsString(idj) ? idj->valuestring : "";
+  const char *dir = job->env->trace_dir;
+  char path[4096], pending[4096];
+  if (!dir || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+    return pb_op_fail(res, 404, "TRACE_NOT_FOUND", "no trace %s for this account (traces are kept 24 hours)", id);
+  snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir, (long long)job->account_id, id);
+  snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir, (long long)job->account_id, id);
+  struct stat st;
+  while (stat(pending, &st) == 0 && pb_now_ms() < job->deadline_ms) {
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return pb_op_fail(res, 404, "TRACE_NOT_FOUND", "no trace %s for this account (traces are kept 24 hours)", id);
+  pb_buf b;
+  pb_buf_init(&b, PB_TRACE_CAP_BYTES + (4u << 20));
+  char chunk[65536];
+  size_t got;
+  int rc = 0;
+  while (!rc && (got = fread(chunk, 1, sizeof(chunk), f)) > 0) rc = pb_buf_append(&b, chunk, got);
+  fclose(f);
+  if (rc) {
+    pb_buf_free(&b);
+    return pb_op_fail(res, 500, "INTERNAL_ERROR", "reading the trace failed");
+  }
+  res->body = pb_buf_steal(&b, &res->body_len);
+  res->content_type = "application/zip";
+  res->status = 200;
+  return 0;
 }

@@ -52,7 +52,17 @@ typedef struct {
   pb_session *session;      /* run in this acquired session's browser; may be NULL */
   char ws_base[300];        /* "ws://host" the client reached us at */
   int format_junit;         /* ?format=junit: answer JUnit XML (POST /browser/test) */
+  void *deferred;           /* work left for after the answer (a trace to finish) */
 } pb_job;
+
+/* Runs what a job left for after its answer was handed over: finishing and
+ * storing a trace, whose id the answer already carries. Then the page goes
+ * back. No-op when there is none. */
+void pb_job_finish_deferred(pb_job *job);
+
+/* GET /browser/traces/{id} (req: {"id"}): the zip, waiting for one still
+ * being written. */
+int pb_op_trace(pb_job *job, pb_op_result *res);
 
 /* Fills res as an error. Always returns -1 so callers can `return fail(...)`. */
 int pb_op_fail(pb_op_result *res, int status, const char *code, const char *fmt, ...)

@@ -104,10 +104,11 @@ static void trace_start(pb_nav *n) {
   if (pb_cdp_record(pg->cdp, pg->session_id, trace_rec, n->trace)) return;
   n->recording = 1;
   pb_trace_meta(n->trace, obj_str_pub(n->job->req, "url"), pg->width, pg->height, NULL, NULL);
-  /* Each is answered before the page loads, so the trace holds all of it. */
+  /* All are answered before the page loads, so the trace holds all of it;
+   * a session answers in order, so waiting for the last one is enough. */
   int64_t deadline = pb_now_ms() + 5000;
-  pb_cdp_call(pg->cdp, pg->session_id, "Network.enable", NULL, deadline, NULL, NULL, 0);
-  pb_cdp_call(pg->cdp, pg->session_id, "Runtime.enable", NULL, deadline, NULL, NULL, 0);
+  pb_cdp_send(pg->cdp, pg->session_id, "Network.enable", NULL);
+  pb_cdp_send(pg->cdp, pg->session_id, "Runtime.enable", NULL);
   cJSON *p = cJSON_CreateObject();
   cJSON_AddStringToObject(p, "format", "jpeg");
   cJSON_AddNumberToObject(p, "quality", 40);

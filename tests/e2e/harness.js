@@ -416,18 +416,19 @@ function readDirSafe(d) {
   try { return fs.readdirSync(d); } catch { return []; }
 }
 
-async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {} } = {}) {
+// dataDir (with token): restart on an existing store instead of a fresh one.
+async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {}, dataDir: reuseDir, token: reuseToken } = {}) {
   const bin = daemonBin();
   if (!fs.existsSync(bin)) throw new Error(`daemon binary not found: ${bin} (set PPOD_BIN_DIR)`);
 
-  const dataDir = await makeTempDir('ppod-e2e-data-');
+  const dataDir = reuseDir || await makeTempDir('ppod-e2e-data-');
   // Private TMPDIR so the daemon's Chromium profiles (ppod-profile-*) can be
   // told apart from other runs if the daemon honours TMPDIR. World-writable
   // and sticky like /tmp: a daemon started as root runs Chromium as an
   // unprivileged user.
   const tmpDir = await makeTempDir('ppod-e2e-tmp-');
   await fsp.chmod(tmpDir, 0o1777);
-  const token = await createAccount(dataDir, 'test');
+  const token = reuseDir ? (reuseToken || await createToken(dataDir, 'test')) : await createAccount(dataDir, 'test');
   const port = await freePort();
 
   const argv = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--browsers', String(browsers)];

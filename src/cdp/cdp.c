@@ -364,8 +364,9 @@ void pb_cdp_set_tap(pb_cdp *c, pb_cdp_tap tap, void *data) {
   pthread_mutex_unlock(&c->tap_mu);
 }
 
-int pb_cdp_call(pb_cdp *c, const char *session_id, const char *method, cJSON *params,
-                int64_t deadline_ms, cJSON **result, char *err, size_t errcap) {
+int pb_cdp_call_cancelable(pb_cdp *c, const char *session_id, const char *method, cJSON *params,
+                           int64_t deadline_ms, const atomic_int *cancel, cJSON **result,
+                           char *err, size_t errcap) {
   if (result) *result = NULL;
   if (err && errcap) err[0] = '\0';
   pending p;
@@ -391,10 +392,19 @@ int pb_cdp_call(pb_cdp *c, const char *session_id, const char *method, cJSON *pa
 
   pthread_mutex_lock(&c->mu);
   if (!rc) {
-    struct timespec ts;
-    timespec_at(deadline_ms, &ts);
     while (!p.done) {
-      if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT && !p.done) {
+      /* With a cancel flag, wake up now and then to look at it. */
+      int64_t until = deadline_ms;
+      if (cancel && until > pb_now_ms() + 100) until = pb_now_ms() + 100;
+      struct timespec ts;
+      timespec_at(until, &ts);
+      int r = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+      if (p.done) break;
+      if (cancel && atomic_load(cancel)) {
+        p.rc = PB_ECANCELED;
+        break;
+      }
+      if (r == ETIMEDOUT && pb_now_ms() >= deadline_ms) {
         p.rc = PB_ETIMEOUT;
         break;
       }
@@ -413,6 +423,19 @@ int pb_cdp_call(pb_cdp *c, const char *session_id, const char *method, cJSON *pa
   else
     cJSON_Delete(p.result);
   return rc;
+}
+
+int pb_cdp_call(pb_cdp *c, const char *session_id, const char *method, cJSON *params,
+                int64_t deadline_ms, cJSON **result, char *err, size_t errcap) {
+  return pb_cdp_call_cancelable(c, session_id, method, params, deadline_ms, NULL, result, err,
+                                errcap);
+}
+
+int pb_cdp_session_is_dead(pb_cdp *c, const char *session_id) {
+  pthread_mutex_lock(&c->mu);
+  int dead = is_dead_locked(c, session_id);
+  pthread_mutex_unlock(&c->mu);
+  return dead;
 }
 
 int pb_cdp_send(pb_cdp *c, const char *session_id, const char *method, cJSON *params) {

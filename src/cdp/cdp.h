@@ -7,6 +7,7 @@
  * hands replies to the caller waiting in pb_cdp_call() and queues events for
  * subscribers. Any thread may call, send and subscribe. Knows nothing of HTTP. */
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -54,6 +55,15 @@ void pb_cdp_set_tap(pb_cdp *c, pb_cdp_tap tap, void *data);
  * err when err is not NULL). */
 int pb_cdp_call(pb_cdp *c, const char *session_id, const char *method, cJSON *params,
                 int64_t deadline_ms, cJSON **result, char *err, size_t errcap);
+
+/* pb_cdp_call that also gives up with PB_ECANCELED soon (within ~100 ms)
+ * after *cancel becomes non-zero. cancel may be NULL. */
+int pb_cdp_call_cancelable(pb_cdp *c, const char *session_id, const char *method, cJSON *params,
+                           int64_t deadline_ms, const atomic_int *cancel, cJSON **result,
+                           char *err, size_t errcap);
+
+/* 1 once the session's target crashed or detached. */
+int pb_cdp_session_is_dead(pb_cdp *c, const char *session_id);
 
 /* Sends a command without waiting; its reply is dropped. Takes ownership of
  * params. */

@@ -222,8 +222,8 @@ int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result) {
     cJSON_Delete(params);
     return PB_ECANCELED;
   }
-  return pb_cdp_call(n->page->cdp, n->page->session_id, method, params, n->action_deadline,
-                     result, NULL, 0);
+  return pb_cdp_call_cancelable(n->page->cdp, n->page->session_id, method, params,
+                                n->action_deadline, n->job->canceled, result, NULL, 0);
 }
 
 int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **value, char *err,
@@ -234,8 +234,8 @@ int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **
   cJSON_AddStringToObject(p, "expression", expression);
   cJSON_AddBoolToObject(p, "returnByValue", 1);
   cJSON_AddBoolToObject(p, "awaitPromise", 1);
-  int rc = pb_cdp_call(n->page->cdp, n->page->session_id, "Runtime.evaluate", p, deadline_ms, &res,
-                       err, errcap);
+  int rc = pb_cdp_call_cancelable(n->page->cdp, n->page->session_id, "Runtime.evaluate", p,
+                                  deadline_ms, n->job->canceled, &res, err, errcap);
   if (rc) return rc;
   cJSON *exc = cJSON_GetObjectItemCaseSensitive(res, "exceptionDetails");
   if (exc) {
@@ -753,8 +753,8 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
   int64_t t_nav = pb_now_ms();
   /* What actually runs out: the navigation timeout or the job's. */
   long long waited = (long long)(goto_deadline - t_nav);
-  int rc = pb_cdp_call(n->page->cdp, n->page->session_id, "Page.navigate", p, goto_deadline, &nav,
-                       err, sizeof(err));
+  int rc = pb_cdp_call_cancelable(n->page->cdp, n->page->session_id, "Page.navigate", p,
+                                  goto_deadline, n->job->canceled, &nav, err, sizeof(err));
   PB_DEBUG("nav: Page.navigate answered in %lld ms", (long long)(pb_now_ms() - t_nav));
   if (rc == PB_ETIMEOUT && best) return 0;
   if (rc == PB_ETIMEOUT)

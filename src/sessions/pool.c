@@ -429,6 +429,14 @@ int pb_pool_lease(pb_pool *p, int64_t deadline_ms, pb_page **out) {
       pb_page *pg = best->ready[0];
       memmove(best->ready, best->ready + 1, sizeof(best->ready[0]) * (size_t)(best->nready - 1));
       best->nready--;
+      if (pb_cdp_session_is_dead(pg->cdp, pg->session_id)) {
+        /* Its renderer died while it waited: prepare another. */
+        pthread_cond_signal(&best->wcv);
+        pthread_mutex_unlock(&p->mu);
+        page_free(pg, 1);
+        pthread_mutex_lock(&p->mu);
+        continue;
+      }
       best->leased++;
       best->jobs++;
       if (p->o.recycle_after > 0 && best->jobs >= (uint64_t)p->o.recycle_after && !best->replace) {

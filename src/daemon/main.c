@@ -365,7 +365,7 @@ static int serve(config *c) {
   snprintf(hostbuf, sizeof(hostbuf), host, c->address);
   fprintf(stderr, "ppod-browserd: listening on http://%s:%d (%d browser(s), %d job thread(s), queue %d)\n",
           hostbuf, c->port, c->browsers, c->concurrency, c->queue);
-  if (*tok && isatty(STDOUT_FILENO))
+  if (*tok)
     printf("\nlocal account token: %s\n\ntry:\n  curl -s -X POST http://%s:%d/browser/screenshot \\\n"
            "    -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
            "    -d '{\"html\":\"<h1>Hello from ppod</h1>\"}' -o hello.png\n"

@@ -740,6 +740,32 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
   return 0;
 }
 
+/* A navigation that ended on the egress proxy's refusal (a redirect to a
+ * private address, or a name that resolves to one) is a blocked request:
+ * 403 FORBIDDEN_URL, as for the URL itself. The proxy answers such requests
+ * with a text/plain 403 that starts "ppod egress:". */
+static int refused_by_egress(pb_nav *n, const char *doc_url, pb_op_result *res) {
+  if (n->html_b64) return 0;
+  static const char js[] =
+      "(() => { const e = performance.getEntriesByType('navigation')[0];"
+      " if (!e || e.responseStatus !== 403 || document.contentType !== 'text/plain') return '';"
+      " const t = document.body ? document.body.innerText : '';"
+      " return t.startsWith('ppod egress:') ? t.slice(0, 300) : ''; })()";
+  cJSON *v = NULL;
+  char err[256];
+  int rc = pb_nav_eval(n, js, n->job->deadline_ms, &v, err, sizeof(err));
+  int refused = !rc && cJSON_IsString(v) && *v->valuestring;
+  if (refused) {
+    char *t = v->valuestring + 13; /* past "ppod egress: " */
+    t[strcspn(t, "\r\n")] = '\0';
+  }
+  if (refused)
+    pb_op_fail(res, 403, "FORBIDDEN_URL", "%s: the page led to an address that is refused (%s)",
+               doc_url, v->valuestring + 13);
+  cJSON_Delete(v);
+  return refused ? -1 : 0;
+}
+
 /* Page.navigate and the wait for waitUntil. 0 when loaded (or, with
  * bestAttempt, when the wait ran out), -1 with res filled on failure. */
 static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int64_t goto_deadline,
@@ -789,7 +815,7 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
     return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s: '%s' did not happen within %lld ms",
                       doc_url, wait_until, waited);
   if (rc) return pb_op_fail_rc(res, rc, "waiting for the page to load");
-  return 0;
+  return refused_by_egress(n, doc_url, res);
 }
 
 /* What the request asks for once the page loaded: waitForSelector,

@@ -185,16 +185,16 @@ describe('egress guard', { timeout: scaled(300000) }, () => {
     assert.ok(refused >= 10, `proxy logged ${refused} refusals`);
   });
 
-  it('a top-level redirect to the secret answers 200 with the refusal page', async () => {
+  it('a top-level redirect to the secret is refused with 403 FORBIDDEN_URL', async () => {
     for (const pathName of ['/to-secret', '/to-secret-named']) {
       const res = await post('/browser/content', { url: `http://${redirector.host}${pathName}` });
-      assert.equal(res.status, 200, res.body.subarray(0, 500).toString('utf8'));
-      assert.ok(!res.json.result.includes('the secret'), res.json.result.slice(0, 500));
-      assert.match(res.json.result, /ppod egress/);
+      assert.equal(res.status, 403, res.body.subarray(0, 500).toString('utf8'));
+      assert.equal(res.json.errors[0].code, 'FORBIDDEN_URL');
+      assert.ok(!res.body.toString('utf8').includes('the secret'));
     }
     const shot = await post('/browser/screenshot', { url: `http://${redirector.host}/to-secret` });
-    assert.equal(shot.status, 200);
-    assert.ok(shot.body.subarray(0, 8).equals(PNG_MAGIC));
+    assert.equal(shot.status, 403);
+    assert.equal(shot.json.errors[0].code, 'FORBIDDEN_URL');
     noSecretHits('redirects');
   });
 
@@ -212,12 +212,13 @@ describe('egress guard', { timeout: scaled(300000) }, () => {
 
   it('a name that only the proxy resolves to loopback is refused by the proxy', async () => {
     // The API's check cannot resolve secret.test, so Chromium is sent there
-    // and the proxy, resolving it to 127.0.0.1, refuses: the page is the 403.
+    // and the proxy, resolving it to 127.0.0.1, refuses: the API says so.
     const res = await post('/browser/content', { url: `http://secret.test:${secret.port}/` });
-    assert.equal(res.status, 200, res.body.subarray(0, 500).toString('utf8'));
-    assert.match(res.json.result, /ppod egress: secret\.test resolves to 127\.0\.0\.1/);
+    const e = expectError(assert, res, 403, 'FORBIDDEN_URL');
+    assert.match(e.message, /secret\.test resolves to 127\.0\.0\.1/);
+    // Through CONNECT the refusal is a failed tunnel: a network error.
     const https = await post('/browser/content', { url: `https://secret.test:${secret.port}/` });
-    assert.ok([200, 422].includes(https.status), https.body.subarray(0, 500).toString('utf8'));
+    assert.ok([403, 422].includes(https.status), https.body.subarray(0, 500).toString('utf8'));
     noSecretHits('test-resolver name');
   });
 

@@ -272,6 +272,13 @@ static void job_main(void *arg) {
     if (urc) PB_ERR("usage: could not close ledger row %lld: %s", (long long)usage_id, pb_strerror(urc));
   }
   pb_metrics_job(s->metrics, pb_now_ms() - r->t0);
+}
+
+/* After the job stopped counting as running: hand the answer over, then do
+ * what the job left for after it. */
+static void job_after(void *arg) {
+  req *r = arg;
+  pb_server *s = r->srv;
   /* Work left for after the answer keeps the request alive until done. */
   int deferred = r->job.deferred != NULL;
   if (deferred) atomic_fetch_add(&r->refs, 1);
@@ -696,7 +703,7 @@ static void submit_job(pb_server *s, req *r) {
   const char *f = r->wsi ? lws_get_urlarg_by_name(r->wsi, "format=", fmt, sizeof(fmt)) : NULL;
   r->job.format_junit = f && !strcmp(f, "junit");
   atomic_fetch_add(&r->refs, 1);
-  rc = pb_jobs_submit(s->o.jobs, job_main, r);
+  rc = pb_jobs_submit2(s->o.jobs, job_main, job_after, r);
   if (rc) {
     atomic_fetch_sub(&r->refs, 1);
     action_done(s, r);

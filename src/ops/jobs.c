@@ -7,6 +7,7 @@
 
 typedef struct item {
   pb_job_fn fn;
+  pb_job_fn after;
   void *arg;
   struct item *next;
 } item;
@@ -38,9 +39,14 @@ static void *worker(void *arg) {
     j->running++;
     pthread_mutex_unlock(&j->mu);
     it->fn(it->arg);
-    free(it);
     pthread_mutex_lock(&j->mu);
     j->running--;
+    if (it->after) {
+      pthread_mutex_unlock(&j->mu);
+      it->after(it->arg);
+      pthread_mutex_lock(&j->mu);
+    }
+    free(it);
   }
   pthread_mutex_unlock(&j->mu);
   return NULL;
@@ -72,9 +78,14 @@ int pb_jobs_start(int threads, int queue_max, pb_jobs **out) {
 }
 
 int pb_jobs_submit(pb_jobs *j, pb_job_fn fn, void *arg) {
+  return pb_jobs_submit2(j, fn, NULL, arg);
+}
+
+int pb_jobs_submit2(pb_jobs *j, pb_job_fn fn, pb_job_fn after, void *arg) {
   item *it = malloc(sizeof(*it));
   if (!it) return PB_ENOMEM;
   it->fn = fn;
+  it->after = after;
   it->arg = arg;
   it->next = NULL;
   pthread_mutex_lock(&j->mu);

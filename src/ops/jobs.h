@@ -14,6 +14,11 @@ int pb_jobs_start(int threads, int queue_max, pb_jobs **out);
  * PB_ESHUTDOWN once stopping. fn owns arg. */
 int pb_jobs_submit(pb_jobs *j, pb_job_fn fn, void *arg);
 
+/* Like pb_jobs_submit, then after(arg) runs on the same thread once the job
+ * no longer counts as running: a job that hands its answer over in after()
+ * has freed its slot before its client can send the next request. */
+int pb_jobs_submit2(pb_jobs *j, pb_job_fn fn, pb_job_fn after, void *arg);
+
 /* Jobs running and waiting now. */
 void pb_jobs_counts(pb_jobs *j, int *running, int *queued);
 

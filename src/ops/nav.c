@@ -41,6 +41,7 @@ struct pb_nav {
   pb_trace *trace;       /* when the request asked for "trace": true */
   int recording;
   char trace_id[48];     /* chosen when the answer leaves, stored after */
+  int committed;         /* Page.navigate was answered */
 };
 
 static const char *obj_str(const cJSON *o, const char *name);
@@ -716,25 +717,39 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
     pb_nav_close(n, NULL);
     return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
   }
-  if (job->session)
-    rc = pb_session_page_open(job->session, job->deadline_ms, &n->page);
-  else
-    rc = pb_pool_lease(job->env->pool, job->deadline_ms, &n->page);
-  if (rc) {
-    pb_nav_close(n, NULL);
-    if (rc == PB_ENOTFOUND)
-      return pb_op_fail(res, 404, "SESSION_NOT_FOUND", "the session ended");
-    if (rc == PB_ETIMEOUT)
-      return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE", "no browser became free before the deadline");
-    return pb_op_fail_rc(res, rc, "leasing a browser");
-  }
-  n->leased_at = pb_now_ms();
-  drain_events(n);
-  pb_cdp_sub_set_hook(n->page->events, page_hook, n);
-  if (obj_bool(req, "trace") && pb_trace_new(PB_TRACE_CAP_BYTES, &n->trace) == 0) trace_start(n);
-  if (load_page(n, doc_url, res)) {
-    pb_nav_close(n, res);
-    return -1;
+  for (int attempt = 0;; attempt++) {
+    if (job->session)
+      rc = pb_session_page_open(job->session, job->deadline_ms, &n->page);
+    else
+      rc = pb_pool_lease(job->env->pool, job->deadline_ms, &n->page);
+    if (rc) {
+      pb_nav_close(n, NULL);
+      if (rc == PB_ENOTFOUND)
+        return pb_op_fail(res, 404, "SESSION_NOT_FOUND", "the session ended");
+      if (rc == PB_ETIMEOUT)
+        return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE", "no browser became free before the deadline");
+      return pb_op_fail_rc(res, rc, "leasing a browser");
+    }
+    n->leased_at = pb_now_ms();
+    drain_events(n);
+    pb_cdp_sub_set_hook(n->page->events, page_hook, n);
+    if (!n->trace && obj_bool(req, "trace") && pb_trace_new(PB_TRACE_CAP_BYTES, &n->trace) == 0)
+      trace_start(n);
+    if (!load_page(n, doc_url, res)) break;
+    /* A prepared page whose renderer died before its crash was reported
+     * (killed while it waited) fails at once: once more on a fresh page. */
+    int retry = attempt == 0 && !n->committed && !job->session && !n->trace && res->status == 502 &&
+                !strcmp(res->code, "PAGE_CRASHED") && pb_now_ms() < job->deadline_ms;
+    if (!retry) {
+      pb_nav_close(n, res);
+      return -1;
+    }
+    pb_cdp_sub_set_hook(n->page->events, NULL, NULL);
+    pb_pool_release(job->env->pool, n->page);
+    n->page = NULL;
+    n->doc_served = 0;
+    n->auth_tries = 0;
+    memset(res, 0, sizeof(*res));
   }
   *out = n;
   return 0;
@@ -782,6 +797,7 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
   int rc = pb_cdp_call_cancelable(n->page->cdp, n->page->session_id, "Page.navigate", p,
                                   goto_deadline, n->job->canceled, &nav, err, sizeof(err));
   PB_DEBUG("nav: Page.navigate answered in %lld ms", (long long)(pb_now_ms() - t_nav));
+  if (!rc) n->committed = 1;
   if (rc == PB_ETIMEOUT && best) return 0;
   if (rc == PB_ETIMEOUT)
     return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s got no response within %lld ms", doc_url,

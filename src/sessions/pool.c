@@ -83,8 +83,8 @@ static int browser_hook(pb_cdp *c, const char *sid, const char *method, const cJ
     }
     return 1;
   }
-  /* Other browser-level events have no reader. */
-  return !*sid && strncmp(method, "Target.attachedToTarget", 23) != 0;
+  /* Browser-level events have no reader here: drop them unqueued. */
+  return !*sid;
 }
 
 static int str_field(const cJSON *o, const char *name, char *dst, size_t cap) {

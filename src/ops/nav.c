@@ -738,8 +738,12 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
     if (!load_page(n, doc_url, res)) break;
     /* A prepared page whose renderer died before its crash was reported
      * (killed while it waited) fails at once: once more on a fresh page. */
-    int retry = attempt == 0 && !n->committed && !job->session && !n->trace && res->status == 502 &&
-                !strcmp(res->code, "PAGE_CRASHED") && pb_now_ms() < job->deadline_ms;
+    /* (Such a page's navigation fails as PAGE_CRASHED, or as ERR_ABORTED
+     * when the renderer went away during the commit.) */
+    int dead_page = (res->status == 502 && !strcmp(res->code, "PAGE_CRASHED")) ||
+                    (res->status == 422 && strstr(res->message, "net::ERR_ABORTED"));
+    int retry = attempt == 0 && dead_page && !n->committed && !job->session && !n->trace &&
+                pb_now_ms() < job->deadline_ms;
     if (!retry) {
       pb_nav_close(n, res);
       return -1;
@@ -797,7 +801,6 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
   int rc = pb_cdp_call_cancelable(n->page->cdp, n->page->session_id, "Page.navigate", p,
                                   goto_deadline, n->job->canceled, &nav, err, sizeof(err));
   PB_DEBUG("nav: Page.navigate answered in %lld ms", (long long)(pb_now_ms() - t_nav));
-  if (!rc) n->committed = 1;
   if (rc == PB_ETIMEOUT && best) return 0;
   if (rc == PB_ETIMEOUT)
     return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s got no response within %lld ms", doc_url,
@@ -805,6 +808,7 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
   if (rc == PB_ECDP) return pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, err);
   if (rc) return pb_op_fail_rc(res, rc, "navigating");
   const char *error_text = obj_str(nav, "errorText");
+  if (!rc && !(error_text && *error_text)) n->committed = 1;
   if (error_text && *error_text) {
     /* What the egress proxy turned into an empty response or a failed
      * tunnel is reported as the network error it was. */

@@ -37,6 +37,7 @@ struct pb_server {
   int exit;
   int64_t drain_deadline;
   int inflight; /* jobs submitted and not yet handed back (I/O thread) */
+  int unsent;   /* answers ready but not yet written (I/O thread) */
   req *live;    /* requests with a job, for cancelling at the drain deadline */
   lws_sorted_usec_list_t drain_sul;
   lws_sorted_usec_list_t heartbeat_sul;
@@ -87,6 +88,7 @@ struct req {
   pb_op_result res;
   int ready;
   int close_after;
+  int unsent;              /* counted in the server's unsent answers */
   int retry_after;
   int headers_sent;
   size_t sent;
@@ -161,9 +163,23 @@ static void req_unref(req *r) {
 static void answer_error(req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* An answer is "unsent" from when it is ready until written or its client
+ * is gone; shutdown waits for these too, not only for running jobs. */
+static void unsent_done(req *r) {
+  if (!r->unsent) return;
+  r->unsent = 0;
+  r->srv->unsent--;
+}
+
 static void answer_ready(req *r) {
   r->ready = 1;
-  if (r->wsi) lws_callback_on_writable(r->wsi);
+  if (r->wsi) {
+    if (!r->unsent) {
+      r->unsent = 1;
+      r->srv->unsent++;
+    }
+    lws_callback_on_writable(r->wsi);
+  }
 }
 
 static void set_error_body(pb_op_result *res) {
@@ -861,6 +877,7 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
     }
   }
   int close_after = r->close_after;
+  unsent_done(r);
   pss->r = NULL;
   req_unref(r);
   if (close_after) return -1;
@@ -998,7 +1015,7 @@ static void heartbeat_tick(lws_sorted_usec_list_t *sul) {
 
 static void drain_tick(lws_sorted_usec_list_t *sul) {
   pb_server *s = lws_container_of(sul, pb_server, drain_sul);
-  if (s->inflight == 0) {
+  if (s->inflight == 0 && (s->unsent == 0 || pb_now_ms() >= s->drain_deadline + 2000)) {
     s->exit = 1;
     lws_cancel_service(s->ctx); /* so lws_service() returns now */
     return;
@@ -1069,6 +1086,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
   case LWS_CALLBACK_CLOSED_HTTP:
     if (s) pending_ws_drop(s, wsi, NULL);
     if (pss && pss->r) {
+      unsent_done(pss->r);
       pss->r->wsi = NULL;
       atomic_store(&pss->r->canceled, 1);
       req_unref(pss->r);

@@ -1905,8 +1905,6 @@ static GumboNode *find_body(GumboNode *root) {
  * parser flattens at 512 levels, but a script can build any depth. */
 #define PARSE_DEPTH_MAX 4096
 static int too_deep(const char *h, size_t len) {
-  static const char *const voids[] = {"area", "base", "br", "col", "embed", "hr", "img",
-                                      "input", "link", "meta", "source", "track", "wbr"};
   long depth = 0;
   for (size_t i = 0; i + 1 < len; i++) {
     if (h[i] != '<') continue;
@@ -1915,15 +1913,13 @@ static int too_deep(const char *h, size_t len) {
       continue;
     }
     if (!((h[i + 1] | 0x20) >= 'a' && (h[i + 1] | 0x20) <= 'z')) continue;
-    size_t j = i + 1, n = 0;
-    while (j < len && n < 8 && ((h[j] | 0x20) >= 'a' && (h[j] | 0x20) <= 'z')) j++, n++;
-    int is_void = 0;
-    for (size_t k = 0; k < sizeof(voids) / sizeof(voids[0]); k++)
-      if (strlen(voids[k]) == n && !strncasecmp(h + i + 1, voids[k], n)) is_void = 1;
+    size_t j = i + 1;
+    while (j < len && j - i <= 16 && ((h[j] | 0x20) >= 'a' && (h[j] | 0x20) <= 'z')) j++;
+    int is_void = is_void_tag(gumbo_tagn_enum(h + i + 1, (unsigned)(j - i - 1)));
     /* <x/> closes itself */
     size_t gt = j;
     while (gt < len && h[gt] != '>' && gt - j < 4096) gt++;
-    if (gt < len && h[gt] == '>' && gt > 0 && h[gt - 1] == '/') is_void = 1;
+    if (gt < len && h[gt] == '>' && h[gt - 1] == '/') is_void = 1;
     if (!is_void && ++depth > PARSE_DEPTH_MAX) return 1;
   }
   return 0;

@@ -42,6 +42,7 @@ struct pb_pool {
   int stopping;
   pthread_t manager;
   uint64_t launched, crashed;
+  int64_t last_rss_check; /* manager thread only */
 };
 
 static void cond_init_mono(pthread_cond_t *cv) {
@@ -245,10 +246,9 @@ static void *manager_main(void *arg) {
       }
     /* Memory and age caps mark a browser for replacement, like the job
      * count does at lease time. RSS is read every few seconds only. */
-    static int64_t last_rss_check;
     int64_t now = pb_now_ms();
-    int check_rss = p->o.recycle_rss_kb > 0 && now - last_rss_check >= 5000;
-    if (check_rss) last_rss_check = now;
+    int check_rss = p->o.recycle_rss_kb > 0 && now - p->last_rss_check >= 5000;
+    if (check_rss) p->last_rss_check = now;
     for (entry *e = p->entries; e; e = e->next) {
       if (e->state != E_LIVE || e->replace) continue;
       if (p->o.recycle_age_ms > 0 && now - e->born_ms > p->o.recycle_age_ms) {

@@ -31,6 +31,7 @@ const char *pb_strerror(int code) {
   case PB_ENAV: return "navigation failed";
   case PB_ESHUTDOWN: return "shutting down";
   case PB_ECANCELED: return "canceled";
+  case PB_ENOSPACE: return "no space left on the device";
   }
   return "unknown error";
 }

@@ -25,6 +25,7 @@ enum {
   PB_ENAV = -15,      /* navigation failed */
   PB_ESHUTDOWN = -16, /* service is stopping */
   PB_ECANCELED = -17, /* the requester went away */
+  PB_ENOSPACE = -18,  /* the disk (data dir) is full */
 };
 
 /* A static, human-readable text for a PB_E* code. Never NULL. */

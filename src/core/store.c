@@ -110,6 +110,7 @@ enum {
   ST_SESSION_IS_OPEN,
   ST_SESSION_CLOSE_ORPHANS,
   ST_SESSION_HISTORY,
+  ST_USAGE_OPEN_COUNT,
   ST_COUNT
 };
 
@@ -126,6 +127,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     /* A wall clock stepped backwards must not bill negative time. */
     [ST_USAGE_END] = "UPDATE usage SET end_ms = ?2, ms = MAX(0, ?2 - start_ms), status = ?3"
                      " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_USAGE_OPEN_COUNT] = "SELECT count(*) FROM usage WHERE end_ms IS NULL",
     [ST_USAGE_IS_OPEN] = "SELECT end_ms IS NULL FROM usage WHERE id = ?1",
     /* A row orphaned by a crash is billed up to its last heartbeat (stored
      * never below start_ms), status 0 ("interrupted"). The WHERE makes a
@@ -180,6 +182,8 @@ struct pb_store {
  * with the lock held, before resetting the statement. */
 static int store_fail(pb_store *s, int rc, const char *what) {
   PB_ERR("store: %s: %s (%d)", what, sqlite3_errmsg(s->db), rc);
+  /* A full disk is the operator's to fix, and clients are told so. */
+  if ((rc & 0xff) == SQLITE_FULL) return PB_ENOSPACE;
   return PB_ESTORE;
 }
 
@@ -661,6 +665,21 @@ int pb_usage_close_open(pb_store *s, int *closed) {
   unlock(s);
   if (n) PB_WARN("store: closed %d usage row(s) left open by an earlier run", n);
   if (closed) *closed = n;
+  return r;
+}
+
+int pb_usage_open_count(pb_store *s, int64_t *n) {
+  if (!s || !n) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_USAGE_OPEN_COUNT];
+  int rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_ROW)
+    *n = sqlite3_column_int64(st, 0);
+  else
+    r = store_fail(s, rc, "usage open count");
+  stmt_done(st);
+  unlock(s);
   return r;
 }
 

@@ -73,6 +73,8 @@ int pb_usage_end(pb_store *s, int64_t usage_id, int64_t end_wall_ms, int status)
  * time than the last one is ignored). PB_ENOTFOUND for an unknown id;
  * PB_EEXIST when the row is closed (left unchanged). */
 int pb_usage_heartbeat(pb_store *s, int64_t usage_id, int64_t now_wall_ms);
+/* Rows open now (work running, or left by a crash until the next start). */
+int pb_usage_open_count(pb_store *s, int64_t *n);
 /* Closes every row still open (after a crash) at its last heartbeat, or at
  * its start when it had none: ms = heartbeat - start, status 0
  * ("interrupted"). Returns the count through *closed (may be NULL).

@@ -14,6 +14,20 @@ void pb_metrics_free(pb_metrics *m);
 void pb_metrics_request(pb_metrics *m, const char *route, int status);
 /* Records a finished job's duration. */
 void pb_metrics_job(pb_metrics *m, int64_t ms);
+/* Records how long an admitted job waited for a job thread. */
+void pb_metrics_queue_wait(pb_metrics *m, int64_t ms);
+/* Counts one request refused for capacity or limits; reason is a static
+ * string such as "queue_full", "rate_limited", "concurrency", "quota",
+ * "sessions", "draining", "storage_full". */
+void pb_metrics_reject(pb_metrics *m, const char *reason);
+
+/* One browser's line in ppod_browser_rss_bytes. */
+typedef struct {
+  int index;
+  int pid;
+  int spare;
+  long rss_kb;
+} pb_metrics_browser;
 
 typedef struct {
   int queue_depth;
@@ -22,6 +36,13 @@ typedef struct {
   int pages_ready;
   uint64_t browsers_launched;
   uint64_t browsers_crashed;
+  uint64_t restarts[4];       /* by cause: crash, recycle_jobs, recycle_rss, recycle_age */
+  int spares;
+  const pb_metrics_browser *browsers;
+  int nbrowsers;
+  int sessions_connected, sessions_idle, sessions_ending;
+  int64_t usage_open;         /* -1: unknown (the store failed) */
+  int requests_live;          /* requests holding a job (running or queued) */
 } pb_metrics_gauges;
 
 /* Appends the exposition text to out. */

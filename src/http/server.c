@@ -15,10 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <sys/statvfs.h>
+#include <time.h>
 
 #define CHUNK (64 * 1024)
 /* Oversized bodies up to this are read and dropped before the 413. */
 #define PB_BODY_DISCARD_MAX (256u * 1024 * 1024)
+/* Longest X-Request-Id taken from a client. */
+#define PB_REQUEST_ID_MAX 64
+/* Free space below which billable work (a ledger row) or a trace (a zip of
+ * up to tens of MiB) is refused with 507 rather than failing half-way. */
+#define PB_DISK_RESERVE_BYTES (1ull << 20)
+#define PB_TRACE_RESERVE_BYTES (8ull << 20)
 
 typedef struct route route;
 typedef struct req req;
@@ -41,6 +50,13 @@ struct pb_server {
   req *live;    /* requests with a job, for cancelling at the drain deadline */
   lws_sorted_usec_list_t drain_sul;
   lws_sorted_usec_list_t heartbeat_sul;
+  /* Ledger rows whose close failed (a full disk): retried on each heartbeat
+   * so the work is billed once the store can write again (under done_mu). */
+  struct unclosed {
+    int64_t id, end_ms;
+    int status;
+  } unclosed[256];
+  int nunclosed;
   /* Per-account rate state (I/O thread only). */
   struct acct {
     int64_t account_id;
@@ -84,6 +100,11 @@ struct req {
   atomic_int canceled;
   atomic_llong usage_id;   /* the job's ledger row, once open */
   int64_t t0;
+  int64_t t_submit;        /* when it entered the job queue */
+  char rid[PB_REQUEST_ID_MAX + 1]; /* X-Request-Id */
+  int method;              /* LWSHUMETH_* */
+  char path[128];          /* for the request log */
+  int logged;
   /* the answer */
   pb_op_result res;
   int ready;
@@ -136,6 +157,24 @@ static const route routes[] = {
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
+/* A client's X-Request-Id is kept if it is 1..64 of [A-Za-z0-9._-]. */
+static int request_id_ok(const char *id) {
+  size_t n = strlen(id);
+  return n >= 1 && n <= PB_REQUEST_ID_MAX &&
+         strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
+}
+
+static void request_id_new(char *out) {
+  unsigned char b[12];
+  if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
+    static atomic_ullong seq;
+    unsigned long long v = atomic_fetch_add(&seq, 1) ^ (unsigned long long)pb_wall_ms() << 16;
+    memcpy(b, &v, sizeof(v));
+    memset(b + sizeof(v), 0, sizeof(b) - sizeof(v));
+  }
+  for (size_t i = 0; i < sizeof(b); i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
 static req *req_new(pb_server *s, struct lws *wsi) {
   req *r = calloc(1, sizeof(*r));
   if (!r) return NULL;
@@ -147,6 +186,12 @@ static req *req_new(pb_server *s, struct lws *wsi) {
   r->route_label = "other";
   r->t0 = pb_now_ms();
   pb_buf_init(&r->body, PB_BODY_MAX);
+  char id[256];
+  int n = wsi ? lws_hdr_custom_copy(wsi, id, sizeof(id), "x-request-id:", 13) : -1;
+  if (n > 0 && request_id_ok(id))
+    pb_strlcpy(r->rid, id, sizeof(r->rid));
+  else
+    request_id_new(r->rid);
   return r;
 }
 
@@ -182,7 +227,7 @@ static void answer_ready(req *r) {
   }
 }
 
-static void set_error_body(pb_op_result *res) {
+static void set_error_body(pb_op_result *res, const char *rid) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddBoolToObject(o, "success", 0);
   cJSON *errs = cJSON_AddArrayToObject(o, "errors");
@@ -190,6 +235,7 @@ static void set_error_body(pb_op_result *res) {
   cJSON_AddStringToObject(e, "code", res->code);
   cJSON_AddStringToObject(e, "message", res->message);
   cJSON_AddItemToArray(errs, e);
+  if (rid && *rid) cJSON_AddStringToObject(o, "requestId", rid);
   free(res->body);
   res->body = cJSON_PrintUnformatted(o);
   res->body_len = res->body ? strlen(res->body) : 0;
@@ -204,7 +250,7 @@ static void answer_error(req *r, int status, const char *code, const char *fmt, 
   va_start(ap, fmt);
   vsnprintf(r->res.message, sizeof(r->res.message), fmt, ap);
   va_end(ap);
-  set_error_body(&r->res);
+  set_error_body(&r->res, r->rid);
   answer_ready(r);
 }
 
@@ -246,6 +292,22 @@ static void get_metrics(pb_server *s, req *r) {
   g.pages_ready = st.pages_ready;
   g.browsers_launched = st.browsers_launched;
   g.browsers_crashed = st.browsers_crashed;
+  for (int i = 0; i < 4 && i < PB_POOL_NCAUSES; i++) g.restarts[i] = st.restarts[i];
+  g.spares = st.spares;
+  pb_pool_browser pbs[64];
+  pb_metrics_browser mbs[64];
+  g.nbrowsers = pb_pool_browsers(s->o.ops->pool, pbs, 64);
+  for (int i = 0; i < g.nbrowsers; i++) {
+    mbs[i].index = pbs[i].index;
+    mbs[i].pid = pbs[i].pid;
+    mbs[i].spare = pbs[i].spare;
+    mbs[i].rss_kb = pbs[i].rss_kb;
+  }
+  g.browsers = mbs;
+  if (s->o.ops->sessions)
+    pb_sessions_states(s->o.ops->sessions, &g.sessions_connected, &g.sessions_idle, &g.sessions_ending);
+  if (pb_usage_open_count(s->o.store, &g.usage_open)) g.usage_open = -1;
+  g.requests_live = s->inflight;
   pb_buf out;
   pb_buf_init(&out, 1 << 20);
   pb_metrics_render(s->metrics, &g, &out);
@@ -272,20 +334,36 @@ static void job_main(void *arg) {
   pb_server *s = r->srv;
   int64_t usage_id = 0;
   int64_t start_wall = pb_wall_ms();
+  pb_metrics_queue_wait(s->metrics, pb_now_ms() - r->t_submit);
   int urc = r->route->kind ? pb_usage_begin(s->o.store, r->auth.account_id, r->route->kind,
                                              start_wall, &usage_id)
                             : PB_ENOTFOUND;
   if (!urc) atomic_store(&r->usage_id, usage_id);
   if (urc && r->route->kind) PB_ERR("usage: could not open a ledger row: %s", pb_strerror(urc));
-  if (pb_now_ms() >= r->job.deadline_ms) {
+  if (urc && r->route->kind) {
+    /* Billable work is never done unmetered. */
+    if (urc == PB_ENOSPACE) {
+      pb_metrics_reject(s->metrics, "storage_full");
+      pb_op_fail(&r->res, 507, "STORAGE_FULL", "the service's disk is full; retry later");
+    } else {
+      pb_op_fail(&r->res, 503, "SERVICE_UNAVAILABLE", "the usage ledger cannot be written; retry later");
+    }
+  } else if (pb_now_ms() >= r->job.deadline_ms) {
     pb_op_fail(&r->res, 408, "TIMEOUT", "the job waited in the queue past its timeout");
   } else if (r->route->op(&r->job, &r->res) && r->res.status == 0) {
     pb_op_fail(&r->res, 500, "INTERNAL_ERROR", "the operation failed");
   }
-  if (r->res.status >= 400) set_error_body(&r->res);
+  if (r->res.status >= 400) set_error_body(&r->res, r->rid);
   if (!urc) {
-    urc = pb_usage_end(s->o.store, usage_id, pb_wall_ms(), r->res.status);
+    int64_t end = pb_wall_ms();
+    urc = pb_usage_end(s->o.store, usage_id, end, r->res.status);
     if (urc) PB_ERR("usage: could not close ledger row %lld: %s", (long long)usage_id, pb_strerror(urc));
+    if (urc && urc != PB_EEXIST && urc != PB_ENOTFOUND) {
+      pthread_mutex_lock(&s->done_mu);
+      if (s->nunclosed < (int)(sizeof(s->unclosed) / sizeof(s->unclosed[0])))
+        s->unclosed[s->nunclosed++] = (struct unclosed){usage_id, end, r->res.status};
+      pthread_mutex_unlock(&s->done_mu);
+    }
   }
   pb_metrics_job(s->metrics, pb_now_ms() - r->t0);
 }
@@ -382,7 +460,7 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi) {
     answer_error(r, 401, "EXPIRED_TOKEN", "the token expired; create a new one");
     return -1;
   }
-  if (rc == PB_ESTORE) {
+  if (rc == PB_ESTORE || rc == PB_ENOSPACE) {
     answer_error(r, 500, "INTERNAL_ERROR", "the account store failed");
     return -1;
   }
@@ -431,6 +509,7 @@ static int admit(pb_server *s, req *r) {
     if (pb_usage_sum(s->o.store, r->auth.account_id, day, day + 86400000LL, &used, &count) == 0 &&
         used >= r->limits.browser_ms_per_day) {
       r->retry_after = retry_secs(day + 86400000LL - wall);
+      pb_metrics_reject(s->metrics, "quota");
       answer_error(r, 429, "LIMIT_EXCEEDED", "the account used its %lld browser ms for today",
                    (long long)r->limits.browser_ms_per_day);
       return -1;
@@ -446,6 +525,7 @@ static int admit(pb_server *s, req *r) {
     }
     if (pb_sessions_count(s->o.ops->sessions, r->auth.account_id) >= l->max_concurrent_sessions) {
       r->retry_after = 5;
+      pb_metrics_reject(s->metrics, "sessions");
       answer_error(r, 429, "LIMIT_EXCEEDED", "the account already has %d live sessions (its maximum)",
                    l->max_concurrent_sessions);
       return -1;
@@ -453,11 +533,27 @@ static int admit(pb_server *s, req *r) {
     if (!pb_bucket_take(&a->acquisitions, now, l->acquisitions_per_minute / 60.0,
                         l->acquisitions_per_minute, &wait)) {
       r->retry_after = retry_secs(wait);
+      pb_metrics_reject(s->metrics, "rate_limited");
       answer_error(r, 429, "RATE_LIMITED", "at most %d acquisitions per minute; next in %lld ms",
                    l->acquisitions_per_minute, (long long)wait);
       return -1;
     }
     return 0;
+  }
+  /* A quick action, maybe in one of the account's sessions. A full disk is
+   * answered now, before any work that could not be metered or kept. */
+  const char *dir = s->o.ops->trace_dir;
+  struct statvfs vfs;
+  if (dir && r->route->kind && statvfs(dir, &vfs) == 0) {
+    unsigned long long avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+    int traced = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->json, "trace"));
+    if (avail < PB_DISK_RESERVE_BYTES || (traced && avail < PB_TRACE_RESERVE_BYTES)) {
+      r->retry_after = 30;
+      pb_metrics_reject(s->metrics, "storage_full");
+      answer_error(r, 507, "STORAGE_FULL", "the service's disk is full (%llu KiB free)%s; retry later",
+                   avail / 1024, traced ? ": no room for a trace" : "");
+      return -1;
+    }
   }
   /* A quick action, maybe in one of the account's sessions. */
   const cJSON *sid = cJSON_GetObjectItemCaseSensitive(r->json, "sessionId");
@@ -470,6 +566,7 @@ static int admit(pb_server *s, req *r) {
   }
   if (a->actions_running >= r->limits.concurrent_quick_actions) {
     r->retry_after = 1;
+    pb_metrics_reject(s->metrics, "concurrency");
     answer_error(r, 429, "LIMIT_EXCEEDED", "the account already runs %d quick actions (its maximum)",
                  r->limits.concurrent_quick_actions);
     return -1;
@@ -477,6 +574,7 @@ static int admit(pb_server *s, req *r) {
   if (!pb_bucket_take(&a->actions, now, r->limits.quick_actions_per_second,
                       r->limits.quick_actions_per_second, &wait)) {
     r->retry_after = retry_secs(wait);
+    pb_metrics_reject(s->metrics, "rate_limited");
     answer_error(r, 429, "RATE_LIMITED", "at most %d quick actions per second; next in %lld ms",
                  r->limits.quick_actions_per_second, (long long)wait);
     return -1;
@@ -719,14 +817,20 @@ static void submit_job(pb_server *s, req *r) {
   const char *f = r->wsi ? lws_get_urlarg_by_name(r->wsi, "format=", fmt, sizeof(fmt)) : NULL;
   r->job.format_junit = f && !strcmp(f, "junit");
   atomic_fetch_add(&r->refs, 1);
-  rc = pb_jobs_submit2(s->o.jobs, job_main, job_after, r);
+  r->t_submit = pb_now_ms();
+  /* Keyed by account: the queue serves accounts fairly. */
+  rc = pb_jobs_submit_keyed(s->o.jobs, r->auth.account_id, job_main, job_after, r);
   if (rc) {
     atomic_fetch_sub(&r->refs, 1);
     action_done(s, r);
     if (rc == PB_EBUSY) {
       r->retry_after = 1;
+      pb_metrics_reject(s->metrics, "queue_full");
       answer_error(r, 429, "TOO_MANY_REQUESTS", "all browsers are busy and the queue is full; retry shortly");
+    } else if (rc == PB_ENOMEM) {
+      answer_error(r, 503, "SERVICE_UNAVAILABLE", "out of memory; retry shortly");
     } else {
+      pb_metrics_reject(s->metrics, "draining");
       answer_error(r, 503, "SHUTTING_DOWN", "the service is shutting down");
     }
     return;
@@ -749,6 +853,8 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   char *uri = NULL;
   int ulen = 0;
   int method = lws_http_get_uri_and_method(wsi, &uri, &ulen);
+  r->method = method;
+  pb_strlcpy(r->path, path, sizeof(r->path));
   set_ws_base(r, wsi);
   if (!strncmp(path, TRACES_PREFIX, sizeof(TRACES_PREFIX) - 1)) {
     r->route_label = "/browser/traces/{id}";
@@ -797,6 +903,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   }
   if (s->draining) {
     r->close_after = 1;
+    pb_metrics_reject(s->metrics, "draining");
     answer_error(r, 503, "SHUTTING_DOWN", "the service is shutting down");
     return;
   }
@@ -823,6 +930,47 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
     start_job(s, r); /* no body will come */
 }
 
+/* One JSON object per line on stderr for each answered (or abandoned)
+ * request: what an operator greps or ships to a log store. */
+static void log_request(req *r, int status) {
+  if (r->logged || pb_log_level < PB_LOG_INFO) return;
+  r->logged = 1;
+  static const char *const methods[] = {[LWSHUMETH_GET] = "GET", [LWSHUMETH_POST] = "POST",
+                                        [LWSHUMETH_OPTIONS] = "OPTIONS", [LWSHUMETH_PUT] = "PUT",
+                                        [LWSHUMETH_PATCH] = "PATCH", [LWSHUMETH_DELETE] = "DELETE",
+                                        [LWSHUMETH_CONNECT] = "CONNECT", [LWSHUMETH_HEAD] = "HEAD"};
+  const char *m = r->method >= 0 && r->method < (int)(sizeof(methods) / sizeof(methods[0])) && methods[r->method]
+                      ? methods[r->method]
+                      : "OTHER";
+  char ts[96];
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  struct tm tm;
+  gmtime_r(&now.tv_sec, &tm);
+  snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "ts", ts);
+  cJSON_AddStringToObject(o, "level", status >= 500 && status != 507 ? "error" : status >= 400 ? "warn" : "info");
+  cJSON_AddStringToObject(o, "msg", "request");
+  cJSON_AddStringToObject(o, "requestId", r->rid);
+  cJSON_AddStringToObject(o, "method", m);
+  cJSON_AddStringToObject(o, "path", r->path);
+  cJSON_AddStringToObject(o, "route", r->route_label);
+  cJSON_AddNumberToObject(o, "status", status);
+  cJSON_AddNumberToObject(o, "ms", (double)(pb_now_ms() - r->t0));
+  if (r->auth.account[0]) cJSON_AddStringToObject(o, "account", r->auth.account);
+  if (status >= 400 && r->res.code[0]) cJSON_AddStringToObject(o, "error", r->res.code);
+  if (status == 499) cJSON_AddStringToObject(o, "error", "CLIENT_CLOSED");
+  if (r->res.browser_ms > 0) cJSON_AddNumberToObject(o, "browserMs", (double)r->res.browser_ms);
+  if (r->res.trace_id[0]) cJSON_AddStringToObject(o, "traceId", r->res.trace_id);
+  if (r->res.body_len && status < 499) cJSON_AddNumberToObject(o, "bytes", (double)r->res.body_len);
+  char *line = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  if (line) fprintf(stderr, "%s\n", line);
+  free(line);
+}
+
 /* Writes the answer: headers first, then the body in chunks. Returns -1 to
  * close the connection, 0 to keep it. */
 static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
@@ -842,6 +990,9 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
                                       (unsigned char *)v, n, &p, end))
         return -1;
     }
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:", (unsigned char *)r->rid,
+                                    (int)strlen(r->rid), &p, end))
+      return -1;
     if (r->res.trace_id[0] &&
         lws_add_http_header_by_name(wsi, (const unsigned char *)"x-trace-id:",
                                     (unsigned char *)r->res.trace_id, (int)strlen(r->res.trace_id),
@@ -859,6 +1010,7 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
     if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
     r->headers_sent = 1;
     pb_metrics_request(s->metrics, r->route_label, r->res.status);
+    log_request(r, r->res.status);
     if (r->res.body_len) {
       lws_callback_on_writable(wsi);
       return 0;
@@ -904,11 +1056,19 @@ static void pending_ws_drop(pb_server *s, struct lws *wsi, pb_session **taken) {
 
 /* Answers a refused upgrade with the JSON error envelope. */
 static int ws_refuse(struct lws *wsi, int status, const char *code, const char *message) {
-  char body[512];
+  char body[512], rid[PB_REQUEST_ID_MAX + 1];
+  int k = lws_hdr_custom_copy(wsi, body, sizeof(body), "x-request-id:", 13);
+  if (k > 0 && request_id_ok(body))
+    pb_strlcpy(rid, body, sizeof(rid));
+  else
+    request_id_new(rid);
   int n = snprintf(body, sizeof(body),
-                   "{\"success\":false,\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}]}", code, message);
+                   "{\"success\":false,\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}],\"requestId\":\"%s\"}",
+                   code, message, rid);
   unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
   if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/json", (lws_filepos_t)n, &p, end) ||
+      lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:", (unsigned char *)rid,
+                                  (int)strlen(rid), &p, end) ||
       lws_finalize_write_http_header(wsi, start, &p, end))
     return -1;
   lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL);
@@ -1010,6 +1170,16 @@ static void heartbeat_tick(lws_sorted_usec_list_t *sul) {
     int64_t id = atomic_load(&r->usage_id);
     if (id) pb_usage_heartbeat(s->o.store, id, now);
   }
+  /* Rows that could not be closed (disk full): close them at their real end
+   * once the store can write again. */
+  pthread_mutex_lock(&s->done_mu);
+  for (int i = 0; i < s->nunclosed;) {
+    int rc = pb_usage_end(s->o.store, s->unclosed[i].id, s->unclosed[i].end_ms, s->unclosed[i].status);
+    if (rc == PB_ENOSPACE || rc == PB_ESTORE) break;
+    PB_INFO("usage: closed ledger row %lld late", (long long)s->unclosed[i].id);
+    s->unclosed[i] = s->unclosed[--s->nunclosed];
+  }
+  pthread_mutex_unlock(&s->done_mu);
   lws_sul_schedule(s->ctx, 0, &s->heartbeat_sul, heartbeat_tick, HEARTBEAT_MS * LWS_US_PER_MS);
 }
 
@@ -1086,6 +1256,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
   case LWS_CALLBACK_CLOSED_HTTP:
     if (s) pending_ws_drop(s, wsi, NULL);
     if (pss && pss->r) {
+      if (!pss->r->headers_sent) log_request(pss->r, 499); /* nginx's "client closed" */
       unsent_done(pss->r);
       pss->r->wsi = NULL;
       atomic_store(&pss->r->canceled, 1);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 typedef struct item {
+  int64_t key;
   pb_job_fn fn;
   pb_job_fn after;
   void *arg;
@@ -20,7 +21,38 @@ struct pb_jobs {
   int nthreads, queue_max;
   int stopping;
   pthread_t *threads;
+  int64_t *running_keys; /* keys of the jobs running, one slot per thread */
+  unsigned char *slot_used;
 };
+
+static int running_with_key(pb_jobs *j, int64_t key) {
+  int n = 0;
+  for (int i = 0; i < j->nthreads; i++) n += j->slot_used[i] && j->running_keys[i] == key;
+  return n;
+}
+
+/* Fair share: the next job is the oldest of the key (account) with the
+ * fewest jobs running, so a key that floods the queue delays another by at
+ * most one job, not by its whole backlog. Unlinks and returns it. */
+static item *take_next(pb_jobs *j) {
+  item *best = NULL, *best_prev = NULL, *prev = NULL;
+  int best_running = 0;
+  for (item *it = j->head; it; prev = it, it = it->next) {
+    int r = running_with_key(j, it->key);
+    if (!best || r < best_running) {
+      best = it;
+      best_prev = prev;
+      best_running = r;
+      if (r == 0) break;
+    }
+  }
+  if (best_prev)
+    best_prev->next = best->next;
+  else
+    j->head = best->next;
+  if (j->tail == best) j->tail = best_prev;
+  return best;
+}
 
 static void *worker(void *arg) {
   pb_jobs *j = arg;
@@ -32,15 +64,18 @@ static void *worker(void *arg) {
       j->idle--;
     }
     if (!j->head) break;
-    item *it = j->head;
-    j->head = it->next;
-    if (!j->head) j->tail = NULL;
+    item *it = take_next(j);
     j->queued--;
     j->running++;
+    int slot = 0;
+    while (slot < j->nthreads - 1 && j->slot_used[slot]) slot++;
+    j->slot_used[slot] = 1;
+    j->running_keys[slot] = it->key;
     pthread_mutex_unlock(&j->mu);
     it->fn(it->arg);
     pthread_mutex_lock(&j->mu);
     j->running--;
+    j->slot_used[slot] = 0;
     if (it->after) {
       pthread_mutex_unlock(&j->mu);
       it->after(it->arg);
@@ -57,7 +92,12 @@ int pb_jobs_start(int threads, int queue_max, pb_jobs **out) {
   pb_jobs *j = calloc(1, sizeof(*j));
   if (!j) return PB_ENOMEM;
   j->threads = calloc((size_t)threads, sizeof(pthread_t));
-  if (!j->threads) {
+  j->running_keys = calloc((size_t)threads, sizeof(int64_t));
+  j->slot_used = calloc((size_t)threads, 1);
+  if (!j->threads || !j->running_keys || !j->slot_used) {
+    free(j->threads);
+    free(j->running_keys);
+    free(j->slot_used);
     free(j);
     return PB_ENOMEM;
   }
@@ -70,6 +110,8 @@ int pb_jobs_start(int threads, int queue_max, pb_jobs **out) {
   }
   if (!j->nthreads) {
     free(j->threads);
+    free(j->running_keys);
+    free(j->slot_used);
     free(j);
     return PB_EIO;
   }
@@ -82,8 +124,13 @@ int pb_jobs_submit(pb_jobs *j, pb_job_fn fn, void *arg) {
 }
 
 int pb_jobs_submit2(pb_jobs *j, pb_job_fn fn, pb_job_fn after, void *arg) {
+  return pb_jobs_submit_keyed(j, 0, fn, after, arg);
+}
+
+int pb_jobs_submit_keyed(pb_jobs *j, int64_t key, pb_job_fn fn, pb_job_fn after, void *arg) {
   item *it = malloc(sizeof(*it));
   if (!it) return PB_ENOMEM;
+  it->key = key;
   it->fn = fn;
   it->after = after;
   it->arg = arg;
@@ -128,5 +175,7 @@ void pb_jobs_stop(pb_jobs *j) {
   pthread_cond_destroy(&j->cv);
   pthread_mutex_destroy(&j->mu);
   free(j->threads);
+  free(j->running_keys);
+  free(j->slot_used);
   free(j);
 }

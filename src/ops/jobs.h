@@ -19,6 +19,11 @@ int pb_jobs_submit(pb_jobs *j, pb_job_fn fn, void *arg);
  * has freed its slot before its client can send the next request. */
 int pb_jobs_submit2(pb_jobs *j, pb_job_fn fn, pb_job_fn after, void *arg);
 
+/* Like pb_jobs_submit2 for work on behalf of key (an account): waiting jobs
+ * start oldest first among the keys with the fewest jobs running, so one key's
+ * backlog does not delay another's jobs. */
+int pb_jobs_submit_keyed(pb_jobs *j, int64_t key, pb_job_fn fn, pb_job_fn after, void *arg);
+
 /* Jobs running and waiting now. */
 void pb_jobs_counts(pb_jobs *j, int *running, int *queued);
 

@@ -2,12 +2,15 @@
 
 #include "common/pb.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_WARM 8
 #define MAX_SPARES 16
@@ -19,6 +22,7 @@ typedef struct entry {
   pb_browser *b;
   int state;
   int replace;   /* recycle requested: retire once a replacement is live */
+  int cause;     /* why it is being replaced (PB_POOL_CAUSE_*), counted once */
   int leased;    /* pages out to jobs */
   int creating;  /* pages being prepared by the warmer */
   pb_page *ready[MAX_WARM];
@@ -42,6 +46,7 @@ struct pb_pool {
   int stopping;
   pthread_t manager;
   uint64_t launched, crashed;
+  uint64_t restarts[PB_POOL_NCAUSES]; /* browsers replaced, by cause */
   int64_t last_rss_check; /* manager thread only */
 };
 
@@ -225,6 +230,14 @@ static void retire_locked(pb_pool *p, entry *e) {
   pthread_cond_signal(&p->mgr_cv);
 }
 
+/* Marks a live browser for replacement and counts why, once. */
+static void mark_replace_locked(pb_pool *p, entry *e, int cause) {
+  if (e->replace) return;
+  e->replace = 1;
+  e->cause = cause;
+  p->restarts[cause]++;
+}
+
 static int live_count_locked(pb_pool *p) {
   int n = 0;
   for (entry *e = p->entries; e; e = e->next)
@@ -242,6 +255,7 @@ static void *manager_main(void *arg) {
       if (e->state == E_LIVE && !pb_cdp_alive(pb_browser_cdp(e->b))) {
         PB_WARN("pool: browser %d died; replacing it", (int)pb_browser_pid(e->b));
         p->crashed++;
+        if (!e->replace) p->restarts[PB_POOL_CAUSE_CRASH]++;
         retire_locked(p, e);
       }
     /* Memory and age caps mark a browser for replacement, like the job
@@ -254,12 +268,12 @@ static void *manager_main(void *arg) {
       if (p->o.recycle_age_ms > 0 && now - e->born_ms > p->o.recycle_age_ms) {
         PB_INFO("pool: browser %d is %lld s old; replacing it", (int)pb_browser_pid(e->b),
                 (long long)((now - e->born_ms) / 1000));
-        e->replace = 1;
+        mark_replace_locked(p, e, PB_POOL_CAUSE_AGE);
       } else if (check_rss) {
         long rss = pb_browser_rss_kb(e->b);
         if (rss > p->o.recycle_rss_kb) {
           PB_INFO("pool: browser %d uses %ld MiB; replacing it", (int)pb_browser_pid(e->b), rss / 1024);
-          e->replace = 1;
+          mark_replace_locked(p, e, PB_POOL_CAUSE_RSS);
         }
       }
     }
@@ -440,7 +454,7 @@ int pb_pool_lease(pb_pool *p, int64_t deadline_ms, pb_page **out) {
       best->leased++;
       best->jobs++;
       if (p->o.recycle_after > 0 && best->jobs >= (uint64_t)p->o.recycle_after && !best->replace) {
-        best->replace = 1;
+        mark_replace_locked(p, best, PB_POOL_CAUSE_JOBS);
         pthread_cond_signal(&p->mgr_cv);
       }
       pthread_cond_signal(&best->wcv);
@@ -519,7 +533,66 @@ void pb_pool_get_stats(pb_pool *p, pb_pool_stats *st) {
   st->browsers_configured = p->o.browsers;
   st->browsers_launched = p->launched;
   st->browsers_crashed = p->crashed;
+  for (int i = 0; i < PB_POOL_NCAUSES; i++) st->restarts[i] = p->restarts[i];
+  st->spares = p->nspares;
   pthread_mutex_unlock(&p->mu);
+}
+
+/* Resident KiB of every process whose group is one of pgids[0..n), in one
+ * pass over /proc. */
+static void group_rss_kb(const int *pgids, long *rss, int n) {
+  for (int i = 0; i < n; i++) rss[i] = 0;
+  DIR *d = opendir("/proc");
+  if (!d) return;
+  long page_kb = sysconf(_SC_PAGESIZE) / 1024;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    long long pid;
+    if (pb_parse_int(de->d_name, 1, INT_MAX, &pid)) continue;
+    pid_t g = getpgid((pid_t)pid);
+    int i;
+    for (i = 0; i < n && pgids[i] != (int)g; i++) {
+    }
+    if (i == n) continue;
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%lld/statm", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    long size = 0, res = 0;
+    if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%ld %ld", &size, &res) == 2) rss[i] += res * page_kb;
+    fclose(f);
+  }
+  closedir(d);
+}
+
+int pb_pool_browsers(pb_pool *p, pb_pool_browser *out, int max) {
+  int n = 0, idx = 0;
+  pthread_mutex_lock(&p->mu);
+  for (entry *e = p->entries; e && n < max; e = e->next, idx++)
+    if (e->b && e->state != E_LAUNCHING) {
+      out[n].index = idx;
+      out[n].pid = (int)pb_browser_pid(e->b);
+      out[n].spare = 0;
+      out[n].jobs = e->jobs;
+      n++;
+    }
+  for (int i = 0; i < p->nspares && n < max; i++) {
+    out[n].index = idx++;
+    out[n].pid = (int)pb_browser_pid(p->spare[i]);
+    out[n].spare = 1;
+    out[n].jobs = 0;
+    n++;
+  }
+  pthread_mutex_unlock(&p->mu);
+  /* Reading /proc is slow: outside the lock. A browser that went away in
+   * between reads as 0. */
+  int pg[64];
+  long rss[64];
+  if (n > 64) n = 64;
+  for (int i = 0; i < n; i++) pg[i] = out[i].pid;
+  group_rss_kb(pg, rss, n);
+  for (int i = 0; i < n; i++) out[i].rss_kb = rss[i];
+  return n;
 }
 
 void pb_pool_stop(pb_pool *p) {

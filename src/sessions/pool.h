@@ -32,6 +32,9 @@ typedef struct {
   pb_browser_opts browser;
 } pb_pool_opts;
 
+/* Why a pool browser was replaced. */
+enum { PB_POOL_CAUSE_CRASH, PB_POOL_CAUSE_JOBS, PB_POOL_CAUSE_RSS, PB_POOL_CAUSE_AGE, PB_POOL_NCAUSES };
+
 typedef struct {
   int browsers_configured;
   int browsers_alive;
@@ -39,7 +42,22 @@ typedef struct {
   int pages_leased;
   uint64_t browsers_launched;
   uint64_t browsers_crashed;
+  uint64_t restarts[PB_POOL_NCAUSES]; /* browsers replaced, by PB_POOL_CAUSE_* */
+  int spares;                         /* warm spares for sessions now */
 } pb_pool_stats;
+
+/* One browser of the pool (or a spare), for /metrics. */
+typedef struct {
+  int index;    /* position in the pool now: a label, not an identity */
+  int pid;
+  int spare;
+  uint64_t jobs;
+  long rss_kb;  /* the browser's whole process group */
+} pb_pool_browser;
+
+/* Fills out[0..max) with the pool's browsers and spares and their resident
+ * memory (reads /proc: not for hot paths); returns the count. */
+int pb_pool_browsers(pb_pool *p, pb_pool_browser *out, int max);
 
 /* Starts the pool's threads and launches the browsers; returns when at least
  * one browser has a page ready or deadline_ms passed (the pool keeps trying

@@ -281,6 +281,22 @@ int pb_sessions_count(pb_sessions *ss, int64_t account_id) {
   return n;
 }
 
+void pb_sessions_states(pb_sessions *ss, int *connected, int *idle, int *ending) {
+  *connected = *idle = *ending = 0;
+  pthread_mutex_lock(&ss->mu);
+  for (pb_session *s = ss->live; s; s = s->next) {
+    pthread_mutex_lock(&s->mu);
+    if (s->ended)
+      (*ending)++;
+    else if (s->conn)
+      (*connected)++;
+    else
+      (*idle)++;
+    pthread_mutex_unlock(&s->mu);
+  }
+  pthread_mutex_unlock(&ss->mu);
+}
+
 int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_ms,
                         int max_concurrent, int trace, int64_t deadline_ms,
                         char id_out[PB_SESSION_ID_LEN + 1]) {

@@ -61,6 +61,9 @@ typedef struct {
 /* The account's live sessions; *out is malloc'd (caller frees). */
 int pb_sessions_list(pb_sessions *ss, int64_t account_id, pb_session_info **out, size_t *n);
 int pb_sessions_count(pb_sessions *ss, int64_t account_id);
+/* Live sessions of every account by state, for /metrics: a CDP client
+ * connected, none (kept alive), or ended and being torn down. */
+void pb_sessions_states(pb_sessions *ss, int *connected, int *idle, int *ending);
 
 /* ---- the client connection (I/O thread) ---- */
 

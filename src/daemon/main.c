@@ -4,12 +4,14 @@
 #include "common/pb.h"
 #include "core/store.h"
 #include "daemon/admin.h"
+#include "egress/netns.h"
 #include "egress/proxy.h"
 #include "http/server.h"
 #include "ops/egress.h"
 #include "ops/jobs.h"
 #include "ops/nav.h"
 #include "ops/ops.h"
+#include "sessions/cgroup.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
 
@@ -42,6 +44,12 @@ typedef struct {
   const char *allow[64];
   int nallow;
   const char *egress_hosts; /* test resolver for the egress proxy, "name=ip,..." */
+  int no_netns;             /* proxy only, even with the privilege for namespaces */
+  int browser_memory_mb;    /* 0: no limit */
+  int no_cgroup;            /* the RSS watchdog, even where cgroups work */
+  int body_timeout_s;       /* a request body must be complete in this time */
+  int pdf_max_pages;        /* pages a PDF may have */
+  int download_max_mb;      /* one download's size before it is cancelled */
 } config;
 
 static pb_server *g_server;
@@ -58,6 +66,41 @@ static void wake_server(void *data) {
   (void)data;
   pb_server *s = g_server;
   if (s) pb_server_wake(s);
+}
+
+/* Each browser's own way out: a listener of the egress proxy, in a network
+ * namespace of the browser's own when the service may make one. */
+typedef struct {
+  pb_egress_proxy *proxy;
+  int netns; /* 1: namespaces work and are wanted */
+} net_env;
+
+static int browser_net_open(void *data, pb_browser_net *net) {
+  net_env *ne = data;
+  int lfd = -1, port = 0, rc;
+  net->netns_fd = -1;
+  net->id = -1;
+  if (ne->netns)
+    rc = pb_netns_listener(&net->netns_fd, &lfd, &port);
+  else
+    rc = pb_netns_loopback_listener(&lfd, &port);
+  if (rc) return rc;
+  rc = pb_egress_proxy_add_listener(ne->proxy, lfd, &net->id);
+  if (rc) {
+    if (net->netns_fd >= 0) close(net->netns_fd);
+    net->netns_fd = -1;
+    return rc;
+  }
+  snprintf(net->proxy, sizeof(net->proxy), "http://127.0.0.1:%d", port);
+  return 0;
+}
+
+static void browser_net_close(void *data, pb_browser_net *net) {
+  net_env *ne = data;
+  pb_egress_proxy_remove_listener(ne->proxy, net->id);
+  if (net->netns_fd >= 0) close(net->netns_fd);
+  net->netns_fd = -1;
+  net->id = -1;
 }
 
 /* The proxy's navigation check: the same rules as quick actions. */
@@ -89,6 +132,15 @@ static void usage(FILE *f) {
           "  --allow-private HOST[:PORT]  (PPOD_ALLOW_PRIVATE, comma list) repeatable\n"
           "  --egress-hosts NAME=IP,...   (PPOD_EGRESS_HOSTS)  tests only: names the egress proxy\n"
           "                           resolves itself, before DNS\n"
+          "  --no-netns               (PPOD_NO_NETNS=1)    no network namespace per browser, even as root:\n"
+          "                           the egress proxy alone is the guard\n"
+          "  --browser-memory-mb N    (PPOD_BROWSER_MEMORY_MB) memory of one browser (all its processes)\n"
+          "                           beyond which its largest process is killed, default 2048, 0 = off\n"
+          "  --no-cgroup              (PPOD_NO_CGROUP=1)   enforce it by the RSS watchdog, not a cgroup\n"
+          "  --body-timeout S         (PPOD_BODY_TIMEOUT)  a request body must arrive within S, default 30\n"
+          "  --pdf-max-pages N        (PPOD_PDF_MAX_PAGES) pages a PDF may have, default 2000\n"
+          "  --download-max-mb N      (PPOD_DOWNLOAD_MAX_MB) a page's download beyond this is cancelled,\n"
+          "                           default 50\n"
           "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
           "  --chromium PATH          (PPOD_CHROMIUM)      default /usr/lib/chromium/chromium\n"
           "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: Chromium without its sandbox\n");
@@ -143,7 +195,14 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   c->recycle_age_s = 3600;
   c->warm_pages = 2;
   c->spares = 1;
+  c->browser_memory_mb = 2048;
+  c->body_timeout_s = 30;
+  c->pdf_max_pages = 2000;
+  c->download_max_mb = 50;
   const char *e;
+  if ((e = getenv("PPOD_BODY_TIMEOUT")) && int_opt("PPOD_BODY_TIMEOUT", e, 1, 3600, &c->body_timeout_s)) return -1;
+  if ((e = getenv("PPOD_PDF_MAX_PAGES")) && int_opt("PPOD_PDF_MAX_PAGES", e, 1, 1000000, &c->pdf_max_pages)) return -1;
+  if ((e = getenv("PPOD_DOWNLOAD_MAX_MB")) && int_opt("PPOD_DOWNLOAD_MAX_MB", e, 1, 1 << 20, &c->download_max_mb)) return -1;
   if ((e = getenv("PPOD_LISTEN")) && parse_listen(e, c)) {
     fprintf(stderr, "ppod-browserd: PPOD_LISTEN must be ADDR:PORT\n");
     return -1;
@@ -157,6 +216,11 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   if ((e = getenv("PPOD_CHROMIUM")) && *e) c->chromium = e;
   if ((e = getenv("PPOD_NO_SANDBOX")) && !strcmp(e, "1")) c->no_sandbox = 1;
   if ((e = getenv("PPOD_EGRESS_HOSTS")) && *e) c->egress_hosts = e;
+  if ((e = getenv("PPOD_NO_NETNS")) && !strcmp(e, "1")) c->no_netns = 1;
+  if ((e = getenv("PPOD_NO_CGROUP")) && !strcmp(e, "1")) c->no_cgroup = 1;
+  if ((e = getenv("PPOD_BROWSER_MEMORY_MB")) &&
+      int_opt("PPOD_BROWSER_MEMORY_MB", e, 0, 1 << 20, &c->browser_memory_mb))
+    return -1;
   if ((e = getenv("PPOD_LOG_LEVEL")) && pb_log_level_parse(e, &pb_log_level)) {
     fprintf(stderr, "ppod-browserd: PPOD_LOG_LEVEL must be error, warn, info or debug\n");
     return -1;
@@ -226,6 +290,22 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
       c->chromium = v;
     } else if (!strcmp(a, "--no-sandbox")) {
       c->no_sandbox = 1;
+    } else if (!strcmp(a, "--no-netns")) {
+      c->no_netns = 1;
+    } else if (!strcmp(a, "--no-cgroup")) {
+      c->no_cgroup = 1;
+    } else if (!strcmp(a, "--body-timeout")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 3600, &c->body_timeout_s)) return -1;
+    } else if (!strcmp(a, "--pdf-max-pages")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 1000000, &c->pdf_max_pages)) return -1;
+    } else if (!strcmp(a, "--download-max-mb")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 1 << 20, &c->download_max_mb)) return -1;
+    } else if (!strcmp(a, "--browser-memory-mb")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 0, 1 << 20, &c->browser_memory_mb)) return -1;
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
       exit(0);
@@ -322,6 +402,31 @@ static int serve(config *c) {
   char proxy_url[64];
   snprintf(proxy_url, sizeof(proxy_url), "http://127.0.0.1:%d", pb_egress_proxy_port(proxy));
   if (c->egress_hosts) PB_WARN("egress: test resolver in use (--egress-hosts)");
+  /* A namespace per browser when this process may make one: tried once
+   * here, so every browser runs the same way and /healthz can say which. */
+  static net_env ne;
+  ne.proxy = proxy;
+  ne.netns = 0;
+  if (!c->no_netns) {
+    int nsfd = -1, lfd = -1, port = 0;
+    rc = pb_netns_listener(&nsfd, &lfd, &port);
+    if (!rc) {
+      close(nsfd);
+      close(lfd);
+      ne.netns = 1;
+    } else {
+      PB_WARN("egress: no network namespace per browser (%s): the egress proxy alone is the guard",
+              rc == PB_EFORBIDDEN ? "no privilege" : pb_strerror(rc));
+    }
+  }
+  const char *egress_mode = ne.netns ? "netns+proxy" : "proxy";
+  PB_INFO("egress: %s", ne.netns ? "each browser in its own network namespace, the proxy its only way out"
+                                  : "through the egress proxy");
+  const char *memory_mode = "off";
+  if (c->browser_memory_mb > 0) {
+    memory_mode = !c->no_cgroup && pb_cgroup_init() ? pb_cgroup_mode_name() : "rss-watchdog";
+    PB_INFO("memory: %d MiB per browser (%s)", c->browser_memory_mb, memory_mode);
+  }
   pb_pool_opts po;
   memset(&po, 0, sizeof(po));
   po.browsers = c->browsers;
@@ -333,6 +438,10 @@ static int serve(config *c) {
   po.browser.executable = c->chromium;
   po.browser.no_sandbox = c->no_sandbox;
   po.browser.proxy = proxy_url;
+  po.browser.net_open = browser_net_open;
+  po.browser.net_close = browser_net_close;
+  po.browser.net_data = &ne;
+  po.browser.memory_limit_kb = (long)c->browser_memory_mb * 1024;
   if (c->no_sandbox) PB_WARN("Chromium runs WITHOUT its sandbox (--no-sandbox)");
   rc = pb_pool_start(&po, pb_now_ms() + 30000, &pool);
   if (rc) {
@@ -348,9 +457,14 @@ static int serve(config *c) {
   snprintf(trace_dir, sizeof(trace_dir), "%s/traces", c->data_dir);
   if (mkdir(trace_dir, 0700) && errno != EEXIST) PB_WARN("cannot create %s: %s", trace_dir, strerror(errno));
   sweep_traces(trace_dir);
-  pb_ops_env env = {.pool = pool, .egress = eg, .sessions = sessions, .trace_dir = trace_dir};
+  pb_ops_env env = {.pool = pool, .egress = eg, .sessions = sessions, .trace_dir = trace_dir,
+                    .egress_mode = egress_mode, .memory_mode = memory_mode,
+                    .memory_limit_mb = c->browser_memory_mb,
+                    .pdf_max_pages = c->pdf_max_pages,
+                    .download_max_bytes = (int64_t)c->download_max_mb << 20};
   pb_server_opts so = {.address = c->address, .port = c->port, .store = st, .ops = &env,
-                       .jobs = jobs, .drain_ms = 25000};
+                       .jobs = jobs, .drain_ms = 25000,
+                       .body_timeout_ms = c->body_timeout_s * 1000};
   if (pb_server_create(&so, &srv)) goto out;
 
   g_server = srv;
@@ -381,6 +495,7 @@ out:
   pb_server_free(srv);
   pb_pool_stop(pool);
   pb_egress_proxy_stop(proxy); /* after the pool: browsers never outlive it */
+  pb_cgroup_shutdown();
   pb_egress_free(eg);
   pb_store_close(st);
   if (!code) PB_INFO("stopped");

@@ -45,12 +45,19 @@
 #define RESOLVERS_MAX 16
 #define LINGER_MS 2000
 #define SWEEP_MS 250
+#define LISTENERS_MAX 256
+#define SEEN_MAX 1024 /* distinct host:ports logged once each */
 
 enum { ST_HEAD, ST_RESOLVE, ST_CONNECT, ST_TUNNEL, ST_HTTP, ST_RESPOND, ST_LINGER };
 enum { SIDE_CLIENT = 0, SIDE_UP = 1 };
 
 #define TAG_LISTEN UINT64_MAX
 #define TAG_WAKE (UINT64_MAX - 1)
+/* Listener i of pb_egress_proxy_add_listener is TAG_LST0 - i. Connection
+ * tags carry a generation below GEN_MAX in their top half, so never meet
+ * these. */
+#define TAG_LST0 (UINT64_MAX - 2)
+#define GEN_MAX 0xffff0000u
 
 typedef struct {
   char *d;
@@ -80,6 +87,7 @@ typedef struct {
   int resp_head_done;  /* HTTP: response head rewritten, u2c may flow */
   int64_t deadline;    /* of the current phase; idle phases use last_io */
   int64_t last_io;
+  int lslot; /* the listener it came in on, -1: the shared one */
 } conn;
 
 typedef struct job {
@@ -94,9 +102,18 @@ typedef struct job {
   int naddr;
 } job;
 
+/* A listener of one client (a browser), maybe in a namespace of its own. */
+typedef struct {
+  int used;    /* under mu */
+  int closing; /* under mu: the loop closes it and its connections */
+  int fd;
+  int conns;   /* loop thread only */
+  int warned;  /* loop thread only: the cap was logged */
+} listener;
+
 struct pb_egress_proxy {
   int lfd, port, epfd, wakefd;
-  int max_conns, head_ms, connect_ms, idle_ms;
+  int max_conns, head_ms, connect_ms, idle_ms, per_listener;
   struct {
     char host[256];
     int port; /* 0: any */
@@ -126,7 +143,13 @@ struct pb_egress_proxy {
   job *pend_head, *pend_tail, *done_head;
   int res_stop;
 
-  atomic_uint_fast64_t n_allowed, n_refused, n_failed;
+  listener lst[LISTENERS_MAX];
+  atomic_int lst_closing; /* some listener waits for the loop to close it */
+
+  char (*seen)[264]; /* loop thread only: host:ports already logged */
+  int nseen;
+
+  atomic_uint_fast64_t n_allowed, n_refused, n_failed, n_capped;
   atomic_int n_conns;
 };
 
@@ -402,6 +425,8 @@ static void conn_close(pb_egress_proxy *p, conn *c) {
   c->used = 0;
   c->cfd = c->ufd = -1;
   c->c2u.d = c->u2c.d = NULL;
+  if (c->lslot >= 0) p->lst[c->lslot].conns--;
+  c->lslot = -1;
   p->free_slots[p->nfree++] = (int)(c - p->conns);
   atomic_fetch_sub(&p->n_conns, 1);
 }
@@ -830,6 +855,20 @@ static void discard(int fd, int *eof) {
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) *eof = 1;
 }
 
+/* Logs the first request for each host:port (up to SEEN_MAX of them): what
+ * the browsers talk to, pages and Chromium itself, without a line per
+ * request. */
+static void note_host(pb_egress_proxy *p, conn *c) {
+  char key[264];
+  snprintf(key, sizeof(key), "%s:%d", c->host, c->port);
+  for (int i = 0; i < p->nseen; i++)
+    if (!strcmp(p->seen[i], key)) return;
+  if (p->nseen >= SEEN_MAX) return;
+  memcpy(p->seen[p->nseen++], key, sizeof(key));
+  const char *lb = strchr(c->host, ':') ? "[" : "", *rb = *lb ? "]" : "";
+  PB_INFO("egress: first request for %s%s%s:%d (%s)", lb, c->host, rb, c->port, c->method);
+}
+
 static void client_readable(pb_egress_proxy *p, conn *c) {
   switch (c->state) {
     case ST_HEAD: {
@@ -859,6 +898,7 @@ static void client_readable(pb_egress_proxy *p, conn *c) {
         respond(p, c, st, why);
         return;
       }
+      note_host(p, c);
       enqueue(p, c);
       return;
     }
@@ -1027,16 +1067,36 @@ static void refuse_busy(int fd) {
       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
       "Content-Length: 27\r\nConnection: close\r\n\r\n"
       "ppod egress: too many conns";
+  /* The client's request is not read: a large one may get a reset instead
+   * of this answer, which is a network error all the same. */
   ssize_t n = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
   (void)n;
   shutdown(fd, SHUT_WR);
   close(fd);
 }
 
-static void on_accept(pb_egress_proxy *p) {
+/* Accepts on the shared listener (li < 0) or on listener li. */
+static void on_accept(pb_egress_proxy *p, int li) {
+  int lfd = p->lfd;
+  listener *l = li >= 0 ? &p->lst[li] : NULL;
+  if (l) {
+    pthread_mutex_lock(&p->mu);
+    lfd = l->used && !l->closing ? l->fd : -1;
+    pthread_mutex_unlock(&p->mu);
+    if (lfd < 0) return;
+  }
   for (int i = 0; i < 64; i++) {
-    int fd = accept4(p->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
+    if (l && l->conns >= p->per_listener) {
+      /* One browser (one page, say) may not take every fd the service has. */
+      atomic_fetch_add(&p->n_capped, 1);
+      if (!l->warned)
+        PB_WARN("egress: a browser has %d connections open, its cap; refusing more", l->conns);
+      l->warned = 1;
+      refuse_busy(fd);
+      continue;
+    }
     if (!p->nfree) {
       atomic_fetch_add(&p->n_failed, 1);
       refuse_busy(fd);
@@ -1044,12 +1104,15 @@ static void on_accept(pb_egress_proxy *p) {
     }
     conn *c = &p->conns[p->free_slots[--p->nfree]];
     memset(c, 0, sizeof(*c));
+    c->lslot = li;
+    if (l) l->conns++;
     c->c2u.d = malloc(BUF_CAP + BUF_SLACK);
     c->u2c.d = malloc(BUF_CAP + BUF_SLACK);
     c->cfd = fd;
     c->ufd = -1;
     c->used = 1;
-    c->gen = ++p->next_gen ? p->next_gen : ++p->next_gen;
+    if (++p->next_gen >= GEN_MAX) p->next_gen = 1;
+    c->gen = p->next_gen;
     atomic_fetch_add(&p->n_conns, 1);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag(p, c, SIDE_CLIENT)};
     if (!c->c2u.d || !c->u2c.d || epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev)) {
@@ -1092,6 +1155,27 @@ static void sweep(pb_egress_proxy *p, int64_t now) {
   }
 }
 
+/* Closes the listeners that were removed, and their connections. */
+static void close_listeners(pb_egress_proxy *p) {
+  for (int i = 0; i < LISTENERS_MAX; i++) {
+    listener *l = &p->lst[i];
+    pthread_mutex_lock(&p->mu);
+    int closing = l->used && l->closing;
+    pthread_mutex_unlock(&p->mu);
+    if (!closing) continue;
+    for (int k = 0; k < p->max_conns && l->conns > 0; k++)
+      if (p->conns[k].used && p->conns[k].lslot == i) conn_close(p, &p->conns[k]);
+    close(l->fd); /* also drops it from epoll */
+    pthread_mutex_lock(&p->mu);
+    l->fd = -1;
+    l->conns = 0;
+    l->warned = 0;
+    l->closing = 0;
+    l->used = 0;
+    pthread_mutex_unlock(&p->mu);
+  }
+}
+
 static void *loop_main(void *arg) {
   pb_egress_proxy *p = arg;
   struct epoll_event evs[64];
@@ -1101,7 +1185,9 @@ static void *loop_main(void *arg) {
     for (int i = 0; i < n; i++) {
       uint64_t t = evs[i].data.u64;
       if (t == TAG_LISTEN) {
-        on_accept(p);
+        on_accept(p, -1);
+      } else if (t <= TAG_LST0 && t > TAG_LST0 - LISTENERS_MAX) {
+        on_accept(p, (int)(TAG_LST0 - t));
       } else if (t == TAG_WAKE) {
         uint64_t v;
         if (read(p->wakefd, &v, sizeof(v)) < 0) {
@@ -1118,6 +1204,7 @@ static void *loop_main(void *arg) {
           free(done);
           done = next;
         }
+        if (atomic_exchange(&p->lst_closing, 0)) close_listeners(p);
       } else {
         on_event(p, t, evs[i].events);
       }
@@ -1145,6 +1232,8 @@ int pb_egress_proxy_start(const pb_egress_proxy_opts *o, pb_egress_proxy **out) 
   p->head_ms = o->head_timeout_ms > 0 ? o->head_timeout_ms : 30000;
   p->connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 15000;
   p->idle_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 300000;
+  p->per_listener = o->max_conns_per_listener > 0 ? o->max_conns_per_listener : 256;
+  for (int i = 0; i < LISTENERS_MAX; i++) p->lst[i].fd = -1;
   int nres = o->resolvers > 0 ? o->resolvers : 4;
   if (nres > RESOLVERS_MAX) nres = RESOLVERS_MAX;
   int rc = PB_EINVAL;
@@ -1161,8 +1250,10 @@ int pb_egress_proxy_start(const pb_egress_proxy_opts *o, pb_egress_proxy **out) 
   p->conns = calloc((size_t)p->max_conns, sizeof(*p->conns));
   p->free_slots = calloc((size_t)p->max_conns, sizeof(int));
   p->scratch = malloc(RESP_HEAD_MAX + BUF_SLACK);
-  if (!p->conns || !p->free_slots || !p->scratch) goto fail;
+  p->seen = calloc(SEEN_MAX, sizeof(*p->seen));
+  if (!p->conns || !p->free_slots || !p->scratch || !p->seen) goto fail;
   for (int i = 0; i < p->max_conns; i++) {
+    p->conns[i].lslot = -1;
     p->conns[i].cfd = p->conns[i].ufd = -1;
     p->free_slots[p->nfree++] = p->max_conns - 1 - i;
   }
@@ -1200,10 +1291,50 @@ int pb_egress_proxy_port(const pb_egress_proxy *p) {
   return p->port;
 }
 
+int pb_egress_proxy_add_listener(pb_egress_proxy *p, int lfd, int *id) {
+  *id = -1;
+  pthread_mutex_lock(&p->mu);
+  int i = 0;
+  while (i < LISTENERS_MAX && p->lst[i].used) i++;
+  if (i == LISTENERS_MAX) {
+    pthread_mutex_unlock(&p->mu);
+    close(lfd);
+    return PB_EBUSY;
+  }
+  p->lst[i].used = 1;
+  p->lst[i].closing = 0;
+  p->lst[i].fd = lfd;
+  pthread_mutex_unlock(&p->mu);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LST0 - (uint64_t)i};
+  if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, lfd, &ev)) {
+    pthread_mutex_lock(&p->mu);
+    p->lst[i].fd = -1;
+    p->lst[i].used = 0;
+    pthread_mutex_unlock(&p->mu);
+    close(lfd);
+    return PB_EIO;
+  }
+  *id = i;
+  return 0;
+}
+
+void pb_egress_proxy_remove_listener(pb_egress_proxy *p, int id) {
+  if (!p || id < 0 || id >= LISTENERS_MAX) return;
+  pthread_mutex_lock(&p->mu);
+  if (p->lst[id].used) p->lst[id].closing = 1;
+  pthread_mutex_unlock(&p->mu);
+  atomic_store(&p->lst_closing, 1);
+  uint64_t one = 1;
+  if (write(p->wakefd, &one, sizeof(one)) < 0) {
+    /* The counter is non-zero already: the loop will look. */
+  }
+}
+
 void pb_egress_proxy_get_stats(pb_egress_proxy *p, pb_egress_proxy_stats *out) {
   out->allowed = atomic_load(&p->n_allowed);
   out->refused = atomic_load(&p->n_refused);
   out->failed = atomic_load(&p->n_failed);
+  out->capped = atomic_load(&p->n_capped);
   out->conns = atomic_load(&p->n_conns);
 }
 
@@ -1231,11 +1362,14 @@ void pb_egress_proxy_stop(pb_egress_proxy *p) {
     free(j);
   }
   if (p->lfd >= 0) close(p->lfd);
+  for (int i = 0; i < LISTENERS_MAX; i++)
+    if (p->lst[i].fd >= 0) close(p->lst[i].fd);
   if (p->epfd >= 0) close(p->epfd);
   if (p->wakefd >= 0) close(p->wakefd);
   free(p->conns);
   free(p->free_slots);
   free(p->scratch);
+  free(p->seen);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv);
   free(p);

@@ -29,6 +29,8 @@ typedef struct {
    * NULL or "": none. Borrowed during start only. */
   const char *hosts;
   int max_conns;          /* connections at once; 0: 1024. Beyond it: 503. */
+  int max_conns_per_listener; /* at once per added listener (one browser);
+                               * 0: 256. Beyond it: 503. */
   int head_timeout_ms;    /* a request head must arrive in this; 0: 30 s */
   int connect_timeout_ms; /* resolve + connect upstream; 0: 15 s */
   int idle_timeout_ms;    /* no byte either way for this long; 0: 300 s */
@@ -39,6 +41,7 @@ typedef struct {
   uint64_t allowed; /* requests and tunnels connected upstream */
   uint64_t refused; /* 403: a private address, not allow-listed */
   uint64_t failed;  /* 400/411/431/502/503/504 */
+  uint64_t capped;  /* 503: a listener (browser) was at its connection cap */
   int conns;        /* open now */
 } pb_egress_proxy_stats;
 
@@ -49,6 +52,19 @@ int pb_egress_proxy_start(const pb_egress_proxy_opts *o, pb_egress_proxy **out);
 
 /* The listening port (on 127.0.0.1). */
 int pb_egress_proxy_port(const pb_egress_proxy *p);
+
+/* Serves clients on lfd as well, a listening socket (non-blocking) made by
+ * the caller, maybe in another network namespace (egress/netns.h): the
+ * proxy's upstream connections are still made from its own. Each such
+ * listener has its own cap of connections at once. Takes ownership of lfd
+ * (closed on error too). *id names it for pb_egress_proxy_remove_listener.
+ * PB_EBUSY when 256 listeners exist. Callable from any thread. */
+int pb_egress_proxy_add_listener(pb_egress_proxy *p, int lfd, int *id);
+
+/* Stops serving listener id: it and every connection that came in on it
+ * are closed soon after, on the proxy's thread. Callable from any thread;
+ * a NULL proxy or id < 0 is a no-op. */
+void pb_egress_proxy_remove_listener(pb_egress_proxy *p, int id);
 
 /* A snapshot of the counters; callable from any thread. */
 void pb_egress_proxy_get_stats(pb_egress_proxy *p, pb_egress_proxy_stats *out);

@@ -1,6 +1,7 @@
 #include "sessions/browser.h"
 
 #include "common/pb.h"
+#include "sessions/cgroup.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -23,6 +25,11 @@ struct pb_browser {
   pid_t pid;
   pb_cdp *cdp;
   char profile[PATH_MAX];
+  pb_cgroup *cg;
+  pb_browser_net net;
+  int net_open;
+  void (*net_close)(void *data, pb_browser_net *net);
+  void *net_data;
 };
 
 static const char *temp_dir(void) {
@@ -60,8 +67,25 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
   pb_browser *b = calloc(1, sizeof(*b));
   if (!b) return PB_ENOMEM;
   b->pid = -1;
+  b->net.netns_fd = -1;
   int rc = PB_EIO;
   int to_chrome[2] = {-1, -1}, from_chrome[2] = {-1, -1};
+  int procs_fd = -1;
+  const char *proxy_value = o->proxy;
+  if (o->net_open) {
+    b->net_close = o->net_close;
+    b->net_data = o->net_data;
+    rc = o->net_open(o->net_data, &b->net);
+    if (rc) {
+      PB_ERR("browser: cannot make its network: %s", pb_strerror(rc));
+      goto fail;
+    }
+    b->net_open = 1;
+    proxy_value = b->net.proxy;
+    rc = PB_EIO;
+  }
+  if (o->memory_limit_kb > 0 && pb_cgroup_create(o->memory_limit_kb, &b->cg) == 0)
+    procs_fd = pb_cgroup_procs_fd(b->cg);
 
   /* The owner pid in the name lets a later run sweep dirs a crash left. */
   snprintf(b->profile, sizeof(b->profile), "%s/ppod-profile-%d-XXXXXX", temp_dir(), (int)getpid());
@@ -132,8 +156,8 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
   for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) argv[n++] = flags[i];
   argv[n++] = udd;
   if (o->no_sandbox) argv[n++] = "--no-sandbox";
-  if (o->proxy) {
-    snprintf(proxy, sizeof(proxy), "--proxy-server=%s", o->proxy);
+  if (proxy_value) {
+    snprintf(proxy, sizeof(proxy), "--proxy-server=%s", proxy_value);
     argv[n++] = proxy;
     /* Everything through the egress proxy: Chromium otherwise goes direct to
      * loopback, and WebRTC would send UDP around any proxy. */
@@ -162,6 +186,9 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
         dup2(devnull, 2);
       }
     }
+    /* Into its memory cgroup and its network namespace while still root. */
+    if (procs_fd >= 0 && write(procs_fd, "0", 1) != 1) _exit(123);
+    if (b->net.netns_fd >= 0 && setns(b->net.netns_fd, CLONE_NEWNET)) _exit(124);
     if (drop && (setgroups(0, NULL) || setgid(gid) || setuid(uid))) _exit(126);
     /* After the uid change, which clears the death signal. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -238,8 +265,37 @@ void pb_browser_destroy(pb_browser *b) {
     }
   }
   pb_cdp_close(b->cdp);
+  /* After the browser: whatever of it still runs dies with its cgroup. */
+  pb_cgroup_destroy(b->cg);
+  if (b->net_open && b->net_close) b->net_close(b->net_data, &b->net);
   rm_rf(b->profile);
   free(b);
+}
+
+long pb_browser_oom_kills(pb_browser *b) {
+  return b->cg ? pb_cgroup_oom_kills(b->cg) : -1;
+}
+
+int pb_browser_kill_largest(pb_browser *b, long *rss_kb) {
+  pid_t best = 0;
+  long best_rss = 0;
+  DIR *d = opendir("/proc");
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    long long pid;
+    if (pb_parse_int(e->d_name, 1, INT_MAX, &pid)) continue;
+    if (getpgid((pid_t)pid) != b->pid) continue;
+    long r = rss_of((pid_t)pid);
+    if (r > best_rss) {
+      best_rss = r;
+      best = (pid_t)pid;
+    }
+  }
+  closedir(d);
+  if (best > 0) kill(best, SIGKILL);
+  if (rss_kb) *rss_kb = best_rss;
+  return (int)best;
 }
 
 int pb_browser_sweep_profiles(void) {

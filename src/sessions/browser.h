@@ -7,11 +7,28 @@
 
 typedef struct pb_browser pb_browser;
 
+/* A browser's own way out, made for it before it starts. */
+typedef struct {
+  int netns_fd;   /* a network namespace to run it in; -1: the caller's */
+  char proxy[64]; /* its --proxy-server value */
+  int id;         /* the maker's, for net_close */
+} pb_browser_net;
+
 typedef struct {
   const char *executable; /* NULL: /usr/lib/chromium/chromium, else /usr/bin/chromium */
   int no_sandbox;         /* operator opt-in only */
   const char *run_as;     /* user to drop to when started as root; NULL: "nobody" */
-  const char *proxy;      /* --proxy-server value or NULL */
+  const char *proxy;      /* --proxy-server value or NULL; net_open overrides it */
+  /* Called before each launch to make the browser's own way out, and after
+   * it is gone to undo that (also when the launch fails). A net_open error
+   * fails the launch. NULL: none. */
+  int (*net_open)(void *data, pb_browser_net *net);
+  void (*net_close)(void *data, pb_browser_net *net);
+  void *net_data;
+  /* Memory of all its processes together; 0: no limit. Enforced by a
+   * memory cgroup when pb_cgroup_init() found a hierarchy, else not here
+   * (the pool's watchdog reads pb_browser_rss_kb). */
+  long memory_limit_kb;
   const char *const *extra_args; /* NULL-terminated, may be NULL */
   pb_cdp_hook hook;       /* installed on the connection; may be NULL */
   void *hook_data;
@@ -28,6 +45,15 @@ pb_cdp *pb_browser_cdp(pb_browser *b);
 pid_t pb_browser_pid(pb_browser *b);
 /* Resident memory of the browser and its children, in KiB (0 if unknown). */
 long pb_browser_rss_kb(pb_browser *b);
+
+/* Whether its memory limit is a cgroup's, and how many of its processes the
+ * kernel killed for going over it so far (-1: no cgroup). */
+long pb_browser_oom_kills(pb_browser *b);
+
+/* Kills its process with the most resident memory (a renderer, usually; the
+ * browser process itself if that is the largest). Returns the pid killed,
+ * 0 if none. For the memory watchdog when there is no cgroup. */
+int pb_browser_kill_largest(pb_browser *b, long *rss_kb);
 
 /* Kills the whole process group, reaps it, closes the connection and removes
  * the profile dir. NULL is a no-op. */

@@ -14,6 +14,7 @@ const fs = require('node:fs');
 const http = require('node:http');
 const {
   startFixtures, startDaemon, scaled, expectError, childrenOf, cmdline, freePort, PNG_MAGIC,
+  netnsAvailable,
 } = require('./harness');
 
 const SANDBOXED = process.env.PPOD_NO_SANDBOX !== '1';
@@ -109,7 +110,11 @@ function statusField(pid, name) {
   } catch { return null; }
 }
 
-describe('egress guard', { timeout: scaled(300000) }, () => {
+// Every test runs both ways the guard can be set up: each browser in a
+// network namespace of its own behind the proxy (when the tests may make
+// namespaces, as root), and the proxy alone (--no-netns).
+for (const mode of netnsAvailable() ? ['netns+proxy', 'proxy'] : ['proxy']) {
+describe(`egress guard (${mode})`, { timeout: scaled(300000) }, () => {
   let fixtures;
   let secret;
   let redirector;
@@ -126,6 +131,7 @@ describe('egress guard', { timeout: scaled(300000) }, () => {
       browsers: 1,
       allowPrivate: [fixtures.host, redirector.host, `127.0.0.1:${closedPort}`],
       env: { PPOD_EGRESS_HOSTS: `secret.test=127.0.0.1,fixture.test=127.0.0.1` },
+      args: mode === 'proxy' ? ['--no-netns'] : [],
     });
   }, { timeout: scaled(60000) });
 
@@ -146,7 +152,7 @@ describe('egress guard', { timeout: scaled(300000) }, () => {
   it('/healthz reports the proxy, and Chromium is started pointing at it', async () => {
     const res = await daemon.request('GET', '/healthz');
     assert.equal(res.status, 200);
-    assert.equal(res.json.result.egress, 'proxy');
+    assert.equal(res.json.result.egress, mode);
     const [browser] = daemon.browserPids();
     assert.ok(browser, 'a browser process runs');
     const args = cmdline(browser);
@@ -263,3 +269,4 @@ describe('egress guard', { timeout: scaled(300000) }, () => {
     noSecretHits('whole run');
   });
 });
+}

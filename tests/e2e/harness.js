@@ -892,3 +892,16 @@ function readZipByHand(buf) {
 }
 
 module.exports.readZip = readZip;
+
+// Whether this process may make network namespaces (root with
+// CAP_SYS_ADMIN, as in CI): then the daemon runs each browser in one.
+let netnsCache;
+function netnsAvailable() {
+  if (netnsCache === undefined) {
+    const { spawnSync } = require('node:child_process');
+    netnsCache = typeof process.getuid === 'function' && process.getuid() === 0 &&
+      spawnSync('unshare', ['-n', 'true'], { stdio: 'ignore' }).status === 0;
+  }
+  return netnsCache;
+}
+module.exports.netnsAvailable = netnsAvailable;

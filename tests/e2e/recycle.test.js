@@ -1,0 +1,86 @@
+'use strict';
+// Recycling by memory (--recycle-rss-mb) and by age (--recycle-age): the
+// browser is replaced (counted by cause in /metrics) while sequential and
+// concurrent traffic runs, and no request fails for it.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { startFixtures, startDaemon, scaled, pollUntil, isAlive } = require('./harness');
+const { metric } = require('./metricsutil');
+
+const SHOT = '/browser/screenshot';
+
+// Sequential traffic plus two concurrent loops until done() says so;
+// resolves with every status seen.
+async function traffic(daemon, fixtures, done, { maxMs }) {
+  const statuses = [];
+  let stop = false;
+  const end = Date.now() + maxMs;
+  const loop = async (name) => {
+    for (let i = 0; !stop && Date.now() < end; i++) {
+      const r = await daemon.request('POST', SHOT, {
+        json: { url: `${fixtures.url}/boxes.html?${name}=${i}`, viewport: { width: 300, height: 200 } },
+        timeout: scaled(30000),
+      });
+      statuses.push(r.status === 200 ? 200 : `${r.status} ${r.body.subarray(0, 200)}`);
+    }
+  };
+  const loops = [loop('seq'), loop('c1'), loop('c2')];
+  try {
+    await pollUntil(done, { timeout: maxMs, interval: 100, what: 'the recycles under traffic' });
+  } finally {
+    stop = true;
+    await Promise.all(loops);
+  }
+  return statuses;
+}
+
+async function metricsText(daemon) {
+  return (await daemon.request('GET', '/metrics', { token: null })).body.toString('utf8');
+}
+
+for (const { cause, args, title } of [
+  { cause: 'recycle_age', args: ['--recycle-age', '2'], title: 'by age (--recycle-age 2)' },
+  // Any Chromium is over 40 MiB: replaced at every memory check (every 5 s).
+  { cause: 'recycle_rss', args: ['--recycle-rss-mb', '40'], title: 'by memory (--recycle-rss-mb 40)' },
+]) {
+  describe(`recycling ${title}`, { timeout: scaled(90000) }, () => {
+    let fixtures;
+    let daemon;
+
+    before(async () => {
+      fixtures = await startFixtures();
+      daemon = await startDaemon({
+        browsers: 1, allowPrivate: [fixtures.host], args: [...args, '--concurrency', '2', '--spares', '0'],
+      });
+    }, { timeout: scaled(40000) });
+
+    after(async () => {
+      if (daemon) await daemon.stop('SIGKILL');
+      if (fixtures) await fixtures.close();
+    });
+
+    it('the browser is replaced twice under sequential and concurrent traffic with zero failed requests', async (t) => {
+      const first = daemon.browserPids();
+      const seen = new Set(first);
+      let text = '';
+      const statuses = await traffic(daemon, fixtures, async () => {
+        for (const p of daemon.browserPids()) seen.add(p);
+        text = await metricsText(daemon);
+        return metric(text, 'ppod_browser_restarts_total', { cause }) >= 2;
+      }, { maxMs: scaled(30000) });
+      const failed = statuses.filter((s) => s !== 200);
+      t.diagnostic(`${statuses.length} requests, ${failed.length} failed, browsers seen ${[...seen]}`);
+      assert.deepEqual(failed, [], `no request fails while browsers are recycled ${cause}`);
+      assert.ok(statuses.length >= 6, `traffic ran: ${statuses.length} requests`);
+      assert.equal(metric(text, 'ppod_browser_restarts_total', { cause: 'crash' }), 0, 'not counted as crashes');
+      assert.ok(metric(text, 'ppod_browser_recycles_total') >= 2);
+      // The second replacement may still be starting: its browser comes up.
+      await pollUntil(() => {
+        for (const p of daemon.browserPids()) seen.add(p);
+        return seen.size >= 3;
+      }, { timeout: scaled(10000), what: `a third browser (seen ${[...seen]})` });
+      await pollUntil(() => first.every((p) => !isAlive(p)), { timeout: scaled(5000), what: 'the first browser gone' });
+    });
+  });
+}

@@ -36,6 +36,7 @@
 #include <strings.h>
 
 #include "common/pb.h"
+#include "render/fastparse.h"
 #include "render/url.h"
 
 /* ---------- small string builder with a cap ---------- */
@@ -151,7 +152,8 @@ static void arena_free(ctx *c) {
 
 struct md_node {
   md_node *parent, *first, *last, *prev, *next;
-  GumboNode *g; /* elements: attributes */
+  const pb_hattr *attrs; /* elements: attributes */
+  unsigned nattrs;
   char *text;   /* text nodes, mutable, NUL-terminated */
   size_t tlen;
   int tag;   /* GumboTag or TAG_TEXT */
@@ -327,10 +329,11 @@ static int is_code_tag(int t) {
   return t == GUMBO_TAG_CODE || t == GUMBO_TAG_KBD || t == GUMBO_TAG_SAMP || t == GUMBO_TAG_TT;
 }
 
+/* name is lower case, as both parsers store attribute names */
 static const char *attr(const md_node *n, const char *name) {
-  if (!n->g || n->g->type != GUMBO_NODE_ELEMENT) return NULL;
-  GumboAttribute *a = gumbo_get_attribute(&n->g->v.element.attributes, name);
-  return a ? a->value : NULL;
+  for (unsigned i = 0; i < n->nattrs; i++)
+    if (!strcmp(n->attrs[i].name, name)) return n->attrs[i].value;
+  return NULL;
 }
 
 /* ---------- UTF-8 and JavaScript's \s ---------- */
@@ -480,11 +483,88 @@ static void build(ctx *c, md_node *p, GumboNode *g, int depth) {
     }
     md_node *e = new_node(c, (int)k->v.element.tag);
     if (!e) return;
-    e->g = k;
+    GumboVector *av = &k->v.element.attributes;
+    if (av->length) {
+      pb_hattr *a = arena_alloc(c, av->length * sizeof(*a));
+      if (!a) return;
+      for (unsigned j = 0; j < av->length; j++) {
+        a[j].name = ((GumboAttribute *)av->data[j])->name;
+        a[j].value = ((GumboAttribute *)av->data[j])->value;
+      }
+      e->attrs = a;
+      e->nattrs = av->length;
+    }
     /* an <ol> counts its <li>s only, whatever else a page puts there */
     e->index = k->v.element.tag == GUMBO_TAG_LI ? eidx++ : eidx;
     append_child(p, e);
     build(c, e, k, depth + 1);
+  }
+}
+
+/* The same tree from the fast parser's (see fastparse.h): what build and
+ * flatten_text keep from gumbo's, they keep from this one. */
+static int hdropped(int tag) {
+  switch (tag) {
+    case GUMBO_TAG_SCRIPT:
+    case GUMBO_TAG_STYLE:
+    case GUMBO_TAG_NOSCRIPT:
+    case GUMBO_TAG_TEMPLATE:
+    case GUMBO_TAG_HEAD:
+    case GUMBO_TAG_TITLE:
+    case GUMBO_TAG_META:
+    case GUMBO_TAG_LINK:
+    case GUMBO_TAG_BASE:
+    case GUMBO_TAG_SVG:
+    case GUMBO_TAG_IFRAME:
+    case GUMBO_TAG_OBJECT:
+    case GUMBO_TAG_EMBED:
+    case GUMBO_TAG_SELECT:
+    case GUMBO_TAG_DATALIST:
+    case GUMBO_TAG_MAP:
+    case GUMBO_TAG_CANVAS:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+static void flatten_htext(ctx *c, md_node *p, const pb_hnode *top) {
+  const pb_hnode *h = top;
+  for (;;) {
+    if (h->tag == PB_HNODE_TEXT) {
+      md_node *t = new_text(c, h->text, h->tlen);
+      if (!t) return;
+      append_child(p, t);
+    } else if (!hdropped(h->tag) && h->first) {
+      h = h->first;
+      continue;
+    }
+    while (h != top && !h->next) h = h->parent;
+    if (h == top) return;
+    h = h->next;
+  }
+}
+
+static void build_fast(ctx *c, md_node *p, const pb_hnode *h, int depth) {
+  int eidx = 0;
+  for (const pb_hnode *k = h->first; k && !c->err; k = k->next) {
+    if (k->tag == PB_HNODE_TEXT) {
+      md_node *t = new_text(c, k->text, k->tlen);
+      if (t) append_child(p, t);
+      continue;
+    }
+    if (hdropped(k->tag)) continue;
+    if (depth >= c->o->max_depth) {
+      flatten_htext(c, p, k);
+      continue;
+    }
+    md_node *e = new_node(c, k->tag);
+    if (!e) return;
+    e->attrs = k->attrs;
+    e->nattrs = k->nattrs;
+    e->index = k->tag == GUMBO_TAG_LI ? eidx++ : eidx;
+    append_child(p, e);
+    build_fast(c, e, k, depth + 1);
   }
 }
 
@@ -1927,9 +2007,15 @@ static int too_deep(const char *h, size_t len) {
 
 int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_out,
                size_t *md_len) {
+  return pb_html2md_ex(html, len, opts, PB_MD_PARSE_AUTO, md_out, md_len);
+}
+
+int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int parser,
+                  char **md_out, size_t *md_len) {
   pb_md_opts defaults;
   ctx c;
   GumboOutput *g = NULL;
+  pb_hdoc *fd = NULL;
   sb out = {0};
   *md_out = NULL;
   if (md_len) *md_len = 0;
@@ -1949,13 +2035,25 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
     opts = &clamped;
   }
   c.o = opts;
-  GumboOptions go = kGumboDefaultOptions;
-  go.max_errors = 0;
-  g = gumbo_parse_with_options(&go, html ? html : "", len);
-  if (!g) return PB_ENOMEM;
+  /* the fast parser builds gumbo's tree for the pages it is sure of and
+   * declines the rest, which gumbo parses */
+  const char *bh = NULL;
+  if (parser != PB_MD_PARSE_GUMBO) {
+    int rc = pb_fastparse(html ? html : "", len, &fd);
+    if (rc == PB_ENOMEM) return rc;
+    if (rc && parser == PB_MD_PARSE_FAST) return PB_EINVAL;
+  }
+  if (fd) {
+    bh = pb_hdoc_base_href(fd);
+  } else {
+    GumboOptions go = kGumboDefaultOptions;
+    go.max_errors = 0;
+    g = gumbo_parse_with_options(&go, html ? html : "", len);
+    if (!g) return PB_ENOMEM;
+    bh = find_base_href(g->root, 0);
+  }
 
   /* effective base: <base href> resolved against baseUrl */
-  const char *bh = find_base_href(g->root, 0);
   if (opts->base_url[0] && pb_url_has_scheme(opts->base_url, strlen(opts->base_url))) {
     if (bh && pb_url_resolve(opts->base_url, bh, strlen(bh), &c.base_owned) == 0)
       c.base = c.base_owned;
@@ -1966,8 +2064,12 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
   }
 
   md_node *root = new_node(&c, GUMBO_TAG_UNKNOWN);
-  GumboNode *body = find_body(g->root);
-  if (root && body) build(&c, root, body, 1);
+  if (root && fd) {
+    build_fast(&c, root, pb_hdoc_body(fd), 1);
+  } else if (root) {
+    GumboNode *body = find_body(g->root);
+    if (body) build(&c, root, body, 1);
+  }
   if (!c.err && root) {
     collapse(&c, root);
     flags(root, 0);
@@ -2002,6 +2104,7 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
   sb_free(&c.refs);
   free(c.base_owned);
   arena_free(&c);
-  gumbo_destroy_output(&kGumboDefaultOptions, g);
+  pb_hdoc_free(fd);
+  if (g) gumbo_destroy_output(&kGumboDefaultOptions, g);
   return rc;
 }

@@ -1,8 +1,8 @@
 #ifndef PB_RENDER_HTML2MD_H
 #define PB_RENDER_HTML2MD_H
 /* HTML -> Markdown. Pure: no I/O, no CDP, no globals; safe to call from any
- * thread. gumbo parses the HTML; the converter walks the tree with turndown's
- * rules (same option names and defaults, so turndown users can switch) and
+ * thread. Our fast parser (gumbo where it declines) parses the HTML; the
+ * converter walks the tree with turndown's rules (same option names and defaults, so turndown users can switch) and
  * fixes what turndown gets wrong: <pre> without <code>, code languages, GFM
  * tables, lazy images, relative URLs, raw HTML leaking through text, block
  * content inside links and headings, runs of <br>. See docs in the .c. */
@@ -54,5 +54,16 @@ int pb_md_opts_from_json(const struct cJSON *o, pb_md_opts *out, char *err, size
  * PB_ETOOBIG (input or output over the caps in o), PB_ENOMEM or PB_EINVAL.
  * On error *md_out is NULL. */
 int pb_html2md(const char *html, size_t len, const pb_md_opts *o, char **md_out, size_t *md_len);
+
+/* Which HTML parser pb_html2md_ex uses. AUTO is pb_html2md's choice: the
+ * fast parser (fastparse.h), and gumbo for the documents it declines. GUMBO
+ * and FAST force one; FAST returns PB_EINVAL for a document it declines.
+ * Both build the same tree, so the Markdown is the same: the tests and the
+ * fuzz target check that. */
+enum { PB_MD_PARSE_AUTO = 0, PB_MD_PARSE_GUMBO = 1, PB_MD_PARSE_FAST = 2 };
+
+/* pb_html2md with a choice of parser (PB_MD_PARSE_*); same contract. */
+int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *o, int parser, char **md_out,
+                  size_t *md_len);
 
 #endif

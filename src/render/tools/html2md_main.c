@@ -5,7 +5,9 @@
  *   html2md --time -o DIR FILE...  also prints "time<TAB>FILE<TAB>ms" on stderr,
  *                                  the median of 5 in-process conversions
  *
- * Options are turndown's, as a JSON object in $HTML2MD_OPTIONS. */
+ * Options are turndown's, as a JSON object in $HTML2MD_OPTIONS.
+ * $HTML2MD_PARSER=gumbo|fast forces a parser (differential checks); with
+ * "fast", a document the fast parser declines fails with "declined". */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -61,6 +63,8 @@ static int64_t now_us(void) {
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static int parser = PB_MD_PARSE_AUTO;
+
 /* Median wall time of 5 conversions, for the benchmark. */
 static void time_it(const char *html, size_t hl, const pb_md_opts *o, const char *what) {
   int64_t t[5];
@@ -68,7 +72,7 @@ static void time_it(const char *html, size_t hl, const pb_md_opts *o, const char
     char *md = NULL;
     size_t ml;
     int64_t t0 = now_us();
-    pb_html2md(html, hl, o, &md, &ml);
+    pb_html2md_ex(html, hl, o, parser, &md, &ml);
     t[i] = now_us() - t0;
     free(md);
   }
@@ -82,10 +86,12 @@ static int convert_stream(FILE *in, FILE *out, const pb_md_opts *o, const char *
   char *html = NULL, *md = NULL;
   size_t hl = 0, ml = 0;
   int rc = read_all(in, o->max_input + 1, &html, &hl);
-  if (!rc) rc = pb_html2md(html, hl, o, &md, &ml);
+  if (!rc) rc = pb_html2md_ex(html, hl, o, parser, &md, &ml);
   if (!rc && timing) time_it(html, hl, o, what);
   if (!rc && fwrite(md, 1, ml, out) != ml) rc = PB_EIO;
-  if (rc) fprintf(stderr, "html2md: %s: %s\n", what, pb_strerror(rc));
+  if (rc)
+    fprintf(stderr, "html2md: %s: %s\n", what,
+            rc == PB_EINVAL && parser == PB_MD_PARSE_FAST ? "declined" : pb_strerror(rc));
   free(html);
   free(md);
   return rc;
@@ -96,6 +102,9 @@ int main(int argc, char **argv) {
   const char *outdir = NULL;
   int i;
   pb_md_opts_default(&o);
+  const char *pe = getenv("HTML2MD_PARSER");
+  if (pe && !strcmp(pe, "gumbo")) parser = PB_MD_PARSE_GUMBO;
+  if (pe && !strcmp(pe, "fast")) parser = PB_MD_PARSE_FAST;
   const char *env = getenv("HTML2MD_OPTIONS");
   if (env && *env) {
     char err[256];

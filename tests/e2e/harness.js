@@ -417,7 +417,8 @@ function readDirSafe(d) {
 }
 
 // dataDir (with token): restart on an existing store instead of a fresh one.
-async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {}, dataDir: reuseDir, token: reuseToken } = {}) {
+// nofile: start it with RLIMIT_NOFILE soft = hard = nofile (via prlimit).
+async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {}, dataDir: reuseDir, token: reuseToken, nofile } = {}) {
   const bin = daemonBin();
   if (!fs.existsSync(bin)) throw new Error(`daemon binary not found: ${bin} (set PPOD_BIN_DIR)`);
 
@@ -437,7 +438,7 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
   if (process.env.PPOD_NO_SANDBOX === '1' && !args.includes('--no-sandbox')) argv.push('--no-sandbox');
   argv.push(...args);
 
-  const proc = spawn(bin, argv, {
+  const proc = spawn(nofile ? 'prlimit' : bin, nofile ? [`--nofile=${nofile}:${nofile}`, '--', bin, ...argv] : argv, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TMPDIR: tmpDir, ...env },
     detached: true, // own process group: the exit hook can kill Chromium too

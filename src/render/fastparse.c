@@ -172,6 +172,9 @@ typedef struct {
   unsigned char mode;
 } fp_entry;
 
+/* deeper nesting declines (html2md's gumbo path refuses past 4096) */
+#define PB_FASTPARSE_DEPTH_MAX 4096
+
 /* pre-body phases */
 enum { P_INITIAL, P_BEFORE_HEAD, P_IN_HEAD, P_AFTER_HEAD, P_BODY };
 
@@ -479,6 +482,10 @@ static void flush(fp *f) {
 }
 
 static int push(fp *f, int tag, pb_hnode *node) {
+  if (f->n > PB_FASTPARSE_DEPTH_MAX) {
+    DECLINE(f); /* gumbo's path measures and refuses such input */
+    return -1;
+  }
   if (f->n == f->cap) {
     size_t nc = f->cap * 2;
     fp_entry *ns = realloc(f->st, nc * sizeof(*ns));

@@ -63,6 +63,12 @@ typedef struct {
   sb refs; /* referenced-link definitions */
   int nrefs;
   int in_cell; /* > 0 inside a GFM table cell or a link: one line only */
+  int clean;   /* the parser's text has no control bytes to remove */
+  /* buffers of finished builders, reused: most rules build a few small
+   * strings, and malloc/free of each was a fifth of the time */
+  int npool;
+  char *pool_p[32];
+  size_t pool_cap[32];
 } ctx;
 
 static void sb_free(sb *b) {
@@ -78,6 +84,12 @@ static int sb_grow(ctx *c, sb *b, size_t add) {
     return -1;
   }
   if (b->n + add + 1 > b->cap) {
+    if (!b->p && c->npool) {
+      c->npool--;
+      b->p = c->pool_p[c->npool];
+      b->cap = c->pool_cap[c->npool];
+      if (b->n + add + 1 <= b->cap) return 0;
+    }
     size_t nc = b->cap ? b->cap * 2 : 64;
     while (nc < b->n + add + 1) nc *= 2;
     char *np = realloc(b->p, nc);
@@ -89,6 +101,19 @@ static int sb_grow(ctx *c, sb *b, size_t add) {
     b->cap = nc;
   }
   return 0;
+}
+
+/* Done with b: its buffer goes back to the pool. */
+static void sb_drop(ctx *c, sb *b) {
+  if (b->p && c->npool < 32 && b->cap <= 65536) {
+    c->pool_p[c->npool] = b->p;
+    c->pool_cap[c->npool] = b->cap;
+    c->npool++;
+  } else {
+    free(b->p);
+  }
+  b->p = NULL;
+  b->n = b->cap = 0;
 }
 
 static void sb_add(ctx *c, sb *b, const char *s, size_t n) {
@@ -207,8 +232,13 @@ static md_node *new_text(ctx *c, const char *s, size_t len) {
   n->text = arena_alloc(c, len + 1);
   if (!n->text) return NULL;
   size_t o = 0;
-  for (size_t i = 0; i < len; i++)
-    if (!ctrl_byte(s[i])) n->text[o++] = s[i];
+  if (c->clean) {
+    memcpy(n->text, s, len);
+    o = len;
+  } else {
+    for (size_t i = 0; i < len; i++)
+      if (!ctrl_byte(s[i])) n->text[o++] = s[i];
+  }
   n->text[o] = 0;
   n->tlen = o;
   return n;
@@ -701,7 +731,7 @@ static int ends_with_space(ctx *c, const md_node *n) {
   sb t = {0};
   text_content(c, n, &t, NULL);
   int r = t.n && t.p[t.n - 1] == ' ';
-  sb_free(&t);
+  sb_drop(c, &t);
   return r;
 }
 
@@ -710,7 +740,7 @@ static int starts_with_space(ctx *c, const md_node *n) {
   sb t = {0};
   text_content(c, n, &t, NULL);
   int r = t.n && t.p[0] == ' ';
-  sb_free(&t);
+  sb_drop(c, &t);
   return r;
 }
 
@@ -755,7 +785,17 @@ static void escape_text(ctx *c, sb *b, const char *s, size_t n, int line_start) 
       i = d;
     }
   }
+  static const unsigned char special[256] = {
+      [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1, [6] = 1, [7] = 1, [8] = 1, [11] = 1, [14] = 1,
+      [15] = 1, [16] = 1, [17] = 1, [18] = 1, [19] = 1, [20] = 1, [21] = 1, [22] = 1, [23] = 1,
+      [24] = 1, [25] = 1, [26] = 1, [27] = 1, [28] = 1, [29] = 1, [30] = 1, [31] = 1, [127] = 1,
+      ['\\'] = 1, ['*'] = 1, ['`'] = 1, ['['] = 1, [']'] = 1, ['_'] = 1, ['<'] = 1, ['&'] = 1};
   for (; i < n; i++) {
+    size_t j = i;
+    while (j < n && !special[(unsigned char)s[j]]) j++;
+    sb_add(c, b, s + i, j - i);
+    if (j >= n) break;
+    i = j;
     char ch = s[i];
     if (ctrl_byte(ch)) continue;
     switch (ch) {
@@ -882,6 +922,14 @@ static void add_dest(ctx *c, sb *b, const char *u) {
     return;
   }
   for (const char *p = u; *p; p++) {
+    const char *q = p;
+    while ((unsigned char)*q > ' ' && *q != '(' && *q != ')' && *q != '\\' && *q != '<' && *q != '>' && *q != 127)
+      q++;
+    if (q > p) {
+      sb_add(c, b, p, (size_t)(q - p));
+      p = q - 1;
+      continue;
+    }
     if (ctrl_byte(*p)) continue;
     if (*p == '(' || *p == ')' || (*p == '\\' && (p[1] == '(' || p[1] == ')'))) sb_addc(c, b, '\\');
     if (*p == '<' || *p == '>')
@@ -903,7 +951,7 @@ static void add_title(ctx *c, sb *b, const char *title) {
     }
     sb_addc(c, b, '"');
   }
-  sb_free(&t);
+  sb_drop(c, &t);
 }
 
 /* ---------- rules ---------- */
@@ -936,7 +984,7 @@ static void flatten_lines(ctx *c, sb *s, int escape_pipes) {
   }
   while (o.n && o.p[o.n - 1] == ' ') o.n--;
   if (o.p) o.p[o.n] = 0;
-  sb_free(s);
+  sb_drop(c, s);
   *s = o;
 }
 
@@ -977,9 +1025,9 @@ static void pre_links(ctx *c, const md_node *pre, sb *r) {
         if (line.n) sb_addc(c, &line, ' ');
         sb_add(c, &line, one.p, one.n);
       }
-      sb_free(&text);
-      sb_free(&one);
-      sb_free(&esc);
+      sb_drop(c, &text);
+      sb_drop(c, &one);
+      sb_drop(c, &esc);
     } else if (k->first) {
       k = k->first;
       continue;
@@ -992,7 +1040,7 @@ static void pre_links(ctx *c, const md_node *pre, sb *r) {
     sb_add(c, r, line.p, line.n);
     sb_adds(c, r, "\n\n");
   }
-  sb_free(&line);
+  sb_drop(c, &line);
 }
 
 static void rule_pre(ctx *c, const md_node *n, sb *r) {
@@ -1013,7 +1061,7 @@ static void rule_pre(ctx *c, const md_node *n, sb *r) {
     sb_add(c, r, code.p, code.n);
     if (pad) sb_addc(c, r, ' ');
     sb_rep(c, r, '`', maxrun + 1);
-    sb_free(&code);
+    sb_drop(c, &code);
     return;
   }
   if (c->o->code_block_style == PB_MD_CODE_INDENTED) {
@@ -1051,7 +1099,7 @@ static void rule_pre(ctx *c, const md_node *n, sb *r) {
     sb_rep(c, r, fc, size);
     sb_adds(c, r, "\n\n");
   }
-  sb_free(&code);
+  sb_drop(c, &code);
   pre_links(c, n, r);
 }
 
@@ -1066,7 +1114,7 @@ static void rule_inline_code(ctx *c, const md_node *n, sb *r, int trim) {
     t.p[t.n] = 0;
   }
   if (!t.n) {
-    sb_free(&t);
+    sb_drop(c, &t);
     return;
   }
   for (size_t i = 0; i < t.n; i++)
@@ -1099,7 +1147,7 @@ static void rule_inline_code(ctx *c, const md_node *n, sb *r, int trim) {
   sb_add(c, r, t.p, t.n);
   if (extra) sb_addc(c, r, ' ');
   sb_rep(c, r, '`', d);
-  sb_free(&t);
+  sb_drop(c, &t);
 }
 
 /* '_' does not emphasise inside a word: is n glued to a word on either side? */
@@ -1117,7 +1165,7 @@ static int intraword(ctx *c, const md_node *n) {
   sb self = {0};
   text_content(c, n, &self, NULL);
   if (!self.n) {
-    sb_free(&self);
+    sb_drop(c, &self);
     return 0;
   }
   size_t l;
@@ -1129,15 +1177,15 @@ static int intraword(ctx *c, const md_node *n) {
       while (b > 0 && ((unsigned char)t.p[b] & 0xC0) == 0x80 && t.n - b < 4) b--;
       left = wordy_cp(utf8_at(t.p, t.n, b, &l));
     }
-    sb_free(&t);
+    sb_drop(c, &t);
   }
   if (q && !is_block(q) && !trail_ws(self.p, self.n)) {
     sb t = {0};
     text_content(c, q, &t, NULL);
     right = t.n && wordy_cp(utf8_at(t.p, t.n, 0, &l));
-    sb_free(&t);
+    sb_drop(c, &t);
   }
-  sb_free(&self);
+  sb_drop(c, &self);
   return left || right;
 }
 
@@ -1272,8 +1320,8 @@ static void rule_img(ctx *c, const md_node *n, sb *r) {
     }
     if (c->in_cell) flatten_lines(c, &e, 0);
     sb_add(c, r, e.p, e.n);
-    sb_free(&a);
-    sb_free(&e);
+    sb_drop(c, &a);
+    sb_drop(c, &e);
   }
   sb_adds(c, r, "](");
   add_dest(c, r, u);
@@ -1317,8 +1365,8 @@ static void rule_media(ctx *c, const md_node *n, sb *r) {
   } else {
     sb_add(c, r, inner.p, inner.n);
   }
-  sb_free(&text);
-  sb_free(&inner);
+  sb_drop(c, &text);
+  sb_drop(c, &inner);
 }
 
 /* Trailing spaces and line breaks at the end of a block mean nothing. */
@@ -1396,7 +1444,7 @@ static void settle_items(ctx *c, sb *content) {
     else if (ch != ITEM_LOOSE)
       sb_addc(c, &o, ch);
   }
-  sb_free(content);
+  sb_drop(c, content);
   *content = o;
 }
 
@@ -1534,7 +1582,7 @@ static void rule_table(ctx *c, const md_node *t, sb *r) {
       sb_adds(c, r, "\n\n");
       sb_add(c, r, cap.p, cap.n);
       sb_adds(c, r, "\n\n");
-      sb_free(&cap);
+      sb_drop(c, &cap);
     }
   if (!nrows) {
     free(rows);
@@ -1646,7 +1694,7 @@ static void rule_table(ctx *c, const md_node *t, sb *r) {
 out:
   if (grid) {
     for (size_t i = 0; i < nrows; i++) {
-      for (size_t k = 0; k < widths[i]; k++) sb_free(&grid[i][k]);
+      for (size_t k = 0; k < widths[i]; k++) sb_drop(c, &grid[i][k]);
       free(grid[i]);
     }
   }
@@ -1806,16 +1854,16 @@ flank:;
   } else {
     sb_add(c, &rr, content.p, content.n);
   }
-  sb_free(&r);
+  sb_drop(c, &r);
   sb_add(c, &r, lead, ll);
   sb_add(c, &r, rr.p, rr.n);
   sb_add(c, &r, trail, tl);
-  sb_free(&rr);
-  sb_free(&tc);
+  sb_drop(c, &rr);
+  sb_drop(c, &tc);
 done:
-  sb_free(&content);
+  sb_drop(c, &content);
   join(c, out, r.p ? r.p : "", r.n);
-  sb_free(&r);
+  sb_drop(c, &r);
 }
 
 static int is_br(const md_node *n) {
@@ -1833,7 +1881,7 @@ static void process(ctx *c, const md_node *n, sb *out) {
         while (z && out->p[z - 1] == ' ') z--;
         escape_text(c, &e, k->text, k->tlen, z == 0 || out->p[z - 1] == '\n');
         join(c, out, e.p ? e.p : "", e.n);
-        sb_free(&e);
+        sb_drop(c, &e);
       }
     } else if (is_br(k) && is_br(k->next) && !c->in_cell) {
       /* a run of <br>: one paragraph break */
@@ -2025,7 +2073,6 @@ int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int pars
   }
   if (!html && len) return PB_EINVAL;
   if (len > opts->max_input) return PB_ETOOBIG;
-  if (html && too_deep(html, len)) return PB_ETOOBIG;
   memset(&c, 0, sizeof(c));
   /* the tree walk recurses once per level: keep the stack small */
   pb_md_opts clamped;
@@ -2045,7 +2092,9 @@ int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int pars
   }
   if (fd) {
     bh = pb_hdoc_base_href(fd);
+    c.clean = 1;
   } else {
+    if (html && too_deep(html, len)) return PB_ETOOBIG;
     GumboOptions go = kGumboDefaultOptions;
     go.max_errors = 0;
     g = gumbo_parse_with_options(&go, html ? html : "", len);
@@ -2081,7 +2130,7 @@ int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int pars
     sb_add(&c, &tail, c.refs.p, c.refs.n);
     sb_adds(&c, &tail, "\n\n");
     join(&c, &out, tail.p, tail.n);
-    sb_free(&tail);
+    sb_drop(&c, &tail);
   }
   int rc = c.err;
   if (!rc) {
@@ -2104,6 +2153,7 @@ int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int pars
   sb_free(&c.refs);
   free(c.base_owned);
   arena_free(&c);
+  while (c.npool) free(c.pool_p[--c.npool]);
   pb_hdoc_free(fd);
   if (g) gumbo_destroy_output(&kGumboDefaultOptions, g);
   return rc;

@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include "common/pb.h"
+#include "http/jsontext.h"
 #include "http/metrics.h"
 #include "core/ratelimit.h"
 #include "http/openapi.h"
@@ -123,6 +124,10 @@ typedef struct {
   pb_session *ws;      /* the acquired session of a CDP WebSocket */
   pb_buf rx;           /* a client message being reassembled */
   int rx_too_big;
+  /* A request body must be complete by a deadline, however slowly it
+   * trickles in: lws's own timeout restarts with every chunk. */
+  lws_sorted_usec_list_t body_sul;
+  struct lws *body_wsi;
 } pss_t;
 
 /* Largest CDP message a client may send. */
@@ -278,8 +283,13 @@ static void get_healthz(pb_server *s, req *r) {
   cJSON_AddNumberToObject(o, "browsersAlive", st.browsers_alive);
   cJSON_AddNumberToObject(o, "pagesReady", st.pages_ready);
   /* Every Chromium reaches the network only through the egress proxy (and
-   * the URL is checked before navigation). */
-  cJSON_AddStringToObject(o, "egress", "proxy");
+   * the URL is checked before navigation); "netns+proxy": each one also
+   * runs in a network namespace whose only way out is that proxy. */
+  const pb_ops_env *env = s->o.ops;
+  cJSON_AddStringToObject(o, "egress", env->egress_mode ? env->egress_mode : "proxy");
+  cJSON *mem = cJSON_AddObjectToObject(o, "browserMemory");
+  cJSON_AddStringToObject(mem, "mode", env->memory_mode ? env->memory_mode : "off");
+  cJSON_AddNumberToObject(mem, "limitMb", env->memory_limit_mb);
   answer_json(r, o);
 }
 
@@ -786,13 +796,21 @@ static void start_job(pb_server *s, req *r) {
     answer_error(r, 413, "BODY_TOO_LARGE", "the request body is over %u bytes", PB_BODY_MAX);
     return;
   }
+  char err[512];
+  if (pb_json_text_check(r->body.data, r->body.len, err, sizeof(err))) {
+    answer_error(r, 400, "INVALID_REQUEST", "%s", err);
+    return;
+  }
   const char *end = NULL;
   r->json = r->body.len ? cJSON_ParseWithLengthOpts(r->body.data, r->body.len, &end, 0) : NULL;
   if (!r->json) {
     answer_error(r, 400, "INVALID_REQUEST", "the body must be a JSON object");
     return;
   }
-  char err[512];
+  if (pb_json_dup_keys(r->json, err, sizeof(err))) {
+    answer_error(r, 400, "INVALID_REQUEST", "%s", err);
+    return;
+  }
   int rc = pb_schemas_validate(s->schemas, r->route->schema, r->json, err, sizeof(err));
   if (rc) {
     answer_error(r, 400, "INVALID_REQUEST", "%s", err);
@@ -841,6 +859,21 @@ static void submit_job(pb_server *s, req *r) {
   if (s->live) s->live->prev_live = &r->next_live;
   r->prev_live = &s->live;
   s->live = r;
+}
+
+/* The body did not arrive by its deadline: the connection is dropped (the
+ * client is still sending, so an answer would not be read). */
+static void body_too_slow(lws_sorted_usec_list_t *sul) {
+  pss_t *pss = lws_container_of(sul, pss_t, body_sul);
+  PB_INFO("http: a request body was not complete in time; closing the connection");
+  if (pss->body_wsi) lws_set_timeout(pss->body_wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+  pss->body_wsi = NULL;
+}
+
+static void body_deadline(pb_server *s, struct lws *wsi, pss_t *pss) {
+  int ms = s->o.body_timeout_ms > 0 ? s->o.body_timeout_ms : PB_BODY_TIMEOUT_MS;
+  pss->body_wsi = wsi;
+  lws_sul_schedule(s->ctx, 0, &pss->body_sul, body_too_slow, (lws_usec_t)ms * LWS_US_PER_MS);
 }
 
 static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *path) {
@@ -921,14 +954,18 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
      * dropped, and the 413 sent when it is complete. */
     if (len > 0 && len <= PB_BODY_DISCARD_MAX) {
       r->body_too_big = 1;
+      body_deadline(s, wsi, pss);
       return;
     }
     r->close_after = 1;
     answer_error(r, 413, "BODY_TOO_LARGE", "the request body is over %u bytes", PB_BODY_MAX);
     return;
   }
-  if (len == 0 && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) <= 0)
+  if (len == 0 && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) <= 0) {
     start_job(s, r); /* no body will come */
+    return;
+  }
+  body_deadline(s, wsi, pss);
 }
 
 /* One JSON object per line on stderr for each answered (or abandoned)
@@ -1224,6 +1261,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
       pss->r->body_too_big = 1;
     return 0;
   case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+    lws_sul_cancel(&pss->body_sul);
+    pss->body_wsi = NULL;
     if (pss->r && !pss->r->ready && !pss->r->prev_live) start_job(s, pss->r);
     return 0;
   case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -1256,6 +1295,10 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     break;
   case LWS_CALLBACK_CLOSED_HTTP:
     if (s) pending_ws_drop(s, wsi, NULL);
+    if (pss) {
+      lws_sul_cancel(&pss->body_sul);
+      pss->body_wsi = NULL;
+    }
     if (pss && pss->r) {
       if (!pss->r->headers_sent) log_request(pss->r, 499); /* nginx's "client closed" */
       unsent_done(pss->r);

@@ -28,6 +28,7 @@ typedef struct entry {
   pb_page *ready[MAX_WARM];
   int nready;
   uint64_t jobs;
+  long oom_kills; /* the kernel's kills in its memory cgroup, seen so far */
   int64_t born_ms;
   pthread_t warmer;
   int warmer_started;
@@ -48,6 +49,7 @@ struct pb_pool {
   uint64_t launched, crashed;
   uint64_t restarts[PB_POOL_NCAUSES]; /* browsers replaced, by cause */
   int64_t last_rss_check; /* manager thread only */
+  int64_t last_mem_check; /* manager thread only: the memory watchdog */
 };
 
 static void cond_init_mono(pthread_cond_t *cv) {
@@ -274,6 +276,34 @@ static void *manager_main(void *arg) {
         if (rss > p->o.recycle_rss_kb) {
           PB_INFO("pool: browser %d uses %ld MiB; replacing it", (int)pb_browser_pid(e->b), rss / 1024);
           mark_replace_locked(p, e, PB_POOL_CAUSE_RSS);
+        }
+      }
+    }
+    /* The memory limit. With a cgroup the kernel enforces it (its OOM
+     * killer ends the largest process, a renderer) and the browser is
+     * replaced after; without, a watchdog does the same from RSS, twice a
+     * second. Either way the job on the killed page fails as a crash. */
+    long limit = p->o.browser.memory_limit_kb;
+    int check_mem = limit > 0 && now - p->last_mem_check >= 500;
+    if (check_mem) p->last_mem_check = now;
+    for (entry *e = p->entries; limit > 0 && e; e = e->next) {
+      if (e->state != E_LIVE) continue;
+      long kills = pb_browser_oom_kills(e->b);
+      if (kills > e->oom_kills) {
+        PB_WARN("pool: browser %d went over its memory limit (%ld MiB): the kernel killed %ld "
+                "process(es); replacing it", (int)pb_browser_pid(e->b), limit / 1024,
+                kills - e->oom_kills);
+        e->oom_kills = kills;
+        e->replace = 1;
+      } else if (kills < 0 && check_mem) {
+        long rss = pb_browser_rss_kb(e->b);
+        if (rss > limit) {
+          long big = 0;
+          int pid = pb_browser_kill_largest(e->b, &big);
+          PB_WARN("pool: browser %d uses %ld MiB, over its memory limit (%ld MiB): killed its "
+                  "process %d (%ld MiB); replacing it", (int)pb_browser_pid(e->b), rss / 1024,
+                  limit / 1024, pid, big / 1024);
+          e->replace = 1;
         }
       }
     }

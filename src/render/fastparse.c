@@ -185,6 +185,7 @@ typedef struct {
   size_t n, cap;
   int count[GUMBO_TAG_LAST + 1]; /* open elements per tag */
   int phase, quirks, ignore_lf;
+  int form; /* gumbo's form element pointer is set */
   int err; /* PB_EINVAL (declined) or PB_ENOMEM */
   /* the pending text node: borrowed from the input while contiguous */
   const char *tp;
@@ -553,7 +554,7 @@ static pb_hnode *insert(fp *f, int tag, int keep_open) {
  * formatting element must not be (see the top of the file). */
 static void pop(fp *f, int implicit) {
   int t = cur_tag(f);
-  if (implicit && (k_tag[t] & F_FMT)) {
+  if (implicit && ((k_tag[t] & F_FMT) || t == GUMBO_TAG_FORM)) {
     DECLINE(f);
     return;
   }
@@ -751,19 +752,129 @@ static const char *raw_end(const char *s, const char *e, const char *name, size_
   }
 }
 
+/* "<script" or "</script" (end 1) then a space, '/' or '>' at s */
+static int script_tag_at(const char *s, const char *e, int end) {
+  size_t k = end ? 2 : 1;
+  if (e - s < (ptrdiff_t)(k + 7) || s[0] != '<' || (end && s[1] != '/') ||
+      strncasecmp(s + k, "script", 6))
+    return 0;
+  char c = s[k + 6];
+  return ws(c) || c == '/' || c == '>';
+}
+
+/* The end tag of a script, through the script data states: after "<!--"
+ * the text is escaped, and a "<script" there double-escapes it, so that
+ * its "</script>" does not end the element. */
+static const char *script_end(const char *s, const char *e) {
+  int state = 0; /* 0 data, 1 escaped, 2 double escaped */
+  const char *p = s;
+  while (p < e) {
+    const char *q = p;
+    while (q < e && *q != '<' && *q != '-') q++;
+    if (q >= e) return NULL;
+    if (*q == '-') {
+      if (state && e - q >= 3 && q[1] == '-' && q[2] == '>') {
+        state = 0;
+        p = q + 3;
+      } else {
+        p = q + 1;
+      }
+      continue;
+    }
+    if (state != 2 && script_tag_at(q, e, 1)) return q;
+    if (state == 0 && e - q >= 4 && q[1] == '!' && q[2] == '-' && q[3] == '-') {
+      state = 1;
+      p = q + 2; /* "<!-->" closes at once */
+      continue;
+    }
+    if (state == 1 && script_tag_at(q, e, 0)) {
+      state = 2;
+      p = q + 7;
+      continue;
+    }
+    if (state == 2 && script_tag_at(q, e, 1)) {
+      state = 1;
+      p = q + 8;
+      continue;
+    }
+    p = q + 1;
+  }
+  return NULL;
+}
+
 static void text_run(fp *f, const char *s, const char *e);
+static int read_tag(fp *f, fp_tag *t, int keep_attrs);
+
+/* <noscript> in <head> ("in head noscript"): we take only what stays in
+ * it (link, meta, style, noframes, spaces, comments) up to </noscript>. */
+static void head_noscript(fp *f) {
+  const char *e = f->end;
+  for (;;) {
+    const char *p = f->p;
+    while (p < e && ws(*p)) p++;
+    f->p = p;
+    if (p >= e || *p != '<') {
+      DECLINE(f);
+      return;
+    }
+    if (e - p >= 4 && !strncmp(p, "<!--", 4)) {
+      const char *q = p + 4;
+      const char *end = memmem(q, (size_t)(e - q), "-->", 3);
+      if (!end || *q == '>' || (*q == '-' && q + 1 < e && q[1] == '>') ||
+          memmem(q, (size_t)(end - q), "--!>", 4)) {
+        DECLINE(f);
+        return;
+      }
+      f->p = end + 3;
+      continue;
+    }
+    if (!(p + 2 < e && (alpha(p[1]) || (p[1] == '/' && alpha(p[2]))))) {
+      DECLINE(f);
+      return;
+    }
+    fp_tag t;
+    if (read_tag(f, &t, 0)) {
+      DECLINE(f);
+      return;
+    }
+    if (t.end) {
+      if (t.tag != GUMBO_TAG_NOSCRIPT) DECLINE(f);
+      return;
+    }
+    switch (t.tag) {
+      case GUMBO_TAG_LINK:
+      case GUMBO_TAG_META:
+      case GUMBO_TAG_BASEFONT:
+      case GUMBO_TAG_BGSOUND:
+        continue;
+      case GUMBO_TAG_STYLE:
+      case GUMBO_TAG_NOFRAMES: {
+        const char *lt = raw_end(f->p, e, t.name, t.nlen);
+        if (!lt) {
+          DECLINE(f);
+          return;
+        }
+        f->p = lt;
+        if (read_tag(f, &t, 0)) {
+          DECLINE(f);
+          return;
+        }
+        continue;
+      }
+      default:
+        DECLINE(f);
+        return;
+    }
+  }
+}
 
 /* A raw text (RAWTEXT, RCDATA, script data) element's content, up to and
  * including its end tag; the element is the current node. */
 static void raw_text(fp *f, const char *name, size_t nl, int rcdata, int script) {
   const char *s = f->p;
-  const char *lt = raw_end(s, f->end, name, nl);
+  const char *lt = script ? script_end(s, f->end) : raw_end(s, f->end, name, nl);
   if (!lt) {
     DECLINE(f);
-    return;
-  }
-  if (script && memmem(s, (size_t)(lt - s), "<!--", 4)) {
-    DECLINE(f); /* script data escaped states */
     return;
   }
   if (rcdata) {
@@ -921,6 +1032,80 @@ static void svg_skip(fp *f, int self_closing) {
     depth++;
   }
   f->p = p;
+}
+
+/* Skips a <select> ("in select"): html2md drops it whole, so what matters
+ * is where it ends. Options and ignored tags are skipped; tags that would
+ * close it early (or belong to a table around it) decline. */
+static void select_skip(fp *f) {
+  if (!insert(f, GUMBO_TAG_SELECT, 0)) return;
+  const char *e = f->end;
+  for (;;) {
+    const char *lt = memchr(f->p, '<', (size_t)(e - f->p));
+    if (!lt || lt + 1 >= e) {
+      DECLINE(f);
+      return;
+    }
+    f->p = lt;
+    if (e - lt >= 4 && !strncmp(lt, "<!--", 4)) {
+      const char *q = lt + 4;
+      const char *end = memmem(q, (size_t)(e - q), "-->", 3);
+      if (!end || *q == '>' || (*q == '-' && q + 1 < e && q[1] == '>') ||
+          memmem(q, (size_t)(end - q), "--!>", 4)) {
+        DECLINE(f);
+        return;
+      }
+      f->p = end + 3;
+      continue;
+    }
+    if (!(alpha(lt[1]) || (lt[1] == '/' && lt + 2 < e && alpha(lt[2])))) {
+      if (lt[1] == '!' || lt[1] == '/' || lt[1] == '?') {
+        DECLINE(f);
+        return;
+      }
+      f->p = lt + 1;
+      continue;
+    }
+    fp_tag t;
+    if (read_tag(f, &t, 0)) {
+      DECLINE(f);
+      return;
+    }
+    switch (t.tag) {
+      case GUMBO_TAG_SELECT:
+        if (!t.end) DECLINE(f);
+        return;
+      case GUMBO_TAG_SCRIPT: {
+        if (t.end) continue;
+        const char *end = script_end(f->p, e);
+        if (!end) {
+          DECLINE(f);
+          return;
+        }
+        f->p = end;
+        if (read_tag(f, &t, 0)) DECLINE(f);
+        if (f->err) return;
+        continue;
+      }
+      case GUMBO_TAG_INPUT:
+      case GUMBO_TAG_KEYGEN:
+      case GUMBO_TAG_TEXTAREA:
+      case GUMBO_TAG_TEMPLATE:
+      case GUMBO_TAG_HTML:
+      case GUMBO_TAG_CAPTION:
+      case GUMBO_TAG_TABLE:
+      case GUMBO_TAG_TBODY:
+      case GUMBO_TAG_TFOOT:
+      case GUMBO_TAG_THEAD:
+      case GUMBO_TAG_TR:
+      case GUMBO_TAG_TD:
+      case GUMBO_TAG_TH:
+        DECLINE(f);
+        return;
+      default:
+        continue; /* option, optgroup, and tags "in select" ignores */
+    }
+  }
 }
 
 /* ---------- tree construction ---------- */
@@ -1138,9 +1323,22 @@ static void start_tag_body(fp *f, fp_tag *t) {
     return;
   }
   if (fl & F_FMT) {
-    if (tag == GUMBO_TAG_NOBR || (tag == GUMBO_TAG_A && f->count[GUMBO_TAG_A])) {
+    if (tag == GUMBO_TAG_NOBR) {
       DECLINE(f);
       return;
+    }
+    if (tag == GUMBO_TAG_A && f->count[GUMBO_TAG_A]) {
+      /* <a> inside <a>: the adoption agency closes the open one, which we
+       * follow when only plain elements are above it */
+      size_t i = f->n;
+      while (i-- > 0 && f->st[i].tag != GUMBO_TAG_A)
+        if (k_tag[f->st[i].tag] & (F_SPECIAL | F_FMT)) {
+          DECLINE(f);
+          return;
+        }
+      while (!f->err && f->n > i + 1) pop(f, 1);
+      if (!f->err) pop(f, 0);
+      if (f->err) return;
     }
     insert(f, tag, 1);
     return;
@@ -1245,22 +1443,20 @@ static void start_tag_body(fp *f, fp_tag *t) {
     case GUMBO_TAG_SVG:
       svg_skip(f, t->self_closing);
       return;
+    case GUMBO_TAG_SELECT:
+      select_skip(f);
+      return;
+    case GUMBO_TAG_FORM:
+      if (f->form) return; /* a nested form is ignored */
+      close_p(f);
+      if (insert(f, tag, 1)) f->form = 1;
+      return;
     case GUMBO_TAG_HTML:
     case GUMBO_TAG_BODY:
-    case GUMBO_TAG_FRAMESET:
+      /* attributes merged into an existing element: no change we keep */
+      return;
     case GUMBO_TAG_FRAME:
     case GUMBO_TAG_HEAD:
-    case GUMBO_TAG_FORM:
-    case GUMBO_TAG_PLAINTEXT:
-    case GUMBO_TAG_IMAGE:
-    case GUMBO_TAG_ISINDEX:
-    case GUMBO_TAG_SELECT:
-    case GUMBO_TAG_RB:
-    case GUMBO_TAG_RP:
-    case GUMBO_TAG_RT:
-    case GUMBO_TAG_RTC:
-    case GUMBO_TAG_MATH:
-    case GUMBO_TAG_TEMPLATE:
     case GUMBO_TAG_CAPTION:
     case GUMBO_TAG_COL:
     case GUMBO_TAG_COLGROUP:
@@ -1270,6 +1466,17 @@ static void start_tag_body(fp *f, fp_tag *t) {
     case GUMBO_TAG_TH:
     case GUMBO_TAG_THEAD:
     case GUMBO_TAG_TR:
+      return; /* ignored in body */
+    case GUMBO_TAG_FRAMESET:
+    case GUMBO_TAG_PLAINTEXT:
+    case GUMBO_TAG_IMAGE:
+    case GUMBO_TAG_ISINDEX:
+    case GUMBO_TAG_RB:
+    case GUMBO_TAG_RP:
+    case GUMBO_TAG_RT:
+    case GUMBO_TAG_RTC:
+    case GUMBO_TAG_MATH:
+    case GUMBO_TAG_TEMPLATE:
       DECLINE(f);
       return;
     default:
@@ -1351,21 +1558,24 @@ static void end_tag_body(fp *f, int tag) {
     if (r < 0) DECLINE(f);
     return;
   }
+  /* an end tag gumbo ignores changes nothing, not even the text node */
   unsigned fl = k_tag[tag];
   if (fl & F_BLOCKEND) {
-    if (!in_scope(f, tag, -1, -1, 0)) {
-      DECLINE(f);
-      return;
-    }
-    close_tags(f, tag);
+    if (in_scope(f, tag, -1, -1, 0)) close_tags(f, tag);
     return;
   }
   if (fl & F_FMT) {
-    if (cur_tag(f) != tag) {
-      DECLINE(f);
-      return;
-    }
-    pop(f, 0);
+    if (!f->count[tag]) return; /* not in the active formatting list */
+    /* the adoption agency without a furthest block: pops up to the
+     * element, when nothing special or formatting is above it */
+    size_t i = f->n;
+    while (i-- > 0 && f->st[i].tag != tag)
+      if (k_tag[f->st[i].tag] & (F_SPECIAL | F_FMT)) {
+        DECLINE(f);
+        return;
+      }
+    while (!f->err && f->n > i + 1) pop(f, 1);
+    if (!f->err) pop(f, 0);
     return;
   }
   switch (tag) {
@@ -1373,29 +1583,21 @@ static void end_tag_body(fp *f, int tag) {
     case GUMBO_TAG_HTML:
       /* the after body modes send everything but comments back here, and
        * comments end the text node either way: nothing to do */
-      if (!in_scope(f, GUMBO_TAG_BODY, -1, -1, 0)) DECLINE(f);
       return;
     case GUMBO_TAG_P:
       if (!in_scope(f, GUMBO_TAG_P, GUMBO_TAG_BUTTON, -1, 0)) {
-        DECLINE(f);
-        return;
+        /* a stray </p> is an empty paragraph */
+        f->nat = 0;
+        if (!insert(f, GUMBO_TAG_P, 1)) return;
       }
       close_tags(f, GUMBO_TAG_P);
       return;
     case GUMBO_TAG_LI:
-      if (!in_scope(f, GUMBO_TAG_LI, GUMBO_TAG_OL, GUMBO_TAG_UL, 0)) {
-        DECLINE(f);
-        return;
-      }
-      close_tags(f, GUMBO_TAG_LI);
+      if (in_scope(f, GUMBO_TAG_LI, GUMBO_TAG_OL, GUMBO_TAG_UL, 0)) close_tags(f, GUMBO_TAG_LI);
       return;
     case GUMBO_TAG_DD:
     case GUMBO_TAG_DT:
-      if (!in_scope(f, tag, -1, -1, 0)) {
-        DECLINE(f);
-        return;
-      }
-      close_tags(f, tag);
+      if (in_scope(f, tag, -1, -1, 0)) close_tags(f, tag);
       return;
     case GUMBO_TAG_H1:
     case GUMBO_TAG_H2:
@@ -1403,10 +1605,10 @@ static void end_tag_body(fp *f, int tag) {
     case GUMBO_TAG_H4:
     case GUMBO_TAG_H5:
     case GUMBO_TAG_H6:
-      if (!in_scope(f, tag, -1, -1, 0)) {
-        DECLINE(f);
+      if (!in_scope(f, GUMBO_TAG_H1, -1, -1, 0) && !in_scope(f, GUMBO_TAG_H2, -1, -1, 0) &&
+          !in_scope(f, GUMBO_TAG_H3, -1, -1, 0) && !in_scope(f, GUMBO_TAG_H4, -1, -1, 0) &&
+          !in_scope(f, GUMBO_TAG_H5, -1, -1, 0) && !in_scope(f, GUMBO_TAG_H6, -1, -1, 0))
         return;
-      }
       implied_end_tags(f, -1);
       if (f->err || cur_tag(f) != tag) {
         DECLINE(f);
@@ -1417,14 +1619,26 @@ static void end_tag_body(fp *f, int tag) {
     case GUMBO_TAG_APPLET:
     case GUMBO_TAG_MARQUEE:
     case GUMBO_TAG_OBJECT:
-      if (!in_scope(f, tag, -1, -1, 1)) {
+      if (in_scope(f, tag, -1, -1, 1)) close_tags(f, tag);
+      return;
+    case GUMBO_TAG_FORM:
+      if (!f->form || !in_scope(f, GUMBO_TAG_FORM, -1, -1, 0)) {
         DECLINE(f);
         return;
       }
-      close_tags(f, tag);
+      implied_end_tags(f, -1);
+      if (f->err || cur_tag(f) != GUMBO_TAG_FORM) {
+        DECLINE(f); /* gumbo takes the form out of the middle of the stack */
+        return;
+      }
+      pop(f, 0);
+      f->form = 0;
       return;
-    case GUMBO_TAG_FORM:
     case GUMBO_TAG_BR:
+      /* </br> is <br> */
+      f->nat = 0;
+      insert(f, GUMBO_TAG_BR, 0);
+      return;
     case GUMBO_TAG_TEMPLATE:
       DECLINE(f);
       return;
@@ -1440,12 +1654,8 @@ static void end_tag_body(fp *f, int tag) {
       if (!f->err) pop(f, 0);
       return;
     }
-    if (k_tag[s] & F_SPECIAL) {
-      DECLINE(f);
-      return;
-    }
+    if (k_tag[s] & F_SPECIAL) return; /* ignored */
   }
-  DECLINE(f);
 }
 
 /* Character data between tags, in any phase. */
@@ -1519,10 +1729,11 @@ static void tag_head(fp *f, fp_tag *t) {
   if (t->end) {
     if (tag == GUMBO_TAG_HEAD && f->phase <= P_IN_HEAD) {
       f->phase = P_AFTER_HEAD;
-      return;
+    } else if (tag == GUMBO_TAG_BODY || tag == GUMBO_TAG_HTML || tag == GUMBO_TAG_BR) {
+      start_body(f);
+      if (!f->err) end_tag_body(f, tag);
     }
-    DECLINE(f);
-    return;
+    return; /* other end tags are ignored before <body> */
   }
   switch (tag) {
     case GUMBO_TAG_HTML:
@@ -1540,8 +1751,15 @@ static void tag_head(fp *f, fp_tag *t) {
     case GUMBO_TAG_BODY:
       start_body(f);
       return;
-    case GUMBO_TAG_FRAMESET:
     case GUMBO_TAG_NOSCRIPT:
+      if (f->phase == P_AFTER_HEAD) {
+        DECLINE(f);
+        return;
+      }
+      f->phase = P_IN_HEAD;
+      head_noscript(f);
+      return;
+    case GUMBO_TAG_FRAMESET:
     case GUMBO_TAG_TEMPLATE:
       DECLINE(f);
       return;
@@ -1563,8 +1781,9 @@ static void tag_head(fp *f, fp_tag *t) {
   if (tag == GUMBO_TAG_BASE) note_base(f, 2);
   if (k_tag[tag] & F_VOIDHEAD) return;
   /* raw text in <head>: skipped, nothing of it reaches the body */
-  const char *lt = raw_end(f->p, f->end, t->name, t->nlen);
-  if (!lt || (tag == GUMBO_TAG_SCRIPT && memmem(f->p, (size_t)(lt - f->p), "<!--", 4))) {
+  const char *lt = tag == GUMBO_TAG_SCRIPT ? script_end(f->p, f->end)
+                                           : raw_end(f->p, f->end, t->name, t->nlen);
+  if (!lt) {
     DECLINE(f);
     return;
   }
@@ -1574,25 +1793,24 @@ static void tag_head(fp *f, fp_tag *t) {
 }
 
 static void doctype(fp *f) {
-  /* only "<!DOCTYPE html>" (no-quirks), first thing in the document */
+  /* A doctype ends at its first '>', quoted or not. First in the document
+   * it sets the mode: no-quirks for "<!DOCTYPE html>"; any other one may be
+   * quirks or limited quirks, which only <table> inside <p> tells apart, so
+   * that case declines. Anywhere else it is ignored. */
   const char *p = f->p + 9, *e = f->end;
-  if (f->phase != P_INITIAL || f->quirks != -1) {
+  const char *gt = memchr(p, '>', (size_t)(e - p));
+  if (!gt) {
     DECLINE(f);
     return;
   }
-  while (p < e && ws(*p)) p++;
-  if (e - p < 4 || strncasecmp(p, "html", 4)) {
-    DECLINE(f);
-    return;
+  if (f->phase == P_INITIAL && f->quirks == -1) {
+    while (p < gt && ws(*p)) p++;
+    int html = gt - p >= 4 && !strncasecmp(p, "html", 4);
+    if (html) p += 4;
+    while (p < gt && ws(*p)) p++;
+    f->quirks = html && p == gt ? 0 : -2;
   }
-  p += 4;
-  while (p < e && ws(*p)) p++;
-  if (p >= e || *p != '>') {
-    DECLINE(f);
-    return;
-  }
-  f->quirks = 0;
-  f->p = p + 1;
+  f->p = gt + 1;
 }
 
 static void parse(fp *f) {

@@ -134,5 +134,5 @@ print(f'| {"measure":<{w0}} | turndown 7.2.5 | ours (html2md) | goal |')
 print(f'|{"-" * (w0 + 2)}|---|---|---|')
 for r in rows:
     print(f'| {r[0]:<{w0}} | {r[1]} | {r[2]} | {r[3]} |')
-print('\nend to end (source.html through /browser/markdown) is measured by the endpoint\'s own bench.')
+print('\nend to end (source.html through /browser/markdown): bench/markdown/e2e.js, next.')
 json.dump(R, open(os.path.join(a.out, 'results.json'), 'w'), indent=1)

@@ -13,5 +13,8 @@ if [ ! -d "$CORPUS/harness" ]; then
 fi
 command -v cmark-gfm >/dev/null || { echo "bench-markdown: needs cmark-gfm (apt-get install cmark-gfm)"; exit 1; }
 [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release
-cmake --build "$BUILD" --target html2md
-exec python3 "$ROOT/bench/markdown/bench.py" --html2md "$BUILD/html2md" --corpus "$CORPUS" "$@"
+cmake --build "$BUILD" --target html2md ppod-browserd
+python3 "$ROOT/bench/markdown/bench.py" --html2md "$BUILD/html2md" --corpus "$CORPUS" "$@"
+# The end-to-end row: source.html through POST /browser/markdown (real daemon, real Chromium).
+echo
+PPOD_BIN_DIR="$BUILD" node "$ROOT/bench/markdown/e2e.js" "$CORPUS"

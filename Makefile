@@ -50,3 +50,18 @@ clean:
 
 bench-markdown:
 	BUILD=$(BUILD) bench/markdown/run.sh $(ARGS)
+
+# Leak check (not part of `make test`): waves of mixed work, then the
+# service's RSS, descriptors, Chromium processes and tables must return to
+# their baseline. SOAK_MINUTES (default 5); soak-asan runs build-asan/ for 2.
+.PHONY: soak soak-asan load
+soak: build
+	PPOD_BIN_DIR=$(BUILD) node bench/soak.js
+
+soak-asan: asan
+	PPOD_BIN_DIR=$(ASAN_BUILD) SOAK_SANITIZE=1 SOAK_MINUTES=$${SOAK_MINUTES:-2} node bench/soak.js
+
+# At the admission limit for LOAD_MINUTES (default 10): only 200 and 429,
+# Chromium processes within the configured pool; p50/p95/p99 and throughput.
+load: build
+	PPOD_BIN_DIR=$(BUILD) node bench/load.js

@@ -1609,12 +1609,13 @@ static void end_tag_body(fp *f, int tag) {
           !in_scope(f, GUMBO_TAG_H3, -1, -1, 0) && !in_scope(f, GUMBO_TAG_H4, -1, -1, 0) &&
           !in_scope(f, GUMBO_TAG_H5, -1, -1, 0) && !in_scope(f, GUMBO_TAG_H6, -1, -1, 0))
         return;
+      /* pops up to the nearest heading, whichever it is */
       implied_end_tags(f, -1);
-      if (f->err || cur_tag(f) != tag) {
-        DECLINE(f);
-        return;
+      while (!f->err) {
+        int h = is_heading(cur_tag(f));
+        pop(f, !h);
+        if (h) break;
       }
-      pop(f, 0);
       return;
     case GUMBO_TAG_APPLET:
     case GUMBO_TAG_MARQUEE:
@@ -1631,7 +1632,10 @@ static void end_tag_body(fp *f, int tag) {
         DECLINE(f); /* gumbo takes the form out of the middle of the stack */
         return;
       }
-      pop(f, 0);
+      /* gumbo takes it off the stack without popping: the pending text
+       * stays pending, for whatever element is current when it flushes */
+      f->count[GUMBO_TAG_FORM]--;
+      f->n--;
       f->form = 0;
       return;
     case GUMBO_TAG_BR:

@@ -47,6 +47,7 @@ typedef struct {
   int no_netns;             /* proxy only, even with the privilege for namespaces */
   int browser_memory_mb;    /* 0: no limit */
   int no_cgroup;            /* the RSS watchdog, even where cgroups work */
+  int egress_conns;         /* egress connections at once per browser */
   int body_timeout_s;       /* a request body must be complete in this time */
   int pdf_max_pages;        /* pages a PDF may have */
   int download_max_mb;      /* one download's size before it is cancelled */
@@ -137,6 +138,8 @@ static void usage(FILE *f) {
           "  --browser-memory-mb N    (PPOD_BROWSER_MEMORY_MB) memory of one browser (all its processes)\n"
           "                           beyond which its largest process is killed, default 2048, 0 = off\n"
           "  --no-cgroup              (PPOD_NO_CGROUP=1)   enforce it by the RSS watchdog, not a cgroup\n"
+          "  --egress-conns-per-browser N  (PPOD_EGRESS_CONNS_PER_BROWSER) connections one browser may\n"
+          "                           have open through the egress proxy, default 256\n"
           "  --body-timeout S         (PPOD_BODY_TIMEOUT)  a request body must arrive within S, default 30\n"
           "  --pdf-max-pages N        (PPOD_PDF_MAX_PAGES) pages a PDF may have, default 2000\n"
           "  --download-max-mb N      (PPOD_DOWNLOAD_MAX_MB) a page's download beyond this is cancelled,\n"
@@ -196,6 +199,7 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   c->warm_pages = 2;
   c->spares = 1;
   c->browser_memory_mb = 2048;
+  c->egress_conns = 256;
   c->body_timeout_s = 30;
   c->pdf_max_pages = 2000;
   c->download_max_mb = 50;
@@ -218,6 +222,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   if ((e = getenv("PPOD_EGRESS_HOSTS")) && *e) c->egress_hosts = e;
   if ((e = getenv("PPOD_NO_NETNS")) && !strcmp(e, "1")) c->no_netns = 1;
   if ((e = getenv("PPOD_NO_CGROUP")) && !strcmp(e, "1")) c->no_cgroup = 1;
+  if ((e = getenv("PPOD_EGRESS_CONNS_PER_BROWSER")) &&
+      int_opt("PPOD_EGRESS_CONNS_PER_BROWSER", e, 1, 100000, &c->egress_conns))
+    return -1;
   if ((e = getenv("PPOD_BROWSER_MEMORY_MB")) &&
       int_opt("PPOD_BROWSER_MEMORY_MB", e, 0, 1 << 20, &c->browser_memory_mb))
     return -1;
@@ -303,6 +310,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
     } else if (!strcmp(a, "--download-max-mb")) {
       TAKES_VALUE();
       if (int_opt(a, v, 1, 1 << 20, &c->download_max_mb)) return -1;
+    } else if (!strcmp(a, "--egress-conns-per-browser")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 100000, &c->egress_conns)) return -1;
     } else if (!strcmp(a, "--browser-memory-mb")) {
       TAKES_VALUE();
       if (int_opt(a, v, 0, 1 << 20, &c->browser_memory_mb)) return -1;
@@ -393,7 +403,8 @@ static int serve(config *c) {
 
   signal(SIGPIPE, SIG_IGN);
   /* Before the pool: no Chromium ever starts without its only way out. */
-  pb_egress_proxy_opts eo = {.allow = c->allow, .nallow = c->nallow, .hosts = c->egress_hosts};
+  pb_egress_proxy_opts eo = {.allow = c->allow, .nallow = c->nallow, .hosts = c->egress_hosts,
+                             .max_conns_per_listener = c->egress_conns};
   rc = pb_egress_proxy_start(&eo, &proxy);
   if (rc) {
     fprintf(stderr, "ppod-browserd: cannot start the egress proxy: %s\n", pb_strerror(rc));

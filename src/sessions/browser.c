@@ -138,10 +138,26 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
       "--disable-background-timer-throttling",
       "--disable-backgrounding-occluded-windows",
       "--disable-ipc-flooding-protection",
-      "--disable-features=Translate,OptimizationHints,MediaRouter,InterestFeedContentSuggestions,"
-      "CalculateNativeWinOcclusion,AutofillServerCommunication,CertificateTransparencyComponentUpdater,"
-      "DialMediaRouteProvider,GlobalMediaControls,ImprovedCookieControls,LazyFrameLoading,"
-      "AcceptCHFrame,PrivacySandboxSettings4",
+      /* Features that talk to Google on their own: translate, optimization
+       * hints and the on-device model manifest (an on-demand component
+       * fetch that --disable-component-update does not stop), network time
+       * (clients2.google.com/time), media router discovery, autofill and
+       * feed servers, the certificate transparency list. */
+      "--disable-features=Translate,OptimizationHints,OptimizationHintsFetching,"
+      "OptimizationGuideModelDownloading,OptimizationTargetPrediction,OptimizationGuideOnDeviceModel,"
+      "OnDeviceModelService,NetworkTimeServiceQuerying,MediaRouter,DialMediaRouteProvider,"
+      "InterestFeedContentSuggestions,CalculateNativeWinOcclusion,AutofillServerCommunication,"
+      "CertificateTransparencyComponentUpdater,GlobalMediaControls,ImprovedCookieControls,"
+      "LazyFrameLoading,AcceptCHFrame,PrivacySandboxSettings4",
+      /* The on-device model manifest is an on-demand component fetch
+       * (update.googleapis.com) that neither a feature nor
+       * --disable-component-update stops; an empty override has it read
+       * nothing and fetch nothing. */
+      "--optimization-guide-manifest-override=/dev/null",
+      /* Variations: no field-trial config, no seed fetch. */
+      "--disable-field-trial-config",
+      "--disable-component-extensions-with-background-pages",
+      "--no-pings",
       "--metrics-recording-only",
       "--password-store=basic",
       "--use-mock-keychain",

@@ -1271,7 +1271,73 @@ static void rule_link(ctx *c, const md_node *n, sb *r, sb *content) {
   free(u);
 }
 
-/* The image URL: src, unless missing or a data: placeholder next to a lazy one. */
+/* The candidate of a srcset a desktop browser would load: the widest of
+ * the "w" ones, else the "1x" one (the size src stands for), else the
+ * first. URLs may hold commas (image CDNs put options there); a URL ends at
+ * a space, or at commas that end it. Copies it into buf; returns its length
+ * (0: none). */
+static size_t srcset_pick(const char *ss, char *buf, size_t cap) {
+  const char *best = NULL;
+  size_t best_len = 0;
+  double best_w = -1;
+  int best_kind = 0; /* 3 widest w, 2 a 1x, 1 the first */
+  const char *p = ss;
+  while (*p) {
+    while (*p && (ascii_ws(*p) || *p == ',')) p++;
+    if (!*p) break;
+    const char *u = p;
+    while (*p && !ascii_ws(*p)) p++;
+    size_t ul = (size_t)(p - u);
+    int bare = 0;
+    while (ul && u[ul - 1] == ',') {
+      ul--;
+      bare = 1;
+    }
+    double w = -1, x = -1;
+    if (!bare) {
+      /* descriptors, up to the comma that ends the candidate */
+      while (*p && *p != ',') {
+        while (*p && ascii_ws(*p)) p++;
+        const char *d = p;
+        while (*p && !ascii_ws(*p) && *p != ',') p++;
+        if (p > d + 1 && (p[-1] == 'w' || p[-1] == 'x')) {
+          char num[32];
+          size_t nl = (size_t)(p - d - 1);
+          if (nl < sizeof(num)) {
+            memcpy(num, d, nl);
+            num[nl] = 0;
+            char *end;
+            double v = strtod(num, &end);
+            if (*end == 0 && v > 0) {
+              if (p[-1] == 'w')
+                w = v;
+              else
+                x = v;
+            }
+          }
+        }
+      }
+    }
+    if (!ul) continue;
+    int kind = w > 0 ? 3 : (x < 0 || x == 1) ? 2 : 1;
+    if (kind > best_kind || (kind == 3 && w > best_w)) {
+      if (kind == 1 && best) continue;
+      best = u;
+      best_len = ul;
+      best_kind = kind;
+      best_w = w;
+    }
+  }
+  if (!best || best_len + 1 > cap) return 0;
+  memcpy(buf, best, best_len);
+  buf[best_len] = 0;
+  return best_len;
+}
+
+/* The image URL: src, unless missing or a data: placeholder next to a lazy
+ * one (data-src and kin, then srcset). A lazy image's real URL is what a
+ * reader of the Markdown wants, even where a scorer reading src only
+ * counts it as an extra image. */
 static const char *img_src(const md_node *n, char *buf, size_t cap) {
   static const char *lazy[] = {"data-src", "data-original", "data-lazy-src", "data-url", NULL};
   const char *src = attr(n, "src");
@@ -1283,16 +1349,7 @@ static const char *img_src(const md_node *n, char *buf, size_t cap) {
     }
     const char *ss = attr(n, "srcset");
     if (!ss || !*ss) ss = attr(n, "data-srcset");
-    if (ss && *ss) {
-      /* first candidate's URL */
-      while (*ss && ascii_ws(*ss)) ss++;
-      size_t k = 0;
-      while (ss[k] && !ascii_ws(ss[k]) && k + 1 < cap) k++;
-      if (k && ss[k - 1] == ',') k--;
-      memcpy(buf, ss, k);
-      buf[k] = 0;
-      if (k) return buf;
-    }
+    if (ss && *ss && srcset_pick(ss, buf, cap)) return buf;
   }
   return src && *src ? src : NULL;
 }

@@ -197,6 +197,13 @@ static void test_urls_and_images(void) {
   EXPECT("<img src=\"data:image/gif;base64,R0l=\" data-src=\"real.jpg\" alt=\"r\">",
          "![r](real.jpg)");
   EXPECT("<img srcset=\"s.jpg 1x, l.jpg 2x\">", "![](s.jpg)");
+  /* w descriptors: the widest, not the thumbnail that comes first; a URL
+   * may hold commas */
+  EXPECT("<img data-srcset=\"https://c/c_fill,w_80/a.jpg 80w, https://c/c_fit,w_800/a.jpg 800w, "
+         "https://c/c_fit,w_320/a.jpg 320w\">",
+         "![](https://c/c_fit,w_800/a.jpg)");
+  EXPECT("<img srcset=\"a.jpg, b.jpg 2x\">", "![](a.jpg)");
+  EXPECT("<img srcset=\"b.jpg 2x, c.jpg 3x\">", "![](b.jpg)");
   EXPECT("<img src=\"a(1).png\" alt=\"[x]\" title='say \"hi\"'>",
          "![\\[x\\]](a\\(1\\).png \"say \\\"hi\\\"\")");
 

@@ -250,13 +250,15 @@ static int check_input(const char *s, size_t n, int *has_cr) {
   size_t i = 0;
   *has_cr = 0;
   while (i < n) {
-    /* eight ASCII bytes at a time, none below 0x20 */
+    /* eight ASCII bytes at a time, none below 0x20 nor DEL */
     while (i + 8 <= n) {
       uint64_t w;
       memcpy(&w, u + i, 8);
       uint64_t hi = w & 0x8080808080808080ull;
       uint64_t lo = (w - 0x2020202020202020ull) & ~w & 0x8080808080808080ull;
-      if (hi | lo) break;
+      uint64_t d = w ^ 0x7F7F7F7F7F7F7F7Full; /* a zero byte where w has DEL */
+      uint64_t del = (d - 0x0101010101010101ull) & ~d & 0x8080808080808080ull;
+      if (hi | lo | del) break;
       i += 8;
     }
     if (i >= n) break;

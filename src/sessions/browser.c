@@ -288,6 +288,35 @@ void pb_browser_destroy(pb_browser *b) {
   free(b);
 }
 
+/* Proportional set size: shared pages split among the processes sharing
+ * them, so a sum over the zygote's children counts them once (their RSS sum
+ * is several times what they use). RSS where smaps_rollup is unreadable. */
+static long pss_of(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return rss_of(pid);
+  long kb = -1;
+  while (fgets(line, sizeof(line), f))
+    if (sscanf(line, "Pss: %ld kB", &kb) == 1) break;
+  fclose(f);
+  return kb >= 0 ? kb : rss_of(pid);
+}
+
+long pb_browser_memory_kb(pb_browser *b) {
+  long total = 0;
+  DIR *d = opendir("/proc");
+  if (!d) return 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    long long pid;
+    if (pb_parse_int(e->d_name, 1, INT_MAX, &pid)) continue;
+    if (getpgid((pid_t)pid) == b->pid) total += pss_of((pid_t)pid);
+  }
+  closedir(d);
+  return total;
+}
+
 long pb_browser_oom_kills(pb_browser *b) {
   return b->cg ? pb_cgroup_oom_kills(b->cg) : -1;
 }
@@ -302,7 +331,7 @@ int pb_browser_kill_largest(pb_browser *b, long *rss_kb) {
     long long pid;
     if (pb_parse_int(e->d_name, 1, INT_MAX, &pid)) continue;
     if (getpgid((pid_t)pid) != b->pid) continue;
-    long r = rss_of((pid_t)pid);
+    long r = pss_of((pid_t)pid);
     if (r > best_rss) {
       best_rss = r;
       best = (pid_t)pid;

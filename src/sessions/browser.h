@@ -46,12 +46,17 @@ pid_t pb_browser_pid(pb_browser *b);
 /* Resident memory of the browser and its children, in KiB (0 if unknown). */
 long pb_browser_rss_kb(pb_browser *b);
 
+/* Memory its processes use together, in KiB: their proportional set sizes
+ * (shared pages counted once). Reads every process's smaps_rollup: for a
+ * watchdog, not a hot path. */
+long pb_browser_memory_kb(pb_browser *b);
+
 /* Whether its memory limit is a cgroup's, and how many of its processes the
  * kernel killed for going over it so far (-1: no cgroup). */
 long pb_browser_oom_kills(pb_browser *b);
 
-/* Kills its process with the most resident memory (a renderer, usually; the
- * browser process itself if that is the largest). Returns the pid killed,
+/* Kills its process with the largest proportional set size (a renderer,
+ * usually; the browser process itself if that is the largest). Returns the pid killed,
  * 0 if none. For the memory watchdog when there is no cgroup. */
 int pb_browser_kill_largest(pb_browser *b, long *rss_kb);
 

@@ -281,8 +281,8 @@ static void *manager_main(void *arg) {
     }
     /* The memory limit. With a cgroup the kernel enforces it (its OOM
      * killer ends the largest process, a renderer) and the browser is
-     * replaced after; without, a watchdog does the same from RSS, twice a
-     * second. Either way the job on the killed page fails as a crash. */
+     * replaced after; without, a watchdog does the same from the processes'
+     * proportional set sizes, twice a second. Either way the job on the killed page fails as a crash. */
     long limit = p->o.browser.memory_limit_kb;
     int check_mem = limit > 0 && now - p->last_mem_check >= 500;
     if (check_mem) p->last_mem_check = now;
@@ -296,7 +296,7 @@ static void *manager_main(void *arg) {
         e->oom_kills = kills;
         e->replace = 1;
       } else if (kills < 0 && check_mem) {
-        long rss = pb_browser_rss_kb(e->b);
+        long rss = pb_browser_memory_kb(e->b);
         if (rss > limit) {
           long big = 0;
           int pid = pb_browser_kill_largest(e->b, &big);

@@ -1163,9 +1163,9 @@ static void close_listeners(pb_egress_proxy *p) {
     int closing = l->used && l->closing;
     pthread_mutex_unlock(&p->mu);
     if (!closing) continue;
+    close(l->fd); /* first, so nobody new comes in; also drops it from epoll */
     for (int k = 0; k < p->max_conns && l->conns > 0; k++)
       if (p->conns[k].used && p->conns[k].lslot == i) conn_close(p, &p->conns[k]);
-    close(l->fd); /* also drops it from epoll */
     pthread_mutex_lock(&p->mu);
     l->fd = -1;
     l->conns = 0;

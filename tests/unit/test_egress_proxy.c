@@ -447,6 +447,62 @@ static void test_caps_and_timeouts(void) {
   pb_egress_proxy_stop(small);
 }
 
+/* A listener of one browser: its own cap of connections at once, and
+ * removing it closes it and what came in on it. */
+static void test_listeners(void) {
+  char allow_entry[64], hp[64], req[256];
+  snprintf(allow_entry, sizeof(allow_entry), "127.0.0.1:%d", allowed.port);
+  snprintf(hp, sizeof(hp), "127.0.0.1:%d", allowed.port);
+  snprintf(req, sizeof(req), "GET http://%s/via-listener HTTP/1.1\r\n\r\n", hp);
+  const char *allow[] = {allow_entry};
+  pb_egress_proxy_opts o = {.allow = allow, .nallow = 1, .max_conns_per_listener = 3};
+  pb_egress_proxy *p;
+  ASSERT_EQ(pb_egress_proxy_start(&o, &p), 0);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof(sa);
+  ASSERT_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  ASSERT_EQ(listen(lfd, 16), 0);
+  ASSERT_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+  int lport = ntohs(sa.sin_port), id = -1;
+  ASSERT_EQ(pb_egress_proxy_add_listener(p, lfd, &id), 0);
+  ASSERT(id >= 0);
+  ASSERT_EQ(exchange_on(lport, req, strlen(req)), 200);
+  int held[3];
+  for (int i = 0; i < 3; i++) held[i] = dial(lport);
+  /* Wait until the proxy has taken all three, then the fourth is refused. */
+  pb_egress_proxy_stats st;
+  for (int i = 0; i < 200; i++) {
+    pb_egress_proxy_get_stats(p, &st);
+    if (st.conns == 3) break;
+    usleep(10000);
+  }
+  ASSERT_EQ(st.conns, 3);
+  ASSERT_EQ(exchange_on(lport, req, strlen(req)), 503);
+  pb_egress_proxy_get_stats(p, &st);
+  ASSERT_EQ(st.capped, 1);
+  /* The cap is per listener: the shared one still serves. */
+  ASSERT_EQ(exchange_on(pb_egress_proxy_port(p), req, strlen(req)), 200);
+  close(held[0]);
+  for (int i = 0; i < 200 && exchange_on(lport, req, strlen(req)) != 200; i++) usleep(10000);
+  ASSERT_EQ(status_of(resp), 200);
+  /* Removed: what it held is closed, and nobody is accepted any more. */
+  pb_egress_proxy_remove_listener(p, id);
+  char c;
+  ASSERT_EQ(recv(held[1], &c, 1, 0), 0);
+  ASSERT_EQ(recv(held[2], &c, 1, 0), 0);
+  close(held[1]);
+  close(held[2]);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)lport),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  ASSERT(connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0 && errno == ECONNREFUSED);
+  close(fd);
+  pb_egress_proxy_remove_listener(p, id);  /* twice: a no-op */
+  pb_egress_proxy_remove_listener(NULL, 0);
+  pb_egress_proxy_stop(p);
+}
+
 static void test_bad_options(void) {
   pb_egress_proxy *p = NULL;
   const char *bad_allow[] = {"127.0.0.1:99999"};
@@ -486,6 +542,7 @@ int main(void) {
   RUN(test_refused);
   RUN(test_malformed);
   RUN(test_caps_and_timeouts);
+  RUN(test_listeners);
   RUN(test_bad_options);
   pb_egress_proxy_stats st;
   pb_egress_proxy_get_stats(px, &st);

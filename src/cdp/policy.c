@@ -72,13 +72,24 @@ int pb_cdp_policy(cJSON *msg, pb_policy_url_check url_check, void *data, char *w
   cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
   if (!strcmp(method, "Browser.close")) return PB_POLICY_CLOSE;
   if (!strcmp(method, "Browser.setDownloadBehavior") || !strcmp(method, "Page.setDownloadBehavior")) {
-    /* Downloads would write into the service's file system. Clients such as
-     * Playwright ask for them at connect time, so the command succeeds, as
-     * "deny": a download then fails like one the user cancelled. */
+    /* Downloads must not write where the client says in the service's file
+     * system. Clients such as Playwright ask for them at connect time, so
+     * the command succeeds: "allow" becomes "allowAndName" with no path (the
+     * proxy puts in the session's own download dir, or makes it "deny") and
+     * with events on (the proxy cancels a download past the size cap);
+     * anything else becomes "deny", a download then failing like one the
+     * user cancelled. */
     if (cJSON_IsObject(params)) {
+      const cJSON *b = cJSON_GetObjectItemCaseSensitive(params, "behavior");
+      int allow = cJSON_IsString(b) &&
+                  (!strcmp(b->valuestring, "allow") || !strcmp(b->valuestring, "allowAndName"));
       cJSON_DeleteItemFromObjectCaseSensitive(params, "downloadPath");
       cJSON_DeleteItemFromObjectCaseSensitive(params, "behavior");
-      cJSON_AddStringToObject(params, "behavior", "deny");
+      cJSON_AddStringToObject(params, "behavior", allow ? "allowAndName" : "deny");
+      if (allow) {
+        cJSON_DeleteItemFromObjectCaseSensitive(params, "eventsEnabled");
+        cJSON_AddBoolToObject(params, "eventsEnabled", 1);
+      }
     }
     return PB_POLICY_ALLOW;
   }

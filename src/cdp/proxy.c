@@ -1,5 +1,6 @@
 #include "cdp/proxy.h"
 
+#include "cdp/targets.h"
 #include "common/pb.h"
 
 #include <errno.h>
@@ -22,6 +23,8 @@ typedef struct {
   double theirs; /* the client's id, as sent (a JSON number) */
   unsigned gen;
   int attach;    /* a Target.attachTo* command: its reply names a session */
+  int create;    /* Target.createTarget: its reply names a new page */
+  char closes[64]; /* Target.closeTarget: the page it closes */
 } id_map;
 
 #define MAX_CLIENT_SESSIONS 256
@@ -47,7 +50,71 @@ struct pb_proxy {
    * next client finds the browser as a fresh connection would. */
   char sids[MAX_CLIENT_SESSIONS][64];
   int nsids;
+  /* Pages of the session, from createTarget replies and target events. */
+  pb_targets *targets;
+  int max_pages;
+  char download_dir[4096]; /* "" : downloads denied */
+  int64_t download_max;
 };
+
+void pb_proxy_set_limits(pb_proxy *p, int max_pages, const char *download_dir,
+                         int64_t download_max_bytes) {
+  p->max_pages = max_pages > 0 ? max_pages : PB_PROXY_MAX_PAGES;
+  pb_strlcpy(p->download_dir, download_dir ? download_dir : "", sizeof(p->download_dir));
+  p->download_max = download_max_bytes > 0 ? download_max_bytes : ((int64_t)50 << 20);
+}
+
+/* Target events and download progress (small messages: parsed), from any
+ * client's doing or the pages': pages past the cap are closed, downloads
+ * past theirs cancelled. */
+static void watch_targets(pb_proxy *p, const char *json, size_t len) {
+  int created = memmem(json, len, "\"Target.targetCreated\"", 23) != NULL;
+  int destroyed = !created && memmem(json, len, "\"Target.targetDestroyed\"", 25);
+  int progress = !created && !destroyed && memmem(json, len, "\"Browser.downloadProgress\"", 26);
+  if (!created && !destroyed && !progress) return;
+  cJSON *m = cJSON_ParseWithLength(json, len);
+  const cJSON *params = cJSON_GetObjectItemCaseSensitive(m, "params");
+  if (cJSON_GetObjectItemCaseSensitive(m, "sessionId")) {
+    /* Only the browser's own events count. */
+  } else if (created) {
+    const cJSON *info = cJSON_GetObjectItemCaseSensitive(params, "targetInfo");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(info, "type");
+    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(info, "targetId");
+    pb_targets_created(p->targets, info);
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "page") && cJSON_IsString(tid) &&
+        pb_targets_live_pages(p->targets) > p->max_pages) {
+      PB_WARN("sessions: a page opened more than %d pages; closing it", p->max_pages);
+      cJSON *c = cJSON_CreateObject();
+      cJSON_AddStringToObject(c, "targetId", tid->valuestring);
+      pb_cdp_send(p->cdp, NULL, "Target.closeTarget", c);
+    }
+  } else if (destroyed) {
+    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(params, "targetId");
+    if (cJSON_IsString(tid)) pb_targets_destroyed(p->targets, tid->valuestring);
+  } else {
+    pb_targets_cap_download(p->cdp, p->targets, params, p->download_max);
+  }
+  cJSON_Delete(m);
+}
+
+/* A reply to the client's createTarget or closeTarget keeps the page count. */
+static void track_reply(pb_proxy *p, const id_map *m, const char *json, size_t len) {
+  cJSON *r = cJSON_ParseWithLength(json, len);
+  const cJSON *result = cJSON_GetObjectItemCaseSensitive(r, "result");
+  if (result && m->create) {
+    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(result, "targetId");
+    if (cJSON_IsString(tid)) {
+      cJSON *info = cJSON_CreateObject();
+      cJSON_AddStringToObject(info, "targetId", tid->valuestring);
+      cJSON_AddStringToObject(info, "type", "page");
+      pb_targets_created(p->targets, info);
+      cJSON_Delete(info);
+    }
+  } else if (result && m->closes[0]) {
+    pb_targets_destroyed(p->targets, m->closes);
+  }
+  cJSON_Delete(r);
+}
 
 static void sid_add_locked(pb_proxy *p, const char *sid) {
   for (int i = 0; i < p->nsids; i++)
@@ -155,12 +222,16 @@ static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
     if (k < p->nids) {
       id_map m = p->ids[k];
       p->ids[k] = p->ids[--p->nids];
+      if ((m.create || m.closes[0]) && len < 4096) track_reply(p, &m, json, len);
       if (p->attached && m.gen == p->gen) {
         if (m.attach) track_sessions_locked(p, json, len, 1);
         copy = rewrite_id(json, len, m.theirs, &clen);
       }
     }
-  } else if (p->attached) {
+  } else {
+    if (len < 4096) watch_targets(p, json, len);
+  }
+  if (id < 0 && p->attached) {
     if (len < 4096) track_sessions_locked(p, json, len, 0);
     copy = malloc(len + 1);
     if (copy) {
@@ -195,6 +266,11 @@ int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_
   p->wake = wake;
   p->wake_data = wake_data;
   p->next_id = PB_CDP_RAW_ID_BASE;
+  if (pb_targets_new(&p->targets)) {
+    free(p);
+    return PB_ENOMEM;
+  }
+  pb_proxy_set_limits(p, 0, NULL, 0);
   atomic_init(&p->last_activity, pb_now_ms());
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->drained, NULL);
@@ -285,6 +361,29 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
     cJSON_Delete(msg);
     return verdict;
   }
+  const cJSON *mj = cJSON_GetObjectItemCaseSensitive(msg, "method");
+  const char *method = cJSON_IsString(mj) ? mj->valuestring : "";
+  cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
+  if (!strcmp(method, "Target.createTarget") && pb_targets_live_pages(p->targets) >= p->max_pages) {
+    snprintf(why, sizeof(why),
+             "refused by ppod: the session has %d pages open, the most it may have; close one first",
+             p->max_pages);
+    answer(p, id, sid, why);
+    cJSON_Delete(msg);
+    return PB_POLICY_DENY;
+  }
+  if (!strcmp(method, "Browser.setDownloadBehavior") || !strcmp(method, "Page.setDownloadBehavior")) {
+    /* The policy left "allowAndName" without a path, or "deny". */
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(params, "behavior");
+    if (cJSON_IsString(b) && !strcmp(b->valuestring, "allowAndName")) {
+      if (p->download_dir[0]) {
+        cJSON_AddStringToObject(params, "downloadPath", p->download_dir);
+      } else {
+        cJSON_DeleteItemFromObjectCaseSensitive(params, "behavior");
+        cJSON_AddStringToObject(params, "behavior", "deny");
+      }
+    }
+  }
   pthread_mutex_lock(&p->mu);
   if (p->nids == p->aids) {
     size_t na = p->aids ? p->aids * 2 : 64;
@@ -302,8 +401,14 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
   p->ids[p->nids].ours = ours;
   p->ids[p->nids].theirs = id->valuedouble;
   p->ids[p->nids].gen = p->gen;
-  const cJSON *mj = cJSON_GetObjectItemCaseSensitive(msg, "method");
-  p->ids[p->nids].attach = cJSON_IsString(mj) && !strncmp(mj->valuestring, "Target.attachTo", 15);
+  p->ids[p->nids].attach = !strncmp(method, "Target.attachTo", 15);
+  p->ids[p->nids].create = !strcmp(method, "Target.createTarget");
+  p->ids[p->nids].closes[0] = '\0';
+  if (!strcmp(method, "Target.closeTarget")) {
+    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(params, "targetId");
+    if (cJSON_IsString(tid))
+      pb_strlcpy(p->ids[p->nids].closes, tid->valuestring, sizeof(p->ids[0].closes));
+  }
   p->nids++;
   pthread_mutex_unlock(&p->mu);
   /* The id goes first so the reply can be rewritten without parsing it. */
@@ -358,5 +463,6 @@ void pb_proxy_free(pb_proxy *p) {
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->drained);
   free(p->ids);
+  pb_targets_free(p->targets);
   free(p);
 }

@@ -26,6 +26,15 @@ typedef void (*pb_proxy_wake)(void *data);
 int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_proxy_wake wake,
                  void *wake_data, pb_proxy **out);
 
+/* Caps for the session: live pages the client may have (Target.createTarget
+ * beyond it is answered with an error, and pages its pages open beyond it
+ * are closed; 0: PB_PROXY_MAX_PAGES), and where downloads go (NULL: they are
+ * denied) and how big one may get (0: 50 MiB) before it is cancelled. dir is
+ * copied. Call before the first client attaches. */
+#define PB_PROXY_MAX_PAGES 100
+void pb_proxy_set_limits(pb_proxy *p, int max_pages, const char *download_dir,
+                         int64_t download_max_bytes);
+
 /* Starts a client connection: output from now on is queued for it. */
 void pb_proxy_client_attach(pb_proxy *p);
 /* The client went away: its queued output and outstanding ids are dropped. */

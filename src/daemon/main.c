@@ -51,6 +51,7 @@ typedef struct {
   int body_timeout_s;       /* a request body must be complete in this time */
   int pdf_max_pages;        /* pages a PDF may have */
   int download_max_mb;      /* one download's size before it is cancelled */
+  int session_max_pages;    /* live pages an acquired session may have */
 } config;
 
 static pb_server *g_server;
@@ -144,6 +145,8 @@ static void usage(FILE *f) {
           "  --pdf-max-pages N        (PPOD_PDF_MAX_PAGES) pages a PDF may have, default 2000\n"
           "  --download-max-mb N      (PPOD_DOWNLOAD_MAX_MB) a page's download beyond this is cancelled,\n"
           "                           default 50\n"
+          "  --session-max-pages N    (PPOD_SESSION_MAX_PAGES) pages an acquired session may have open,\n"
+          "                           default 100\n"
           "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
           "  --chromium PATH          (PPOD_CHROMIUM)      default /usr/lib/chromium/chromium\n"
           "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: Chromium without its sandbox\n");
@@ -203,9 +206,11 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   c->body_timeout_s = 30;
   c->pdf_max_pages = 2000;
   c->download_max_mb = 50;
+  c->session_max_pages = 100;
   const char *e;
   if ((e = getenv("PPOD_BODY_TIMEOUT")) && int_opt("PPOD_BODY_TIMEOUT", e, 1, 3600, &c->body_timeout_s)) return -1;
   if ((e = getenv("PPOD_PDF_MAX_PAGES")) && int_opt("PPOD_PDF_MAX_PAGES", e, 1, 1000000, &c->pdf_max_pages)) return -1;
+  if ((e = getenv("PPOD_SESSION_MAX_PAGES")) && int_opt("PPOD_SESSION_MAX_PAGES", e, 1, 100000, &c->session_max_pages)) return -1;
   if ((e = getenv("PPOD_DOWNLOAD_MAX_MB")) && int_opt("PPOD_DOWNLOAD_MAX_MB", e, 1, 1 << 20, &c->download_max_mb)) return -1;
   if ((e = getenv("PPOD_LISTEN")) && parse_listen(e, c)) {
     fprintf(stderr, "ppod-browserd: PPOD_LISTEN must be ADDR:PORT\n");
@@ -307,6 +312,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
     } else if (!strcmp(a, "--pdf-max-pages")) {
       TAKES_VALUE();
       if (int_opt(a, v, 1, 1000000, &c->pdf_max_pages)) return -1;
+    } else if (!strcmp(a, "--session-max-pages")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 100000, &c->session_max_pages)) return -1;
     } else if (!strcmp(a, "--download-max-mb")) {
       TAKES_VALUE();
       if (int_opt(a, v, 1, 1 << 20, &c->download_max_mb)) return -1;
@@ -453,6 +461,7 @@ static int serve(config *c) {
   po.browser.net_close = browser_net_close;
   po.browser.net_data = &ne;
   po.browser.memory_limit_kb = (long)c->browser_memory_mb * 1024;
+  po.download_max_bytes = (int64_t)c->download_max_mb << 20;
   if (c->no_sandbox) PB_WARN("Chromium runs WITHOUT its sandbox (--no-sandbox)");
   rc = pb_pool_start(&po, pb_now_ms() + 30000, &pool);
   if (rc) {
@@ -462,7 +471,9 @@ static int serve(config *c) {
   if (pb_jobs_start(c->concurrency, c->queue, &jobs)) goto out;
   snprintf(g_trace_dir, sizeof(g_trace_dir), "%s/traces", c->data_dir);
   pb_sessions_opts sso = {.pool = pool, .store = st, .url_check = url_check, .url_check_data = eg,
-                          .wake = wake_server, .on_trace = on_session_trace};
+                          .wake = wake_server, .on_trace = on_session_trace,
+                          .max_pages = c->session_max_pages,
+                          .download_max_bytes = (int64_t)c->download_max_mb << 20};
   if (pb_sessions_start(&sso, &sessions)) goto out;
   char trace_dir[PATH_MAX];
   snprintf(trace_dir, sizeof(trace_dir), "%s/traces", c->data_dir);
@@ -471,8 +482,7 @@ static int serve(config *c) {
   pb_ops_env env = {.pool = pool, .egress = eg, .sessions = sessions, .trace_dir = trace_dir,
                     .egress_mode = egress_mode, .memory_mode = memory_mode,
                     .memory_limit_mb = c->browser_memory_mb,
-                    .pdf_max_pages = c->pdf_max_pages,
-                    .download_max_bytes = (int64_t)c->download_max_mb << 20};
+                    .pdf_max_pages = c->pdf_max_pages};
   pb_server_opts so = {.address = c->address, .port = c->port, .store = st, .ops = &env,
                        .jobs = jobs, .drain_ms = 25000,
                        .body_timeout_ms = c->body_timeout_s * 1000};

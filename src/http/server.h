@@ -13,6 +13,9 @@
 typedef struct pb_server pb_server;
 
 #define PB_BODY_MAX (10u * 1024 * 1024)
+/* A request body must be complete this long after its headers (a slowloris
+ * that trickles it in is cut off; it never holds a job slot). */
+#define PB_BODY_TIMEOUT_MS 30000
 
 typedef struct {
   const char *address;   /* e.g. "127.0.0.1" */
@@ -21,6 +24,7 @@ typedef struct {
   pb_ops_env *ops;       /* borrowed */
   pb_jobs *jobs;         /* borrowed */
   int drain_ms;          /* how long in-flight work may finish after stop */
+  int body_timeout_ms;   /* 0: PB_BODY_TIMEOUT_MS */
 } pb_server_opts;
 
 int pb_server_create(const pb_server_opts *o, pb_server **out);

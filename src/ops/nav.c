@@ -23,6 +23,10 @@
 #define HTML_DEFAULT_URL "https://ppod.invalid/"
 
 #define MAX_PATTERNS 64
+/* New documents a page may load in its main frame while a quick action waits
+ * for it (script and meta-refresh redirects; HTTP redirects are one
+ * navigation, capped by Chromium at 20). Past it: 422 TOO_MANY_REDIRECTS. */
+#define MAX_DOCUMENT_REDIRECTS 20
 
 struct pb_nav {
   pb_job *job;
@@ -547,6 +551,7 @@ static int wait_lifecycle(pb_nav *n, const char *frame_id, const char *loader_id
                           const char *name, int64_t deadline) {
   char current[64];
   pb_strlcpy(current, loader_id, sizeof(current));
+  int documents = 0;
   for (;;) {
     if (canceled(n)) return PB_ECANCELED;
     pb_cdp_event *ev = NULL;
@@ -560,7 +565,13 @@ static int wait_lifecycle(pb_nav *n, const char *frame_id, const char *loader_id
       const char *f = obj_str(ev->params, "frameId"), *l = obj_str(ev->params, "loaderId"),
                  *nm = obj_str(ev->params, "name");
       if (f && nm && l && !strcmp(f, frame_id)) {
-        if (!strcmp(nm, "init")) pb_strlcpy(current, l, sizeof(current));
+        if (!strcmp(nm, "init") && strcmp(l, current)) {
+          pb_strlcpy(current, l, sizeof(current));
+          if (++documents > MAX_DOCUMENT_REDIRECTS) {
+            pb_cdp_event_free(ev);
+            return PB_ENAV;
+          }
+        }
         done = !strcmp(nm, name) && !strcmp(l, current);
       }
     }
@@ -817,7 +828,11 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
          !strcmp(error_text, "net::ERR_TUNNEL_CONNECTION_FAILED")) &&
         pb_egress_diagnose(doc_url, 2000, real, sizeof(real)) == 0)
       error_text = real;
-    pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, error_text);
+    if (!strcmp(error_text, "net::ERR_TOO_MANY_REDIRECTS"))
+      pb_op_fail(res, 422, "TOO_MANY_REDIRECTS", "%s: too many HTTP redirects, Chromium follows at most 19 (%s)", doc_url,
+                 error_text);
+    else
+      pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, error_text);
     cJSON_Delete(nav);
     return -1;
   }
@@ -834,6 +849,11 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
   if (rc == PB_ETIMEOUT)
     return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s: '%s' did not happen within %lld ms",
                       doc_url, wait_until, waited);
+  if (rc == PB_ENAV)
+    return pb_op_fail(res, 422, "TOO_MANY_REDIRECTS",
+                      "%s: the page replaced itself more than %d times (script or meta refresh "
+                      "redirects) before '%s'",
+                      doc_url, MAX_DOCUMENT_REDIRECTS, wait_until);
   if (rc) return pb_op_fail_rc(res, rc, "waiting for the page to load");
   return refused_by_egress(n, doc_url, res);
 }

@@ -39,13 +39,10 @@ typedef struct {
   const char *memory_mode;  /* "cgroup-v1", "cgroup-v2", "rss-watchdog" or "off" */
   int memory_limit_mb;      /* per browser; 0: none */
   int pdf_max_pages;        /* 0: PB_PDF_MAX_PAGES_DEFAULT */
-  int64_t download_max_bytes; /* 0: PB_DOWNLOAD_MAX_BYTES_DEFAULT */
 } pb_ops_env;
 
 /* A PDF with more pages is not sent: 413 PDF_TOO_LARGE. */
 #define PB_PDF_MAX_PAGES_DEFAULT 2000
-/* A page's download larger than this is cancelled (the job goes on). */
-#define PB_DOWNLOAD_MAX_BYTES_DEFAULT ((int64_t)50 << 20)
 
 /* Traces are kept this long, then deleted. */
 #define PB_TRACE_KEEP_MS (24LL * 3600 * 1000)

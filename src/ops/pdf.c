@@ -43,8 +43,10 @@ static const cJSON *pdf_options(const cJSON *req) {
   return o ? o : cJSON_GetObjectItemCaseSensitive(req, "options");
 }
 
-/* Page.printToPDF parameters from pdfOptions. */
-static int print_params(const cJSON *o, cJSON **out, pb_op_result *res) {
+/* Page.printToPDF parameters from pdfOptions. Without pageRanges only the
+ * first max_pages + 1 pages are printed: enough to tell that a document is
+ * too long without rendering all of a hostile one. */
+static int print_params(const cJSON *o, int max_pages, cJSON **out, pb_op_result *res) {
   cJSON *p = cJSON_CreateObject();
   double w = 8.5, h = 11;
   const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(o, "format");
@@ -92,7 +94,13 @@ static int print_params(const cJSON *o, cJSON **out, pb_op_result *res) {
   static const char *const strings[] = {"pageRanges", "headerTemplate", "footerTemplate"};
   for (size_t i = 0; i < 3; i++) {
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, strings[i]);
-    if (cJSON_IsString(s)) cJSON_AddStringToObject(p, strings[i], s->valuestring);
+    if (cJSON_IsString(s) && (i || *s->valuestring))
+      cJSON_AddStringToObject(p, strings[i], s->valuestring);
+  }
+  if (!cJSON_GetObjectItemCaseSensitive(p, "pageRanges")) {
+    char range[32];
+    snprintf(range, sizeof(range), "1-%d", max_pages + 1);
+    cJSON_AddStringToObject(p, "pageRanges", range);
   }
   const cJSON *scale = cJSON_GetObjectItemCaseSensitive(o, "scale");
   if (cJSON_IsNumber(scale)) cJSON_AddNumberToObject(p, "scale", scale->valuedouble);
@@ -142,9 +150,23 @@ static int read_stream(pb_nav *nav, const char *handle, pb_op_result *res) {
   return 0;
 }
 
+/* Pages in a PDF as Chromium (Skia) writes it: one "/Type /Page" dictionary
+ * each, besides the "/Type /Pages" tree nodes. */
+static long pdf_pages(const char *pdf, size_t len) {
+  static const char tag[] = "/Type /Page";
+  long n = 0;
+  const char *p = pdf, *end = pdf + len;
+  while ((p = memmem(p, (size_t)(end - p), tag, sizeof(tag) - 1))) {
+    p += sizeof(tag) - 1;
+    if (p >= end || !isalnum((unsigned char)*p)) n++;
+  }
+  return n;
+}
+
 int pb_op_pdf(pb_job *job, pb_op_result *res) {
   cJSON *params = NULL;
-  if (print_params(pdf_options(job->req), &params, res)) return -1;
+  int max_pages = job->env->pdf_max_pages > 0 ? job->env->pdf_max_pages : PB_PDF_MAX_PAGES_DEFAULT;
+  if (print_params(pdf_options(job->req), max_pages, &params, res)) return -1;
   pb_nav *nav = NULL;
   if (pb_nav_open(job, res, &nav)) {
     cJSON_Delete(params);
@@ -179,6 +201,12 @@ int pb_op_pdf(pb_job *job, pb_op_result *res) {
   cJSON_Delete(out);
   pb_nav_close(nav, res);
   if (rc) return -1;
+  long pages = pdf_pages(res->body, res->body_len);
+  if (pages > max_pages)
+    return pb_op_fail(res, 413, "PDF_TOO_LARGE",
+                      "the PDF has more than %d pages, the most this service prints; choose "
+                      "pages with pdfOptions.pageRanges",
+                      max_pages);
   res->status = 200;
   res->content_type = "application/pdf";
   return 0;

@@ -863,7 +863,9 @@ int pb_testrun_junit(const cJSON *result, const char *suite, char **xml, size_t 
                 tests, failures, skipped, secs);
   cJSON_ArrayForEach(st, steps) {
     const char *status = sstr(st, "status"), *name = sstr(st, "name"), *action = sstr(st, "action");
-    int index = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(st, "index"));
+    /* valueint, not a cast: a missing or huge index must not be UB. */
+    const cJSON *ij = cJSON_GetObjectItemCaseSensitive(st, "index");
+    int index = cJSON_IsNumber(ij) ? ij->valueint : 0;
     double ms = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(st, "durationMs"));
     pb_buf_printf(&b, "    <testcase classname=\"");
     xml_escape(&b, suite);
@@ -874,7 +876,9 @@ int pb_testrun_junit(const cJSON *result, const char *suite, char **xml, size_t 
       const char *e = sstr(st, "error");
       pb_buf_printf(&b, ">\n      <failure message=\"");
       xml_escape(&b, e);
-      pb_buf_printf(&b, "\" type=\"%s\">", action ? action : "step");
+      pb_buf_printf(&b, "\" type=\"");
+      xml_escape(&b, action ? action : "step");
+      pb_buf_printf(&b, "\">");
       xml_escape(&b, e);
       pb_buf_printf(&b, "</failure>\n    </testcase>\n");
     } else if (status && !strcmp(status, "skipped")) {

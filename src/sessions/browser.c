@@ -245,6 +245,7 @@ fail:
 
 pb_cdp *pb_browser_cdp(pb_browser *b) { return b->cdp; }
 pid_t pb_browser_pid(pb_browser *b) { return b->pid; }
+const char *pb_browser_profile_dir(pb_browser *b) { return b->profile; }
 
 static long rss_of(pid_t pid) {
   char path[64], buf[512];

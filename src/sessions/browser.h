@@ -43,6 +43,9 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
 /* The connection, borrowed for the browser's lifetime. */
 pb_cdp *pb_browser_cdp(pb_browser *b);
 pid_t pb_browser_pid(pb_browser *b);
+/* Its private profile dir (owned by the user Chromium runs as), borrowed for
+ * the browser's lifetime; removed with it. */
+const char *pb_browser_profile_dir(pb_browser *b);
 /* Resident memory of the browser and its children, in KiB (0 if unknown). */
 long pb_browser_rss_kb(pb_browser *b);
 

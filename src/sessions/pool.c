@@ -1,6 +1,8 @@
 #include "sessions/pool.h"
 
+#include "cdp/targets.h"
 #include "common/pb.h"
+#include "sessions/downloads.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +15,9 @@
 #include <unistd.h>
 
 #define MAX_WARM 8
+/* Targets a quick action's page may bring about (popups, workers, frames in
+ * processes of their own) before every further one is closed at once. */
+#define MAX_TARGETS_PER_JOB 20
 #define MAX_SPARES 16
 
 enum { E_LAUNCHING, E_LIVE, E_RETIRING };
@@ -33,6 +38,7 @@ typedef struct entry {
   pthread_t warmer;
   int warmer_started;
   pthread_cond_t wcv; /* wakes the warmer */
+  pb_targets *targets; /* what its pages opened, per context (reader thread) */
   struct entry *next;
 } entry;
 
@@ -69,7 +75,7 @@ static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline
  * stall a job, so dialogs are dismissed and popups closed at once. */
 static int browser_hook(pb_cdp *c, const char *sid, const char *method, const cJSON *params,
                         void *data) {
-  (void)data;
+  entry *e = data;
   if (!strcmp(method, "Page.javascriptDialogOpening")) {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(params, "type");
     int accept = cJSON_IsString(type) && !strcmp(type->valuestring, "beforeunload");
@@ -83,12 +89,38 @@ static int browser_hook(pb_cdp *c, const char *sid, const char *method, const cJ
     const cJSON *opener = cJSON_GetObjectItemCaseSensitive(info, "openerId");
     const cJSON *tid = cJSON_GetObjectItemCaseSensitive(info, "targetId");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(info, "type");
-    if (cJSON_IsString(opener) && *opener->valuestring && cJSON_IsString(tid) &&
-        cJSON_IsString(type) && !strcmp(type->valuestring, "page")) {
+    /* A job's context holds its one page, created first: any other page is
+     * a popup (with an opener or without: noopener), and past the cap
+     * anything else the page starts goes too (frames excepted: they are
+     * part of the page and bounded by it). */
+    int n = pb_targets_created(e->targets, info);
+    int page = cJSON_IsString(type) && !strcmp(type->valuestring, "page");
+    int frame = cJSON_IsString(type) && !strcmp(type->valuestring, "iframe");
+    int popup = page && ((cJSON_IsString(opener) && *opener->valuestring) || n > 1);
+    if (n == MAX_TARGETS_PER_JOB + 1)
+      PB_WARN("pool: a page opened more than %d targets; closing every further one",
+              MAX_TARGETS_PER_JOB);
+    if (cJSON_IsString(tid) && (popup || (n > MAX_TARGETS_PER_JOB && !frame))) {
       cJSON *p = cJSON_CreateObject();
       cJSON_AddStringToObject(p, "targetId", tid->valuestring);
       pb_cdp_send(c, NULL, "Target.closeTarget", p);
     }
+    return 1;
+  }
+  if (!*sid && !strcmp(method, "Target.targetDestroyed")) {
+    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(params, "targetId");
+    if (cJSON_IsString(tid)) pb_targets_destroyed(e->targets, tid->valuestring);
+    return 1;
+  }
+  if (!*sid && !strcmp(method, "Browser.downloadWillBegin")) {
+    const cJSON *frame = cJSON_GetObjectItemCaseSensitive(params, "frameId");
+    pb_targets_download_began(e->targets, cJSON_IsString(frame) ? frame->valuestring : "");
+    return 1;
+  }
+  if (!*sid && !strcmp(method, "Browser.downloadProgress")) {
+    int64_t cap = e->pool->o.download_max_bytes > 0 ? e->pool->o.download_max_bytes
+                                                    : PB_DOWNLOAD_MAX_BYTES;
+    pb_targets_cap_download(c, e->targets, params, cap);
     return 1;
   }
   /* Browser-level events have no reader here: drop them unqueued. */
@@ -104,10 +136,26 @@ static int str_field(const cJSON *o, const char *name, char *dst, size_t cap) {
 
 static void page_free(pb_page *pg, int dispose) {
   if (!pg) return;
-  if (dispose && pg->context_id[0] && pb_cdp_alive(pg->cdp)) {
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "browserContextId", pg->context_id);
-    pb_cdp_send(pg->cdp, NULL, "Target.disposeBrowserContext", p);
+  if (dispose && pg->context_id[0]) {
+    entry *e = pg->owner;
+    char dir[4096];
+    /* A context that downloaded is disposed before its files are wiped, so
+     * no download is still writing there. */
+    int have_dir = pb_downloads_dir(pb_browser_profile_dir(e->b), pg->context_id, dir,
+                                    sizeof(dir)) == 0;
+    int downloaded = have_dir && (pb_targets_downloaded(e->targets, pg->context_id) ||
+                                  pb_downloads_used(dir));
+    if (pb_cdp_alive(pg->cdp)) {
+      cJSON *p = cJSON_CreateObject();
+      cJSON_AddStringToObject(p, "browserContextId", pg->context_id);
+      if (downloaded)
+        pb_cdp_call(pg->cdp, NULL, "Target.disposeBrowserContext", p, pb_now_ms() + 5000, NULL,
+                    NULL, 0);
+      else
+        pb_cdp_send(pg->cdp, NULL, "Target.disposeBrowserContext", p);
+    }
+    if (have_dir) pb_downloads_wipe(dir);
+    pb_targets_forget(e->targets, pg->context_id);
   }
   pb_cdp_unsubscribe(pg->events);
   free(pg);
@@ -127,6 +175,18 @@ static int page_create(entry *e, pb_page **out) {
   if (!rc) rc = str_field(res, "browserContextId", pg->context_id, sizeof(pg->context_id));
   cJSON_Delete(res);
   if (rc) goto fail;
+  /* Downloads land in a directory of the context's own, in the profile dir
+   * (so also gone with the browser), capped in size by the hook and wiped
+   * when the context is disposed. */
+  char dl[4096];
+  int dl_ok = pb_downloads_dir(pb_browser_profile_dir(e->b), pg->context_id, dl, sizeof(dl)) == 0 &&
+              pb_downloads_prepare(dl) == 0;
+  p = cJSON_CreateObject();
+  cJSON_AddStringToObject(p, "behavior", dl_ok ? "allowAndName" : "deny");
+  cJSON_AddStringToObject(p, "browserContextId", pg->context_id);
+  if (dl_ok) cJSON_AddStringToObject(p, "downloadPath", dl);
+  cJSON_AddBoolToObject(p, "eventsEnabled", 1);
+  pb_cdp_send(pg->cdp, NULL, "Browser.setDownloadBehavior", p);
 
   p = cJSON_CreateObject();
   cJSON_AddStringToObject(p, "url", "about:blank");
@@ -222,6 +282,7 @@ static void entry_destroy(entry *e) {
   for (int i = 0; i < e->nready; i++) page_free(e->ready[i], 0);
   pb_browser_destroy(e->b);
   pthread_cond_destroy(&e->wcv);
+  pb_targets_free(e->targets);
   free(e);
 }
 
@@ -346,6 +407,10 @@ static void *manager_main(void *arg) {
      * long as the pool. */
     if (!p->stopping && live_count_locked(p) < p->o.browsers && backoff_ms == 0) {
       entry *e = calloc(1, sizeof(*e));
+      if (e && pb_targets_new(&e->targets)) {
+        free(e);
+        e = NULL;
+      }
       if (e) {
         e->pool = p;
         e->state = E_LAUNCHING;
@@ -371,6 +436,7 @@ static void *manager_main(void *arg) {
               break;
             }
           pthread_cond_destroy(&e->wcv);
+          pb_targets_free(e->targets);
           free(e);
           backoff_ms = 1000;
         } else {

@@ -29,6 +29,7 @@ typedef struct {
   long recycle_rss_kb;  /* resident memory of a browser's processes that gets it replaced (0: never) */
   int64_t recycle_age_ms; /* age that gets a browser replaced (0: never) */
   int spares;         /* browsers kept launched for acquired sessions */
+  int64_t download_max_bytes; /* a page's download beyond this is cancelled; 0: 50 MiB */
   pb_browser_opts browser;
 } pb_pool_opts;
 

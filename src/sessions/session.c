@@ -1,6 +1,7 @@
 #include "sessions/session.h"
 
 #include "common/pb.h"
+#include "sessions/downloads.h"
 #include "trace/trace.h"
 
 #include <errno.h>
@@ -335,6 +336,16 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
   if (!rc)
     rc = pb_proxy_new(pb_browser_cdp(s->browser), ss->o.url_check, ss->o.url_check_data,
                       proxy_wake, s, &s->proxy);
+  if (!rc) {
+    /* Downloads go to the session's own dir in its profile: gone with the
+     * browser when the session ends (or with the sweep after a crash). */
+    char dl[4096];
+    int dl_ok = pb_downloads_dir(pb_browser_profile_dir(s->browser), NULL, dl, sizeof(dl)) == 0 &&
+                pb_downloads_prepare(dl) == 0;
+    pb_proxy_set_limits(s->proxy, ss->o.max_pages, dl_ok ? dl : NULL,
+                        ss->o.download_max_bytes > 0 ? ss->o.download_max_bytes
+                                                     : PB_DOWNLOAD_MAX_BYTES);
+  }
   pthread_mutex_lock(&ss->mu);
   if (rc) {
     for (pb_session **pp = &ss->live; *pp; pp = &(*pp)->next)

@@ -25,6 +25,8 @@ typedef struct {
   void *wake_data;
   /* Receives the zip of a traced session when it closes (borrowed). */
   void (*on_trace)(int64_t account_id, const char *session_id, const char *zip, size_t len);
+  int max_pages;             /* live pages per session; 0: PB_PROXY_MAX_PAGES */
+  int64_t download_max_bytes; /* one download's size cap; 0: PB_DOWNLOAD_MAX_BYTES */
 } pb_sessions_opts;
 
 int pb_sessions_start(const pb_sessions_opts *o, pb_sessions **out);

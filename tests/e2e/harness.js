@@ -227,6 +227,48 @@ function startFixtures() {
     if (p === '/tall') return send(res, 200, MIME['.html'], tallPage(intParam(url, 'h', 2000, 200, 1000000)));
     if (p === '/late') return send(res, 200, MIME['.html'], latePage(intParam(url, 'ms', 500, 0, 600000)));
     if (p === '/basic-auth') return basicAuth(req, res, url, send);
+    // /redirect?n=N: a chain of N HTTP 302s, then a page saying how many.
+    if (p === '/redirect') {
+      const n = intParam(url, 'n', 1, 0, 1000);
+      if (n > 0) {
+        res.writeHead(302, { Location: `/redirect?n=${n - 1}`, 'Content-Length': 0, 'Cache-Control': 'no-store' });
+        return res.end();
+      }
+      return send(res, 200, MIME['.html'], `${PAGE_HEAD}<title>redirected</title></head><body><p id="done">end of the chain</p></body></html>`);
+    }
+    // /download?bytes=N&ms=M: an attachment of N bytes sent in 64 KiB chunks
+    // M ms apart; 'download' is emitted with {path, sent, complete} when the
+    // response ends or the client gives up on it.
+    if (p === '/download') {
+      const total = intParam(url, 'bytes', 1024, 0, 1 << 30);
+      const ms = intParam(url, 'ms', 0, 0, 10000);
+      res.writeHead(200, {
+        'Content-Type': 'application/octet-stream',
+        'Content-Disposition': 'attachment; filename="ppod-test.bin"',
+        'Content-Length': total,
+        'Cache-Control': 'no-store',
+      });
+      let sent = 0;
+      let done = false;
+      const finish = (complete) => {
+        if (done) return;
+        done = true;
+        events.emit('download', { path: p, search: url.search, sent, complete });
+      };
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      const pump = () => {
+        if (done) return;
+        if (sent >= total) { res.end(); return finish(true); }
+        const n = Math.min(chunk.length, total - sent);
+        sent += n;
+        const more = res.write(n === chunk.length ? chunk : chunk.subarray(0, n));
+        if (ms) later(res, ms, pump);
+        else if (more) setImmediate(pump);
+        else res.once('drain', pump);
+      };
+      res.on('close', () => finish(sent >= total && res.writableFinished));
+      return pump();
+    }
 
     // Static files from tests/fixtures, no escaping the directory.
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, MIME['.txt'], 'method not allowed\n');

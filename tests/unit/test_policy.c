@@ -89,6 +89,16 @@ static void test_rewrites(void) {
                 why, &m),
             PB_POLICY_ALLOW);
   p = cJSON_GetObjectItem(m, "params");
+  /* The client's path goes; the proxy puts in the session's own. */
+  ASSERT_STR_EQ(cJSON_GetObjectItem(p, "behavior")->valuestring, "allowAndName");
+  ASSERT(cJSON_GetObjectItem(p, "downloadPath") == NULL);
+  ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(p, "eventsEnabled")));
+  cJSON_Delete(m);
+  ASSERT_EQ(run("{\"id\":1,\"method\":\"Page.setDownloadBehavior\",\"params\":"
+                "{\"behavior\":\"default\",\"downloadPath\":\"/root\"}}",
+                why, &m),
+            PB_POLICY_ALLOW);
+  p = cJSON_GetObjectItem(m, "params");
   ASSERT_STR_EQ(cJSON_GetObjectItem(p, "behavior")->valuestring, "deny");
   ASSERT(cJSON_GetObjectItem(p, "downloadPath") == NULL);
   cJSON_Delete(m);

@@ -117,6 +117,13 @@ static void sb_drop(ctx *c, sb *b) {
 }
 
 static void sb_add(ctx *c, sb *b, const char *s, size_t n) {
+  if (b->n + n < b->cap && b->n + n <= c->o->max_output && !c->err) {
+    /* room already: the common case, kept short */
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+    return;
+  }
   if (!n || sb_grow(c, b, n)) return;
   memcpy(b->p + b->n, s, n);
   b->n += n;
@@ -618,9 +625,14 @@ static void collapse(ctx *c, md_node *root) {
   md_node *node = next_node(c, NULL, root);
   while (node != root) {
     if (node->tag == TAG_TEXT) {
-      /* replace runs of [ \r\n\t] with one space, in place */
+      /* replace runs of [ \r\n\t] with one space, in place; the part
+       * before the first run to change stays where it is */
       size_t o = 0;
-      for (size_t i = 0; i < node->tlen;) {
+      char *tx = node->text;
+      while (o < node->tlen && (tx[o] != ' ' || (o + 1 < node->tlen && !ascii_ws(tx[o + 1]))) &&
+             tx[o] != '\n' && tx[o] != '\t' && tx[o] != '\r')
+        o++;
+      for (size_t i = o; i < node->tlen;) {
         if (ascii_ws(node->text[i])) {
           while (i < node->tlen && ascii_ws(node->text[i])) i++;
           node->text[o++] = ' ';
@@ -834,6 +846,13 @@ static void escape_text(ctx *c, sb *b, const char *s, size_t n, int line_start) 
 static void clean_attr(ctx *c, sb *b, const char *s) {
   size_t n = strlen(s);
   for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && s[j] != '\n' && !ctrl_byte(s[j])) j++;
+    if (j > i) {
+      sb_add(c, b, s + i, j - i);
+      i = j;
+      continue;
+    }
     if (s[i] == '\n') {
       while (i < n) {
         if (s[i] == '\n') {
@@ -904,10 +923,13 @@ static char *resolve(ctx *c, const char *u) {
 }
 
 /* Link destination: <...> when it has spaces, else ( ) escaped. */
+/* bytes add_dest does not copy as they are (the controls, space, ()\\<>) */
+static const char k_dest_special[] =
+    "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15"
+    "\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f ()\\<>\x7f";
+
 static void add_dest(ctx *c, sb *b, const char *u) {
-  int space = 0;
-  for (const char *p = u; *p; p++)
-    if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') space = 1;
+  int space = strpbrk(u, " \n\t\r") != NULL;
   if (space) {
     sb_addc(c, b, '<');
     for (const char *p = u; *p; p++) {
@@ -923,8 +945,7 @@ static void add_dest(ctx *c, sb *b, const char *u) {
   }
   for (const char *p = u; *p; p++) {
     const char *q = p;
-    while ((unsigned char)*q > ' ' && *q != '(' && *q != ')' && *q != '\\' && *q != '<' && *q != '>' && *q != 127)
-      q++;
+    q += strcspn(q, k_dest_special);
     if (q > p) {
       sb_add(c, b, p, (size_t)(q - p));
       p = q - 1;

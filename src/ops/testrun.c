@@ -935,6 +935,21 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
   if (rc)
     return pb_op_fail(res, rc == PB_ETOOBIG ? 413 : 400,
                       rc == PB_ETOOBIG ? "SCRIPT_TOO_LARGE" : "INVALID_REQUEST", "%s", err);
+  /* A goto to what quick actions may not load is refused before a browser
+   * is touched, as the start url would be. */
+  const cJSON *gs;
+  int gi = 0;
+  cJSON_ArrayForEach(gs, cJSON_GetObjectItemCaseSensitive(job->req, "steps")) {
+    const char *action = sstr(gs, "action"), *gurl = sstr(gs, "url");
+    if (action && gurl && !strcmp(action, "goto")) {
+      char why[512];
+      rc = pb_egress_check_url(job->env->egress, gurl, why, sizeof(why));
+      if (rc == PB_EFORBIDDEN)
+        return pb_op_fail(res, 403, "FORBIDDEN_URL", "steps[%d].url: %s", gi, why);
+      if (rc) return pb_op_fail(res, 400, "INVALID_REQUEST", "steps[%d].url: %s", gi, why);
+    }
+    gi++;
+  }
   /* Without a start page the script begins on about:blank. */
   const cJSON *orig = job->req;
   cJSON *start = NULL;

@@ -85,7 +85,7 @@ async function main() {
         (byKind[kind] = byKind[kind] || []).push(ms);
       } else if (r.status === 429) {
         counts[429]++;
-        await sleep(25); // a client's back-off before retrying
+        await sleep(100); // a client's back-off before retrying
       } else {
         unexpected.push(`${kind}: ${r.status} ${r.body ? r.body.subarray(0, 200) : ''}`);
       }

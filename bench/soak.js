@@ -133,7 +133,9 @@ async function settle(daemon, deadlineMs) {
   for (;;) {
     t = await scrape(daemon.port);
     const busy = TABLES.some(([, f]) => f(t) !== 0);
-    const browsersOk = metric(t, 'ppod_browsers_alive') === BROWSERS;
+    // Browsers of ended sessions and crashed ones are reaped in the background.
+    const browsersOk = metric(t, 'ppod_browsers_alive') === BROWSERS &&
+      chromiumUnder(daemon.pid).browsers.length <= BROWSERS + SPARES;
     if ((!busy && browsersOk) || Date.now() > end) return t;
     await sleep(200); // no event to wait on: the tables are polled
   }
@@ -183,8 +185,9 @@ async function main() {
     // A kill fails the jobs on that browser (502) and may fail a session: expected.
     const bad = statuses.filter((s) => s !== 200 && !(killWave && (s === 502 || s === 503)));
     const sessBad = sessions.filter((s) => s !== 'ok' && !killWave);
-    if (bad.length) failures.push(`wave ${wave}: statuses ${statuses.join(',')}`);
-    if (sessBad.length) failures.push(`wave ${wave}: sessions ${sessions.join('; ')}`);
+    const when = new Date(w0).toISOString();
+    if (bad.length) failures.push(`wave ${wave} (from ${when}): statuses ${statuses.join(',')}`);
+    if (sessBad.length) failures.push(`wave ${wave} (from ${when}): sessions ${sessions.join('; ')}`);
     const text = await settle(daemon, scaled(30000));
     const procs = chromiumUnder(daemon.pid);
     const s = {
@@ -235,6 +238,9 @@ async function main() {
     failures, leaks,
   };
   if (process.env.SOAK_JSON) fs.writeFileSync(process.env.SOAK_JSON, JSON.stringify({ summary, samples }, null, 2));
+  const logFile = path.join(ROOT, 'bench', 'out', 'soak-daemon.log');
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  fs.writeFileSync(logFile, daemon.stderr());
   const code = await daemon.stop('SIGTERM', { timeout: scaled(40000) }).catch((e) => `stop failed: ${e.message}`);
   if (code !== 0) leaks.push(`the daemon's exit on SIGTERM: ${code}`);
   await fixtures.close();
@@ -249,6 +255,7 @@ async function main() {
   log(`  exit         ${code}`);
   for (const f of failures) log(`  FAILED REQUESTS ${f}`);
   for (const l of leaks) log(`  LEAK ${l}`);
+  log(`  daemon log   ${path.relative(process.cwd(), logFile)}`);
   const ok = leaks.length === 0 && failures.length === 0;
   log(ok ? 'soak: PASS' : 'soak: FAIL');
   process.exit(ok ? 0 : 1);

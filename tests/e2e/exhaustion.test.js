@@ -126,6 +126,61 @@ describe('a full disk under the data dir (tmpfs)', { timeout: scaled(90000) }, (
   });
 });
 
+describe('a full temp dir (the browsers\' profiles, tmpfs) while browsers are recycled', { timeout: scaled(90000) }, () => {
+  let fixtures;
+  let daemon;
+  let mnt;
+  let skip = null;
+
+  before(async () => {
+    mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'ppod-e2e-tmpfull-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=1777', 'tmpfs', mnt], { stdio: 'pipe' });
+    } catch (e) {
+      skip = `cannot mount a tmpfs (needs root / CAP_SYS_ADMIN): ${String(e.stderr || e.message).trim()}`;
+      return;
+    }
+    fixtures = await startFixtures();
+    daemon = await startDaemon({
+      browsers: 1, allowPrivate: [fixtures.host], env: { TMPDIR: mnt }, args: ['--spares', '0', '--recycle-after', '2'],
+    });
+  }, { timeout: scaled(40000) });
+
+  after(async () => {
+    if (daemon) await daemon.stop('SIGKILL');
+    if (fixtures) await fixtures.close();
+    if (!skip) {
+      try { execFileSync('umount', ['-l', mnt], { stdio: 'pipe' }); } catch { /* not mounted */ }
+    }
+    fs.rmSync(mnt, { recursive: true, force: true });
+  });
+
+  it('answers are 200 or a JSON error with a code, never a crash; all 200 again once space is back', async (t) => {
+    if (skip) return t.skip(skip);
+    const shot = (i) => daemon.request('POST', SHOT, {
+      json: { url: `${fixtures.url}/boxes.html?tmp=${i}`, viewport: { width: 300, height: 200 }, timeout: 15000 },
+      timeout: scaled(30000),
+    });
+    const filler = fillDisk(mnt);
+    const seen = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await shot(i);
+      seen.push(r.status);
+      if (r.status !== 200) {
+        assert.ok(r.json && r.json.success === false && r.json.errors[0].code, `status ${r.status} with a JSON error: ${r.body.subarray(0, 200)}`);
+        assert.ok(r.status >= 500, `a full temp dir is the service's problem, not the client's: ${r.status}`);
+      }
+    }
+    t.diagnostic(`statuses with the temp dir full: ${seen.join(',')}`);
+    assert.ok(isAlive(daemon.pid), 'the daemon survived a full temp dir');
+    fs.unlinkSync(filler);
+    // Recovery: replaced browsers come back; within the window every answer is 200.
+    await pollUntil(async () => (await shot('wait')).status === 200, { timeout: scaled(30000), interval: 200, what: 'a 200 after freeing the temp dir' });
+    for (let i = 0; i < 3; i++) assert.equal((await shot(`after${i}`)).status, 200);
+    assert.equal(metric(await metricsText(daemon), 'ppod_usage_records_open'), 0);
+  });
+});
+
 // ---------------------------------------------------------------- file descriptors
 
 const NOFILE = 128;

@@ -1385,6 +1385,9 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
   info.timeout_secs = 30;
   info.keepalive_timeout = 30;
   info.max_http_header_data = 8192;
+  /* Headers must be complete this long after the connection (or the last
+   * request on it) began: a client sending them byte by byte is cut off. */
+  info.timeout_secs_ah_idle = 10;
   info.pt_serv_buf_size = 64 * 1024;
   info.fd_limit_per_thread = connection_cap();
   PB_DEBUG("http: at most %u descriptors for connections", info.fd_limit_per_thread);

@@ -648,8 +648,12 @@ static int attr_value(fp *f, const char *s, const char *e, const char **out) {
 
 static int add_attr(fp *f, const char *ns, size_t nl, const char *vs, const char *ve, int has_v) {
   for (size_t i = 0; i < f->nat; i++)
-    if (strlen(f->at[i].name) == nl && !strncasecmp(f->at[i].name, ns, nl))
-      return 0; /* a duplicate: gumbo keeps the first */
+    if (strlen(f->at[i].name) == nl && !strncasecmp(f->at[i].name, ns, nl)) {
+      /* a duplicate: gumbo keeps the first, but then leaves its name in
+       * its buffer, garbling the names that follow */
+      DECLINE(f);
+      return -1;
+    }
   if (f->nat == f->atcap) {
     size_t nc = f->atcap ? f->atcap * 2 : 8;
     pb_hattr *na = realloc(f->at, nc * sizeof(*na));

@@ -282,6 +282,9 @@ static void get_healthz(pb_server *s, req *r) {
   cJSON_AddNumberToObject(o, "browsers", st.browsers_configured);
   cJSON_AddNumberToObject(o, "browsersAlive", st.browsers_alive);
   cJSON_AddNumberToObject(o, "pagesReady", st.pages_ready);
+  cJSON *restarts = cJSON_AddObjectToObject(o, "browserRestarts");
+  static const char *const causes[PB_POOL_NCAUSES] = {"crash", "recycleJobs", "recycleRss", "recycleAge"};
+  for (int i = 0; i < PB_POOL_NCAUSES; i++) cJSON_AddNumberToObject(restarts, causes[i], (double)st.restarts[i]);
   /* Every Chromium reaches the network only through the egress proxy (and
    * the URL is checked before navigation); "netns+proxy": each one also
    * runs in a network namespace whose only way out is that proxy. */

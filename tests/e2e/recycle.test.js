@@ -75,6 +75,9 @@ for (const { cause, args, title } of [
       assert.ok(statuses.length >= 6, `traffic ran: ${statuses.length} requests`);
       assert.equal(metric(text, 'ppod_browser_restarts_total', { cause: 'crash' }), 0, 'not counted as crashes');
       assert.ok(metric(text, 'ppod_browser_recycles_total') >= 2);
+      const health = (await daemon.request('GET', '/healthz', { token: null })).json.result;
+      const key = { recycle_age: 'recycleAge', recycle_rss: 'recycleRss' }[cause];
+      assert.ok(health.browserRestarts[key] >= 2 && health.browserRestarts.crash === 0, `/healthz: ${JSON.stringify(health)}`);
       // The second replacement may still be starting: its browser comes up.
       await pollUntil(() => {
         for (const p of daemon.browserPids()) seen.add(p);

@@ -68,9 +68,11 @@ void pb_proxy_set_limits(pb_proxy *p, int max_pages, const char *download_dir,
  * client's doing or the pages': pages past the cap are closed, downloads
  * past theirs cancelled. */
 static void watch_targets(pb_proxy *p, const char *json, size_t len) {
-  int created = memmem(json, len, "\"Target.targetCreated\"", 23) != NULL;
-  int destroyed = !created && memmem(json, len, "\"Target.targetDestroyed\"", 25);
-  int progress = !created && !destroyed && memmem(json, len, "\"Browser.downloadProgress\"", 26);
+#define HAS(lit) (memmem(json, len, lit, sizeof(lit) - 1) != NULL)
+  int created = HAS("\"Target.targetCreated\"");
+  int destroyed = !created && HAS("\"Target.targetDestroyed\"");
+  int progress = !created && !destroyed && HAS("\"Browser.downloadProgress\"");
+#undef HAS
   if (!created && !destroyed && !progress) return;
   cJSON *m = cJSON_ParseWithLength(json, len);
   const cJSON *params = cJSON_GetObjectItemCaseSensitive(m, "params");

@@ -31,16 +31,19 @@ async function cdpClient(daemon, session) {
   let next = 1;
   const waiting = new Map();
   const listeners = new Set();
+  const events = [];
   ws.on('message', (d) => {
     const m = JSON.parse(d.toString('utf8'));
     if (m.id !== undefined && waiting.has(m.id)) {
       waiting.get(m.id)(m);
       waiting.delete(m.id);
     } else {
+      events.push(m);
       for (const l of listeners) l(m);
     }
   });
   return {
+    events, // every event so far
     call(method, params = {}, sessionId) {
       const id = next++;
       const msg = { id, method, params };
@@ -261,14 +264,22 @@ describe('hostile pages and hostile input', { timeout: scaled(300000) }, () => {
       await client.call('Target.setDiscoverTargets', { discover: true });
       const r = await client.call('Target.createTarget', { url: `${fixtures.url}/security/storm.html?n=8` });
       assert.ok(r.result, JSON.stringify(r.error));
-      // The storm page reports after 2 s; by then the popups came and went.
-      await client.event((m) => m.method === 'Target.targetInfoChanged' &&
-        m.params.targetInfo.targetId === r.result.targetId && /storm/.test(m.params.targetInfo.url));
+      // Every popup the page tried (2 per round) came into being, kept or
+      // closed: the storm is over.
+      const popups = () => client.events.filter((m) => m.method === 'Target.targetCreated' &&
+        m.params.targetInfo.type === 'page' && m.params.targetInfo.openerId === r.result.targetId).length;
+      await client.event((m) => m.method === 'Target.targetInfoChanged' && /storm-child/.test(m.params.targetInfo.url));
+      await pollUntil(() => popups() >= 16, { what: 'all 16 popups of the storm attempted' }).catch((e) => {
+        throw new Error(`${e.message} (${popups()} seen)`);
+      });
       await pollUntil(async () => {
         const { result } = await client.call('Target.getTargets');
         const pages = result.targetInfos.filter((t) => t.type === 'page');
         return pages.length <= SESSION_MAX_PAGES + 1;
-      }, { timeout: scaled(10000), what: 'the session\'s pages back within the cap' });
+      }, { timeout: scaled(10000), what: 'the session\'s pages back within the cap' }).catch(async (e) => {
+        const { result } = await client.call('Target.getTargets');
+        throw new Error(`${e.message}: ${JSON.stringify(result.targetInfos.map((t) => [t.type, t.url, t.openerId ? 'opener' : '']))}`);
+      });
       const { result } = await client.call('Target.getTargets');
       assert.ok(result.targetInfos.filter((t) => t.type === 'page').length <= SESSION_MAX_PAGES + 1);
       await client.call('Target.setDiscoverTargets', { discover: false });
@@ -287,6 +298,19 @@ describe('hostile pages and hostile input', { timeout: scaled(300000) }, () => {
       await will;
       assert.equal(fs.existsSync('/tmp/ppod-client-chose-this'), false);
       assert.ok(downloadedFiles(daemon).length >= 1, 'the file is in the session\'s own dir');
+      await client.call('Target.closeTarget', { targetId: t.result.targetId });
+    });
+
+    it(`a session's download over --download-max-mb (${DOWNLOAD_MAX_MB}) is cancelled`, async () => {
+      const served = new Promise((resolve) => fixtures.events.once('download', resolve));
+      const canceled = client.event((m) => m.method === 'Browser.downloadProgress' && m.params.state === 'canceled');
+      const t = await client.call('Target.createTarget',
+        { url: `${fixtures.url}/security/download.html?bytes=${8 << 20}&ms=20` });
+      assert.ok(t.result, JSON.stringify(t.error));
+      const c = await canceled;
+      assert.ok(c.params.receivedBytes < (4 << 20), `received ${c.params.receivedBytes} bytes`);
+      const d = await served;
+      assert.equal(d.complete, false, 'the oversized download was cut off');
       await client.call('Target.closeTarget', { targetId: t.result.targetId });
     });
   });

@@ -172,6 +172,21 @@ describe('hostile pages and hostile input', { timeout: scaled(300000) }, () => {
       });
     }
 
+    it('a screenshot past 128 M device pixels is 400 PAGE_TOO_LARGE before anything is captured (clip, element, full page at 4x)', async () => {
+      for (const body of [
+        { html: '<p>x</p>', viewport: { width: 800, height: 600, deviceScaleFactor: 4 },
+          screenshotOptions: { clip: { x: 0, y: 0, width: 16000, height: 3000 } } },
+        { html: '<div id="big" style="width:12000px;height:4000px;background:#0f0"></div>',
+          viewport: { width: 800, height: 600, deviceScaleFactor: 3 }, selector: '#big' },
+        { url: `${fixtures.url}/tall?h=20000`, viewport: { width: 2000, height: 600, deviceScaleFactor: 4 },
+          screenshotOptions: { fullPage: true } },
+      ]) {
+        const res = await post('/browser/screenshot', body);
+        expectError(assert, res, 400, 'PAGE_TOO_LARGE', JSON.stringify(body).slice(0, 80));
+        assert.match(res.json.errors[0].message, /device px, over the cap/);
+      }
+    });
+
     const pagesHtml = (n) => '<style>div{break-after:page}</style>' +
       Array.from({ length: n }, (_, i) => `<div>page ${i + 1}</div>`).join('');
 

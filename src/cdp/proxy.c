@@ -22,8 +22,8 @@ typedef struct {
   int64_t ours;
   double theirs; /* the client's id, as sent (a JSON number) */
   unsigned gen;
-  int attach;    /* a Target.attachTo* command: its reply names a session */
-  int create;    /* Target.createTarget: its reply names a new page */
+  int attach;      /* a Target.attachTo* command: its reply names a session */
+  int create;      /* Target.createTarget: its reply names a new page */
   char closes[64]; /* Target.closeTarget: the page it closes */
 } id_map;
 
@@ -368,13 +368,15 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
   cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
   if (!strcmp(method, "Target.createTarget") && pb_targets_live_pages(p->targets) >= p->max_pages) {
     snprintf(why, sizeof(why),
-             "refused by ppod: the session has %d pages open, the most it may have; close one first",
+             "refused by ppod: the session has %d pages open, the most it may have; "
+             "close one first",
              p->max_pages);
     answer(p, id, sid, why);
     cJSON_Delete(msg);
     return PB_POLICY_DENY;
   }
-  if (!strcmp(method, "Browser.setDownloadBehavior") || !strcmp(method, "Page.setDownloadBehavior")) {
+  if (!strcmp(method, "Browser.setDownloadBehavior") ||
+      !strcmp(method, "Page.setDownloadBehavior")) {
     /* The policy left "allowAndName" without a path, or "deny". */
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(params, "behavior");
     if (cJSON_IsString(b) && !strcmp(b->valuestring, "allowAndName")) {

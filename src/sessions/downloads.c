@@ -55,8 +55,7 @@ int pb_downloads_used(const char *dir) {
   if (!d) return 0;
   struct dirent *e;
   int used = 0;
-  while (!used && (e = readdir(d)))
-    used = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+  while (!used && (e = readdir(d))) used = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
   closedir(d);
   return used;
 }

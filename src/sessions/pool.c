@@ -118,8 +118,8 @@ static int browser_hook(pb_cdp *c, const char *sid, const char *method, const cJ
     return 1;
   }
   if (!*sid && !strcmp(method, "Browser.downloadProgress")) {
-    int64_t cap = e->pool->o.download_max_bytes > 0 ? e->pool->o.download_max_bytes
-                                                    : PB_DOWNLOAD_MAX_BYTES;
+    int64_t cap =
+        e->pool->o.download_max_bytes > 0 ? e->pool->o.download_max_bytes : PB_DOWNLOAD_MAX_BYTES;
     pb_targets_cap_download(c, e->targets, params, cap);
     return 1;
   }
@@ -141,10 +141,10 @@ static void page_free(pb_page *pg, int dispose) {
     char dir[4096];
     /* A context that downloaded is disposed before its files are wiped, so
      * no download is still writing there. */
-    int have_dir = pb_downloads_dir(pb_browser_profile_dir(e->b), pg->context_id, dir,
-                                    sizeof(dir)) == 0;
-    int downloaded = have_dir && (pb_targets_downloaded(e->targets, pg->context_id) ||
-                                  pb_downloads_used(dir));
+    int have_dir =
+        pb_downloads_dir(pb_browser_profile_dir(e->b), pg->context_id, dir, sizeof(dir)) == 0;
+    int downloaded =
+        have_dir && (pb_targets_downloaded(e->targets, pg->context_id) || pb_downloads_used(dir));
     if (pb_cdp_alive(pg->cdp)) {
       cJSON *p = cJSON_CreateObject();
       cJSON_AddStringToObject(p, "browserContextId", pg->context_id);

@@ -4,7 +4,9 @@
 #include "http/jsontext.h"
 #include "test.h"
 
-static int text(const char *s, char *err) { return pb_json_text_check(s, strlen(s), err, 256); }
+static int text(const char *s, char *err) {
+  return pb_json_text_check(s, strlen(s), err, 256);
+}
 
 static void test_utf8(void) {
   char err[256];

@@ -14,7 +14,7 @@ const { execFileSync } = require('node:child_process');
 const WebSocket = require('ws');
 const {
   startFixtures, startDaemon, createAccount, scaled, pollUntil, expectError, isAlive,
-  acquireSession, PNG_MAGIC, SANITIZE,
+  acquireSession, reached, PNG_MAGIC, SANITIZE,
 } = require('./harness');
 const { metric, sql, rssKb, fdCount } = require('./metricsutil');
 
@@ -123,6 +123,28 @@ describe('a full disk under the data dir (tmpfs)', { timeout: scaled(90000) }, (
     assert.ok(isAlive(daemon.pid), 'the daemon never died');
     const rows = await sql(mnt, "SELECT count(*) AS n, sum(status = 200) AS ok, sum(end_ms IS NULL) AS open FROM usage WHERE kind = 'screenshot'");
     assert.deepEqual(rows[0], { n: ok, ok, open: 0 }, 'one closed row per answered screenshot, none for the refused');
+  });
+
+  it('the disk fills while a job runs: the answer is 200 and its usage row is closed, at its real end, once space is back', async (t) => {
+    if (skip) return t.skip(skip);
+    const hit = fixtures.nextRequest((r) => r.path === '/slow');
+    const t0 = Date.now();
+    const job = daemon.request('POST', SHOT, { json: { url: `${fixtures.url}/slow?ms=1500&fill=1` }, timeout: scaled(20000) });
+    await reached(hit, job);
+    const filler = fillDisk(mnt);
+    const res = await job;
+    const jobMs = Date.now() - t0;
+    assert.equal(res.status, 200, `the work was done: ${res.body.subarray(0, 200)}`);
+    const openNow = await sql(mnt, 'SELECT count(*) AS open FROM usage WHERE end_ms IS NULL');
+    t.diagnostic(`rows open while the disk is full: ${openNow[0].open}`);
+    fs.unlinkSync(filler);
+    const row = await pollUntil(async () => {
+      const r = await sql(mnt, "SELECT ms, status, end_ms IS NULL AS open FROM usage WHERE kind = 'screenshot' ORDER BY id DESC LIMIT 1");
+      return r[0] && !r[0].open ? r[0] : null;
+    }, { timeout: scaled(10000), interval: 200, what: 'the usage row closed after space came back' });
+    assert.equal(row.status, 200);
+    assert.ok(row.ms >= 1000 && row.ms <= jobMs + 500, `billed ${row.ms} ms for a job of ${jobMs} ms (its real end, not the retry's)`);
+    assert.equal(metric(await metricsText(daemon), 'ppod_usage_records_open'), 0);
   });
 });
 

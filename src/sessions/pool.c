@@ -343,7 +343,8 @@ static void *manager_main(void *arg) {
     /* The memory limit. With a cgroup the kernel enforces it (its OOM
      * killer ends the largest process, a renderer) and the browser is
      * replaced after; without, a watchdog does the same from the processes'
-     * proportional set sizes, twice a second. Either way the job on the killed page fails as a crash. */
+     * proportional set sizes, twice a second. Either way the job on the
+     * killed page fails as a crash, and the replacement counts as one. */
     long limit = p->o.browser.memory_limit_kb;
     int check_mem = limit > 0 && now - p->last_mem_check >= 500;
     if (check_mem) p->last_mem_check = now;
@@ -355,7 +356,7 @@ static void *manager_main(void *arg) {
                 "process(es); replacing it", (int)pb_browser_pid(e->b), limit / 1024,
                 kills - e->oom_kills);
         e->oom_kills = kills;
-        e->replace = 1;
+        mark_replace_locked(p, e, PB_POOL_CAUSE_CRASH);
       } else if (kills < 0 && check_mem) {
         long rss = pb_browser_memory_kb(e->b);
         if (rss > limit) {
@@ -364,7 +365,7 @@ static void *manager_main(void *arg) {
           PB_WARN("pool: browser %d uses %ld MiB, over its memory limit (%ld MiB): killed its "
                   "process %d (%ld MiB); replacing it", (int)pb_browser_pid(e->b), rss / 1024,
                   limit / 1024, pid, big / 1024);
-          e->replace = 1;
+          mark_replace_locked(p, e, PB_POOL_CAUSE_CRASH);
         }
       }
     }

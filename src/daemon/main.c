@@ -97,6 +97,16 @@ static int browser_net_open(void *data, pb_browser_net *net) {
   return 0;
 }
 
+static void egress_counts(void *data, uint64_t counts[4], int *conns) {
+  pb_egress_proxy_stats st;
+  pb_egress_proxy_get_stats(data, &st);
+  counts[0] = st.allowed;
+  counts[1] = st.refused;
+  counts[2] = st.failed;
+  counts[3] = st.capped;
+  *conns = st.conns;
+}
+
 static void browser_net_close(void *data, pb_browser_net *net) {
   net_env *ne = data;
   pb_egress_proxy_remove_listener(ne->proxy, net->id);
@@ -482,6 +492,7 @@ static int serve(config *c) {
   pb_ops_env env = {.pool = pool, .egress = eg, .sessions = sessions, .trace_dir = trace_dir,
                     .egress_mode = egress_mode, .memory_mode = memory_mode,
                     .memory_limit_mb = c->browser_memory_mb,
+                    .egress_counts = egress_counts, .egress_counts_data = proxy,
                     .pdf_max_pages = c->pdf_max_pages};
   pb_server_opts so = {.address = c->address, .port = c->port, .store = st, .ops = &env,
                        .jobs = jobs, .drain_ms = 25000,

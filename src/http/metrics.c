@@ -162,6 +162,18 @@ int pb_metrics_render(pb_metrics *m, const pb_metrics_gauges *g, pb_buf *o) {
     pb_buf_printf(o, "# HELP ppod_usage_records_open Usage ledger rows open (work being metered).\n"
                      "# TYPE ppod_usage_records_open gauge\nppod_usage_records_open %lld\n",
                   (long long)g->usage_open);
+  if (g->egress_known) {
+    static const char *const results[4] = {"allowed", "refused", "failed", "capped"};
+    pb_buf_printf(o, "# HELP ppod_egress_requests_total Requests and tunnels through the egress proxy, "
+                     "by result (capped: over a browser's connection cap).\n"
+                     "# TYPE ppod_egress_requests_total counter\n");
+    for (int i = 0; i < 4; i++)
+      pb_buf_printf(o, "ppod_egress_requests_total{result=\"%s\"} %llu\n", results[i],
+                    (unsigned long long)g->egress[i]);
+    pb_buf_printf(o, "# HELP ppod_egress_connections Connections open through the egress proxy.\n"
+                     "# TYPE ppod_egress_connections gauge\nppod_egress_connections %d\n",
+                  g->egress_conns);
+  }
   pb_buf_printf(o, "# HELP ppod_requests_in_flight Requests holding a job, running or queued.\n"
                    "# TYPE ppod_requests_in_flight gauge\nppod_requests_in_flight %d\n",
                 g->requests_live);

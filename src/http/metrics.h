@@ -43,6 +43,9 @@ typedef struct {
   int sessions_connected, sessions_idle, sessions_ending;
   int64_t usage_open;         /* -1: unknown (the store failed) */
   int requests_live;          /* requests holding a job (running or queued) */
+  int egress_known;           /* the egress fields below are set */
+  uint64_t egress[4];         /* by result: allowed, refused, failed, capped */
+  int egress_conns;           /* open through the egress proxy now */
 } pb_metrics_gauges;
 
 /* Appends the exposition text to out. */

@@ -322,6 +322,10 @@ static void get_metrics(pb_server *s, req *r) {
     pb_sessions_states(s->o.ops->sessions, &g.sessions_connected, &g.sessions_idle, &g.sessions_ending);
   if (pb_usage_open_count(s->o.store, &g.usage_open)) g.usage_open = -1;
   g.requests_live = s->inflight;
+  if (s->o.ops->egress_counts) {
+    s->o.ops->egress_counts(s->o.ops->egress_counts_data, g.egress, &g.egress_conns);
+    g.egress_known = 1;
+  }
   pb_buf out;
   pb_buf_init(&out, 1 << 20);
   pb_metrics_render(s->metrics, &g, &out);

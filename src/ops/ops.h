@@ -38,6 +38,11 @@ typedef struct {
   const char *egress_mode;  /* "netns+proxy" or "proxy", for /healthz */
   const char *memory_mode;  /* "cgroup-v1", "cgroup-v2", "rss-watchdog" or "off" */
   int memory_limit_mb;      /* per browser; 0: none */
+  /* The egress proxy's counters for /metrics: allowed, refused, failed and
+   * capped (over a browser's connection cap), and connections open now.
+   * NULL: none. Callable from any thread. */
+  void (*egress_counts)(void *data, uint64_t counts[4], int *conns);
+  void *egress_counts_data;
   int pdf_max_pages;        /* 0: PB_PDF_MAX_PAGES_DEFAULT */
 } pb_ops_env;
 

@@ -139,6 +139,9 @@ describe('connections per browser through the egress proxy', { timeout: scaled(1
     assert.ok(hung <= CAP, `${hung} requests reached the fixture server, more than the cap of ${CAP}`);
     assert.ok(hung >= 1, 'some requests got through');
     assert.match(daemon.stderr(), new RegExp(`egress: a browser has ${CAP} connections open, its cap`));
+    const metrics = (await daemon.request('GET', '/metrics')).body.toString('utf8');
+    const capped = Number((/^ppod_egress_requests_total\{result="capped"\} (\d+)$/m.exec(metrics) || [])[1]);
+    assert.ok(capped >= total - CAP, `ppod_egress_requests_total{result="capped"} is ${capped}`);
   });
 
   it('the service stays healthy and the next job works', async () => {

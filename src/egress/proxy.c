@@ -45,7 +45,7 @@
 #define RESOLVERS_MAX 16
 #define LINGER_MS 2000
 #define SWEEP_MS 250
-#define LISTENERS_MAX 256
+#define LISTENERS_MAX 1024
 #define SEEN_MAX 1024 /* distinct host:ports logged once each */
 
 enum { ST_HEAD, ST_RESOLVE, ST_CONNECT, ST_TUNNEL, ST_HTTP, ST_RESPOND, ST_LINGER };
@@ -107,8 +107,8 @@ typedef struct {
   int used;    /* under mu */
   int closing; /* under mu: the loop closes it and its connections */
   int fd;
-  int conns;   /* loop thread only */
-  int warned;  /* loop thread only: the cap was logged */
+  int conns;  /* loop thread only */
+  int warned; /* loop thread only: the cap was logged */
 } listener;
 
 struct pb_egress_proxy {

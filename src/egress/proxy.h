@@ -28,13 +28,13 @@ typedef struct {
    * (so tests can make a name resolve to loopback without /etc/hosts).
    * NULL or "": none. Borrowed during start only. */
   const char *hosts;
-  int max_conns;          /* connections at once; 0: 1024. Beyond it: 503. */
+  int max_conns;              /* connections at once; 0: 1024. Beyond it: 503. */
   int max_conns_per_listener; /* at once per added listener (one browser);
                                * 0: 256. Beyond it: 503. */
-  int head_timeout_ms;    /* a request head must arrive in this; 0: 30 s */
-  int connect_timeout_ms; /* resolve + connect upstream; 0: 15 s */
-  int idle_timeout_ms;    /* no byte either way for this long; 0: 300 s */
-  int resolvers;          /* resolver threads; 0: 4 */
+  int head_timeout_ms;        /* a request head must arrive in this; 0: 30 s */
+  int connect_timeout_ms;     /* resolve + connect upstream; 0: 15 s */
+  int idle_timeout_ms;        /* no byte either way for this long; 0: 300 s */
+  int resolvers;              /* resolver threads; 0: 4 */
 } pb_egress_proxy_opts;
 
 typedef struct {
@@ -58,7 +58,7 @@ int pb_egress_proxy_port(const pb_egress_proxy *p);
  * proxy's upstream connections are still made from its own. Each such
  * listener has its own cap of connections at once. Takes ownership of lfd
  * (closed on error too). *id names it for pb_egress_proxy_remove_listener.
- * PB_EBUSY when 256 listeners exist. Callable from any thread. */
+ * PB_EBUSY when 1024 listeners exist. Callable from any thread. */
 int pb_egress_proxy_add_listener(pb_egress_proxy *p, int lfd, int *id);
 
 /* Stops serving listener id: it and every connection that came in on it

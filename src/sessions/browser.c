@@ -144,8 +144,9 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
        * (clients2.google.com/time), media router discovery, autofill and
        * feed servers, the certificate transparency list. */
       "--disable-features=Translate,OptimizationHints,OptimizationHintsFetching,"
-      "OptimizationGuideModelDownloading,OptimizationTargetPrediction,OptimizationGuideOnDeviceModel,"
-      "OnDeviceModelService,NetworkTimeServiceQuerying,MediaRouter,DialMediaRouteProvider,"
+      "OptimizationGuideModelDownloading,OptimizationTargetPrediction,"
+      "OptimizationGuideOnDeviceModel,OnDeviceModelService,NetworkTimeServiceQuerying,"
+      "MediaRouter,DialMediaRouteProvider,"
       "InterestFeedContentSuggestions,CalculateNativeWinOcclusion,AutofillServerCommunication,"
       "CertificateTransparencyComponentUpdater,GlobalMediaControls,ImprovedCookieControls,"
       "LazyFrameLoading,AcceptCHFrame,PrivacySandboxSettings4",

@@ -27,7 +27,7 @@ typedef struct {
   void *net_data;
   /* Memory of all its processes together; 0: no limit. Enforced by a
    * memory cgroup when pb_cgroup_init() found a hierarchy, else not here
-   * (the pool's watchdog reads pb_browser_rss_kb). */
+   * (the pool's watchdog reads pb_browser_memory_kb). */
   long memory_limit_kb;
   const char *const *extra_args; /* NULL-terminated, may be NULL */
   pb_cdp_hook hook;       /* installed on the connection; may be NULL */

@@ -158,6 +158,23 @@ describe('network namespace per browser', {
     assert.equal(new Set(nss).size, browsers.length, `one namespace per browser: ${nss}`);
   });
 
+  it('Chromium\'s own sandbox still runs inside: renderers under seccomp, nothing as root',
+    { skip: process.env.PPOD_NO_SANDBOX === '1' && 'PPOD_NO_SANDBOX=1' }, () => {
+      const field = (pid, name) => {
+        const m = new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+        return m ? m[1] : null;
+      };
+      // Zygote children rewrite their title: argv may be one joined string.
+      const all = childrenOf(daemon.pid);
+      const renderers = all.filter((pid) => cmdline(pid).join(' ').includes('--type=renderer'));
+      assert.ok(renderers.length >= 1, 'a renderer runs');
+      for (const pid of renderers) assert.equal(field(pid, 'Seccomp'), '2', `renderer ${pid}`);
+      for (const pid of all) {
+        const uids = (field(pid, 'Uid') || '').split(/\s+/).filter(Boolean).map(Number);
+        assert.ok(uids.length && uids.every((u) => u !== 0), `pid ${pid} runs as ${uids}`);
+      }
+    });
+
   it('a page still loads an allow-listed fixture page, through the proxy', async () => {
     const seen = fixtures.nextRequest('/title.html');
     const res = await daemon.request('POST', '/browser/screenshot', { json: { url: `${fixtures.url}/title.html` } });

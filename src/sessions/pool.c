@@ -92,7 +92,10 @@ static int browser_hook(pb_cdp *c, const char *sid, const char *method, const cJ
     /* A job's context holds its one page, created first: any other page is
      * a popup (with an opener or without: noopener), and past the cap
      * anything else the page starts goes too (frames excepted: they are
-     * part of the page and bounded by it). */
+     * part of the page and bounded by it). The full browser opens its own
+     * WebUI (type "browser_ui": the omnibox popup) in every new context
+     * before the page: not the page's doing, and not counted. */
+    if (cJSON_IsString(type) && !strcmp(type->valuestring, "browser_ui")) return 1;
     int n = pb_targets_created(e->targets, info);
     int page = cJSON_IsString(type) && !strcmp(type->valuestring, "page");
     int frame = cJSON_IsString(type) && !strcmp(type->valuestring, "iframe");

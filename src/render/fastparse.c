@@ -186,7 +186,7 @@ typedef struct {
   int count[GUMBO_TAG_LAST + 1]; /* open elements per tag */
   int phase, quirks, ignore_lf;
   int form; /* gumbo's form element pointer is set */
-  int err; /* PB_EINVAL (declined) or PB_ENOMEM */
+  int err;  /* PB_EINVAL (declined) or PB_ENOMEM */
   /* the pending text node: borrowed from the input while contiguous */
   const char *tp;
   size_t tl;
@@ -1776,8 +1776,8 @@ static void tag_head(fp *f, fp_tag *t) {
     default:
       break;
   }
-  int headish = (k_tag[tag] & F_VOIDHEAD) || tag == GUMBO_TAG_TITLE ||
-                tag == GUMBO_TAG_NOFRAMES || tag == GUMBO_TAG_STYLE || tag == GUMBO_TAG_SCRIPT;
+  int headish = (k_tag[tag] & F_VOIDHEAD) || tag == GUMBO_TAG_TITLE || tag == GUMBO_TAG_NOFRAMES ||
+                tag == GUMBO_TAG_STYLE || tag == GUMBO_TAG_SCRIPT;
   if (!headish) {
     start_body(f);
     if (!f->err) start_tag_body(f, t);
@@ -1791,8 +1791,8 @@ static void tag_head(fp *f, fp_tag *t) {
   if (tag == GUMBO_TAG_BASE) note_base(f, 2);
   if (k_tag[tag] & F_VOIDHEAD) return;
   /* raw text in <head>: skipped, nothing of it reaches the body */
-  const char *lt = tag == GUMBO_TAG_SCRIPT ? script_end(f->p, f->end)
-                                           : raw_end(f->p, f->end, t->name, t->nlen);
+  const char *lt =
+      tag == GUMBO_TAG_SCRIPT ? script_end(f->p, f->end) : raw_end(f->p, f->end, t->name, t->nlen);
   if (!lt) {
     DECLINE(f);
     return;

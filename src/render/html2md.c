@@ -1,10 +1,14 @@
 /* HTML -> Markdown.
  *
  * How it works, and why this way:
- *  1. gumbo parses the input as a browser would. We copy the <body> into a
- *     small mutable tree (md_node), dropping comments, <script>, <style>,
- *     <noscript>, <template>, <svg> and everything past max_depth (kept as
- *     plain text), and reading <base href>.
+ *  1. The input is parsed as a browser would: by our fast parser
+ *     (fastparse.c), which builds gumbo's tree exactly for the documents it
+ *     is sure of and declines the rest, which gumbo parses. Parsing was
+ *     most of the time with gumbo alone; the tests and the fuzz target
+ *     check that both parsers give the same Markdown. We copy the <body>
+ *     into a small mutable tree (md_node), dropping comments, <script>,
+ *     <style>, <noscript>, <template>, <svg> and everything past max_depth
+ *     (kept as plain text), and reading <base href>.
  *  2. Whitespace is collapsed exactly as turndown's collapse-whitespace does,
  *     so text flows the way turndown users expect.
  *  3. Each element is replaced bottom-up by a rule (turndown's rule set, same
@@ -186,7 +190,7 @@ struct md_node {
   md_node *parent, *first, *last, *prev, *next;
   const pb_hattr *attrs; /* elements: attributes */
   unsigned nattrs;
-  char *text;   /* text nodes, mutable, NUL-terminated */
+  char *text; /* text nodes, mutable, NUL-terminated */
   size_t tlen;
   int tag;   /* GumboTag or TAG_TEXT */
   int index; /* index among the parent's element children */
@@ -798,10 +802,11 @@ static void escape_text(ctx *c, sb *b, const char *s, size_t n, int line_start) 
     }
   }
   static const unsigned char special[256] = {
-      [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1, [6] = 1, [7] = 1, [8] = 1, [11] = 1, [14] = 1,
-      [15] = 1, [16] = 1, [17] = 1, [18] = 1, [19] = 1, [20] = 1, [21] = 1, [22] = 1, [23] = 1,
-      [24] = 1, [25] = 1, [26] = 1, [27] = 1, [28] = 1, [29] = 1, [30] = 1, [31] = 1, [127] = 1,
-      ['\\'] = 1, ['*'] = 1, ['`'] = 1, ['['] = 1, [']'] = 1, ['_'] = 1, ['<'] = 1, ['&'] = 1};
+      [1] = 1,   [2] = 1,   [3] = 1,   [4] = 1,   [5] = 1,    [6] = 1,   [7] = 1,   [8] = 1,
+      [11] = 1,  [14] = 1,  [15] = 1,  [16] = 1,  [17] = 1,   [18] = 1,  [19] = 1,  [20] = 1,
+      [21] = 1,  [22] = 1,  [23] = 1,  [24] = 1,  [25] = 1,   [26] = 1,  [27] = 1,  [28] = 1,
+      [29] = 1,  [30] = 1,  [31] = 1,  [127] = 1, ['\\'] = 1, ['*'] = 1, ['`'] = 1, ['['] = 1,
+      [']'] = 1, ['_'] = 1, ['<'] = 1, ['&'] = 1};
   for (; i < n; i++) {
     size_t j = i;
     while (j < n && !special[(unsigned char)s[j]]) j++;
@@ -2136,8 +2141,8 @@ int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_o
   return pb_html2md_ex(html, len, opts, PB_MD_PARSE_AUTO, md_out, md_len);
 }
 
-int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int parser,
-                  char **md_out, size_t *md_len) {
+int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int parser, char **md_out,
+                  size_t *md_len) {
   pb_md_opts defaults;
   ctx c;
   GumboOutput *g = NULL;

@@ -2,10 +2,11 @@
 #define PB_RENDER_HTML2MD_H
 /* HTML -> Markdown. Pure: no I/O, no CDP, no globals; safe to call from any
  * thread. Our fast parser (gumbo where it declines) parses the HTML; the
- * converter walks the tree with turndown's rules (same option names and defaults, so turndown users can switch) and
- * fixes what turndown gets wrong: <pre> without <code>, code languages, GFM
- * tables, lazy images, relative URLs, raw HTML leaking through text, block
- * content inside links and headings, runs of <br>. See docs in the .c. */
+ * converter walks the tree with turndown's rules (same option names and
+ * defaults, so turndown users can switch) and fixes what turndown gets wrong:
+ * <pre> without <code>, code languages, GFM tables, lazy images, relative
+ * URLs, raw HTML leaking through text, block content inside links and
+ * headings, runs of <br>. See docs in the .c. */
 #include <stddef.h>
 
 struct cJSON;

@@ -54,8 +54,9 @@ static void test_snippets(void) {
   fast("");
   fast("plain text");
   fast("  \n lead<p>a</p>trail  ");
-  fast("<!DOCTYPE html><html><head><title>t</title><meta charset=utf-8>"
-       "<style>p{}</style><script>if (a<b) x()</script></head><body><p>x</p></body></html>");
+  fast(
+      "<!DOCTYPE html><html><head><title>t</title><meta charset=utf-8>"
+      "<style>p{}</style><script>if (a<b) x()</script></head><body><p>x</p></body></html>");
   fast("<p>one<p>two<div>three</div>four");
   fast("<ul><li>a<li>b<ul><li>c</ul><li>d</ul>");
   fast("<dl><dt>t<dd>d<dt>u<dd>e</dl>");
@@ -66,8 +67,9 @@ static void test_snippets(void) {
   fast("<pre>\nfirst line\n  indented</pre><listing>\nx</listing>");
   fast("<textarea>\nkept</textarea><xmp><b>raw</b></xmp>");
   fast("<table><tr><td>a<td>b<tr><th>c</table>");
-  fast("<table><caption>cap</caption><colgroup><col><col></colgroup><thead><tr><th>h</th></tr>"
-       "</thead><tbody><tr><td>1</td></tr></tbody><tfoot><tr><td>f</td></tr></tfoot></table>");
+  fast(
+      "<table><caption>cap</caption><colgroup><col><col></colgroup><thead><tr><th>h</th></tr>"
+      "</thead><tbody><tr><td>1</td></tr></tbody><tfoot><tr><td>f</td></tr></tfoot></table>");
   fast("<table>\n <col span=2>\n <tr>\n  <td><p>x<table><td>nested</table>\n</table>");
   fast("<p>in p<table><td>quirks: the table stays in the p</table>");
   fast("<!DOCTYPE html><p>in p<table><td>no quirks: the p closes</table>");
@@ -108,28 +110,144 @@ static void test_snippets(void) {
   same2("<a><table><td><a>x</a></table></a>");
   same2("\xEF\xBB\xBF<p>bom</p>\x01\x7F\xC0\xAF");
   same2("<img src=a alt=x alt title=t>"); /* duplicates confuse gumbo (fuzz) */
-  same2("t\x7F" "est, ok\x7F" "  </p>"); /* DEL inside an ASCII word (fuzz) */
+  same2(
+      "t\x7F"
+      "est, ok\x7F"
+      "  </p>"); /* DEL inside an ASCII word (fuzz) */
 }
 
 /* Random token soups from the constructs above. */
-static const char *const k_tokens[] = {
-    "<p>", "</p>", "<div>", "</div>", "<b>", "</b>", "<i>", "</i>", "<a href=\"u\">", "</a>",
-    "<li>", "</li>", "<ul>", "</ul>", "<ol>", "</ol>", "<table>", "</table>", "<tr>", "</tr>",
-    "<td>", "</td>", "<th>", "<tbody>", "</tbody>", "<thead>", "<caption>", "</caption>",
-    "<colgroup>", "<col>", "<pre>", "</pre>", "\n", "<br>", "</br>", "<img src=y alt=\"a&amp;b\">",
-    "<h1>", "</h1>", "<h2>", "</h2>", "<span>", "</span>", "<!-- c -->", "text", " ", "&amp;",
-    "&copy", "&notit;", "&#169;", "<svg><path/></svg>", "<svg><title>x</title></svg>",
-    "<select><option>a</select>", "<form>", "</form>", "<textarea>\nz</textarea>",
-    "<script>a<b</script>", "<style>x</style>", "<dd>", "<dt>", "<dl>", "</dl>", "<button>",
-    "</button>", "<html>", "<body>", "</body>", "<head>", "<meta charset=x>",
-    "<base href=\"http://b/\">", "<title>t</title>", "<noscript>", "</noscript>", "<code>",
-    "</code>", "<option>", "<xmp>x</xmp>", "<object>", "</object>", "<em>", "</em>", "<strong>",
-    "</strong>", "<blockquote>", "</blockquote>", "<input type=checkbox checked>", "<foo>", "</foo>",
-    "<bar>", "<!DOCTYPE html>", "<", ">", "1. ", "* ", "_", "\r\n", "<p/>", "<hr>", "<listing>",
-    "<h3>", "</h3>", "</dd>", "<nobr>", "<math>", "<tt>", "</tt>", "<u>", "</u>", "<s>", "</s>",
-    "<del>", "</del>", "<center>", "</center>", "<nav>", "</nav>", "<iframe>x</iframe>",
-    "<label>", "</label>", "<figure>", "</figure>", "<figcaption>", "</figcaption>", "\t",
-    "<small>", "</small>", "<font>", "</font>", "<tfoot>", "</tfoot>", "<th>", "</th>"};
+static const char *const k_tokens[] = {"<p>",
+                                       "</p>",
+                                       "<div>",
+                                       "</div>",
+                                       "<b>",
+                                       "</b>",
+                                       "<i>",
+                                       "</i>",
+                                       "<a href=\"u\">",
+                                       "</a>",
+                                       "<li>",
+                                       "</li>",
+                                       "<ul>",
+                                       "</ul>",
+                                       "<ol>",
+                                       "</ol>",
+                                       "<table>",
+                                       "</table>",
+                                       "<tr>",
+                                       "</tr>",
+                                       "<td>",
+                                       "</td>",
+                                       "<th>",
+                                       "<tbody>",
+                                       "</tbody>",
+                                       "<thead>",
+                                       "<caption>",
+                                       "</caption>",
+                                       "<colgroup>",
+                                       "<col>",
+                                       "<pre>",
+                                       "</pre>",
+                                       "\n",
+                                       "<br>",
+                                       "</br>",
+                                       "<img src=y alt=\"a&amp;b\">",
+                                       "<h1>",
+                                       "</h1>",
+                                       "<h2>",
+                                       "</h2>",
+                                       "<span>",
+                                       "</span>",
+                                       "<!-- c -->",
+                                       "text",
+                                       " ",
+                                       "&amp;",
+                                       "&copy",
+                                       "&notit;",
+                                       "&#169;",
+                                       "<svg><path/></svg>",
+                                       "<svg><title>x</title></svg>",
+                                       "<select><option>a</select>",
+                                       "<form>",
+                                       "</form>",
+                                       "<textarea>\nz</textarea>",
+                                       "<script>a<b</script>",
+                                       "<style>x</style>",
+                                       "<dd>",
+                                       "<dt>",
+                                       "<dl>",
+                                       "</dl>",
+                                       "<button>",
+                                       "</button>",
+                                       "<html>",
+                                       "<body>",
+                                       "</body>",
+                                       "<head>",
+                                       "<meta charset=x>",
+                                       "<base href=\"http://b/\">",
+                                       "<title>t</title>",
+                                       "<noscript>",
+                                       "</noscript>",
+                                       "<code>",
+                                       "</code>",
+                                       "<option>",
+                                       "<xmp>x</xmp>",
+                                       "<object>",
+                                       "</object>",
+                                       "<em>",
+                                       "</em>",
+                                       "<strong>",
+                                       "</strong>",
+                                       "<blockquote>",
+                                       "</blockquote>",
+                                       "<input type=checkbox checked>",
+                                       "<foo>",
+                                       "</foo>",
+                                       "<bar>",
+                                       "<!DOCTYPE html>",
+                                       "<",
+                                       ">",
+                                       "1. ",
+                                       "* ",
+                                       "_",
+                                       "\r\n",
+                                       "<p/>",
+                                       "<hr>",
+                                       "<listing>",
+                                       "<h3>",
+                                       "</h3>",
+                                       "</dd>",
+                                       "<nobr>",
+                                       "<math>",
+                                       "<tt>",
+                                       "</tt>",
+                                       "<u>",
+                                       "</u>",
+                                       "<s>",
+                                       "</s>",
+                                       "<del>",
+                                       "</del>",
+                                       "<center>",
+                                       "</center>",
+                                       "<nav>",
+                                       "</nav>",
+                                       "<iframe>x</iframe>",
+                                       "<label>",
+                                       "</label>",
+                                       "<figure>",
+                                       "</figure>",
+                                       "<figcaption>",
+                                       "</figcaption>",
+                                       "\t",
+                                       "<small>",
+                                       "</small>",
+                                       "<font>",
+                                       "</font>",
+                                       "<tfoot>",
+                                       "</tfoot>",
+                                       "<th>",
+                                       "</th>"};
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static unsigned next_rand(void) {
@@ -166,8 +284,9 @@ static void test_random(void) {
 int main(void) {
   test_snippets();
   test_random();
-  printf("test_fastparse: %d documents taken by the fast parser and identical to gumbo's, %d "
-         "declined\n",
-         accepted, declined);
+  printf(
+      "test_fastparse: %d documents taken by the fast parser and identical to gumbo's, %d "
+      "declined\n",
+      accepted, declined);
   return 0;
 }

@@ -40,8 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int rrc = pb_html2md_ex((const char *)data, size, &o, PB_MD_PARSE_GUMBO, &ref, &rlen);
   if (rrc == 0 ? !ref || strlen(ref) != rlen : ref != NULL) abort();
   /* the fast parser declines with PB_EINVAL; anything it takes must match */
-  if (rc != PB_EINVAL && (rc != rrc || (rc == 0 && (len != rlen || memcmp(md, ref, len)))))
-    abort();
+  if (rc != PB_EINVAL && (rc != rrc || (rc == 0 && (len != rlen || memcmp(md, ref, len))))) abort();
   free(md);
   free(ref);
   return 0;

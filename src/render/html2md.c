@@ -121,6 +121,7 @@ static void sb_drop(ctx *c, sb *b) {
 }
 
 static void sb_add(ctx *c, sb *b, const char *s, size_t n) {
+  if (!n) return;
   if (b->n + n < b->cap && b->n + n <= c->o->max_output && !c->err) {
     /* room already: the common case, kept short */
     memcpy(b->p + b->n, s, n);
@@ -128,7 +129,7 @@ static void sb_add(ctx *c, sb *b, const char *s, size_t n) {
     b->p[b->n] = 0;
     return;
   }
-  if (!n || sb_grow(c, b, n)) return;
+  if (sb_grow(c, b, n)) return;
   memcpy(b->p + b->n, s, n);
   b->n += n;
   b->p[b->n] = 0;

@@ -897,6 +897,12 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   r->method = method;
   pb_strlcpy(r->path, path, sizeof(r->path));
   set_ws_base(r, wsi);
+  /* Whatever the answer, a body that follows must arrive in time (one that
+   * is refused is still read on a kept-alive connection). */
+  char clen[32];
+  if ((header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) && strcmp(clen, "0")) ||
+      lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+    body_deadline(s, wsi, pss);
   if (!strncmp(path, TRACES_PREFIX, sizeof(TRACES_PREFIX) - 1)) {
     r->route_label = "/browser/traces/{id}";
     if (authenticate(s, r, wsi)) return;
@@ -961,7 +967,6 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
      * dropped, and the 413 sent when it is complete. */
     if (len > 0 && len <= PB_BODY_DISCARD_MAX) {
       r->body_too_big = 1;
-      body_deadline(s, wsi, pss);
       return;
     }
     r->close_after = 1;
@@ -972,7 +977,6 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
     start_job(s, r); /* no body will come */
     return;
   }
-  body_deadline(s, wsi, pss);
 }
 
 /* One JSON object per line on stderr for each answered (or abandoned)

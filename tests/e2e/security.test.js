@@ -271,7 +271,14 @@ describe('hostile pages and hostile input', { timeout: scaled(300000) }, () => {
       assert.ok(closed.result, JSON.stringify(closed));
       const again = await client.call('Target.createTarget', { url: 'about:blank' });
       assert.ok(again.result, `after closing one: ${JSON.stringify(again.error)}`);
-      for (const id of [...made, again.result.targetId]) await client.call('Target.closeTarget', { targetId: id });
+      const mine = [...made, again.result.targetId];
+      for (const id of mine) await client.call('Target.closeTarget', { targetId: id });
+      // closeTarget answers before the page is gone: wait until it is, so the
+      // next test starts from a browser without them.
+      await pollUntil(async () => {
+        const left = (await client.call('Target.getTargets')).result.targetInfos;
+        return !left.some((t) => mine.includes(t.targetId));
+      }, { what: 'the closed pages gone' });
     });
 
     it('a page storming popups in a session cannot take the browser past the cap', async () => {
@@ -298,9 +305,12 @@ describe('hostile pages and hostile input', { timeout: scaled(300000) }, () => {
       const { result } = await client.call('Target.getTargets');
       assert.ok(result.targetInfos.filter((t) => t.type === 'page').length <= SESSION_MAX_PAGES + 1);
       await client.call('Target.setDiscoverTargets', { discover: false });
-      for (const t of result.targetInfos) {
-        if (t.type === 'page' && !before.includes(t.targetId)) await client.call('Target.closeTarget', { targetId: t.targetId });
-      }
+      const mine = result.targetInfos.filter((t) => t.type === 'page' && !before.includes(t.targetId)).map((t) => t.targetId);
+      for (const id of mine) await client.call('Target.closeTarget', { targetId: id });
+      await pollUntil(async () => {
+        const left = (await client.call('Target.getTargets')).result.targetInfos;
+        return !left.some((t) => mine.includes(t.targetId));
+      }, { what: 'the storm\'s pages gone' });
     });
 
     it('Browser.setDownloadBehavior with the client\'s own path succeeds, but downloads stay in the session', async () => {

@@ -24,6 +24,7 @@ typedef struct {
   unsigned gen;
   int attach;      /* a Target.attachTo* command: its reply names a session */
   int create;      /* Target.createTarget: its reply names a new page */
+  int create_ctx;  /* Target.createBrowserContext: its reply names a context */
   char closes[64]; /* Target.closeTarget: the page it closes */
 } id_map;
 
@@ -57,11 +58,23 @@ struct pb_proxy {
   int64_t download_max;
 };
 
+/* Downloads of a context (NULL: the default one) go to the session's dir,
+ * with events on so the size cap can be enforced, before any client asks. */
+static void set_downloads(pb_proxy *p, const char *context_id) {
+  cJSON *d = cJSON_CreateObject();
+  cJSON_AddStringToObject(d, "behavior", p->download_dir[0] ? "allowAndName" : "deny");
+  if (p->download_dir[0]) cJSON_AddStringToObject(d, "downloadPath", p->download_dir);
+  if (context_id) cJSON_AddStringToObject(d, "browserContextId", context_id);
+  cJSON_AddBoolToObject(d, "eventsEnabled", 1);
+  pb_cdp_send(p->cdp, NULL, "Browser.setDownloadBehavior", d);
+}
+
 void pb_proxy_set_limits(pb_proxy *p, int max_pages, const char *download_dir,
                          int64_t download_max_bytes) {
   p->max_pages = max_pages > 0 ? max_pages : PB_PROXY_MAX_PAGES;
   pb_strlcpy(p->download_dir, download_dir ? download_dir : "", sizeof(p->download_dir));
   p->download_max = download_max_bytes > 0 ? download_max_bytes : ((int64_t)50 << 20);
+  set_downloads(p, NULL);
 }
 
 /* Target events and download progress (small messages: parsed), from any
@@ -114,6 +127,14 @@ static void track_reply(pb_proxy *p, const id_map *m, const char *json, size_t l
     }
   } else if (result && m->closes[0]) {
     pb_targets_destroyed(p->targets, m->closes);
+  } else if (result && m->create_ctx) {
+    /* A context the client made downloads into the session's dir too, even
+     * if it never says how it wants them. */
+    const cJSON *cid = cJSON_GetObjectItemCaseSensitive(result, "browserContextId");
+    if (cJSON_IsString(cid)) {
+      pb_targets_add_context(p->targets, cid->valuestring);
+      set_downloads(p, cid->valuestring);
+    }
   }
   cJSON_Delete(r);
 }
@@ -224,7 +245,7 @@ static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
     if (k < p->nids) {
       id_map m = p->ids[k];
       p->ids[k] = p->ids[--p->nids];
-      if ((m.create || m.closes[0]) && len < 4096) track_reply(p, &m, json, len);
+      if ((m.create || m.create_ctx || m.closes[0]) && len < 4096) track_reply(p, &m, json, len);
       if (p->attached && m.gen == p->gen) {
         if (m.attach) track_sessions_locked(p, json, len, 1);
         copy = rewrite_id(json, len, m.theirs, &clen);
@@ -272,7 +293,8 @@ int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_
     free(p);
     return PB_ENOMEM;
   }
-  pb_proxy_set_limits(p, 0, NULL, 0);
+  p->max_pages = PB_PROXY_MAX_PAGES;
+  p->download_max = (int64_t)50 << 20; /* downloads denied until set_limits names a dir */
   atomic_init(&p->last_activity, pb_now_ms());
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->drained, NULL);
@@ -407,6 +429,7 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
   p->ids[p->nids].gen = p->gen;
   p->ids[p->nids].attach = !strncmp(method, "Target.attachTo", 15);
   p->ids[p->nids].create = !strcmp(method, "Target.createTarget");
+  p->ids[p->nids].create_ctx = !strcmp(method, "Target.createBrowserContext");
   p->ids[p->nids].closes[0] = '\0';
   if (!strcmp(method, "Target.closeTarget")) {
     const cJSON *tid = cJSON_GetObjectItemCaseSensitive(params, "targetId");

@@ -30,7 +30,8 @@ int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_
  * beyond it is answered with an error, and pages its pages open beyond it
  * are closed; 0: PB_PROXY_MAX_PAGES), and where downloads go (NULL: they are
  * denied) and how big one may get (0: 50 MiB) before it is cancelled. dir is
- * copied. Call before the first client attaches. */
+ * copied. The browser's default context, and every context a client creates,
+ * is set to download there at once. Call before the first client attaches. */
 #define PB_PROXY_MAX_PAGES 100
 void pb_proxy_set_limits(pb_proxy *p, int max_pages, const char *download_dir,
                          int64_t download_max_bytes);

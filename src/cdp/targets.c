@@ -121,6 +121,12 @@ int pb_targets_contexts(pb_targets *t, char (*out)[64], int max) {
   return n;
 }
 
+void pb_targets_add_context(pb_targets *t, const char *context_id) {
+  pthread_mutex_lock(&t->mu);
+  ctx_get_locked(t, context_id);
+  pthread_mutex_unlock(&t->mu);
+}
+
 void pb_targets_download_began(pb_targets *t, const char *frame_id) {
   pthread_mutex_lock(&t->mu);
   const char *context = NULL;

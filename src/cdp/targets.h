@@ -38,6 +38,10 @@ int pb_targets_context_of(pb_targets *t, const char *target_id, char *out, size_
  * many. */
 int pb_targets_contexts(pb_targets *t, char (*out)[64], int max);
 
+/* A context came into being (e.g. a client's Target.createBrowserContext):
+ * known from now on, for pb_targets_cap_download(). */
+void pb_targets_add_context(pb_targets *t, const char *context_id);
+
 /* A download began in a frame (Browser.downloadWillBegin's frameId): its
  * page's context is marked, or every known context when the frame is not a
  * known page's main frame. */

@@ -236,18 +236,20 @@ function startFixtures() {
       }
       return send(res, 200, MIME['.html'], `${PAGE_HEAD}<title>redirected</title></head><body><p id="done">end of the chain</p></body></html>`);
     }
-    // /download?bytes=N&ms=M: an attachment of N bytes sent in 64 KiB chunks
-    // M ms apart; 'download' is emitted with {path, sent, complete} when the
-    // response ends or the client gives up on it.
+    // /download?bytes=N&ms=M[&chunked=1]: an attachment of N bytes sent in
+    // 64 KiB chunks M ms apart, its size announced unless chunked; 'download'
+    // is emitted with {path, sent, complete} when the response ends or the
+    // client gives up on it.
     if (p === '/download') {
       const total = intParam(url, 'bytes', 1024, 0, 1 << 30);
       const ms = intParam(url, 'ms', 0, 0, 10000);
-      res.writeHead(200, {
+      const headers = {
         'Content-Type': 'application/octet-stream',
         'Content-Disposition': 'attachment; filename="ppod-test.bin"',
-        'Content-Length': total,
         'Cache-Control': 'no-store',
-      });
+      };
+      if (url.searchParams.get('chunked') !== '1') headers['Content-Length'] = total;
+      res.writeHead(200, headers);
       let sent = 0;
       let done = false;
       const finish = (complete) => {

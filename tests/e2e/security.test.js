@@ -227,17 +227,30 @@ describe('hostile pages and hostile input', { timeout: scaled(300000) }, () => {
       for (const d of dirs) assert.equal(fs.statSync(d).mode & 0o777, 0o700, d);
     });
 
-    it(`a download over --download-max-mb (${DOWNLOAD_MAX_MB}) is cancelled while the job goes on`, async () => {
+    it(`a download announced over --download-max-mb (${DOWNLOAD_MAX_MB}) is cancelled at once`, async () => {
       const done = new Promise((resolve) => fixtures.events.once('download', resolve));
       const res = await post('/browser/content', {
         url: `${fixtures.url}/security/download.html?bytes=${8 << 20}&ms=20`,
+        waitForSelector: { selector: '#clicked' },
+        waitForTimeout: 1000,
+      });
+      assert.equal(res.status, 200, res.body.toString().slice(0, 300));
+      const d = await done;
+      assert.equal(d.complete, false, 'the oversized download was cut off');
+      assert.ok(d.sent <= (DOWNLOAD_MAX_MB << 20), `the browser took ${d.sent} bytes before cancelling`);
+    });
+
+    it(`a download growing past --download-max-mb (${DOWNLOAD_MAX_MB}), size unannounced, is cancelled while the job goes on`, async () => {
+      const done = new Promise((resolve) => fixtures.events.once('download', resolve));
+      const res = await post('/browser/content', {
+        url: `${fixtures.url}/security/download.html?bytes=${8 << 20}&ms=20&chunked=1`,
         waitForSelector: { selector: '#clicked' },
         waitForTimeout: 4000,
       });
       assert.equal(res.status, 200, res.body.toString().slice(0, 300));
       const d = await done;
       assert.equal(d.complete, false, 'the oversized download was cut off');
-      assert.ok(d.sent < (4 << 20), `the browser took ${d.sent} bytes before cancelling`);
+      assert.ok(d.sent > (DOWNLOAD_MAX_MB << 20) && d.sent < (4 << 20), `the browser took ${d.sent} bytes before cancelling (allowed, then cut past the cap)`);
       await pollUntil(() => downloadedFiles(daemon).length === 0, { what: 'the job\'s downloads wiped' });
     });
   });
@@ -311,6 +324,21 @@ describe('hostile pages and hostile input', { timeout: scaled(300000) }, () => {
         const left = (await client.call('Target.getTargets')).result.targetInfos;
         return !left.some((t) => mine.includes(t.targetId));
       }, { what: 'the storm\'s pages gone' });
+    });
+
+    it('a context the client made, without saying how it wants downloads, still has the size cap', async () => {
+      const ctx = await client.call('Target.createBrowserContext', {});
+      assert.ok(ctx.result, JSON.stringify(ctx.error));
+      const served = new Promise((resolve) => fixtures.events.once('download', resolve));
+      const t = await client.call('Target.createTarget', {
+        url: `${fixtures.url}/security/download.html?bytes=${8 << 20}&ms=20&chunked=1`,
+        browserContextId: ctx.result.browserContextId,
+      });
+      assert.ok(t.result, JSON.stringify(t.error));
+      const d = await served;
+      assert.equal(d.complete, false, 'the oversized download was cut off');
+      assert.ok(d.sent > (DOWNLOAD_MAX_MB << 20) && d.sent < (4 << 20), `the browser took ${d.sent} bytes before cancelling (allowed, then cut past the cap)`);
+      await client.call('Target.disposeBrowserContext', { browserContextId: ctx.result.browserContextId });
     });
 
     it('Browser.setDownloadBehavior with the client\'s own path succeeds, but downloads stay in the session', async () => {

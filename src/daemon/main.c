@@ -11,6 +11,7 @@
 #include "ops/jobs.h"
 #include "ops/nav.h"
 #include "ops/ops.h"
+#include "daemon/reaper.h"
 #include "sessions/cgroup.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
@@ -400,9 +401,14 @@ static int serve(config *c) {
   pb_server *srv = NULL;
   pb_sessions *sessions = NULL;
   int code = 1;
+  /* First, while this process has no thread: whatever kills it, the reaper
+   * removes its browsers' cgroups and profile dirs. */
+  int reaper = pb_reaper_start();
+  if (reaper < 0) PB_WARN("no reaper: a killed daemon's profile dirs wait for the next start");
   int rc = pb_store_open(c->data_dir, &st);
   if (rc) {
     fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n", c->data_dir, pb_strerror(rc));
+    pb_reaper_dismiss(reaper);
     return 1;
   }
   int closed = 0;
@@ -530,6 +536,7 @@ out:
   pb_cgroup_shutdown();
   pb_egress_free(eg);
   pb_store_close(st);
+  pb_reaper_dismiss(reaper);
   if (!code) PB_INFO("stopped");
   return code;
 }

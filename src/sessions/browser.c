@@ -345,6 +345,23 @@ int pb_browser_kill_largest(pb_browser *b, long *rss_kb) {
   return (int)best;
 }
 
+int pb_browser_remove_profiles_of(int owner) {
+  DIR *d = opendir(temp_dir());
+  if (!d) return 0;
+  int removed = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    int o = 0;
+    if (sscanf(e->d_name, "ppod-profile-%d-", &o) != 1 || o != owner) continue;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", temp_dir(), e->d_name);
+    rm_rf(path);
+    removed++;
+  }
+  closedir(d);
+  return removed;
+}
+
 int pb_browser_sweep_profiles(void) {
   DIR *d = opendir(temp_dir());
   if (!d) return 0;

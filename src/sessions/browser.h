@@ -71,4 +71,8 @@ void pb_browser_destroy(pb_browser *b);
  * the temp dir (its owner pid is gone). Returns how many were removed. */
 int pb_browser_sweep_profiles(void);
 
+/* Removes the profile dirs of the run whose pid was owner, dead or not;
+ * returns how many it found. */
+int pb_browser_remove_profiles_of(int owner);
+
 #endif

@@ -107,6 +107,19 @@ static void sweep_dead(void) {
   closedir(d);
 }
 
+/* The ppod-<owner> dir of one run, in whichever hierarchy has it: for the
+ * reaper, whose daemon may still be an unreaped zombie (so sweep_dead, which
+ * asks whether the owner lives, would pass it by). */
+void pb_cgroup_remove_owner(int owner) {
+  static const char *roots[] = {"/sys/fs/cgroup/memory", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"};
+  for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/ppod-%d", roots[i], owner);
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(dir);
+  }
+}
+
 static int make_base(void) {
   snprintf(g_base, sizeof(g_base), "%s/ppod-%d", g_root, (int)getpid());
   if (mkdir(g_base, 0755) && errno != EEXIST) return -1;

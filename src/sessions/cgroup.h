@@ -39,6 +39,10 @@ long pb_cgroup_oom_kills(pb_cgroup *cg);
  * removes it. NULL is a no-op. */
 void pb_cgroup_destroy(pb_cgroup *cg);
 
+/* Kills every process in the cgroups of the run whose pid was owner and
+ * removes them (the reaper's cleanup after a daemon that was killed). */
+void pb_cgroup_remove_owner(int owner);
+
 /* Removes ppod-<pid> (every browser's cgroup must be gone). */
 void pb_cgroup_shutdown(void);
 

@@ -535,7 +535,7 @@ describe('sessions through crashes, kill -9 of the service and SIGTERM', { timeo
     }
   });
 
-  it('kill -9 of the service mid-job, restart on the same data dir: no open usage row, the killed job billed once, open sessions closed with Shutdown', async () => {
+  it('kill -9 of the service mid-job: no Chromium, profile dir or cgroup outlives it; restart on the same data dir: no open usage row, the killed job billed once, open sessions closed with Shutdown', async () => {
     const open = await acquireSession(daemon, { keep_alive: 60000 });
     const hit = fixtures.nextRequest((r) => r.path === '/slow' && r.search.includes('killed=1'));
     const startedAt = Date.now();
@@ -558,11 +558,23 @@ describe('sessions through crashes, kill -9 of the service and SIGTERM', { timeo
     assert.equal(sessionRow[0].end_ms, null, 'the acquired session is open');
 
     const tree = childrenOf(daemon.pid);
+    const profiles = daemon.profileDirs();
+    assert.ok(profiles.length >= 1, 'the browsers have profile dirs');
+    const cgroupDir = `/sys/fs/cgroup/memory/ppod-${daemon.pid}`;
+    const hadCgroup = fs.existsSync(cgroupDir);
     const killAt = Date.now();
     process.kill(daemon.pid, 'SIGKILL');
     await daemon.exited;
-    for (const p of tree) { try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ } }
     await assert.rejects(inflight, 'the in-flight request dies with the service');
+    // Nothing of it outlives it, before any restart could sweep: its
+    // Chromium processes die, and its reaper removes the profile dirs and
+    // memory cgroups.
+    await pollUntil(() => tree.every((p) => !isAlive(p)) && profiles.every((d) => !fs.existsSync(d)) &&
+      !(hadCgroup && fs.existsSync(cgroupDir)), {
+      timeout: scaled(5000),
+      what: `no process of the killed service (${tree.filter(isAlive)}), no profile dir ` +
+        `(${profiles.filter((d) => fs.existsSync(d))})${hadCgroup ? ', no cgroup dir' : ''}`,
+    });
 
     restarted = await startDaemon({
       browsers: 1, allowPrivate: [fixtures.host], args: daemonArgs, dataDir: daemon.dataDir, token: daemon.token,

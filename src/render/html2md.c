@@ -448,11 +448,9 @@ static size_t js_length(const char *s, size_t n) {
 
 /* ---------- building the tree from gumbo ---------- */
 
-static int dropped_tag(const GumboNode *g) {
-  if (g->type == GUMBO_NODE_TEMPLATE) return 1;
-  if (g->type != GUMBO_NODE_ELEMENT) return 0;
-  if (g->v.element.tag_namespace == GUMBO_NAMESPACE_SVG) return 1;
-  switch (g->v.element.tag) {
+/* Elements whose whole subtree is left out, by tag (either parser). */
+static int hdropped(int tag) {
+  switch (tag) {
     case GUMBO_TAG_SCRIPT:
     case GUMBO_TAG_STYLE:
     case GUMBO_TAG_NOSCRIPT:
@@ -474,6 +472,13 @@ static int dropped_tag(const GumboNode *g) {
     default:
       return 0;
   }
+}
+
+static int dropped_tag(const GumboNode *g) {
+  if (g->type == GUMBO_NODE_TEMPLATE) return 1;
+  if (g->type != GUMBO_NODE_ELEMENT) return 0;
+  if (g->v.element.tag_namespace == GUMBO_NAMESPACE_SVG) return 1;
+  return hdropped((int)g->v.element.tag);
 }
 
 /* Appends the text under g (past the depth cap) as text children of p. */
@@ -545,30 +550,6 @@ static void build(ctx *c, md_node *p, GumboNode *g, int depth) {
 
 /* The same tree from the fast parser's (see fastparse.h): what build and
  * flatten_text keep from gumbo's, they keep from this one. */
-static int hdropped(int tag) {
-  switch (tag) {
-    case GUMBO_TAG_SCRIPT:
-    case GUMBO_TAG_STYLE:
-    case GUMBO_TAG_NOSCRIPT:
-    case GUMBO_TAG_TEMPLATE:
-    case GUMBO_TAG_HEAD:
-    case GUMBO_TAG_TITLE:
-    case GUMBO_TAG_META:
-    case GUMBO_TAG_LINK:
-    case GUMBO_TAG_BASE:
-    case GUMBO_TAG_SVG:
-    case GUMBO_TAG_IFRAME:
-    case GUMBO_TAG_OBJECT:
-    case GUMBO_TAG_EMBED:
-    case GUMBO_TAG_SELECT:
-    case GUMBO_TAG_DATALIST:
-    case GUMBO_TAG_MAP:
-    case GUMBO_TAG_CANVAS:
-      return 1;
-    default:
-      return 0;
-  }
-}
 
 static void flatten_htext(ctx *c, md_node *p, const pb_hnode *top) {
   const pb_hnode *h = top;

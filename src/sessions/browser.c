@@ -10,11 +10,11 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -244,9 +244,15 @@ fail:
   return rc ? rc : PB_EIO;
 }
 
-pb_cdp *pb_browser_cdp(pb_browser *b) { return b->cdp; }
-pid_t pb_browser_pid(pb_browser *b) { return b->pid; }
-const char *pb_browser_profile_dir(pb_browser *b) { return b->profile; }
+pb_cdp *pb_browser_cdp(pb_browser *b) {
+  return b->cdp;
+}
+pid_t pb_browser_pid(pb_browser *b) {
+  return b->pid;
+}
+const char *pb_browser_profile_dir(pb_browser *b) {
+  return b->profile;
+}
 
 static long rss_of(pid_t pid) {
   char path[64], buf[512];
@@ -345,14 +351,18 @@ int pb_browser_kill_largest(pb_browser *b, long *rss_kb) {
   return (int)best;
 }
 
-int pb_browser_remove_profiles_of(int owner) {
+/* Removes the ppod-profile-<owner>-* dirs in the temp dir: of that owner
+ * when owner > 0, else of every owner that is gone (not this process). */
+static int remove_profiles(int owner) {
   DIR *d = opendir(temp_dir());
   if (!d) return 0;
   int removed = 0;
   struct dirent *e;
   while ((e = readdir(d))) {
     int o = 0;
-    if (sscanf(e->d_name, "ppod-profile-%d-", &o) != 1 || o != owner) continue;
+    if (sscanf(e->d_name, "ppod-profile-%d-", &o) != 1 || o <= 0) continue;
+    int keep = owner > 0 ? o != owner : (o == (int)getpid() || kill(o, 0) == 0 || errno != ESRCH);
+    if (keep) continue;
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", temp_dir(), e->d_name);
     rm_rf(path);
@@ -362,20 +372,10 @@ int pb_browser_remove_profiles_of(int owner) {
   return removed;
 }
 
+int pb_browser_remove_profiles_of(int owner) {
+  return owner > 0 ? remove_profiles(owner) : 0;
+}
+
 int pb_browser_sweep_profiles(void) {
-  DIR *d = opendir(temp_dir());
-  if (!d) return 0;
-  int removed = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    int owner = 0;
-    if (sscanf(e->d_name, "ppod-profile-%d-", &owner) != 1 || owner <= 0) continue;
-    if (owner == (int)getpid() || kill(owner, 0) == 0 || errno != ESRCH) continue;
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", temp_dir(), e->d_name);
-    rm_rf(path);
-    removed++;
-  }
-  closedir(d);
-  return removed;
+  return remove_profiles(0);
 }

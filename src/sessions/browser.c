@@ -265,18 +265,27 @@ static long rss_of(pid_t pid) {
   return res * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-long pb_browser_rss_kb(pb_browser *b) {
-  /* Sum over the process group: renderers, GPU and utility processes. */
-  long total = 0;
+/* Calls fn for each process of the browser's process group: the browser,
+ * its renderers, GPU and utility processes. */
+static void group_walk(pb_browser *b, void (*fn)(pid_t pid, void *arg), void *arg) {
   DIR *d = opendir("/proc");
-  if (!d) return 0;
+  if (!d) return;
   struct dirent *e;
   while ((e = readdir(d))) {
     long long pid;
     if (pb_parse_int(e->d_name, 1, INT_MAX, &pid)) continue;
-    if (getpgid((pid_t)pid) == b->pid) total += rss_of((pid_t)pid);
+    if (getpgid((pid_t)pid) == b->pid) fn((pid_t)pid, arg);
   }
   closedir(d);
+}
+
+static void add_rss(pid_t pid, void *total) {
+  *(long *)total += rss_of(pid);
+}
+
+long pb_browser_rss_kb(pb_browser *b) {
+  long total = 0;
+  group_walk(b, add_rss, &total);
   return total;
 }
 
@@ -311,17 +320,13 @@ static long pss_of(pid_t pid) {
   return kb >= 0 ? kb : rss_of(pid);
 }
 
+static void add_pss(pid_t pid, void *total) {
+  *(long *)total += pss_of(pid);
+}
+
 long pb_browser_memory_kb(pb_browser *b) {
   long total = 0;
-  DIR *d = opendir("/proc");
-  if (!d) return 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    long long pid;
-    if (pb_parse_int(e->d_name, 1, INT_MAX, &pid)) continue;
-    if (getpgid((pid_t)pid) == b->pid) total += pss_of((pid_t)pid);
-  }
-  closedir(d);
+  group_walk(b, add_pss, &total);
   return total;
 }
 
@@ -329,26 +334,23 @@ long pb_browser_oom_kills(pb_browser *b) {
   return b->cg ? pb_cgroup_oom_kills(b->cg) : -1;
 }
 
+typedef struct {
+  pid_t pid;
+  long kb;
+} largest;
+
+static void note_largest(pid_t pid, void *arg) {
+  largest *l = arg;
+  long kb = pss_of(pid);
+  if (kb > l->kb) *l = (largest){pid, kb};
+}
+
 int pb_browser_kill_largest(pb_browser *b, long *rss_kb) {
-  pid_t best = 0;
-  long best_rss = 0;
-  DIR *d = opendir("/proc");
-  if (!d) return 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    long long pid;
-    if (pb_parse_int(e->d_name, 1, INT_MAX, &pid)) continue;
-    if (getpgid((pid_t)pid) != b->pid) continue;
-    long r = pss_of((pid_t)pid);
-    if (r > best_rss) {
-      best_rss = r;
-      best = (pid_t)pid;
-    }
-  }
-  closedir(d);
-  if (best > 0) kill(best, SIGKILL);
-  if (rss_kb) *rss_kb = best_rss;
-  return (int)best;
+  largest l = {0, 0};
+  group_walk(b, note_largest, &l);
+  if (l.pid > 0) kill(l.pid, SIGKILL);
+  if (rss_kb) *rss_kb = l.kb;
+  return (int)l.pid;
 }
 
 /* Removes the ppod-profile-<owner>-* dirs in the temp dir: of that owner

@@ -26,10 +26,10 @@ typedef struct entry {
   pb_pool *pool;
   pb_browser *b;
   int state;
-  int replace;   /* recycle requested: retire once a replacement is live */
-  int cause;     /* why it is being replaced (PB_POOL_CAUSE_*), counted once */
-  int leased;    /* pages out to jobs */
-  int creating;  /* pages being prepared by the warmer */
+  int replace;  /* recycle requested: retire once a replacement is live */
+  int cause;    /* why it is being replaced (PB_POOL_CAUSE_*), counted once */
+  int leased;   /* pages out to jobs */
+  int creating; /* pages being prepared by the warmer */
   pb_page *ready[MAX_WARM];
   int nready;
   uint64_t jobs;
@@ -37,7 +37,7 @@ typedef struct entry {
   int64_t born_ms;
   pthread_t warmer;
   int warmer_started;
-  pthread_cond_t wcv; /* wakes the warmer */
+  pthread_cond_t wcv;  /* wakes the warmer */
   pb_targets *targets; /* what its pages opened, per context (reader thread) */
   struct entry *next;
 } entry;
@@ -54,8 +54,8 @@ struct pb_pool {
   pthread_t manager;
   uint64_t launched, crashed;
   uint64_t restarts[PB_POOL_NCAUSES]; /* browsers replaced, by cause */
-  int64_t last_rss_check; /* manager thread only */
-  int64_t last_mem_check; /* manager thread only: the memory watchdog */
+  int64_t last_rss_check;             /* manager thread only */
+  int64_t last_mem_check;             /* manager thread only: the memory watchdog */
 };
 
 static void cond_init_mono(pthread_cond_t *cv) {
@@ -304,6 +304,16 @@ static void mark_replace_locked(pb_pool *p, entry *e, int cause) {
   p->restarts[cause]++;
 }
 
+/* Whether a browser is being replaced: marked, retiring, or a replacement
+ * still starting. Planned recycles (jobs, RSS, age) wait for it to end, so
+ * browsers that reach their cap together are replaced one after the other
+ * and the pool never runs more than one browser over its size. */
+static int replacing_locked(pb_pool *p) {
+  for (entry *e = p->entries; e; e = e->next)
+    if (e->replace || e->state != E_LIVE) return 1;
+  return 0;
+}
+
 static int live_count_locked(pb_pool *p) {
   int n = 0;
   for (entry *e = p->entries; e; e = e->next)
@@ -330,7 +340,7 @@ static void *manager_main(void *arg) {
     int check_rss = p->o.recycle_rss_kb > 0 && now - p->last_rss_check >= 5000;
     if (check_rss) p->last_rss_check = now;
     for (entry *e = p->entries; e; e = e->next) {
-      if (e->state != E_LIVE || e->replace) continue;
+      if (e->state != E_LIVE || e->replace || replacing_locked(p)) continue;
       if (p->o.recycle_age_ms > 0 && now - e->born_ms > p->o.recycle_age_ms) {
         PB_INFO("pool: browser %d is %lld s old; replacing it", (int)pb_browser_pid(e->b),
                 (long long)((now - e->born_ms) / 1000));
@@ -338,7 +348,8 @@ static void *manager_main(void *arg) {
       } else if (check_rss) {
         long rss = pb_browser_rss_kb(e->b);
         if (rss > p->o.recycle_rss_kb) {
-          PB_INFO("pool: browser %d uses %ld MiB; replacing it", (int)pb_browser_pid(e->b), rss / 1024);
+          PB_INFO("pool: browser %d uses %ld MiB; replacing it", (int)pb_browser_pid(e->b),
+                  rss / 1024);
           mark_replace_locked(p, e, PB_POOL_CAUSE_RSS);
         }
       }
@@ -355,9 +366,10 @@ static void *manager_main(void *arg) {
       if (e->state != E_LIVE) continue;
       long kills = pb_browser_oom_kills(e->b);
       if (kills > e->oom_kills) {
-        PB_WARN("pool: browser %d went over its memory limit (%ld MiB): the kernel killed %ld "
-                "process(es); replacing it", (int)pb_browser_pid(e->b), limit / 1024,
-                kills - e->oom_kills);
+        PB_WARN(
+            "pool: browser %d went over its memory limit (%ld MiB): the kernel killed %ld "
+            "process(es); replacing it",
+            (int)pb_browser_pid(e->b), limit / 1024, kills - e->oom_kills);
         e->oom_kills = kills;
         mark_replace_locked(p, e, PB_POOL_CAUSE_CRASH);
       } else if (kills < 0 && check_mem) {
@@ -365,9 +377,10 @@ static void *manager_main(void *arg) {
         if (rss > limit) {
           long big = 0;
           int pid = pb_browser_kill_largest(e->b, &big);
-          PB_WARN("pool: browser %d uses %ld MiB, over its memory limit (%ld MiB): killed its "
-                  "process %d (%ld MiB); replacing it", (int)pb_browser_pid(e->b), rss / 1024,
-                  limit / 1024, pid, big / 1024);
+          PB_WARN(
+              "pool: browser %d uses %ld MiB, over its memory limit (%ld MiB): killed its "
+              "process %d (%ld MiB); replacing it",
+              (int)pb_browser_pid(e->b), rss / 1024, limit / 1024, pid, big / 1024);
           mark_replace_locked(p, e, PB_POOL_CAUSE_CRASH);
         }
       }
@@ -553,7 +566,8 @@ int pb_pool_lease(pb_pool *p, int64_t deadline_ms, pb_page **out) {
       }
       best->leased++;
       best->jobs++;
-      if (p->o.recycle_after > 0 && best->jobs >= (uint64_t)p->o.recycle_after && !best->replace) {
+      if (p->o.recycle_after > 0 && best->jobs >= (uint64_t)p->o.recycle_after && !best->replace &&
+          !replacing_locked(p)) {
         mark_replace_locked(p, best, PB_POOL_CAUSE_JOBS);
         pthread_cond_signal(&p->mgr_cv);
       }
@@ -659,7 +673,8 @@ static void group_rss_kb(const int *pgids, long *rss, int n) {
     FILE *f = fopen(path, "r");
     if (!f) continue;
     long size = 0, res = 0;
-    if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%ld %ld", &size, &res) == 2) rss[i] += res * page_kb;
+    if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%ld %ld", &size, &res) == 2)
+      rss[i] += res * page_kb;
     fclose(f);
   }
   closedir(d);

@@ -87,3 +87,51 @@ for (const { cause, args, title } of [
     });
   });
 }
+
+// Two pool browsers that reach --recycle-after together (balanced traffic
+// does that) are replaced one after the other: the pool never runs more
+// than one browser beyond its size, as `make load` also checks.
+describe('recycling two browsers due at once (--browsers 2 --recycle-after 4)', { timeout: scaled(90000) }, () => {
+  let fixtures;
+  let daemon;
+
+  before(async () => {
+    fixtures = await startFixtures();
+    daemon = await startDaemon({
+      browsers: 2, allowPrivate: [fixtures.host], args: ['--recycle-after', '4', '--concurrency', '2', '--spares', '0'],
+    });
+    await pollUntil(() => daemon.browserPids().length === 2, { timeout: scaled(15000), what: 'two pool browsers' });
+  }, { timeout: scaled(40000) });
+
+  after(async () => {
+    if (daemon) await daemon.stop('SIGKILL');
+    if (fixtures) await fixtures.close();
+  });
+
+  it('at most one browser over the pool size while both are replaced, and no request fails', async (t) => {
+    // A census of the browsers under the daemon every 20 ms, for as long as
+    // the traffic runs: it records, it does not synchronise anything.
+    let most = 0;
+    const seen = new Set();
+    const census = setInterval(() => {
+      const pids = daemon.browserPids();
+      for (const p of pids) seen.add(p);
+      most = Math.max(most, pids.length);
+    }, 20);
+    let text = '';
+    let statuses;
+    try {
+      statuses = await traffic(daemon, fixtures, async () => {
+        text = await metricsText(daemon);
+        return metric(text, 'ppod_browser_restarts_total', { cause: 'recycle_jobs' }) >= 4;
+      }, { maxMs: scaled(40000) });
+    } finally {
+      clearInterval(census);
+    }
+    const failed = statuses.filter((s) => s !== 200);
+    t.diagnostic(`${statuses.length} requests, browsers seen ${seen.size}, at most ${most} at once`);
+    assert.deepEqual(failed, [], 'no request fails while the browsers are recycled');
+    assert.ok(seen.size >= 5, `both browsers were replaced, twice between them at least: ${[...seen]}`);
+    assert.ok(most <= 3, `at most 2 pool browsers + 1 replacement at once, saw ${most}`);
+  });
+});

@@ -592,11 +592,16 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
     stop,
     createToken: (opts) => createToken(dataDir, 'test', opts),
     // Chromium browser processes (not renderers/helpers) under the daemon.
-    browserPids: () => childrenOf(proc.pid).filter((pid) => {
-      const a = cmdline(pid);
-      return a.some((x) => x === '--remote-debugging-pipe' || x.startsWith('--remote-debugging-pipe=')) &&
-        !a.some((x) => x.startsWith('--type='));
-    }),
+    browserPids: () => {
+      const pids = childrenOf(proc.pid).filter((pid) => {
+        const a = cmdline(pid);
+        return a.some((x) => x === '--remote-debugging-pipe' || x.startsWith('--remote-debugging-pipe=')) &&
+          !a.some((x) => x.startsWith('--type='));
+      });
+      // A browser's child between fork and exec still shows the browser's
+      // command line: not a browser of its own.
+      return pids.filter((pid) => !pids.includes((procStat(pid) || {}).ppid));
+    },
     // Profile dirs this daemon's Chromiums use right now: --user-data-dir of
     // its descendants, plus any ppod-profile-* in its private TMPDIR.
     profileDirs: () => {

@@ -99,6 +99,13 @@ function descendants(pid) {
   return out;
 }
 
+function ppidOf(pid) {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch { return 0; }
+}
+
 function cmdlineOf(pid) {
   try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean); } catch { return []; }
 }
@@ -107,10 +114,13 @@ function cmdlineOf(pid) {
 // browser processes among them (no --type=).
 function chromiumUnder(pid) {
   const all = descendants(pid).filter((p) => cmdlineOf(p).join(' ').includes('chromium'));
-  const browsers = all.filter((p) => {
+  const piped = all.filter((p) => {
     const a = cmdlineOf(p);
     return a.some((x) => x.startsWith('--remote-debugging-pipe')) && !a.join(' ').includes('--type=');
   });
+  // A browser's child between fork and exec still shows the browser's
+  // command line: not a browser of its own.
+  const browsers = piped.filter((p) => !piped.includes(ppidOf(p)));
   return { all, browsers };
 }
 

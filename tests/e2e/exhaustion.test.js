@@ -52,6 +52,26 @@ function cpuTicks(pid) {
 
 // ---------------------------------------------------------------- disk
 
+// A small tmpfs at a fresh dir: { mnt, skip } (skip says why when mounting
+// is not permitted here); unmountTmpfs undoes it.
+function mountTmpfs(prefix, options) {
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', mnt], { stdio: 'pipe' });
+  } catch (e) {
+    return { mnt, skip: `cannot mount a tmpfs (needs root / CAP_SYS_ADMIN): ${String(e.stderr || e.message).trim()}` };
+  }
+  return { mnt, skip: null };
+}
+
+function unmountTmpfs(mnt, mounted) {
+  if (!mnt) return;
+  if (mounted) {
+    try { execFileSync('umount', ['-l', mnt], { stdio: 'pipe' }); } catch { /* not mounted */ }
+  }
+  fs.rmSync(mnt, { recursive: true, force: true });
+}
+
 describe('a full disk under the data dir (tmpfs)', { timeout: scaled(90000) }, () => {
   let fixtures;
   let daemon;
@@ -59,13 +79,8 @@ describe('a full disk under the data dir (tmpfs)', { timeout: scaled(90000) }, (
   let skip = null;
 
   before(async () => {
-    mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'ppod-e2e-full-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m,mode=0700', 'tmpfs', mnt], { stdio: 'pipe' });
-    } catch (e) {
-      skip = `cannot mount a tmpfs (needs root / CAP_SYS_ADMIN): ${String(e.stderr || e.message).trim()}`;
-      return;
-    }
+    ({ mnt, skip } = mountTmpfs('ppod-e2e-full-', 'size=24m,mode=0700'));
+    if (skip) return;
     fixtures = await startFixtures();
     const token = await createAccount(mnt, 'test');
     daemon = await startDaemon({
@@ -76,10 +91,7 @@ describe('a full disk under the data dir (tmpfs)', { timeout: scaled(90000) }, (
   after(async () => {
     if (daemon) await daemon.stop('SIGKILL');
     if (fixtures) await fixtures.close();
-    if (!skip) {
-      try { execFileSync('umount', ['-l', mnt], { stdio: 'pipe' }); } catch { /* not mounted */ }
-    }
-    fs.rmSync(mnt, { recursive: true, force: true });
+    unmountTmpfs(mnt, !skip);
   });
 
   it('507 STORAGE_FULL while full (traces too), 200 again once space is back; one closed usage row per 200', async (t) => {
@@ -155,13 +167,8 @@ describe('a full temp dir (the browsers\' profiles, tmpfs) while browsers are re
   let skip = null;
 
   before(async () => {
-    mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'ppod-e2e-tmpfull-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m,mode=1777', 'tmpfs', mnt], { stdio: 'pipe' });
-    } catch (e) {
-      skip = `cannot mount a tmpfs (needs root / CAP_SYS_ADMIN): ${String(e.stderr || e.message).trim()}`;
-      return;
-    }
+    ({ mnt, skip } = mountTmpfs('ppod-e2e-tmpfull-', 'size=16m,mode=1777'));
+    if (skip) return;
     fixtures = await startFixtures();
     daemon = await startDaemon({
       browsers: 1, allowPrivate: [fixtures.host], env: { TMPDIR: mnt }, args: ['--spares', '0', '--recycle-after', '2'],
@@ -171,10 +178,7 @@ describe('a full temp dir (the browsers\' profiles, tmpfs) while browsers are re
   after(async () => {
     if (daemon) await daemon.stop('SIGKILL');
     if (fixtures) await fixtures.close();
-    if (!skip) {
-      try { execFileSync('umount', ['-l', mnt], { stdio: 'pipe' }); } catch { /* not mounted */ }
-    }
-    fs.rmSync(mnt, { recursive: true, force: true });
+    unmountTmpfs(mnt, !skip);
   });
 
   it('answers are 200 or a JSON error with a code, never a crash; all 200 again once space is back', async (t) => {

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libwebsockets-dev libcjson-dev libcurl4-openssl-dev libpng-dev
       libgumbo-dev libcmark-gfm-dev libcmark-gfm-extensions-dev libsqlite3-dev
-      libzip-dev chromium chromium-headless-shell nodejs npm curl poppler-utils
+      libzip-dev libpcre2-dev chromium chromium-headless-shell nodejs npm curl poppler-utils
       fonts-liberation fonts-noto-core fonts-noto-color-emoji fonts-noto-cjk)
 
 missing=()

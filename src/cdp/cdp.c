@@ -275,23 +275,72 @@ static void dispatch(pb_cdp *c, char *text, size_t len) {
   cJSON_Delete(msg);
 }
 
+/* The id of a reply, which Chromium always writes first, or -1. */
+static int64_t leading_id(const char *buf, size_t len) {
+  static const char prefix[] = "{\"id\":";
+  size_t i = sizeof(prefix) - 1;
+  if (len <= i || memcmp(buf, prefix, i)) return -1;
+  int64_t v = 0;
+  size_t start = i;
+  while (i < len && i - start < 18 && buf[i] >= '0' && buf[i] <= '9') v = v * 10 + (buf[i++] - '0');
+  return i > start && i < len && buf[i] == ',' ? v : -1;
+}
+
+/* A message past PB_CDP_MESSAGE_MAX was read past: its caller gets an error
+ * in its place, so one huge reply costs one command, not the browser. */
+static void dropped_oversized(pb_cdp *c, int64_t id) {
+  if (id < 0) {
+    PB_WARN("cdp: an event larger than %zu MiB from the browser was dropped",
+            PB_CDP_MESSAGE_MAX >> 20);
+    return;
+  }
+  PB_WARN("cdp: the reply to %lld was larger than %zu MiB and was dropped", (long long)id,
+          PB_CDP_MESSAGE_MAX >> 20);
+  char text[256];
+  int n = snprintf(text, sizeof(text),
+                   "{\"id\":%lld,\"error\":{\"code\":-32000,\"message\":\"ppod: the reply was "
+                   "larger than %zu MiB and was dropped\"}}",
+                   (long long)id, PB_CDP_MESSAGE_MAX >> 20);
+  dispatch(c, text, (size_t)n);
+}
+
 static void *reader_main(void *arg) {
   pb_cdp *c = arg;
   size_t alloc = 1 << 16, len = 0;
   char *buf = malloc(alloc);
+  int skipping = 0; /* inside a message past the cap: bytes are thrown away */
+  int64_t skip_id = -1;
   while (buf) {
-    if (len == alloc) {
-      if (alloc >= PB_CDP_MAX_MESSAGE) break;
-      char *nb = realloc(buf, alloc * 2);
-      if (!nb) break;
-      buf = nb;
-      alloc *= 2;
+    if (!skipping && len == alloc) {
+      if (alloc >= PB_CDP_MESSAGE_MAX) {
+        /* One message fills the whole buffer: note its id and read past it. */
+        skip_id = leading_id(buf, len);
+        skipping = 1;
+        len = 0;
+      } else {
+        char *nb = realloc(buf, alloc * 2);
+        if (!nb) break;
+        buf = nb;
+        alloc *= 2;
+      }
     }
     ssize_t n = read(c->rfd, buf + len, alloc - len);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    size_t scan = len;
-    len += (size_t)n;
+    size_t scan;
+    if (skipping) {
+      char *z = memchr(buf, '\0', (size_t)n);
+      if (!z) continue;
+      size_t rest = (size_t)n - (size_t)(z - buf) - 1;
+      memmove(buf, z + 1, rest);
+      len = rest;
+      scan = 0;
+      skipping = 0;
+      dropped_oversized(c, skip_id);
+    } else {
+      scan = len;
+      len += (size_t)n;
+    }
     size_t start = 0;
     char *z;
     while ((z = memchr(buf + scan, '\0', len - scan))) {

@@ -14,9 +14,12 @@
 typedef struct pb_cdp pb_cdp;
 typedef struct pb_cdp_sub pb_cdp_sub;
 
-/* Largest message accepted from Chromium (a full-page screenshot is one
- * message); a bigger one is treated as a broken browser. */
-#define PB_CDP_MAX_MESSAGE (512u * 1024 * 1024)
+/* Largest CDP message, in both directions: a client frame over it is refused
+ * (the WebSocket closes with 1009), and a message from Chromium over it is
+ * read past and dropped without being held whole; if it was a reply, its
+ * caller (pb_cdp_call, or the proxy's client) gets a CDP error for that id
+ * instead, and the browser stays alive. */
+#define PB_CDP_MESSAGE_MAX ((size_t)64 << 20)
 
 /* Called on the reader thread for every event before it is queued. It must
  * not block; it may call pb_cdp_send(). Return 1 to consume the event (not

@@ -26,14 +26,17 @@ typedef struct {
   int create;      /* Target.createTarget: its reply names a new page */
   int create_ctx;  /* Target.createBrowserContext: its reply names a context */
   char closes[64]; /* Target.closeTarget: the page it closes */
+  char sid[64];    /* the command's flat session ("" : the browser's) */
 } id_map;
 
 #define MAX_CLIENT_SESSIONS 256
 
+/* Refusals logged per second and session before the rest are only counted. */
+#define REFUSAL_LOG_PER_SEC 10
+
 struct pb_proxy {
   pb_cdp *cdp;
-  pb_policy_url_check url_check;
-  void *check_data;
+  pb_policy_env env;
   pb_proxy_wake wake;
   void *wake_data;
   pthread_mutex_t mu;
@@ -56,6 +59,12 @@ struct pb_proxy {
   int max_pages;
   char download_dir[4096]; /* "" : downloads denied */
   int64_t download_max;
+  /* Who the refusal log lines name, and their rate limit (I/O thread). */
+  char account[128];
+  char session_id[64];
+  int64_t log_second;
+  int log_count;
+  int64_t log_suppressed;
 };
 
 /* Downloads of a context (NULL: the default one) go to the session's dir,
@@ -222,6 +231,30 @@ static char *rewrite_id(const char *json, size_t len, double theirs, size_t *out
   return out;
 }
 
+/* A small reply to a command sent in a flat session, given the client's id
+ * and, if it lacks one (the error pb_cdp puts in place of a reply past the
+ * size cap), the session's id so the client routes it. */
+static char *reply_in_session(const char *json, size_t len, const id_map *m, size_t *outlen) {
+  if (memmem(json, len, "\"sessionId\"", 11)) return rewrite_id(json, len, m->theirs, outlen);
+  cJSON *r = cJSON_ParseWithLength(json, len);
+  char *out = NULL;
+  if (r) {
+    cJSON_DeleteItemFromObjectCaseSensitive(r, "id");
+    cJSON_AddStringToObject(r, "sessionId", m->sid);
+    char *rest = cJSON_PrintUnformatted(r);
+    if (rest) {
+      pb_buf b;
+      pb_buf_init(&b, 8192);
+      if (!pb_buf_printf(&b, "{\"id\":%.17g%s%s", m->theirs, rest[1] == '}' ? "" : ",", rest + 1))
+        out = pb_buf_steal(&b, outlen);
+      pb_buf_free(&b);
+      free(rest);
+    }
+    cJSON_Delete(r);
+  }
+  return out;
+}
+
 /* Reader thread: every message from the browser. */
 static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
   (void)c;
@@ -248,7 +281,8 @@ static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
       if ((m.create || m.create_ctx || m.closes[0]) && len < 4096) track_reply(p, &m, json, len);
       if (p->attached && m.gen == p->gen) {
         if (m.attach) track_sessions_locked(p, json, len, 1);
-        copy = rewrite_id(json, len, m.theirs, &clen);
+        copy = m.sid[0] && len < 4096 ? reply_in_session(json, len, &m, &clen)
+                                      : rewrite_id(json, len, m.theirs, &clen);
       }
     }
   } else {
@@ -284,8 +318,9 @@ int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_
   pb_proxy *p = calloc(1, sizeof(*p));
   if (!p) return PB_ENOMEM;
   p->cdp = c;
-  p->url_check = url_check;
-  p->check_data = check_data;
+  p->env.url_check = url_check;
+  p->env.url_data = check_data;
+  p->env.upload_dir = NULL; /* no upload area yet: DOM.setFileInputFiles is refused */
   p->wake = wake;
   p->wake_data = wake_data;
   p->next_id = PB_CDP_RAW_ID_BASE;
@@ -312,7 +347,10 @@ void pb_proxy_client_attach(pb_proxy *p) {
   atomic_store(&p->last_activity, pb_now_ms());
 }
 
+static void log_suppressed(pb_proxy *p);
+
 void pb_proxy_client_detach(pb_proxy *p) {
+  log_suppressed(p);
   pthread_mutex_lock(&p->mu);
   p->attached = 0;
   p->nids = 0;
@@ -367,20 +405,63 @@ static void answer(pb_proxy *p, const cJSON *id, const char *sid, const char *er
   if (p->wake) p->wake(p->wake_data);
 }
 
+void pb_proxy_set_identity(pb_proxy *p, const char *account, const char *session_id) {
+  pb_strlcpy(p->account, account ? account : "", sizeof(p->account));
+  pb_strlcpy(p->session_id, session_id ? session_id : "", sizeof(p->session_id));
+}
+
+/* "suppressed" refusals of the last second, in one line of their own. */
+static void log_suppressed(pb_proxy *p) {
+  if (!p->log_suppressed) return;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "level", "warn");
+  cJSON_AddStringToObject(o, "msg", "cdp refused");
+  if (p->account[0]) cJSON_AddStringToObject(o, "account", p->account);
+  cJSON_AddStringToObject(o, "session", p->session_id);
+  cJSON_AddNumberToObject(o, "suppressed", (double)p->log_suppressed);
+  pb_log_json(o);
+  p->log_suppressed = 0;
+}
+
+/* One JSON line per refused command, like the request log; past
+ * REFUSAL_LOG_PER_SEC in a second only counted, then said in one line. */
+static void log_refusal(pb_proxy *p, const cJSON *msg, const char *why) {
+  if (pb_log_level < PB_LOG_WARN) return;
+  int64_t sec = pb_now_ms() / 1000;
+  if (sec != p->log_second) {
+    log_suppressed(p);
+    p->log_second = sec;
+    p->log_count = 0;
+  }
+  if (++p->log_count > REFUSAL_LOG_PER_SEC) {
+    p->log_suppressed++;
+    return;
+  }
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(msg, "method");
+  const cJSON *sid = cJSON_GetObjectItemCaseSensitive(msg, "sessionId");
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "level", "warn");
+  cJSON_AddStringToObject(o, "msg", "cdp refused");
+  if (p->account[0]) cJSON_AddStringToObject(o, "account", p->account);
+  cJSON_AddStringToObject(o, "session", p->session_id);
+  if (cJSON_IsString(sid)) cJSON_AddStringToObject(o, "cdpSession", sid->valuestring);
+  char method[128];
+  pb_strlcpy(method, cJSON_IsString(m) ? m->valuestring : "", sizeof(method));
+  cJSON_AddStringToObject(o, "method", method);
+  cJSON_AddStringToObject(o, "reason", why);
+  pb_log_json(o);
+}
+
 int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
   atomic_store(&p->last_activity, pb_now_ms());
-  cJSON *msg = cJSON_ParseWithLength(json, len);
+  char why[512];
+  cJSON *msg = NULL;
+  int verdict = pb_cdp_policy_frame(json, len, &p->env, &msg, why, sizeof(why));
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
   const cJSON *sidj = cJSON_GetObjectItemCaseSensitive(msg, "sessionId");
   const char *sid = cJSON_IsString(sidj) ? sidj->valuestring : NULL;
-  if (!cJSON_IsObject(msg) || !cJSON_IsNumber(id)) {
-    answer(p, cJSON_IsNumber(id) ? id : NULL, sid, "refused by ppod: a command is a JSON object with a numeric id");
-    cJSON_Delete(msg);
-    return PB_POLICY_DENY;
-  }
-  char why[512];
-  int verdict = pb_cdp_policy(msg, p->url_check, p->check_data, why, sizeof(why));
   if (verdict != PB_POLICY_ALLOW) {
+    if (verdict == PB_POLICY_DENY) log_refusal(p, msg, why);
     answer(p, id, sid, verdict == PB_POLICY_DENY ? why : NULL);
     cJSON_Delete(msg);
     return verdict;
@@ -393,6 +474,7 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
              "refused by ppod: the session has %d pages open, the most it may have; "
              "close one first",
              p->max_pages);
+    log_refusal(p, msg, why);
     answer(p, id, sid, why);
     cJSON_Delete(msg);
     return PB_POLICY_DENY;
@@ -416,6 +498,7 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
     id_map *ni = na <= 65536 ? realloc(p->ids, na * sizeof(*ni)) : NULL;
     if (!ni) {
       pthread_mutex_unlock(&p->mu);
+      log_refusal(p, msg, "refused by ppod: too many commands waiting for an answer");
       answer(p, id, sid, "refused by ppod: too many commands waiting for an answer");
       cJSON_Delete(msg);
       return PB_POLICY_DENY;
@@ -431,6 +514,7 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
   p->ids[p->nids].create = !strcmp(method, "Target.createTarget");
   p->ids[p->nids].create_ctx = !strcmp(method, "Target.createBrowserContext");
   p->ids[p->nids].closes[0] = '\0';
+  pb_strlcpy(p->ids[p->nids].sid, sid ? sid : "", sizeof(p->ids[0].sid));
   if (!strcmp(method, "Target.closeTarget")) {
     const cJSON *tid = cJSON_GetObjectItemCaseSensitive(params, "targetId");
     if (cJSON_IsString(tid))
@@ -438,17 +522,35 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
   }
   p->nids++;
   pthread_mutex_unlock(&p->mu);
-  /* The id goes first so the reply can be rewritten without parsing it. */
-  cJSON_DeleteItemFromObjectCaseSensitive(msg, "id");
+  /* The id goes first so the reply can be rewritten without parsing it;
+   * what Chromium reads is the canonical tree printed, never the frame. */
+  cJSON *theirs = cJSON_DetachItemFromObjectCaseSensitive(msg, "id");
   char *rest = cJSON_PrintUnformatted(msg);
-  cJSON_Delete(msg);
-  if (!rest) return PB_POLICY_DENY;
   pb_buf b;
-  pb_buf_init(&b, (size_t)1 << 30);
-  int rc = pb_buf_printf(&b, "{\"id\":%" PRId64 "%s%s", ours, rest[1] == '}' ? "" : ",", rest + 1);
+  pb_buf_init(&b, PB_CDP_MESSAGE_MAX);
+  int rc = rest ? pb_buf_printf(&b, "{\"id\":%" PRId64 "%s%s", ours, rest[1] == '}' ? "" : ",", rest + 1)
+                : PB_ENOMEM;
   free(rest);
   if (!rc) rc = pb_cdp_send_raw(p->cdp, b.data, b.len);
   pb_buf_free(&b);
+  if (rc == PB_ETOOBIG || rc == PB_ENOMEM) {
+    /* Printing escapes can grow a frame past the cap. */
+    pthread_mutex_lock(&p->mu);
+    for (size_t k = 0; k < p->nids; k++)
+      if (p->ids[k].ours == ours) {
+        p->ids[k] = p->ids[--p->nids];
+        break;
+      }
+    pthread_mutex_unlock(&p->mu);
+    const char *e = "refused by ppod: the message is larger than 64 MiB";
+    log_refusal(p, msg, e);
+    answer(p, theirs, sid, e);
+    cJSON_Delete(theirs);
+    cJSON_Delete(msg);
+    return PB_POLICY_DENY;
+  }
+  cJSON_Delete(theirs);
+  cJSON_Delete(msg);
   return PB_POLICY_ALLOW;
 }
 

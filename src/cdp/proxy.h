@@ -14,8 +14,10 @@
 typedef struct pb_proxy pb_proxy;
 
 /* Outbound bytes queued for a slow client before the browser's reader waits
- * (back-pressure instead of unbounded buffering). */
-#define PB_PROXY_QUEUE_MAX ((size_t)64 << 20)
+ * (back-pressure instead of unbounded buffering). One message may go past it
+ * when the queue is empty, so a session holds at most PB_PROXY_QUEUE_MAX +
+ * PB_CDP_MESSAGE_MAX here (80 MiB); README "Memory budget" adds the rest. */
+#define PB_PROXY_QUEUE_MAX ((size_t)16 << 20)
 
 /* Called (from any thread) when output is queued or the browser died, so the
  * I/O thread can look at the proxy. */
@@ -36,15 +38,22 @@ int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_
 void pb_proxy_set_limits(pb_proxy *p, int max_pages, const char *download_dir,
                          int64_t download_max_bytes);
 
+/* Names the session in the refusal log lines: account (name, or "" if
+ * unknown) and the service's session id. Both copied. Call before the first
+ * client attaches. */
+void pb_proxy_set_identity(pb_proxy *p, const char *account, const char *session_id);
+
 /* Starts a client connection: output from now on is queued for it. */
 void pb_proxy_client_attach(pb_proxy *p);
 /* The client went away: its queued output and outstanding ids are dropped. */
 void pb_proxy_client_detach(pb_proxy *p);
 
-/* One complete message from the client. Returns PB_POLICY_ALLOW (sent on),
- * PB_POLICY_DENY (an error reply is queued for the client) or
- * PB_POLICY_CLOSE (Browser.close: a success reply is queued; the caller ends
- * the session). Malformed JSON is answered like a denial. */
+/* One complete message from the client (I/O thread). It is read by
+ * pb_cdp_policy_frame (strict JSON, the method table) and what reaches the
+ * browser is the canonical command printed anew. Returns PB_POLICY_ALLOW
+ * (sent on), PB_POLICY_DENY (an error reply is queued for the client and a
+ * rate-limited JSON log line written) or PB_POLICY_CLOSE (Browser.close: a
+ * success reply is queued; the caller ends the session). */
 int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len);
 
 /* The next message for the client (caller frees with free()), or NULL. */

@@ -1,5 +1,7 @@
 #include "common/pb.h"
 
+#include <cjson/cJSON.h>
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -207,4 +209,28 @@ void pb_log(int level, const char *fmt, ...) {
   if (n > 0 && (size_t)n < sizeof(line)) vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
   va_end(ap);
   fprintf(stderr, "%s\n", line);
+}
+
+void pb_log_json(struct cJSON *line) {
+  if (!line) return;
+  char ts[64];
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  struct tm tm;
+  gmtime_r(&now.tv_sec, &tm);
+  snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+  cJSON *o = cJSON_CreateObject();
+  if (o) {
+    cJSON_AddStringToObject(o, "ts", ts);
+    while (line->child) {
+      cJSON *item = cJSON_DetachItemViaPointer(line, line->child);
+      cJSON_AddItemToObject(o, item->string, item);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    if (text) fprintf(stderr, "%s\n", text);
+    free(text);
+    cJSON_Delete(o);
+  }
+  cJSON_Delete(line);
 }

@@ -66,6 +66,10 @@ enum { PB_LOG_ERROR = 0, PB_LOG_WARN, PB_LOG_INFO, PB_LOG_DEBUG };
 extern int pb_log_level;
 int pb_log_level_parse(const char *name, int *level);
 void pb_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes one JSON object per line on stderr, as the request log does, with
+ * "ts" put first. Takes ownership of line (a cJSON object). */
+struct cJSON;
+void pb_log_json(struct cJSON *line);
 #define PB_ERR(...) pb_log(PB_LOG_ERROR, __VA_ARGS__)
 #define PB_WARN(...) pb_log(PB_LOG_WARN, __VA_ARGS__)
 #define PB_INFO(...) pb_log(PB_LOG_INFO, __VA_ARGS__)

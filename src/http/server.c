@@ -1,7 +1,7 @@
 #include "http/server.h"
 
 #include "common/pb.h"
-#include "http/jsontext.h"
+#include "common/jsontext.h"
 #include "http/metrics.h"
 #include "core/ratelimit.h"
 #include "http/openapi.h"
@@ -130,8 +130,6 @@ typedef struct {
   struct lws *body_wsi;
 } pss_t;
 
-/* Largest CDP message a client may send. */
-#define PB_WS_MESSAGE_MAX ((size_t)64 << 20)
 
 static void get_healthz(pb_server *s, req *r);
 static void get_metrics(pb_server *s, req *r);
@@ -1286,7 +1284,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     memset(pss, 0, sizeof(*pss));
     if (!ss) return -1;
     pss->ws = ss;
-    pb_buf_init(&pss->rx, PB_WS_MESSAGE_MAX);
+    pb_buf_init(&pss->rx, PB_CDP_MESSAGE_MAX);
     PB_INFO("sessions: client connected to %s", pb_session_id(ss));
     lws_callback_on_writable(wsi);
     return 0;

@@ -337,6 +337,17 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
     rc = pb_proxy_new(pb_browser_cdp(s->browser), ss->o.url_check, ss->o.url_check_data,
                       proxy_wake, s, &s->proxy);
   if (!rc) {
+    /* The refusal log names the account as the request log does. */
+    char name[64] = "";
+    pb_account *accts = NULL;
+    size_t nacct = 0;
+    if (ss->o.store && !pb_account_list(ss->o.store, &accts, &nacct))
+      for (size_t i = 0; i < nacct; i++)
+        if (accts[i].id == account_id) pb_strlcpy(name, accts[i].name, sizeof(name));
+    free(accts);
+    pb_proxy_set_identity(s->proxy, name, s->id);
+  }
+  if (!rc) {
     /* Downloads go to the session's own dir in its profile: gone with the
      * browser when the session ends (or with the sweep after a crash). */
     char dl[4096];

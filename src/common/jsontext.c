@@ -1,4 +1,4 @@
-#include "http/jsontext.h"
+#include "common/jsontext.h"
 
 #include "common/pb.h"
 

@@ -1,6 +1,6 @@
-#ifndef PB_HTTP_JSONTEXT_H
-#define PB_HTTP_JSONTEXT_H
-/* What a request body must be beyond what cJSON checks: RFC 8259 text
+#ifndef PB_COMMON_JSONTEXT_H
+#define PB_COMMON_JSONTEXT_H
+/* What a request body or a CDP frame must be beyond what cJSON checks: RFC 8259 text
  * (UTF-8 only), no "\u0000" in a string (cJSON's strings end at a NUL, so
  * "a\u0000b" would silently become "a"), and no object with a key twice
  * (cJSON keeps both and readers would disagree on which counts). Pure: no

@@ -3,7 +3,7 @@
  * \u0000 check of the text, duplicate keys, schema). Must never crash or
  * hang. */
 #include "http/jsonschema.h"
-#include "http/jsontext.h"
+#include "common/jsontext.h"
 
 #include <stdint.h>
 #include <stdlib.h>

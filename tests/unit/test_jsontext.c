@@ -1,7 +1,7 @@
 /* What a request body must be beyond what cJSON checks: UTF-8, no \u0000,
  * no key twice. */
 #include "common/pb.h"
-#include "http/jsontext.h"
+#include "common/jsontext.h"
 #include "test.h"
 
 static int text(const char *s, char *err) {

@@ -468,6 +468,7 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
   }
   const cJSON *mj = cJSON_GetObjectItemCaseSensitive(msg, "method");
   const char *method = cJSON_IsString(mj) ? mj->valuestring : "";
+  PB_DEBUG("cdp: session %s: client sent %s", p->session_id, method);
   cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
   if (!strcmp(method, "Target.createTarget") && pb_targets_live_pages(p->targets) >= p->max_pages) {
     snprintf(why, sizeof(why),

@@ -35,7 +35,8 @@ static int web_url(const char *u) {
 static int fetch_url(const char *u, const pb_policy_env *env, const char *field, char *why,
                      size_t cap) {
   if (!web_url(u) && strcasecmp(u, "about:blank")) {
-    snprintf(why, cap, "refused by ppod: %s: only http, https and about:blank URLs may be loaded", field);
+    snprintf(why, cap, "refused by ppod: %s: only http, https and about:blank URLs may be loaded",
+             field);
     return PB_POLICY_DENY;
   }
   if (env && env->url_check) {
@@ -52,7 +53,8 @@ static int fetch_url(const char *u, const pb_policy_env *env, const char *field,
 static int fetch_field(cJSON *params, const char *field, int required, const pb_policy_env *env,
                        char *why, size_t cap) {
   const cJSON *u = cJSON_GetObjectItemCaseSensitive(params, field);
-  if (!u) return required ? deny(why, cap, "refused by ppod: %s is required", field) : PB_POLICY_ALLOW;
+  if (!u)
+    return required ? deny(why, cap, "refused by ppod: %s is required", field) : PB_POLICY_ALLOW;
   if (!cJSON_IsString(u)) return deny(why, cap, "refused by ppod: %s must be a string", field);
   return fetch_url(u->valuestring, env, field, why, cap);
 }
@@ -159,12 +161,14 @@ int pb__check_response_headers(cJSON *params, const pb_policy_env *env, char *wh
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(h, "name");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(h, "value");
     if (!cJSON_IsString(n) || strcasecmp(n->valuestring, "location")) continue;
-    if (!cJSON_IsString(v)) return deny(why, cap, "refused by ppod: %s must be a string", "Location");
+    if (!cJSON_IsString(v))
+      return deny(why, cap, "refused by ppod: %s must be a string", "Location");
     const char *loc = v->valuestring;
     /* A path stays on the request's origin, which was already let through;
      * a scheme or a "//host" goes elsewhere. */
     size_t scheme = strcspn(loc, ":/?#\\");
-    if (loc[scheme] == ':' || (strchr("/\\", loc[0]) && loc[0] && strchr("/\\", loc[1]) && loc[1])) {
+    if (loc[scheme] == ':' ||
+        (strchr("/\\", loc[0]) && loc[0] && strchr("/\\", loc[1]) && loc[1])) {
       char abs[4096];
       snprintf(abs, sizeof(abs), "%s%s", loc[scheme] == ':' ? "" : "http:", loc);
       int rc = fetch_url(abs, env, "Location", why, cap);
@@ -183,7 +187,8 @@ int pb__check_drag(cJSON *params, const pb_policy_env *env, char *why, size_t ca
     cJSON_DeleteItemFromObjectCaseSensitive(data, "files");
     return PB_POLICY_ALLOW;
   }
-  return deny(why, cap, "refused by ppod: %s cannot carry files in a session", "Input.dispatchDragEvent");
+  return deny(why, cap, "refused by ppod: %s cannot carry files in a session",
+              "Input.dispatchDragEvent");
 }
 
 /* path lies strictly inside dir, lexically: absolute, no "." or ".."
@@ -243,7 +248,9 @@ int pb__check_cookie_urls(cJSON *params, const pb_policy_env *env, char *why, si
 }
 
 int pb__check_resource_url(cJSON *params, const pb_policy_env *env, char *why, size_t cap) {
-  return name_field(params, "url", why, cap);
+  /* Meant for resources the page already loaded, which passed the same
+   * rules; anything else is refused rather than trusted not to load. */
+  return fetch_field(params, "url", 0, env, why, cap);
 }
 
 int pb__check_scope_fetch(cJSON *params, const pb_policy_env *env, char *why, size_t cap) {
@@ -254,7 +261,8 @@ int pb__check_tracing(cJSON *params, const pb_policy_env *env, char *why, size_t
   /* The "system" backend talks to the host's Perfetto daemon; a Perfetto
    * config is an opaque protobuf that could turn on system data sources. */
   if (cJSON_GetObjectItemCaseSensitive(params, "perfettoConfig"))
-    return deny(why, cap, "refused by ppod: %s is not supported; use traceConfig", "perfettoConfig");
+    return deny(why, cap, "refused by ppod: %s is not supported; use traceConfig",
+                "perfettoConfig");
   cJSON_DeleteItemFromObjectCaseSensitive(params, "tracingBackend");
   cJSON_AddStringToObject(params, "tracingBackend", "chrome");
   return PB_POLICY_ALLOW;
@@ -290,7 +298,8 @@ int pb_cdp_policy(cJSON *msg, const pb_policy_env *env, char *why, size_t cap) {
   }
   cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
   if (!params) params = cJSON_AddObjectToObject(msg, "params");
-  if (!cJSON_IsObject(params)) return deny(why, cap, "%s", "refused by ppod: params must be an object");
+  if (!cJSON_IsObject(params))
+    return deny(why, cap, "%s", "refused by ppod: params must be an object");
   if (rule->kind == PB_RULE_CHECK) return rule->check(params, env, why, cap);
   return PB_POLICY_ALLOW;
 }
@@ -316,6 +325,15 @@ static size_t count_values(const char *s, size_t len, size_t max) {
   return n;
 }
 
+/* Short printable ASCII: safe to echo in a reply or a log line even when the
+ * frame around it was refused for its encoding. */
+static int token(const char *s, size_t max) {
+  size_t n = 0;
+  for (; s[n]; n++)
+    if (n >= max || s[n] <= 0x20 || s[n] > 0x7e) return 0;
+  return n > 0;
+}
+
 int pb_cdp_policy_frame(const char *json, size_t len, const pb_policy_env *env, cJSON **out,
                         char *why, size_t cap) {
   *out = cJSON_CreateObject();
@@ -324,8 +342,6 @@ int pb_cdp_policy_frame(const char *json, size_t len, const pb_policy_env *env, 
   char err[512];
   if (len > PB_CDP_MESSAGE_MAX)
     return deny(why, cap, "%s", "refused by ppod: the message is larger than 64 MiB");
-  if (pb_json_text_check(json, len, err, sizeof(err)))
-    return deny(why, cap, "refused by ppod: %s", err);
   if (count_values(json, len, PB_CDP_FRAME_MAX_VALUES) > PB_CDP_FRAME_MAX_VALUES)
     return deny(why, cap, "%s", "refused by ppod: the message holds too many JSON values");
   const char *end = NULL;
@@ -333,10 +349,6 @@ int pb_cdp_policy_frame(const char *json, size_t len, const pb_policy_env *env, 
   if (!msg) return deny(why, cap, "%s", "refused by ppod: the message is not JSON");
   while (end && end < json + len && strchr(" \t\r\n", *end)) end++;
   int verdict = PB_POLICY_DENY;
-  if (!end || end != json + len) {
-    deny(why, cap, "%s", "refused by ppod: text after the JSON value");
-    goto done;
-  }
   if (!cJSON_IsObject(msg)) {
     deny(why, cap, "%s", "refused by ppod: a command is a JSON object");
     goto done;
@@ -345,11 +357,20 @@ int pb_cdp_policy_frame(const char *json, size_t len, const pb_policy_env *env, 
   cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
   cJSON *sid = cJSON_GetObjectItemCaseSensitive(msg, "sessionId");
   if (cJSON_IsNumber(id)) cJSON_AddNumberToObject(*out, "id", id->valuedouble);
-  if (cJSON_IsString(sid) && strlen(sid->valuestring) < 64)
+  if (cJSON_IsString(sid) && token(sid->valuestring, 64))
     cJSON_AddStringToObject(*out, "sessionId", sid->valuestring);
   const cJSON *mname = cJSON_GetObjectItemCaseSensitive(msg, "method");
-  if (cJSON_IsString(mname) && strlen(mname->valuestring) < 128)
+  if (cJSON_IsString(mname) && token(mname->valuestring, 128))
     cJSON_AddStringToObject(*out, "method", mname->valuestring); /* for the log line */
+  if (!end || end != json + len) {
+    deny(why, cap, "%s", "refused by ppod: text after the JSON value");
+    goto done;
+  }
+  /* After the id is known, so the client learns which command failed. */
+  if (pb_json_text_check(json, len, err, sizeof(err))) {
+    snprintf(why, cap, "refused by ppod: %s", err);
+    goto done;
+  }
   if (pb_json_dup_keys(msg, err, sizeof(err))) {
     snprintf(why, cap, "refused by ppod: %s", err);
     goto done;

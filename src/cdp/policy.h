@@ -37,8 +37,8 @@ typedef struct pb_policy_env {
 enum { PB_RULE_ALLOW = 0, PB_RULE_CHECK, PB_RULE_DENY };
 typedef int (*pb_policy_check)(cJSON *params, const pb_policy_env *env, char *why, size_t cap);
 typedef struct pb_policy_rule {
-  const char *method; /* "Domain.method" */
-  int kind;           /* PB_RULE_* */
+  const char *method;    /* "Domain.method" */
+  int kind;              /* PB_RULE_* */
   pb_policy_check check; /* PB_RULE_CHECK: returns a PB_POLICY_*; params is an object */
   const char *check_name;
   const char *reason; /* one line, for reviewers and denial messages */

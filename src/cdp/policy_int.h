@@ -5,12 +5,13 @@
  * rewritable in place) and returns a PB_POLICY_* value. */
 #include "cdp/policy.h"
 
-#define PB__CHECKS(X)                                                                              \
-  X(close) X(origins) X(download_behavior) X(browser_context) X(navigate) X(create_target)      \
-  X(flatten) X(continue_request) X(response_headers) X(drag) X(upload_files)                     \
-  X(network_buffers) X(cookie_urls) X(resource_url) X(scope_fetch) X(tracing)
+#define PB__CHECKS(X)                                                                        \
+  X(close)                                                                                   \
+  X(origins) X(download_behavior) X(browser_context) X(navigate) X(create_target) X(flatten) \
+      X(continue_request) X(response_headers) X(drag) X(upload_files) X(network_buffers)     \
+          X(cookie_urls) X(resource_url) X(scope_fetch) X(tracing)
 
-#define PB__DECLARE_CHECK(name)                                                                    \
+#define PB__DECLARE_CHECK(name) \
   int pb__check_##name(cJSON *params, const pb_policy_env *env, char *why, size_t cap);
 PB__CHECKS(PB__DECLARE_CHECK)
 #undef PB__DECLARE_CHECK

@@ -529,8 +529,9 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
   char *rest = cJSON_PrintUnformatted(msg);
   pb_buf b;
   pb_buf_init(&b, PB_CDP_MESSAGE_MAX);
-  int rc = rest ? pb_buf_printf(&b, "{\"id\":%" PRId64 "%s%s", ours, rest[1] == '}' ? "" : ",", rest + 1)
-                : PB_ENOMEM;
+  int rc =
+      rest ? pb_buf_printf(&b, "{\"id\":%" PRId64 "%s%s", ours, rest[1] == '}' ? "" : ",", rest + 1)
+           : PB_ENOMEM;
   free(rest);
   if (!rc) rc = pb_cdp_send_raw(p->cdp, b.data, b.len);
   pb_buf_free(&b);

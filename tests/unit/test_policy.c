@@ -83,19 +83,25 @@ static void test_denied(void) {
       "{\"id\":1,\"method\":\"Tethering.bind\",\"params\":{\"port\":22}}",
       "{\"id\":1,\"method\":\"Extensions.loadUnpacked\",\"params\":{\"path\":\"/\"}}",
       "{\"id\":1,\"method\":\"FileSystem.getDirectory\"}",
-      "{\"id\":1,\"method\":\"PWA.launchFilesInApp\",\"params\":{\"manifestId\":\"x\",\"files\":[\"/etc/passwd\"]}}",
+      "{\"id\":1,\"method\":\"PWA.launchFilesInApp\",\"params\":{\"manifestId\":\"x\",\"files\":["
+      "\"/etc/passwd\"]}}",
       "{\"id\":1,\"method\":\"Cast.enable\"}",
       "{\"id\":1,\"method\":\"DeviceAccess.enable\"}",
-      "{\"id\":1,\"method\":\"Target.sendMessageToTarget\",\"params\":{\"message\":\"{}\",\"sessionId\":\"A\"}}",
+      "{\"id\":1,\"method\":\"Target.sendMessageToTarget\",\"params\":{\"message\":\"{}\","
+      "\"sessionId\":\"A\"}}",
       "{\"id\":1,\"method\":\"Target.exposeDevToolsProtocol\",\"params\":{\"targetId\":\"T\"}}",
       "{\"id\":1,\"method\":\"Target.setRemoteLocations\",\"params\":{\"locations\":[]}}",
       "{\"id\":1,\"method\":\"Target.openDevTools\",\"params\":{\"targetId\":\"T\"}}",
-      "{\"id\":1,\"method\":\"Network.loadNetworkResource\",\"params\":{\"url\":\"file:///etc/passwd\",\"options\":{}}}",
+      "{\"id\":1,\"method\":\"Network.loadNetworkResource\",\"params\":{\"url\":\"file:///etc/"
+      "passwd\",\"options\":{}}}",
       "{\"id\":1,\"method\":\"IO.resolveBlob\",\"params\":{\"objectId\":\"1\"}}",
-      "{\"id\":1,\"method\":\"Page.addCompilationCache\",\"params\":{\"url\":\"http://a\",\"data\":\"\"}}",
+      "{\"id\":1,\"method\":\"Page.addCompilationCache\",\"params\":{\"url\":\"http://"
+      "a\",\"data\":\"\"}}",
       "{\"id\":1,\"method\":\"LayerTree.loadSnapshot\",\"params\":{\"tiles\":[]}}",
-      "{\"id\":1,\"method\":\"Storage.setStorageBucketTracking\",\"params\":{\"storageKey\":\"https://a/\",\"enable\":true}}",
-      "{\"id\":1,\"method\":\"Storage.overrideQuotaForOrigin\",\"params\":{\"origin\":\"https://a\",\"quotaSize\":1e15}}",
+      "{\"id\":1,\"method\":\"Storage.setStorageBucketTracking\",\"params\":{\"storageKey\":"
+      "\"https://a/\",\"enable\":true}}",
+      "{\"id\":1,\"method\":\"Storage.overrideQuotaForOrigin\",\"params\":{\"origin\":\"https://"
+      "a\",\"quotaSize\":1e15}}",
       "{\"id\":1,\"method\":\"Memory.getBrowserSamplingProfile\"}",
       "{\"id\":1,\"method\":\"Page.crash\"}",
       /* devtools-protocol knows it, Chromium 156 does not */
@@ -106,7 +112,8 @@ static void test_denied(void) {
       "{\"id\":1,\"method\":\"Runtime.evaluate\",\"params\":[1]}",
       "{\"id\":1,\"method\":\"Runtime.evaluate\",\"params\":\"x\"}",
   };
-  for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) expect(&env, denied[i], PB_POLICY_DENY);
+  for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++)
+    expect(&env, denied[i], PB_POLICY_DENY);
   char why[512];
   frame(&env, "{\"id\":1,\"method\":\"Browser.crash\"}", why, NULL);
   ASSERT_CONTAINS(why, "crashes the browser process");
@@ -122,15 +129,20 @@ static void test_allowed(void) {
       "{\"id\":6,\"method\":\"Browser.setDownloadBehavior\",\"params\":{\"behavior\":\"deny\"}}",
       "{\"id\":7,\"method\":\"Target.createTarget\",\"params\":{\"url\":\"about:blank\"}}",
       "{\"id\":8,\"method\":\"Target.createTarget\",\"params\":{\"url\":\"\"}}",
-      "{\"id\":9,\"method\":\"Page.setDocumentContent\",\"params\":{\"frameId\":\"F\",\"html\":\"<a href=file:///etc>\"}}",
+      "{\"id\":9,\"method\":\"Page.setDocumentContent\",\"params\":{\"frameId\":\"F\",\"html\":\"<"
+      "a href=file:///etc>\"}}",
       "{\"id\":10,\"method\":\"Page.navigateToHistoryEntry\",\"params\":{\"entryId\":3}}",
-      "{\"id\":11,\"method\":\"Page.addScriptToEvaluateOnNewDocument\",\"params\":{\"source\":\"1\"}}",
+      "{\"id\":11,\"method\":\"Page.addScriptToEvaluateOnNewDocument\",\"params\":{\"source\":"
+      "\"1\"}}",
       "{\"id\":12,\"method\":\"Security.setIgnoreCertificateErrors\",\"params\":{\"ignore\":true}}",
       "{\"id\":13,\"method\":\"Page.captureSnapshot\",\"params\":{}}",
       "{\"id\":14,\"method\":\"IO.read\",\"params\":{\"handle\":\"1\"}}",
-      "{\"id\":15,\"method\":\"Runtime.evaluate\",\"params\":{\"expression\":\"1\"},\"sessionId\":\"ABC\"}",
-      "{\"id\":16,\"method\":\"Storage.getUsageAndQuota\",\"params\":{\"origin\":\"https://a.test\"}}",
-      "{\"id\":17,\"method\":\"Browser.grantPermissions\",\"params\":{\"permissions\":[\"geolocation\"]}}",
+      "{\"id\":15,\"method\":\"Runtime.evaluate\",\"params\":{\"expression\":\"1\"},\"sessionId\":"
+      "\"ABC\"}",
+      "{\"id\":16,\"method\":\"Storage.getUsageAndQuota\",\"params\":{\"origin\":\"https://"
+      "a.test\"}}",
+      "{\"id\":17,\"method\":\"Browser.grantPermissions\",\"params\":{\"permissions\":["
+      "\"geolocation\"]}}",
       "  {\"id\":18,\"method\":\"Page.enable\"}\n",
   };
   for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) expect(&env, ok[i], PB_POLICY_ALLOW);
@@ -151,14 +163,20 @@ static void test_strict_frames(void) {
          "{\"id\":1,\"method\":\"Target.createBrowserContext\",\"params\":"
          "{\"proxyServer\":\"http://a\",\"proxyServer\":\"direct://\"}}",
          PB_POLICY_DENY);
-  expect(&env, "{\"id\":1,\"method\":\"Page.navigate\",\"method\":\"Runtime.evaluate\"}", PB_POLICY_DENY);
+  expect(&env, "{\"id\":1,\"method\":\"Page.navigate\",\"method\":\"Runtime.evaluate\"}",
+         PB_POLICY_DENY);
   expect(&env, "{\"id\":1,\"id\":2,\"method\":\"Page.enable\"}", PB_POLICY_DENY);
-  expect(&env, "{\"id\":1,\"method\":\"Page.enable\",\"sessionId\":\"A\",\"sessionId\":\"B\"}", PB_POLICY_DENY);
-  expect(&env, "{\"id\":1,\"method\":\"Runtime.evaluate\",\"params\":{\"a\":{\"b\":1,\"b\":2}}}", PB_POLICY_DENY);
+  expect(&env, "{\"id\":1,\"method\":\"Page.enable\",\"sessionId\":\"A\",\"sessionId\":\"B\"}",
+         PB_POLICY_DENY);
+  expect(&env, "{\"id\":1,\"method\":\"Runtime.evaluate\",\"params\":{\"a\":{\"b\":1,\"b\":2}}}",
+         PB_POLICY_DENY);
   /* "\u0000" would end cJSON's string early; Chromium's would go on. */
-  expect(&env, "{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":\"https://a\\u0000x\"}}", PB_POLICY_DENY);
-  expect(&env, "{\"id\":1,\"method\":\"Page.enable\",\"params\":{\"x\":\"\xc0\xaf\"}}", PB_POLICY_DENY);
-  expect(&env, "{\"id\":1,\"method\":\"Page.enable\"}{\"id\":2,\"method\":\"Browser.crash\"}", PB_POLICY_DENY);
+  expect(&env, "{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":\"https://a\\u0000x\"}}",
+         PB_POLICY_DENY);
+  expect(&env, "{\"id\":1,\"method\":\"Page.enable\",\"params\":{\"x\":\"\xc0\xaf\"}}",
+         PB_POLICY_DENY);
+  expect(&env, "{\"id\":1,\"method\":\"Page.enable\"}{\"id\":2,\"method\":\"Browser.crash\"}",
+         PB_POLICY_DENY);
   expect(&env, "{\"id\":1.5,\"method\":\"Page.enable\"}", PB_POLICY_DENY);
   expect(&env, "{\"id\":-1,\"method\":\"Page.enable\"}", PB_POLICY_DENY);
   expect(&env, "{\"id\":\"1\",\"method\":\"Page.enable\"}", PB_POLICY_DENY);
@@ -182,13 +200,16 @@ static void test_strict_frames(void) {
   cJSON_Delete(m);
   free(big);
   /* The error reply can still name the id and the session. */
-  ASSERT_EQ(frame(&env, "{\"id\":7,\"method\":\"Browser.crash\",\"sessionId\":\"S1\"}", why, &m), PB_POLICY_DENY);
+  ASSERT_EQ(frame(&env, "{\"id\":7,\"method\":\"Browser.crash\",\"sessionId\":\"S1\"}", why, &m),
+            PB_POLICY_DENY);
   ASSERT_EQ(cJSON_GetObjectItem(m, "id")->valuedouble, 7);
   ASSERT_STR_EQ(cJSON_GetObjectItem(m, "sessionId")->valuestring, "S1");
   cJSON_Delete(m);
   /* Canonical: only id, method, params, sessionId go on. */
-  ASSERT_EQ(frame(&env, "{\"id\":3,\"method\":\"Page.enable\",\"extra\":{\"x\":1},\"sessionId\":\"S\"}", why, &m),
-            PB_POLICY_ALLOW);
+  ASSERT_EQ(
+      frame(&env, "{\"id\":3,\"method\":\"Page.enable\",\"extra\":{\"x\":1},\"sessionId\":\"S\"}",
+            why, &m),
+      PB_POLICY_ALLOW);
   char *text = cJSON_PrintUnformatted(m);
   ASSERT_STR_EQ(text, "{\"id\":3,\"method\":\"Page.enable\",\"params\":{},\"sessionId\":\"S\"}");
   free(text);
@@ -197,12 +218,16 @@ static void test_strict_frames(void) {
 
 static void test_flatten(void) {
   const char *attach[] = {
-      "{\"id\":1,\"method\":\"Target.attachToTarget\",\"params\":{\"targetId\":\"T\",\"flatten\":false}}",
+      "{\"id\":1,\"method\":\"Target.attachToTarget\",\"params\":{\"targetId\":\"T\",\"flatten\":"
+      "false}}",
       "{\"id\":1,\"method\":\"Target.attachToTarget\",\"params\":{\"targetId\":\"T\"}}",
-      "{\"id\":1,\"method\":\"Target.setAutoAttach\",\"params\":{\"autoAttach\":true,\"waitForDebuggerOnStart\":false,\"flatten\":false}}",
+      "{\"id\":1,\"method\":\"Target.setAutoAttach\",\"params\":{\"autoAttach\":true,"
+      "\"waitForDebuggerOnStart\":false,\"flatten\":false}}",
       "{\"id\":1,\"method\":\"Target.attachToBrowserTarget\"}",
-      "{\"id\":1,\"method\":\"Target.autoAttachRelated\",\"params\":{\"targetId\":\"T\",\"waitForDebuggerOnStart\":false}}",
-      "{\"id\":1,\"method\":\"Target.setAutoAttach\",\"params\":{\"autoAttach\":true,\"waitForDebuggerOnStart\":false,\"flatten\":\"no\"},\"sessionId\":\"S\"}",
+      "{\"id\":1,\"method\":\"Target.autoAttachRelated\",\"params\":{\"targetId\":\"T\","
+      "\"waitForDebuggerOnStart\":false}}",
+      "{\"id\":1,\"method\":\"Target.setAutoAttach\",\"params\":{\"autoAttach\":true,"
+      "\"waitForDebuggerOnStart\":false,\"flatten\":\"no\"},\"sessionId\":\"S\"}",
   };
   for (size_t i = 0; i < sizeof(attach) / sizeof(attach[0]); i++) {
     char why[512];
@@ -216,22 +241,25 @@ static void test_flatten(void) {
 static void test_rewrites(void) {
   char why[512];
   cJSON *m = NULL;
-  ASSERT_EQ(frame(&env,
-                  "{\"id\":1,\"method\":\"Target.createBrowserContext\",\"params\":"
-                  "{\"proxyServer\":\"http://10.0.0.1:3128\",\"proxyBypassList\":\"*\","
-                  "\"originsWithUniversalNetworkAccess\":[\"http://127.0.0.1\"],\"disposeOnDetach\":true}}",
-                  why, &m),
-            PB_POLICY_ALLOW);
+  ASSERT_EQ(
+      frame(
+          &env,
+          "{\"id\":1,\"method\":\"Target.createBrowserContext\",\"params\":"
+          "{\"proxyServer\":\"http://10.0.0.1:3128\",\"proxyBypassList\":\"*\","
+          "\"originsWithUniversalNetworkAccess\":[\"http://127.0.0.1\"],\"disposeOnDetach\":true}}",
+          why, &m),
+      PB_POLICY_ALLOW);
   ASSERT(param(m, "proxyServer") == NULL);
   ASSERT(param(m, "proxyBypassList") == NULL);
   ASSERT(param(m, "originsWithUniversalNetworkAccess") == NULL);
   ASSERT(cJSON_IsTrue(param(m, "disposeOnDetach")));
   cJSON_Delete(m);
-  ASSERT_EQ(frame(&env,
-                  "{\"id\":1,\"method\":\"Browser.setDownloadBehavior\",\"params\":"
-                  "{\"behavior\":\"allowAndName\",\"downloadPath\":\"/etc\",\"eventsEnabled\":false}}",
-                  why, &m),
-            PB_POLICY_ALLOW);
+  ASSERT_EQ(
+      frame(&env,
+            "{\"id\":1,\"method\":\"Browser.setDownloadBehavior\",\"params\":"
+            "{\"behavior\":\"allowAndName\",\"downloadPath\":\"/etc\",\"eventsEnabled\":false}}",
+            why, &m),
+      PB_POLICY_ALLOW);
   /* The client's path goes; the proxy puts in the session's own. */
   ASSERT_STR_EQ(param(m, "behavior")->valuestring, "allowAndName");
   ASSERT(param(m, "downloadPath") == NULL);
@@ -254,15 +282,20 @@ static void test_rewrites(void) {
   ASSERT_EQ(param(m, "maxResourceBufferSize")->valuedouble, 5);
   ASSERT_EQ(param(m, "maxPostDataSize")->valuedouble, 1024.0 * 1024);
   cJSON_Delete(m);
-  ASSERT_EQ(frame(&env, "{\"id\":1,\"method\":\"Tracing.start\",\"params\":{\"tracingBackend\":\"system\"}}", why, &m),
-            PB_POLICY_ALLOW);
+  ASSERT_EQ(
+      frame(&env,
+            "{\"id\":1,\"method\":\"Tracing.start\",\"params\":{\"tracingBackend\":\"system\"}}",
+            why, &m),
+      PB_POLICY_ALLOW);
   ASSERT_STR_EQ(param(m, "tracingBackend")->valuestring, "chrome");
   cJSON_Delete(m);
-  ASSERT_EQ(frame(&env,
-                  "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,"
-                  "\"y\":1,\"data\":{\"items\":[],\"files\":[],\"dragOperationsMask\":1}}}",
-                  why, &m),
-            PB_POLICY_ALLOW);
+  ASSERT_EQ(
+      frame(
+          &env,
+          "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,"
+          "\"y\":1,\"data\":{\"items\":[],\"files\":[],\"dragOperationsMask\":1}}}",
+          why, &m),
+      PB_POLICY_ALLOW);
   ASSERT(cJSON_GetObjectItem(param(m, "data"), "files") == NULL);
   cJSON_Delete(m);
 }
@@ -276,71 +309,106 @@ static void test_paths_and_urls(void) {
       "{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":\"fi\\tle:///etc/passwd\"}}",
       "{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":\"javascript:alert(1)\"}}",
       "{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":\"chrome://version\"}}",
-      "{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":\"view-source:file:///etc/passwd\"}}",
+      "{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":\"view-source:file:///etc/"
+      "passwd\"}}",
       "{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":\"http://127.0.0.1:9/\"}}",
       "{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":7}}",
       "{\"id\":1,\"method\":\"Page.navigate\",\"params\":{}}",
       "{\"id\":1,\"method\":\"Target.createTarget\",\"params\":{\"url\":\"file:///etc/passwd\"}}",
       "{\"id\":1,\"method\":\"Target.createTarget\",\"params\":{\"url\":\"http://localhost/\"}}",
       /* interception may not change where a request goes */
-      "{\"id\":1,\"method\":\"Fetch.continueRequest\",\"params\":{\"requestId\":\"R\",\"url\":\"file:///etc/passwd\"}}",
-      "{\"id\":1,\"method\":\"Fetch.continueRequest\",\"params\":{\"requestId\":\"R\",\"url\":\"http://127.0.0.1:9/\"}}",
-      "{\"id\":1,\"method\":\"Fetch.fulfillRequest\",\"params\":{\"requestId\":\"R\",\"responseCode\":302,"
+      "{\"id\":1,\"method\":\"Fetch.continueRequest\",\"params\":{\"requestId\":\"R\",\"url\":"
+      "\"file:///etc/passwd\"}}",
+      "{\"id\":1,\"method\":\"Fetch.continueRequest\",\"params\":{\"requestId\":\"R\",\"url\":"
+      "\"http://127.0.0.1:9/\"}}",
+      "{\"id\":1,\"method\":\"Fetch.fulfillRequest\",\"params\":{\"requestId\":\"R\","
+      "\"responseCode\":302,"
       "\"responseHeaders\":[{\"name\":\"Location\",\"value\":\"file:///etc/passwd\"}]}}",
-      "{\"id\":1,\"method\":\"Fetch.fulfillRequest\",\"params\":{\"requestId\":\"R\",\"responseCode\":302,"
+      "{\"id\":1,\"method\":\"Fetch.fulfillRequest\",\"params\":{\"requestId\":\"R\","
+      "\"responseCode\":302,"
       "\"responseHeaders\":[{\"name\":\"location\",\"value\":\"//127.0.0.1:9/\"}]}}",
-      "{\"id\":1,\"method\":\"Fetch.continueResponse\",\"params\":{\"requestId\":\"R\",\"responseCode\":302,"
+      "{\"id\":1,\"method\":\"Fetch.continueResponse\",\"params\":{\"requestId\":\"R\","
+      "\"responseCode\":302,"
       "\"responseHeaders\":[{\"name\":\"Location\",\"value\":\"http://127.0.0.1/\"}]}}",
-      "{\"id\":1,\"method\":\"Fetch.fulfillRequest\",\"params\":{\"requestId\":\"R\",\"responseCode\":200,"
+      "{\"id\":1,\"method\":\"Fetch.fulfillRequest\",\"params\":{\"requestId\":\"R\","
+      "\"responseCode\":200,"
       "\"binaryResponseHeaders\":\"TG9jYXRpb246IGZpbGU6Ly8vZXRjL3Bhc3N3ZAA=\"}}",
       /* host files */
-      "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,\"y\":1,"
+      "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,"
+      "\"y\":1,"
       "\"data\":{\"items\":[],\"files\":[\"/etc/passwd\"],\"dragOperationsMask\":1}}}",
-      "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,\"y\":1,"
+      "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,"
+      "\"y\":1,"
       "\"data\":{\"items\":[],\"files\":\"/etc/passwd\",\"dragOperationsMask\":1}}}",
-      "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/etc/shadow\"],\"nodeId\":1}}",
+      "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/etc/"
+      "shadow\"],\"nodeId\":1}}",
       /* names of URLs and origins */
-      "{\"id\":1,\"method\":\"Network.setCookie\",\"params\":{\"name\":\"a\",\"value\":\"b\",\"url\":\"file:///x\"}}",
-      "{\"id\":1,\"method\":\"Network.setCookies\",\"params\":{\"cookies\":[{\"name\":\"a\",\"value\":\"b\",\"url\":\"chrome://x\"}]}}",
-      "{\"id\":1,\"method\":\"Storage.setCookies\",\"params\":{\"cookies\":[{\"name\":\"a\",\"value\":\"b\",\"url\":\"file:///\"}]}}",
-      "{\"id\":1,\"method\":\"Page.getResourceContent\",\"params\":{\"frameId\":\"F\",\"url\":\"file:///etc/passwd\"}}",
-      "{\"id\":1,\"method\":\"Page.searchInResource\",\"params\":{\"frameId\":\"F\",\"url\":\"file:///etc/passwd\",\"query\":\"r\"}}",
+      "{\"id\":1,\"method\":\"Network.setCookie\",\"params\":{\"name\":\"a\",\"value\":\"b\","
+      "\"url\":\"file:///x\"}}",
+      "{\"id\":1,\"method\":\"Network.setCookies\",\"params\":{\"cookies\":[{\"name\":\"a\","
+      "\"value\":\"b\",\"url\":\"chrome://x\"}]}}",
+      "{\"id\":1,\"method\":\"Storage.setCookies\",\"params\":{\"cookies\":[{\"name\":\"a\","
+      "\"value\":\"b\",\"url\":\"file:///\"}]}}",
+      "{\"id\":1,\"method\":\"Page.getResourceContent\",\"params\":{\"frameId\":\"F\",\"url\":"
+      "\"file:///etc/passwd\"}}",
+      "{\"id\":1,\"method\":\"Page.searchInResource\",\"params\":{\"frameId\":\"F\",\"url\":\"file:"
+      "///etc/passwd\",\"query\":\"r\"}}",
       "{\"id\":1,\"method\":\"Storage.getUsageAndQuota\",\"params\":{\"origin\":\"file://\"}}",
-      "{\"id\":1,\"method\":\"Storage.clearDataForOrigin\",\"params\":{\"origin\":\"chrome://settings\",\"storageTypes\":\"all\"}}",
-      "{\"id\":1,\"method\":\"Storage.deleteStorageBucket\",\"params\":{\"bucket\":{\"storageKey\":\"file:///\",\"name\":\"b\"}}}",
-      "{\"id\":1,\"method\":\"DOMStorage.getDOMStorageItems\",\"params\":{\"storageId\":{\"securityOrigin\":\"chrome://x\",\"isLocalStorage\":true}}}",
-      "{\"id\":1,\"method\":\"IndexedDB.requestDatabaseNames\",\"params\":{\"storageKey\":\"chrome-extension://abc/\"}}",
-      "{\"id\":1,\"method\":\"CacheStorage.requestCacheNames\",\"params\":{\"securityOrigin\":\"file://\"}}",
-      "{\"id\":1,\"method\":\"Browser.grantPermissions\",\"params\":{\"permissions\":[\"clipboardReadWrite\"],\"origin\":\"file://\"}}",
-      "{\"id\":1,\"method\":\"Browser.setPermission\",\"params\":{\"permission\":{\"name\":\"geolocation\"},\"setting\":\"granted\",\"origin\":\"chrome://x\"}}",
-      "{\"id\":1,\"method\":\"ServiceWorker.deliverPushMessage\",\"params\":{\"origin\":\"file://\",\"registrationId\":\"1\",\"data\":\"\"}}",
-      "{\"id\":1,\"method\":\"ServiceWorker.updateRegistration\",\"params\":{\"scopeURL\":\"http://127.0.0.1/\"}}",
+      "{\"id\":1,\"method\":\"Storage.clearDataForOrigin\",\"params\":{\"origin\":\"chrome://"
+      "settings\",\"storageTypes\":\"all\"}}",
+      "{\"id\":1,\"method\":\"Storage.deleteStorageBucket\",\"params\":{\"bucket\":{\"storageKey\":"
+      "\"file:///\",\"name\":\"b\"}}}",
+      "{\"id\":1,\"method\":\"DOMStorage.getDOMStorageItems\",\"params\":{\"storageId\":{"
+      "\"securityOrigin\":\"chrome://x\",\"isLocalStorage\":true}}}",
+      "{\"id\":1,\"method\":\"IndexedDB.requestDatabaseNames\",\"params\":{\"storageKey\":\"chrome-"
+      "extension://abc/\"}}",
+      "{\"id\":1,\"method\":\"CacheStorage.requestCacheNames\",\"params\":{\"securityOrigin\":"
+      "\"file://\"}}",
+      "{\"id\":1,\"method\":\"Browser.grantPermissions\",\"params\":{\"permissions\":["
+      "\"clipboardReadWrite\"],\"origin\":\"file://\"}}",
+      "{\"id\":1,\"method\":\"Browser.setPermission\",\"params\":{\"permission\":{\"name\":"
+      "\"geolocation\"},\"setting\":\"granted\",\"origin\":\"chrome://x\"}}",
+      "{\"id\":1,\"method\":\"ServiceWorker.deliverPushMessage\",\"params\":{\"origin\":\"file://"
+      "\",\"registrationId\":\"1\",\"data\":\"\"}}",
+      "{\"id\":1,\"method\":\"ServiceWorker.updateRegistration\",\"params\":{\"scopeURL\":\"http://"
+      "127.0.0.1/\"}}",
       "{\"id\":1,\"method\":\"Network.getCertificate\",\"params\":{\"origin\":\"file://\"}}",
       /* tracing through the host's Perfetto */
       "{\"id\":1,\"method\":\"Tracing.start\",\"params\":{\"perfettoConfig\":\"AAAA\"}}",
   };
-  for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) expect(&env_upload, denied[i], PB_POLICY_DENY);
+  for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++)
+    expect(&env_upload, denied[i], PB_POLICY_DENY);
   const char *ok[] = {
-      "{\"id\":1,\"method\":\"Fetch.continueRequest\",\"params\":{\"requestId\":\"R\",\"url\":\"https://example.com/x\"}}",
+      "{\"id\":1,\"method\":\"Fetch.continueRequest\",\"params\":{\"requestId\":\"R\",\"url\":"
+      "\"https://example.com/x\"}}",
       "{\"id\":1,\"method\":\"Fetch.continueRequest\",\"params\":{\"requestId\":\"R\"}}",
-      "{\"id\":1,\"method\":\"Fetch.fulfillRequest\",\"params\":{\"requestId\":\"R\",\"responseCode\":302,"
-      "\"responseHeaders\":[{\"name\":\"Location\",\"value\":\"/next\"},{\"name\":\"X\",\"value\":\"file:///\"}]}}",
-      "{\"id\":1,\"method\":\"Network.setCookie\",\"params\":{\"name\":\"a\",\"value\":\"b\",\"url\":\"https://a.test/\"}}",
-      "{\"id\":1,\"method\":\"Storage.clearDataForStorageKey\",\"params\":{\"storageKey\":\"https://a.test/^0https://b.test\",\"storageTypes\":\"all\"}}",
-      "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/srv/up/a.txt\",\"/srv/up/d/b.png\"],\"nodeId\":1}}",
+      "{\"id\":1,\"method\":\"Fetch.fulfillRequest\",\"params\":{\"requestId\":\"R\","
+      "\"responseCode\":302,"
+      "\"responseHeaders\":[{\"name\":\"Location\",\"value\":\"/"
+      "next\"},{\"name\":\"X\",\"value\":\"file:///\"}]}}",
+      "{\"id\":1,\"method\":\"Network.setCookie\",\"params\":{\"name\":\"a\",\"value\":\"b\","
+      "\"url\":\"https://a.test/\"}}",
+      "{\"id\":1,\"method\":\"Storage.clearDataForStorageKey\",\"params\":{\"storageKey\":\"https:/"
+      "/a.test/^0https://b.test\",\"storageTypes\":\"all\"}}",
+      "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/srv/up/a.txt\",\"/"
+      "srv/up/d/b.png\"],\"nodeId\":1}}",
   };
-  for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) expect(&env_upload, ok[i], PB_POLICY_ALLOW);
+  for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+    expect(&env_upload, ok[i], PB_POLICY_ALLOW);
   /* Uploads: only inside the session's area, and only when it has one. */
-  const char *outside[] = {"/srv/up/../etc/passwd", "/srv/up", "/srv/up/", "/srv/upx/a", "/srv/up/./a",
-                           "/srv/up//a", "srv/up/a", "/srv/up/a/"};
+  const char *outside[] = {"/srv/up/../etc/passwd", "/srv/up",    "/srv/up/", "/srv/upx/a",
+                           "/srv/up/./a",           "/srv/up//a", "srv/up/a", "/srv/up/a/"};
   for (size_t i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
     char json[256];
-    snprintf(json, sizeof(json), "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"%s\"]}}",
+    snprintf(json, sizeof(json),
+             "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"%s\"]}}",
              outside[i]);
     expect(&env_upload, json, PB_POLICY_DENY);
   }
-  expect(&env, "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/srv/up/a.txt\"]}}",
-         PB_POLICY_DENY);
+  expect(
+      &env,
+      "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/srv/up/a.txt\"]}}",
+      PB_POLICY_DENY);
 }
 
 int main(void) {

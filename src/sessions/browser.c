@@ -112,6 +112,7 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
     plan = calloc(1, sizeof(*plan));
     if (!plan) goto fail;
     pb_strlcpy(plan->profile, b->profile, sizeof(plan->profile));
+    pb_isolate_plan_exe(plan, o->executable ? o->executable : default_exe());
   } else if (drop) {
     struct passwd *pw = getpwnam(o->run_as ? o->run_as : "nobody");
     if (!pw) {

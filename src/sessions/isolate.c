@@ -157,6 +157,27 @@ static int make_path(char *path) {
   }
 }
 
+void pb_isolate_plan_exe(pb_isolate_plan *p, const char *path) {
+  char real[PATH_MAX];
+  p->exe[0] = '\0';
+  p->exe_is_file = 0;
+  if (!path || !realpath(path, real)) return;
+  for (int i = 0; i < g_nhide; i++) {
+    if (!under(real, g_hide[i])) continue;
+    char *slash = strrchr(real, '/');
+    /* Its dir, unless that is a hidden dir itself (it would show all). */
+    int dir_hidden = 0;
+    if (slash && slash != real) {
+      *slash = '\0';
+      for (int j = 0; j < g_nhide; j++) dir_hidden |= !strcmp(real, g_hide[j]);
+      if (dir_hidden) *slash = '/';
+    }
+    pb_strlcpy(p->exe, real, sizeof(p->exe));
+    p->exe_is_file = dir_hidden || !slash || slash == real;
+    return;
+  }
+}
+
 int pb_isolate_enter(const pb_isolate_plan *p) {
   if (unshare(CLONE_NEWNS)) return -errno;
   /* Nothing done here may reach the host's namespace. */
@@ -166,6 +187,11 @@ int pb_isolate_enter(const pb_isolate_plan *p) {
   int tree =
       open_tree(AT_FDCWD, p->profile, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
   if (tree < 0) return -errno;
+  int exe_tree = -1;
+  if (p->exe[0]) {
+    exe_tree = open_tree(AT_FDCWD, p->exe, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (exe_tree < 0) return -errno;
+  }
   char opts[16];
   for (int i = 0; i < g_nhide; i++) {
     /* Formatted by hand: no stdio after fork. */
@@ -186,6 +212,27 @@ int pb_isolate_enter(const pb_isolate_plan *p) {
   if (r) return r;
   if (move_mount(tree, "", AT_FDCWD, p->profile, MOVE_MOUNT_F_EMPTY_PATH)) return -errno;
   close(tree);
+  if (exe_tree >= 0) {
+    memcpy(path, p->exe, sizeof(path));
+    path[sizeof(path) - 1] = '\0';
+    if (p->exe_is_file) {
+      char *slash = strrchr(path, '/');
+      if (slash && slash != path) {
+        *slash = '\0';
+        if ((r = make_path(path))) return r;
+        *slash = '/';
+      }
+      int f = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+      if (f < 0) return -errno;
+      close(f);
+    } else if ((r = make_path(path))) {
+      return r;
+    }
+    if (move_mount(exe_tree, "", AT_FDCWD, p->exe, MOVE_MOUNT_F_EMPTY_PATH)) return -errno;
+    close(exe_tree);
+    if (mount(NULL, p->exe, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL))
+      return -errno;
+  }
   /* Other processes (the daemon, other browsers) out of sight. */
   if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible"))
     return -errno;

@@ -43,7 +43,15 @@ void pb_isolate_uid_give(uid_t uid);
  * (no allocation, no formatting after fork). */
 typedef struct {
   char profile[4096]; /* its profile dir, bound back in at the same path */
+  /* The executable's dir (or the file alone, is_file) when it lies in a
+   * hidden dir, bound back in read-only; "" when it is visible anyway. */
+  char exe[4096];
+  int exe_is_file;
 } pb_isolate_plan;
+
+/* Fills p->exe for the executable at path (resolved through PATH-less
+ * realpath). Call in the parent. */
+void pb_isolate_plan_exe(pb_isolate_plan *p, const char *path);
 
 /* In the child, after fork, while still root: unshares the mount
  * namespace and lays out the view above. Only system calls (safe after

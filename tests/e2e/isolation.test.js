@@ -15,7 +15,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
 const {
-  startFixtures, startDaemon, scaled, childrenOf, cmdline, makeTempDir, PNG_MAGIC,
+  startFixtures, startDaemon, createAccount, scaled, childrenOf, cmdline, makeTempDir, PNG_MAGIC,
 } = require('./harness');
 
 const field = (pid, name) => {
@@ -68,10 +68,20 @@ const probeAs = (pid, paths, writes = []) => {
 };
 const probeHost = (paths) => run(process.execPath, ['-e', PROBE, ...paths]);
 
-function startFullChromium(fixtures) {
-  return startDaemon({
-    browsers: 1, allowPrivate: [fixtures.host], args: ['--chromium', '/usr/lib/chromium/chromium', '--spares', '0'],
+// Its data dir outside /tmp (in /run, which no browser's namespace
+// covers otherwise): hidden because it is the data dir.
+async function startFullChromium(fixtures) {
+  const dataDir = fs.mkdtempSync('/run/ppod-e2e-data-');
+  const token = await createAccount(dataDir, 'test');
+  const d = await startDaemon({
+    browsers: 1, allowPrivate: [fixtures.host], dataDir, token,
+    args: ['--chromium', '/usr/lib/chromium/chromium', '--spares', '0'],
   });
+  const stop = d.stop;
+  d.stop = async (...a) => {
+    try { return await stop(...a); } finally { fs.rmSync(dataDir, { recursive: true, force: true }); }
+  };
+  return d;
 }
 
 describe('a file system of its own per browser', {
@@ -191,9 +201,13 @@ describe('a file system of its own per browser', {
       assert.match(cmdline(b)[0], /\/chromium$/);
       const u = field(b, 'Uid')[0];
       assert.ok(u >= 61000 && u < 61100);
-      const inside = await probeAs(b, [profileOf(b), full.dataDir, marker, `/proc/${full.pid}/cmdline`]);
+      assert.ok(full.dataDir.startsWith('/run/'));
+      const db = path.join(full.dataDir, 'ppod.db');
+      assert.ok(fs.existsSync(db), 'control: the tokens db is there on the host');
+      const inside = await probeAs(b, [profileOf(b), full.dataDir, db, marker, `/proc/${full.pid}/cmdline`]);
       assert.ok(inside.read[profileOf(b)].dir);
-      for (const p of [full.dataDir, marker, `/proc/${full.pid}/cmdline`]) assert.ok(inside.read[p].error, p);
+      assert.deepEqual(inside.read[full.dataDir], { dir: [] }, 'the data dir is an empty tmpfs');
+      for (const p of [db, marker, `/proc/${full.pid}/cmdline`]) assert.ok(inside.read[p].error, p);
       const renderers = childrenOf(b).filter((p) => cmdline(p).join(' ').includes('--type=renderer'));
       assert.ok(renderers.some((p) => (field(p, 'Seccomp') || [])[0] === 2), 'a renderer under seccomp');
     } finally {

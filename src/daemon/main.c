@@ -13,6 +13,7 @@
 #include "ops/ops.h"
 #include "daemon/reaper.h"
 #include "sessions/cgroup.h"
+#include "sessions/isolate.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
 
@@ -25,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct {
@@ -53,6 +56,8 @@ typedef struct {
   int pdf_max_pages;        /* pages a PDF may have */
   int download_max_mb;      /* one download's size before it is cancelled */
   int session_max_pages;    /* live pages an acquired session may have */
+  int browser_uid_base;     /* first uid of the browsers' own range */
+  int browser_uids;         /* how many; 0: every browser as nobody */
 } config;
 
 static pb_server *g_server;
@@ -158,6 +163,11 @@ static void usage(FILE *f) {
           "                           default 50\n"
           "  --session-max-pages N    (PPOD_SESSION_MAX_PAGES) pages an acquired session may have open,\n"
           "                           default 100\n"
+          "  --browser-uid-base N     (PPOD_BROWSER_UID_BASE) as root, each browser runs as a uid of its\n"
+          "                           own from N (gid the same), default 61000; none may name an account\n"
+          "  --browser-uids N         (PPOD_BROWSER_UIDS)  how many such uids, default 100 (browsers at\n"
+          "                           once on this host, all services together); 0 = all as nobody and\n"
+          "                           no mount namespace\n"
           "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
           "  --chromium PATH          (PPOD_CHROMIUM)      default /usr/lib/chromium/chromium\n"
           "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: Chromium without its sandbox\n");
@@ -218,11 +228,17 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   c->pdf_max_pages = 2000;
   c->download_max_mb = 50;
   c->session_max_pages = 100;
+  c->browser_uid_base = PB_ISOLATE_UID_BASE;
+  c->browser_uids = PB_ISOLATE_UIDS;
   const char *e;
   if ((e = getenv("PPOD_BODY_TIMEOUT")) && int_opt("PPOD_BODY_TIMEOUT", e, 1, 3600, &c->body_timeout_s)) return -1;
   if ((e = getenv("PPOD_PDF_MAX_PAGES")) && int_opt("PPOD_PDF_MAX_PAGES", e, 1, 1000000, &c->pdf_max_pages)) return -1;
   if ((e = getenv("PPOD_SESSION_MAX_PAGES")) && int_opt("PPOD_SESSION_MAX_PAGES", e, 1, 100000, &c->session_max_pages)) return -1;
   if ((e = getenv("PPOD_DOWNLOAD_MAX_MB")) && int_opt("PPOD_DOWNLOAD_MAX_MB", e, 1, 1 << 20, &c->download_max_mb)) return -1;
+  if ((e = getenv("PPOD_BROWSER_UID_BASE")) &&
+      int_opt("PPOD_BROWSER_UID_BASE", e, 1000, 2000000000, &c->browser_uid_base))
+    return -1;
+  if ((e = getenv("PPOD_BROWSER_UIDS")) && int_opt("PPOD_BROWSER_UIDS", e, 0, 4096, &c->browser_uids)) return -1;
   if ((e = getenv("PPOD_LISTEN")) && parse_listen(e, c)) {
     fprintf(stderr, "ppod-browserd: PPOD_LISTEN must be ADDR:PORT\n");
     return -1;
@@ -332,6 +348,12 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
     } else if (!strcmp(a, "--egress-conns-per-browser")) {
       TAKES_VALUE();
       if (int_opt(a, v, 1, 100000, &c->egress_conns)) return -1;
+    } else if (!strcmp(a, "--browser-uid-base")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1000, 2000000000, &c->browser_uid_base)) return -1;
+    } else if (!strcmp(a, "--browser-uids")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 0, 4096, &c->browser_uids)) return -1;
     } else if (!strcmp(a, "--browser-memory-mb")) {
       TAKES_VALUE();
       if (int_opt(a, v, 0, 1 << 20, &c->browser_memory_mb)) return -1;
@@ -392,6 +414,47 @@ static void sweep_traces(const char *dir) {
   closedir(d);
 }
 
+/* The last step of a stop: every process this one started has exited and
+ * been reaped (browsers are destroyed by now; this catches what they left,
+ * which the subreaper flag made ours), so nothing outlives the daemon. */
+static void reap_children(void) {
+  int64_t until = pb_now_ms() + 3000;
+  for (;;) {
+    pid_t r = waitpid(-1, NULL, WNOHANG);
+    if (r > 0) continue;
+    if (r < 0 && errno == ECHILD) return;
+    if (r < 0 && errno != EINTR) return;
+    if (pb_now_ms() >= until) break;
+    struct timespec ts = {0, 10 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  /* Still there after 3 s: kill what is left of ours, then wait. */
+  DIR *d = opendir("/proc");
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d))) {
+      long long pid;
+      if (pb_parse_int(e->d_name, 1, INT_MAX, &pid)) continue;
+      char path[64], buf[512];
+      snprintf(path, sizeof(path), "/proc/%lld/stat", pid);
+      FILE *f = fopen(path, "r");
+      if (!f) continue;
+      size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+      fclose(f);
+      buf[n] = '\0';
+      const char *p = strrchr(buf, ')');
+      int ppid = 0;
+      if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == (int)getpid()) {
+        PB_WARN("stop: killing leftover process %lld", pid);
+        kill((pid_t)pid, SIGKILL);
+      }
+    }
+    closedir(d);
+  }
+  while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {
+  }
+}
+
 static int serve(config *c) {
   pb_store *st = NULL;
   pb_egress *eg = NULL;
@@ -405,6 +468,9 @@ static int serve(config *c) {
    * removes its browsers' cgroups and profile dirs. */
   int reaper = pb_reaper_start();
   if (reaper < 0) PB_WARN("no reaper: a killed daemon's profile dirs wait for the next start");
+  /* Processes a browser leaves behind when it dies become ours, not
+   * init's: the daemon reaps them and so knows when they are gone. */
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1)) PB_WARN("not a child subreaper: %s", strerror(errno));
   int rc = pb_store_open(c->data_dir, &st);
   if (rc) {
     fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n", c->data_dir, pb_strerror(rc));
@@ -462,6 +528,19 @@ static int serve(config *c) {
     memory_mode = !c->no_cgroup && pb_cgroup_init() ? pb_cgroup_mode_name() : "rss-watchdog";
     PB_INFO("memory: %d MiB per browser (%s)", c->browser_memory_mb, memory_mode);
   }
+  pb_isolate_opts io = {.uid_base = (uid_t)c->browser_uid_base, .uids = c->browser_uids,
+                        .data_dir = c->data_dir};
+  if (pb_isolate_init(&io)) {
+    fprintf(stderr, "ppod-browserd: no usable uid in %d..%d for browsers (--browser-uid-base)\n",
+            c->browser_uid_base, c->browser_uid_base + c->browser_uids - 1);
+    goto out;
+  }
+  if (pb_isolate_enabled())
+    PB_INFO("isolation: each browser in its own mount namespace, as a uid of its own from %d",
+            c->browser_uid_base);
+  else
+    PB_WARN("isolation: none (%s): browsers share a uid and see the host's files as it may",
+            geteuid() ? "not root" : "--browser-uids 0");
   pb_pool_opts po;
   memset(&po, 0, sizeof(po));
   po.browsers = c->browsers;
@@ -497,6 +576,7 @@ static int serve(config *c) {
   sweep_traces(trace_dir);
   pb_ops_env env = {.pool = pool, .egress = eg, .sessions = sessions, .trace_dir = trace_dir,
                     .egress_mode = egress_mode, .memory_mode = memory_mode,
+                    .isolation_mode = pb_isolate_mode(),
                     .memory_limit_mb = c->browser_memory_mb,
                     .egress_counts = egress_counts, .egress_counts_data = proxy,
                     .pdf_max_pages = c->pdf_max_pages};
@@ -536,6 +616,7 @@ out:
   pb_cgroup_shutdown();
   pb_egress_free(eg);
   pb_store_close(st);
+  reap_children();
   pb_reaper_dismiss(reaper);
   if (!code) PB_INFO("stopped");
   return code;

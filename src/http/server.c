@@ -288,6 +288,7 @@ static void get_healthz(pb_server *s, req *r) {
    * runs in a network namespace whose only way out is that proxy. */
   const pb_ops_env *env = s->o.ops;
   cJSON_AddStringToObject(o, "egress", env->egress_mode ? env->egress_mode : "proxy");
+  cJSON_AddStringToObject(o, "isolation", env->isolation_mode ? env->isolation_mode : "none");
   cJSON *mem = cJSON_AddObjectToObject(o, "browserMemory");
   cJSON_AddStringToObject(mem, "mode", env->memory_mode ? env->memory_mode : "off");
   cJSON_AddNumberToObject(mem, "limitMb", env->memory_limit_mb);

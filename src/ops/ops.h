@@ -36,6 +36,7 @@ typedef struct {
   pb_sessions *sessions;
   const char *trace_dir;    /* where trace zips are kept */
   const char *egress_mode;  /* "netns+proxy" or "proxy", for /healthz */
+  const char *isolation_mode; /* "mountns+uid" or "none", for /healthz */
   const char *memory_mode;  /* "cgroup-v1", "cgroup-v2", "rss-watchdog" or "off" */
   int memory_limit_mb;      /* per browser; 0: none */
   /* The egress proxy's counters for /metrics: allowed, refused, failed and

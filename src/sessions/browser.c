@@ -2,11 +2,12 @@
 
 #include "common/pb.h"
 #include "sessions/cgroup.h"
+#include "sessions/fsafe.h"
+#include "sessions/isolate.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct pb_browser {
@@ -30,6 +32,8 @@ struct pb_browser {
   int net_open;
   void (*net_close)(void *data, pb_browser_net *net);
   void *net_data;
+  uid_t uid; /* from the isolation range, given back once all is gone */
+  int has_uid;
 };
 
 static const char *temp_dir(void) {
@@ -37,16 +41,10 @@ static const char *temp_dir(void) {
   return t && *t ? t : "/tmp";
 }
 
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  remove(path);
-  return 0;
-}
-
 static void rm_rf(const char *path) {
-  if (path && *path) nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  if (!path || !*path) return;
+  int rc = pb_fsafe_remove(path);
+  if (rc) PB_WARN("browser: cannot remove all of %s: %s", path, pb_strerror(rc));
 }
 
 static const char *default_exe(void) {
@@ -71,6 +69,8 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
   int rc = PB_EIO;
   int to_chrome[2] = {-1, -1}, from_chrome[2] = {-1, -1};
   int procs_fd = -1;
+  pb_isolate_plan *plan = NULL;
+  int profile_fd = -1;
   const char *proxy_value = o->proxy;
   if (o->net_open) {
     b->net_close = o->net_close;
@@ -97,7 +97,23 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
   uid_t uid = 0;
   gid_t gid = 0;
   int drop = geteuid() == 0;
-  if (drop) {
+  int isolate = drop && pb_isolate_enabled();
+  if (pb_fsafe_open_path(b->profile, 1, &profile_fd)) goto fail;
+  if (isolate) {
+    rc = pb_isolate_uid_take(&b->uid);
+    if (rc) {
+      PB_ERR("browser: every uid of the isolation range is in use");
+      goto fail;
+    }
+    rc = PB_EIO;
+    b->has_uid = 1;
+    uid = b->uid;
+    gid = (gid_t)b->uid;
+    plan = calloc(1, sizeof(*plan));
+    if (!plan) goto fail;
+    pb_strlcpy(plan->profile, b->profile, sizeof(plan->profile));
+    pb_isolate_plan_exe(plan, o->executable ? o->executable : default_exe());
+  } else if (drop) {
     struct passwd *pw = getpwnam(o->run_as ? o->run_as : "nobody");
     if (!pw) {
       PB_ERR("browser: no user %s to run Chromium as", o->run_as ? o->run_as : "nobody");
@@ -105,9 +121,9 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
     }
     uid = pw->pw_uid;
     gid = pw->pw_gid;
-    if (chown(b->profile, uid, gid)) goto fail;
   }
-  chmod(b->profile, 0700);
+  /* On the fd: the dir is the browser's from here on. */
+  if ((drop && fchown(profile_fd, uid, gid)) || fchmod(profile_fd, 0700)) goto fail;
 
   if (pipe2(to_chrome, O_CLOEXEC) || pipe2(from_chrome, O_CLOEXEC)) goto fail;
 
@@ -206,6 +222,7 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
     /* Into its memory cgroup and its network namespace while still root. */
     if (procs_fd >= 0 && write(procs_fd, "0", 1) != 1) _exit(123);
     if (b->net.netns_fd >= 0 && setns(b->net.netns_fd, CLONE_NEWNET)) _exit(124);
+    if (plan && pb_isolate_enter(plan)) _exit(122);
     if (drop && (setgroups(0, NULL) || setgid(gid) || setuid(uid))) _exit(126);
     /* After the uid change, which clears the death signal. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -218,6 +235,10 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
   }
   b->pid = pid;
   setpgid(pid, pid); /* also from the parent, so kill(-pid) works at once */
+  free(plan);
+  plan = NULL;
+  close(profile_fd);
+  profile_fd = -1;
   close(to_chrome[0]);
   close(from_chrome[1]);
   to_chrome[0] = from_chrome[1] = -1;
@@ -236,6 +257,8 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
   return 0;
 
 fail:
+  free(plan);
+  if (profile_fd >= 0) close(profile_fd);
   for (int i = 0; i < 2; i++) {
     if (to_chrome[i] >= 0) close(to_chrome[i]);
     if (from_chrome[i] >= 0) close(from_chrome[i]);
@@ -289,6 +312,25 @@ long pb_browser_rss_kb(pb_browser *b) {
   return total;
 }
 
+/* Waits (up to 5 s) until no process of the group pgid is left, not even
+ * a zombie: those the browser left behind are ours to reap when this
+ * process is a child subreaper (the daemon is), else init's. */
+static void wait_group_gone(pid_t pgid) {
+  int64_t until = pb_now_ms() + 5000;
+  for (int i = 0;; i++) {
+    pid_t r = waitpid(-pgid, NULL, WNOHANG);
+    if (r > 0) continue;
+    if (kill(-pgid, 0) && errno == ESRCH) return;
+    if (pb_now_ms() >= until) {
+      PB_WARN("browser: processes of group %d still there after 5 s", (int)pgid);
+      return;
+    }
+    if (i % 20 == 0) kill(-pgid, SIGKILL);
+    struct timespec ts = {0, 5 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 void pb_browser_destroy(pb_browser *b) {
   if (!b) return;
   if (b->pid > 0) {
@@ -296,12 +338,15 @@ void pb_browser_destroy(pb_browser *b) {
     kill(b->pid, SIGKILL);
     while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR) {
     }
+    wait_group_gone(b->pid);
   }
   pb_cdp_close(b->cdp);
   /* After the browser: whatever of it still runs dies with its cgroup. */
   pb_cgroup_destroy(b->cg);
   if (b->net_open && b->net_close) b->net_close(b->net_data, &b->net);
   rm_rf(b->profile);
+  /* Only now: none of its processes runs and none of its files is left. */
+  if (b->has_uid) pb_isolate_uid_give(b->uid);
   free(b);
 }
 

@@ -1,10 +1,11 @@
 #include "sessions/downloads.h"
 
 #include "common/pb.h"
+#include "sessions/fsafe.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,40 +20,40 @@ int pb_downloads_dir(const char *profile, const char *context_id, char *out, siz
   return n < 0 || (size_t)n >= cap ? PB_ETOOBIG : 0;
 }
 
-static int exists(const char *dir) {
-  struct stat st;
-  return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static int mkdir_as(const char *dir, const struct stat *owner) {
-  if (mkdir(dir, 0700) && errno != EEXIST) return PB_EIO;
-  struct stat st;
-  if (lstat(dir, &st) || !S_ISDIR(st.st_mode)) return PB_EIO;
-  if ((st.st_uid != owner->st_uid || st.st_gid != owner->st_gid) &&
-      chown(dir, owner->st_uid, owner->st_gid))
-    return PB_EIO;
-  return chmod(dir, 0700) ? PB_EIO : 0;
-}
-
+/* dir is "<profile>/downloads/<leaf>", both made by us but inside the
+ * profile, which the browser writes: the profile, downloads and leaf are
+ * opened without following links, owner and mode set on fds. */
 int pb_downloads_prepare(const char *dir) {
   char parent[4096];
   if (pb_strlcpy(parent, dir, sizeof(parent)) >= sizeof(parent)) return PB_ETOOBIG;
   char *slash = strrchr(parent, '/');
   if (!slash) return PB_EINVAL;
   *slash = '\0';
+  const char *leaf = slash + 1;
   char *top = strrchr(parent, '/'); /* parent is <profile>/downloads */
   if (!top) return PB_EINVAL;
   *top = '\0';
+  int pfd;
+  int rc = pb_fsafe_open_path(parent, 1, &pfd);
+  if (rc) return rc;
   struct stat profile;
-  if (lstat(parent, &profile) || !S_ISDIR(profile.st_mode)) return PB_EIO;
-  *top = '/';
-  int rc = mkdir_as(parent, &profile);
-  return rc ? rc : mkdir_as(dir, &profile);
+  int dfd = -1;
+  if (fstat(pfd, &profile)) rc = PB_EIO;
+  if (!rc) rc = pb_fsafe_mkdir(pfd, top + 1, profile.st_uid, profile.st_gid, 0700, &dfd);
+  if (!rc) rc = pb_fsafe_mkdir(dfd, leaf, profile.st_uid, profile.st_gid, 0700, NULL);
+  if (dfd >= 0) close(dfd);
+  close(pfd);
+  return rc;
 }
 
 int pb_downloads_used(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d) return 0;
+  int fd;
+  if (pb_fsafe_open_path(dir, 3, &fd)) return 0;
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return 0;
+  }
   struct dirent *e;
   int used = 0;
   while (!used && (e = readdir(d))) used = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
@@ -60,14 +61,16 @@ int pb_downloads_used(const char *dir) {
   return used;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  if ((flag == FTW_DP ? rmdir(path) : unlink(path)) && errno != ENOENT)
-    PB_WARN("downloads: cannot remove %s: %s", path, strerror(errno));
-  return 0;
-}
-
 void pb_downloads_wipe(const char *dir) {
-  if (exists(dir)) nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  char parent[4096];
+  if (pb_strlcpy(parent, dir, sizeof(parent)) >= sizeof(parent)) return;
+  char *slash = strrchr(parent, '/');
+  if (!slash) return;
+  *slash = '\0';
+  int dfd;
+  /* <profile>/downloads: both parts the browser could have swapped. */
+  if (pb_fsafe_open_path(parent, 2, &dfd)) return;
+  int rc = pb_fsafe_remove_at(dfd, slash + 1);
+  if (rc) PB_WARN("downloads: cannot remove all of %s: %s", dir, pb_strerror(rc));
+  close(dfd);
 }

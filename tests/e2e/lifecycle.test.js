@@ -39,6 +39,14 @@ function findProfileDirs(root, depth = 3) {
   return out;
 }
 
+// Field 22 of /proc/PID/stat (clock ticks after boot), null when gone.
+function startTime(pid) {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ')[19];
+  } catch { return null; }
+}
+
 describe('daemon lifecycle', { timeout: scaled(180000) }, () => {
   let fixtures;
   let daemon;
@@ -133,6 +141,8 @@ describe('daemon lifecycle', { timeout: scaled(180000) }, () => {
     noteProfiles();
     const descendants = childrenOf(daemon.pid);
     const chromiums = descendants.filter((p) => cmdline(p).join(' ').includes('chromium'));
+    // Start times tell a pid still held (even as a zombie) from one reused.
+    const started = new Map(descendants.map((p) => [p, startTime(p)]));
     assert.ok(chromiums.length >= 1, 'Chromium runs under the daemon before stop');
     assert.ok(profilesSeen.size >= 1, 'the daemon uses ppod-profile-* dirs');
     const current = daemon.profileDirs();
@@ -164,6 +174,10 @@ describe('daemon lifecycle', { timeout: scaled(180000) }, () => {
     assert.ok(colorNear(pixel(decodePng(res.body), 10, 10), [0, 255, 0]), 'the slow page was rendered');
 
     const code = await stopped;
+    // At once, with no grace: the daemon exits only after every process it
+    // started has exited and been reaped.
+    const held = descendants.filter((p) => started.get(p) !== null && startTime(p) === started.get(p));
+    assert.deepEqual(held, [], `processes of the daemon still there when it exited: ${held}`);
     assert.equal(code, 0, `exit code\n${daemon.stderr().slice(-4000)}`);
 
     // Helpers can trail the browser by a moment after the daemon exits.

@@ -796,6 +796,19 @@ static int refused_by_egress(pb_nav *n, const char *doc_url, pb_op_result *res) 
   return refused ? -1 : 0;
 }
 
+/* What the egress proxy recorded about url's host:port for this page's
+ * browser since since_ms: a pb_egress_why. */
+static int egress_why(pb_nav *n, const char *url, int64_t since_ms, char *text, size_t cap) {
+  const pb_ops_env *env = n->job->env;
+  pb_url u;
+  char err[128];
+  text[0] = '\0';
+  if (!env->egress_why || pb_url_parse(url, &u, err, sizeof(err)) || !u.host[0])
+    return PB_EGRESS_WHY_NONE;
+  return env->egress_why(env->egress_why_data, n->page->net_id, u.host, u.port, since_ms, text,
+                         cap);
+}
+
 /* Page.navigate and the wait for waitUntil. 0 when loaded (or, with
  * bestAttempt, when the wait ran out), -1 with res filled on failure. */
 static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int64_t goto_deadline,
@@ -822,12 +835,25 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
   if (!rc && !(error_text && *error_text)) n->committed = 1;
   if (error_text && *error_text) {
     /* What the egress proxy turned into an empty response or a failed
-     * tunnel is reported as the network error it was. */
-    char real[64];
-    if ((!strcmp(error_text, "net::ERR_EMPTY_RESPONSE") ||
-         !strcmp(error_text, "net::ERR_TUNNEL_CONNECTION_FAILED")) &&
-        pb_egress_diagnose(doc_url, 2000, real, sizeof(real)) == 0)
-      error_text = real;
+     * tunnel is reported as what the proxy knows it was; nothing is
+     * resolved or connected to from here. */
+    if (!strcmp(error_text, "net::ERR_EMPTY_RESPONSE") ||
+        !strcmp(error_text, "net::ERR_TUNNEL_CONNECTION_FAILED")) {
+      char said[200];
+      int why = egress_why(n, doc_url, t_nav, said, sizeof(said));
+      if (why == PB_EGRESS_WHY_REFUSED) {
+        pb_op_fail(res, 403, "FORBIDDEN_URL", "%s: the page led to an address that is refused (%s)",
+                   doc_url, said);
+        cJSON_Delete(nav);
+        return -1;
+      }
+      const char *real = pb_egress_why_net_error(why);
+      if (real) {
+        pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s (%s)", doc_url, real, said);
+        cJSON_Delete(nav);
+        return -1;
+      }
+    }
     if (!strcmp(error_text, "net::ERR_TOO_MANY_REDIRECTS"))
       pb_op_fail(res, 422, "TOO_MANY_REDIRECTS", "%s: too many HTTP redirects, Chromium follows at most 19 (%s)", doc_url,
                  error_text);

@@ -1,5 +1,6 @@
 #include "ops/nav.h"
 
+#include "common/pattern.h"
 #include "common/pb.h"
 #include "trace/trace.h"
 
@@ -9,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +38,7 @@ struct pb_nav {
   int doc_served;
   unsigned reject_mask;  /* resource types blocked */
   unsigned allow_mask;   /* when not 0: only these types pass */
-  regex_t reject_re[MAX_PATTERNS], allow_re[MAX_PATTERNS];
+  pb_pattern *reject_re[MAX_PATTERNS], *allow_re[MAX_PATTERNS]; /* tenant regexes, bounded */
   int nreject_re, nallow_re;
   const char *auth_user, *auth_pass; /* borrowed from the request */
   int auth_tries;
@@ -302,9 +302,12 @@ int pb_op_json(pb_op_result *res, cJSON *result) {
   return 0;
 }
 
-static int any_match(const regex_t *re, int n, const char *url) {
+/* Runs on the reader thread: every match is bounded (common/pattern.h),
+ * and one that gives up counts as no match. */
+static int any_match(pb_pattern *const *re, int n, const char *url) {
+  size_t len = strlen(url);
   for (int i = 0; i < n; i++)
-    if (regexec(&re[i], url, 0, NULL, 0) == 0) return 1;
+    if (pb_pattern_match(re[i], url, len) == 1) return 1;
   return 0;
 }
 
@@ -516,20 +519,23 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
   return 0;
 }
 
-/* Compiles a request body's list of URL patterns. */
-static int compile_patterns(const cJSON *list, const char *field, regex_t *re, int *n,
+/* Compiles a request body's list of URL patterns. One that is not a valid
+ * regular expression or is over a limit is 400 INVALID_PATTERN naming it. */
+static int compile_patterns(const cJSON *list, const char *field, pb_pattern **re, int *n,
                             pb_op_result *res) {
   const cJSON *it;
+  int i = 0;
   cJSON_ArrayForEach(it, list) {
     if (!cJSON_IsString(it) || *n >= MAX_PATTERNS) continue;
-    int rc = regcomp(&re[*n], it->valuestring, REG_EXTENDED | REG_NOSUB);
-    if (rc) {
-      char why[128];
-      regerror(rc, &re[*n], why, sizeof(why));
-      return pb_op_fail(res, 400, "INVALID_REQUEST", "%s: '%s' is not a valid regular expression: %s",
-                        field, it->valuestring, why);
-    }
+    char why[200];
+    int rc = pb_pattern_compile(it->valuestring, &re[*n], why, sizeof(why));
+    if (rc == PB_ENOMEM) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+    if (rc)
+      return pb_op_fail(
+          res, 400, "INVALID_PATTERN", "%s[%d]: '%.200s' %s: %s", field, i, it->valuestring,
+          rc == PB_ETOOBIG ? "is over a limit" : "is not a valid regular expression", why);
     (*n)++;
+    i++;
   }
   return 0;
 }
@@ -950,8 +956,8 @@ static void nav_release(pb_nav *n) {
     else
       pb_pool_release(n->job->env->pool, n->page);
   }
-  for (int i = 0; i < n->nreject_re; i++) regfree(&n->reject_re[i]);
-  for (int i = 0; i < n->nallow_re; i++) regfree(&n->allow_re[i]);
+  for (int i = 0; i < n->nreject_re; i++) pb_pattern_free(n->reject_re[i]);
+  for (int i = 0; i < n->nallow_re; i++) pb_pattern_free(n->allow_re[i]);
   free(n->html_b64);
   pb_trace_free(n->trace);
   free(n);

@@ -52,6 +52,7 @@ typedef struct {
   int browser_memory_mb;    /* 0: no limit */
   int no_cgroup;            /* the RSS watchdog, even where cgroups work */
   int egress_conns;         /* egress connections at once per browser */
+  int egress_conns_account; /* ... per account, over its sessions' browsers */
   int body_timeout_s;       /* a request body must be complete in this time */
   int pdf_max_pages;        /* pages a PDF may have */
   int download_max_mb;      /* one download's size before it is cancelled */
@@ -113,6 +114,15 @@ static void egress_counts(void *data, uint64_t counts[4], int *conns) {
   *conns = st.conns;
 }
 
+static int egress_why(void *data, int net_id, const char *host, int port, int64_t since_ms,
+                      char *text, size_t cap) {
+  return pb_egress_proxy_why(data, net_id, host, port, since_ms, text, cap);
+}
+
+static void net_owner(void *data, int net_id, int64_t account_id) {
+  pb_egress_proxy_set_listener_account(data, net_id, account_id);
+}
+
 static void browser_net_close(void *data, pb_browser_net *net) {
   net_env *ne = data;
   pb_egress_proxy_remove_listener(ne->proxy, net->id);
@@ -157,6 +167,10 @@ static void usage(FILE *f) {
           "  --no-cgroup              (PPOD_NO_CGROUP=1)   enforce it by the RSS watchdog, not a cgroup\n"
           "  --egress-conns-per-browser N  (PPOD_EGRESS_CONNS_PER_BROWSER) connections one browser may\n"
           "                           have open through the egress proxy, default 256\n"
+          "  --egress-conns-per-account N  (PPOD_EGRESS_CONNS_PER_ACCOUNT) connections the session\n"
+          "                           browsers of one account may have open together, default 512\n"
+          "                           (of the proxy's 1024); pool browsers serve many accounts at once\n"
+          "                           and count per browser only\n"
           "  --body-timeout S         (PPOD_BODY_TIMEOUT)  a request body must arrive within S, default 30\n"
           "  --pdf-max-pages N        (PPOD_PDF_MAX_PAGES) pages a PDF may have, default 2000\n"
           "  --download-max-mb N      (PPOD_DOWNLOAD_MAX_MB) a page's download beyond this is cancelled,\n"
@@ -224,6 +238,7 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   c->spares = 1;
   c->browser_memory_mb = 2048;
   c->egress_conns = 256;
+  c->egress_conns_account = 512;
   c->body_timeout_s = 30;
   c->pdf_max_pages = 2000;
   c->download_max_mb = 50;
@@ -256,6 +271,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   if ((e = getenv("PPOD_NO_CGROUP")) && !strcmp(e, "1")) c->no_cgroup = 1;
   if ((e = getenv("PPOD_EGRESS_CONNS_PER_BROWSER")) &&
       int_opt("PPOD_EGRESS_CONNS_PER_BROWSER", e, 1, 100000, &c->egress_conns))
+    return -1;
+  if ((e = getenv("PPOD_EGRESS_CONNS_PER_ACCOUNT")) &&
+      int_opt("PPOD_EGRESS_CONNS_PER_ACCOUNT", e, 1, 100000, &c->egress_conns_account))
     return -1;
   if ((e = getenv("PPOD_BROWSER_MEMORY_MB")) &&
       int_opt("PPOD_BROWSER_MEMORY_MB", e, 0, 1 << 20, &c->browser_memory_mb))
@@ -354,6 +372,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
     } else if (!strcmp(a, "--browser-uids")) {
       TAKES_VALUE();
       if (int_opt(a, v, 0, 4096, &c->browser_uids)) return -1;
+    } else if (!strcmp(a, "--egress-conns-per-account")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 100000, &c->egress_conns_account)) return -1;
     } else if (!strcmp(a, "--browser-memory-mb")) {
       TAKES_VALUE();
       if (int_opt(a, v, 0, 1 << 20, &c->browser_memory_mb)) return -1;
@@ -493,8 +514,11 @@ static int serve(config *c) {
 
   signal(SIGPIPE, SIG_IGN);
   /* Before the pool: no Chromium ever starts without its only way out. */
-  pb_egress_proxy_opts eo = {.allow = c->allow, .nallow = c->nallow, .hosts = c->egress_hosts,
-                             .max_conns_per_listener = c->egress_conns};
+  pb_egress_proxy_opts eo = {.allow = c->allow,
+                             .nallow = c->nallow,
+                             .hosts = c->egress_hosts,
+                             .max_conns_per_listener = c->egress_conns,
+                             .max_conns_per_account = c->egress_conns_account};
   rc = pb_egress_proxy_start(&eo, &proxy);
   if (rc) {
     fprintf(stderr, "ppod-browserd: cannot start the egress proxy: %s\n", pb_strerror(rc));
@@ -565,8 +589,14 @@ static int serve(config *c) {
   }
   if (pb_jobs_start(c->concurrency, c->queue, &jobs)) goto out;
   snprintf(g_trace_dir, sizeof(g_trace_dir), "%s/traces", c->data_dir);
-  pb_sessions_opts sso = {.pool = pool, .store = st, .url_check = url_check, .url_check_data = eg,
-                          .wake = wake_server, .on_trace = on_session_trace,
+  pb_sessions_opts sso = {.pool = pool,
+                          .store = st,
+                          .url_check = url_check,
+                          .url_check_data = eg,
+                          .net_owner = net_owner,
+                          .net_owner_data = proxy,
+                          .wake = wake_server,
+                          .on_trace = on_session_trace,
                           .max_pages = c->session_max_pages,
                           .download_max_bytes = (int64_t)c->download_max_mb << 20};
   if (pb_sessions_start(&sso, &sessions)) goto out;
@@ -574,11 +604,18 @@ static int serve(config *c) {
   snprintf(trace_dir, sizeof(trace_dir), "%s/traces", c->data_dir);
   if (mkdir(trace_dir, 0700) && errno != EEXIST) PB_WARN("cannot create %s: %s", trace_dir, strerror(errno));
   sweep_traces(trace_dir);
-  pb_ops_env env = {.pool = pool, .egress = eg, .sessions = sessions, .trace_dir = trace_dir,
-                    .egress_mode = egress_mode, .memory_mode = memory_mode,
+  pb_ops_env env = {.pool = pool,
+                    .egress = eg,
+                    .sessions = sessions,
+                    .trace_dir = trace_dir,
+                    .egress_mode = egress_mode,
+                    .memory_mode = memory_mode,
                     .isolation_mode = pb_isolate_mode(),
                     .memory_limit_mb = c->browser_memory_mb,
-                    .egress_counts = egress_counts, .egress_counts_data = proxy,
+                    .egress_counts = egress_counts,
+                    .egress_counts_data = proxy,
+                    .egress_why = egress_why,
+                    .egress_why_data = proxy,
                     .pdf_max_pages = c->pdf_max_pages};
   pb_server_opts so = {.address = c->address, .port = c->port, .store = st, .ops = &env,
                        .jobs = jobs, .drain_ms = 25000,

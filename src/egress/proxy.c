@@ -47,6 +47,7 @@
 #define SWEEP_MS 250
 #define LISTENERS_MAX 1024
 #define SEEN_MAX 1024 /* distinct host:ports logged once each */
+#define WHY_MAX 256   /* recent refusals and failures kept for pb_egress_proxy_why */
 
 enum { ST_HEAD, ST_RESOLVE, ST_CONNECT, ST_TUNNEL, ST_HTTP, ST_RESPOND, ST_LINGER };
 enum { SIDE_CLIENT = 0, SIDE_UP = 1 };
@@ -88,6 +89,9 @@ typedef struct {
   int64_t deadline;    /* of the current phase; idle phases use last_io */
   int64_t last_io;
   int lslot; /* the listener it came in on, -1: the shared one */
+  int aslot; /* its account's entry in acct[], -1: none */
+  int why;   /* pb_egress_why of a failure about to be answered */
+  int last_err; /* errno of the last upstream connect attempt */
 } conn;
 
 typedef struct job {
@@ -97,6 +101,7 @@ typedef struct job {
   char host[256];
   int port;
   int status; /* 0: connect to addrs; else the HTTP status to answer */
+  int why_code; /* pb_egress_why when status != 0 */
   char why[400];
   addr addrs[ADDR_MAX];
   int naddr;
@@ -107,9 +112,27 @@ typedef struct {
   int used;    /* under mu */
   int closing; /* under mu: the loop closes it and its connections */
   int fd;
+  int64_t account; /* under mu: the account whose session browser it serves; 0: none */
   int conns;  /* loop thread only */
   int warned; /* loop thread only: the cap was logged */
 } listener;
+
+/* Connections open now per account (loop thread only). */
+typedef struct {
+  int64_t account; /* 0: free entry */
+  int conns;
+  int warned;
+} acct_entry;
+
+/* One refusal or failure, for the navigation code to tell the user why. */
+typedef struct {
+  int64_t at; /* pb_now_ms() */
+  int lslot;
+  int port;
+  int why;
+  char host[256];
+  char text[200];
+} why_rec;
 
 struct pb_egress_proxy {
   int lfd, port, epfd, wakefd;
@@ -144,7 +167,13 @@ struct pb_egress_proxy {
   int res_stop;
 
   listener lst[LISTENERS_MAX];
-  atomic_int lst_closing; /* some listener waits for the loop to close it */
+  atomic_int lst_closing;
+  int per_account;
+  acct_entry acct[LISTENERS_MAX]; /* loop thread only */
+
+  pthread_mutex_t why_mu; /* the ring below */
+  why_rec why[WHY_MAX];
+  unsigned nwhy; /* some listener waits for the loop to close it */
 
   char (*seen)[264]; /* loop thread only: host:ports already logged */
   int nseen;
@@ -288,6 +317,7 @@ static void decide(const pb_egress_proxy *p, job *j) {
   int by_name = allowed_name(p, j->host, j->port);
   if (!by_name && is_localhost(j->host)) {
     j->status = 403;
+    j->why_code = PB_EGRESS_WHY_REFUSED;
     snprintf(j->why, sizeof(j->why), "%s is a loopback host", j->host);
     return;
   }
@@ -302,6 +332,10 @@ static void decide(const pb_egress_proxy *p, job *j) {
     int rc = getaddrinfo(j->host, NULL, &hints, &res);
     if (rc) {
       j->status = 502;
+      /* Only a definite "no such name" is NXDOMAIN; a timeout or SERVFAIL
+       * is a failure, never a reason to think the name is harmless. */
+      j->why_code =
+          rc == EAI_NONAME || rc == EAI_NODATA ? PB_EGRESS_WHY_NXDOMAIN : PB_EGRESS_WHY_DNS_FAILED;
       snprintf(j->why, sizeof(j->why), "cannot resolve %s: %s", j->host, gai_strerror(rc));
       return;
     }
@@ -320,6 +354,7 @@ static void decide(const pb_egress_proxy *p, job *j) {
     freeaddrinfo(res);
     if (!j->naddr) {
       j->status = 502;
+      j->why_code = PB_EGRESS_WHY_NXDOMAIN;
       snprintf(j->why, sizeof(j->why), "%s has no IPv4 or IPv6 address", j->host);
       return;
     }
@@ -332,6 +367,7 @@ static void decide(const pb_egress_proxy *p, job *j) {
       char ip[INET6_ADDRSTRLEN] = "?";
       addr_str(&j->addrs[i], ip, sizeof(ip));
       j->status = 403;
+      j->why_code = PB_EGRESS_WHY_REFUSED;
       if (!strcmp(ip, j->host))
         snprintf(j->why, sizeof(j->why), "%s is a private or reserved address, not allow-listed",
                  ip);
@@ -427,6 +463,8 @@ static void conn_close(pb_egress_proxy *p, conn *c) {
   c->c2u.d = c->u2c.d = NULL;
   if (c->lslot >= 0) p->lst[c->lslot].conns--;
   c->lslot = -1;
+  if (c->aslot >= 0 && --p->acct[c->aslot].conns == 0) p->acct[c->aslot].account = 0;
+  c->aslot = -1;
   p->free_slots[p->nfree++] = (int)(c - p->conns);
   atomic_fetch_sub(&p->n_conns, 1);
 }
@@ -436,6 +474,21 @@ static void close_up(pb_egress_proxy *p, conn *c) {
   if (c->ufd >= 0) close(c->ufd); /* close() also drops it from epoll */
   c->ufd = -1;
   c->umask = 0;
+}
+
+/* Keeps why host:port was not reached, for pb_egress_proxy_why. Before the
+ * client hears of it, so a navigation that failed finds the record. */
+static void record_why(pb_egress_proxy *p, int lslot, const char *host, int port, int why,
+                       const char *text) {
+  pthread_mutex_lock(&p->why_mu);
+  why_rec *r = &p->why[p->nwhy++ % WHY_MAX];
+  r->at = pb_now_ms();
+  r->lslot = lslot;
+  r->port = port;
+  r->why = why;
+  pb_strlcpy(r->host, host, sizeof(r->host));
+  pb_strlcpy(r->text, text, sizeof(r->text));
+  pthread_mutex_unlock(&p->why_mu);
 }
 
 /* Answers the client with status and a short text, then closes. Only before
@@ -458,6 +511,12 @@ static void respond(pb_egress_proxy *p, conn *c, int status, const char *why) {
                        : status == 504 ? "Gateway Timeout"
                                        : "Error";
   const char *lb = strchr(c->host, ':') ? "[" : "", *rb = *lb ? "]" : "";
+  if (c->host[0] && status != 400 && status != 411 && status != 431)
+    record_why(p, c->lslot, c->host, c->port,
+               status == 403 ? PB_EGRESS_WHY_REFUSED
+               : c->why      ? c->why
+                             : PB_EGRESS_WHY_FAILED,
+               why);
   if (status == 403) {
     atomic_fetch_add(&p->n_refused, 1);
     PB_INFO("egress: refused %s %s%s%s:%d: %s", c->method, lb, c->host, rb, c->port, why);
@@ -677,6 +736,7 @@ static void start_connect(pb_egress_proxy *p, conn *c) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     int rc = connect(fd, (struct sockaddr *)&a->ss, a->len);
     if (rc < 0 && errno != EINPROGRESS) {
+      c->last_err = errno;
       close(fd);
       continue;
     }
@@ -693,7 +753,13 @@ static void start_connect(pb_egress_proxy *p, conn *c) {
     return;
   }
   char why[300];
-  snprintf(why, sizeof(why), "cannot connect to %s:%d", c->host, c->port);
+  int e = c->last_err;
+  c->why = e == ECONNREFUSED                                      ? PB_EGRESS_WHY_CONN_REFUSED
+           : e == ETIMEDOUT                                       ? PB_EGRESS_WHY_TIMED_OUT
+           : e == EHOSTUNREACH || e == ENETUNREACH || e == EACCES ? PB_EGRESS_WHY_UNREACHABLE
+                                                                  : PB_EGRESS_WHY_FAILED;
+  snprintf(why, sizeof(why), "cannot connect to %s:%d: %s", c->host, c->port,
+           e ? strerror(e) : "no address");
   respond(p, c, 502, why);
 }
 
@@ -714,6 +780,7 @@ static void on_connect_ready(pb_egress_proxy *p, conn *c) {
   int err = 0;
   socklen_t el = sizeof(err);
   if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &el) || err) {
+    c->last_err = err ? err : EIO;
     close_up(p, c);
     start_connect(p, c);
     return;
@@ -756,6 +823,7 @@ static void resolved(pb_egress_proxy *p, job *j) {
   conn *c = &p->conns[j->slot];
   if (!c->used || c->gen != j->gen || c->state != ST_RESOLVE) return;
   if (j->status) {
+    c->why = j->why_code;
     respond(p, c, j->status, j->why);
     return;
   }
@@ -1075,13 +1143,31 @@ static void refuse_busy(int fd) {
   close(fd);
 }
 
+/* The entry of account in acct[], made when missing; -1 if the table is
+ * full (it cannot be: an entry lives while a listener's connection does). */
+static int acct_slot(pb_egress_proxy *p, int64_t account) {
+  int free_at = -1;
+  for (int i = 0; i < LISTENERS_MAX; i++) {
+    if (p->acct[i].account == account) return i;
+    if (!p->acct[i].account && free_at < 0) free_at = i;
+  }
+  if (free_at >= 0) {
+    p->acct[free_at].account = account;
+    p->acct[free_at].conns = 0;
+    p->acct[free_at].warned = 0;
+  }
+  return free_at;
+}
+
 /* Accepts on the shared listener (li < 0) or on listener li. */
 static void on_accept(pb_egress_proxy *p, int li) {
   int lfd = p->lfd;
   listener *l = li >= 0 ? &p->lst[li] : NULL;
+  int64_t account = 0;
   if (l) {
     pthread_mutex_lock(&p->mu);
     lfd = l->used && !l->closing ? l->fd : -1;
+    account = l->account;
     pthread_mutex_unlock(&p->mu);
     if (lfd < 0) return;
   }
@@ -1094,6 +1180,20 @@ static void on_accept(pb_egress_proxy *p, int li) {
       if (!l->warned)
         PB_WARN("egress: a browser has %d connections open, its cap; refusing more", l->conns);
       l->warned = 1;
+      record_why(p, li, "", 0, PB_EGRESS_WHY_CAPPED, "the browser is at its connection cap");
+      refuse_busy(fd);
+      continue;
+    }
+    int as = account ? acct_slot(p, account) : -1;
+    if (as >= 0 && p->acct[as].conns >= p->per_account) {
+      /* Sessions of one account, together, may not take the proxy's total. */
+      atomic_fetch_add(&p->n_capped, 1);
+      if (!p->acct[as].warned)
+        PB_WARN("egress: account %lld has %d connections open, its cap; refusing more",
+                (long long)account, p->acct[as].conns);
+      p->acct[as].warned = 1;
+      record_why(p, li, "", 0, PB_EGRESS_WHY_CAPPED, "the account is at its connection cap");
+      if (!p->acct[as].conns) p->acct[as].account = 0;
       refuse_busy(fd);
       continue;
     }
@@ -1106,6 +1206,8 @@ static void on_accept(pb_egress_proxy *p, int li) {
     memset(c, 0, sizeof(*c));
     c->lslot = li;
     if (l) l->conns++;
+    c->aslot = as;
+    if (as >= 0) p->acct[as].conns++;
     c->c2u.d = malloc(BUF_CAP + BUF_SLACK);
     c->u2c.d = malloc(BUF_CAP + BUF_SLACK);
     c->cfd = fd;
@@ -1142,7 +1244,13 @@ static void sweep(pb_egress_proxy *p, int64_t now) {
         break;
       case ST_RESOLVE:
       case ST_CONNECT:
-        if (now >= c->deadline) respond(p, c, 504, "connecting upstream timed out");
+        if (now >= c->deadline) {
+          /* A resolver that never answers is a failure, not "allowed". */
+          c->why = c->state == ST_RESOLVE ? PB_EGRESS_WHY_DNS_FAILED : PB_EGRESS_WHY_TIMED_OUT;
+          respond(p, c, 504,
+                  c->state == ST_RESOLVE ? "resolving the name timed out"
+                                         : "connecting upstream timed out");
+        }
         break;
       case ST_TUNNEL:
       case ST_HTTP:
@@ -1170,6 +1278,7 @@ static void close_listeners(pb_egress_proxy *p) {
     l->fd = -1;
     l->conns = 0;
     l->warned = 0;
+    l->account = 0;
     l->closing = 0;
     l->used = 0;
     pthread_mutex_unlock(&p->mu);
@@ -1227,12 +1336,14 @@ int pb_egress_proxy_start(const pb_egress_proxy_opts *o, pb_egress_proxy **out) 
   if (!p) return PB_ENOMEM;
   p->lfd = p->epfd = p->wakefd = -1;
   pthread_mutex_init(&p->mu, NULL);
+  pthread_mutex_init(&p->why_mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   p->max_conns = o->max_conns > 0 ? o->max_conns : 1024;
   p->head_ms = o->head_timeout_ms > 0 ? o->head_timeout_ms : 30000;
   p->connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 15000;
   p->idle_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 300000;
   p->per_listener = o->max_conns_per_listener > 0 ? o->max_conns_per_listener : 256;
+  p->per_account = o->max_conns_per_account > 0 ? o->max_conns_per_account : 512;
   for (int i = 0; i < LISTENERS_MAX; i++) p->lst[i].fd = -1;
   int nres = o->resolvers > 0 ? o->resolvers : 4;
   if (nres > RESOLVERS_MAX) nres = RESOLVERS_MAX;
@@ -1254,6 +1365,7 @@ int pb_egress_proxy_start(const pb_egress_proxy_opts *o, pb_egress_proxy **out) 
   if (!p->conns || !p->free_slots || !p->scratch || !p->seen) goto fail;
   for (int i = 0; i < p->max_conns; i++) {
     p->conns[i].lslot = -1;
+    p->conns[i].aslot = -1;
     p->conns[i].cfd = p->conns[i].ufd = -1;
     p->free_slots[p->nfree++] = p->max_conns - 1 - i;
   }
@@ -1303,6 +1415,7 @@ int pb_egress_proxy_add_listener(pb_egress_proxy *p, int lfd, int *id) {
   }
   p->lst[i].used = 1;
   p->lst[i].closing = 0;
+  p->lst[i].account = 0;
   p->lst[i].fd = lfd;
   pthread_mutex_unlock(&p->mu);
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_LST0 - (uint64_t)i};
@@ -1328,6 +1441,44 @@ void pb_egress_proxy_remove_listener(pb_egress_proxy *p, int id) {
   if (write(p->wakefd, &one, sizeof(one)) < 0) {
     /* The counter is non-zero already: the loop will look. */
   }
+}
+
+void pb_egress_proxy_set_listener_account(pb_egress_proxy *p, int id, int64_t account) {
+  if (!p || id < 0 || id >= LISTENERS_MAX) return;
+  pthread_mutex_lock(&p->mu);
+  if (p->lst[id].used && !p->lst[id].closing) p->lst[id].account = account;
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* Names and addresses compare as the proxy saw them: an IP in any spelling
+ * is the same IP. */
+static int same_host(const char *a, const char *b) {
+  if (!strcmp(a, b)) return 1;
+  addr x, y;
+  return parse_ip(a, &x) && parse_ip(b, &y) && same_addr(&x, &y);
+}
+
+int pb_egress_proxy_why(pb_egress_proxy *p, int listener, const char *host, int port,
+                        int64_t since_ms, char *text, size_t cap) {
+  if (cap) text[0] = '\0';
+  if (!p) return PB_EGRESS_WHY_NONE;
+  int why = PB_EGRESS_WHY_NONE;
+  pthread_mutex_lock(&p->why_mu);
+  unsigned n = p->nwhy < WHY_MAX ? p->nwhy : WHY_MAX;
+  /* Newest first: the last word on host:port is the one that counts. */
+  for (unsigned k = 0; k < n; k++) {
+    const why_rec *r = &p->why[(p->nwhy - 1 - k) % WHY_MAX];
+    if (r->at < since_ms) continue;
+    if (listener >= 0 && r->lslot != listener) continue;
+    int capped = !r->host[0] && r->why == PB_EGRESS_WHY_CAPPED;
+    if (!capped && (r->port != port || !same_host(r->host, host))) continue;
+    if (capped && why != PB_EGRESS_WHY_NONE) continue;
+    why = r->why;
+    if (cap) pb_strlcpy(text, r->text, cap);
+    if (!capped) break;
+  }
+  pthread_mutex_unlock(&p->why_mu);
+  return why;
 }
 
 void pb_egress_proxy_get_stats(pb_egress_proxy *p, pb_egress_proxy_stats *out) {
@@ -1371,6 +1522,7 @@ void pb_egress_proxy_stop(pb_egress_proxy *p) {
   free(p->scratch);
   free(p->seen);
   pthread_mutex_destroy(&p->mu);
+  pthread_mutex_destroy(&p->why_mu);
   pthread_cond_destroy(&p->cv);
   free(p);
 }

@@ -15,6 +15,7 @@
  *
  * Everything is bounded: connections, buffers per connection, header sizes,
  * resolver work and the time each phase may take. See docs in proxy.c. */
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct pb_egress_proxy pb_egress_proxy;
@@ -31,6 +32,9 @@ typedef struct {
   int max_conns;              /* connections at once; 0: 1024. Beyond it: 503. */
   int max_conns_per_listener; /* at once per added listener (one browser);
                                * 0: 256. Beyond it: 503. */
+  int max_conns_per_account;  /* at once over the listeners given to one account
+                               * (pb_egress_proxy_set_listener_account); 0: 512.
+                               * Beyond it: 503. */
   int head_timeout_ms;        /* a request head must arrive in this; 0: 30 s */
   int connect_timeout_ms;     /* resolve + connect upstream; 0: 15 s */
   int idle_timeout_ms;        /* no byte either way for this long; 0: 300 s */
@@ -41,7 +45,7 @@ typedef struct {
   uint64_t allowed; /* requests and tunnels connected upstream */
   uint64_t refused; /* 403: a private address, not allow-listed */
   uint64_t failed;  /* 400/411/431/502/503/504 */
-  uint64_t capped;  /* 503: a listener (browser) was at its connection cap */
+  uint64_t capped;  /* 503: a listener (browser) or account was at its connection cap */
   int conns;        /* open now */
 } pb_egress_proxy_stats;
 
@@ -65,6 +69,24 @@ int pb_egress_proxy_add_listener(pb_egress_proxy *p, int lfd, int *id);
  * are closed soon after, on the proxy's thread. Callable from any thread;
  * a NULL proxy or id < 0 is a no-op. */
 void pb_egress_proxy_remove_listener(pb_egress_proxy *p, int id);
+
+/* Attributes listener id's connections to account (an acquired session's
+ * browser serves one account); 0 detaches. A pool browser serves many
+ * accounts at once through one listener and stays unattributed: only its
+ * per-listener cap applies. Callable from any thread; unknown ids are
+ * ignored. */
+void pb_egress_proxy_set_listener_account(pb_egress_proxy *p, int id, int64_t account);
+
+/* Why the proxy last refused or failed host:port (as a URL names it; IPs in
+ * any spelling match) for listener (-1: any) at or after since_ms
+ * (pb_now_ms clock): a pb_egress_why (ops/egress.h), with the proxy's own
+ * words in text. A listener at its connection cap in that time answers
+ * PB_EGRESS_WHY_CAPPED when nothing more precise is known. The record is
+ * made before the client hears of the failure, so a navigation that saw it
+ * finds it. Keeps the last 256 records. Callable from any thread; NULL p:
+ * PB_EGRESS_WHY_NONE. */
+int pb_egress_proxy_why(pb_egress_proxy *p, int listener, const char *host, int port,
+                        int64_t since_ms, char *text, size_t cap);
 
 /* A snapshot of the counters; callable from any thread. */
 void pb_egress_proxy_get_stats(pb_egress_proxy *p, pb_egress_proxy_stats *out);

@@ -12,10 +12,10 @@
  * body with a message rather than passing it. */
 #include "http/jsonschema.h"
 
+#include "common/pattern.h"
 #include "common/pb.h"
 #include "common/schemas_data.h"
 
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +33,7 @@ typedef struct {
 
 typedef struct {
   const cJSON *node; /* the "pattern" string inside a schema, borrowed */
-  regex_t re;
+  pb_pattern *re;    /* ours, but matched against tenant strings: bounded */
 } spattern;
 
 struct pb_schemas {
@@ -111,9 +111,9 @@ static const cJSON *resolve_ref(const pb_schemas *s, const sdoc *from, const cha
   return json_pointer(d->root, hash ? hash + 1 : "");
 }
 
-static const regex_t *pattern_for(const pb_schemas *s, const cJSON *node) {
+static pb_pattern *pattern_for(const pb_schemas *s, const cJSON *node) {
   for (size_t i = 0; i < s->npats; i++)
-    if (s->pats[i].node == node) return &s->pats[i].re;
+    if (s->pats[i].node == node) return s->pats[i].re;
   return NULL;
 }
 
@@ -216,8 +216,9 @@ static int add_pattern(loadctx *l, const cJSON *node) {
     s->pats = np;
     s->patcap = ncap;
   }
-  if (regcomp(&s->pats[s->npats].re, node->valuestring, REG_EXTENDED | REG_NOSUB))
-    return load_fail(l, "pattern", "not a valid POSIX extended regular expression");
+  char why[200];
+  if (pb_pattern_compile(node->valuestring, &s->pats[s->npats].re, why, sizeof(why)))
+    return load_fail(l, "pattern", "not a valid regular expression");
   s->pats[s->npats].node = node;
   s->npats++;
   return 0;
@@ -398,7 +399,7 @@ void pb_schemas_free(pb_schemas *s) {
     cJSON_Delete(s->docs[i].root);
   }
   free(s->docs);
-  for (size_t i = 0; i < s->npats; i++) regfree(&s->pats[i].re);
+  for (size_t i = 0; i < s->npats; i++) pb_pattern_free(s->pats[i].re);
   free(s->pats);
   free(s);
 }
@@ -627,9 +628,10 @@ static int v_string(vctx *c, const cJSON *schema, const char *str) {
   }
   const cJSON *pat = cJSON_GetObjectItemCaseSensitive(schema, "pattern");
   if (pat) {
-    const regex_t *re = pattern_for(c->s, pat);
+    pb_pattern *re = pattern_for(c->s, pat);
     if (!re) return abort_walk(c, "schema error: pattern not compiled");
-    if (regexec(re, str, 0, NULL, 0)) {
+    /* A match that gives up (a limit) fails the body: closed, not open. */
+    if (pb_pattern_match(re, str, strlen(str)) != 1) {
       char shown[128];
       show_pattern(pat->valuestring, shown, sizeof(shown));
       return fail(c, "must match pattern %s", shown);

@@ -57,12 +57,16 @@ static const struct {
     {"400", "BadRequest",
      "INVALID_REQUEST: the body is not JSON or breaks the schema (unknown field, wrong type, "
      "out of range, quality with png, both or neither of url and html); the message names the "
-     "field path, e.g. viewport.width. PAGE_TOO_LARGE: a full-page capture over the size cap."},
+     "field path, e.g. viewport.width. PAGE_TOO_LARGE: a full-page capture over the size cap. "
+     "INVALID_PATTERN: a rejectRequestPattern/allowRequestPattern entry is not a valid "
+     "regular expression, uses a backreference, or is over a limit (length, nesting, "
+     "compiled size); the message names it."},
     {"401", "Unauthorized",
      "UNAUTHORIZED (no token), INVALID_TOKEN (unknown or malformed) or EXPIRED_TOKEN."},
     {"403", "Forbidden",
-     "FORBIDDEN_URL: the scheme is not http, https or about:blank, or the host resolves to a "
-     "private, loopback or link-local address that is not allow-listed."},
+     "FORBIDDEN_URL: the scheme is not http, https or about:blank, or the host is or "
+     "resolves (at the egress proxy) to a private, loopback or link-local address that is not "
+     "allow-listed."},
     {"408", "Timeout", "TIMEOUT: the navigation, waitForSelector or job timeout ran out."},
     {"413", "BodyTooLarge", "BODY_TOO_LARGE: the request body is over 10 MiB."},
     {"422", "NavigationFailed",
@@ -81,7 +85,8 @@ static const char fixed_components[] =
     "\"ErrorEnvelope\":{\"type\":\"object\",\"required\":[\"success\",\"errors\"],"
     "\"properties\":{\"success\":{\"const\":false},\"errors\":{\"type\":\"array\",\"minItems\":1,"
     "\"items\":{\"type\":\"object\",\"required\":[\"code\",\"message\"],\"properties\":{"
-    "\"code\":{\"type\":\"string\",\"enum\":[\"INVALID_REQUEST\",\"PAGE_TOO_LARGE\","
+    "\"code\":{\"type\":\"string\",\"enum\":[\"INVALID_REQUEST\",\"INVALID_PATTERN\",\"PAGE_TOO_"
+    "LARGE\","
     "\"UNAUTHORIZED\",\"INVALID_TOKEN\",\"EXPIRED_TOKEN\",\"FORBIDDEN_URL\",\"NOT_FOUND\","
     "\"METHOD_NOT_ALLOWED\",\"TIMEOUT\",\"BODY_TOO_LARGE\",\"NAVIGATION_FAILED\","
     "\"TOO_MANY_REQUESTS\",\"INTERNAL_ERROR\",\"BROWSER_CRASHED\",\"SHUTTING_DOWN\"]},"

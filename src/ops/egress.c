@@ -3,12 +3,7 @@
 #include "common/pb.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <unistd.h>
 #include <ctype.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,11 +167,21 @@ static int v4_private(uint32_t a) {
   if (b0 == 172 && (b1 & 0xf0) == 16) return 1;   /* 172.16/12 */
   if (b0 == 192 && b1 == 168) return 1;
   if (b0 == 192 && b1 == 0 && b2 == 0) return 1;  /* IETF protocol assignments */
+  if (b0 == 192 && b1 == 0 && b2 == 2) return 1;  /* documentation */
+  if (b0 == 198 && b1 == 51 && b2 == 100) return 1;
+  if (b0 == 203 && b1 == 0 && b2 == 113) return 1;
   if (b0 == 198 && (b1 & 0xfe) == 18) return 1;   /* benchmarking 198.18/15 */
   if (b0 >= 224) return 1;                        /* multicast, reserved, broadcast */
   return 0;
 }
 
+static uint32_t be32(const uint8_t *b) {
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+/* IPv6 forms that carry an IPv4 address are judged by that address, and
+ * those whose route ends somewhere we cannot see (local-use NAT64, Teredo,
+ * the IETF block it sits in) are refused whole. */
 int pb_egress_addr_private(const struct sockaddr *sa) {
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
@@ -185,12 +190,19 @@ int pb_egress_addr_private(const struct sockaddr *sa) {
   if (sa->sa_family != AF_INET6) return 1;
   const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
   static const uint8_t zero[16];
-  uint32_t tail = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
-  if (!memcmp(b, zero, 12)) return 1;                     /* ::, ::1, ::a.b.c.d */
-  if (!memcmp(b, zero, 10) && b[10] == 0xff && b[11] == 0xff) return v4_private(tail);
-  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) return v4_private(tail); /* NAT64 */
-  if (b[0] == 0x20 && b[1] == 0x02) /* 6to4 */
-    return v4_private((uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 | (uint32_t)b[4] << 8 | b[5]);
+  if (!memcmp(b, zero, 12)) return 1;                         /* ::, ::1, ::a.b.c.d (compat) */
+  if (!memcmp(b, zero, 10) && b[10] == 0xff && b[11] == 0xff) /* ::ffff:a.b.c.d */
+    return v4_private(be32(b + 12));
+  if (!memcmp(b, zero, 8) && b[8] == 0xff && b[9] == 0xff && !b[10] && !b[11])
+    return 1; /* ::ffff:0:a.b.c.d (SIIT) */
+  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) {
+    if (!memcmp(b + 4, zero, 8)) return v4_private(be32(b + 12)); /* NAT64 64:ff9b::/96 */
+    return 1; /* 64:ff9b:1::/48 local-use NAT64, and the rest of the /32 */
+  }
+  if (b[0] == 0x01 && b[1] == 0x00 && !memcmp(b + 2, zero, 6)) return 1; /* discard 100::/64 */
+  if (b[0] == 0x20 && b[1] == 0x02) return v4_private(be32(b + 2));      /* 6to4 2002::/16 */
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] < 0x02) return 1; /* 2001::/23 incl. Teredo 2001::/32 */
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return 1; /* documentation */
   if ((b[0] & 0xfe) == 0xfc) return 1;                    /* ULA fc00::/7 */
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return 1;    /* link-local */
   if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return 1;    /* site-local */
@@ -246,65 +258,28 @@ int pb_egress_check_url(const pb_egress *e, const char *url, char *err, size_t e
     }
     return 0;
   }
-  struct addrinfo hints, *res = NULL;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_socktype = SOCK_STREAM;
-  if (getaddrinfo(u.host, NULL, &hints, &res)) return 0;
-  rc = 0;
-  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-    if (pb_egress_addr_private(ai->ai_addr)) {
-      char ip[INET6_ADDRSTRLEN] = "?";
-      if (ai->ai_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, ip, sizeof(ip));
-      else
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, ip, sizeof(ip));
-      snprintf(err, errcap, "%s resolves to a private or reserved address (%s)", u.host, ip);
-      rc = PB_EFORBIDDEN;
-      break;
-    }
-  }
-  freeaddrinfo(res);
-  return rc;
+  /* A name is not resolved here: this runs on the I/O thread for sessions,
+   * and a resolver that never answers would stall every tenant. The egress
+   * proxy resolves it off any shared thread, checks every address and
+   * connects only to those, so a rebinding name gains nothing either. */
+  return 0;
 }
 
-int pb_egress_diagnose(const char *url, int timeout_ms, char *out, size_t cap) {
-  pb_url u;
-  char err[256];
-  if (pb_url_parse(url, &u, err, sizeof(err)) || !u.host[0]) return PB_ENOTFOUND;
-  struct addrinfo hints, *res = NULL;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_socktype = SOCK_STREAM;
-  char port[8];
-  snprintf(port, sizeof(port), "%d", u.port);
-  if (getaddrinfo(u.host, port, &hints, &res) || !res) {
-    pb_strlcpy(out, "net::ERR_NAME_NOT_RESOLVED", cap);
-    return 0;
+const char *pb_egress_why_net_error(pb_egress_why why) {
+  switch (why) {
+    case PB_EGRESS_WHY_NXDOMAIN:
+      return "net::ERR_NAME_NOT_RESOLVED";
+    case PB_EGRESS_WHY_DNS_FAILED:
+      return "net::ERR_NAME_RESOLUTION_FAILED";
+    case PB_EGRESS_WHY_CONN_REFUSED:
+      return "net::ERR_CONNECTION_REFUSED";
+    case PB_EGRESS_WHY_TIMED_OUT:
+      return "net::ERR_CONNECTION_TIMED_OUT";
+    case PB_EGRESS_WHY_UNREACHABLE:
+      return "net::ERR_ADDRESS_UNREACHABLE";
+    case PB_EGRESS_WHY_CAPPED:
+      return "net::ERR_INSUFFICIENT_RESOURCES";
+    default:
+      return NULL;
   }
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int rc = PB_ENOTFOUND, e = 0;
-  if (fd >= 0) {
-    if (connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
-      e = errno;
-      if (e == EINPROGRESS) {
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        int n = poll(&p, 1, timeout_ms);
-        socklen_t el = sizeof(e);
-        if (n == 0)
-          e = ETIMEDOUT;
-        else if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el))
-          e = EIO;
-      }
-    }
-    close(fd);
-  }
-  freeaddrinfo(res);
-  const char *name = e == ECONNREFUSED                       ? "net::ERR_CONNECTION_REFUSED"
-                     : e == ETIMEDOUT                        ? "net::ERR_CONNECTION_TIMED_OUT"
-                     : e == EHOSTUNREACH || e == ENETUNREACH ? "net::ERR_ADDRESS_UNREACHABLE"
-                                                             : NULL;
-  if (name) {
-    pb_strlcpy(out, name, cap);
-    rc = 0;
-  }
-  return rc;
 }

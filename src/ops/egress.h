@@ -31,18 +31,30 @@ int pb_url_parse(const char *url, pb_url *out, char *err, size_t errcap);
 int pb_egress_addr_private(const struct sockaddr *sa);
 
 /* Checks a navigation target: 0 if allowed; PB_EFORBIDDEN with a reason
- * (scheme, or the private address it resolves to); PB_EINVAL if malformed.
- * Resolves the host (blocking): call from a job thread. A name that does not
- * resolve is allowed: Chromium then reports the DNS failure. */
+ * (scheme, a loopback name, or a private address literal in any spelling);
+ * PB_EINVAL if malformed. Never resolves, never blocks: callable from the
+ * I/O thread. A name is left to the egress proxy, which resolves it off the
+ * shared threads with a deadline, refuses it if any address is private, and
+ * connects only to the addresses it checked. */
 int pb_egress_check_url(const pb_egress *e, const char *url, char *err, size_t errcap);
 
-/* Through the egress proxy, an upstream that cannot be reached shows in
- * Chromium as ERR_EMPTY_RESPONSE or ERR_TUNNEL_CONNECTION_FAILED. This finds
- * the error Chromium would have reported without a proxy, for an allowed URL:
- * "net::ERR_NAME_NOT_RESOLVED", "net::ERR_CONNECTION_REFUSED",
- * "net::ERR_CONNECTION_TIMED_OUT", "net::ERR_ADDRESS_UNREACHABLE". 0 when it
- * found one (written to out), PB_ENOTFOUND when the host answers after all.
- * Blocks up to timeout_ms (resolve + one connect attempt). */
-int pb_egress_diagnose(const char *url, int timeout_ms, char *out, size_t cap);
+/* Why the egress proxy did not carry a request or tunnel upstream, as far as
+ * the page's navigation needs to know: Chromium sees every one of these as
+ * a failed tunnel or an empty response. */
+typedef enum {
+  PB_EGRESS_WHY_NONE = 0,   /* nothing recorded */
+  PB_EGRESS_WHY_REFUSED,    /* policy: a private address, not allow-listed */
+  PB_EGRESS_WHY_NXDOMAIN,   /* the name does not exist */
+  PB_EGRESS_WHY_DNS_FAILED, /* the resolver failed or did not answer in time */
+  PB_EGRESS_WHY_CONN_REFUSED,
+  PB_EGRESS_WHY_TIMED_OUT, /* connecting upstream timed out */
+  PB_EGRESS_WHY_UNREACHABLE,
+  PB_EGRESS_WHY_CAPPED, /* a browser's or an account's connection cap */
+  PB_EGRESS_WHY_FAILED, /* anything else (bad upstream answer, ...) */
+} pb_egress_why;
+
+/* The net::ERR_* name Chromium would have reported without a proxy, or NULL
+ * (REFUSED and NONE have none). */
+const char *pb_egress_why_net_error(pb_egress_why why);
 
 #endif

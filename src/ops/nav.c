@@ -1,5 +1,6 @@
 #include "ops/nav.h"
 
+#include "common/pattern.h"
 #include "common/pb.h"
 #include "trace/trace.h"
 
@@ -9,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +38,7 @@ struct pb_nav {
   int doc_served;
   unsigned reject_mask;  /* resource types blocked */
   unsigned allow_mask;   /* when not 0: only these types pass */
-  regex_t reject_re[MAX_PATTERNS], allow_re[MAX_PATTERNS];
+  pb_pattern *reject_re[MAX_PATTERNS], *allow_re[MAX_PATTERNS]; /* tenant regexes, bounded */
   int nreject_re, nallow_re;
   const char *auth_user, *auth_pass; /* borrowed from the request */
   int auth_tries;
@@ -302,9 +302,12 @@ int pb_op_json(pb_op_result *res, cJSON *result) {
   return 0;
 }
 
-static int any_match(const regex_t *re, int n, const char *url) {
+/* Runs on the reader thread: every match is bounded (common/pattern.h),
+ * and one that gives up counts as no match. */
+static int any_match(pb_pattern *const *re, int n, const char *url) {
+  size_t len = strlen(url);
   for (int i = 0; i < n; i++)
-    if (regexec(&re[i], url, 0, NULL, 0) == 0) return 1;
+    if (pb_pattern_match(re[i], url, len) == 1) return 1;
   return 0;
 }
 
@@ -516,20 +519,23 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
   return 0;
 }
 
-/* Compiles a request body's list of URL patterns. */
-static int compile_patterns(const cJSON *list, const char *field, regex_t *re, int *n,
+/* Compiles a request body's list of URL patterns. One that is not a valid
+ * regular expression or is over a limit is 400 INVALID_PATTERN naming it. */
+static int compile_patterns(const cJSON *list, const char *field, pb_pattern **re, int *n,
                             pb_op_result *res) {
   const cJSON *it;
+  int i = 0;
   cJSON_ArrayForEach(it, list) {
     if (!cJSON_IsString(it) || *n >= MAX_PATTERNS) continue;
-    int rc = regcomp(&re[*n], it->valuestring, REG_EXTENDED | REG_NOSUB);
-    if (rc) {
-      char why[128];
-      regerror(rc, &re[*n], why, sizeof(why));
-      return pb_op_fail(res, 400, "INVALID_REQUEST", "%s: '%s' is not a valid regular expression: %s",
-                        field, it->valuestring, why);
-    }
+    char why[200];
+    int rc = pb_pattern_compile(it->valuestring, &re[*n], why, sizeof(why));
+    if (rc == PB_ENOMEM) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+    if (rc)
+      return pb_op_fail(
+          res, 400, "INVALID_PATTERN", "%s[%d]: '%.200s' %s: %s", field, i, it->valuestring,
+          rc == PB_ETOOBIG ? "is over a limit" : "is not a valid regular expression", why);
     (*n)++;
+    i++;
   }
   return 0;
 }
@@ -796,6 +802,19 @@ static int refused_by_egress(pb_nav *n, const char *doc_url, pb_op_result *res) 
   return refused ? -1 : 0;
 }
 
+/* What the egress proxy recorded about url's host:port for this page's
+ * browser since since_ms: a pb_egress_why. */
+static int egress_why(pb_nav *n, const char *url, int64_t since_ms, char *text, size_t cap) {
+  const pb_ops_env *env = n->job->env;
+  pb_url u;
+  char err[128];
+  text[0] = '\0';
+  if (!env->egress_why || pb_url_parse(url, &u, err, sizeof(err)) || !u.host[0])
+    return PB_EGRESS_WHY_NONE;
+  return env->egress_why(env->egress_why_data, n->page->net_id, u.host, u.port, since_ms, text,
+                         cap);
+}
+
 /* Page.navigate and the wait for waitUntil. 0 when loaded (or, with
  * bestAttempt, when the wait ran out), -1 with res filled on failure. */
 static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int64_t goto_deadline,
@@ -822,12 +841,25 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
   if (!rc && !(error_text && *error_text)) n->committed = 1;
   if (error_text && *error_text) {
     /* What the egress proxy turned into an empty response or a failed
-     * tunnel is reported as the network error it was. */
-    char real[64];
-    if ((!strcmp(error_text, "net::ERR_EMPTY_RESPONSE") ||
-         !strcmp(error_text, "net::ERR_TUNNEL_CONNECTION_FAILED")) &&
-        pb_egress_diagnose(doc_url, 2000, real, sizeof(real)) == 0)
-      error_text = real;
+     * tunnel is reported as what the proxy knows it was; nothing is
+     * resolved or connected to from here. */
+    if (!strcmp(error_text, "net::ERR_EMPTY_RESPONSE") ||
+        !strcmp(error_text, "net::ERR_TUNNEL_CONNECTION_FAILED")) {
+      char said[200];
+      int why = egress_why(n, doc_url, t_nav, said, sizeof(said));
+      if (why == PB_EGRESS_WHY_REFUSED) {
+        pb_op_fail(res, 403, "FORBIDDEN_URL", "%s: the page led to an address that is refused (%s)",
+                   doc_url, said);
+        cJSON_Delete(nav);
+        return -1;
+      }
+      const char *real = pb_egress_why_net_error(why);
+      if (real) {
+        pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s (%s)", doc_url, real, said);
+        cJSON_Delete(nav);
+        return -1;
+      }
+    }
     if (!strcmp(error_text, "net::ERR_TOO_MANY_REDIRECTS"))
       pb_op_fail(res, 422, "TOO_MANY_REDIRECTS", "%s: too many HTTP redirects, Chromium follows at most 19 (%s)", doc_url,
                  error_text);
@@ -924,8 +956,8 @@ static void nav_release(pb_nav *n) {
     else
       pb_pool_release(n->job->env->pool, n->page);
   }
-  for (int i = 0; i < n->nreject_re; i++) regfree(&n->reject_re[i]);
-  for (int i = 0; i < n->nallow_re; i++) regfree(&n->allow_re[i]);
+  for (int i = 0; i < n->nreject_re; i++) pb_pattern_free(n->reject_re[i]);
+  for (int i = 0; i < n->nallow_re; i++) pb_pattern_free(n->allow_re[i]);
   free(n->html_b64);
   pb_trace_free(n->trace);
   free(n);

@@ -44,6 +44,12 @@ typedef struct {
    * NULL: none. Callable from any thread. */
   void (*egress_counts)(void *data, uint64_t counts[4], int *conns);
   void *egress_counts_data;
+  /* Why the egress proxy refused or failed host:port for the browser whose
+   * net id is given (-1: any) since since_ms: a pb_egress_why, its words in
+   * text. NULL: never known. Callable from any thread. */
+  int (*egress_why)(void *data, int net_id, const char *host, int port, int64_t since_ms,
+                    char *text, size_t cap);
+  void *egress_why_data;
   int pdf_max_pages;        /* 0: PB_PDF_MAX_PAGES_DEFAULT */
 } pb_ops_env;
 

@@ -270,6 +270,10 @@ fail:
 pb_cdp *pb_browser_cdp(pb_browser *b) {
   return b->cdp;
 }
+int pb_browser_net_id(const pb_browser *b) {
+  return b->net_open ? b->net.id : -1;
+}
+
 pid_t pb_browser_pid(pb_browser *b) {
   return b->pid;
 }

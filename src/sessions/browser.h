@@ -43,6 +43,9 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
 /* The connection, borrowed for the browser's lifetime. */
 pb_cdp *pb_browser_cdp(pb_browser *b);
 pid_t pb_browser_pid(pb_browser *b);
+
+/* Its net_open's pb_browser_net id (the egress listener), -1 when none. */
+int pb_browser_net_id(const pb_browser *b);
 /* Its private profile dir (owned by the user Chromium runs as), borrowed for
  * the browser's lifetime; removed with it. */
 const char *pb_browser_profile_dir(pb_browser *b);

@@ -172,6 +172,7 @@ static int page_create(entry *e, pb_page **out) {
   if (!pg) return PB_ENOMEM;
   pg->cdp = pb_browser_cdp(e->b);
   pg->owner = e;
+  pg->net_id = pb_browser_net_id(e->b);
   int64_t deadline = pb_now_ms() + 15000;
   cJSON *res = NULL, *p;
   int rc = pb_cdp_call(pg->cdp, NULL, "Target.createBrowserContext", NULL, deadline, &res, NULL, 0);

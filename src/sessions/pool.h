@@ -20,6 +20,7 @@ typedef struct pb_page {
   int width, height;       /* viewport currently emulated */
   double dsf;
   void *owner;             /* private to the pool */
+  int net_id;              /* the browser's pb_browser_net id (egress listener); -1: none */
 } pb_page;
 
 typedef struct {

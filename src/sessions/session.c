@@ -326,6 +326,10 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
   pthread_mutex_unlock(&ss->mu);
 
   int rc = pb_pool_take_spare(ss->o.pool, deadline_ms, &s->browser);
+  /* From here the browser's egress is this account's alone: its connections
+   * count against the account's cap as well as the browser's. */
+  if (!rc && ss->o.net_owner)
+    ss->o.net_owner(ss->o.net_owner_data, pb_browser_net_id(s->browser), account_id);
   if (!rc && trace && pb_trace_new((size_t)64 << 20, &s->trace) == 0) {
     pb_trace_meta(s->trace, "acquired session", 0, 0, NULL, NULL);
     if (pb_cdp_record(pb_browser_cdp(s->browser), "*", trace_rec, s)) {
@@ -534,6 +538,7 @@ int pb_session_page_open(pb_session *s, int64_t deadline_ms, pb_page **out) {
   cJSON *res = NULL, *p;
   if (!rc) {
     pg->cdp = pb_browser_cdp(s->browser);
+    pg->net_id = pb_browser_net_id(s->browser);
     p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "url", "about:blank");
     rc = pb_cdp_call(pg->cdp, NULL, "Target.createTarget", p, deadline_ms, &res, NULL, 0);

@@ -21,6 +21,11 @@ typedef struct {
   pb_store *store;           /* history and usage; borrowed */
   pb_policy_url_check url_check; /* navigation checks in the proxy */
   void *url_check_data;
+  /* Called once an acquired browser belongs to account_id, with its
+   * pb_browser_net id; may be NULL. The browser is never shared after that,
+   * and its net id dies with it. */
+  void (*net_owner)(void *data, int net_id, int64_t account_id);
+  void *net_owner_data;
   void (*wake)(void *data);  /* wakes the I/O thread (any thread may call) */
   void *wake_data;
   /* Receives the zip of a traced session when it closes (borrowed). */

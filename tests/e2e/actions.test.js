@@ -525,7 +525,7 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
       assert.deepEqual(await fetched({ allowResourceTypes: ['stylesheet'] }), { css: 1, js: 0, img: 0 });
     });
 
-    it('rejectRequestPattern blocks URLs matching a POSIX extended regex', async () => {
+    it('rejectRequestPattern blocks URLs matching a regex (PCRE2, POSIX extended spellings work too)', async () => {
       assert.deepEqual(await fetched({ rejectRequestPattern: ['/dot\\.svg\\?from=resources$'] }), { css: 1, js: 1, img: 0 });
       assert.deepEqual(await fetched({ rejectRequestPattern: ['/(added\\.js|dot\\.svg)\\?'] }), { css: 1, js: 0, img: 0 });
     });
@@ -534,10 +534,10 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
       assert.deepEqual(await fetched({ allowRequestPattern: ['added\\.css'] }), { css: 1, js: 0, img: 0 });
     });
 
-    it('an invalid request pattern is 400 INVALID_REQUEST naming the field', async () => {
+    it('an invalid request pattern is 400 INVALID_PATTERN naming the field and the pattern', async () => {
       const res = await post('/browser/content', { url: resourcesUrl(), rejectRequestPattern: ['(unclosed'] });
-      const e = expectError(assert, res, 400, 'INVALID_REQUEST');
-      assert.match(e.message, /rejectRequestPattern/);
+      const e = expectError(assert, res, 400, 'INVALID_PATTERN');
+      assert.match(e.message, /rejectRequestPattern\[0\]: '\(unclosed'/);
     });
 
     it('bestAttempt: a waitForSelector that never matches gives 200 with the content instead of 408', async () => {

@@ -462,7 +462,11 @@ function readDirSafe(d) {
 
 // dataDir (with token): restart on an existing store instead of a fresh one.
 // nofile: start it with RLIMIT_NOFILE soft = hard = nofile (via prlimit).
-async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {}, dataDir: reuseDir, token: reuseToken, nofile } = {}) {
+// wrapper: a command line the daemon is exec'd through (the binary and its
+// arguments are appended), e.g. ['unshare', '-m', 'sh', '-c', 'mount ... &&
+// exec "$0" "$@"'] to give it a private mount namespace. It must exec the
+// daemon in the same process so that pid stays the daemon's.
+async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {}, dataDir: reuseDir, token: reuseToken, nofile, wrapper } = {}) {
   const bin = daemonBin();
   if (!fs.existsSync(bin)) throw new Error(`daemon binary not found: ${bin} (set PPOD_BIN_DIR)`);
 
@@ -482,7 +486,13 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
   if (process.env.PPOD_NO_SANDBOX === '1' && !args.includes('--no-sandbox')) argv.push('--no-sandbox');
   argv.push(...args);
 
-  const proc = spawn(nofile ? 'prlimit' : bin, nofile ? [`--nofile=${nofile}:${nofile}`, '--', bin, ...argv] : argv, {
+  let cmd = nofile ? 'prlimit' : bin;
+  let cmdArgs = nofile ? [`--nofile=${nofile}:${nofile}`, '--', bin, ...argv] : argv;
+  if (wrapper) {
+    cmdArgs = [...wrapper.slice(1), cmd, ...cmdArgs];
+    cmd = wrapper[0];
+  }
+  const proc = spawn(cmd, cmdArgs, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TMPDIR: tmpDir, ...env },
     detached: true, // own process group: the exit hook can kill Chromium too

@@ -89,6 +89,66 @@ static void test_addr_private(void) {
   ASSERT_EQ(pb_egress_addr_private((struct sockaddr *)&s6), 1);
 }
 
+static int v6_private(const char *a) {
+  struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+  ASSERT_EQ(inet_pton(AF_INET6, a, &s6.sin6_addr), 1);
+  return pb_egress_addr_private((struct sockaddr *)&s6);
+}
+
+/* Every IPv6 form that embeds an IPv4 address or routes somewhere the host
+ * cannot judge: refused unless it embeds a public IPv4 in a form the public
+ * internet routes. */
+static void test_v6_embeddings(void) {
+  const char *bad[] = {
+      "::ffff:127.0.0.1",
+      "::ffff:10.0.0.1",
+      "::ffff:169.254.169.254",
+      "::ffff:0.0.0.0",
+      "::127.0.0.1",
+      "::8.8.8.8", /* compat: deprecated */
+      "::ffff:0:127.0.0.1",
+      "::ffff:0:8.8.8.8", /* SIIT */
+      "64:ff9b::127.0.0.1",
+      "64:ff9b::10.1.2.3",
+      "64:ff9b::a9fe:a9fe",
+      "64:ff9b:1::8.8.8.8",
+      "64:ff9b:1:ffff::1",
+      "64:ff9b:1::7f00:1", /* local-use NAT64 */
+      "64:ff9b:2::1",      /* rest of the /32: unassigned */
+      "2001::1",
+      "2001:0:4136:e378:8000:63bf:3fff:fdd2", /* Teredo */
+      "2001:0:7f00:1::",
+      "2001:1::1",
+      "2001:db8::1",
+      "2002:7f00:1::",
+      "2002:a9fe:a9fe::1",
+      "2002:c0a8:101::", /* 6to4 */
+      "100::1",
+      "fc00::1",
+      "fe80::1",
+      "fec0::1",
+      "ff02::1",
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    if (v6_private(bad[i]) != 1) fprintf(stderr, "not private: %s\n", bad[i]);
+    ASSERT_EQ(v6_private(bad[i]), 1);
+  }
+  const char *good[] = {
+      "::ffff:8.8.8.8",       "64:ff9b::8.8.8.8", "2002:808:808::1",
+      "2001:4860:4860::8888", "2606:4700::1111",  "2a00:1450::1",
+  };
+  for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+    if (v6_private(good[i]) != 0) fprintf(stderr, "refused: %s\n", good[i]);
+    ASSERT_EQ(v6_private(good[i]), 0);
+  }
+  struct sockaddr_in s4 = {.sin_family = AF_INET};
+  const char *docs[] = {"192.0.2.1", "198.51.100.7", "203.0.113.9", "240.0.0.1", "255.255.255.255"};
+  for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+    inet_pton(AF_INET, docs[i], &s4.sin_addr);
+    ASSERT_EQ(pb_egress_addr_private((struct sockaddr *)&s4), 1);
+  }
+}
+
 int main(void) {
   ASSERT_EQ(pb_egress_new(&eg), 0);
   RUN(test_schemes);
@@ -97,6 +157,7 @@ int main(void) {
   RUN(test_allow_list);
   RUN(test_parse);
   RUN(test_addr_private);
+  RUN(test_v6_embeddings);
   pb_egress_free(eg);
   DONE();
 }

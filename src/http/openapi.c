@@ -68,6 +68,8 @@ static const struct {
      "resolves (at the egress proxy) to a private, loopback or link-local address that is not "
      "allow-listed."},
     {"408", "Timeout", "TIMEOUT: the navigation, waitForSelector or job timeout ran out."},
+    {"411", "LengthRequired",
+     "LENGTH_REQUIRED: the body came with Transfer-Encoding; send it with a Content-Length."},
     {"413", "BodyTooLarge", "BODY_TOO_LARGE: the request body is over 10 MiB."},
     {"422", "NavigationFailed",
      "NAVIGATION_FAILED: Chromium could not load the page; the message carries its net error, "
@@ -88,7 +90,7 @@ static const char fixed_components[] =
     "\"code\":{\"type\":\"string\",\"enum\":[\"INVALID_REQUEST\",\"INVALID_PATTERN\",\"PAGE_TOO_"
     "LARGE\","
     "\"UNAUTHORIZED\",\"INVALID_TOKEN\",\"EXPIRED_TOKEN\",\"FORBIDDEN_URL\",\"NOT_FOUND\","
-    "\"METHOD_NOT_ALLOWED\",\"TIMEOUT\",\"BODY_TOO_LARGE\",\"NAVIGATION_FAILED\","
+    "\"METHOD_NOT_ALLOWED\",\"TIMEOUT\",\"LENGTH_REQUIRED\",\"BODY_TOO_LARGE\",\"NAVIGATION_FAILED\","
     "\"TOO_MANY_REQUESTS\",\"INTERNAL_ERROR\",\"BROWSER_CRASHED\",\"SHUTTING_DOWN\"]},"
     "\"message\":{\"type\":\"string\"}}}}}},"
     "\"SuccessEnvelope\":{\"type\":\"object\",\"required\":[\"success\",\"result\"],"

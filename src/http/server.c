@@ -1,9 +1,9 @@
 #include "http/server.h"
 
-#include "common/pb.h"
 #include "common/jsontext.h"
-#include "http/metrics.h"
+#include "common/pb.h"
 #include "core/ratelimit.h"
+#include "http/metrics.h"
 #include "http/openapi.h"
 #include "ops/nav.h"
 #include "sessions/session.h"
@@ -47,9 +47,10 @@ struct pb_server {
   int draining;
   int exit;
   int64_t drain_deadline;
-  int inflight; /* jobs submitted and not yet handed back (I/O thread) */
-  int unsent;   /* answers ready but not yet written (I/O thread) */
-  req *live;    /* requests with a job, for cancelling at the drain deadline */
+  unsigned long passes; /* lws_service() calls so far (I/O thread) */
+  int inflight;         /* jobs submitted and not yet handed back (I/O thread) */
+  int unsent;           /* answers ready but not yet written (I/O thread) */
+  req *live;            /* requests with a job, for cancelling at the drain deadline */
   lws_sorted_usec_list_t drain_sul;
   lws_sorted_usec_list_t heartbeat_sul;
   /* Ledger rows whose close failed (a full disk): retried on each heartbeat
@@ -64,7 +65,7 @@ struct pb_server {
     int64_t account_id;
     pb_bucket acquisitions, actions;
     int actions_running;
-  } *accts;
+  } * accts;
   size_t naccts, aaccts;
   /* WebSocket upgrades accepted but not yet established (I/O thread). */
   struct pending_ws {
@@ -77,41 +78,45 @@ struct pb_server {
 
 struct route {
   const char *path;
-  int method;          /* LWSHUMETH_* */
-  int auth;            /* requires a token */
-  const char *schema;  /* request body schema */
-  const char *kind;    /* usage ledger kind */
-  pb_op_fn op;         /* runs on a job thread */
+  int method;         /* LWSHUMETH_* */
+  int auth;           /* requires a token */
+  const char *schema; /* request body schema */
+  const char *kind;   /* usage ledger kind */
+  pb_op_fn op;        /* runs on a job thread */
   void (*get)(pb_server *s, req *r);
 };
 
 struct req {
   atomic_int refs;
   pb_server *srv;
-  struct lws *wsi;         /* NULL once the connection closed (I/O thread) */
+  struct lws *wsi; /* NULL once the connection closed (I/O thread) */
   const route *route;
   const char *route_label;
   pb_buf body;
   int body_too_big;
   pb_auth auth;
   pb_limits limits;
-  int counted_action;      /* holds one of the account's concurrent actions */
+  int counted_action; /* holds one of the account's concurrent actions */
+  /* A body is still arriving: the answer waits for its end, so the bytes
+   * after an early answer are never read as the next request. */
+  int body_pending;
+  size_t body_seen; /* bytes of body received, kept or dropped */
   char ws_base[300];
   cJSON *json;
   pb_job job;
   atomic_int canceled;
-  atomic_llong usage_id;   /* the job's ledger row, once open */
+  atomic_llong usage_id; /* the job's ledger row, once open */
   int64_t t0;
-  int64_t t_submit;        /* when it entered the job queue */
+  int64_t t_submit;                /* when it entered the job queue */
   char rid[PB_REQUEST_ID_MAX + 1]; /* X-Request-Id */
-  int method;              /* LWSHUMETH_* */
-  char path[128];          /* for the request log */
+  int method;                      /* LWSHUMETH_* */
+  char path[128];                  /* for the request log */
   int logged;
   /* the answer */
   pb_op_result res;
   int ready;
   int close_after;
-  int unsent;              /* counted in the server's unsent answers */
+  int unsent; /* counted in the server's unsent answers */
   int retry_after;
   int headers_sent;
   size_t sent;
@@ -121,13 +126,16 @@ struct req {
 
 typedef struct {
   req *r;
-  pb_session *ws;      /* the acquired session of a CDP WebSocket */
-  pb_buf rx;           /* a client message being reassembled */
+  pb_session *ws; /* the acquired session of a CDP WebSocket */
+  pb_buf rx;      /* a client message being reassembled */
   int rx_too_big;
   /* A request body must be complete by a deadline, however slowly it
    * trickles in: lws's own timeout restarts with every chunk. */
   lws_sorted_usec_list_t body_sul;
   struct lws *body_wsi;
+  int body_done;             /* this request's body completion was seen */
+  unsigned long repeat_pass; /* the loop pass of the repeats below */
+  int repeats;
 } pss_t;
 
 
@@ -276,13 +284,18 @@ static void get_healthz(pb_server *s, req *r) {
   pb_pool_stats st;
   pb_pool_get_stats(s->o.ops->pool, &st);
   cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "status", s->draining ? "draining" : st.browsers_alive ? "ok" : "degraded");
+  cJSON_AddStringToObject(o, "status",
+                          s->draining         ? "draining"
+                          : st.browsers_alive ? "ok"
+                                              : "degraded");
   cJSON_AddNumberToObject(o, "browsers", st.browsers_configured);
   cJSON_AddNumberToObject(o, "browsersAlive", st.browsers_alive);
   cJSON_AddNumberToObject(o, "pagesReady", st.pages_ready);
   cJSON *restarts = cJSON_AddObjectToObject(o, "browserRestarts");
-  static const char *const causes[PB_POOL_NCAUSES] = {"crash", "recycleJobs", "recycleRss", "recycleAge"};
-  for (int i = 0; i < PB_POOL_NCAUSES; i++) cJSON_AddNumberToObject(restarts, causes[i], (double)st.restarts[i]);
+  static const char *const causes[PB_POOL_NCAUSES] = {"crash", "recycleJobs", "recycleRss",
+                                                      "recycleAge"};
+  for (int i = 0; i < PB_POOL_NCAUSES; i++)
+    cJSON_AddNumberToObject(restarts, causes[i], (double)st.restarts[i]);
   /* Every Chromium reaches the network only through the egress proxy (and
    * the URL is checked before navigation); "netns+proxy": each one also
    * runs in a network namespace whose only way out is that proxy. */
@@ -318,7 +331,8 @@ static void get_metrics(pb_server *s, req *r) {
   }
   g.browsers = mbs;
   if (s->o.ops->sessions)
-    pb_sessions_states(s->o.ops->sessions, &g.sessions_connected, &g.sessions_idle, &g.sessions_ending);
+    pb_sessions_states(s->o.ops->sessions, &g.sessions_connected, &g.sessions_idle,
+                       &g.sessions_ending);
   if (pb_usage_open_count(s->o.store, &g.usage_open)) g.usage_open = -1;
   g.requests_live = s->inflight;
   if (s->o.ops->egress_counts) {
@@ -353,8 +367,8 @@ static void job_main(void *arg) {
   int64_t start_wall = pb_wall_ms();
   pb_metrics_queue_wait(s->metrics, pb_now_ms() - r->t_submit);
   int urc = r->route->kind ? pb_usage_begin(s->o.store, r->auth.account_id, r->route->kind,
-                                             start_wall, &usage_id)
-                            : PB_ENOTFOUND;
+                                            start_wall, &usage_id)
+                           : PB_ENOTFOUND;
   if (!urc) atomic_store(&r->usage_id, usage_id);
   if (urc && r->route->kind) PB_ERR("usage: could not open a ledger row: %s", pb_strerror(urc));
   if (urc && r->route->kind) {
@@ -363,7 +377,8 @@ static void job_main(void *arg) {
       pb_metrics_reject(s->metrics, "storage_full");
       pb_op_fail(&r->res, 507, "STORAGE_FULL", "the service's disk is full; retry later");
     } else {
-      pb_op_fail(&r->res, 503, "SERVICE_UNAVAILABLE", "the usage ledger cannot be written; retry later");
+      pb_op_fail(&r->res, 503, "SERVICE_UNAVAILABLE",
+                 "the usage ledger cannot be written; retry later");
     }
   } else if (pb_now_ms() >= r->job.deadline_ms) {
     pb_op_fail(&r->res, 408, "TIMEOUT", "the job waited in the queue past its timeout");
@@ -374,7 +389,8 @@ static void job_main(void *arg) {
   if (!urc) {
     int64_t end = pb_wall_ms();
     urc = pb_usage_end(s->o.store, usage_id, end, r->res.status);
-    if (urc) PB_ERR("usage: could not close ledger row %lld: %s", (long long)usage_id, pb_strerror(urc));
+    if (urc)
+      PB_ERR("usage: could not close ledger row %lld: %s", (long long)usage_id, pb_strerror(urc));
     if (urc && urc != PB_EEXIST && urc != PB_ENOTFOUND) {
       pthread_mutex_lock(&s->done_mu);
       if (s->nunclosed < (int)(sizeof(s->unclosed) / sizeof(s->unclosed[0])))
@@ -463,7 +479,8 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi) {
     }
     tok = hdr + 7;
     while (*tok == ' ') tok++;
-  } else if (query_token(wsi, hdr, sizeof(hdr)) || lws_get_urlarg_by_name(wsi, "token=", hdr, sizeof(hdr))) {
+  } else if (query_token(wsi, hdr, sizeof(hdr)) ||
+             lws_get_urlarg_by_name(wsi, "token=", hdr, sizeof(hdr))) {
     tok = hdr;
     /* During a WebSocket upgrade lws hands back the whole "token=..." arg. */
     if (!strncmp(tok, "token=", 6)) tok += 6;
@@ -488,7 +505,6 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi) {
   return 0;
 }
 
-
 #define SESSIONS_PREFIX "/browser/sessions/"
 #define TRACES_PREFIX "/browser/traces/"
 
@@ -508,7 +524,9 @@ static struct acct *acct_of(pb_server *s, int64_t account_id) {
   return a;
 }
 
-static int retry_secs(int64_t ms) { return (int)((ms + 999) / 1000); }
+static int retry_secs(int64_t ms) {
+  return (int)((ms + 999) / 1000);
+}
 
 /* Per-account admission, before the shared job queue: one account at its
  * limit is refused at once and never delays another. 0 to go on. */
@@ -543,7 +561,8 @@ static int admit(pb_server *s, req *r) {
     if (pb_sessions_count(s->o.ops->sessions, r->auth.account_id) >= l->max_concurrent_sessions) {
       r->retry_after = 5;
       pb_metrics_reject(s->metrics, "sessions");
-      answer_error(r, 429, "LIMIT_EXCEEDED", "the account already has %d live sessions (its maximum)",
+      answer_error(r, 429, "LIMIT_EXCEEDED",
+                   "the account already has %d live sessions (its maximum)",
                    l->max_concurrent_sessions);
       return -1;
     }
@@ -567,8 +586,9 @@ static int admit(pb_server *s, req *r) {
     if (avail < PB_DISK_RESERVE_BYTES || (traced && avail < PB_TRACE_RESERVE_BYTES)) {
       r->retry_after = 30;
       pb_metrics_reject(s->metrics, "storage_full");
-      answer_error(r, 507, "STORAGE_FULL", "the service's disk is full (%llu KiB free)%s; retry later",
-                   avail / 1024, traced ? ": no room for a trace" : "");
+      answer_error(r, 507, "STORAGE_FULL",
+                   "the service's disk is full (%llu KiB free)%s; retry later", avail / 1024,
+                   traced ? ": no room for a trace" : "");
       return -1;
     }
   }
@@ -577,14 +597,16 @@ static int admit(pb_server *s, req *r) {
   if (cJSON_IsString(sid)) {
     r->job.session = pb_sessions_get(s->o.ops->sessions, sid->valuestring, r->auth.account_id);
     if (!r->job.session) {
-      answer_error(r, 404, "SESSION_NOT_FOUND", "no live session %s for this account", sid->valuestring);
+      answer_error(r, 404, "SESSION_NOT_FOUND", "no live session %s for this account",
+                   sid->valuestring);
       return -1;
     }
   }
   if (a->actions_running >= r->limits.concurrent_quick_actions) {
     r->retry_after = 1;
     pb_metrics_reject(s->metrics, "concurrency");
-    answer_error(r, 429, "LIMIT_EXCEEDED", "the account already runs %d quick actions (its maximum)",
+    answer_error(r, 429, "LIMIT_EXCEEDED",
+                 "the account already runs %d quick actions (its maximum)",
                  r->limits.concurrent_quick_actions);
     return -1;
   }
@@ -687,8 +709,10 @@ static void get_limits(pb_server *s, req *r) {
   }
   free(v);
   cJSON_AddNumberToObject(o, "maxConcurrentSessions", l.max_concurrent_sessions);
-  cJSON_AddNumberToObject(o, "allowedBrowserAcquisitions", tokens < free_slots ? tokens : free_slots);
-  cJSON_AddNumberToObject(o, "timeUntilNextAllowedBrowserAcquisition", tokens > 0 ? 0 : (double)wait);
+  cJSON_AddNumberToObject(o, "allowedBrowserAcquisitions",
+                          tokens < free_slots ? tokens : free_slots);
+  cJSON_AddNumberToObject(o, "timeUntilNextAllowedBrowserAcquisition",
+                          tokens > 0 ? 0 : (double)wait);
   cJSON_AddNumberToObject(o, "acquisitionsPerMinute", l.acquisitions_per_minute);
   cJSON_AddNumberToObject(o, "keepAliveMaxMs", (double)l.keep_alive_max_ms);
   cJSON_AddNumberToObject(o, "quickActionsPerSecond", l.quick_actions_per_second);
@@ -699,7 +723,8 @@ static void get_limits(pb_server *s, req *r) {
 static int64_t urlarg_ms(struct lws *wsi, const char *name, int64_t def) {
   char v[64];
   long long x;
-  if (!lws_get_urlarg_by_name(wsi, name, v, sizeof(v)) || pb_parse_int(v, 0, INT64_MAX, &x)) return def;
+  if (!lws_get_urlarg_by_name(wsi, name, v, sizeof(v)) || pb_parse_int(v, 0, INT64_MAX, &x))
+    return def;
   return x;
 }
 
@@ -733,7 +758,8 @@ static const char *split_session_path(const char *p, char *id, size_t cap) {
 static void session_discovery(pb_server *s, req *r, pb_session *ss, const char *what) {
   (void)s;
   char ws[512];
-  snprintf(ws, sizeof(ws), "%s/browser/sessions/%s/devtools/browser", r->ws_base, pb_session_id(ss));
+  snprintf(ws, sizeof(ws), "%s/browser/sessions/%s/devtools/browser", r->ws_base,
+           pb_session_id(ss));
   if (!strcmp(what, "version")) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "Browser", "HeadlessChrome (ppod-browser)");
@@ -759,13 +785,14 @@ static void session_route(pb_server *s, req *r, int method, const char *rest_pat
   const char *rest = split_session_path(rest_path, id, sizeof(id));
   pb_session *ss = rest ? pb_sessions_get(s->o.ops->sessions, id, r->auth.account_id) : NULL;
   if (!ss) {
-    answer_error(r, 404, "SESSION_NOT_FOUND", "no live session %s for this account", rest ? id : "");
+    answer_error(r, 404, "SESSION_NOT_FOUND", "no live session %s for this account",
+                 rest ? id : "");
     return;
   }
   if (!*rest && method == LWSHUMETH_DELETE) {
     /* Releasing waits for the browser to go: a job, not the I/O thread. */
-    static const route release_route = {"/browser/sessions/{id}", LWSHUMETH_DELETE, 1, NULL,
-                                        NULL, pb_op_release, NULL};
+    static const route release_route = {
+        "/browser/sessions/{id}", LWSHUMETH_DELETE, 1, NULL, NULL, pb_op_release, NULL};
     r->route = &release_route;
     r->json = cJSON_CreateObject();
     cJSON_AddStringToObject(r->json, "sessionId", id);
@@ -773,8 +800,9 @@ static void session_route(pb_server *s, req *r, int method, const char *rest_pat
   } else if (method == LWSHUMETH_GET &&
              (!strcmp(rest, "/json/version") || !strcmp(rest, "/json/version/"))) {
     session_discovery(s, r, ss, "version");
-  } else if (method == LWSHUMETH_GET && (!strcmp(rest, "/json") || !strcmp(rest, "/json/") ||
-                                        !strcmp(rest, "/json/list") || !strcmp(rest, "/json/list/"))) {
+  } else if (method == LWSHUMETH_GET &&
+             (!strcmp(rest, "/json") || !strcmp(rest, "/json/") || !strcmp(rest, "/json/list") ||
+              !strcmp(rest, "/json/list/"))) {
     session_discovery(s, r, ss, "list");
   } else if (!*rest && method == LWSHUMETH_GET) {
     pb_session_info *v = NULL;
@@ -851,7 +879,8 @@ static void submit_job(pb_server *s, req *r) {
     if (rc == PB_EBUSY) {
       r->retry_after = 1;
       pb_metrics_reject(s->metrics, "queue_full");
-      answer_error(r, 429, "TOO_MANY_REQUESTS", "all browsers are busy and the queue is full; retry shortly");
+      answer_error(r, 429, "TOO_MANY_REQUESTS",
+                   "all browsers are busy and the queue is full; retry shortly");
     } else if (rc == PB_ENOMEM) {
       answer_error(r, 503, "SERVICE_UNAVAILABLE", "out of memory; retry shortly");
     } else {
@@ -872,7 +901,8 @@ static void submit_job(pb_server *s, req *r) {
 static void body_too_slow(lws_sorted_usec_list_t *sul) {
   pss_t *pss = lws_container_of(sul, pss_t, body_sul);
   PB_INFO("http: a request body was not complete in time; closing the connection");
-  if (pss->body_wsi) lws_set_timeout(pss->body_wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+  if (pss->body_wsi)
+    lws_set_timeout(pss->body_wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
   pss->body_wsi = NULL;
 }
 
@@ -896,12 +926,35 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   r->method = method;
   pb_strlcpy(r->path, path, sizeof(r->path));
   set_ws_base(r, wsi);
-  /* Whatever the answer, a body that follows must arrive in time (one that
-   * is refused is still read on a kept-alive connection). */
-  char clen[32];
-  if ((header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen)) && strcmp(clen, "0")) ||
-      lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+  /* Whatever the answer, a body that follows must arrive in time, and is
+   * read to its end before the answer goes out (a refused one is dropped):
+   * answering first would leave its bytes, chunked ones above all, to be
+   * parsed as the next request on a kept-alive connection. */
+  char clen[32], te[64];
+  long long declared = 0;
+  int has_cl = header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, clen, sizeof(clen));
+  int has_te = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+  if (has_te) {
+    /* libwebsockets 4.1 does not decode chunked request bodies: it neither
+     * delivers nor skips them, and their bytes would be read as the next
+     * request. Refuse at once and close (RFC 9112 6.3: no framing known). */
+    r->close_after = 1;
+    int chunked =
+        header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof(te)) && !strcasecmp(te, "chunked");
+    answer_error(r, 411, "LENGTH_REQUIRED", "%s",
+                 chunked && !has_cl
+                     ? "send the request body with a Content-Length, not chunked"
+                     : "Transfer-Encoding is not accepted; send the body with a Content-Length");
+    return;
+  }
+  if (has_cl && pb_parse_int(clen, 0, INT64_MAX, &declared)) declared = -1;
+  if (declared != 0) {
+    r->body_pending = declared > 0; /* a length lws refused ends the connection */
     body_deadline(s, wsi, pss);
+  }
+  /* A refusal made before a body that will not be read (too large to
+   * drop) closes the connection instead. */
+  int refuse_closes = declared < 0 || declared > PB_BODY_MAX;
   if (!strncmp(path, TRACES_PREFIX, sizeof(TRACES_PREFIX) - 1)) {
     r->route_label = "/browser/traces/{id}";
     if (authenticate(s, r, wsi)) return;
@@ -910,8 +963,8 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
       return;
     }
     /* A job: the trace may still be being written. */
-    static const route trace_route = {"/browser/traces/{id}", LWSHUMETH_GET, 1, NULL, NULL,
-                                      pb_op_trace, NULL};
+    static const route trace_route = {
+        "/browser/traces/{id}", LWSHUMETH_GET, 1, NULL, NULL, pb_op_trace, NULL};
     r->route = &trace_route;
     r->json = cJSON_CreateObject();
     cJSON_AddStringToObject(r->json, "id", path + sizeof(TRACES_PREFIX) - 1);
@@ -937,7 +990,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
     return;
   }
   if (!rt) {
-    r->close_after = method == LWSHUMETH_POST || method == LWSHUMETH_PUT;
+    r->close_after = refuse_closes;
     answer_error(r, 405, "METHOD_NOT_ALLOWED", "%s does not take that method", path);
     return;
   }
@@ -954,7 +1007,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
     return;
   }
   if (rt->auth && authenticate(s, r, wsi)) {
-    r->close_after = 1;
+    r->close_after = refuse_closes;
     return;
   }
   char cl[32];
@@ -968,6 +1021,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
       r->body_too_big = 1;
       return;
     }
+    r->body_pending = 0;
     r->close_after = 1;
     answer_error(r, 413, "BODY_TOO_LARGE", "the request body is over %u bytes", PB_BODY_MAX);
     return;
@@ -983,11 +1037,12 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
 static void log_request(req *r, int status) {
   if (r->logged || pb_log_level < PB_LOG_INFO) return;
   r->logged = 1;
-  static const char *const methods[] = {[LWSHUMETH_GET] = "GET", [LWSHUMETH_POST] = "POST",
-                                        [LWSHUMETH_OPTIONS] = "OPTIONS", [LWSHUMETH_PUT] = "PUT",
-                                        [LWSHUMETH_PATCH] = "PATCH", [LWSHUMETH_DELETE] = "DELETE",
-                                        [LWSHUMETH_CONNECT] = "CONNECT", [LWSHUMETH_HEAD] = "HEAD"};
-  const char *m = r->method >= 0 && r->method < (int)(sizeof(methods) / sizeof(methods[0])) && methods[r->method]
+  static const char *const methods[] = {
+      [LWSHUMETH_GET] = "GET",         [LWSHUMETH_POST] = "POST",   [LWSHUMETH_OPTIONS] = "OPTIONS",
+      [LWSHUMETH_PUT] = "PUT",         [LWSHUMETH_PATCH] = "PATCH", [LWSHUMETH_DELETE] = "DELETE",
+      [LWSHUMETH_CONNECT] = "CONNECT", [LWSHUMETH_HEAD] = "HEAD"};
+  const char *m = r->method >= 0 && r->method < (int)(sizeof(methods) / sizeof(methods[0])) &&
+                          methods[r->method]
                       ? methods[r->method]
                       : "OTHER";
   char ts[96];
@@ -999,7 +1054,10 @@ static void log_request(req *r, int status) {
            tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "ts", ts);
-  cJSON_AddStringToObject(o, "level", status >= 500 && status != 507 ? "error" : status >= 400 ? "warn" : "info");
+  cJSON_AddStringToObject(o, "level",
+                          status >= 500 && status != 507 ? "error"
+                          : status >= 400                ? "warn"
+                                                         : "info");
   cJSON_AddStringToObject(o, "msg", "request");
   cJSON_AddStringToObject(o, "requestId", r->rid);
   cJSON_AddStringToObject(o, "method", m);
@@ -1023,37 +1081,37 @@ static void log_request(req *r, int status) {
  * close the connection, 0 to keep it. */
 static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
   req *r = pss->r;
-  if (!r || !r->ready) return 0;
+  if (!r || !r->ready || r->body_pending) return 0;
   if (!r->headers_sent) {
     unsigned char *start = s->wbuf + LWS_PRE, *p = start, *end = s->wbuf + sizeof(s->wbuf) - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned int)r->res.status,
-                                    r->res.content_type ? r->res.content_type : "application/octet-stream",
-                                    r->res.body_len, &p, end))
+    if (lws_add_http_common_headers(
+            wsi, (unsigned int)r->res.status,
+            r->res.content_type ? r->res.content_type : "application/octet-stream", r->res.body_len,
+            &p, end))
       return -1;
     char v[32];
     int n;
     if (r->route && r->route->op && r->res.status == 200) {
       n = snprintf(v, sizeof(v), "%lld", (long long)r->res.browser_ms);
-      if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-browser-ms-used:",
-                                      (unsigned char *)v, n, &p, end))
+      if (lws_add_http_header_by_name(
+              wsi, (const unsigned char *)"x-browser-ms-used:", (unsigned char *)v, n, &p, end))
         return -1;
     }
-    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:", (unsigned char *)r->rid,
-                                    (int)strlen(r->rid), &p, end))
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:",
+                                    (unsigned char *)r->rid, (int)strlen(r->rid), &p, end))
       return -1;
-    if (r->res.trace_id[0] &&
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"x-trace-id:",
-                                    (unsigned char *)r->res.trace_id, (int)strlen(r->res.trace_id),
-                                    &p, end))
+    if (r->res.trace_id[0] && lws_add_http_header_by_name(wsi, (const unsigned char *)"x-trace-id:",
+                                                          (unsigned char *)r->res.trace_id,
+                                                          (int)strlen(r->res.trace_id), &p, end))
       return -1;
     if (r->retry_after) {
       n = snprintf(v, sizeof(v), "%d", r->retry_after);
-      if (lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:", (unsigned char *)v,
-                                      n, &p, end))
+      if (lws_add_http_header_by_name(
+              wsi, (const unsigned char *)"retry-after:", (unsigned char *)v, n, &p, end))
         return -1;
     }
-    if (r->close_after &&
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, &p, end))
+    if (r->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                                       (const unsigned char *)"close", 5, &p, end))
       return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
     r->headers_sent = 1;
@@ -1068,7 +1126,8 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
     if (n > CHUNK) n = CHUNK;
     memcpy(s->wbuf + LWS_PRE, r->res.body + r->sent, n);
     int last = r->sent + n == r->res.body_len;
-    if (lws_write(wsi, s->wbuf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+    if (lws_write(wsi, s->wbuf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+        (int)n)
       return -1;
     r->sent += n;
     if (!last) {
@@ -1083,7 +1142,6 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
   if (close_after) return -1;
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
-
 
 /* ---- CDP over WebSocket for acquired sessions ---- */
 
@@ -1110,11 +1168,14 @@ static int ws_refuse(struct lws *wsi, int status, const char *code, const char *
     pb_strlcpy(rid, body, sizeof(rid));
   else
     request_id_new(rid);
-  int n = snprintf(body, sizeof(body),
-                   "{\"success\":false,\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}],\"requestId\":\"%s\"}",
-                   code, message, rid);
-  unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-  if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/json", (lws_filepos_t)n, &p, end) ||
+  int n = snprintf(
+      body, sizeof(body),
+      "{\"success\":false,\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}],\"requestId\":\"%s\"}",
+      code, message, rid);
+  unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+                                     *end = buf + sizeof(buf) - 1;
+  if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/json", (lws_filepos_t)n,
+                                  &p, end) ||
       lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:", (unsigned char *)rid,
                                   (int)strlen(rid), &p, end) ||
       lws_finalize_write_http_header(wsi, start, &p, end))
@@ -1129,11 +1190,13 @@ static int ws_confirm(pb_server *s, struct lws *wsi) {
   char uri[512];
   if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
       strncmp(uri, SESSIONS_PREFIX, sizeof(SESSIONS_PREFIX) - 1))
-    return ws_refuse(wsi, 404, "NOT_FOUND", "WebSockets are served at /browser/sessions/{id}/devtools/browser");
+    return ws_refuse(wsi, 404, "NOT_FOUND",
+                     "WebSockets are served at /browser/sessions/{id}/devtools/browser");
   char id[80];
   const char *rest = split_session_path(uri + sizeof(SESSIONS_PREFIX) - 1, id, sizeof(id));
   if (!rest || strncmp(rest, "/devtools/browser", 17))
-    return ws_refuse(wsi, 404, "NOT_FOUND", "WebSockets are served at /browser/sessions/{id}/devtools/browser");
+    return ws_refuse(wsi, 404, "NOT_FOUND",
+                     "WebSockets are served at /browser/sessions/{id}/devtools/browser");
   if (s->draining) return ws_refuse(wsi, 503, "SHUTTING_DOWN", "the service is shutting down");
   req tmp;
   memset(&tmp, 0, sizeof(tmp));
@@ -1144,7 +1207,9 @@ static int ws_confirm(pb_server *s, struct lws *wsi) {
     return rc;
   }
   pb_session *ss = pb_sessions_get(s->o.ops->sessions, id, tmp.auth.account_id);
-  if (!ss) return ws_refuse(wsi, 404, "SESSION_NOT_FOUND", "no live session with that id for this account");
+  if (!ss)
+    return ws_refuse(wsi, 404, "SESSION_NOT_FOUND",
+                     "no live session with that id for this account");
   if (s->npending_ws == (int)(sizeof(s->pending_ws) / sizeof(s->pending_ws[0]))) {
     pb_session_unref(ss);
     return ws_refuse(wsi, 503, "BUSY", "too many connections being set up; retry");
@@ -1168,7 +1233,8 @@ static int ws_receive(pss_t *pss, struct lws *wsi, const void *in, size_t len) {
   if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi)) return 0;
   if (pss->rx_too_big) {
     static const char why[] = "message over the size cap";
-    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why, sizeof(why) - 1);
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+                     sizeof(why) - 1);
     return -1;
   }
   pb_session_from_client(pss->ws, pss->rx.data ? pss->rx.data : "", pss->rx.len);
@@ -1222,7 +1288,8 @@ static void heartbeat_tick(lws_sorted_usec_list_t *sul) {
    * once the store can write again. */
   pthread_mutex_lock(&s->done_mu);
   for (int i = 0; i < s->nunclosed;) {
-    int rc = pb_usage_end(s->o.store, s->unclosed[i].id, s->unclosed[i].end_ms, s->unclosed[i].status);
+    int rc =
+        pb_usage_end(s->o.store, s->unclosed[i].id, s->unclosed[i].end_ms, s->unclosed[i].status);
     if (rc == PB_ENOSPACE || rc == PB_ESTORE) break;
     PB_INFO("usage: closed ledger row %lld late", (long long)s->unclosed[i].id);
     s->unclosed[i] = s->unclosed[--s->nunclosed];
@@ -1245,81 +1312,118 @@ static void drain_tick(lws_sorted_usec_list_t *sul) {
   lws_sul_schedule(s->ctx, 0, &s->drain_sul, drain_tick, 50 * LWS_US_PER_MS);
 }
 
+/* Lets go of what a connection's per-request state holds: the body timer
+ * (an sul still linked in lws's timer list when its memory is freed is
+ * corrupted by the next one scheduled at the same address) and the request,
+ * whose job may still run. */
+static void pss_release(pss_t *pss) {
+  if (!pss) return;
+  lws_sul_cancel(&pss->body_sul);
+  pss->body_wsi = NULL;
+  if (pss->r) {
+    if (!pss->r->headers_sent) log_request(pss->r, 499); /* nginx's "client closed" */
+    unsent_done(pss->r);
+    pss->r->wsi = NULL;
+    atomic_store(&pss->r->canceled, 1);
+    req_unref(pss->r);
+    pss->r = NULL;
+  }
+}
+
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len) {
   struct lws_context *ctx = lws_get_context(wsi);
   pb_server *s = ctx ? lws_context_user(ctx) : NULL;
   pss_t *pss = user;
   switch (reason) {
-  case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-    if (!s) break;
-    drain_done(s);
-    if (s->o.ops->sessions) pb_sessions_each_conn(s->o.ops->sessions, wake_conn, NULL);
-    if (s->stop_asked && !s->draining) {
-      s->draining = 1;
-      s->drain_deadline = pb_now_ms() + s->o.drain_ms;
-      PB_INFO("stopping: finishing %d job(s), new requests get 503", s->inflight);
-      lws_sul_schedule(s->ctx, 0, &s->drain_sul, drain_tick, 1);
-    }
-    break;
-  case LWS_CALLBACK_HTTP:
-    on_request(s, wsi, pss, (const char *)in);
-    return 0;
-  case LWS_CALLBACK_HTTP_BODY:
-    if (pss->r && !pss->r->ready && !pss->r->body_too_big &&
-        pb_buf_append(&pss->r->body, in, len))
-      pss->r->body_too_big = 1;
-    return 0;
-  case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-    lws_sul_cancel(&pss->body_sul);
-    pss->body_wsi = NULL;
-    if (pss->r && !pss->r->ready && !pss->r->prev_live) start_job(s, pss->r);
-    return 0;
-  case LWS_CALLBACK_HTTP_WRITEABLE:
-    return write_answer(s, wsi, pss);
-  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-    return ws_confirm(s, wsi);
-  case LWS_CALLBACK_ESTABLISHED: {
-    pb_session *ss = NULL;
-    pending_ws_drop(s, wsi, &ss);
-    memset(pss, 0, sizeof(*pss));
-    if (!ss) return -1;
-    pss->ws = ss;
-    pb_buf_init(&pss->rx, PB_CDP_MESSAGE_MAX);
-    PB_INFO("sessions: client connected to %s", pb_session_id(ss));
-    lws_callback_on_writable(wsi);
-    return 0;
-  }
-  case LWS_CALLBACK_RECEIVE:
-    return ws_receive(pss, wsi, in, len);
-  case LWS_CALLBACK_SERVER_WRITEABLE:
-    return ws_writable(wsi, pss);
-  case LWS_CALLBACK_CLOSED:
-    if (pss && pss->ws) {
-      PB_INFO("sessions: client left %s", pb_session_id(pss->ws));
-      pb_session_detach(pss->ws, wsi);
-      pb_session_unref(pss->ws);
-      pss->ws = NULL;
-      pb_buf_free(&pss->rx);
-    }
-    break;
-  case LWS_CALLBACK_CLOSED_HTTP:
-    if (s) pending_ws_drop(s, wsi, NULL);
-    if (pss) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+      if (!s) break;
+      drain_done(s);
+      if (s->o.ops->sessions) pb_sessions_each_conn(s->o.ops->sessions, wake_conn, NULL);
+      if (s->stop_asked && !s->draining) {
+        s->draining = 1;
+        s->drain_deadline = pb_now_ms() + s->o.drain_ms;
+        PB_INFO("stopping: finishing %d job(s), new requests get 503", s->inflight);
+        lws_sul_schedule(s->ctx, 0, &s->drain_sul, drain_tick, 1);
+      }
+      break;
+    case LWS_CALLBACK_HTTP:
+      on_request(s, wsi, pss, (const char *)in);
+      return 0;
+    case LWS_CALLBACK_HTTP_BODY:
+      if (!pss->r) return 0;
+      pss->r->body_seen += len;
+      /* A chunked body has no length to refuse up front. */
+      if (pss->r->body_seen > PB_BODY_DISCARD_MAX) return -1;
+      if (!pss->r->ready && !pss->r->body_too_big && pb_buf_append(&pss->r->body, in, len))
+        pss->r->body_too_big = 1;
+      return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+      if (pss->body_done) {
+        /* libwebsockets 4.1.6 calls this again on every pass of the loop
+         * while a pipelined request waits behind this one (harmless), and,
+         * for a request with a body that it had stashed behind an earlier one,
+         * forever within one pass (fixed upstream after 4.1): failing it is
+         * the only way out of that loop. */
+        if (pss->repeat_pass != s->passes) {
+          pss->repeat_pass = s->passes;
+          pss->repeats = 0;
+        }
+        if (++pss->repeats > 1000) {
+          PB_WARN("http: a pipelined request with a body; closing the connection");
+          return -1;
+        }
+        return 0;
+      }
+      pss->body_done = 1;
       lws_sul_cancel(&pss->body_sul);
       pss->body_wsi = NULL;
+      if (!pss->r) return 0;
+      pss->r->body_pending = 0;
+      if (pss->r->ready)
+        lws_callback_on_writable(wsi);
+      else if (!pss->r->prev_live)
+        start_job(s, pss->r);
+      return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+      return write_answer(s, wsi, pss);
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+      return ws_confirm(s, wsi);
+    case LWS_CALLBACK_ESTABLISHED: {
+      pb_session *ss = NULL;
+      pending_ws_drop(s, wsi, &ss);
+      memset(pss, 0, sizeof(*pss));
+      if (!ss) return -1;
+      pss->ws = ss;
+      pb_buf_init(&pss->rx, PB_CDP_MESSAGE_MAX);
+      PB_INFO("sessions: client connected to %s", pb_session_id(ss));
+      lws_callback_on_writable(wsi);
+      return 0;
     }
-    if (pss && pss->r) {
-      if (!pss->r->headers_sent) log_request(pss->r, 499); /* nginx's "client closed" */
-      unsent_done(pss->r);
-      pss->r->wsi = NULL;
-      atomic_store(&pss->r->canceled, 1);
-      req_unref(pss->r);
-      pss->r = NULL;
-    }
-    break;
-  default:
-    break;
+    case LWS_CALLBACK_RECEIVE:
+      return ws_receive(pss, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+      return ws_writable(wsi, pss);
+    case LWS_CALLBACK_CLOSED:
+      if (pss && pss->ws) {
+        PB_INFO("sessions: client left %s", pb_session_id(pss->ws));
+        pb_session_detach(pss->ws, wsi);
+        pb_session_unref(pss->ws);
+        pss->ws = NULL;
+        pb_buf_free(&pss->rx);
+      }
+      break;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+      /* lws frees this pss and binds a fresh one at each new request on a
+       * kept-alive connection: nothing of it may stay linked anywhere. */
+      pss_release(pss);
+      break;
+    case LWS_CALLBACK_CLOSED_HTTP:
+      if (s) pending_ws_drop(s, wsi, NULL);
+      pss_release(pss);
+      break;
+    default:
+      break;
   }
   return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
@@ -1346,7 +1450,9 @@ static void lws_log_bridge(int level, const char *line) {
   repeats = 0;
   last_ms = now;
   snprintf(last, sizeof(last), "%.*s", (int)n, line);
-  pb_log(level == LLL_ERR ? PB_LOG_ERROR : level == LLL_WARN ? PB_LOG_WARN : PB_LOG_DEBUG,
+  pb_log(level == LLL_ERR    ? PB_LOG_ERROR
+         : level == LLL_WARN ? PB_LOG_WARN
+                             : PB_LOG_DEBUG,
          "lws: %.*s", (int)n, line);
 }
 
@@ -1414,6 +1520,7 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
 
 int pb_server_run(pb_server *s) {
   while (!s->exit) {
+    s->passes++;
     if (lws_service(s->ctx, 0) < 0) break;
   }
   /* Jobs still running past the drain time were told to stop; wait for

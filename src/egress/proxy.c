@@ -198,30 +198,49 @@ static void addr_str(const addr *a, char *out, size_t cap) {
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, out, (socklen_t)cap);
 }
 
+/* Addresses are copied in and out of sockaddr_storage with memcpy, never
+ * through a cast pointer: at -O3 GCC's strict aliasing let a store through
+ * sockaddr_in go unseen by a read through sockaddr_storage (same_addr then
+ * compared stale bytes). */
+
 /* An IP literal in any spelling inet_aton takes (127.1, 0x7f.1, 2130706433)
  * or IPv6 without brackets. */
 static int parse_ip(const char *s, addr *out) {
   memset(out, 0, sizeof(*out));
-  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out->ss;
-  struct sockaddr_in *s4 = (struct sockaddr_in *)&out->ss;
-  if (inet_pton(AF_INET6, s, &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    out->len = sizeof(*s6);
+  struct sockaddr_in6 s6;
+  struct sockaddr_in s4;
+  memset(&s6, 0, sizeof(s6));
+  memset(&s4, 0, sizeof(s4));
+  if (inet_pton(AF_INET6, s, &s6.sin6_addr) == 1) {
+    s6.sin6_family = AF_INET6;
+    memcpy(&out->ss, &s6, sizeof(s6));
+    out->len = sizeof(s6);
     return 1;
   }
-  if (inet_aton(s, &s4->sin_addr)) {
-    s4->sin_family = AF_INET;
-    out->len = sizeof(*s4);
+  if (inet_aton(s, &s4.sin_addr)) {
+    s4.sin_family = AF_INET;
+    memcpy(&out->ss, &s4, sizeof(s4));
+    out->len = sizeof(s4);
     return 1;
   }
   return 0;
 }
 
+static void v6_bytes(const addr *a, uint8_t out[16]) {
+  struct sockaddr_in6 s6;
+  memcpy(&s6, &a->ss, sizeof(s6));
+  memcpy(out, &s6.sin6_addr, 16);
+}
+
 /* The IPv4 address an address stands for (itself or v4-mapped), or -1. */
 static int64_t as_v4(const addr *a) {
-  if (a->ss.ss_family == AF_INET)
-    return ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr);
-  const uint8_t *b = ((const struct sockaddr_in6 *)&a->ss)->sin6_addr.s6_addr;
+  if (a->ss.ss_family == AF_INET) {
+    struct sockaddr_in s4;
+    memcpy(&s4, &a->ss, sizeof(s4));
+    return ntohl(s4.sin_addr.s_addr);
+  }
+  uint8_t b[16];
+  v6_bytes(a, b);
   static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   if (memcmp(b, mapped, 12)) return -1;
   return (int64_t)((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15]);
@@ -230,8 +249,10 @@ static int64_t as_v4(const addr *a) {
 static int same_addr(const addr *a, const addr *b) {
   int64_t x = as_v4(a), y = as_v4(b);
   if (x >= 0 || y >= 0) return x == y;
-  return !memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr,
-                 &((const struct sockaddr_in6 *)&b->ss)->sin6_addr, 16);
+  uint8_t p[16], q[16];
+  v6_bytes(a, p);
+  v6_bytes(b, q);
+  return !memcmp(p, q, 16);
 }
 
 /* -------------------------------------------------------------- policy */

@@ -97,6 +97,8 @@ typedef struct {
 typedef struct job {
   struct job *next;
   int slot;
+  int lslot;        /* the listener its connection came in on, -1: shared */
+  int64_t deadline; /* its connection's; past it nobody waits for the answer */
   uint32_t gen;
   char host[256];
   int port;
@@ -164,6 +166,11 @@ struct pb_egress_proxy {
   pthread_mutex_t mu; /* the resolver queues */
   pthread_cond_t cv;
   job *pend_head, *pend_tail, *done_head;
+  /* Names being resolved now per listener (index LISTENERS_MAX: the shared
+   * one), under mu: one browser's names that never resolve hold at most
+   * res_per_listener resolver threads, never all of them. */
+  int resolving[LISTENERS_MAX + 1];
+  int res_per_listener;
   int res_stop;
 
   listener lst[LISTENERS_MAX];
@@ -415,18 +422,51 @@ static int needs_dns(const pb_egress_proxy *p, const char *host) {
   return 0;                                        /* refused without resolving */
 }
 
+static int res_bucket(const job *j) {
+  return j->lslot >= 0 && j->lslot < LISTENERS_MAX ? j->lslot : LISTENERS_MAX;
+}
+
+/* The oldest pending job whose listener is under its share of resolver
+ * threads, unlinked; NULL if none. Jobs nobody waits for any more (their
+ * connection's deadline passed: it was answered 504) are dropped on the way,
+ * so a queue of dead names never costs a resolver thread. Under mu. */
+static job *pick_job(pb_egress_proxy *p) {
+  int64_t now = pb_now_ms();
+  job *prev = NULL;
+  for (job *j = p->pend_head; j;) {
+    job *next = j->next;
+    int dead = now >= j->deadline;
+    if (dead || p->resolving[res_bucket(j)] < p->res_per_listener) {
+      if (prev)
+        prev->next = next;
+      else
+        p->pend_head = next;
+      if (p->pend_tail == j) p->pend_tail = prev;
+      if (!dead) return j;
+      free(j);
+      j = next;
+      continue;
+    }
+    prev = j;
+    j = next;
+  }
+  return NULL;
+}
+
 static void *resolver_main(void *arg) {
   pb_egress_proxy *p = arg;
   pthread_mutex_lock(&p->mu);
   for (;;) {
-    while (!p->res_stop && !p->pend_head) pthread_cond_wait(&p->cv, &p->mu);
+    job *j = NULL;
+    while (!p->res_stop && !(j = pick_job(p))) pthread_cond_wait(&p->cv, &p->mu);
     if (p->res_stop) break;
-    job *j = p->pend_head;
-    p->pend_head = j->next;
-    if (!p->pend_head) p->pend_tail = NULL;
+    p->resolving[res_bucket(j)]++;
     pthread_mutex_unlock(&p->mu);
     decide(p, j);
     pthread_mutex_lock(&p->mu);
+    p->resolving[res_bucket(j)]--;
+    /* A listener's turn may have come for a job another thread skipped. */
+    pthread_cond_broadcast(&p->cv);
     j->next = p->done_head;
     p->done_head = j;
     uint64_t one = 1;
@@ -818,11 +858,13 @@ static void enqueue(pb_egress_proxy *p, conn *c) {
     return;
   }
   j->slot = (int)(c - p->conns);
+  j->lslot = c->lslot;
   j->gen = c->gen;
   pb_strlcpy(j->host, c->host, sizeof(j->host));
   j->port = c->port;
   c->state = ST_RESOLVE;
   c->deadline = pb_now_ms() + p->connect_ms;
+  j->deadline = c->deadline;
   if (!needs_dns(p, j->host)) {
     decide(p, j);
     resolved(p, j);
@@ -1366,8 +1408,9 @@ int pb_egress_proxy_start(const pb_egress_proxy_opts *o, pb_egress_proxy **out) 
   p->per_listener = o->max_conns_per_listener > 0 ? o->max_conns_per_listener : 256;
   p->per_account = o->max_conns_per_account > 0 ? o->max_conns_per_account : 512;
   for (int i = 0; i < LISTENERS_MAX; i++) p->lst[i].fd = -1;
-  int nres = o->resolvers > 0 ? o->resolvers : 4;
+  int nres = o->resolvers > 0 ? o->resolvers : 8;
   if (nres > RESOLVERS_MAX) nres = RESOLVERS_MAX;
+  p->res_per_listener = nres > 1 ? nres / 2 : 1;
   int rc = PB_EINVAL;
   for (int i = 0; i < o->nallow; i++)
     if (add_allow(p, o->allow[i])) {

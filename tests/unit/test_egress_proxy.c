@@ -607,6 +607,52 @@ static void test_account_cap(void) {
   pb_egress_proxy_stop(p);
 }
 
+/* One listener's names take at most its share of the resolver threads;
+ * jobs nobody waits for are dropped, never resolved. */
+static void test_resolver_share(void) {
+  pb_egress_proxy *p = calloc(1, sizeof(*p));
+  p->res_per_listener = 2;
+  int64_t later = pb_now_ms() + 60000;
+  job *js[5];
+  int lslots[5] = {3, 3, 3, 7, -1};
+  for (int i = 0; i < 5; i++) {
+    js[i] = calloc(1, sizeof(job));
+    js[i]->lslot = lslots[i];
+    js[i]->deadline = later;
+    if (p->pend_tail)
+      p->pend_tail->next = js[i];
+    else
+      p->pend_head = js[i];
+    p->pend_tail = js[i];
+  }
+  /* A dead job at the head is dropped on the way. */
+  job *dead = calloc(1, sizeof(job));
+  dead->lslot = 3;
+  dead->deadline = pb_now_ms() - 1;
+  dead->next = p->pend_head;
+  p->pend_head = dead;
+  job *a = pick_job(p), *b;
+  ASSERT(a == js[0]);
+  p->resolving[res_bucket(a)]++;
+  b = pick_job(p);
+  ASSERT(b == js[1]);
+  p->resolving[res_bucket(b)]++;
+  /* Listener 3 holds its two threads: its third name waits, others go. */
+  job *c = pick_job(p);
+  ASSERT(c == js[3]);
+  p->resolving[res_bucket(c)]++;
+  job *d = pick_job(p);
+  ASSERT(d == js[4]);
+  p->resolving[res_bucket(d)]++;
+  ASSERT(pick_job(p) == NULL);
+  ASSERT(p->pend_head == js[2] && p->pend_tail == js[2]);
+  p->resolving[res_bucket(a)]--;
+  ASSERT(pick_job(p) == js[2]);
+  ASSERT(p->pend_head == NULL && p->pend_tail == NULL);
+  for (int i = 0; i < 5; i++) free(js[i]);
+  free(p);
+}
+
 static void test_bad_options(void) {
   pb_egress_proxy *p = NULL;
   const char *bad_allow[] = {"127.0.0.1:99999"};
@@ -648,6 +694,7 @@ int main(void) {
   RUN(test_caps_and_timeouts);
   RUN(test_listeners);
   RUN(test_why);
+  RUN(test_resolver_share);
   RUN(test_account_cap);
   RUN(test_bad_options);
   pb_egress_proxy_stats st;

@@ -174,13 +174,13 @@ struct pb_egress_proxy {
   int res_stop;
 
   listener lst[LISTENERS_MAX];
-  atomic_int lst_closing;
+  atomic_int lst_closing; /* some listener waits for the loop to close it */
   int per_account;
   acct_entry acct[LISTENERS_MAX]; /* loop thread only */
 
   pthread_mutex_t why_mu; /* the ring below */
   why_rec why[WHY_MAX];
-  unsigned nwhy; /* some listener waits for the loop to close it */
+  unsigned nwhy; /* records made; the newest is why[(nwhy - 1) % WHY_MAX] */
 
   char (*seen)[264]; /* loop thread only: host:ports already logged */
   int nseen;

@@ -185,7 +185,9 @@ describe('a name server that never answers', { skip: canRun() }, () => {
     // without the stall (the I/O thread stalled for ~6 s per name before).
     assert.ok(median(other) < median(baseline) * 2 + scaled(100),
       `median quick action ${median(other)} ms during the stall, ${median(baseline)} ms before`);
-    for (const ms of other) assert.ok(ms < scaled(3000), `the other account's quick action took ${ms} ms`);
+    // The first may have to wait for a fresh page (the stalled quick actions
+    // hold the warm ones): seconds at most, never the stall's length.
+    for (const ms of other) assert.ok(ms < scaled(5000), `the other account's quick action took ${ms} ms`);
 
     // Every stalled navigation ended, with an error, within the deadline.
     for (const { r, ms } of navResults) {

@@ -20,7 +20,8 @@ const {
   startFixtures, startDaemon, scaled, makeTempDir, createAccount, acquireSession, httpRequest,
 } = require('./harness');
 
-const STUB_ADDR = '127.53.53.53';
+// Loopback addresses tried for the stub, in case one is taken.
+const STUB_ADDRS = ['127.53.53.53', '127.53.53.54', '127.53.54.53'];
 const NAMES = 10;
 
 function canRun() {
@@ -31,7 +32,7 @@ function canRun() {
 }
 
 // A DNS server that reads every query and answers none.
-function startBlackholeDns() {
+function bindBlackholeDns(addr) {
   const sock = dgram.createSocket('udp4');
   const queries = [];
   sock.on('message', (msg) => {
@@ -40,9 +41,17 @@ function startBlackholeDns() {
     queries.push(msg.subarray(13, 13 + len).toString('latin1'));
   });
   return new Promise((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind(53, STUB_ADDR, () => resolve({ queries, close: () => new Promise((r) => sock.close(r)) }));
+    sock.once('error', (e) => { sock.close(); reject(e); });
+    sock.bind(53, addr, () => resolve({ addr, queries, close: () => new Promise((r) => sock.close(r)) }));
   });
+}
+
+async function startBlackholeDns() {
+  let last;
+  for (const addr of STUB_ADDRS) {
+    try { return await bindBlackholeDns(addr); } catch (e) { last = e; }
+  }
+  throw last;
 }
 
 // A minimal CDP client over the session's WebSocket.
@@ -86,7 +95,7 @@ describe('a name server that never answers', { skip: canRun() }, () => {
     const conf = path.join(dir, 'resolv.conf');
     // glibc's defaults would be 5 s x 2 tries; shorter keeps the test short
     // while each name still stalls for seconds.
-    await fsp.writeFile(conf, `nameserver ${STUB_ADDR}\noptions timeout:3 attempts:2\n`);
+    await fsp.writeFile(conf, `nameserver ${stub.addr}\noptions timeout:3 attempts:2\n`);
     daemon = await startDaemon({
       browsers: 1,
       allowPrivate: [fixtures.host],

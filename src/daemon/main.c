@@ -131,7 +131,9 @@ static void browser_net_close(void *data, pb_browser_net *net) {
   net->id = -1;
 }
 
-/* The proxy's navigation check: the same rules as quick actions. */
+/* The CDP proxy's navigation check, on the I/O thread: the same rules as
+ * quick actions, and like theirs it never resolves a name (the egress proxy
+ * does, on its own threads). */
 static int url_check(const char *url, char *why, size_t cap, void *data) {
   return pb_egress_check_url((const pb_egress *)data, url, why, cap) ? -1 : 0;
 }

@@ -97,6 +97,8 @@ typedef struct {
 typedef struct job {
   struct job *next;
   int slot;
+  int lslot;        /* the listener its connection came in on, -1: shared */
+  int64_t deadline; /* its connection's; past it nobody waits for the answer */
   uint32_t gen;
   char host[256];
   int port;
@@ -164,16 +166,21 @@ struct pb_egress_proxy {
   pthread_mutex_t mu; /* the resolver queues */
   pthread_cond_t cv;
   job *pend_head, *pend_tail, *done_head;
+  /* Names being resolved now per listener (index LISTENERS_MAX: the shared
+   * one), under mu: one browser's names that never resolve hold at most
+   * res_per_listener resolver threads, never all of them. */
+  int resolving[LISTENERS_MAX + 1];
+  int res_per_listener;
   int res_stop;
 
   listener lst[LISTENERS_MAX];
-  atomic_int lst_closing;
+  atomic_int lst_closing; /* some listener waits for the loop to close it */
   int per_account;
   acct_entry acct[LISTENERS_MAX]; /* loop thread only */
 
   pthread_mutex_t why_mu; /* the ring below */
   why_rec why[WHY_MAX];
-  unsigned nwhy; /* some listener waits for the loop to close it */
+  unsigned nwhy; /* records made; the newest is why[(nwhy - 1) % WHY_MAX] */
 
   char (*seen)[264]; /* loop thread only: host:ports already logged */
   int nseen;
@@ -198,30 +205,49 @@ static void addr_str(const addr *a, char *out, size_t cap) {
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, out, (socklen_t)cap);
 }
 
+/* Addresses are copied in and out of sockaddr_storage with memcpy, never
+ * through a cast pointer: at -O3 GCC's strict aliasing let a store through
+ * sockaddr_in go unseen by a read through sockaddr_storage (same_addr then
+ * compared stale bytes). */
+
 /* An IP literal in any spelling inet_aton takes (127.1, 0x7f.1, 2130706433)
  * or IPv6 without brackets. */
 static int parse_ip(const char *s, addr *out) {
   memset(out, 0, sizeof(*out));
-  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out->ss;
-  struct sockaddr_in *s4 = (struct sockaddr_in *)&out->ss;
-  if (inet_pton(AF_INET6, s, &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    out->len = sizeof(*s6);
+  struct sockaddr_in6 s6;
+  struct sockaddr_in s4;
+  memset(&s6, 0, sizeof(s6));
+  memset(&s4, 0, sizeof(s4));
+  if (inet_pton(AF_INET6, s, &s6.sin6_addr) == 1) {
+    s6.sin6_family = AF_INET6;
+    memcpy(&out->ss, &s6, sizeof(s6));
+    out->len = sizeof(s6);
     return 1;
   }
-  if (inet_aton(s, &s4->sin_addr)) {
-    s4->sin_family = AF_INET;
-    out->len = sizeof(*s4);
+  if (inet_aton(s, &s4.sin_addr)) {
+    s4.sin_family = AF_INET;
+    memcpy(&out->ss, &s4, sizeof(s4));
+    out->len = sizeof(s4);
     return 1;
   }
   return 0;
 }
 
+static void v6_bytes(const addr *a, uint8_t out[16]) {
+  struct sockaddr_in6 s6;
+  memcpy(&s6, &a->ss, sizeof(s6));
+  memcpy(out, &s6.sin6_addr, 16);
+}
+
 /* The IPv4 address an address stands for (itself or v4-mapped), or -1. */
 static int64_t as_v4(const addr *a) {
-  if (a->ss.ss_family == AF_INET)
-    return ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr);
-  const uint8_t *b = ((const struct sockaddr_in6 *)&a->ss)->sin6_addr.s6_addr;
+  if (a->ss.ss_family == AF_INET) {
+    struct sockaddr_in s4;
+    memcpy(&s4, &a->ss, sizeof(s4));
+    return ntohl(s4.sin_addr.s_addr);
+  }
+  uint8_t b[16];
+  v6_bytes(a, b);
   static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   if (memcmp(b, mapped, 12)) return -1;
   return (int64_t)((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15]);
@@ -230,8 +256,10 @@ static int64_t as_v4(const addr *a) {
 static int same_addr(const addr *a, const addr *b) {
   int64_t x = as_v4(a), y = as_v4(b);
   if (x >= 0 || y >= 0) return x == y;
-  return !memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr,
-                 &((const struct sockaddr_in6 *)&b->ss)->sin6_addr, 16);
+  uint8_t p[16], q[16];
+  v6_bytes(a, p);
+  v6_bytes(b, q);
+  return !memcmp(p, q, 16);
 }
 
 /* -------------------------------------------------------------- policy */
@@ -394,18 +422,51 @@ static int needs_dns(const pb_egress_proxy *p, const char *host) {
   return 0;                                        /* refused without resolving */
 }
 
+static int res_bucket(const job *j) {
+  return j->lslot >= 0 && j->lslot < LISTENERS_MAX ? j->lslot : LISTENERS_MAX;
+}
+
+/* The oldest pending job whose listener is under its share of resolver
+ * threads, unlinked; NULL if none. Jobs nobody waits for any more (their
+ * connection's deadline passed: it was answered 504) are dropped on the way,
+ * so a queue of dead names never costs a resolver thread. Under mu. */
+static job *pick_job(pb_egress_proxy *p) {
+  int64_t now = pb_now_ms();
+  job *prev = NULL;
+  for (job *j = p->pend_head; j;) {
+    job *next = j->next;
+    int dead = now >= j->deadline;
+    if (dead || p->resolving[res_bucket(j)] < p->res_per_listener) {
+      if (prev)
+        prev->next = next;
+      else
+        p->pend_head = next;
+      if (p->pend_tail == j) p->pend_tail = prev;
+      if (!dead) return j;
+      free(j);
+      j = next;
+      continue;
+    }
+    prev = j;
+    j = next;
+  }
+  return NULL;
+}
+
 static void *resolver_main(void *arg) {
   pb_egress_proxy *p = arg;
   pthread_mutex_lock(&p->mu);
   for (;;) {
-    while (!p->res_stop && !p->pend_head) pthread_cond_wait(&p->cv, &p->mu);
+    job *j = NULL;
+    while (!p->res_stop && !(j = pick_job(p))) pthread_cond_wait(&p->cv, &p->mu);
     if (p->res_stop) break;
-    job *j = p->pend_head;
-    p->pend_head = j->next;
-    if (!p->pend_head) p->pend_tail = NULL;
+    p->resolving[res_bucket(j)]++;
     pthread_mutex_unlock(&p->mu);
     decide(p, j);
     pthread_mutex_lock(&p->mu);
+    p->resolving[res_bucket(j)]--;
+    /* A listener's turn may have come for a job another thread skipped. */
+    pthread_cond_broadcast(&p->cv);
     j->next = p->done_head;
     p->done_head = j;
     uint64_t one = 1;
@@ -797,11 +858,13 @@ static void enqueue(pb_egress_proxy *p, conn *c) {
     return;
   }
   j->slot = (int)(c - p->conns);
+  j->lslot = c->lslot;
   j->gen = c->gen;
   pb_strlcpy(j->host, c->host, sizeof(j->host));
   j->port = c->port;
   c->state = ST_RESOLVE;
   c->deadline = pb_now_ms() + p->connect_ms;
+  j->deadline = c->deadline;
   if (!needs_dns(p, j->host)) {
     decide(p, j);
     resolved(p, j);
@@ -1345,8 +1408,9 @@ int pb_egress_proxy_start(const pb_egress_proxy_opts *o, pb_egress_proxy **out) 
   p->per_listener = o->max_conns_per_listener > 0 ? o->max_conns_per_listener : 256;
   p->per_account = o->max_conns_per_account > 0 ? o->max_conns_per_account : 512;
   for (int i = 0; i < LISTENERS_MAX; i++) p->lst[i].fd = -1;
-  int nres = o->resolvers > 0 ? o->resolvers : 4;
+  int nres = o->resolvers > 0 ? o->resolvers : 8;
   if (nres > RESOLVERS_MAX) nres = RESOLVERS_MAX;
+  p->res_per_listener = nres > 1 ? nres / 2 : 1;
   int rc = PB_EINVAL;
   for (int i = 0; i < o->nallow; i++)
     if (add_allow(p, o->allow[i])) {

@@ -38,7 +38,8 @@ typedef struct {
   int head_timeout_ms;        /* a request head must arrive in this; 0: 30 s */
   int connect_timeout_ms;     /* resolve + connect upstream; 0: 15 s */
   int idle_timeout_ms;        /* no byte either way for this long; 0: 300 s */
-  int resolvers;              /* resolver threads; 0: 4 */
+  int resolvers;              /* resolver threads; 0: 8. The names of one listener
+                               * take at most half of them at once. */
 } pb_egress_proxy_opts;
 
 typedef struct {

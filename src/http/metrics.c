@@ -165,7 +165,7 @@ int pb_metrics_render(pb_metrics *m, const pb_metrics_gauges *g, pb_buf *o) {
   if (g->egress_known) {
     static const char *const results[4] = {"allowed", "refused", "failed", "capped"};
     pb_buf_printf(o, "# HELP ppod_egress_requests_total Requests and tunnels through the egress proxy, "
-                     "by result (capped: over a browser's connection cap).\n"
+                     "by result (capped: over a browser's or an account's connection cap).\n"
                      "# TYPE ppod_egress_requests_total counter\n");
     for (int i = 0; i < 4; i++)
       pb_buf_printf(o, "ppod_egress_requests_total{result=\"%s\"} %llu\n", results[i],

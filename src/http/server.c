@@ -60,6 +60,17 @@ struct pb_server {
     int status;
   } unclosed[256];
   int nunclosed;
+  /* Ledger writes (heartbeats, late closes) are fsyncs: they run on a thread
+   * of their own, never on the I/O thread. Each tick hands it a snapshot of
+   * the open rows (under ledger_mu; a newer snapshot replaces one not yet
+   * taken). */
+  pthread_t ledger;
+  int ledger_started;
+  pthread_mutex_t ledger_mu;
+  pthread_cond_t ledger_cv;
+  int64_t *beat_ids;
+  size_t nbeat;
+  int beat_ready, ledger_stop;
   /* Per-account rate state (I/O thread only). */
   struct acct {
     int64_t account_id;
@@ -1279,23 +1290,60 @@ static void wake_conn(void *conn, void *data) {
 #define HEARTBEAT_MS 2000
 static void heartbeat_tick(lws_sorted_usec_list_t *sul) {
   pb_server *s = lws_container_of(sul, pb_server, heartbeat_sul);
-  int64_t now = pb_wall_ms();
+  size_t n = 0, cap = 0;
+  int64_t *ids = NULL;
   for (req *r = s->live; r; r = r->next_live) {
     int64_t id = atomic_load(&r->usage_id);
-    if (id) pb_usage_heartbeat(s->o.store, id, now);
+    if (!id) continue;
+    if (n == cap) {
+      size_t ncap = cap ? cap * 2 : 64;
+      int64_t *nv = realloc(ids, ncap * sizeof(*ids));
+      if (!nv) break;
+      ids = nv;
+      cap = ncap;
+    }
+    ids[n++] = id;
   }
-  /* Rows that could not be closed (disk full): close them at their real end
-   * once the store can write again. */
-  pthread_mutex_lock(&s->done_mu);
-  for (int i = 0; i < s->nunclosed;) {
-    int rc =
-        pb_usage_end(s->o.store, s->unclosed[i].id, s->unclosed[i].end_ms, s->unclosed[i].status);
-    if (rc == PB_ENOSPACE || rc == PB_ESTORE) break;
-    PB_INFO("usage: closed ledger row %lld late", (long long)s->unclosed[i].id);
-    s->unclosed[i] = s->unclosed[--s->nunclosed];
-  }
-  pthread_mutex_unlock(&s->done_mu);
+  pthread_mutex_lock(&s->ledger_mu);
+  free(s->beat_ids);
+  s->beat_ids = ids;
+  s->nbeat = n;
+  s->beat_ready = 1;
+  pthread_cond_signal(&s->ledger_cv);
+  pthread_mutex_unlock(&s->ledger_mu);
   lws_sul_schedule(s->ctx, 0, &s->heartbeat_sul, heartbeat_tick, HEARTBEAT_MS * LWS_US_PER_MS);
+}
+
+static void *ledger_main(void *arg) {
+  pb_server *s = arg;
+  pthread_mutex_lock(&s->ledger_mu);
+  for (;;) {
+    while (!s->ledger_stop && !s->beat_ready) pthread_cond_wait(&s->ledger_cv, &s->ledger_mu);
+    if (s->ledger_stop) break;
+    int64_t *ids = s->beat_ids;
+    size_t n = s->nbeat;
+    s->beat_ids = NULL;
+    s->nbeat = 0;
+    s->beat_ready = 0;
+    pthread_mutex_unlock(&s->ledger_mu);
+    int64_t now = pb_wall_ms();
+    for (size_t i = 0; i < n; i++) pb_usage_heartbeat(s->o.store, ids[i], now);
+    free(ids);
+    /* Rows that could not be closed (disk full): close them at their real
+     * end once the store can write again. */
+    pthread_mutex_lock(&s->done_mu);
+    for (int i = 0; i < s->nunclosed;) {
+      int rc =
+          pb_usage_end(s->o.store, s->unclosed[i].id, s->unclosed[i].end_ms, s->unclosed[i].status);
+      if (rc == PB_ENOSPACE || rc == PB_ESTORE) break;
+      PB_INFO("usage: closed ledger row %lld late", (long long)s->unclosed[i].id);
+      s->unclosed[i] = s->unclosed[--s->nunclosed];
+    }
+    pthread_mutex_unlock(&s->done_mu);
+    pthread_mutex_lock(&s->ledger_mu);
+  }
+  pthread_mutex_unlock(&s->ledger_mu);
+  return NULL;
 }
 
 static void drain_tick(lws_sorted_usec_list_t *sul) {
@@ -1482,7 +1530,11 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
   if (!s) return PB_ENOMEM;
   s->o = *o;
   pthread_mutex_init(&s->done_mu, NULL);
+  pthread_mutex_init(&s->ledger_mu, NULL);
+  pthread_cond_init(&s->ledger_cv, NULL);
   int rc = pb_schemas_load(&s->schemas);
+  if (!rc && pthread_create(&s->ledger, NULL, ledger_main, s)) rc = PB_EIO;
+  if (!rc) s->ledger_started = 1;
   if (!rc) rc = pb_metrics_new(&s->metrics);
   if (!rc) rc = pb_openapi_build(s->schemas, &s->openapi);
   if (rc) {
@@ -1541,6 +1593,16 @@ void pb_server_stop(pb_server *s) {
 void pb_server_free(pb_server *s) {
   if (!s) return;
   if (s->ctx) lws_context_destroy(s->ctx);
+  if (s->ledger_started) {
+    pthread_mutex_lock(&s->ledger_mu);
+    s->ledger_stop = 1;
+    pthread_cond_signal(&s->ledger_cv);
+    pthread_mutex_unlock(&s->ledger_mu);
+    pthread_join(s->ledger, NULL);
+  }
+  free(s->beat_ids);
+  pthread_mutex_destroy(&s->ledger_mu);
+  pthread_cond_destroy(&s->ledger_cv);
   /* Answers of jobs that finished after the loop stopped. */
   pthread_mutex_lock(&s->done_mu);
   while (s->done) {

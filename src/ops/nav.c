@@ -804,15 +804,18 @@ static int refused_by_egress(pb_nav *n, const char *doc_url, pb_op_result *res) 
 
 /* What the egress proxy recorded about url's host:port for this page's
  * browser since since_ms: a pb_egress_why. */
-static int egress_why(pb_nav *n, const char *url, int64_t since_ms, char *text, size_t cap) {
-  const pb_ops_env *env = n->job->env;
+int pb_nav_egress_why(const pb_ops_env *env, const pb_page *pg, const char *url, int64_t since_ms,
+                      char *text, size_t cap) {
   pb_url u;
   char err[128];
   text[0] = '\0';
   if (!env->egress_why || pb_url_parse(url, &u, err, sizeof(err)) || !u.host[0])
     return PB_EGRESS_WHY_NONE;
-  return env->egress_why(env->egress_why_data, n->page->net_id, u.host, u.port, since_ms, text,
-                         cap);
+  return env->egress_why(env->egress_why_data, pg->net_id, u.host, u.port, since_ms, text, cap);
+}
+
+static int egress_why(pb_nav *n, const char *url, int64_t since_ms, char *text, size_t cap) {
+  return pb_nav_egress_why(n->job->env, n->page, url, since_ms, text, cap);
 }
 
 /* Page.navigate and the wait for waitUntil. 0 when loaded (or, with

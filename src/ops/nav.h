@@ -17,6 +17,13 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out);
 /* The leased page, borrowed until pb_nav_close(). */
 pb_page *pb_nav_page(pb_nav *n);
 
+/* What the egress proxy recorded about url's host:port for page pg's browser
+ * since since_ms (pb_now_ms clock): a pb_egress_why, the proxy's words in
+ * text. For a navigation Chromium reported as a failed tunnel or an empty
+ * response. Never resolves or connects. */
+int pb_nav_egress_why(const pb_ops_env *env, const pb_page *pg, const char *url, int64_t since_ms,
+                      char *text, size_t cap);
+
 /* Deadline for work after the page loaded. */
 int64_t pb_nav_deadline(pb_nav *n);
 

@@ -572,13 +572,25 @@ static int do_goto(run *t, step_ctx *s) {
   if ((rc = pump(t, 0))) return step_fail(s, "goto: %s", pb_strerror(rc));
   cJSON *p = cJSON_CreateObject(), *nav = NULL;
   cJSON_AddStringToObject(p, "url", url);
+  int64_t t_nav = pb_now_ms();
   rc = call(t, "Page.navigate", p, s->deadline, &nav, err, sizeof(err));
   if (rc == PB_ETIMEOUT)
     return step_fail(s, "goto %s: no response within %d ms", url, s->timeout_ms);
   if (rc) return step_fail(s, "goto %s: %s", url, rc == PB_ECDP ? err : pb_strerror(rc));
   const char *et = sstr(nav, "errorText"), *loader = sstr(nav, "loaderId");
   if (et && *et) {
-    step_fail(s, "goto %s: %s", url, et);
+    /* A failed tunnel or an empty response is what the egress proxy made of
+     * a refusal or an upstream failure: say which, as it recorded it. */
+    char said[200];
+    int why = PB_EGRESS_WHY_NONE;
+    if (!strcmp(et, "net::ERR_TUNNEL_CONNECTION_FAILED") || !strcmp(et, "net::ERR_EMPTY_RESPONSE"))
+      why = pb_nav_egress_why(t->job->env, t->page, url, t_nav, said, sizeof(said));
+    if (why == PB_EGRESS_WHY_REFUSED)
+      step_fail(s, "goto %s: refused by the egress guard (%s)", url, said);
+    else if (pb_egress_why_net_error(why))
+      step_fail(s, "goto %s: %s (%s)", url, pb_egress_why_net_error(why), said);
+    else
+      step_fail(s, "goto %s: %s", url, et);
     cJSON_Delete(nav);
     return -1;
   }

@@ -94,6 +94,23 @@ describe('network errors come from what the egress proxy knows', () => {
     }
   });
 
+  it('a test script\'s goto to such a name fails its step saying the egress guard refused it',
+     async () => {
+       const res = await daemon.request('POST', '/browser/test', {
+         json: {
+           url: `${fixtures.url}/title.html`,
+           steps: [{action: 'goto', url: `https://counter.test:${counter.port}/`}]
+         },
+       });
+       assert.equal(res.status, 200, res.body.subarray(0, 500).toString('utf8'));
+       const r = res.json.result;
+       assert.equal(r.passed, false);
+       assert.match(
+           r.steps[0].error,
+           /refused by the egress guard \(counter\.test resolves to 127\.0\.0\.1/);
+       assert.equal(counter.count(), 0);
+     });
+
   it('a name that does not exist: 422 ERR_NAME_NOT_RESOLVED over http and https', async () => {
     for (const url of ['http://ppod-e2e-nx.invalid/', 'https://ppod-e2e-nx.invalid/']) {
       const e = expectError(assert, await post({ url }), 422, 'NAVIGATION_FAILED', url);

@@ -503,6 +503,156 @@ static void test_listeners(void) {
   pb_egress_proxy_stop(p);
 }
 
+/* What the proxy records about each refusal and failure, for navigation to
+ * tell the user without connecting anywhere itself. */
+static void test_why(void) {
+  char hp[64], text[200];
+  int64_t since = pb_now_ms();
+  ASSERT_EQ(pb_egress_proxy_why(px, -1, "127.0.0.1", closed_port, since, text, sizeof(text)),
+            PB_EGRESS_WHY_NONE);
+  snprintf(hp, sizeof(hp), "127.0.0.1:%d", closed_port);
+  ASSERT_EQ(connect_status(hp), 502);
+  ASSERT_EQ(pb_egress_proxy_why(px, -1, "127.0.0.1", closed_port, since, text, sizeof(text)),
+            PB_EGRESS_WHY_CONN_REFUSED);
+  ASSERT_CONTAINS(text, "refused");
+  /* Another spelling of the same address finds it; another port does not. */
+  ASSERT_EQ(pb_egress_proxy_why(px, -1, "2130706433", closed_port, since, text, sizeof(text)),
+            PB_EGRESS_WHY_CONN_REFUSED);
+  ASSERT_EQ(pb_egress_proxy_why(px, -1, "127.0.0.1", closed_port + 1, since, text, sizeof(text)),
+            PB_EGRESS_WHY_NONE);
+  /* Older than the navigation: not its reason. */
+  ASSERT_EQ(
+      pb_egress_proxy_why(px, -1, "127.0.0.1", closed_port, pb_now_ms() + 1, text, sizeof(text)),
+      PB_EGRESS_WHY_NONE);
+  snprintf(hp, sizeof(hp), "secret.test:%d", secret.port);
+  ASSERT_EQ(connect_status(hp), 403);
+  ASSERT_EQ(pb_egress_proxy_why(px, -1, "secret.test", secret.port, since, text, sizeof(text)),
+            PB_EGRESS_WHY_REFUSED);
+  ASSERT_CONTAINS(text, "resolves to 127.0.0.1");
+  /* Only the listener it came in on (-1: the shared one) has it. */
+  ASSERT_EQ(pb_egress_proxy_why(px, 5, "secret.test", secret.port, since, text, sizeof(text)),
+            PB_EGRESS_WHY_NONE);
+  ASSERT_EQ(pb_egress_proxy_why(NULL, -1, "x", 1, 0, text, sizeof(text)), PB_EGRESS_WHY_NONE);
+  ASSERT_STR_EQ(pb_egress_why_net_error(PB_EGRESS_WHY_CONN_REFUSED), "net::ERR_CONNECTION_REFUSED");
+  ASSERT(pb_egress_why_net_error(PB_EGRESS_WHY_REFUSED) == NULL);
+}
+
+static int add_loopback_listener(pb_egress_proxy *p, int *port) {
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof(sa);
+  ASSERT_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  ASSERT_EQ(listen(lfd, 16), 0);
+  ASSERT_EQ(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+  *port = ntohs(sa.sin_port);
+  int id = -1;
+  ASSERT_EQ(pb_egress_proxy_add_listener(p, lfd, &id), 0);
+  return id;
+}
+
+/* Two listeners of one account share its cap; a third of another account
+ * and the account's listener once detached do not. */
+static void test_account_cap(void) {
+  char allow_entry[64], req[256];
+  snprintf(allow_entry, sizeof(allow_entry), "127.0.0.1:%d", allowed.port);
+  snprintf(req, sizeof(req), "GET http://127.0.0.1:%d/acct HTTP/1.1\r\n\r\n", allowed.port);
+  const char *allow[] = {allow_entry};
+  pb_egress_proxy_opts o = {
+      .allow = allow, .nallow = 1, .max_conns_per_listener = 10, .max_conns_per_account = 3};
+  pb_egress_proxy *p;
+  ASSERT_EQ(pb_egress_proxy_start(&o, &p), 0);
+  int pa, pb, pc;
+  int a = add_loopback_listener(p, &pa), b = add_loopback_listener(p, &pb);
+  int c = add_loopback_listener(p, &pc);
+  pb_egress_proxy_set_listener_account(p, a, 7);
+  pb_egress_proxy_set_listener_account(p, b, 7);
+  pb_egress_proxy_set_listener_account(p, c, 8);
+  int held[3] = {dial(pa), dial(pa), dial(pb)};
+  pb_egress_proxy_stats st;
+  for (int i = 0; i < 200; i++) {
+    pb_egress_proxy_get_stats(p, &st);
+    if (st.conns == 3) break;
+    usleep(10000);
+  }
+  ASSERT_EQ(st.conns, 3);
+  int64_t since = pb_now_ms();
+  ASSERT_EQ(exchange_on(pb, req, strlen(req)), 503);
+  ASSERT_EQ(exchange_on(pa, req, strlen(req)), 503);
+  pb_egress_proxy_get_stats(p, &st);
+  ASSERT_EQ(st.capped, 2);
+  char text[200];
+  ASSERT_EQ(pb_egress_proxy_why(p, b, "127.0.0.1", allowed.port, since, text, sizeof(text)),
+            PB_EGRESS_WHY_CAPPED);
+  ASSERT_CONTAINS(text, "account");
+  /* Account 8 is not held back by account 7. */
+  ASSERT_EQ(exchange_on(pc, req, strlen(req)), 200);
+  /* One of account 7's connections ends: room again. */
+  close(held[0]);
+  for (int i = 0; i < 200 && exchange_on(pb, req, strlen(req)) != 200; i++) usleep(10000);
+  ASSERT_EQ(status_of(resp), 200);
+  /* Detached, a listener counts per browser only. */
+  pb_egress_proxy_set_listener_account(p, a, 0);
+  int more = dial(pb);
+  for (int i = 0; i < 200; i++) {
+    pb_egress_proxy_get_stats(p, &st);
+    if (st.conns == 3) break;
+    usleep(10000);
+  }
+  ASSERT_EQ(exchange_on(pa, req, strlen(req)), 200);
+  close(more);
+  close(held[1]);
+  close(held[2]);
+  pb_egress_proxy_set_listener_account(p, 99999, 1); /* unknown: ignored */
+  pb_egress_proxy_set_listener_account(NULL, 0, 1);
+  pb_egress_proxy_stop(p);
+}
+
+/* One listener's names take at most its share of the resolver threads;
+ * jobs nobody waits for are dropped, never resolved. */
+static void test_resolver_share(void) {
+  pb_egress_proxy *p = calloc(1, sizeof(*p));
+  p->res_per_listener = 2;
+  int64_t later = pb_now_ms() + 60000;
+  job *js[5];
+  int lslots[5] = {3, 3, 3, 7, -1};
+  for (int i = 0; i < 5; i++) {
+    js[i] = calloc(1, sizeof(job));
+    js[i]->lslot = lslots[i];
+    js[i]->deadline = later;
+    if (p->pend_tail)
+      p->pend_tail->next = js[i];
+    else
+      p->pend_head = js[i];
+    p->pend_tail = js[i];
+  }
+  /* A dead job at the head is dropped on the way. */
+  job *dead = calloc(1, sizeof(job));
+  dead->lslot = 3;
+  dead->deadline = pb_now_ms() - 1;
+  dead->next = p->pend_head;
+  p->pend_head = dead;
+  job *a = pick_job(p), *b;
+  ASSERT(a == js[0]);
+  p->resolving[res_bucket(a)]++;
+  b = pick_job(p);
+  ASSERT(b == js[1]);
+  p->resolving[res_bucket(b)]++;
+  /* Listener 3 holds its two threads: its third name waits, others go. */
+  job *c = pick_job(p);
+  ASSERT(c == js[3]);
+  p->resolving[res_bucket(c)]++;
+  job *d = pick_job(p);
+  ASSERT(d == js[4]);
+  p->resolving[res_bucket(d)]++;
+  ASSERT(pick_job(p) == NULL);
+  ASSERT(p->pend_head == js[2] && p->pend_tail == js[2]);
+  p->resolving[res_bucket(a)]--;
+  ASSERT(pick_job(p) == js[2]);
+  ASSERT(p->pend_head == NULL && p->pend_tail == NULL);
+  for (int i = 0; i < 5; i++) free(js[i]);
+  free(p);
+}
+
 static void test_bad_options(void) {
   pb_egress_proxy *p = NULL;
   const char *bad_allow[] = {"127.0.0.1:99999"};
@@ -543,6 +693,9 @@ int main(void) {
   RUN(test_malformed);
   RUN(test_caps_and_timeouts);
   RUN(test_listeners);
+  RUN(test_why);
+  RUN(test_resolver_share);
+  RUN(test_account_cap);
   RUN(test_bad_options);
   pb_egress_proxy_stats st;
   pb_egress_proxy_get_stats(px, &st);

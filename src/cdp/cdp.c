@@ -203,10 +203,19 @@ void pb_cdp_unrecord(pb_cdp *c, pb_cdp_recorder fn, void *data) {
   pthread_mutex_unlock(&c->rec_mu);
 }
 
+static int64_t leading_id(const char *buf, size_t len);
+
 static void dispatch(pb_cdp *c, char *text, size_t len) {
   pthread_mutex_lock(&c->tap_mu);
   if (c->tap) c->tap(c, text, len, c->tap_data);
   pthread_mutex_unlock(&c->tap_mu);
+  if (leading_id(text, len) >= PB_CDP_RAW_ID_BASE) {
+    /* A reply to a raw command is the tap's alone: not parsed here, so a
+     * client's 64 MiB reply of small values never becomes a cJSON tree
+     * many times its size. */
+    record(c, 1, NULL, text, len, 1);
+    return;
+  }
   cJSON *msg = cJSON_ParseWithLength(text, len);
   if (!msg) return;
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");

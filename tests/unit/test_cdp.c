@@ -58,6 +58,17 @@ static void *peer_main(void *arg) {
       memset(out, 'x', 60000);
       ASSERT(write(p->wfd, out, 60000) == 60000);
       ASSERT(write(p->wfd, "\"}}", 4) == 4); /* includes the NUL */
+    } else if (!strcmp(method, "Huge")) {
+      /* A reply past the cap, with an event right behind it in the same
+       * write, as a busy browser would send them. */
+      snprintf(out, sizeof(out), "{\"id\":%d,\"result\":{\"big\":\"", id);
+      ASSERT(write(p->wfd, out, strlen(out)) > 0);
+      memset(out, 'x', 65536);
+      for (size_t sent = 0; sent < PB_CDP_MESSAGE_MAX + 1000; sent += 65536)
+        ASSERT(write(p->wfd, out, 65536) == 65536);
+      snprintf(out, sizeof(out), "\"}}%c{\"method\":\"Test.after\",\"params\":{},\"sessionId\":\"%s\"}", 0, s);
+      size_t l = 3 + 1 + strlen(out + 4);
+      ASSERT(write(p->wfd, out, l + 1) == (ssize_t)(l + 1));
     } else if (!strcmp(method, "Crash")) {
       snprintf(out, sizeof(out), "{\"method\":\"Inspector.targetCrashed\",\"params\":{},\"sessionId\":\"%s\"}", s);
       peer_send(p, out);
@@ -151,6 +162,26 @@ static void test_events_and_big_reply(void) {
   pb_cdp_unsubscribe(sub);
 }
 
+/* Past PB_CDP_MESSAGE_MAX a reply is read past, not kept: its caller gets a
+ * CDP error, the next message is read as usual and the browser lives on. */
+static void test_oversized_reply(void) {
+  pb_cdp_sub *sub = NULL;
+  ASSERT_EQ(pb_cdp_subscribe(c, "S9", &sub), 0);
+  char err[256];
+  cJSON *result = NULL;
+  int rc = pb_cdp_call(c, "S9", "Huge", NULL, pb_now_ms() + 30000, &result, err, sizeof(err));
+  ASSERT_EQ(rc, PB_ECDP);
+  ASSERT_CONTAINS(err, "larger than 64 MiB");
+  pb_cdp_event *ev = NULL;
+  ASSERT_EQ(pb_cdp_next_event(sub, pb_now_ms() + 5000, &ev), 0);
+  ASSERT_STR_EQ(ev->method, "Test.after");
+  pb_cdp_event_free(ev);
+  pb_cdp_unsubscribe(sub);
+  ASSERT(pb_cdp_alive(c));
+  ASSERT_EQ(pb_cdp_call(c, NULL, "Echo", cJSON_CreateObject(), pb_now_ms() + 5000, &result, NULL, 0), 0);
+  cJSON_Delete(result);
+}
+
 static void test_hook_answers_dialog(void) {
   pb_cdp_sub *sub;
   ASSERT_EQ(pb_cdp_subscribe(c, "S4", &sub), 0);
@@ -199,6 +230,9 @@ static void test_browser_dies(void) {
   pthread_join(t, NULL);
   ASSERT_EQ(w.rc, PB_ECRASHED);
   ASSERT(pb_now_ms() - t0 < 2000);
+  /* The waiting call may fail on its write (EPIPE) a moment before the
+   * reader sees EOF. */
+  ASSERT(pb_cdp_wait_closed(c, pb_now_ms() + 2000));
   ASSERT_EQ(pb_cdp_alive(c), 0);
   ASSERT_EQ(pb_cdp_call(c, NULL, "Echo", NULL, pb_now_ms() + 100, NULL, NULL, 0), PB_ECRASHED);
 }
@@ -210,6 +244,7 @@ int main(void) {
   RUN(test_error);
   RUN(test_timeout);
   RUN(test_events_and_big_reply);
+  RUN(test_oversized_reply);
   RUN(test_hook_answers_dialog);
   RUN(test_target_crash);
   RUN(test_browser_dies);

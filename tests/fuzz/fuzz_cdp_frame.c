@@ -45,7 +45,8 @@ static void load(void) {
     method_desc *m = &methods[nmethods++];
     memset(m, 0, sizeof(*m));
     m->method = strdup(line);
-    for (char *tok = tab2 ? strtok(tab2 + 1, " ") : NULL; tok && m->nparams < 32; tok = strtok(NULL, " ")) {
+    for (char *tok = tab2 ? strtok(tab2 + 1, " ") : NULL; tok && m->nparams < 32;
+         tok = strtok(NULL, " ")) {
       char *colon = strchr(tok, ':');
       if (!colon) continue;
       *colon = '\0';
@@ -59,11 +60,32 @@ static void load(void) {
 
 /* Values an attacker would try in a string parameter. */
 static const char *const hostile[] = {
-    "file:///etc/passwd", "FILE:///etc/passwd", "fi\\tle:///etc/passwd", "http://127.0.0.1:9/",
-    "http://localhost/", "chrome://version", "view-source:file:///", "javascript:1", "about:blank",
-    "https://example.com/", "", "/etc/passwd", "/srv/up/a", "/srv/up/../etc/passwd", "direct://",
-    "//127.0.0.1/", "data:text/html,x", "\\u0000", "\\ud800", "blob:https://a/x", "file://",
-    "https://a.test/^0https://b.test", "system", "allow", "allowAndName", "Location",
+    "file:///etc/passwd",
+    "FILE:///etc/passwd",
+    "fi\\tle:///etc/passwd",
+    "http://127.0.0.1:9/",
+    "http://localhost/",
+    "chrome://version",
+    "view-source:file:///",
+    "javascript:1",
+    "about:blank",
+    "https://example.com/",
+    "",
+    "/etc/passwd",
+    "/srv/up/a",
+    "/srv/up/../etc/passwd",
+    "direct://",
+    "//127.0.0.1/",
+    "data:text/html,x",
+    "\\u0000",
+    "\\ud800",
+    "blob:https://a/x",
+    "file://",
+    "https://a.test/^0https://b.test",
+    "system",
+    "allow",
+    "allowAndName",
+    "Location",
 };
 
 typedef struct {
@@ -107,9 +129,10 @@ static void put_string(char *buf, size_t cap, size_t *o, input *in) {
 
 /* An object with keys the checks look at, maybe twice. */
 static void put_object(char *buf, size_t cap, size_t *o, input *in, int depth) {
-  static const char *const keys[] = {"url",      "files",   "origin",      "storageKey", "name",
-                                     "value",    "items",   "securityOrigin", "flatten", "behavior",
-                                     "downloadPath", "proxyServer", "scopeURL", "data"};
+  static const char *const keys[] = {"url",      "files",    "origin",       "storageKey",
+                                     "name",     "value",    "items",        "securityOrigin",
+                                     "flatten",  "behavior", "downloadPath", "proxyServer",
+                                     "scopeURL", "data"};
   put(buf, cap, o, "{");
   unsigned n = depth > 3 ? 0 : take(in) % 4;
   for (unsigned i = 0; i < n; i++) {
@@ -126,28 +149,38 @@ static void put_value(char *buf, size_t cap, size_t *o, char type, input *in, in
   unsigned shape = take(in) % 8;
   if (shape == 7) type = "sinboa"[take(in) % 6]; /* the wrong type */
   switch (type) {
-  case 's': put_string(buf, cap, o, in); break;
-  case 'i': put(buf, cap, o, take(in) & 1 ? "1" : "-7"); break;
-  case 'n': put(buf, cap, o, take(in) & 1 ? "1e308" : "0.5"); break;
-  case 'b': put(buf, cap, o, take(in) & 1 ? "true" : "false"); break;
-  case 'a': {
-    put(buf, cap, o, "[");
-    unsigned n = depth > 3 ? 0 : take(in) % 3;
-    for (unsigned i = 0; i < n; i++) {
-      if (i) put(buf, cap, o, ",");
-      put_value(buf, cap, o, take(in) & 1 ? 's' : 'o', in, depth + 1);
+    case 's':
+      put_string(buf, cap, o, in);
+      break;
+    case 'i':
+      put(buf, cap, o, take(in) & 1 ? "1" : "-7");
+      break;
+    case 'n':
+      put(buf, cap, o, take(in) & 1 ? "1e308" : "0.5");
+      break;
+    case 'b':
+      put(buf, cap, o, take(in) & 1 ? "true" : "false");
+      break;
+    case 'a': {
+      put(buf, cap, o, "[");
+      unsigned n = depth > 3 ? 0 : take(in) % 3;
+      for (unsigned i = 0; i < n; i++) {
+        if (i) put(buf, cap, o, ",");
+        put_value(buf, cap, o, take(in) & 1 ? 's' : 'o', in, depth + 1);
+      }
+      put(buf, cap, o, "]");
+      break;
     }
-    put(buf, cap, o, "]");
-    break;
-  }
-  default: put_object(buf, cap, o, in, depth); break;
+    default:
+      put_object(buf, cap, o, in, depth);
+      break;
   }
 }
 
 /* 1 when the string names a place a browser-loaded field must not go. */
 static int bad_load(const char *u) {
-  return strncasecmp(u, "http://", 7) && strncasecmp(u, "https://", 8) && strcasecmp(u, "about:blank") &&
-         u[0];
+  return strncasecmp(u, "http://", 7) && strncasecmp(u, "https://", 8) &&
+         strcasecmp(u, "about:blank") && u[0];
 }
 
 static const cJSON *param(const cJSON *msg, const char *name) {
@@ -172,7 +205,8 @@ static void check_allowed(const cJSON *msg) {
       !strcmp(m, "Target.attachToBrowserTarget") || !strcmp(m, "Target.autoAttachRelated"))
     if (!cJSON_IsTrue(param(msg, "flatten"))) abort();
   if (!strcmp(m, "Target.createBrowserContext") &&
-      (param(msg, "proxyServer") || param(msg, "proxyBypassList") || param(msg, "originsWithUniversalNetworkAccess")))
+      (param(msg, "proxyServer") || param(msg, "proxyBypassList") ||
+       param(msg, "originsWithUniversalNetworkAccess")))
     abort();
   if (!strcmp(m, "Input.dispatchDragEvent")) {
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(param(msg, "data"), "files");
@@ -181,13 +215,16 @@ static void check_allowed(const cJSON *msg) {
   if (!strcmp(m, "DOM.setFileInputFiles")) {
     const cJSON *f;
     cJSON_ArrayForEach(f, param(msg, "files")) {
-      if (!cJSON_IsString(f) || strncmp(f->valuestring, "/srv/up/", 8) || strstr(f->valuestring, ".."))
+      if (!cJSON_IsString(f) || strncmp(f->valuestring, "/srv/up/", 8) ||
+          strstr(f->valuestring, ".."))
         abort();
     }
   }
-  if (!strcmp(m, "Page.navigate") || !strcmp(m, "Target.createTarget") || !strcmp(m, "Fetch.continueRequest")) {
+  if (!strcmp(m, "Page.navigate") || !strcmp(m, "Target.createTarget") ||
+      !strcmp(m, "Fetch.continueRequest")) {
     const cJSON *u = param(msg, "url");
-    if (u && (!cJSON_IsString(u) || bad_load(u->valuestring) || strstr(u->valuestring, "127.0.0.1")))
+    if (u &&
+        (!cJSON_IsString(u) || bad_load(u->valuestring) || strstr(u->valuestring, "127.0.0.1")))
       abort();
   }
   if (!strcmp(m, "Page.setDownloadBehavior") || !strcmp(m, "Browser.setDownloadBehavior"))

@@ -166,6 +166,16 @@ describe('CDP escapes from an acquired session', { timeout: scaled(300000) }, ()
     const auto = await client.call('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
     assert.ok(auto.result, JSON.stringify(auto.error));
     await client.call('Target.setAutoAttach', { autoAttach: false, waitForDebuggerOnStart: false });
+    // The two attach commands that have no flatten parameter of their own
+    // still work with the one the policy adds.
+    const rel = await client.call('Target.autoAttachRelated', { targetId: p.targetId, waitForDebuggerOnStart: false });
+    assert.ok(rel.result, JSON.stringify(rel.error));
+    const bt = await client.call('Target.attachToBrowserTarget');
+    assert.ok(bt.result && bt.result.sessionId, JSON.stringify(bt.error));
+    const v = await client.call('Browser.getVersion', {}, bt.result.sessionId);
+    assert.ok(v.result && v.result.product, JSON.stringify(v.error));
+    refused(await client.call('Browser.crash', {}, bt.result.sessionId), 'Browser.crash in the browser session');
+    await client.call('Target.detachFromTarget', { sessionId: bt.result.sessionId });
     await client.call('Target.closeTarget', { targetId: p.targetId });
   });
 

@@ -130,7 +130,6 @@ typedef struct {
   struct lws *body_wsi;
 } pss_t;
 
-
 static void get_healthz(pb_server *s, req *r);
 static void get_metrics(pb_server *s, req *r);
 static void get_openapi(pb_server *s, req *r);

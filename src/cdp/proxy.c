@@ -58,6 +58,7 @@ struct pb_proxy {
   pb_targets *targets;
   int max_pages;
   char download_dir[4096]; /* "" : downloads denied */
+  char upload_dir[4096];   /* "" : DOM.setFileInputFiles refused */
   int64_t download_max;
   /* Who the refusal log lines name, and their rate limit (I/O thread). */
   char account[128];
@@ -403,6 +404,11 @@ static void answer(pb_proxy *p, const cJSON *id, const char *sid, const char *er
     free(text);
   pthread_mutex_unlock(&p->mu);
   if (p->wake) p->wake(p->wake_data);
+}
+
+void pb_proxy_set_upload_dir(pb_proxy *p, const char *dir) {
+  pb_strlcpy(p->upload_dir, dir ? dir : "", sizeof(p->upload_dir));
+  p->env.upload_dir = p->upload_dir[0] ? p->upload_dir : NULL;
 }
 
 void pb_proxy_set_identity(pb_proxy *p, const char *account, const char *session_id) {

@@ -310,6 +310,25 @@ describe('CDP escapes from an acquired session', { timeout: scaled(300000) }, ()
     await client.call('Target.closeTarget', { targetId: p.targetId });
   });
 
+  it('a page of the session cannot load a host file itself (about:blank, setDocumentContent, window.open)', async () => {
+    const t = await client.call('Target.createTarget', { url: 'about:blank' });
+    const a = await client.call('Target.attachToTarget', { targetId: t.result.targetId, flatten: true });
+    const sid = a.result.sessionId;
+    const ev = async (expression) => (await client.call('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true }, sid)).result;
+    const frame = (await client.call('Page.getFrameTree', {}, sid)).result.frameTree.frame.id;
+    await client.call('Page.setDocumentContent', { frameId: frame, html: `<iframe id=f src="file://${marker}"></iframe><img src="file://${marker}">` }, sid);
+    await ev(`window.open('file://${marker}'); true`);
+    await ev(`new Promise((r) => setTimeout(r, 500))`);
+    const inner = await ev(`(() => { try { return document.getElementById('f').contentDocument.body.innerText; } catch (e) { return 'blocked: ' + e.name; } })()`);
+    assert.ok(!JSON.stringify(inner).includes(markerText), 'the iframe showed the marker');
+    await ev(`location.href = 'file://${marker}'; true`);
+    await ev(`new Promise((r) => setTimeout(r, 500))`).catch(() => {});
+    const targets = (await client.call('Target.getTargets')).result.targetInfos;
+    for (const ti of targets) assert.ok(!/^file:/i.test(ti.url), `a target is at ${ti.url}`);
+    for (const ti of targets) if (ti.type === 'page' && ti.targetId !== t.result.targetId && ti.openerId === t.result.targetId) await client.call('Target.closeTarget', { targetId: ti.targetId });
+    await client.call('Target.closeTarget', { targetId: t.result.targetId });
+  });
+
   it('a reply larger than 64 MiB becomes a CDP error for that id; the browser lives on', async () => {
     const p = await page();
     const r = await client.call('Runtime.evaluate', { expression: "'x'.repeat(70 * 1024 * 1024)", returnByValue: true }, p.sid);

@@ -191,6 +191,30 @@ static void test_oversized_reply(void) {
   ASSERT(pb_cdp_alive(c));
 }
 
+/* A client that sends without reading: the answers it never reads stop
+ * at the queue's cap instead of growing the daemon. */
+static void test_unread_answers_bounded(void) {
+  for (int i = 0; i < 200000; i++)
+    send_frame(
+        "{\"id\":1,\"method\":\"Browser.crash\",\"sessionId\":"
+        "\"0123456789ABCDEF0123456789ABCDEF\"}");
+  size_t total = 0, n = 0, len;
+  char *m;
+  while ((m = pb_proxy_next_out(p, &len))) {
+    total += len;
+    n++;
+    free(m);
+  }
+  ASSERT(total <= PB_PROXY_QUEUE_MAX);
+  ASSERT(total > PB_PROXY_QUEUE_MAX / 2); /* the cap, not something smaller, stopped them */
+  ASSERT(n < 200000);
+  /* Reading again, the client gets answers again. */
+  send_frame("{\"id\":2,\"method\":\"Page.enable\"}");
+  cJSON *r = next_out(p);
+  ASSERT_EQ(cJSON_GetObjectItem(r, "id")->valuedouble, 2);
+  cJSON_Delete(r);
+}
+
 static char logpath[] = "/tmp/pb-test-proxy-XXXXXX";
 
 static int count_lines(const char *needle) {
@@ -262,6 +286,7 @@ int main(void) {
   RUN(test_refused);
   RUN(test_oversized_reply);
   RUN(test_refusal_log);
+  RUN(test_unread_answers_bounded);
 
   pb_proxy_free(p);
   pb_cdp_close(c);

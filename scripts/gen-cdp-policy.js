@@ -48,7 +48,7 @@ function methods(proto) {
 function tableMethods() {
   const text = fs.readFileSync(table, 'utf8');
   const rows = new Set();
-  for (const m of text.matchAll(/^\s*(?:ALLOW|CHECK|DENY)\("([A-Za-z]+\.[A-Za-z]+)"/gm)) rows.add(m[1]);
+  for (const m of text.matchAll(/\b(?:ALLOW|CHECK|DENY)\(\s*"([A-Za-z]+\.[A-Za-z]+)"/g)) rows.add(m[1]);
   return rows;
 }
 

@@ -203,10 +203,53 @@ void pb_cdp_unrecord(pb_cdp *c, pb_cdp_recorder fn, void *data) {
   pthread_mutex_unlock(&c->rec_mu);
 }
 
+static int64_t leading_id(const char *buf, size_t len);
+
+/* Events with more JSON values than this go to the tap and the recorders
+ * only: no hook or subscriber of the service waits for such an event (they
+ * are a client's DOM trees and the like), and a cJSON tree costs many times
+ * the text of small values. */
+#define EVENT_PARSE_MAX_VALUES ((size_t)1 << 20)
+
+/* Counts JSON values (every one but the first follows '[', ',' or ':'
+ * outside a string), stopping past max. */
+static size_t count_values(const char *s, size_t len, size_t max) {
+  size_t n = 1;
+  int in_string = 0;
+  for (size_t i = 0; i < len && n <= max; i++) {
+    char ch = s[i];
+    if (in_string) {
+      if (ch == '\\')
+        i++;
+      else if (ch == '"')
+        in_string = 0;
+    } else if (ch == '"') {
+      in_string = 1;
+    } else if (ch == '[' || ch == ',' || ch == ':') {
+      n++;
+    }
+  }
+  return n;
+}
+
 static void dispatch(pb_cdp *c, char *text, size_t len) {
   pthread_mutex_lock(&c->tap_mu);
   if (c->tap) c->tap(c, text, len, c->tap_data);
   pthread_mutex_unlock(&c->tap_mu);
+  if (leading_id(text, len) >= PB_CDP_RAW_ID_BASE) {
+    /* A reply to a raw command is the tap's alone: not parsed here, so a
+     * client's 64 MiB reply of small values never becomes a cJSON tree
+     * many times its size. */
+    record(c, 1, NULL, text, len, 1);
+    return;
+  }
+  if (len > ((size_t)1 << 20) && leading_id(text, len) < 0 &&
+      count_values(text, len, EVENT_PARSE_MAX_VALUES) > EVENT_PARSE_MAX_VALUES) {
+    record(c, 1, NULL, text, len, 1);
+    PB_DEBUG("cdp: an event of %zu bytes with over %zu values went to the tap only", len,
+             EVENT_PARSE_MAX_VALUES);
+    return;
+  }
   cJSON *msg = cJSON_ParseWithLength(text, len);
   if (!msg) return;
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");

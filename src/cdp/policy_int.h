@@ -5,10 +5,11 @@
  * rewritable in place) and returns a PB_POLICY_* value. */
 #include "cdp/policy.h"
 
-#define PB__CHECKS(X)                                                                        \
-  X(close)                                                                                   \
-  X(origins) X(download_behavior) X(browser_context) X(navigate) X(create_target) X(flatten) \
-      X(continue_request) X(response_headers) X(drag) X(upload_files) X(network_buffers)     \
+#define PB__CHECKS(X)                                                                    \
+  X(close)                                                                               \
+  X(origins)                                                                             \
+  X(download_behavior) X(browser_context) X(navigate) X(create_target) X(flatten)        \
+      X(continue_request) X(response_headers) X(drag) X(upload_files) X(network_buffers) \
           X(cookie_urls) X(resource_url) X(scope_fetch) X(tracing)
 
 #define PB__DECLARE_CHECK(name) \

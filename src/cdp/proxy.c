@@ -58,6 +58,7 @@ struct pb_proxy {
   pb_targets *targets;
   int max_pages;
   char download_dir[4096]; /* "" : downloads denied */
+  char upload_dir[4096];   /* "" : DOM.setFileInputFiles refused */
   int64_t download_max;
   /* Who the refusal log lines name, and their rate limit (I/O thread). */
   char account[128];
@@ -65,6 +66,7 @@ struct pb_proxy {
   int64_t log_second;
   int log_count;
   int64_t log_suppressed;
+  unsigned answers_dropped; /* since the client attached */
 };
 
 /* Downloads of a context (NULL: the default one) go to the session's dir,
@@ -343,6 +345,7 @@ void pb_proxy_client_attach(pb_proxy *p) {
   drop_queue_locked(p);
   p->attached = 1;
   p->gen++;
+  p->answers_dropped = 0;
   pthread_mutex_unlock(&p->mu);
   atomic_store(&p->last_activity, pb_now_ms());
 }
@@ -396,13 +399,27 @@ static void answer(pb_proxy *p, const cJSON *id, const char *sid, const char *er
   char *text = cJSON_PrintUnformatted(r);
   cJSON_Delete(r);
   if (!text) return;
+  size_t len = strlen(text);
   pthread_mutex_lock(&p->mu);
-  if (p->attached)
-    enqueue_locked(p, text, strlen(text));
+  /* The I/O thread cannot wait for the client like the reader does: a
+   * client that sends without reading loses these answers past the cap
+   * instead of growing the queue. */
+  int fits = p->queued + len <= PB_PROXY_QUEUE_MAX;
+  if (p->attached && fits)
+    enqueue_locked(p, text, len);
   else
     free(text);
+  int first_drop = p->attached && !fits && !p->answers_dropped++;
   pthread_mutex_unlock(&p->mu);
+  if (first_drop)
+    PB_WARN("sessions: %s: the client does not read; answers past %zu MiB are dropped",
+            p->session_id, PB_PROXY_QUEUE_MAX >> 20);
   if (p->wake) p->wake(p->wake_data);
+}
+
+void pb_proxy_set_upload_dir(pb_proxy *p, const char *dir) {
+  pb_strlcpy(p->upload_dir, dir ? dir : "", sizeof(p->upload_dir));
+  p->env.upload_dir = p->upload_dir[0] ? p->upload_dir : NULL;
 }
 
 void pb_proxy_set_identity(pb_proxy *p, const char *account, const char *session_id) {

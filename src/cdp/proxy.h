@@ -38,6 +38,12 @@ int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_
 void pb_proxy_set_limits(pb_proxy *p, int max_pages, const char *download_dir,
                          int64_t download_max_bytes);
 
+/* The session's upload area: DOM.setFileInputFiles may then name files
+ * inside dir (copied; NULL or "": refused, the default). Whoever fills the
+ * dir keeps symlinks out of it: the policy checks paths lexically. Call
+ * before the first client attaches. */
+void pb_proxy_set_upload_dir(pb_proxy *p, const char *dir);
+
 /* Names the session in the refusal log lines: account (name, or "" if
  * unknown) and the service's session id. Both copied. Call before the first
  * client attaches. */

@@ -40,6 +40,11 @@ int pb_json_text_check(const char *text, size_t len, char *err, size_t errcap) {
     }
     if (l == 1 && s[i] == '"') {
       in_string = !in_string;
+    } else if (in_string && s[i] < 0x20) {
+      /* RFC 8259 wants them escaped; cJSON takes them raw and prints them
+       * back six bytes long, so a frame re-printed could outgrow its cap. */
+      snprintf(err, errcap, "a string holds a raw control character (byte %zu)", i);
+      return PB_EINVAL;
     } else if (l == 1 && s[i] == '\\' && in_string && i + 1 < len) {
       /* An escape: \u0000 is refused, anything else is skipped whole. */
       if (s[i + 1] == 'u' && i + 5 < len && !memcmp(s + i + 2, "0000", 4)) {

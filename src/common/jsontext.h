@@ -9,7 +9,8 @@
 #include <stddef.h>
 
 /* Checks the raw body text: valid UTF-8 (no overlongs, surrogates or code
- * points past U+10FFFF) and no \u0000 escape inside a string. Returns 0, or
+ * points past U+10FFFF), no \u0000 escape and no raw control character
+ * (below U+0020) inside a string. Returns 0, or
  * PB_EINVAL with a message naming the byte offset in err. */
 int pb_json_text_check(const char *text, size_t len, char *err, size_t errcap);
 

@@ -149,7 +149,6 @@ typedef struct {
   int repeats;
 } pss_t;
 
-
 static void get_healthz(pb_server *s, req *r);
 static void get_metrics(pb_server *s, req *r);
 static void get_openapi(pb_server *s, req *r);

@@ -166,6 +166,16 @@ describe('CDP escapes from an acquired session', { timeout: scaled(300000) }, ()
     const auto = await client.call('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
     assert.ok(auto.result, JSON.stringify(auto.error));
     await client.call('Target.setAutoAttach', { autoAttach: false, waitForDebuggerOnStart: false });
+    // The two attach commands that have no flatten parameter of their own
+    // still work with the one the policy adds.
+    const rel = await client.call('Target.autoAttachRelated', { targetId: p.targetId, waitForDebuggerOnStart: false });
+    assert.ok(rel.result, JSON.stringify(rel.error));
+    const bt = await client.call('Target.attachToBrowserTarget');
+    assert.ok(bt.result && bt.result.sessionId, JSON.stringify(bt.error));
+    const v = await client.call('Browser.getVersion', {}, bt.result.sessionId);
+    assert.ok(v.result && v.result.product, JSON.stringify(v.error));
+    refused(await client.call('Browser.crash', {}, bt.result.sessionId), 'Browser.crash in the browser session');
+    await client.call('Target.detachFromTarget', { sessionId: bt.result.sessionId });
     await client.call('Target.closeTarget', { targetId: p.targetId });
   });
 
@@ -298,6 +308,25 @@ describe('CDP escapes from an acquired session', { timeout: scaled(300000) }, ()
     for (const [method, params, sid] of calls) refused(await client.call(method, params, sid), method);
     assert.equal(await p.evaluate('document.title'), 'ppod fixture title');
     await client.call('Target.closeTarget', { targetId: p.targetId });
+  });
+
+  it('a page of the session cannot load a host file itself (about:blank, setDocumentContent, window.open)', async () => {
+    const t = await client.call('Target.createTarget', { url: 'about:blank' });
+    const a = await client.call('Target.attachToTarget', { targetId: t.result.targetId, flatten: true });
+    const sid = a.result.sessionId;
+    const ev = async (expression) => (await client.call('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true }, sid)).result;
+    const frame = (await client.call('Page.getFrameTree', {}, sid)).result.frameTree.frame.id;
+    await client.call('Page.setDocumentContent', { frameId: frame, html: `<iframe id=f src="file://${marker}"></iframe><img src="file://${marker}">` }, sid);
+    await ev(`window.open('file://${marker}'); true`);
+    await ev(`new Promise((r) => setTimeout(r, 500))`);
+    const inner = await ev(`(() => { try { return document.getElementById('f').contentDocument.body.innerText; } catch (e) { return 'blocked: ' + e.name; } })()`);
+    assert.ok(!JSON.stringify(inner).includes(markerText), 'the iframe showed the marker');
+    await ev(`location.href = 'file://${marker}'; true`);
+    await ev(`new Promise((r) => setTimeout(r, 500))`).catch(() => {});
+    const targets = (await client.call('Target.getTargets')).result.targetInfos;
+    for (const ti of targets) assert.ok(!/^file:/i.test(ti.url), `a target is at ${ti.url}`);
+    for (const ti of targets) if (ti.type === 'page' && ti.targetId !== t.result.targetId && ti.openerId === t.result.targetId) await client.call('Target.closeTarget', { targetId: ti.targetId });
+    await client.call('Target.closeTarget', { targetId: t.result.targetId });
   });
 
   it('a reply larger than 64 MiB becomes a CDP error for that id; the browser lives on', async () => {

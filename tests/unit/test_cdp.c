@@ -58,6 +58,27 @@ static void *peer_main(void *arg) {
       memset(out, 'x', 60000);
       ASSERT(write(p->wfd, out, 60000) == 60000);
       ASSERT(write(p->wfd, "\"}}", 4) == 4); /* includes the NUL */
+    } else if (!strcmp(method, "Huge")) {
+      /* A reply past the cap, with an event right behind it in the same
+       * write, as a busy browser would send them. */
+      snprintf(out, sizeof(out), "{\"id\":%d,\"result\":{\"big\":\"", id);
+      ASSERT(write(p->wfd, out, strlen(out)) > 0);
+      memset(out, 'x', 65536);
+      for (size_t sent = 0; sent < PB_CDP_MESSAGE_MAX + 1000; sent += 65536)
+        ASSERT(write(p->wfd, out, 65536) == 65536);
+      snprintf(out, sizeof(out), "\"}}%c{\"method\":\"Test.after\",\"params\":{},\"sessionId\":\"%s\"}", 0, s);
+      size_t l = 3 + 1 + strlen(out + 4);
+      ASSERT(write(p->wfd, out, l + 1) == (ssize_t)(l + 1));
+    } else if (!strcmp(method, "ManyValues")) {
+      /* An event of 2^20 + 1 small values, then an ordinary one. */
+      snprintf(out, sizeof(out), "{\"method\":\"Test.many\",\"params\":{\"a\":[0");
+      ASSERT(write(p->wfd, out, strlen(out)) > 0);
+      for (int i = 0; i < 32; i++) out[2 * i] = ',', out[2 * i + 1] = '0';
+      for (size_t n = 0; n < ((size_t)1 << 20); n += 32) ASSERT(write(p->wfd, out, 64) == 64);
+      snprintf(out, sizeof(out), "]},\"sessionId\":\"%s\"}%c{\"method\":\"Test.after\",\"params\":{},\"sessionId\":\"%s\"}", s, 0, s);
+      size_t l1 = strlen(out) + 1;
+      size_t l = l1 + strlen(out + l1) + 1;
+      ASSERT(write(p->wfd, out, l) == (ssize_t)l);
     } else if (!strcmp(method, "Crash")) {
       snprintf(out, sizeof(out), "{\"method\":\"Inspector.targetCrashed\",\"params\":{},\"sessionId\":\"%s\"}", s);
       peer_send(p, out);
@@ -151,6 +172,48 @@ static void test_events_and_big_reply(void) {
   pb_cdp_unsubscribe(sub);
 }
 
+/* Past PB_CDP_MESSAGE_MAX a reply is read past, not kept: its caller gets a
+ * CDP error, the next message is read as usual and the browser lives on. */
+static void test_oversized_reply(void) {
+  pb_cdp_sub *sub = NULL;
+  ASSERT_EQ(pb_cdp_subscribe(c, "S9", &sub), 0);
+  char err[256];
+  cJSON *result = NULL;
+  int rc = pb_cdp_call(c, "S9", "Huge", NULL, pb_now_ms() + 30000, &result, err, sizeof(err));
+  ASSERT_EQ(rc, PB_ECDP);
+  ASSERT_CONTAINS(err, "larger than 64 MiB");
+  pb_cdp_event *ev = NULL;
+  ASSERT_EQ(pb_cdp_next_event(sub, pb_now_ms() + 5000, &ev), 0);
+  ASSERT_STR_EQ(ev->method, "Test.after");
+  pb_cdp_event_free(ev);
+  pb_cdp_unsubscribe(sub);
+  ASSERT(pb_cdp_alive(c));
+  ASSERT_EQ(pb_cdp_call(c, NULL, "Echo", cJSON_CreateObject(), pb_now_ms() + 5000, &result, NULL, 0), 0);
+  cJSON_Delete(result);
+}
+
+/* An event of more values than the service ever parses goes to the tap
+ * only; the next one arrives as usual. */
+static int tapped_big;
+static void big_tap(pb_cdp *conn, const char *json, size_t len, void *data) {
+  (void)conn, (void)data;
+  if (len > ((size_t)1 << 20) && strstr(json, "\"Test.many\"")) tapped_big = 1;
+}
+
+static void test_many_values_event(void) {
+  pb_cdp_sub *sub = NULL;
+  ASSERT_EQ(pb_cdp_subscribe(c, "S8", &sub), 0);
+  pb_cdp_set_tap(c, big_tap, NULL);
+  ASSERT_EQ(pb_cdp_send(c, "S8", "ManyValues", NULL), 0);
+  pb_cdp_event *ev = NULL;
+  ASSERT_EQ(pb_cdp_next_event(sub, pb_now_ms() + 10000, &ev), 0);
+  ASSERT_STR_EQ(ev->method, "Test.after");
+  pb_cdp_event_free(ev);
+  pb_cdp_set_tap(c, NULL, NULL);
+  ASSERT(tapped_big);
+  pb_cdp_unsubscribe(sub);
+}
+
 static void test_hook_answers_dialog(void) {
   pb_cdp_sub *sub;
   ASSERT_EQ(pb_cdp_subscribe(c, "S4", &sub), 0);
@@ -199,6 +262,9 @@ static void test_browser_dies(void) {
   pthread_join(t, NULL);
   ASSERT_EQ(w.rc, PB_ECRASHED);
   ASSERT(pb_now_ms() - t0 < 2000);
+  /* The waiting call may fail on its write (EPIPE) a moment before the
+   * reader sees EOF. */
+  ASSERT(pb_cdp_wait_closed(c, pb_now_ms() + 2000));
   ASSERT_EQ(pb_cdp_alive(c), 0);
   ASSERT_EQ(pb_cdp_call(c, NULL, "Echo", NULL, pb_now_ms() + 100, NULL, NULL, 0), PB_ECRASHED);
 }
@@ -210,6 +276,8 @@ int main(void) {
   RUN(test_error);
   RUN(test_timeout);
   RUN(test_events_and_big_reply);
+  RUN(test_oversized_reply);
+  RUN(test_many_values_event);
   RUN(test_hook_answers_dialog);
   RUN(test_target_crash);
   RUN(test_browser_dies);

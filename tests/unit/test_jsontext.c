@@ -33,6 +33,15 @@ static void test_nul_escape(void) {
   ASSERT_EQ(text("{\"a\\u0000\":1}", err), PB_EINVAL); /* in a key too */
 }
 
+/* Raw control characters in a string are not JSON (cJSON takes them). */
+static void test_raw_controls(void) {
+  char err[256];
+  ASSERT_EQ(text("{\"a\":\"x\x01y\"}", err), PB_EINVAL);
+  ASSERT_CONTAINS(err, "control character");
+  ASSERT_EQ(text("{\"a\":\"x\ty\"}", err), PB_EINVAL);
+  ASSERT_EQ(text("{\n\t\"a\" :\r\n 1}", err), 0); /* whitespace between tokens is fine */
+}
+
 static void test_dup_keys(void) {
   char err[256];
   cJSON *d = cJSON_Parse("{\"url\":\"a\",\"viewport\":{\"width\":1,\"height\":2,\"width\":3}}");
@@ -63,6 +72,7 @@ static void test_dup_keys(void) {
 int main(void) {
   RUN(test_utf8);
   RUN(test_nul_escape);
+  RUN(test_raw_controls);
   RUN(test_dup_keys);
   DONE();
 }

@@ -175,6 +175,9 @@ static void test_strict_frames(void) {
          PB_POLICY_DENY);
   expect(&env, "{\"id\":1,\"method\":\"Page.enable\",\"params\":{\"x\":\"\xc0\xaf\"}}",
          PB_POLICY_DENY);
+  /* Raw control characters would print back six times as long. */
+  expect(&env, "{\"id\":1,\"method\":\"Runtime.evaluate\",\"params\":{\"expression\":\"\x01\"}}",
+         PB_POLICY_DENY);
   expect(&env, "{\"id\":1,\"method\":\"Page.enable\"}{\"id\":2,\"method\":\"Browser.crash\"}",
          PB_POLICY_DENY);
   expect(&env, "{\"id\":1.5,\"method\":\"Page.enable\"}", PB_POLICY_DENY);

@@ -18,8 +18,12 @@ const {
   startFixtures, startDaemon, createAccount, scaled, freePort, pollUntil, httpRequest, childrenOf, cmdline, makeTempDir, PNG_MAGIC,
 } = require('./harness');
 
+// A /proc/PID/status field as numbers; null once the process is gone (a
+// helper process may exit between listing and reading).
 const field = (pid, name) => {
-  const m = new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  let text;
+  try { text = fs.readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return null; }
+  const m = new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(text);
   return m ? m[1].split(/\s+/).map(Number) : null;
 };
 const profileOf = (pid) => {
@@ -184,8 +188,9 @@ describe('a file system of its own per browser', {
       for (const p of renderers) {
         // A renderer just forked may not have entered its sandbox yet.
         const seccomp = field(p, 'Seccomp');
-        if (seccomp && seccomp[0] !== 2) continue;
-        assert.equal(field(p, 'Uid')[0], u);
+        const pu = field(p, 'Uid');
+        if (!seccomp || seccomp[0] !== 2 || !pu) continue;
+        assert.equal(pu[0], u);
       }
       assert.ok(renderers.some((p) => (field(p, 'Seccomp') || [])[0] === 2), 'a renderer under seccomp');
     }

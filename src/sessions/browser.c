@@ -34,6 +34,7 @@ struct pb_browser {
   void *net_data;
   uid_t uid; /* from the isolation range, given back once all is gone */
   int has_uid;
+  int reaped; /* pid already waited for (a launch that failed) */
 };
 
 static const char *temp_dir(void) {
@@ -259,6 +260,7 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
       struct timespec ts = {0, 5 * 1000000};
       nanosleep(&ts, NULL);
     }
+    if (r == b->pid) b->reaped = 1;
     if (r == b->pid && WIFEXITED(st)) {
       switch (WEXITSTATUS(st)) {
         case 122:
@@ -366,8 +368,10 @@ void pb_browser_destroy(pb_browser *b) {
   if (!b) return;
   if (b->pid > 0) {
     kill(-b->pid, SIGKILL);
-    kill(b->pid, SIGKILL);
-    while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR) {
+    if (!b->reaped) {
+      kill(b->pid, SIGKILL);
+      while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR) {
+      }
     }
     wait_group_gone(b->pid);
   }

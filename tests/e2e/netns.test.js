@@ -100,7 +100,7 @@ function hostAddress() {
 // flags, so the browser connects directly wherever a page points it.
 async function proxyStrippingChromium() {
   const dir = await makeTempDir('ppod-e2e-wrapper-');
-  fs.chmodSync(dir, 0o755); // Chromium runs as nobody
+  fs.chmodSync(dir, 0o755); // Chromium runs as a uid of its own (or nobody)
   const exe = fs.existsSync('/usr/lib/chromium/chromium-headless-shell')
     ? '/usr/lib/chromium/chromium-headless-shell' : '/usr/lib/chromium/chromium';
   const file = path.join(dir, 'chromium-no-proxy');

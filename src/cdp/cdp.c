@@ -287,6 +287,15 @@ static void dispatch(pb_cdp *c, char *text, size_t len) {
   }
   const char *m = method->valuestring;
   cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
+  if (!strcmp(m, "Target.targetCrashed")) {
+    /* Why a renderer went: "crashed", "killed" (a signal: errorCode), "oom"
+     * ("Aw, Snap" has no other trace in our logs). */
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(params, "status");
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(params, "errorCode");
+    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(params, "targetId");
+    PB_WARN("cdp: target %s crashed: %s, code %d", cJSON_IsString(tid) ? tid->valuestring : "?",
+            cJSON_IsString(st) ? st->valuestring : "?", cJSON_IsNumber(code) ? code->valueint : -1);
+  }
   if (!strcmp(m, "Inspector.targetCrashed") || !strcmp(m, "Inspector.detached")) {
     pb_cdp_session_dead(c, sid);
   } else if (!strcmp(m, "Target.detachedFromTarget")) {

@@ -567,6 +567,11 @@ static int serve(config *c) {
   else
     PB_WARN("isolation: none (%s): browsers share a uid and see the host's files as it may",
             geteuid() ? "not root" : "--browser-uids 0");
+  /* Browsers then run as this very uid: not dumpable, its /proc/PID
+   * environ, fd, mem and root are closed to them (ptrace access checks)
+   * and root-owned. As root the browsers' own uids do that. */
+  if (geteuid() != 0 && prctl(PR_SET_DUMPABLE, 0))
+    PB_WARN("cannot make the daemon non-dumpable: %s", strerror(errno));
   pb_pool_opts po;
   memset(&po, 0, sizeof(po));
   po.browsers = c->browsers;

@@ -34,6 +34,7 @@ struct pb_browser {
   void *net_data;
   uid_t uid; /* from the isolation range, given back once all is gone */
   int has_uid;
+  int reaped; /* pid already waited for (a launch that failed) */
 };
 
 static const char *temp_dir(void) {
@@ -250,7 +251,39 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
   rc = pb_cdp_call(b->cdp, NULL, "Browser.getVersion", NULL, deadline_ms, &res, NULL, 0);
   cJSON_Delete(res);
   if (rc) {
-    PB_ERR("browser: Chromium did not answer (%s)", pb_strerror(rc));
+    /* The child's own exit codes say which step before exec failed. */
+    int st = 0;
+    const char *why = NULL;
+    pid_t r = 0;
+    /* Its pipe ends a moment before it can be reaped. */
+    for (int i = 0; i < 20 && (r = waitpid(b->pid, &st, WNOHANG)) == 0; i++) {
+      struct timespec ts = {0, 5 * 1000000};
+      nanosleep(&ts, NULL);
+    }
+    if (r == b->pid) b->reaped = 1;
+    if (r == b->pid && WIFEXITED(st)) {
+      switch (WEXITSTATUS(st)) {
+        case 122:
+          why = "could not make its mount namespace";
+          break;
+        case 123:
+          why = "could not join its cgroup";
+          break;
+        case 124:
+          why = "could not join its network namespace";
+          break;
+        case 126:
+          why = "could not drop to its uid";
+          break;
+        case 127:
+          why = "could not exec the executable (missing, or not executable by its uid)";
+          break;
+        default:
+          break;
+      }
+    }
+    PB_ERR("browser: Chromium did not answer (%s)%s%s", pb_strerror(rc), why ? ": " : "",
+           why ? why : "");
     goto fail;
   }
   *out = b;
@@ -339,8 +372,10 @@ void pb_browser_destroy(pb_browser *b) {
   if (!b) return;
   if (b->pid > 0) {
     kill(-b->pid, SIGKILL);
-    kill(b->pid, SIGKILL);
-    while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR) {
+    if (!b->reaped) {
+      kill(b->pid, SIGKILL);
+      while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR) {
+      }
     }
     wait_group_gone(b->pid);
   }

@@ -31,7 +31,7 @@ const askedHosts = (d) => [...d.stderr().matchAll(/egress: first request for (\S
 // A wrapper that starts exe with only what the service needs to drive it.
 async function bareChromium(exe) {
   const dir = await makeTempDir('ppod-e2e-bare-');
-  fs.chmodSync(dir, 0o755); // Chromium runs as nobody
+  fs.chmodSync(dir, 0o755); // Chromium runs as a uid of its own (or nobody)
   const file = path.join(dir, 'chromium-bare');
   fs.writeFileSync(file, '#!/bin/sh\nfor a; do shift; case "$a" in --headless|--remote-debugging-pipe|' +
     '--user-data-dir=*|--proxy-server=*|--proxy-bypass-list=*|about:blank) set -- "$@" "$a";; esac; done\n' +

@@ -13,13 +13,17 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { execFile } = require('node:child_process');
+const { execFile, spawn } = require('node:child_process');
 const {
-  startFixtures, startDaemon, createAccount, scaled, childrenOf, cmdline, makeTempDir, PNG_MAGIC,
+  startFixtures, startDaemon, createAccount, scaled, freePort, pollUntil, httpRequest, childrenOf, cmdline, makeTempDir, PNG_MAGIC,
 } = require('./harness');
 
+// A /proc/PID/status field as numbers; null once the process is gone (a
+// helper process may exit between listing and reading).
 const field = (pid, name) => {
-  const m = new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  let text;
+  try { text = fs.readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return null; }
+  const m = new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(text);
   return m ? m[1].split(/\s+/).map(Number) : null;
 };
 const profileOf = (pid) => {
@@ -184,8 +188,9 @@ describe('a file system of its own per browser', {
       for (const p of renderers) {
         // A renderer just forked may not have entered its sandbox yet.
         const seccomp = field(p, 'Seccomp');
-        if (seccomp && seccomp[0] !== 2) continue;
-        assert.equal(field(p, 'Uid')[0], u);
+        const pu = field(p, 'Uid');
+        if (!seccomp || seccomp[0] !== 2 || !pu) continue;
+        assert.equal(pu[0], u);
       }
       assert.ok(renderers.some((p) => (field(p, 'Seccomp') || [])[0] === 2), 'a renderer under seccomp');
     }
@@ -223,6 +228,48 @@ describe('a file system of its own per browser', {
       assert.equal(field(b, 'Uid')[0], 65534);
     } finally {
       assert.equal(await plain.stop(), 0);
+    }
+  });
+
+  // Without root there is no uid of its own and no namespace: /healthz says
+  // "none", and what the daemon can still close to its same-uid browsers it
+  // does (not dumpable: its environ and fds are not theirs to read).
+  it('not root: /healthz says "none", and the daemon\'s environ and fds stay closed to its browsers', async () => {
+    const bin = path.resolve(process.env.PPOD_BIN_DIR || 'build', 'ppod-browserd');
+    const top = fs.mkdtempSync(path.join(os.tmpdir(), 'ppod-e2e-nonroot-'));
+    const dataDir = path.join(top, 'data');
+    const tmp = path.join(top, 'tmp');
+    fs.mkdirSync(dataDir, { mode: 0o700 });
+    fs.mkdirSync(tmp, { mode: 0o1777 });
+    for (const d of [top, dataDir, tmp]) fs.chownSync(d, 65534, 65534);
+    fs.chmodSync(top, 0o755);
+    const port = await freePort();
+    const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+    const proc = spawn('setpriv', [...asNobody, bin, '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir,
+      '--browsers', '1', '--spares', '0'], {
+      stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TMPDIR: tmp, PPOD_E2E_SECRET: 'env-secret-9c2e' },
+    });
+    let err = '';
+    proc.stderr.on('data', (d) => { err += d; });
+    const exited = new Promise((r) => proc.on('exit', r));
+    try {
+      await pollUntil(async () => {
+        try { return (await httpRequest(port, 'GET', '/healthz', { timeout: 2000 })).status === 200; } catch { return false; }
+      }, { timeout: scaled(30000), what: 'the non-root daemon to answer' }).catch((e) => assert.fail(`${e.message}\n${err}`));
+      const h = (await httpRequest(port, 'GET', '/healthz')).json.result;
+      assert.equal(h.isolation, 'none');
+      assert.match(err, /isolation: none \(not root\)/);
+      const probe = await run('setpriv', [...asNobody, process.execPath, '-e', PROBE,
+        `/proc/${proc.pid}/environ`, `/proc/${proc.pid}/fd`, '--write']);
+      assert.ok(probe.read[`/proc/${proc.pid}/environ`].error, JSON.stringify(probe));
+      assert.ok(probe.read[`/proc/${proc.pid}/fd`].error, JSON.stringify(probe));
+      assert.ok(!JSON.stringify(probe).includes('env-secret'));
+      // The control: root reads it.
+      assert.match(fs.readFileSync(`/proc/${proc.pid}/environ`, 'latin1'), /env-secret-9c2e/);
+    } finally {
+      proc.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      fs.rmSync(top, { recursive: true, force: true });
     }
   });
 });

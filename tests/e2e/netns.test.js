@@ -100,7 +100,7 @@ function hostAddress() {
 // flags, so the browser connects directly wherever a page points it.
 async function proxyStrippingChromium() {
   const dir = await makeTempDir('ppod-e2e-wrapper-');
-  fs.chmodSync(dir, 0o755); // Chromium runs as nobody
+  fs.chmodSync(dir, 0o755); // Chromium runs as a uid of its own (or nobody)
   const exe = fs.existsSync('/usr/lib/chromium/chromium-headless-shell')
     ? '/usr/lib/chromium/chromium-headless-shell' : '/usr/lib/chromium/chromium';
   const file = path.join(dir, 'chromium-no-proxy');
@@ -250,7 +250,8 @@ describe('network namespace per browser', {
       const [b] = boxed.browserPids();
       assert.ok(!cmdline(b).some((a) => a.startsWith('--proxy-server')), 'the wrapper stripped the proxy');
       const res = await content(boxed, secret.port);
-      assert.equal(res.status, 200, res.body.subarray(0, 300).toString('utf8'));
+      // On failure, the daemon's log says why a page went (cdp: target ... crashed: status, code).
+      assert.equal(res.status, 200, `${res.body.subarray(0, 300).toString('utf8')}\n${boxed.stderr().slice(-3000)}`);
       assert.match(res.json.result, /id="done">/);
       t.diagnostic(`in its namespace: ${/id="done">([^<]*)/.exec(res.json.result)[1]}`);
     } finally {
@@ -266,7 +267,7 @@ describe('network namespace per browser', {
     try {
       assert.equal((await open.request('GET', '/healthz')).json.result.egress, 'proxy');
       const res = await content(open, control.port);
-      assert.equal(res.status, 200, res.body.subarray(0, 300).toString('utf8'));
+      assert.equal(res.status, 200, `${res.body.subarray(0, 300).toString('utf8')}\n${open.stderr().slice(-3000)}`);
       assert.match(res.json.result, /id="done">/);
       assert.ok(control.hits.length >= 1, `the control secret was reached: ${res.json.result}`);
       t.diagnostic(`without it: ${/id="done">([^<]*)/.exec(res.json.result)[1]}; the secret saw ${control.hits}`);

@@ -529,6 +529,8 @@ static int retry_secs(int64_t ms) {
   return (int)((ms + 999) / 1000);
 }
 
+static int admit_action(pb_server *s, req *r, struct acct *a, int64_t now, int concurrent);
+
 /* Per-account admission, before the shared job queue: one account at its
  * limit is refused at once and never delays another. 0 to go on. */
 static int admit(pb_server *s, req *r) {
@@ -603,7 +605,14 @@ static int admit(pb_server *s, req *r) {
       return -1;
     }
   }
-  if (a->actions_running >= r->limits.concurrent_quick_actions) {
+  return admit_action(s, r, a, now, 1);
+}
+
+/* The account's quick-action rate (and, when concurrent, one of its
+ * concurrent actions, given back by action_done). 0 to go on. */
+static int admit_action(pb_server *s, req *r, struct acct *a, int64_t now, int concurrent) {
+  int64_t wait = 0;
+  if (concurrent && a->actions_running >= r->limits.concurrent_quick_actions) {
     r->retry_after = 1;
     pb_metrics_reject(s->metrics, "concurrency");
     answer_error(r, 429, "LIMIT_EXCEEDED",
@@ -619,9 +628,26 @@ static int admit(pb_server *s, req *r) {
                  r->limits.quick_actions_per_second, (long long)wait);
     return -1;
   }
-  a->actions_running++;
-  r->counted_action = 1;
+  if (concurrent) {
+    a->actions_running++;
+    r->counted_action = 1;
+  }
   return 0;
+}
+
+/* Admission of the account's light routes that still run a job (reading a
+ * trace, releasing a session): the same per-account rate as quick actions,
+ * so one account's flood is refused at once and never queues ahead of
+ * another's work. Releases skip the concurrency cap: an account at its cap
+ * must still be able to let a session go. 0 to go on. */
+static int admit_light(pb_server *s, req *r, int concurrent) {
+  if (pb_limits_get(s->o.store, r->auth.account_id, &r->limits)) pb_limits_default(&r->limits);
+  struct acct *a = acct_of(s, r->auth.account_id);
+  if (!a) {
+    answer_error(r, 500, "INTERNAL_ERROR", "out of memory");
+    return -1;
+  }
+  return admit_action(s, r, a, pb_now_ms(), concurrent);
 }
 
 static void action_done(pb_server *s, req *r) {
@@ -797,7 +823,7 @@ static void session_route(pb_server *s, req *r, int method, const char *rest_pat
     r->route = &release_route;
     r->json = cJSON_CreateObject();
     cJSON_AddStringToObject(r->json, "sessionId", id);
-    submit_job(s, r);
+    if (!admit_light(s, r, 0)) submit_job(s, r);
   } else if (method == LWSHUMETH_GET &&
              (!strcmp(rest, "/json/version") || !strcmp(rest, "/json/version/"))) {
     session_discovery(s, r, ss, "version");
@@ -969,7 +995,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
     r->route = &trace_route;
     r->json = cJSON_CreateObject();
     cJSON_AddStringToObject(r->json, "id", path + sizeof(TRACES_PREFIX) - 1);
-    submit_job(s, r);
+    if (!admit_light(s, r, 1)) submit_job(s, r);
     return;
   }
   if (!strncmp(path, SESSIONS_PREFIX, sizeof(SESSIONS_PREFIX) - 1)) {

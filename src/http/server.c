@@ -309,7 +309,44 @@ static void get_healthz(pb_server *s, req *r) {
   answer_json(r, o);
 }
 
+static int header(struct lws *wsi, enum lws_token_indexes h, char *buf, int len);
+
+/* 1 when the two strings are equal, in time that depends only on b's
+ * length (b: the secret). */
+static int secret_equal(const char *a, const char *b) {
+  size_t na = strlen(a), nb = strlen(b);
+  unsigned char d = na != nb;
+  for (size_t i = 0; i < nb; i++) d |= (unsigned char)(b[i] ^ (i < na ? a[i] : 0));
+  return d == 0;
+}
+
+/* The peer is on this host: 127.0.0.0/8, ::1 or ::ffff:127.x. */
+static int peer_is_loopback(struct lws *wsi) {
+  char ip[64];
+  const char *p = lws_get_peer_simple(wsi, ip, sizeof(ip));
+  if (!p) return 0;
+  if (!strncmp(p, "::ffff:", 7)) p += 7;
+  return !strncmp(p, "127.", 4) || !strcmp(p, "::1");
+}
+
 static void get_metrics(pb_server *s, req *r) {
+  /* The pool's pids and memory help an attacker aim: only the operator's
+   * scraper (its own token), or a local one when none is set. */
+  int authed = 0;
+  if (s->o.metrics_token && *s->o.metrics_token) {
+    char hdr[512];
+    if (!header(r->wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr)) ||
+        strncasecmp(hdr, "Bearer ", 7) || !secret_equal(hdr + 7, s->o.metrics_token)) {
+      answer_error(r, 401, "UNAUTHORIZED",
+                   "/metrics needs 'Authorization: Bearer <the --metrics-token>'");
+      return;
+    }
+    authed = 1;
+  } else if (!peer_is_loopback(r->wsi)) {
+    answer_error(r, 403, "FORBIDDEN",
+                 "/metrics answers only local peers unless --metrics-token is set");
+    return;
+  }
   pb_metrics_gauges g;
   memset(&g, 0, sizeof(g));
   pb_jobs_counts(s->o.jobs, &g.jobs_running, &g.queue_depth);
@@ -326,7 +363,7 @@ static void get_metrics(pb_server *s, req *r) {
   g.nbrowsers = pb_pool_browsers(s->o.ops->pool, pbs, 64);
   for (int i = 0; i < g.nbrowsers; i++) {
     mbs[i].index = pbs[i].index;
-    mbs[i].pid = pbs[i].pid;
+    mbs[i].pid = authed ? pbs[i].pid : 0;
     mbs[i].spare = pbs[i].spare;
     mbs[i].rss_kb = pbs[i].rss_kb;
   }
@@ -470,8 +507,36 @@ static int query_token(struct lws *wsi, char *out, size_t cap) {
   return 0;
 }
 
-/* Auth from `Authorization: Bearer T` or `?token=T`. 0 or an answer sent. */
-static int authenticate(pb_server *s, req *r, struct lws *wsi) {
+/* The answer for a token the store refused (rc from pb_token_check). */
+static int auth_refusal(int rc, const char **code, const char **message) {
+  switch (rc) {
+    case PB_EEXPIRED:
+      *code = "EXPIRED_TOKEN", *message = "the token expired; create a new one";
+      return 401;
+    case PB_EREVOKED:
+      *code = "TOKEN_REVOKED", *message = "the token was revoked";
+      return 401;
+    case PB_EDISABLED:
+      *code = "ACCOUNT_DISABLED", *message = "the account is disabled";
+      return 401;
+    case PB_EDELETED:
+      *code = "ACCOUNT_DELETED", *message = "the account was deleted";
+      return 401;
+    case PB_ESTORE:
+    case PB_ENOSPACE:
+      *code = "INTERNAL_ERROR", *message = "the account store failed";
+      return 500;
+    default:
+      *code = "INVALID_TOKEN", *message = "the token is not valid";
+      return 401;
+  }
+}
+
+/* Auth from `Authorization: Bearer T`, or `?token=T` where query_ok (the
+ * session WebSocket and discovery URLs, for clients that cannot send a
+ * header: anywhere else a token in a URL ends up in logs and histories).
+ * 0 or an answer sent. */
+static int authenticate(pb_server *s, req *r, struct lws *wsi, int query_ok) {
   char hdr[512], *tok = NULL;
   if (header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr))) {
     if (strncasecmp(hdr, "Bearer ", 7)) {
@@ -482,6 +547,12 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi) {
     while (*tok == ' ') tok++;
   } else if (query_token(wsi, hdr, sizeof(hdr)) ||
              lws_get_urlarg_by_name(wsi, "token=", hdr, sizeof(hdr))) {
+    if (!query_ok) {
+      answer_error(r, 401, "UNAUTHORIZED",
+                   "?token= is accepted only on the session WebSocket and discovery URLs; "
+                   "send 'Authorization: Bearer <token>'");
+      return -1;
+    }
     tok = hdr;
     /* During a WebSocket upgrade lws hands back the whole "token=..." arg. */
     if (!strncmp(tok, "token=", 6)) tok += 6;
@@ -491,16 +562,10 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi) {
     return -1;
   }
   int rc = pb_token_check(s->o.store, tok, pb_wall_ms(), &r->auth);
-  if (rc == PB_EEXPIRED) {
-    answer_error(r, 401, "EXPIRED_TOKEN", "the token expired; create a new one");
-    return -1;
-  }
-  if (rc == PB_ESTORE || rc == PB_ENOSPACE) {
-    answer_error(r, 500, "INTERNAL_ERROR", "the account store failed");
-    return -1;
-  }
   if (rc) {
-    answer_error(r, 401, "INVALID_TOKEN", "the token is not valid");
+    const char *code, *message;
+    int status = auth_refusal(rc, &code, &message);
+    answer_error(r, status, code, "%s", message);
     return -1;
   }
   return 0;
@@ -807,6 +872,17 @@ static void session_discovery(pb_server *s, req *r, pb_session *ss, const char *
   answer_ready(r);
 }
 
+/* "{id}/json[/version|/list][/]" or "{id}/devtools/...": where a client that
+ * cannot send a header (a browser's DevTools, some CDP libraries) starts. */
+static int is_discovery(const char *rest_path) {
+  char id[80];
+  const char *rest = split_session_path(rest_path, id, sizeof(id));
+  if (!rest) return 0;
+  return !strcmp(rest, "/json") || !strcmp(rest, "/json/") || !strcmp(rest, "/json/version") ||
+         !strcmp(rest, "/json/version/") || !strcmp(rest, "/json/list") ||
+         !strcmp(rest, "/json/list/") || !strncmp(rest, "/devtools/", 10);
+}
+
 static void session_route(pb_server *s, req *r, int method, const char *rest_path) {
   char id[80];
   const char *rest = split_session_path(rest_path, id, sizeof(id));
@@ -984,7 +1060,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   int refuse_closes = declared < 0 || declared > PB_BODY_MAX;
   if (!strncmp(path, TRACES_PREFIX, sizeof(TRACES_PREFIX) - 1)) {
     r->route_label = "/browser/traces/{id}";
-    if (authenticate(s, r, wsi)) return;
+    if (authenticate(s, r, wsi, 0)) return;
     if (method != LWSHUMETH_GET) {
       answer_error(r, 405, "METHOD_NOT_ALLOWED", "traces are read with GET");
       return;
@@ -1000,7 +1076,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   }
   if (!strncmp(path, SESSIONS_PREFIX, sizeof(SESSIONS_PREFIX) - 1)) {
     r->route_label = "/browser/sessions/{id}";
-    if (authenticate(s, r, wsi)) return;
+    if (authenticate(s, r, wsi, is_discovery(path + sizeof(SESSIONS_PREFIX) - 1))) return;
     session_route(s, r, method, path + sizeof(SESSIONS_PREFIX) - 1);
     return;
   }
@@ -1023,7 +1099,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   }
   r->route = rt;
   if (rt->get) {
-    if (rt->auth && authenticate(s, r, wsi)) return;
+    if (rt->auth && authenticate(s, r, wsi, 0)) return;
     rt->get(s, r);
     return;
   }
@@ -1033,7 +1109,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
     answer_error(r, 503, "SHUTTING_DOWN", "the service is shutting down");
     return;
   }
-  if (rt->auth && authenticate(s, r, wsi)) {
+  if (rt->auth && authenticate(s, r, wsi, 0)) {
     r->close_after = refuse_closes;
     return;
   }
@@ -1059,6 +1135,16 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
   }
 }
 
+/* "2026-12-05T08:02:05.937Z" */
+static void iso_now(char *ts, size_t cap) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  struct tm tm;
+  gmtime_r(&now.tv_sec, &tm);
+  snprintf(ts, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+}
+
 /* One JSON object per line on stderr for each answered (or abandoned)
  * request: what an operator greps or ships to a log store. */
 static void log_request(req *r, int status) {
@@ -1073,12 +1159,7 @@ static void log_request(req *r, int status) {
                       ? methods[r->method]
                       : "OTHER";
   char ts[96];
-  struct timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  struct tm tm;
-  gmtime_r(&now.tv_sec, &tm);
-  snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+  iso_now(ts, sizeof(ts));
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "ts", ts);
   cJSON_AddStringToObject(o, "level",
@@ -1187,14 +1268,40 @@ static void pending_ws_drop(pb_server *s, struct lws *wsi, pb_session **taken) {
     }
 }
 
-/* Answers a refused upgrade with the JSON error envelope. */
-static int ws_refuse(struct lws *wsi, int status, const char *code, const char *message) {
+/* Answers a refused upgrade with the JSON error envelope, and logs it as one
+ * JSON line like a request's (account and session when known, may be NULL). */
+static int ws_refuse(struct lws *wsi, const char *account, const char *session, int status,
+                     const char *code, const char *message) {
   char body[512], rid[PB_REQUEST_ID_MAX + 1];
   int k = lws_hdr_custom_copy(wsi, body, sizeof(body), "x-request-id:", 13);
   if (k > 0 && request_id_ok(body))
     pb_strlcpy(rid, body, sizeof(rid));
   else
     request_id_new(rid);
+  if (pb_log_level >= PB_LOG_WARN) {
+    char ts[96], path[128] = "";
+    iso_now(ts, sizeof(ts));
+    char uri[512];
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) > 0) {
+      uri[strcspn(uri, "?")] = '\0'; /* never log a ?token= */
+      pb_strlcpy(path, uri, sizeof(path));
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "ts", ts);
+    cJSON_AddStringToObject(o, "level", status >= 500 ? "error" : "warn");
+    cJSON_AddStringToObject(o, "msg", "websocket refused");
+    cJSON_AddStringToObject(o, "requestId", rid);
+    cJSON_AddStringToObject(o, "path", path);
+    cJSON_AddNumberToObject(o, "status", status);
+    cJSON_AddStringToObject(o, "error", code);
+    cJSON_AddStringToObject(o, "reason", message);
+    if (account && *account) cJSON_AddStringToObject(o, "account", account);
+    if (session && *session) cJSON_AddStringToObject(o, "session", session);
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (line) fprintf(stderr, "%s\n", line);
+    free(line);
+  }
   int n = snprintf(
       body, sizeof(body),
       "{\"success\":false,\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}],\"requestId\":\"%s\"}",
@@ -1217,36 +1324,40 @@ static int ws_confirm(pb_server *s, struct lws *wsi) {
   char uri[512];
   if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
       strncmp(uri, SESSIONS_PREFIX, sizeof(SESSIONS_PREFIX) - 1))
-    return ws_refuse(wsi, 404, "NOT_FOUND",
+    return ws_refuse(wsi, NULL, NULL, 404, "NOT_FOUND",
                      "WebSockets are served at /browser/sessions/{id}/devtools/browser");
   char id[80];
   const char *rest = split_session_path(uri + sizeof(SESSIONS_PREFIX) - 1, id, sizeof(id));
   if (!rest || strncmp(rest, "/devtools/browser", 17))
-    return ws_refuse(wsi, 404, "NOT_FOUND",
+    return ws_refuse(wsi, NULL, rest ? id : NULL, 404, "NOT_FOUND",
                      "WebSockets are served at /browser/sessions/{id}/devtools/browser");
-  if (s->draining) return ws_refuse(wsi, 503, "SHUTTING_DOWN", "the service is shutting down");
+  if (s->draining)
+    return ws_refuse(wsi, NULL, id, 503, "SHUTTING_DOWN", "the service is shutting down");
   req tmp;
   memset(&tmp, 0, sizeof(tmp));
   tmp.srv = s;
-  if (authenticate(s, &tmp, wsi)) {
-    int rc = ws_refuse(wsi, tmp.res.status, tmp.res.code, tmp.res.message);
+  if (authenticate(s, &tmp, wsi, 1)) {
+    int rc = ws_refuse(wsi, tmp.auth.account[0] ? tmp.auth.account : NULL, id, tmp.res.status,
+                       tmp.res.code, tmp.res.message);
     pb_op_result_free(&tmp.res);
     return rc;
   }
   pb_session *ss = pb_sessions_get(s->o.ops->sessions, id, tmp.auth.account_id);
   if (!ss)
-    return ws_refuse(wsi, 404, "SESSION_NOT_FOUND",
+    return ws_refuse(wsi, tmp.auth.account, id, 404, "SESSION_NOT_FOUND",
                      "no live session with that id for this account");
   if (s->npending_ws == (int)(sizeof(s->pending_ws) / sizeof(s->pending_ws[0]))) {
     pb_session_unref(ss);
-    return ws_refuse(wsi, 503, "BUSY", "too many connections being set up; retry");
+    return ws_refuse(wsi, tmp.auth.account, id, 503, "BUSY",
+                     "too many connections being set up; retry");
   }
   int rc = pb_session_attach(ss, wsi);
   if (rc) {
     pb_session_unref(ss);
     if (rc == PB_EBUSY)
-      return ws_refuse(wsi, 409, "SESSION_IN_USE", "another client is connected to this session");
-    return ws_refuse(wsi, 404, "SESSION_NOT_FOUND", "the session ended");
+      return ws_refuse(wsi, tmp.auth.account, id, 409, "SESSION_IN_USE",
+                       "another client is connected to this session");
+    return ws_refuse(wsi, tmp.auth.account, id, 404, "SESSION_NOT_FOUND", "the session ended");
   }
   s->pending_ws[s->npending_ws].wsi = wsi;
   s->pending_ws[s->npending_ws].session = ss;

@@ -33,6 +33,7 @@
 
 typedef struct route route;
 typedef struct req req;
+typedef struct pss pss_t;
 
 struct pb_server {
   pb_server_opts o;
@@ -71,8 +72,26 @@ struct pb_server {
   struct pending_ws {
     struct lws *wsi;
     pb_session *session;
+    pb_auth auth;
   } pending_ws[64];
   int npending_ws;
+  /* Open CDP WebSockets (I/O thread): their tokens are re-checked. */
+  pss_t *ws_conns;
+  lws_sorted_usec_list_t authcheck_sul;
+  /* The auth watcher: the I/O thread posts the token ids behind open
+   * sockets and queued jobs, the watcher asks the store (an admin command
+   * in another process may have revoked them) and posts verdicts back. */
+  pthread_mutex_t watch_mu;
+  pthread_cond_t watch_cv;
+  pthread_t watch_thread;
+  int watch_started, watch_stop, watch_posted;
+  int64_t *watch_ids;
+  size_t nwatch_ids, awatch_ids;
+  struct dead_token {
+    int64_t token_id;
+    int rc;
+  } dead[64];
+  int ndead;
   unsigned char wbuf[LWS_PRE + CHUNK];
 };
 
@@ -106,6 +125,11 @@ struct req {
   pb_job job;
   atomic_int canceled;
   atomic_llong usage_id; /* the job's ledger row, once open */
+  atomic_int auth_dead;  /* the token stopped being valid: its PB_E* */
+  /* 0 queued, 1 taken by its job thread, 2 answered by the I/O thread
+   * before it started (its token was taken back): whoever moves it from 0
+   * owns the answer. */
+  atomic_int stage;
   int64_t t0;
   int64_t t_submit;                /* when it entered the job queue */
   char rid[PB_REQUEST_ID_MAX + 1]; /* X-Request-Id */
@@ -124,10 +148,17 @@ struct req {
   req *next_live, **prev_live;
 };
 
-typedef struct {
+struct pss {
   req *r;
   pb_session *ws; /* the acquired session of a CDP WebSocket */
-  pb_buf rx;      /* a client message being reassembled */
+  /* The token that opened the WebSocket; once it stops being valid the
+   * socket is closed with kill_code and kill_reason (I/O thread). */
+  pb_auth ws_auth;
+  struct lws *ws_wsi;
+  pss_t *ws_next, **ws_prev;
+  int kill_code;
+  const char *kill_reason;
+  pb_buf rx; /* a client message being reassembled */
   int rx_too_big;
   /* A request body must be complete by a deadline, however slowly it
    * trickles in: lws's own timeout restarts with every chunk. */
@@ -136,7 +167,7 @@ typedef struct {
   int body_done;             /* this request's body completion was seen */
   unsigned long repeat_pass; /* the loop pass of the repeats below */
   int repeats;
-} pss_t;
+};
 
 /* Largest CDP message a client may send. */
 #define PB_WS_MESSAGE_MAX ((size_t)64 << 20)
@@ -195,6 +226,8 @@ static req *req_new(pb_server *s, struct lws *wsi) {
   atomic_init(&r->refs, 1);
   atomic_init(&r->canceled, 0);
   atomic_init(&r->usage_id, 0);
+  atomic_init(&r->auth_dead, 0);
+  atomic_init(&r->stage, 0);
   r->srv = s;
   r->wsi = wsi;
   r->route_label = "other";
@@ -398,9 +431,24 @@ static void get_openapi(pb_server *s, req *r) {
 
 /* ---- jobs ---- */
 
+static int auth_refusal(int rc, const char **code, const char **message);
+
+/* The answer of a job whose token was revoked, or its account disabled or
+ * deleted, or that expired, while it waited or ran (job thread). */
+static void auth_dead_fail(req *r) {
+  const char *code, *message;
+  int status = auth_refusal(atomic_load(&r->auth_dead), &code, &message);
+  free(r->res.body);
+  r->res.body = NULL;
+  r->res.body_len = 0;
+  pb_op_fail(&r->res, status, code, "%s", message);
+}
+
 static void job_main(void *arg) {
   req *r = arg;
   pb_server *s = r->srv;
+  int queued = 0;
+  if (!atomic_compare_exchange_strong(&r->stage, &queued, 1)) return;
   int64_t usage_id = 0;
   int64_t start_wall = pb_wall_ms();
   pb_metrics_queue_wait(s->metrics, pb_now_ms() - r->t_submit);
@@ -418,11 +466,14 @@ static void job_main(void *arg) {
       pb_op_fail(&r->res, 503, "SERVICE_UNAVAILABLE",
                  "the usage ledger cannot be written; retry later");
     }
+  } else if (atomic_load(&r->auth_dead)) {
+    auth_dead_fail(r); /* revoked, disabled or expired while queued */
   } else if (pb_now_ms() >= r->job.deadline_ms) {
     pb_op_fail(&r->res, 408, "TIMEOUT", "the job waited in the queue past its timeout");
   } else if (r->route->op(&r->job, &r->res) && r->res.status == 0) {
     pb_op_fail(&r->res, 500, "INTERNAL_ERROR", "the operation failed");
   }
+  if (atomic_load(&r->auth_dead) && r->res.status != 401) auth_dead_fail(r);
   if (r->res.status >= 400) set_error_body(&r->res, r->rid);
   if (!urc) {
     int64_t end = pb_wall_ms();
@@ -1246,6 +1297,7 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
   int close_after = r->close_after;
   unsent_done(r);
   pss->r = NULL;
+  r->wsi = NULL; /* answered: its job may still hand it back later */
   req_unref(r);
   if (close_after) return -1;
   return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -1253,10 +1305,11 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
 
 /* ---- CDP over WebSocket for acquired sessions ---- */
 
-static void pending_ws_drop(pb_server *s, struct lws *wsi, pb_session **taken) {
+static void pending_ws_drop(pb_server *s, struct lws *wsi, pb_session **taken, pb_auth *auth) {
   for (int i = 0; i < s->npending_ws; i++)
     if (s->pending_ws[i].wsi == wsi) {
       pb_session *ss = s->pending_ws[i].session;
+      if (auth) *auth = s->pending_ws[i].auth;
       s->pending_ws[i] = s->pending_ws[--s->npending_ws];
       if (taken) {
         *taken = ss;
@@ -1361,6 +1414,7 @@ static int ws_confirm(pb_server *s, struct lws *wsi) {
   }
   s->pending_ws[s->npending_ws].wsi = wsi;
   s->pending_ws[s->npending_ws].session = ss;
+  s->pending_ws[s->npending_ws].auth = tmp.auth;
   s->npending_ws++;
   return 0;
 }
@@ -1383,6 +1437,11 @@ static int ws_receive(pss_t *pss, struct lws *wsi, const void *in, size_t len) {
 
 static int ws_writable(struct lws *wsi, pss_t *pss) {
   if (!pss->ws) return -1;
+  if (pss->kill_reason) {
+    lws_close_reason(wsi, (enum lws_close_status)pss->kill_code, (unsigned char *)pss->kill_reason,
+                     strlen(pss->kill_reason));
+    return -1;
+  }
   size_t len = 0;
   char *msg = pb_session_next_out(pss->ws, &len);
   if (msg) {
@@ -1410,6 +1469,150 @@ static int ws_writable(struct lws *wsi, pss_t *pss) {
 static void wake_conn(void *conn, void *data) {
   (void)data;
   lws_callback_on_writable((struct lws *)conn);
+}
+
+/* ---- tokens taken back while in use ---- */
+
+/* WebSocket close code for a token that stopped being valid: 4000-4999 are
+ * the application's; 4001 reads as HTTP's 401. */
+#define PB_WS_CLOSE_AUTH 4001
+#define AUTHCHECK_MS 500
+
+static const char *auth_dead_reason(int rc) {
+  switch (rc) {
+    case PB_EEXPIRED:
+      return "token expired";
+    case PB_EDISABLED:
+      return "account disabled";
+    case PB_EDELETED:
+      return "account deleted";
+    default:
+      return "token revoked";
+  }
+}
+
+static void ws_kill(pss_t *p, int rc) {
+  if (p->kill_reason) return;
+  p->kill_code = PB_WS_CLOSE_AUTH;
+  p->kill_reason = auth_dead_reason(rc);
+  PB_INFO("sessions: closing the client of %s (account %s): %s", p->ws ? pb_session_id(p->ws) : "?",
+          p->ws_auth.account, p->kill_reason);
+  lws_callback_on_writable(p->ws_wsi);
+}
+
+static void req_kill(req *r, int rc) {
+  int none = 0;
+  if (!atomic_compare_exchange_strong(&r->auth_dead, &none, rc)) return;
+  atomic_store(&r->canceled, 1);
+  /* Still waiting for a job thread: answered now, the job will skip. */
+  int queued = 0;
+  if (atomic_compare_exchange_strong(&r->stage, &queued, 2)) {
+    auth_dead_fail(r);
+    set_error_body(&r->res, r->rid);
+    answer_ready(r);
+  }
+}
+
+/* Applies the watcher's verdicts (I/O thread). */
+static void apply_dead_tokens(pb_server *s) {
+  struct dead_token d[64];
+  pthread_mutex_lock(&s->watch_mu);
+  int n = s->ndead;
+  memcpy(d, s->dead, (size_t)n * sizeof(d[0]));
+  s->ndead = 0;
+  pthread_mutex_unlock(&s->watch_mu);
+  for (int i = 0; i < n; i++) {
+    for (pss_t *p = s->ws_conns; p; p = p->ws_next)
+      if (p->ws_auth.token_id == d[i].token_id) ws_kill(p, d[i].rc);
+    for (req *r = s->live; r; r = r->next_live)
+      if (r->auth.token_id == d[i].token_id) req_kill(r, d[i].rc);
+  }
+}
+
+static void watch_post(pb_server *s, int64_t id) {
+  if (s->nwatch_ids == s->awatch_ids) {
+    size_t na = s->awatch_ids ? s->awatch_ids * 2 : 64;
+    int64_t *n = realloc(s->watch_ids, na * sizeof(*n));
+    if (!n) return;
+    s->watch_ids = n;
+    s->awatch_ids = na;
+  }
+  s->watch_ids[s->nwatch_ids++] = id;
+}
+
+/* Every AUTHCHECK_MS: expiry is settled here, revocation and accounts by
+ * the watcher, so a token taken back ends its sockets and jobs within 2 s. */
+static void authcheck_tick(lws_sorted_usec_list_t *sul) {
+  pb_server *s = lws_container_of(sul, pb_server, authcheck_sul);
+  int64_t now = pb_wall_ms();
+  apply_dead_tokens(s);
+  pthread_mutex_lock(&s->watch_mu);
+  s->nwatch_ids = 0;
+  for (pss_t *p = s->ws_conns; p; p = p->ws_next) {
+    if (p->kill_reason) continue;
+    if (now >= p->ws_auth.expires_ms)
+      ws_kill(p, PB_EEXPIRED);
+    else
+      watch_post(s, p->ws_auth.token_id);
+  }
+  for (req *r = s->live; r; r = r->next_live) {
+    if (!r->auth.token_id || atomic_load(&r->auth_dead)) continue;
+    if (now >= r->auth.expires_ms)
+      req_kill(r, PB_EEXPIRED);
+    else
+      watch_post(s, r->auth.token_id);
+  }
+  if (s->nwatch_ids) {
+    s->watch_posted = 1;
+    pthread_cond_signal(&s->watch_cv);
+  }
+  pthread_mutex_unlock(&s->watch_mu);
+  lws_sul_schedule(s->ctx, 0, &s->authcheck_sul, authcheck_tick, AUTHCHECK_MS * LWS_US_PER_MS);
+}
+
+/* The watcher thread: one indexed read per token posted, off the I/O
+ * thread (the store may be busy with another process's write). */
+static void *watch_main(void *arg) {
+  pb_server *s = arg;
+  int64_t *ids = NULL;
+  size_t aids = 0;
+  pthread_mutex_lock(&s->watch_mu);
+  while (!s->watch_stop) {
+    if (!s->watch_posted) {
+      pthread_cond_wait(&s->watch_cv, &s->watch_mu);
+      continue;
+    }
+    s->watch_posted = 0;
+    size_t n = s->nwatch_ids;
+    if (n > aids) {
+      int64_t *ni = realloc(ids, n * sizeof(*ni));
+      if (!ni) continue;
+      ids = ni;
+      aids = n;
+    }
+    memcpy(ids, s->watch_ids, n * sizeof(*ids));
+    pthread_mutex_unlock(&s->watch_mu);
+    struct dead_token d[64];
+    int nd = 0;
+    int64_t now = pb_wall_ms();
+    for (size_t i = 0; i < n && nd < 64; i++) {
+      int dup = 0;
+      for (int j = 0; j < nd && !dup; j++) dup = d[j].token_id == ids[i];
+      for (size_t j = 0; j < i && !dup; j++) dup = ids[j] == ids[i];
+      if (dup) continue;
+      int rc = pb_token_status(s->o.store, ids[i], now);
+      if (rc == PB_ENOTFOUND) rc = PB_EDELETED;
+      /* A store that fails says nothing about the token: keep it. */
+      if (rc && rc != PB_ESTORE && rc != PB_ENOSPACE && rc != PB_EINVAL)
+        d[nd++] = (struct dead_token){ids[i], rc};
+    }
+    pthread_mutex_lock(&s->watch_mu);
+    for (int i = 0; i < nd && s->ndead < 64; i++) s->dead[s->ndead++] = d[i];
+    if (nd) lws_cancel_service(s->ctx);
+  }
+  pthread_mutex_unlock(&s->watch_mu);
+  free(ids);
+  return NULL;
 }
 
 /* Running jobs' ledger rows get a heartbeat, so a crash of the service
@@ -1477,6 +1680,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
       if (!s) break;
       drain_done(s);
+      apply_dead_tokens(s);
       if (s->o.ops->sessions) pb_sessions_each_conn(s->o.ops->sessions, wake_conn, NULL);
       if (s->stop_asked && !s->draining) {
         s->draining = 1;
@@ -1529,10 +1733,18 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
       return ws_confirm(s, wsi);
     case LWS_CALLBACK_ESTABLISHED: {
       pb_session *ss = NULL;
-      pending_ws_drop(s, wsi, &ss);
+      pb_auth auth;
+      memset(&auth, 0, sizeof(auth));
+      pending_ws_drop(s, wsi, &ss, &auth);
       memset(pss, 0, sizeof(*pss));
       if (!ss) return -1;
       pss->ws = ss;
+      pss->ws_auth = auth;
+      pss->ws_wsi = wsi;
+      pss->ws_next = s->ws_conns;
+      if (s->ws_conns) s->ws_conns->ws_prev = &pss->ws_next;
+      pss->ws_prev = &s->ws_conns;
+      s->ws_conns = pss;
       pb_buf_init(&pss->rx, PB_WS_MESSAGE_MAX);
       PB_INFO("sessions: client connected to %s", pb_session_id(ss));
       lws_callback_on_writable(wsi);
@@ -1543,6 +1755,11 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_SERVER_WRITEABLE:
       return ws_writable(wsi, pss);
     case LWS_CALLBACK_CLOSED:
+      if (pss && pss->ws_prev) {
+        *pss->ws_prev = pss->ws_next;
+        if (pss->ws_next) pss->ws_next->ws_prev = pss->ws_prev;
+        pss->ws_prev = NULL;
+      }
       if (pss && pss->ws) {
         PB_INFO("sessions: client left %s", pb_session_id(pss->ws));
         pb_session_detach(pss->ws, wsi);
@@ -1557,7 +1774,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
       pss_release(pss);
       break;
     case LWS_CALLBACK_CLOSED_HTTP:
-      if (s) pending_ws_drop(s, wsi, NULL);
+      if (s) pending_ws_drop(s, wsi, NULL, NULL);
       pss_release(pss);
       break;
     default:
@@ -1620,6 +1837,8 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
   if (!s) return PB_ENOMEM;
   s->o = *o;
   pthread_mutex_init(&s->done_mu, NULL);
+  pthread_mutex_init(&s->watch_mu, NULL);
+  pthread_cond_init(&s->watch_cv, NULL);
   int rc = pb_schemas_load(&s->schemas);
   if (!rc) rc = pb_metrics_new(&s->metrics);
   if (!rc) rc = pb_openapi_build(s->schemas, &s->openapi);
@@ -1652,6 +1871,12 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
     return PB_EIO;
   }
   lws_sul_schedule(s->ctx, 0, &s->heartbeat_sul, heartbeat_tick, HEARTBEAT_MS * LWS_US_PER_MS);
+  lws_sul_schedule(s->ctx, 0, &s->authcheck_sul, authcheck_tick, AUTHCHECK_MS * LWS_US_PER_MS);
+  if (pthread_create(&s->watch_thread, NULL, watch_main, s)) {
+    pb_server_free(s);
+    return PB_ENOMEM;
+  }
+  s->watch_started = 1;
   *out = s;
   return 0;
 }
@@ -1678,6 +1903,14 @@ void pb_server_stop(pb_server *s) {
 
 void pb_server_free(pb_server *s) {
   if (!s) return;
+  if (s->watch_started) {
+    /* Before the context goes: the watcher wakes it. */
+    pthread_mutex_lock(&s->watch_mu);
+    s->watch_stop = 1;
+    pthread_cond_signal(&s->watch_cv);
+    pthread_mutex_unlock(&s->watch_mu);
+    pthread_join(s->watch_thread, NULL);
+  }
   if (s->ctx) lws_context_destroy(s->ctx);
   /* Answers of jobs that finished after the loop stopped. */
   pthread_mutex_lock(&s->done_mu);
@@ -1688,6 +1921,9 @@ void pb_server_free(pb_server *s) {
   }
   pthread_mutex_unlock(&s->done_mu);
   pthread_mutex_destroy(&s->done_mu);
+  pthread_mutex_destroy(&s->watch_mu);
+  pthread_cond_destroy(&s->watch_cv);
+  free(s->watch_ids);
   free(s->openapi);
   free(s->accts);
   pb_metrics_free(s->metrics);

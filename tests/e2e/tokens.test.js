@@ -61,7 +61,7 @@ describe('tokens and accounts that can be taken back', { timeout: scaled(240000)
 
   after(async () => {
     for (const [id, token] of sessions) await releaseSession(daemon, id, { token }).catch(() => {});
-    if (daemon) await daemon.stop();
+    if (daemon) assert.equal(await daemon.stop(), 0, daemon.stderr().slice(-4000));
     if (fixtures) await fixtures.close();
   });
 
@@ -196,7 +196,7 @@ describe('tokens and accounts that can be taken back', { timeout: scaled(240000)
 describe('/metrics with --metrics-token', { timeout: scaled(60000) }, () => {
   let daemon;
   before(async () => { daemon = await startDaemon({ browsers: 1, args: ['--metrics-token', 'scrape-secret'] }); });
-  after(async () => { if (daemon) await daemon.stop(); });
+  after(async () => { if (daemon) assert.equal(await daemon.stop(), 0, daemon.stderr().slice(-4000)); });
 
   it('wants that Bearer token (an account token is not enough), and then names browser pids', async () => {
     for (const token of [null, daemon.token, 'scrape-secre', 'scrape-secretX']) {

@@ -17,8 +17,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +83,15 @@ static const char *const migrations[] = {
     "CREATE INDEX sessions_account_end ON sessions(account_id, end_ms);"
     "CREATE INDEX sessions_open ON sessions(start_ms) WHERE end_ms IS NULL;"
     "ALTER TABLE usage ADD COLUMN last_heartbeat_ms INTEGER;",
+
+    /* 3: tokens and accounts that can be taken back. A token's first
+     * characters are kept so an operator can name it without holding it;
+     * accounts are disabled or deleted softly, the ledger kept for billing. */
+    "ALTER TABLE tokens ADD COLUMN prefix TEXT;"
+    "ALTER TABLE tokens ADD COLUMN revoked_ms INTEGER;"
+    "CREATE INDEX tokens_prefix ON tokens(prefix);"
+    "ALTER TABLE accounts ADD COLUMN disabled_ms INTEGER;"
+    "ALTER TABLE accounts ADD COLUMN deleted_ms INTEGER;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -111,53 +120,88 @@ enum {
   ST_SESSION_CLOSE_ORPHANS,
   ST_SESSION_HISTORY,
   ST_USAGE_OPEN_COUNT,
+  ST_TOKEN_STATUS,
+  ST_TOKEN_MATCH,
+  ST_TOKEN_REVOKE,
+  ST_TOKEN_LIST,
+  ST_ACCOUNT_SET_DISABLED,
+  ST_ACCOUNT_DELETE,
   ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ACCOUNT_INSERT] = "INSERT INTO accounts(name, created_ms) VALUES (?1, ?2)",
-    [ST_ACCOUNT_FIND] = "SELECT id FROM accounts WHERE name = ?1",
-    [ST_ACCOUNT_LIST] = "SELECT id, name, created_ms FROM accounts ORDER BY id",
+    [ST_ACCOUNT_FIND] = "SELECT id FROM accounts WHERE name = ?1 AND deleted_ms IS NULL",
+    [ST_ACCOUNT_LIST] =
+        "SELECT id, name, created_ms, disabled_ms, deleted_ms FROM accounts"
+        " ORDER BY id",
     [ST_ACCOUNT_EXISTS] = "SELECT 1 FROM accounts WHERE id = ?1",
     [ST_TOKEN_INSERT] =
-        "INSERT INTO tokens(account_id, hash, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
-    [ST_TOKEN_LOOKUP] = "SELECT t.id, t.hash, t.expires_ms, a.id, a.name FROM tokens t"
-                        " JOIN accounts a ON a.id = t.account_id WHERE t.hash = ?1",
+        "INSERT INTO tokens(account_id, hash, created_ms, expires_ms, prefix)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_TOKEN_LOOKUP] =
+        "SELECT t.id, t.hash, t.expires_ms, a.id, a.name, t.revoked_ms,"
+        " a.disabled_ms, a.deleted_ms FROM tokens t"
+        " JOIN accounts a ON a.id = t.account_id WHERE t.hash = ?1",
+    [ST_TOKEN_STATUS] =
+        "SELECT t.expires_ms, t.revoked_ms, a.disabled_ms, a.deleted_ms"
+        " FROM tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = ?1",
+    /* By hash (?1) or by the start of the kept prefix (?2); '_' in a prefix
+     * is a LIKE wildcard, hence substr. */
+    [ST_TOKEN_MATCH] =
+        "SELECT id FROM tokens WHERE hash = ?1"
+        " OR (?2 IS NOT NULL AND substr(prefix, 1, length(?2)) = ?2) LIMIT 2",
+    [ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+    [ST_TOKEN_LIST] =
+        "SELECT id, prefix, created_ms, expires_ms, revoked_ms FROM tokens"
+        " WHERE account_id = ?1 ORDER BY id",
+    [ST_ACCOUNT_SET_DISABLED] = "UPDATE accounts SET disabled_ms = ?2 WHERE id = ?1",
+    [ST_ACCOUNT_DELETE] =
+        "UPDATE accounts SET deleted_ms = ?2 WHERE id = ?1 AND deleted_ms IS NULL",
     [ST_USAGE_BEGIN] = "INSERT INTO usage(account_id, kind, start_ms) VALUES (?1, ?2, ?3)",
     /* A wall clock stepped backwards must not bill negative time. */
-    [ST_USAGE_END] = "UPDATE usage SET end_ms = ?2, ms = MAX(0, ?2 - start_ms), status = ?3"
-                     " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_USAGE_END] =
+        "UPDATE usage SET end_ms = ?2, ms = MAX(0, ?2 - start_ms), status = ?3"
+        " WHERE id = ?1 AND end_ms IS NULL",
     [ST_USAGE_OPEN_COUNT] = "SELECT count(*) FROM usage WHERE end_ms IS NULL",
     [ST_USAGE_IS_OPEN] = "SELECT end_ms IS NULL FROM usage WHERE id = ?1",
     /* A row orphaned by a crash is billed up to its last heartbeat (stored
      * never below start_ms), status 0 ("interrupted"). The WHERE makes a
      * second run a no-op. */
-    [ST_USAGE_CLOSE_OPEN] = "UPDATE usage SET end_ms = COALESCE(last_heartbeat_ms, start_ms),"
-                            " ms = COALESCE(last_heartbeat_ms, start_ms) - start_ms, status = 0"
-                            " WHERE end_ms IS NULL",
-    [ST_USAGE_TOTAL] = "SELECT COALESCE(SUM(ms), 0) FROM usage"
-                       " WHERE account_id = ?1 AND start_ms >= ?2 AND end_ms IS NOT NULL",
+    [ST_USAGE_CLOSE_OPEN] =
+        "UPDATE usage SET end_ms = COALESCE(last_heartbeat_ms, start_ms),"
+        " ms = COALESCE(last_heartbeat_ms, start_ms) - start_ms, status = 0"
+        " WHERE end_ms IS NULL",
+    [ST_USAGE_TOTAL] =
+        "SELECT COALESCE(SUM(ms), 0) FROM usage"
+        " WHERE account_id = ?1 AND start_ms >= ?2 AND end_ms IS NOT NULL",
     /* MAX: a heartbeat never moves back, nor before the start. */
-    [ST_USAGE_HEARTBEAT] = "UPDATE usage SET last_heartbeat_ms ="
-                           " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
-                           " WHERE id = ?1 AND end_ms IS NULL",
-    [ST_USAGE_SUM] = "SELECT COALESCE(SUM(ms), 0), COUNT(*) FROM usage WHERE account_id = ?1"
-                     " AND start_ms >= ?2 AND start_ms < ?3 AND end_ms IS NOT NULL",
-    [ST_USAGE_BY_KIND] = "SELECT kind, COALESCE(SUM(ms), 0), COUNT(*) FROM usage"
-                         " WHERE account_id = ?1 AND start_ms >= ?2 AND start_ms < ?3"
-                         " AND end_ms IS NOT NULL GROUP BY kind ORDER BY kind",
+    [ST_USAGE_HEARTBEAT] =
+        "UPDATE usage SET last_heartbeat_ms ="
+        " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
+        " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_USAGE_SUM] =
+        "SELECT COALESCE(SUM(ms), 0), COUNT(*) FROM usage WHERE account_id = ?1"
+        " AND start_ms >= ?2 AND start_ms < ?3 AND end_ms IS NOT NULL",
+    [ST_USAGE_BY_KIND] =
+        "SELECT kind, COALESCE(SUM(ms), 0), COUNT(*) FROM usage"
+        " WHERE account_id = ?1 AND start_ms >= ?2 AND start_ms < ?3"
+        " AND end_ms IS NOT NULL GROUP BY kind ORDER BY kind",
     /* No row: no such account; one row with a NULL key: nothing set. */
-    [ST_LIMITS_GET] = "SELECT l.key, l.value FROM accounts a"
-                      " LEFT JOIN limits l ON l.account_id = a.id WHERE a.id = ?1",
+    [ST_LIMITS_GET] =
+        "SELECT l.key, l.value FROM accounts a"
+        " LEFT JOIN limits l ON l.account_id = a.id WHERE a.id = ?1",
     [ST_LIMITS_SET] = "INSERT OR REPLACE INTO limits(account_id, key, value) VALUES (?1, ?2, ?3)",
     [ST_LIMITS_RESET] = "DELETE FROM limits WHERE account_id = ?1 AND key = ?2",
     [ST_SESSION_OPEN] = "INSERT INTO sessions(id, account_id, start_ms) VALUES (?1, ?2, ?3)",
-    [ST_SESSION_HEARTBEAT] = "UPDATE sessions SET last_heartbeat_ms ="
-                             " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
-                             " WHERE id = ?1 AND end_ms IS NULL",
-    [ST_SESSION_CLOSE] = "UPDATE sessions SET end_ms = ?2, browser_ms = MAX(0, ?2 - start_ms),"
-                         " close_reason = ?3, close_reason_text = ?4"
-                         " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_SESSION_HEARTBEAT] =
+        "UPDATE sessions SET last_heartbeat_ms ="
+        " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
+        " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_SESSION_CLOSE] =
+        "UPDATE sessions SET end_ms = ?2, browser_ms = MAX(0, ?2 - start_ms),"
+        " close_reason = ?3, close_reason_text = ?4"
+        " WHERE id = ?1 AND end_ms IS NULL",
     [ST_SESSION_IS_OPEN] = "SELECT end_ms IS NULL FROM sessions WHERE id = ?1",
     /* End = last heartbeat (start if none), but not past now: a heartbeat
      * stamped by a clock that ran ahead is not billed. Never before start. */
@@ -166,10 +210,11 @@ static const char *const stmt_sql[ST_COUNT] = {
         " end_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms), ?1)),"
         " browser_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms), ?1)) - start_ms,"
         " close_reason = ?2, close_reason_text = ?3 WHERE end_ms IS NULL",
-    [ST_SESSION_HISTORY] = "SELECT id, start_ms, end_ms, browser_ms, close_reason,"
-                           " close_reason_text FROM sessions"
-                           " WHERE account_id = ?1 AND end_ms IS NOT NULL"
-                           " ORDER BY end_ms DESC, start_ms DESC, id DESC LIMIT ?2",
+    [ST_SESSION_HISTORY] =
+        "SELECT id, start_ms, end_ms, browser_ms, close_reason,"
+        " close_reason_text FROM sessions"
+        " WHERE account_id = ?1 AND end_ms IS NOT NULL"
+        " ORDER BY end_ms DESC, start_ms DESC, id DESC LIMIT ?2",
 };
 
 struct pb_store {
@@ -187,8 +232,12 @@ static int store_fail(pb_store *s, int rc, const char *what) {
   return PB_ESTORE;
 }
 
-static void lock(pb_store *s) { pthread_mutex_lock(&s->mu); }
-static void unlock(pb_store *s) { pthread_mutex_unlock(&s->mu); }
+static void lock(pb_store *s) {
+  pthread_mutex_lock(&s->mu);
+}
+static void unlock(pb_store *s) {
+  pthread_mutex_unlock(&s->mu);
+}
 
 /* Readies a cached statement for the next caller. */
 static void stmt_done(sqlite3_stmt *st) {
@@ -209,7 +258,9 @@ static int valid_word(const char *w, size_t max) {
   return n > 0;
 }
 
-static int valid_name(const char *name) { return valid_word(name, NAME_MAX_LEN); }
+static int valid_name(const char *name) {
+  return valid_word(name, NAME_MAX_LEN);
+}
 
 /* mkdir -p: missing components are created 0700; existing ones are left as
  * they are (the operator may have chosen them). */
@@ -416,7 +467,9 @@ static int why_unchanged(pb_store *s, sqlite3_stmt *is_open, int64_t id, const c
   return r;
 }
 
-int pb_account_name_valid(const char *name) { return valid_name(name); }
+int pb_account_name_valid(const char *name) {
+  return valid_name(name);
+}
 
 int pb_account_create(pb_store *s, const char *name, int64_t *account_id) {
   if (!s || !valid_name(name)) return PB_EINVAL;
@@ -482,6 +535,8 @@ int pb_account_list(pb_store *s, pb_account **out, size_t *n) {
     const unsigned char *name = sqlite3_column_text(st, 1);
     pb_strlcpy(a->name, name ? (const char *)name : "", sizeof(a->name));
     a->created_ms = sqlite3_column_int64(st, 2);
+    a->disabled_ms = sqlite3_column_int64(st, 3);
+    a->deleted_ms = sqlite3_column_int64(st, 4);
   }
   if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "account list");
   stmt_done(st);
@@ -563,6 +618,7 @@ int pb_token_create_ttl_ms(pb_store *s, int64_t account_id, int64_t ttl_ms,
   if (rc == SQLITE_OK) rc = sqlite3_bind_blob(st, 2, hash, sizeof(hash), SQLITE_STATIC);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, now);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, now + ttl_ms);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 5, tok, PB_TOKEN_PREFIX_LEN, SQLITE_STATIC);
   if (rc == SQLITE_OK) rc = sqlite3_step(st);
   if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
     r = PB_ENOTFOUND;
@@ -572,6 +628,143 @@ int pb_token_create_ttl_ms(pb_store *s, int64_t account_id, int64_t ttl_ms,
   unlock(s);
   if (!r) pb_strlcpy(token_out, tok, PB_TOKEN_MAX);
   explicit_bzero(tok, sizeof(tok));
+  return r;
+}
+
+/* What a token's expiry (column exp) and its revoked, disabled and deleted
+ * times (columns st_col, +1, +2) say at now_ms; deleted outranks the rest. */
+static int token_state(sqlite3_stmt *st, int exp, int st_col, int64_t now_ms) {
+  if (sqlite3_column_type(st, st_col + 2) != SQLITE_NULL) return PB_EDELETED;
+  if (sqlite3_column_type(st, st_col + 1) != SQLITE_NULL) return PB_EDISABLED;
+  if (sqlite3_column_type(st, st_col) != SQLITE_NULL) return PB_EREVOKED;
+  if (now_ms >= sqlite3_column_int64(st, exp)) return PB_EEXPIRED;
+  return 0;
+}
+
+int pb_token_status(pb_store *s, int64_t token_id, int64_t now_ms) {
+  if (!s) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_TOKEN_STATUS];
+  int rc = sqlite3_bind_int64(st, 1, token_id);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r;
+  if (rc == SQLITE_ROW)
+    r = token_state(st, 0, 1, now_ms);
+  else if (rc == SQLITE_DONE)
+    r = PB_ENOTFOUND;
+  else
+    r = store_fail(s, rc, "token status");
+  stmt_done(st);
+  unlock(s);
+  return r;
+}
+
+int pb_token_revoke(pb_store *s, const char *token_or_prefix, int64_t now_ms, int64_t *token_id) {
+  if (!s || !token_or_prefix) return PB_EINVAL;
+  int full = token_well_formed(token_or_prefix);
+  size_t n = strlen(token_or_prefix);
+  size_t plen = sizeof(TOKEN_PREFIX) - 1;
+  if (!full &&
+      (n < plen + 3 || n > PB_TOKEN_PREFIX_LEN || strncmp(token_or_prefix, TOKEN_PREFIX, plen) ||
+       strspn(token_or_prefix + plen, b64url) != n - plen))
+    return PB_EINVAL;
+  unsigned char hash[32];
+  pb_sha256(token_or_prefix, n, hash);
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_TOKEN_MATCH];
+  int rc = sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = full ? sqlite3_bind_null(st, 2)
+              : sqlite3_bind_text(st, 2, token_or_prefix, -1, SQLITE_STATIC);
+  int found = 0, r = 0;
+  int64_t id = 0;
+  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    id = sqlite3_column_int64(st, 0);
+    found++;
+    rc = SQLITE_OK;
+  }
+  if (rc != SQLITE_DONE && rc != SQLITE_OK) r = store_fail(s, rc, "token match");
+  stmt_done(st);
+  if (!r && found == 0) r = PB_ENOTFOUND;
+  if (!r && found > 1) r = PB_EEXIST; /* ambiguous prefix: nothing revoked */
+  if (!r) {
+    int changed = 0;
+    st = s->st[ST_TOKEN_REVOKE];
+    rc = sqlite3_bind_int64(st, 1, id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now_ms);
+    r = finish_write(s, st, rc, "token revoke", &changed);
+  }
+  unlock(s);
+  if (!r && token_id) *token_id = id;
+  return r;
+}
+
+int pb_token_list(pb_store *s, int64_t account_id, pb_token_info **out, size_t *n) {
+  if (!s || !out || !n) return PB_EINVAL;
+  *out = NULL;
+  *n = 0;
+  pb_token_info *v = NULL;
+  size_t len = 0, alloc = 0;
+  int r = 0;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_TOKEN_LIST];
+  int rc = sqlite3_bind_int64(st, 1, account_id);
+  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    rc = SQLITE_OK;
+    if (len == alloc) {
+      size_t na = alloc ? alloc * 2 : 8;
+      pb_token_info *nv = realloc(v, na * sizeof(*v));
+      if (!nv) {
+        r = PB_ENOMEM;
+        break;
+      }
+      v = nv;
+      alloc = na;
+    }
+    pb_token_info *t = &v[len++];
+    memset(t, 0, sizeof(*t));
+    t->id = sqlite3_column_int64(st, 0);
+    const unsigned char *p = sqlite3_column_text(st, 1);
+    pb_strlcpy(t->prefix, p ? (const char *)p : "", sizeof(t->prefix));
+    t->created_ms = sqlite3_column_int64(st, 2);
+    t->expires_ms = sqlite3_column_int64(st, 3);
+    t->revoked_ms = sqlite3_column_int64(st, 4);
+  }
+  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "token list");
+  stmt_done(st);
+  unlock(s);
+  if (r) {
+    free(v);
+    return r;
+  }
+  *out = v;
+  *n = len;
+  return 0;
+}
+
+int pb_account_set_disabled(pb_store *s, int64_t account_id, int disabled, int64_t now_ms) {
+  if (!s) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_ACCOUNT_SET_DISABLED];
+  int rc = sqlite3_bind_int64(st, 1, account_id);
+  if (rc == SQLITE_OK) rc = disabled ? sqlite3_bind_int64(st, 2, now_ms) : sqlite3_bind_null(st, 2);
+  int changed = 0;
+  int r = finish_write(s, st, rc, "account disable", &changed);
+  unlock(s);
+  if (!r && !changed) r = PB_ENOTFOUND;
+  return r;
+}
+
+int pb_account_delete(pb_store *s, int64_t account_id, int64_t now_ms) {
+  if (!s) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_ACCOUNT_DELETE];
+  int rc = sqlite3_bind_int64(st, 1, account_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now_ms);
+  int changed = 0;
+  int r = finish_write(s, st, rc, "account delete", &changed);
+  unlock(s);
+  if (!r && !changed) r = PB_ENOTFOUND;
   return r;
 }
 
@@ -602,7 +795,7 @@ int pb_token_check(pb_store *s, const char *token, int64_t now_ms, pb_auth *out)
         const unsigned char *name = sqlite3_column_text(st, 4);
         pb_strlcpy(out->account, name ? (const char *)name : "", sizeof(out->account));
       }
-      if (now_ms >= expires) r = PB_EEXPIRED;
+      r = token_state(st, 2, 5, now_ms);
     }
   } else if (rc == SQLITE_DONE) {
     r = PB_EINVAL;
@@ -945,7 +1138,9 @@ int pb_limits_set(pb_store *s, int64_t account_id, const char *key, const char *
 
 /* ---- Session history ---- */
 
-static int valid_session_id(const char *id) { return valid_word(id, PB_SESSION_ID_MAX - 1); }
+static int valid_session_id(const char *id) {
+  return valid_word(id, PB_SESSION_ID_MAX - 1);
+}
 
 int pb_session_open_record(pb_store *s, const char *session_id, int64_t account_id,
                            int64_t start_wall_ms) {
@@ -993,8 +1188,7 @@ static size_t utf8_prefix(const char *t, size_t max) {
 
 int pb_session_close_record(pb_store *s, const char *session_id, int64_t end_wall_ms,
                             const char *reason, const char *reason_text) {
-  if (!s || !valid_session_id(session_id) || !valid_word(reason, REASON_MAX_LEN))
-    return PB_EINVAL;
+  if (!s || !valid_session_id(session_id) || !valid_word(reason, REASON_MAX_LEN)) return PB_EINVAL;
   if (!reason_text) reason_text = "";
   int text_len = (int)utf8_prefix(reason_text, REASON_TEXT_MAX);
   lock(s);
@@ -1031,8 +1225,7 @@ static void col_text(sqlite3_stmt *st, int col, char *out, size_t cap) {
   pb_strlcpy(out, t ? (const char *)t : "", cap);
 }
 
-int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out,
-                       size_t *n) {
+int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out, size_t *n) {
   if (!s || !out || !n || max < 1 || max > PB_SESSION_HISTORY_MAX) return PB_EINVAL;
   *out = NULL;
   *n = 0;

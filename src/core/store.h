@@ -17,7 +17,9 @@ void pb_store_close(pb_store *s);
 typedef struct {
   int64_t id;
   char name[64];
-  int64_t created_ms; /* wall clock */
+  int64_t created_ms;  /* wall clock */
+  int64_t disabled_ms; /* 0: enabled */
+  int64_t deleted_ms;  /* 0: not deleted */
 } pb_account;
 
 /* Names: 1-63 chars of [A-Za-z0-9_.-], compared case-sensitively. PB_EINVAL
@@ -25,13 +27,26 @@ typedef struct {
 int pb_account_create(pb_store *s, const char *name, int64_t *account_id);
 /* 1 when name has the shape above, else 0 (NULL is not). */
 int pb_account_name_valid(const char *name);
-int pb_account_find(pb_store *s, const char *name, int64_t *account_id); /* PB_ENOTFOUND */
-/* All accounts, oldest first. *out is malloc'd (caller frees); *n may be 0,
- * and then *out is NULL. */
+/* PB_ENOTFOUND for an unknown or deleted name. */
+int pb_account_find(pb_store *s, const char *name, int64_t *account_id);
+/* Disables (1) or enables (0) an account at now_ms: a disabled account's
+ * tokens are refused (PB_EDISABLED) until it is enabled again. PB_ENOTFOUND
+ * for an unknown id. */
+int pb_account_set_disabled(pb_store *s, int64_t account_id, int disabled, int64_t now_ms);
+/* Soft delete: the account's usage ledger and session history stay for
+ * billing, its tokens are refused for good (PB_EDELETED), its name is not
+ * found by pb_account_find and cannot be taken again. PB_ENOTFOUND for an
+ * unknown or already deleted id. */
+int pb_account_delete(pb_store *s, int64_t account_id, int64_t now_ms);
+/* All accounts (deleted ones too, marked), oldest first. *out is malloc'd (caller frees); *n may be
+ * 0, and then *out is NULL. */
 int pb_account_list(pb_store *s, pb_account **out, size_t *n);
 
 #define PB_TOKEN_DEFAULT_TTL_DAYS 15
 #define PB_TOKEN_MAX 80 /* buffer size that holds any token plus NUL */
+/* Leading characters of a token kept in clear ("ppod_" + 7), enough to name
+ * it to an operator and far too few to guess the rest. */
+#define PB_TOKEN_PREFIX_LEN 12
 
 /* Creates a token for the account valid for ttl_days (> 0) from now; writes
  * the plaintext ("ppod_" + 43 base64url chars) to token_out, which is never
@@ -41,6 +56,8 @@ int pb_token_create(pb_store *s, int64_t account_id, int ttl_days, char token_ou
  * return PB_EINVAL for a TTL out of range, PB_ENOTFOUND for an unknown account,
  * PB_EIO when the kernel gives no randomness. */
 #define PB_TOKEN_MAX_TTL_DAYS 36500
+/* What token create allows unless --max-token-ttl says otherwise. */
+#define PB_TOKEN_MAX_TTL_DEFAULT_DAYS 90
 int pb_token_create_ttl_ms(pb_store *s, int64_t account_id, int64_t ttl_ms,
                            char token_out[PB_TOKEN_MAX]);
 
@@ -52,9 +69,31 @@ typedef struct {
 } pb_auth;
 
 /* Checks a plaintext token at wall time now_ms. 0 and *out filled; PB_EINVAL
- * for an unknown/malformed token; PB_EEXPIRED for an expired one (*out still
- * filled so callers can log who). out may be NULL. */
+ * for an unknown/malformed token; PB_EDELETED, PB_EDISABLED (its account),
+ * PB_EREVOKED or PB_EEXPIRED, in that order, with *out still filled so
+ * callers can log who. out may be NULL. */
 int pb_token_check(pb_store *s, const char *token, int64_t now_ms, pb_auth *out);
+/* The same verdict for a token already checked once, by its id (one indexed
+ * read: cheap enough to re-check open connections every second).
+ * PB_ENOTFOUND for an unknown id. */
+int pb_token_status(pb_store *s, int64_t token_id, int64_t now_ms);
+/* Revokes one token named by its plaintext or by a prefix of its kept
+ * prefix ("ppod_" + 3..7 chars). 0 (also when already revoked) and *token_id
+ * (may be NULL); PB_EINVAL for something that is neither; PB_ENOTFOUND when
+ * nothing matches; PB_EEXIST when a prefix matches several tokens (nothing is
+ * revoked). Tokens made before prefixes were kept match only in full. */
+int pb_token_revoke(pb_store *s, const char *token_or_prefix, int64_t now_ms, int64_t *token_id);
+
+typedef struct {
+  int64_t id;
+  char prefix[PB_TOKEN_PREFIX_LEN + 1]; /* "" for tokens older than prefixes */
+  int64_t created_ms, expires_ms;
+  int64_t revoked_ms; /* 0: not revoked */
+} pb_token_info;
+
+/* The account's tokens, oldest first. *out is malloc'd (caller frees); *n
+ * may be 0, and then *out is NULL. */
+int pb_token_list(pb_store *s, int64_t account_id, pb_token_info **out, size_t *n);
 
 /* Usage ledger: a row is written when billable work starts and closed when it
  * ends, so a crash between the two leaves an open row that
@@ -171,8 +210,7 @@ typedef struct {
 /* The account's closed sessions, most recently ended first, at most max
  * (1..PB_SESSION_HISTORY_MAX, else PB_EINVAL). *out is malloc'd (caller
  * frees); *n may be 0, and then *out is NULL. */
-int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out,
-                       size_t *n);
+int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out, size_t *n);
 
 /* SHA-256 (pure, FIPS 180-4). */
 void pb_sha256(const void *data, size_t len, unsigned char out[32]);

@@ -13,16 +13,31 @@
 
 #define PROG "ppod-browserd"
 #define MAX_TTL_SECONDS ((long long)PB_TOKEN_MAX_TTL_DAYS * 86400)
+#define ADMIN_MAX_SECONDS ((long long)max_ttl_days * 86400)
 #define MAX_SETS 16
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: " PROG " account create NAME [--data-dir DIR]\n"
-          "       " PROG " account list [--data-dir DIR]\n"
-          "       " PROG " account limits NAME [--set KEY=VALUE]... [--data-dir DIR]\n"
-          "       " PROG " token create NAME [--ttl DAYS | --ttl-seconds S] [--data-dir DIR]\n"
+          "usage: " PROG
+          " account create NAME [--data-dir DIR]\n"
+          "       " PROG
+          " account list [--data-dir DIR]\n"
+          "       " PROG
+          " account limits NAME [--set KEY=VALUE]... [--data-dir DIR]\n"
+          "       " PROG
+          " account disable|enable|delete NAME [--data-dir DIR]\n"
+          "       " PROG
+          " token create NAME [--ttl DAYS | --ttl-seconds S] [--max-token-ttl DAYS]\n"
+          "       " PROG
+          " token list NAME [--data-dir DIR]\n"
+          "       " PROG
+          " token revoke TOKEN|PREFIX [--data-dir DIR]\n"
           "NAME is 1-63 characters of A-Z a-z 0-9 _ . -; tokens last %d days unless --ttl\n"
-          "says otherwise. account limits prints KEY=VALUE lines; --set changes one (KEY is\n"
+          "says otherwise, at most --max-token-ttl (PPOD_MAX_TOKEN_TTL, default 90) days.\n"
+          "PREFIX is the start of a token as token list shows it (ppod_ and 3 to 7 more).\n"
+          "A disabled, deleted or revoked account's or token's connections end within 2 s;\n"
+          "a deleted account's usage and history are kept and its name stays taken.\n"
+          "account limits prints KEY=VALUE lines; --set changes one (KEY is\n"
           "maxConcurrentSessions, acquisitionsPerMinute, quickActionsPerSecond,\n"
           "keepAliveMaxMs, concurrentQuickActions or browserMsPerDay (0 = unlimited);\n"
           "VALUE a whole number, or \"default\").\n",
@@ -58,7 +73,8 @@ static int print_token(const char *token, int64_t expires_ms) {
     fprintf(stderr, PROG ": cannot write the token to stdout\n");
     return 1;
   }
-  fprintf(stderr, PROG ": token expires %s; it is shown only this once\n", when);
+  fprintf(stderr, PROG ": token %.*s... expires %s; it is shown only this once\n",
+          PB_TOKEN_PREFIX_LEN, token, when);
   return 0;
 }
 
@@ -120,7 +136,8 @@ static int account_list(const char *data_dir) {
   for (size_t i = 0; i < n && !ex; i++) {
     char when[32];
     iso_utc(v[i].created_ms, when, sizeof(when));
-    if (printf("%s\t%s\n", v[i].name, when) < 0) ex = 1;
+    const char *state = v[i].deleted_ms ? "\tdeleted" : v[i].disabled_ms ? "\tdisabled" : "";
+    if (printf("%s\t%s%s\n", v[i].name, when, state) < 0) ex = 1;
   }
   if (fflush(stdout)) ex = 1;
   if (ex) fprintf(stderr, PROG ": cannot write to stdout\n");
@@ -143,6 +160,85 @@ static int token_create(const char *data_dir, const char *name, int64_t ttl_ms) 
   int64_t id = 0;
   int ex = find_account(s, name, &id) ? 1 : token_for(s, id, ttl_ms, name);
   pb_store_close(s);
+  return ex;
+}
+
+/* disable, enable or delete. */
+static int account_state(const char *data_dir, const char *verb, const char *name) {
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1;
+  int64_t id = 0;
+  int ex = 1;
+  if (!find_account(s, name, &id)) {
+    int64_t now = pb_wall_ms();
+    int rc = !strcmp(verb, "delete")
+                 ? pb_account_delete(s, id, now)
+                 : pb_account_set_disabled(s, id, !strcmp(verb, "disable"), now);
+    if (rc) {
+      fprintf(stderr, PROG ": cannot %s account %s: %s\n", verb, name, pb_strerror(rc));
+    } else {
+      fprintf(stderr, PROG ": %s account %s\n",
+              !strcmp(verb, "delete")    ? "deleted"
+              : !strcmp(verb, "disable") ? "disabled"
+                                         : "enabled",
+              name);
+      ex = 0;
+    }
+  }
+  pb_store_close(s);
+  return ex;
+}
+
+static int token_revoke(const char *data_dir, const char *arg) {
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1;
+  int64_t id = 0;
+  int rc = pb_token_revoke(s, arg, pb_wall_ms(), &id);
+  pb_store_close(s);
+  if (rc == PB_EINVAL)
+    return usage_error("\"%.16s\" is neither a token nor a token prefix (ppod_ and 3 to 7 more)",
+                       arg);
+  if (rc == PB_ENOTFOUND) {
+    fprintf(stderr, PROG ": no token matches %.16s\n", arg);
+    return 1;
+  }
+  if (rc == PB_EEXIST) {
+    fprintf(stderr, PROG ": %s matches several tokens; give more of it (token list NAME)\n", arg);
+    return 1;
+  }
+  if (rc) {
+    fprintf(stderr, PROG ": cannot revoke: %s\n", pb_strerror(rc));
+    return 1;
+  }
+  fprintf(stderr, PROG ": revoked token %lld\n", (long long)id);
+  return 0;
+}
+
+/* "ID\tPREFIX\tCREATED\tEXPIRES\tSTATE" per token, oldest first. */
+static int token_list(const char *data_dir, const char *name) {
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1;
+  int64_t id = 0;
+  pb_token_info *v = NULL;
+  size_t n = 0;
+  int ex = find_account(s, name, &id) ? 1 : 0;
+  if (!ex && pb_token_list(s, id, &v, &n)) {
+    fprintf(stderr, PROG ": cannot list the tokens of %s\n", name);
+    ex = 1;
+  }
+  pb_store_close(s);
+  int64_t now = pb_wall_ms();
+  for (size_t i = 0; i < n && !ex; i++) {
+    char c[32], e[32];
+    iso_utc(v[i].created_ms, c, sizeof(c));
+    iso_utc(v[i].expires_ms, e, sizeof(e));
+    const char *state = v[i].revoked_ms ? "revoked" : now >= v[i].expires_ms ? "expired" : "active";
+    if (printf("%lld\t%s\t%s\t%s\t%s\n", (long long)v[i].id, v[i].prefix[0] ? v[i].prefix : "-", c,
+               e, state) < 0)
+      ex = 1;
+  }
+  free(v);
+  if (fflush(stdout)) ex = 1;
   return ex;
 }
 
@@ -227,6 +323,14 @@ static int take_opt(const char *opt, int argc, char **argv, int *i, const char *
 }
 
 int pb_admin_main(const char *data_dir, int argc, char **argv) {
+  int max_ttl_days = PB_TOKEN_MAX_TTL_DEFAULT_DAYS;
+  const char *env = getenv("PPOD_MAX_TOKEN_TTL");
+  long long d;
+  if (env && *env) {
+    if (pb_parse_int(env, 1, PB_TOKEN_MAX_TTL_DAYS, &d))
+      return usage_error("PPOD_MAX_TOKEN_TTL wants whole days, 1 to %d", PB_TOKEN_MAX_TTL_DAYS);
+    max_ttl_days = (int)d;
+  }
   if (argc < 1 || !argv || !argv[0]) return usage_error("missing subcommand");
   const char *pos[3];
   int npos = 0;
@@ -253,6 +357,10 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
       if (!val) return usage_error("--set needs KEY=VALUE");
       if (nsets == MAX_SETS) return usage_error("at most %d --set at once", MAX_SETS);
       sets[nsets++] = val;
+    } else if (take_opt("--max-token-ttl", argc, argv, &i, &val)) {
+      if (!val || pb_parse_int(val, 1, PB_TOKEN_MAX_TTL_DAYS, &d))
+        return usage_error("--max-token-ttl wants whole days, 1 to %d", PB_TOKEN_MAX_TTL_DAYS);
+      max_ttl_days = (int)d;
     } else if (take_opt("--data-dir", argc, argv, &i, &val)) {
       /* Already resolved by the caller; accepted here so it may stay in argv. */
       if (!val) return usage_error("--data-dir needs a value");
@@ -284,6 +392,24 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
     if (ttl_days || ttl_secs) return usage_error("account list takes no --ttl");
     return account_list(data_dir);
   }
+  if (!strcmp(cmd, "account") &&
+      (!strcmp(verb, "disable") || !strcmp(verb, "enable") || !strcmp(verb, "delete"))) {
+    if (npos != 2) return usage_error("account %s takes one NAME", verb);
+    if (ttl_days || ttl_secs) return usage_error("account %s takes no --ttl", verb);
+    if (!pb_account_name_valid(pos[1])) return name_error(pos[1]);
+    return account_state(data_dir, verb, pos[1]);
+  }
+  if (!strcmp(cmd, "token") && !strcmp(verb, "revoke")) {
+    if (npos != 2) return usage_error("token revoke takes one TOKEN or PREFIX");
+    if (ttl_days || ttl_secs) return usage_error("token revoke takes no --ttl");
+    return token_revoke(data_dir, pos[1]);
+  }
+  if (!strcmp(cmd, "token") && !strcmp(verb, "list")) {
+    if (npos != 2) return usage_error("token list takes one NAME");
+    if (ttl_days || ttl_secs) return usage_error("token list takes no --ttl");
+    if (!pb_account_name_valid(pos[1])) return name_error(pos[1]);
+    return token_list(data_dir, pos[1]);
+  }
   if (!strcmp(cmd, "token") && !strcmp(verb, "create")) {
     if (npos != 2) return usage_error("token create takes one NAME");
     if (ttl_days && ttl_secs) return usage_error("give --ttl or --ttl-seconds, not both");
@@ -291,11 +417,16 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
     int64_t ttl_ms;
     if (ttl_secs) {
       if (pb_parse_int(ttl_secs, 1, MAX_TTL_SECONDS, &v))
-        return usage_error("--ttl-seconds wants whole seconds, 1 to %lld", MAX_TTL_SECONDS);
+        return usage_error("--ttl-seconds wants whole seconds, 1 to %lld", ADMIN_MAX_SECONDS);
+      if (v > ADMIN_MAX_SECONDS)
+        return usage_error("--ttl-seconds %lld is over the --max-token-ttl of %d days", v,
+                           max_ttl_days);
       ttl_ms = (int64_t)v * 1000;
     } else {
       if (ttl_days && pb_parse_int(ttl_days, 1, PB_TOKEN_MAX_TTL_DAYS, &v))
-        return usage_error("--ttl wants whole days, 1 to %d", PB_TOKEN_MAX_TTL_DAYS);
+        return usage_error("--ttl wants whole days, 1 to %d", max_ttl_days);
+      if (v > max_ttl_days)
+        return usage_error("--ttl %lld is over the --max-token-ttl of %d days", v, max_ttl_days);
       ttl_ms = (int64_t)v * INT64_C(86400000);
     }
     if (!pb_account_name_valid(pos[1])) return name_error(pos[1]);

@@ -5,7 +5,9 @@
 
 /* Runs an admin subcommand. argv[0] is the subcommand word ("account" or "token").
    Handles: account create NAME; account list; account limits NAME [--set KEY=VALUE]...;
-   token create NAME [--ttl DAYS | --ttl-seconds S]. account limits prints KEY=VALUE lines
+   account disable|enable|delete NAME; token create NAME [--ttl DAYS | --ttl-seconds S]
+   [--max-token-ttl DAYS] (PPOD_MAX_TOKEN_TTL, default 90 days, caps the TTL);
+   token list NAME; token revoke TOKEN|PREFIX (an ambiguous prefix revokes nothing). account limits prints KEY=VALUE lines
    on stdout, or with --set stores them (all checked first; exit 2 on a bad key or value).
    data_dir is already resolved by the caller. Prints as the README says (token alone on
    stdout; human text to stderr). Returns a process exit code (0 ok, 1 failure, 2 usage). */

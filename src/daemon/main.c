@@ -4,6 +4,7 @@
 #include "common/pb.h"
 #include "core/store.h"
 #include "daemon/admin.h"
+#include "daemon/reaper.h"
 #include "egress/netns.h"
 #include "egress/proxy.h"
 #include "http/server.h"
@@ -11,7 +12,6 @@
 #include "ops/jobs.h"
 #include "ops/nav.h"
 #include "ops/ops.h"
-#include "daemon/reaper.h"
 #include "sessions/cgroup.h"
 #include "sessions/isolate.h"
 #include "sessions/pool.h"
@@ -19,7 +19,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <time.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -29,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -47,25 +47,27 @@ typedef struct {
   const char *chromium;
   const char *allow[64];
   int nallow;
-  const char *egress_hosts; /* test resolver for the egress proxy, "name=ip,..." */
-  int no_netns;             /* proxy only, even with the privilege for namespaces */
-  int browser_memory_mb;    /* 0: no limit */
-  int no_cgroup;            /* the RSS watchdog, even where cgroups work */
-  int egress_conns;         /* egress connections at once per browser */
-  int egress_conns_account; /* ... per account, over its sessions' browsers */
-  int body_timeout_s;       /* a request body must be complete in this time */
-  int pdf_max_pages;        /* pages a PDF may have */
-  int download_max_mb;      /* one download's size before it is cancelled */
-  int session_max_pages;    /* live pages an acquired session may have */
-  int browser_uid_base;     /* first uid of the browsers' own range */
-  int browser_uids;         /* how many; 0: every browser as nobody */
+  const char *egress_hosts;  /* test resolver for the egress proxy, "name=ip,..." */
+  int no_netns;              /* proxy only, even with the privilege for namespaces */
+  int browser_memory_mb;     /* 0: no limit */
+  int no_cgroup;             /* the RSS watchdog, even where cgroups work */
+  int egress_conns;          /* egress connections at once per browser */
+  int egress_conns_account;  /* ... per account, over its sessions' browsers */
+  int body_timeout_s;        /* a request body must be complete in this time */
+  int pdf_max_pages;         /* pages a PDF may have */
+  int download_max_mb;       /* one download's size before it is cancelled */
+  int session_max_pages;     /* live pages an acquired session may have */
+  int browser_uid_base;      /* first uid of the browsers' own range */
+  int browser_uids;          /* how many; 0: every browser as nobody */
+  const char *metrics_token; /* Bearer token /metrics requires; NULL: loopback only */
 } config;
 
 static pb_server *g_server;
 
 static char g_trace_dir[PATH_MAX];
 
-static void on_session_trace(int64_t account_id, const char *session_id, const char *zip, size_t len) {
+static void on_session_trace(int64_t account_id, const char *session_id, const char *zip,
+                             size_t len) {
   if (pb_trace_store_as(g_trace_dir, account_id, session_id, zip, len))
     PB_WARN("sessions: could not keep the trace of %s", session_id);
 }
@@ -152,41 +154,85 @@ static void usage(FILE *f) {
           "options (environment):\n"
           "  --listen ADDR:PORT       (PPOD_LISTEN)        default 127.0.0.1:8080\n"
           "  --data-dir DIR           (PPOD_DATA_DIR)      default ./var\n"
-          "  --browsers N             (PPOD_BROWSERS)      default: number of cores\n"
-          "  --concurrency N          (PPOD_CONCURRENCY)   jobs at once, default 2 per browser\n"
-          "  --queue N                (PPOD_QUEUE)         jobs waiting beyond that, default 64\n"
-          "  --recycle-after N        (PPOD_RECYCLE_AFTER) jobs per browser before replacing it, default 200\n"
-"  --recycle-rss-mb N       browser memory (all its processes) that gets it replaced, default 2048\n"
-          "  --recycle-age S          browser age in seconds that gets it replaced, default 3600\n"
-          "  --spares N               (PPOD_SPARES)        warm browsers kept for acquired sessions, default 1\n"
-          "  --allow-private HOST[:PORT]  (PPOD_ALLOW_PRIVATE, comma list) repeatable\n"
-          "  --egress-hosts NAME=IP,...   (PPOD_EGRESS_HOSTS)  tests only: names the egress proxy\n"
+          "  --browsers N             (PPOD_BROWSERS)      default: number of "
+          "cores\n"
+          "  --concurrency N          (PPOD_CONCURRENCY)   jobs at once, default 2 "
+          "per browser\n"
+          "  --queue N                (PPOD_QUEUE)         jobs waiting beyond "
+          "that, default 64\n"
+          "  --recycle-after N        (PPOD_RECYCLE_AFTER) jobs per browser before "
+          "replacing it, "
+          "default 200\n"
+          "  --recycle-rss-mb N       browser memory (all its processes) that gets "
+          "it replaced, "
+          "default 2048\n"
+          "  --recycle-age S          browser age in seconds that gets it "
+          "replaced, default 3600\n"
+          "  --spares N               (PPOD_SPARES)        warm browsers kept for "
+          "acquired sessions, "
+          "default 1\n"
+          "  --allow-private HOST[:PORT]  (PPOD_ALLOW_PRIVATE, comma list) "
+          "repeatable\n"
+          "  --egress-hosts NAME=IP,...   (PPOD_EGRESS_HOSTS)  tests only: names "
+          "the egress proxy\n"
           "                           resolves itself, before DNS\n"
-          "  --no-netns               (PPOD_NO_NETNS=1)    no network namespace per browser, even as root:\n"
+          "  --no-netns               (PPOD_NO_NETNS=1)    no network namespace "
+          "per browser, even as "
+          "root:\n"
           "                           the egress proxy alone is the guard\n"
-          "  --browser-memory-mb N    (PPOD_BROWSER_MEMORY_MB) memory of one browser (all its processes)\n"
-          "                           beyond which its largest process is killed, default 2048, 0 = off\n"
-          "  --no-cgroup              (PPOD_NO_CGROUP=1)   enforce it by the RSS watchdog, not a cgroup\n"
-          "  --egress-conns-per-browser N  (PPOD_EGRESS_CONNS_PER_BROWSER) connections one browser may\n"
-          "                           have open through the egress proxy, default 256\n"
-          "  --egress-conns-per-account N  (PPOD_EGRESS_CONNS_PER_ACCOUNT) connections the session\n"
-          "                           browsers of one account may have open together, default 512\n"
-          "                           (of the proxy's 1024); pool browsers serve many accounts at once\n"
+          "  --browser-memory-mb N    (PPOD_BROWSER_MEMORY_MB) memory of one "
+          "browser (all its "
+          "processes)\n"
+          "                           beyond which its largest process is killed, "
+          "default 2048, 0 = "
+          "off\n"
+          "  --no-cgroup              (PPOD_NO_CGROUP=1)   enforce it by the RSS "
+          "watchdog, not a "
+          "cgroup\n"
+          "  --egress-conns-per-browser N  (PPOD_EGRESS_CONNS_PER_BROWSER) "
+          "connections one browser "
+          "may\n"
+          "                           have open through the egress proxy, default "
+          "256\n"
+          "  --egress-conns-per-account N  (PPOD_EGRESS_CONNS_PER_ACCOUNT) "
+          "connections the session\n"
+          "                           browsers of one account may have open "
+          "together, default 512\n"
+          "                           (of the proxy's 1024); pool browsers serve "
+          "many accounts at once\n"
           "                           and count per browser only\n"
-          "  --body-timeout S         (PPOD_BODY_TIMEOUT)  a request body must arrive within S, default 30\n"
-          "  --pdf-max-pages N        (PPOD_PDF_MAX_PAGES) pages a PDF may have, default 2000\n"
-          "  --download-max-mb N      (PPOD_DOWNLOAD_MAX_MB) a page's download beyond this is cancelled,\n"
+          "  --body-timeout S         (PPOD_BODY_TIMEOUT)  a request body must "
+          "arrive within S, "
+          "default 30\n"
+          "  --metrics-token T        (PPOD_METRICS_TOKEN) /metrics wants "
+          "'Authorization: Bearer T';\n"
+          "                           unset, it answers loopback peers only (and "
+          "names no pids)\n"
+          "  --pdf-max-pages N        (PPOD_PDF_MAX_PAGES) pages a PDF may have, "
+          "default 2000\n"
+          "  --download-max-mb N      (PPOD_DOWNLOAD_MAX_MB) a page's download "
+          "beyond this is "
+          "cancelled,\n"
           "                           default 50\n"
-          "  --session-max-pages N    (PPOD_SESSION_MAX_PAGES) pages an acquired session may have open,\n"
+          "  --session-max-pages N    (PPOD_SESSION_MAX_PAGES) pages an acquired "
+          "session may have "
+          "open,\n"
           "                           default 100\n"
-          "  --browser-uid-base N     (PPOD_BROWSER_UID_BASE) as root, each browser runs as a uid of its\n"
-          "                           own from N (gid the same), default 61000; none may name an account\n"
-          "  --browser-uids N         (PPOD_BROWSER_UIDS)  how many such uids, default 100 (browsers at\n"
-          "                           once on this host, all services together); 0 = all as nobody and\n"
+          "  --browser-uid-base N     (PPOD_BROWSER_UID_BASE) as root, each "
+          "browser runs as a uid of its\n"
+          "                           own from N (gid the same), default 61000; "
+          "none may name an account\n"
+          "  --browser-uids N         (PPOD_BROWSER_UIDS)  how many such uids, "
+          "default 100 (browsers at\n"
+          "                           once on this host, all services together); 0 "
+          "= all as nobody and\n"
           "                           no mount namespace\n"
           "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
-          "  --chromium PATH          (PPOD_CHROMIUM)      default /usr/lib/chromium/chromium\n"
-          "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: Chromium without its sandbox\n");
+          "  --chromium PATH          (PPOD_CHROMIUM)      default "
+          "/usr/lib/chromium/chromium\n"
+          "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: "
+          "Chromium without its "
+          "sandbox\n");
 }
 
 static int parse_listen(const char *v, config *c) {
@@ -248,29 +294,43 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   c->browser_uid_base = PB_ISOLATE_UID_BASE;
   c->browser_uids = PB_ISOLATE_UIDS;
   const char *e;
-  if ((e = getenv("PPOD_BODY_TIMEOUT")) && int_opt("PPOD_BODY_TIMEOUT", e, 1, 3600, &c->body_timeout_s)) return -1;
-  if ((e = getenv("PPOD_PDF_MAX_PAGES")) && int_opt("PPOD_PDF_MAX_PAGES", e, 1, 1000000, &c->pdf_max_pages)) return -1;
-  if ((e = getenv("PPOD_SESSION_MAX_PAGES")) && int_opt("PPOD_SESSION_MAX_PAGES", e, 1, 100000, &c->session_max_pages)) return -1;
-  if ((e = getenv("PPOD_DOWNLOAD_MAX_MB")) && int_opt("PPOD_DOWNLOAD_MAX_MB", e, 1, 1 << 20, &c->download_max_mb)) return -1;
+  if ((e = getenv("PPOD_BODY_TIMEOUT")) &&
+      int_opt("PPOD_BODY_TIMEOUT", e, 1, 3600, &c->body_timeout_s))
+    return -1;
+  if ((e = getenv("PPOD_PDF_MAX_PAGES")) &&
+      int_opt("PPOD_PDF_MAX_PAGES", e, 1, 1000000, &c->pdf_max_pages))
+    return -1;
+  if ((e = getenv("PPOD_SESSION_MAX_PAGES")) &&
+      int_opt("PPOD_SESSION_MAX_PAGES", e, 1, 100000, &c->session_max_pages))
+    return -1;
+  if ((e = getenv("PPOD_DOWNLOAD_MAX_MB")) &&
+      int_opt("PPOD_DOWNLOAD_MAX_MB", e, 1, 1 << 20, &c->download_max_mb))
+    return -1;
   if ((e = getenv("PPOD_BROWSER_UID_BASE")) &&
       int_opt("PPOD_BROWSER_UID_BASE", e, 1000, 2000000000, &c->browser_uid_base))
     return -1;
-  if ((e = getenv("PPOD_BROWSER_UIDS")) && int_opt("PPOD_BROWSER_UIDS", e, 0, 4096, &c->browser_uids)) return -1;
+  if ((e = getenv("PPOD_BROWSER_UIDS")) &&
+      int_opt("PPOD_BROWSER_UIDS", e, 0, 4096, &c->browser_uids))
+    return -1;
   if ((e = getenv("PPOD_LISTEN")) && parse_listen(e, c)) {
     fprintf(stderr, "ppod-browserd: PPOD_LISTEN must be ADDR:PORT\n");
     return -1;
   }
   if ((e = getenv("PPOD_DATA_DIR")) && *e) c->data_dir = e;
   if ((e = getenv("PPOD_BROWSERS")) && int_opt("PPOD_BROWSERS", e, 1, 64, &c->browsers)) return -1;
-  if ((e = getenv("PPOD_CONCURRENCY")) && int_opt("PPOD_CONCURRENCY", e, 1, 1024, &c->concurrency)) return -1;
+  if ((e = getenv("PPOD_CONCURRENCY")) && int_opt("PPOD_CONCURRENCY", e, 1, 1024, &c->concurrency))
+    return -1;
   if ((e = getenv("PPOD_QUEUE")) && int_opt("PPOD_QUEUE", e, 0, 100000, &c->queue)) return -1;
-  if ((e = getenv("PPOD_RECYCLE_AFTER")) && int_opt("PPOD_RECYCLE_AFTER", e, 0, 1000000, &c->recycle_after)) return -1;
+  if ((e = getenv("PPOD_RECYCLE_AFTER")) &&
+      int_opt("PPOD_RECYCLE_AFTER", e, 0, 1000000, &c->recycle_after))
+    return -1;
   if ((e = getenv("PPOD_SPARES")) && int_opt("PPOD_SPARES", e, 0, 16, &c->spares)) return -1;
   if ((e = getenv("PPOD_CHROMIUM")) && *e) c->chromium = e;
   if ((e = getenv("PPOD_NO_SANDBOX")) && !strcmp(e, "1")) c->no_sandbox = 1;
   if ((e = getenv("PPOD_EGRESS_HOSTS")) && *e) c->egress_hosts = e;
   if ((e = getenv("PPOD_NO_NETNS")) && !strcmp(e, "1")) c->no_netns = 1;
   if ((e = getenv("PPOD_NO_CGROUP")) && !strcmp(e, "1")) c->no_cgroup = 1;
+  if ((e = getenv("PPOD_METRICS_TOKEN")) && *e) c->metrics_token = e;
   if ((e = getenv("PPOD_EGRESS_CONNS_PER_BROWSER")) &&
       int_opt("PPOD_EGRESS_CONNS_PER_BROWSER", e, 1, 100000, &c->egress_conns))
     return -1;
@@ -294,13 +354,13 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define TAKES_VALUE()                                                            \
-  do {                                                                           \
-    if (!v) {                                                                    \
-      fprintf(stderr, "ppod-browserd: %s needs a value\n", a);                   \
-      return -1;                                                                 \
-    }                                                                            \
-    i++;                                                                         \
+#define TAKES_VALUE()                                          \
+  do {                                                         \
+    if (!v) {                                                  \
+      fprintf(stderr, "ppod-browserd: %s needs a value\n", a); \
+      return -1;                                               \
+    }                                                          \
+    i++;                                                       \
   } while (0)
     if (!strcmp(a, "--listen")) {
       TAKES_VALUE();
@@ -353,6 +413,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
       c->no_netns = 1;
     } else if (!strcmp(a, "--no-cgroup")) {
       c->no_cgroup = 1;
+    } else if (!strcmp(a, "--metrics-token")) {
+      TAKES_VALUE();
+      c->metrics_token = v;
     } else if (!strcmp(a, "--body-timeout")) {
       TAKES_VALUE();
       if (int_opt(a, v, 1, 3600, &c->body_timeout_s)) return -1;
@@ -496,7 +559,8 @@ static int serve(config *c) {
   if (prctl(PR_SET_CHILD_SUBREAPER, 1)) PB_WARN("not a child subreaper: %s", strerror(errno));
   int rc = pb_store_open(c->data_dir, &st);
   if (rc) {
-    fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n", c->data_dir, pb_strerror(rc));
+    fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n", c->data_dir,
+            pb_strerror(rc));
     pb_reaper_dismiss(reaper);
     return 1;
   }
@@ -510,7 +574,8 @@ static int serve(config *c) {
   if (pb_egress_new(&eg)) goto out;
   for (int i = 0; i < c->nallow; i++)
     if (pb_egress_allow(eg, c->allow[i])) {
-      fprintf(stderr, "ppod-browserd: --allow-private %s: expected HOST or HOST:PORT\n", c->allow[i]);
+      fprintf(stderr, "ppod-browserd: --allow-private %s: expected HOST or HOST:PORT\n",
+              c->allow[i]);
       goto out;
     }
 
@@ -542,31 +607,40 @@ static int serve(config *c) {
       close(lfd);
       ne.netns = 1;
     } else {
-      PB_WARN("egress: no network namespace per browser (%s): the egress proxy alone is the guard",
-              rc == PB_EFORBIDDEN ? "no privilege" : pb_strerror(rc));
+      PB_WARN(
+          "egress: no network namespace per browser (%s): the egress proxy "
+          "alone is the guard",
+          rc == PB_EFORBIDDEN ? "no privilege" : pb_strerror(rc));
     }
   }
   const char *egress_mode = ne.netns ? "netns+proxy" : "proxy";
-  PB_INFO("egress: %s", ne.netns ? "each browser in its own network namespace, the proxy its only way out"
-                                  : "through the egress proxy");
+  PB_INFO("egress: %s", ne.netns ? "each browser in its own network namespace, "
+                                   "the proxy its only way out"
+                                 : "through the egress proxy");
   const char *memory_mode = "off";
   if (c->browser_memory_mb > 0) {
     memory_mode = !c->no_cgroup && pb_cgroup_init() ? pb_cgroup_mode_name() : "rss-watchdog";
     PB_INFO("memory: %d MiB per browser (%s)", c->browser_memory_mb, memory_mode);
   }
-  pb_isolate_opts io = {.uid_base = (uid_t)c->browser_uid_base, .uids = c->browser_uids,
-                        .data_dir = c->data_dir};
+  pb_isolate_opts io = {
+      .uid_base = (uid_t)c->browser_uid_base, .uids = c->browser_uids, .data_dir = c->data_dir};
   if (pb_isolate_init(&io)) {
-    fprintf(stderr, "ppod-browserd: no usable uid in %d..%d for browsers (--browser-uid-base)\n",
+    fprintf(stderr,
+            "ppod-browserd: no usable uid in %d..%d for browsers "
+            "(--browser-uid-base)\n",
             c->browser_uid_base, c->browser_uid_base + c->browser_uids - 1);
     goto out;
   }
   if (pb_isolate_enabled())
-    PB_INFO("isolation: each browser in its own mount namespace, as a uid of its own from %d",
-            c->browser_uid_base);
+    PB_INFO(
+        "isolation: each browser in its own mount namespace, as a uid of "
+        "its own from %d",
+        c->browser_uid_base);
   else
-    PB_WARN("isolation: none (%s): browsers share a uid and see the host's files as it may",
-            geteuid() ? "not root" : "--browser-uids 0");
+    PB_WARN(
+        "isolation: none (%s): browsers share a uid and see the host's "
+        "files as it may",
+        geteuid() ? "not root" : "--browser-uids 0");
   /* Browsers then run as this very uid: not dumpable, its /proc/PID
    * environ, fd, mem and root are closed to them (ptrace access checks)
    * and root-owned. As root the browsers' own uids do that. */
@@ -609,7 +683,8 @@ static int serve(config *c) {
   if (pb_sessions_start(&sso, &sessions)) goto out;
   char trace_dir[PATH_MAX];
   snprintf(trace_dir, sizeof(trace_dir), "%s/traces", c->data_dir);
-  if (mkdir(trace_dir, 0700) && errno != EEXIST) PB_WARN("cannot create %s: %s", trace_dir, strerror(errno));
+  if (mkdir(trace_dir, 0700) && errno != EEXIST)
+    PB_WARN("cannot create %s: %s", trace_dir, strerror(errno));
   sweep_traces(trace_dir);
   pb_ops_env env = {.pool = pool,
                     .egress = eg,
@@ -624,9 +699,14 @@ static int serve(config *c) {
                     .egress_why = egress_why,
                     .egress_why_data = proxy,
                     .pdf_max_pages = c->pdf_max_pages};
-  pb_server_opts so = {.address = c->address, .port = c->port, .store = st, .ops = &env,
-                       .jobs = jobs, .drain_ms = 25000,
-                       .body_timeout_ms = c->body_timeout_s * 1000};
+  pb_server_opts so = {.address = c->address,
+                       .port = c->port,
+                       .store = st,
+                       .ops = &env,
+                       .jobs = jobs,
+                       .drain_ms = 25000,
+                       .body_timeout_ms = c->body_timeout_s * 1000,
+                       .metrics_token = c->metrics_token};
   if (pb_server_create(&so, &srv)) goto out;
 
   g_server = srv;
@@ -639,14 +719,20 @@ static int serve(config *c) {
   const char *host = strchr(c->address, ':') ? "[%s]" : "%s";
   char hostbuf[160];
   snprintf(hostbuf, sizeof(hostbuf), host, c->address);
-  fprintf(stderr, "ppod-browserd: listening on http://%s:%d (%d browser(s), %d job thread(s), queue %d)\n",
+  fprintf(stderr,
+          "ppod-browserd: listening on http://%s:%d (%d browser(s), %d job "
+          "thread(s), queue %d)\n",
           hostbuf, c->port, c->browsers, c->concurrency, c->queue);
   if (*tok)
-    printf("\nlocal account token: %s\n\ntry:\n  curl -s -X POST http://%s:%d/browser/screenshot \\\n"
-           "    -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
-           "    -d '{\"html\":\"<h1>Hello from ppod</h1>\"}' -o hello.png\n"
-           "  or: PAPERPOD_TOKEN=%s build/ppod browser:screenshot https://example.com\n\n",
-           tok, hostbuf, c->port, tok, tok);
+    printf(
+        "\nlocal account token: %s\n\ntry:\n  curl -s -X POST "
+        "http://%s:%d/browser/screenshot \\\n"
+        "    -H 'Authorization: Bearer %s' -H 'Content-Type: "
+        "application/json' \\\n"
+        "    -d '{\"html\":\"<h1>Hello from ppod</h1>\"}' -o hello.png\n"
+        "  or: PAPERPOD_TOKEN=%s build/ppod browser:screenshot "
+        "https://example.com\n\n",
+        tok, hostbuf, c->port, tok, tok);
   fflush(stdout);
   pb_server_run(srv);
   code = 0;

@@ -24,7 +24,7 @@ void pb_metrics_reject(pb_metrics *m, const char *reason);
 /* One browser's line in ppod_browser_rss_bytes. */
 typedef struct {
   int index;
-  int pid;
+  int pid; /* 0: not shown (only an authenticated scrape sees pids) */
   int spare;
   long rss_kb;
 } pb_metrics_browser;

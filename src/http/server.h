@@ -25,6 +25,9 @@ typedef struct {
   pb_jobs *jobs;         /* borrowed */
   int drain_ms;          /* how long in-flight work may finish after stop */
   int body_timeout_ms;   /* 0: PB_BODY_TIMEOUT_MS */
+  /* Bearer token /metrics requires (borrowed); NULL: /metrics answers
+   * loopback peers only, and never names browser pids. */
+  const char *metrics_token;
 } pb_server_opts;
 
 int pb_server_create(const pb_server_opts *o, pb_server **out);

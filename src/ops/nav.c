@@ -36,16 +36,17 @@ struct pb_nav {
   /* Read by the reader-thread hook while the page is leased. */
   char *html_b64;
   int doc_served;
-  unsigned reject_mask;  /* resource types blocked */
-  unsigned allow_mask;   /* when not 0: only these types pass */
-  pb_pattern *reject_re[MAX_PATTERNS], *allow_re[MAX_PATTERNS]; /* tenant regexes, bounded */
+  unsigned reject_mask; /* resource types blocked */
+  unsigned allow_mask;  /* when not 0: only these types pass */
+  pb_pattern *reject_re[MAX_PATTERNS],
+      *allow_re[MAX_PATTERNS]; /* tenant regexes, bounded */
   int nreject_re, nallow_re;
   const char *auth_user, *auth_pass; /* borrowed from the request */
   int auth_tries;
-  pb_trace *trace;       /* when the request asked for "trace": true */
+  pb_trace *trace; /* when the request asked for "trace": true */
   int recording;
-  char trace_id[48];     /* chosen when the answer leaves, stored after */
-  int committed;         /* Page.navigate was answered */
+  char trace_id[48]; /* chosen when the answer leaves, stored after */
+  int committed;     /* Page.navigate was answered */
 };
 
 static const char *obj_str(const cJSON *o, const char *name);
@@ -56,33 +57,40 @@ static void trace_rec(int dir, const char *json, size_t len, void *data) {
 }
 
 int pb_nav_action_begin(pb_nav *n, const char *api, const cJSON *params) {
-  return n->trace ? pb_trace_action_begin(n->trace, api, params, pb_wall_ms()) : 0;
+  return n->trace ? pb_trace_action_begin(n->trace, api, params, pb_wall_ms())
+                  : 0;
 }
 
 void pb_nav_action_end(pb_nav *n, int id, const char *error) {
-  if (n->trace && id) pb_trace_action_end(n->trace, id, pb_wall_ms(), error);
+  if (n->trace && id)
+    pb_trace_action_end(n->trace, id, pb_wall_ms(), error);
 }
 
 /* Ids are random hex; the owner account is part of the file name so one
  * account can never fetch another's trace. */
-int pb_trace_store(const char *dir, int64_t account_id, const char *zip, size_t len,
-                   char id_out[48]) {
+int pb_trace_store(const char *dir, int64_t account_id, const char *zip,
+                   size_t len, char id_out[48]) {
   unsigned char b[16];
-  if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) return PB_EIO;
-  for (int i = 0; i < 16; i++) snprintf(id_out + 2 * i, 3, "%02x", b[i]);
+  if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+    return PB_EIO;
+  for (int i = 0; i < 16; i++)
+    snprintf(id_out + 2 * i, 3, "%02x", b[i]);
   return pb_trace_store_as(dir, account_id, id_out, zip, len);
 }
 
-int pb_trace_store_as(const char *dir, int64_t account_id, const char *id, const char *zip,
-                      size_t len) {
+int pb_trace_store_as(const char *dir, int64_t account_id, const char *id,
+                      const char *zip, size_t len) {
   char path[4096];
-  snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir, (long long)account_id, id);
+  snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir, (long long)account_id,
+           id);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return PB_EIO;
+  if (fd < 0)
+    return PB_EIO;
   size_t off = 0;
   while (off < len) {
     ssize_t w = write(fd, zip + off, len - off);
-    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EINTR)
+      continue;
     if (w <= 0) {
       close(fd);
       unlink(path);
@@ -94,8 +102,10 @@ int pb_trace_store_as(const char *dir, int64_t account_id, const char *id, const
   return 0;
 }
 
-int pb_trace_path(const char *dir, int64_t account_id, const char *id, char *path, size_t cap) {
-  if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32) return PB_ENOTFOUND;
+int pb_trace_path(const char *dir, int64_t account_id, const char *id,
+                  char *path, size_t cap) {
+  if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+    return PB_ENOTFOUND;
   snprintf(path, cap, "%s/%lld-%s.zip", dir, (long long)account_id, id);
   struct stat st;
   return stat(path, &st) == 0 ? 0 : PB_ENOTFOUND;
@@ -106,9 +116,11 @@ int pb_trace_path(const char *dir, int64_t account_id, const char *id, char *pat
 static void trace_start(pb_nav *n) {
   pb_page *pg = n->page;
   int64_t t0 = pb_now_ms();
-  if (pb_cdp_record(pg->cdp, pg->session_id, trace_rec, n->trace)) return;
+  if (pb_cdp_record(pg->cdp, pg->session_id, trace_rec, n->trace))
+    return;
   n->recording = 1;
-  pb_trace_meta(n->trace, obj_str_pub(n->job->req, "url"), pg->width, pg->height, NULL, NULL);
+  pb_trace_meta(n->trace, obj_str_pub(n->job->req, "url"), pg->width,
+                pg->height, NULL, NULL);
   /* All are answered before the page loads, so the trace holds all of it;
    * a session answers in order, so waiting for the last one is enough. */
   int64_t deadline = pb_now_ms() + 5000;
@@ -123,11 +135,13 @@ static void trace_start(pb_nav *n) {
   p = cJSON_CreateObject();
   /* The categories DevTools' Performance panel needs, with its filmstrip;
    * the CPU profiler is left out: it costs more than the rest together. */
-  cJSON_AddStringToObject(p, "categories",
-                          "-*,devtools.timeline,disabled-by-default-devtools.timeline,"
-                          "disabled-by-default-devtools.screenshot,blink.user_timing,loading");
+  cJSON_AddStringToObject(
+      p, "categories",
+      "-*,devtools.timeline,disabled-by-default-devtools.timeline,"
+      "disabled-by-default-devtools.screenshot,blink.user_timing,loading");
   cJSON_AddStringToObject(p, "transferMode", "ReportEvents");
-  pb_cdp_call(pg->cdp, pg->session_id, "Tracing.start", p, deadline, NULL, NULL, 0);
+  pb_cdp_call(pg->cdp, pg->session_id, "Tracing.start", p, deadline, NULL, NULL,
+              0);
   PB_DEBUG("trace: started in %lld ms", (long long)(pb_now_ms() - t0));
 }
 
@@ -137,14 +151,16 @@ static void trace_finish(pb_nav *n) {
   int64_t t0 = pb_now_ms();
   if (n->recording) {
     pb_cdp_send(pg->cdp, pg->session_id, "Page.stopScreencast", NULL);
-    if (pb_cdp_call(pg->cdp, pg->session_id, "Tracing.end", NULL, pb_now_ms() + 2000, NULL, NULL, 0) == 0) {
+    if (pb_cdp_call(pg->cdp, pg->session_id, "Tracing.end", NULL,
+                    pb_now_ms() + 2000, NULL, NULL, 0) == 0) {
       /* The timeline arrives in dataCollected events up to tracingComplete. */
       int64_t until = pb_now_ms() + 3000;
       pb_cdp_event *ev;
       while (pb_cdp_next_event(pg->events, until, &ev) == 0) {
         int done = !strcmp(ev->method, "Tracing.tracingComplete");
         pb_cdp_event_free(ev);
-        if (done) break;
+        if (done)
+          break;
       }
     }
     pb_cdp_unrecord(pg->cdp, trace_rec, n->trace);
@@ -160,28 +176,32 @@ static void trace_finish(pb_nav *n) {
   free(zip);
   if (dir && n->trace_id[0]) {
     char pending[4096];
-    snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir, (long long)n->job->account_id,
-             n->trace_id);
+    snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir,
+             (long long)n->job->account_id, n->trace_id);
     unlink(pending);
   }
-  PB_DEBUG("trace: stopped in %lld ms, zip of %zu bytes written in %lld ms", (long long)(t1 - t0), len,
-           (long long)(pb_now_ms() - t1));
+  PB_DEBUG("trace: stopped in %lld ms, zip of %zu bytes written in %lld ms",
+           (long long)(t1 - t0), len, (long long)(pb_now_ms() - t1));
 }
 
 static const char *const resource_types[] = {
-    "Document", "Stylesheet", "Image",    "Media",  "Font",           "Script",
-    "TextTrack", "XHR",       "Fetch",    "Prefetch", "EventSource",  "WebSocket",
-    "Manifest", "SignedExchange", "Ping", "CSPViolationReport", "Preflight", "Other",
+    "Document",  "Stylesheet",     "Image",       "Media",
+    "Font",      "Script",         "TextTrack",   "XHR",
+    "Fetch",     "Prefetch",       "EventSource", "WebSocket",
+    "Manifest",  "SignedExchange", "Ping",        "CSPViolationReport",
+    "Preflight", "Other",
 };
 #define NTYPES (int)(sizeof(resource_types) / sizeof(resource_types[0]))
 
 static int resource_type_index(const char *name) {
   for (int i = 0; i < NTYPES; i++)
-    if (!strcasecmp(resource_types[i], name)) return i;
+    if (!strcasecmp(resource_types[i], name))
+      return i;
   return -1;
 }
 
-int pb_op_fail(pb_op_result *res, int status, const char *code, const char *fmt, ...) {
+int pb_op_fail(pb_op_result *res, int status, const char *code, const char *fmt,
+               ...) {
   res->status = status;
   pb_strlcpy(res->code, code, sizeof(res->code));
   va_list ap;
@@ -199,20 +219,26 @@ int pb_op_fail_rc(pb_op_result *res, int rc, const char *what) {
   case PB_ETIMEOUT:
     return pb_op_fail(res, 408, "TIMEOUT", "%s: timed out", what);
   case PB_ECRASHED:
-    return pb_op_fail(res, 502, "BROWSER_CRASHED", "%s: the browser crashed; try again", what);
+    return pb_op_fail(res, 502, "BROWSER_CRASHED",
+                      "%s: the browser crashed; try again", what);
   case PB_ETARGET:
-    return pb_op_fail(res, 502, "PAGE_CRASHED", "%s: the page crashed or was closed", what);
+    return pb_op_fail(res, 502, "PAGE_CRASHED",
+                      "%s: the page crashed or was closed", what);
   case PB_ECANCELED:
-    return pb_op_fail(res, 499, "CLIENT_CLOSED", "%s: the client went away", what);
+    return pb_op_fail(res, 499, "CLIENT_CLOSED", "%s: the client went away",
+                      what);
   case PB_ESHUTDOWN:
-    return pb_op_fail(res, 503, "SHUTTING_DOWN", "%s: the service is shutting down", what);
+    return pb_op_fail(res, 503, "SHUTTING_DOWN",
+                      "%s: the service is shutting down", what);
   default:
-    return pb_op_fail(res, 500, "INTERNAL_ERROR", "%s: %s", what, pb_strerror(rc));
+    return pb_op_fail(res, 500, "INTERNAL_ERROR", "%s: %s", what,
+                      pb_strerror(rc));
   }
 }
 
 void pb_op_result_free(pb_op_result *res) {
-  if (!res) return;
+  if (!res)
+    return;
   free(res->body);
   res->body = NULL;
 }
@@ -220,71 +246,85 @@ void pb_op_result_free(pb_op_result *res) {
 pb_page *pb_nav_page(pb_nav *n) { return n->page; }
 int64_t pb_nav_deadline(pb_nav *n) { return n->action_deadline; }
 
-static int canceled(pb_nav *n) { return n->job->canceled && atomic_load(n->job->canceled); }
+static int canceled(pb_nav *n) {
+  return n->job->canceled && atomic_load(n->job->canceled);
+}
 
 int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result) {
   if (canceled(n)) {
     cJSON_Delete(params);
     return PB_ECANCELED;
   }
-  return pb_cdp_call_cancelable(n->page->cdp, n->page->session_id, method, params,
-                                n->action_deadline, n->job->canceled, result, NULL, 0);
+  return pb_cdp_call_cancelable(n->page->cdp, n->page->session_id, method,
+                                params, n->action_deadline, n->job->canceled,
+                                result, NULL, 0);
 }
 
-int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **value, char *err,
-                size_t errcap) {
+int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms,
+                cJSON **value, char *err, size_t errcap) {
   *value = NULL;
-  if (err && errcap) err[0] = '\0';
+  if (err && errcap)
+    err[0] = '\0';
   cJSON *p = cJSON_CreateObject(), *res = NULL;
   cJSON_AddStringToObject(p, "expression", expression);
   cJSON_AddBoolToObject(p, "returnByValue", 1);
   cJSON_AddBoolToObject(p, "awaitPromise", 1);
-  int rc = pb_cdp_call_cancelable(n->page->cdp, n->page->session_id, "Runtime.evaluate", p,
-                                  deadline_ms, n->job->canceled, &res, err, errcap);
-  if (rc) return rc;
+  int rc = pb_cdp_call_cancelable(n->page->cdp, n->page->session_id,
+                                  "Runtime.evaluate", p, deadline_ms,
+                                  n->job->canceled, &res, err, errcap);
+  if (rc)
+    return rc;
   cJSON *exc = cJSON_GetObjectItemCaseSensitive(res, "exceptionDetails");
   if (exc) {
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(exc, "exception");
     const cJSON *desc = cJSON_GetObjectItemCaseSensitive(ex, "description");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(exc, "text");
     snprintf(err, errcap, "%s",
-             cJSON_IsString(desc) ? desc->valuestring
-                                  : cJSON_IsString(text) ? text->valuestring : "exception");
+             cJSON_IsString(desc)   ? desc->valuestring
+             : cJSON_IsString(text) ? text->valuestring
+                                    : "exception");
     cJSON_Delete(res);
     return PB_EINVAL;
   }
   cJSON *r = cJSON_GetObjectItemCaseSensitive(res, "result");
   cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "value");
-  if (v) *value = cJSON_DetachItemViaPointer(r, v);
+  if (v)
+    *value = cJSON_DetachItemViaPointer(r, v);
   cJSON_Delete(res);
   return 0;
 }
 
-int pb_nav_apply(pb_nav *n, const char *function, const cJSON *args, cJSON **value, char *err,
-                 size_t errcap) {
+int pb_nav_apply(pb_nav *n, const char *function, const cJSON *args,
+                 cJSON **value, char *err, size_t errcap) {
   char *a = cJSON_PrintUnformatted(args);
-  if (!a) return PB_ENOMEM;
+  if (!a)
+    return PB_ENOMEM;
   pb_buf js;
   pb_buf_init(&js, (size_t)64 << 20);
   int rc = pb_buf_printf(&js, "(%s)(...%s)", function, a);
   free(a);
   int action = pb_nav_action_begin(n, "page.evaluate", NULL);
-  if (!rc) rc = pb_nav_eval(n, js.data, n->action_deadline, value, err, errcap);
-  pb_nav_action_end(n, action, rc ? (rc == PB_EINVAL ? err : pb_strerror(rc)) : NULL);
+  if (!rc)
+    rc = pb_nav_eval(n, js.data, n->action_deadline, value, err, errcap);
+  pb_nav_action_end(n, action,
+                    rc ? (rc == PB_EINVAL ? err : pb_strerror(rc)) : NULL);
   pb_buf_free(&js);
   return rc;
 }
 
 int pb_nav_content(pb_nav *n, cJSON **html, pb_op_result *res) {
   static const char serialize_js[] =
-      "() => (document.doctype ? new XMLSerializer().serializeToString(document.doctype) : '') +"
+      "() => (document.doctype ? new "
+      "XMLSerializer().serializeToString(document.doctype) : '') +"
       " (document.documentElement ? document.documentElement.outerHTML : '')";
   cJSON *args = cJSON_CreateArray();
   char err[512];
   int rc = pb_nav_apply(n, serialize_js, args, html, err, sizeof(err));
   cJSON_Delete(args);
-  if (rc == PB_EINVAL) return pb_op_fail(res, 422, "PAGE_ERROR", "serializing the page: %s", err);
-  if (rc) return pb_op_fail_rc(res, rc, "serializing the page");
+  if (rc == PB_EINVAL)
+    return pb_op_fail(res, 422, "PAGE_ERROR", "serializing the page: %s", err);
+  if (rc)
+    return pb_op_fail_rc(res, rc, "serializing the page");
   return 0;
 }
 
@@ -295,7 +335,8 @@ int pb_op_json(pb_op_result *res, cJSON *result) {
   free(res->body);
   res->body = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
-  if (!res->body) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+  if (!res->body)
+    return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
   res->body_len = strlen(res->body);
   res->content_type = "application/json";
   res->status = 200;
@@ -307,18 +348,20 @@ int pb_op_json(pb_op_result *res, cJSON *result) {
 static int any_match(pb_pattern *const *re, int n, const char *url) {
   size_t len = strlen(url);
   for (int i = 0; i < n; i++)
-    if (pb_pattern_match(re[i], url, len) == 1) return 1;
+    if (pb_pattern_match(re[i], url, len) == 1)
+      return 1;
   return 0;
 }
 
 /* Reader-thread policy for the leased page: serve the `html` body as the
  * main document, answer HTTP auth, and fail blocked requests like a network
  * error (the page carries on). */
-static int page_hook(pb_cdp *c, const char *sid, const char *method, const cJSON *params,
-                     void *data) {
+static int page_hook(pb_cdp *c, const char *sid, const char *method,
+                     const cJSON *params, void *data) {
   pb_nav *n = data;
   /* While tracing, the recorder keeps these; nobody waits for them. */
-  if (n->trace && (!strncmp(method, "Network.", 8) || !strcmp(method, "Tracing.dataCollected") ||
+  if (n->trace && (!strncmp(method, "Network.", 8) ||
+                   !strcmp(method, "Tracing.dataCollected") ||
                    !strcmp(method, "Tracing.bufferUsage")))
     return 1;
   if (!strcmp(method, "Page.screencastFrame")) {
@@ -333,9 +376,11 @@ static int page_hook(pb_cdp *c, const char *sid, const char *method, const cJSON
   }
   int paused = !strcmp(method, "Fetch.requestPaused");
   int auth = !paused && !strcmp(method, "Fetch.authRequired");
-  if (!paused && !auth) return 0;
+  if (!paused && !auth)
+    return 0;
   const cJSON *rid = cJSON_GetObjectItemCaseSensitive(params, "requestId");
-  if (!cJSON_IsString(rid)) return 1;
+  if (!cJSON_IsString(rid))
+    return 1;
   cJSON *p = cJSON_CreateObject();
   cJSON_AddStringToObject(p, "requestId", rid->valuestring);
   if (auth) {
@@ -375,7 +420,8 @@ static int page_hook(pb_cdp *c, const char *sid, const char *method, const cJSON
   }
   if (!main_doc) {
     unsigned bit = ti >= 0 ? 1u << ti : 0;
-    block = (n->reject_mask & bit) || (n->allow_mask && !(n->allow_mask & bit)) ||
+    block = (n->reject_mask & bit) ||
+            (n->allow_mask && !(n->allow_mask & bit)) ||
             any_match(n->reject_re, n->nreject_re, url) ||
             (n->nallow_re && !any_match(n->allow_re, n->nallow_re, url));
   }
@@ -393,7 +439,8 @@ static unsigned type_mask(const cJSON *list) {
   const cJSON *t;
   cJSON_ArrayForEach(t, list) {
     int i = cJSON_IsString(t) ? resource_type_index(t->valuestring) : -1;
-    if (i >= 0) mask |= 1u << i;
+    if (i >= 0)
+      mask |= 1u << i;
   }
   return mask;
 }
@@ -425,6 +472,9 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
   const cJSON *vp = cJSON_GetObjectItemCaseSensitive(req, "viewport");
   int w = obj_int(vp, "width", 1280), h = obj_int(vp, "height", 720);
   double dsf = obj_num(vp, "deviceScaleFactor", 1);
+  /* Every operation renders the viewport: none gets one past the cap. */
+  if (pb_op_viewport_check(req, res))
+    return -1;
   if (w != pg->width || h != pg->height || dsf != pg->dsf) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddNumberToObject(p, "width", w);
@@ -444,7 +494,8 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
     if ((rc = pb_nav_call(n, "Emulation.setUserAgentOverride", p, NULL)))
       return pb_op_fail_rc(res, rc, "setting the user agent");
   }
-  const cJSON *hdrs = cJSON_GetObjectItemCaseSensitive(req, "setExtraHTTPHeaders");
+  const cJSON *hdrs =
+      cJSON_GetObjectItemCaseSensitive(req, "setExtraHTTPHeaders");
   const cJSON *cookies = cJSON_GetObjectItemCaseSensitive(req, "cookies");
   if (hdrs || cookies) {
     if ((rc = pb_nav_call(n, "Network.enable", NULL, NULL)))
@@ -469,10 +520,12 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddItemToObject(p, "cookies", list);
     char err[256];
-    rc = pb_cdp_call(pg->cdp, pg->session_id, "Network.setCookies", p, n->job->deadline_ms, NULL,
-                     err, sizeof(err));
-    if (rc == PB_ECDP) return pb_op_fail(res, 400, "INVALID_REQUEST", "cookies: %s", err);
-    if (rc) return pb_op_fail_rc(res, rc, "setting cookies");
+    rc = pb_cdp_call(pg->cdp, pg->session_id, "Network.setCookies", p,
+                     n->job->deadline_ms, NULL, err, sizeof(err));
+    if (rc == PB_ECDP)
+      return pb_op_fail(res, 400, "INVALID_REQUEST", "cookies: %s", err);
+    if (rc)
+      return pb_op_fail_rc(res, rc, "setting cookies");
   }
   const char *media = obj_str(req, "emulateMediaType");
   if (media) {
@@ -481,14 +534,17 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
     if ((rc = pb_nav_call(n, "Emulation.setEmulatedMedia", p, NULL)))
       return pb_op_fail_rc(res, rc, "emulating the media type");
   }
-  if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(req, "setJavaScriptEnabled"))) {
+  if (cJSON_IsFalse(
+          cJSON_GetObjectItemCaseSensitive(req, "setJavaScriptEnabled"))) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddBoolToObject(p, "value", 1);
     if ((rc = pb_nav_call(n, "Emulation.setScriptExecutionDisabled", p, NULL)))
       return pb_op_fail_rc(res, rc, "disabling JavaScript");
   }
-  n->reject_mask = type_mask(cJSON_GetObjectItemCaseSensitive(req, "rejectResourceTypes"));
-  n->allow_mask = type_mask(cJSON_GetObjectItemCaseSensitive(req, "allowResourceTypes"));
+  n->reject_mask =
+      type_mask(cJSON_GetObjectItemCaseSensitive(req, "rejectResourceTypes"));
+  n->allow_mask =
+      type_mask(cJSON_GetObjectItemCaseSensitive(req, "allowResourceTypes"));
   const cJSON *auth = cJSON_GetObjectItemCaseSensitive(req, "authenticate");
   n->auth_user = obj_str(auth, "username");
   n->auth_pass = obj_str(auth, "password");
@@ -500,7 +556,8 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
     cJSON *pats = cJSON_AddArrayToObject(p, "patterns");
     for (int i = 0; i < NTYPES && !all; i++) {
       int want = (n->reject_mask & (1u << i)) || (i == 0 && n->html_b64);
-      if (!want) continue;
+      if (!want)
+        continue;
       cJSON *pat = cJSON_CreateObject();
       cJSON_AddStringToObject(pat, "resourceType", resource_types[i]);
       cJSON_AddStringToObject(pat, "requestStage", "Request");
@@ -512,7 +569,8 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
       cJSON_AddStringToObject(pat, "requestStage", "Request");
       cJSON_AddItemToArray(pats, pat);
     }
-    if (n->auth_user) cJSON_AddBoolToObject(p, "handleAuthRequests", 1);
+    if (n->auth_user)
+      cJSON_AddBoolToObject(p, "handleAuthRequests", 1);
     if ((rc = pb_nav_call(n, "Fetch.enable", p, NULL)))
       return pb_op_fail_rc(res, rc, "enabling request interception");
   }
@@ -521,19 +579,23 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
 
 /* Compiles a request body's list of URL patterns. One that is not a valid
  * regular expression or is over a limit is 400 INVALID_PATTERN naming it. */
-static int compile_patterns(const cJSON *list, const char *field, pb_pattern **re, int *n,
-                            pb_op_result *res) {
+static int compile_patterns(const cJSON *list, const char *field,
+                            pb_pattern **re, int *n, pb_op_result *res) {
   const cJSON *it;
   int i = 0;
   cJSON_ArrayForEach(it, list) {
-    if (!cJSON_IsString(it) || *n >= MAX_PATTERNS) continue;
+    if (!cJSON_IsString(it) || *n >= MAX_PATTERNS)
+      continue;
     char why[200];
     int rc = pb_pattern_compile(it->valuestring, &re[*n], why, sizeof(why));
-    if (rc == PB_ENOMEM) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+    if (rc == PB_ENOMEM)
+      return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
     if (rc)
-      return pb_op_fail(
-          res, 400, "INVALID_PATTERN", "%s[%d]: '%.200s' %s: %s", field, i, it->valuestring,
-          rc == PB_ETOOBIG ? "is over a limit" : "is not a valid regular expression", why);
+      return pb_op_fail(res, 400, "INVALID_PATTERN", "%s[%d]: '%.200s' %s: %s",
+                        field, i, it->valuestring,
+                        rc == PB_ETOOBIG ? "is over a limit"
+                                         : "is not a valid regular expression",
+                        why);
     (*n)++;
     i++;
   }
@@ -541,10 +603,14 @@ static int compile_patterns(const cJSON *list, const char *field, pb_pattern **r
 }
 
 static const char *lifecycle_name(const char *wait_until) {
-  if (!wait_until || !strcmp(wait_until, "load")) return "load";
-  if (!strcmp(wait_until, "domcontentloaded")) return "DOMContentLoaded";
-  if (!strcmp(wait_until, "networkidle0")) return "networkIdle";
-  if (!strcmp(wait_until, "networkidle2")) return "networkAlmostIdle";
+  if (!wait_until || !strcmp(wait_until, "load"))
+    return "load";
+  if (!strcmp(wait_until, "domcontentloaded"))
+    return "DOMContentLoaded";
+  if (!strcmp(wait_until, "networkidle0"))
+    return "networkIdle";
+  if (!strcmp(wait_until, "networkidle2"))
+    return "networkAlmostIdle";
   return "load";
 }
 
@@ -553,22 +619,28 @@ static const char *lifecycle_name(const char *wait_until) {
  * the page navigates again before that (a script or meta redirect), the
  * newest document is the one waited for: a user asked for the page that
  * ends up loaded. */
-static int wait_lifecycle(pb_nav *n, const char *frame_id, const char *loader_id,
-                          const char *name, int64_t deadline) {
+static int wait_lifecycle(pb_nav *n, const char *frame_id,
+                          const char *loader_id, const char *name,
+                          int64_t deadline) {
   char current[64];
   pb_strlcpy(current, loader_id, sizeof(current));
   int documents = 0;
   for (;;) {
-    if (canceled(n)) return PB_ECANCELED;
+    if (canceled(n))
+      return PB_ECANCELED;
     pb_cdp_event *ev = NULL;
     /* Wake up now and then to notice a client that went away. */
     int64_t slice = pb_now_ms() + 250;
-    int rc = pb_cdp_next_event(n->page->events, slice < deadline ? slice : deadline, &ev);
-    if (rc == PB_ETIMEOUT && pb_now_ms() < deadline) continue;
-    if (rc) return rc;
+    int rc = pb_cdp_next_event(n->page->events,
+                               slice < deadline ? slice : deadline, &ev);
+    if (rc == PB_ETIMEOUT && pb_now_ms() < deadline)
+      continue;
+    if (rc)
+      return rc;
     int done = 0;
     if (!strcmp(ev->method, "Page.lifecycleEvent")) {
-      const char *f = obj_str(ev->params, "frameId"), *l = obj_str(ev->params, "loaderId"),
+      const char *f = obj_str(ev->params, "frameId"),
+                 *l = obj_str(ev->params, "loaderId"),
                  *nm = obj_str(ev->params, "name");
       if (f && nm && l && !strcmp(f, frame_id)) {
         if (!strcmp(nm, "init") && strcmp(l, current)) {
@@ -582,13 +654,15 @@ static int wait_lifecycle(pb_nav *n, const char *frame_id, const char *loader_id
       }
     }
     pb_cdp_event_free(ev);
-    if (done) return 0;
+    if (done)
+      return 0;
   }
 }
 
 static void drain_events(pb_nav *n) {
   pb_cdp_event *ev;
-  while (pb_cdp_next_event(n->page->events, 0, &ev) == 0) pb_cdp_event_free(ev);
+  while (pb_cdp_next_event(n->page->events, 0, &ev) == 0)
+    pb_cdp_event_free(ev);
 }
 
 static int sleep_until(pb_nav *n, int64_t until);
@@ -602,27 +676,31 @@ static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
   cJSON_AddItemToArray(args, cJSON_CreateString(sel));
   char *sel_json = cJSON_PrintUnformatted(args);
   cJSON_Delete(args);
-  if (!sel_json) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+  if (!sel_json)
+    return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
   pb_buf js;
   pb_buf_init(&js, 1 << 20);
-  pb_buf_printf(&js,
-                "(async ([sel], visible, hidden, timeout) => {"
-                "  const seen = el => { if (!el) return false;"
-                "    const s = getComputedStyle(el);"
-                "    if (s.visibility === 'hidden' || s.display === 'none') return false;"
-                "    const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };"
-                "  const end = Date.now() + timeout;"
-                "  for (;;) {"
-                "    const el = document.querySelector(sel);"
-                "    if (hidden ? !seen(el) : visible ? seen(el) : !!el) return true;"
-                "    if (Date.now() >= end) return false;"
-                "    await new Promise(r => setTimeout(r, 20));"
-                "  }"
-                "})(%s, %s, %s, %d)",
-                sel_json, visible ? "true" : "false", hidden ? "true" : "false", timeout);
+  pb_buf_printf(
+      &js,
+      "(async ([sel], visible, hidden, timeout) => {"
+      "  const seen = el => { if (!el) return false;"
+      "    const s = getComputedStyle(el);"
+      "    if (s.visibility === 'hidden' || s.display === 'none') return false;"
+      "    const r = el.getBoundingClientRect(); return r.width > 0 && "
+      "r.height > 0; };"
+      "  const end = Date.now() + timeout;"
+      "  for (;;) {"
+      "    const el = document.querySelector(sel);"
+      "    if (hidden ? !seen(el) : visible ? seen(el) : !!el) return true;"
+      "    if (Date.now() >= end) return false;"
+      "    await new Promise(r => setTimeout(r, 20));"
+      "  }"
+      "})(%s, %s, %s, %d)",
+      sel_json, visible ? "true" : "false", hidden ? "true" : "false", timeout);
   free(sel_json);
   int64_t deadline = pb_now_ms() + timeout + 1000;
-  if (deadline > n->job->deadline_ms) deadline = n->job->deadline_ms;
+  if (deadline > n->job->deadline_ms)
+    deadline = n->job->deadline_ms;
   cJSON *v = NULL;
   char err[512];
   /* A navigation while waiting destroys the context the poll runs in:
@@ -631,8 +709,10 @@ static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
   for (;;) {
     rc = pb_nav_eval(n, js.data, deadline, &v, err, sizeof(err));
     int gone = (rc == PB_ECDP || rc == PB_EINVAL) &&
-               (strstr(err, "context") || strstr(err, "navigated") || strstr(err, "destroyed"));
-    if (!gone || pb_now_ms() >= deadline) break;
+               (strstr(err, "context") || strstr(err, "navigated") ||
+                strstr(err, "destroyed"));
+    if (!gone || pb_now_ms() >= deadline)
+      break;
     cJSON_Delete(v);
     v = NULL;
     sleep_until(n, pb_now_ms() + 20);
@@ -641,11 +721,17 @@ static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
   int ok = cJSON_IsTrue(v);
   cJSON_Delete(v);
   if (rc == PB_EINVAL)
-    return pb_op_fail(res, 400, "INVALID_REQUEST", "waitForSelector.selector: %s", err);
-  if (rc && rc != PB_ETIMEOUT) return pb_op_fail_rc(res, rc, "waiting for selector");
+    return pb_op_fail(res, 400, "INVALID_REQUEST",
+                      "waitForSelector.selector: %s", err);
+  if (rc && rc != PB_ETIMEOUT)
+    return pb_op_fail_rc(res, rc, "waiting for selector");
   if (rc || !ok) {
-    pb_op_fail(res, 408, "TIMEOUT", "waitForSelector: '%s' not %s after %d ms", sel,
-               hidden ? "hidden" : visible ? "visible" : "attached", timeout);
+    pb_op_fail(res, 408, "TIMEOUT", "waitForSelector: '%s' not %s after %d ms",
+               sel,
+               hidden    ? "hidden"
+               : visible ? "visible"
+                         : "attached",
+               timeout);
     return 1;
   }
   return 0;
@@ -653,9 +739,11 @@ static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
 
 static int sleep_until(pb_nav *n, int64_t until) {
   while (pb_now_ms() < until) {
-    if (canceled(n)) return PB_ECANCELED;
+    if (canceled(n))
+      return PB_ECANCELED;
     int64_t left = until - pb_now_ms();
-    if (left > 100) left = 100;
+    if (left > 100)
+      left = 100;
     struct timespec ts = {.tv_sec = 0, .tv_nsec = left * 1000000};
     nanosleep(&ts, NULL);
   }
@@ -668,34 +756,44 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res);
 
 /* page.addScriptTag / page.addStyleTag: each tag is added in order and, for
  * a URL, waited for until it loaded. */
-static int add_tags(pb_nav *n, const cJSON *list, int script, pb_op_result *res) {
+static int add_tags(pb_nav *n, const cJSON *list, int script,
+                    pb_op_result *res) {
   const cJSON *t;
   cJSON_ArrayForEach(t, list) {
     const char *url = obj_str(t, "url"), *content = obj_str(t, "content");
     cJSON *arg = cJSON_CreateString(url ? url : content ? content : "");
     char *lit = cJSON_PrintUnformatted(arg);
     cJSON_Delete(arg);
-    if (!lit) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+    if (!lit)
+      return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
     pb_buf js;
     pb_buf_init(&js, 4u << 20);
     int rc = pb_buf_printf(
         &js,
         "new Promise((ok, fail) => { const v = %s, isUrl = %s, script = %s;"
-        " const el = document.createElement(script ? 'script' : isUrl ? 'link' : 'style');"
-        " if (isUrl) { if (script) el.src = v; else { el.rel = 'stylesheet'; el.href = v; }"
-        "   el.onload = () => ok(true); el.onerror = () => fail(new Error('could not load ' + v)); }"
+        " const el = document.createElement(script ? 'script' : isUrl ? 'link' "
+        ": 'style');"
+        " if (isUrl) { if (script) el.src = v; else { el.rel = 'stylesheet'; "
+        "el.href = v; }"
+        "   el.onload = () => ok(true); el.onerror = () => fail(new "
+        "Error('could not load ' + v)); "
+        "}"
         " else { el.textContent = v; }"
-        " (document.head || document.documentElement).appendChild(el); if (!isUrl) ok(true); })",
+        " (document.head || document.documentElement).appendChild(el); if "
+        "(!isUrl) ok(true); })",
         lit, url ? "true" : "false", script ? "true" : "false");
     free(lit);
     cJSON *v = NULL;
     char err[512];
-    if (!rc) rc = pb_nav_eval(n, js.data, n->job->deadline_ms, &v, err, sizeof(err));
+    if (!rc)
+      rc = pb_nav_eval(n, js.data, n->job->deadline_ms, &v, err, sizeof(err));
     pb_buf_free(&js);
     cJSON_Delete(v);
     const char *field = script ? "addScriptTag" : "addStyleTag";
-    if (rc == PB_EINVAL) return pb_op_fail(res, 422, "PAGE_ERROR", "%s: %s", field, err);
-    if (rc) return pb_op_fail_rc(res, rc, field);
+    if (rc == PB_EINVAL)
+      return pb_op_fail(res, 422, "PAGE_ERROR", "%s: %s", field, err);
+    if (rc)
+      return pb_op_fail_rc(res, rc, field);
   }
   return 0;
 }
@@ -709,28 +807,36 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
   int rc;
   if (url) {
     rc = pb_egress_check_url(job->env->egress, url, err, sizeof(err));
-    if (rc == PB_EFORBIDDEN) return pb_op_fail(res, 403, "FORBIDDEN_URL", "url: %s", err);
-    if (rc) return pb_op_fail(res, 400, "INVALID_REQUEST", "url: %s", err);
+    if (rc == PB_EFORBIDDEN)
+      return pb_op_fail(res, 403, "FORBIDDEN_URL", "url: %s", err);
+    if (rc)
+      return pb_op_fail(res, 400, "INVALID_REQUEST", "url: %s", err);
   } else if (base) {
     pb_url u;
     rc = pb_url_parse(base, &u, err, sizeof(err));
-    if (rc == PB_EFORBIDDEN) return pb_op_fail(res, 403, "FORBIDDEN_URL", "baseUrl: %s", err);
-    if (rc) return pb_op_fail(res, 400, "INVALID_REQUEST", "baseUrl: %s", err);
+    if (rc == PB_EFORBIDDEN)
+      return pb_op_fail(res, 403, "FORBIDDEN_URL", "baseUrl: %s", err);
+    if (rc)
+      return pb_op_fail(res, 400, "INVALID_REQUEST", "baseUrl: %s", err);
   }
   const char *doc_url = url ? url : base ? base : HTML_DEFAULT_URL;
 
   pb_nav *n = calloc(1, sizeof(*n));
-  if (!n) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+  if (!n)
+    return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
   n->job = job;
   n->action_deadline = job->deadline_ms;
-  if (compile_patterns(cJSON_GetObjectItemCaseSensitive(req, "rejectRequestPattern"),
-                       "rejectRequestPattern", n->reject_re, &n->nreject_re, res) ||
-      compile_patterns(cJSON_GetObjectItemCaseSensitive(req, "allowRequestPattern"),
-                       "allowRequestPattern", n->allow_re, &n->nallow_re, res)) {
+  if (compile_patterns(
+          cJSON_GetObjectItemCaseSensitive(req, "rejectRequestPattern"),
+          "rejectRequestPattern", n->reject_re, &n->nreject_re, res) ||
+      compile_patterns(
+          cJSON_GetObjectItemCaseSensitive(req, "allowRequestPattern"),
+          "allowRequestPattern", n->allow_re, &n->nallow_re, res)) {
     pb_nav_close(n, NULL);
     return -1;
   }
-  if (html && pb_base64_encode((const unsigned char *)html, strlen(html), &n->html_b64)) {
+  if (html && pb_base64_encode((const unsigned char *)html, strlen(html),
+                               &n->html_b64)) {
     pb_nav_close(n, NULL);
     return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
   }
@@ -744,23 +850,27 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
       if (rc == PB_ENOTFOUND)
         return pb_op_fail(res, 404, "SESSION_NOT_FOUND", "the session ended");
       if (rc == PB_ETIMEOUT)
-        return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE", "no browser became free before the deadline");
+        return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE",
+                          "no browser became free before the deadline");
       return pb_op_fail_rc(res, rc, "leasing a browser");
     }
     n->leased_at = pb_now_ms();
     drain_events(n);
     pb_cdp_sub_set_hook(n->page->events, page_hook, n);
-    if (!n->trace && obj_bool(req, "trace") && pb_trace_new(PB_TRACE_CAP_BYTES, &n->trace) == 0)
+    if (!n->trace && obj_bool(req, "trace") &&
+        pb_trace_new(PB_TRACE_CAP_BYTES, &n->trace) == 0)
       trace_start(n);
-    if (!load_page(n, doc_url, res)) break;
+    if (!load_page(n, doc_url, res))
+      break;
     /* A prepared page whose renderer died before its crash was reported
      * (killed while it waited) fails at once: once more on a fresh page. */
     /* (Such a page's navigation fails as PAGE_CRASHED, or as ERR_ABORTED
      * when the renderer went away during the commit.) */
-    int dead_page = (res->status == 502 && !strcmp(res->code, "PAGE_CRASHED")) ||
-                    (res->status == 422 && strstr(res->message, "net::ERR_ABORTED"));
-    int retry = attempt == 0 && dead_page && !n->committed && !job->session && !n->trace &&
-                pb_now_ms() < job->deadline_ms;
+    int dead_page =
+        (res->status == 502 && !strcmp(res->code, "PAGE_CRASHED")) ||
+        (res->status == 422 && strstr(res->message, "net::ERR_ABORTED"));
+    int retry = attempt == 0 && dead_page && !n->committed && !job->session &&
+                !n->trace && pb_now_ms() < job->deadline_ms;
     if (!retry) {
       pb_nav_close(n, res);
       return -1;
@@ -780,11 +890,14 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
  * private address, or a name that resolves to one) is a blocked request:
  * 403 FORBIDDEN_URL, as for the URL itself. The proxy answers such requests
  * with a text/plain 403 that starts "ppod egress:". */
-static int refused_by_egress(pb_nav *n, const char *doc_url, pb_op_result *res) {
-  if (n->html_b64) return 0;
+static int refused_by_egress(pb_nav *n, const char *doc_url,
+                             pb_op_result *res) {
+  if (n->html_b64)
+    return 0;
   static const char js[] =
       "(() => { const e = performance.getEntriesByType('navigation')[0];"
-      " if (!e || e.responseStatus !== 403 || document.contentType !== 'text/plain') return '';"
+      " if (!e || e.responseStatus !== 403 || document.contentType !== "
+      "'text/plain') return '';"
       " const t = document.body ? document.body.innerText : '';"
       " return t.startsWith('ppod egress:') ? t.slice(0, 300) : ''; })()";
   cJSON *v = NULL;
@@ -796,52 +909,65 @@ static int refused_by_egress(pb_nav *n, const char *doc_url, pb_op_result *res) 
     t[strcspn(t, "\r\n")] = '\0';
   }
   if (refused)
-    pb_op_fail(res, 403, "FORBIDDEN_URL", "%s: the page led to an address that is refused (%s)",
-               doc_url, v->valuestring + 13);
+    pb_op_fail(res, 403, "FORBIDDEN_URL",
+               "%s: the page led to an address that is refused (%s)", doc_url,
+               v->valuestring + 13);
   cJSON_Delete(v);
   return refused ? -1 : 0;
 }
 
 /* What the egress proxy recorded about url's host:port for this page's
  * browser since since_ms: a pb_egress_why. */
-int pb_nav_egress_why(const pb_ops_env *env, const pb_page *pg, const char *url, int64_t since_ms,
-                      char *text, size_t cap) {
+int pb_nav_egress_why(const pb_ops_env *env, const pb_page *pg, const char *url,
+                      int64_t since_ms, char *text, size_t cap) {
   pb_url u;
   char err[128];
   text[0] = '\0';
   if (!env->egress_why || pb_url_parse(url, &u, err, sizeof(err)) || !u.host[0])
     return PB_EGRESS_WHY_NONE;
-  return env->egress_why(env->egress_why_data, pg->net_id, u.host, u.port, since_ms, text, cap);
+  return env->egress_why(env->egress_why_data, pg->net_id, u.host, u.port,
+                         since_ms, text, cap);
 }
 
-static int egress_why(pb_nav *n, const char *url, int64_t since_ms, char *text, size_t cap) {
+static int egress_why(pb_nav *n, const char *url, int64_t since_ms, char *text,
+                      size_t cap) {
   return pb_nav_egress_why(n->job->env, n->page, url, since_ms, text, cap);
 }
 
 /* Page.navigate and the wait for waitUntil. 0 when loaded (or, with
  * bestAttempt, when the wait ran out), -1 with res filled on failure. */
-static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int64_t goto_deadline,
-                    int best, pb_op_result *res) {
+static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
+                    int64_t goto_deadline, int best, pb_op_result *res) {
   char err[512];
-  const char *wait_until = obj_str(goto_opts, "waitUntil") ? obj_str(goto_opts, "waitUntil") : "load";
+  const char *wait_until = obj_str(goto_opts, "waitUntil")
+                               ? obj_str(goto_opts, "waitUntil")
+                               : "load";
   cJSON *p = cJSON_CreateObject(), *nav = NULL;
   cJSON_AddStringToObject(p, "url", doc_url);
   const char *referer = obj_str(goto_opts, "referer");
-  if (referer) cJSON_AddStringToObject(p, "referrer", referer);
+  if (referer)
+    cJSON_AddStringToObject(p, "referrer", referer);
   int64_t t_nav = pb_now_ms();
   /* What actually runs out: the navigation timeout or the job's. */
   long long waited = (long long)(goto_deadline - t_nav);
-  int rc = pb_cdp_call_cancelable(n->page->cdp, n->page->session_id, "Page.navigate", p,
-                                  goto_deadline, n->job->canceled, &nav, err, sizeof(err));
-  PB_DEBUG("nav: Page.navigate answered in %lld ms", (long long)(pb_now_ms() - t_nav));
-  if (rc == PB_ETIMEOUT && best) return 0;
+  int rc = pb_cdp_call_cancelable(n->page->cdp, n->page->session_id,
+                                  "Page.navigate", p, goto_deadline,
+                                  n->job->canceled, &nav, err, sizeof(err));
+  PB_DEBUG("nav: Page.navigate answered in %lld ms",
+           (long long)(pb_now_ms() - t_nav));
+  if (rc == PB_ETIMEOUT && best)
+    return 0;
   if (rc == PB_ETIMEOUT)
-    return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s got no response within %lld ms", doc_url,
-                      waited);
-  if (rc == PB_ECDP) return pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, err);
-  if (rc) return pb_op_fail_rc(res, rc, "navigating");
+    return pb_op_fail(res, 408, "TIMEOUT",
+                      "navigation to %s got no response within %lld ms",
+                      doc_url, waited);
+  if (rc == PB_ECDP)
+    return pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, err);
+  if (rc)
+    return pb_op_fail_rc(res, rc, "navigating");
   const char *error_text = obj_str(nav, "errorText");
-  if (!rc && !(error_text && *error_text)) n->committed = 1;
+  if (!rc && !(error_text && *error_text))
+    n->committed = 1;
   if (error_text && *error_text) {
     /* What the egress proxy turned into an empty response or a failed
      * tunnel is reported as what the proxy knows it was; nothing is
@@ -851,21 +977,25 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
       char said[200];
       int why = egress_why(n, doc_url, t_nav, said, sizeof(said));
       if (why == PB_EGRESS_WHY_REFUSED) {
-        pb_op_fail(res, 403, "FORBIDDEN_URL", "%s: the page led to an address that is refused (%s)",
+        pb_op_fail(res, 403, "FORBIDDEN_URL",
+                   "%s: the page led to an address that is refused (%s)",
                    doc_url, said);
         cJSON_Delete(nav);
         return -1;
       }
       const char *real = pb_egress_why_net_error(why);
       if (real) {
-        pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s (%s)", doc_url, real, said);
+        pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s (%s)", doc_url, real,
+                   said);
         cJSON_Delete(nav);
         return -1;
       }
     }
     if (!strcmp(error_text, "net::ERR_TOO_MANY_REDIRECTS"))
-      pb_op_fail(res, 422, "TOO_MANY_REDIRECTS", "%s: too many HTTP redirects, Chromium follows at most 19 (%s)", doc_url,
-                 error_text);
+      pb_op_fail(
+          res, 422, "TOO_MANY_REDIRECTS",
+          "%s: too many HTTP redirects, Chromium follows at most 19 (%s)",
+          doc_url, error_text);
     else
       pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, error_text);
     cJSON_Delete(nav);
@@ -874,22 +1004,30 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
   char frame_id[64] = "", loader_id[64] = "";
   const char *f = obj_str(nav, "frameId"), *l = obj_str(nav, "loaderId");
   pb_strlcpy(frame_id, f ? f : n->page->target_id, sizeof(frame_id));
-  if (l) pb_strlcpy(loader_id, l, sizeof(loader_id));
+  if (l)
+    pb_strlcpy(loader_id, l, sizeof(loader_id));
   cJSON_Delete(nav);
   /* A same-document navigation has no loader and no new lifecycle. */
-  if (!loader_id[0]) return 0;
-  rc = wait_lifecycle(n, frame_id, loader_id, lifecycle_name(wait_until), goto_deadline);
-  PB_DEBUG("nav: %s after %lld ms", wait_until, (long long)(pb_now_ms() - t_nav));
-  if (rc == PB_ETIMEOUT && best) return 0;
+  if (!loader_id[0])
+    return 0;
+  rc = wait_lifecycle(n, frame_id, loader_id, lifecycle_name(wait_until),
+                      goto_deadline);
+  PB_DEBUG("nav: %s after %lld ms", wait_until,
+           (long long)(pb_now_ms() - t_nav));
+  if (rc == PB_ETIMEOUT && best)
+    return 0;
   if (rc == PB_ETIMEOUT)
-    return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s: '%s' did not happen within %lld ms",
+    return pb_op_fail(res, 408, "TIMEOUT",
+                      "navigation to %s: '%s' did not happen within %lld ms",
                       doc_url, wait_until, waited);
   if (rc == PB_ENAV)
     return pb_op_fail(res, 422, "TOO_MANY_REDIRECTS",
-                      "%s: the page replaced itself more than %d times (script or meta refresh "
+                      "%s: the page replaced itself more than %d times (script "
+                      "or meta refresh "
                       "redirects) before '%s'",
                       doc_url, MAX_DOCUMENT_REDIRECTS, wait_until);
-  if (rc) return pb_op_fail_rc(res, rc, "waiting for the page to load");
+  if (rc)
+    return pb_op_fail_rc(res, rc, "waiting for the page to load");
   return refused_by_egress(n, doc_url, res);
 }
 
@@ -902,23 +1040,29 @@ static int after_load(pb_nav *n, int best, pb_op_result *res) {
   const cJSON *wfs = cJSON_GetObjectItemCaseSensitive(req, "waitForSelector");
   if (wfs) {
     rc = wait_selector(n, wfs, res);
-    if (rc < 0 || (rc > 0 && !best)) return -1;
-    if (rc > 0) memset(res, 0, sizeof(*res)); /* best attempt: carry on */
+    if (rc < 0 || (rc > 0 && !best))
+      return -1;
+    if (rc > 0)
+      memset(res, 0, sizeof(*res)); /* best attempt: carry on */
   }
   int wft = obj_int(req, "waitForTimeout", 0);
   if (wft > 0) {
     int64_t until = pb_now_ms() + wft;
     if (until > job->deadline_ms)
-      return pb_op_fail(res, 408, "TIMEOUT", "waitForTimeout: %d ms is past the job's timeout", wft);
-    if ((rc = sleep_until(n, until))) return pb_op_fail_rc(res, rc, "waiting");
+      return pb_op_fail(res, 408, "TIMEOUT",
+                        "waitForTimeout: %d ms is past the job's timeout", wft);
+    if ((rc = sleep_until(n, until)))
+      return pb_op_fail_rc(res, rc, "waiting");
   }
-  if (add_tags(n, cJSON_GetObjectItemCaseSensitive(req, "addScriptTag"), 1, res) ||
+  if (add_tags(n, cJSON_GetObjectItemCaseSensitive(req, "addScriptTag"), 1,
+               res) ||
       add_tags(n, cJSON_GetObjectItemCaseSensitive(req, "addStyleTag"), 0, res))
     return -1;
   const cJSON *at = cJSON_GetObjectItemCaseSensitive(req, "actionTimeout");
   if (cJSON_IsNumber(at)) {
     int64_t d = pb_now_ms() + at->valueint;
-    if (d < n->action_deadline) n->action_deadline = d;
+    if (d < n->action_deadline)
+      n->action_deadline = d;
   }
   return 0;
 }
@@ -926,17 +1070,21 @@ static int after_load(pb_nav *n, int best, pb_op_result *res) {
 static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   pb_job *job = n->job;
   const cJSON *req = job->req;
-  if (apply_options(n, doc_url, res)) return -1;
-  PB_DEBUG("nav: options applied in %lld ms", (long long)(pb_now_ms() - n->leased_at));
+  if (apply_options(n, doc_url, res))
+    return -1;
+  PB_DEBUG("nav: options applied in %lld ms",
+           (long long)(pb_now_ms() - n->leased_at));
 
   const cJSON *goto_opts = cJSON_GetObjectItemCaseSensitive(req, "gotoOptions");
   int best = obj_bool(req, "bestAttempt");
   int goto_timeout = obj_int(goto_opts, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
-  int64_t goto_deadline = pb_now_ms() + (goto_timeout > 0 ? goto_timeout : PB_JOB_TIMEOUT_MAX_MS);
+  int64_t goto_deadline =
+      pb_now_ms() + (goto_timeout > 0 ? goto_timeout : PB_JOB_TIMEOUT_MAX_MS);
   /* A best attempt keeps some of the job's time for the work after a wait
    * that ran out. */
   int64_t limit = job->deadline_ms - (best ? BEST_ATTEMPT_RESERVE_MS : 0);
-  if (goto_deadline > limit) goto_deadline = limit;
+  if (goto_deadline > limit)
+    goto_deadline = limit;
 
   cJSON *params = NULL;
   if (n->trace) {
@@ -947,7 +1095,8 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   cJSON_Delete(params);
   int rc = navigate(n, doc_url, goto_opts, goto_deadline, best, res);
   pb_nav_action_end(n, action, rc ? res->message : NULL);
-  if (rc) return -1;
+  if (rc)
+    return -1;
   return after_load(n, best, res);
 }
 
@@ -959,16 +1108,20 @@ static void nav_release(pb_nav *n) {
     else
       pb_pool_release(n->job->env->pool, n->page);
   }
-  for (int i = 0; i < n->nreject_re; i++) pb_pattern_free(n->reject_re[i]);
-  for (int i = 0; i < n->nallow_re; i++) pb_pattern_free(n->allow_re[i]);
+  for (int i = 0; i < n->nreject_re; i++)
+    pb_pattern_free(n->reject_re[i]);
+  for (int i = 0; i < n->nallow_re; i++)
+    pb_pattern_free(n->allow_re[i]);
   free(n->html_b64);
   pb_trace_free(n->trace);
   free(n);
 }
 
 void pb_nav_close(pb_nav *n, pb_op_result *res) {
-  if (!n) return;
-  if (n->page && res) res->browser_ms = pb_now_ms() - n->leased_at;
+  if (!n)
+    return;
+  if (n->page && res)
+    res->browser_ms = pb_now_ms() - n->leased_at;
   /* A trace is finished after the answer has gone (ending Chromium's
    * timeline and writing the zip take tens of ms): its id is chosen now and
    * a marker makes GET /browser/traces/{id} wait for it. */
@@ -976,24 +1129,28 @@ void pb_nav_close(pb_nav *n, pb_op_result *res) {
   if (n->page && n->trace && dir && res && !n->job->deferred) {
     unsigned char b[16];
     if (getrandom(b, sizeof(b), 0) == (ssize_t)sizeof(b)) {
-      for (int i = 0; i < 16; i++) snprintf(n->trace_id + 2 * i, 3, "%02x", b[i]);
+      for (int i = 0; i < 16; i++)
+        snprintf(n->trace_id + 2 * i, 3, "%02x", b[i]);
       char pending[4096];
-      snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir, (long long)n->job->account_id,
-               n->trace_id);
+      snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir,
+               (long long)n->job->account_id, n->trace_id);
       int fd = open(pending, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-      if (fd >= 0) close(fd);
+      if (fd >= 0)
+        close(fd);
       pb_strlcpy(res->trace_id, n->trace_id, sizeof(res->trace_id));
       n->job->deferred = n;
       return;
     }
   }
-  if (n->page && n->trace) trace_finish(n);
+  if (n->page && n->trace)
+    trace_finish(n);
   nav_release(n);
 }
 
 void pb_job_finish_deferred(pb_job *job) {
   pb_nav *n = job->deferred;
-  if (!n) return;
+  if (!n)
+    return;
   job->deferred = NULL;
   trace_finish(n);
   nav_release(n);
@@ -1005,9 +1162,13 @@ int pb_op_trace(pb_job *job, pb_op_result *res) {
   const char *dir = job->env->trace_dir;
   char path[4096], pending[4096];
   if (!dir || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
-    return pb_op_fail(res, 404, "TRACE_NOT_FOUND", "no trace %s for this account (traces are kept 24 hours)", id);
-  snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir, (long long)job->account_id, id);
-  snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir, (long long)job->account_id, id);
+    return pb_op_fail(res, 404, "TRACE_NOT_FOUND",
+                      "no trace %s for this account (traces are kept 24 hours)",
+                      id);
+  snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir,
+           (long long)job->account_id, id);
+  snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir,
+           (long long)job->account_id, id);
   struct stat st;
   while (stat(pending, &st) == 0 && pb_now_ms() < job->deadline_ms) {
     struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000000};
@@ -1015,13 +1176,16 @@ int pb_op_trace(pb_job *job, pb_op_result *res) {
   }
   FILE *f = fopen(path, "rb");
   if (!f)
-    return pb_op_fail(res, 404, "TRACE_NOT_FOUND", "no trace %s for this account (traces are kept 24 hours)", id);
+    return pb_op_fail(res, 404, "TRACE_NOT_FOUND",
+                      "no trace %s for this account (traces are kept 24 hours)",
+                      id);
   pb_buf b;
   pb_buf_init(&b, PB_TRACE_CAP_BYTES + (4u << 20));
   char chunk[65536];
   size_t got;
   int rc = 0;
-  while (!rc && (got = fread(chunk, 1, sizeof(chunk), f)) > 0) rc = pb_buf_append(&b, chunk, got);
+  while (!rc && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    rc = pb_buf_append(&b, chunk, got);
   fclose(f);
   if (rc) {
     pb_buf_free(&b);

@@ -107,6 +107,11 @@ int pb_op_test(pb_job *job, pb_op_result *res); /* testrun.c */
 /* The screenshotOptions object of a request (or its Browserless alias
  * "options"); NULL if neither is given. */
 const cJSON *pb_op_screenshot_options(const cJSON *req);
+/* 0 when the request's viewport (width x height x deviceScaleFactor^2 device
+ * pixels) fits PB_SCREENSHOT_MAX_PIXELS; else fails res with 400
+ * PAGE_TOO_LARGE. Pure: called before any CDP call, since even a plain
+ * screenshot renders the whole viewport. */
+int pb_op_viewport_check(const cJSON *req, pb_op_result *res);
 
 /* Makes res a JSON success answer {"success":true,"result":result}; takes
  * result. Returns 0. */

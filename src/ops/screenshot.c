@@ -65,8 +65,25 @@ static int too_large(pb_op_result *res, double w, double h, double dsf) {
                       h, PB_FULLPAGE_MAX_HEIGHT);
   if (w * h * dsf * dsf > (double)PB_SCREENSHOT_MAX_PIXELS)
     return pb_op_fail(res, 400, "PAGE_TOO_LARGE",
-                      "the image would be %.0fx%.0f device px, over the cap of %lld px",
-                      w * dsf, h * dsf, (long long)PB_SCREENSHOT_MAX_PIXELS);
+                      "the image would be %.0fx%.0f device px, over the cap of %lld px", w * dsf,
+                      h * dsf, (long long)PB_SCREENSHOT_MAX_PIXELS);
+  return 0;
+}
+
+int pb_op_viewport_check(const cJSON *req, pb_op_result *res) {
+  const cJSON *vp = cJSON_GetObjectItemCaseSensitive(req, "viewport");
+  const cJSON *w = cJSON_GetObjectItemCaseSensitive(vp, "width");
+  const cJSON *h = cJSON_GetObjectItemCaseSensitive(vp, "height");
+  const cJSON *d = cJSON_GetObjectItemCaseSensitive(vp, "deviceScaleFactor");
+  double dsf = cJSON_IsNumber(d) ? d->valuedouble : 1;
+  if (!cJSON_IsNumber(w) || !cJSON_IsNumber(h)) return 0;
+  if (w->valuedouble * h->valuedouble * dsf * dsf > (double)PB_SCREENSHOT_MAX_PIXELS)
+    return pb_op_fail(
+        res, 400, "PAGE_TOO_LARGE",
+        "viewport: %.0fx%.0f at deviceScaleFactor %g is %.0fx%.0f device px, over the "
+        "cap of %lld px",
+        w->valuedouble, h->valuedouble, dsf, w->valuedouble * dsf, h->valuedouble * dsf,
+        (long long)PB_SCREENSHOT_MAX_PIXELS);
   return 0;
 }
 
@@ -147,7 +164,9 @@ int pb_op_capture(pb_nav *nav, const cJSON *req, pb_op_result *res, char **b64) 
   *b64 = data->valuestring;
   data->valuestring = NULL;
   cJSON_Delete(shot);
-  res->content_type = !strcmp(type, "jpeg") ? "image/jpeg" : !strcmp(type, "webp") ? "image/webp" : "image/png";
+  res->content_type = !strcmp(type, "jpeg")   ? "image/jpeg"
+                      : !strcmp(type, "webp") ? "image/webp"
+                                              : "image/png";
   return 0;
 
 fail:
@@ -157,6 +176,7 @@ fail:
 
 int pb_op_screenshot(pb_job *job, pb_op_result *res) {
   pb_nav *nav = NULL;
+  if (pb_op_viewport_check(job->req, res)) return -1;
   if (pb_nav_open(job, res, &nav)) return -1;
   char *b64 = NULL;
   if (pb_op_capture(nav, job->req, res, &b64)) {

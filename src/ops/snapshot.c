@@ -6,6 +6,7 @@
 
 int pb_op_snapshot(pb_job *job, pb_op_result *res) {
   pb_nav *nav = NULL;
+  if (pb_op_viewport_check(job->req, res)) return -1;
   if (pb_nav_open(job, res, &nav)) return -1;
   cJSON *html = NULL;
   char *b64 = NULL;

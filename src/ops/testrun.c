@@ -947,6 +947,7 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
   if (rc)
     return pb_op_fail(res, rc == PB_ETOOBIG ? 413 : 400,
                       rc == PB_ETOOBIG ? "SCRIPT_TOO_LARGE" : "INVALID_REQUEST", "%s", err);
+  if (pb_op_viewport_check(job->req, res)) return -1;
   /* A goto to what quick actions may not load is refused before a browser
    * is touched, as the start url would be. */
   const cJSON *gs;

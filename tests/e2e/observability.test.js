@@ -13,8 +13,11 @@ const { metric, samples } = require('./metricsutil');
 const SHOT = '/browser/screenshot';
 const GENERATED_ID = /^[0-9a-f]{24}$/;
 
+const METRICS_TOKEN = 'observability-metrics-secret';
+
 async function metricsText(daemon) {
-  const r = await daemon.request('GET', '/metrics', { token: null });
+  // With the metrics token the RSS gauge names each browser's pid.
+  const r = await daemon.request('GET', '/metrics', { token: METRICS_TOKEN });
   assert.equal(r.status, 200, 'GET /metrics');
   return r.body.toString('utf8');
 }
@@ -33,7 +36,8 @@ describe('request ids, JSON request logs and /metrics (--concurrency 1 --queue 0
     daemon = await startDaemon({
       browsers: 1,
       allowPrivate: [fixtures.host],
-      args: ['--concurrency', '1', '--queue', '0', '--recycle-after', '3', '--spares', '0'],
+      args: ['--concurrency', '1', '--queue', '0', '--recycle-after', '3', '--spares', '0',
+        '--metrics-token', METRICS_TOKEN],
     });
   }, { timeout: scaled(40000) });
 

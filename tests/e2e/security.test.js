@@ -187,6 +187,29 @@ describe('hostile pages and hostile input', { timeout: scaled(300000) }, () => {
       }
     });
 
+    it('a plain screenshot (no clip, no full page) of a viewport past the cap is 400 PAGE_TOO_LARGE at once, for /snapshot and /content too', async () => {
+      const huge = { width: 16384, height: 16384, deviceScaleFactor: 1 };
+      const retina = { width: 8000, height: 5000, deviceScaleFactor: 4 };
+      const before = daemon.browserPids();
+      for (const [route, body] of [
+        ['/browser/screenshot', { html: '<p>x</p>', viewport: huge }],
+        ['/browser/screenshot', { html: '<p>x</p>', viewport: retina, screenshotOptions: { type: 'jpeg', quality: 50 } }],
+        ['/browser/snapshot', { html: '<p>x</p>', viewport: huge }],
+        ['/browser/content', { html: '<p>x</p>', viewport: retina }],
+      ]) {
+        const t0 = Date.now();
+        const res = await post(route, body);
+        expectError(assert, res, 400, 'PAGE_TOO_LARGE', `${route} ${JSON.stringify(body.viewport)}`);
+        assert.match(res.json.errors[0].message, /viewport: .* device px, over the cap/);
+        assert.ok(Date.now() - t0 < scaled(2000), `${route} took ${Date.now() - t0} ms`);
+      }
+      assert.deepEqual(daemon.browserPids(), before, 'no browser was replaced');
+      // At the cap's edge a plain screenshot is still taken.
+      const ok = await post('/browser/screenshot', { html: '<p>x</p>', viewport: { width: 4000, height: 4000, deviceScaleFactor: 2 },
+        screenshotOptions: { type: 'jpeg', quality: 10 } });
+      assert.equal(ok.status, 200, ok.body.toString().slice(0, 300));
+    });
+
     const pagesHtml = (n) => '<style>div{break-after:page}</style>' +
       Array.from({ length: n }, (_, i) => `<div>page ${i + 1}</div>`).join('');
 

@@ -20,7 +20,7 @@ const puppeteer = require('puppeteer-core');
 const harValidator = require('har-validator');
 const {
   startFixtures, startDaemon, makeTempDir, scaled, createAccount, acquireSession, releaseSession,
-  pollUntil, readZip, PNG_MAGIC, REPO_ROOT,
+  pollUntil, readZip, setLimits, PNG_MAGIC, REPO_ROOT,
 } = require('./harness');
 const { openInViewer } = require('./traceviewer');
 
@@ -348,5 +348,29 @@ describe('traces', { timeout: scaled(240000) }, () => {
     for (const p of PARTS) assert.ok(files.has(p), `${p} in ${[...files.keys()].join(', ')}`);
     const v = await checkViewer({ zipPath }, 'CLI trace');
     assert.ok(v.actions.some((a) => a.startsWith('page.screenshot')), JSON.stringify(v.actions));
+  });
+
+  it('trace reads are under per-account admission: a flood from one account gets 429, another account still reads its trace', async () => {
+    // The other account's own trace.
+    const made = await daemon.request('POST', '/browser/screenshot', {
+      json: { html: '<p>mine</p>', trace: true }, token: otherToken, timeout: scaled(30000),
+    });
+    assert.equal(made.status, 200, bodyText(made));
+    const id = made.headers['x-trace-id'];
+    const flooder = await createAccount(daemon.dataDir, 'flooder');
+    await setLimits(daemon.dataDir, 'flooder', { quickActionsPerSecond: 2, concurrentQuickActions: 1 });
+    const flood = Array.from({ length: 40 }, () =>
+      daemon.request('GET', '/browser/traces/no-such-trace', { token: flooder }));
+    const mine = await daemon.request('GET', `/browser/traces/${id}`, { token: otherToken, timeout: scaled(10000) });
+    const answers = await Promise.all(flood);
+    const statuses = answers.map((r) => r.status);
+    assert.ok(statuses.filter((x) => x === 429).length >= 30, `statuses: ${statuses.join(',')}`);
+    for (const r of answers.filter((x) => x.status === 429)) {
+      assert.ok(['RATE_LIMITED', 'LIMIT_EXCEEDED'].includes(r.json.errors[0].code), bodyText(r));
+      assert.ok(Number(r.headers['retry-after']) >= 1);
+    }
+    assert.ok(statuses.every((x) => x === 429 || x === 404), `statuses: ${statuses.join(',')}`);
+    assert.equal(mine.status, 200, bodyText(mine));
+    assert.ok(mine.body.subarray(0, 4).equals(ZIP_MAGIC));
   });
 });

@@ -26,7 +26,9 @@ static void path_join(char *out, size_t cap, const char *a, const char *b) {
 }
 
 /* A fresh data dir per test so tests cannot see each other's rows. */
-static void fresh_dir(char *out, size_t cap, const char *name) { path_join(out, cap, root, name); }
+static void fresh_dir(char *out, size_t cap, const char *name) {
+  path_join(out, cap, root, name);
+}
 
 static pb_store *open_ok(const char *dir) {
   pb_store *s = NULL;
@@ -118,7 +120,7 @@ static void test_files_and_modes(void) {
   sqlite3_finalize(st);
   ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  ASSERT_EQ(sqlite3_column_int(st, 0), 2);
+  ASSERT_EQ(sqlite3_column_int(st, 0), 3);
   sqlite3_finalize(st);
   /* A schema from a newer build is refused rather than misread. */
   ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
@@ -455,33 +457,34 @@ static void test_migrate_from_v1(void) {
   path_join(db, sizeof(db), dir, "ppod.db");
   const char *tok = "ppod_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
   const char *old_tok = "ppod_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
-  raw_exec(dir, "PRAGMA journal_mode = WAL;"
-                "CREATE TABLE accounts ("
-                "  id INTEGER PRIMARY KEY,"
-                "  name TEXT NOT NULL UNIQUE,"
-                "  created_ms INTEGER NOT NULL);"
-                "CREATE TABLE tokens ("
-                "  id INTEGER PRIMARY KEY,"
-                "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-                "  hash BLOB NOT NULL UNIQUE,"
-                "  created_ms INTEGER NOT NULL,"
-                "  expires_ms INTEGER NOT NULL);"
-                "CREATE INDEX tokens_account ON tokens(account_id);"
-                "CREATE TABLE usage ("
-                "  id INTEGER PRIMARY KEY,"
-                "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-                "  kind TEXT NOT NULL,"
-                "  start_ms INTEGER NOT NULL,"
-                "  end_ms INTEGER,"
-                "  ms INTEGER,"
-                "  status INTEGER);"
-                "CREATE INDEX usage_account_start ON usage(account_id, start_ms);"
-                "CREATE INDEX usage_open ON usage(id) WHERE end_ms IS NULL;"
-                "PRAGMA user_version = 1;"
-                "INSERT INTO accounts VALUES (7, 'olga', 1600000000000);"
-                "INSERT INTO accounts VALUES (9, 'pete', 1600000000001);"
-                "INSERT INTO usage VALUES (1, 7, 'screenshot', 1000, 1400, 400, 200);"
-                "INSERT INTO usage VALUES (2, 7, 'screenshot', 5000, NULL, NULL, NULL);");
+  raw_exec(dir,
+           "PRAGMA journal_mode = WAL;"
+           "CREATE TABLE accounts ("
+           "  id INTEGER PRIMARY KEY,"
+           "  name TEXT NOT NULL UNIQUE,"
+           "  created_ms INTEGER NOT NULL);"
+           "CREATE TABLE tokens ("
+           "  id INTEGER PRIMARY KEY,"
+           "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+           "  hash BLOB NOT NULL UNIQUE,"
+           "  created_ms INTEGER NOT NULL,"
+           "  expires_ms INTEGER NOT NULL);"
+           "CREATE INDEX tokens_account ON tokens(account_id);"
+           "CREATE TABLE usage ("
+           "  id INTEGER PRIMARY KEY,"
+           "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+           "  kind TEXT NOT NULL,"
+           "  start_ms INTEGER NOT NULL,"
+           "  end_ms INTEGER,"
+           "  ms INTEGER,"
+           "  status INTEGER);"
+           "CREATE INDEX usage_account_start ON usage(account_id, start_ms);"
+           "CREATE INDEX usage_open ON usage(id) WHERE end_ms IS NULL;"
+           "PRAGMA user_version = 1;"
+           "INSERT INTO accounts VALUES (7, 'olga', 1600000000000);"
+           "INSERT INTO accounts VALUES (9, 'pete', 1600000000001);"
+           "INSERT INTO usage VALUES (1, 7, 'screenshot', 1000, 1400, 400, 200);"
+           "INSERT INTO usage VALUES (2, 7, 'screenshot', 5000, NULL, NULL, NULL);");
   sha_hex(tok, strlen(tok), h);
   snprintf(sql, sizeof(sql), "INSERT INTO tokens VALUES (3, 7, x'%s', 1, 4000000000000)", h);
   raw_exec(dir, sql);
@@ -490,7 +493,7 @@ static void test_migrate_from_v1(void) {
   raw_exec(dir, sql);
 
   pb_store *s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 2);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 3);
   int64_t id = 0, total = -1;
   ASSERT_EQ(pb_account_find(s, "olga", &id), 0);
   ASSERT_EQ(id, 7);
@@ -528,7 +531,7 @@ static void test_migrate_from_v1(void) {
 
   /* Reopening migrates nothing again and loses nothing. */
   s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 2);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 3);
   ASSERT_EQ(pb_limits_get(s, 7, &l), 0);
   ASSERT_EQ(l.max_concurrent_sessions, 4);
   ASSERT_EQ(pb_token_check(s, tok, 3000000000000, NULL), 0);
@@ -560,9 +563,8 @@ static void test_limits(void) {
   ASSERT_EQ(memcmp(&l, &d, sizeof(l)), 0);
 
   /* The names, in struct order, with their values. */
-  const char *names[] = {"maxConcurrentSessions",  "acquisitionsPerMinute",
-                         "quickActionsPerSecond",  "keepAliveMaxMs",
-                         "concurrentQuickActions", "browserMsPerDay"};
+  const char *names[] = {"maxConcurrentSessions", "acquisitionsPerMinute",  "quickActionsPerSecond",
+                         "keepAliveMaxMs",        "concurrentQuickActions", "browserMsPerDay"};
   int64_t want[] = {3, 30, 100, 600000, 6, 0}, v;
   for (size_t i = 0; i < PB_LIMITS_COUNT; i++) {
     ASSERT_STR_EQ(pb_limits_key(&d, i, &v), names[i]);
@@ -629,8 +631,7 @@ static void test_limits(void) {
   ASSERT_EQ(pb_limits_set(s, kim + lee + 100, "maxConcurrentSessions", "2", err, sizeof(err)),
             PB_ENOTFOUND);
   ASSERT_CONTAINS(err, "no such account");
-  ASSERT_EQ(pb_limits_set(s, kim + lee + 100, "maxConcurrentSessions", "default", err,
-                          sizeof(err)),
+  ASSERT_EQ(pb_limits_set(s, kim + lee + 100, "maxConcurrentSessions", "default", err, sizeof(err)),
             PB_ENOTFOUND);
   ASSERT_EQ(pb_limits_get(s, kim + lee + 100, &l), PB_ENOTFOUND);
   ASSERT_EQ(memcmp(&l, &d, sizeof(l)), 0);
@@ -655,8 +656,9 @@ static void test_limits(void) {
   pb_store_close(s);
 
   /* Limits persist, and a row edited by hand to nonsense is clamped. */
-  raw_exec(dir, "UPDATE limits SET value = 0 WHERE key = 'acquisitionsPerMinute';"
-                "INSERT INTO limits VALUES (1, 'fromTheFuture', 5)");
+  raw_exec(dir,
+           "UPDATE limits SET value = 0 WHERE key = 'acquisitionsPerMinute';"
+           "INSERT INTO limits VALUES (1, 'fromTheFuture', 5)");
   s = open_ok(dir);
   ASSERT_EQ(pb_limits_get(s, kim, &l), 0);
   ASSERT_EQ(l.acquisitions_per_minute, 1);
@@ -748,7 +750,7 @@ static void test_usage_sums(void) {
     const char *kind;
     int64_t start, dur; /* dur < 0: left open */
   } rows[] = {
-      {nina, "screenshot", from, 100},       /* the first ms of the range counts */
+      {nina, "screenshot", from, 100}, /* the first ms of the range counts */
       {nina, "screenshot", from + 10, 200},
       {nina, "pdf", from + 20, 50},
       {nina, "session", from + 30, 5000},
@@ -1134,9 +1136,10 @@ static void test_admin_limits(void) {
   free(out);
   free(err);
 
-  const char *defaults = "maxConcurrentSessions=3\nacquisitionsPerMinute=30\n"
-                         "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
-                         "concurrentQuickActions=6\nbrowserMsPerDay=0\n";
+  const char *defaults =
+      "maxConcurrentSessions=3\nacquisitionsPerMinute=30\n"
+      "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
+      "concurrentQuickActions=6\nbrowserMsPerDay=0\n";
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
   ASSERT_STR_EQ(out, defaults);
   free(out);
@@ -1150,9 +1153,10 @@ static void test_admin_limits(void) {
   free(out);
   free(err);
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
-  ASSERT_STR_EQ(out, "maxConcurrentSessions=5\nacquisitionsPerMinute=30\n"
-                     "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
-                     "concurrentQuickActions=6\nbrowserMsPerDay=3600000\n");
+  ASSERT_STR_EQ(out,
+                "maxConcurrentSessions=5\nacquisitionsPerMinute=30\n"
+                "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
+                "concurrentQuickActions=6\nbrowserMsPerDay=3600000\n");
   free(out);
   free(err);
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "sam"), 0);
@@ -1172,9 +1176,9 @@ static void test_admin_limits(void) {
   ASSERT_CONTAINS(err, "keepAliveMaxMs wants a whole number from 1000 to 86400000");
   free(out);
   free(err);
-  ASSERT_EQ(run_admin(dir, &out, &err, 5, "account", "limits", "rita", "--set",
-                      "maxConcurrentSessions"),
-            2);
+  ASSERT_EQ(
+      run_admin(dir, &out, &err, 5, "account", "limits", "rita", "--set", "maxConcurrentSessions"),
+      2);
   ASSERT_CONTAINS(err, "KEY=VALUE");
   free(out);
   free(err);
@@ -1241,6 +1245,192 @@ static void remove_root(void) {
   if (root[0]) nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The admin words for it, and --max-token-ttl. */
+static void test_admin_revocation(void) {
+  char dir[256], tok[PB_TOKEN_MAX], *out, *err;
+  fresh_dir(dir, sizeof(dir), "admin-revocation");
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "create", "tess"), 0);
+  one_token_line(out, tok);
+  ASSERT_CONTAINS(err, "token ppod_");
+  free(out);
+  free(err);
+  /* The cap: 90 days by default, or what --max-token-ttl says. */
+  ASSERT_EQ(run_admin(dir, &out, &err, 5, "token", "create", "tess", "--ttl", "91"), 2);
+  ASSERT_CONTAINS(err, "max-token-ttl of 90 days");
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 5, "token", "create", "tess", "--ttl-seconds", "7776001"),
+            2);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 5, "token", "create", "tess", "--ttl", "90"), 0);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 7, "token", "create", "tess", "--ttl", "20",
+                      "--max-token-ttl", "10"),
+            2);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 7, "token", "create", "tess", "--ttl", "200",
+                      "--max-token-ttl", "365"),
+            0);
+  free(out);
+  free(err);
+
+  /* token list shows each token's prefix; revoke by it. */
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "token", "list", "tess"), 0);
+  char pre[PB_TOKEN_PREFIX_LEN + 1];
+  memcpy(pre, tok, PB_TOKEN_PREFIX_LEN);
+  pre[PB_TOKEN_PREFIX_LEN] = '\0';
+  ASSERT_CONTAINS(out, pre);
+  ASSERT_CONTAINS(out, "\tactive\n");
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "token", "revoke", pre), 0);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "token", "list", "tess"), 0);
+  ASSERT_CONTAINS(out, "\trevoked\n");
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "token", "revoke", "ppod_"), 2);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "token", "revoke", "ppod_"), 2);
+  free(out);
+  free(err);
+
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "disable", "tess"), 0);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 2, "account", "list"), 0);
+  ASSERT_CONTAINS(out, "\tdisabled\n");
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "enable", "tess"), 0);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "delete", "tess"), 0);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "token", "create", "tess"), 1);
+  ASSERT_CONTAINS(err, "no account named tess");
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "create", "tess"), 1);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "delete", "tess"), 1);
+  free(out);
+  free(err);
+  ASSERT_EQ(run_admin(dir, &out, &err, 2, "account", "list"), 0);
+  ASSERT_CONTAINS(out, "\tdeleted\n");
+  free(out);
+  free(err);
+}
+
+/* Tokens and accounts that can be taken back: revoke by token or by its
+ * kept prefix (an ambiguous prefix revokes nothing), disable/enable, soft
+ * delete that keeps the ledger; pb_token_status gives the same verdict by id. */
+static void test_revocation(void) {
+  char dir[256], t1[PB_TOKEN_MAX], t2[PB_TOKEN_MAX], t3[PB_TOKEN_MAX];
+  fresh_dir(dir, sizeof(dir), "revocation");
+  pb_store *s = open_ok(dir);
+  int64_t acct = 0, other = 0, id = 0, u = 0;
+  pb_auth a;
+  ASSERT_EQ(pb_account_create(s, "rita", &acct), 0);
+  ASSERT_EQ(pb_account_create(s, "sam", &other), 0);
+  ASSERT_EQ(pb_token_create(s, acct, 1, t1), 0);
+  ASSERT_EQ(pb_token_create(s, acct, 1, t2), 0);
+  ASSERT_EQ(pb_token_create(s, other, 1, t3), 0);
+  int64_t now = pb_wall_ms();
+
+  /* The kept prefix is the token's first 12 characters. */
+  pb_token_info *v = NULL;
+  size_t n = 0;
+  ASSERT_EQ(pb_token_list(s, acct, &v, &n), 0);
+  ASSERT_EQ(n, 2);
+  ASSERT(!strncmp(v[0].prefix, t1, PB_TOKEN_PREFIX_LEN) &&
+         strlen(v[0].prefix) == PB_TOKEN_PREFIX_LEN);
+  ASSERT_EQ(v[0].revoked_ms, 0);
+  free(v);
+
+  /* Not a token or prefix; no match; "ppod_" + 3 chars shared by both is
+   * ambiguous only if they happen to share them: use a prefix all share. */
+  ASSERT_EQ(pb_token_revoke(s, "ppod_", now, NULL), PB_EINVAL);
+  ASSERT_EQ(pb_token_revoke(s, "nope_abcdefg", now, NULL), PB_EINVAL);
+  ASSERT_EQ(pb_token_revoke(s, "ppod_!!!", now, NULL), PB_EINVAL);
+  char miss[16];
+  snprintf(miss, sizeof(miss), "ppod_%c%c%c%c%c%c%c", t1[5] == 'A' ? 'B' : 'A', t1[6], t1[7], t1[8],
+           t1[9], t1[10], t1[11]);
+  int r = pb_token_revoke(s, miss, now, NULL);
+  ASSERT(r == PB_ENOTFOUND || r == 0); /* 0 only if another token starts so */
+  /* Force an ambiguous prefix: two tokens with the same kept prefix. */
+  sqlite3 *raw = NULL;
+  char path[300], sql[256];
+  path_join(path, sizeof(path), dir, "ppod.db");
+  ASSERT_EQ(sqlite3_open(path, &raw), SQLITE_OK);
+  snprintf(sql, sizeof(sql), "UPDATE tokens SET prefix = 'ppod_zzzzzz%c' WHERE account_id = %lld",
+           'q', (long long)acct);
+  ASSERT_EQ(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(raw);
+  ASSERT_EQ(pb_token_revoke(s, "ppod_zzzzzzq", now, NULL), PB_EEXIST);
+  ASSERT_EQ(pb_token_revoke(s, "ppod_zzz", now, NULL), PB_EEXIST);
+  ASSERT_EQ(pb_token_check(s, t1, now, NULL), 0);
+  ASSERT_EQ(pb_token_check(s, t2, now, NULL), 0);
+
+  /* Revoked by its plaintext: refused from then on, the other token lives. */
+  ASSERT_EQ(pb_token_check(s, t1, now, &a), 0);
+  ASSERT_EQ(pb_token_status(s, a.token_id, now), 0);
+  ASSERT_EQ(pb_token_revoke(s, t1, now, &id), 0);
+  ASSERT_EQ(id, a.token_id);
+  ASSERT_EQ(pb_token_revoke(s, t1, now + 1, NULL), 0); /* idempotent */
+  ASSERT_EQ(pb_token_check(s, t1, now, &a), PB_EREVOKED);
+  ASSERT_STR_EQ(a.account, "rita");
+  ASSERT_EQ(pb_token_status(s, id, now), PB_EREVOKED);
+  ASSERT_EQ(pb_token_check(s, t2, now, NULL), 0);
+  ASSERT_EQ(pb_token_status(s, 999999, now), PB_ENOTFOUND);
+
+  /* By the prefix of the other account's token. */
+  char pre[PB_TOKEN_PREFIX_LEN + 1];
+  memcpy(pre, t3, PB_TOKEN_PREFIX_LEN);
+  pre[PB_TOKEN_PREFIX_LEN] = '\0';
+  ASSERT_EQ(pb_token_revoke(s, pre, now, NULL), 0);
+  ASSERT_EQ(pb_token_check(s, t3, now, NULL), PB_EREVOKED);
+
+  /* Disabled, then enabled again. */
+  ASSERT_EQ(pb_token_check(s, t2, now, &a), 0);
+  ASSERT_EQ(pb_account_set_disabled(s, acct, 1, now), 0);
+  ASSERT_EQ(pb_token_check(s, t2, now, NULL), PB_EDISABLED);
+  ASSERT_EQ(pb_token_status(s, a.token_id, now), PB_EDISABLED);
+  ASSERT_EQ(pb_account_set_disabled(s, acct, 0, now), 0);
+  ASSERT_EQ(pb_token_check(s, t2, now, NULL), 0);
+  ASSERT_EQ(pb_token_status(s, a.token_id, a.expires_ms), PB_EEXPIRED);
+  ASSERT_EQ(pb_account_set_disabled(s, 424242, 1, now), PB_ENOTFOUND);
+
+  /* Deleted: tokens refused for good, the name gone and not reusable, the
+   * ledger kept. */
+  ASSERT_EQ(pb_usage_begin(s, acct, "screenshot", 1000, &u), 0);
+  ASSERT_EQ(pb_usage_end(s, u, 1500, 200), 0);
+  ASSERT_EQ(pb_account_delete(s, acct, now), 0);
+  ASSERT_EQ(pb_account_delete(s, acct, now), PB_ENOTFOUND);
+  ASSERT_EQ(pb_token_check(s, t2, now, NULL), PB_EDELETED);
+  ASSERT_EQ(pb_account_set_disabled(s, acct, 0, now), 0); /* enabling does not undelete */
+  ASSERT_EQ(pb_token_check(s, t2, now, NULL), PB_EDELETED);
+  ASSERT_EQ(pb_account_find(s, "rita", &id), PB_ENOTFOUND);
+  ASSERT_EQ(pb_account_create(s, "rita", NULL), PB_EEXIST);
+  int64_t ms = 0, count = 0;
+  ASSERT_EQ(pb_usage_sum(s, acct, 0, 10000, &ms, &count), 0);
+  ASSERT_EQ(ms, 500);
+  ASSERT_EQ(count, 1);
+  pb_account *accts = NULL;
+  ASSERT_EQ(pb_account_list(s, &accts, &n), 0);
+  ASSERT_EQ(n, 2);
+  ASSERT(accts[0].deleted_ms == now && accts[1].deleted_ms == 0);
+  free(accts);
+  pb_store_close(s);
+}
+
 int main(void) {
   pb_log_level = PB_LOG_ERROR - 1; /* expected failures would log errors */
   pb_strlcpy(root, "/tmp/pb-test-store-XXXXXX", sizeof(root));
@@ -1260,6 +1450,8 @@ int main(void) {
   RUN(test_threads);
   RUN(test_admin);
   RUN(test_admin_limits);
+  RUN(test_revocation);
+  RUN(test_admin_revocation);
   ASSERT_EQ(nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
   root[0] = '\0';
   DONE();

@@ -4,7 +4,6 @@
 #include "common/pb.h"
 #include "core/store.h"
 #include "daemon/admin.h"
-#include "daemon/reaper.h"
 #include "egress/netns.h"
 #include "egress/proxy.h"
 #include "http/server.h"
@@ -12,12 +11,14 @@
 #include "ops/jobs.h"
 #include "ops/nav.h"
 #include "ops/ops.h"
+#include "daemon/reaper.h"
 #include "sessions/cgroup.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -25,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 typedef struct {
@@ -44,15 +44,15 @@ typedef struct {
   const char *chromium;
   const char *allow[64];
   int nallow;
-  const char *egress_hosts;  /* test resolver for the egress proxy, "name=ip,..." */
-  int no_netns;              /* proxy only, even with the privilege for namespaces */
-  int browser_memory_mb;     /* 0: no limit */
-  int no_cgroup;             /* the RSS watchdog, even where cgroups work */
-  int egress_conns;          /* egress connections at once per browser */
-  int body_timeout_s;        /* a request body must be complete in this time */
-  int pdf_max_pages;         /* pages a PDF may have */
-  int download_max_mb;       /* one download's size before it is cancelled */
-  int session_max_pages;     /* live pages an acquired session may have */
+  const char *egress_hosts; /* test resolver for the egress proxy, "name=ip,..." */
+  int no_netns;             /* proxy only, even with the privilege for namespaces */
+  int browser_memory_mb;    /* 0: no limit */
+  int no_cgroup;            /* the RSS watchdog, even where cgroups work */
+  int egress_conns;         /* egress connections at once per browser */
+  int body_timeout_s;       /* a request body must be complete in this time */
+  int pdf_max_pages;        /* pages a PDF may have */
+  int download_max_mb;      /* one download's size before it is cancelled */
+  int session_max_pages;    /* live pages an acquired session may have */
   const char *metrics_token; /* Bearer token /metrics requires; NULL: loopback only */
 } config;
 
@@ -60,8 +60,7 @@ static pb_server *g_server;
 
 static char g_trace_dir[PATH_MAX];
 
-static void on_session_trace(int64_t account_id, const char *session_id, const char *zip,
-                             size_t len) {
+static void on_session_trace(int64_t account_id, const char *session_id, const char *zip, size_t len) {
   if (pb_trace_store_as(g_trace_dir, account_id, session_id, zip, len))
     PB_WARN("sessions: could not keep the trace of %s", session_id);
 }
@@ -129,55 +128,42 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *f) {
-  fprintf(
-      f,
-      "usage: ppod-browserd [serve] [options]\n"
-      "       ppod-browserd account create NAME | account list\n"
-      "       ppod-browserd token create NAME [--ttl DAYS | --ttl-seconds S]\n"
-      "\n"
-      "options (environment):\n"
-      "  --listen ADDR:PORT       (PPOD_LISTEN)        default 127.0.0.1:8080\n"
-      "  --data-dir DIR           (PPOD_DATA_DIR)      default ./var\n"
-      "  --browsers N             (PPOD_BROWSERS)      default: number of cores\n"
-      "  --concurrency N          (PPOD_CONCURRENCY)   jobs at once, default 2 per browser\n"
-      "  --queue N                (PPOD_QUEUE)         jobs waiting beyond that, default 64\n"
-      "  --recycle-after N        (PPOD_RECYCLE_AFTER) jobs per browser before replacing it, "
-      "default 200\n"
-      "  --recycle-rss-mb N       browser memory (all its processes) that gets it replaced, "
-      "default 2048\n"
-      "  --recycle-age S          browser age in seconds that gets it replaced, default 3600\n"
-      "  --spares N               (PPOD_SPARES)        warm browsers kept for acquired sessions, "
-      "default 1\n"
-      "  --allow-private HOST[:PORT]  (PPOD_ALLOW_PRIVATE, comma list) repeatable\n"
-      "  --egress-hosts NAME=IP,...   (PPOD_EGRESS_HOSTS)  tests only: names the egress proxy\n"
-      "                           resolves itself, before DNS\n"
-      "  --no-netns               (PPOD_NO_NETNS=1)    no network namespace per browser, even as "
-      "root:\n"
-      "                           the egress proxy alone is the guard\n"
-      "  --browser-memory-mb N    (PPOD_BROWSER_MEMORY_MB) memory of one browser (all its "
-      "processes)\n"
-      "                           beyond which its largest process is killed, default 2048, 0 = "
-      "off\n"
-      "  --no-cgroup              (PPOD_NO_CGROUP=1)   enforce it by the RSS watchdog, not a "
-      "cgroup\n"
-      "  --egress-conns-per-browser N  (PPOD_EGRESS_CONNS_PER_BROWSER) connections one browser "
-      "may\n"
-      "                           have open through the egress proxy, default 256\n"
-      "  --body-timeout S         (PPOD_BODY_TIMEOUT)  a request body must arrive within S, "
-      "default 30\n"
-      "  --metrics-token T        (PPOD_METRICS_TOKEN) /metrics wants 'Authorization: Bearer T';\n"
-      "                           unset, it answers loopback peers only (and names no pids)\n"
-      "  --pdf-max-pages N        (PPOD_PDF_MAX_PAGES) pages a PDF may have, default 2000\n"
-      "  --download-max-mb N      (PPOD_DOWNLOAD_MAX_MB) a page's download beyond this is "
-      "cancelled,\n"
-      "                           default 50\n"
-      "  --session-max-pages N    (PPOD_SESSION_MAX_PAGES) pages an acquired session may have "
-      "open,\n"
-      "                           default 100\n"
-      "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
-      "  --chromium PATH          (PPOD_CHROMIUM)      default /usr/lib/chromium/chromium\n"
-      "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: Chromium without its "
-      "sandbox\n");
+  fprintf(f,
+          "usage: ppod-browserd [serve] [options]\n"
+          "       ppod-browserd account create NAME | account list\n"
+          "       ppod-browserd token create NAME [--ttl DAYS | --ttl-seconds S]\n"
+          "\n"
+          "options (environment):\n"
+          "  --listen ADDR:PORT       (PPOD_LISTEN)        default 127.0.0.1:8080\n"
+          "  --data-dir DIR           (PPOD_DATA_DIR)      default ./var\n"
+          "  --browsers N             (PPOD_BROWSERS)      default: number of cores\n"
+          "  --concurrency N          (PPOD_CONCURRENCY)   jobs at once, default 2 per browser\n"
+          "  --queue N                (PPOD_QUEUE)         jobs waiting beyond that, default 64\n"
+          "  --recycle-after N        (PPOD_RECYCLE_AFTER) jobs per browser before replacing it, default 200\n"
+"  --recycle-rss-mb N       browser memory (all its processes) that gets it replaced, default 2048\n"
+          "  --recycle-age S          browser age in seconds that gets it replaced, default 3600\n"
+          "  --spares N               (PPOD_SPARES)        warm browsers kept for acquired sessions, default 1\n"
+          "  --allow-private HOST[:PORT]  (PPOD_ALLOW_PRIVATE, comma list) repeatable\n"
+          "  --egress-hosts NAME=IP,...   (PPOD_EGRESS_HOSTS)  tests only: names the egress proxy\n"
+          "                           resolves itself, before DNS\n"
+          "  --no-netns               (PPOD_NO_NETNS=1)    no network namespace per browser, even as root:\n"
+          "                           the egress proxy alone is the guard\n"
+          "  --browser-memory-mb N    (PPOD_BROWSER_MEMORY_MB) memory of one browser (all its processes)\n"
+          "                           beyond which its largest process is killed, default 2048, 0 = off\n"
+          "  --no-cgroup              (PPOD_NO_CGROUP=1)   enforce it by the RSS watchdog, not a cgroup\n"
+          "  --egress-conns-per-browser N  (PPOD_EGRESS_CONNS_PER_BROWSER) connections one browser may\n"
+          "                           have open through the egress proxy, default 256\n"
+          "  --body-timeout S         (PPOD_BODY_TIMEOUT)  a request body must arrive within S, default 30\n"
+          "  --metrics-token T        (PPOD_METRICS_TOKEN) /metrics wants 'Authorization: Bearer T';\n"
+          "                           unset, it answers loopback peers only (and names no pids)\n"
+          "  --pdf-max-pages N        (PPOD_PDF_MAX_PAGES) pages a PDF may have, default 2000\n"
+          "  --download-max-mb N      (PPOD_DOWNLOAD_MAX_MB) a page's download beyond this is cancelled,\n"
+          "                           default 50\n"
+          "  --session-max-pages N    (PPOD_SESSION_MAX_PAGES) pages an acquired session may have open,\n"
+          "                           default 100\n"
+          "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
+          "  --chromium PATH          (PPOD_CHROMIUM)      default /usr/lib/chromium/chromium\n"
+          "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: Chromium without its sandbox\n");
 }
 
 static int parse_listen(const char *v, config *c) {
@@ -236,30 +222,19 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   c->download_max_mb = 50;
   c->session_max_pages = 100;
   const char *e;
-  if ((e = getenv("PPOD_BODY_TIMEOUT")) &&
-      int_opt("PPOD_BODY_TIMEOUT", e, 1, 3600, &c->body_timeout_s))
-    return -1;
-  if ((e = getenv("PPOD_PDF_MAX_PAGES")) &&
-      int_opt("PPOD_PDF_MAX_PAGES", e, 1, 1000000, &c->pdf_max_pages))
-    return -1;
-  if ((e = getenv("PPOD_SESSION_MAX_PAGES")) &&
-      int_opt("PPOD_SESSION_MAX_PAGES", e, 1, 100000, &c->session_max_pages))
-    return -1;
-  if ((e = getenv("PPOD_DOWNLOAD_MAX_MB")) &&
-      int_opt("PPOD_DOWNLOAD_MAX_MB", e, 1, 1 << 20, &c->download_max_mb))
-    return -1;
+  if ((e = getenv("PPOD_BODY_TIMEOUT")) && int_opt("PPOD_BODY_TIMEOUT", e, 1, 3600, &c->body_timeout_s)) return -1;
+  if ((e = getenv("PPOD_PDF_MAX_PAGES")) && int_opt("PPOD_PDF_MAX_PAGES", e, 1, 1000000, &c->pdf_max_pages)) return -1;
+  if ((e = getenv("PPOD_SESSION_MAX_PAGES")) && int_opt("PPOD_SESSION_MAX_PAGES", e, 1, 100000, &c->session_max_pages)) return -1;
+  if ((e = getenv("PPOD_DOWNLOAD_MAX_MB")) && int_opt("PPOD_DOWNLOAD_MAX_MB", e, 1, 1 << 20, &c->download_max_mb)) return -1;
   if ((e = getenv("PPOD_LISTEN")) && parse_listen(e, c)) {
     fprintf(stderr, "ppod-browserd: PPOD_LISTEN must be ADDR:PORT\n");
     return -1;
   }
   if ((e = getenv("PPOD_DATA_DIR")) && *e) c->data_dir = e;
   if ((e = getenv("PPOD_BROWSERS")) && int_opt("PPOD_BROWSERS", e, 1, 64, &c->browsers)) return -1;
-  if ((e = getenv("PPOD_CONCURRENCY")) && int_opt("PPOD_CONCURRENCY", e, 1, 1024, &c->concurrency))
-    return -1;
+  if ((e = getenv("PPOD_CONCURRENCY")) && int_opt("PPOD_CONCURRENCY", e, 1, 1024, &c->concurrency)) return -1;
   if ((e = getenv("PPOD_QUEUE")) && int_opt("PPOD_QUEUE", e, 0, 100000, &c->queue)) return -1;
-  if ((e = getenv("PPOD_RECYCLE_AFTER")) &&
-      int_opt("PPOD_RECYCLE_AFTER", e, 0, 1000000, &c->recycle_after))
-    return -1;
+  if ((e = getenv("PPOD_RECYCLE_AFTER")) && int_opt("PPOD_RECYCLE_AFTER", e, 0, 1000000, &c->recycle_after)) return -1;
   if ((e = getenv("PPOD_SPARES")) && int_opt("PPOD_SPARES", e, 0, 16, &c->spares)) return -1;
   if ((e = getenv("PPOD_CHROMIUM")) && *e) c->chromium = e;
   if ((e = getenv("PPOD_NO_SANDBOX")) && !strcmp(e, "1")) c->no_sandbox = 1;
@@ -287,13 +262,13 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define TAKES_VALUE()                                          \
-  do {                                                         \
-    if (!v) {                                                  \
-      fprintf(stderr, "ppod-browserd: %s needs a value\n", a); \
-      return -1;                                               \
-    }                                                          \
-    i++;                                                       \
+#define TAKES_VALUE()                                                            \
+  do {                                                                           \
+    if (!v) {                                                                    \
+      fprintf(stderr, "ppod-browserd: %s needs a value\n", a);                   \
+      return -1;                                                                 \
+    }                                                                            \
+    i++;                                                                         \
   } while (0)
     if (!strcmp(a, "--listen")) {
       TAKES_VALUE();
@@ -439,8 +414,7 @@ static int serve(config *c) {
   if (reaper < 0) PB_WARN("no reaper: a killed daemon's profile dirs wait for the next start");
   int rc = pb_store_open(c->data_dir, &st);
   if (rc) {
-    fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n", c->data_dir,
-            pb_strerror(rc));
+    fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n", c->data_dir, pb_strerror(rc));
     pb_reaper_dismiss(reaper);
     return 1;
   }
@@ -454,16 +428,13 @@ static int serve(config *c) {
   if (pb_egress_new(&eg)) goto out;
   for (int i = 0; i < c->nallow; i++)
     if (pb_egress_allow(eg, c->allow[i])) {
-      fprintf(stderr, "ppod-browserd: --allow-private %s: expected HOST or HOST:PORT\n",
-              c->allow[i]);
+      fprintf(stderr, "ppod-browserd: --allow-private %s: expected HOST or HOST:PORT\n", c->allow[i]);
       goto out;
     }
 
   signal(SIGPIPE, SIG_IGN);
   /* Before the pool: no Chromium ever starts without its only way out. */
-  pb_egress_proxy_opts eo = {.allow = c->allow,
-                             .nallow = c->nallow,
-                             .hosts = c->egress_hosts,
+  pb_egress_proxy_opts eo = {.allow = c->allow, .nallow = c->nallow, .hosts = c->egress_hosts,
                              .max_conns_per_listener = c->egress_conns};
   rc = pb_egress_proxy_start(&eo, &proxy);
   if (rc) {
@@ -491,9 +462,8 @@ static int serve(config *c) {
     }
   }
   const char *egress_mode = ne.netns ? "netns+proxy" : "proxy";
-  PB_INFO("egress: %s",
-          ne.netns ? "each browser in its own network namespace, the proxy its only way out"
-                   : "through the egress proxy");
+  PB_INFO("egress: %s", ne.netns ? "each browser in its own network namespace, the proxy its only way out"
+                                  : "through the egress proxy");
   const char *memory_mode = "off";
   if (c->browser_memory_mb > 0) {
     memory_mode = !c->no_cgroup && pb_cgroup_init() ? pb_cgroup_mode_name() : "rss-watchdog";
@@ -523,36 +493,22 @@ static int serve(config *c) {
   }
   if (pb_jobs_start(c->concurrency, c->queue, &jobs)) goto out;
   snprintf(g_trace_dir, sizeof(g_trace_dir), "%s/traces", c->data_dir);
-  pb_sessions_opts sso = {.pool = pool,
-                          .store = st,
-                          .url_check = url_check,
-                          .url_check_data = eg,
-                          .wake = wake_server,
-                          .on_trace = on_session_trace,
+  pb_sessions_opts sso = {.pool = pool, .store = st, .url_check = url_check, .url_check_data = eg,
+                          .wake = wake_server, .on_trace = on_session_trace,
                           .max_pages = c->session_max_pages,
                           .download_max_bytes = (int64_t)c->download_max_mb << 20};
   if (pb_sessions_start(&sso, &sessions)) goto out;
   char trace_dir[PATH_MAX];
   snprintf(trace_dir, sizeof(trace_dir), "%s/traces", c->data_dir);
-  if (mkdir(trace_dir, 0700) && errno != EEXIST)
-    PB_WARN("cannot create %s: %s", trace_dir, strerror(errno));
+  if (mkdir(trace_dir, 0700) && errno != EEXIST) PB_WARN("cannot create %s: %s", trace_dir, strerror(errno));
   sweep_traces(trace_dir);
-  pb_ops_env env = {.pool = pool,
-                    .egress = eg,
-                    .sessions = sessions,
-                    .trace_dir = trace_dir,
-                    .egress_mode = egress_mode,
-                    .memory_mode = memory_mode,
+  pb_ops_env env = {.pool = pool, .egress = eg, .sessions = sessions, .trace_dir = trace_dir,
+                    .egress_mode = egress_mode, .memory_mode = memory_mode,
                     .memory_limit_mb = c->browser_memory_mb,
-                    .egress_counts = egress_counts,
-                    .egress_counts_data = proxy,
+                    .egress_counts = egress_counts, .egress_counts_data = proxy,
                     .pdf_max_pages = c->pdf_max_pages};
-  pb_server_opts so = {.address = c->address,
-                       .port = c->port,
-                       .store = st,
-                       .ops = &env,
-                       .jobs = jobs,
-                       .drain_ms = 25000,
+  pb_server_opts so = {.address = c->address, .port = c->port, .store = st, .ops = &env,
+                       .jobs = jobs, .drain_ms = 25000,
                        .body_timeout_ms = c->body_timeout_s * 1000,
                        .metrics_token = c->metrics_token};
   if (pb_server_create(&so, &srv)) goto out;
@@ -567,16 +523,14 @@ static int serve(config *c) {
   const char *host = strchr(c->address, ':') ? "[%s]" : "%s";
   char hostbuf[160];
   snprintf(hostbuf, sizeof(hostbuf), host, c->address);
-  fprintf(stderr,
-          "ppod-browserd: listening on http://%s:%d (%d browser(s), %d job thread(s), queue %d)\n",
+  fprintf(stderr, "ppod-browserd: listening on http://%s:%d (%d browser(s), %d job thread(s), queue %d)\n",
           hostbuf, c->port, c->browsers, c->concurrency, c->queue);
   if (*tok)
-    printf(
-        "\nlocal account token: %s\n\ntry:\n  curl -s -X POST http://%s:%d/browser/screenshot \\\n"
-        "    -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
-        "    -d '{\"html\":\"<h1>Hello from ppod</h1>\"}' -o hello.png\n"
-        "  or: PAPERPOD_TOKEN=%s build/ppod browser:screenshot https://example.com\n\n",
-        tok, hostbuf, c->port, tok, tok);
+    printf("\nlocal account token: %s\n\ntry:\n  curl -s -X POST http://%s:%d/browser/screenshot \\\n"
+           "    -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \\\n"
+           "    -d '{\"html\":\"<h1>Hello from ppod</h1>\"}' -o hello.png\n"
+           "  or: PAPERPOD_TOKEN=%s build/ppod browser:screenshot https://example.com\n\n",
+           tok, hostbuf, c->port, tok, tok);
   fflush(stdout);
   pb_server_run(srv);
   code = 0;

@@ -1,9 +1,9 @@
 #include "http/server.h"
 
 #include "common/pb.h"
-#include "core/ratelimit.h"
 #include "http/jsontext.h"
 #include "http/metrics.h"
+#include "core/ratelimit.h"
 #include "http/openapi.h"
 #include "ops/nav.h"
 #include "sessions/session.h"
@@ -66,7 +66,7 @@ struct pb_server {
     int64_t account_id;
     pb_bucket acquisitions, actions;
     int actions_running;
-  } * accts;
+  } *accts;
   size_t naccts, aaccts;
   /* WebSocket upgrades accepted but not yet established (I/O thread). */
   struct pending_ws {
@@ -97,18 +97,18 @@ struct pb_server {
 
 struct route {
   const char *path;
-  int method;         /* LWSHUMETH_* */
-  int auth;           /* requires a token */
-  const char *schema; /* request body schema */
-  const char *kind;   /* usage ledger kind */
-  pb_op_fn op;        /* runs on a job thread */
+  int method;          /* LWSHUMETH_* */
+  int auth;            /* requires a token */
+  const char *schema;  /* request body schema */
+  const char *kind;    /* usage ledger kind */
+  pb_op_fn op;         /* runs on a job thread */
   void (*get)(pb_server *s, req *r);
 };
 
 struct req {
   atomic_int refs;
   pb_server *srv;
-  struct lws *wsi; /* NULL once the connection closed (I/O thread) */
+  struct lws *wsi;         /* NULL once the connection closed (I/O thread) */
   const route *route;
   const char *route_label;
   pb_buf body;
@@ -131,16 +131,16 @@ struct req {
    * owns the answer. */
   atomic_int stage;
   int64_t t0;
-  int64_t t_submit;                /* when it entered the job queue */
+  int64_t t_submit;        /* when it entered the job queue */
   char rid[PB_REQUEST_ID_MAX + 1]; /* X-Request-Id */
-  int method;                      /* LWSHUMETH_* */
-  char path[128];                  /* for the request log */
+  int method;              /* LWSHUMETH_* */
+  char path[128];          /* for the request log */
   int logged;
   /* the answer */
   pb_op_result res;
   int ready;
   int close_after;
-  int unsent; /* counted in the server's unsent answers */
+  int unsent;              /* counted in the server's unsent answers */
   int retry_after;
   int headers_sent;
   size_t sent;
@@ -319,18 +319,13 @@ static void get_healthz(pb_server *s, req *r) {
   pb_pool_stats st;
   pb_pool_get_stats(s->o.ops->pool, &st);
   cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "status",
-                          s->draining         ? "draining"
-                          : st.browsers_alive ? "ok"
-                                              : "degraded");
+  cJSON_AddStringToObject(o, "status", s->draining ? "draining" : st.browsers_alive ? "ok" : "degraded");
   cJSON_AddNumberToObject(o, "browsers", st.browsers_configured);
   cJSON_AddNumberToObject(o, "browsersAlive", st.browsers_alive);
   cJSON_AddNumberToObject(o, "pagesReady", st.pages_ready);
   cJSON *restarts = cJSON_AddObjectToObject(o, "browserRestarts");
-  static const char *const causes[PB_POOL_NCAUSES] = {"crash", "recycleJobs", "recycleRss",
-                                                      "recycleAge"};
-  for (int i = 0; i < PB_POOL_NCAUSES; i++)
-    cJSON_AddNumberToObject(restarts, causes[i], (double)st.restarts[i]);
+  static const char *const causes[PB_POOL_NCAUSES] = {"crash", "recycleJobs", "recycleRss", "recycleAge"};
+  for (int i = 0; i < PB_POOL_NCAUSES; i++) cJSON_AddNumberToObject(restarts, causes[i], (double)st.restarts[i]);
   /* Every Chromium reaches the network only through the egress proxy (and
    * the URL is checked before navigation); "netns+proxy": each one also
    * runs in a network namespace whose only way out is that proxy. */
@@ -402,8 +397,7 @@ static void get_metrics(pb_server *s, req *r) {
   }
   g.browsers = mbs;
   if (s->o.ops->sessions)
-    pb_sessions_states(s->o.ops->sessions, &g.sessions_connected, &g.sessions_idle,
-                       &g.sessions_ending);
+    pb_sessions_states(s->o.ops->sessions, &g.sessions_connected, &g.sessions_idle, &g.sessions_ending);
   if (pb_usage_open_count(s->o.store, &g.usage_open)) g.usage_open = -1;
   g.requests_live = s->inflight;
   if (s->o.ops->egress_counts) {
@@ -453,8 +447,8 @@ static void job_main(void *arg) {
   int64_t start_wall = pb_wall_ms();
   pb_metrics_queue_wait(s->metrics, pb_now_ms() - r->t_submit);
   int urc = r->route->kind ? pb_usage_begin(s->o.store, r->auth.account_id, r->route->kind,
-                                            start_wall, &usage_id)
-                           : PB_ENOTFOUND;
+                                             start_wall, &usage_id)
+                            : PB_ENOTFOUND;
   if (!urc) atomic_store(&r->usage_id, usage_id);
   if (urc && r->route->kind) PB_ERR("usage: could not open a ledger row: %s", pb_strerror(urc));
   if (urc && r->route->kind) {
@@ -463,8 +457,7 @@ static void job_main(void *arg) {
       pb_metrics_reject(s->metrics, "storage_full");
       pb_op_fail(&r->res, 507, "STORAGE_FULL", "the service's disk is full; retry later");
     } else {
-      pb_op_fail(&r->res, 503, "SERVICE_UNAVAILABLE",
-                 "the usage ledger cannot be written; retry later");
+      pb_op_fail(&r->res, 503, "SERVICE_UNAVAILABLE", "the usage ledger cannot be written; retry later");
     }
   } else if (atomic_load(&r->auth_dead)) {
     auth_dead_fail(r); /* revoked, disabled or expired while queued */
@@ -478,8 +471,7 @@ static void job_main(void *arg) {
   if (!urc) {
     int64_t end = pb_wall_ms();
     urc = pb_usage_end(s->o.store, usage_id, end, r->res.status);
-    if (urc)
-      PB_ERR("usage: could not close ledger row %lld: %s", (long long)usage_id, pb_strerror(urc));
+    if (urc) PB_ERR("usage: could not close ledger row %lld: %s", (long long)usage_id, pb_strerror(urc));
     if (urc && urc != PB_EEXIST && urc != PB_ENOTFOUND) {
       pthread_mutex_lock(&s->done_mu);
       if (s->nunclosed < (int)(sizeof(s->unclosed) / sizeof(s->unclosed[0])))
@@ -622,6 +614,7 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi, int query_ok) {
   return 0;
 }
 
+
 #define SESSIONS_PREFIX "/browser/sessions/"
 #define TRACES_PREFIX "/browser/traces/"
 
@@ -641,9 +634,7 @@ static struct acct *acct_of(pb_server *s, int64_t account_id) {
   return a;
 }
 
-static int retry_secs(int64_t ms) {
-  return (int)((ms + 999) / 1000);
-}
+static int retry_secs(int64_t ms) { return (int)((ms + 999) / 1000); }
 
 static int admit_action(pb_server *s, req *r, struct acct *a, int64_t now, int concurrent);
 
@@ -680,8 +671,7 @@ static int admit(pb_server *s, req *r) {
     if (pb_sessions_count(s->o.ops->sessions, r->auth.account_id) >= l->max_concurrent_sessions) {
       r->retry_after = 5;
       pb_metrics_reject(s->metrics, "sessions");
-      answer_error(r, 429, "LIMIT_EXCEEDED",
-                   "the account already has %d live sessions (its maximum)",
+      answer_error(r, 429, "LIMIT_EXCEEDED", "the account already has %d live sessions (its maximum)",
                    l->max_concurrent_sessions);
       return -1;
     }
@@ -705,9 +695,8 @@ static int admit(pb_server *s, req *r) {
     if (avail < PB_DISK_RESERVE_BYTES || (traced && avail < PB_TRACE_RESERVE_BYTES)) {
       r->retry_after = 30;
       pb_metrics_reject(s->metrics, "storage_full");
-      answer_error(r, 507, "STORAGE_FULL",
-                   "the service's disk is full (%llu KiB free)%s; retry later", avail / 1024,
-                   traced ? ": no room for a trace" : "");
+      answer_error(r, 507, "STORAGE_FULL", "the service's disk is full (%llu KiB free)%s; retry later",
+                   avail / 1024, traced ? ": no room for a trace" : "");
       return -1;
     }
   }
@@ -716,8 +705,7 @@ static int admit(pb_server *s, req *r) {
   if (cJSON_IsString(sid)) {
     r->job.session = pb_sessions_get(s->o.ops->sessions, sid->valuestring, r->auth.account_id);
     if (!r->job.session) {
-      answer_error(r, 404, "SESSION_NOT_FOUND", "no live session %s for this account",
-                   sid->valuestring);
+      answer_error(r, 404, "SESSION_NOT_FOUND", "no live session %s for this account", sid->valuestring);
       return -1;
     }
   }
@@ -731,8 +719,7 @@ static int admit_action(pb_server *s, req *r, struct acct *a, int64_t now, int c
   if (concurrent && a->actions_running >= r->limits.concurrent_quick_actions) {
     r->retry_after = 1;
     pb_metrics_reject(s->metrics, "concurrency");
-    answer_error(r, 429, "LIMIT_EXCEEDED",
-                 "the account already runs %d quick actions (its maximum)",
+    answer_error(r, 429, "LIMIT_EXCEEDED", "the account already runs %d quick actions (its maximum)",
                  r->limits.concurrent_quick_actions);
     return -1;
   }
@@ -852,10 +839,8 @@ static void get_limits(pb_server *s, req *r) {
   }
   free(v);
   cJSON_AddNumberToObject(o, "maxConcurrentSessions", l.max_concurrent_sessions);
-  cJSON_AddNumberToObject(o, "allowedBrowserAcquisitions",
-                          tokens < free_slots ? tokens : free_slots);
-  cJSON_AddNumberToObject(o, "timeUntilNextAllowedBrowserAcquisition",
-                          tokens > 0 ? 0 : (double)wait);
+  cJSON_AddNumberToObject(o, "allowedBrowserAcquisitions", tokens < free_slots ? tokens : free_slots);
+  cJSON_AddNumberToObject(o, "timeUntilNextAllowedBrowserAcquisition", tokens > 0 ? 0 : (double)wait);
   cJSON_AddNumberToObject(o, "acquisitionsPerMinute", l.acquisitions_per_minute);
   cJSON_AddNumberToObject(o, "keepAliveMaxMs", (double)l.keep_alive_max_ms);
   cJSON_AddNumberToObject(o, "quickActionsPerSecond", l.quick_actions_per_second);
@@ -866,8 +851,7 @@ static void get_limits(pb_server *s, req *r) {
 static int64_t urlarg_ms(struct lws *wsi, const char *name, int64_t def) {
   char v[64];
   long long x;
-  if (!lws_get_urlarg_by_name(wsi, name, v, sizeof(v)) || pb_parse_int(v, 0, INT64_MAX, &x))
-    return def;
+  if (!lws_get_urlarg_by_name(wsi, name, v, sizeof(v)) || pb_parse_int(v, 0, INT64_MAX, &x)) return def;
   return x;
 }
 
@@ -901,8 +885,7 @@ static const char *split_session_path(const char *p, char *id, size_t cap) {
 static void session_discovery(pb_server *s, req *r, pb_session *ss, const char *what) {
   (void)s;
   char ws[512];
-  snprintf(ws, sizeof(ws), "%s/browser/sessions/%s/devtools/browser", r->ws_base,
-           pb_session_id(ss));
+  snprintf(ws, sizeof(ws), "%s/browser/sessions/%s/devtools/browser", r->ws_base, pb_session_id(ss));
   if (!strcmp(what, "version")) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "Browser", "HeadlessChrome (ppod-browser)");
@@ -939,14 +922,13 @@ static void session_route(pb_server *s, req *r, int method, const char *rest_pat
   const char *rest = split_session_path(rest_path, id, sizeof(id));
   pb_session *ss = rest ? pb_sessions_get(s->o.ops->sessions, id, r->auth.account_id) : NULL;
   if (!ss) {
-    answer_error(r, 404, "SESSION_NOT_FOUND", "no live session %s for this account",
-                 rest ? id : "");
+    answer_error(r, 404, "SESSION_NOT_FOUND", "no live session %s for this account", rest ? id : "");
     return;
   }
   if (!*rest && method == LWSHUMETH_DELETE) {
     /* Releasing waits for the browser to go: a job, not the I/O thread. */
-    static const route release_route = {
-        "/browser/sessions/{id}", LWSHUMETH_DELETE, 1, NULL, NULL, pb_op_release, NULL};
+    static const route release_route = {"/browser/sessions/{id}", LWSHUMETH_DELETE, 1, NULL,
+                                        NULL, pb_op_release, NULL};
     r->route = &release_route;
     r->json = cJSON_CreateObject();
     cJSON_AddStringToObject(r->json, "sessionId", id);
@@ -954,9 +936,8 @@ static void session_route(pb_server *s, req *r, int method, const char *rest_pat
   } else if (method == LWSHUMETH_GET &&
              (!strcmp(rest, "/json/version") || !strcmp(rest, "/json/version/"))) {
     session_discovery(s, r, ss, "version");
-  } else if (method == LWSHUMETH_GET &&
-             (!strcmp(rest, "/json") || !strcmp(rest, "/json/") || !strcmp(rest, "/json/list") ||
-              !strcmp(rest, "/json/list/"))) {
+  } else if (method == LWSHUMETH_GET && (!strcmp(rest, "/json") || !strcmp(rest, "/json/") ||
+                                        !strcmp(rest, "/json/list") || !strcmp(rest, "/json/list/"))) {
     session_discovery(s, r, ss, "list");
   } else if (!*rest && method == LWSHUMETH_GET) {
     pb_session_info *v = NULL;
@@ -1033,8 +1014,7 @@ static void submit_job(pb_server *s, req *r) {
     if (rc == PB_EBUSY) {
       r->retry_after = 1;
       pb_metrics_reject(s->metrics, "queue_full");
-      answer_error(r, 429, "TOO_MANY_REQUESTS",
-                   "all browsers are busy and the queue is full; retry shortly");
+      answer_error(r, 429, "TOO_MANY_REQUESTS", "all browsers are busy and the queue is full; retry shortly");
     } else if (rc == PB_ENOMEM) {
       answer_error(r, 503, "SERVICE_UNAVAILABLE", "out of memory; retry shortly");
     } else {
@@ -1055,8 +1035,7 @@ static void submit_job(pb_server *s, req *r) {
 static void body_too_slow(lws_sorted_usec_list_t *sul) {
   pss_t *pss = lws_container_of(sul, pss_t, body_sul);
   PB_INFO("http: a request body was not complete in time; closing the connection");
-  if (pss->body_wsi)
-    lws_set_timeout(pss->body_wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+  if (pss->body_wsi) lws_set_timeout(pss->body_wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
   pss->body_wsi = NULL;
 }
 
@@ -1117,8 +1096,8 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss, const char *pa
       return;
     }
     /* A job: the trace may still be being written. */
-    static const route trace_route = {
-        "/browser/traces/{id}", LWSHUMETH_GET, 1, NULL, NULL, pb_op_trace, NULL};
+    static const route trace_route = {"/browser/traces/{id}", LWSHUMETH_GET, 1, NULL, NULL,
+                                      pb_op_trace, NULL};
     r->route = &trace_route;
     r->json = cJSON_CreateObject();
     cJSON_AddStringToObject(r->json, "id", path + sizeof(TRACES_PREFIX) - 1);
@@ -1201,22 +1180,18 @@ static void iso_now(char *ts, size_t cap) {
 static void log_request(req *r, int status) {
   if (r->logged || pb_log_level < PB_LOG_INFO) return;
   r->logged = 1;
-  static const char *const methods[] = {
-      [LWSHUMETH_GET] = "GET",         [LWSHUMETH_POST] = "POST",   [LWSHUMETH_OPTIONS] = "OPTIONS",
-      [LWSHUMETH_PUT] = "PUT",         [LWSHUMETH_PATCH] = "PATCH", [LWSHUMETH_DELETE] = "DELETE",
-      [LWSHUMETH_CONNECT] = "CONNECT", [LWSHUMETH_HEAD] = "HEAD"};
-  const char *m = r->method >= 0 && r->method < (int)(sizeof(methods) / sizeof(methods[0])) &&
-                          methods[r->method]
+  static const char *const methods[] = {[LWSHUMETH_GET] = "GET", [LWSHUMETH_POST] = "POST",
+                                        [LWSHUMETH_OPTIONS] = "OPTIONS", [LWSHUMETH_PUT] = "PUT",
+                                        [LWSHUMETH_PATCH] = "PATCH", [LWSHUMETH_DELETE] = "DELETE",
+                                        [LWSHUMETH_CONNECT] = "CONNECT", [LWSHUMETH_HEAD] = "HEAD"};
+  const char *m = r->method >= 0 && r->method < (int)(sizeof(methods) / sizeof(methods[0])) && methods[r->method]
                       ? methods[r->method]
                       : "OTHER";
   char ts[96];
   iso_now(ts, sizeof(ts));
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "ts", ts);
-  cJSON_AddStringToObject(o, "level",
-                          status >= 500 && status != 507 ? "error"
-                          : status >= 400                ? "warn"
-                                                         : "info");
+  cJSON_AddStringToObject(o, "level", status >= 500 && status != 507 ? "error" : status >= 400 ? "warn" : "info");
   cJSON_AddStringToObject(o, "msg", "request");
   cJSON_AddStringToObject(o, "requestId", r->rid);
   cJSON_AddStringToObject(o, "method", m);
@@ -1243,34 +1218,34 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
   if (!r || !r->ready || r->body_pending) return 0;
   if (!r->headers_sent) {
     unsigned char *start = s->wbuf + LWS_PRE, *p = start, *end = s->wbuf + sizeof(s->wbuf) - 1;
-    if (lws_add_http_common_headers(
-            wsi, (unsigned int)r->res.status,
-            r->res.content_type ? r->res.content_type : "application/octet-stream", r->res.body_len,
-            &p, end))
+    if (lws_add_http_common_headers(wsi, (unsigned int)r->res.status,
+                                    r->res.content_type ? r->res.content_type : "application/octet-stream",
+                                    r->res.body_len, &p, end))
       return -1;
     char v[32];
     int n;
     if (r->route && r->route->op && r->res.status == 200) {
       n = snprintf(v, sizeof(v), "%lld", (long long)r->res.browser_ms);
-      if (lws_add_http_header_by_name(
-              wsi, (const unsigned char *)"x-browser-ms-used:", (unsigned char *)v, n, &p, end))
+      if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-browser-ms-used:",
+                                      (unsigned char *)v, n, &p, end))
         return -1;
     }
-    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:",
-                                    (unsigned char *)r->rid, (int)strlen(r->rid), &p, end))
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:", (unsigned char *)r->rid,
+                                    (int)strlen(r->rid), &p, end))
       return -1;
-    if (r->res.trace_id[0] && lws_add_http_header_by_name(wsi, (const unsigned char *)"x-trace-id:",
-                                                          (unsigned char *)r->res.trace_id,
-                                                          (int)strlen(r->res.trace_id), &p, end))
+    if (r->res.trace_id[0] &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"x-trace-id:",
+                                    (unsigned char *)r->res.trace_id, (int)strlen(r->res.trace_id),
+                                    &p, end))
       return -1;
     if (r->retry_after) {
       n = snprintf(v, sizeof(v), "%d", r->retry_after);
-      if (lws_add_http_header_by_name(
-              wsi, (const unsigned char *)"retry-after:", (unsigned char *)v, n, &p, end))
+      if (lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:", (unsigned char *)v,
+                                      n, &p, end))
         return -1;
     }
-    if (r->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-                                                       (const unsigned char *)"close", 5, &p, end))
+    if (r->close_after &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, &p, end))
       return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
     r->headers_sent = 1;
@@ -1285,8 +1260,7 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
     if (n > CHUNK) n = CHUNK;
     memcpy(s->wbuf + LWS_PRE, r->res.body + r->sent, n);
     int last = r->sent + n == r->res.body_len;
-    if (lws_write(wsi, s->wbuf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
-        (int)n)
+    if (lws_write(wsi, s->wbuf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
       return -1;
     r->sent += n;
     if (!last) {
@@ -1302,6 +1276,7 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
   if (close_after) return -1;
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
+
 
 /* ---- CDP over WebSocket for acquired sessions ---- */
 
@@ -1425,8 +1400,7 @@ static int ws_receive(pss_t *pss, struct lws *wsi, const void *in, size_t len) {
   if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi)) return 0;
   if (pss->rx_too_big) {
     static const char why[] = "message over the size cap";
-    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
-                     sizeof(why) - 1);
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why, sizeof(why) - 1);
     return -1;
   }
   pb_session_from_client(pss->ws, pss->rx.data ? pss->rx.data : "", pss->rx.len);
@@ -1629,8 +1603,7 @@ static void heartbeat_tick(lws_sorted_usec_list_t *sul) {
    * once the store can write again. */
   pthread_mutex_lock(&s->done_mu);
   for (int i = 0; i < s->nunclosed;) {
-    int rc =
-        pb_usage_end(s->o.store, s->unclosed[i].id, s->unclosed[i].end_ms, s->unclosed[i].status);
+    int rc = pb_usage_end(s->o.store, s->unclosed[i].id, s->unclosed[i].end_ms, s->unclosed[i].status);
     if (rc == PB_ENOSPACE || rc == PB_ESTORE) break;
     PB_INFO("usage: closed ledger row %lld late", (long long)s->unclosed[i].id);
     s->unclosed[i] = s->unclosed[--s->nunclosed];
@@ -1805,9 +1778,7 @@ static void lws_log_bridge(int level, const char *line) {
   repeats = 0;
   last_ms = now;
   snprintf(last, sizeof(last), "%.*s", (int)n, line);
-  pb_log(level == LLL_ERR    ? PB_LOG_ERROR
-         : level == LLL_WARN ? PB_LOG_WARN
-                             : PB_LOG_DEBUG,
+  pb_log(level == LLL_ERR ? PB_LOG_ERROR : level == LLL_WARN ? PB_LOG_WARN : PB_LOG_DEBUG,
          "lws: %.*s", (int)n, line);
 }
 

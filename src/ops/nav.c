@@ -36,16 +36,16 @@ struct pb_nav {
   /* Read by the reader-thread hook while the page is leased. */
   char *html_b64;
   int doc_served;
-  unsigned reject_mask; /* resource types blocked */
-  unsigned allow_mask;  /* when not 0: only these types pass */
+  unsigned reject_mask;  /* resource types blocked */
+  unsigned allow_mask;   /* when not 0: only these types pass */
   regex_t reject_re[MAX_PATTERNS], allow_re[MAX_PATTERNS];
   int nreject_re, nallow_re;
   const char *auth_user, *auth_pass; /* borrowed from the request */
   int auth_tries;
-  pb_trace *trace; /* when the request asked for "trace": true */
+  pb_trace *trace;       /* when the request asked for "trace": true */
   int recording;
-  char trace_id[48]; /* chosen when the answer leaves, stored after */
-  int committed;     /* Page.navigate was answered */
+  char trace_id[48];     /* chosen when the answer leaves, stored after */
+  int committed;         /* Page.navigate was answered */
 };
 
 static const char *obj_str(const cJSON *o, const char *name);
@@ -137,8 +137,7 @@ static void trace_finish(pb_nav *n) {
   int64_t t0 = pb_now_ms();
   if (n->recording) {
     pb_cdp_send(pg->cdp, pg->session_id, "Page.stopScreencast", NULL);
-    if (pb_cdp_call(pg->cdp, pg->session_id, "Tracing.end", NULL, pb_now_ms() + 2000, NULL, NULL,
-                    0) == 0) {
+    if (pb_cdp_call(pg->cdp, pg->session_id, "Tracing.end", NULL, pb_now_ms() + 2000, NULL, NULL, 0) == 0) {
       /* The timeline arrives in dataCollected events up to tracingComplete. */
       int64_t until = pb_now_ms() + 3000;
       pb_cdp_event *ev;
@@ -165,16 +164,14 @@ static void trace_finish(pb_nav *n) {
              n->trace_id);
     unlink(pending);
   }
-  PB_DEBUG("trace: stopped in %lld ms, zip of %zu bytes written in %lld ms", (long long)(t1 - t0),
-           len, (long long)(pb_now_ms() - t1));
+  PB_DEBUG("trace: stopped in %lld ms, zip of %zu bytes written in %lld ms", (long long)(t1 - t0), len,
+           (long long)(pb_now_ms() - t1));
 }
 
 static const char *const resource_types[] = {
-    "Document",  "Stylesheet",     "Image",       "Media",
-    "Font",      "Script",         "TextTrack",   "XHR",
-    "Fetch",     "Prefetch",       "EventSource", "WebSocket",
-    "Manifest",  "SignedExchange", "Ping",        "CSPViolationReport",
-    "Preflight", "Other",
+    "Document", "Stylesheet", "Image",    "Media",  "Font",           "Script",
+    "TextTrack", "XHR",       "Fetch",    "Prefetch", "EventSource",  "WebSocket",
+    "Manifest", "SignedExchange", "Ping", "CSPViolationReport", "Preflight", "Other",
 };
 #define NTYPES (int)(sizeof(resource_types) / sizeof(resource_types[0]))
 
@@ -199,18 +196,18 @@ int pb_op_fail(pb_op_result *res, int status, const char *code, const char *fmt,
 
 int pb_op_fail_rc(pb_op_result *res, int rc, const char *what) {
   switch (rc) {
-    case PB_ETIMEOUT:
-      return pb_op_fail(res, 408, "TIMEOUT", "%s: timed out", what);
-    case PB_ECRASHED:
-      return pb_op_fail(res, 502, "BROWSER_CRASHED", "%s: the browser crashed; try again", what);
-    case PB_ETARGET:
-      return pb_op_fail(res, 502, "PAGE_CRASHED", "%s: the page crashed or was closed", what);
-    case PB_ECANCELED:
-      return pb_op_fail(res, 499, "CLIENT_CLOSED", "%s: the client went away", what);
-    case PB_ESHUTDOWN:
-      return pb_op_fail(res, 503, "SHUTTING_DOWN", "%s: the service is shutting down", what);
-    default:
-      return pb_op_fail(res, 500, "INTERNAL_ERROR", "%s: %s", what, pb_strerror(rc));
+  case PB_ETIMEOUT:
+    return pb_op_fail(res, 408, "TIMEOUT", "%s: timed out", what);
+  case PB_ECRASHED:
+    return pb_op_fail(res, 502, "BROWSER_CRASHED", "%s: the browser crashed; try again", what);
+  case PB_ETARGET:
+    return pb_op_fail(res, 502, "PAGE_CRASHED", "%s: the page crashed or was closed", what);
+  case PB_ECANCELED:
+    return pb_op_fail(res, 499, "CLIENT_CLOSED", "%s: the client went away", what);
+  case PB_ESHUTDOWN:
+    return pb_op_fail(res, 503, "SHUTTING_DOWN", "%s: the service is shutting down", what);
+  default:
+    return pb_op_fail(res, 500, "INTERNAL_ERROR", "%s: %s", what, pb_strerror(rc));
   }
 }
 
@@ -220,16 +217,10 @@ void pb_op_result_free(pb_op_result *res) {
   res->body = NULL;
 }
 
-pb_page *pb_nav_page(pb_nav *n) {
-  return n->page;
-}
-int64_t pb_nav_deadline(pb_nav *n) {
-  return n->action_deadline;
-}
+pb_page *pb_nav_page(pb_nav *n) { return n->page; }
+int64_t pb_nav_deadline(pb_nav *n) { return n->action_deadline; }
 
-static int canceled(pb_nav *n) {
-  return n->job->canceled && atomic_load(n->job->canceled);
-}
+static int canceled(pb_nav *n) { return n->job->canceled && atomic_load(n->job->canceled); }
 
 int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result) {
   if (canceled(n)) {
@@ -257,9 +248,8 @@ int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **
     const cJSON *desc = cJSON_GetObjectItemCaseSensitive(ex, "description");
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(exc, "text");
     snprintf(err, errcap, "%s",
-             cJSON_IsString(desc)   ? desc->valuestring
-             : cJSON_IsString(text) ? text->valuestring
-                                    : "exception");
+             cJSON_IsString(desc) ? desc->valuestring
+                                  : cJSON_IsString(text) ? text->valuestring : "exception");
     cJSON_Delete(res);
     return PB_EINVAL;
   }
@@ -538,9 +528,8 @@ static int compile_patterns(const cJSON *list, const char *field, regex_t *re, i
     if (rc) {
       char why[128];
       regerror(rc, &re[*n], why, sizeof(why));
-      return pb_op_fail(res, 400, "INVALID_REQUEST",
-                        "%s: '%s' is not a valid regular expression: %s", field, it->valuestring,
-                        why);
+      return pb_op_fail(res, 400, "INVALID_REQUEST", "%s: '%s' is not a valid regular expression: %s",
+                        field, it->valuestring, why);
     }
     (*n)++;
   }
@@ -560,8 +549,8 @@ static const char *lifecycle_name(const char *wait_until) {
  * the page navigates again before that (a script or meta redirect), the
  * newest document is the one waited for: a user asked for the page that
  * ends up loaded. */
-static int wait_lifecycle(pb_nav *n, const char *frame_id, const char *loader_id, const char *name,
-                          int64_t deadline) {
+static int wait_lifecycle(pb_nav *n, const char *frame_id, const char *loader_id,
+                          const char *name, int64_t deadline) {
   char current[64];
   pb_strlcpy(current, loader_id, sizeof(current));
   int documents = 0;
@@ -652,10 +641,7 @@ static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
   if (rc && rc != PB_ETIMEOUT) return pb_op_fail_rc(res, rc, "waiting for selector");
   if (rc || !ok) {
     pb_op_fail(res, 408, "TIMEOUT", "waitForSelector: '%s' not %s after %d ms", sel,
-               hidden    ? "hidden"
-               : visible ? "visible"
-                         : "attached",
-               timeout);
+               hidden ? "hidden" : visible ? "visible" : "attached", timeout);
     return 1;
   }
   return 0;
@@ -693,8 +679,7 @@ static int add_tags(pb_nav *n, const cJSON *list, int script, pb_op_result *res)
         "new Promise((ok, fail) => { const v = %s, isUrl = %s, script = %s;"
         " const el = document.createElement(script ? 'script' : isUrl ? 'link' : 'style');"
         " if (isUrl) { if (script) el.src = v; else { el.rel = 'stylesheet'; el.href = v; }"
-        "   el.onload = () => ok(true); el.onerror = () => fail(new Error('could not load ' + v)); "
-        "}"
+        "   el.onload = () => ok(true); el.onerror = () => fail(new Error('could not load ' + v)); }"
         " else { el.textContent = v; }"
         " (document.head || document.documentElement).appendChild(el); if (!isUrl) ok(true); })",
         lit, url ? "true" : "false", script ? "true" : "false");
@@ -752,10 +737,10 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
       rc = pb_pool_lease(job->env->pool, job->deadline_ms, &n->page);
     if (rc) {
       pb_nav_close(n, NULL);
-      if (rc == PB_ENOTFOUND) return pb_op_fail(res, 404, "SESSION_NOT_FOUND", "the session ended");
+      if (rc == PB_ENOTFOUND)
+        return pb_op_fail(res, 404, "SESSION_NOT_FOUND", "the session ended");
       if (rc == PB_ETIMEOUT)
-        return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE",
-                          "no browser became free before the deadline");
+        return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE", "no browser became free before the deadline");
       return pb_op_fail_rc(res, rc, "leasing a browser");
     }
     n->leased_at = pb_now_ms();
@@ -818,8 +803,7 @@ static int refused_by_egress(pb_nav *n, const char *doc_url, pb_op_result *res) 
 static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int64_t goto_deadline,
                     int best, pb_op_result *res) {
   char err[512];
-  const char *wait_until =
-      obj_str(goto_opts, "waitUntil") ? obj_str(goto_opts, "waitUntil") : "load";
+  const char *wait_until = obj_str(goto_opts, "waitUntil") ? obj_str(goto_opts, "waitUntil") : "load";
   cJSON *p = cJSON_CreateObject(), *nav = NULL;
   cJSON_AddStringToObject(p, "url", doc_url);
   const char *referer = obj_str(goto_opts, "referer");
@@ -832,8 +816,8 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
   PB_DEBUG("nav: Page.navigate answered in %lld ms", (long long)(pb_now_ms() - t_nav));
   if (rc == PB_ETIMEOUT && best) return 0;
   if (rc == PB_ETIMEOUT)
-    return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s got no response within %lld ms",
-                      doc_url, waited);
+    return pb_op_fail(res, 408, "TIMEOUT", "navigation to %s got no response within %lld ms", doc_url,
+                      waited);
   if (rc == PB_ECDP) return pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, err);
   if (rc) return pb_op_fail_rc(res, rc, "navigating");
   const char *error_text = obj_str(nav, "errorText");
@@ -847,8 +831,7 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts, int6
         pb_egress_diagnose(doc_url, 2000, real, sizeof(real)) == 0)
       error_text = real;
     if (!strcmp(error_text, "net::ERR_TOO_MANY_REDIRECTS"))
-      pb_op_fail(res, 422, "TOO_MANY_REDIRECTS",
-                 "%s: too many HTTP redirects, Chromium follows at most 19 (%s)", doc_url,
+      pb_op_fail(res, 422, "TOO_MANY_REDIRECTS", "%s: too many HTTP redirects, Chromium follows at most 19 (%s)", doc_url,
                  error_text);
     else
       pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, error_text);
@@ -893,8 +876,7 @@ static int after_load(pb_nav *n, int best, pb_op_result *res) {
   if (wft > 0) {
     int64_t until = pb_now_ms() + wft;
     if (until > job->deadline_ms)
-      return pb_op_fail(res, 408, "TIMEOUT", "waitForTimeout: %d ms is past the job's timeout",
-                        wft);
+      return pb_op_fail(res, 408, "TIMEOUT", "waitForTimeout: %d ms is past the job's timeout", wft);
     if ((rc = sleep_until(n, until))) return pb_op_fail_rc(res, rc, "waiting");
   }
   if (add_tags(n, cJSON_GetObjectItemCaseSensitive(req, "addScriptTag"), 1, res) ||
@@ -990,8 +972,7 @@ int pb_op_trace(pb_job *job, pb_op_result *res) {
   const char *dir = job->env->trace_dir;
   char path[4096], pending[4096];
   if (!dir || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
-    return pb_op_fail(res, 404, "TRACE_NOT_FOUND",
-                      "no trace %s for this account (traces are kept 24 hours)", id);
+    return pb_op_fail(res, 404, "TRACE_NOT_FOUND", "no trace %s for this account (traces are kept 24 hours)", id);
   snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir, (long long)job->account_id, id);
   snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir, (long long)job->account_id, id);
   struct stat st;
@@ -1001,8 +982,7 @@ int pb_op_trace(pb_job *job, pb_op_result *res) {
   }
   FILE *f = fopen(path, "rb");
   if (!f)
-    return pb_op_fail(res, 404, "TRACE_NOT_FOUND",
-                      "no trace %s for this account (traces are kept 24 hours)", id);
+    return pb_op_fail(res, 404, "TRACE_NOT_FOUND", "no trace %s for this account (traces are kept 24 hours)", id);
   pb_buf b;
   pb_buf_init(&b, PB_TRACE_CAP_BYTES + (4u << 20));
   char chunk[65536];

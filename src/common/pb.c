@@ -15,50 +15,28 @@ int pb_log_level = PB_LOG_INFO;
 
 const char *pb_strerror(int code) {
   switch (code) {
-    case PB_OK:
-      return "ok";
-    case PB_ENOMEM:
-      return "out of memory";
-    case PB_EINVAL:
-      return "invalid argument";
-    case PB_ETIMEOUT:
-      return "timed out";
-    case PB_ECRASHED:
-      return "browser crashed";
-    case PB_ETARGET:
-      return "page crashed or closed";
-    case PB_ECDP:
-      return "DevTools protocol error";
-    case PB_EIO:
-      return "I/O error";
-    case PB_ENOTFOUND:
-      return "not found";
-    case PB_EEXIST:
-      return "already exists";
-    case PB_ETOOBIG:
-      return "too large";
-    case PB_EBUSY:
-      return "busy";
-    case PB_ESTORE:
-      return "database error";
-    case PB_EFORBIDDEN:
-      return "forbidden";
-    case PB_EEXPIRED:
-      return "expired";
-    case PB_ENAV:
-      return "navigation failed";
-    case PB_ESHUTDOWN:
-      return "shutting down";
-    case PB_ECANCELED:
-      return "canceled";
-    case PB_ENOSPACE:
-      return "no space left on the device";
-    case PB_EREVOKED:
-      return "token revoked";
-    case PB_EDISABLED:
-      return "account disabled";
-    case PB_EDELETED:
-      return "account deleted";
+  case PB_OK: return "ok";
+  case PB_ENOMEM: return "out of memory";
+  case PB_EINVAL: return "invalid argument";
+  case PB_ETIMEOUT: return "timed out";
+  case PB_ECRASHED: return "browser crashed";
+  case PB_ETARGET: return "page crashed or closed";
+  case PB_ECDP: return "DevTools protocol error";
+  case PB_EIO: return "I/O error";
+  case PB_ENOTFOUND: return "not found";
+  case PB_EEXIST: return "already exists";
+  case PB_ETOOBIG: return "too large";
+  case PB_EBUSY: return "busy";
+  case PB_ESTORE: return "database error";
+  case PB_EFORBIDDEN: return "forbidden";
+  case PB_EEXPIRED: return "expired";
+  case PB_ENAV: return "navigation failed";
+  case PB_ESHUTDOWN: return "shutting down";
+  case PB_ECANCELED: return "canceled";
+  case PB_ENOSPACE: return "no space left on the device";
+  case PB_EREVOKED: return "token revoked";
+  case PB_EDISABLED: return "account disabled";
+  case PB_EDELETED: return "account deleted";
   }
   return "unknown error";
 }
@@ -150,7 +128,8 @@ void pb_buf_free(pb_buf *b) {
   pb_buf_init(b, cap);
 }
 
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int pb_base64_encode(const unsigned char *in, size_t inlen, char **out) {
   size_t olen = 4 * ((inlen + 2) / 3);
@@ -225,12 +204,9 @@ void pb_log(int level, const char *fmt, ...) {
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
-  int n =
-      snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ", tm.tm_year + 1900,
-               tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-               tags[level < 0   ? 0
-                    : level > 3 ? 3
-                                : level]);
+  int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                   tm.tm_sec, ts.tv_nsec / 1000000, tags[level < 0 ? 0 : level > 3 ? 3 : level]);
   va_list ap;
   va_start(ap, fmt);
   if (n > 0 && (size_t)n < sizeof(line)) vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);

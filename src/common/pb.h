@@ -8,27 +8,27 @@
 
 enum {
   PB_OK = 0,
-  PB_ENOMEM = -1,      /* allocation failed */
-  PB_EINVAL = -2,      /* bad argument or input */
-  PB_ETIMEOUT = -3,    /* a deadline passed */
-  PB_ECRASHED = -4,    /* the browser (or its pipe) is gone */
-  PB_ETARGET = -5,     /* the page/target crashed or was closed */
-  PB_ECDP = -6,        /* CDP answered with an error */
-  PB_EIO = -7,         /* system call failed */
-  PB_ENOTFOUND = -8,   /* no such thing */
-  PB_EEXIST = -9,      /* already exists */
-  PB_ETOOBIG = -10,    /* over a size cap */
-  PB_EBUSY = -11,      /* no capacity now */
-  PB_ESTORE = -12,     /* the database failed */
-  PB_EFORBIDDEN = -13, /* refused by policy */
-  PB_EEXPIRED = -14,   /* token expired */
-  PB_ENAV = -15,       /* navigation failed */
-  PB_ESHUTDOWN = -16,  /* service is stopping */
-  PB_ECANCELED = -17,  /* the requester went away */
-  PB_ENOSPACE = -18,   /* the disk (data dir) is full */
-  PB_EREVOKED = -19,   /* token revoked */
-  PB_EDISABLED = -20,  /* account disabled */
-  PB_EDELETED = -21,   /* account deleted */
+  PB_ENOMEM = -1,     /* allocation failed */
+  PB_EINVAL = -2,     /* bad argument or input */
+  PB_ETIMEOUT = -3,   /* a deadline passed */
+  PB_ECRASHED = -4,   /* the browser (or its pipe) is gone */
+  PB_ETARGET = -5,    /* the page/target crashed or was closed */
+  PB_ECDP = -6,       /* CDP answered with an error */
+  PB_EIO = -7,        /* system call failed */
+  PB_ENOTFOUND = -8,  /* no such thing */
+  PB_EEXIST = -9,     /* already exists */
+  PB_ETOOBIG = -10,   /* over a size cap */
+  PB_EBUSY = -11,     /* no capacity now */
+  PB_ESTORE = -12,    /* the database failed */
+  PB_EFORBIDDEN = -13,/* refused by policy */
+  PB_EEXPIRED = -14,  /* token expired */
+  PB_ENAV = -15,      /* navigation failed */
+  PB_ESHUTDOWN = -16, /* service is stopping */
+  PB_ECANCELED = -17, /* the requester went away */
+  PB_ENOSPACE = -18,  /* the disk (data dir) is full */
+  PB_EREVOKED = -19,  /* token revoked */
+  PB_EDISABLED = -20, /* account disabled */
+  PB_EDELETED = -21,  /* account deleted */
 };
 
 /* A static, human-readable text for a PB_E* code. Never NULL. */
@@ -47,10 +47,10 @@ int pb_parse_int(const char *s, long long min, long long max, long long *out);
 
 /* A growable byte buffer with a hard cap (curl's dynbuf). */
 typedef struct {
-  char *data; /* NUL-terminated when len > 0; owned */
+  char *data;   /* NUL-terminated when len > 0; owned */
   size_t len;
   size_t alloc;
-  size_t cap; /* appends past this fail with PB_ETOOBIG */
+  size_t cap;   /* appends past this fail with PB_ETOOBIG */
 } pb_buf;
 
 void pb_buf_init(pb_buf *b, size_t cap);
@@ -76,9 +76,6 @@ void pb_log_json(struct cJSON *line);
 #define PB_ERR(...) pb_log(PB_LOG_ERROR, __VA_ARGS__)
 #define PB_WARN(...) pb_log(PB_LOG_WARN, __VA_ARGS__)
 #define PB_INFO(...) pb_log(PB_LOG_INFO, __VA_ARGS__)
-#define PB_DEBUG(...)                                                    \
-  do {                                                                   \
-    if (pb_log_level >= PB_LOG_DEBUG) pb_log(PB_LOG_DEBUG, __VA_ARGS__); \
-  } while (0)
+#define PB_DEBUG(...) do { if (pb_log_level >= PB_LOG_DEBUG) pb_log(PB_LOG_DEBUG, __VA_ARGS__); } while (0)
 
 #endif

@@ -17,8 +17,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdarg.h>
+#include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,48 +160,39 @@ static const char *const stmt_sql[ST_COUNT] = {
         "UPDATE accounts SET deleted_ms = ?2 WHERE id = ?1 AND deleted_ms IS NULL",
     [ST_USAGE_BEGIN] = "INSERT INTO usage(account_id, kind, start_ms) VALUES (?1, ?2, ?3)",
     /* A wall clock stepped backwards must not bill negative time. */
-    [ST_USAGE_END] =
-        "UPDATE usage SET end_ms = ?2, ms = MAX(0, ?2 - start_ms), status = ?3"
-        " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_USAGE_END] = "UPDATE usage SET end_ms = ?2, ms = MAX(0, ?2 - start_ms), status = ?3"
+                     " WHERE id = ?1 AND end_ms IS NULL",
     [ST_USAGE_OPEN_COUNT] = "SELECT count(*) FROM usage WHERE end_ms IS NULL",
     [ST_USAGE_IS_OPEN] = "SELECT end_ms IS NULL FROM usage WHERE id = ?1",
     /* A row orphaned by a crash is billed up to its last heartbeat (stored
      * never below start_ms), status 0 ("interrupted"). The WHERE makes a
      * second run a no-op. */
-    [ST_USAGE_CLOSE_OPEN] =
-        "UPDATE usage SET end_ms = COALESCE(last_heartbeat_ms, start_ms),"
-        " ms = COALESCE(last_heartbeat_ms, start_ms) - start_ms, status = 0"
-        " WHERE end_ms IS NULL",
-    [ST_USAGE_TOTAL] =
-        "SELECT COALESCE(SUM(ms), 0) FROM usage"
-        " WHERE account_id = ?1 AND start_ms >= ?2 AND end_ms IS NOT NULL",
+    [ST_USAGE_CLOSE_OPEN] = "UPDATE usage SET end_ms = COALESCE(last_heartbeat_ms, start_ms),"
+                            " ms = COALESCE(last_heartbeat_ms, start_ms) - start_ms, status = 0"
+                            " WHERE end_ms IS NULL",
+    [ST_USAGE_TOTAL] = "SELECT COALESCE(SUM(ms), 0) FROM usage"
+                       " WHERE account_id = ?1 AND start_ms >= ?2 AND end_ms IS NOT NULL",
     /* MAX: a heartbeat never moves back, nor before the start. */
-    [ST_USAGE_HEARTBEAT] =
-        "UPDATE usage SET last_heartbeat_ms ="
-        " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
-        " WHERE id = ?1 AND end_ms IS NULL",
-    [ST_USAGE_SUM] =
-        "SELECT COALESCE(SUM(ms), 0), COUNT(*) FROM usage WHERE account_id = ?1"
-        " AND start_ms >= ?2 AND start_ms < ?3 AND end_ms IS NOT NULL",
-    [ST_USAGE_BY_KIND] =
-        "SELECT kind, COALESCE(SUM(ms), 0), COUNT(*) FROM usage"
-        " WHERE account_id = ?1 AND start_ms >= ?2 AND start_ms < ?3"
-        " AND end_ms IS NOT NULL GROUP BY kind ORDER BY kind",
+    [ST_USAGE_HEARTBEAT] = "UPDATE usage SET last_heartbeat_ms ="
+                           " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
+                           " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_USAGE_SUM] = "SELECT COALESCE(SUM(ms), 0), COUNT(*) FROM usage WHERE account_id = ?1"
+                     " AND start_ms >= ?2 AND start_ms < ?3 AND end_ms IS NOT NULL",
+    [ST_USAGE_BY_KIND] = "SELECT kind, COALESCE(SUM(ms), 0), COUNT(*) FROM usage"
+                         " WHERE account_id = ?1 AND start_ms >= ?2 AND start_ms < ?3"
+                         " AND end_ms IS NOT NULL GROUP BY kind ORDER BY kind",
     /* No row: no such account; one row with a NULL key: nothing set. */
-    [ST_LIMITS_GET] =
-        "SELECT l.key, l.value FROM accounts a"
-        " LEFT JOIN limits l ON l.account_id = a.id WHERE a.id = ?1",
+    [ST_LIMITS_GET] = "SELECT l.key, l.value FROM accounts a"
+                      " LEFT JOIN limits l ON l.account_id = a.id WHERE a.id = ?1",
     [ST_LIMITS_SET] = "INSERT OR REPLACE INTO limits(account_id, key, value) VALUES (?1, ?2, ?3)",
     [ST_LIMITS_RESET] = "DELETE FROM limits WHERE account_id = ?1 AND key = ?2",
     [ST_SESSION_OPEN] = "INSERT INTO sessions(id, account_id, start_ms) VALUES (?1, ?2, ?3)",
-    [ST_SESSION_HEARTBEAT] =
-        "UPDATE sessions SET last_heartbeat_ms ="
-        " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
-        " WHERE id = ?1 AND end_ms IS NULL",
-    [ST_SESSION_CLOSE] =
-        "UPDATE sessions SET end_ms = ?2, browser_ms = MAX(0, ?2 - start_ms),"
-        " close_reason = ?3, close_reason_text = ?4"
-        " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_SESSION_HEARTBEAT] = "UPDATE sessions SET last_heartbeat_ms ="
+                             " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
+                             " WHERE id = ?1 AND end_ms IS NULL",
+    [ST_SESSION_CLOSE] = "UPDATE sessions SET end_ms = ?2, browser_ms = MAX(0, ?2 - start_ms),"
+                         " close_reason = ?3, close_reason_text = ?4"
+                         " WHERE id = ?1 AND end_ms IS NULL",
     [ST_SESSION_IS_OPEN] = "SELECT end_ms IS NULL FROM sessions WHERE id = ?1",
     /* End = last heartbeat (start if none), but not past now: a heartbeat
      * stamped by a clock that ran ahead is not billed. Never before start. */
@@ -210,11 +201,10 @@ static const char *const stmt_sql[ST_COUNT] = {
         " end_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms), ?1)),"
         " browser_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms), ?1)) - start_ms,"
         " close_reason = ?2, close_reason_text = ?3 WHERE end_ms IS NULL",
-    [ST_SESSION_HISTORY] =
-        "SELECT id, start_ms, end_ms, browser_ms, close_reason,"
-        " close_reason_text FROM sessions"
-        " WHERE account_id = ?1 AND end_ms IS NOT NULL"
-        " ORDER BY end_ms DESC, start_ms DESC, id DESC LIMIT ?2",
+    [ST_SESSION_HISTORY] = "SELECT id, start_ms, end_ms, browser_ms, close_reason,"
+                           " close_reason_text FROM sessions"
+                           " WHERE account_id = ?1 AND end_ms IS NOT NULL"
+                           " ORDER BY end_ms DESC, start_ms DESC, id DESC LIMIT ?2",
 };
 
 struct pb_store {
@@ -232,12 +222,8 @@ static int store_fail(pb_store *s, int rc, const char *what) {
   return PB_ESTORE;
 }
 
-static void lock(pb_store *s) {
-  pthread_mutex_lock(&s->mu);
-}
-static void unlock(pb_store *s) {
-  pthread_mutex_unlock(&s->mu);
-}
+static void lock(pb_store *s) { pthread_mutex_lock(&s->mu); }
+static void unlock(pb_store *s) { pthread_mutex_unlock(&s->mu); }
 
 /* Readies a cached statement for the next caller. */
 static void stmt_done(sqlite3_stmt *st) {
@@ -258,9 +244,7 @@ static int valid_word(const char *w, size_t max) {
   return n > 0;
 }
 
-static int valid_name(const char *name) {
-  return valid_word(name, NAME_MAX_LEN);
-}
+static int valid_name(const char *name) { return valid_word(name, NAME_MAX_LEN); }
 
 /* mkdir -p: missing components are created 0700; existing ones are left as
  * they are (the operator may have chosen them). */
@@ -467,9 +451,7 @@ static int why_unchanged(pb_store *s, sqlite3_stmt *is_open, int64_t id, const c
   return r;
 }
 
-int pb_account_name_valid(const char *name) {
-  return valid_name(name);
-}
+int pb_account_name_valid(const char *name) { return valid_name(name); }
 
 int pb_account_create(pb_store *s, const char *name, int64_t *account_id) {
   if (!s || !valid_name(name)) return PB_EINVAL;
@@ -1138,9 +1120,7 @@ int pb_limits_set(pb_store *s, int64_t account_id, const char *key, const char *
 
 /* ---- Session history ---- */
 
-static int valid_session_id(const char *id) {
-  return valid_word(id, PB_SESSION_ID_MAX - 1);
-}
+static int valid_session_id(const char *id) { return valid_word(id, PB_SESSION_ID_MAX - 1); }
 
 int pb_session_open_record(pb_store *s, const char *session_id, int64_t account_id,
                            int64_t start_wall_ms) {
@@ -1188,7 +1168,8 @@ static size_t utf8_prefix(const char *t, size_t max) {
 
 int pb_session_close_record(pb_store *s, const char *session_id, int64_t end_wall_ms,
                             const char *reason, const char *reason_text) {
-  if (!s || !valid_session_id(session_id) || !valid_word(reason, REASON_MAX_LEN)) return PB_EINVAL;
+  if (!s || !valid_session_id(session_id) || !valid_word(reason, REASON_MAX_LEN))
+    return PB_EINVAL;
   if (!reason_text) reason_text = "";
   int text_len = (int)utf8_prefix(reason_text, REASON_TEXT_MAX);
   lock(s);
@@ -1225,7 +1206,8 @@ static void col_text(sqlite3_stmt *st, int col, char *out, size_t cap) {
   pb_strlcpy(out, t ? (const char *)t : "", cap);
 }
 
-int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out, size_t *n) {
+int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out,
+                       size_t *n) {
   if (!s || !out || !n || max < 1 || max > PB_SESSION_HISTORY_MAX) return PB_EINVAL;
   *out = NULL;
   *n = 0;

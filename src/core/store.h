@@ -38,8 +38,8 @@ int pb_account_set_disabled(pb_store *s, int64_t account_id, int disabled, int64
  * found by pb_account_find and cannot be taken again. PB_ENOTFOUND for an
  * unknown or already deleted id. */
 int pb_account_delete(pb_store *s, int64_t account_id, int64_t now_ms);
-/* All accounts (deleted ones too, marked), oldest first. *out is malloc'd (caller frees); *n may be
- * 0, and then *out is NULL. */
+/* All accounts (deleted ones too, marked), oldest first. *out is malloc'd
+ * (caller frees); *n may be 0, and then *out is NULL. */
 int pb_account_list(pb_store *s, pb_account **out, size_t *n);
 
 #define PB_TOKEN_DEFAULT_TTL_DAYS 15
@@ -210,7 +210,8 @@ typedef struct {
 /* The account's closed sessions, most recently ended first, at most max
  * (1..PB_SESSION_HISTORY_MAX, else PB_EINVAL). *out is malloc'd (caller
  * frees); *n may be 0, and then *out is NULL. */
-int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out, size_t *n);
+int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out,
+                       size_t *n);
 
 /* SHA-256 (pure, FIPS 180-4). */
 void pb_sha256(const void *data, size_t len, unsigned char out[32]);

@@ -47,27 +47,29 @@ typedef struct {
   const char *chromium;
   const char *allow[64];
   int nallow;
-  const char *egress_hosts;  /* test resolver for the egress proxy, "name=ip,..." */
-  int no_netns;              /* proxy only, even with the privilege for namespaces */
-  int browser_memory_mb;     /* 0: no limit */
-  int no_cgroup;             /* the RSS watchdog, even where cgroups work */
-  int egress_conns;          /* egress connections at once per browser */
-  int egress_conns_account;  /* ... per account, over its sessions' browsers */
-  int body_timeout_s;        /* a request body must be complete in this time */
-  int pdf_max_pages;         /* pages a PDF may have */
-  int download_max_mb;       /* one download's size before it is cancelled */
-  int session_max_pages;     /* live pages an acquired session may have */
-  int browser_uid_base;      /* first uid of the browsers' own range */
-  int browser_uids;          /* how many; 0: every browser as nobody */
-  const char *metrics_token; /* Bearer token /metrics requires; NULL: loopback only */
+  const char
+      *egress_hosts; /* test resolver for the egress proxy, "name=ip,..." */
+  int no_netns;      /* proxy only, even with the privilege for namespaces */
+  int browser_memory_mb;    /* 0: no limit */
+  int no_cgroup;            /* the RSS watchdog, even where cgroups work */
+  int egress_conns;         /* egress connections at once per browser */
+  int egress_conns_account; /* ... per account, over its sessions' browsers */
+  int body_timeout_s;       /* a request body must be complete in this time */
+  int pdf_max_pages;        /* pages a PDF may have */
+  int download_max_mb;      /* one download's size before it is cancelled */
+  int session_max_pages;    /* live pages an acquired session may have */
+  int browser_uid_base;     /* first uid of the browsers' own range */
+  int browser_uids;         /* how many; 0: every browser as nobody */
+  const char
+      *metrics_token; /* Bearer token /metrics requires; NULL: loopback only */
 } config;
 
 static pb_server *g_server;
 
 static char g_trace_dir[PATH_MAX];
 
-static void on_session_trace(int64_t account_id, const char *session_id, const char *zip,
-                             size_t len) {
+static void on_session_trace(int64_t account_id, const char *session_id,
+                             const char *zip, size_t len) {
   if (pb_trace_store_as(g_trace_dir, account_id, session_id, zip, len))
     PB_WARN("sessions: could not keep the trace of %s", session_id);
 }
@@ -76,7 +78,8 @@ static void on_session_trace(int64_t account_id, const char *session_id, const c
 static void wake_server(void *data) {
   (void)data;
   pb_server *s = g_server;
-  if (s) pb_server_wake(s);
+  if (s)
+    pb_server_wake(s);
 }
 
 /* Each browser's own way out: a listener of the egress proxy, in a network
@@ -95,10 +98,12 @@ static int browser_net_open(void *data, pb_browser_net *net) {
     rc = pb_netns_listener(&net->netns_fd, &lfd, &port);
   else
     rc = pb_netns_loopback_listener(&lfd, &port);
-  if (rc) return rc;
+  if (rc)
+    return rc;
   rc = pb_egress_proxy_add_listener(ne->proxy, lfd, &net->id);
   if (rc) {
-    if (net->netns_fd >= 0) close(net->netns_fd);
+    if (net->netns_fd >= 0)
+      close(net->netns_fd);
     net->netns_fd = -1;
     return rc;
   }
@@ -116,8 +121,8 @@ static void egress_counts(void *data, uint64_t counts[4], int *conns) {
   *conns = st.conns;
 }
 
-static int egress_why(void *data, int net_id, const char *host, int port, int64_t since_ms,
-                      char *text, size_t cap) {
+static int egress_why(void *data, int net_id, const char *host, int port,
+                      int64_t since_ms, char *text, size_t cap) {
   return pb_egress_proxy_why(data, net_id, host, port, since_ms, text, cap);
 }
 
@@ -128,7 +133,8 @@ static void net_owner(void *data, int net_id, int64_t account_id) {
 static void browser_net_close(void *data, pb_browser_net *net) {
   net_env *ne = data;
   pb_egress_proxy_remove_listener(ne->proxy, net->id);
-  if (net->netns_fd >= 0) close(net->netns_fd);
+  if (net->netns_fd >= 0)
+    close(net->netns_fd);
   net->netns_fd = -1;
   net->id = -1;
 }
@@ -142,104 +148,96 @@ static int url_check(const char *url, char *why, size_t cap, void *data) {
 
 static void on_signal(int sig) {
   (void)sig;
-  if (g_server) pb_server_stop(g_server);
+  if (g_server)
+    pb_server_stop(g_server);
 }
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: ppod-browserd [serve] [options]\n"
-          "       ppod-browserd account create NAME | account list\n"
-          "       ppod-browserd token create NAME [--ttl DAYS | --ttl-seconds S]\n"
-          "\n"
-          "options (environment):\n"
-          "  --listen ADDR:PORT       (PPOD_LISTEN)        default 127.0.0.1:8080\n"
-          "  --data-dir DIR           (PPOD_DATA_DIR)      default ./var\n"
-          "  --browsers N             (PPOD_BROWSERS)      default: number of "
-          "cores\n"
-          "  --concurrency N          (PPOD_CONCURRENCY)   jobs at once, default 2 "
-          "per browser\n"
-          "  --queue N                (PPOD_QUEUE)         jobs waiting beyond "
-          "that, default 64\n"
-          "  --recycle-after N        (PPOD_RECYCLE_AFTER) jobs per browser before "
-          "replacing it, "
-          "default 200\n"
-          "  --recycle-rss-mb N       browser memory (all its processes) that gets "
-          "it replaced, "
-          "default 2048\n"
-          "  --recycle-age S          browser age in seconds that gets it "
-          "replaced, default 3600\n"
-          "  --spares N               (PPOD_SPARES)        warm browsers kept for "
-          "acquired sessions, "
-          "default 1\n"
-          "  --allow-private HOST[:PORT]  (PPOD_ALLOW_PRIVATE, comma list) "
-          "repeatable\n"
-          "  --egress-hosts NAME=IP,...   (PPOD_EGRESS_HOSTS)  tests only: names "
-          "the egress proxy\n"
-          "                           resolves itself, before DNS\n"
-          "  --no-netns               (PPOD_NO_NETNS=1)    no network namespace "
-          "per browser, even as "
-          "root:\n"
-          "                           the egress proxy alone is the guard\n"
-          "  --browser-memory-mb N    (PPOD_BROWSER_MEMORY_MB) memory of one "
-          "browser (all its "
-          "processes)\n"
-          "                           beyond which its largest process is killed, "
-          "default 2048, 0 = "
-          "off\n"
-          "  --no-cgroup              (PPOD_NO_CGROUP=1)   enforce it by the RSS "
-          "watchdog, not a "
-          "cgroup\n"
-          "  --egress-conns-per-browser N  (PPOD_EGRESS_CONNS_PER_BROWSER) "
-          "connections one browser "
-          "may\n"
-          "                           have open through the egress proxy, default "
-          "256\n"
-          "  --egress-conns-per-account N  (PPOD_EGRESS_CONNS_PER_ACCOUNT) "
-          "connections the session\n"
-          "                           browsers of one account may have open "
-          "together, default 512\n"
-          "                           (of the proxy's 1024); pool browsers serve "
-          "many accounts at once\n"
-          "                           and count per browser only\n"
-          "  --body-timeout S         (PPOD_BODY_TIMEOUT)  a request body must "
-          "arrive within S, "
-          "default 30\n"
-          "  --metrics-token T        (PPOD_METRICS_TOKEN) /metrics wants "
-          "'Authorization: Bearer T';\n"
-          "                           unset, it answers loopback peers only (and "
-          "names no pids)\n"
-          "  --pdf-max-pages N        (PPOD_PDF_MAX_PAGES) pages a PDF may have, "
-          "default 2000\n"
-          "  --download-max-mb N      (PPOD_DOWNLOAD_MAX_MB) a page's download "
-          "beyond this is "
-          "cancelled,\n"
-          "                           default 50\n"
-          "  --session-max-pages N    (PPOD_SESSION_MAX_PAGES) pages an acquired "
-          "session may have "
-          "open,\n"
-          "                           default 100\n"
-          "  --browser-uid-base N     (PPOD_BROWSER_UID_BASE) as root, each "
-          "browser runs as a uid of its\n"
-          "                           own from N (gid the same), default 61000; "
-          "none may name an account\n"
-          "  --browser-uids N         (PPOD_BROWSER_UIDS)  how many such uids, "
-          "default 100 (browsers at\n"
-          "                           once on this host, all services together); 0 "
-          "= all as nobody and\n"
-          "                           no mount namespace\n"
-          "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
-          "  --chromium PATH          (PPOD_CHROMIUM)      default "
-          "/usr/lib/chromium/chromium\n"
-          "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: "
-          "Chromium without its "
-          "sandbox\n");
+  fprintf(
+      f,
+      "usage: ppod-browserd [serve] [options]\n"
+      "       ppod-browserd account create NAME | account list\n"
+      "       ppod-browserd token create NAME [--ttl DAYS | --ttl-seconds S]\n"
+      "\n"
+      "options (environment):\n"
+      "  --listen ADDR:PORT       (PPOD_LISTEN)        default 127.0.0.1:8080\n"
+      "  --data-dir DIR           (PPOD_DATA_DIR)      default ./var\n"
+      "  --browsers N             (PPOD_BROWSERS)      default: number of "
+      "cores\n"
+      "  --concurrency N          (PPOD_CONCURRENCY)   jobs at once, default 2 "
+      "per browser\n"
+      "  --queue N                (PPOD_QUEUE)         jobs waiting beyond "
+      "that, default 64\n"
+      "  --recycle-after N        (PPOD_RECYCLE_AFTER) jobs per browser before "
+      "replacing it, default 200\n"
+      "  --recycle-rss-mb N       browser memory (all its processes) that gets "
+      "it replaced, default 2048\n"
+      "  --recycle-age S          browser age in seconds that gets it "
+      "replaced, default 3600\n"
+      "  --spares N               (PPOD_SPARES)        warm browsers kept for "
+      "acquired sessions, default 1\n"
+      "  --allow-private HOST[:PORT]  (PPOD_ALLOW_PRIVATE, comma list) "
+      "repeatable\n"
+      "  --egress-hosts NAME=IP,...   (PPOD_EGRESS_HOSTS)  tests only: names "
+      "the egress proxy\n"
+      "                           resolves itself, before DNS\n"
+      "  --no-netns               (PPOD_NO_NETNS=1)    no network namespace "
+      "per browser, even as root:\n"
+      "                           the egress proxy alone is the guard\n"
+      "  --browser-memory-mb N    (PPOD_BROWSER_MEMORY_MB) memory of one "
+      "browser (all its processes)\n"
+      "                           beyond which its largest process is killed, "
+      "default 2048, 0 = off\n"
+      "  --no-cgroup              (PPOD_NO_CGROUP=1)   enforce it by the RSS "
+      "watchdog, not a cgroup\n"
+      "  --egress-conns-per-browser N  (PPOD_EGRESS_CONNS_PER_BROWSER) "
+      "connections one browser may\n"
+      "                           have open through the egress proxy, default "
+      "256\n"
+      "  --egress-conns-per-account N  (PPOD_EGRESS_CONNS_PER_ACCOUNT) "
+      "connections the session\n"
+      "                           browsers of one account may have open "
+      "together, default 512\n"
+      "                           (of the proxy's 1024); pool browsers serve "
+      "many accounts at once\n"
+      "                           and count per browser only\n"
+      "  --body-timeout S         (PPOD_BODY_TIMEOUT)  a request body must "
+      "arrive within S, default 30\n"
+      "  --metrics-token T        (PPOD_METRICS_TOKEN) /metrics wants "
+      "'Authorization: Bearer T';\n"
+      "                           unset, it answers loopback peers only (and "
+      "names no pids)\n"
+      "  --pdf-max-pages N        (PPOD_PDF_MAX_PAGES) pages a PDF may have, "
+      "default 2000\n"
+      "  --download-max-mb N      (PPOD_DOWNLOAD_MAX_MB) a page's download "
+      "beyond this is cancelled,\n"
+      "                           default 50\n"
+      "  --session-max-pages N    (PPOD_SESSION_MAX_PAGES) pages an acquired "
+      "session may have open,\n"
+      "                           default 100\n"
+      "  --browser-uid-base N     (PPOD_BROWSER_UID_BASE) as root, each "
+      "browser runs as a uid of its\n"
+      "                           own from N (gid the same), default 61000; "
+      "none may name an account\n"
+      "  --browser-uids N         (PPOD_BROWSER_UIDS)  how many such uids, "
+      "default 100 (browsers at\n"
+      "                           once on this host, all services together); 0 "
+      "= all as nobody and\n"
+      "                           no mount namespace\n"
+      "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
+      "  --chromium PATH          (PPOD_CHROMIUM)      default "
+      "/usr/lib/chromium/chromium\n"
+      "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: "
+      "Chromium without its sandbox\n");
 }
 
 static int parse_listen(const char *v, config *c) {
   const char *colon = strrchr(v, ':');
-  if (!colon) return PB_EINVAL;
+  if (!colon)
+    return PB_EINVAL;
   size_t n = (size_t)(colon - v);
-  if (n == 0 || n >= sizeof(c->address)) return PB_EINVAL;
+  if (n == 0 || n >= sizeof(c->address))
+    return PB_EINVAL;
   const char *a = v;
   if (v[0] == '[' && colon[-1] == ']') {
     a = v + 1;
@@ -248,15 +246,19 @@ static int parse_listen(const char *v, config *c) {
   memcpy(c->address, a, n);
   c->address[n] = '\0';
   long long port;
-  if (pb_parse_int(colon + 1, 1, 65535, &port)) return PB_EINVAL;
+  if (pb_parse_int(colon + 1, 1, 65535, &port))
+    return PB_EINVAL;
   c->port = (int)port;
   return 0;
 }
 
-static int int_opt(const char *name, const char *v, long long min, long long max, int *out) {
+static int int_opt(const char *name, const char *v, long long min,
+                   long long max, int *out) {
   long long x;
   if (!v || pb_parse_int(v, min, max, &x)) {
-    fprintf(stderr, "ppod-browserd: %s takes a whole number from %lld to %lld\n", name, min, max);
+    fprintf(stderr,
+            "ppod-browserd: %s takes a whole number from %lld to %lld\n", name,
+            min, max);
     return -1;
   }
   *out = (int)x;
@@ -266,13 +268,15 @@ static int int_opt(const char *name, const char *v, long long min, long long max
 static char allow_env_copy[4096];
 
 static int add_allow(config *c, const char *v) {
-  if (c->nallow >= 64) return -1;
+  if (c->nallow >= 64)
+    return -1;
   c->allow[c->nallow++] = v;
   return 0;
 }
 
 /* Environment first, flags override. Leaves positional words in rest. */
-static int parse_config(int argc, char **argv, config *c, char **rest, int *nrest) {
+static int parse_config(int argc, char **argv, config *c, char **rest,
+                        int *nrest) {
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
   pb_strlcpy(c->address, "127.0.0.1", sizeof(c->address));
   c->port = 8080;
@@ -307,7 +311,8 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
       int_opt("PPOD_DOWNLOAD_MAX_MB", e, 1, 1 << 20, &c->download_max_mb))
     return -1;
   if ((e = getenv("PPOD_BROWSER_UID_BASE")) &&
-      int_opt("PPOD_BROWSER_UID_BASE", e, 1000, 2000000000, &c->browser_uid_base))
+      int_opt("PPOD_BROWSER_UID_BASE", e, 1000, 2000000000,
+              &c->browser_uid_base))
     return -1;
   if ((e = getenv("PPOD_BROWSER_UIDS")) &&
       int_opt("PPOD_BROWSER_UIDS", e, 0, 4096, &c->browser_uids))
@@ -316,51 +321,70 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
     fprintf(stderr, "ppod-browserd: PPOD_LISTEN must be ADDR:PORT\n");
     return -1;
   }
-  if ((e = getenv("PPOD_DATA_DIR")) && *e) c->data_dir = e;
-  if ((e = getenv("PPOD_BROWSERS")) && int_opt("PPOD_BROWSERS", e, 1, 64, &c->browsers)) return -1;
-  if ((e = getenv("PPOD_CONCURRENCY")) && int_opt("PPOD_CONCURRENCY", e, 1, 1024, &c->concurrency))
+  if ((e = getenv("PPOD_DATA_DIR")) && *e)
+    c->data_dir = e;
+  if ((e = getenv("PPOD_BROWSERS")) &&
+      int_opt("PPOD_BROWSERS", e, 1, 64, &c->browsers))
     return -1;
-  if ((e = getenv("PPOD_QUEUE")) && int_opt("PPOD_QUEUE", e, 0, 100000, &c->queue)) return -1;
+  if ((e = getenv("PPOD_CONCURRENCY")) &&
+      int_opt("PPOD_CONCURRENCY", e, 1, 1024, &c->concurrency))
+    return -1;
+  if ((e = getenv("PPOD_QUEUE")) &&
+      int_opt("PPOD_QUEUE", e, 0, 100000, &c->queue))
+    return -1;
   if ((e = getenv("PPOD_RECYCLE_AFTER")) &&
       int_opt("PPOD_RECYCLE_AFTER", e, 0, 1000000, &c->recycle_after))
     return -1;
-  if ((e = getenv("PPOD_SPARES")) && int_opt("PPOD_SPARES", e, 0, 16, &c->spares)) return -1;
-  if ((e = getenv("PPOD_CHROMIUM")) && *e) c->chromium = e;
-  if ((e = getenv("PPOD_NO_SANDBOX")) && !strcmp(e, "1")) c->no_sandbox = 1;
-  if ((e = getenv("PPOD_EGRESS_HOSTS")) && *e) c->egress_hosts = e;
-  if ((e = getenv("PPOD_NO_NETNS")) && !strcmp(e, "1")) c->no_netns = 1;
-  if ((e = getenv("PPOD_NO_CGROUP")) && !strcmp(e, "1")) c->no_cgroup = 1;
-  if ((e = getenv("PPOD_METRICS_TOKEN")) && *e) c->metrics_token = e;
+  if ((e = getenv("PPOD_SPARES")) &&
+      int_opt("PPOD_SPARES", e, 0, 16, &c->spares))
+    return -1;
+  if ((e = getenv("PPOD_CHROMIUM")) && *e)
+    c->chromium = e;
+  if ((e = getenv("PPOD_NO_SANDBOX")) && !strcmp(e, "1"))
+    c->no_sandbox = 1;
+  if ((e = getenv("PPOD_EGRESS_HOSTS")) && *e)
+    c->egress_hosts = e;
+  if ((e = getenv("PPOD_NO_NETNS")) && !strcmp(e, "1"))
+    c->no_netns = 1;
+  if ((e = getenv("PPOD_NO_CGROUP")) && !strcmp(e, "1"))
+    c->no_cgroup = 1;
+  if ((e = getenv("PPOD_METRICS_TOKEN")) && *e)
+    c->metrics_token = e;
   if ((e = getenv("PPOD_EGRESS_CONNS_PER_BROWSER")) &&
       int_opt("PPOD_EGRESS_CONNS_PER_BROWSER", e, 1, 100000, &c->egress_conns))
     return -1;
   if ((e = getenv("PPOD_EGRESS_CONNS_PER_ACCOUNT")) &&
-      int_opt("PPOD_EGRESS_CONNS_PER_ACCOUNT", e, 1, 100000, &c->egress_conns_account))
+      int_opt("PPOD_EGRESS_CONNS_PER_ACCOUNT", e, 1, 100000,
+              &c->egress_conns_account))
     return -1;
   if ((e = getenv("PPOD_BROWSER_MEMORY_MB")) &&
       int_opt("PPOD_BROWSER_MEMORY_MB", e, 0, 1 << 20, &c->browser_memory_mb))
     return -1;
   if ((e = getenv("PPOD_LOG_LEVEL")) && pb_log_level_parse(e, &pb_log_level)) {
-    fprintf(stderr, "ppod-browserd: PPOD_LOG_LEVEL must be error, warn, info or debug\n");
+    fprintf(
+        stderr,
+        "ppod-browserd: PPOD_LOG_LEVEL must be error, warn, info or debug\n");
     return -1;
   }
   if ((e = getenv("PPOD_ALLOW_PRIVATE")) && *e) {
     pb_strlcpy(allow_env_copy, e, sizeof(allow_env_copy));
     char *save = NULL;
-    for (char *t = strtok_r(allow_env_copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-      if (*t) add_allow(c, t);
+    for (char *t = strtok_r(allow_env_copy, ",", &save); t;
+         t = strtok_r(NULL, ",", &save))
+      if (*t)
+        add_allow(c, t);
   }
   *nrest = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define TAKES_VALUE()                                          \
-  do {                                                         \
-    if (!v) {                                                  \
-      fprintf(stderr, "ppod-browserd: %s needs a value\n", a); \
-      return -1;                                               \
-    }                                                          \
-    i++;                                                       \
+#define TAKES_VALUE()                                                          \
+  do {                                                                         \
+    if (!v) {                                                                  \
+      fprintf(stderr, "ppod-browserd: %s needs a value\n", a);                 \
+      return -1;                                                               \
+    }                                                                          \
+    i++;                                                                       \
   } while (0)
     if (!strcmp(a, "--listen")) {
       TAKES_VALUE();
@@ -373,35 +397,45 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
       c->data_dir = v;
     } else if (!strcmp(a, "--browsers")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 1, 64, &c->browsers)) return -1;
+      if (int_opt(a, v, 1, 64, &c->browsers))
+        return -1;
     } else if (!strcmp(a, "--concurrency")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 1, 1024, &c->concurrency)) return -1;
+      if (int_opt(a, v, 1, 1024, &c->concurrency))
+        return -1;
     } else if (!strcmp(a, "--queue")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 0, 100000, &c->queue)) return -1;
+      if (int_opt(a, v, 0, 100000, &c->queue))
+        return -1;
     } else if (!strcmp(a, "--recycle-after")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 0, 1000000, &c->recycle_after)) return -1;
+      if (int_opt(a, v, 0, 1000000, &c->recycle_after))
+        return -1;
     } else if (!strcmp(a, "--recycle-rss-mb")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 0, 1 << 20, &c->recycle_rss_mb)) return -1;
+      if (int_opt(a, v, 0, 1 << 20, &c->recycle_rss_mb))
+        return -1;
     } else if (!strcmp(a, "--recycle-age")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 0, 30 * 86400, &c->recycle_age_s)) return -1;
+      if (int_opt(a, v, 0, 30 * 86400, &c->recycle_age_s))
+        return -1;
     } else if (!strcmp(a, "--spares")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 0, 16, &c->spares)) return -1;
+      if (int_opt(a, v, 0, 16, &c->spares))
+        return -1;
     } else if (!strcmp(a, "--allow-private")) {
       TAKES_VALUE();
-      if (add_allow(c, v)) return -1;
+      if (add_allow(c, v))
+        return -1;
     } else if (!strcmp(a, "--egress-hosts")) {
       TAKES_VALUE();
       c->egress_hosts = v;
     } else if (!strcmp(a, "--log-level")) {
       TAKES_VALUE();
       if (pb_log_level_parse(v, &pb_log_level)) {
-        fprintf(stderr, "ppod-browserd: --log-level takes error, warn, info or debug\n");
+        fprintf(
+            stderr,
+            "ppod-browserd: --log-level takes error, warn, info or debug\n");
         return -1;
       }
     } else if (!strcmp(a, "--chromium")) {
@@ -418,31 +452,40 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
       c->metrics_token = v;
     } else if (!strcmp(a, "--body-timeout")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 1, 3600, &c->body_timeout_s)) return -1;
+      if (int_opt(a, v, 1, 3600, &c->body_timeout_s))
+        return -1;
     } else if (!strcmp(a, "--pdf-max-pages")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 1, 1000000, &c->pdf_max_pages)) return -1;
+      if (int_opt(a, v, 1, 1000000, &c->pdf_max_pages))
+        return -1;
     } else if (!strcmp(a, "--session-max-pages")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 1, 100000, &c->session_max_pages)) return -1;
+      if (int_opt(a, v, 1, 100000, &c->session_max_pages))
+        return -1;
     } else if (!strcmp(a, "--download-max-mb")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 1, 1 << 20, &c->download_max_mb)) return -1;
+      if (int_opt(a, v, 1, 1 << 20, &c->download_max_mb))
+        return -1;
     } else if (!strcmp(a, "--egress-conns-per-browser")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 1, 100000, &c->egress_conns)) return -1;
+      if (int_opt(a, v, 1, 100000, &c->egress_conns))
+        return -1;
     } else if (!strcmp(a, "--browser-uid-base")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 1000, 2000000000, &c->browser_uid_base)) return -1;
+      if (int_opt(a, v, 1000, 2000000000, &c->browser_uid_base))
+        return -1;
     } else if (!strcmp(a, "--browser-uids")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 0, 4096, &c->browser_uids)) return -1;
+      if (int_opt(a, v, 0, 4096, &c->browser_uids))
+        return -1;
     } else if (!strcmp(a, "--egress-conns-per-account")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 1, 100000, &c->egress_conns_account)) return -1;
+      if (int_opt(a, v, 1, 100000, &c->egress_conns_account))
+        return -1;
     } else if (!strcmp(a, "--browser-memory-mb")) {
       TAKES_VALUE();
-      if (int_opt(a, v, 0, 1 << 20, &c->browser_memory_mb)) return -1;
+      if (int_opt(a, v, 0, 1 << 20, &c->browser_memory_mb))
+        return -1;
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
       exit(0);
@@ -451,13 +494,15 @@ static int parse_config(int argc, char **argv, config *c, char **rest, int *nres
     }
 #undef TAKES_VALUE
   }
-  if (!c->concurrency) c->concurrency = 2 * c->browsers;
+  if (!c->concurrency)
+    c->concurrency = 2 * c->browsers;
   return 0;
 }
 
 /* On first run: a "local" account whose token is kept in DATA_DIR/local.token
  * (0600), so `make run` can print a working example every time. */
-static int local_token(pb_store *st, const char *data_dir, char *tok, size_t cap) {
+static int local_token(pb_store *st, const char *data_dir, char *tok,
+                       size_t cap) {
   char path[PATH_MAX];
   snprintf(path, sizeof(path), "%s/local.token", data_dir);
   FILE *f = fopen(path, "r");
@@ -466,15 +511,19 @@ static int local_token(pb_store *st, const char *data_dir, char *tok, size_t cap
     fclose(f);
     tok[strcspn(tok, "\r\n")] = '\0';
     pb_auth a;
-    if (ok && pb_token_check(st, tok, pb_wall_ms(), &a) == 0) return 0;
+    if (ok && pb_token_check(st, tok, pb_wall_ms(), &a) == 0)
+      return 0;
   }
   int64_t id;
   int rc = pb_account_find(st, "local", &id);
-  if (rc == PB_ENOTFOUND) rc = pb_account_create(st, "local", &id);
-  if (rc) return rc;
+  if (rc == PB_ENOTFOUND)
+    rc = pb_account_create(st, "local", &id);
+  if (rc)
+    return rc;
   char t[PB_TOKEN_MAX];
   rc = pb_token_create(st, id, PB_TOKEN_DEFAULT_TTL_DAYS, t);
-  if (rc) return rc;
+  if (rc)
+    return rc;
   pb_strlcpy(tok, t, cap);
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd >= 0) {
@@ -487,15 +536,18 @@ static int local_token(pb_store *st, const char *data_dir, char *tok, size_t cap
 /* Deletes traces past their keeping time. */
 static void sweep_traces(const char *dir) {
   DIR *d = opendir(dir);
-  if (!d) return;
+  if (!d)
+    return;
   struct dirent *e;
   time_t now = time(NULL);
   while ((e = readdir(d))) {
-    if (e->d_name[0] == '.') continue;
+    if (e->d_name[0] == '.')
+      continue;
     char path[PATH_MAX + 256];
     struct stat st;
     snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-    if (stat(path, &st) == 0 && (now - st.st_mtime) * 1000LL > PB_TRACE_KEEP_MS) unlink(path);
+    if (stat(path, &st) == 0 && (now - st.st_mtime) * 1000LL > PB_TRACE_KEEP_MS)
+      unlink(path);
   }
   closedir(d);
 }
@@ -507,10 +559,14 @@ static void reap_children(void) {
   int64_t until = pb_now_ms() + 3000;
   for (;;) {
     pid_t r = waitpid(-1, NULL, WNOHANG);
-    if (r > 0) continue;
-    if (r < 0 && errno == ECHILD) return;
-    if (r < 0 && errno != EINTR) return;
-    if (pb_now_ms() >= until) break;
+    if (r > 0)
+      continue;
+    if (r < 0 && errno == ECHILD)
+      return;
+    if (r < 0 && errno != EINTR)
+      return;
+    if (pb_now_ms() >= until)
+      break;
     struct timespec ts = {0, 10 * 1000000};
     nanosleep(&ts, NULL);
   }
@@ -520,11 +576,13 @@ static void reap_children(void) {
     struct dirent *e;
     while ((e = readdir(d))) {
       long long pid;
-      if (pb_parse_int(e->d_name, 1, INT_MAX, &pid)) continue;
+      if (pb_parse_int(e->d_name, 1, INT_MAX, &pid))
+        continue;
       char path[64], buf[512];
       snprintf(path, sizeof(path), "/proc/%lld/stat", pid);
       FILE *f = fopen(path, "r");
-      if (!f) continue;
+      if (!f)
+        continue;
       size_t n = fread(buf, 1, sizeof(buf) - 1, f);
       fclose(f);
       buf[n] = '\0';
@@ -553,14 +611,17 @@ static int serve(config *c) {
   /* First, while this process has no thread: whatever kills it, the reaper
    * removes its browsers' cgroups and profile dirs. */
   int reaper = pb_reaper_start();
-  if (reaper < 0) PB_WARN("no reaper: a killed daemon's profile dirs wait for the next start");
+  if (reaper < 0)
+    PB_WARN(
+        "no reaper: a killed daemon's profile dirs wait for the next start");
   /* Processes a browser leaves behind when it dies become ours, not
    * init's: the daemon reaps them and so knows when they are gone. */
-  if (prctl(PR_SET_CHILD_SUBREAPER, 1)) PB_WARN("not a child subreaper: %s", strerror(errno));
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1))
+    PB_WARN("not a child subreaper: %s", strerror(errno));
   int rc = pb_store_open(c->data_dir, &st);
   if (rc) {
-    fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n", c->data_dir,
-            pb_strerror(rc));
+    fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n",
+            c->data_dir, pb_strerror(rc));
     pb_reaper_dismiss(reaper);
     return 1;
   }
@@ -571,10 +632,12 @@ static int serve(config *c) {
   if (local_token(st, c->data_dir, tok, sizeof(tok)))
     PB_WARN("could not prepare the local account's token");
 
-  if (pb_egress_new(&eg)) goto out;
+  if (pb_egress_new(&eg))
+    goto out;
   for (int i = 0; i < c->nallow; i++)
     if (pb_egress_allow(eg, c->allow[i])) {
-      fprintf(stderr, "ppod-browserd: --allow-private %s: expected HOST or HOST:PORT\n",
+      fprintf(stderr,
+              "ppod-browserd: --allow-private %s: expected HOST or HOST:PORT\n",
               c->allow[i]);
       goto out;
     }
@@ -588,12 +651,15 @@ static int serve(config *c) {
                              .max_conns_per_account = c->egress_conns_account};
   rc = pb_egress_proxy_start(&eo, &proxy);
   if (rc) {
-    fprintf(stderr, "ppod-browserd: cannot start the egress proxy: %s\n", pb_strerror(rc));
+    fprintf(stderr, "ppod-browserd: cannot start the egress proxy: %s\n",
+            pb_strerror(rc));
     goto out;
   }
   char proxy_url[64];
-  snprintf(proxy_url, sizeof(proxy_url), "http://127.0.0.1:%d", pb_egress_proxy_port(proxy));
-  if (c->egress_hosts) PB_WARN("egress: test resolver in use (--egress-hosts)");
+  snprintf(proxy_url, sizeof(proxy_url), "http://127.0.0.1:%d",
+           pb_egress_proxy_port(proxy));
+  if (c->egress_hosts)
+    PB_WARN("egress: test resolver in use (--egress-hosts)");
   /* A namespace per browser when this process may make one: tried once
    * here, so every browser runs the same way and /healthz can say which. */
   static net_env ne;
@@ -607,10 +673,9 @@ static int serve(config *c) {
       close(lfd);
       ne.netns = 1;
     } else {
-      PB_WARN(
-          "egress: no network namespace per browser (%s): the egress proxy "
-          "alone is the guard",
-          rc == PB_EFORBIDDEN ? "no privilege" : pb_strerror(rc));
+      PB_WARN("egress: no network namespace per browser (%s): the egress proxy "
+              "alone is the guard",
+              rc == PB_EFORBIDDEN ? "no privilege" : pb_strerror(rc));
     }
   }
   const char *egress_mode = ne.netns ? "netns+proxy" : "proxy";
@@ -619,11 +684,14 @@ static int serve(config *c) {
                                  : "through the egress proxy");
   const char *memory_mode = "off";
   if (c->browser_memory_mb > 0) {
-    memory_mode = !c->no_cgroup && pb_cgroup_init() ? pb_cgroup_mode_name() : "rss-watchdog";
-    PB_INFO("memory: %d MiB per browser (%s)", c->browser_memory_mb, memory_mode);
+    memory_mode = !c->no_cgroup && pb_cgroup_init() ? pb_cgroup_mode_name()
+                                                    : "rss-watchdog";
+    PB_INFO("memory: %d MiB per browser (%s)", c->browser_memory_mb,
+            memory_mode);
   }
-  pb_isolate_opts io = {
-      .uid_base = (uid_t)c->browser_uid_base, .uids = c->browser_uids, .data_dir = c->data_dir};
+  pb_isolate_opts io = {.uid_base = (uid_t)c->browser_uid_base,
+                        .uids = c->browser_uids,
+                        .data_dir = c->data_dir};
   if (pb_isolate_init(&io)) {
     fprintf(stderr,
             "ppod-browserd: no usable uid in %d..%d for browsers "
@@ -632,15 +700,13 @@ static int serve(config *c) {
     goto out;
   }
   if (pb_isolate_enabled())
-    PB_INFO(
-        "isolation: each browser in its own mount namespace, as a uid of "
-        "its own from %d",
-        c->browser_uid_base);
+    PB_INFO("isolation: each browser in its own mount namespace, as a uid of "
+            "its own from %d",
+            c->browser_uid_base);
   else
-    PB_WARN(
-        "isolation: none (%s): browsers share a uid and see the host's "
-        "files as it may",
-        geteuid() ? "not root" : "--browser-uids 0");
+    PB_WARN("isolation: none (%s): browsers share a uid and see the host's "
+            "files as it may",
+            geteuid() ? "not root" : "--browser-uids 0");
   /* Browsers then run as this very uid: not dumpable, its /proc/PID
    * environ, fd, mem and root are closed to them (ptrace access checks)
    * and root-owned. As root the browsers' own uids do that. */
@@ -662,13 +728,16 @@ static int serve(config *c) {
   po.browser.net_data = &ne;
   po.browser.memory_limit_kb = (long)c->browser_memory_mb * 1024;
   po.download_max_bytes = (int64_t)c->download_max_mb << 20;
-  if (c->no_sandbox) PB_WARN("Chromium runs WITHOUT its sandbox (--no-sandbox)");
+  if (c->no_sandbox)
+    PB_WARN("Chromium runs WITHOUT its sandbox (--no-sandbox)");
   rc = pb_pool_start(&po, pb_now_ms() + 30000, &pool);
   if (rc) {
-    fprintf(stderr, "ppod-browserd: cannot start the browser pool: %s\n", pb_strerror(rc));
+    fprintf(stderr, "ppod-browserd: cannot start the browser pool: %s\n",
+            pb_strerror(rc));
     goto out;
   }
-  if (pb_jobs_start(c->concurrency, c->queue, &jobs)) goto out;
+  if (pb_jobs_start(c->concurrency, c->queue, &jobs))
+    goto out;
   snprintf(g_trace_dir, sizeof(g_trace_dir), "%s/traces", c->data_dir);
   pb_sessions_opts sso = {.pool = pool,
                           .store = st,
@@ -679,8 +748,10 @@ static int serve(config *c) {
                           .wake = wake_server,
                           .on_trace = on_session_trace,
                           .max_pages = c->session_max_pages,
-                          .download_max_bytes = (int64_t)c->download_max_mb << 20};
-  if (pb_sessions_start(&sso, &sessions)) goto out;
+                          .download_max_bytes = (int64_t)c->download_max_mb
+                                                << 20};
+  if (pb_sessions_start(&sso, &sessions))
+    goto out;
   char trace_dir[PATH_MAX];
   snprintf(trace_dir, sizeof(trace_dir), "%s/traces", c->data_dir);
   if (mkdir(trace_dir, 0700) && errno != EEXIST)
@@ -707,7 +778,8 @@ static int serve(config *c) {
                        .drain_ms = 25000,
                        .body_timeout_ms = c->body_timeout_s * 1000,
                        .metrics_token = c->metrics_token};
-  if (pb_server_create(&so, &srv)) goto out;
+  if (pb_server_create(&so, &srv))
+    goto out;
 
   g_server = srv;
   struct sigaction sa;
@@ -724,15 +796,14 @@ static int serve(config *c) {
           "thread(s), queue %d)\n",
           hostbuf, c->port, c->browsers, c->concurrency, c->queue);
   if (*tok)
-    printf(
-        "\nlocal account token: %s\n\ntry:\n  curl -s -X POST "
-        "http://%s:%d/browser/screenshot \\\n"
-        "    -H 'Authorization: Bearer %s' -H 'Content-Type: "
-        "application/json' \\\n"
-        "    -d '{\"html\":\"<h1>Hello from ppod</h1>\"}' -o hello.png\n"
-        "  or: PAPERPOD_TOKEN=%s build/ppod browser:screenshot "
-        "https://example.com\n\n",
-        tok, hostbuf, c->port, tok, tok);
+    printf("\nlocal account token: %s\n\ntry:\n  curl -s -X POST "
+           "http://%s:%d/browser/screenshot \\\n"
+           "    -H 'Authorization: Bearer %s' -H 'Content-Type: "
+           "application/json' \\\n"
+           "    -d '{\"html\":\"<h1>Hello from ppod</h1>\"}' -o hello.png\n"
+           "  or: PAPERPOD_TOKEN=%s build/ppod browser:screenshot "
+           "https://example.com\n\n",
+           tok, hostbuf, c->port, tok, tok);
   fflush(stdout);
   pb_server_run(srv);
   code = 0;
@@ -748,7 +819,8 @@ out:
   pb_store_close(st);
   reap_children();
   pb_reaper_dismiss(reaper);
-  if (!code) PB_INFO("stopped");
+  if (!code)
+    PB_INFO("stopped");
   return code;
 }
 

@@ -1,8 +1,7 @@
 #include "http/metrics.h"
 
-#include <stdio.h>
-
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,8 +172,7 @@ int pb_metrics_render(pb_metrics *m, const pb_metrics_gauges *g, pb_buf *o) {
   }
   pb_buf_printf(o,
                 "# HELP ppod_browser_recycles_total Pool browsers replaced "
-                "while healthy (jobs, "
-                "memory or age cap).\n"
+                "while healthy (jobs, memory or age cap).\n"
                 "# TYPE ppod_browser_recycles_total "
                 "counter\nppod_browser_recycles_total %llu\n",
                 (unsigned long long)recycles);
@@ -234,29 +232,27 @@ int pb_metrics_render(pb_metrics *m, const pb_metrics_gauges *g, pb_buf *o) {
       "queued.\n"
       "# TYPE ppod_requests_in_flight gauge\nppod_requests_in_flight %d\n",
       g->requests_live);
-  pb_buf_printf(
-      o,
-      "# HELP ppod_queue_depth Jobs waiting for a job thread.\n# TYPE "
-      "ppod_queue_depth gauge\n"
-      "ppod_queue_depth %d\n"
-      "# HELP ppod_jobs_running Jobs running now.\n# TYPE ppod_jobs_running "
-      "gauge\n"
-      "ppod_jobs_running %d\n"
-      "# HELP ppod_browsers_alive Pool browsers alive.\n# TYPE "
-      "ppod_browsers_alive gauge\n"
-      "ppod_browsers_alive %d\n"
-      "# HELP ppod_pages_ready Pages prepared ahead of demand.\n# TYPE "
-      "ppod_pages_ready gauge\n"
-      "ppod_pages_ready %d\n"
-      "# HELP ppod_browsers_launched_total Browsers started.\n# TYPE "
-      "ppod_browsers_launched_total "
-      "counter\n"
-      "ppod_browsers_launched_total %llu\n"
-      "# HELP ppod_browsers_crashed_total Browsers that died unasked.\n# TYPE "
-      "ppod_browsers_crashed_total counter\n"
-      "ppod_browsers_crashed_total %llu\n",
-      g->queue_depth, g->jobs_running, g->browsers_alive, g->pages_ready,
-      (unsigned long long)g->browsers_launched,
-      (unsigned long long)g->browsers_crashed);
+  pb_buf_printf(o,
+                "# HELP ppod_queue_depth Jobs waiting for a job thread.\n# "
+                "TYPE ppod_queue_depth gauge\n"
+                "ppod_queue_depth %d\n"
+                "# HELP ppod_jobs_running Jobs running now.\n# TYPE "
+                "ppod_jobs_running gauge\n"
+                "ppod_jobs_running %d\n"
+                "# HELP ppod_browsers_alive Pool browsers alive.\n# TYPE "
+                "ppod_browsers_alive gauge\n"
+                "ppod_browsers_alive %d\n"
+                "# HELP ppod_pages_ready Pages prepared ahead of demand.\n# "
+                "TYPE ppod_pages_ready gauge\n"
+                "ppod_pages_ready %d\n"
+                "# HELP ppod_browsers_launched_total Browsers started.\n# TYPE "
+                "ppod_browsers_launched_total counter\n"
+                "ppod_browsers_launched_total %llu\n"
+                "# HELP ppod_browsers_crashed_total Browsers that died "
+                "unasked.\n# TYPE ppod_browsers_crashed_total counter\n"
+                "ppod_browsers_crashed_total %llu\n",
+                g->queue_depth, g->jobs_running, g->browsers_alive,
+                g->pages_ready, (unsigned long long)g->browsers_launched,
+                (unsigned long long)g->browsers_crashed);
   return 0;
 }

@@ -130,7 +130,8 @@ struct req {
   /* A body is still arriving: the answer waits for its end, so the bytes
    * after an early answer are never read as the next request. */
   int body_pending;
-  size_t body_seen; /* bytes of body received, kept or dropped */
+  int expect_continue; /* the client waits for 100 Continue before its body */
+  size_t body_seen;    /* bytes of body received, kept or dropped */
   char ws_base[300];
   cJSON *json;
   pb_job job;
@@ -1230,6 +1231,9 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
   if (declared != 0) {
     r->body_pending =
         declared > 0; /* a length lws refused ends the connection */
+    char ex[32];
+    r->expect_continue = header(wsi, WSI_TOKEN_HTTP_EXPECT, ex, sizeof(ex)) &&
+                         !strcasecmp(ex, "100-continue");
     body_deadline(s, wsi, pss);
   }
   /* A refusal made before a body that will not be read (too large to
@@ -1393,8 +1397,16 @@ static void log_request(req *r, int status) {
  * close the connection, 0 to keep it. */
 static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
   req *r = pss->r;
-  if (!r || !r->ready || r->body_pending)
+  if (!r || !r->ready)
     return 0;
+  if (r->body_pending) {
+    /* A client waiting for 100 Continue (which lws does not send) gets a
+     * refusal at once, and the connection ends rather than wait for a
+     * body that may never come (RFC 9110 10.1.1). */
+    if (!r->expect_continue || r->res.status < 400)
+      return 0;
+    r->close_after = 1;
+  }
   if (!r->headers_sent) {
     unsigned char *start = s->wbuf + LWS_PRE, *p = start,
                   *end = s->wbuf + sizeof(s->wbuf) - 1;

@@ -776,8 +776,7 @@ static int add_tags(pb_nav *n, const cJSON *list, int script,
         " if (isUrl) { if (script) el.src = v; else { el.rel = 'stylesheet'; "
         "el.href = v; }"
         "   el.onload = () => ok(true); el.onerror = () => fail(new "
-        "Error('could not load ' + v)); "
-        "}"
+        "Error('could not load ' + v)); }"
         " else { el.textContent = v; }"
         " (document.head || document.documentElement).appendChild(el); if "
         "(!isUrl) ok(true); })",

@@ -65,8 +65,8 @@ static int too_large(pb_op_result *res, double w, double h, double dsf) {
                       h, PB_FULLPAGE_MAX_HEIGHT);
   if (w * h * dsf * dsf > (double)PB_SCREENSHOT_MAX_PIXELS)
     return pb_op_fail(res, 400, "PAGE_TOO_LARGE",
-                      "the image would be %.0fx%.0f device px, over the cap of %lld px", w * dsf,
-                      h * dsf, (long long)PB_SCREENSHOT_MAX_PIXELS);
+                      "the image would be %.0fx%.0f device px, over the cap of %lld px",
+                      w * dsf, h * dsf, (long long)PB_SCREENSHOT_MAX_PIXELS);
   return 0;
 }
 
@@ -164,9 +164,7 @@ int pb_op_capture(pb_nav *nav, const cJSON *req, pb_op_result *res, char **b64) 
   *b64 = data->valuestring;
   data->valuestring = NULL;
   cJSON_Delete(shot);
-  res->content_type = !strcmp(type, "jpeg")   ? "image/jpeg"
-                      : !strcmp(type, "webp") ? "image/webp"
-                                              : "image/png";
+  res->content_type = !strcmp(type, "jpeg") ? "image/jpeg" : !strcmp(type, "webp") ? "image/webp" : "image/png";
   return 0;
 
 fail:

@@ -259,6 +259,13 @@ describe('HTTP layer under hostile clients', () => {
     assert.deepEqual(chunked.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 411']);
     assert.match(chunked, /LENGTH_REQUIRED/);
     assert.ok(Date.now() - t0 < scaled(2000), `411 took ${Date.now() - t0} ms`);
+    // A client that waits for 100 Continue before its body gets a refusal
+    // at once, not after the body timeout.
+    const t1 = Date.now();
+    const waiting = await rawExchange(daemon.port,
+      'POST /browser/screenshot HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n', 1);
+    assert.deepEqual(waiting.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 401']);
+    assert.ok(Date.now() - t1 < scaled(1500), `401 took ${Date.now() - t1} ms`);
   });
 
   it('a pipelined request with a body behind another does not wedge the I/O thread', async () => {

@@ -26,9 +26,7 @@ static void path_join(char *out, size_t cap, const char *a, const char *b) {
 }
 
 /* A fresh data dir per test so tests cannot see each other's rows. */
-static void fresh_dir(char *out, size_t cap, const char *name) {
-  path_join(out, cap, root, name);
-}
+static void fresh_dir(char *out, size_t cap, const char *name) { path_join(out, cap, root, name); }
 
 static pb_store *open_ok(const char *dir) {
   pb_store *s = NULL;
@@ -457,34 +455,33 @@ static void test_migrate_from_v1(void) {
   path_join(db, sizeof(db), dir, "ppod.db");
   const char *tok = "ppod_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
   const char *old_tok = "ppod_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
-  raw_exec(dir,
-           "PRAGMA journal_mode = WAL;"
-           "CREATE TABLE accounts ("
-           "  id INTEGER PRIMARY KEY,"
-           "  name TEXT NOT NULL UNIQUE,"
-           "  created_ms INTEGER NOT NULL);"
-           "CREATE TABLE tokens ("
-           "  id INTEGER PRIMARY KEY,"
-           "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-           "  hash BLOB NOT NULL UNIQUE,"
-           "  created_ms INTEGER NOT NULL,"
-           "  expires_ms INTEGER NOT NULL);"
-           "CREATE INDEX tokens_account ON tokens(account_id);"
-           "CREATE TABLE usage ("
-           "  id INTEGER PRIMARY KEY,"
-           "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-           "  kind TEXT NOT NULL,"
-           "  start_ms INTEGER NOT NULL,"
-           "  end_ms INTEGER,"
-           "  ms INTEGER,"
-           "  status INTEGER);"
-           "CREATE INDEX usage_account_start ON usage(account_id, start_ms);"
-           "CREATE INDEX usage_open ON usage(id) WHERE end_ms IS NULL;"
-           "PRAGMA user_version = 1;"
-           "INSERT INTO accounts VALUES (7, 'olga', 1600000000000);"
-           "INSERT INTO accounts VALUES (9, 'pete', 1600000000001);"
-           "INSERT INTO usage VALUES (1, 7, 'screenshot', 1000, 1400, 400, 200);"
-           "INSERT INTO usage VALUES (2, 7, 'screenshot', 5000, NULL, NULL, NULL);");
+  raw_exec(dir, "PRAGMA journal_mode = WAL;"
+                "CREATE TABLE accounts ("
+                "  id INTEGER PRIMARY KEY,"
+                "  name TEXT NOT NULL UNIQUE,"
+                "  created_ms INTEGER NOT NULL);"
+                "CREATE TABLE tokens ("
+                "  id INTEGER PRIMARY KEY,"
+                "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+                "  hash BLOB NOT NULL UNIQUE,"
+                "  created_ms INTEGER NOT NULL,"
+                "  expires_ms INTEGER NOT NULL);"
+                "CREATE INDEX tokens_account ON tokens(account_id);"
+                "CREATE TABLE usage ("
+                "  id INTEGER PRIMARY KEY,"
+                "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+                "  kind TEXT NOT NULL,"
+                "  start_ms INTEGER NOT NULL,"
+                "  end_ms INTEGER,"
+                "  ms INTEGER,"
+                "  status INTEGER);"
+                "CREATE INDEX usage_account_start ON usage(account_id, start_ms);"
+                "CREATE INDEX usage_open ON usage(id) WHERE end_ms IS NULL;"
+                "PRAGMA user_version = 1;"
+                "INSERT INTO accounts VALUES (7, 'olga', 1600000000000);"
+                "INSERT INTO accounts VALUES (9, 'pete', 1600000000001);"
+                "INSERT INTO usage VALUES (1, 7, 'screenshot', 1000, 1400, 400, 200);"
+                "INSERT INTO usage VALUES (2, 7, 'screenshot', 5000, NULL, NULL, NULL);");
   sha_hex(tok, strlen(tok), h);
   snprintf(sql, sizeof(sql), "INSERT INTO tokens VALUES (3, 7, x'%s', 1, 4000000000000)", h);
   raw_exec(dir, sql);
@@ -563,8 +560,9 @@ static void test_limits(void) {
   ASSERT_EQ(memcmp(&l, &d, sizeof(l)), 0);
 
   /* The names, in struct order, with their values. */
-  const char *names[] = {"maxConcurrentSessions", "acquisitionsPerMinute",  "quickActionsPerSecond",
-                         "keepAliveMaxMs",        "concurrentQuickActions", "browserMsPerDay"};
+  const char *names[] = {"maxConcurrentSessions",  "acquisitionsPerMinute",
+                         "quickActionsPerSecond",  "keepAliveMaxMs",
+                         "concurrentQuickActions", "browserMsPerDay"};
   int64_t want[] = {3, 30, 100, 600000, 6, 0}, v;
   for (size_t i = 0; i < PB_LIMITS_COUNT; i++) {
     ASSERT_STR_EQ(pb_limits_key(&d, i, &v), names[i]);
@@ -631,7 +629,8 @@ static void test_limits(void) {
   ASSERT_EQ(pb_limits_set(s, kim + lee + 100, "maxConcurrentSessions", "2", err, sizeof(err)),
             PB_ENOTFOUND);
   ASSERT_CONTAINS(err, "no such account");
-  ASSERT_EQ(pb_limits_set(s, kim + lee + 100, "maxConcurrentSessions", "default", err, sizeof(err)),
+  ASSERT_EQ(pb_limits_set(s, kim + lee + 100, "maxConcurrentSessions", "default", err,
+                          sizeof(err)),
             PB_ENOTFOUND);
   ASSERT_EQ(pb_limits_get(s, kim + lee + 100, &l), PB_ENOTFOUND);
   ASSERT_EQ(memcmp(&l, &d, sizeof(l)), 0);
@@ -656,9 +655,8 @@ static void test_limits(void) {
   pb_store_close(s);
 
   /* Limits persist, and a row edited by hand to nonsense is clamped. */
-  raw_exec(dir,
-           "UPDATE limits SET value = 0 WHERE key = 'acquisitionsPerMinute';"
-           "INSERT INTO limits VALUES (1, 'fromTheFuture', 5)");
+  raw_exec(dir, "UPDATE limits SET value = 0 WHERE key = 'acquisitionsPerMinute';"
+                "INSERT INTO limits VALUES (1, 'fromTheFuture', 5)");
   s = open_ok(dir);
   ASSERT_EQ(pb_limits_get(s, kim, &l), 0);
   ASSERT_EQ(l.acquisitions_per_minute, 1);
@@ -750,7 +748,7 @@ static void test_usage_sums(void) {
     const char *kind;
     int64_t start, dur; /* dur < 0: left open */
   } rows[] = {
-      {nina, "screenshot", from, 100}, /* the first ms of the range counts */
+      {nina, "screenshot", from, 100},       /* the first ms of the range counts */
       {nina, "screenshot", from + 10, 200},
       {nina, "pdf", from + 20, 50},
       {nina, "session", from + 30, 5000},
@@ -1136,10 +1134,9 @@ static void test_admin_limits(void) {
   free(out);
   free(err);
 
-  const char *defaults =
-      "maxConcurrentSessions=3\nacquisitionsPerMinute=30\n"
-      "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
-      "concurrentQuickActions=6\nbrowserMsPerDay=0\n";
+  const char *defaults = "maxConcurrentSessions=3\nacquisitionsPerMinute=30\n"
+                         "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
+                         "concurrentQuickActions=6\nbrowserMsPerDay=0\n";
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
   ASSERT_STR_EQ(out, defaults);
   free(out);
@@ -1153,10 +1150,9 @@ static void test_admin_limits(void) {
   free(out);
   free(err);
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
-  ASSERT_STR_EQ(out,
-                "maxConcurrentSessions=5\nacquisitionsPerMinute=30\n"
-                "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
-                "concurrentQuickActions=6\nbrowserMsPerDay=3600000\n");
+  ASSERT_STR_EQ(out, "maxConcurrentSessions=5\nacquisitionsPerMinute=30\n"
+                     "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
+                     "concurrentQuickActions=6\nbrowserMsPerDay=3600000\n");
   free(out);
   free(err);
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "sam"), 0);
@@ -1176,9 +1172,9 @@ static void test_admin_limits(void) {
   ASSERT_CONTAINS(err, "keepAliveMaxMs wants a whole number from 1000 to 86400000");
   free(out);
   free(err);
-  ASSERT_EQ(
-      run_admin(dir, &out, &err, 5, "account", "limits", "rita", "--set", "maxConcurrentSessions"),
-      2);
+  ASSERT_EQ(run_admin(dir, &out, &err, 5, "account", "limits", "rita", "--set",
+                      "maxConcurrentSessions"),
+            2);
   ASSERT_CONTAINS(err, "KEY=VALUE");
   free(out);
   free(err);

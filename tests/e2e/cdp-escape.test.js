@@ -204,6 +204,30 @@ describe('CDP escapes from an acquired session', { timeout: scaled(300000) }, ()
     await client.call('Target.closeTarget', { targetId: p.targetId });
   });
 
+  it('a dropped URL the page does not take opens a tab in the browser itself: file: and loopback URLs are refused', async () => {
+    // Chromium opens a text/uri-list drop nobody handles as a browser-side
+    // navigation in a new tab: a file: URL there became a file: page whose
+    // text Runtime.evaluate read (/etc/passwd), around Page.navigate's check.
+    const p = await page();
+    const drop = (url, mimeType = 'text/uri-list') => ['dragEnter', 'dragOver', 'drop'].map((type) => client.call('Input.dispatchDragEvent', {
+      type, x: 10, y: 10, data: { items: [{ mimeType, data: url }], dragOperationsMask: 0xffff },
+    }, p.sid));
+    for (const [url, mime] of [[`file://${marker}`], ['file:///etc/passwd'], [`view-source:file://${marker}`],
+      [`${secret.url}/dropped`], ['file:///etc/passwd', ' Text/URI-List'], ['file:///etc/passwd', 'text/x-moz-url']]) {
+      for (const r of await Promise.all(drop(url, mime))) refused(r, `a drop of ${url} as ${mime || 'text/uri-list'}`);
+    }
+    // An allowed URL is still opened; a refused drop would have opened its tab first.
+    const allowed = `${fixtures.url}/title.html?dropped`;
+    for (const r of await Promise.all(drop(allowed))) assert.ok(r.result, JSON.stringify(r.error));
+    let infos = [];
+    await pollUntil(async () => {
+      infos = (await client.call('Target.getTargets')).result.targetInfos;
+      return infos.some((ti) => ti.url === allowed);
+    }, { what: 'the tab of the allowed drop' });
+    for (const ti of infos) assert.ok(!/^(file|view-source):/i.test(ti.url) && !ti.url.startsWith(secret.url), `a tab opened at ${ti.url}`);
+    for (const ti of infos) if (ti.type === 'page' && (ti.url === allowed || ti.targetId === p.targetId)) await client.call('Target.closeTarget', { targetId: ti.targetId });
+  });
+
   it('duplicate keys, \\u0000 and invalid UTF-8 are refused before the browser sees anything', async () => {
     const p = await page();
     const frames = [

@@ -79,7 +79,7 @@ struct pb_proxy {
   pthread_t worker;
   pthread_cond_t in_cv;
   in_msg *in_head, *in_tail;
-  size_t in_bytes; /* queued, and the one being handled */
+  size_t in_bytes; /* queued, and the one being handled (IN_COST each) */
   int stop;
   int close_asked;
 };
@@ -329,11 +329,15 @@ static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
   if (copy && p->wake) p->wake(p->wake_data);
 }
 
+/* What a queued message holds: its text and its bookkeeping, so that a
+ * flood of empty frames is bounded too. */
+#define IN_COST(len) ((len) + 64)
+
 static void drop_inbound_locked(pb_proxy *p) {
   while (p->in_head) {
     in_msg *m = p->in_head;
     p->in_head = m->next;
-    p->in_bytes -= m->len;
+    p->in_bytes -= IN_COST(m->len);
     free(m->data);
     free(m);
   }
@@ -363,7 +367,7 @@ static void *worker_main(void *arg) {
     if (big) pthread_mutex_unlock(&big_mu);
     pthread_mutex_lock(&p->mu);
     int was_full = p->in_bytes > PB_PROXY_INBOUND_MAX;
-    p->in_bytes -= m->len;
+    p->in_bytes -= IN_COST(m->len);
     if (verdict == PB_POLICY_CLOSE) p->close_asked = 1;
     int wake = verdict == PB_POLICY_CLOSE || (was_full && p->in_bytes <= PB_PROXY_INBOUND_MAX);
     pthread_mutex_unlock(&p->mu);
@@ -395,7 +399,7 @@ size_t pb_proxy_submit(pb_proxy *p, char *data, size_t len) {
   else
     p->in_head = m;
   p->in_tail = m;
-  p->in_bytes += len;
+  p->in_bytes += IN_COST(len);
   size_t n = p->in_bytes;
   pthread_cond_signal(&p->in_cv);
   pthread_mutex_unlock(&p->mu);

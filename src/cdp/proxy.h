@@ -71,8 +71,8 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len);
  * to the proxy's own thread, which gives it to pb_proxy_from_client, in
  * order. Reading, checking and printing a message of up to 64 MiB takes the
  * best part of a second: never on the I/O thread every tenant shares. Any
- * thread. Returns the bytes of client messages not handled yet, this one
- * included; the wake callback runs when they fall to PB_PROXY_INBOUND_MAX
+ * thread. Returns the bytes of client messages not handled yet (64 more
+ * for each), this one included; the wake callback runs when they fall to PB_PROXY_INBOUND_MAX
  * or below, and after a Browser.close. */
 size_t pb_proxy_submit(pb_proxy *p, char *data, size_t len);
 /* Bytes of client messages not handled yet (any thread). */

@@ -5,6 +5,7 @@
 #include "common/jsontext.h"
 #include "common/pb.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,17 +179,51 @@ int pb__check_response_headers(cJSON *params, const pb_policy_env *env, char *wh
   return PB_POLICY_ALLOW;
 }
 
+/* A drag item's type as Chromium compares it: without surrounding blanks or
+ * parameters, lowercased. */
+static void drag_type(const char *t, char *out, size_t cap) {
+  while (*t == ' ' || *t == '\t') t++;
+  size_t n = 0;
+  for (; *t && *t != ';' && n + 1 < cap; t++) out[n++] = (char)tolower((unsigned char)*t);
+  while (n && (out[n - 1] == ' ' || out[n - 1] == '\t')) n--;
+  out[n] = '\0';
+}
+
 int pb__check_drag(cJSON *params, const pb_policy_env *env, char *why, size_t cap) {
-  /* Dropped files are read by the page from the host's file system. */
+  /* Dropped files are read by the page from the host's file system, and a
+   * dropped URL the page does not take is opened by the browser itself, in
+   * a new tab, like a navigation the client asked for: file: and any other
+   * address would get around Page.navigate's check. */
   cJSON *data = cJSON_GetObjectItemCaseSensitive(params, "data");
   cJSON *files = cJSON_GetObjectItemCaseSensitive(data, "files");
-  if (!files) return PB_POLICY_ALLOW;
-  if (cJSON_IsArray(files) && cJSON_GetArraySize(files) == 0) {
+  if (files) {
+    if (!cJSON_IsArray(files) || cJSON_GetArraySize(files) != 0)
+      return deny(why, cap, "refused by ppod: %s cannot carry files in a session",
+                  "Input.dispatchDragEvent");
     cJSON_DeleteItemFromObjectCaseSensitive(data, "files");
-    return PB_POLICY_ALLOW;
   }
-  return deny(why, cap, "refused by ppod: %s cannot carry files in a session",
-              "Input.dispatchDragEvent");
+  const cJSON *item;
+  cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(data, "items")) {
+    const cJSON *mime = cJSON_GetObjectItemCaseSensitive(item, "mimeType");
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(item, "data");
+    char type[64];
+    drag_type(cJSON_IsString(mime) ? mime->valuestring : "", type, sizeof(type));
+    if (!strcmp(type, "text/uri-list")) {
+      if (!cJSON_IsString(text))
+        return deny(why, cap, "refused by ppod: %s must be a string", "text/uri-list data");
+      int rc = fetch_url(text->valuestring, env, "a dropped URL", why, cap);
+      if (rc) return rc;
+    } else if (strstr(type, "url") || strstr(type, "uri")) {
+      return deny(why, cap,
+                  "refused by ppod: drag data of type %s is not supported; use text/uri-list",
+                  type);
+    }
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(item, "baseURL");
+    if (base && (!cJSON_IsString(base) || (base->valuestring[0] && !web_url(base->valuestring) &&
+                                           strcasecmp(base->valuestring, "about:blank"))))
+      return deny(why, cap, "refused by ppod: %s must be an http or https URL", "baseURL");
+  }
+  return PB_POLICY_ALLOW;
 }
 
 /* path lies strictly inside dir, lexically: absolute, no "." or ".."

@@ -29,6 +29,13 @@ typedef struct {
   char sid[64];    /* the command's flat session ("" : the browser's) */
 } id_map;
 
+typedef struct in_msg {
+  char *data;
+  size_t len;
+  unsigned gen;
+  struct in_msg *next;
+} in_msg;
+
 #define MAX_CLIENT_SESSIONS 256
 
 /* Refusals logged per second and session before the rest are only counted. */
@@ -63,10 +70,18 @@ struct pb_proxy {
   /* Who the refusal log lines name, and their rate limit (I/O thread). */
   char account[128];
   char session_id[64];
+  pthread_mutex_t log_mu; /* the rate limit: the worker and the I/O thread */
   int64_t log_second;
   int log_count;
   int64_t log_suppressed;
   unsigned answers_dropped; /* since the client attached */
+  /* Client messages for the worker thread (under mu). */
+  pthread_t worker;
+  pthread_cond_t in_cv;
+  in_msg *in_head, *in_tail;
+  size_t in_bytes; /* queued, and the one being handled (IN_COST each) */
+  int stop;
+  int close_asked;
 };
 
 /* Downloads of a context (NULL: the default one) go to the session's dir,
@@ -314,6 +329,98 @@ static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
   if (copy && p->wake) p->wake(p->wake_data);
 }
 
+/* What a queued message holds: its text and its bookkeeping, so that a
+ * flood of empty frames is bounded too. */
+#define IN_COST(len) ((len) + 64)
+
+static void drop_inbound_locked(pb_proxy *p) {
+  while (p->in_head) {
+    in_msg *m = p->in_head;
+    p->in_head = m->next;
+    p->in_bytes -= IN_COST(m->len);
+    free(m->data);
+    free(m);
+  }
+  p->in_tail = NULL;
+}
+
+/* Messages past PB_PROXY_INBOUND_MAX are read one at a time for the whole
+ * daemon, as when the I/O thread read them all: their parse trees and
+ * printed copies (some 320 MiB for 64 MiB) exist once, not once a session. */
+static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The worker: the client's messages, one at a time, in order. */
+static void *worker_main(void *arg) {
+  pb_proxy *p = arg;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    while (!p->stop && !p->in_head) pthread_cond_wait(&p->in_cv, &p->mu);
+    if (p->stop) break;
+    in_msg *m = p->in_head;
+    p->in_head = m->next;
+    if (!p->in_head) p->in_tail = NULL;
+    int current = p->attached && m->gen == p->gen;
+    pthread_mutex_unlock(&p->mu);
+    int big = m->len > PB_PROXY_INBOUND_MAX;
+    if (big) pthread_mutex_lock(&big_mu);
+    int verdict = current ? pb_proxy_from_client(p, m->data, m->len) : PB_POLICY_DENY;
+    if (big) pthread_mutex_unlock(&big_mu);
+    pthread_mutex_lock(&p->mu);
+    int was_full = p->in_bytes > PB_PROXY_INBOUND_MAX;
+    p->in_bytes -= IN_COST(m->len);
+    if (verdict == PB_POLICY_CLOSE) p->close_asked = 1;
+    int wake = verdict == PB_POLICY_CLOSE || (was_full && p->in_bytes <= PB_PROXY_INBOUND_MAX);
+    pthread_mutex_unlock(&p->mu);
+    free(m->data);
+    free(m);
+    if (wake && p->wake) p->wake(p->wake_data);
+    pthread_mutex_lock(&p->mu);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+size_t pb_proxy_submit(pb_proxy *p, char *data, size_t len) {
+  in_msg *m = malloc(sizeof(*m));
+  pthread_mutex_lock(&p->mu);
+  if (!m || !p->attached || p->stop) {
+    size_t n = p->in_bytes;
+    pthread_mutex_unlock(&p->mu);
+    free(m);
+    free(data);
+    return n;
+  }
+  m->data = data;
+  m->len = len;
+  m->gen = p->gen;
+  m->next = NULL;
+  if (p->in_tail)
+    p->in_tail->next = m;
+  else
+    p->in_head = m;
+  p->in_tail = m;
+  p->in_bytes += IN_COST(len);
+  size_t n = p->in_bytes;
+  pthread_cond_signal(&p->in_cv);
+  pthread_mutex_unlock(&p->mu);
+  return n;
+}
+
+size_t pb_proxy_inbound(pb_proxy *p) {
+  pthread_mutex_lock(&p->mu);
+  size_t n = p->in_bytes;
+  pthread_mutex_unlock(&p->mu);
+  return n;
+}
+
+int pb_proxy_take_close(pb_proxy *p) {
+  pthread_mutex_lock(&p->mu);
+  int c = p->close_asked;
+  p->close_asked = 0;
+  pthread_mutex_unlock(&p->mu);
+  return c;
+}
+
 int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_proxy_wake wake,
                  void *wake_data, pb_proxy **out) {
   *out = NULL;
@@ -335,6 +442,17 @@ int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_
   atomic_init(&p->last_activity, pb_now_ms());
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->drained, NULL);
+  pthread_cond_init(&p->in_cv, NULL);
+  pthread_mutex_init(&p->log_mu, NULL);
+  if (pthread_create(&p->worker, NULL, worker_main, p)) {
+    pthread_cond_destroy(&p->in_cv);
+    pthread_mutex_destroy(&p->log_mu);
+    pthread_cond_destroy(&p->drained);
+    pthread_mutex_destroy(&p->mu);
+    pb_targets_free(p->targets);
+    free(p);
+    return PB_ENOMEM;
+  }
   pb_cdp_set_tap(c, tap, p);
   *out = p;
   return 0;
@@ -350,15 +468,18 @@ void pb_proxy_client_attach(pb_proxy *p) {
   atomic_store(&p->last_activity, pb_now_ms());
 }
 
-static void log_suppressed(pb_proxy *p);
+static void log_suppressed_locked(pb_proxy *p);
 
 void pb_proxy_client_detach(pb_proxy *p) {
-  log_suppressed(p);
+  pthread_mutex_lock(&p->log_mu);
+  log_suppressed_locked(p);
+  pthread_mutex_unlock(&p->log_mu);
   pthread_mutex_lock(&p->mu);
   p->attached = 0;
   p->nids = 0;
   drop_queue_locked(p);
-  char (*sids)[64] = NULL;
+  drop_inbound_locked(p);
+  char(*sids)[64] = NULL;
   int n = p->nsids;
   if (n) {
     sids = malloc(sizeof(p->sids[0]) * (size_t)n);
@@ -428,7 +549,7 @@ void pb_proxy_set_identity(pb_proxy *p, const char *account, const char *session
 }
 
 /* "suppressed" refusals of the last second, in one line of their own. */
-static void log_suppressed(pb_proxy *p) {
+static void log_suppressed_locked(pb_proxy *p) {
   if (!p->log_suppressed) return;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "level", "warn");
@@ -442,11 +563,11 @@ static void log_suppressed(pb_proxy *p) {
 
 /* One JSON line per refused command, like the request log; past
  * REFUSAL_LOG_PER_SEC in a second only counted, then said in one line. */
-static void log_refusal(pb_proxy *p, const cJSON *msg, const char *why) {
+static void log_refusal_locked(pb_proxy *p, const cJSON *msg, const char *why) {
   if (pb_log_level < PB_LOG_WARN) return;
   int64_t sec = pb_now_ms() / 1000;
   if (sec != p->log_second) {
-    log_suppressed(p);
+    log_suppressed_locked(p);
     p->log_second = sec;
     p->log_count = 0;
   }
@@ -467,6 +588,12 @@ static void log_refusal(pb_proxy *p, const cJSON *msg, const char *why) {
   cJSON_AddStringToObject(o, "method", method);
   cJSON_AddStringToObject(o, "reason", why);
   pb_log_json(o);
+}
+
+static void log_refusal(pb_proxy *p, const cJSON *msg, const char *why) {
+  pthread_mutex_lock(&p->log_mu);
+  log_refusal_locked(p, msg, why);
+  pthread_mutex_unlock(&p->log_mu);
 }
 
 int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
@@ -598,18 +725,27 @@ int pb_proxy_has_output(pb_proxy *p) {
   return has;
 }
 
-int64_t pb_proxy_last_activity(pb_proxy *p) { return atomic_load(&p->last_activity); }
+int64_t pb_proxy_last_activity(pb_proxy *p) {
+  return atomic_load(&p->last_activity);
+}
 
 void pb_proxy_free(pb_proxy *p) {
   if (!p) return;
   pthread_mutex_lock(&p->mu);
   p->closing = 1;
   p->attached = 0;
+  p->stop = 1;
   drop_queue_locked(p);
+  drop_inbound_locked(p);
+  pthread_cond_broadcast(&p->in_cv);
   pthread_mutex_unlock(&p->mu);
+  /* A message being handled ends soon: the browser is gone or answers. */
+  pthread_join(p->worker, NULL);
   pb_cdp_set_tap(p->cdp, NULL, NULL);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->drained);
+  pthread_cond_destroy(&p->in_cv);
+  pthread_mutex_destroy(&p->log_mu);
   free(p->ids);
   pb_targets_free(p->targets);
   free(p);

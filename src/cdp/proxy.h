@@ -54,13 +54,32 @@ void pb_proxy_client_attach(pb_proxy *p);
 /* The client went away: its queued output and outstanding ids are dropped. */
 void pb_proxy_client_detach(pb_proxy *p);
 
-/* One complete message from the client (I/O thread). It is read by
+/* One complete message from the client (the proxy's own thread, see
+ * pb_proxy_submit; one caller at a time). It is read by
  * pb_cdp_policy_frame (strict JSON, the method table) and what reaches the
  * browser is the canonical command printed anew. Returns PB_POLICY_ALLOW
  * (sent on), PB_POLICY_DENY (an error reply is queued for the client and a
  * rate-limited JSON log line written) or PB_POLICY_CLOSE (Browser.close: a
  * success reply is queued; the caller ends the session). */
 int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len);
+
+/* Client messages waiting for the proxy's own thread, in bytes, past which
+ * the caller stops reading the client until pb_proxy_inbound says so. */
+#define PB_PROXY_INBOUND_MAX ((size_t)1 << 20)
+
+/* Hands one complete client message (a malloc'd buffer the proxy now owns)
+ * to the proxy's own thread, which gives it to pb_proxy_from_client, in
+ * order. Reading, checking and printing a message of up to 64 MiB takes the
+ * best part of a second: never on the I/O thread every tenant shares. Any
+ * thread. Returns the bytes of client messages not handled yet (64 more
+ * for each), this one included; the wake callback runs when they fall to PB_PROXY_INBOUND_MAX
+ * or below, and after a Browser.close. */
+size_t pb_proxy_submit(pb_proxy *p, char *data, size_t len);
+/* Bytes of client messages not handled yet (any thread). */
+size_t pb_proxy_inbound(pb_proxy *p);
+/* 1 once after the proxy's thread answered a Browser.close: the caller ends
+ * the session. */
+int pb_proxy_take_close(pb_proxy *p);
 
 /* The next message for the client (caller frees with free()), or NULL. */
 char *pb_proxy_next_out(pb_proxy *p, size_t *len);

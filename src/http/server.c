@@ -172,6 +172,7 @@ struct pss {
   const char *kill_reason;
   pb_buf rx; /* a client message being reassembled */
   int rx_too_big;
+  int rx_paused; /* the session has more than it has handled yet */
   /* A request body must be complete by a deadline, however slowly it
    * trickles in: lws's own timeout restarts with every chunk. */
   lws_sorted_usec_list_t body_sul;
@@ -1620,9 +1621,28 @@ static int ws_receive(pss_t *pss, struct lws *wsi, const void *in, size_t len) {
                      (unsigned char *)why, sizeof(why) - 1);
     return -1;
   }
-  pb_session_from_client(pss->ws, pss->rx.data ? pss->rx.data : "",
-                         pss->rx.len);
-  pss->rx.len = 0;
+  /* The session's own thread reads it: a 64 MiB message takes the best
+   * part of a second to check, which no other tenant may wait for. Small
+   * ones are copied so the buffer is not grown again for each. */
+  size_t n = pss->rx.len;
+  char *data;
+  if (n < 65536) {
+    data = malloc(n + 1);
+    if (data) {
+      memcpy(data, pss->rx.data ? pss->rx.data : "", n);
+      data[n] = '\0';
+    }
+    pss->rx.len = 0;
+  } else {
+    data = pb_buf_steal(&pss->rx, &n);
+  }
+  if (!data)
+    return -1;
+  if (pb_session_submit(pss->ws, data, n) && !pss->rx_paused) {
+    /* Until the session has caught up; ws_writable resumes. */
+    pss->rx_paused = 1;
+    lws_rx_flow_control(wsi, 0);
+  }
   lws_callback_on_writable(wsi);
   return 0;
 }
@@ -1635,6 +1655,10 @@ static int ws_writable(struct lws *wsi, pss_t *pss) {
                      (unsigned char *)pss->kill_reason,
                      strlen(pss->kill_reason));
     return -1;
+  }
+  if (pss->rx_paused && !pb_session_inbound_full(pss->ws)) {
+    pss->rx_paused = 0;
+    lws_rx_flow_control(wsi, 1);
   }
   size_t len = 0;
   char *msg = pb_session_next_out(pss->ws, &len);

@@ -31,10 +31,10 @@ struct pb_session {
   void *conn;
   char conn_id[17];
   int64_t conn_start_wall_ms;
-  int ended;          /* WebSocket close code once ended, else 0 */
+  int ended; /* WebSocket close code once ended, else 0 */
   char reason[32];
   char reason_text[128];
-  int busy;           /* quick actions running in the browser */
+  int busy; /* quick actions running in the browser */
   int64_t last_heartbeat;
   pb_trace *trace;
   /* The client's commands in flight, as actions of the trace. */
@@ -125,7 +125,9 @@ void pb_session_unref(pb_session *s) {
   free(s);
 }
 
-const char *pb_session_id(pb_session *s) { return s->id; }
+const char *pb_session_id(pb_session *s) {
+  return s->id;
+}
 
 /* Moves a live session to `ending` (registry lock held). The sweeper tears
  * it down; the I/O thread closes the client's socket with `code`. */
@@ -153,7 +155,8 @@ static void end_locked(pb_sessions *ss, pb_session *s, int code, const char *rea
 static void teardown(pb_sessions *ss, pb_session *s) {
   /* Let the client read what is queued for it (the answer to Browser.close)
    * before the proxy goes; bounded, a client may not read at all. */
-  for (int64_t until = pb_now_ms() + 1000; s->proxy && pb_proxy_has_output(s->proxy) && pb_now_ms() < until;) {
+  for (int64_t until = pb_now_ms() + 1000;
+       s->proxy && pb_proxy_has_output(s->proxy) && pb_now_ms() < until;) {
     wake(ss);
     struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
     nanosleep(&ts, NULL);
@@ -179,7 +182,8 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   }
   int64_t now = pb_wall_ms();
   int rc = pb_session_close_record(ss->o.store, s->id, now, s->reason, s->reason_text);
-  if (rc && rc != PB_EEXIST) PB_ERR("sessions: history of %s not recorded: %s", s->id, pb_strerror(rc));
+  if (rc && rc != PB_EEXIST)
+    PB_ERR("sessions: history of %s not recorded: %s", s->id, pb_strerror(rc));
   if (s->usage_id) pb_usage_end(ss->o.store, s->usage_id, now, 200);
   PB_INFO("sessions: %s closed (%s)", s->id, s->reason);
   pthread_mutex_lock(&s->mu);
@@ -338,8 +342,8 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
     }
   }
   if (!rc)
-    rc = pb_proxy_new(pb_browser_cdp(s->browser), ss->o.url_check, ss->o.url_check_data,
-                      proxy_wake, s, &s->proxy);
+    rc = pb_proxy_new(pb_browser_cdp(s->browser), ss->o.url_check, ss->o.url_check_data, proxy_wake,
+                      s, &s->proxy);
   if (!rc) {
     /* The refusal log names the account as the request log does. */
     char name[64] = "";
@@ -357,9 +361,9 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
     char dl[4096];
     int dl_ok = pb_downloads_dir(pb_browser_profile_dir(s->browser), NULL, dl, sizeof(dl)) == 0 &&
                 pb_downloads_prepare(dl) == 0;
-    pb_proxy_set_limits(s->proxy, ss->o.max_pages, dl_ok ? dl : NULL,
-                        ss->o.download_max_bytes > 0 ? ss->o.download_max_bytes
-                                                     : PB_DOWNLOAD_MAX_BYTES);
+    pb_proxy_set_limits(
+        s->proxy, ss->o.max_pages, dl_ok ? dl : NULL,
+        ss->o.download_max_bytes > 0 ? ss->o.download_max_bytes : PB_DOWNLOAD_MAX_BYTES);
   }
   pthread_mutex_lock(&ss->mu);
   if (rc) {
@@ -483,18 +487,34 @@ void pb_session_detach(pb_session *s, void *conn) {
   pthread_mutex_unlock(&s->mu);
 }
 
-int pb_session_from_client(pb_session *s, const char *json, size_t len) {
+int pb_session_submit(pb_session *s, char *data, size_t len) {
   pthread_mutex_lock(&s->mu);
-  int verdict = PB_POLICY_DENY;
-  if (!s->ended && s->proxy) verdict = pb_proxy_from_client(s->proxy, json, len);
+  size_t n = 0;
+  if (!s->ended && s->proxy)
+    n = pb_proxy_submit(s->proxy, data, len);
+  else
+    free(data);
   pthread_mutex_unlock(&s->mu);
-  if (verdict == PB_POLICY_CLOSE) {
-    pthread_mutex_lock(&s->ss->mu);
-    end_locked(s->ss, s, 1000, "NormalClosure", "Browser.close");
-    pthread_mutex_unlock(&s->ss->mu);
-    pb_session_close_record(s->ss->o.store, s->id, pb_wall_ms(), "NormalClosure", "Browser.close");
-  }
-  return verdict;
+  return n > PB_PROXY_INBOUND_MAX;
+}
+
+int pb_session_inbound_full(pb_session *s) {
+  pthread_mutex_lock(&s->mu);
+  int full = s->proxy && pb_proxy_inbound(s->proxy) > PB_PROXY_INBOUND_MAX;
+  pthread_mutex_unlock(&s->mu);
+  return full;
+}
+
+/* Browser.close, answered by the proxy's thread: the session ends. */
+static void close_if_asked(pb_session *s) {
+  pthread_mutex_lock(&s->mu);
+  int asked = !s->ended && s->proxy && pb_proxy_take_close(s->proxy);
+  pthread_mutex_unlock(&s->mu);
+  if (!asked) return;
+  pthread_mutex_lock(&s->ss->mu);
+  end_locked(s->ss, s, 1000, "NormalClosure", "Browser.close");
+  pthread_mutex_unlock(&s->ss->mu);
+  pb_session_close_record(s->ss->o.store, s->id, pb_wall_ms(), "NormalClosure", "Browser.close");
 }
 
 char *pb_session_next_out(pb_session *s, size_t *len) {
@@ -505,6 +525,7 @@ char *pb_session_next_out(pb_session *s, size_t *len) {
 }
 
 int pb_session_ended(pb_session *s, const char **reason) {
+  close_if_asked(s);
   pthread_mutex_lock(&s->mu);
   int code = s->ended > 0 ? s->ended : 0;
   if (reason) *reason = s->reason;
@@ -545,8 +566,10 @@ int pb_session_page_open(pb_session *s, int64_t deadline_ms, pb_page **out) {
   }
   if (!rc) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(res, "targetId");
-    if (cJSON_IsString(t)) pb_strlcpy(pg->target_id, t->valuestring, sizeof(pg->target_id));
-    else rc = PB_ECDP;
+    if (cJSON_IsString(t))
+      pb_strlcpy(pg->target_id, t->valuestring, sizeof(pg->target_id));
+    else
+      rc = PB_ECDP;
   }
   cJSON_Delete(res);
   res = NULL;
@@ -558,8 +581,10 @@ int pb_session_page_open(pb_session *s, int64_t deadline_ms, pb_page **out) {
   }
   if (!rc) {
     const cJSON *sid = cJSON_GetObjectItemCaseSensitive(res, "sessionId");
-    if (cJSON_IsString(sid)) pb_strlcpy(pg->session_id, sid->valuestring, sizeof(pg->session_id));
-    else rc = PB_ECDP;
+    if (cJSON_IsString(sid))
+      pb_strlcpy(pg->session_id, sid->valuestring, sizeof(pg->session_id));
+    else
+      rc = PB_ECDP;
   }
   cJSON_Delete(res);
   if (!rc) rc = pb_cdp_subscribe(pg->cdp, pg->session_id, &pg->events);

@@ -17,8 +17,8 @@ typedef struct pb_session pb_session;
 #define PB_KEEP_ALIVE_DEFAULT_MS 60000
 
 typedef struct {
-  pb_pool *pool;             /* spares come from here; borrowed */
-  pb_store *store;           /* history and usage; borrowed */
+  pb_pool *pool;                 /* spares come from here; borrowed */
+  pb_store *store;               /* history and usage; borrowed */
   pb_policy_url_check url_check; /* navigation checks in the proxy */
   void *url_check_data;
   /* Called once an acquired browser belongs to account_id, with its
@@ -26,20 +26,20 @@ typedef struct {
    * and its net id dies with it. */
   void (*net_owner)(void *data, int net_id, int64_t account_id);
   void *net_owner_data;
-  void (*wake)(void *data);  /* wakes the I/O thread (any thread may call) */
+  void (*wake)(void *data); /* wakes the I/O thread (any thread may call) */
   void *wake_data;
   /* Receives the zip of a traced session when it closes (borrowed). */
   void (*on_trace)(int64_t account_id, const char *session_id, const char *zip, size_t len);
-  int max_pages;             /* live pages per session; 0: PB_PROXY_MAX_PAGES */
+  int max_pages;              /* live pages per session; 0: PB_PROXY_MAX_PAGES */
   int64_t download_max_bytes; /* one download's size cap; 0: PB_DOWNLOAD_MAX_BYTES */
 } pb_sessions_opts;
 
 int pb_sessions_start(const pb_sessions_opts *o, pb_sessions **out);
 
 /* Starts a session for the account; with trace, every CDP message of the
- * session is recorded and the zip handed to on_trace when it closes. PB_EBUSY when the account already has
- * max_concurrent live sessions; PB_ETIMEOUT when no spare browser came ready
- * by deadline_ms. id_out receives the session id. */
+ * session is recorded and the zip handed to on_trace when it closes. PB_EBUSY when the account
+ * already has max_concurrent live sessions; PB_ETIMEOUT when no spare browser came ready by
+ * deadline_ms. id_out receives the session id. */
 int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_ms,
                         int max_concurrent, int trace, int64_t deadline_ms,
                         char id_out[PB_SESSION_ID_LEN + 1]);
@@ -77,9 +77,12 @@ void pb_sessions_states(pb_sessions *ss, int *connected, int *idle, int *ending)
 /* Binds a client connection. PB_EBUSY when another client is connected. */
 int pb_session_attach(pb_session *s, void *conn);
 void pb_session_detach(pb_session *s, void *conn);
-/* A complete client message; returns a PB_POLICY_* verdict. On
- * PB_POLICY_CLOSE the session is ending. */
-int pb_session_from_client(pb_session *s, const char *json, size_t len);
+/* A complete client message (a malloc'd buffer the session now owns), handed
+ * to the proxy's own thread (I/O thread). Returns 1 when the caller should
+ * stop reading the client until pb_session_inbound_full says 0; a connected
+ * client is woken when that changes. */
+int pb_session_submit(pb_session *s, char *data, size_t len);
+int pb_session_inbound_full(pb_session *s);
 /* Next message for the client, or NULL (caller frees). */
 char *pb_session_next_out(pb_session *s, size_t *len);
 /* Non-zero once the session ended: the WebSocket close code to send (1000

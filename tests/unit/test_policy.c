@@ -345,6 +345,25 @@ static void test_paths_and_urls(void) {
       "\"data\":{\"items\":[],\"files\":\"/etc/passwd\",\"dragOperationsMask\":1}}}",
       "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/etc/"
       "shadow\"],\"nodeId\":1}}",
+      /* a dropped URL the page does not take is opened by the browser itself */
+      "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,"
+      "\"y\":1,\"data\":{\"items\":[{\"mimeType\":\"text/uri-list\",\"data\":\"file:///etc/"
+      "passwd\"}],\"dragOperationsMask\":1}}}",
+      "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,"
+      "\"y\":1,\"data\":{\"items\":[{\"mimeType\":\" Text/URI-List; x=1\",\"data\":\"file:///"
+      "\"}],\"dragOperationsMask\":1}}}",
+      "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"dragEnter\","
+      "\"x\":1,\"y\":1,\"data\":{\"items\":[{\"mimeType\":\"text/uri-list\",\"data\":\"http:/"
+      "/127.0.0.1:9/\"}],\"dragOperationsMask\":1}}}",
+      "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,"
+      "\"y\":1,\"data\":{\"items\":[{\"mimeType\":\"text/uri-list\",\"data\":\"http://a.test/"
+      "\\r\\nfile:///etc/passwd\"}],\"dragOperationsMask\":1}}}",
+      "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,"
+      "\"y\":1,\"data\":{\"items\":[{\"mimeType\":\"text/x-moz-url\",\"data\":\"file:///"
+      "\"}],\"dragOperationsMask\":1}}}",
+      "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,"
+      "\"y\":1,\"data\":{\"items\":[{\"mimeType\":\"text/html\",\"data\":\"<b>x</b>\","
+      "\"baseURL\":\"file:///etc/\"}],\"dragOperationsMask\":1}}}",
       /* names of URLs and origins */
       "{\"id\":1,\"method\":\"Network.setCookie\",\"params\":{\"name\":\"a\",\"value\":\"b\","
       "\"url\":\"file:///x\"}}",
@@ -391,6 +410,11 @@ static void test_paths_and_urls(void) {
       "next\"},{\"name\":\"X\",\"value\":\"file:///\"}]}}",
       "{\"id\":1,\"method\":\"Network.setCookie\",\"params\":{\"name\":\"a\",\"value\":\"b\","
       "\"url\":\"https://a.test/\"}}",
+      "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":\"drop\",\"x\":1,"
+      "\"y\":1,\"data\":{\"items\":[{\"mimeType\":\"text/uri-list\",\"data\":\"https://"
+      "a.test/x\"},{\"mimeType\":\"text/plain\",\"data\":\"file:///etc/passwd\"},{\"mimeType\":"
+      "\"text/html\",\"data\":\"<a>x</a>\",\"baseURL\":\"https://a.test/\"}],"
+      "\"dragOperationsMask\":1}}}",
       "{\"id\":1,\"method\":\"Storage.clearDataForStorageKey\",\"params\":{\"storageKey\":\"https:/"
       "/a.test/^0https://b.test\",\"storageTypes\":\"all\"}}",
       "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/srv/up/a.txt\",\"/"

@@ -171,6 +171,44 @@ static void test_refused(void) {
   pthread_mutex_unlock(&mu);
 }
 
+/* Submitted frames are handled by the proxy's thread, in order; the bytes
+ * not handled yet fall back to zero; Browser.close is answered and then
+ * reported once to whoever ends the session. */
+static void test_submit(void) {
+  const char *frames[] = {
+      "{\"id\":21,\"method\":\"Page.enable\"}",
+      "{\"id\":22,\"method\":\"Target.sendMessageToTarget\",\"params\":{}}",
+      "{\"id\":23,\"method\":\"Runtime.evaluate\",\"params\":{\"expression\":\"1\"}}",
+      "{\"id\":24,\"method\":\"Browser.close\"}",
+  };
+  size_t total = 0;
+  for (int i = 0; i < 4; i++) {
+    char *copy = strdup(frames[i]);
+    total += strlen(frames[i]) + 64;
+    ASSERT(pb_proxy_submit(p, copy, strlen(frames[i])) <= total);
+  }
+  /* A refusal is answered at once, a reply comes when the browser sends it:
+   * the answers may cross, but each command gets one. */
+  int got[4] = {0};
+  for (int i = 0; i < 4; i++) {
+    cJSON *r = next_out(p);
+    int k = (int)cJSON_GetObjectItem(r, "id")->valuedouble - 21;
+    ASSERT(k >= 0 && k < 4 && !got[k]);
+    got[k] = 1;
+    ASSERT_EQ(cJSON_GetObjectItem(r, "error") != NULL, k == 1);
+    cJSON_Delete(r);
+  }
+  /* The browser read the allowed ones in the order sent. */
+  pthread_mutex_lock(&mu);
+  ASSERT_CONTAINS(last_cmd, "\"Runtime.evaluate\"");
+  pthread_mutex_unlock(&mu);
+  int64_t deadline = pb_now_ms() + 10000;
+  while (pb_proxy_inbound(p) && pb_now_ms() < deadline) usleep(1000);
+  ASSERT_EQ(pb_proxy_inbound(p), 0);
+  ASSERT_EQ(pb_proxy_take_close(p), 1);
+  ASSERT_EQ(pb_proxy_take_close(p), 0);
+}
+
 /* A reply past the cap: an error for that id, in the command's session. */
 static void test_oversized_reply(void) {
   send_frame(
@@ -284,6 +322,7 @@ int main(void) {
 
   RUN(test_canonical);
   RUN(test_refused);
+  RUN(test_submit);
   RUN(test_oversized_reply);
   RUN(test_refusal_log);
   RUN(test_unread_answers_bounded);

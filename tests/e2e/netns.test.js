@@ -240,7 +240,19 @@ describe('network namespace per browser', {
       baseUrl: `${fixtures.url}/page.html`,
       waitForSelector: { selector: '#done', timeout: scaled(15000) },
     });
-    const content = (d, port) => d.request('POST', '/browser/content', { json: page(port), timeout: scaled(60000) });
+    const once = (d, port) => d.request('POST', '/browser/content', { json: page(port), timeout: scaled(60000) });
+    // Both daemons here run Chromium with its proxy flags stripped, which the
+    // service never does. In that setup the browser was seen (twice in about
+    // 40 runs) to kill its own renderer at the document's commit for a bad
+    // IPC message: status "killed", code 3 (Chromium's
+    // RESULT_CODE_KILLED_BAD_MESSAGE), logged by the daemon. One retry, for
+    // exactly that kill and nothing else; any other failure fails the test.
+    const content = async (d, port) => {
+      const res = await once(d, port);
+      if (res.status !== 502 || !/crashed: killed, code 3\b/.test(d.stderr())) return res;
+      t.diagnostic('the proxy-less browser killed its renderer for a bad IPC message; retrying once');
+      return once(d, port);
+    };
 
     const boxed = await startDaemon({
       browsers: 1, allowPrivate: [fixtures.host], args: ['--chromium', wrapper, '--spares', '0'],

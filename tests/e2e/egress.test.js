@@ -14,7 +14,7 @@ const fs = require('node:fs');
 const http = require('node:http');
 const {
   startFixtures, startDaemon, scaled, expectError, childrenOf, cmdline, freePort, PNG_MAGIC,
-  netnsAvailable,
+  netnsAvailable, pollUntil,
 } = require('./harness');
 
 const SANDBOXED = process.env.PPOD_NO_SANDBOX !== '1';
@@ -245,13 +245,20 @@ describe(`egress guard (${mode})`, { timeout: scaled(300000) }, () => {
     }
   });
 
-  it('renderers run sandboxed (seccomp) as an unprivileged user', { skip: !SANDBOXED && 'PPOD_NO_SANDBOX=1' }, () => {
+  it('renderers run sandboxed (seccomp) as an unprivileged user', { skip: !SANDBOXED && 'PPOD_NO_SANDBOX=1' }, async () => {
     // Zygote children rewrite their title: argv may be one space-joined string.
     const renderers = childrenOf(daemon.pid).filter((pid) => cmdline(pid).join(' ').includes('--type=renderer'));
     assert.ok(renderers.length >= 1, 'a renderer runs');
+    // A renderer the browser has just forked (a spare it keeps ready) enables
+    // seccomp a moment later, in its own start-up: wait for each to get there
+    // (or exit); one that stays outside fails.
+    const outside = () => renderers.filter((pid) => { const v = statusField(pid, 'Seccomp'); return v !== null && v !== '2'; });
+    await pollUntil(() => outside().length === 0, { timeout: scaled(5000), what: 'every renderer under seccomp' })
+      .catch(() => assert.fail(`renderers outside seccomp: ${outside()}`));
     for (const pid of renderers) {
-      assert.equal(statusField(pid, 'Seccomp'), '2', `renderer ${pid} seccomp`);
-      const uids = statusField(pid, 'Uid').split(/\s+/).map(Number);
+      const uid = statusField(pid, 'Uid');
+      if (uid === null) continue; // exited meanwhile
+      const uids = uid.split(/\s+/).map(Number);
       assert.ok(uids.every((u) => u !== 0), `renderer ${pid} uids ${uids}`);
     }
     for (const pid of daemon.browserPids()) {

@@ -3,6 +3,7 @@
 #include "common/jsontext.h"
 #include "common/pb.h"
 #include "core/ratelimit.h"
+#include "http/errors.h"
 #include "http/metrics.h"
 #include "http/openapi.h"
 #include "ops/nav.h"
@@ -275,8 +276,8 @@ static void req_unref(req *r) {
 }
 
 /* Sets a JSON error answer and asks for the socket to be writable. */
-static void answer_error(req *r, int status, const char *code, const char *fmt,
-                         ...) __attribute__((format(printf, 4, 5)));
+static void answer_error(req *r, pb_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* An answer is "unsent" from when it is ready until written or its client
  * is gone; shutdown waits for these too, not only for running jobs. */
@@ -298,12 +299,17 @@ static void answer_ready(req *r) {
   }
 }
 
+/* Makes res, failed with res->err, an error answer: its status from the
+ * table (http/errors.c) and the JSON envelope. */
 static void set_error_body(pb_op_result *res, const char *rid) {
+  res->status = pb_http_status(res->err);
+  if (!res->message[0])
+    pb_strlcpy(res->message, pb_http_message(res->err), sizeof(res->message));
   cJSON *o = cJSON_CreateObject();
   cJSON_AddBoolToObject(o, "success", 0);
   cJSON *errs = cJSON_AddArrayToObject(o, "errors");
   cJSON *e = cJSON_CreateObject();
-  cJSON_AddStringToObject(e, "code", res->code);
+  cJSON_AddStringToObject(e, "code", pb_code_text(res->err));
   cJSON_AddStringToObject(e, "message", res->message);
   cJSON_AddItemToArray(errs, e);
   if (rid && *rid)
@@ -315,10 +321,8 @@ static void set_error_body(pb_op_result *res, const char *rid) {
   cJSON_Delete(o);
 }
 
-static void answer_error(req *r, int status, const char *code, const char *fmt,
-                         ...) {
-  r->res.status = status;
-  pb_strlcpy(r->res.code, code, sizeof(r->res.code));
+static void answer_error(req *r, pb_code code, const char *fmt, ...) {
+  r->res.err = code;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(r->res.message, sizeof(r->res.message), fmt, ap);
@@ -406,14 +410,14 @@ static void get_metrics(pb_server *s, req *r) {
         strncasecmp(hdr, "Bearer ", 7) ||
         !secret_equal(hdr + 7, s->o.metrics_token)) {
       answer_error(
-          r, 401, "UNAUTHORIZED",
+          r, PB_CODE_UNAUTHORIZED,
           "/metrics needs 'Authorization: Bearer <the --metrics-token>'");
       return;
     }
     authed = 1;
   } else if (!peer_is_loopback(r->wsi)) {
     answer_error(
-        r, 403, "FORBIDDEN",
+        r, PB_CODE_FORBIDDEN,
         "/metrics answers only local peers unless --metrics-token is set");
     return;
   }
@@ -471,17 +475,17 @@ static void get_openapi(pb_server *s, req *r) {
 
 /* ---- jobs ---- */
 
-static int auth_refusal(int rc, const char **code, const char **message);
+static pb_code auth_refusal(int rc, const char **message);
 
 /* The answer of a job whose token was revoked, or its account disabled or
  * deleted, or that expired, while it waited or ran (job thread). */
 static void auth_dead_fail(req *r) {
-  const char *code, *message;
-  int status = auth_refusal(atomic_load(&r->auth_dead), &code, &message);
+  const char *message;
+  pb_code code = auth_refusal(atomic_load(&r->auth_dead), &message);
   free(r->res.body);
   r->res.body = NULL;
   r->res.body_len = 0;
-  pb_op_fail(&r->res, status, code, "%s", message);
+  pb_op_fail(&r->res, code, "%s", message);
 }
 
 static void job_main(void *arg) {
@@ -505,23 +509,24 @@ static void job_main(void *arg) {
     /* Billable work is never done unmetered. */
     if (urc == PB_ENOSPACE) {
       pb_metrics_reject(s->metrics, "storage_full");
-      pb_op_fail(&r->res, 507, "STORAGE_FULL",
+      pb_op_fail(&r->res, PB_CODE_STORAGE_FULL,
                  "the service's disk is full; retry later");
     } else {
-      pb_op_fail(&r->res, 503, "SERVICE_UNAVAILABLE",
+      pb_op_fail(&r->res, PB_CODE_SERVICE_UNAVAILABLE,
                  "the usage ledger cannot be written; retry later");
     }
   } else if (atomic_load(&r->auth_dead)) {
     auth_dead_fail(r); /* revoked, disabled or expired while queued */
   } else if (pb_now_ms() >= r->job.deadline_ms) {
-    pb_op_fail(&r->res, 408, "TIMEOUT",
+    pb_op_fail(&r->res, PB_CODE_TIMEOUT,
                "the job waited in the queue past its timeout");
-  } else if (r->route->op(&r->job, &r->res) && r->res.status == 0) {
-    pb_op_fail(&r->res, 500, "INTERNAL_ERROR", "the operation failed");
+  } else if (r->route->op(&r->job, &r->res) && r->res.err == PB_CODE_NONE) {
+    pb_op_fail(&r->res, PB_CODE_INTERNAL_ERROR, "the operation failed");
   }
-  if (atomic_load(&r->auth_dead) && r->res.status != 401)
+  if (atomic_load(&r->auth_dead) &&
+      !(r->res.err && pb_http_status(r->res.err) == 401))
     auth_dead_fail(r);
-  if (r->res.status >= 400)
+  if (r->res.err)
     set_error_body(&r->res, r->rid);
   if (!urc) {
     int64_t end = pb_wall_ms();
@@ -616,27 +621,27 @@ static int query_token(struct lws *wsi, char *out, size_t cap) {
 }
 
 /* The answer for a token the store refused (rc from pb_token_check). */
-static int auth_refusal(int rc, const char **code, const char **message) {
+static pb_code auth_refusal(int rc, const char **message) {
   switch (rc) {
   case PB_EEXPIRED:
-    *code = "EXPIRED_TOKEN", *message = "the token expired; create a new one";
-    return 401;
+    *message = "the token expired; create a new one";
+    return PB_CODE_EXPIRED_TOKEN;
   case PB_EREVOKED:
-    *code = "TOKEN_REVOKED", *message = "the token was revoked";
-    return 401;
+    *message = "the token was revoked";
+    return PB_CODE_TOKEN_REVOKED;
   case PB_EDISABLED:
-    *code = "ACCOUNT_DISABLED", *message = "the account is disabled";
-    return 401;
+    *message = "the account is disabled";
+    return PB_CODE_ACCOUNT_DISABLED;
   case PB_EDELETED:
-    *code = "ACCOUNT_DELETED", *message = "the account was deleted";
-    return 401;
+    *message = "the account was deleted";
+    return PB_CODE_ACCOUNT_DELETED;
   case PB_ESTORE:
   case PB_ENOSPACE:
-    *code = "INTERNAL_ERROR", *message = "the account store failed";
-    return 500;
+    *message = "the account store failed";
+    return PB_CODE_INTERNAL_ERROR;
   default:
-    *code = "INVALID_TOKEN", *message = "the token is not valid";
-    return 401;
+    *message = "the token is not valid";
+    return PB_CODE_INVALID_TOKEN;
   }
 }
 
@@ -648,7 +653,7 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi, int query_ok) {
   char hdr[512], *tok = NULL;
   if (header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, hdr, sizeof(hdr))) {
     if (strncasecmp(hdr, "Bearer ", 7)) {
-      answer_error(r, 401, "UNAUTHORIZED",
+      answer_error(r, PB_CODE_UNAUTHORIZED,
                    "use 'Authorization: Bearer <token>'");
       return -1;
     }
@@ -658,7 +663,7 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi, int query_ok) {
   } else if (query_token(wsi, hdr, sizeof(hdr)) ||
              lws_get_urlarg_by_name(wsi, "token=", hdr, sizeof(hdr))) {
     if (!query_ok) {
-      answer_error(r, 401, "UNAUTHORIZED",
+      answer_error(r, PB_CODE_UNAUTHORIZED,
                    "?token= is accepted only on the session WebSocket and "
                    "discovery URLs; "
                    "send 'Authorization: Bearer <token>'");
@@ -670,15 +675,15 @@ static int authenticate(pb_server *s, req *r, struct lws *wsi, int query_ok) {
       tok += 6;
   }
   if (!tok || !*tok) {
-    answer_error(r, 401, "UNAUTHORIZED",
+    answer_error(r, PB_CODE_UNAUTHORIZED,
                  "a token is required: 'Authorization: Bearer <token>'");
     return -1;
   }
   int rc = pb_token_check(s->o.store, tok, pb_wall_ms(), &r->auth);
   if (rc) {
-    const char *code, *message;
-    int status = auth_refusal(rc, &code, &message);
-    answer_error(r, status, code, "%s", message);
+    const char *message;
+    pb_code code = auth_refusal(rc, &message);
+    answer_error(r, code, "%s", message);
     return -1;
   }
   return 0;
@@ -717,7 +722,7 @@ static int admit(pb_server *s, req *r) {
     pb_limits_default(&r->limits);
   struct acct *a = acct_of(s, r->auth.account_id);
   if (!a) {
-    answer_error(r, 500, "INTERNAL_ERROR", "out of memory");
+    answer_error(r, PB_CODE_INTERNAL_ERROR, "out of memory");
     return -1;
   }
   int64_t now = pb_now_ms(), wait = 0;
@@ -730,7 +735,7 @@ static int admit(pb_server *s, req *r) {
         used >= r->limits.browser_ms_per_day) {
       r->retry_after = retry_secs(day + 86400000LL - wall);
       pb_metrics_reject(s->metrics, "quota");
-      answer_error(r, 429, "LIMIT_EXCEEDED",
+      answer_error(r, PB_CODE_LIMIT_EXCEEDED,
                    "the account used its %lld browser ms for today",
                    (long long)r->limits.browser_ms_per_day);
       return -1;
@@ -740,7 +745,7 @@ static int admit(pb_server *s, req *r) {
     const pb_limits *l = &r->limits;
     const cJSON *ka = cJSON_GetObjectItemCaseSensitive(r->json, "keep_alive");
     if (cJSON_IsNumber(ka) && ka->valuedouble > (double)l->keep_alive_max_ms) {
-      answer_error(r, 400, "INVALID_REQUEST",
+      answer_error(r, PB_CODE_INVALID_REQUEST,
                    "keep_alive: at most %lld ms for this account",
                    (long long)l->keep_alive_max_ms);
       return -1;
@@ -749,7 +754,7 @@ static int admit(pb_server *s, req *r) {
         l->max_concurrent_sessions) {
       r->retry_after = 5;
       pb_metrics_reject(s->metrics, "sessions");
-      answer_error(r, 429, "LIMIT_EXCEEDED",
+      answer_error(r, PB_CODE_LIMIT_EXCEEDED,
                    "the account already has %d live sessions (its maximum)",
                    l->max_concurrent_sessions);
       return -1;
@@ -759,7 +764,7 @@ static int admit(pb_server *s, req *r) {
                         l->acquisitions_per_minute, &wait)) {
       r->retry_after = retry_secs(wait);
       pb_metrics_reject(s->metrics, "rate_limited");
-      answer_error(r, 429, "RATE_LIMITED",
+      answer_error(r, PB_CODE_RATE_LIMITED,
                    "at most %d acquisitions per minute; next in %lld ms",
                    l->acquisitions_per_minute, (long long)wait);
       return -1;
@@ -778,7 +783,7 @@ static int admit(pb_server *s, req *r) {
         (traced && avail < PB_TRACE_RESERVE_BYTES)) {
       r->retry_after = 30;
       pb_metrics_reject(s->metrics, "storage_full");
-      answer_error(r, 507, "STORAGE_FULL",
+      answer_error(r, PB_CODE_STORAGE_FULL,
                    "the service's disk is full (%llu KiB free)%s; retry later",
                    avail / 1024, traced ? ": no room for a trace" : "");
       return -1;
@@ -790,7 +795,7 @@ static int admit(pb_server *s, req *r) {
     r->job.session = pb_sessions_get(s->o.ops->sessions, sid->valuestring,
                                      r->auth.account_id);
     if (!r->job.session) {
-      answer_error(r, 404, "SESSION_NOT_FOUND",
+      answer_error(r, PB_CODE_SESSION_NOT_FOUND,
                    "no live session %s for this account", sid->valuestring);
       return -1;
     }
@@ -806,7 +811,7 @@ static int admit_action(pb_server *s, req *r, struct acct *a, int64_t now,
   if (concurrent && a->actions_running >= r->limits.concurrent_quick_actions) {
     r->retry_after = 1;
     pb_metrics_reject(s->metrics, "concurrency");
-    answer_error(r, 429, "LIMIT_EXCEEDED",
+    answer_error(r, PB_CODE_LIMIT_EXCEEDED,
                  "the account already runs %d quick actions (its maximum)",
                  r->limits.concurrent_quick_actions);
     return -1;
@@ -815,7 +820,7 @@ static int admit_action(pb_server *s, req *r, struct acct *a, int64_t now,
                       r->limits.quick_actions_per_second, &wait)) {
     r->retry_after = retry_secs(wait);
     pb_metrics_reject(s->metrics, "rate_limited");
-    answer_error(r, 429, "RATE_LIMITED",
+    answer_error(r, PB_CODE_RATE_LIMITED,
                  "at most %d quick actions per second; next in %lld ms",
                  r->limits.quick_actions_per_second, (long long)wait);
     return -1;
@@ -837,7 +842,7 @@ static int admit_light(pb_server *s, req *r, int concurrent) {
     pb_limits_default(&r->limits);
   struct acct *a = acct_of(s, r->auth.account_id);
   if (!a) {
-    answer_error(r, 500, "INTERNAL_ERROR", "out of memory");
+    answer_error(r, PB_CODE_INTERNAL_ERROR, "out of memory");
     return -1;
   }
   return admit_action(s, r, a, pb_now_ms(), concurrent);
@@ -879,7 +884,7 @@ static void get_sessions(pb_server *s, req *r) {
   pb_session_info *v = NULL;
   size_t n = 0;
   if (pb_sessions_list(s->o.ops->sessions, r->auth.account_id, &v, &n)) {
-    answer_error(r, 500, "INTERNAL_ERROR", "out of memory");
+    answer_error(r, PB_CODE_INTERNAL_ERROR, "out of memory");
     return;
   }
   cJSON *arr = cJSON_CreateArray();
@@ -893,7 +898,7 @@ static void get_history(pb_server *s, req *r) {
   pb_session_rec *v = NULL;
   size_t n = 0;
   if (pb_session_history(s->o.store, r->auth.account_id, 100, &v, &n)) {
-    answer_error(r, 500, "INTERNAL_ERROR", "the account store failed");
+    answer_error(r, PB_CODE_INTERNAL_ERROR, "the account store failed");
     return;
   }
   cJSON *arr = cJSON_CreateArray();
@@ -966,7 +971,7 @@ static void get_usage(pb_server *s, req *r) {
   int64_t from = urlarg_ms(r->wsi, "from=", to - 30LL * 24 * 3600 * 1000);
   int64_t ms = 0, count = 0;
   if (pb_usage_sum(s->o.store, r->auth.account_id, from, to, &ms, &count)) {
-    answer_error(r, 500, "INTERNAL_ERROR", "the account store failed");
+    answer_error(r, PB_CODE_INTERNAL_ERROR, "the account store failed");
     return;
   }
   cJSON *o = cJSON_CreateObject();
@@ -1035,7 +1040,7 @@ static void session_route(pb_server *s, req *r, int method,
   pb_session *ss =
       rest ? pb_sessions_get(s->o.ops->sessions, id, r->auth.account_id) : NULL;
   if (!ss) {
-    answer_error(r, 404, "SESSION_NOT_FOUND",
+    answer_error(r, PB_CODE_SESSION_NOT_FOUND,
                  "no live session %s for this account", rest ? id : "");
     return;
   }
@@ -1072,13 +1077,13 @@ static void session_route(pb_server *s, req *r, int method,
     if (found)
       answer_json(r, found);
     else
-      answer_error(r, 404, "SESSION_NOT_FOUND",
+      answer_error(r, PB_CODE_SESSION_NOT_FOUND,
                    "no live session %s for this account", id);
   } else if (!strcmp(rest, "/devtools/browser")) {
-    answer_error(r, 400, "INVALID_REQUEST",
+    answer_error(r, PB_CODE_INVALID_REQUEST,
                  "connect to this URL with a WebSocket");
   } else {
-    answer_error(r, 404, "NOT_FOUND", "no route %s%s", SESSIONS_PREFIX,
+    answer_error(r, PB_CODE_NOT_FOUND, "no route %s%s", SESSIONS_PREFIX,
                  rest_path);
   }
   pb_session_unref(ss);
@@ -1087,13 +1092,13 @@ static void session_route(pb_server *s, req *r, int method,
 static void start_job(pb_server *s, req *r) {
   if (r->body_too_big) {
     r->close_after = 1;
-    answer_error(r, 413, "BODY_TOO_LARGE", "the request body is over %u bytes",
+    answer_error(r, PB_CODE_BODY_TOO_LARGE, "the request body is over %u bytes",
                  PB_BODY_MAX);
     return;
   }
   char err[512];
   if (pb_json_text_check(r->body.data, r->body.len, err, sizeof(err))) {
-    answer_error(r, 400, "INVALID_REQUEST", "%s", err);
+    answer_error(r, PB_CODE_INVALID_REQUEST, "%s", err);
     return;
   }
   const char *end = NULL;
@@ -1101,17 +1106,17 @@ static void start_job(pb_server *s, req *r) {
                 ? cJSON_ParseWithLengthOpts(r->body.data, r->body.len, &end, 0)
                 : NULL;
   if (!r->json) {
-    answer_error(r, 400, "INVALID_REQUEST", "the body must be a JSON object");
+    answer_error(r, PB_CODE_INVALID_REQUEST, "the body must be a JSON object");
     return;
   }
   if (pb_json_dup_keys(r->json, err, sizeof(err))) {
-    answer_error(r, 400, "INVALID_REQUEST", "%s", err);
+    answer_error(r, PB_CODE_INVALID_REQUEST, "%s", err);
     return;
   }
   int rc = pb_schemas_validate(s->schemas, r->route->schema, r->json, err,
                                sizeof(err));
   if (rc) {
-    answer_error(r, 400, "INVALID_REQUEST", "%s", err);
+    answer_error(r, PB_CODE_INVALID_REQUEST, "%s", err);
     return;
   }
   if (admit(s, r))
@@ -1150,14 +1155,14 @@ static void submit_job(pb_server *s, req *r) {
       r->retry_after = 1;
       pb_metrics_reject(s->metrics, "queue_full");
       answer_error(
-          r, 429, "TOO_MANY_REQUESTS",
+          r, PB_CODE_TOO_MANY_REQUESTS,
           "all browsers are busy and the queue is full; retry shortly");
     } else if (rc == PB_ENOMEM) {
-      answer_error(r, 503, "SERVICE_UNAVAILABLE",
+      answer_error(r, PB_CODE_SERVICE_UNAVAILABLE,
                    "out of memory; retry shortly");
     } else {
       pb_metrics_reject(s->metrics, "draining");
-      answer_error(r, 503, "SHUTTING_DOWN", "the service is shutting down");
+      answer_error(r, PB_CODE_SHUTTING_DOWN, "the service is shutting down");
     }
     return;
   }
@@ -1220,7 +1225,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
         header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING, te, sizeof(te)) &&
         !strcasecmp(te, "chunked");
     answer_error(
-        r, 411, "LENGTH_REQUIRED", "%s",
+        r, PB_CODE_LENGTH_REQUIRED, "%s",
         chunked && !has_cl
             ? "send the request body with a Content-Length, not chunked"
             : "Transfer-Encoding is not accepted; send the body with a "
@@ -1245,7 +1250,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
     if (authenticate(s, r, wsi, 0))
       return;
     if (method != LWSHUMETH_GET) {
-      answer_error(r, 405, "METHOD_NOT_ALLOWED", "traces are read with GET");
+      answer_error(r, PB_CODE_METHOD_NOT_ALLOWED, "traces are read with GET");
       return;
     }
     /* A job: the trace may still be being written. */
@@ -1282,12 +1287,12 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
       rt = &routes[i];
   }
   if (!path_known) {
-    answer_error(r, 404, "NOT_FOUND", "no route %s", path);
+    answer_error(r, PB_CODE_NOT_FOUND, "no route %s", path);
     return;
   }
   if (!rt) {
     r->close_after = refuse_closes;
-    answer_error(r, 405, "METHOD_NOT_ALLOWED", "%s does not take that method",
+    answer_error(r, PB_CODE_METHOD_NOT_ALLOWED, "%s does not take that method",
                  path);
     return;
   }
@@ -1301,7 +1306,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
   if (s->draining) {
     r->close_after = 1;
     pb_metrics_reject(s->metrics, "draining");
-    answer_error(r, 503, "SHUTTING_DOWN", "the service is shutting down");
+    answer_error(r, PB_CODE_SHUTTING_DOWN, "the service is shutting down");
     return;
   }
   if (rt->auth && authenticate(s, r, wsi, 0)) {
@@ -1321,7 +1326,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
     }
     r->body_pending = 0;
     r->close_after = 1;
-    answer_error(r, 413, "BODY_TOO_LARGE", "the request body is over %u bytes",
+    answer_error(r, PB_CODE_BODY_TOO_LARGE, "the request body is over %u bytes",
                  PB_BODY_MAX);
     return;
   }
@@ -1377,8 +1382,8 @@ static void log_request(req *r, int status) {
   cJSON_AddNumberToObject(o, "ms", (double)(pb_now_ms() - r->t0));
   if (r->auth.account[0])
     cJSON_AddStringToObject(o, "account", r->auth.account);
-  if (status >= 400 && r->res.code[0])
-    cJSON_AddStringToObject(o, "error", r->res.code);
+  if (status >= 400 && r->res.err)
+    cJSON_AddStringToObject(o, "error", pb_code_text(r->res.err));
   if (status == 499)
     cJSON_AddStringToObject(o, "error", "CLIENT_CLOSED");
   if (r->res.browser_ms > 0)
@@ -1503,7 +1508,9 @@ static void pending_ws_drop(pb_server *s, struct lws *wsi, pb_session **taken,
 /* Answers a refused upgrade with the JSON error envelope, and logs it as one
  * JSON line like a request's (account and session when known, may be NULL). */
 static int ws_refuse(struct lws *wsi, const char *account, const char *session,
-                     int status, const char *code, const char *message) {
+                     pb_code err, const char *message) {
+  int status = pb_http_status(err);
+  const char *code = pb_code_text(err);
   char body[512], rid[PB_REQUEST_ID_MAX + 1];
   int k = lws_hdr_custom_copy(wsi, body, sizeof(body), "x-request-id:", 13);
   if (k > 0 && request_id_ok(body))
@@ -1561,44 +1568,44 @@ static int ws_confirm(pb_server *s, struct lws *wsi) {
   if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
       strncmp(uri, SESSIONS_PREFIX, sizeof(SESSIONS_PREFIX) - 1))
     return ws_refuse(
-        wsi, NULL, NULL, 404, "NOT_FOUND",
+        wsi, NULL, NULL, PB_CODE_NOT_FOUND,
         "WebSockets are served at /browser/sessions/{id}/devtools/browser");
   char id[80];
   const char *rest =
       split_session_path(uri + sizeof(SESSIONS_PREFIX) - 1, id, sizeof(id));
   if (!rest || strncmp(rest, "/devtools/browser", 17))
     return ws_refuse(
-        wsi, NULL, rest ? id : NULL, 404, "NOT_FOUND",
+        wsi, NULL, rest ? id : NULL, PB_CODE_NOT_FOUND,
         "WebSockets are served at /browser/sessions/{id}/devtools/browser");
   if (s->draining)
-    return ws_refuse(wsi, NULL, id, 503, "SHUTTING_DOWN",
+    return ws_refuse(wsi, NULL, id, PB_CODE_SHUTTING_DOWN,
                      "the service is shutting down");
   req tmp;
   memset(&tmp, 0, sizeof(tmp));
   tmp.srv = s;
   if (authenticate(s, &tmp, wsi, 1)) {
     int rc = ws_refuse(wsi, tmp.auth.account[0] ? tmp.auth.account : NULL, id,
-                       tmp.res.status, tmp.res.code, tmp.res.message);
+                       tmp.res.err, tmp.res.message);
     pb_op_result_free(&tmp.res);
     return rc;
   }
   pb_session *ss = pb_sessions_get(s->o.ops->sessions, id, tmp.auth.account_id);
   if (!ss)
-    return ws_refuse(wsi, tmp.auth.account, id, 404, "SESSION_NOT_FOUND",
+    return ws_refuse(wsi, tmp.auth.account, id, PB_CODE_SESSION_NOT_FOUND,
                      "no live session with that id for this account");
   if (s->npending_ws ==
       (int)(sizeof(s->pending_ws) / sizeof(s->pending_ws[0]))) {
     pb_session_unref(ss);
-    return ws_refuse(wsi, tmp.auth.account, id, 503, "BUSY",
+    return ws_refuse(wsi, tmp.auth.account, id, PB_CODE_BUSY,
                      "too many connections being set up; retry");
   }
   int rc = pb_session_attach(ss, wsi);
   if (rc) {
     pb_session_unref(ss);
     if (rc == PB_EBUSY)
-      return ws_refuse(wsi, tmp.auth.account, id, 409, "SESSION_IN_USE",
+      return ws_refuse(wsi, tmp.auth.account, id, PB_CODE_SESSION_IN_USE,
                        "another client is connected to this session");
-    return ws_refuse(wsi, tmp.auth.account, id, 404, "SESSION_NOT_FOUND",
+    return ws_refuse(wsi, tmp.auth.account, id, PB_CODE_SESSION_NOT_FOUND,
                      "the session ended");
   }
   s->pending_ws[s->npending_ws].wsi = wsi;

@@ -12,9 +12,9 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
   int rc = pb_sessions_acquire(job->env->sessions, job->account_id, keep_alive,
                                job->limits.max_concurrent_sessions, trace, job->deadline_ms, id);
   if (rc == PB_EBUSY)
-    return pb_op_fail(res, 429, "LIMIT_EXCEEDED", "the account already has its maximum of live sessions");
+    return pb_op_fail(res, PB_CODE_LIMIT_EXCEEDED, "the account already has its maximum of live sessions");
   if (rc == PB_ETIMEOUT)
-    return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE", "no browser became free before the deadline");
+    return pb_op_fail(res, PB_CODE_BROWSER_UNAVAILABLE, "no browser became free before the deadline");
   if (rc) return pb_op_fail_rc(res, rc, "acquiring a browser");
   cJSON *out = cJSON_CreateObject();
   cJSON_AddStringToObject(out, "sessionId", id);
@@ -33,7 +33,7 @@ int pb_op_release(pb_job *job, pb_op_result *res) {
   if (!cJSON_IsString(id) ||
       pb_sessions_release(job->env->sessions, id->valuestring, job->account_id, "Released",
                           "released by the client"))
-    return pb_op_fail(res, 404, "SESSION_NOT_FOUND", "no live session with that id for this account");
+    return pb_op_fail(res, PB_CODE_SESSION_NOT_FOUND, "no live session with that id for this account");
   cJSON *out = cJSON_CreateObject();
   cJSON_AddStringToObject(out, "sessionId", id->valuestring);
   cJSON_AddStringToObject(out, "status", "closed");

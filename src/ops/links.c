@@ -24,7 +24,7 @@ int pb_op_links(pb_job *job, pb_op_result *res) {
   int rc = pb_nav_apply(nav, links_js, args, &out, err, sizeof(err));
   cJSON_Delete(args);
   pb_nav_close(nav, res);
-  if (rc == PB_EINVAL) return pb_op_fail(res, 422, "PAGE_ERROR", "collecting links: %s", err);
+  if (rc == PB_EINVAL) return pb_op_fail(res, PB_CODE_PAGE_ERROR, "collecting links: %s", err);
   if (rc) return pb_op_fail_rc(res, rc, "collecting links");
   return pb_op_json(res, out);
 }

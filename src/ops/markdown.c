@@ -87,7 +87,7 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   char err[512];
   if (pb_md_opts_from_json(cJSON_GetObjectItemCaseSensitive(req, "markdownOptions"), &opts, err,
                            sizeof(err)))
-    return pb_op_fail(res, 400, "INVALID_REQUEST", "markdownOptions: %s", err);
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "markdownOptions: %s", err);
 
   pb_nav *nav = NULL;
   if (pb_nav_open(job, res, &nav)) return -1;
@@ -96,7 +96,7 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   cJSON_Delete(args);
   if (rc) {
     pb_nav_close(nav, res);
-    return rc == PB_EINVAL ? pb_op_fail(res, 422, "PAGE_ERROR", "reading the page: %s", err)
+    return rc == PB_EINVAL ? pb_op_fail(res, PB_CODE_PAGE_ERROR, "reading the page: %s", err)
                            : pb_op_fail_rc(res, rc, "reading the page");
   }
   const char *note = NULL;
@@ -129,8 +129,8 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
     cJSON_Delete(page);
     cJSON_Delete(article);
     if (rc == PB_ETOOBIG)
-      return pb_op_fail(res, 413, "PAGE_TOO_LARGE", "the page is too large or nested too deeply to convert");
-    return pb_op_fail(res, 500, "INTERNAL_ERROR", "converting to Markdown: %s", pb_strerror(rc));
+      return pb_op_fail(res, PB_CODE_PAGE_TOO_LARGE, "the page is too large or nested too deeply to convert");
+    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "converting to Markdown: %s", pb_strerror(rc));
   }
   pb_buf out;
   pb_buf_init(&out, (size_t)128 << 20);
@@ -169,7 +169,7 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   cJSON_Delete(article);
   if (rc) {
     pb_buf_free(&out);
-    return pb_op_fail(res, 413, "PAGE_TOO_LARGE", "the Markdown is too large");
+    return pb_op_fail(res, PB_CODE_PAGE_TOO_LARGE, "the Markdown is too large");
   }
   /* The envelope carries which mode produced the text. */
   cJSON *env = cJSON_CreateObject();
@@ -181,7 +181,7 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   free(res->body);
   res->body = cJSON_PrintUnformatted(env);
   cJSON_Delete(env);
-  if (!res->body) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+  if (!res->body) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
   res->body_len = strlen(res->body);
   res->content_type = "application/json";
   res->status = 200;

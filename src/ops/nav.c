@@ -200,10 +200,9 @@ static int resource_type_index(const char *name) {
   return -1;
 }
 
-int pb_op_fail(pb_op_result *res, int status, const char *code, const char *fmt,
-               ...) {
-  res->status = status;
-  pb_strlcpy(res->code, code, sizeof(res->code));
+int pb_op_fail(pb_op_result *res, pb_code code, const char *fmt, ...) {
+  res->err = code ? code : PB_CODE_INTERNAL_ERROR;
+  res->status = 0; /* the HTTP layer's table says which */
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(res->message, sizeof(res->message), fmt, ap);
@@ -217,21 +216,21 @@ int pb_op_fail(pb_op_result *res, int status, const char *code, const char *fmt,
 int pb_op_fail_rc(pb_op_result *res, int rc, const char *what) {
   switch (rc) {
   case PB_ETIMEOUT:
-    return pb_op_fail(res, 408, "TIMEOUT", "%s: timed out", what);
+    return pb_op_fail(res, PB_CODE_TIMEOUT, "%s: timed out", what);
   case PB_ECRASHED:
-    return pb_op_fail(res, 502, "BROWSER_CRASHED",
+    return pb_op_fail(res, PB_CODE_BROWSER_CRASHED,
                       "%s: the browser crashed; try again", what);
   case PB_ETARGET:
-    return pb_op_fail(res, 502, "PAGE_CRASHED",
+    return pb_op_fail(res, PB_CODE_PAGE_CRASHED,
                       "%s: the page crashed or was closed", what);
   case PB_ECANCELED:
-    return pb_op_fail(res, 499, "CLIENT_CLOSED", "%s: the client went away",
+    return pb_op_fail(res, PB_CODE_CLIENT_CLOSED, "%s: the client went away",
                       what);
   case PB_ESHUTDOWN:
-    return pb_op_fail(res, 503, "SHUTTING_DOWN",
+    return pb_op_fail(res, PB_CODE_SHUTTING_DOWN,
                       "%s: the service is shutting down", what);
   default:
-    return pb_op_fail(res, 500, "INTERNAL_ERROR", "%s: %s", what,
+    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "%s: %s", what,
                       pb_strerror(rc));
   }
 }
@@ -322,7 +321,7 @@ int pb_nav_content(pb_nav *n, cJSON **html, pb_op_result *res) {
   int rc = pb_nav_apply(n, serialize_js, args, html, err, sizeof(err));
   cJSON_Delete(args);
   if (rc == PB_EINVAL)
-    return pb_op_fail(res, 422, "PAGE_ERROR", "serializing the page: %s", err);
+    return pb_op_fail(res, PB_CODE_PAGE_ERROR, "serializing the page: %s", err);
   if (rc)
     return pb_op_fail_rc(res, rc, "serializing the page");
   return 0;
@@ -336,7 +335,7 @@ int pb_op_json(pb_op_result *res, cJSON *result) {
   res->body = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
   if (!res->body)
-    return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
   res->body_len = strlen(res->body);
   res->content_type = "application/json";
   res->status = 200;
@@ -523,7 +522,7 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
     rc = pb_cdp_call(pg->cdp, pg->session_id, "Network.setCookies", p,
                      n->job->deadline_ms, NULL, err, sizeof(err));
     if (rc == PB_ECDP)
-      return pb_op_fail(res, 400, "INVALID_REQUEST", "cookies: %s", err);
+      return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "cookies: %s", err);
     if (rc)
       return pb_op_fail_rc(res, rc, "setting cookies");
   }
@@ -589,9 +588,9 @@ static int compile_patterns(const cJSON *list, const char *field,
     char why[200];
     int rc = pb_pattern_compile(it->valuestring, &re[*n], why, sizeof(why));
     if (rc == PB_ENOMEM)
-      return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+      return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
     if (rc)
-      return pb_op_fail(res, 400, "INVALID_PATTERN", "%s[%d]: '%.200s' %s: %s",
+      return pb_op_fail(res, PB_CODE_INVALID_PATTERN, "%s[%d]: '%.200s' %s: %s",
                         field, i, it->valuestring,
                         rc == PB_ETOOBIG ? "is over a limit"
                                          : "is not a valid regular expression",
@@ -677,7 +676,7 @@ static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
   char *sel_json = cJSON_PrintUnformatted(args);
   cJSON_Delete(args);
   if (!sel_json)
-    return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
   pb_buf js;
   pb_buf_init(&js, 1 << 20);
   pb_buf_printf(
@@ -721,12 +720,12 @@ static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
   int ok = cJSON_IsTrue(v);
   cJSON_Delete(v);
   if (rc == PB_EINVAL)
-    return pb_op_fail(res, 400, "INVALID_REQUEST",
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST,
                       "waitForSelector.selector: %s", err);
   if (rc && rc != PB_ETIMEOUT)
     return pb_op_fail_rc(res, rc, "waiting for selector");
   if (rc || !ok) {
-    pb_op_fail(res, 408, "TIMEOUT", "waitForSelector: '%s' not %s after %d ms",
+    pb_op_fail(res, PB_CODE_TIMEOUT, "waitForSelector: '%s' not %s after %d ms",
                sel,
                hidden    ? "hidden"
                : visible ? "visible"
@@ -765,7 +764,7 @@ static int add_tags(pb_nav *n, const cJSON *list, int script,
     char *lit = cJSON_PrintUnformatted(arg);
     cJSON_Delete(arg);
     if (!lit)
-      return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+      return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
     pb_buf js;
     pb_buf_init(&js, 4u << 20);
     int rc = pb_buf_printf(
@@ -790,7 +789,7 @@ static int add_tags(pb_nav *n, const cJSON *list, int script,
     cJSON_Delete(v);
     const char *field = script ? "addScriptTag" : "addStyleTag";
     if (rc == PB_EINVAL)
-      return pb_op_fail(res, 422, "PAGE_ERROR", "%s: %s", field, err);
+      return pb_op_fail(res, PB_CODE_PAGE_ERROR, "%s: %s", field, err);
     if (rc)
       return pb_op_fail_rc(res, rc, field);
   }
@@ -807,22 +806,22 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
   if (url) {
     rc = pb_egress_check_url(job->env->egress, url, err, sizeof(err));
     if (rc == PB_EFORBIDDEN)
-      return pb_op_fail(res, 403, "FORBIDDEN_URL", "url: %s", err);
+      return pb_op_fail(res, PB_CODE_FORBIDDEN_URL, "url: %s", err);
     if (rc)
-      return pb_op_fail(res, 400, "INVALID_REQUEST", "url: %s", err);
+      return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "url: %s", err);
   } else if (base) {
     pb_url u;
     rc = pb_url_parse(base, &u, err, sizeof(err));
     if (rc == PB_EFORBIDDEN)
-      return pb_op_fail(res, 403, "FORBIDDEN_URL", "baseUrl: %s", err);
+      return pb_op_fail(res, PB_CODE_FORBIDDEN_URL, "baseUrl: %s", err);
     if (rc)
-      return pb_op_fail(res, 400, "INVALID_REQUEST", "baseUrl: %s", err);
+      return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "baseUrl: %s", err);
   }
   const char *doc_url = url ? url : base ? base : HTML_DEFAULT_URL;
 
   pb_nav *n = calloc(1, sizeof(*n));
   if (!n)
-    return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
   n->job = job;
   n->action_deadline = job->deadline_ms;
   if (compile_patterns(
@@ -837,7 +836,7 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
   if (html && pb_base64_encode((const unsigned char *)html, strlen(html),
                                &n->html_b64)) {
     pb_nav_close(n, NULL);
-    return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
   }
   for (int attempt = 0;; attempt++) {
     if (job->session)
@@ -847,9 +846,9 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
     if (rc) {
       pb_nav_close(n, NULL);
       if (rc == PB_ENOTFOUND)
-        return pb_op_fail(res, 404, "SESSION_NOT_FOUND", "the session ended");
+        return pb_op_fail(res, PB_CODE_SESSION_NOT_FOUND, "the session ended");
       if (rc == PB_ETIMEOUT)
-        return pb_op_fail(res, 503, "BROWSER_UNAVAILABLE",
+        return pb_op_fail(res, PB_CODE_BROWSER_UNAVAILABLE,
                           "no browser became free before the deadline");
       return pb_op_fail_rc(res, rc, "leasing a browser");
     }
@@ -866,8 +865,9 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
     /* (Such a page's navigation fails as PAGE_CRASHED, or as ERR_ABORTED
      * when the renderer went away during the commit.) */
     int dead_page =
-        (res->status == 502 && !strcmp(res->code, "PAGE_CRASHED")) ||
-        (res->status == 422 && strstr(res->message, "net::ERR_ABORTED"));
+        res->err == PB_CODE_PAGE_CRASHED ||
+        ((res->err == PB_CODE_NAVIGATION_FAILED || res->err == PB_CODE_PAGE_ERROR) &&
+         strstr(res->message, "net::ERR_ABORTED"));
     int retry = attempt == 0 && dead_page && !n->committed && !job->session &&
                 !n->trace && pb_now_ms() < job->deadline_ms;
     if (!retry) {
@@ -908,7 +908,7 @@ static int refused_by_egress(pb_nav *n, const char *doc_url,
     t[strcspn(t, "\r\n")] = '\0';
   }
   if (refused)
-    pb_op_fail(res, 403, "FORBIDDEN_URL",
+    pb_op_fail(res, PB_CODE_FORBIDDEN_URL,
                "%s: the page led to an address that is refused (%s)", doc_url,
                v->valuestring + 13);
   cJSON_Delete(v);
@@ -957,11 +957,11 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
   if (rc == PB_ETIMEOUT && best)
     return 0;
   if (rc == PB_ETIMEOUT)
-    return pb_op_fail(res, 408, "TIMEOUT",
+    return pb_op_fail(res, PB_CODE_TIMEOUT,
                       "navigation to %s got no response within %lld ms",
                       doc_url, waited);
   if (rc == PB_ECDP)
-    return pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, err);
+    return pb_op_fail(res, PB_CODE_NAVIGATION_FAILED, "%s: %s", doc_url, err);
   if (rc)
     return pb_op_fail_rc(res, rc, "navigating");
   const char *error_text = obj_str(nav, "errorText");
@@ -976,7 +976,7 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
       char said[200];
       int why = egress_why(n, doc_url, t_nav, said, sizeof(said));
       if (why == PB_EGRESS_WHY_REFUSED) {
-        pb_op_fail(res, 403, "FORBIDDEN_URL",
+        pb_op_fail(res, PB_CODE_FORBIDDEN_URL,
                    "%s: the page led to an address that is refused (%s)",
                    doc_url, said);
         cJSON_Delete(nav);
@@ -984,7 +984,7 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
       }
       const char *real = pb_egress_why_net_error(why);
       if (real) {
-        pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s (%s)", doc_url, real,
+        pb_op_fail(res, PB_CODE_NAVIGATION_FAILED, "%s: %s (%s)", doc_url, real,
                    said);
         cJSON_Delete(nav);
         return -1;
@@ -992,11 +992,11 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
     }
     if (!strcmp(error_text, "net::ERR_TOO_MANY_REDIRECTS"))
       pb_op_fail(
-          res, 422, "TOO_MANY_REDIRECTS",
+          res, PB_CODE_TOO_MANY_REDIRECTS,
           "%s: too many HTTP redirects, Chromium follows at most 19 (%s)",
           doc_url, error_text);
     else
-      pb_op_fail(res, 422, "NAVIGATION_FAILED", "%s: %s", doc_url, error_text);
+      pb_op_fail(res, PB_CODE_NAVIGATION_FAILED, "%s: %s", doc_url, error_text);
     cJSON_Delete(nav);
     return -1;
   }
@@ -1016,11 +1016,11 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
   if (rc == PB_ETIMEOUT && best)
     return 0;
   if (rc == PB_ETIMEOUT)
-    return pb_op_fail(res, 408, "TIMEOUT",
+    return pb_op_fail(res, PB_CODE_TIMEOUT,
                       "navigation to %s: '%s' did not happen within %lld ms",
                       doc_url, wait_until, waited);
   if (rc == PB_ENAV)
-    return pb_op_fail(res, 422, "TOO_MANY_REDIRECTS",
+    return pb_op_fail(res, PB_CODE_TOO_MANY_REDIRECTS,
                       "%s: the page replaced itself more than %d times (script "
                       "or meta refresh "
                       "redirects) before '%s'",
@@ -1048,7 +1048,7 @@ static int after_load(pb_nav *n, int best, pb_op_result *res) {
   if (wft > 0) {
     int64_t until = pb_now_ms() + wft;
     if (until > job->deadline_ms)
-      return pb_op_fail(res, 408, "TIMEOUT",
+      return pb_op_fail(res, PB_CODE_TIMEOUT,
                         "waitForTimeout: %d ms is past the job's timeout", wft);
     if ((rc = sleep_until(n, until)))
       return pb_op_fail_rc(res, rc, "waiting");
@@ -1161,7 +1161,7 @@ int pb_op_trace(pb_job *job, pb_op_result *res) {
   const char *dir = job->env->trace_dir;
   char path[4096], pending[4096];
   if (!dir || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
-    return pb_op_fail(res, 404, "TRACE_NOT_FOUND",
+    return pb_op_fail(res, PB_CODE_TRACE_NOT_FOUND,
                       "no trace %s for this account (traces are kept 24 hours)",
                       id);
   snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir,
@@ -1175,7 +1175,7 @@ int pb_op_trace(pb_job *job, pb_op_result *res) {
   }
   FILE *f = fopen(path, "rb");
   if (!f)
-    return pb_op_fail(res, 404, "TRACE_NOT_FOUND",
+    return pb_op_fail(res, PB_CODE_TRACE_NOT_FOUND,
                       "no trace %s for this account (traces are kept 24 hours)",
                       id);
   pb_buf b;
@@ -1188,7 +1188,7 @@ int pb_op_trace(pb_job *job, pb_op_result *res) {
   fclose(f);
   if (rc) {
     pb_buf_free(&b);
-    return pb_op_fail(res, 500, "INTERNAL_ERROR", "reading the trace failed");
+    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "reading the trace failed");
   }
   res->body = pb_buf_steal(&b, &res->body_len);
   res->content_type = "application/zip";

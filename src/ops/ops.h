@@ -3,6 +3,7 @@
 /* Quick actions. Each runs on a job thread, reads top to bottom like the
  * Puppeteer script a user would write, and leaves its answer in a
  * pb_op_result; navigation, waiting and timeouts live in nav.h. */
+#include "common/errcode.h"
 #include "ops/egress.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
@@ -19,8 +20,10 @@
 #define PB_SCREENSHOT_MAX_PIXELS (1280LL * 50000 * 2)
 
 typedef struct {
-  int status;               /* HTTP status to answer */
-  char code[32];            /* error code when status >= 400 */
+  int status;               /* HTTP status to answer: 200 from ops on
+                             * success; for an error the HTTP layer sets it
+                             * from err (http/errors.c) */
+  pb_code err;              /* the error, PB_CODE_NONE on success */
   char message[512];
   char *body;               /* malloc'd, owned by the result */
   size_t body_len;
@@ -84,8 +87,8 @@ void pb_job_finish_deferred(pb_job *job);
 int pb_op_trace(pb_job *job, pb_op_result *res);
 
 /* Fills res as an error. Always returns -1 so callers can `return fail(...)`. */
-int pb_op_fail(pb_op_result *res, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+int pb_op_fail(pb_op_result *res, pb_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Maps a PB_E* from CDP work to an HTTP error (408, 502, 500...). */
 int pb_op_fail_rc(pb_op_result *res, int rc, const char *what);
 void pb_op_result_free(pb_op_result *res);

@@ -63,7 +63,7 @@ static int print_params(const cJSON *o, int max_pages, cJSON **out, pb_op_result
   if (hj) h = length_in(hj);
   if (isnan(w) || isnan(h) || w <= 0 || h <= 0) {
     cJSON_Delete(p);
-    return pb_op_fail(res, 400, "INVALID_REQUEST", "pdfOptions.width/height: use a number of px or a string like '8.5in', '21cm', '210mm'");
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "pdfOptions.width/height: use a number of px or a string like '8.5in', '21cm', '210mm'");
   }
   cJSON_AddNumberToObject(p, "paperWidth", w);
   cJSON_AddNumberToObject(p, "paperHeight", h);
@@ -75,7 +75,7 @@ static int print_params(const cJSON *o, int max_pages, cJSON **out, pb_op_result
     double v = m ? length_in(m) : 0;
     if (isnan(v)) {
       cJSON_Delete(p);
-      return pb_op_fail(res, 400, "INVALID_REQUEST", "pdfOptions.margin.%s: use a number of px or a string like '1cm'", sides[i]);
+      return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "pdfOptions.margin.%s: use a number of px or a string like '1cm'", sides[i]);
     }
     cJSON_AddNumberToObject(p, cdp_sides[i], v);
   }
@@ -140,7 +140,7 @@ static int read_stream(pb_nav *nav, const char *handle, pb_op_result *res) {
   pb_nav_call(nav, "IO.close", p, NULL);
   if (rc == PB_ETOOBIG) {
     pb_buf_free(&pdf);
-    return pb_op_fail(res, 413, "PDF_TOO_LARGE", "the PDF is over %zu MiB", PDF_MAX_BYTES >> 20);
+    return pb_op_fail(res, PB_CODE_PDF_TOO_LARGE, "the PDF is over %zu MiB", PDF_MAX_BYTES >> 20);
   }
   if (rc) {
     pb_buf_free(&pdf);
@@ -185,7 +185,7 @@ int pb_op_pdf(pb_job *job, pb_op_result *res) {
   if (rc == PB_ECDP) {
     pb_nav_close(nav, res);
     /* Chromium refuses e.g. a pageRanges outside the document. */
-    return pb_op_fail(res, 400, "INVALID_REQUEST", "pdfOptions: %s", err);
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "pdfOptions: %s", err);
   }
   if (rc) {
     pb_nav_close(nav, res);
@@ -195,7 +195,7 @@ int pb_op_pdf(pb_job *job, pb_op_result *res) {
   if (!cJSON_IsString(stream)) {
     cJSON_Delete(out);
     pb_nav_close(nav, res);
-    return pb_op_fail(res, 500, "INTERNAL_ERROR", "Chromium returned no PDF stream");
+    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "Chromium returned no PDF stream");
   }
   rc = read_stream(nav, stream->valuestring, res);
   cJSON_Delete(out);
@@ -203,7 +203,7 @@ int pb_op_pdf(pb_job *job, pb_op_result *res) {
   if (rc) return -1;
   long pages = pdf_pages(res->body, res->body_len);
   if (pages > max_pages)
-    return pb_op_fail(res, 413, "PDF_TOO_LARGE",
+    return pb_op_fail(res, PB_CODE_PDF_TOO_LARGE,
                       "the PDF has more than %d pages, the most this service prints; choose "
                       "pages with pdfOptions.pageRanges",
                       max_pages);

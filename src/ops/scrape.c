@@ -34,11 +34,11 @@ int pb_op_scrape(pb_job *job, pb_op_result *res) {
   int rc = pb_nav_apply(nav, scrape_js, args, &out, err, sizeof(err));
   cJSON_Delete(args);
   pb_nav_close(nav, res);
-  if (rc == PB_EINVAL) return pb_op_fail(res, 422, "PAGE_ERROR", "scraping: %s", err);
+  if (rc == PB_EINVAL) return pb_op_fail(res, PB_CODE_PAGE_ERROR, "scraping: %s", err);
   if (rc) return pb_op_fail_rc(res, rc, "scraping");
   const cJSON *bad = cJSON_GetObjectItemCaseSensitive(out, "invalid");
   if (cJSON_IsString(bad)) {
-    pb_op_fail(res, 400, "INVALID_SELECTOR", "'%s' is not a valid CSS selector", bad->valuestring);
+    pb_op_fail(res, PB_CODE_INVALID_SELECTOR, "'%s' is not a valid CSS selector", bad->valuestring);
     cJSON_Delete(out);
     return -1;
   }

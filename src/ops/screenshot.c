@@ -31,7 +31,7 @@ static int element_box(pb_nav *nav, const char *selector, double box[4], pb_op_r
   cJSON *args = cJSON_CreateString(selector);
   char *sel = cJSON_PrintUnformatted(args);
   cJSON_Delete(args);
-  if (!sel) return pb_op_fail(res, 500, "INTERNAL_ERROR", "out of memory");
+  if (!sel) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
   pb_buf js;
   pb_buf_init(&js, 1 << 16);
   pb_buf_printf(&js,
@@ -44,27 +44,27 @@ static int element_box(pb_nav *nav, const char *selector, double box[4], pb_op_r
   char err[512];
   int rc = pb_nav_eval(nav, js.data, pb_nav_deadline(nav), &v, err, sizeof(err));
   pb_buf_free(&js);
-  if (rc == PB_EINVAL) return pb_op_fail(res, 400, "INVALID_REQUEST", "selector: %s", err);
+  if (rc == PB_EINVAL) return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "selector: %s", err);
   if (rc) return pb_op_fail_rc(res, rc, "finding the element");
   if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 4) {
     cJSON_Delete(v);
-    return pb_op_fail(res, 404, "ELEMENT_NOT_FOUND", "selector: no element matches '%s'", selector);
+    return pb_op_fail(res, PB_CODE_ELEMENT_NOT_FOUND, "selector: no element matches '%s'", selector);
   }
   for (int i = 0; i < 4; i++) box[i] = cJSON_GetArrayItem(v, i)->valuedouble;
   cJSON_Delete(v);
   if (box[2] <= 0 || box[3] <= 0)
-    return pb_op_fail(res, 422, "ELEMENT_NOT_VISIBLE", "selector: '%s' has an empty box", selector);
+    return pb_op_fail(res, PB_CODE_ELEMENT_NOT_VISIBLE, "selector: '%s' has an empty box", selector);
   return 0;
 }
 
 static int too_large(pb_op_result *res, double w, double h, double dsf) {
   if (h > PB_FULLPAGE_MAX_HEIGHT)
-    return pb_op_fail(res, 400, "PAGE_TOO_LARGE",
+    return pb_op_fail(res, PB_CODE_CAPTURE_TOO_LARGE,
                       "the page is %.0f px tall; the most a screenshot covers is %d px "
                       "(use screenshotOptions.clip for a part)",
                       h, PB_FULLPAGE_MAX_HEIGHT);
   if (w * h * dsf * dsf > (double)PB_SCREENSHOT_MAX_PIXELS)
-    return pb_op_fail(res, 400, "PAGE_TOO_LARGE",
+    return pb_op_fail(res, PB_CODE_CAPTURE_TOO_LARGE,
                       "the image would be %.0fx%.0f device px, over the cap of %lld px",
                       w * dsf, h * dsf, (long long)PB_SCREENSHOT_MAX_PIXELS);
   return 0;
@@ -79,7 +79,7 @@ int pb_op_viewport_check(const cJSON *req, pb_op_result *res) {
   if (!cJSON_IsNumber(w) || !cJSON_IsNumber(h)) return 0;
   if (w->valuedouble * h->valuedouble * dsf * dsf > (double)PB_SCREENSHOT_MAX_PIXELS)
     return pb_op_fail(
-        res, 400, "PAGE_TOO_LARGE",
+        res, PB_CODE_CAPTURE_TOO_LARGE,
         "viewport: %.0fx%.0f at deviceScaleFactor %g is %.0fx%.0f device px, over the "
         "cap of %lld px",
         w->valuedouble, h->valuedouble, dsf, w->valuedouble * dsf, h->valuedouble * dsf,
@@ -157,7 +157,7 @@ int pb_op_capture(pb_nav *nav, const cJSON *req, pb_op_result *res, char **b64) 
   cJSON *data = cJSON_GetObjectItemCaseSensitive(shot, "data");
   if (!cJSON_IsString(data)) {
     cJSON_Delete(shot);
-    pb_op_fail(res, 500, "INTERNAL_ERROR", "Chromium returned no image");
+    pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "Chromium returned no image");
     goto fail;
   }
   /* Take the string out of the reply instead of copying megabytes. */
@@ -186,7 +186,7 @@ int pb_op_screenshot(pb_job *job, pb_op_result *res) {
   size_t len = 0;
   int rc = pb_base64_decode(b64, strlen(b64), &bytes, &len);
   free(b64);
-  if (rc) return pb_op_fail(res, 500, "INTERNAL_ERROR", "Chromium returned a broken image");
+  if (rc) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "Chromium returned a broken image");
   res->status = 200;
   res->body = (char *)bytes;
   res->body_len = len;

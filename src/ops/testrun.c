@@ -945,8 +945,8 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
   char err[1024];
   int rc = pb_testscript_check(job->req, err, sizeof(err));
   if (rc)
-    return pb_op_fail(res, rc == PB_ETOOBIG ? 413 : 400,
-                      rc == PB_ETOOBIG ? "SCRIPT_TOO_LARGE" : "INVALID_REQUEST", "%s", err);
+    return pb_op_fail(res, rc == PB_ETOOBIG ? PB_CODE_SCRIPT_TOO_LARGE : PB_CODE_INVALID_REQUEST,
+                      "%s", err);
   if (pb_op_viewport_check(job->req, res)) return -1;
   /* A goto to what quick actions may not load is refused before a browser
    * is touched, as the start url would be. */
@@ -958,8 +958,8 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
       char why[512];
       rc = pb_egress_check_url(job->env->egress, gurl, why, sizeof(why));
       if (rc == PB_EFORBIDDEN)
-        return pb_op_fail(res, 403, "FORBIDDEN_URL", "steps[%d].url: %s", gi, why);
-      if (rc) return pb_op_fail(res, 400, "INVALID_REQUEST", "steps[%d].url: %s", gi, why);
+        return pb_op_fail(res, PB_CODE_FORBIDDEN_URL, "steps[%d].url: %s", gi, why);
+      if (rc) return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "steps[%d].url: %s", gi, why);
     }
     gi++;
   }
@@ -1068,7 +1068,7 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
     const char *u = sstr(orig, "url");
     rc = pb_testrun_junit(result, u ? u : "ppod browser test", &xml, &len);
     cJSON_Delete(result);
-    if (rc) return pb_op_fail(res, 500, "INTERNAL_ERROR", "the JUnit report is too large");
+    if (rc) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "the JUnit report is too large");
     free(res->body);
     res->body = xml;
     res->body_len = len;

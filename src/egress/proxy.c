@@ -247,8 +247,8 @@ static int parse_hosts(pb_egress_proxy *p, const char *map) {
 
 /* ------------------------------------------------------------- deciding */
 
-/* Resolves j->host once and decides (the rules are egress/policy.h's). Runs on a resolver thread; reads only
- * what start() wrote. */
+/* Resolves j->host once and decides by egress/policy.h's rules. Runs on a
+ * resolver thread; reads only what start() wrote. */
 static void decide(const pb_egress_proxy *p, job *j) {
   pb_egress_host verdict = pb_egress_check_host(p->policy, j->host, j->port);
   if (verdict == PB_EGRESS_HOST_LOOPBACK) {

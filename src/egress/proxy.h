@@ -9,7 +9,8 @@
  * addresses: a name that rebinds between check and connect gains nothing.
  * Loopback, private, link-local (cloud metadata), CGNAT, multicast and
  * unspecified addresses, in every spelling, are refused with 403 unless the
- * operator allow-listed the host:port (--allow-private). Chromium shows a
+ * operator allow-listed the host:port (--allow-private): the rules of
+ * egress/policy.h, the same the navigation check applies. Chromium shows a
  * refused tunnel as a network error and a refused plain request as the 403
  * page; either way the job goes on.
  *

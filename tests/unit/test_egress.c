@@ -1,5 +1,6 @@
-/* The navigation guard: URL parsing as Chromium sees hosts, private address
- * detection for every spelling, and the operator allow-list. */
+/* The egress policy: URL parsing as Chromium sees hosts, private address
+ * detection for every spelling, and the operator allow-list, as the
+ * navigation guard and the egress proxy ask about them. */
 #include "common/pb.h"
 #include "common/url.h"
 #include "egress/policy.h"

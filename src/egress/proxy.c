@@ -16,7 +16,7 @@
 #include "egress/proxy.h"
 
 #include "common/pb.h"
-#include "ops/egress.h"
+#include "egress/policy.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -40,7 +40,6 @@
 #define REQ_HEAD_MAX (16 * 1024)
 #define RESP_HEAD_MAX (32 * 1024)
 #define ADDR_MAX 16
-#define ALLOW_MAX 64
 #define HOSTS_MAX 64
 #define RESOLVERS_MAX 16
 #define LINGER_MS 2000
@@ -139,13 +138,7 @@ typedef struct {
 struct pb_egress_proxy {
   int lfd, port, epfd, wakefd;
   int max_conns, head_ms, connect_ms, idle_ms, per_listener;
-  struct {
-    char host[256];
-    int port; /* 0: any */
-    int is_ip;
-    addr ip;
-  } allow[ALLOW_MAX];
-  int nallow;
+  pb_egress *policy; /* the --allow-private entries; read-only once started */
   struct {
     char name[256];
     addr ip;
@@ -205,86 +198,20 @@ static void addr_str(const addr *a, char *out, size_t cap) {
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, out, (socklen_t)cap);
 }
 
-/* Addresses are copied in and out of sockaddr_storage with memcpy, never
- * through a cast pointer: at -O3 GCC's strict aliasing let a store through
- * sockaddr_in go unseen by a read through sockaddr_storage (same_addr then
- * compared stale bytes). */
-
-/* An IP literal in any spelling inet_aton takes (127.1, 0x7f.1, 2130706433)
- * or IPv6 without brackets. */
+/* An IP literal in any spelling (egress/policy.h). */
 static int parse_ip(const char *s, addr *out) {
   memset(out, 0, sizeof(*out));
-  struct sockaddr_in6 s6;
-  struct sockaddr_in s4;
-  memset(&s6, 0, sizeof(s6));
-  memset(&s4, 0, sizeof(s4));
-  if (inet_pton(AF_INET6, s, &s6.sin6_addr) == 1) {
-    s6.sin6_family = AF_INET6;
-    memcpy(&out->ss, &s6, sizeof(s6));
-    out->len = sizeof(s6);
-    return 1;
-  }
-  if (inet_aton(s, &s4.sin_addr)) {
-    s4.sin_family = AF_INET;
-    memcpy(&out->ss, &s4, sizeof(s4));
-    out->len = sizeof(s4);
-    return 1;
-  }
-  return 0;
-}
-
-static void v6_bytes(const addr *a, uint8_t out[16]) {
-  struct sockaddr_in6 s6;
-  memcpy(&s6, &a->ss, sizeof(s6));
-  memcpy(out, &s6.sin6_addr, 16);
-}
-
-/* The IPv4 address an address stands for (itself or v4-mapped), or -1. */
-static int64_t as_v4(const addr *a) {
-  if (a->ss.ss_family == AF_INET) {
-    struct sockaddr_in s4;
-    memcpy(&s4, &a->ss, sizeof(s4));
-    return ntohl(s4.sin_addr.s_addr);
-  }
-  uint8_t b[16];
-  v6_bytes(a, b);
-  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (memcmp(b, mapped, 12)) return -1;
-  return (int64_t)((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15]);
+  return pb_egress_parse_ip(s, &out->ss, &out->len);
 }
 
 static int same_addr(const addr *a, const addr *b) {
-  int64_t x = as_v4(a), y = as_v4(b);
-  if (x >= 0 || y >= 0) return x == y;
-  uint8_t p[16], q[16];
-  v6_bytes(a, p);
-  v6_bytes(b, q);
-  return !memcmp(p, q, 16);
+  return pb_egress_same_addr(&a->ss, &b->ss);
 }
 
-/* -------------------------------------------------------------- policy */
+/* ---------------------------------------------------- the test resolver */
 
 static void lower(char *s) {
   for (; *s; s++) *s = (char)tolower((unsigned char)*s);
-}
-
-/* An allow entry is read with the project's URL parser, so "HOST:PORT" means
- * here what it means to the navigation check. A port counts as given when the
- * http and https readings agree on it. */
-static int add_allow(pb_egress_proxy *p, const char *entry) {
-  if (p->nallow >= ALLOW_MAX) return PB_ETOOBIG;
-  char url[600], err[128];
-  pb_url a, b;
-  if (strlen(entry) > 400 || strpbrk(entry, "/?#@\\")) return PB_EINVAL;
-  snprintf(url, sizeof(url), "http://%s/", entry);
-  if (pb_url_parse(url, &a, err, sizeof(err))) return PB_EINVAL;
-  snprintf(url, sizeof(url), "https://%s/", entry);
-  if (pb_url_parse(url, &b, err, sizeof(err))) return PB_EINVAL;
-  pb_strlcpy(p->allow[p->nallow].host, a.host, sizeof(p->allow[0].host));
-  p->allow[p->nallow].port = a.port == b.port ? a.port : 0;
-  p->allow[p->nallow].is_ip = parse_ip(a.host, &p->allow[p->nallow].ip);
-  p->nallow++;
-  return 0;
 }
 
 static int parse_hosts(pb_egress_proxy *p, const char *map) {
@@ -318,32 +245,13 @@ static int parse_hosts(pb_egress_proxy *p, const char *map) {
   return 0;
 }
 
-static int allowed_name(const pb_egress_proxy *p, const char *host, int port) {
-  for (int i = 0; i < p->nallow; i++)
-    if ((!p->allow[i].port || p->allow[i].port == port) && !p->allow[i].is_ip &&
-        !strcmp(p->allow[i].host, host))
-      return 1;
-  return 0;
-}
+/* ------------------------------------------------------------- deciding */
 
-static int allowed_addr(const pb_egress_proxy *p, const addr *a, int port) {
-  for (int i = 0; i < p->nallow; i++)
-    if ((!p->allow[i].port || p->allow[i].port == port) && p->allow[i].is_ip &&
-        same_addr(&p->allow[i].ip, a))
-      return 1;
-  return 0;
-}
-
-static int is_localhost(const char *h) {
-  size_t n = strlen(h);
-  return !strcmp(h, "localhost") || (n > 10 && !strcmp(h + n - 10, ".localhost"));
-}
-
-/* Resolves j->host once and decides. Runs on a resolver thread; reads only
- * what start() wrote. */
+/* Resolves j->host once and decides by egress/policy.h's rules. Runs on a
+ * resolver thread; reads only what start() wrote. */
 static void decide(const pb_egress_proxy *p, job *j) {
-  int by_name = allowed_name(p, j->host, j->port);
-  if (!by_name && is_localhost(j->host)) {
+  pb_egress_host verdict = pb_egress_check_host(p->policy, j->host, j->port);
+  if (verdict == PB_EGRESS_HOST_LOOPBACK) {
     j->status = 403;
     j->why_code = PB_EGRESS_WHY_REFUSED;
     snprintf(j->why, sizeof(j->why), "%s is a loopback host", j->host);
@@ -390,8 +298,8 @@ static void decide(const pb_egress_proxy *p, job *j) {
   /* Every address, not just the first: one private answer refuses the name. */
   for (int i = 0; i < j->naddr; i++) {
     addr_set_port(&j->addrs[i], j->port);
-    if (by_name || allowed_addr(p, &j->addrs[i], j->port)) continue;
-    if (pb_egress_addr_private((const struct sockaddr *)&j->addrs[i].ss)) {
+    if (verdict == PB_EGRESS_HOST_ALLOWED) continue;
+    if (!pb_egress_check_addr(p->policy, (const struct sockaddr *)&j->addrs[i].ss, j->port)) {
       char ip[INET6_ADDRSTRLEN] = "?";
       addr_str(&j->addrs[i], ip, sizeof(ip));
       j->status = 403;
@@ -411,15 +319,13 @@ static void decide(const pb_egress_proxy *p, job *j) {
 /* Whether deciding about host can block: only a name for the system
  * resolver can. The rest is decided on the loop thread, saving two thread
  * hops per request (which is what a loaded machine charges for). */
-static int needs_dns(const pb_egress_proxy *p, const char *host) {
+static int needs_dns(const pb_egress_proxy *p, const char *host, int port) {
   addr a;
   if (parse_ip(host, &a)) return 0;
   for (int i = 0; i < p->nhosts; i++)
     if (!strcmp(p->hosts[i].name, host)) return 0;
-  if (!is_localhost(host)) return 1;
-  for (int i = 0; i < p->nallow; i++)
-    if (!strcmp(p->allow[i].host, host)) return 1; /* allow-listed: resolved, off the loop */
-  return 0;                                        /* refused without resolving */
+  /* A loopback name not allow-listed is refused without resolving. */
+  return pb_egress_check_host(p->policy, host, port) != PB_EGRESS_HOST_LOOPBACK;
 }
 
 static int res_bucket(const job *j) {
@@ -865,7 +771,7 @@ static void enqueue(pb_egress_proxy *p, conn *c) {
   c->state = ST_RESOLVE;
   c->deadline = pb_now_ms() + p->connect_ms;
   j->deadline = c->deadline;
-  if (!needs_dns(p, j->host)) {
+  if (!needs_dns(p, j->host, j->port)) {
     decide(p, j);
     resolved(p, j);
     free(j);
@@ -1411,9 +1317,11 @@ int pb_egress_proxy_start(const pb_egress_proxy_opts *o, pb_egress_proxy **out) 
   int nres = o->resolvers > 0 ? o->resolvers : 8;
   if (nres > RESOLVERS_MAX) nres = RESOLVERS_MAX;
   p->res_per_listener = nres > 1 ? nres / 2 : 1;
-  int rc = PB_EINVAL;
+  int rc = pb_egress_new(&p->policy);
+  if (rc) goto fail;
+  rc = PB_EINVAL;
   for (int i = 0; i < o->nallow; i++)
-    if (add_allow(p, o->allow[i])) {
+    if (pb_egress_allow(p->policy, o->allow[i])) {
       PB_ERR("egress: bad allow-list entry '%s'", o->allow[i]);
       goto fail;
     }
@@ -1585,6 +1493,7 @@ void pb_egress_proxy_stop(pb_egress_proxy *p) {
   free(p->free_slots);
   free(p->scratch);
   free(p->seen);
+  pb_egress_free(p->policy);
   pthread_mutex_destroy(&p->mu);
   pthread_mutex_destroy(&p->why_mu);
   pthread_cond_destroy(&p->cv);

@@ -9,7 +9,8 @@
  * addresses: a name that rebinds between check and connect gains nothing.
  * Loopback, private, link-local (cloud metadata), CGNAT, multicast and
  * unspecified addresses, in every spelling, are refused with 403 unless the
- * operator allow-listed the host:port (--allow-private). Chromium shows a
+ * operator allow-listed the host:port (--allow-private): the rules of
+ * egress/policy.h, the same the navigation check applies. Chromium shows a
  * refused tunnel as a network error and a refused plain request as the 403
  * page; either way the job goes on.
  *
@@ -80,7 +81,7 @@ void pb_egress_proxy_set_listener_account(pb_egress_proxy *p, int id, int64_t ac
 
 /* Why the proxy last refused or failed host:port (as a URL names it; IPs in
  * any spelling match) for listener (-1: any) at or after since_ms
- * (pb_now_ms clock): a pb_egress_why (ops/egress.h), with the proxy's own
+ * (pb_now_ms clock): a pb_egress_why (egress/policy.h), with the proxy's own
  * words in text. A listener at its connection cap in that time answers
  * PB_EGRESS_WHY_CAPPED when nothing more precise is known. The record is
  * made before the client hears of the failure, so a navigation that saw it

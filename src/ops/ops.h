@@ -4,7 +4,8 @@
  * Puppeteer script a user would write, and leaves its answer in a
  * pb_op_result; navigation, waiting and timeouts live in nav.h. */
 #include "common/errcode.h"
-#include "ops/egress.h"
+#include "common/url.h"
+#include "egress/policy.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
 

@@ -40,8 +40,8 @@
 #include <strings.h>
 
 #include "common/pb.h"
+#include "common/url.h"
 #include "render/fastparse.h"
-#include "render/url.h"
 
 /* ---------- small string builder with a cap ---------- */
 

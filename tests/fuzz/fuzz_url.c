@@ -1,7 +1,8 @@
 /* libFuzzer: any string as a navigation URL through the egress URL parser
  * and the private-address check (name resolution is skipped: the input is
  * kept to literal hosts by refusing anything that would hit DNS). */
-#include "ops/egress.h"
+#include "common/url.h"
+#include "egress/policy.h"
 
 #include <arpa/inet.h>
 #include <stdint.h>

@@ -1,7 +1,9 @@
-/* The navigation guard: URL parsing as Chromium sees hosts, private address
- * detection for every spelling, and the operator allow-list. */
+/* The egress policy: URL parsing as Chromium sees hosts, private address
+ * detection for every spelling, and the operator allow-list, as the
+ * navigation guard and the egress proxy ask about them. */
 #include "common/pb.h"
-#include "ops/egress.h"
+#include "common/url.h"
+#include "egress/policy.h"
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -149,6 +151,79 @@ static void test_v6_embeddings(void) {
   }
 }
 
+static struct sockaddr_storage ip(const char *s) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  ASSERT_EQ(pb_egress_parse_ip(s, &ss, &len), 1);
+  return ss;
+}
+
+/* What the egress proxy asks, host first and then each address it resolved:
+ * the same allow-list as the navigation check, with the same answers. */
+static void test_proxy_questions(void) {
+  pb_egress *e;
+  ASSERT_EQ(pb_egress_new(&e), 0);
+  ASSERT_EQ(pb_egress_allow(e, "allowed.test:8080"), 0);
+  ASSERT_EQ(pb_egress_allow(e, "Dev.Localhost."), 0); /* read as a URL's host */
+  ASSERT_EQ(pb_egress_allow(e, "127.0.0.1:4567"), 0);
+  ASSERT_EQ(pb_egress_allow(e, "[fd00::1]"), 0);
+  ASSERT_EQ(pb_egress_allow(e, "a/b"), PB_EINVAL);
+  ASSERT_EQ(pb_egress_allow(e, "user@host"), PB_EINVAL);
+  ASSERT_EQ(pb_egress_allow(e, "a b"), PB_EINVAL);
+
+  ASSERT_EQ(pb_egress_check_host(e, "allowed.test", 8080), PB_EGRESS_HOST_ALLOWED);
+  ASSERT_EQ(pb_egress_check_host(e, "allowed.test", 8081), PB_EGRESS_HOST_CHECK_ADDRS);
+  ASSERT_EQ(pb_egress_check_host(e, "example.com", 80), PB_EGRESS_HOST_CHECK_ADDRS);
+  ASSERT_EQ(pb_egress_check_host(e, "localhost", 80), PB_EGRESS_HOST_LOOPBACK);
+  ASSERT_EQ(pb_egress_check_host(e, "a.localhost", 80), PB_EGRESS_HOST_LOOPBACK);
+  ASSERT_EQ(pb_egress_check_host(e, "dev.localhost", 3000), PB_EGRESS_HOST_ALLOWED);
+  /* An IP entry admits an address, never a name. */
+  ASSERT_EQ(pb_egress_check_host(e, "127.0.0.1", 4567), PB_EGRESS_HOST_CHECK_ADDRS);
+
+  struct sockaddr_storage a = ip("127.0.0.1");
+  ASSERT_EQ(pb_egress_check_addr(e, (struct sockaddr *)&a, 4567), 1);
+  ASSERT_EQ(pb_egress_check_addr(e, (struct sockaddr *)&a, 4568), 0);
+  a = ip("::ffff:127.0.0.1"); /* the same address, as a resolver may give it */
+  ASSERT_EQ(pb_egress_check_addr(e, (struct sockaddr *)&a, 4567), 1);
+  a = ip("127.1");
+  ASSERT_EQ(pb_egress_check_addr(e, (struct sockaddr *)&a, 4567), 1);
+  a = ip("fd00::1");
+  ASSERT_EQ(pb_egress_check_addr(e, (struct sockaddr *)&a, 1), 1);
+  a = ip("fd00::2");
+  ASSERT_EQ(pb_egress_check_addr(e, (struct sockaddr *)&a, 1), 0);
+  a = ip("10.0.0.1");
+  ASSERT_EQ(pb_egress_check_addr(e, (struct sockaddr *)&a, 80), 0);
+  a = ip("8.8.8.8");
+  ASSERT_EQ(pb_egress_check_addr(e, (struct sockaddr *)&a, 80), 1);
+
+  /* The navigation check gives the same answers for literals. */
+  ASSERT_EQ(pb_egress_check_url(e, "http://[::ffff:127.0.0.1]:4567/", err, sizeof(err)), 0);
+  ASSERT_EQ(pb_egress_check_url(e, "http://dev.localhost:3000/", err, sizeof(err)), 0);
+  ASSERT_EQ(pb_egress_check_url(e, "http://[fd00::2]/", err, sizeof(err)), PB_EFORBIDDEN);
+  ASSERT_CONTAINS(err, "[fd00::2] is a private or reserved address");
+  ASSERT_EQ(pb_egress_check_url(e, "http://0x0a.1/", err, sizeof(err)), PB_EFORBIDDEN);
+  ASSERT_CONTAINS(err, "0x0a.1 is a private or reserved address (10.0.0.1)");
+  pb_egress_free(e);
+  pb_egress_free(NULL);
+}
+
+static void test_same_addr(void) {
+  struct sockaddr_storage a = ip("10.0.0.1"), b = ip("::ffff:10.0.0.1"), c = ip("10.0.0.2");
+  ASSERT_EQ(pb_egress_same_addr(&a, &b), 1);
+  ASSERT_EQ(pb_egress_same_addr(&b, &a), 1);
+  ASSERT_EQ(pb_egress_same_addr(&a, &c), 0);
+  a = ip("2001:db8::1");
+  b = ip("2001:DB8:0::1");
+  ASSERT_EQ(pb_egress_same_addr(&a, &b), 1);
+  c = ip("::10.0.0.1"); /* compat, not mapped: another address */
+  b = ip("10.0.0.1");
+  ASSERT_EQ(pb_egress_same_addr(&b, &c), 0);
+  struct sockaddr_storage ss;
+  socklen_t len;
+  ASSERT_EQ(pb_egress_parse_ip("example.com", &ss, &len), 0);
+  ASSERT_EQ(pb_egress_parse_ip("[::1]", &ss, &len), 0); /* no brackets */
+}
+
 int main(void) {
   ASSERT_EQ(pb_egress_new(&eg), 0);
   RUN(test_schemes);
@@ -158,6 +233,8 @@ int main(void) {
   RUN(test_parse);
   RUN(test_addr_private);
   RUN(test_v6_embeddings);
+  RUN(test_proxy_questions);
+  RUN(test_same_addr);
   pb_egress_free(eg);
   DONE();
 }

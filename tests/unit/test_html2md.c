@@ -6,8 +6,8 @@
 #include <libgen.h>
 
 #include "common/pb.h"
+#include "common/url.h"
 #include "render/html2md.h"
-#include "render/url.h"
 #include "test.h"
 
 static char *conv_opts(const char *html, const pb_md_opts *o) {

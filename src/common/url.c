@@ -1,9 +1,137 @@
-#include "render/url.h"
+#include "common/url.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/pb.h"
+
+/* ------------------------------------------------ navigation targets */
+
+static void lower(char *s) {
+  for (; *s; s++) *s = (char)tolower((unsigned char)*s);
+}
+
+/* Splits "host", "host:port", "[v6]", "[v6]:port". */
+static int split_hostport(const char *in, size_t len, char *host, size_t hostcap, int *port) {
+  *port = 0;
+  const char *end = in + len, *hs = in, *he;
+  if (len && in[0] == '[') {
+    const char *rb = memchr(in, ']', len);
+    if (!rb) return PB_EINVAL;
+    hs = in + 1;
+    he = rb;
+    in = rb + 1;
+  } else {
+    const char *colon = NULL;
+    for (const char *p = in; p < end; p++)
+      if (*p == ':') colon = p;
+    he = colon ? colon : end;
+    in = he;
+  }
+  if (in < end) {
+    if (*in != ':') return PB_EINVAL;
+    char num[8];
+    size_t n = (size_t)(end - in - 1);
+    if (n == 0) {
+      /* "host:" means the default port, as in Chromium. */
+    } else {
+      if (n >= sizeof(num)) return PB_EINVAL;
+      memcpy(num, in + 1, n);
+      num[n] = '\0';
+      long long v;
+      if (pb_parse_int(num, 0, 65535, &v)) return PB_EINVAL;
+      *port = (int)v;
+    }
+  }
+  size_t hl = (size_t)(he - hs);
+  if (hl == 0 || hl >= hostcap) return PB_EINVAL;
+  memcpy(host, hs, hl);
+  host[hl] = '\0';
+  lower(host);
+  return 0;
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int pb_url_parse(const char *url, pb_url *out, char *err, size_t errcap) {
+  memset(out, 0, sizeof(*out));
+  size_t len = strlen(url);
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f) {
+      snprintf(err, errcap, "URL contains whitespace or control characters");
+      return PB_EINVAL;
+    }
+  if (!strcasecmp(url, "about:blank")) {
+    pb_strlcpy(out->scheme, "about", sizeof(out->scheme));
+    return 0;
+  }
+  const char *colon = strchr(url, ':');
+  if (!colon || colon == url) {
+    snprintf(err, errcap, "not an absolute URL");
+    return PB_EINVAL;
+  }
+  size_t sl = (size_t)(colon - url);
+  if (sl == 4 && !strncasecmp(url, "http", 4)) {
+    pb_strlcpy(out->scheme, "http", sizeof(out->scheme));
+    out->port = 80;
+  } else if (sl == 5 && !strncasecmp(url, "https", 5)) {
+    pb_strlcpy(out->scheme, "https", sizeof(out->scheme));
+    out->port = 443;
+  } else {
+    snprintf(err, errcap, "scheme '%.*s:' is not allowed (only http, https and about:blank)",
+             (int)(sl < 32 ? sl : 32), url);
+    return PB_EFORBIDDEN;
+  }
+  /* Chromium treats '\' like '/' and tolerates any number of slashes after
+   * a special scheme. */
+  const char *p = colon + 1;
+  while (*p == '/' || *p == '\\') p++;
+  const char *auth_end = p;
+  while (*auth_end && !strchr("/\\?#", *auth_end)) auth_end++;
+  const char *at = NULL;
+  for (const char *q = p; q < auth_end; q++)
+    if (*q == '@') at = q;
+  if (at) p = at + 1;
+  /* Percent-decode the authority, as Chromium does for hosts. */
+  char auth[512];
+  size_t n = 0;
+  for (const char *q = p; q < auth_end; q++) {
+    if (n + 1 >= sizeof(auth)) {
+      snprintf(err, errcap, "host too long");
+      return PB_EINVAL;
+    }
+    if (*q == '%' && q + 2 < auth_end && hexval(q[1]) >= 0 && hexval(q[2]) >= 0) {
+      auth[n++] = (char)(hexval(q[1]) * 16 + hexval(q[2]));
+      q += 2;
+    } else {
+      auth[n++] = *q;
+    }
+  }
+  auth[n] = '\0';
+  int port = 0;
+  if (split_hostport(auth, n, out->host, sizeof(out->host), &port)) {
+    snprintf(err, errcap, "malformed host");
+    return PB_EINVAL;
+  }
+  size_t hl = strlen(out->host);
+  while (hl && out->host[hl - 1] == '.') out->host[--hl] = '\0';
+  if (!hl) {
+    snprintf(err, errcap, "empty host");
+    return PB_EINVAL;
+  }
+  if (port) out->port = port;
+  return 0;
+}
+
+/* ------------------------------------- RFC 3986 reference resolution */
 
 typedef struct {
   const char *p;

@@ -11,6 +11,7 @@
  * plus busy_timeout. */
 #include "core/store.h"
 
+#include "common/hash.h"
 #include "common/pb.h"
 
 #include <errno.h>

@@ -213,7 +213,4 @@ typedef struct {
 int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out,
                        size_t *n);
 
-/* SHA-256 (pure, FIPS 180-4). */
-void pb_sha256(const void *data, size_t len, unsigned char out[32]);
-
 #endif

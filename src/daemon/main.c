@@ -16,6 +16,7 @@
 #include "sessions/isolate.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
+#include "trace/store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -65,14 +66,6 @@ typedef struct {
 } config;
 
 static pb_server *g_server;
-
-static char g_trace_dir[PATH_MAX];
-
-static void on_session_trace(int64_t account_id, const char *session_id,
-                             const char *zip, size_t len) {
-  if (pb_trace_store_as(g_trace_dir, account_id, session_id, zip, len))
-    PB_WARN("sessions: could not keep the trace of %s", session_id);
-}
 
 /* Sessions wake the I/O thread when a client has output waiting. */
 static void wake_server(void *data) {
@@ -533,25 +526,6 @@ static int local_token(pb_store *st, const char *data_dir, char *tok,
   return 0;
 }
 
-/* Deletes traces past their keeping time. */
-static void sweep_traces(const char *dir) {
-  DIR *d = opendir(dir);
-  if (!d)
-    return;
-  struct dirent *e;
-  time_t now = time(NULL);
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.')
-      continue;
-    char path[PATH_MAX + 256];
-    struct stat st;
-    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-    if (stat(path, &st) == 0 && (now - st.st_mtime) * 1000LL > PB_TRACE_KEEP_MS)
-      unlink(path);
-  }
-  closedir(d);
-}
-
 /* The last step of a stop: every process this one started has exited and
  * been reaped (browsers are destroyed by now; this catches what they left,
  * which the subreaper flag made ours), so nothing outlives the daemon. */
@@ -607,6 +581,7 @@ static int serve(config *c) {
   pb_jobs *jobs = NULL;
   pb_server *srv = NULL;
   pb_sessions *sessions = NULL;
+  pb_trace_store *traces = NULL;
   int code = 1;
   /* First, while this process has no thread: whatever kills it, the reaper
    * removes its browsers' cgroups and profile dirs. */
@@ -738,7 +713,10 @@ static int serve(config *c) {
   }
   if (pb_jobs_start(c->concurrency, c->queue, &jobs))
     goto out;
-  snprintf(g_trace_dir, sizeof(g_trace_dir), "%s/traces", c->data_dir);
+  char trace_dir[PATH_MAX];
+  snprintf(trace_dir, sizeof(trace_dir), "%s/traces", c->data_dir);
+  if (pb_trace_store_open(trace_dir, &traces))
+    goto out;
   pb_sessions_opts sso = {.pool = pool,
                           .store = st,
                           .url_check = url_check,
@@ -746,21 +724,16 @@ static int serve(config *c) {
                           .net_owner = net_owner,
                           .net_owner_data = proxy,
                           .wake = wake_server,
-                          .on_trace = on_session_trace,
+                          .traces = traces,
                           .max_pages = c->session_max_pages,
                           .download_max_bytes = (int64_t)c->download_max_mb
                                                 << 20};
   if (pb_sessions_start(&sso, &sessions))
     goto out;
-  char trace_dir[PATH_MAX];
-  snprintf(trace_dir, sizeof(trace_dir), "%s/traces", c->data_dir);
-  if (mkdir(trace_dir, 0700) && errno != EEXIST)
-    PB_WARN("cannot create %s: %s", trace_dir, strerror(errno));
-  sweep_traces(trace_dir);
   pb_ops_env env = {.pool = pool,
                     .egress = eg,
                     .sessions = sessions,
-                    .trace_dir = trace_dir,
+                    .traces = traces,
                     .egress_mode = egress_mode,
                     .memory_mode = memory_mode,
                     .isolation_mode = pb_isolate_mode(),
@@ -812,6 +785,7 @@ out:
   pb_sessions_stop(sessions);
   g_server = NULL;
   pb_server_free(srv);
+  pb_trace_store_close(traces);
   pb_pool_stop(pool);
   pb_egress_proxy_stop(proxy); /* after the pool: browsers never outlive it */
   pb_cgroup_shutdown();

@@ -773,7 +773,7 @@ static int admit(pb_server *s, req *r) {
   }
   /* A quick action, maybe in one of the account's sessions. A full disk is
    * answered now, before any work that could not be metered or kept. */
-  const char *dir = s->o.ops->trace_dir;
+  const char *dir = pb_trace_store_dir(s->o.ops->traces);
   struct statvfs vfs;
   if (dir && r->route->kind && statvfs(dir, &vfs) == 0) {
     unsigned long long avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;

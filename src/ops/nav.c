@@ -66,51 +66,6 @@ void pb_nav_action_end(pb_nav *n, int id, const char *error) {
     pb_trace_action_end(n->trace, id, pb_wall_ms(), error);
 }
 
-/* Ids are random hex; the owner account is part of the file name so one
- * account can never fetch another's trace. */
-int pb_trace_store(const char *dir, int64_t account_id, const char *zip,
-                   size_t len, char id_out[48]) {
-  unsigned char b[16];
-  if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
-    return PB_EIO;
-  for (int i = 0; i < 16; i++)
-    snprintf(id_out + 2 * i, 3, "%02x", b[i]);
-  return pb_trace_store_as(dir, account_id, id_out, zip, len);
-}
-
-int pb_trace_store_as(const char *dir, int64_t account_id, const char *id,
-                      const char *zip, size_t len) {
-  char path[4096];
-  snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir, (long long)account_id,
-           id);
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return PB_EIO;
-  size_t off = 0;
-  while (off < len) {
-    ssize_t w = write(fd, zip + off, len - off);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0) {
-      close(fd);
-      unlink(path);
-      return PB_EIO;
-    }
-    off += (size_t)w;
-  }
-  close(fd);
-  return 0;
-}
-
-int pb_trace_path(const char *dir, int64_t account_id, const char *id,
-                  char *path, size_t cap) {
-  if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
-    return PB_ENOTFOUND;
-  snprintf(path, cap, "%s/%lld-%s.zip", dir, (long long)account_id, id);
-  struct stat st;
-  return stat(path, &st) == 0 ? 0 : PB_ENOTFOUND;
-}
-
 /* Turns on what a trace shows: network, console, a filmstrip and Chrome's
  * own timeline. */
 static void trace_start(pb_nav *n) {
@@ -169,17 +124,14 @@ static void trace_finish(pb_nav *n) {
   int64_t t1 = pb_now_ms();
   char *zip = NULL;
   size_t len = 0;
-  const char *dir = n->job->env->trace_dir;
-  if (dir && n->trace_id[0] && pb_trace_write_zip(n->trace, &zip, &len) == 0 &&
-      pb_trace_store_as(dir, n->job->account_id, n->trace_id, zip, len))
+  pb_trace_store *traces = n->job->env->traces;
+  if (traces && n->trace_id[0] &&
+      pb_trace_write_zip(n->trace, &zip, &len) == 0 &&
+      pb_trace_store_put(traces, n->job->account_id, n->trace_id, zip, len))
     PB_WARN("trace %s could not be stored", n->trace_id);
   free(zip);
-  if (dir && n->trace_id[0]) {
-    char pending[4096];
-    snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir,
-             (long long)n->job->account_id, n->trace_id);
-    unlink(pending);
-  }
+  if (n->trace_id[0])
+    pb_trace_store_unmark(traces, n->job->account_id, n->trace_id);
   PB_DEBUG("trace: stopped in %lld ms, zip of %zu bytes written in %lld ms",
            (long long)(t1 - t0), len, (long long)(pb_now_ms() - t1));
 }
@@ -1124,22 +1076,12 @@ void pb_nav_close(pb_nav *n, pb_op_result *res) {
   /* A trace is finished after the answer has gone (ending Chromium's
    * timeline and writing the zip take tens of ms): its id is chosen now and
    * a marker makes GET /browser/traces/{id} wait for it. */
-  const char *dir = n->job->env->trace_dir;
-  if (n->page && n->trace && dir && res && !n->job->deferred) {
-    unsigned char b[16];
-    if (getrandom(b, sizeof(b), 0) == (ssize_t)sizeof(b)) {
-      for (int i = 0; i < 16; i++)
-        snprintf(n->trace_id + 2 * i, 3, "%02x", b[i]);
-      char pending[4096];
-      snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir,
-               (long long)n->job->account_id, n->trace_id);
-      int fd = open(pending, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-      if (fd >= 0)
-        close(fd);
-      pb_strlcpy(res->trace_id, n->trace_id, sizeof(res->trace_id));
-      n->job->deferred = n;
-      return;
-    }
+  pb_trace_store *traces = n->job->env->traces;
+  if (n->page && n->trace && traces && res && !n->job->deferred &&
+      pb_trace_store_reserve(traces, n->job->account_id, n->trace_id) == 0) {
+    pb_strlcpy(res->trace_id, n->trace_id, sizeof(res->trace_id));
+    n->job->deferred = n;
+    return;
   }
   if (n->page && n->trace)
     trace_finish(n);
@@ -1158,39 +1100,14 @@ void pb_job_finish_deferred(pb_job *job) {
 int pb_op_trace(pb_job *job, pb_op_result *res) {
   const cJSON *idj = cJSON_GetObjectItemCaseSensitive(job->req, "id");
   const char *id = cJSON_IsString(idj) ? idj->valuestring : "";
-  const char *dir = job->env->trace_dir;
-  char path[4096], pending[4096];
-  if (!dir || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+  int rc = pb_trace_store_get(job->env->traces, job->account_id, id,
+                              job->deadline_ms, &res->body, &res->body_len);
+  if (rc == PB_ENOTFOUND)
     return pb_op_fail(res, PB_CODE_TRACE_NOT_FOUND,
                       "no trace %s for this account (traces are kept 24 hours)",
                       id);
-  snprintf(path, sizeof(path), "%s/%lld-%s.zip", dir,
-           (long long)job->account_id, id);
-  snprintf(pending, sizeof(pending), "%s/%lld-%s.pending", dir,
-           (long long)job->account_id, id);
-  struct stat st;
-  while (stat(pending, &st) == 0 && pb_now_ms() < job->deadline_ms) {
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000000};
-    nanosleep(&ts, NULL);
-  }
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return pb_op_fail(res, PB_CODE_TRACE_NOT_FOUND,
-                      "no trace %s for this account (traces are kept 24 hours)",
-                      id);
-  pb_buf b;
-  pb_buf_init(&b, PB_TRACE_CAP_BYTES + (4u << 20));
-  char chunk[65536];
-  size_t got;
-  int rc = 0;
-  while (!rc && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-    rc = pb_buf_append(&b, chunk, got);
-  fclose(f);
-  if (rc) {
-    pb_buf_free(&b);
+  if (rc)
     return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "reading the trace failed");
-  }
-  res->body = pb_buf_steal(&b, &res->body_len);
   res->content_type = "application/zip";
   res->status = 200;
   return 0;

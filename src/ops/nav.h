@@ -57,15 +57,6 @@ int pb_nav_apply(pb_nav *n, const char *function, const cJSON *args, cJSON **val
 int pb_nav_action_begin(pb_nav *n, const char *api, const cJSON *params);
 void pb_nav_action_end(pb_nav *n, int id, const char *error);
 
-/* Stores a finished trace zip for the account; writes its id. */
-int pb_trace_store(const char *dir, int64_t account_id, const char *zip, size_t len,
-                   char id_out[48]);
-/* The same under a given id (32 hex chars, e.g. a session id). */
-int pb_trace_store_as(const char *dir, int64_t account_id, const char *id, const char *zip,
-                      size_t len);
-/* The path of a stored trace of the account, if it exists. */
-int pb_trace_path(const char *dir, int64_t account_id, const char *id, char *path, size_t cap);
-
 /* Releases the page and records the browser time in res. NULL is a no-op. */
 void pb_nav_close(pb_nav *n, pb_op_result *res);
 

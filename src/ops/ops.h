@@ -8,6 +8,7 @@
 #include "egress/policy.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
+#include "trace/store.h"
 
 #include <cjson/cJSON.h>
 #include <stdatomic.h>
@@ -38,7 +39,7 @@ typedef struct {
   pb_pool *pool;
   const pb_egress *egress;
   pb_sessions *sessions;
-  const char *trace_dir;    /* where trace zips are kept */
+  pb_trace_store *traces;   /* where trace zips are kept; may be NULL */
   const char *egress_mode;  /* "netns+proxy" or "proxy", for /healthz */
   const char *isolation_mode; /* "mountns+uid" or "none", for /healthz */
   const char *memory_mode;  /* "cgroup-v1", "cgroup-v2", "rss-watchdog" or "off" */
@@ -59,10 +60,6 @@ typedef struct {
 
 /* A PDF with more pages is not sent: 413 PDF_TOO_LARGE. */
 #define PB_PDF_MAX_PAGES_DEFAULT 2000
-
-/* Traces are kept this long, then deleted. */
-#define PB_TRACE_KEEP_MS (24LL * 3600 * 1000)
-#define PB_TRACE_CAP_BYTES ((size_t)64 << 20)
 
 /* One job: its environment, request and deadline. */
 typedef struct {

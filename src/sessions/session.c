@@ -174,8 +174,9 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   if (s->trace) {
     char *zip = NULL;
     size_t zlen = 0;
-    if (ss->o.on_trace && pb_trace_write_zip(s->trace, &zip, &zlen) == 0)
-      ss->o.on_trace(s->account_id, s->id, zip, zlen);
+    if (ss->o.traces && pb_trace_write_zip(s->trace, &zip, &zlen) == 0 &&
+        pb_trace_store_put(ss->o.traces, s->account_id, s->id, zip, zlen))
+      PB_WARN("sessions: could not keep the trace of %s", s->id);
     free(zip);
     pb_trace_free(s->trace);
     s->trace = NULL;

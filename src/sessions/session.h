@@ -7,6 +7,7 @@
 #include "cdp/proxy.h"
 #include "core/store.h"
 #include "sessions/pool.h"
+#include "trace/store.h"
 
 #include <stdint.h>
 
@@ -28,8 +29,9 @@ typedef struct {
   void *net_owner_data;
   void (*wake)(void *data); /* wakes the I/O thread (any thread may call) */
   void *wake_data;
-  /* Receives the zip of a traced session when it closes (borrowed). */
-  void (*on_trace)(int64_t account_id, const char *session_id, const char *zip, size_t len);
+  /* Keeps the zip of a traced session, under the session's id, when it
+   * closes; borrowed; NULL: traces are not kept. */
+  pb_trace_store *traces;
   int max_pages;              /* live pages per session; 0: PB_PROXY_MAX_PAGES */
   int64_t download_max_bytes; /* one download's size cap; 0: PB_DOWNLOAD_MAX_BYTES */
 } pb_sessions_opts;
@@ -37,7 +39,7 @@ typedef struct {
 int pb_sessions_start(const pb_sessions_opts *o, pb_sessions **out);
 
 /* Starts a session for the account; with trace, every CDP message of the
- * session is recorded and the zip handed to on_trace when it closes. PB_EBUSY when the account
+ * session is recorded and the zip kept in traces when it closes. PB_EBUSY when the account
  * already has max_concurrent live sessions; PB_ETIMEOUT when no spare browser came ready by
  * deadline_ms. id_out receives the session id. */
 int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_ms,

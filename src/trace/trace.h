@@ -13,6 +13,9 @@
 
 typedef struct pb_trace pb_trace;
 
+/* The cap a job's trace records up to (pb_trace_new's cap_bytes). */
+#define PB_TRACE_CAP_BYTES ((size_t)64 << 20)
+
 /* cap_bytes bounds what is kept; past it recording stops and the zip says it
  * was cut (a note in trace.trace and a NOTE.txt). */
 int pb_trace_new(size_t cap_bytes, pb_trace **out);

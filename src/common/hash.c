@@ -1,8 +1,62 @@
-/* SHA-256 per FIPS 180-4, one-shot. Used for token hashes, so it only ever
- * sees short inputs, but it is a complete implementation (any length). */
-#include "core/store.h"
+/* SHA-1 and SHA-256 per FIPS 180-4, one-shot. SHA-256 is used for token
+ * hashes, so it only ever sees short inputs, but both are complete
+ * implementations (any length). */
+#include "common/hash.h"
 
+#include <stdint.h>
 #include <string.h>
+
+/* ---- SHA-1, for Playwright's content-addressed trace resources ---- */
+
+static uint32_t rol32(uint32_t x, int c) {
+  return (x << c) | (x >> (32 - c));
+}
+
+static void sha1_block(uint32_t h[5], const unsigned char *p) {
+  uint32_t w[80];
+  for (int i = 0; i < 16; i++)
+    w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
+           p[4 * i + 3];
+  for (int i = 16; i < 80; i++) w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+  uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+  for (int i = 0; i < 80; i++) {
+    uint32_t f, k;
+    if (i < 20)
+      f = (b & c) | (~b & d), k = 0x5A827999;
+    else if (i < 40)
+      f = b ^ c ^ d, k = 0x6ED9EBA1;
+    else if (i < 60)
+      f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
+    else
+      f = b ^ c ^ d, k = 0xCA62C1D6;
+    uint32_t tmp = rol32(a, 5) + f + e + k + w[i];
+    e = d, d = c, c = rol32(b, 30), b = a, a = tmp;
+  }
+  h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+}
+
+void pb_sha1(const void *data, size_t len, unsigned char out[PB_SHA1_LEN]) {
+  const unsigned char *p = data;
+  uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+  size_t i = 0;
+  for (; i + 64 <= len; i += 64) sha1_block(h, p + i);
+  unsigned char tail[128] = {0};
+  size_t rem = len - i, tl = rem + 9 <= 64 ? 64 : 128;
+  if (rem) memcpy(tail, p + i, rem);
+  tail[rem] = 0x80;
+  uint64_t bits = (uint64_t)len * 8;
+  for (int j = 0; j < 8; j++) tail[tl - 1 - j] = (unsigned char)(bits >> (8 * j));
+  sha1_block(h, tail);
+  if (tl == 128) sha1_block(h, tail + 64);
+  for (int j = 0; j < 5; j++) {
+    out[4 * j] = (unsigned char)(h[j] >> 24);
+    out[4 * j + 1] = (unsigned char)(h[j] >> 16);
+    out[4 * j + 2] = (unsigned char)(h[j] >> 8);
+    out[4 * j + 3] = (unsigned char)h[j];
+  }
+}
+
+/* ---- SHA-256 ---- */
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -15,7 +69,9 @@ static const uint32_t K[64] = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
-static uint32_t rotr(uint32_t x, unsigned n) { return (x >> n) | (x << (32 - n)); }
+static uint32_t rotr(uint32_t x, unsigned n) {
+  return (x >> n) | (x << (32 - n));
+}
 
 static void compress(uint32_t h[8], const unsigned char *p) {
   uint32_t w[64];
@@ -51,7 +107,7 @@ static void compress(uint32_t h[8], const unsigned char *p) {
   h[7] += hh;
 }
 
-void pb_sha256(const void *data, size_t len, unsigned char out[32]) {
+void pb_sha256(const void *data, size_t len, unsigned char out[PB_SHA256_LEN]) {
   uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
   const unsigned char *p = data;
@@ -75,4 +131,13 @@ void pb_sha256(const void *data, size_t len, unsigned char out[32]) {
     out[4 * i + 2] = (unsigned char)(h[i] >> 8);
     out[4 * i + 3] = (unsigned char)h[i];
   }
+}
+
+void pb_hex(const unsigned char *data, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[data[i] >> 4];
+    out[2 * i + 1] = digits[data[i] & 15];
+  }
+  out[2 * n] = '\0';
 }

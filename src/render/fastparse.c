@@ -23,19 +23,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/arena.h"
 #include "common/pb.h"
 #include "render/entities.inc"
 
-/* ---------- arena ---------- */
-
-typedef struct fp_chunk {
-  struct fp_chunk *next;
-  size_t used, size;
-  char data[];
-} fp_chunk;
-
 struct pb_hdoc {
-  fp_chunk *arena;
+  pb_arena arena; /* the nodes, attributes and unescaped strings */
   pb_hnode *body;
   const char *base_href;
   char *norm; /* the input with CR and CRLF made LF, when it had CRs */
@@ -200,25 +193,9 @@ typedef struct {
 
 #define DECLINE(f) ((f)->err = (f)->err ? (f)->err : PB_EINVAL)
 
-static void *fp_alloc(fp *f, size_t n) {
-  pb_hdoc *d = f->d;
-  n = (n + 7) & ~(size_t)7;
-  if (!d->arena || d->arena->used + n > d->arena->size) {
-    size_t sz = n > 32768 ? n : 32768;
-    if (d->arena && d->arena->size * 2 > sz && d->arena->size < ((size_t)1 << 22))
-      sz = d->arena->size * 2;
-    fp_chunk *c = malloc(sizeof(*c) + sz);
-    if (!c) {
-      f->err = PB_ENOMEM;
-      return NULL;
-    }
-    c->next = d->arena;
-    c->used = 0;
-    c->size = sz;
-    d->arena = c;
-  }
-  void *r = d->arena->data + d->arena->used;
-  d->arena->used += n;
+static inline void *fp_alloc(fp *f, size_t n) {
+  void *r = pb_arena_alloc(&f->d->arena, n);
+  if (!r) f->err = PB_ENOMEM;
   return r;
 }
 
@@ -408,9 +385,12 @@ static int char_ref(const char **s, const char *e, int in_attr, char *o) {
 /* ---------- tree ---------- */
 
 static pb_hnode *new_hnode(fp *f, int tag) {
-  pb_hnode *n = fp_alloc(f, sizeof(*n));
-  if (n) memset(n, 0, sizeof(*n));
-  if (n) n->tag = tag;
+  pb_hnode *n = pb_arena_calloc(&f->d->arena, sizeof(*n));
+  if (!n) {
+    f->err = PB_ENOMEM;
+    return NULL;
+  }
+  n->tag = tag;
   return n;
 }
 
@@ -1901,6 +1881,9 @@ int pb_fastparse(const char *html, size_t len, pb_hdoc **out) {
   if (check_input(html, len, &has_cr)) return PB_EINVAL;
   pb_hdoc *d = calloc(1, sizeof(*d));
   if (!d) return PB_ENOMEM;
+  /* chunks of 32 KiB doubling up to 4 MiB: a small page costs one malloc,
+   * a large one few */
+  pb_arena_init(&d->arena, 8, (size_t)32 << 10, (size_t)4 << 20, 0);
   if (has_cr) {
     /* the input stream's newline normalisation */
     d->norm = malloc(len + 1);
@@ -1955,11 +1938,7 @@ const char *pb_hdoc_base_href(const pb_hdoc *d) {
 
 void pb_hdoc_free(pb_hdoc *d) {
   if (!d) return;
-  while (d->arena) {
-    fp_chunk *n = d->arena->next;
-    free(d->arena);
-    d->arena = n;
-  }
+  pb_arena_free(&d->arena);
   free(d->norm);
   free(d);
 }

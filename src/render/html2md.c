@@ -39,6 +39,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/arena.h"
 #include "common/pb.h"
 #include "common/url.h"
 #include "render/fastparse.h"
@@ -52,16 +53,10 @@ typedef struct {
 
 typedef struct md_node md_node;
 
-typedef struct arena_chunk {
-  struct arena_chunk *next;
-  size_t used, size;
-  char data[];
-} arena_chunk;
-
 typedef struct {
   const pb_md_opts *o;
   int err;
-  arena_chunk *arena;
+  pb_arena arena; /* the mutable tree: nodes, their text and attributes */
   const char *base; /* effective absolute base URL or NULL */
   char *base_owned;
   sb refs; /* referenced-link definitions */
@@ -152,31 +147,10 @@ static void sb_rep(ctx *c, sb *b, char ch, size_t n) {
 
 /* ---------- arena for the tree ---------- */
 
-static void *arena_alloc(ctx *c, size_t n) {
-  n = (n + 15) & ~(size_t)15;
-  if (!c->arena || c->arena->used + n > c->arena->size) {
-    size_t sz = n > 65536 ? n : 65536;
-    arena_chunk *ch = malloc(sizeof(*ch) + sz);
-    if (!ch) {
-      c->err = PB_ENOMEM;
-      return NULL;
-    }
-    ch->next = c->arena;
-    ch->used = 0;
-    ch->size = sz;
-    c->arena = ch;
-  }
-  void *p = c->arena->data + c->arena->used;
-  c->arena->used += n;
+static inline void *arena_alloc(ctx *c, size_t n) {
+  void *p = pb_arena_alloc(&c->arena, n);
+  if (!p) c->err = PB_ENOMEM;
   return p;
-}
-
-static void arena_free(ctx *c) {
-  while (c->arena) {
-    arena_chunk *n = c->arena->next;
-    free(c->arena);
-    c->arena = n;
-  }
 }
 
 /* ---------- the mutable tree ---------- */
@@ -223,11 +197,12 @@ static void unlink_node(md_node *n) {
 }
 
 static md_node *new_node(ctx *c, int tag) {
-  md_node *n = arena_alloc(c, sizeof(*n));
-  if (n) {
-    memset(n, 0, sizeof(*n));
-    n->tag = tag;
+  md_node *n = pb_arena_calloc(&c->arena, sizeof(*n));
+  if (!n) {
+    c->err = PB_ENOMEM;
+    return NULL;
   }
+  n->tag = tag;
   return n;
 }
 
@@ -2139,6 +2114,8 @@ int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int pars
   if (!html && len) return PB_EINVAL;
   if (len > opts->max_input) return PB_ETOOBIG;
   memset(&c, 0, sizeof(c));
+  /* one size of chunk, 64 KiB: the tree of a typical page fits in a few */
+  pb_arena_init(&c.arena, 16, (size_t)64 << 10, (size_t)64 << 10, 0);
   /* the tree walk recurses once per level: keep the stack small */
   pb_md_opts clamped;
   if (opts->max_depth < 1 || opts->max_depth > 1024) {
@@ -2217,7 +2194,7 @@ int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int pars
   sb_free(&out);
   sb_free(&c.refs);
   free(c.base_owned);
-  arena_free(&c);
+  pb_arena_free(&c.arena);
   while (c.npool) free(c.pool_p[--c.npool]);
   pb_hdoc_free(fd);
   if (g) gumbo_destroy_output(&kGumboDefaultOptions, g);

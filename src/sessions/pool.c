@@ -322,188 +322,258 @@ static int live_count_locked(pb_pool *p) {
   return n;
 }
 
+/* ---------- the manager ----------
+ *
+ * One thread keeps the pool at its size: it is the only one that launches
+ * and destroys browsers (so PR_SET_PDEATHSIG ties every browser to a thread
+ * that lives as long as the pool). Its loop runs the phases below in order.
+ * Each phase is entered and left with p->mu held; the ones that launch or
+ * destroy a browser drop the lock around that call only, and rescan what
+ * they walk afterwards, since the lists may have changed meanwhile. */
+
+/* Crash restart: a live browser whose connection is gone is retired (it is
+ * destroyed by destroy_retired_locked once its jobs have failed) and counted
+ * as crashed, and as a crash restart unless it was already being replaced.
+ * Lock held throughout. */
+static void retire_crashed_locked(pb_pool *p) {
+  for (entry *e = p->entries; e; e = e->next)
+    if (e->state == E_LIVE && !pb_cdp_alive(pb_browser_cdp(e->b))) {
+      PB_WARN("pool: browser %d died; replacing it", (int)pb_browser_pid(e->b));
+      p->crashed++;
+      if (!e->replace) p->restarts[PB_POOL_CAUSE_CRASH]++;
+      retire_locked(p, e);
+    }
+}
+
+/* Planned recycling by age and memory: a live browser over its age cap, or
+ * over its RSS cap (read every 5 s only), is marked for replacement, like
+ * the job count does at lease time; never while another browser is being
+ * replaced (replacing_locked), so replacements run one at a time. Lock held
+ * throughout. */
+static void mark_over_caps_locked(pb_pool *p, int64_t now) {
+  int check_rss = p->o.recycle_rss_kb > 0 && now - p->last_rss_check >= 5000;
+  if (check_rss) p->last_rss_check = now;
+  for (entry *e = p->entries; e; e = e->next) {
+    if (e->state != E_LIVE || e->replace || replacing_locked(p)) continue;
+    if (p->o.recycle_age_ms > 0 && now - e->born_ms > p->o.recycle_age_ms) {
+      PB_INFO("pool: browser %d is %lld s old; replacing it", (int)pb_browser_pid(e->b),
+              (long long)((now - e->born_ms) / 1000));
+      mark_replace_locked(p, e, PB_POOL_CAUSE_AGE);
+    } else if (check_rss) {
+      long rss = pb_browser_rss_kb(e->b);
+      if (rss > p->o.recycle_rss_kb) {
+        PB_INFO("pool: browser %d uses %ld MiB; replacing it", (int)pb_browser_pid(e->b),
+                rss / 1024);
+        mark_replace_locked(p, e, PB_POOL_CAUSE_RSS);
+      }
+    }
+  }
+}
+
+/* The memory limit. With a cgroup the kernel enforces it (its OOM killer
+ * ends the largest process, a renderer) and the browser is replaced after;
+ * without, a watchdog does the same from the processes' proportional set
+ * sizes, twice a second. Either way the job on the killed page fails as a
+ * crash, and the replacement counts as one. Lock held throughout. */
+static void watch_memory_locked(pb_pool *p, int64_t now) {
+  long limit = p->o.browser.memory_limit_kb;
+  int check_mem = limit > 0 && now - p->last_mem_check >= 500;
+  if (check_mem) p->last_mem_check = now;
+  for (entry *e = p->entries; limit > 0 && e; e = e->next) {
+    if (e->state != E_LIVE) continue;
+    long kills = pb_browser_oom_kills(e->b);
+    if (kills > e->oom_kills) {
+      PB_WARN(
+          "pool: browser %d went over its memory limit (%ld MiB): the kernel killed %ld "
+          "process(es); replacing it",
+          (int)pb_browser_pid(e->b), limit / 1024, kills - e->oom_kills);
+      e->oom_kills = kills;
+      mark_replace_locked(p, e, PB_POOL_CAUSE_CRASH);
+    } else if (kills < 0 && check_mem) {
+      long rss = pb_browser_memory_kb(e->b);
+      if (rss > limit) {
+        long big = 0;
+        int pid = pb_browser_kill_largest(e->b, &big);
+        PB_WARN(
+            "pool: browser %d uses %ld MiB, over its memory limit (%ld MiB): killed its "
+            "process %d (%ld MiB); replacing it",
+            (int)pb_browser_pid(e->b), rss / 1024, limit / 1024, pid, big / 1024);
+        mark_replace_locked(p, e, PB_POOL_CAUSE_CRASH);
+      }
+    }
+  }
+}
+
+/* Browsers marked for replacement retire only once a fresh browser has a
+ * page ready, so a recycle never leaves jobs waiting for a launch; when the
+ * pool is stopping, every browser retires. Lock held throughout. */
+static void retire_replaced_locked(pb_pool *p) {
+  int fresh_ready = 0;
+  for (entry *e = p->entries; e; e = e->next)
+    if (e->state == E_LIVE && !e->replace && e->nready > 0) fresh_ready = 1;
+  if (fresh_ready)
+    for (entry *e = p->entries; e; e = e->next)
+      if (e->state == E_LIVE && e->replace) retire_locked(p, e);
+  if (p->stopping)
+    for (entry *e = p->entries; e; e = e->next) retire_locked(p, e);
+}
+
+/* Retired browsers with no page leased or being prepared are unlinked and
+ * destroyed (their warmer joined, their ready pages freed), and cv is
+ * broadcast after each. The lock is dropped around each destroy; the walk
+ * then starts over from the head. */
+static void destroy_retired_locked(pb_pool *p) {
+  for (entry **pe = &p->entries; *pe;) {
+    entry *e = *pe;
+    if (e->state == E_RETIRING && e->leased == 0 && e->creating == 0) {
+      *pe = e->next;
+      pthread_mutex_unlock(&p->mu);
+      entry_destroy(e);
+      pthread_mutex_lock(&p->mu);
+      pthread_cond_broadcast(&p->cv);
+      pe = &p->entries; /* the list may have changed while unlocked */
+      continue;
+    }
+    pe = &e->next;
+  }
+}
+
+/* The stopping pool's last step, once no browser is left: the spares are
+ * destroyed, the lock dropped around each. */
+static void destroy_spares_locked(pb_pool *p) {
+  while (p->nspares) {
+    pb_browser *b = p->spare[--p->nspares];
+    pthread_mutex_unlock(&p->mu);
+    pb_browser_destroy(b);
+    pthread_mutex_lock(&p->mu);
+  }
+}
+
+/* Launches one browser while the pool has fewer live (not retiring, not
+ * marked) browsers than its size, unless stopping or backing off. The entry
+ * is listed as E_LAUNCHING before the lock is dropped for the launch, so it
+ * counts as live meanwhile; once up it is E_LIVE with its warmer started. A
+ * failed launch is unlisted and sets *backoff_ms to 1000. Returns 1 when it
+ * launched or tried (the loop then starts over without sleeping), 0 when
+ * there was nothing to do or no memory for the entry. */
+static int launch_browser_locked(pb_pool *p, int *backoff_ms) {
+  if (p->stopping || live_count_locked(p) >= p->o.browsers || *backoff_ms) return 0;
+  entry *e = calloc(1, sizeof(*e));
+  if (e && pb_targets_new(&e->targets)) {
+    free(e);
+    e = NULL;
+  }
+  if (!e) return 0;
+  e->pool = p;
+  e->state = E_LAUNCHING;
+  cond_init_mono(&e->wcv);
+  e->next = p->entries;
+  p->entries = e;
+  pthread_mutex_unlock(&p->mu);
+  pb_browser_opts bo = p->o.browser;
+  bo.hook = browser_hook;
+  bo.hook_data = e;
+  int rc = pb_browser_launch(&bo, pb_now_ms() + 30000, &e->b);
+  if (!rc) {
+    cJSON *params = cJSON_CreateObject();
+    cJSON_AddBoolToObject(params, "discover", 1);
+    pb_cdp_send(pb_browser_cdp(e->b), NULL, "Target.setDiscoverTargets", params);
+  }
+  pthread_mutex_lock(&p->mu);
+  if (rc) {
+    PB_ERR("pool: launching Chromium failed: %s", pb_strerror(rc));
+    for (entry **pe = &p->entries; *pe; pe = &(*pe)->next)
+      if (*pe == e) {
+        *pe = e->next;
+        break;
+      }
+    pthread_cond_destroy(&e->wcv);
+    pb_targets_free(e->targets);
+    free(e);
+    *backoff_ms = 1000;
+  } else {
+    p->launched++;
+    e->state = E_LIVE;
+    e->born_ms = pb_now_ms();
+    if (pthread_create(&e->warmer, NULL, warmer_main, e) == 0) e->warmer_started = 1;
+    PB_INFO("pool: browser %d ready", (int)pb_browser_pid(e->b));
+  }
+  return 1;
+}
+
+/* Spares whose connection is gone are dropped and destroyed, the lock
+ * dropped around each; the scan then starts over. */
+static void reap_dead_spares_locked(pb_pool *p) {
+  for (int i = 0; i < p->nspares; i++)
+    if (!pb_cdp_alive(pb_browser_cdp(p->spare[i]))) {
+      pb_browser *dead = p->spare[i];
+      p->spare[i] = p->spare[--p->nspares];
+      pthread_mutex_unlock(&p->mu);
+      pb_browser_destroy(dead);
+      pthread_mutex_lock(&p->mu);
+      i = -1; /* rescan: the list changed */
+    }
+}
+
+/* Launches one spare for acquired sessions, once the pool itself is full,
+ * while spares (ready and launching) are fewer than configured, unless
+ * stopping or backing off. spares_launching counts it while the lock is
+ * dropped for the launch; a spare that comes up is listed and cv broadcast
+ * (one that comes up while stopping, or past MAX_SPARES, is destroyed). A
+ * failed launch sets *backoff_ms to 1000. Returns 1 when it launched or
+ * tried (the loop then starts over without sleeping), else 0. */
+static int launch_spare_locked(pb_pool *p, int *backoff_ms) {
+  if (p->stopping || *backoff_ms || live_count_locked(p) < p->o.browsers ||
+      p->nspares + p->spares_launching >= p->o.spares)
+    return 0;
+  p->spares_launching++;
+  pthread_mutex_unlock(&p->mu);
+  pb_browser *b = NULL;
+  pb_browser_opts bo = p->o.browser;
+  bo.hook = NULL;
+  bo.hook_data = NULL;
+  int rc = pb_browser_launch(&bo, pb_now_ms() + 30000, &b);
+  pthread_mutex_lock(&p->mu);
+  p->spares_launching--;
+  if (rc) {
+    PB_ERR("pool: launching a spare browser failed: %s", pb_strerror(rc));
+    *backoff_ms = 1000;
+  } else if (p->stopping || p->nspares >= MAX_SPARES) {
+    pthread_mutex_unlock(&p->mu);
+    pb_browser_destroy(b);
+    pthread_mutex_lock(&p->mu);
+  } else {
+    p->launched++;
+    p->spare[p->nspares++] = b;
+    pthread_cond_broadcast(&p->cv);
+  }
+  return 1;
+}
+
+/* The manager loop: the phases above, in order, then a sleep on mgr_cv of
+ * 200 ms (1 s after a failed launch, during which nothing is launched) that
+ * any change to the pool cuts short. A launch (or try) starts the next round
+ * at once instead. Ends once the pool is stopping and every browser and
+ * spare is gone. */
 static void *manager_main(void *arg) {
   pb_pool *p = arg;
   int backoff_ms = 0;
   pthread_mutex_lock(&p->mu);
   for (;;) {
-    /* Crashed browsers: retire, so they are destroyed once their jobs fail. */
-    for (entry *e = p->entries; e; e = e->next)
-      if (e->state == E_LIVE && !pb_cdp_alive(pb_browser_cdp(e->b))) {
-        PB_WARN("pool: browser %d died; replacing it", (int)pb_browser_pid(e->b));
-        p->crashed++;
-        if (!e->replace) p->restarts[PB_POOL_CAUSE_CRASH]++;
-        retire_locked(p, e);
-      }
-    /* Memory and age caps mark a browser for replacement, like the job
-     * count does at lease time. RSS is read every few seconds only. */
+    retire_crashed_locked(p);
     int64_t now = pb_now_ms();
-    int check_rss = p->o.recycle_rss_kb > 0 && now - p->last_rss_check >= 5000;
-    if (check_rss) p->last_rss_check = now;
-    for (entry *e = p->entries; e; e = e->next) {
-      if (e->state != E_LIVE || e->replace || replacing_locked(p)) continue;
-      if (p->o.recycle_age_ms > 0 && now - e->born_ms > p->o.recycle_age_ms) {
-        PB_INFO("pool: browser %d is %lld s old; replacing it", (int)pb_browser_pid(e->b),
-                (long long)((now - e->born_ms) / 1000));
-        mark_replace_locked(p, e, PB_POOL_CAUSE_AGE);
-      } else if (check_rss) {
-        long rss = pb_browser_rss_kb(e->b);
-        if (rss > p->o.recycle_rss_kb) {
-          PB_INFO("pool: browser %d uses %ld MiB; replacing it", (int)pb_browser_pid(e->b),
-                  rss / 1024);
-          mark_replace_locked(p, e, PB_POOL_CAUSE_RSS);
-        }
-      }
-    }
-    /* The memory limit. With a cgroup the kernel enforces it (its OOM
-     * killer ends the largest process, a renderer) and the browser is
-     * replaced after; without, a watchdog does the same from the processes'
-     * proportional set sizes, twice a second. Either way the job on the
-     * killed page fails as a crash, and the replacement counts as one. */
-    long limit = p->o.browser.memory_limit_kb;
-    int check_mem = limit > 0 && now - p->last_mem_check >= 500;
-    if (check_mem) p->last_mem_check = now;
-    for (entry *e = p->entries; limit > 0 && e; e = e->next) {
-      if (e->state != E_LIVE) continue;
-      long kills = pb_browser_oom_kills(e->b);
-      if (kills > e->oom_kills) {
-        PB_WARN(
-            "pool: browser %d went over its memory limit (%ld MiB): the kernel killed %ld "
-            "process(es); replacing it",
-            (int)pb_browser_pid(e->b), limit / 1024, kills - e->oom_kills);
-        e->oom_kills = kills;
-        mark_replace_locked(p, e, PB_POOL_CAUSE_CRASH);
-      } else if (kills < 0 && check_mem) {
-        long rss = pb_browser_memory_kb(e->b);
-        if (rss > limit) {
-          long big = 0;
-          int pid = pb_browser_kill_largest(e->b, &big);
-          PB_WARN(
-              "pool: browser %d uses %ld MiB, over its memory limit (%ld MiB): killed its "
-              "process %d (%ld MiB); replacing it",
-              (int)pb_browser_pid(e->b), rss / 1024, limit / 1024, pid, big / 1024);
-          mark_replace_locked(p, e, PB_POOL_CAUSE_CRASH);
-        }
-      }
-    }
-    /* Recycled browsers retire once a fresh one has a page ready. */
-    int fresh_ready = 0;
-    for (entry *e = p->entries; e; e = e->next)
-      if (e->state == E_LIVE && !e->replace && e->nready > 0) fresh_ready = 1;
-    if (fresh_ready)
-      for (entry *e = p->entries; e; e = e->next)
-        if (e->state == E_LIVE && e->replace) retire_locked(p, e);
-    if (p->stopping)
-      for (entry *e = p->entries; e; e = e->next) retire_locked(p, e);
-
-    /* Destroy retired browsers with no job left on them. */
-    for (entry **pe = &p->entries; *pe;) {
-      entry *e = *pe;
-      if (e->state == E_RETIRING && e->leased == 0 && e->creating == 0) {
-        *pe = e->next;
-        pthread_mutex_unlock(&p->mu);
-        entry_destroy(e);
-        pthread_mutex_lock(&p->mu);
-        pthread_cond_broadcast(&p->cv);
-        pe = &p->entries; /* the list may have changed while unlocked */
-        continue;
-      }
-      pe = &e->next;
-    }
+    mark_over_caps_locked(p, now);
+    watch_memory_locked(p, now);
+    retire_replaced_locked(p);
+    destroy_retired_locked(p);
     if (p->stopping && !p->entries) {
-      while (p->nspares) {
-        pb_browser *b = p->spare[--p->nspares];
-        pthread_mutex_unlock(&p->mu);
-        pb_browser_destroy(b);
-        pthread_mutex_lock(&p->mu);
-      }
+      destroy_spares_locked(p);
       break;
     }
-
-    /* Launch until the pool is full again. The manager is the only thread
-     * that forks, so PR_SET_PDEATHSIG ties browsers to a thread that lives as
-     * long as the pool. */
-    if (!p->stopping && live_count_locked(p) < p->o.browsers && backoff_ms == 0) {
-      entry *e = calloc(1, sizeof(*e));
-      if (e && pb_targets_new(&e->targets)) {
-        free(e);
-        e = NULL;
-      }
-      if (e) {
-        e->pool = p;
-        e->state = E_LAUNCHING;
-        cond_init_mono(&e->wcv);
-        e->next = p->entries;
-        p->entries = e;
-        pthread_mutex_unlock(&p->mu);
-        pb_browser_opts bo = p->o.browser;
-        bo.hook = browser_hook;
-        bo.hook_data = e;
-        int rc = pb_browser_launch(&bo, pb_now_ms() + 30000, &e->b);
-        if (!rc) {
-          cJSON *params = cJSON_CreateObject();
-          cJSON_AddBoolToObject(params, "discover", 1);
-          pb_cdp_send(pb_browser_cdp(e->b), NULL, "Target.setDiscoverTargets", params);
-        }
-        pthread_mutex_lock(&p->mu);
-        if (rc) {
-          PB_ERR("pool: launching Chromium failed: %s", pb_strerror(rc));
-          for (entry **pe = &p->entries; *pe; pe = &(*pe)->next)
-            if (*pe == e) {
-              *pe = e->next;
-              break;
-            }
-          pthread_cond_destroy(&e->wcv);
-          pb_targets_free(e->targets);
-          free(e);
-          backoff_ms = 1000;
-        } else {
-          p->launched++;
-          e->state = E_LIVE;
-          e->born_ms = pb_now_ms();
-          if (pthread_create(&e->warmer, NULL, warmer_main, e) == 0) e->warmer_started = 1;
-          PB_INFO("pool: browser %d ready", (int)pb_browser_pid(e->b));
-        }
-        continue;
-      }
-    }
-    /* Spares for acquired sessions, once the pool itself is full. */
-    for (int i = 0; i < p->nspares; i++)
-      if (!pb_cdp_alive(pb_browser_cdp(p->spare[i]))) {
-        pb_browser *dead = p->spare[i];
-        p->spare[i] = p->spare[--p->nspares];
-        pthread_mutex_unlock(&p->mu);
-        pb_browser_destroy(dead);
-        pthread_mutex_lock(&p->mu);
-        i = -1; /* rescan: the list changed */
-      }
-    if (!p->stopping && backoff_ms == 0 && live_count_locked(p) >= p->o.browsers &&
-        p->nspares + p->spares_launching < p->o.spares) {
-      p->spares_launching++;
-      pthread_mutex_unlock(&p->mu);
-      pb_browser *b = NULL;
-      pb_browser_opts bo = p->o.browser;
-      bo.hook = NULL;
-      bo.hook_data = NULL;
-      int rc = pb_browser_launch(&bo, pb_now_ms() + 30000, &b);
-      pthread_mutex_lock(&p->mu);
-      p->spares_launching--;
-      if (rc) {
-        PB_ERR("pool: launching a spare browser failed: %s", pb_strerror(rc));
-        backoff_ms = 1000;
-      } else if (p->stopping || p->nspares >= MAX_SPARES) {
-        pthread_mutex_unlock(&p->mu);
-        pb_browser_destroy(b);
-        pthread_mutex_lock(&p->mu);
-      } else {
-        p->launched++;
-        p->spare[p->nspares++] = b;
-        pthread_cond_broadcast(&p->cv);
-      }
-      continue;
-    }
-    int64_t wait = backoff_ms ? backoff_ms : 200;
-    wait_until(&p->mgr_cv, &p->mu, pb_now_ms() + wait);
+    if (launch_browser_locked(p, &backoff_ms)) continue;
+    reap_dead_spares_locked(p);
+    if (launch_spare_locked(p, &backoff_ms)) continue;
+    wait_until(&p->mgr_cv, &p->mu, pb_now_ms() + (backoff_ms ? backoff_ms : 200));
     backoff_ms = 0;
   }
   pthread_mutex_unlock(&p->mu);

@@ -36,7 +36,7 @@ test: build asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure
 
 test-fast: build
-	cd $(BUILD) && ctest --output-on-failure $(if $(T),-R $(T),)
+	cd $(BUILD) && ctest --output-on-failure $(if $(T),-R '$(T)',)
 
 bench: build
 	node bench/run.js $(ARGS)

@@ -687,7 +687,8 @@ function lateBound(what) {
 // opts: what startDaemon() takes ({browsers, args, env, allowPrivate,
 // nofile, wrapper, dataDir, token}), or a function ({fixtures}) => opts,
 // async or not, called in the hook once the fixture server is up (for opts
-// that need it, or something a test file's own earlier before() made).
+// that need it, or something a test file's own earlier before() made); when
+// it returns null no daemon is started (a suite that skips its tests).
 // Also: fixtures: false for no fixture server (default: one, whose host is
 // added to allowPrivate); timeout: of the before() hook.
 //
@@ -711,7 +712,8 @@ function useDaemon(opts = {}) {
       fixturesRef.bind(fixtures);
     }
     const given = typeof opts === 'function' ? await opts({ fixtures }) : opts;
-    const { fixtures: wantFixtures, timeout, ...daemonOpts } = given || {};
+    if (given === null) return;
+    const { fixtures: wantFixtures, timeout, ...daemonOpts } = given;
     if (fixtures && wantFixtures !== false) {
       daemonOpts.allowPrivate = [fixtures.host, ...(daemonOpts.allowPrivate || [])];
     }

@@ -432,9 +432,10 @@ struct fc_thread {
 static void *thread_main(void *arg) {
   fc_thread *t = arg;
   t->result = fc_serve(t->rfd, t->wfd, t->s);
-  /* The browser's end goes as a dying browser's would: the client sees EOF. */
+  /* Both ends go as a dying browser's would: the client reads EOF, and its
+   * writes fail. */
   close(t->wfd);
-  t->wfd = -1;
+  close(t->rfd);
   return NULL;
 }
 
@@ -465,7 +466,6 @@ int fc_start(const fc_script *s, int *to_browser, int *from_browser, fc_thread *
 
 int fc_join(fc_thread *t) {
   pthread_join(t->t, NULL);
-  close(t->rfd);
   int r = t->result;
   free(t);
   return r;

@@ -78,7 +78,8 @@ typedef struct fc_thread fc_thread;
  * The script is borrowed until fc_join returns. */
 int fc_start(const fc_script *s, int *to_browser, int *from_browser, fc_thread **out);
 /* Waits for the thread (it ends when the test's end of the pipe closes or
- * on a cue), closes its ends and frees it; returns fc_serve's result. */
+ * on a cue, closing its own ends then) and frees it; returns fc_serve's
+ * result. */
 int fc_join(fc_thread *t);
 
 #endif

@@ -5,28 +5,22 @@
 // WebSocket) and the ws form (the webSocketDebuggerUrl itself). Drive a
 // fixture page, disconnect, reconnect and find the page as it was, then
 // Browser.close ends the session (NormalClosure).
-const { test, before, after } = require('node:test');
+const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { chromium } = require('playwright-core');
 const {
-  startFixtures, startDaemon, scaled, decodePng, pixel, colorNear, PNG_MAGIC,
+  useDaemon, scaled, decodePng, pixel, colorNear, PNG_MAGIC,
   acquireSession, releaseSession, waitForHistory, waitForNoClient,
 } = require('../e2e/harness');
 
-let fixtures;
-let daemon;
 const acquired = new Set();
 
-before(async () => {
-  fixtures = await startFixtures();
-  daemon = await startDaemon({ allowPrivate: [fixtures.host] });
-});
-
+// Registered first, so it runs while the daemon is still up.
 after(async () => {
   for (const id of acquired) await releaseSession(daemon, id).catch(() => {});
-  if (daemon) await daemon.stop();
-  if (fixtures) await fixtures.close();
 });
+
+const { daemon, fixtures } = useDaemon();
 
 const GREEN = [0, 255, 0];
 

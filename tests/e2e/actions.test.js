@@ -13,7 +13,7 @@ const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
 const {
-  startFixtures, startDaemon, makeTempDir, decodePng, pixel, colorNear, scaled, expectError,
+  useDaemon, makeTempDir, decodePng, pixel, colorNear, scaled, expectError,
   PNG_MAGIC, FIXTURES_DIR, REPO_ROOT,
 } = require('./harness');
 
@@ -40,24 +40,13 @@ function run(file, args, { timeout = scaled(30000), env } = {}) {
 const squash = (s) => String(s).replace(/\s+/g, ' ').trim();
 
 describe('quick actions and shared page options', { timeout: scaled(300000) }, () => {
-  let fixtures;
-  let daemon;
+  const { daemon, fixtures } = useDaemon({ browsers: 1, timeout: scaled(60000) });
   let tmp;
   let seq = 0;
   const nonce = () => `${process.pid}-${Date.now().toString(36)}-${++seq}`;
 
   before(async () => {
     tmp = await makeTempDir('ppod-e2e-actions-');
-    fixtures = await startFixtures();
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host] });
-  }, { timeout: scaled(60000) });
-
-  after(async () => {
-    if (daemon) {
-      const code = await daemon.stop();
-      assert.equal(code, 0, `daemon exit code\n${daemon.stderr().slice(-4000)}`);
-    }
-    if (fixtures) await fixtures.close();
   });
 
   const bodyText = (res) => res.body.subarray(0, 800).toString('utf8');

@@ -19,7 +19,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const {
-  startFixtures, startDaemon, scaled, makeTempDir, pollUntil, PNG_MAGIC,
+  startFixtures, startDaemon, useDaemon, scaled, makeTempDir, pollUntil, PNG_MAGIC,
 } = require('./harness');
 
 const FULL = '/usr/lib/chromium/chromium';
@@ -71,7 +71,7 @@ describe('Chromium asks the network for nothing of its own', { timeout: scaled(3
         assert.deepEqual(asked.filter((h) => !named.includes(h)), [],
           `hosts nobody asked for\n${daemon.stderr().slice(-3000)}`);
       } finally {
-        assert.equal(await daemon.stop(), 0);
+        await daemon.stopClean();
       }
     });
   }
@@ -86,7 +86,7 @@ describe('Chromium asks the network for nothing of its own', { timeout: scaled(3
         }, { timeout: scaled(20000), what: 'a Google host in the egress log' });
         assert.ok(asked.length >= 1);
       } finally {
-        assert.equal(await daemon.stop(), 0);
+        await daemon.stopClean();
       }
     });
 });
@@ -94,22 +94,11 @@ describe('Chromium asks the network for nothing of its own', { timeout: scaled(3
 describe('connections per browser through the egress proxy', { timeout: scaled(120000) }, () => {
   const CAP = 8;
   const NAMES = ['a.test', 'b.test', 'c.test', 'd.test'];
-  let fixtures;
-  let daemon;
-
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({
-      browsers: 1,
-      allowPrivate: [fixtures.host],
-      args: ['--egress-conns-per-browser', String(CAP)],
-      env: { PPOD_EGRESS_HOSTS: NAMES.map((n) => `${n}=127.0.0.1`).join(',') },
-    });
-  }, { timeout: scaled(60000) });
-
-  after(async () => {
-    if (daemon) assert.equal(await daemon.stop(), 0, daemon.stderr().slice(-3000));
-    if (fixtures) await fixtures.close();
+  const { daemon, fixtures } = useDaemon({
+    browsers: 1,
+    args: ['--egress-conns-per-browser', String(CAP)],
+    env: { PPOD_EGRESS_HOSTS: NAMES.map((n) => `${n}=127.0.0.1`).join(',') },
+    timeout: scaled(60000),
   });
 
   it(`a page opening ${NAMES.length * 6} hanging requests gets ${CAP} through, the rest refused at once`, async () => {

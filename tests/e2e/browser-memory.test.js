@@ -12,7 +12,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const {
-  startFixtures, startDaemon, scaled, expectError, pidsMentioning, pollUntil, PNG_MAGIC,
+  useDaemon, scaled, expectError, pidsMentioning, pollUntil, PNG_MAGIC,
 } = require('./harness');
 
 const LIMIT_MB = 300;
@@ -29,22 +29,14 @@ const MODES = [
 
 for (const mode of MODES) {
   describe(`browser memory limit (${mode.name})`, { timeout: scaled(180000) }, () => {
-    let fixtures;
-    let daemon;
     let memoryMode;
 
-    before(async () => {
-      fixtures = await startFixtures();
-      daemon = await startDaemon({
-        browsers: 1,
-        allowPrivate: [fixtures.host],
-        args: ['--browser-memory-mb', String(LIMIT_MB), '--spares', '0', ...mode.args],
-      });
-    }, { timeout: scaled(60000) });
-
-    after(async () => {
-      if (daemon) await daemon.stop();
-      if (fixtures) await fixtures.close();
+    // The last test stops the daemon itself; the after() hook then checks
+    // that exit.
+    const { daemon, fixtures } = useDaemon({
+      browsers: 1,
+      args: ['--browser-memory-mb', String(LIMIT_MB), '--spares', '0', ...mode.args],
+      timeout: scaled(60000),
     });
 
     const hog = (mb, delay, timeout = 30000) => daemon.request('POST', '/browser/content', {

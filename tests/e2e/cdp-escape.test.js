@@ -18,7 +18,7 @@ const { spawn } = require('node:child_process');
 const path = require('node:path');
 const WebSocket = require('ws');
 const {
-  startFixtures, startDaemon, scaled, acquireSession, releaseSession, makeTempDir, pollUntil,
+  useDaemon, scaled, acquireSession, releaseSession, makeTempDir, pollUntil,
 } = require('./harness');
 
 function startSecret() {
@@ -92,9 +92,7 @@ const refused = (r, what) => {
 };
 
 describe('CDP escapes from an acquired session', { timeout: scaled(300000) }, () => {
-  let fixtures;
   let secret;
-  let daemon;
   let session;
   let client;
   let markerDir;
@@ -102,27 +100,26 @@ describe('CDP escapes from an acquired session', { timeout: scaled(300000) }, ()
   let markerText;
   const seen = [];
 
+  // Registered before useDaemon(): runs while the daemon is still up.
+  after(async () => {
+    if (client) await client.close();
+    if (session) await releaseSession(daemon, session.sessionId);
+  });
+
+  const { daemon, fixtures } = useDaemon({ browsers: 1, timeout: scaled(60000) });
+
   before(async () => {
-    fixtures = await startFixtures();
     secret = await startSecret();
     markerDir = await makeTempDir('ppod-marker-');
     fs.chmodSync(markerDir, 0o755);
     markerText = `PPOD-MARKER-${crypto.randomBytes(12).toString('hex')}`;
     marker = path.join(markerDir, 'marker.txt');
     fs.writeFileSync(marker, markerText, { mode: 0o644 });
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host] });
     session = await acquireSession(daemon, { keep_alive: 120000 });
     client = await cdpClient(daemon, session, seen);
   }, { timeout: scaled(60000) });
 
   after(async () => {
-    if (client) await client.close();
-    if (session && daemon) await releaseSession(daemon, session.sessionId);
-    if (daemon) {
-      const code = await daemon.stop();
-      assert.equal(code, 0, `daemon exit code\n${daemon.stderr().slice(-4000)}`);
-    }
-    if (fixtures) await fixtures.close();
     if (secret) await secret.close();
   });
 

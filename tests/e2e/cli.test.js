@@ -8,25 +8,21 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { startFixtures, startDaemon, scaled } = require('./harness');
+const { useDaemon, scaled } = require('./harness');
 
 const BIN_DIR = process.env.PPOD_BIN_DIR || path.join(__dirname, '..', '..', 'build');
 const PPOD = path.join(BIN_DIR, 'ppod');
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
-let fixtures;
-let daemon;
 let tmp;
 
-before(async () => {
+const { daemon, fixtures } = useDaemon();
+
+before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ppod-cli-'));
-  fixtures = await startFixtures();
-  daemon = await startDaemon({ allowPrivate: [fixtures.host] });
 });
 
-after(async () => {
-  if (daemon) await daemon.stop();
-  if (fixtures) await fixtures.close();
+after(() => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 

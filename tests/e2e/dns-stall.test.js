@@ -17,7 +17,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const WebSocket = require('ws');
 const {
-  startFixtures, startDaemon, scaled, makeTempDir, createAccount, acquireSession, httpRequest,
+  useDaemon, scaled, makeTempDir, createAccount, acquireSession, httpRequest,
 } = require('./harness');
 
 // Loopback addresses tried for the stub, in case one is taken.
@@ -86,29 +86,29 @@ async function timed(fn) {
 }
 
 describe('a name server that never answers', { skip: canRun() }, () => {
-  let stub, fixtures, daemon, dir, otherToken;
+  let stub, dir, otherToken;
 
-  before(async () => {
+  const { daemon, fixtures } = useDaemon(async () => {
     stub = await startBlackholeDns();
-    fixtures = await startFixtures();
     dir = await makeTempDir('ppod-e2e-dns-');
     const conf = path.join(dir, 'resolv.conf');
     // glibc's defaults would be 5 s x 2 tries; shorter keeps the test short
     // while each name still stalls for seconds.
     await fsp.writeFile(conf, `nameserver ${stub.addr}\noptions timeout:3 attempts:2\n`);
-    daemon = await startDaemon({
+    return {
       browsers: 1,
-      allowPrivate: [fixtures.host],
       args: ['--concurrency', '6', '--spares', '1'],
       wrapper: ['unshare', '-m', '--propagation', 'private', 'sh', '-c',
         `mount --bind '${conf}' /etc/resolv.conf && exec "$0" "$@"`],
-    });
+    };
+  });
+
+  before(async () => {
     otherToken = await createAccount(daemon.dataDir, 'other');
   });
 
+  // Registered after useDaemon(): runs once the daemon has exited.
   after(async () => {
-    if (daemon) await daemon.stop();
-    if (fixtures) await fixtures.close();
     if (stub) await stub.close();
     if (dir) await fsp.rm(dir, { recursive: true, force: true });
   });

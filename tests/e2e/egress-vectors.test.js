@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const WebSocket = require('ws');
 const {
-  startFixtures, startDaemon, scaled, expectError, acquireSession, releaseSession, decodePng, pixel, pollUntil,
+  useDaemon, scaled, expectError, acquireSession, releaseSession, decodePng, pixel, pollUntil,
 } = require('./harness');
 
 function startSecret() {
@@ -64,22 +64,16 @@ function blank(png, x0, y0, w, h) {
 }
 
 describe('egress vectors', { timeout: scaled(180000) }, () => {
-  let fixtures;
   let secret;
-  let daemon;
+
+  const { daemon, fixtures } = useDaemon({ browsers: 1, timeout: scaled(60000) });
 
   before(async () => {
-    fixtures = await startFixtures();
     secret = await startSecret();
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host] });
-  }, { timeout: scaled(60000) });
+  });
 
+  // Registered after useDaemon(): runs once the daemon has exited.
   after(async () => {
-    if (daemon) {
-      const code = await daemon.stop();
-      assert.equal(code, 0, `daemon exit code\n${daemon.stderr().slice(-4000)}`);
-    }
-    if (fixtures) await fixtures.close();
     if (secret) {
       assert.deepEqual(secret.hits, [], 'the secret server was never reached');
       await secret.close();

@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const WebSocket = require('ws');
 const {
-  startFixtures, startDaemon, scaled, expectError, freePort, createAccount, acquireSession,
+  useDaemon, scaled, expectError, freePort, createAccount, acquireSession,
   releaseSession, pollUntil, httpRequest,
 } = require('./harness');
 
@@ -58,20 +58,17 @@ async function metric(daemon, result) {
 }
 
 describe('network errors come from what the egress proxy knows', () => {
-  let fixtures, daemon, counter, closedPort;
-  before(async () => {
-    fixtures = await startFixtures();
+  let counter, closedPort;
+  const { daemon, fixtures } = useDaemon(async () => {
     counter = await startCounter();
     closedPort = await freePort();
-    daemon = await startDaemon({
+    return {
       browsers: 1,
-      allowPrivate: [fixtures.host, `127.0.0.1:${closedPort}`],
+      allowPrivate: [`127.0.0.1:${closedPort}`],
       args: ['--egress-hosts', `counter.test=127.0.0.1,closed.test=127.0.0.1`],
-    });
+    };
   });
   after(async () => {
-    if (daemon) await daemon.stop();
-    if (fixtures) await fixtures.close();
     if (counter) await counter.close();
   });
   const post = (body) => daemon.request('POST', '/browser/content', { json: body });
@@ -121,19 +118,13 @@ describe('network errors come from what the egress proxy knows', () => {
 
 describe('egress connections per account', () => {
   const CAP = 4;
-  let fixtures, daemon, other;
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({
-      browsers: 1,
-      allowPrivate: [fixtures.host],
-      args: ['--spares', '2', '--egress-conns-per-account', String(CAP), '--egress-conns-per-browser', '100'],
-    });
-    other = await createAccount(daemon.dataDir, 'other');
+  let other;
+  const { daemon, fixtures } = useDaemon({
+    browsers: 1,
+    args: ['--spares', '2', '--egress-conns-per-account', String(CAP), '--egress-conns-per-browser', '100'],
   });
-  after(async () => {
-    if (daemon) await daemon.stop();
-    if (fixtures) await fixtures.close();
+  before(async () => {
+    other = await createAccount(daemon.dataDir, 'other');
   });
 
   it(`two sessions of one account hold at most ${CAP} connections together; another account is unaffected`, async () => {

@@ -13,7 +13,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const http = require('node:http');
 const {
-  startFixtures, startDaemon, scaled, expectError, childrenOf, cmdline, freePort, PNG_MAGIC,
+  useDaemon, scaled, expectError, childrenOf, cmdline, freePort, PNG_MAGIC,
   netnsAvailable, pollUntil,
 } = require('./harness');
 
@@ -115,34 +115,29 @@ function statusField(pid, name) {
 // namespaces, as root), and the proxy alone (--no-netns).
 for (const mode of netnsAvailable() ? ['netns+proxy', 'proxy'] : ['proxy']) {
 describe(`egress guard (${mode})`, { timeout: scaled(300000) }, () => {
-  let fixtures;
   let secret;
   let redirector;
-  let daemon;
   let closedPort; // allow-listed, nothing listens there
 
   before(async () => {
-    fixtures = await startFixtures();
     closedPort = await freePort();
     secret = await startSecret();
     redirector = await startRedirector((req) =>
       (req.url.includes('named') ? `http://secret.test:${secret.port}/redirected` : `http://127.0.0.1:${secret.port}/redirected`));
-    daemon = await startDaemon({
-      browsers: 1,
-      allowPrivate: [fixtures.host, redirector.host, `127.0.0.1:${closedPort}`],
-      env: { PPOD_EGRESS_HOSTS: `secret.test=127.0.0.1,fixture.test=127.0.0.1` },
-      args: mode === 'proxy' ? ['--no-netns'] : [],
-    });
-  }, { timeout: scaled(60000) });
+  });
 
+  const { daemon, fixtures } = useDaemon(() => ({
+    browsers: 1,
+    allowPrivate: [redirector.host, `127.0.0.1:${closedPort}`],
+    env: { PPOD_EGRESS_HOSTS: `secret.test=127.0.0.1,fixture.test=127.0.0.1` },
+    args: mode === 'proxy' ? ['--no-netns'] : [],
+    timeout: scaled(60000),
+  }));
+
+  // Registered after useDaemon(): runs once the daemon has exited.
   after(async () => {
-    if (daemon) {
-      const code = await daemon.stop();
-      assert.equal(code, 0, `daemon exit code\n${daemon.stderr().slice(-4000)}`);
-    }
     if (redirector) await redirector.close();
     if (secret) await secret.close();
-    if (fixtures) await fixtures.close();
   });
 
   const post = (route, json) => daemon.request('POST', route, { json, timeout: scaled(60000) });

@@ -5,32 +5,18 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startFixtures, startDaemon, createAccount, makeTempDir, freePort, pollUntil, reached,
+  startFixtures, useDaemon, createAccount, makeTempDir, freePort, pollUntil, reached,
   decodePng, pixel, colorNear, scaled, expectError, PNG_MAGIC,
 } = require('./harness');
 
 const SHOT = '/browser/screenshot';
 
 describe('API errors', { timeout: scaled(240000) }, () => {
-  let fixtures;
-  let daemon;
   let closedPort; // allow-listed, nothing listens there
 
-  before(async () => {
-    fixtures = await startFixtures();
+  const { daemon, fixtures } = useDaemon(async () => {
     closedPort = await freePort();
-    daemon = await startDaemon({
-      browsers: 1,
-      allowPrivate: [fixtures.host, `127.0.0.1:${closedPort}`],
-    });
-  }, { timeout: scaled(60000) });
-
-  after(async () => {
-    if (daemon) {
-      const code = await daemon.stop();
-      assert.equal(code, 0, `daemon exit code\n${daemon.stderr().slice(-4000)}`);
-    }
-    if (fixtures) await fixtures.close();
+    return { browsers: 1, allowPrivate: [`127.0.0.1:${closedPort}`], timeout: scaled(60000) };
   });
 
   const post = (json, opts = {}) => daemon.request('POST', SHOT, { json, timeout: scaled(20000), ...opts });
@@ -240,21 +226,10 @@ describe('API errors', { timeout: scaled(240000) }, () => {
 });
 
 describe('429 TOO_MANY_REQUESTS', { timeout: scaled(90000) }, () => {
-  let fixtures;
-  let daemon;
-
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({
-      browsers: 1,
-      allowPrivate: [fixtures.host],
-      args: ['--concurrency', '1', '--queue', '0'],
-    });
-  }, { timeout: scaled(60000) });
-
-  after(async () => {
-    if (daemon) await daemon.stop();
-    if (fixtures) await fixtures.close();
+  const { daemon, fixtures } = useDaemon({
+    browsers: 1,
+    args: ['--concurrency', '1', '--queue', '0'],
+    timeout: scaled(60000),
   });
 
   it('a second request while the only slot is busy and the queue is 0 is refused quickly', async () => {

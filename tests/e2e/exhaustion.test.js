@@ -13,7 +13,7 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const WebSocket = require('ws');
 const {
-  startFixtures, startDaemon, createAccount, scaled, pollUntil, expectError, isAlive,
+  useDaemon, createAccount, scaled, pollUntil, expectError, isAlive,
   acquireSession, reached, PNG_MAGIC, SANITIZE,
 } = require('./harness');
 const { metric, sql, rssKb, fdCount } = require('./metricsutil');
@@ -73,24 +73,18 @@ function unmountTmpfs(mnt, mounted) {
 }
 
 describe('a full disk under the data dir (tmpfs)', { timeout: scaled(90000) }, () => {
-  let fixtures;
-  let daemon;
   let mnt;
   let skip = null;
 
-  before(async () => {
+  const { daemon, fixtures } = useDaemon(async () => {
     ({ mnt, skip } = mountTmpfs('ppod-e2e-full-', 'size=24m,mode=0700'));
-    if (skip) return;
-    fixtures = await startFixtures();
+    if (skip) return null;
     const token = await createAccount(mnt, 'test');
-    daemon = await startDaemon({
-      browsers: 1, allowPrivate: [fixtures.host], dataDir: mnt, token, args: ['--spares', '0'],
-    });
-  }, { timeout: scaled(40000) });
+    return { browsers: 1, dataDir: mnt, token, args: ['--spares', '0'], timeout: scaled(40000) };
+  });
 
+  // Registered after useDaemon(): runs once the daemon has exited.
   after(async () => {
-    if (daemon) await daemon.stop('SIGKILL');
-    if (fixtures) await fixtures.close();
     unmountTmpfs(mnt, !skip);
   });
 
@@ -161,23 +155,19 @@ describe('a full disk under the data dir (tmpfs)', { timeout: scaled(90000) }, (
 });
 
 describe('a full temp dir (the browsers\' profiles, tmpfs) while browsers are recycled', { timeout: scaled(90000) }, () => {
-  let fixtures;
-  let daemon;
   let mnt;
   let skip = null;
 
-  before(async () => {
+  const { daemon, fixtures } = useDaemon(() => {
     ({ mnt, skip } = mountTmpfs('ppod-e2e-tmpfull-', 'size=16m,mode=1777'));
-    if (skip) return;
-    fixtures = await startFixtures();
-    daemon = await startDaemon({
-      browsers: 1, allowPrivate: [fixtures.host], env: { TMPDIR: mnt }, args: ['--spares', '0', '--recycle-after', '2'],
-    });
-  }, { timeout: scaled(40000) });
+    if (skip) return null;
+    return {
+      browsers: 1, env: { TMPDIR: mnt }, args: ['--spares', '0', '--recycle-after', '2'], timeout: scaled(40000),
+    };
+  });
 
+  // Registered after useDaemon(): runs once the daemon has exited.
   after(async () => {
-    if (daemon) await daemon.stop('SIGKILL');
-    if (fixtures) await fixtures.close();
     unmountTmpfs(mnt, !skip);
   });
 
@@ -212,18 +202,7 @@ describe('a full temp dir (the browsers\' profiles, tmpfs) while browsers are re
 const NOFILE = 128;
 
 describe(`file descriptors run out (started with RLIMIT_NOFILE ${NOFILE})`, { timeout: scaled(90000) }, () => {
-  let fixtures;
-  let daemon;
-
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host], args: ['--spares', '0'], nofile: NOFILE });
-  }, { timeout: scaled(40000) });
-
-  after(async () => {
-    if (daemon) await daemon.stop('SIGKILL');
-    if (fixtures) await fixtures.close();
-  });
+  const { daemon, fixtures } = useDaemon({ browsers: 1, args: ['--spares', '0'], nofile: NOFILE, timeout: scaled(40000) });
 
   it('more connections than descriptors: the rest wait, the loop does not spin, work goes on and recovers', async (t) => {
     const warm = await daemon.request('POST', SHOT, { json: { url: `${fixtures.url}/boxes.html` }, timeout: scaled(20000) });
@@ -282,18 +261,7 @@ describe(`file descriptors run out (started with RLIMIT_NOFILE ${NOFILE})`, { ti
 // ---------------------------------------------------------------- slow CDP reader
 
 describe('a CDP client that never reads while its page floods events', { timeout: scaled(90000) }, () => {
-  let fixtures;
-  let daemon;
-
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host], args: ['--spares', '1'] });
-  }, { timeout: scaled(40000) });
-
-  after(async () => {
-    if (daemon) await daemon.stop('SIGKILL');
-    if (fixtures) await fixtures.close();
-  });
+  const { daemon, fixtures } = useDaemon({ browsers: 1, args: ['--spares', '1'], timeout: scaled(40000) });
 
   it('the daemon\'s memory stays bounded (16 MiB queue, then back-pressure) and other work goes on', async (t) => {
     const s = await acquireSession(daemon, { keep_alive: 60000 });

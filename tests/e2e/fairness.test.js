@@ -8,7 +8,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startFixtures, startDaemon, scaled, setLimits, createAccount, httpRequest, pollUntil,
+  useDaemon, scaled, setLimits, createAccount, httpRequest, pollUntil,
 } = require('./harness');
 const { metric, percentile } = require('./metricsutil');
 
@@ -16,25 +16,18 @@ const SHOT = '/browser/screenshot';
 const FLOOD_PAGE_MS = 800; // each flood job holds a job thread this long
 
 describe('two accounts, one flooding (--concurrency 2 --queue 16)', { timeout: scaled(90000) }, () => {
-  let fixtures;
-  let daemon;
   let quietToken;
 
+  const { daemon, fixtures } = useDaemon({
+    browsers: 1,
+    args: ['--concurrency', '2', '--queue', '16', '--spares', '0'],
+    timeout: scaled(40000),
+  });
+
   before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({
-      browsers: 1,
-      allowPrivate: [fixtures.host],
-      args: ['--concurrency', '2', '--queue', '16', '--spares', '0'],
-    });
     // The flood may keep 6 jobs admitted: 2 running and 4 queued.
     await setLimits(daemon.dataDir, 'test', { concurrentQuickActions: 6, quickActionsPerSecond: 1000 });
     quietToken = await createAccount(daemon.dataDir, 'quiet');
-  }, { timeout: scaled(40000) });
-
-  after(async () => {
-    if (daemon) await daemon.stop('SIGKILL');
-    if (fixtures) await fixtures.close();
   });
 
   it('the quiet account is served promptly and never refused while the other floods', async (t) => {

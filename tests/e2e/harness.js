@@ -587,6 +587,13 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
     await failStart(`ppod-browserd failed to start: ${e.message}`);
   }
 
+  // SIGTERM, then assert what every test file expects of a daemon at the
+  // end: it exited on its own with code 0 and no sanitizer complained.
+  async function stopClean({ timeout } = {}) {
+    const code = await stop('SIGTERM', timeout === undefined ? {} : { timeout });
+    assertCleanExit(code, errText);
+  }
+
   return {
     url: `http://127.0.0.1:${port}`,
     port,
@@ -600,6 +607,7 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
     stdout: () => outText,
     request,
     stop,
+    stopClean,
     createToken: (opts) => createToken(dataDir, 'test', opts),
     // Chromium browser processes (not renderers/helpers) under the daemon.
     browserPids: () => {
@@ -628,6 +636,100 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
       return [...set].sort();
     },
   };
+}
+
+// A sanitizer's report on stderr: AddressSanitizer/LeakSanitizer errors and
+// UBSan's "file:line:col: runtime error:" lines. With the options `make test`
+// sets they also make the exit code non-zero; without them (a ctest run by
+// hand) UBSan only prints, so stderr is checked as well.
+const SANITIZER_REPORT = /==\d+==ERROR: \w+Sanitizer|SUMMARY: \w+Sanitizer|:\d+:\d+: runtime error: /;
+
+// Asserts a clean exit: `code` as stop() returns it (an exit code, or the
+// signal's name when a signal ended it) is 0 and stderr holds no sanitizer
+// report. Throws an AssertionError that shows the end of stderr.
+function assertCleanExit(code, stderrText) {
+  const assert = require('node:assert/strict');
+  assert.equal(code, 0, `daemon exit code\n${stderrText.slice(-4000)}`);
+  const m = SANITIZER_REPORT.exec(stderrText);
+  assert.ok(!m, `sanitizer report on the daemon's stderr\n${m ? stderrText.slice(Math.max(0, m.index - 200), m.index + 4000) : ''}`);
+}
+
+// A stand-in for an object that a before() hook makes: property reads go to
+// the object once bind() gave it, and throw a clear error before that.
+function lateBound(what) {
+  let target = null;
+  const handle = new Proxy({}, {
+    get(_, key) {
+      if (target) {
+        const v = target[key];
+        return typeof v === 'function' ? v.bind(target) : v;
+      }
+      // Not a thenable, and inspectable, while unbound.
+      if (key === 'then' || typeof key === 'symbol') return undefined;
+      throw new Error(`${what} used before the before() hook of useDaemon() ran (read .${String(key)})`);
+    },
+    set(_, key, v) {
+      if (!target) throw new Error(`${what} used before the before() hook of useDaemon() ran`);
+      target[key] = v;
+      return true;
+    },
+    has(_, key) { return !!target && key in target; },
+  });
+  return { handle, bind: (t) => { target = t; } };
+}
+
+// The one way a test file (or a describe block) gets its daemon. Registers,
+// on the enclosing suite, a before() hook that starts the fixture server and
+// then ppod-browserd, and an after() hook that stops the daemon with SIGTERM,
+// asserts a clean exit (code 0, no sanitizer report) and closes the fixture
+// server, whatever the tests did.
+//
+// opts: what startDaemon() takes ({browsers, args, env, allowPrivate,
+// nofile, wrapper, dataDir, token}), or a function ({fixtures}) => opts,
+// async or not, called in the hook once the fixture server is up (for opts
+// that need it, or something a test file's own earlier before() made); when
+// it returns null no daemon is started (a suite that skips its tests).
+// Also: fixtures: false for no fixture server (default: one, whose host is
+// added to allowPrivate); timeout: of the before() hook.
+//
+// Returns {daemon, fixtures}: stand-ins for what startDaemon() and
+// startFixtures() return, usable from the hook on. Hooks run in the order
+// they are registered: an after() registered before useDaemon() runs while
+// the daemon is still up (release sessions there), one registered after it
+// once the daemon has exited.
+function useDaemon(opts = {}) {
+  const { before, after } = require('node:test');
+  const withFixtures = typeof opts === 'function' || opts.fixtures !== false;
+  const daemonRef = lateBound('daemon');
+  const fixturesRef = withFixtures ? lateBound('fixtures') : null;
+  let daemon = null;
+  let fixtures = null;
+  const hookTimeout = (typeof opts === 'object' && opts.timeout) || scaled(120000);
+
+  before(async () => {
+    if (withFixtures) {
+      fixtures = await startFixtures();
+      fixturesRef.bind(fixtures);
+    }
+    const given = typeof opts === 'function' ? await opts({ fixtures }) : opts;
+    if (given === null) return;
+    const { fixtures: wantFixtures, timeout, ...daemonOpts } = given;
+    if (fixtures && wantFixtures !== false) {
+      daemonOpts.allowPrivate = [fixtures.host, ...(daemonOpts.allowPrivate || [])];
+    }
+    daemon = await startDaemon(daemonOpts);
+    daemonRef.bind(daemon);
+  }, { timeout: hookTimeout });
+
+  after(async () => {
+    try {
+      if (daemon) await daemon.stopClean();
+    } finally {
+      if (fixtures) await fixtures.close();
+    }
+  });
+
+  return { daemon: daemonRef.handle, fixtures: fixturesRef ? fixturesRef.handle : null };
 }
 
 // Wait until the fixture server has seen `hit` (a nextRequest() promise)
@@ -855,6 +957,8 @@ module.exports = {
   PNG_MAGIC,
   startFixtures,
   startDaemon,
+  useDaemon,
+  assertCleanExit,
   createAccount,
   createToken,
   makeTempDir,

@@ -12,7 +12,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const zlib = require('node:zlib');
-const { startDaemon, httpRequest, scaled } = require('./harness');
+const { useDaemon, httpRequest, scaled } = require('./harness');
 
 const FUZZ_SECONDS = Number(process.env.PPOD_HTTP_FUZZ_SECONDS || 20);
 const SEED = Number(process.env.PPOD_HTTP_FUZZ_SEED || Date.now() % 1000000);
@@ -201,14 +201,9 @@ async function healthy(daemon) {
 }
 
 describe('HTTP layer under hostile clients', () => {
-  let daemon;
-  before(async () => {
-    daemon = await startDaemon({ browsers: 1, args: ['--body-timeout', '2'] });
-  });
-  after(async () => {
-    // A clean exit: under ASan a leak or a use-after-free fails it.
-    if (daemon) assert.equal(await daemon.stop(), 0, daemon.stderr().slice(-4000));
-  });
+  // Its after() hook wants a clean exit: under ASan a leak or a
+  // use-after-free fails it.
+  const { daemon } = useDaemon({ browsers: 1, args: ['--body-timeout', '2'], fixtures: false });
 
   it('three multipart POSTs to an unknown route on one kept-alive connection are three 404s, and the daemon lives', async () => {
     // Node's fetch keeps the connection alive and sends FormData as

@@ -15,7 +15,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFile, spawn } = require('node:child_process');
 const {
-  startFixtures, startDaemon, createAccount, scaled, freePort, pollUntil, httpRequest, childrenOf, cmdline, makeTempDir, PNG_MAGIC,
+  useDaemon, startDaemon, assertCleanExit, createAccount, scaled, freePort, pollUntil, httpRequest, childrenOf, cmdline, makeTempDir, PNG_MAGIC,
 } = require('./harness');
 
 // A /proc/PID/status field as numbers; null once the process is gone (a
@@ -92,27 +92,27 @@ describe('a file system of its own per browser', {
   skip: process.getuid() !== 0 && 'needs root (the service isolates browsers only as root)',
   timeout: scaled(300000),
 }, () => {
-  let fixtures;
-  let daemon;
   let markerDir;
   let marker;
 
   before(async () => {
-    fixtures = await startFixtures();
     markerDir = await makeTempDir('ppod-e2e-marker-');
     marker = path.join(markerDir, 'host-secret');
     fs.writeFileSync(marker, 'host marker 6f1d');
     fs.chmodSync(markerDir, 0o755);
     fs.chmodSync(marker, 0o644); // readable by any uid on the host: only the namespace hides it
-    daemon = await startDaemon({ browsers: 2, allowPrivate: [fixtures.host], args: ['--spares', '0'] });
+  });
+
+  const { daemon, fixtures } = useDaemon({ browsers: 2, args: ['--spares', '0'], timeout: scaled(60000) });
+
+  before(async () => {
     // A trace so the data dir's traces/ holds a file.
     const res = await daemon.request('POST', '/browser/screenshot', { json: { html: '<p>x</p>', trace: true } });
     assert.equal(res.status, 200, res.body.subarray(0, 300).toString('utf8'));
   }, { timeout: scaled(60000) });
 
+  // Registered after useDaemon(): runs once the daemon has exited.
   after(async () => {
-    if (daemon) await daemon.stop();
-    if (fixtures) await fixtures.close();
     if (markerDir) fs.rmSync(markerDir, { recursive: true, force: true });
   });
 
@@ -216,7 +216,7 @@ describe('a file system of its own per browser', {
       const renderers = childrenOf(b).filter((p) => cmdline(p).join(' ').includes('--type=renderer'));
       assert.ok(renderers.some((p) => (field(p, 'Seccomp') || [])[0] === 2), 'a renderer under seccomp');
     } finally {
-      assert.equal(await full.stop(), 0);
+      assertCleanExit(await full.stop(), full.stderr());
     }
   });
 
@@ -227,7 +227,7 @@ describe('a file system of its own per browser', {
       const [b] = plain.browserPids();
       assert.equal(field(b, 'Uid')[0], 65534);
     } finally {
-      assert.equal(await plain.stop(), 0);
+      await plain.stopClean();
     }
   });
 
@@ -268,7 +268,7 @@ describe('a file system of its own per browser', {
       assert.match(fs.readFileSync(`/proc/${proc.pid}/environ`, 'latin1'), /env-secret-9c2e/);
     } finally {
       proc.kill('SIGTERM');
-      assert.equal(await exited, 0);
+      assertCleanExit(await exited, err);
       fs.rmSync(top, { recursive: true, force: true });
     }
   });

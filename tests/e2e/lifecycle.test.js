@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const {
-  startFixtures, startDaemon, pollUntil, reached, decodePng, pixel, colorNear, scaled,
+  useDaemon, pollUntil, reached, decodePng, pixel, colorNear, scaled,
   expectError, isAlive, childrenOf, cmdline, pidsMentioning, PNG_MAGIC,
 } = require('./harness');
 
@@ -48,8 +48,9 @@ function startTime(pid) {
 }
 
 describe('daemon lifecycle', { timeout: scaled(180000) }, () => {
-  let fixtures;
-  let daemon;
+  // The last test stops the daemon with SIGTERM; the after() hook of
+  // useDaemon then checks that exit.
+  const { daemon, fixtures } = useDaemon({ browsers: 1, args: ['--spares', '0'], timeout: scaled(60000) });
   const profilesSeen = new Set(); // every Chromium profile dir the daemon used
 
   const noteProfiles = () => { for (const d of daemon.profileDirs()) profilesSeen.add(d); };
@@ -63,15 +64,8 @@ describe('daemon lifecycle', { timeout: scaled(180000) }, () => {
     assert.ok(colorNear(pixel(decodePng(res.body), 50, 50), [255, 0, 0]), `${what}: red box rendered`);
   };
 
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host], args: ["--spares", "0"] });
+  before(() => {
     noteProfiles();
-  }, { timeout: scaled(60000) });
-
-  after(async () => {
-    if (daemon) await daemon.stop('SIGKILL'); // no-op when the last test stopped it
-    if (fixtures) await fixtures.close();
   });
 
   it('GET /healthz needs no auth and reports the browser pool', async () => {

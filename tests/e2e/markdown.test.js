@@ -13,7 +13,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
 const {
-  startFixtures, startDaemon, makeTempDir, scaled, expectError, FIXTURES_DIR, REPO_ROOT,
+  useDaemon, makeTempDir, scaled, expectError, FIXTURES_DIR, REPO_ROOT,
 } = require('./harness');
 
 const PPOD = path.join(process.env.PPOD_BIN_DIR ? path.resolve(process.env.PPOD_BIN_DIR)
@@ -48,25 +48,14 @@ function frontMatter(md) {
 }
 
 describe('POST /browser/markdown', { timeout: scaled(180000) }, () => {
-  let fixtures;
-  let daemon;
+  const { daemon, fixtures } = useDaemon({ browsers: 1, timeout: scaled(60000) });
   let tmp;
   let articleUrl;
   let readable; // the readable-mode answer for the article, shared
 
   before(async () => {
     tmp = await makeTempDir('ppod-e2e-markdown-');
-    fixtures = await startFixtures();
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host] });
     articleUrl = `${fixtures.url}/markdown-e2e/blog/streams.html`;
-  }, { timeout: scaled(60000) });
-
-  after(async () => {
-    if (daemon) {
-      const code = await daemon.stop();
-      assert.equal(code, 0, `daemon exit code\n${daemon.stderr().slice(-4000)}`);
-    }
-    if (fixtures) await fixtures.close();
   });
 
   const bodyText = (res) => res.body.subarray(0, 800).toString('utf8');

@@ -17,7 +17,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
 const {
-  startFixtures, startDaemon, scaled, pollUntil, childrenOf, cmdline, makeTempDir, netnsAvailable, PNG_MAGIC,
+  useDaemon, startDaemon, scaled, pollUntil, childrenOf, cmdline, makeTempDir, netnsAvailable, PNG_MAGIC,
 } = require('./harness');
 
 // A server that records every connection it gets, on host (127.0.0.1 or
@@ -113,23 +113,20 @@ describe('network namespace per browser', {
   skip: !netnsAvailable() && 'needs the privilege to make network namespaces (root, unshare -n)',
   timeout: scaled(300000),
 }, () => {
-  let fixtures;
   let secret;   // on 127.0.0.1
   let wide;     // on 0.0.0.0, reached at the host's own address
-  let daemon;
 
   before(async () => {
-    fixtures = await startFixtures();
     secret = await startSecret('127.0.0.1');
     wide = await startSecret('0.0.0.0');
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host] });
-  }, { timeout: scaled(60000) });
+  });
 
+  const { daemon, fixtures } = useDaemon({ browsers: 1, timeout: scaled(60000) });
+
+  // Registered after useDaemon(): runs once the daemon has exited.
   after(async () => {
-    if (daemon) assert.equal(await daemon.stop(), 0, daemon.stderr().slice(-3000));
     if (secret) await secret.close();
     if (wide) await wide.close();
-    if (fixtures) await fixtures.close();
   });
 
   const noSecretHits = (what) => {
@@ -267,7 +264,7 @@ describe('network namespace per browser', {
       assert.match(res.json.result, /id="done">/);
       t.diagnostic(`in its namespace: ${/id="done">([^<]*)/.exec(res.json.result)[1]}`);
     } finally {
-      assert.equal(await boxed.stop(), 0);
+      await boxed.stopClean();
     }
     noSecretHits('proxy-less Chromium in its namespace');
 
@@ -284,7 +281,7 @@ describe('network namespace per browser', {
       assert.ok(control.hits.length >= 1, `the control secret was reached: ${res.json.result}`);
       t.diagnostic(`without it: ${/id="done">([^<]*)/.exec(res.json.result)[1]}; the secret saw ${control.hits}`);
     } finally {
-      assert.equal(await open.stop(), 0);
+      await open.stopClean();
       await control.close();
     }
   });

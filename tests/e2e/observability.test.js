@@ -6,7 +6,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startFixtures, startDaemon, pollUntil, reached, scaled, expectError, setLimits,
+  useDaemon, pollUntil, reached, scaled, expectError, setLimits,
 } = require('./harness');
 const { metric, samples } = require('./metricsutil');
 
@@ -28,22 +28,11 @@ function jsonLogLines(daemon) {
 }
 
 describe('request ids, JSON request logs and /metrics (--concurrency 1 --queue 0 --recycle-after 3)', { timeout: scaled(90000) }, () => {
-  let fixtures;
-  let daemon;
-
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({
-      browsers: 1,
-      allowPrivate: [fixtures.host],
-      args: ['--concurrency', '1', '--queue', '0', '--recycle-after', '3', '--spares', '0',
-        '--metrics-token', METRICS_TOKEN],
-    });
-  }, { timeout: scaled(40000) });
-
-  after(async () => {
-    if (daemon) await daemon.stop('SIGKILL');
-    if (fixtures) await fixtures.close();
+  const { daemon, fixtures } = useDaemon({
+    browsers: 1,
+    args: ['--concurrency', '1', '--queue', '0', '--recycle-after', '3', '--spares', '0',
+      '--metrics-token', METRICS_TOKEN],
+    timeout: scaled(40000),
   });
 
   it('every answer has X-Request-Id; a sane client id is kept and repeated in the error body and the log', async () => {

@@ -7,10 +7,10 @@
 // daemon stays up, answers quickly, its memory stays put, and an ordinary
 // pattern still blocks what it names.
 
-const { describe, it, before, after } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { startFixtures, startDaemon, scaled, expectError, httpRequest } = require('./harness');
+const { useDaemon, scaled, expectError, httpRequest } = require('./harness');
 
 function rssKb(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -18,15 +18,7 @@ function rssKb(pid) {
 }
 
 describe('tenant request patterns cannot hurt the daemon', () => {
-  let fixtures, daemon;
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host] });
-  });
-  after(async () => {
-    if (daemon) await daemon.stop();
-    if (fixtures) await fixtures.close();
-  });
+  const { daemon, fixtures } = useDaemon({ browsers: 1 });
 
   const post = (body) => daemon.request('POST', '/browser/content', { json: body, timeout: scaled(60000) });
   const mark = () => fixtures.requests.length;

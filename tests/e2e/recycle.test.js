@@ -5,7 +5,7 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startFixtures, startDaemon, scaled, pollUntil, isAlive, procStat, cmdline } = require('./harness');
+const { useDaemon, scaled, pollUntil, isAlive, procStat, cmdline } = require('./harness');
 const { metric } = require('./metricsutil');
 
 const SHOT = '/browser/screenshot';
@@ -46,19 +46,8 @@ for (const { cause, args, title } of [
   { cause: 'recycle_rss', args: ['--recycle-rss-mb', '40'], title: 'by memory (--recycle-rss-mb 40)' },
 ]) {
   describe(`recycling ${title}`, { timeout: scaled(90000) }, () => {
-    let fixtures;
-    let daemon;
-
-    before(async () => {
-      fixtures = await startFixtures();
-      daemon = await startDaemon({
-        browsers: 1, allowPrivate: [fixtures.host], args: [...args, '--concurrency', '2', '--spares', '0'],
-      });
-    }, { timeout: scaled(40000) });
-
-    after(async () => {
-      if (daemon) await daemon.stop('SIGKILL');
-      if (fixtures) await fixtures.close();
+    const { daemon, fixtures } = useDaemon({
+      browsers: 1, args: [...args, '--concurrency', '2', '--spares', '0'], timeout: scaled(40000),
     });
 
     it('the browser is replaced twice under sequential and concurrent traffic with zero failed requests', async (t) => {
@@ -93,21 +82,13 @@ for (const { cause, args, title } of [
 // does that) are replaced one after the other: the pool never runs more
 // than one browser beyond its size, as `make load` also checks.
 describe('recycling two browsers due at once (--browsers 2 --recycle-after 4)', { timeout: scaled(90000) }, () => {
-  let fixtures;
-  let daemon;
+  const { daemon, fixtures } = useDaemon({
+    browsers: 2, args: ['--recycle-after', '4', '--concurrency', '2', '--spares', '0'], timeout: scaled(40000),
+  });
 
   before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({
-      browsers: 2, allowPrivate: [fixtures.host], args: ['--recycle-after', '4', '--concurrency', '2', '--spares', '0'],
-    });
     await pollUntil(() => daemon.browserPids().length === 2, { timeout: scaled(15000), what: 'two pool browsers' });
   }, { timeout: scaled(40000) });
-
-  after(async () => {
-    if (daemon) await daemon.stop('SIGKILL');
-    if (fixtures) await fixtures.close();
-  });
 
   it('at most one browser over the pool size while both are replaced, and no request fails', async (t) => {
     // A census of the browsers under the daemon every 20 ms, for as long as

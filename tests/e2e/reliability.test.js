@@ -15,7 +15,7 @@ const { execFile } = require('node:child_process');
 const puppeteer = require('puppeteer-core');
 const WebSocket = require('ws');
 const {
-  startFixtures, startDaemon, pollUntil, reached, decodePng, pixel, colorNear, scaled,
+  startFixtures, startDaemon, useDaemon, pollUntil, reached, decodePng, pixel, colorNear, scaled,
   expectError, isAlive, childrenOf, cmdline, procStat, PNG_MAGIC, acquireSession,
   waitForHistory,
 } = require('./harness');
@@ -187,21 +187,10 @@ function startWsServer() {
 // ---------------------------------------------------------------- 1. admission + renderer crash
 
 describe('admission control and renderer crashes (--concurrency 2 --queue 2)', { timeout: scaled(60000) }, () => {
-  let fixtures;
-  let daemon;
-
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({
-      browsers: 1,
-      allowPrivate: [fixtures.host],
-      args: ['--concurrency', '2', '--queue', '2', '--spares', '0'],
-    });
-  }, { timeout: scaled(40000) });
-
-  after(async () => {
-    if (daemon) await daemon.stop('SIGKILL');
-    if (fixtures) await fixtures.close();
+  const { daemon, fixtures } = useDaemon({
+    browsers: 1,
+    args: ['--concurrency', '2', '--queue', '2', '--spares', '0'],
+    timeout: scaled(40000),
   });
 
   it('N+Q simultaneous slow requests all succeed; the next gets 429 with Retry-After in < 100 ms', async () => {
@@ -268,27 +257,27 @@ describe('admission control and renderer crashes (--concurrency 2 --queue 2)', {
 // ---------------------------------------------------------------- 2. deadlines + vanishing clients
 
 describe('deadlines and vanishing clients (--concurrency 1 --queue 0)', { timeout: scaled(90000) }, () => {
-  let fixtures;
   let wsServer;
-  let daemon;
   let browserPid;
 
-  before(async () => {
-    fixtures = await startFixtures();
+  const { daemon, fixtures } = useDaemon(async () => {
     wsServer = await startWsServer();
-    daemon = await startDaemon({
+    return {
       browsers: 1,
-      allowPrivate: [fixtures.host, wsServer.host],
+      allowPrivate: [wsServer.host],
       args: ['--concurrency', '1', '--queue', '0', '--spares', '0'],
-    });
+      timeout: scaled(40000),
+    };
+  });
+
+  before(() => {
     [browserPid] = daemon.browserPids();
     assert.ok(browserPid, 'a browser runs');
-  }, { timeout: scaled(40000) });
+  });
 
+  // Registered after useDaemon(): runs once the daemon has exited.
   after(async () => {
-    if (daemon) await daemon.stop('SIGKILL');
     if (wsServer) await wsServer.close();
-    if (fixtures) await fixtures.close();
   });
 
   // The next job must be admitted at once (the slot is free) and run on the
@@ -427,21 +416,10 @@ describe('deadlines and vanishing clients (--concurrency 1 --queue 0)', { timeou
 // ---------------------------------------------------------------- 3. recycling
 
 describe('recycling (--recycle-after 3)', { timeout: scaled(60000) }, () => {
-  let fixtures;
-  let daemon;
-
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({
-      browsers: 1,
-      allowPrivate: [fixtures.host],
-      args: ['--recycle-after', '3', '--spares', '0'],
-    });
-  }, { timeout: scaled(40000) });
-
-  after(async () => {
-    if (daemon) await daemon.stop('SIGKILL');
-    if (fixtures) await fixtures.close();
+  const { daemon, fixtures } = useDaemon({
+    browsers: 1,
+    args: ['--recycle-after', '3', '--spares', '0'],
+    timeout: scaled(40000),
   });
 
   it('12 sequential screenshots all succeed while the browser is replaced every 3 jobs', async () => {
@@ -471,6 +449,9 @@ describe('recycling (--recycle-after 3)', { timeout: scaled(60000) }, () => {
 
 // ---------------------------------------------------------------- 4. browser crash with a session, service kill -9, SIGTERM
 
+// A lifecycle of its own: the service is killed with SIGKILL on purpose and
+// restarted on the same data dir, so this suite starts its daemons itself
+// (the last test checks the final SIGTERM exit).
 describe('sessions through crashes, kill -9 of the service and SIGTERM', { timeout: scaled(90000) }, () => {
   let fixtures;
   let daemon;

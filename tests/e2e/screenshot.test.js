@@ -3,10 +3,10 @@
 // visual outcome is checked through pixels of the returned image: fixtures
 // paint distinct colours for each outcome (see tests/fixtures and harness.js).
 
-const { describe, it, before, after } = require('node:test');
+const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
 const {
-  startFixtures, startDaemon, decodePng, pixel, colorNear, scaled, PNG_MAGIC,
+  useDaemon, decodePng, pixel, colorNear, scaled, PNG_MAGIC,
 } = require('./harness');
 
 const RED = [255, 0, 0];
@@ -25,21 +25,7 @@ function assertPixel(png, x, y, expected, what, tol = 8) {
 }
 
 describe('POST /browser/screenshot', { timeout: scaled(180000) }, () => {
-  let fixtures;
-  let daemon;
-
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host] });
-  }, { timeout: scaled(60000) });
-
-  after(async () => {
-    if (daemon) {
-      const code = await daemon.stop();
-      assert.equal(code, 0, `daemon exit code\n${daemon.stderr().slice(-4000)}`);
-    }
-    if (fixtures) await fixtures.close();
-  });
+  const { daemon, fixtures } = useDaemon({ browsers: 1, timeout: scaled(60000) });
 
   // POST, expect 200 and return the response.
   // Each normal job takes well under a second; a hung job fails in 20 s.

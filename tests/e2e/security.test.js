@@ -13,7 +13,7 @@ const net = require('node:net');
 const path = require('node:path');
 const WebSocket = require('ws');
 const {
-  startFixtures, startDaemon, scaled, expectError, pollUntil, httpRequest, acquireSession,
+  useDaemon, scaled, expectError, pollUntil, httpRequest, acquireSession,
   releaseSession, PNG_MAGIC,
 } = require('./harness');
 
@@ -104,26 +104,12 @@ function downloadedFiles(daemon) {
 }
 
 describe('hostile pages and hostile input', { timeout: scaled(300000) }, () => {
-  let fixtures;
-  let daemon;
-
-  before(async () => {
-    fixtures = await startFixtures();
-    daemon = await startDaemon({
-      browsers: 1,
-      allowPrivate: [fixtures.host],
-      args: ['--concurrency', '1', '--queue', '0', '--pdf-max-pages', String(PDF_MAX_PAGES),
-        '--download-max-mb', String(DOWNLOAD_MAX_MB), '--session-max-pages', String(SESSION_MAX_PAGES),
-        '--body-timeout', String(BODY_TIMEOUT_S)],
-    });
-  }, { timeout: scaled(60000) });
-
-  after(async () => {
-    if (daemon) {
-      const code = await daemon.stop();
-      assert.equal(code, 0, `daemon exit code\n${daemon.stderr().slice(-4000)}`);
-    }
-    if (fixtures) await fixtures.close();
+  const { daemon, fixtures } = useDaemon({
+    browsers: 1,
+    args: ['--concurrency', '1', '--queue', '0', '--pdf-max-pages', String(PDF_MAX_PAGES),
+      '--download-max-mb', String(DOWNLOAD_MAX_MB), '--session-max-pages', String(SESSION_MAX_PAGES),
+      '--body-timeout', String(BODY_TIMEOUT_S)],
+    timeout: scaled(60000),
   });
 
   const post = (route, json, opts = {}) => daemon.request('POST', route, { json, timeout: scaled(40000), ...opts });

@@ -11,7 +11,7 @@ const path = require('node:path');
 const puppeteer = require('puppeteer-core');
 const CDP = require('chrome-remote-interface');
 const {
-  startFixtures, startDaemon, createAccount, makeTempDir, scaled, expectError, pollUntil,
+  useDaemon, createAccount, makeTempDir, scaled, expectError, pollUntil,
   decodePng, pixel, colorNear, PNG_MAGIC, setLimits, acquireSession, releaseSession,
   waitForHistory, waitForNoClient, wsHandshake,
 } = require('./harness');
@@ -21,25 +21,19 @@ const PPOD = path.join(BIN_DIR, 'ppod');
 const GREEN = [0, 255, 0];
 const RED = [255, 0, 0];
 
-let fixtures;
-let daemon;
 let tmp;
 // Every session this file acquired and has not seen end: [id, token].
 const acquired = new Map();
 
-before(async () => {
-  fixtures = await startFixtures();
-  daemon = await startDaemon({ allowPrivate: [fixtures.host], args: ['--spares', '1'] });
-  tmp = await makeTempDir('ppod-sessions-');
-});
-
+// Registered first, so it runs while the daemon is still up.
 after(async () => {
   for (const [id, token] of acquired) await releaseSession(daemon, id, { token }).catch(() => {});
-  if (daemon) {
-    const code = await daemon.stop();
-    assert.equal(code, 0, `daemon exit code\n${daemon.stderr().slice(-4000)}`);
-  }
-  if (fixtures) await fixtures.close();
+});
+
+const { daemon, fixtures } = useDaemon({ args: ['--spares', '1'] });
+
+before(async () => {
+  tmp = await makeTempDir('ppod-sessions-');
 });
 
 async function acquire(body = {}, token = daemon.token) {

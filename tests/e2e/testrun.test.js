@@ -12,7 +12,7 @@ const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const path = require('node:path');
 const {
-  startFixtures, startDaemon, makeTempDir, decodePng, scaled, expectError, PNG_MAGIC, REPO_ROOT,
+  useDaemon, makeTempDir, decodePng, scaled, expectError, PNG_MAGIC, REPO_ROOT,
 } = require('./harness');
 
 const PPOD = path.join(process.env.PPOD_BIN_DIR ? path.resolve(process.env.PPOD_BIN_DIR)
@@ -100,24 +100,13 @@ function parseXml(xml) {
 }
 
 describe('JSON test scripts (POST /browser/test, ppod browser:test)', { timeout: scaled(170000) }, () => {
-  let fixtures;
-  let daemon;
+  const { daemon, fixtures } = useDaemon({ browsers: 1, timeout: scaled(60000) });
   let tmp;
   let app;
 
   before(async () => {
     tmp = await makeTempDir('ppod-e2e-testrun-');
-    fixtures = await startFixtures();
     app = `${fixtures.url}/app`;
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host] });
-  }, { timeout: scaled(60000) });
-
-  after(async () => {
-    if (daemon) {
-      const code = await daemon.stop();
-      assert.equal(code, 0, `daemon exit code\n${daemon.stderr().slice(-4000)}`);
-    }
-    if (fixtures) await fixtures.close();
   });
 
   async function test(body, { query = '' } = {}) {

@@ -11,7 +11,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const WebSocket = require('ws');
 const {
-  startFixtures, startDaemon, scaled, createAccount, createToken, runAdmin, acquireSession,
+  useDaemon, scaled, createAccount, createToken, runAdmin, acquireSession,
   releaseSession, httpRequest, reached,
 } = require('./harness');
 
@@ -47,22 +47,16 @@ function refusedUpgrade(session, token) {
 const jsonLines = (daemon) => daemon.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 
 describe('tokens and accounts that can be taken back', { timeout: scaled(240000) }, () => {
-  let fixtures;
-  let daemon;
   const sessions = [];
 
-  before(async () => {
-    fixtures = await startFixtures();
-    // One job thread: a slow job holds it so others queue behind it.
-    daemon = await startDaemon({
-      browsers: 1, allowPrivate: [fixtures.host], args: ['--concurrency', '1', '--spares', '1'],
-    });
-  }, { timeout: scaled(60000) });
-
+  // Registered before useDaemon(): runs while the daemon is still up.
   after(async () => {
     for (const [id, token] of sessions) await releaseSession(daemon, id, { token }).catch(() => {});
-    if (daemon) assert.equal(await daemon.stop(), 0, daemon.stderr().slice(-4000));
-    if (fixtures) await fixtures.close();
+  });
+
+  // One job thread: a slow job holds it so others queue behind it.
+  const { daemon, fixtures } = useDaemon({
+    browsers: 1, args: ['--concurrency', '1', '--spares', '1'], timeout: scaled(60000),
   });
 
   it('token revoke PREFIX closes the token\'s open WebSocket within 2 s with 4001 "token revoked"; the token is refused after', async () => {
@@ -194,9 +188,7 @@ describe('tokens and accounts that can be taken back', { timeout: scaled(240000)
 });
 
 describe('/metrics with --metrics-token', { timeout: scaled(60000) }, () => {
-  let daemon;
-  before(async () => { daemon = await startDaemon({ browsers: 1, args: ['--metrics-token', 'scrape-secret'] }); });
-  after(async () => { if (daemon) assert.equal(await daemon.stop(), 0, daemon.stderr().slice(-4000)); });
+  const { daemon } = useDaemon({ browsers: 1, args: ['--metrics-token', 'scrape-secret'], fixtures: false });
 
   it('wants that Bearer token (an account token is not enough), and then names browser pids', async () => {
     for (const token of [null, daemon.token, 'scrape-secre', 'scrape-secretX']) {

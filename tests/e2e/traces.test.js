@@ -19,7 +19,7 @@ const { execFile } = require('node:child_process');
 const puppeteer = require('puppeteer-core');
 const harValidator = require('har-validator');
 const {
-  startFixtures, startDaemon, makeTempDir, scaled, createAccount, acquireSession, releaseSession,
+  useDaemon, makeTempDir, scaled, createAccount, acquireSession, releaseSession,
   pollUntil, readZip, setLimits, PNG_MAGIC, REPO_ROOT,
 } = require('./harness');
 const { openInViewer } = require('./traceviewer');
@@ -44,27 +44,20 @@ async function validateHar(har, what) {
 }
 
 describe('traces', { timeout: scaled(240000) }, () => {
-  let fixtures;
-  let daemon;
+  // Sessions still open are released while the daemon is up: this after()
+  // runs before the one useDaemon registers.
+  after(async () => {
+    for (const id of sessions) await releaseSession(daemon, id).catch(() => {});
+  });
+  const { daemon, fixtures } = useDaemon({ browsers: 1, timeout: scaled(60000) });
   let tmp;
   let otherToken;
   const sessions = new Set();
 
   before(async () => {
     tmp = await makeTempDir('ppod-e2e-traces-');
-    fixtures = await startFixtures();
-    daemon = await startDaemon({ browsers: 1, allowPrivate: [fixtures.host] });
     otherToken = await createAccount(daemon.dataDir, 'other');
   }, { timeout: scaled(60000) });
-
-  after(async () => {
-    for (const id of sessions) await releaseSession(daemon, id).catch(() => {});
-    if (daemon) {
-      const code = await daemon.stop();
-      assert.equal(code, 0, `daemon exit code\n${daemon.stderr().slice(-4000)}`);
-    }
-    if (fixtures) await fixtures.close();
-  });
 
   const bodyText = (res) => res.body.subarray(0, 800).toString('utf8');
 

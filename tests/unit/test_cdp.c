@@ -1,8 +1,10 @@
-/* The CDP pipe client against a scripted peer on the other end of two pipes:
+/* The CDP pipe client against a scripted peer (fakechrome in a thread, with
+ * methods of this test's own) on the other end of two pipes:
  * framing, replies matched by id, errors, events per session, hooks,
  * timeouts, a target that crashes and a browser that dies. */
 #include "cdp/cdp.h"
 #include "common/pb.h"
+#include "fakechrome.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -10,105 +12,99 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
-  int rfd, wfd; /* peer reads commands from rfd, writes to wfd */
-} peer;
-
-static void peer_send(peer *p, const char *json) {
-  ASSERT(write(p->wfd, json, strlen(json) + 1) == (ssize_t)strlen(json) + 1);
+/* The test's own methods on top of fakechrome (which frames and reads the
+ * commands): "Echo" → result {echo: params}, "Fail" → error, "Silent" →
+ * nothing, "Split" → reply in two writes with an event in front, "Huge" and
+ * "ManyValues" → messages past the client's caps, "Crash" →
+ * Inspector.targetCrashed for the session, "Dialog" → a dialog the hook
+ * answers, "Die" → the browser goes. */
+static void raw_write(fc_peer *p, const void *data, size_t len) {
+  ASSERT(write(fc_wfd(p), data, len) == (ssize_t)len);
 }
 
-/* Reads one NUL-terminated command. Returns 0 on EOF. */
-static int peer_read(peer *p, char *buf, size_t cap) {
-  size_t n = 0;
-  while (n + 1 < cap) {
-    ssize_t r = read(p->rfd, buf + n, 1);
-    if (r <= 0) return 0;
-    if (buf[n] == '\0') return 1;
-    n++;
+static int peer_methods(fc_peer *p, const cJSON *m, void *data) {
+  (void)data;
+  char out[70000];
+  int id = cJSON_GetObjectItem(m, "id")->valueint;
+  const char *method = cJSON_GetObjectItem(m, "method")->valuestring;
+  cJSON *sid = cJSON_GetObjectItem(m, "sessionId");
+  const char *s = sid ? sid->valuestring : "";
+  int handled = 1;
+  char *params = cJSON_PrintUnformatted(cJSON_GetObjectItem(m, "params"));
+  if (!strcmp(method, "Echo")) {
+    snprintf(out, sizeof(out), "{\"id\":%d,\"result\":{\"echo\":%s},\"sessionId\":\"%s\"}", id,
+             params, s);
+    ASSERT(fc_send(p, out) == 0);
+  } else if (!strcmp(method, "Fail")) {
+    snprintf(out, sizeof(out), "{\"id\":%d,\"error\":{\"code\":-32000,\"message\":\"No target\"}}",
+             id);
+    ASSERT(fc_send(p, out) == 0);
+  } else if (!strcmp(method, "Silent")) {
+    /* no answer */
+  } else if (!strcmp(method, "Split")) {
+    snprintf(out, sizeof(out),
+             "{\"method\":\"Page.loadEventFired\",\"params\":{\"t\":1},\"sessionId\":\"%s\"}", s);
+    ASSERT(fc_send(p, out) == 0);
+    snprintf(out, sizeof(out), "{\"id\":%d,\"result\":{\"big\":\"", id);
+    raw_write(p, out, strlen(out));
+    memset(out, 'x', 60000);
+    raw_write(p, out, 60000);
+    raw_write(p, "\"}}", 4); /* includes the NUL */
+  } else if (!strcmp(method, "Huge")) {
+    /* A reply past the cap, with an event right behind it in the same
+     * write, as a busy browser would send them. */
+    snprintf(out, sizeof(out), "{\"id\":%d,\"result\":{\"big\":\"", id);
+    raw_write(p, out, strlen(out));
+    memset(out, 'x', 65536);
+    for (size_t sent = 0; sent < PB_CDP_MESSAGE_MAX + 1000; sent += 65536) raw_write(p, out, 65536);
+    snprintf(out, sizeof(out),
+             "\"}}%c{\"method\":\"Test.after\",\"params\":{},\"sessionId\":\"%s\"}", 0, s);
+    size_t l = 3 + 1 + strlen(out + 4);
+    raw_write(p, out, l + 1);
+  } else if (!strcmp(method, "ManyValues")) {
+    /* An event of 2^20 + 1 small values, then an ordinary one. */
+    snprintf(out, sizeof(out), "{\"method\":\"Test.many\",\"params\":{\"a\":[0");
+    raw_write(p, out, strlen(out));
+    for (int i = 0; i < 32; i++) out[2 * i] = ',', out[2 * i + 1] = '0';
+    for (size_t n = 0; n < ((size_t)1 << 20); n += 32) raw_write(p, out, 64);
+    snprintf(
+        out, sizeof(out),
+        "]},\"sessionId\":\"%s\"}%c{\"method\":\"Test.after\",\"params\":{},\"sessionId\":\"%s\"}",
+        s, 0, s);
+    size_t l1 = strlen(out) + 1;
+    size_t l = l1 + strlen(out + l1) + 1;
+    raw_write(p, out, l);
+  } else if (!strcmp(method, "Crash")) {
+    snprintf(out, sizeof(out),
+             "{\"method\":\"Inspector.targetCrashed\",\"params\":{},\"sessionId\":\"%s\"}", s);
+    ASSERT(fc_send(p, out) == 0);
+  } else if (!strcmp(method, "Dialog")) {
+    snprintf(out, sizeof(out),
+             "{\"method\":\"Page.javascriptDialogOpening\",\"params\":{\"type\":\"alert\"},"
+             "\"sessionId\":\"%s\"}",
+             s);
+    ASSERT(fc_send(p, out) == 0);
+  } else if (!strcmp(method, "Page.handleJavaScriptDialog")) {
+    /* The hook answered the dialog: reply to the original with an event. */
+    snprintf(out, sizeof(out),
+             "{\"method\":\"Test.dialogHandled\",\"params\":%s,\"sessionId\":\"%s\"}", params, s);
+    ASSERT(fc_send(p, out) == 0);
+  } else if (!strcmp(method, "Die")) {
+    handled = 2;
+  } else {
+    handled = 0; /* fakechrome's own: Browser.getVersion, Target.*, ... */
   }
-  return 0;
-}
-
-/* Answers each command by method: "Echo" → result {echo: params},
- * "Fail" → error, "Silent" → nothing, "Split" → reply in two writes with an
- * event in front, "Crash" → Inspector.targetCrashed for the session. */
-static void *peer_main(void *arg) {
-  peer *p = arg;
-  char buf[65536], out[70000];
-  while (peer_read(p, buf, sizeof(buf))) {
-    cJSON *m = cJSON_Parse(buf);
-    int id = cJSON_GetObjectItem(m, "id")->valueint;
-    const char *method = cJSON_GetObjectItem(m, "method")->valuestring;
-    cJSON *sid = cJSON_GetObjectItem(m, "sessionId");
-    const char *s = sid ? sid->valuestring : "";
-    char *params = cJSON_PrintUnformatted(cJSON_GetObjectItem(m, "params"));
-    if (!strcmp(method, "Echo")) {
-      snprintf(out, sizeof(out), "{\"id\":%d,\"result\":{\"echo\":%s},\"sessionId\":\"%s\"}", id, params, s);
-      peer_send(p, out);
-    } else if (!strcmp(method, "Fail")) {
-      snprintf(out, sizeof(out), "{\"id\":%d,\"error\":{\"code\":-32000,\"message\":\"No target\"}}", id);
-      peer_send(p, out);
-    } else if (!strcmp(method, "Split")) {
-      snprintf(out, sizeof(out),
-               "{\"method\":\"Page.loadEventFired\",\"params\":{\"t\":1},\"sessionId\":\"%s\"}", s);
-      peer_send(p, out);
-      snprintf(out, sizeof(out), "{\"id\":%d,\"result\":{\"big\":\"", id);
-      ASSERT(write(p->wfd, out, strlen(out)) > 0);
-      memset(out, 'x', 60000);
-      ASSERT(write(p->wfd, out, 60000) == 60000);
-      ASSERT(write(p->wfd, "\"}}", 4) == 4); /* includes the NUL */
-    } else if (!strcmp(method, "Huge")) {
-      /* A reply past the cap, with an event right behind it in the same
-       * write, as a busy browser would send them. */
-      snprintf(out, sizeof(out), "{\"id\":%d,\"result\":{\"big\":\"", id);
-      ASSERT(write(p->wfd, out, strlen(out)) > 0);
-      memset(out, 'x', 65536);
-      for (size_t sent = 0; sent < PB_CDP_MESSAGE_MAX + 1000; sent += 65536)
-        ASSERT(write(p->wfd, out, 65536) == 65536);
-      snprintf(out, sizeof(out), "\"}}%c{\"method\":\"Test.after\",\"params\":{},\"sessionId\":\"%s\"}", 0, s);
-      size_t l = 3 + 1 + strlen(out + 4);
-      ASSERT(write(p->wfd, out, l + 1) == (ssize_t)(l + 1));
-    } else if (!strcmp(method, "ManyValues")) {
-      /* An event of 2^20 + 1 small values, then an ordinary one. */
-      snprintf(out, sizeof(out), "{\"method\":\"Test.many\",\"params\":{\"a\":[0");
-      ASSERT(write(p->wfd, out, strlen(out)) > 0);
-      for (int i = 0; i < 32; i++) out[2 * i] = ',', out[2 * i + 1] = '0';
-      for (size_t n = 0; n < ((size_t)1 << 20); n += 32) ASSERT(write(p->wfd, out, 64) == 64);
-      snprintf(out, sizeof(out), "]},\"sessionId\":\"%s\"}%c{\"method\":\"Test.after\",\"params\":{},\"sessionId\":\"%s\"}", s, 0, s);
-      size_t l1 = strlen(out) + 1;
-      size_t l = l1 + strlen(out + l1) + 1;
-      ASSERT(write(p->wfd, out, l) == (ssize_t)l);
-    } else if (!strcmp(method, "Crash")) {
-      snprintf(out, sizeof(out), "{\"method\":\"Inspector.targetCrashed\",\"params\":{},\"sessionId\":\"%s\"}", s);
-      peer_send(p, out);
-    } else if (!strcmp(method, "Dialog")) {
-      snprintf(out, sizeof(out),
-               "{\"method\":\"Page.javascriptDialogOpening\",\"params\":{\"type\":\"alert\"},\"sessionId\":\"%s\"}", s);
-      peer_send(p, out);
-    } else if (!strcmp(method, "Page.handleJavaScriptDialog")) {
-      /* The hook answered the dialog: reply to the original with an event. */
-      snprintf(out, sizeof(out), "{\"method\":\"Test.dialogHandled\",\"params\":%s,\"sessionId\":\"%s\"}", params, s);
-      peer_send(p, out);
-    } else if (!strcmp(method, "Die")) {
-      free(params);
-      cJSON_Delete(m);
-      break;
-    }
-    free(params);
-    cJSON_Delete(m);
-  }
-  close(p->wfd);
-  close(p->rfd);
-  return NULL;
+  free(params);
+  return handled;
 }
 
 static pb_cdp *c;
-static peer pr;
-static pthread_t pt;
+static const fc_script script = {.handler = peer_methods};
+static fc_thread *peer;
 static int hook_calls;
 
-static int hook(pb_cdp *conn, const char *sid, const char *method, const cJSON *params, void *data) {
+static int hook(pb_cdp *conn, const char *sid, const char *method, const cJSON *params,
+                void *data) {
   (void)params;
   ASSERT(data == &hook_calls);
   hook_calls++;
@@ -122,12 +118,9 @@ static int hook(pb_cdp *conn, const char *sid, const char *method, const cJSON *
 }
 
 static void start(void) {
-  int to_peer[2], from_peer[2];
-  ASSERT(pipe(to_peer) == 0 && pipe(from_peer) == 0);
-  pr.rfd = to_peer[0];
-  pr.wfd = from_peer[1];
-  ASSERT(pthread_create(&pt, NULL, peer_main, &pr) == 0);
-  ASSERT_EQ(pb_cdp_open(to_peer[1], from_peer[0], hook, &hook_calls, &c), 0);
+  int to_peer, from_peer;
+  ASSERT_EQ(fc_start(&script, &to_peer, &from_peer, &peer), 0);
+  ASSERT_EQ(pb_cdp_open(to_peer, from_peer, hook, &hook_calls, &c), 0);
 }
 
 static void test_call_and_reply(void) {
@@ -140,7 +133,8 @@ static void test_call_and_reply(void) {
 
 static void test_error(void) {
   char err[128];
-  ASSERT_EQ(pb_cdp_call(c, NULL, "Fail", NULL, pb_now_ms() + 2000, NULL, err, sizeof(err)), PB_ECDP);
+  ASSERT_EQ(pb_cdp_call(c, NULL, "Fail", NULL, pb_now_ms() + 2000, NULL, err, sizeof(err)),
+            PB_ECDP);
   ASSERT_STR_EQ(err, "No target");
 }
 
@@ -188,7 +182,8 @@ static void test_oversized_reply(void) {
   pb_cdp_event_free(ev);
   pb_cdp_unsubscribe(sub);
   ASSERT(pb_cdp_alive(c));
-  ASSERT_EQ(pb_cdp_call(c, NULL, "Echo", cJSON_CreateObject(), pb_now_ms() + 5000, &result, NULL, 0), 0);
+  ASSERT_EQ(
+      pb_cdp_call(c, NULL, "Echo", cJSON_CreateObject(), pb_now_ms() + 5000, &result, NULL, 0), 0);
   cJSON_Delete(result);
 }
 
@@ -281,7 +276,7 @@ int main(void) {
   RUN(test_hook_answers_dialog);
   RUN(test_target_crash);
   RUN(test_browser_dies);
-  pthread_join(pt, NULL);
+  ASSERT_EQ(fc_join(peer), FC_STOPPED);
   pb_cdp_close(c);
   DONE();
 }

@@ -2,6 +2,7 @@
  * Readability on a clone of the rendered document inside the page (like a
  * reader view) and converts what it returns; full mode converts the whole
  * rendered document. Conversion is render/html2md, in C. */
+#include "common/json.h"
 #include "ops/nav.h"
 #include "render/html2md.h"
 
@@ -68,14 +69,9 @@ static int starts_with_title(const char *md, const char *title) {
   return !strncmp(md, title, tl) && md[tl] == '\n' && md[tl + 1] == '=';
 }
 
-static const char *str_of(const cJSON *o, const char *k) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 int pb_op_markdown(pb_job *job, pb_op_result *res) {
   const cJSON *req = job->req;
-  const char *mode = str_of(req, "mode");
+  const char *mode = pb_json_str(req, "mode");
   int want_readable = !mode || !strcmp(mode, "readable");
   int frontmatter = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "frontmatter"));
   pb_md_opts opts;
@@ -110,7 +106,7 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
       pb_nav_close(nav, res);
       return pb_op_fail_rc(res, rc, "extracting the main content");
     }
-    if (rc || !cJSON_IsObject(article) || !str_of(article, "content") || !cJSON_IsNumber(len) ||
+    if (rc || !cJSON_IsObject(article) || !pb_json_str(article, "content") || !cJSON_IsNumber(len) ||
         len->valuedouble < READABLE_MIN_CHARS) {
       note = "the page has too little main content for readable mode; converted the full page";
       cJSON_Delete(article);
@@ -119,9 +115,9 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   }
   pb_nav_close(nav, res);
 
-  const char *url = str_of(page, "url");
+  const char *url = pb_json_str(page, "url");
   if (url && !opts.base_url[0]) pb_strlcpy(opts.base_url, url, sizeof(opts.base_url));
-  const char *html = article ? str_of(article, "content") : str_of(page, "html");
+  const char *html = article ? pb_json_str(article, "content") : pb_json_str(page, "html");
   char *md = NULL;
   size_t md_len = 0;
   rc = pb_html2md(html ? html : "", html ? strlen(html) : 0, &opts, &md, &md_len);
@@ -135,12 +131,12 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   pb_buf out;
   pb_buf_init(&out, (size_t)128 << 20);
   if (frontmatter) {
-    const char *title = article && str_of(article, "title") ? str_of(article, "title") : str_of(page, "title");
-    const char *desc = str_of(page, "description") ? str_of(page, "description")
-                                                   : article ? str_of(article, "excerpt") : NULL;
-    const char *by = article && str_of(article, "byline") ? str_of(article, "byline") : str_of(page, "byline");
-    const char *pub = article && str_of(article, "publishedTime") ? str_of(article, "publishedTime")
-                                                                  : str_of(page, "published");
+    const char *title = article && pb_json_str(article, "title") ? pb_json_str(article, "title") : pb_json_str(page, "title");
+    const char *desc = pb_json_str(page, "description") ? pb_json_str(page, "description")
+                                                   : article ? pb_json_str(article, "excerpt") : NULL;
+    const char *by = article && pb_json_str(article, "byline") ? pb_json_str(article, "byline") : pb_json_str(page, "byline");
+    const char *pub = article && pb_json_str(article, "publishedTime") ? pb_json_str(article, "publishedTime")
+                                                                  : pb_json_str(page, "published");
     pb_buf_append(&out, "---\n", 4);
     yaml_field(&out, "title", title);
     yaml_field(&out, "url", url);
@@ -152,7 +148,7 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   /* Readability lifts the title out of the content; a reader view shows it
    * on top, in the heading style asked for, unless the content opens with
    * that very heading. */
-  const char *atitle = article ? str_of(article, "title") : NULL;
+  const char *atitle = article ? pb_json_str(article, "title") : NULL;
   if (atitle && *atitle && !starts_with_title(md, atitle)) {
     int atx = opts.heading_style == PB_MD_HEADING_ATX;
     if (atx) pb_buf_append(&out, "# ", 2);

@@ -1,5 +1,6 @@
 #include "ops/nav.h"
 
+#include "common/json.h"
 #include "common/pattern.h"
 #include "common/pb.h"
 #include "trace/trace.h"
@@ -49,8 +50,6 @@ struct pb_nav {
   int committed;     /* Page.navigate was answered */
 };
 
-static const char *obj_str(const cJSON *o, const char *name);
-#define obj_str_pub obj_str
 
 static void trace_rec(int dir, const char *json, size_t len, void *data) {
   pb_trace_cdp(data, dir, pb_wall_ms(), json, len);
@@ -119,7 +118,7 @@ static void trace_start(pb_nav *n) {
   if (pb_cdp_record(pg->cdp, pg->session_id, trace_rec, n->trace))
     return;
   n->recording = 1;
-  pb_trace_meta(n->trace, obj_str_pub(n->job->req, "url"), pg->width,
+  pb_trace_meta(n->trace, pb_json_str(n->job->req, "url"), pg->width,
                 pg->height, NULL, NULL);
   /* All are answered before the page loads, so the trace holds all of it;
    * a session answers in order, so waiting for the last one is enough. */
@@ -444,33 +443,14 @@ static unsigned type_mask(const cJSON *list) {
   return mask;
 }
 
-static int obj_int(const cJSON *o, const char *name, int def) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsNumber(v) ? v->valueint : def;
-}
-
-static double obj_num(const cJSON *o, const char *name, double def) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
-static const char *obj_str(const cJSON *o, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int obj_bool(const cJSON *o, const char *name) {
-  return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name));
-}
-
 /* Applies viewport, user agent, headers, cookies and request interception. */
 static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
   const cJSON *req = n->job->req;
   pb_page *pg = n->page;
   int rc;
   const cJSON *vp = cJSON_GetObjectItemCaseSensitive(req, "viewport");
-  int w = obj_int(vp, "width", 1280), h = obj_int(vp, "height", 720);
-  double dsf = obj_num(vp, "deviceScaleFactor", 1);
+  int w = pb_json_int(vp, "width", 1280), h = pb_json_int(vp, "height", 720);
+  double dsf = pb_json_num(vp, "deviceScaleFactor", 1);
   /* Every operation renders the viewport: none gets one past the cap. */
   if (pb_op_viewport_check(req, res))
     return -1;
@@ -479,14 +459,14 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
     cJSON_AddNumberToObject(p, "width", w);
     cJSON_AddNumberToObject(p, "height", h);
     cJSON_AddNumberToObject(p, "deviceScaleFactor", dsf);
-    cJSON_AddBoolToObject(p, "mobile", obj_bool(vp, "isMobile"));
+    cJSON_AddBoolToObject(p, "mobile", pb_json_true(vp, "isMobile"));
     if ((rc = pb_nav_call(n, "Emulation.setDeviceMetricsOverride", p, NULL)))
       return pb_op_fail_rc(res, rc, "setting the viewport");
     pg->width = w;
     pg->height = h;
     pg->dsf = dsf;
   }
-  const char *ua = obj_str(req, "userAgent");
+  const char *ua = pb_json_str(req, "userAgent");
   if (ua) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "userAgent", ua);
@@ -526,7 +506,7 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
     if (rc)
       return pb_op_fail_rc(res, rc, "setting cookies");
   }
-  const char *media = obj_str(req, "emulateMediaType");
+  const char *media = pb_json_str(req, "emulateMediaType");
   if (media) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "media", media);
@@ -545,8 +525,8 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
   n->allow_mask =
       type_mask(cJSON_GetObjectItemCaseSensitive(req, "allowResourceTypes"));
   const cJSON *auth = cJSON_GetObjectItemCaseSensitive(req, "authenticate");
-  n->auth_user = obj_str(auth, "username");
-  n->auth_pass = obj_str(auth, "password");
+  n->auth_user = pb_json_str(auth, "username");
+  n->auth_pass = pb_json_str(auth, "password");
   int all = n->allow_mask || n->nreject_re || n->nallow_re || n->auth_user;
   if (n->html_b64 || n->reject_mask || all) {
     /* Only what the policy needs is intercepted: every request pauses on
@@ -638,9 +618,9 @@ static int wait_lifecycle(pb_nav *n, const char *frame_id,
       return rc;
     int done = 0;
     if (!strcmp(ev->method, "Page.lifecycleEvent")) {
-      const char *f = obj_str(ev->params, "frameId"),
-                 *l = obj_str(ev->params, "loaderId"),
-                 *nm = obj_str(ev->params, "name");
+      const char *f = pb_json_str(ev->params, "frameId"),
+                 *l = pb_json_str(ev->params, "loaderId"),
+                 *nm = pb_json_str(ev->params, "name");
       if (f && nm && l && !strcmp(f, frame_id)) {
         if (!strcmp(nm, "init") && strcmp(l, current)) {
           pb_strlcpy(current, l, sizeof(current));
@@ -668,9 +648,9 @@ static int sleep_until(pb_nav *n, int64_t until);
 
 /* Polls in the page until the selector is attached (or visible / hidden). */
 static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
-  const char *sel = obj_str(wfs, "selector");
-  int timeout = obj_int(wfs, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
-  int visible = obj_bool(wfs, "visible"), hidden = obj_bool(wfs, "hidden");
+  const char *sel = pb_json_str(wfs, "selector");
+  int timeout = pb_json_int(wfs, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
+  int visible = pb_json_true(wfs, "visible"), hidden = pb_json_true(wfs, "hidden");
   cJSON *args = cJSON_CreateArray();
   cJSON_AddItemToArray(args, cJSON_CreateString(sel));
   char *sel_json = cJSON_PrintUnformatted(args);
@@ -759,7 +739,7 @@ static int add_tags(pb_nav *n, const cJSON *list, int script,
                     pb_op_result *res) {
   const cJSON *t;
   cJSON_ArrayForEach(t, list) {
-    const char *url = obj_str(t, "url"), *content = obj_str(t, "content");
+    const char *url = pb_json_str(t, "url"), *content = pb_json_str(t, "content");
     cJSON *arg = cJSON_CreateString(url ? url : content ? content : "");
     char *lit = cJSON_PrintUnformatted(arg);
     cJSON_Delete(arg);
@@ -799,8 +779,8 @@ static int add_tags(pb_nav *n, const cJSON *list, int script,
 int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
   *out = NULL;
   const cJSON *req = job->req;
-  const char *url = obj_str(req, "url"), *html = obj_str(req, "html");
-  const char *base = obj_str(req, "baseUrl");
+  const char *url = pb_json_str(req, "url"), *html = pb_json_str(req, "html");
+  const char *base = pb_json_str(req, "baseUrl");
   char err[512];
   int rc;
   if (url) {
@@ -855,7 +835,7 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
     n->leased_at = pb_now_ms();
     drain_events(n);
     pb_cdp_sub_set_hook(n->page->events, page_hook, n);
-    if (!n->trace && obj_bool(req, "trace") &&
+    if (!n->trace && pb_json_true(req, "trace") &&
         pb_trace_new(PB_TRACE_CAP_BYTES, &n->trace) == 0)
       trace_start(n);
     if (!load_page(n, doc_url, res))
@@ -938,12 +918,12 @@ static int egress_why(pb_nav *n, const char *url, int64_t since_ms, char *text,
 static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
                     int64_t goto_deadline, int best, pb_op_result *res) {
   char err[512];
-  const char *wait_until = obj_str(goto_opts, "waitUntil")
-                               ? obj_str(goto_opts, "waitUntil")
+  const char *wait_until = pb_json_str(goto_opts, "waitUntil")
+                               ? pb_json_str(goto_opts, "waitUntil")
                                : "load";
   cJSON *p = cJSON_CreateObject(), *nav = NULL;
   cJSON_AddStringToObject(p, "url", doc_url);
-  const char *referer = obj_str(goto_opts, "referer");
+  const char *referer = pb_json_str(goto_opts, "referer");
   if (referer)
     cJSON_AddStringToObject(p, "referrer", referer);
   int64_t t_nav = pb_now_ms();
@@ -964,7 +944,7 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
     return pb_op_fail(res, PB_CODE_NAVIGATION_FAILED, "%s: %s", doc_url, err);
   if (rc)
     return pb_op_fail_rc(res, rc, "navigating");
-  const char *error_text = obj_str(nav, "errorText");
+  const char *error_text = pb_json_str(nav, "errorText");
   if (!rc && !(error_text && *error_text))
     n->committed = 1;
   if (error_text && *error_text) {
@@ -1001,7 +981,7 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
     return -1;
   }
   char frame_id[64] = "", loader_id[64] = "";
-  const char *f = obj_str(nav, "frameId"), *l = obj_str(nav, "loaderId");
+  const char *f = pb_json_str(nav, "frameId"), *l = pb_json_str(nav, "loaderId");
   pb_strlcpy(frame_id, f ? f : n->page->target_id, sizeof(frame_id));
   if (l)
     pb_strlcpy(loader_id, l, sizeof(loader_id));
@@ -1044,7 +1024,7 @@ static int after_load(pb_nav *n, int best, pb_op_result *res) {
     if (rc > 0)
       memset(res, 0, sizeof(*res)); /* best attempt: carry on */
   }
-  int wft = obj_int(req, "waitForTimeout", 0);
+  int wft = pb_json_int(req, "waitForTimeout", 0);
   if (wft > 0) {
     int64_t until = pb_now_ms() + wft;
     if (until > job->deadline_ms)
@@ -1075,8 +1055,8 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
            (long long)(pb_now_ms() - n->leased_at));
 
   const cJSON *goto_opts = cJSON_GetObjectItemCaseSensitive(req, "gotoOptions");
-  int best = obj_bool(req, "bestAttempt");
-  int goto_timeout = obj_int(goto_opts, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
+  int best = pb_json_true(req, "bestAttempt");
+  int goto_timeout = pb_json_int(goto_opts, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
   int64_t goto_deadline =
       pb_now_ms() + (goto_timeout > 0 ? goto_timeout : PB_JOB_TIMEOUT_MAX_MS);
   /* A best attempt keeps some of the job's time for the work after a wait

@@ -5,6 +5,7 @@
  * did its work, and the result says what broke. */
 #include "ops/testrun.h"
 
+#include "common/json.h"
 #include "common/pb.h"
 #include "ops/nav.h"
 #include "ops/ops.h"
@@ -48,11 +49,6 @@ typedef struct {
   char error[1024];
 } step_ctx;
 
-static const char *sstr(const cJSON *o, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static int step_fail(step_ctx *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int step_fail(step_ctx *s, const char *fmt, ...) {
   va_list ap;
@@ -82,7 +78,7 @@ static void on_event(run *t, pb_cdp_event *ev) {
     const cJSON *a;
     cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(p, "args")) {
       const cJSON *v = cJSON_GetObjectItemCaseSensitive(a, "value");
-      const char *d = sstr(a, "description");
+      const char *d = pb_json_str(a, "description");
       if (b.len) pb_buf_append(&b, " ", 1);
       if (cJSON_IsString(v)) {
         pb_buf_printf(&b, "%s", v->valuestring);
@@ -91,23 +87,23 @@ static void on_event(run *t, pb_cdp_event *ev) {
         if (j) pb_buf_printf(&b, "%s", j);
         free(j);
       } else {
-        pb_buf_printf(&b, "%s", d ? d : sstr(a, "type") ? sstr(a, "type") : "");
+        pb_buf_printf(&b, "%s", d ? d : pb_json_str(a, "type") ? pb_json_str(a, "type") : "");
       }
     }
-    const char *type = sstr(p, "type");
+    const char *type = pb_json_str(p, "type");
     add_console(t, type ? type : "log", b.data ? b.data : "");
     pb_buf_free(&b);
   } else if (!strcmp(ev->method, "Runtime.exceptionThrown")) {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(p, "exceptionDetails");
-    const char *text = sstr(cJSON_GetObjectItemCaseSensitive(d, "exception"), "description");
-    if (!text) text = sstr(d, "text");
+    const char *text = pb_json_str(cJSON_GetObjectItemCaseSensitive(d, "exception"), "description");
+    if (!text) text = pb_json_str(d, "text");
     if (cJSON_GetArraySize(t->page_errors) < MAX_CONSOLE) {
       char buf[MAX_CONSOLE_TEXT];
       pb_strlcpy(buf, text ? text : "exception", sizeof(buf));
       cJSON_AddItemToArray(t->page_errors, cJSON_CreateString(buf));
     }
   } else if (!strcmp(ev->method, "Page.lifecycleEvent")) {
-    const char *f = sstr(p, "frameId"), *l = sstr(p, "loaderId"), *name = sstr(p, "name");
+    const char *f = pb_json_str(p, "frameId"), *l = pb_json_str(p, "loaderId"), *name = pb_json_str(p, "name");
     if (!f || !l || !name || strcmp(f, t->page->target_id)) return;
     if (!strcmp(name, "init")) {
       pb_strlcpy(t->loader, l, sizeof(t->loader));
@@ -175,8 +171,8 @@ static int js_eval(run *t, const char *expr, int64_t deadline, cJSON **value, ch
   if (rc) return rc;
   const cJSON *exc = cJSON_GetObjectItemCaseSensitive(res, "exceptionDetails");
   if (exc) {
-    const char *d = sstr(cJSON_GetObjectItemCaseSensitive(exc, "exception"), "description");
-    const char *text = sstr(exc, "text");
+    const char *d = pb_json_str(cJSON_GetObjectItemCaseSensitive(exc, "exception"), "description");
+    const char *text = pb_json_str(exc, "text");
     snprintf(err, errcap, "%s", d ? d : text ? text : "exception");
     cJSON_Delete(res);
     /* Terminated by the timeout above. */
@@ -237,7 +233,7 @@ static int until_ok(run *t, step_ctx *s, const pb_selector *sel, const char *op,
       return 0;
     }
     if (!rc) {
-      const char *r = sstr(v, "reason");
+      const char *r = pb_json_str(v, "reason");
       pb_strlcpy(reason, r ? r : "not satisfied", sizeof(reason));
       int fatal = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "fatal"));
       cJSON_Delete(v);
@@ -363,7 +359,7 @@ static int insert_text(run *t, step_ctx *s, const char *text) {
 
 static int parse_sel(step_ctx *s, pb_selector *sel) {
   char why[256];
-  if (pb_selector_parse(sstr(s->step, "selector"), sel, why, sizeof(why)))
+  if (pb_selector_parse(pb_json_str(s->step, "selector"), sel, why, sizeof(why)))
     return step_fail(s, "selector: %s", why);
   return 0;
 }
@@ -380,7 +376,7 @@ static int actionable(run *t, step_ctx *s, const pb_selector *sel, int hit, int 
   if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s->step, "force")))
     cJSON_AddBoolToObject(o, "force", 1);
   char what[1100];
-  snprintf(what, sizeof(what), "%s '%s'", s->action, sstr(s->step, "selector"));
+  snprintf(what, sizeof(what), "%s '%s'", s->action, pb_json_str(s->step, "selector"));
   cJSON *v = NULL;
   int rc = until_ok(t, s, sel, "actionable", o, what, &v);
   cJSON_Delete(o);
@@ -398,7 +394,7 @@ static int do_click(run *t, step_ctx *s, int count, int move_only) {
   if (parse_sel(s, &sel) || actionable(t, s, &sel, 1, 0, &x, &y, NULL)) return -1;
   if (mouse(t, s, "mouseMoved", x, y, NULL, 0)) return -1;
   if (move_only) return 0;
-  const char *button = sstr(s->step, "button");
+  const char *button = pb_json_str(s->step, "button");
   if (!button) button = "left";
   for (int i = 1; i <= count; i++)
     if (mouse(t, s, "mousePressed", x, y, button, i) ||
@@ -431,7 +427,7 @@ static int do_fill(run *t, step_ctx *s) {
   pb_selector sel;
   double x, y;
   if (parse_sel(s, &sel) || actionable(t, s, &sel, 0, 1, &x, &y, NULL)) return -1;
-  const char *value = sstr(s->step, "value");
+  const char *value = pb_json_str(s->step, "value");
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "value", value ? value : "");
   cJSON *v = NULL;
@@ -479,16 +475,16 @@ static int do_type(run *t, step_ctx *s) {
       until_ok(t, s, &sel, "focus", NULL, "type", NULL))
     return -1;
   const cJSON *d = cJSON_GetObjectItemCaseSensitive(s->step, "delay");
-  return type_text(t, s, sstr(s->step, "text"), cJSON_IsNumber(d) ? d->valueint : 0);
+  return type_text(t, s, pb_json_str(s->step, "text"), cJSON_IsNumber(d) ? d->valueint : 0);
 }
 
 static int do_press(run *t, step_ctx *s) {
   pb_key keys[PB_TEST_MAX_KEYS];
   int n;
   char why[256];
-  if (pb_key_parse(sstr(s->step, "key"), keys, &n, why, sizeof(why)))
+  if (pb_key_parse(pb_json_str(s->step, "key"), keys, &n, why, sizeof(why)))
     return step_fail(s, "key: %s", why);
-  if (sstr(s->step, "selector")) {
+  if (pb_json_str(s->step, "selector")) {
     pb_selector sel;
     double x, y;
     if (parse_sel(s, &sel) || actionable(t, s, &sel, 0, 0, &x, &y, NULL) ||
@@ -524,7 +520,7 @@ static int do_select(run *t, step_ctx *s) {
 
 static int do_scroll(run *t, step_ctx *s) {
   pb_selector sel;
-  int has_sel = sstr(s->step, "selector") != NULL;
+  int has_sel = pb_json_str(s->step, "selector") != NULL;
   if (has_sel && parse_sel(s, &sel)) return -1;
   cJSON *o = cJSON_CreateObject();
   const cJSON *x = cJSON_GetObjectItemCaseSensitive(s->step, "x");
@@ -539,7 +535,7 @@ static int do_scroll(run *t, step_ctx *s) {
 /* An expectation or wait that the page helper checks in one go. */
 static int do_expect(run *t, step_ctx *s, const char *kind) {
   pb_selector sel;
-  int has_sel = sstr(s->step, "selector") != NULL;
+  int has_sel = pb_json_str(s->step, "selector") != NULL;
   if (has_sel && parse_sel(s, &sel)) return -1;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "kind", kind);
@@ -551,7 +547,7 @@ static int do_expect(run *t, step_ctx *s, const char *kind) {
   }
   char what[1100];
   if (has_sel)
-    snprintf(what, sizeof(what), "%s '%s'", s->action, sstr(s->step, "selector"));
+    snprintf(what, sizeof(what), "%s '%s'", s->action, pb_json_str(s->step, "selector"));
   else
     snprintf(what, sizeof(what), "%s", s->action);
   int rc = until_ok(t, s, has_sel ? &sel : NULL, "expect", o, what, NULL);
@@ -560,11 +556,11 @@ static int do_expect(run *t, step_ctx *s, const char *kind) {
 }
 
 static int do_goto(run *t, step_ctx *s) {
-  const char *url = sstr(s->step, "url");
+  const char *url = pb_json_str(s->step, "url");
   char err[512];
   int rc = pb_egress_check_url(t->job->env->egress, url, err, sizeof(err));
   if (rc) return step_fail(s, "goto %s: %s", url, err);
-  const char *wu = sstr(s->step, "waitUntil");
+  const char *wu = pb_json_str(s->step, "waitUntil");
   unsigned want = !wu || !strcmp(wu, "load")        ? LC_LOAD
                   : !strcmp(wu, "domcontentloaded") ? LC_DCL
                   : !strcmp(wu, "networkidle0")     ? LC_NET_IDLE
@@ -577,7 +573,7 @@ static int do_goto(run *t, step_ctx *s) {
   if (rc == PB_ETIMEOUT)
     return step_fail(s, "goto %s: no response within %d ms", url, s->timeout_ms);
   if (rc) return step_fail(s, "goto %s: %s", url, rc == PB_ECDP ? err : pb_strerror(rc));
-  const char *et = sstr(nav, "errorText"), *loader = sstr(nav, "loaderId");
+  const char *et = pb_json_str(nav, "errorText"), *loader = pb_json_str(nav, "loaderId");
   if (et && *et) {
     /* A failed tunnel or an empty response is what the egress proxy made of
      * a refusal or an upstream failure: say which, as it recorded it. */
@@ -612,7 +608,7 @@ static int do_goto(run *t, step_ctx *s) {
 }
 
 static int do_load_state(run *t, step_ctx *s) {
-  const char *st = sstr(s->step, "state");
+  const char *st = pb_json_str(s->step, "state");
   unsigned want = !st || !strcmp(st, "load")        ? LC_LOAD
                   : !strcmp(st, "domcontentloaded") ? LC_DCL
                   : !strcmp(st, "networkidle")      ? LC_NET_IDLE
@@ -633,7 +629,7 @@ static int do_load_state(run *t, step_ctx *s) {
 static int do_evaluate(run *t, step_ctx *s) {
   cJSON *v = NULL;
   char err[1024];
-  int rc = js_eval(t, sstr(s->step, "expression"), s->deadline, &v, err, sizeof(err));
+  int rc = js_eval(t, pb_json_str(s->step, "expression"), s->deadline, &v, err, sizeof(err));
   if (rc == PB_ETIMEOUT)
     return step_fail(s, "evaluate: still running after %d ms; the script was terminated",
                      s->timeout_ms);
@@ -657,11 +653,11 @@ static int capture(run *t, step_ctx *s, char **b64) {
   cJSON *req = cJSON_CreateObject();
   cJSON *opts = cJSON_AddObjectToObject(req, "screenshotOptions");
   cJSON_AddStringToObject(opts, "type", "png");
-  if (sstr(s->step, "selector")) {
+  if (pb_json_str(s->step, "selector")) {
     pb_selector sel;
     cJSON *box = NULL;
     char what[1100];
-    snprintf(what, sizeof(what), "%s '%s'", s->action, sstr(s->step, "selector"));
+    snprintf(what, sizeof(what), "%s '%s'", s->action, pb_json_str(s->step, "selector"));
     if (parse_sel(s, &sel) || until_ok(t, s, &sel, "box", NULL, what, &box)) {
       cJSON_Delete(req);
       return -1;
@@ -687,26 +683,21 @@ static int capture(run *t, step_ctx *s, char **b64) {
 static int do_screenshot(run *t, step_ctx *s) {
   char *b64 = NULL;
   if (capture(t, s, &b64)) return -1;
-  cJSON_DeleteItemFromObjectCaseSensitive(t->screenshots, sstr(s->step, "name"));
-  cJSON_AddItemToObject(t->screenshots, sstr(s->step, "name"), cJSON_CreateString(b64));
+  cJSON_DeleteItemFromObjectCaseSensitive(t->screenshots, pb_json_str(s->step, "name"));
+  cJSON_AddItemToObject(t->screenshots, pb_json_str(s->step, "name"), cJSON_CreateString(b64));
   free(b64);
   return 0;
-}
-
-static double step_num(const cJSON *step, const char *name, double def) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(step, name);
-  return cJSON_IsNumber(v) ? v->valuedouble : def;
 }
 
 /* Compares captures with the baseline until they match or time runs out;
  * the last capture and its diff image are kept in the report. */
 static int do_expect_screenshot(run *t, step_ctx *s) {
-  const char *name = sstr(s->step, "name"), *base_b64 = sstr(s->step, "baseline");
+  const char *name = pb_json_str(s->step, "name"), *base_b64 = pb_json_str(s->step, "baseline");
   unsigned char *base = NULL;
   size_t base_len = 0;
   if (pb_base64_decode(base_b64, strlen(base_b64), &base, &base_len))
     return step_fail(s, "baseline: not base64");
-  double threshold = step_num(s->step, "threshold", 0.1);
+  double threshold = pb_json_num(s->step, "threshold", 0.1);
   const cJSON *mp = cJSON_GetObjectItemCaseSensitive(s->step, "maxDiffPixels");
   const cJSON *mr = cJSON_GetObjectItemCaseSensitive(s->step, "maxDiffRatio");
   int64_t max_pixels = cJSON_IsNumber(mp)   ? (int64_t)mp->valuedouble
@@ -799,12 +790,12 @@ static int run_step(run *t, step_ctx *s) {
   if (!strcmp(a, "uncheck")) return do_check(t, s, 0);
   if (!strcmp(a, "scroll")) return do_scroll(t, s);
   if (!strcmp(a, "wait")) {
-    int64_t until = pb_now_ms() + (int64_t)step_num(s->step, "ms", 0);
+    int64_t until = pb_now_ms() + (int64_t)pb_json_num(s->step, "ms", 0);
     if (until > t->end) return step_fail(s, "wait: past the script's timeout");
     return pump(t, until) ? step_fail(s, "wait: canceled") : 0;
   }
   if (!strcmp(a, "waitFor")) {
-    const char *st = sstr(s->step, "state");
+    const char *st = pb_json_str(s->step, "state");
     return do_expect(t, s, st ? st : "visible");
   }
   if (!strcmp(a, "waitForURL") || !strcmp(a, "expectURL")) return do_expect(t, s, "url");
@@ -859,7 +850,7 @@ int pb_testrun_junit(const cJSON *result, const char *suite, char **xml, size_t 
   int tests = 0, failures = 0, skipped = 0;
   const cJSON *st;
   cJSON_ArrayForEach(st, steps) {
-    const char *status = sstr(st, "status");
+    const char *status = pb_json_str(st, "status");
     tests++;
     failures += status && !strcmp(status, "failed");
     skipped += status && !strcmp(status, "skipped");
@@ -874,7 +865,7 @@ int pb_testrun_junit(const cJSON *result, const char *suite, char **xml, size_t 
   pb_buf_printf(&b, "\" tests=\"%d\" failures=\"%d\" errors=\"0\" skipped=\"%d\" time=\"%.3f\">\n",
                 tests, failures, skipped, secs);
   cJSON_ArrayForEach(st, steps) {
-    const char *status = sstr(st, "status"), *name = sstr(st, "name"), *action = sstr(st, "action");
+    const char *status = pb_json_str(st, "status"), *name = pb_json_str(st, "name"), *action = pb_json_str(st, "action");
     /* valueint, not a cast: a missing or huge index must not be UB. */
     const cJSON *ij = cJSON_GetObjectItemCaseSensitive(st, "index");
     int index = cJSON_IsNumber(ij) ? ij->valueint : 0;
@@ -885,7 +876,7 @@ int pb_testrun_junit(const cJSON *result, const char *suite, char **xml, size_t 
     xml_escape(&b, name ? name : action);
     pb_buf_printf(&b, "\" time=\"%.3f\"", isnan(ms) ? 0 : ms / 1000);
     if (status && !strcmp(status, "failed")) {
-      const char *e = sstr(st, "error");
+      const char *e = pb_json_str(st, "error");
       pb_buf_printf(&b, ">\n      <failure message=\"");
       xml_escape(&b, e);
       pb_buf_printf(&b, "\" type=\"");
@@ -905,8 +896,8 @@ int pb_testrun_junit(const cJSON *result, const char *suite, char **xml, size_t 
     pb_buf_printf(&b, "    <system-out>");
     const cJSON *c;
     cJSON_ArrayForEach(c, console) {
-      pb_buf_printf(&b, "[%s] ", sstr(c, "type") ? sstr(c, "type") : "log");
-      xml_escape(&b, sstr(c, "text"));
+      pb_buf_printf(&b, "[%s] ", pb_json_str(c, "type") ? pb_json_str(c, "type") : "log");
+      xml_escape(&b, pb_json_str(c, "text"));
       pb_buf_printf(&b, "\n");
     }
     pb_buf_printf(&b, "</system-out>\n");
@@ -953,7 +944,7 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
   const cJSON *gs;
   int gi = 0;
   cJSON_ArrayForEach(gs, cJSON_GetObjectItemCaseSensitive(job->req, "steps")) {
-    const char *action = sstr(gs, "action"), *gurl = sstr(gs, "url");
+    const char *action = pb_json_str(gs, "action"), *gurl = pb_json_str(gs, "url");
     if (action && gurl && !strcmp(action, "goto")) {
       char why[512];
       rc = pb_egress_check_url(job->env->egress, gurl, why, sizeof(why));
@@ -997,7 +988,7 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
   const cJSON *step;
   cJSON_ArrayForEach(step, cJSON_GetObjectItemCaseSensitive(orig, "steps")) {
     cJSON *o = cJSON_CreateObject();
-    const char *action = sstr(step, "action"), *name = sstr(step, "name");
+    const char *action = pb_json_str(step, "action"), *name = pb_json_str(step, "name");
     cJSON_AddNumberToObject(o, "index", index++);
     /* For screenshots and expectAttribute "name" is not a label. */
     if (name && strcmp(action, "screenshot") && strcmp(action, "expectScreenshot") &&
@@ -1016,7 +1007,7 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
     memset(&s, 0, sizeof(s));
     s.step = step;
     s.action = action;
-    s.timeout_ms = (int)step_num(step, "timeout", def_timeout);
+    s.timeout_ms = (int)pb_json_num(step, "timeout", def_timeout);
     int64_t ts = pb_now_ms();
     s.deadline = ts + s.timeout_ms;
     int short_of_time = 0;
@@ -1065,7 +1056,7 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
   if (job->format_junit) {
     char *xml = NULL;
     size_t len = 0;
-    const char *u = sstr(orig, "url");
+    const char *u = pb_json_str(orig, "url");
     rc = pb_testrun_junit(result, u ? u : "ppod browser test", &xml, &len);
     cJSON_Delete(result);
     if (rc) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "the JUnit report is too large");

@@ -174,12 +174,5 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   cJSON_AddStringToObject(env, "mode", article ? "readable" : "full");
   if (note) cJSON_AddStringToObject(env, "note", note);
   pb_buf_free(&out);
-  free(res->body);
-  res->body = cJSON_PrintUnformatted(env);
-  cJSON_Delete(env);
-  if (!res->body) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
-  res->body_len = strlen(res->body);
-  res->content_type = "application/json";
-  res->status = 200;
-  return 0;
+  return pb_op_json_object(res, env);
 }

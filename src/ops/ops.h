@@ -86,12 +86,28 @@ void pb_job_finish_deferred(pb_job *job);
  * being written. */
 int pb_op_trace(pb_job *job, pb_op_result *res);
 
-/* Fills res as an error. Always returns -1 so callers can `return fail(...)`. */
+/* ---- results (result.c) ----------------------------------------------- */
+
+/* Fills res as an error: code (PB_CODE_NONE counts as INTERNAL_ERROR) and
+ * the message; any body is freed. Always returns -1 so callers can
+ * `return pb_op_fail(...)`. */
 int pb_op_fail(pb_op_result *res, pb_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Maps a PB_E* from CDP work to an HTTP error (408, 502, 500...). */
+/* Maps a PB_E* from CDP work to an error code (TIMEOUT, BROWSER_CRASHED,
+ * PAGE_CRASHED, CLIENT_CLOSED, SHUTTING_DOWN, else INTERNAL_ERROR), the
+ * message prefixed with what. Returns -1. */
 int pb_op_fail_rc(pb_op_result *res, int rc, const char *what);
+/* Frees res's body. NULL is a no-op. */
 void pb_op_result_free(pb_op_result *res);
+/* Makes res a JSON success answer {"success":true,"result":result}; takes
+ * result (NULL answers null). 0, or -1 with res failed when out of memory. */
+int pb_op_json(pb_op_result *res, cJSON *result);
+/* Makes res the JSON answer envelope itself (for answers that carry more
+ * than "result"); takes envelope. 0, or -1 when out of memory. */
+int pb_op_json_object(pb_op_result *res, cJSON *envelope);
+/* Makes res a 200 answer of len bytes; takes body (malloc'd). content_type
+ * is a static string; NULL keeps the one already set. Returns 0. */
+int pb_op_bytes(pb_op_result *res, char *body, size_t len, const char *content_type);
 
 typedef int (*pb_op_fn)(pb_job *job, pb_op_result *res);
 
@@ -115,9 +131,5 @@ const cJSON *pb_op_screenshot_options(const cJSON *req);
  * PAGE_TOO_LARGE. Pure: called before any CDP call, since even a plain
  * screenshot renders the whole viewport. */
 int pb_op_viewport_check(const cJSON *req, pb_op_result *res);
-
-/* Makes res a JSON success answer {"success":true,"result":result}; takes
- * result. Returns 0. */
-int pb_op_json(pb_op_result *res, cJSON *result);
 
 #endif

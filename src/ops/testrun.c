@@ -1060,12 +1060,7 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
     rc = pb_testrun_junit(result, u ? u : "ppod browser test", &xml, &len);
     cJSON_Delete(result);
     if (rc) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "the JUnit report is too large");
-    free(res->body);
-    res->body = xml;
-    res->body_len = len;
-    res->content_type = "application/xml";
-    res->status = 200;
-    return 0;
+    return pb_op_bytes(res, xml, len, "application/xml");
   }
   return pb_op_json(res, result);
 }

@@ -70,20 +70,12 @@ static int starts_with_title(const char *md, const char *title) {
 }
 
 int pb_op_markdown(pb_job *job, pb_op_result *res) {
-  const cJSON *req = job->req;
-  const char *mode = pb_json_str(req, "mode");
-  int want_readable = !mode || !strcmp(mode, "readable");
-  int frontmatter = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "frontmatter"));
-  pb_md_opts opts;
-  pb_md_opts_default(&opts);
-  /* What people expect from a Markdown API: ATX headings, fenced code. */
-  opts.heading_style = PB_MD_HEADING_ATX;
-  opts.code_block_style = PB_MD_CODE_FENCED;
-  opts.bullet_list_marker = '-';
+  const pb_markdown_opts *mo = &job->opts.markdown;
+  int want_readable = mo->readable, frontmatter = mo->frontmatter;
+  pb_md_opts opts = mo->md;
   char err[512];
-  if (pb_md_opts_from_json(cJSON_GetObjectItemCaseSensitive(req, "markdownOptions"), &opts, err,
-                           sizeof(err)))
-    return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "markdownOptions: %s", err);
+  if (mo->md_invalid)
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "markdownOptions: %s", mo->md_error);
 
   pb_nav *nav = NULL;
   if (pb_nav_open(job, res, &nav)) return -1;

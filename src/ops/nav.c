@@ -22,7 +22,6 @@
  * leave the machine. */
 #define HTML_DEFAULT_URL "https://ppod.invalid/"
 
-#define MAX_PATTERNS 64
 /* New documents a page may load in its main frame while a quick action waits
  * for it (script and meta-refresh redirects; HTTP redirects are one
  * navigation, capped by Chromium at 20). Past it: 422 TOO_MANY_REDIRECTS. */
@@ -38,10 +37,10 @@ struct pb_nav {
   int doc_served;
   unsigned reject_mask; /* resource types blocked */
   unsigned allow_mask;  /* when not 0: only these types pass */
-  pb_pattern *reject_re[MAX_PATTERNS],
-      *allow_re[MAX_PATTERNS]; /* tenant regexes, bounded */
+  pb_pattern *reject_re[PB_MAX_PATTERNS],
+      *allow_re[PB_MAX_PATTERNS]; /* tenant regexes, bounded */
   int nreject_re, nallow_re;
-  const char *auth_user, *auth_pass; /* borrowed from the request */
+  const char *auth_user, *auth_pass; /* borrowed from the request's options */
   int auth_tries;
   pb_trace *trace; /* when the request asked for "trace": true */
   int recording;
@@ -117,7 +116,7 @@ static void trace_start(pb_nav *n) {
   if (pb_cdp_record(pg->cdp, pg->session_id, trace_rec, n->trace))
     return;
   n->recording = 1;
-  pb_trace_meta(n->trace, pb_json_str(n->job->req, "url"), pg->width,
+  pb_trace_meta(n->trace, n->job->opts.page.url, pg->width,
                 pg->height, NULL, NULL);
   /* All are answered before the page loads, so the trace holds all of it;
    * a session answers in order, so waiting for the last one is enough. */
@@ -180,22 +179,6 @@ static void trace_finish(pb_nav *n) {
   }
   PB_DEBUG("trace: stopped in %lld ms, zip of %zu bytes written in %lld ms",
            (long long)(t1 - t0), len, (long long)(pb_now_ms() - t1));
-}
-
-static const char *const resource_types[] = {
-    "Document",  "Stylesheet",     "Image",       "Media",
-    "Font",      "Script",         "TextTrack",   "XHR",
-    "Fetch",     "Prefetch",       "EventSource", "WebSocket",
-    "Manifest",  "SignedExchange", "Ping",        "CSPViolationReport",
-    "Preflight", "Other",
-};
-#define NTYPES (int)(sizeof(resource_types) / sizeof(resource_types[0]))
-
-static int resource_type_index(const char *name) {
-  for (int i = 0; i < NTYPES; i++)
-    if (!strcasecmp(resource_types[i], name))
-      return i;
-  return -1;
 }
 
 pb_page *pb_nav_page(pb_nav *n) { return n->page; }
@@ -342,7 +325,7 @@ static int page_hook(pb_cdp *c, const char *sid, const char *method,
   const cJSON *url_j = cJSON_GetObjectItemCaseSensitive(request, "url");
   const char *url = cJSON_IsString(url_j) ? url_j->valuestring : "";
   const char *tname = cJSON_IsString(type) ? type->valuestring : "Other";
-  int ti = resource_type_index(tname);
+  int ti = pb_resource_type_index(tname);
   int main_doc = !strcmp(tname, "Document") && cJSON_IsString(frame) &&
                  !strcmp(frame->valuestring, n->page->target_id);
   int block = 0;
@@ -374,50 +357,36 @@ static int page_hook(pb_cdp *c, const char *sid, const char *method,
   return 1;
 }
 
-static unsigned type_mask(const cJSON *list) {
-  unsigned mask = 0;
-  const cJSON *t;
-  cJSON_ArrayForEach(t, list) {
-    int i = cJSON_IsString(t) ? resource_type_index(t->valuestring) : -1;
-    if (i >= 0)
-      mask |= 1u << i;
-  }
-  return mask;
-}
-
 /* Applies viewport, user agent, headers, cookies and request interception. */
 static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
-  const cJSON *req = n->job->req;
+  const pb_page_opts *o = &n->job->opts.page;
   pb_page *pg = n->page;
   int rc;
-  const cJSON *vp = cJSON_GetObjectItemCaseSensitive(req, "viewport");
-  int w = pb_json_int(vp, "width", 1280), h = pb_json_int(vp, "height", 720);
-  double dsf = pb_json_num(vp, "deviceScaleFactor", 1);
+  int w = o->viewport.width, h = o->viewport.height;
+  double dsf = o->viewport.dsf;
   /* Every operation renders the viewport: none gets one past the cap. */
-  if (pb_op_viewport_check(req, res))
+  if (pb_op_viewport_check(&o->viewport, res))
     return -1;
   if (w != pg->width || h != pg->height || dsf != pg->dsf) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddNumberToObject(p, "width", w);
     cJSON_AddNumberToObject(p, "height", h);
     cJSON_AddNumberToObject(p, "deviceScaleFactor", dsf);
-    cJSON_AddBoolToObject(p, "mobile", pb_json_true(vp, "isMobile"));
+    cJSON_AddBoolToObject(p, "mobile", o->viewport.is_mobile);
     if ((rc = pb_nav_call(n, "Emulation.setDeviceMetricsOverride", p, NULL)))
       return pb_op_fail_rc(res, rc, "setting the viewport");
     pg->width = w;
     pg->height = h;
     pg->dsf = dsf;
   }
-  const char *ua = pb_json_str(req, "userAgent");
+  const char *ua = o->user_agent;
   if (ua) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "userAgent", ua);
     if ((rc = pb_nav_call(n, "Emulation.setUserAgentOverride", p, NULL)))
       return pb_op_fail_rc(res, rc, "setting the user agent");
   }
-  const cJSON *hdrs =
-      cJSON_GetObjectItemCaseSensitive(req, "setExtraHTTPHeaders");
-  const cJSON *cookies = cJSON_GetObjectItemCaseSensitive(req, "cookies");
+  const cJSON *hdrs = o->extra_headers, *cookies = o->cookies;
   if (hdrs || cookies) {
     if ((rc = pb_nav_call(n, "Network.enable", NULL, NULL)))
       return pb_op_fail_rc(res, rc, "enabling the network domain");
@@ -448,39 +417,35 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
     if (rc)
       return pb_op_fail_rc(res, rc, "setting cookies");
   }
-  const char *media = pb_json_str(req, "emulateMediaType");
+  const char *media = o->media;
   if (media) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "media", media);
     if ((rc = pb_nav_call(n, "Emulation.setEmulatedMedia", p, NULL)))
       return pb_op_fail_rc(res, rc, "emulating the media type");
   }
-  if (cJSON_IsFalse(
-          cJSON_GetObjectItemCaseSensitive(req, "setJavaScriptEnabled"))) {
+  if (o->javascript_disabled) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddBoolToObject(p, "value", 1);
     if ((rc = pb_nav_call(n, "Emulation.setScriptExecutionDisabled", p, NULL)))
       return pb_op_fail_rc(res, rc, "disabling JavaScript");
   }
-  n->reject_mask =
-      type_mask(cJSON_GetObjectItemCaseSensitive(req, "rejectResourceTypes"));
-  n->allow_mask =
-      type_mask(cJSON_GetObjectItemCaseSensitive(req, "allowResourceTypes"));
-  const cJSON *auth = cJSON_GetObjectItemCaseSensitive(req, "authenticate");
-  n->auth_user = pb_json_str(auth, "username");
-  n->auth_pass = pb_json_str(auth, "password");
+  n->reject_mask = o->reject_types;
+  n->allow_mask = o->allow_types;
+  n->auth_user = o->auth_user;
+  n->auth_pass = o->auth_pass;
   int all = n->allow_mask || n->nreject_re || n->nallow_re || n->auth_user;
   if (n->html_b64 || n->reject_mask || all) {
     /* Only what the policy needs is intercepted: every request pauses on
      * its way out, so the common cases pause just the types named. */
     cJSON *p = cJSON_CreateObject();
     cJSON *pats = cJSON_AddArrayToObject(p, "patterns");
-    for (int i = 0; i < NTYPES && !all; i++) {
+    for (int i = 0; i < PB_RESOURCE_TYPES && !all; i++) {
       int want = (n->reject_mask & (1u << i)) || (i == 0 && n->html_b64);
       if (!want)
         continue;
       cJSON *pat = cJSON_CreateObject();
-      cJSON_AddStringToObject(pat, "resourceType", resource_types[i]);
+      cJSON_AddStringToObject(pat, "resourceType", pb_resource_type_name(i));
       cJSON_AddStringToObject(pat, "requestStage", "Request");
       cJSON_AddItemToArray(pats, pat);
     }
@@ -500,39 +465,23 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
 
 /* Compiles a request body's list of URL patterns. One that is not a valid
  * regular expression or is over a limit is 400 INVALID_PATTERN naming it. */
-static int compile_patterns(const cJSON *list, const char *field,
-                            pb_pattern **re, int *n, pb_op_result *res) {
-  const cJSON *it;
-  int i = 0;
-  cJSON_ArrayForEach(it, list) {
-    if (!cJSON_IsString(it) || *n >= MAX_PATTERNS)
-      continue;
+static int compile_patterns(const char *const *list, int count,
+                            const char *field, pb_pattern **re, int *n,
+                            pb_op_result *res) {
+  for (int i = 0; i < count && *n < PB_MAX_PATTERNS; i++) {
     char why[200];
-    int rc = pb_pattern_compile(it->valuestring, &re[*n], why, sizeof(why));
+    int rc = pb_pattern_compile(list[i], &re[*n], why, sizeof(why));
     if (rc == PB_ENOMEM)
       return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
     if (rc)
       return pb_op_fail(res, PB_CODE_INVALID_PATTERN, "%s[%d]: '%.200s' %s: %s",
-                        field, i, it->valuestring,
+                        field, i, list[i],
                         rc == PB_ETOOBIG ? "is over a limit"
                                          : "is not a valid regular expression",
                         why);
     (*n)++;
-    i++;
   }
   return 0;
-}
-
-static const char *lifecycle_name(const char *wait_until) {
-  if (!wait_until || !strcmp(wait_until, "load"))
-    return "load";
-  if (!strcmp(wait_until, "domcontentloaded"))
-    return "DOMContentLoaded";
-  if (!strcmp(wait_until, "networkidle0"))
-    return "networkIdle";
-  if (!strcmp(wait_until, "networkidle2"))
-    return "networkAlmostIdle";
-  return "load";
 }
 
 /* Waits for the lifecycle event `name` of the main frame's new document. */
@@ -589,10 +538,11 @@ static void drain_events(pb_nav *n) {
 static int sleep_until(pb_nav *n, int64_t until);
 
 /* Polls in the page until the selector is attached (or visible / hidden). */
-static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
-  const char *sel = pb_json_str(wfs, "selector");
-  int timeout = pb_json_int(wfs, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
-  int visible = pb_json_true(wfs, "visible"), hidden = pb_json_true(wfs, "hidden");
+static int wait_selector(pb_nav *n, pb_op_result *res) {
+  const pb_wait_selector_opts *wfs = &n->job->opts.page.wait_selector;
+  const char *sel = wfs->selector;
+  int timeout = wfs->timeout_ms;
+  int visible = wfs->visible, hidden = wfs->hidden;
   cJSON *args = cJSON_CreateArray();
   cJSON_AddItemToArray(args, cJSON_CreateString(sel));
   char *sel_json = cJSON_PrintUnformatted(args);
@@ -619,9 +569,8 @@ static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
       "})(%s, %s, %s, %d)",
       sel_json, visible ? "true" : "false", hidden ? "true" : "false", timeout);
   free(sel_json);
-  int64_t deadline = pb_now_ms() + timeout + 1000;
-  if (deadline > n->job->deadline_ms)
-    deadline = n->job->deadline_ms;
+  int64_t deadline = pb_deadline_wait_selector(&n->job->opts.page, pb_now_ms(),
+                                               n->job->deadline_ms);
   cJSON *v = NULL;
   char err[512];
   /* A navigation while waiting destroys the context the poll runs in:
@@ -673,15 +622,13 @@ static int sleep_until(pb_nav *n, int64_t until) {
 
 static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res);
 
-#define BEST_ATTEMPT_RESERVE_MS 2000
 
 /* page.addScriptTag / page.addStyleTag: each tag is added in order and, for
  * a URL, waited for until it loaded. */
-static int add_tags(pb_nav *n, const cJSON *list, int script,
+static int add_tags(pb_nav *n, const pb_tag_opts *tags, int count, int script,
                     pb_op_result *res) {
-  const cJSON *t;
-  cJSON_ArrayForEach(t, list) {
-    const char *url = pb_json_str(t, "url"), *content = pb_json_str(t, "content");
+  for (int i = 0; i < count; i++) {
+    const char *url = tags[i].url, *content = tags[i].content;
     cJSON *arg = cJSON_CreateString(url ? url : content ? content : "");
     char *lit = cJSON_PrintUnformatted(arg);
     cJSON_Delete(arg);
@@ -720,9 +667,9 @@ static int add_tags(pb_nav *n, const cJSON *list, int script,
 
 int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
   *out = NULL;
-  const cJSON *req = job->req;
-  const char *url = pb_json_str(req, "url"), *html = pb_json_str(req, "html");
-  const char *base = pb_json_str(req, "baseUrl");
+  const pb_page_opts *o = &job->opts.page;
+  const char *url = o->url, *html = o->html;
+  const char *base = o->base_url;
   char err[512];
   int rc;
   if (url) {
@@ -746,12 +693,12 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
     return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
   n->job = job;
   n->action_deadline = job->deadline_ms;
-  if (compile_patterns(
-          cJSON_GetObjectItemCaseSensitive(req, "rejectRequestPattern"),
-          "rejectRequestPattern", n->reject_re, &n->nreject_re, res) ||
-      compile_patterns(
-          cJSON_GetObjectItemCaseSensitive(req, "allowRequestPattern"),
-          "allowRequestPattern", n->allow_re, &n->nallow_re, res)) {
+  if (compile_patterns(o->reject_patterns, o->nreject_patterns,
+                       "rejectRequestPattern", n->reject_re, &n->nreject_re,
+                       res) ||
+      compile_patterns(o->allow_patterns, o->nallow_patterns,
+                       "allowRequestPattern", n->allow_re, &n->nallow_re,
+                       res)) {
     pb_nav_close(n, NULL);
     return -1;
   }
@@ -777,7 +724,7 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
     n->leased_at = pb_now_ms();
     drain_events(n);
     pb_cdp_sub_set_hook(n->page->events, page_hook, n);
-    if (!n->trace && pb_json_true(req, "trace") &&
+    if (!n->trace && o->trace &&
         pb_trace_new(PB_TRACE_CAP_BYTES, &n->trace) == 0)
       trace_start(n);
     if (!load_page(n, doc_url, res))
@@ -857,15 +804,13 @@ static int egress_why(pb_nav *n, const char *url, int64_t since_ms, char *text,
 
 /* Page.navigate and the wait for waitUntil. 0 when loaded (or, with
  * bestAttempt, when the wait ran out), -1 with res filled on failure. */
-static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
+static int navigate(pb_nav *n, const char *doc_url, const pb_goto_opts *go,
                     int64_t goto_deadline, int best, pb_op_result *res) {
   char err[512];
-  const char *wait_until = pb_json_str(goto_opts, "waitUntil")
-                               ? pb_json_str(goto_opts, "waitUntil")
-                               : "load";
+  const char *wait_until = pb_wait_until_name(go->wait_until);
   cJSON *p = cJSON_CreateObject(), *nav = NULL;
   cJSON_AddStringToObject(p, "url", doc_url);
-  const char *referer = pb_json_str(goto_opts, "referer");
+  const char *referer = go->referer;
   if (referer)
     cJSON_AddStringToObject(p, "referrer", referer);
   int64_t t_nav = pb_now_ms();
@@ -931,8 +876,8 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
   /* A same-document navigation has no loader and no new lifecycle. */
   if (!loader_id[0])
     return 0;
-  rc = wait_lifecycle(n, frame_id, loader_id, lifecycle_name(wait_until),
-                      goto_deadline);
+  rc = wait_lifecycle(n, frame_id, loader_id,
+                      pb_wait_until_lifecycle(go->wait_until), goto_deadline);
   PB_DEBUG("nav: %s after %lld ms", wait_until,
            (long long)(pb_now_ms() - t_nav));
   if (rc == PB_ETIMEOUT && best)
@@ -954,19 +899,19 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
 
 /* What the request asks for once the page loaded: waitForSelector,
  * waitForTimeout, addScriptTag/addStyleTag, then the actionTimeout clock. */
-static int after_load(pb_nav *n, int best, pb_op_result *res) {
+static int after_load(pb_nav *n, pb_op_result *res) {
   pb_job *job = n->job;
-  const cJSON *req = job->req;
+  const pb_page_opts *o = &job->opts.page;
+  int best = o->best_attempt;
   int rc;
-  const cJSON *wfs = cJSON_GetObjectItemCaseSensitive(req, "waitForSelector");
-  if (wfs) {
-    rc = wait_selector(n, wfs, res);
+  if (o->wait_selector.selector) {
+    rc = wait_selector(n, res);
     if (rc < 0 || (rc > 0 && !best))
       return -1;
     if (rc > 0)
       memset(res, 0, sizeof(*res)); /* best attempt: carry on */
   }
-  int wft = pb_json_int(req, "waitForTimeout", 0);
+  int wft = o->wait_for_timeout_ms;
   if (wft > 0) {
     int64_t until = pb_now_ms() + wft;
     if (until > job->deadline_ms)
@@ -975,37 +920,22 @@ static int after_load(pb_nav *n, int best, pb_op_result *res) {
     if ((rc = sleep_until(n, until)))
       return pb_op_fail_rc(res, rc, "waiting");
   }
-  if (add_tags(n, cJSON_GetObjectItemCaseSensitive(req, "addScriptTag"), 1,
-               res) ||
-      add_tags(n, cJSON_GetObjectItemCaseSensitive(req, "addStyleTag"), 0, res))
+  if (add_tags(n, o->script_tags, o->nscript_tags, 1, res) ||
+      add_tags(n, o->style_tags, o->nstyle_tags, 0, res))
     return -1;
-  const cJSON *at = cJSON_GetObjectItemCaseSensitive(req, "actionTimeout");
-  if (cJSON_IsNumber(at)) {
-    int64_t d = pb_now_ms() + at->valueint;
-    if (d < n->action_deadline)
-      n->action_deadline = d;
-  }
+  n->action_deadline = pb_deadline_action(o, pb_now_ms(), n->action_deadline);
   return 0;
 }
 
 static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   pb_job *job = n->job;
-  const cJSON *req = job->req;
   if (apply_options(n, doc_url, res))
     return -1;
   PB_DEBUG("nav: options applied in %lld ms",
            (long long)(pb_now_ms() - n->leased_at));
 
-  const cJSON *goto_opts = cJSON_GetObjectItemCaseSensitive(req, "gotoOptions");
-  int best = pb_json_true(req, "bestAttempt");
-  int goto_timeout = pb_json_int(goto_opts, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
-  int64_t goto_deadline =
-      pb_now_ms() + (goto_timeout > 0 ? goto_timeout : PB_JOB_TIMEOUT_MAX_MS);
-  /* A best attempt keeps some of the job's time for the work after a wait
-   * that ran out. */
-  int64_t limit = job->deadline_ms - (best ? BEST_ATTEMPT_RESERVE_MS : 0);
-  if (goto_deadline > limit)
-    goto_deadline = limit;
+  const pb_page_opts *o = &job->opts.page;
+  int64_t goto_deadline = pb_deadline_goto(o, pb_now_ms(), job->deadline_ms);
 
   cJSON *params = NULL;
   if (n->trace) {
@@ -1014,11 +944,11 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   }
   int action = pb_nav_action_begin(n, "page.goto", params);
   cJSON_Delete(params);
-  int rc = navigate(n, doc_url, goto_opts, goto_deadline, best, res);
+  int rc = navigate(n, doc_url, &o->go, goto_deadline, o->best_attempt, res);
   pb_nav_action_end(n, action, rc ? res->message : NULL);
   if (rc)
     return -1;
-  return after_load(n, best, res);
+  return after_load(n, res);
 }
 
 static void nav_release(pb_nav *n) {
@@ -1078,8 +1008,7 @@ void pb_job_finish_deferred(pb_job *job) {
 }
 
 int pb_op_trace(pb_job *job, pb_op_result *res) {
-  const cJSON *idj = cJSON_GetObjectItemCaseSensitive(job->req, "id");
-  const char *id = cJSON_IsString(idj) ? idj->valuestring : "";
+  const char *id = job->opts.id ? job->opts.id : "";
   const char *dir = job->env->trace_dir;
   char path[4096], pending[4096];
   if (!dir || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)

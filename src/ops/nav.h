@@ -41,10 +41,10 @@ int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **
  * page.content() gives it. On failure res holds the error. */
 int pb_nav_content(pb_nav *n, cJSON **html, pb_op_result *res);
 
-/* Captures the loaded page as the request's screenshotOptions / selector
- * ask; *b64 is the image in base64 (caller frees) and res->content_type is
- * set. Shared by screenshot and snapshot. */
-int pb_op_capture(pb_nav *nav, const cJSON *req, pb_op_result *res, char **b64);
+/* Captures the loaded page as opts ask (screenshotOptions and selector);
+ * *b64 is the image in base64 (caller frees) and res->content_type is set.
+ * Shared by screenshot, snapshot and the test runner. */
+int pb_op_capture(pb_nav *nav, const pb_screenshot_opts *opts, pb_op_result *res, char **b64);
 
 /* Evaluates a JavaScript function expression applied to args (a JSON array,
  * borrowed) until the action deadline; see pb_nav_eval(). */

@@ -5,6 +5,7 @@
  * pb_op_result; navigation, waiting and timeouts live in nav.h. */
 #include "common/errcode.h"
 #include "ops/egress.h"
+#include "ops/options.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
 
@@ -12,8 +13,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define PB_JOB_TIMEOUT_DEFAULT_MS 30000
-#define PB_JOB_TIMEOUT_MAX_MS 120000
 /* Tallest full-page screenshot, in CSS px, and the largest image area in
  * device pixels: above either the answer is 400 PAGE_TOO_LARGE. */
 #define PB_FULLPAGE_MAX_HEIGHT 50000
@@ -66,8 +65,10 @@ typedef struct {
 /* One job: its environment, request and deadline. */
 typedef struct {
   const pb_ops_env *env;
-  const cJSON *req;         /* validated request body, borrowed */
-  int64_t deadline_ms;      /* whole-job deadline, pb_now_ms() clock */
+  pb_request opts;          /* the request, typed (ops/options.h); borrows
+                             * from the validated body, which outlives the job */
+  int64_t deadline_ms;      /* whole-job deadline, pb_now_ms() clock:
+                             * pb_deadline_job(), the one owner of "timeout" */
   atomic_int *canceled;     /* set when the client went away; may be NULL */
   int64_t account_id;
   pb_limits limits;         /* the account's */
@@ -82,7 +83,7 @@ typedef struct {
  * back. No-op when there is none. */
 void pb_job_finish_deferred(pb_job *job);
 
-/* GET /browser/traces/{id} (req: {"id"}): the zip, waiting for one still
+/* GET /browser/traces/{id} (opts.id): the zip, waiting for one still
  * being written. */
 int pb_op_trace(pb_job *job, pb_op_result *res);
 
@@ -123,13 +124,10 @@ int pb_op_release(pb_job *job, pb_op_result *res);
 int pb_op_markdown(pb_job *job, pb_op_result *res);
 int pb_op_test(pb_job *job, pb_op_result *res); /* testrun.c */
 
-/* The screenshotOptions object of a request (or its Browserless alias
- * "options"); NULL if neither is given. */
-const cJSON *pb_op_screenshot_options(const cJSON *req);
 /* 0 when the request's viewport (width x height x deviceScaleFactor^2 device
  * pixels) fits PB_SCREENSHOT_MAX_PIXELS; else fails res with 400
  * PAGE_TOO_LARGE. Pure: called before any CDP call, since even a plain
  * screenshot renders the whole viewport. */
-int pb_op_viewport_check(const cJSON *req, pb_op_result *res);
+int pb_op_viewport_check(const pb_viewport_opts *vp, pb_op_result *res);
 
 #endif

@@ -650,31 +650,25 @@ static int do_evaluate(run *t, step_ctx *s) {
 /* A PNG of the page, or of the element the step names. */
 static int capture(run *t, step_ctx *s, char **b64) {
   *b64 = NULL;
-  cJSON *req = cJSON_CreateObject();
-  cJSON *opts = cJSON_AddObjectToObject(req, "screenshotOptions");
-  cJSON_AddStringToObject(opts, "type", "png");
+  pb_screenshot_opts opts = {.type = "png", .quality = -1};
   if (pb_json_str(s->step, "selector")) {
     pb_selector sel;
     cJSON *box = NULL;
     char what[1100];
     snprintf(what, sizeof(what), "%s '%s'", s->action, pb_json_str(s->step, "selector"));
-    if (parse_sel(s, &sel) || until_ok(t, s, &sel, "box", NULL, what, &box)) {
-      cJSON_Delete(req);
-      return -1;
-    }
-    cJSON *clip = cJSON_AddObjectToObject(opts, "clip");
-    static const char *const f[] = {"x", "y", "width", "height"};
-    for (int i = 0; i < 4; i++)
-      cJSON_AddNumberToObject(clip, f[i],
-                              cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(box, f[i])));
+    if (parse_sel(s, &sel) || until_ok(t, s, &sel, "box", NULL, what, &box)) return -1;
+    opts.has_clip = 1;
+    opts.clip_x = pb_json_num(box, "x", NAN);
+    opts.clip_y = pb_json_num(box, "y", NAN);
+    opts.clip_w = pb_json_num(box, "width", NAN);
+    opts.clip_h = pb_json_num(box, "height", NAN);
     cJSON_Delete(box);
-  } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s->step, "fullPage"))) {
-    cJSON_AddBoolToObject(opts, "fullPage", 1);
+  } else {
+    opts.full_page = pb_json_true(s->step, "fullPage");
   }
   pb_op_result scratch;
   memset(&scratch, 0, sizeof(scratch));
-  int rc = pb_op_capture(t->nav, req, &scratch, b64);
-  cJSON_Delete(req);
+  int rc = pb_op_capture(t->nav, &opts, &scratch, b64);
   if (rc) step_fail(s, "%s: %s", s->action, scratch.message);
   pb_op_result_free(&scratch);
   return rc ? -1 : 0;
@@ -921,29 +915,29 @@ int pb_testrun_junit(const cJSON *result, const char *suite, char **xml, size_t 
 }
 
 static void failure_screenshot(run *t, cJSON *result) {
-  cJSON *req = cJSON_CreateObject();
+  pb_screenshot_opts png = {.type = "png", .quality = -1};
   pb_op_result scratch;
   memset(&scratch, 0, sizeof(scratch));
   char *b64 = NULL;
-  if (!pb_op_capture(t->nav, req, &scratch, &b64) && b64)
+  if (!pb_op_capture(t->nav, &png, &scratch, &b64) && b64)
     cJSON_AddStringToObject(result, "failureScreenshot", b64);
   free(b64);
   pb_op_result_free(&scratch);
-  cJSON_Delete(req);
 }
 
 int pb_op_test(pb_job *job, pb_op_result *res) {
   char err[1024];
-  int rc = pb_testscript_check(job->req, err, sizeof(err));
+  const pb_test_opts *test = &job->opts.test;
+  int rc = pb_testscript_check(test->script, err, sizeof(err));
   if (rc)
     return pb_op_fail(res, rc == PB_ETOOBIG ? PB_CODE_SCRIPT_TOO_LARGE : PB_CODE_INVALID_REQUEST,
                       "%s", err);
-  if (pb_op_viewport_check(job->req, res)) return -1;
+  if (pb_op_viewport_check(&job->opts.page.viewport, res)) return -1;
   /* A goto to what quick actions may not load is refused before a browser
    * is touched, as the start url would be. */
   const cJSON *gs;
   int gi = 0;
-  cJSON_ArrayForEach(gs, cJSON_GetObjectItemCaseSensitive(job->req, "steps")) {
+  cJSON_ArrayForEach(gs, test->steps) {
     const char *action = pb_json_str(gs, "action"), *gurl = pb_json_str(gs, "url");
     if (action && gurl && !strcmp(action, "goto")) {
       char why[512];
@@ -955,21 +949,14 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
     gi++;
   }
   /* Without a start page the script begins on about:blank. */
-  const cJSON *orig = job->req;
-  cJSON *start = NULL;
-  if (!cJSON_GetObjectItemCaseSensitive(orig, "url") &&
-      !cJSON_GetObjectItemCaseSensitive(orig, "html")) {
-    start = cJSON_Duplicate(orig, 1);
-    cJSON_AddStringToObject(start, "url", "about:blank");
-    job->req = start;
-  }
+  const char *start_url = job->opts.page.url;
+  if (!start_url && !job->opts.page.html) job->opts.page.url = "about:blank";
   int64_t t0 = pb_now_ms();
   run t;
   memset(&t, 0, sizeof(t));
   t.job = job;
   rc = pb_nav_open(job, res, &t.nav);
-  job->req = orig;
-  cJSON_Delete(start);
+  job->opts.page.url = start_url;
   if (rc) return -1;
   t.page = pb_nav_page(t.nav);
   t.end = job->deadline_ms - RESERVE_MS;
@@ -980,13 +967,12 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
   /* Console messages logged before this are replayed by Runtime.enable. */
   call(&t, "Runtime.enable", NULL, t.end, NULL, NULL, 0);
 
-  const cJSON *st_def = cJSON_GetObjectItemCaseSensitive(orig, "stepTimeout");
-  int def_timeout = cJSON_IsNumber(st_def) ? st_def->valueint : PB_TEST_STEP_TIMEOUT_DEFAULT_MS;
+  int def_timeout = test->step_timeout_ms;
   cJSON *result = cJSON_CreateObject();
   cJSON *steps_out = cJSON_CreateArray();
   int passed = 1, index = 0;
   const cJSON *step;
-  cJSON_ArrayForEach(step, cJSON_GetObjectItemCaseSensitive(orig, "steps")) {
+  cJSON_ArrayForEach(step, test->steps) {
     cJSON *o = cJSON_CreateObject();
     const char *action = pb_json_str(step, "action"), *name = pb_json_str(step, "name");
     cJSON_AddNumberToObject(o, "index", index++);
@@ -1056,7 +1042,7 @@ int pb_op_test(pb_job *job, pb_op_result *res) {
   if (job->format_junit) {
     char *xml = NULL;
     size_t len = 0;
-    const char *u = pb_json_str(orig, "url");
+    const char *u = start_url;
     rc = pb_testrun_junit(result, u ? u : "ppod browser test", &xml, &len);
     cJSON_Delete(result);
     if (rc) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "the JUnit report is too large");

@@ -198,30 +198,64 @@ int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result) {
                                 result, NULL, 0);
 }
 
+int pb_nav_call_until(pb_nav *n, const char *method, cJSON *params,
+                      int64_t deadline_ms, cJSON **result, char *err,
+                      size_t errcap) {
+  if (canceled(n)) {
+    cJSON_Delete(params);
+    return PB_ECANCELED;
+  }
+  return pb_cdp_call_cancelable(n->page->cdp, n->page->session_id, method,
+                                params, deadline_ms, n->job->canceled, result,
+                                err, errcap);
+}
+
 int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms,
                 cJSON **value, char *err, size_t errcap) {
   *value = NULL;
-  if (err && errcap)
-    err[0] = '\0';
+  char scratch[256];
+  if (!err || !errcap) {
+    err = scratch;
+    errcap = sizeof(scratch);
+  }
+  err[0] = '\0';
+  int64_t left = deadline_ms - pb_now_ms();
+  if (left <= 0)
+    return PB_ETIMEOUT;
+  /* Chromium stops synchronous script itself after `timeout`; its answer is
+   * awaited a little longer when the job has time for it. */
+  int64_t answer_by = deadline_ms + PB_NAV_EVAL_GRACE_MS;
+  if (answer_by > n->job->deadline_ms)
+    answer_by = deadline_ms > n->job->deadline_ms ? deadline_ms
+                                                  : n->job->deadline_ms;
   cJSON *p = cJSON_CreateObject(), *res = NULL;
   cJSON_AddStringToObject(p, "expression", expression);
   cJSON_AddBoolToObject(p, "returnByValue", 1);
   cJSON_AddBoolToObject(p, "awaitPromise", 1);
-  int rc = pb_cdp_call_cancelable(n->page->cdp, n->page->session_id,
-                                  "Runtime.evaluate", p, deadline_ms,
-                                  n->job->canceled, &res, err, errcap);
+  cJSON_AddNumberToObject(p, "timeout", (double)left);
+  int rc = pb_nav_call_until(n, "Runtime.evaluate", p, answer_by, &res, err,
+                             errcap);
+  /* Chromium answers a script it terminated with a bare error. */
+  if (rc == PB_ECDP && pb_now_ms() >= deadline_ms - 100)
+    rc = PB_ETIMEOUT;
+  if (rc == PB_ETIMEOUT) {
+    /* What awaits a promise is not stopped by `timeout`: stop it here. */
+    pb_cdp_send(n->page->cdp, n->page->session_id,
+                "Runtime.terminateExecution", NULL);
+    return rc;
+  }
   if (rc)
     return rc;
-  cJSON *exc = cJSON_GetObjectItemCaseSensitive(res, "exceptionDetails");
+  const cJSON *exc = cJSON_GetObjectItemCaseSensitive(res, "exceptionDetails");
   if (exc) {
-    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(exc, "exception");
-    const cJSON *desc = cJSON_GetObjectItemCaseSensitive(ex, "description");
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(exc, "text");
-    snprintf(err, errcap, "%s",
-             cJSON_IsString(desc)   ? desc->valuestring
-             : cJSON_IsString(text) ? text->valuestring
-                                    : "exception");
+    const char *d = pb_json_str(
+        cJSON_GetObjectItemCaseSensitive(exc, "exception"), "description");
+    const char *text = pb_json_str(exc, "text");
+    snprintf(err, errcap, "%s", d ? d : text ? text : "exception");
     cJSON_Delete(res);
+    /* Terminated by the timeout above. */
+    if (pb_now_ms() >= deadline_ms || strstr(err, "terminated"))
+      return PB_ETIMEOUT;
     return PB_EINVAL;
   }
   cJSON *r = cJSON_GetObjectItemCaseSensitive(res, "result");

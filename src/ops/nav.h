@@ -31,11 +31,22 @@ int64_t pb_nav_deadline(pb_nav *n);
  * params. See pb_cdp_call() for errors. */
 int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result);
 
-/* Evaluates an expression in the page (returnByValue, awaitPromise). On
- * success *value is the result's value (owned by the caller; may be NULL for
- * undefined). A page exception is PB_EINVAL with its text in err. */
+/* Like pb_nav_call until deadline_ms instead of the action deadline; for
+ * PB_ECDP err gets Chromium's message (err may be NULL). */
+int pb_nav_call_until(pb_nav *n, const char *method, cJSON *params, int64_t deadline_ms,
+                      cJSON **result, char *err, size_t errcap);
+
+/* Evaluates an expression in the page (returnByValue, awaitPromise) until
+ * deadline_ms. On success *value is the result's value (owned by the
+ * caller; may be NULL for undefined). A page exception is PB_EINVAL with
+ * its text in err. Script still running at the deadline is terminated
+ * (Runtime.evaluate's timeout, then Runtime.terminateExecution), so the
+ * page stays usable, and the answer is PB_ETIMEOUT; Chromium's answer is
+ * awaited up to PB_NAV_EVAL_GRACE_MS past the deadline, never past the
+ * job's. */
 int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **value, char *err,
                 size_t errcap);
+#define PB_NAV_EVAL_GRACE_MS 500
 
 /* The page's HTML after its scripts ran (doctype + documentElement), as
  * page.content() gives it. On failure res holds the error. */

@@ -8,10 +8,11 @@
 
 typedef struct pb_nav pb_nav;
 
-/* Leases a page and loads what the request names (url | html, viewport,
+/* Leases a page and loads what job->opts.page names (url | html, viewport,
  * gotoOptions, waitForSelector, waitForTimeout, userAgent,
- * setExtraHTTPHeaders, cookies, rejectResourceTypes). On failure res holds
- * the error and *out is NULL. */
+ * setExtraHTTPHeaders, cookies, rejectResourceTypes...), within the
+ * deadlines of ops/options.h. On failure res holds the error and *out is
+ * NULL. */
 int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out);
 
 /* The leased page, borrowed until pb_nav_close(). */

@@ -6,6 +6,7 @@
 #include "http/errors.h"
 #include "http/metrics.h"
 #include "http/openapi.h"
+#include "http/options.h"
 #include "ops/nav.h"
 #include "sessions/session.h"
 
@@ -1127,16 +1128,12 @@ static void start_job(pb_server *s, req *r) {
 /* Hands a validated, admitted request to the job queue (429 when full). */
 static void submit_job(pb_server *s, req *r) {
   int rc;
-  const cJSON *t = cJSON_GetObjectItemCaseSensitive(r->json, "timeout");
-  int64_t timeout = cJSON_IsNumber(t) && t->valueint > 0
-                        ? t->valueint
-                        : PB_JOB_TIMEOUT_DEFAULT_MS;
   r->job.account_id = r->auth.account_id;
   r->job.limits = r->limits;
   pb_strlcpy(r->job.ws_base, r->ws_base, sizeof(r->job.ws_base));
   r->job.env = s->o.ops;
-  r->job.req = r->json;
-  r->job.deadline_ms = r->t0 + timeout;
+  pb_request_from_json(r->json, &r->job.opts);
+  r->job.deadline_ms = pb_deadline_job(&r->job.opts, r->t0);
   r->job.canceled = &r->canceled;
   char fmt[32];
   const char *f =

@@ -5,10 +5,10 @@
 #include <stdio.h>
 
 int pb_op_acquire(pb_job *job, pb_op_result *res) {
-  const cJSON *ka = cJSON_GetObjectItemCaseSensitive(job->req, "keep_alive");
-  int64_t keep_alive = cJSON_IsNumber(ka) ? (int64_t)ka->valuedouble : PB_KEEP_ALIVE_DEFAULT_MS;
+  int64_t keep_alive =
+      job->opts.keep_alive_ms >= 0 ? job->opts.keep_alive_ms : PB_KEEP_ALIVE_DEFAULT_MS;
   char id[PB_SESSION_ID_LEN + 1];
-  int trace = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job->req, "trace"));
+  int trace = job->opts.page.trace;
   int rc = pb_sessions_acquire(job->env->sessions, job->account_id, keep_alive,
                                job->limits.max_concurrent_sessions, trace, job->deadline_ms, id);
   if (rc == PB_EBUSY)
@@ -29,13 +29,12 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
 
 /* DELETE /browser/sessions/{id}: answers once the session is gone. */
 int pb_op_release(pb_job *job, pb_op_result *res) {
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(job->req, "sessionId");
-  if (!cJSON_IsString(id) ||
-      pb_sessions_release(job->env->sessions, id->valuestring, job->account_id, "Released",
-                          "released by the client"))
+  const char *id = job->opts.session_id;
+  if (!id || pb_sessions_release(job->env->sessions, id, job->account_id, "Released",
+                                 "released by the client"))
     return pb_op_fail(res, PB_CODE_SESSION_NOT_FOUND, "no live session with that id for this account");
   cJSON *out = cJSON_CreateObject();
-  cJSON_AddStringToObject(out, "sessionId", id->valuestring);
+  cJSON_AddStringToObject(out, "sessionId", id);
   cJSON_AddStringToObject(out, "status", "closed");
   return pb_op_json(res, out);
 }

@@ -16,10 +16,8 @@ int pb_op_links(pb_job *job, pb_op_result *res) {
   pb_nav *nav = NULL;
   if (pb_nav_open(job, res, &nav)) return -1;
   cJSON *args = cJSON_CreateArray(), *out = NULL;
-  cJSON_AddItemToArray(args, cJSON_CreateBool(cJSON_IsTrue(
-                                 cJSON_GetObjectItemCaseSensitive(job->req, "visibleLinksOnly"))));
-  cJSON_AddItemToArray(args, cJSON_CreateBool(cJSON_IsTrue(
-                                 cJSON_GetObjectItemCaseSensitive(job->req, "excludeExternalLinks"))));
+  cJSON_AddItemToArray(args, cJSON_CreateBool(job->opts.links_visible_only));
+  cJSON_AddItemToArray(args, cJSON_CreateBool(job->opts.links_exclude_external));
   char err[512];
   int rc = pb_nav_apply(nav, links_js, args, &out, err, sizeof(err));
   cJSON_Delete(args);

@@ -2,6 +2,7 @@
  * Readability on a clone of the rendered document inside the page (like a
  * reader view) and converts what it returns; full mode converts the whole
  * rendered document. Conversion is render/html2md, in C. */
+#include "common/json.h"
 #include "ops/nav.h"
 #include "render/html2md.h"
 
@@ -68,26 +69,13 @@ static int starts_with_title(const char *md, const char *title) {
   return !strncmp(md, title, tl) && md[tl] == '\n' && md[tl + 1] == '=';
 }
 
-static const char *str_of(const cJSON *o, const char *k) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 int pb_op_markdown(pb_job *job, pb_op_result *res) {
-  const cJSON *req = job->req;
-  const char *mode = str_of(req, "mode");
-  int want_readable = !mode || !strcmp(mode, "readable");
-  int frontmatter = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "frontmatter"));
-  pb_md_opts opts;
-  pb_md_opts_default(&opts);
-  /* What people expect from a Markdown API: ATX headings, fenced code. */
-  opts.heading_style = PB_MD_HEADING_ATX;
-  opts.code_block_style = PB_MD_CODE_FENCED;
-  opts.bullet_list_marker = '-';
+  const pb_markdown_opts *mo = &job->opts.markdown;
+  int want_readable = mo->readable, frontmatter = mo->frontmatter;
+  pb_md_opts opts = mo->md;
   char err[512];
-  if (pb_md_opts_from_json(cJSON_GetObjectItemCaseSensitive(req, "markdownOptions"), &opts, err,
-                           sizeof(err)))
-    return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "markdownOptions: %s", err);
+  if (mo->md_invalid)
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "markdownOptions: %s", mo->md_error);
 
   pb_nav *nav = NULL;
   if (pb_nav_open(job, res, &nav)) return -1;
@@ -110,7 +98,7 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
       pb_nav_close(nav, res);
       return pb_op_fail_rc(res, rc, "extracting the main content");
     }
-    if (rc || !cJSON_IsObject(article) || !str_of(article, "content") || !cJSON_IsNumber(len) ||
+    if (rc || !cJSON_IsObject(article) || !pb_json_str(article, "content") || !cJSON_IsNumber(len) ||
         len->valuedouble < READABLE_MIN_CHARS) {
       note = "the page has too little main content for readable mode; converted the full page";
       cJSON_Delete(article);
@@ -119,9 +107,9 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   }
   pb_nav_close(nav, res);
 
-  const char *url = str_of(page, "url");
+  const char *url = pb_json_str(page, "url");
   if (url && !opts.base_url[0]) pb_strlcpy(opts.base_url, url, sizeof(opts.base_url));
-  const char *html = article ? str_of(article, "content") : str_of(page, "html");
+  const char *html = article ? pb_json_str(article, "content") : pb_json_str(page, "html");
   char *md = NULL;
   size_t md_len = 0;
   rc = pb_html2md(html ? html : "", html ? strlen(html) : 0, &opts, &md, &md_len);
@@ -135,12 +123,12 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   pb_buf out;
   pb_buf_init(&out, (size_t)128 << 20);
   if (frontmatter) {
-    const char *title = article && str_of(article, "title") ? str_of(article, "title") : str_of(page, "title");
-    const char *desc = str_of(page, "description") ? str_of(page, "description")
-                                                   : article ? str_of(article, "excerpt") : NULL;
-    const char *by = article && str_of(article, "byline") ? str_of(article, "byline") : str_of(page, "byline");
-    const char *pub = article && str_of(article, "publishedTime") ? str_of(article, "publishedTime")
-                                                                  : str_of(page, "published");
+    const char *title = article && pb_json_str(article, "title") ? pb_json_str(article, "title") : pb_json_str(page, "title");
+    const char *desc = pb_json_str(page, "description") ? pb_json_str(page, "description")
+                                                   : article ? pb_json_str(article, "excerpt") : NULL;
+    const char *by = article && pb_json_str(article, "byline") ? pb_json_str(article, "byline") : pb_json_str(page, "byline");
+    const char *pub = article && pb_json_str(article, "publishedTime") ? pb_json_str(article, "publishedTime")
+                                                                  : pb_json_str(page, "published");
     pb_buf_append(&out, "---\n", 4);
     yaml_field(&out, "title", title);
     yaml_field(&out, "url", url);
@@ -152,7 +140,7 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   /* Readability lifts the title out of the content; a reader view shows it
    * on top, in the heading style asked for, unless the content opens with
    * that very heading. */
-  const char *atitle = article ? str_of(article, "title") : NULL;
+  const char *atitle = article ? pb_json_str(article, "title") : NULL;
   if (atitle && *atitle && !starts_with_title(md, atitle)) {
     int atx = opts.heading_style == PB_MD_HEADING_ATX;
     if (atx) pb_buf_append(&out, "# ", 2);
@@ -178,12 +166,5 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   cJSON_AddStringToObject(env, "mode", article ? "readable" : "full");
   if (note) cJSON_AddStringToObject(env, "note", note);
   pb_buf_free(&out);
-  free(res->body);
-  res->body = cJSON_PrintUnformatted(env);
-  cJSON_Delete(env);
-  if (!res->body) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
-  res->body_len = strlen(res->body);
-  res->content_type = "application/json";
-  res->status = 200;
-  return 0;
+  return pb_op_json_object(res, env);
 }

@@ -1,5 +1,6 @@
 #include "ops/nav.h"
 
+#include "common/json.h"
 #include "common/pattern.h"
 #include "common/pb.h"
 #include "trace/trace.h"
@@ -10,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +22,6 @@
  * leave the machine. */
 #define HTML_DEFAULT_URL "https://ppod.invalid/"
 
-#define MAX_PATTERNS 64
 /* New documents a page may load in its main frame while a quick action waits
  * for it (script and meta-refresh redirects; HTTP redirects are one
  * navigation, capped by Chromium at 20). Past it: 422 TOO_MANY_REDIRECTS. */
@@ -38,10 +37,10 @@ struct pb_nav {
   int doc_served;
   unsigned reject_mask; /* resource types blocked */
   unsigned allow_mask;  /* when not 0: only these types pass */
-  pb_pattern *reject_re[MAX_PATTERNS],
-      *allow_re[MAX_PATTERNS]; /* tenant regexes, bounded */
+  pb_pattern *reject_re[PB_MAX_PATTERNS],
+      *allow_re[PB_MAX_PATTERNS]; /* tenant regexes, bounded */
   int nreject_re, nallow_re;
-  const char *auth_user, *auth_pass; /* borrowed from the request */
+  const char *auth_user, *auth_pass; /* borrowed from the request's options */
   int auth_tries;
   pb_trace *trace; /* when the request asked for "trace": true */
   int recording;
@@ -49,8 +48,6 @@ struct pb_nav {
   int committed;     /* Page.navigate was answered */
 };
 
-static const char *obj_str(const cJSON *o, const char *name);
-#define obj_str_pub obj_str
 
 static void trace_rec(int dir, const char *json, size_t len, void *data) {
   pb_trace_cdp(data, dir, pb_wall_ms(), json, len);
@@ -74,7 +71,7 @@ static void trace_start(pb_nav *n) {
   if (pb_cdp_record(pg->cdp, pg->session_id, trace_rec, n->trace))
     return;
   n->recording = 1;
-  pb_trace_meta(n->trace, obj_str_pub(n->job->req, "url"), pg->width,
+  pb_trace_meta(n->trace, n->job->opts.page.url, pg->width,
                 pg->height, NULL, NULL);
   /* All are answered before the page loads, so the trace holds all of it;
    * a session answers in order, so waiting for the last one is enough. */
@@ -136,64 +133,6 @@ static void trace_finish(pb_nav *n) {
            (long long)(t1 - t0), len, (long long)(pb_now_ms() - t1));
 }
 
-static const char *const resource_types[] = {
-    "Document",  "Stylesheet",     "Image",       "Media",
-    "Font",      "Script",         "TextTrack",   "XHR",
-    "Fetch",     "Prefetch",       "EventSource", "WebSocket",
-    "Manifest",  "SignedExchange", "Ping",        "CSPViolationReport",
-    "Preflight", "Other",
-};
-#define NTYPES (int)(sizeof(resource_types) / sizeof(resource_types[0]))
-
-static int resource_type_index(const char *name) {
-  for (int i = 0; i < NTYPES; i++)
-    if (!strcasecmp(resource_types[i], name))
-      return i;
-  return -1;
-}
-
-int pb_op_fail(pb_op_result *res, pb_code code, const char *fmt, ...) {
-  res->err = code ? code : PB_CODE_INTERNAL_ERROR;
-  res->status = 0; /* the HTTP layer's table says which */
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(res->message, sizeof(res->message), fmt, ap);
-  va_end(ap);
-  free(res->body);
-  res->body = NULL;
-  res->body_len = 0;
-  return -1;
-}
-
-int pb_op_fail_rc(pb_op_result *res, int rc, const char *what) {
-  switch (rc) {
-  case PB_ETIMEOUT:
-    return pb_op_fail(res, PB_CODE_TIMEOUT, "%s: timed out", what);
-  case PB_ECRASHED:
-    return pb_op_fail(res, PB_CODE_BROWSER_CRASHED,
-                      "%s: the browser crashed; try again", what);
-  case PB_ETARGET:
-    return pb_op_fail(res, PB_CODE_PAGE_CRASHED,
-                      "%s: the page crashed or was closed", what);
-  case PB_ECANCELED:
-    return pb_op_fail(res, PB_CODE_CLIENT_CLOSED, "%s: the client went away",
-                      what);
-  case PB_ESHUTDOWN:
-    return pb_op_fail(res, PB_CODE_SHUTTING_DOWN,
-                      "%s: the service is shutting down", what);
-  default:
-    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "%s: %s", what,
-                      pb_strerror(rc));
-  }
-}
-
-void pb_op_result_free(pb_op_result *res) {
-  if (!res)
-    return;
-  free(res->body);
-  res->body = NULL;
-}
-
 pb_page *pb_nav_page(pb_nav *n) { return n->page; }
 int64_t pb_nav_deadline(pb_nav *n) { return n->action_deadline; }
 
@@ -211,30 +150,64 @@ int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result) {
                                 result, NULL, 0);
 }
 
+int pb_nav_call_until(pb_nav *n, const char *method, cJSON *params,
+                      int64_t deadline_ms, cJSON **result, char *err,
+                      size_t errcap) {
+  if (canceled(n)) {
+    cJSON_Delete(params);
+    return PB_ECANCELED;
+  }
+  return pb_cdp_call_cancelable(n->page->cdp, n->page->session_id, method,
+                                params, deadline_ms, n->job->canceled, result,
+                                err, errcap);
+}
+
 int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms,
                 cJSON **value, char *err, size_t errcap) {
   *value = NULL;
-  if (err && errcap)
-    err[0] = '\0';
+  char scratch[256];
+  if (!err || !errcap) {
+    err = scratch;
+    errcap = sizeof(scratch);
+  }
+  err[0] = '\0';
+  int64_t left = deadline_ms - pb_now_ms();
+  if (left <= 0)
+    return PB_ETIMEOUT;
+  /* Chromium stops synchronous script itself after `timeout`; its answer is
+   * awaited a little longer when the job has time for it. */
+  int64_t answer_by = deadline_ms + PB_NAV_EVAL_GRACE_MS;
+  if (answer_by > n->job->deadline_ms)
+    answer_by = deadline_ms > n->job->deadline_ms ? deadline_ms
+                                                  : n->job->deadline_ms;
   cJSON *p = cJSON_CreateObject(), *res = NULL;
   cJSON_AddStringToObject(p, "expression", expression);
   cJSON_AddBoolToObject(p, "returnByValue", 1);
   cJSON_AddBoolToObject(p, "awaitPromise", 1);
-  int rc = pb_cdp_call_cancelable(n->page->cdp, n->page->session_id,
-                                  "Runtime.evaluate", p, deadline_ms,
-                                  n->job->canceled, &res, err, errcap);
+  cJSON_AddNumberToObject(p, "timeout", (double)left);
+  int rc = pb_nav_call_until(n, "Runtime.evaluate", p, answer_by, &res, err,
+                             errcap);
+  /* Chromium answers a script it terminated with a bare error. */
+  if (rc == PB_ECDP && pb_now_ms() >= deadline_ms - 100)
+    rc = PB_ETIMEOUT;
+  if (rc == PB_ETIMEOUT) {
+    /* What awaits a promise is not stopped by `timeout`: stop it here. */
+    pb_cdp_send(n->page->cdp, n->page->session_id,
+                "Runtime.terminateExecution", NULL);
+    return rc;
+  }
   if (rc)
     return rc;
-  cJSON *exc = cJSON_GetObjectItemCaseSensitive(res, "exceptionDetails");
+  const cJSON *exc = cJSON_GetObjectItemCaseSensitive(res, "exceptionDetails");
   if (exc) {
-    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(exc, "exception");
-    const cJSON *desc = cJSON_GetObjectItemCaseSensitive(ex, "description");
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(exc, "text");
-    snprintf(err, errcap, "%s",
-             cJSON_IsString(desc)   ? desc->valuestring
-             : cJSON_IsString(text) ? text->valuestring
-                                    : "exception");
+    const char *d = pb_json_str(
+        cJSON_GetObjectItemCaseSensitive(exc, "exception"), "description");
+    const char *text = pb_json_str(exc, "text");
+    snprintf(err, errcap, "%s", d ? d : text ? text : "exception");
     cJSON_Delete(res);
+    /* Terminated by the timeout above. */
+    if (pb_now_ms() >= deadline_ms || strstr(err, "terminated"))
+      return PB_ETIMEOUT;
     return PB_EINVAL;
   }
   cJSON *r = cJSON_GetObjectItemCaseSensitive(res, "result");
@@ -276,21 +249,6 @@ int pb_nav_content(pb_nav *n, cJSON **html, pb_op_result *res) {
     return pb_op_fail(res, PB_CODE_PAGE_ERROR, "serializing the page: %s", err);
   if (rc)
     return pb_op_fail_rc(res, rc, "serializing the page");
-  return 0;
-}
-
-int pb_op_json(pb_op_result *res, cJSON *result) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddBoolToObject(o, "success", 1);
-  cJSON_AddItemToObject(o, "result", result ? result : cJSON_CreateNull());
-  free(res->body);
-  res->body = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  if (!res->body)
-    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
-  res->body_len = strlen(res->body);
-  res->content_type = "application/json";
-  res->status = 200;
   return 0;
 }
 
@@ -353,7 +311,7 @@ static int page_hook(pb_cdp *c, const char *sid, const char *method,
   const cJSON *url_j = cJSON_GetObjectItemCaseSensitive(request, "url");
   const char *url = cJSON_IsString(url_j) ? url_j->valuestring : "";
   const char *tname = cJSON_IsString(type) ? type->valuestring : "Other";
-  int ti = resource_type_index(tname);
+  int ti = pb_resource_type_index(tname);
   int main_doc = !strcmp(tname, "Document") && cJSON_IsString(frame) &&
                  !strcmp(frame->valuestring, n->page->target_id);
   int block = 0;
@@ -385,69 +343,36 @@ static int page_hook(pb_cdp *c, const char *sid, const char *method,
   return 1;
 }
 
-static unsigned type_mask(const cJSON *list) {
-  unsigned mask = 0;
-  const cJSON *t;
-  cJSON_ArrayForEach(t, list) {
-    int i = cJSON_IsString(t) ? resource_type_index(t->valuestring) : -1;
-    if (i >= 0)
-      mask |= 1u << i;
-  }
-  return mask;
-}
-
-static int obj_int(const cJSON *o, const char *name, int def) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsNumber(v) ? v->valueint : def;
-}
-
-static double obj_num(const cJSON *o, const char *name, double def) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
-static const char *obj_str(const cJSON *o, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int obj_bool(const cJSON *o, const char *name) {
-  return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name));
-}
-
 /* Applies viewport, user agent, headers, cookies and request interception. */
 static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
-  const cJSON *req = n->job->req;
+  const pb_page_opts *o = &n->job->opts.page;
   pb_page *pg = n->page;
   int rc;
-  const cJSON *vp = cJSON_GetObjectItemCaseSensitive(req, "viewport");
-  int w = obj_int(vp, "width", 1280), h = obj_int(vp, "height", 720);
-  double dsf = obj_num(vp, "deviceScaleFactor", 1);
+  int w = o->viewport.width, h = o->viewport.height;
+  double dsf = o->viewport.dsf;
   /* Every operation renders the viewport: none gets one past the cap. */
-  if (pb_op_viewport_check(req, res))
+  if (pb_op_viewport_check(&o->viewport, res))
     return -1;
   if (w != pg->width || h != pg->height || dsf != pg->dsf) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddNumberToObject(p, "width", w);
     cJSON_AddNumberToObject(p, "height", h);
     cJSON_AddNumberToObject(p, "deviceScaleFactor", dsf);
-    cJSON_AddBoolToObject(p, "mobile", obj_bool(vp, "isMobile"));
+    cJSON_AddBoolToObject(p, "mobile", o->viewport.is_mobile);
     if ((rc = pb_nav_call(n, "Emulation.setDeviceMetricsOverride", p, NULL)))
       return pb_op_fail_rc(res, rc, "setting the viewport");
     pg->width = w;
     pg->height = h;
     pg->dsf = dsf;
   }
-  const char *ua = obj_str(req, "userAgent");
+  const char *ua = o->user_agent;
   if (ua) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "userAgent", ua);
     if ((rc = pb_nav_call(n, "Emulation.setUserAgentOverride", p, NULL)))
       return pb_op_fail_rc(res, rc, "setting the user agent");
   }
-  const cJSON *hdrs =
-      cJSON_GetObjectItemCaseSensitive(req, "setExtraHTTPHeaders");
-  const cJSON *cookies = cJSON_GetObjectItemCaseSensitive(req, "cookies");
+  const cJSON *hdrs = o->extra_headers, *cookies = o->cookies;
   if (hdrs || cookies) {
     if ((rc = pb_nav_call(n, "Network.enable", NULL, NULL)))
       return pb_op_fail_rc(res, rc, "enabling the network domain");
@@ -478,39 +403,35 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
     if (rc)
       return pb_op_fail_rc(res, rc, "setting cookies");
   }
-  const char *media = obj_str(req, "emulateMediaType");
+  const char *media = o->media;
   if (media) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "media", media);
     if ((rc = pb_nav_call(n, "Emulation.setEmulatedMedia", p, NULL)))
       return pb_op_fail_rc(res, rc, "emulating the media type");
   }
-  if (cJSON_IsFalse(
-          cJSON_GetObjectItemCaseSensitive(req, "setJavaScriptEnabled"))) {
+  if (o->javascript_disabled) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddBoolToObject(p, "value", 1);
     if ((rc = pb_nav_call(n, "Emulation.setScriptExecutionDisabled", p, NULL)))
       return pb_op_fail_rc(res, rc, "disabling JavaScript");
   }
-  n->reject_mask =
-      type_mask(cJSON_GetObjectItemCaseSensitive(req, "rejectResourceTypes"));
-  n->allow_mask =
-      type_mask(cJSON_GetObjectItemCaseSensitive(req, "allowResourceTypes"));
-  const cJSON *auth = cJSON_GetObjectItemCaseSensitive(req, "authenticate");
-  n->auth_user = obj_str(auth, "username");
-  n->auth_pass = obj_str(auth, "password");
+  n->reject_mask = o->reject_types;
+  n->allow_mask = o->allow_types;
+  n->auth_user = o->auth_user;
+  n->auth_pass = o->auth_pass;
   int all = n->allow_mask || n->nreject_re || n->nallow_re || n->auth_user;
   if (n->html_b64 || n->reject_mask || all) {
     /* Only what the policy needs is intercepted: every request pauses on
      * its way out, so the common cases pause just the types named. */
     cJSON *p = cJSON_CreateObject();
     cJSON *pats = cJSON_AddArrayToObject(p, "patterns");
-    for (int i = 0; i < NTYPES && !all; i++) {
+    for (int i = 0; i < PB_RESOURCE_TYPES && !all; i++) {
       int want = (n->reject_mask & (1u << i)) || (i == 0 && n->html_b64);
       if (!want)
         continue;
       cJSON *pat = cJSON_CreateObject();
-      cJSON_AddStringToObject(pat, "resourceType", resource_types[i]);
+      cJSON_AddStringToObject(pat, "resourceType", pb_resource_type_name(i));
       cJSON_AddStringToObject(pat, "requestStage", "Request");
       cJSON_AddItemToArray(pats, pat);
     }
@@ -530,39 +451,23 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
 
 /* Compiles a request body's list of URL patterns. One that is not a valid
  * regular expression or is over a limit is 400 INVALID_PATTERN naming it. */
-static int compile_patterns(const cJSON *list, const char *field,
-                            pb_pattern **re, int *n, pb_op_result *res) {
-  const cJSON *it;
-  int i = 0;
-  cJSON_ArrayForEach(it, list) {
-    if (!cJSON_IsString(it) || *n >= MAX_PATTERNS)
-      continue;
+static int compile_patterns(const char *const *list, int count,
+                            const char *field, pb_pattern **re, int *n,
+                            pb_op_result *res) {
+  for (int i = 0; i < count && *n < PB_MAX_PATTERNS; i++) {
     char why[200];
-    int rc = pb_pattern_compile(it->valuestring, &re[*n], why, sizeof(why));
+    int rc = pb_pattern_compile(list[i], &re[*n], why, sizeof(why));
     if (rc == PB_ENOMEM)
       return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
     if (rc)
       return pb_op_fail(res, PB_CODE_INVALID_PATTERN, "%s[%d]: '%.200s' %s: %s",
-                        field, i, it->valuestring,
+                        field, i, list[i],
                         rc == PB_ETOOBIG ? "is over a limit"
                                          : "is not a valid regular expression",
                         why);
     (*n)++;
-    i++;
   }
   return 0;
-}
-
-static const char *lifecycle_name(const char *wait_until) {
-  if (!wait_until || !strcmp(wait_until, "load"))
-    return "load";
-  if (!strcmp(wait_until, "domcontentloaded"))
-    return "DOMContentLoaded";
-  if (!strcmp(wait_until, "networkidle0"))
-    return "networkIdle";
-  if (!strcmp(wait_until, "networkidle2"))
-    return "networkAlmostIdle";
-  return "load";
 }
 
 /* Waits for the lifecycle event `name` of the main frame's new document. */
@@ -590,9 +495,9 @@ static int wait_lifecycle(pb_nav *n, const char *frame_id,
       return rc;
     int done = 0;
     if (!strcmp(ev->method, "Page.lifecycleEvent")) {
-      const char *f = obj_str(ev->params, "frameId"),
-                 *l = obj_str(ev->params, "loaderId"),
-                 *nm = obj_str(ev->params, "name");
+      const char *f = pb_json_str(ev->params, "frameId"),
+                 *l = pb_json_str(ev->params, "loaderId"),
+                 *nm = pb_json_str(ev->params, "name");
       if (f && nm && l && !strcmp(f, frame_id)) {
         if (!strcmp(nm, "init") && strcmp(l, current)) {
           pb_strlcpy(current, l, sizeof(current));
@@ -619,10 +524,11 @@ static void drain_events(pb_nav *n) {
 static int sleep_until(pb_nav *n, int64_t until);
 
 /* Polls in the page until the selector is attached (or visible / hidden). */
-static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
-  const char *sel = obj_str(wfs, "selector");
-  int timeout = obj_int(wfs, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
-  int visible = obj_bool(wfs, "visible"), hidden = obj_bool(wfs, "hidden");
+static int wait_selector(pb_nav *n, pb_op_result *res) {
+  const pb_wait_selector_opts *wfs = &n->job->opts.page.wait_selector;
+  const char *sel = wfs->selector;
+  int timeout = wfs->timeout_ms;
+  int visible = wfs->visible, hidden = wfs->hidden;
   cJSON *args = cJSON_CreateArray();
   cJSON_AddItemToArray(args, cJSON_CreateString(sel));
   char *sel_json = cJSON_PrintUnformatted(args);
@@ -649,9 +555,8 @@ static int wait_selector(pb_nav *n, const cJSON *wfs, pb_op_result *res) {
       "})(%s, %s, %s, %d)",
       sel_json, visible ? "true" : "false", hidden ? "true" : "false", timeout);
   free(sel_json);
-  int64_t deadline = pb_now_ms() + timeout + 1000;
-  if (deadline > n->job->deadline_ms)
-    deadline = n->job->deadline_ms;
+  int64_t deadline = pb_deadline_wait_selector(&n->job->opts.page, pb_now_ms(),
+                                               n->job->deadline_ms);
   cJSON *v = NULL;
   char err[512];
   /* A navigation while waiting destroys the context the poll runs in:
@@ -703,15 +608,13 @@ static int sleep_until(pb_nav *n, int64_t until) {
 
 static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res);
 
-#define BEST_ATTEMPT_RESERVE_MS 2000
 
 /* page.addScriptTag / page.addStyleTag: each tag is added in order and, for
  * a URL, waited for until it loaded. */
-static int add_tags(pb_nav *n, const cJSON *list, int script,
+static int add_tags(pb_nav *n, const pb_tag_opts *tags, int count, int script,
                     pb_op_result *res) {
-  const cJSON *t;
-  cJSON_ArrayForEach(t, list) {
-    const char *url = obj_str(t, "url"), *content = obj_str(t, "content");
+  for (int i = 0; i < count; i++) {
+    const char *url = tags[i].url, *content = tags[i].content;
     cJSON *arg = cJSON_CreateString(url ? url : content ? content : "");
     char *lit = cJSON_PrintUnformatted(arg);
     cJSON_Delete(arg);
@@ -750,9 +653,9 @@ static int add_tags(pb_nav *n, const cJSON *list, int script,
 
 int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
   *out = NULL;
-  const cJSON *req = job->req;
-  const char *url = obj_str(req, "url"), *html = obj_str(req, "html");
-  const char *base = obj_str(req, "baseUrl");
+  const pb_page_opts *o = &job->opts.page;
+  const char *url = o->url, *html = o->html;
+  const char *base = o->base_url;
   char err[512];
   int rc;
   if (url) {
@@ -776,12 +679,12 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
     return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
   n->job = job;
   n->action_deadline = job->deadline_ms;
-  if (compile_patterns(
-          cJSON_GetObjectItemCaseSensitive(req, "rejectRequestPattern"),
-          "rejectRequestPattern", n->reject_re, &n->nreject_re, res) ||
-      compile_patterns(
-          cJSON_GetObjectItemCaseSensitive(req, "allowRequestPattern"),
-          "allowRequestPattern", n->allow_re, &n->nallow_re, res)) {
+  if (compile_patterns(o->reject_patterns, o->nreject_patterns,
+                       "rejectRequestPattern", n->reject_re, &n->nreject_re,
+                       res) ||
+      compile_patterns(o->allow_patterns, o->nallow_patterns,
+                       "allowRequestPattern", n->allow_re, &n->nallow_re,
+                       res)) {
     pb_nav_close(n, NULL);
     return -1;
   }
@@ -807,7 +710,7 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out) {
     n->leased_at = pb_now_ms();
     drain_events(n);
     pb_cdp_sub_set_hook(n->page->events, page_hook, n);
-    if (!n->trace && obj_bool(req, "trace") &&
+    if (!n->trace && o->trace &&
         pb_trace_new(PB_TRACE_CAP_BYTES, &n->trace) == 0)
       trace_start(n);
     if (!load_page(n, doc_url, res))
@@ -887,15 +790,13 @@ static int egress_why(pb_nav *n, const char *url, int64_t since_ms, char *text,
 
 /* Page.navigate and the wait for waitUntil. 0 when loaded (or, with
  * bestAttempt, when the wait ran out), -1 with res filled on failure. */
-static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
+static int navigate(pb_nav *n, const char *doc_url, const pb_goto_opts *go,
                     int64_t goto_deadline, int best, pb_op_result *res) {
   char err[512];
-  const char *wait_until = obj_str(goto_opts, "waitUntil")
-                               ? obj_str(goto_opts, "waitUntil")
-                               : "load";
+  const char *wait_until = pb_wait_until_name(go->wait_until);
   cJSON *p = cJSON_CreateObject(), *nav = NULL;
   cJSON_AddStringToObject(p, "url", doc_url);
-  const char *referer = obj_str(goto_opts, "referer");
+  const char *referer = go->referer;
   if (referer)
     cJSON_AddStringToObject(p, "referrer", referer);
   int64_t t_nav = pb_now_ms();
@@ -916,7 +817,7 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
     return pb_op_fail(res, PB_CODE_NAVIGATION_FAILED, "%s: %s", doc_url, err);
   if (rc)
     return pb_op_fail_rc(res, rc, "navigating");
-  const char *error_text = obj_str(nav, "errorText");
+  const char *error_text = pb_json_str(nav, "errorText");
   if (!rc && !(error_text && *error_text))
     n->committed = 1;
   if (error_text && *error_text) {
@@ -953,7 +854,7 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
     return -1;
   }
   char frame_id[64] = "", loader_id[64] = "";
-  const char *f = obj_str(nav, "frameId"), *l = obj_str(nav, "loaderId");
+  const char *f = pb_json_str(nav, "frameId"), *l = pb_json_str(nav, "loaderId");
   pb_strlcpy(frame_id, f ? f : n->page->target_id, sizeof(frame_id));
   if (l)
     pb_strlcpy(loader_id, l, sizeof(loader_id));
@@ -961,8 +862,8 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
   /* A same-document navigation has no loader and no new lifecycle. */
   if (!loader_id[0])
     return 0;
-  rc = wait_lifecycle(n, frame_id, loader_id, lifecycle_name(wait_until),
-                      goto_deadline);
+  rc = wait_lifecycle(n, frame_id, loader_id,
+                      pb_wait_until_lifecycle(go->wait_until), goto_deadline);
   PB_DEBUG("nav: %s after %lld ms", wait_until,
            (long long)(pb_now_ms() - t_nav));
   if (rc == PB_ETIMEOUT && best)
@@ -984,19 +885,19 @@ static int navigate(pb_nav *n, const char *doc_url, const cJSON *goto_opts,
 
 /* What the request asks for once the page loaded: waitForSelector,
  * waitForTimeout, addScriptTag/addStyleTag, then the actionTimeout clock. */
-static int after_load(pb_nav *n, int best, pb_op_result *res) {
+static int after_load(pb_nav *n, pb_op_result *res) {
   pb_job *job = n->job;
-  const cJSON *req = job->req;
+  const pb_page_opts *o = &job->opts.page;
+  int best = o->best_attempt;
   int rc;
-  const cJSON *wfs = cJSON_GetObjectItemCaseSensitive(req, "waitForSelector");
-  if (wfs) {
-    rc = wait_selector(n, wfs, res);
+  if (o->wait_selector.selector) {
+    rc = wait_selector(n, res);
     if (rc < 0 || (rc > 0 && !best))
       return -1;
     if (rc > 0)
       memset(res, 0, sizeof(*res)); /* best attempt: carry on */
   }
-  int wft = obj_int(req, "waitForTimeout", 0);
+  int wft = o->wait_for_timeout_ms;
   if (wft > 0) {
     int64_t until = pb_now_ms() + wft;
     if (until > job->deadline_ms)
@@ -1005,37 +906,22 @@ static int after_load(pb_nav *n, int best, pb_op_result *res) {
     if ((rc = sleep_until(n, until)))
       return pb_op_fail_rc(res, rc, "waiting");
   }
-  if (add_tags(n, cJSON_GetObjectItemCaseSensitive(req, "addScriptTag"), 1,
-               res) ||
-      add_tags(n, cJSON_GetObjectItemCaseSensitive(req, "addStyleTag"), 0, res))
+  if (add_tags(n, o->script_tags, o->nscript_tags, 1, res) ||
+      add_tags(n, o->style_tags, o->nstyle_tags, 0, res))
     return -1;
-  const cJSON *at = cJSON_GetObjectItemCaseSensitive(req, "actionTimeout");
-  if (cJSON_IsNumber(at)) {
-    int64_t d = pb_now_ms() + at->valueint;
-    if (d < n->action_deadline)
-      n->action_deadline = d;
-  }
+  n->action_deadline = pb_deadline_action(o, pb_now_ms(), n->action_deadline);
   return 0;
 }
 
 static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   pb_job *job = n->job;
-  const cJSON *req = job->req;
   if (apply_options(n, doc_url, res))
     return -1;
   PB_DEBUG("nav: options applied in %lld ms",
            (long long)(pb_now_ms() - n->leased_at));
 
-  const cJSON *goto_opts = cJSON_GetObjectItemCaseSensitive(req, "gotoOptions");
-  int best = obj_bool(req, "bestAttempt");
-  int goto_timeout = obj_int(goto_opts, "timeout", PB_JOB_TIMEOUT_DEFAULT_MS);
-  int64_t goto_deadline =
-      pb_now_ms() + (goto_timeout > 0 ? goto_timeout : PB_JOB_TIMEOUT_MAX_MS);
-  /* A best attempt keeps some of the job's time for the work after a wait
-   * that ran out. */
-  int64_t limit = job->deadline_ms - (best ? BEST_ATTEMPT_RESERVE_MS : 0);
-  if (goto_deadline > limit)
-    goto_deadline = limit;
+  const pb_page_opts *o = &job->opts.page;
+  int64_t goto_deadline = pb_deadline_goto(o, pb_now_ms(), job->deadline_ms);
 
   cJSON *params = NULL;
   if (n->trace) {
@@ -1044,11 +930,11 @@ static int load_page(pb_nav *n, const char *doc_url, pb_op_result *res) {
   }
   int action = pb_nav_action_begin(n, "page.goto", params);
   cJSON_Delete(params);
-  int rc = navigate(n, doc_url, goto_opts, goto_deadline, best, res);
+  int rc = navigate(n, doc_url, &o->go, goto_deadline, o->best_attempt, res);
   pb_nav_action_end(n, action, rc ? res->message : NULL);
   if (rc)
     return -1;
-  return after_load(n, best, res);
+  return after_load(n, res);
 }
 
 static void nav_release(pb_nav *n) {
@@ -1098,8 +984,7 @@ void pb_job_finish_deferred(pb_job *job) {
 }
 
 int pb_op_trace(pb_job *job, pb_op_result *res) {
-  const cJSON *idj = cJSON_GetObjectItemCaseSensitive(job->req, "id");
-  const char *id = cJSON_IsString(idj) ? idj->valuestring : "";
+  const char *id = job->opts.id ? job->opts.id : "";
   int rc = pb_trace_store_get(job->env->traces, job->account_id, id,
                               job->deadline_ms, &res->body, &res->body_len);
   if (rc == PB_ENOTFOUND)

@@ -8,10 +8,11 @@
 
 typedef struct pb_nav pb_nav;
 
-/* Leases a page and loads what the request names (url | html, viewport,
+/* Leases a page and loads what job->opts.page names (url | html, viewport,
  * gotoOptions, waitForSelector, waitForTimeout, userAgent,
- * setExtraHTTPHeaders, cookies, rejectResourceTypes). On failure res holds
- * the error and *out is NULL. */
+ * setExtraHTTPHeaders, cookies, rejectResourceTypes...), within the
+ * deadlines of ops/options.h. On failure res holds the error and *out is
+ * NULL. */
 int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out);
 
 /* The leased page, borrowed until pb_nav_close(). */
@@ -31,20 +32,31 @@ int64_t pb_nav_deadline(pb_nav *n);
  * params. See pb_cdp_call() for errors. */
 int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result);
 
-/* Evaluates an expression in the page (returnByValue, awaitPromise). On
- * success *value is the result's value (owned by the caller; may be NULL for
- * undefined). A page exception is PB_EINVAL with its text in err. */
+/* Like pb_nav_call until deadline_ms instead of the action deadline; for
+ * PB_ECDP err gets Chromium's message (err may be NULL). */
+int pb_nav_call_until(pb_nav *n, const char *method, cJSON *params, int64_t deadline_ms,
+                      cJSON **result, char *err, size_t errcap);
+
+/* Evaluates an expression in the page (returnByValue, awaitPromise) until
+ * deadline_ms. On success *value is the result's value (owned by the
+ * caller; may be NULL for undefined). A page exception is PB_EINVAL with
+ * its text in err. Script still running at the deadline is terminated
+ * (Runtime.evaluate's timeout, then Runtime.terminateExecution), so the
+ * page stays usable, and the answer is PB_ETIMEOUT; Chromium's answer is
+ * awaited up to PB_NAV_EVAL_GRACE_MS past the deadline, never past the
+ * job's. */
 int pb_nav_eval(pb_nav *n, const char *expression, int64_t deadline_ms, cJSON **value, char *err,
                 size_t errcap);
+#define PB_NAV_EVAL_GRACE_MS 500
 
 /* The page's HTML after its scripts ran (doctype + documentElement), as
  * page.content() gives it. On failure res holds the error. */
 int pb_nav_content(pb_nav *n, cJSON **html, pb_op_result *res);
 
-/* Captures the loaded page as the request's screenshotOptions / selector
- * ask; *b64 is the image in base64 (caller frees) and res->content_type is
- * set. Shared by screenshot and snapshot. */
-int pb_op_capture(pb_nav *nav, const cJSON *req, pb_op_result *res, char **b64);
+/* Captures the loaded page as opts ask (screenshotOptions and selector);
+ * *b64 is the image in base64 (caller frees) and res->content_type is set.
+ * Shared by screenshot, snapshot and the test runner. */
+int pb_op_capture(pb_nav *nav, const pb_screenshot_opts *opts, pb_op_result *res, char **b64);
 
 /* Evaluates a JavaScript function expression applied to args (a JSON array,
  * borrowed) until the action deadline; see pb_nav_eval(). */

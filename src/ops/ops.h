@@ -6,6 +6,7 @@
 #include "common/errcode.h"
 #include "common/url.h"
 #include "egress/policy.h"
+#include "ops/options.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
 #include "trace/store.h"
@@ -14,8 +15,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define PB_JOB_TIMEOUT_DEFAULT_MS 30000
-#define PB_JOB_TIMEOUT_MAX_MS 120000
 /* Tallest full-page screenshot, in CSS px, and the largest image area in
  * device pixels: above either the answer is 400 PAGE_TOO_LARGE. */
 #define PB_FULLPAGE_MAX_HEIGHT 50000
@@ -64,8 +63,10 @@ typedef struct {
 /* One job: its environment, request and deadline. */
 typedef struct {
   const pb_ops_env *env;
-  const cJSON *req;         /* validated request body, borrowed */
-  int64_t deadline_ms;      /* whole-job deadline, pb_now_ms() clock */
+  pb_request opts;          /* the request, typed (ops/options.h); borrows
+                             * from the validated body, which outlives the job */
+  int64_t deadline_ms;      /* whole-job deadline, pb_now_ms() clock:
+                             * pb_deadline_job(), the one owner of "timeout" */
   atomic_int *canceled;     /* set when the client went away; may be NULL */
   int64_t account_id;
   pb_limits limits;         /* the account's */
@@ -80,16 +81,32 @@ typedef struct {
  * back. No-op when there is none. */
 void pb_job_finish_deferred(pb_job *job);
 
-/* GET /browser/traces/{id} (req: {"id"}): the zip, waiting for one still
+/* GET /browser/traces/{id} (opts.id): the zip, waiting for one still
  * being written. */
 int pb_op_trace(pb_job *job, pb_op_result *res);
 
-/* Fills res as an error. Always returns -1 so callers can `return fail(...)`. */
+/* ---- results (result.c) ----------------------------------------------- */
+
+/* Fills res as an error: code (PB_CODE_NONE counts as INTERNAL_ERROR) and
+ * the message; any body is freed. Always returns -1 so callers can
+ * `return pb_op_fail(...)`. */
 int pb_op_fail(pb_op_result *res, pb_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Maps a PB_E* from CDP work to an HTTP error (408, 502, 500...). */
+/* Maps a PB_E* from CDP work to an error code (TIMEOUT, BROWSER_CRASHED,
+ * PAGE_CRASHED, CLIENT_CLOSED, SHUTTING_DOWN, else INTERNAL_ERROR), the
+ * message prefixed with what. Returns -1. */
 int pb_op_fail_rc(pb_op_result *res, int rc, const char *what);
+/* Frees res's body. NULL is a no-op. */
 void pb_op_result_free(pb_op_result *res);
+/* Makes res a JSON success answer {"success":true,"result":result}; takes
+ * result (NULL answers null). 0, or -1 with res failed when out of memory. */
+int pb_op_json(pb_op_result *res, cJSON *result);
+/* Makes res the JSON answer envelope itself (for answers that carry more
+ * than "result"); takes envelope. 0, or -1 when out of memory. */
+int pb_op_json_object(pb_op_result *res, cJSON *envelope);
+/* Makes res a 200 answer of len bytes; takes body (malloc'd). content_type
+ * is a static string; NULL keeps the one already set. Returns 0. */
+int pb_op_bytes(pb_op_result *res, char *body, size_t len, const char *content_type);
 
 typedef int (*pb_op_fn)(pb_job *job, pb_op_result *res);
 
@@ -105,17 +122,10 @@ int pb_op_release(pb_job *job, pb_op_result *res);
 int pb_op_markdown(pb_job *job, pb_op_result *res);
 int pb_op_test(pb_job *job, pb_op_result *res); /* testrun.c */
 
-/* The screenshotOptions object of a request (or its Browserless alias
- * "options"); NULL if neither is given. */
-const cJSON *pb_op_screenshot_options(const cJSON *req);
 /* 0 when the request's viewport (width x height x deviceScaleFactor^2 device
  * pixels) fits PB_SCREENSHOT_MAX_PIXELS; else fails res with 400
  * PAGE_TOO_LARGE. Pure: called before any CDP call, since even a plain
  * screenshot renders the whole viewport. */
-int pb_op_viewport_check(const cJSON *req, pb_op_result *res);
-
-/* Makes res a JSON success answer {"success":true,"result":result}; takes
- * result. Returns 0. */
-int pb_op_json(pb_op_result *res, cJSON *result);
+int pb_op_viewport_check(const pb_viewport_opts *vp, pb_op_result *res);
 
 #endif

@@ -8,102 +8,52 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define PDF_MAX_BYTES ((size_t)512 << 20)
 #define PDF_CHUNK (4 << 20)
 
-static const struct {
-  const char *name;
-  double w, h; /* inches */
-} formats[] = {
-    {"letter", 8.5, 11},    {"legal", 8.5, 14},    {"tabloid", 11, 17},    {"ledger", 17, 11},
-    {"a0", 33.1, 46.8},     {"a1", 23.4, 33.1},    {"a2", 16.54, 23.4},    {"a3", 11.7, 16.54},
-    {"a4", 8.27, 11.7},     {"a5", 5.83, 8.27},    {"a6", 4.13, 5.83},
-};
-
-/* A length as Puppeteer takes it: a number of CSS px, or a string with px,
- * in, cm or mm. Returns inches, or NAN when malformed. */
-static double length_in(const cJSON *v) {
-  if (cJSON_IsNumber(v)) return v->valuedouble / 96.0;
-  if (!cJSON_IsString(v)) return NAN;
-  char *end = NULL;
-  double x = strtod(v->valuestring, &end);
-  if (end == v->valuestring || x < 0) return NAN;
-  while (*end == ' ') end++;
-  if (!*end || !strcasecmp(end, "px")) return x / 96.0;
-  if (!strcasecmp(end, "in")) return x;
-  if (!strcasecmp(end, "cm")) return x / 2.54;
-  if (!strcasecmp(end, "mm")) return x / 25.4;
-  return NAN;
-}
-
-static const cJSON *pdf_options(const cJSON *req) {
-  const cJSON *o = cJSON_GetObjectItemCaseSensitive(req, "pdfOptions");
-  return o ? o : cJSON_GetObjectItemCaseSensitive(req, "options");
-}
-
 /* Page.printToPDF parameters from pdfOptions. Without pageRanges only the
  * first max_pages + 1 pages are printed: enough to tell that a document is
  * too long without rendering all of a hostile one. */
-static int print_params(const cJSON *o, int max_pages, cJSON **out, pb_op_result *res) {
+static int print_params(const pb_pdf_opts *o, int max_pages, cJSON **out, pb_op_result *res) {
+  double w = o->width_in, h = o->height_in;
+  if (isnan(w) || isnan(h) || w <= 0 || h <= 0)
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST,
+                      "pdfOptions.width/height: use a number of px or a string like '8.5in', "
+                      "'21cm', '210mm'");
+  static const char *const sides[] = {"top", "right", "bottom", "left"};
+  for (int i = 0; i < 4; i++)
+    if (isnan(o->margin_in[i]))
+      return pb_op_fail(res, PB_CODE_INVALID_REQUEST,
+                        "pdfOptions.margin.%s: use a number of px or a string like '1cm'",
+                        sides[i]);
   cJSON *p = cJSON_CreateObject();
-  double w = 8.5, h = 11;
-  const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(o, "format");
-  if (cJSON_IsString(fmt)) {
-    size_t i;
-    for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
-      if (!strcasecmp(formats[i].name, fmt->valuestring)) break;
-    w = formats[i].w;
-    h = formats[i].h;
-  }
-  const cJSON *wj = cJSON_GetObjectItemCaseSensitive(o, "width");
-  const cJSON *hj = cJSON_GetObjectItemCaseSensitive(o, "height");
-  if (wj) w = length_in(wj);
-  if (hj) h = length_in(hj);
-  if (isnan(w) || isnan(h) || w <= 0 || h <= 0) {
-    cJSON_Delete(p);
-    return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "pdfOptions.width/height: use a number of px or a string like '8.5in', '21cm', '210mm'");
-  }
   cJSON_AddNumberToObject(p, "paperWidth", w);
   cJSON_AddNumberToObject(p, "paperHeight", h);
-  static const char *const sides[] = {"top", "right", "bottom", "left"};
-  static const char *const cdp_sides[] = {"marginTop", "marginRight", "marginBottom", "marginLeft"};
-  const cJSON *margin = cJSON_GetObjectItemCaseSensitive(o, "margin");
-  for (int i = 0; i < 4; i++) {
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(margin, sides[i]);
-    double v = m ? length_in(m) : 0;
-    if (isnan(v)) {
-      cJSON_Delete(p);
-      return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "pdfOptions.margin.%s: use a number of px or a string like '1cm'", sides[i]);
-    }
-    cJSON_AddNumberToObject(p, cdp_sides[i], v);
-  }
-  static const struct {
-    const char *ours, *cdp;
-  } bools[] = {{"landscape", "landscape"},
-               {"printBackground", "printBackground"},
-               {"displayHeaderFooter", "displayHeaderFooter"},
-               {"preferCSSPageSize", "preferCSSPageSize"},
-               {"outline", "generateDocumentOutline"},
-               {"tagged", "generateTaggedPDF"}};
-  for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++) {
-    const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, bools[i].ours);
-    if (cJSON_IsBool(b)) cJSON_AddBoolToObject(p, bools[i].cdp, cJSON_IsTrue(b));
-  }
-  static const char *const strings[] = {"pageRanges", "headerTemplate", "footerTemplate"};
-  for (size_t i = 0; i < 3; i++) {
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, strings[i]);
-    if (cJSON_IsString(s) && (i || *s->valuestring))
-      cJSON_AddStringToObject(p, strings[i], s->valuestring);
-  }
-  if (!cJSON_GetObjectItemCaseSensitive(p, "pageRanges")) {
+  static const char *const cdp_sides[] = {"marginTop", "marginRight", "marginBottom",
+                                          "marginLeft"};
+  for (int i = 0; i < 4; i++) cJSON_AddNumberToObject(p, cdp_sides[i], o->margin_in[i]);
+  const struct {
+    int value;
+    const char *cdp;
+  } bools[] = {{o->landscape, "landscape"},
+               {o->print_background, "printBackground"},
+               {o->display_header_footer, "displayHeaderFooter"},
+               {o->prefer_css_page_size, "preferCSSPageSize"},
+               {o->outline, "generateDocumentOutline"},
+               {o->tagged, "generateTaggedPDF"}};
+  for (size_t i = 0; i < sizeof(bools) / sizeof(bools[0]); i++)
+    if (bools[i].value >= 0) cJSON_AddBoolToObject(p, bools[i].cdp, bools[i].value);
+  if (o->page_ranges && *o->page_ranges) {
+    cJSON_AddStringToObject(p, "pageRanges", o->page_ranges);
+  } else {
     char range[32];
     snprintf(range, sizeof(range), "1-%d", max_pages + 1);
     cJSON_AddStringToObject(p, "pageRanges", range);
   }
-  const cJSON *scale = cJSON_GetObjectItemCaseSensitive(o, "scale");
-  if (cJSON_IsNumber(scale)) cJSON_AddNumberToObject(p, "scale", scale->valuedouble);
+  if (o->header_template) cJSON_AddStringToObject(p, "headerTemplate", o->header_template);
+  if (o->footer_template) cJSON_AddStringToObject(p, "footerTemplate", o->footer_template);
+  if (o->has_scale) cJSON_AddNumberToObject(p, "scale", o->scale);
   cJSON_AddStringToObject(p, "transferMode", "ReturnAsStream");
   *out = p;
   return 0;
@@ -166,7 +116,7 @@ static long pdf_pages(const char *pdf, size_t len) {
 int pb_op_pdf(pb_job *job, pb_op_result *res) {
   cJSON *params = NULL;
   int max_pages = job->env->pdf_max_pages > 0 ? job->env->pdf_max_pages : PB_PDF_MAX_PAGES_DEFAULT;
-  if (print_params(pdf_options(job->req), max_pages, &params, res)) return -1;
+  if (print_params(&job->opts.pdf, max_pages, &params, res)) return -1;
   pb_nav *nav = NULL;
   if (pb_nav_open(job, res, &nav)) {
     cJSON_Delete(params);

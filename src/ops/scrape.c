@@ -18,11 +18,8 @@ static const char scrape_js[] =
 
 int pb_op_scrape(pb_job *job, pb_op_result *res) {
   cJSON *selectors = cJSON_CreateArray();
-  const cJSON *el;
-  cJSON_ArrayForEach(el, cJSON_GetObjectItemCaseSensitive(job->req, "elements")) {
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(el, "selector");
-    cJSON_AddItemToArray(selectors, cJSON_CreateString(s->valuestring));
-  }
+  for (int i = 0; i < job->opts.nscrape_selectors; i++)
+    cJSON_AddItemToArray(selectors, cJSON_CreateString(job->opts.scrape_selectors[i]));
   pb_nav *nav = NULL;
   if (pb_nav_open(job, res, &nav)) {
     cJSON_Delete(selectors);

@@ -9,12 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const cJSON *pb_op_screenshot_options(const cJSON *req) {
-  const cJSON *o = cJSON_GetObjectItemCaseSensitive(req, "screenshotOptions");
-  /* Browserless calls it "options". */
-  return o ? o : cJSON_GetObjectItemCaseSensitive(req, "options");
-}
-
 static int add_clip(cJSON *params, double x, double y, double w, double h) {
   cJSON *clip = cJSON_AddObjectToObject(params, "clip");
   cJSON_AddNumberToObject(clip, "x", x);
@@ -70,52 +64,36 @@ static int too_large(pb_op_result *res, double w, double h, double dsf) {
   return 0;
 }
 
-int pb_op_viewport_check(const cJSON *req, pb_op_result *res) {
-  const cJSON *vp = cJSON_GetObjectItemCaseSensitive(req, "viewport");
-  const cJSON *w = cJSON_GetObjectItemCaseSensitive(vp, "width");
-  const cJSON *h = cJSON_GetObjectItemCaseSensitive(vp, "height");
-  const cJSON *d = cJSON_GetObjectItemCaseSensitive(vp, "deviceScaleFactor");
-  double dsf = cJSON_IsNumber(d) ? d->valuedouble : 1;
-  if (!cJSON_IsNumber(w) || !cJSON_IsNumber(h)) return 0;
-  if (w->valuedouble * h->valuedouble * dsf * dsf > (double)PB_SCREENSHOT_MAX_PIXELS)
-    return pb_op_fail(
-        res, PB_CODE_CAPTURE_TOO_LARGE,
-        "viewport: %.0fx%.0f at deviceScaleFactor %g is %.0fx%.0f device px, over the "
-        "cap of %lld px",
-        w->valuedouble, h->valuedouble, dsf, w->valuedouble * dsf, h->valuedouble * dsf,
-        (long long)PB_SCREENSHOT_MAX_PIXELS);
+int pb_op_viewport_check(const pb_viewport_opts *vp, pb_op_result *res) {
+  double w = vp->width, h = vp->height, dsf = vp->dsf;
+  if (w * h * dsf * dsf > (double)PB_SCREENSHOT_MAX_PIXELS)
+    return pb_op_fail(res, PB_CODE_CAPTURE_TOO_LARGE,
+                      "viewport: %.0fx%.0f at deviceScaleFactor %g is %.0fx%.0f device px, over "
+                      "the cap of %lld px",
+                      w, h, dsf, w * dsf, h * dsf, (long long)PB_SCREENSHOT_MAX_PIXELS);
   return 0;
 }
 
-int pb_op_capture(pb_nav *nav, const cJSON *req, pb_op_result *res, char **b64) {
+int pb_op_capture(pb_nav *nav, const pb_screenshot_opts *opts, pb_op_result *res, char **b64) {
   *b64 = NULL;
-  const cJSON *opts = pb_op_screenshot_options(req);
-  const cJSON *type_j = cJSON_GetObjectItemCaseSensitive(opts, "type");
-  const char *type = cJSON_IsString(type_j) ? type_j->valuestring : "png";
-  const cJSON *sel_j = cJSON_GetObjectItemCaseSensitive(req, "selector");
+  const char *type = opts->type ? opts->type : "png";
   pb_page *page = pb_nav_page(nav);
   int rc = 0;
 
   cJSON *params = cJSON_CreateObject();
   cJSON_AddStringToObject(params, "format", type);
-  const cJSON *q = cJSON_GetObjectItemCaseSensitive(opts, "quality");
-  if (cJSON_IsNumber(q)) cJSON_AddNumberToObject(params, "quality", q->valueint);
-  if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "optimizeForSpeed")))
-    cJSON_AddBoolToObject(params, "optimizeForSpeed", 1);
+  if (opts->quality >= 0) cJSON_AddNumberToObject(params, "quality", opts->quality);
+  if (opts->optimize_for_speed) cJSON_AddBoolToObject(params, "optimizeForSpeed", 1);
 
-  const cJSON *clip = cJSON_GetObjectItemCaseSensitive(opts, "clip");
-  if (cJSON_IsString(sel_j)) {
+  if (opts->selector) {
     double box[4];
-    if (element_box(nav, sel_j->valuestring, box, res)) goto fail;
+    if (element_box(nav, opts->selector, box, res)) goto fail;
     if (too_large(res, box[2], box[3], page->dsf)) goto fail;
     add_clip(params, box[0], box[1], box[2], box[3]);
-  } else if (clip) {
-    double w = cJSON_GetObjectItemCaseSensitive(clip, "width")->valuedouble;
-    double h = cJSON_GetObjectItemCaseSensitive(clip, "height")->valuedouble;
-    if (too_large(res, w, h, page->dsf)) goto fail;
-    add_clip(params, cJSON_GetObjectItemCaseSensitive(clip, "x")->valuedouble,
-             cJSON_GetObjectItemCaseSensitive(clip, "y")->valuedouble, w, h);
-  } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "fullPage"))) {
+  } else if (opts->has_clip) {
+    if (too_large(res, opts->clip_w, opts->clip_h, page->dsf)) goto fail;
+    add_clip(params, opts->clip_x, opts->clip_y, opts->clip_w, opts->clip_h);
+  } else if (opts->full_page) {
     cJSON *m = NULL;
     if ((rc = pb_nav_call(nav, "Page.getLayoutMetrics", NULL, &m))) {
       pb_op_fail_rc(res, rc, "measuring the page");
@@ -132,7 +110,7 @@ int pb_op_capture(pb_nav *nav, const cJSON *req, pb_op_result *res, char **b64) 
     add_clip(params, 0, 0, w, h);
   }
 
-  if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "omitBackground"))) {
+  if (opts->omit_background) {
     cJSON *p = cJSON_CreateObject();
     cJSON *color = cJSON_AddObjectToObject(p, "color");
     cJSON_AddNumberToObject(color, "r", 0);
@@ -174,10 +152,10 @@ fail:
 
 int pb_op_screenshot(pb_job *job, pb_op_result *res) {
   pb_nav *nav = NULL;
-  if (pb_op_viewport_check(job->req, res)) return -1;
+  if (pb_op_viewport_check(&job->opts.page.viewport, res)) return -1;
   if (pb_nav_open(job, res, &nav)) return -1;
   char *b64 = NULL;
-  if (pb_op_capture(nav, job->req, res, &b64)) {
+  if (pb_op_capture(nav, &job->opts.shot, res, &b64)) {
     pb_nav_close(nav, res);
     return -1;
   }
@@ -187,8 +165,5 @@ int pb_op_screenshot(pb_job *job, pb_op_result *res) {
   int rc = pb_base64_decode(b64, strlen(b64), &bytes, &len);
   free(b64);
   if (rc) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "Chromium returned a broken image");
-  res->status = 200;
-  res->body = (char *)bytes;
-  res->body_len = len;
-  return 0;
+  return pb_op_bytes(res, (char *)bytes, len, NULL);
 }

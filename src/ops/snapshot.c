@@ -6,11 +6,11 @@
 
 int pb_op_snapshot(pb_job *job, pb_op_result *res) {
   pb_nav *nav = NULL;
-  if (pb_op_viewport_check(job->req, res)) return -1;
+  if (pb_op_viewport_check(&job->opts.page.viewport, res)) return -1;
   if (pb_nav_open(job, res, &nav)) return -1;
   cJSON *html = NULL;
   char *b64 = NULL;
-  if (pb_nav_content(nav, &html, res) || pb_op_capture(nav, job->req, res, &b64)) {
+  if (pb_nav_content(nav, &html, res) || pb_op_capture(nav, &job->opts.shot, res, &b64)) {
     cJSON_Delete(html);
     pb_nav_close(nav, res);
     return -1;

@@ -1,5 +1,6 @@
 #include "ops/testscript.h"
 
+#include "common/json.h"
 #include "common/pb.h"
 
 #include <ctype.h>
@@ -241,13 +242,7 @@ int pb_key_parse(const char *spec, pb_key *keys, int *nkeys, char *err, size_t e
 
 /* ---- the script ------------------------------------------------------ */
 
-static const char *str(const cJSON *o, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-static int has(const cJSON *o, const char *name) {
-  return cJSON_GetObjectItemCaseSensitive(o, name) != NULL;
-}
+static int has(const cJSON *o, const char *name) { return pb_json_get(o, name) != NULL; }
 
 #define NEEDS(field)                                                               \
   do {                                                                             \
@@ -284,13 +279,13 @@ int pb_testscript_check(const cJSON *script, char *err, size_t errcap) {
   int i = 0;
   const cJSON *step;
   cJSON_ArrayForEach(step, steps) {
-    const char *action = str(step, "action");
+    const char *action = pb_json_str(step, "action");
     if (!cJSON_IsObject(step) || !action) {
       snprintf(err, errcap, "steps[%d].action: required", i);
       return PB_EINVAL;
     }
     if (is_one_of(action, need_selector)) NEEDS("selector");
-    const char *sel = str(step, "selector");
+    const char *sel = pb_json_str(step, "selector");
     if (sel) {
       pb_selector ps;
       char why[256];
@@ -315,7 +310,7 @@ int pb_testscript_check(const cJSON *script, char *err, size_t errcap) {
     if (!strcmp(action, "expectScreenshot")) {
       NEEDS("name");
       NEEDS("baseline");
-      const char *b = str(step, "baseline");
+      const char *b = pb_json_str(step, "baseline");
       unsigned char *png = NULL;
       size_t len = 0;
       int bad = !b || pb_base64_decode(b, strlen(b), &png, &len) || len < 8 ||
@@ -331,7 +326,7 @@ int pb_testscript_check(const cJSON *script, char *err, size_t errcap) {
       pb_key keys[PB_TEST_MAX_KEYS];
       int nk;
       char why[256];
-      if (pb_key_parse(str(step, "key"), keys, &nk, why, sizeof(why))) {
+      if (pb_key_parse(pb_json_str(step, "key"), keys, &nk, why, sizeof(why))) {
         snprintf(err, errcap, "steps[%d].key: %s", i, why);
         return PB_EINVAL;
       }

@@ -35,7 +35,9 @@ void pb_admit_accounts_free(pb_admit_accounts *t) {
   t->n = t->cap = 0;
 }
 
-static int retry_secs(int64_t ms) { return (int)((ms + 999) / 1000); }
+static int retry_secs(int64_t ms) {
+  return (int)((ms + 999) / 1000);
+}
 
 static pb_code refuse(pb_admit_verdict *v, pb_code code, int retry_after_s, const char *metric,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -52,11 +54,15 @@ static pb_code refuse(pb_admit_verdict *v, pb_code code, int retry_after_s, cons
   return code;
 }
 
-int64_t pb_admit_day_start(int64_t wall_ms) { return wall_ms - wall_ms % PB_ADMIT_DAY_MS; }
+int64_t pb_admit_day_start(int64_t wall_ms) {
+  return wall_ms - wall_ms % PB_ADMIT_DAY_MS;
+}
 
 /* The acquisition bucket: the per-minute limit refills evenly and is also
  * the burst. */
-static double acq_rate(const pb_limits *l) { return l->acquisitions_per_minute / 60.0; }
+static double acq_rate(const pb_limits *l) {
+  return l->acquisitions_per_minute / 60.0;
+}
 
 /* The quick-action rate (and, when counted, one of the concurrent actions). */
 static pb_code admit_action(pb_admit_account *a, const pb_limits *l, int counted, int64_t now,
@@ -66,8 +72,8 @@ static pb_code admit_action(pb_admit_account *a, const pb_limits *l, int counted
     return refuse(v, PB_CODE_LIMIT_EXCEEDED, 1, "concurrency",
                   "the account already runs %d quick actions (its maximum)",
                   l->concurrent_quick_actions);
-  if (!pb_bucket_take(&a->actions, now, l->quick_actions_per_second,
-                      l->quick_actions_per_second, &wait))
+  if (!pb_bucket_take(&a->actions, now, l->quick_actions_per_second, l->quick_actions_per_second,
+                      &wait))
     return refuse(v, PB_CODE_RATE_LIMITED, retry_secs(wait), "rate_limited",
                   "at most %d quick actions per second; next in %lld ms",
                   l->quick_actions_per_second, (long long)wait);

@@ -47,8 +47,8 @@ static void *ledger_main(void *arg) {
      * end once the store can write again. */
     pthread_mutex_lock(&l->unclosed_mu);
     for (int i = 0; i < l->nunclosed;) {
-      int rc = pb_usage_end(l->store, l->unclosed[i].id, l->unclosed[i].end_ms,
-                            l->unclosed[i].status);
+      int rc =
+          pb_usage_end(l->store, l->unclosed[i].id, l->unclosed[i].end_ms, l->unclosed[i].status);
       if (rc == PB_ENOSPACE || rc == PB_ESTORE) break;
       PB_INFO("usage: closed ledger row %lld late", (long long)l->unclosed[i].id);
       l->unclosed[i] = l->unclosed[--l->nunclosed];

@@ -12,13 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void pending_ws_drop(pb_server *s, struct lws *wsi, pb_session **taken,
-                            pb_auth *auth) {
+static void pending_ws_drop(pb_server *s, struct lws *wsi, pb_session **taken, pb_auth *auth) {
   for (int i = 0; i < s->npending_ws; i++)
     if (s->pending_ws[i].wsi == wsi) {
       pb_session *ss = s->pending_ws[i].session;
-      if (auth)
-        *auth = s->pending_ws[i].auth;
+      if (auth) *auth = s->pending_ws[i].auth;
       s->pending_ws[i] = s->pending_ws[--s->npending_ws];
       if (taken) {
         *taken = ss;
@@ -32,8 +30,8 @@ static void pending_ws_drop(pb_server *s, struct lws *wsi, pb_session **taken,
 
 /* Answers a refused upgrade with the JSON error envelope, and logs it as one
  * JSON line like a request's (account and session when known, may be NULL). */
-static int ws_refuse(struct lws *wsi, const char *account, const char *session,
-                     pb_code err, const char *message) {
+static int ws_refuse(struct lws *wsi, const char *account, const char *session, pb_code err,
+                     const char *message) {
   int status = pb_http_status(err);
   const char *code = pb_code_text(err);
   char body[512], rid[PB_REQUEST_ID_MAX + 1];
@@ -59,14 +57,11 @@ static int ws_refuse(struct lws *wsi, const char *account, const char *session,
     cJSON_AddNumberToObject(o, "status", status);
     cJSON_AddStringToObject(o, "error", code);
     cJSON_AddStringToObject(o, "reason", message);
-    if (account && *account)
-      cJSON_AddStringToObject(o, "account", account);
-    if (session && *session)
-      cJSON_AddStringToObject(o, "session", session);
+    if (account && *account) cJSON_AddStringToObject(o, "account", account);
+    if (session && *session) cJSON_AddStringToObject(o, "session", session);
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    if (line)
-      fprintf(stderr, "%s\n", line);
+    if (line) fprintf(stderr, "%s\n", line);
     free(line);
   }
   int n = snprintf(body, sizeof(body),
@@ -75,11 +70,10 @@ static int ws_refuse(struct lws *wsi, const char *account, const char *session,
                    code, message, rid);
   unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
                                      *end = buf + sizeof(buf) - 1;
-  if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/json",
-                                  (lws_filepos_t)n, &p, end) ||
-      lws_add_http_header_by_name(
-          wsi, (const unsigned char *)"x-request-id:", (unsigned char *)rid,
-          (int)strlen(rid), &p, end) ||
+  if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/json", (lws_filepos_t)n,
+                                  &p, end) ||
+      lws_add_http_header_by_name(wsi, (const unsigned char *)"x-request-id:", (unsigned char *)rid,
+                                  (int)strlen(rid), &p, end) ||
       lws_finalize_write_http_header(wsi, start, &p, end))
     return -1;
   lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL);
@@ -93,27 +87,24 @@ int cdpws_confirm(pb_server *s, struct lws *wsi) {
   char id[80];
   pb_route_match m;
   if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
-    return ws_refuse(
-        wsi, NULL, NULL, PB_CODE_NOT_FOUND,
-        "WebSockets are served at /browser/sessions/{id}/devtools/browser");
+    return ws_refuse(wsi, NULL, NULL, PB_CODE_NOT_FOUND,
+                     "WebSockets are served at /browser/sessions/{id}/devtools/browser");
   if (!pb_route_websocket(uri, &m)) {
     /* Named in the log when the path is under a session. */
     const pb_route *rt = pb_route_resource(uri, &m);
     int named = rt && rt->session && pb_route_session_id(&m, id, sizeof(id));
-    return ws_refuse(
-        wsi, NULL, named ? id : NULL, PB_CODE_NOT_FOUND,
-        "WebSockets are served at /browser/sessions/{id}/devtools/browser");
+    return ws_refuse(wsi, NULL, named ? id : NULL, PB_CODE_NOT_FOUND,
+                     "WebSockets are served at /browser/sessions/{id}/devtools/browser");
   }
   pb_route_session_id(&m, id, sizeof(id));
   if (s->draining)
-    return ws_refuse(wsi, NULL, id, PB_CODE_SHUTTING_DOWN,
-                     "the service is shutting down");
+    return ws_refuse(wsi, NULL, id, PB_CODE_SHUTTING_DOWN, "the service is shutting down");
   req tmp;
   memset(&tmp, 0, sizeof(tmp));
   tmp.srv = s;
   if (authenticate(s, &tmp, wsi, 1)) {
-    int rc = ws_refuse(wsi, tmp.auth.account[0] ? tmp.auth.account : NULL, id,
-                       tmp.res.err, tmp.res.message);
+    int rc = ws_refuse(wsi, tmp.auth.account[0] ? tmp.auth.account : NULL, id, tmp.res.err,
+                       tmp.res.message);
     pb_op_result_free(&tmp.res);
     return rc;
   }
@@ -121,8 +112,7 @@ int cdpws_confirm(pb_server *s, struct lws *wsi) {
   if (!ss)
     return ws_refuse(wsi, tmp.auth.account, id, PB_CODE_SESSION_NOT_FOUND,
                      "no live session with that id for this account");
-  if (s->npending_ws ==
-      (int)(sizeof(s->pending_ws) / sizeof(s->pending_ws[0]))) {
+  if (s->npending_ws == (int)(sizeof(s->pending_ws) / sizeof(s->pending_ws[0]))) {
     pb_session_unref(ss);
     return ws_refuse(wsi, tmp.auth.account, id, PB_CODE_BUSY,
                      "too many connections being set up; retry");
@@ -133,8 +123,7 @@ int cdpws_confirm(pb_server *s, struct lws *wsi) {
     if (rc == PB_EBUSY)
       return ws_refuse(wsi, tmp.auth.account, id, PB_CODE_SESSION_IN_USE,
                        "another client is connected to this session");
-    return ws_refuse(wsi, tmp.auth.account, id, PB_CODE_SESSION_NOT_FOUND,
-                     "the session ended");
+    return ws_refuse(wsi, tmp.auth.account, id, PB_CODE_SESSION_NOT_FOUND, "the session ended");
   }
   s->pending_ws[s->npending_ws].wsi = wsi;
   s->pending_ws[s->npending_ws].session = ss;
@@ -144,16 +133,13 @@ int cdpws_confirm(pb_server *s, struct lws *wsi) {
 }
 
 int cdpws_receive(pss_t *pss, struct lws *wsi, const void *in, size_t len) {
-  if (!pss->ws)
-    return -1;
-  if (!pss->rx_too_big && pb_buf_append(&pss->rx, in, len))
-    pss->rx_too_big = 1;
-  if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
-    return 0;
+  if (!pss->ws) return -1;
+  if (!pss->rx_too_big && pb_buf_append(&pss->rx, in, len)) pss->rx_too_big = 1;
+  if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi)) return 0;
   if (pss->rx_too_big) {
     static const char why[] = "message over the size cap";
-    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-                     (unsigned char *)why, sizeof(why) - 1);
+    lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+                     sizeof(why) - 1);
     return -1;
   }
   /* The session's own thread reads it: a 64 MiB message takes the best
@@ -171,8 +157,7 @@ int cdpws_receive(pss_t *pss, struct lws *wsi, const void *in, size_t len) {
   } else {
     data = pb_buf_steal(&pss->rx, &n);
   }
-  if (!data)
-    return -1;
+  if (!data) return -1;
   if (pb_session_submit(pss->ws, data, n) && !pss->rx_paused) {
     /* Until the session has caught up; cdpws_writable resumes. */
     pss->rx_paused = 1;
@@ -183,11 +168,9 @@ int cdpws_receive(pss_t *pss, struct lws *wsi, const void *in, size_t len) {
 }
 
 int cdpws_writable(struct lws *wsi, pss_t *pss) {
-  if (!pss->ws)
-    return -1;
+  if (!pss->ws) return -1;
   if (pss->kill_reason) {
-    lws_close_reason(wsi, (enum lws_close_status)pss->kill_code,
-                     (unsigned char *)pss->kill_reason,
+    lws_close_reason(wsi, (enum lws_close_status)pss->kill_code, (unsigned char *)pss->kill_reason,
                      strlen(pss->kill_reason));
     return -1;
   }
@@ -206,16 +189,14 @@ int cdpws_writable(struct lws *wsi, pss_t *pss) {
     }
     free(buf);
     free(msg);
-    if (!ok)
-      return -1;
+    if (!ok) return -1;
     lws_callback_on_writable(wsi);
     return 0;
   }
   const char *reason = NULL;
   int code = pb_session_ended(pss->ws, &reason);
   if (code) {
-    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason,
-                     strlen(reason));
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
     return -1;
   }
   return 0;
@@ -227,8 +208,7 @@ static void wake_conn(void *conn, void *data) {
 }
 
 void cdpws_wake_all(pb_server *s) {
-  if (s->o.ops->sessions)
-    pb_sessions_each_conn(s->o.ops->sessions, wake_conn, NULL);
+  if (s->o.ops->sessions) pb_sessions_each_conn(s->o.ops->sessions, wake_conn, NULL);
 }
 
 int cdpws_established(pb_server *s, struct lws *wsi, pss_t *pss) {
@@ -237,14 +217,12 @@ int cdpws_established(pb_server *s, struct lws *wsi, pss_t *pss) {
   memset(&auth, 0, sizeof(auth));
   pending_ws_drop(s, wsi, &ss, &auth);
   memset(pss, 0, sizeof(*pss));
-  if (!ss)
-    return -1;
+  if (!ss) return -1;
   pss->ws = ss;
   pss->ws_auth = auth;
   pss->ws_wsi = wsi;
   pss->ws_next = s->ws_conns;
-  if (s->ws_conns)
-    s->ws_conns->ws_prev = &pss->ws_next;
+  if (s->ws_conns) s->ws_conns->ws_prev = &pss->ws_next;
   pss->ws_prev = &s->ws_conns;
   s->ws_conns = pss;
   pb_buf_init(&pss->rx, PB_CDP_MESSAGE_MAX);
@@ -257,8 +235,7 @@ void cdpws_closed(pb_server *s, struct lws *wsi, pss_t *pss) {
   (void)s;
   if (pss && pss->ws_prev) {
     *pss->ws_prev = pss->ws_next;
-    if (pss->ws_next)
-      pss->ws_next->ws_prev = pss->ws_prev;
+    if (pss->ws_next) pss->ws_next->ws_prev = pss->ws_prev;
     pss->ws_prev = NULL;
   }
   if (pss && pss->ws) {
@@ -282,25 +259,22 @@ void cdpws_pending_drop(pb_server *s, struct lws *wsi) {
 
 static const char *auth_dead_reason(int rc) {
   switch (rc) {
-  case PB_EEXPIRED:
-    return "token expired";
-  case PB_EDISABLED:
-    return "account disabled";
-  case PB_EDELETED:
-    return "account deleted";
-  default:
-    return "token revoked";
+    case PB_EEXPIRED:
+      return "token expired";
+    case PB_EDISABLED:
+      return "account disabled";
+    case PB_EDELETED:
+      return "account deleted";
+    default:
+      return "token revoked";
   }
 }
 
 void cdpws_kill(pss_t *p, int rc) {
-  if (p->kill_reason)
-    return;
+  if (p->kill_reason) return;
   p->kill_code = PB_WS_CLOSE_AUTH;
   p->kill_reason = auth_dead_reason(rc);
-  PB_INFO("sessions: closing the client of %s (account %s): %s",
-          p->ws ? pb_session_id(p->ws) : "?", p->ws_auth.account,
-          p->kill_reason);
+  PB_INFO("sessions: closing the client of %s (account %s): %s", p->ws ? pb_session_id(p->ws) : "?",
+          p->ws_auth.account, p->kill_reason);
   lws_callback_on_writable(p->ws_wsi);
 }
-

@@ -22,19 +22,23 @@ static const char *const junit_types[] = {"application/json", "application/xml",
 #define TRACE_LABEL "/browser/traces/{id}"
 
 /* A quick action: POST, a JSON body, billed under kind. */
-#define QUICK(path_, schema_, kind_, op_, summary_, ok_, types_)                                   \
-  {.method = PB_METHOD_POST, .pattern = path_, .auth = PB_AUTH_TOKEN, .body = PB_BODY_JSON,      \
-   .schema = schema_, .admit = PB_ADMIT_QUICK, .kind = kind_, .op = op_, .summary = summary_,    \
-   .ok_description = ok_, .ok_types = types_}
+#define QUICK(path_, schema_, kind_, op_, summary_, ok_, types_)                               \
+  {                                                                                            \
+    .method = PB_METHOD_POST, .pattern = path_, .auth = PB_AUTH_TOKEN, .body = PB_BODY_JSON,   \
+    .schema = schema_, .admit = PB_ADMIT_QUICK, .kind = kind_, .op = op_, .summary = summary_, \
+    .ok_description = ok_, .ok_types = types_                                                  \
+  }
 
 /* A read answered on the I/O thread. */
 #define GET(path_, auth_, handler_) \
-  {.method = PB_METHOD_GET, .pattern = path_, .auth = auth_, .handler = handler_}
+  { .method = PB_METHOD_GET, .pattern = path_, .auth = auth_, .handler = handler_ }
 
 /* A URL of one of the account's sessions. */
-#define SESSION(method_, path_, auth_, handler_)                                                 \
-  {.method = method_, .pattern = path_, .label = SESSION_LABEL, .auth = auth_, .session = 1,     \
-   .handler = handler_}
+#define SESSION(method_, path_, auth_, handler_)                                              \
+  {                                                                                           \
+    .method = method_, .pattern = path_, .label = SESSION_LABEL, .auth = auth_, .session = 1, \
+    .handler = handler_                                                                       \
+  }
 
 static const pb_route routes[] = {
     GET("/healthz", PB_AUTH_NONE, get_healthz),
@@ -145,7 +149,9 @@ const pb_route *pb_routes(size_t *n) {
   return routes;
 }
 
-const char *pb_route_label(const pb_route *rt) { return rt->label ? rt->label : rt->pattern; }
+const char *pb_route_label(const pb_route *rt) {
+  return rt->label ? rt->label : rt->pattern;
+}
 
 /* 1 when path matches pat (prefix: path may go on after it); the first
  * parameter into m. */

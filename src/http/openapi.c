@@ -1,52 +1,18 @@
 /* GET /openapi.json: an OpenAPI 3.1 document around the embedded schemas.
- * A route that takes a JSON body is one row of `routes`; everything else
- * (error responses, envelopes, auth) is shared. */
+ * Its paths are the route table's rows that take a JSON body (http/routes.c,
+ * with their summaries); everything else (error responses, envelopes, auth)
+ * is shared. */
 #include "http/openapi.h"
 
 #include "common/pb.h"
 #include "common/schemas_data.h"
+#include "http/routes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PB_OPENAPI_VERSION "0.1.0" /* of the HTTP API, not of OpenAPI */
-
-typedef struct {
-  const char *path;            /* "/browser/screenshot"; the method is POST */
-  const char *schema;          /* request body: schemas/<schema>.json */
-  const char *summary;         /* one line */
-  const char *ok_description;  /* what the 200 response carries */
-  const char *const *ok_types; /* 200 media types, NULL-terminated */
-} route;
-
-static const char *const image_types[] = {"image/png", "image/jpeg", "image/webp", NULL};
-
-static const char *const pdf_types[] = {"application/pdf", NULL};
-static const char *const json_types[] = {"application/json", NULL};
-static const char *const junit_types[] = {"application/json", "application/xml", NULL};
-
-static const route routes[] = {
-    {"/browser/screenshot", "screenshot", "Take a screenshot of a URL or of HTML",
-     "The image bytes, in the format chosen by screenshotOptions.type (png by default).",
-     image_types},
-    {"/browser/pdf", "pdf", "Print a URL or HTML to PDF", "The PDF bytes.", pdf_types},
-    {"/browser/content", "content", "The HTML of a page after its scripts ran",
-     "{\"success\":true,\"result\":\"<!DOCTYPE html>...\"}", json_types},
-    {"/browser/scrape", "scrape", "Text, HTML, attributes and boxes of elements",
-     "{\"success\":true,\"result\":[{\"selector\",\"results\":[...]}]}", json_types},
-    {"/browser/links", "links", "The links of a page as absolute URLs",
-     "{\"success\":true,\"result\":[\"https://...\"]}", json_types},
-    {"/browser/markdown", "markdown", "A page as Markdown (readable or full)",
-     "{\"success\":true,\"result\":\"# Title...\",\"mode\":\"readable\"}", json_types},
-    {"/browser/acquire", "acquire", "Acquire a browser session for a CDP client",
-     "{\"success\":true,\"result\":{\"sessionId\",\"webSocketDebuggerUrl\",\"keepAliveMs\"}}", json_types},
-    {"/browser/snapshot", "snapshot", "HTML and a screenshot from one page load",
-     "{\"success\":true,\"result\":{\"content\",\"screenshot\"}}", json_types},
-    {"/browser/test", "test-script", "Run a JSON test script (steps and assertions) in a browser",
-     "{\"success\":true,\"result\":{\"passed\",\"durationMs\",\"steps\":[...],\"screenshots\",\"console\",\"pageErrors\"}}; "
-     "with ?format=junit, JUnit XML", junit_types},
-};
 
 /* Failure statuses every body-taking route can answer, in the error envelope. */
 static const struct {
@@ -191,8 +157,19 @@ static void add_error_responses(bld *b, cJSON *components) {
   }
 }
 
-static void add_route(bld *b, cJSON *paths, const route *rt, const cJSON *schema) {
-  cJSON *op = b_obj(b, b_obj(b, paths, rt->path), "post");
+static const char *method_name(pb_method m) {
+  switch (m) {
+    case PB_METHOD_GET:
+      return "get";
+    case PB_METHOD_DELETE:
+      return "delete";
+    default:
+      return "post";
+  }
+}
+
+static void add_route(bld *b, cJSON *paths, const pb_route *rt, const cJSON *schema) {
+  cJSON *op = b_obj(b, b_obj(b, paths, rt->pattern), method_name(rt->method));
   b_str(b, op, "operationId", rt->schema);
   b_str(b, op, "summary", rt->summary);
   const cJSON *desc = cJSON_GetObjectItemCaseSensitive(schema, "description");
@@ -258,8 +235,11 @@ int pb_openapi_build(const pb_schemas *s, char **json_out) {
   bld b = {0};
   *json_out = NULL;
   if (!s) return PB_EINVAL;
-  for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-    if (!pb_schemas_get(s, routes[i].schema)) return PB_ENOTFOUND;
+  size_t nroutes;
+  const pb_route *routes = pb_routes(&nroutes);
+  for (size_t i = 0; i < nroutes; i++)
+    if (routes[i].body == PB_BODY_JSON && !pb_schemas_get(s, routes[i].schema))
+      return PB_ENOTFOUND;
 
   cJSON *doc = cJSON_CreateObject();
   if (!doc) return PB_ENOMEM;
@@ -279,8 +259,9 @@ int pb_openapi_build(const pb_schemas *s, char **json_out) {
   b_add(&b, doc, "components", components);
   if (!b.rc) add_schemas(&b, s, components);
   if (!b.rc) add_error_responses(&b, components);
-  for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]) && !b.rc; i++)
-    add_route(&b, paths, &routes[i], pb_schemas_get(s, routes[i].schema));
+  for (size_t i = 0; i < nroutes && !b.rc; i++)
+    if (routes[i].body == PB_BODY_JSON)
+      add_route(&b, paths, &routes[i], pb_schemas_get(s, routes[i].schema));
 
   if (!b.rc) {
     *json_out = cJSON_PrintUnformatted(doc);

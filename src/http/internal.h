@@ -1,0 +1,227 @@
+#ifndef PB_HTTP_INTERNAL_H
+#define PB_HTTP_INTERNAL_H
+/* What the files of the HTTP layer share, and nothing outside src/http
+ * includes: the server's state, a request, a connection's state, and the
+ * helpers that answer. Everything here runs on the I/O thread unless it
+ * says otherwise.
+ *
+ *   server.c    the libwebsockets adapter: context, callback, bodies,
+ *               answers, dispatch through the route table, jobs, timers
+ *   routes.c    the route table
+ *   handlers.c  the routes answered on the I/O thread (health, metrics, ...)
+ *   cdpws.c     the CDP WebSocket bridge of acquired sessions
+ *   auth.c      tokens: checking one, and taking back what a revoked one
+ *               holds (the watcher thread) */
+#include "common/pb.h"
+#include "core/admit.h"
+#include "core/ledger.h"
+#include "core/store.h"
+#include "http/metrics.h"
+#include "http/routes.h"
+#include "http/server.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+
+#define CHUNK (64 * 1024)
+/* Longest X-Request-Id taken from a client. */
+#define PB_REQUEST_ID_MAX 64
+
+typedef struct pss pss_t;
+
+struct pb_server {
+  pb_server_opts o;
+  struct lws_context *ctx;
+  pb_schemas *schemas;
+  pb_metrics *metrics;
+  char *openapi;
+  pb_ledger *ledger;
+  /* Finished jobs handed from job threads to the I/O thread. */
+  pthread_mutex_t done_mu;
+  req *done;
+  volatile sig_atomic_t stop_asked;
+  int draining;
+  int exit;
+  int64_t drain_deadline;
+  unsigned long passes; /* lws_service() calls so far (I/O thread) */
+  int inflight;         /* jobs submitted and not yet handed back (I/O thread) */
+  int unsent;           /* answers ready but not yet written (I/O thread) */
+  req *live;            /* requests with a job, for cancelling at the drain deadline */
+  lws_sorted_usec_list_t drain_sul;
+  lws_sorted_usec_list_t heartbeat_sul;
+  /* Per-account rate state (I/O thread only). */
+  pb_admit_accounts accts;
+  /* WebSocket upgrades accepted but not yet established (I/O thread). */
+  struct pending_ws {
+    struct lws *wsi;
+    pb_session *session;
+    pb_auth auth;
+  } pending_ws[64];
+  int npending_ws;
+  /* Open CDP WebSockets (I/O thread): their tokens are re-checked. */
+  pss_t *ws_conns;
+  lws_sorted_usec_list_t authcheck_sul;
+  /* The auth watcher: the I/O thread posts the token ids behind open
+   * sockets and queued jobs, the watcher asks the store (an admin command
+   * in another process may have revoked them) and posts verdicts back. */
+  pthread_mutex_t watch_mu;
+  pthread_cond_t watch_cv;
+  pthread_t watch_thread;
+  int watch_started, watch_stop, watch_posted;
+  int64_t *watch_ids;
+  size_t nwatch_ids, awatch_ids;
+  struct dead_token {
+    int64_t token_id;
+    int rc;
+  } dead[64];
+  int ndead;
+  unsigned char wbuf[LWS_PRE + CHUNK];
+};
+
+struct req {
+  atomic_int refs;
+  pb_server *srv;
+  struct lws *wsi; /* NULL once the connection closed (I/O thread) */
+  const pb_route *route;
+  const char *route_label;
+  /* While the request is routed (on_request) only: its path, and the
+   * live session its route names (a reference, dropped after). */
+  const char *url;
+  pb_session *route_session;
+  pb_buf body;
+  int body_too_big;
+  pb_auth auth;
+  pb_limits limits;
+  int counted_action; /* holds one of the account's concurrent actions */
+  /* A body is still arriving: the answer waits for its end, so the bytes
+   * after an early answer are never read as the next request. */
+  int body_pending;
+  int expect_continue; /* the client waits for 100 Continue before its body */
+  size_t body_seen;    /* bytes of body received, kept or dropped */
+  char ws_base[300];
+  cJSON *json;
+  pb_job job;
+  atomic_int canceled;
+  atomic_llong usage_id; /* the job's ledger row, once open */
+  atomic_int auth_dead;  /* the token stopped being valid: its PB_E* */
+  /* 0 queued, 1 taken by its job thread, 2 answered by the I/O thread
+   * before it started (its token was taken back): whoever moves it from 0
+   * owns the answer. */
+  atomic_int stage;
+  int64_t t0;
+  int64_t t_submit;                /* when it entered the job queue */
+  char rid[PB_REQUEST_ID_MAX + 1]; /* X-Request-Id */
+  int method;                      /* LWSHUMETH_* */
+  char path[128];                  /* for the request log */
+  int logged;
+  /* the answer */
+  pb_op_result res;
+  int ready;
+  int close_after;
+  int unsent; /* counted in the server's unsent answers */
+  int retry_after;
+  int headers_sent;
+  size_t sent;
+  req *next_done;
+  req *next_live, **prev_live;
+};
+
+struct pss {
+  req *r;
+  pb_session *ws; /* the acquired session of a CDP WebSocket */
+  /* The token that opened the WebSocket; once it stops being valid the
+   * socket is closed with kill_code and kill_reason (I/O thread). */
+  pb_auth ws_auth;
+  struct lws *ws_wsi;
+  pss_t *ws_next, **ws_prev;
+  int kill_code;
+  const char *kill_reason;
+  pb_buf rx; /* a client message being reassembled */
+  int rx_too_big;
+  int rx_paused; /* the session has more than it has handled yet */
+  /* A request body must be complete by a deadline, however slowly it
+   * trickles in: lws's own timeout restarts with every chunk. */
+  lws_sorted_usec_list_t body_sul;
+  struct lws *body_wsi;
+  int body_done;             /* this request's body completion was seen */
+  unsigned long repeat_pass; /* the loop pass of the repeats below */
+  int repeats;
+};
+
+/* ---- answers (server.c) ---- */
+
+/* Marks r's answer ready and asks for its socket to be writable. */
+void answer_ready(req *r);
+/* Sets a JSON error answer (status from http/errors.c) and makes it ready. */
+void answer_error(req *r, pb_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* {"success":true,"result":<result>}; takes result. */
+void answer_json(req *r, cJSON *result);
+/* Makes res, failed with res->err, an error answer: its status from the
+ * table (http/errors.c) and the JSON envelope carrying rid (may be NULL).
+ * Any thread. */
+void set_error_body(pb_op_result *res, const char *rid);
+/* Copies header h into buf (len bytes): 1 when present, else 0 and "". */
+int http_header(struct lws *wsi, enum lws_token_indexes h, char *buf, int len);
+/* A client's X-Request-Id is kept if it is 1..64 of [A-Za-z0-9._-]. */
+int request_id_ok(const char *id);
+/* A fresh request id (24 hex digits) into out (at least 25 bytes). */
+void request_id_new(char *out);
+/* "2026-12-05T08:02:05.937Z" */
+void iso_now(char *ts, size_t cap);
+/* A job waiting or running for a token that stopped being valid (rc, a
+ * PB_E*): canceled, and answered now if it has not started. */
+void req_kill(req *r, int rc);
+/* The answer of a job whose token was taken back (any thread). */
+void auth_dead_fail(req *r);
+
+/* ---- auth (auth.c) ---- */
+
+/* Auth from `Authorization: Bearer T`, or `?token=T` where query_ok. Fills
+ * r->auth; 0 or an answer set on r. */
+int authenticate(pb_server *s, req *r, struct lws *wsi, int query_ok);
+/* The code and message of a token the store refused (rc from
+ * pb_token_check or pb_token_status). */
+pb_code auth_refusal(int rc, const char **message);
+/* Starts the watcher (its tick on the I/O thread, its thread). */
+int auth_watch_start(pb_server *s);
+/* Stops the watcher thread; before the lws context goes (it wakes it). */
+void auth_watch_stop(pb_server *s);
+/* Applies the watcher's verdicts: closes sockets, kills jobs. */
+void auth_watch_apply(pb_server *s);
+
+/* ---- the CDP WebSocket bridge (cdpws.c) ---- */
+
+/* An upgrade: 0 to accept it, else the refusal was answered (1) or the
+ * connection is to close (-1). */
+int cdpws_confirm(pb_server *s, struct lws *wsi);
+/* The upgrade became a WebSocket: pss is its state (zeroed here). */
+int cdpws_established(pb_server *s, struct lws *wsi, pss_t *pss);
+int cdpws_receive(pss_t *pss, struct lws *wsi, const void *in, size_t len);
+int cdpws_writable(struct lws *wsi, pss_t *pss);
+void cdpws_closed(pb_server *s, struct lws *wsi, pss_t *pss);
+/* Forgets an upgrade that never became a WebSocket. */
+void cdpws_pending_drop(pb_server *s, struct lws *wsi);
+/* Wakes every open WebSocket whose session may have output. */
+void cdpws_wake_all(pb_server *s);
+/* Closes the socket: its token stopped being valid (rc, a PB_E*). */
+void cdpws_kill(pss_t *p, int rc);
+
+/* ---- routes answered on the I/O thread (handlers.c) ---- */
+
+void get_healthz(pb_server *s, req *r);
+void get_metrics(pb_server *s, req *r);
+void get_openapi(pb_server *s, req *r);
+void get_sessions(pb_server *s, req *r);
+void get_history(pb_server *s, req *r);
+void get_limits(pb_server *s, req *r);
+void get_usage(pb_server *s, req *r);
+void get_session(pb_server *s, req *r);
+void get_discovery_version(pb_server *s, req *r);
+void get_discovery_list(pb_server *s, req *r);
+void answer_websocket_only(pb_server *s, req *r);
+void answer_no_route(pb_server *s, req *r);
+void answer_traces_get_only(pb_server *s, req *r);
+
+#endif

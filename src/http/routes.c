@@ -1,0 +1,213 @@
+/* Every route, one row each. A path is matched against the rows in order:
+ * the first row whose pattern matches is the path's resource (its label and
+ * auth), the first that also takes the method does the work; when only the
+ * first exists the answer is 405, when neither 404. A family of paths that
+ * answers something else for the rest (the trace and session URLs) ends
+ * with a row for any method that says what. */
+#include "http/routes.h"
+
+#include "http/internal.h"
+
+#include <string.h>
+
+/* The longest "{id}" segment, plus one. */
+#define PB_ROUTE_ID_CAP 80
+
+static const char *const image_types[] = {"image/png", "image/jpeg", "image/webp", NULL};
+static const char *const pdf_types[] = {"application/pdf", NULL};
+static const char *const json_types[] = {"application/json", NULL};
+static const char *const junit_types[] = {"application/json", "application/xml", NULL};
+
+#define SESSION_LABEL "/browser/sessions/{id}"
+#define TRACE_LABEL "/browser/traces/{id}"
+
+/* A quick action: POST, a JSON body, billed under kind. */
+#define QUICK(path_, schema_, kind_, op_, summary_, ok_, types_)                               \
+  {                                                                                            \
+    .method = PB_METHOD_POST, .pattern = path_, .auth = PB_AUTH_TOKEN, .body = PB_BODY_JSON,   \
+    .schema = schema_, .admit = PB_ADMIT_QUICK, .kind = kind_, .op = op_, .summary = summary_, \
+    .ok_description = ok_, .ok_types = types_                                                  \
+  }
+
+/* A read answered on the I/O thread. */
+#define GET(path_, auth_, handler_) \
+  { .method = PB_METHOD_GET, .pattern = path_, .auth = auth_, .handler = handler_ }
+
+/* A URL of one of the account's sessions. */
+#define SESSION(method_, path_, auth_, handler_)                                              \
+  {                                                                                           \
+    .method = method_, .pattern = path_, .label = SESSION_LABEL, .auth = auth_, .session = 1, \
+    .handler = handler_                                                                       \
+  }
+
+static const pb_route routes[] = {
+    GET("/healthz", PB_AUTH_NONE, get_healthz),
+    GET("/metrics", PB_AUTH_NONE, get_metrics), /* its own token: see get_metrics */
+    GET("/openapi.json", PB_AUTH_NONE, get_openapi),
+
+    QUICK("/browser/screenshot", "screenshot", "screenshot", pb_op_screenshot,
+          "Take a screenshot of a URL or of HTML",
+          "The image bytes, in the format chosen by screenshotOptions.type (png by default).",
+          image_types),
+    QUICK("/browser/pdf", "pdf", "pdf", pb_op_pdf, "Print a URL or HTML to PDF", "The PDF bytes.",
+          pdf_types),
+    QUICK("/browser/content", "content", "content", pb_op_content,
+          "The HTML of a page after its scripts ran",
+          "{\"success\":true,\"result\":\"<!DOCTYPE html>...\"}", json_types),
+    QUICK("/browser/scrape", "scrape", "scrape", pb_op_scrape,
+          "Text, HTML, attributes and boxes of elements",
+          "{\"success\":true,\"result\":[{\"selector\",\"results\":[...]}]}", json_types),
+    QUICK("/browser/links", "links", "links", pb_op_links, "The links of a page as absolute URLs",
+          "{\"success\":true,\"result\":[\"https://...\"]}", json_types),
+    QUICK("/browser/markdown", "markdown", "markdown", pb_op_markdown,
+          "A page as Markdown (readable or full)",
+          "{\"success\":true,\"result\":\"# Title...\",\"mode\":\"readable\"}", json_types),
+    /* Not billed itself: the session's browser time is, by the session. */
+    {.method = PB_METHOD_POST,
+     .pattern = "/browser/acquire",
+     .auth = PB_AUTH_TOKEN,
+     .body = PB_BODY_JSON,
+     .schema = "acquire",
+     .admit = PB_ADMIT_ACQUIRE,
+     .op = pb_op_acquire,
+     .summary = "Acquire a browser session for a CDP client",
+     .ok_description =
+         "{\"success\":true,\"result\":{\"sessionId\",\"webSocketDebuggerUrl\",\"keepAliveMs\"}}",
+     .ok_types = json_types},
+    QUICK("/browser/snapshot", "snapshot", "snapshot", pb_op_snapshot,
+          "HTML and a screenshot from one page load",
+          "{\"success\":true,\"result\":{\"content\",\"screenshot\"}}", json_types),
+    QUICK("/browser/test", "test-script", "test", pb_op_test,
+          "Run a JSON test script (steps and assertions) in a browser",
+          "{\"success\":true,\"result\":{\"passed\",\"durationMs\",\"steps\":[...],\"screenshots\","
+          "\"console\",\"pageErrors\"}}; with ?format=junit, JUnit XML",
+          junit_types),
+
+    GET("/browser/sessions", PB_AUTH_TOKEN, get_sessions),
+    GET("/browser/history", PB_AUTH_TOKEN, get_history),
+    GET("/browser/limits", PB_AUTH_TOKEN, get_limits),
+    GET("/browser/usage", PB_AUTH_TOKEN, get_usage),
+
+    /* A job: the trace may still be being written. The id is the rest of
+     * the path. */
+    {.method = PB_METHOD_GET,
+     .pattern = "/browser/traces/*",
+     .label = TRACE_LABEL,
+     .auth = PB_AUTH_TOKEN,
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_trace,
+     .param_key = "id"},
+    {.method = PB_METHOD_ANY,
+     .pattern = "/browser/traces/*",
+     .label = TRACE_LABEL,
+     .auth = PB_AUTH_TOKEN,
+     .handler = answer_traces_get_only},
+
+    /* Releasing waits for the browser to go: a job, not the I/O thread. */
+    {.method = PB_METHOD_DELETE,
+     .pattern = "/browser/sessions/{id}",
+     .label = SESSION_LABEL,
+     .auth = PB_AUTH_TOKEN,
+     .session = 1,
+     .admit = PB_ADMIT_RELEASE,
+     .op = pb_op_release,
+     .param_key = "sessionId"},
+    SESSION(PB_METHOD_GET, "/browser/sessions/{id}", PB_AUTH_TOKEN, get_session),
+    /* CDP discovery for clients that start from an http URL (Playwright's
+     * connectOverCDP, chrome-remote-interface) or cannot send a header (a
+     * browser's DevTools, some CDP libraries). */
+    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/version", PB_AUTH_TOKEN_OR_QUERY,
+            get_discovery_version),
+    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/version/", PB_AUTH_TOKEN_OR_QUERY,
+            get_discovery_version),
+    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json", PB_AUTH_TOKEN_OR_QUERY,
+            get_discovery_list),
+    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/", PB_AUTH_TOKEN_OR_QUERY,
+            get_discovery_list),
+    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/list", PB_AUTH_TOKEN_OR_QUERY,
+            get_discovery_list),
+    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/list/", PB_AUTH_TOKEN_OR_QUERY,
+            get_discovery_list),
+    /* The CDP WebSocket (cdpws.c); plain HTTP here is told so. */
+    {.method = PB_METHOD_ANY,
+     .pattern = "/browser/sessions/{id}/devtools/browser",
+     .label = SESSION_LABEL,
+     .auth = PB_AUTH_TOKEN_OR_QUERY,
+     .session = 1,
+     .websocket = 1,
+     .handler = answer_websocket_only},
+    SESSION(PB_METHOD_ANY, "/browser/sessions/{id}/devtools/*", PB_AUTH_TOKEN_OR_QUERY,
+            answer_no_route),
+    /* Anything else under a session, "/browser/sessions/" itself too. */
+    SESSION(PB_METHOD_ANY, "/browser/sessions/*", PB_AUTH_TOKEN, answer_no_route),
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+const pb_route *pb_routes(size_t *n) {
+  *n = NROUTES;
+  return routes;
+}
+
+const char *pb_route_label(const pb_route *rt) {
+  return rt->label ? rt->label : rt->pattern;
+}
+
+/* 1 when path matches pat (prefix: path may go on after it); the first
+ * parameter into m. */
+static int match(const char *pat, const char *path, int prefix, pb_route_match *m) {
+  const char *p = pat, *s = path;
+  pb_route_match got = {NULL, 0};
+  while (*p) {
+    if (*p == '*' && !p[1]) {
+      if (!got.param) got = (pb_route_match){s, strlen(s)};
+      s += strlen(s);
+      p++;
+    } else if (*p == '{') {
+      const char *close = strchr(p, '}');
+      size_t n = strcspn(s, "/");
+      if (!close || n == 0 || n >= PB_ROUTE_ID_CAP) return 0;
+      if (!got.param) got = (pb_route_match){s, n};
+      s += n;
+      p = close + 1;
+    } else {
+      if (*p != *s) return 0;
+      p++;
+      s++;
+    }
+  }
+  if (!prefix && *s) return 0;
+  if (m) *m = got;
+  return 1;
+}
+
+const pb_route *pb_route_resource(const char *path, pb_route_match *m) {
+  for (size_t i = 0; i < NROUTES; i++)
+    if (match(routes[i].pattern, path, 0, m)) return &routes[i];
+  return NULL;
+}
+
+const pb_route *pb_route_find(const char *path, pb_method method, pb_route_match *m) {
+  for (size_t i = 0; i < NROUTES; i++)
+    if ((routes[i].method == PB_METHOD_ANY || routes[i].method == method) &&
+        match(routes[i].pattern, path, 0, m))
+      return &routes[i];
+  return NULL;
+}
+
+const pb_route *pb_route_websocket(const char *uri, pb_route_match *m) {
+  for (size_t i = 0; i < NROUTES; i++)
+    if (routes[i].websocket && match(routes[i].pattern, uri, 1, m)) return &routes[i];
+  return NULL;
+}
+
+int pb_route_session_id(const pb_route_match *m, char *id, size_t cap) {
+  id[0] = '\0';
+  if (!m->param) return 0;
+  size_t n = 0;
+  while (n < m->param_len && m->param[n] != '/') n++;
+  if (n == 0 || n >= cap) return 0;
+  memcpy(id, m->param, n);
+  id[n] = '\0';
+  return 1;
+}

@@ -1,5 +1,6 @@
 #include "cdp/targets.h"
 
+#include "common/json.h"
 #include "common/pb.h"
 
 #include <pthread.h>
@@ -46,8 +47,8 @@ void pb_targets_free(pb_targets *t) {
 }
 
 static const char *field(const cJSON *o, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsString(v) ? v->valuestring : "";
+  const char *s = pb_json_str(o, name);
+  return s ? s : "";
 }
 
 static ctx *ctx_get_locked(pb_targets *t, const char *id) {
@@ -162,10 +163,7 @@ void pb_targets_forget(pb_targets *t, const char *context_id) {
   pthread_mutex_unlock(&t->mu);
 }
 
-static double num(const cJSON *o, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
+static double num(const cJSON *o, const char *name) { return pb_json_num(o, name, 0); }
 
 int pb_targets_cap_download(pb_cdp *c, pb_targets *t, const cJSON *progress, int64_t cap) {
   const cJSON *guid = cJSON_GetObjectItemCaseSensitive(progress, "guid");

@@ -5,6 +5,7 @@
 
 #include "cli/config.h"
 #include "cli/files.h"
+#include "common/json.h"
 #include "common/pb.h"
 
 #include <cjson/cJSON.h>
@@ -43,10 +44,6 @@ static void tc_xml_escape(pb_buf *b, const char *s) {
   }
 }
 
-static const char *tc_str(const cJSON *o, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 /* The same JUnit shape the server answers for ?format=junit. */
 static int tc_write_junit(const char *path, const cJSON *result, const char *suite, FILE *errf) {
@@ -55,7 +52,7 @@ static int tc_write_junit(const char *path, const cJSON *result, const char *sui
   const cJSON *steps = cJSON_GetObjectItemCaseSensitive(result, "steps"), *st;
   int tests = 0, failures = 0, skipped = 0;
   cJSON_ArrayForEach(st, steps) {
-    const char *s = tc_str(st, "status");
+    const char *s = pb_json_str(st, "status");
     tests++;
     failures += s && !strcmp(s, "failed");
     skipped += s && !strcmp(s, "skipped");
@@ -70,13 +67,13 @@ static int tc_write_junit(const char *path, const cJSON *result, const char *sui
   pb_buf_printf(&b, "\" tests=\"%d\" failures=\"%d\" errors=\"0\" skipped=\"%d\">\n", tests,
                 failures, skipped);
   cJSON_ArrayForEach(st, steps) {
-    const char *s = tc_str(st, "status"), *name = tc_str(st, "name"), *e = tc_str(st, "error");
+    const char *s = pb_json_str(st, "status"), *name = pb_json_str(st, "name"), *e = pb_json_str(st, "error");
     double ms = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(st, "durationMs"));
     pb_buf_printf(&b, "    <testcase classname=\"");
     tc_xml_escape(&b, suite);
     pb_buf_printf(&b, "\" name=\"%d. ",
                   (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(st, "index")));
-    tc_xml_escape(&b, name ? name : tc_str(st, "action"));
+    tc_xml_escape(&b, name ? name : pb_json_str(st, "action"));
     pb_buf_printf(&b, "\" time=\"%.3f\"", ms == ms ? ms / 1000 : 0);
     if (s && !strcmp(s, "failed")) {
       pb_buf_printf(&b, ">\n      <failure message=\"");
@@ -129,8 +126,8 @@ static void tc_report(FILE *f, const cJSON *result, int color) {
              *dim = color ? "\033[2m" : "", *off = color ? "\033[0m" : "";
   const cJSON *st;
   cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(result, "steps")) {
-    const char *s = tc_str(st, "status"), *name = tc_str(st, "name"),
-               *action = tc_str(st, "action");
+    const char *s = pb_json_str(st, "status"), *name = pb_json_str(st, "name"),
+               *action = pb_json_str(st, "action");
     int idx = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(st, "index"));
     double ms = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(st, "durationMs"));
     int failed = s && !strcmp(s, "failed"), skipped = s && !strcmp(s, "skipped");
@@ -146,7 +143,7 @@ static void tc_report(FILE *f, const cJSON *result, int color) {
     if (!skipped) fprintf(f, "  %s%.0f ms%s", dim, ms, off);
     fprintf(f, "\n");
     if (failed)
-      fprintf(f, "        %s%s%s\n", red, tc_str(st, "error") ? tc_str(st, "error") : "", off);
+      fprintf(f, "        %s%s%s\n", red, pb_json_str(st, "error") ? pb_json_str(st, "error") : "", off);
   }
   const cJSON *c;
   cJSON_ArrayForEach(c,
@@ -218,7 +215,7 @@ int pb_cli_test_run(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_arg
     fprintf(ctx->err, "ppod: %s\n", err);
     goto done;
   }
-  const char *suite = tc_str(body, "url");
+  const char *suite = pb_json_str(body, "url");
   char suite_buf[512];
   pb_strlcpy(suite_buf, suite ? suite : "ppod browser test", sizeof(suite_buf));
   body_json = cJSON_PrintUnformatted(body);
@@ -247,8 +244,8 @@ int pb_cli_test_run(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_arg
   const cJSON *result = cJSON_GetObjectItemCaseSensitive(doc, "result");
   if (resp.status != 200 || !cJSON_IsObject(result)) {
     const cJSON *e0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(doc, "errors"), 0);
-    fprintf(ctx->err, "ppod: %s: %s\n", tc_str(e0, "code") ? tc_str(e0, "code") : "ERROR",
-            tc_str(e0, "message") ? tc_str(e0, "message") : "the server's answer has no result");
+    fprintf(ctx->err, "ppod: %s: %s\n", pb_json_str(e0, "code") ? pb_json_str(e0, "code") : "ERROR",
+            pb_json_str(e0, "message") ? pb_json_str(e0, "message") : "the server's answer has no result");
     /* A script the server refused is the user's to fix. */
     if (resp.status == 400 || resp.status == 413) status = PB_CLI_EXIT_USAGE;
     goto done;
@@ -275,7 +272,7 @@ int pb_cli_test_run(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_arg
                  result, "screenshots")) if (cJSON_IsString(s) &&
                                              tc_write_png(shots, s->string, s->valuestring, msg,
                                                           ctx->err)) status = PB_CLI_EXIT_FAIL;
-      const char *fs = tc_str(result, "failureScreenshot");
+      const char *fs = pb_json_str(result, "failureScreenshot");
       if (fs && tc_write_png(shots, "failure", fs, msg, ctx->err)) status = PB_CLI_EXIT_FAIL;
     }
   }

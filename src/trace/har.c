@@ -74,7 +74,7 @@ static cJSON *query_string(const char *url) {
 }
 
 static const char *http_version(const cJSON *response) {
-  const char *p = pb__trace_str(response, "protocol");
+  const char *p = pb_json_str(response, "protocol");
   if (!p) return "HTTP/1.1";
   if (!strcasecmp(p, "http/1.0")) return "HTTP/1.0";
   if (!strcasecmp(p, "h2")) return "HTTP/2.0";
@@ -96,12 +96,12 @@ static cJSON *har_timings(const pb__trace_netreq *r, double *total) {
   const cJSON *t = cJSON_GetObjectItemCaseSensitive(r->response, "timing");
   double blocked = -1, dns = -1, connect = -1, ssl = -1, send = 0, wait = 0, receive = 0;
   if (t) {
-    double req_time = pb__trace_num(t, "requestTime", 0);
-    double ds = pb__trace_num(t, "dnsStart", -1), de = pb__trace_num(t, "dnsEnd", -1);
-    double cs = pb__trace_num(t, "connectStart", -1), ce = pb__trace_num(t, "connectEnd", -1);
-    double ss = pb__trace_num(t, "sslStart", -1), se = pb__trace_num(t, "sslEnd", -1);
-    double ws = pb__trace_num(t, "sendStart", 0), we = pb__trace_num(t, "sendEnd", 0);
-    double rh = pb__trace_num(t, "receiveHeadersEnd", 0);
+    double req_time = pb_json_num(t, "requestTime", 0);
+    double ds = pb_json_num(t, "dnsStart", -1), de = pb_json_num(t, "dnsEnd", -1);
+    double cs = pb_json_num(t, "connectStart", -1), ce = pb_json_num(t, "connectEnd", -1);
+    double ss = pb_json_num(t, "sslStart", -1), se = pb_json_num(t, "sslEnd", -1);
+    double ws = pb_json_num(t, "sendStart", 0), we = pb_json_num(t, "sendEnd", 0);
+    double rh = pb_json_num(t, "receiveHeadersEnd", 0);
     double first = ds >= 0 ? ds : cs >= 0 ? cs : ws;
     blocked = first > 0 ? first : -1;
     if (ds >= 0 && de >= ds) dns = de - ds;
@@ -129,8 +129,8 @@ static cJSON *har_timings(const pb__trace_netreq *r, double *total) {
  * _monotonicTime, pageref, _transferSize, content._sha1). */
 static cJSON *har_entry(const pb__trace_netreq *r) {
   const cJSON *rq = r->request, *rs = r->response;
-  const char *url = pb__trace_str(rq, "url");
-  const char *method = pb__trace_str(rq, "method");
+  const char *url = pb_json_str(rq, "url");
+  const char *method = pb_json_str(rq, "method");
   const char *hv = http_version(rs);
   char started[64];
   iso_time(r->wall, started);
@@ -152,7 +152,7 @@ static cJSON *har_entry(const pb__trace_netreq *r) {
   const cJSON *rqh = cJSON_GetObjectItemCaseSensitive(rq, "headers");
   cJSON_AddItemToObject(req, "headers", har_headers(rqh));
   cJSON_AddItemToObject(req, "queryString", query_string(url));
-  const char *post = pb__trace_str(rq, "postData");
+  const char *post = pb_json_str(rq, "postData");
   if (post) {
     const char *ct = header_value(rqh, "content-type");
     cJSON *pd = cJSON_AddObjectToObject(req, "postData");
@@ -164,9 +164,9 @@ static cJSON *har_entry(const pb__trace_netreq *r) {
 
   cJSON *res = cJSON_AddObjectToObject(e, "response");
   const cJSON *rsh = cJSON_GetObjectItemCaseSensitive(rs, "headers");
-  int status = rs ? (int)pb__trace_num(rs, "status", -1) : -1;
-  const char *st = pb__trace_str(rs, "statusText");
-  const char *mime = pb__trace_str(rs, "mimeType");
+  int status = rs ? (int)pb_json_num(rs, "status", -1) : -1;
+  const char *st = pb_json_str(rs, "statusText");
+  const char *mime = pb_json_str(rs, "mimeType");
   const char *loc = status >= 300 && status < 400 ? header_value(rsh, "location") : NULL;
   cJSON_AddNumberToObject(res, "status", status);
   cJSON_AddStringToObject(res, "statusText", st ? st : "");
@@ -185,10 +185,10 @@ static cJSON *har_entry(const pb__trace_netreq *r) {
 
   cJSON_AddItemToObject(e, "cache", cJSON_CreateObject());
   cJSON_AddItemToObject(e, "timings", timings);
-  const char *ip = pb__trace_str(rs, "remoteIPAddress");
+  const char *ip = pb_json_str(rs, "remoteIPAddress");
   if (ip) cJSON_AddStringToObject(e, "serverIPAddress", ip);
   if (rs && cJSON_GetObjectItemCaseSensitive(rs, "remotePort"))
-    cJSON_AddNumberToObject(e, "_serverPort", pb__trace_num(rs, "remotePort", 0));
+    cJSON_AddNumberToObject(e, "_serverPort", pb_json_num(rs, "remotePort", 0));
   if (r->canceled) cJSON_AddTrueToObject(e, "_wasAborted");
   return e;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/pb.h"
 #include "trace/trace.h"
 
@@ -102,18 +103,6 @@ static inline char *pb__trace_memdup0(const char *s, size_t len) {
   memcpy(d, s, len);
   d[len] = '\0';
   return d;
-}
-
-/* obj[key] when it is a string (borrowed), else NULL. */
-static inline const char *pb__trace_str(const cJSON *obj, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* obj[key] when it is a number, else dflt. */
-static inline double pb__trace_num(const cJSON *obj, const char *key, double dflt) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
 /* Appends ev as one JSON line to b; takes ownership of ev (NULL: PB_ENOMEM). */

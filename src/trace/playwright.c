@@ -107,14 +107,14 @@ static cJSON *dup_item(const cJSON *obj, const char *key) {
 }
 
 static int on_request(pb__trace_writer *w, const char *session, const cJSON *p, int64_t ts) {
-  const char *rid = pb__trace_str(p, "requestId");
+  const char *rid = pb_json_str(p, "requestId");
   if (!rid) return 0;
   pb__trace_netreq *prev = find_req(w, session, rid);
   const cJSON *redirect = cJSON_GetObjectItemCaseSensitive(p, "redirectResponse");
   if (prev && redirect && !prev->response) {
     /* The redirect's response ends the previous hop. */
     prev->response = cJSON_Duplicate(redirect, 1);
-    prev->end = pb__trace_num(p, "timestamp", 0);
+    prev->end = pb_json_num(p, "timestamp", 0);
   }
   const char *page_id;
   int rc = page_for(w, session, ts, &page_id);
@@ -126,7 +126,7 @@ static int on_request(pb__trace_writer *w, const char *session, const cJSON *p, 
   r->session = strdup(session ? session : "");
   r->request_id = strdup(rid);
   r->request = dup_item(p, "request");
-  const char *frame = pb__trace_str(p, "frameId");
+  const char *frame = pb_json_str(p, "frameId");
   r->frame_id = frame ? strdup(frame) : NULL;
   if (!r->session || !r->request_id || !r->request || (frame && !r->frame_id)) {
     free(r->session), free(r->request_id), free(r->frame_id);
@@ -135,29 +135,29 @@ static int on_request(pb__trace_writer *w, const char *session, const cJSON *p, 
   }
   pb_strlcpy(r->page_id, page_id, sizeof(r->page_id));
   r->mono = ts;
-  r->wall = pb__trace_num(p, "wallTime", (double)ts / 1000.0);
-  r->start = pb__trace_num(p, "timestamp", 0);
+  r->wall = pb_json_num(p, "wallTime", (double)ts / 1000.0);
+  r->start = pb_json_num(p, "timestamp", 0);
   r->encoded_len = -1;
   w->nreqs++;
   return 0;
 }
 
 static void on_response(pb__trace_writer *w, const char *session, const cJSON *p) {
-  pb__trace_netreq *r = find_req(w, session, pb__trace_str(p, "requestId"));
+  pb__trace_netreq *r = find_req(w, session, pb_json_str(p, "requestId"));
   if (!r) return;
   cJSON_Delete(r->response);
   r->response = dup_item(p, "response");
 }
 
 static void on_finished(pb__trace_writer *w, const char *session, const cJSON *p, int failed) {
-  pb__trace_netreq *r = find_req(w, session, pb__trace_str(p, "requestId"));
+  pb__trace_netreq *r = find_req(w, session, pb_json_str(p, "requestId"));
   if (!r) return;
-  r->end = pb__trace_num(p, "timestamp", 0);
+  r->end = pb_json_num(p, "timestamp", 0);
   if (!failed) {
-    r->encoded_len = pb__trace_num(p, "encodedDataLength", -1);
+    r->encoded_len = pb_json_num(p, "encodedDataLength", -1);
     return;
   }
-  const char *err = pb__trace_str(p, "errorText");
+  const char *err = pb_json_str(p, "errorText");
   free(r->failure);
   r->failure = strdup(err ? err : "failed");
   const cJSON *canceled = cJSON_GetObjectItemCaseSensitive(p, "canceled");
@@ -166,7 +166,7 @@ static void on_finished(pb__trace_writer *w, const char *session, const cJSON *p
 
 static int on_body(pb__trace_writer *w, const pb__trace_pending *pd, const cJSON *result) {
   pb__trace_netreq *r = find_req(w, pd->session, pd->request_id);
-  const char *body = pb__trace_str(result, "body");
+  const char *body = pb_json_str(result, "body");
   if (!r || !body) return 0;
   unsigned char *bytes = NULL;
   size_t n = 0;
@@ -186,7 +186,7 @@ static int on_body(pb__trace_writer *w, const pb__trace_pending *pd, const cJSON
 }
 
 static int on_screencast(pb__trace_writer *w, const char *session, const cJSON *p, int64_t ts) {
-  const char *data = pb__trace_str(p, "data");
+  const char *data = pb_json_str(p, "data");
   if (!data) return 0;
   unsigned char *jpeg;
   size_t n;
@@ -204,8 +204,8 @@ static int on_screencast(pb__trace_writer *w, const char *session, const cJSON *
   cJSON_AddStringToObject(ev, "type", "screencast-frame");
   cJSON_AddStringToObject(ev, "pageId", page_id);
   cJSON_AddStringToObject(ev, "sha1", file);
-  cJSON_AddNumberToObject(ev, "width", (int)(pb__trace_num(meta, "deviceWidth", 0) + 0.5));
-  cJSON_AddNumberToObject(ev, "height", (int)(pb__trace_num(meta, "deviceHeight", 0) + 0.5));
+  cJSON_AddNumberToObject(ev, "width", (int)(pb_json_num(meta, "deviceWidth", 0) + 0.5));
+  cJSON_AddNumberToObject(ev, "height", (int)(pb_json_num(meta, "deviceHeight", 0) + 0.5));
   cJSON_AddNumberToObject(ev, "timestamp", (double)ts);
   return pb__trace_emit(&w->trace, ev);
 }
@@ -214,8 +214,8 @@ static int on_screencast(pb__trace_writer *w, const char *session, const cJSON *
 static int remote_object_text(pb_buf *b, const cJSON *o) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value");
   if (cJSON_IsString(v)) return pb_buf_append(b, v->valuestring, strlen(v->valuestring));
-  const char *s = pb__trace_str(o, "unserializableValue");
-  if (!s) s = pb__trace_str(o, "description");
+  const char *s = pb_json_str(o, "unserializableValue");
+  if (!s) s = pb_json_str(o, "description");
   if (s) return pb_buf_append(b, s, strlen(s));
   if (v) {
     char *p = cJSON_PrintUnformatted(v);
@@ -224,18 +224,18 @@ static int remote_object_text(pb_buf *b, const cJSON *o) {
     free(p);
     return rc;
   }
-  s = pb__trace_str(o, "type");
+  s = pb_json_str(o, "type");
   return pb_buf_append(b, s ? s : "undefined", strlen(s ? s : "undefined"));
 }
 
 static cJSON *location_of(const cJSON *stack) {
   const cJSON *frames = cJSON_GetObjectItemCaseSensitive(stack, "callFrames");
   const cJSON *f = cJSON_GetArrayItem(frames, 0);
-  const char *url = pb__trace_str(f, "url");
+  const char *url = pb_json_str(f, "url");
   cJSON *loc = cJSON_CreateObject();
   cJSON_AddStringToObject(loc, "url", url ? url : "");
-  cJSON_AddNumberToObject(loc, "lineNumber", pb__trace_num(f, "lineNumber", 0));
-  cJSON_AddNumberToObject(loc, "columnNumber", pb__trace_num(f, "columnNumber", 0));
+  cJSON_AddNumberToObject(loc, "lineNumber", pb_json_num(f, "lineNumber", 0));
+  cJSON_AddNumberToObject(loc, "columnNumber", pb_json_num(f, "columnNumber", 0));
   return loc;
 }
 
@@ -257,7 +257,7 @@ static int on_console(pb__trace_writer *w, const char *session, const cJSON *p, 
     pb_buf_free(&text);
     return rc;
   }
-  const char *type = pb__trace_str(p, "type");
+  const char *type = pb_json_str(p, "type");
   cJSON *ev = cJSON_CreateObject();
   cJSON_AddStringToObject(ev, "type", "console");
   cJSON_AddNumberToObject(ev, "time", (double)ts);
@@ -273,9 +273,9 @@ static int on_console(pb__trace_writer *w, const char *session, const cJSON *p, 
 static int on_exception(pb__trace_writer *w, const char *session, const cJSON *p, int64_t ts) {
   const cJSON *d = cJSON_GetObjectItemCaseSensitive(p, "exceptionDetails");
   const cJSON *ex = cJSON_GetObjectItemCaseSensitive(d, "exception");
-  const char *desc = pb__trace_str(ex, "description");
-  const char *text = pb__trace_str(d, "text");
-  const char *name = pb__trace_str(ex, "className");
+  const char *desc = pb_json_str(ex, "description");
+  const char *text = pb_json_str(d, "text");
+  const char *name = pb_json_str(ex, "className");
   const char *page_id;
   int rc = page_for(w, session, ts, &page_id);
   if (rc) return rc;
@@ -317,9 +317,9 @@ static int on_trace_data(pb__trace_writer *w, const cJSON *p) {
 }
 
 static int note_send(pb__trace_writer *w, const char *session, const cJSON *msg) {
-  const char *m = pb__trace_str(msg, "method");
+  const char *m = pb_json_str(msg, "method");
   const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
-  const char *rid = pb__trace_str(cJSON_GetObjectItemCaseSensitive(msg, "params"), "requestId");
+  const char *rid = pb_json_str(cJSON_GetObjectItemCaseSensitive(msg, "params"), "requestId");
   if (!m || strcmp(m, "Network.getResponseBody") || !cJSON_IsNumber(id) || !rid) return 0;
   int rc = grow((void **)&w->pend, &w->apend, w->npend, sizeof(pb__trace_pending));
   if (rc) return rc;
@@ -347,7 +347,7 @@ static int on_reply(pb__trace_writer *w, const char *session, const cJSON *msg) 
 }
 
 static int on_event(pb__trace_writer *w, const char *session, const cJSON *msg, int64_t ts) {
-  const char *m = pb__trace_str(msg, "method");
+  const char *m = pb_json_str(msg, "method");
   const cJSON *p = cJSON_GetObjectItemCaseSensitive(msg, "params");
   if (!m || !cJSON_IsObject(p)) return 0;
   if (!strcmp(m, "Network.requestWillBeSent")) return on_request(w, session, p, ts);
@@ -379,7 +379,7 @@ static int on_cdp(pb__trace_writer *w, const pb__trace_rec *r) {
                          (long long)r->ts, dir, r->len);
   }
   pb__trace_redact_message(msg);
-  const char *session = pb__trace_str(msg, "sessionId");
+  const char *session = pb_json_str(msg, "sessionId");
   if (r->dir == PB_TRACE_TO_BROWSER)
     rc = note_send(w, session, msg);
   else if (cJSON_GetObjectItemCaseSensitive(msg, "method"))

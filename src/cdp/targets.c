@@ -163,7 +163,9 @@ void pb_targets_forget(pb_targets *t, const char *context_id) {
   pthread_mutex_unlock(&t->mu);
 }
 
-static double num(const cJSON *o, const char *name) { return pb_json_num(o, name, 0); }
+static double num(const cJSON *o, const char *name) {
+  return pb_json_num(o, name, 0);
+}
 
 int pb_targets_cap_download(pb_cdp *c, pb_targets *t, const cJSON *progress, int64_t cap) {
   const cJSON *guid = cJSON_GetObjectItemCaseSensitive(progress, "guid");

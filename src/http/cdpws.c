@@ -90,7 +90,9 @@ int cdpws_confirm(pb_server *s, struct lws *wsi) {
     return ws_refuse(wsi, NULL, NULL, PB_CODE_NOT_FOUND,
                      "WebSockets are served at /browser/sessions/{id}/devtools/browser");
   if (!pb_route_websocket(uri, &m)) {
-    /* Named in the log when the path is under a session. */
+    /* Named in the log when the path is under a session; the query (a
+     * ?token= maybe) is never part of the name. */
+    uri[strcspn(uri, "?")] = '\0';
     const pb_route *rt = pb_route_resource(uri, &m);
     int named = rt && rt->session && pb_route_session_id(&m, id, sizeof(id));
     return ws_refuse(wsi, NULL, named ? id : NULL, PB_CODE_NOT_FOUND,

@@ -178,6 +178,22 @@ describe('tokens and accounts that can be taken back', { timeout: scaled(240000)
     await closed;
   });
 
+  it('a refused WebSocket upgrade never writes its ?token= to the log', async () => {
+    for (const p of ['/browser/sessions/0123abcd', '/browser/sessions/0123abcd/json/version', '/browser/sessions/0123abcd/devtool']) {
+      const ws = new WebSocket(`ws://127.0.0.1:${daemon.port}${p}?token=${daemon.token}`, { perMessageDeflate: false });
+      const status = await new Promise((resolve) => {
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+        ws.on('open', () => { ws.close(); resolve(101); });
+        ws.on('error', () => resolve(0));
+      });
+      assert.equal(status, 404, p);
+    }
+    await daemon.request('GET', '/healthz'); // the refusals were logged before this answer
+    const log = daemon.stderr();
+    assert.match(log, /websocket refused/);
+    assert.ok(!log.includes(daemon.token), 'the token appears in the daemon log');
+  });
+
   it('/metrics answers loopback peers without pids when no --metrics-token is set', async () => {
     const res = await httpRequest(daemon.port, 'GET', '/metrics');
     assert.equal(res.status, 200);

@@ -104,7 +104,13 @@ int cdpws_confirm(pb_server *s, struct lws *wsi) {
   req tmp;
   memset(&tmp, 0, sizeof(tmp));
   tmp.srv = s;
-  if (authenticate(s, &tmp, wsi, 1)) {
+  /* A connect ticket from json/version (discovery.c), used up here. */
+  pb_code tcode = PB_CODE_NONE;
+  const char *tmsg = NULL;
+  int ticket = discovery_ticket_auth(s, wsi, id, &tmp.auth, &tcode, &tmsg);
+  if (ticket < 0)
+    return ws_refuse(wsi, tmp.auth.account[0] ? tmp.auth.account : NULL, id, tcode, tmsg);
+  if (!ticket && authenticate(s, &tmp, wsi, 1)) {
     int rc = ws_refuse(wsi, tmp.auth.account[0] ? tmp.auth.account : NULL, id, tmp.res.err,
                        tmp.res.message);
     pb_op_result_free(&tmp.res);

@@ -164,6 +164,13 @@ void get_history(pb_server *s, req *r) {
     cJSON_AddStringToObject(o, "closeReason", v[i].reason);
     cJSON_AddStringToObject(o, "closeReasonText", v[i].reason_text);
     cJSON_AddNumberToObject(o, "browserMs", (double)v[i].browser_ms);
+    cJSON_AddNumberToObject(o, "refusedCalls", (double)v[i].stats.refused_calls);
+    if (v[i].stats.last_refusal[0])
+      cJSON_AddStringToObject(o, "lastRefusal", v[i].stats.last_refusal);
+    else
+      cJSON_AddNullToObject(o, "lastRefusal");
+    cJSON_AddNumberToObject(o, "clientConnections", (double)v[i].stats.client_connections);
+    cJSON_AddNumberToObject(o, "clientDisconnects", (double)v[i].stats.client_disconnects);
     cJSON_AddItemToArray(arr, o);
   }
   free(v);

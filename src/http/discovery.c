@@ -100,23 +100,29 @@ void get_discovery_protocol(pb_server *s, req *r) {
   answer_text(r, copy);
 }
 
-/* ?ticket= from the raw request line (lws does not split the query of an
- * upgrade). 1 when present: out holds it, "" when empty or too long. */
+/* ?ticket= of an upgrade: 1 when present, out holding it ("" when empty or
+ * too long). lws keeps the query in the request line or splits it into
+ * arguments, and then hands back the whole "ticket=..." argument. */
 static int query_ticket(struct lws *wsi, char *out, size_t cap) {
   char uri[1024];
   out[0] = '\0';
-  if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return 0;
-  for (const char *q = strchr(uri, '?'); q; q = strchr(q, '&')) {
-    q++;
-    if (strncmp(q, "ticket=", 7)) continue;
-    size_t n = strcspn(q + 7, "&");
-    if (n < cap) {
-      memcpy(out, q + 7, n);
-      out[n] = '\0';
+  if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) > 0)
+    for (const char *q = strchr(uri, '?'); q; q = strchr(q, '&')) {
+      q++;
+      if (strncmp(q, "ticket=", 7)) continue;
+      size_t n = strcspn(q + 7, "&");
+      if (n < cap) {
+        memcpy(out, q + 7, n);
+        out[n] = '\0';
+      }
+      return 1;
     }
-    return 1;
-  }
-  return 0;
+  char arg[PB_TICKET_LEN + 16];
+  const char *v = lws_get_urlarg_by_name(wsi, "ticket=", arg, sizeof(arg));
+  if (!v) return 0;
+  if (!strncmp(v, "ticket=", 7)) v += 7;
+  if (strlen(v) < cap) pb_strlcpy(out, v, cap);
+  return 1;
 }
 
 int discovery_ticket_auth(pb_server *s, struct lws *wsi, const char *session_id, pb_auth *auth,

@@ -335,8 +335,17 @@ int pb_cdp_policy(cJSON *msg, const pb_policy_env *env, char *why, size_t cap) {
   if (!params) params = cJSON_AddObjectToObject(msg, "params");
   if (!cJSON_IsObject(params))
     return deny(why, cap, "%s", "refused by ppod: params must be an object");
-  if (rule->kind == PB_RULE_CHECK) return rule->check(params, env, why, cap);
-  return PB_POLICY_ALLOW;
+  if (rule->kind != PB_RULE_CHECK) return PB_POLICY_ALLOW;
+  int verdict = rule->check(params, env, why, cap);
+  /* A check names the field it refused; the reply names the method too. */
+  static const char prefix[] = "refused by ppod: ";
+  if (verdict == PB_POLICY_DENY && !strstr(why, method) &&
+      !strncmp(why, prefix, sizeof(prefix) - 1)) {
+    char rest[512];
+    pb_strlcpy(rest, why + sizeof(prefix) - 1, sizeof(rest));
+    snprintf(why, cap, "%s%s: %s", prefix, method, rest);
+  }
+  return verdict;
 }
 
 /* Counts JSON values cheaply (every value but the first follows a '[',

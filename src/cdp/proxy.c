@@ -74,6 +74,9 @@ struct pb_proxy {
   int64_t log_second;
   int log_count;
   int64_t log_suppressed;
+  /* Every refusal, logged or not, for the session's history (log_mu). */
+  int64_t refused;
+  char last_refusal[256];
   unsigned answers_dropped; /* since the client attached */
   /* Client messages for the worker thread (under mu). */
   pthread_t worker;
@@ -592,8 +595,20 @@ static void log_refusal_locked(pb_proxy *p, const cJSON *msg, const char *why) {
 
 static void log_refusal(pb_proxy *p, const cJSON *msg, const char *why) {
   pthread_mutex_lock(&p->log_mu);
+  p->refused++;
+  pb_strlcpy(p->last_refusal, why, sizeof(p->last_refusal));
   log_refusal_locked(p, msg, why);
   pthread_mutex_unlock(&p->log_mu);
+}
+
+int64_t pb_proxy_refusals(pb_proxy *p, char *last, size_t cap) {
+  if (cap) last[0] = '\0';
+  if (!p) return 0;
+  pthread_mutex_lock(&p->log_mu);
+  int64_t n = p->refused;
+  if (cap) pb_strlcpy(last, p->last_refusal, cap);
+  pthread_mutex_unlock(&p->log_mu);
+  return n;
 }
 
 int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {

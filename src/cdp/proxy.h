@@ -91,6 +91,11 @@ int pb_proxy_has_output(pb_proxy *p);
 /* pb_now_ms() of the last message in either direction. */
 int64_t pb_proxy_last_activity(pb_proxy *p);
 
+/* Commands refused so far (whatever the log's rate limit let through), and
+ * the reply to the last one copied into last (cap bytes; "" if none). Any
+ * thread; NULL p gives 0. */
+int64_t pb_proxy_refusals(pb_proxy *p, char *last, size_t cap);
+
 /* Stops tapping, drops everything queued and frees. NULL is a no-op. */
 void pb_proxy_free(pb_proxy *p);
 

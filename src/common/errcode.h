@@ -47,7 +47,8 @@
   X(SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")                                \
   X(SHUTTING_DOWN, "SHUTTING_DOWN")                                            \
   X(BUSY, "BUSY")                                                              \
-  X(STORAGE_FULL, "STORAGE_FULL")
+  X(STORAGE_FULL, "STORAGE_FULL")                                              \
+  X(INVALID_TICKET, "INVALID_TICKET")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

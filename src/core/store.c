@@ -93,6 +93,13 @@ static const char *const migrations[] = {
     "CREATE INDEX tokens_prefix ON tokens(prefix);"
     "ALTER TABLE accounts ADD COLUMN disabled_ms INTEGER;"
     "ALTER TABLE accounts ADD COLUMN deleted_ms INTEGER;",
+
+    /* 4: why an agent failed: what its CDP client had refused, and how often
+     * a client came and went (NULL for sessions older than this). */
+    "ALTER TABLE sessions ADD COLUMN refused_calls INTEGER;"
+    "ALTER TABLE sessions ADD COLUMN last_refusal TEXT;"
+    "ALTER TABLE sessions ADD COLUMN client_connections INTEGER;"
+    "ALTER TABLE sessions ADD COLUMN client_disconnects INTEGER;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -127,6 +134,7 @@ enum {
   ST_TOKEN_LIST,
   ST_ACCOUNT_SET_DISABLED,
   ST_ACCOUNT_DELETE,
+  ST_SESSION_STATS,
   ST_COUNT
 };
 
@@ -203,9 +211,12 @@ static const char *const stmt_sql[ST_COUNT] = {
         " browser_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms), ?1)) - start_ms,"
         " close_reason = ?2, close_reason_text = ?3 WHERE end_ms IS NULL",
     [ST_SESSION_HISTORY] = "SELECT id, start_ms, end_ms, browser_ms, close_reason,"
-                           " close_reason_text FROM sessions"
+                           " close_reason_text, refused_calls, last_refusal,"
+                           " client_connections, client_disconnects FROM sessions"
                            " WHERE account_id = ?1 AND end_ms IS NOT NULL"
                            " ORDER BY end_ms DESC, start_ms DESC, id DESC LIMIT ?2",
+    [ST_SESSION_STATS] = "UPDATE sessions SET refused_calls = ?2, last_refusal = ?3,"
+                         " client_connections = ?4, client_disconnects = ?5 WHERE id = ?1",
 };
 
 struct pb_store {
@@ -1187,6 +1198,24 @@ int pb_session_close_record(pb_store *s, const char *session_id, int64_t end_wal
   return r;
 }
 
+int pb_session_stats_record(pb_store *s, const char *session_id, const pb_session_stats *v) {
+  if (!s || !v || !valid_session_id(session_id)) return PB_EINVAL;
+  int text_len = (int)utf8_prefix(v->last_refusal, sizeof(v->last_refusal) - 1);
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_SESSION_STATS];
+  int rc = sqlite3_bind_text(st, 1, session_id, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, v->refused_calls);
+  if (rc == SQLITE_OK)
+    rc = v->last_refusal[0] ? sqlite3_bind_text(st, 3, v->last_refusal, text_len, SQLITE_STATIC)
+                            : sqlite3_bind_null(st, 3);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, v->client_connections);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, v->client_disconnects);
+  int changed = 0;
+  int r = finish_write(s, st, rc, "session stats", &changed);
+  unlock(s);
+  return r ? r : changed ? 0 : PB_ENOTFOUND;
+}
+
 int pb_session_close_orphans(pb_store *s, int64_t now_wall_ms, int *closed) {
   if (!s) return PB_EINVAL;
   lock(s);
@@ -1238,6 +1267,10 @@ int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec 
     e->browser_ms = sqlite3_column_int64(st, 3);
     col_text(st, 4, e->reason, sizeof(e->reason));
     col_text(st, 5, e->reason_text, sizeof(e->reason_text));
+    e->stats.refused_calls = sqlite3_column_int64(st, 6);
+    col_text(st, 7, e->stats.last_refusal, sizeof(e->stats.last_refusal));
+    e->stats.client_connections = sqlite3_column_int64(st, 8);
+    e->stats.client_disconnects = sqlite3_column_int64(st, 9);
     rc = SQLITE_OK;
   }
   if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "session history");

@@ -200,11 +200,24 @@ int pb_session_close_record(pb_store *s, const char *session_id, int64_t end_wal
  * Idempotent. Call once at startup, before serving. */
 int pb_session_close_orphans(pb_store *s, int64_t now_wall_ms, int *closed);
 
+/* What a session's CDP clients met: refused calls (the last one's reply,
+ * up to 255 bytes), connections accepted, and connections the client ended
+ * (or lost) while the session lived on. */
+typedef struct {
+  int64_t refused_calls;
+  char last_refusal[256];
+  int64_t client_connections, client_disconnects;
+} pb_session_stats;
+/* Records v for the session, open or closed (its last word wins).
+ * PB_EINVAL for a bad id; PB_ENOTFOUND for an unknown one. */
+int pb_session_stats_record(pb_store *s, const char *session_id, const pb_session_stats *v);
+
 typedef struct {
   char id[PB_SESSION_ID_MAX];
   int64_t start_ms, end_ms, browser_ms; /* wall clock */
   char reason[32];
   char reason_text[256];
+  pb_session_stats stats; /* zeros for sessions recorded before stats were */
 } pb_session_rec;
 
 /* The account's closed sessions, most recently ended first, at most max

@@ -104,7 +104,13 @@ int cdpws_confirm(pb_server *s, struct lws *wsi) {
   req tmp;
   memset(&tmp, 0, sizeof(tmp));
   tmp.srv = s;
-  if (authenticate(s, &tmp, wsi, 1)) {
+  /* A connect ticket from json/version (discovery.c), used up here. */
+  pb_code tcode = PB_CODE_NONE;
+  const char *tmsg = NULL;
+  int ticket = discovery_ticket_auth(s, wsi, id, &tmp.auth, &tcode, &tmsg);
+  if (ticket < 0)
+    return ws_refuse(wsi, tmp.auth.account[0] ? tmp.auth.account : NULL, id, tcode, tmsg);
+  if (!ticket && authenticate(s, &tmp, wsi, 1)) {
     int rc = ws_refuse(wsi, tmp.auth.account[0] ? tmp.auth.account : NULL, id, tmp.res.err,
                        tmp.res.message);
     pb_op_result_free(&tmp.res);
@@ -228,7 +234,7 @@ int cdpws_established(pb_server *s, struct lws *wsi, pss_t *pss) {
   pss->ws_prev = &s->ws_conns;
   s->ws_conns = pss;
   pb_buf_init(&pss->rx, PB_CDP_MESSAGE_MAX);
-  PB_INFO("sessions: client connected to %s", pb_session_id(ss));
+  PB_INFO("sessions: client connected to %s (account %s)", pb_session_id(ss), auth.account);
   lws_callback_on_writable(wsi);
   return 0;
 }
@@ -241,7 +247,7 @@ void cdpws_closed(pb_server *s, struct lws *wsi, pss_t *pss) {
     pss->ws_prev = NULL;
   }
   if (pss && pss->ws) {
-    PB_INFO("sessions: client left %s", pb_session_id(pss->ws));
+    PB_INFO("sessions: client left %s (account %s)", pb_session_id(pss->ws), pss->ws_auth.account);
     pb_session_detach(pss->ws, wsi);
     pb_session_unref(pss->ws);
     pss->ws = NULL;

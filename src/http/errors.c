@@ -44,6 +44,7 @@ static const struct {
     [PB_CODE_SHUTTING_DOWN] = {503, "the service is shutting down"},
     [PB_CODE_BUSY] = {503, "busy; retry"},
     [PB_CODE_STORAGE_FULL] = {507, "the service's disk is full; retry later"},
+    [PB_CODE_INVALID_TICKET] = {401, "the connect ticket is not valid"},
 };
 
 int pb_http_status(pb_code code) {

@@ -1,7 +1,7 @@
 /* The routes answered on the I/O thread, at once: health, metrics, the
  * OpenAPI document, the account's sessions, history, limits and usage, and
- * the URLs of one session (its state and CDP discovery). Each fills r's
- * answer; none blocks on Chromium. */
+ * the state of one session (its CDP discovery is in discovery.c). Each
+ * fills r's answer; none blocks on Chromium. */
 #include "http/internal.h"
 
 #include <stdio.h>
@@ -164,6 +164,13 @@ void get_history(pb_server *s, req *r) {
     cJSON_AddStringToObject(o, "closeReason", v[i].reason);
     cJSON_AddStringToObject(o, "closeReasonText", v[i].reason_text);
     cJSON_AddNumberToObject(o, "browserMs", (double)v[i].browser_ms);
+    cJSON_AddNumberToObject(o, "refusedCalls", (double)v[i].stats.refused_calls);
+    if (v[i].stats.last_refusal[0])
+      cJSON_AddStringToObject(o, "lastRefusal", v[i].stats.last_refusal);
+    else
+      cJSON_AddNullToObject(o, "lastRefusal");
+    cJSON_AddNumberToObject(o, "clientConnections", (double)v[i].stats.client_connections);
+    cJSON_AddNumberToObject(o, "clientDisconnects", (double)v[i].stats.client_disconnects);
     cJSON_AddItemToArray(arr, o);
   }
   free(v);
@@ -224,38 +231,6 @@ void get_usage(pb_server *s, req *r) {
   cJSON_AddNumberToObject(o, "browserMs", (double)ms);
   cJSON_AddNumberToObject(o, "count", (double)count);
   answer_json(r, o);
-}
-
-/* CDP discovery for clients that start from an http URL (Playwright's
- * connectOverCDP, chrome-remote-interface). */
-void get_discovery_version(pb_server *s, req *r) {
-  (void)s;
-  char ws[512];
-  snprintf(ws, sizeof(ws), "%s/browser/sessions/%s/devtools/browser", r->ws_base,
-           pb_session_id(r->route_session));
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "Browser", "HeadlessChrome (ppod-browser)");
-  cJSON_AddStringToObject(o, "Protocol-Version", "1.3");
-  cJSON_AddStringToObject(o, "webSocketDebuggerUrl", ws);
-  char *text = cJSON_PrintUnformatted(o);
-  cJSON_Delete(o);
-  free(r->res.body);
-  r->res.body = text;
-  r->res.body_len = r->res.body ? strlen(r->res.body) : 0;
-  r->res.content_type = "application/json";
-  r->res.status = 200;
-  answer_ready(r);
-}
-
-/* Pages are listed by the browser itself over the WebSocket. */
-void get_discovery_list(pb_server *s, req *r) {
-  (void)s;
-  free(r->res.body);
-  r->res.body = strdup("[]");
-  r->res.body_len = r->res.body ? strlen(r->res.body) : 0;
-  r->res.content_type = "application/json";
-  r->res.status = 200;
-  answer_ready(r);
 }
 
 void get_session(pb_server *s, req *r) {

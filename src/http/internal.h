@@ -11,7 +11,9 @@
  *   handlers.c  the routes answered on the I/O thread (health, metrics, ...)
  *   cdpws.c     the CDP WebSocket bridge of acquired sessions
  *   auth.c      tokens: checking one, and taking back what a revoked one
- *               holds (the watcher thread) */
+ *               holds (the watcher thread)
+ *   discovery.c CDP discovery of a session (json/version, list, protocol)
+ *               and the connect tickets its URLs carry (tickets.h) */
 #include "common/pb.h"
 #include "core/admit.h"
 #include "core/ledger.h"
@@ -19,6 +21,7 @@
 #include "http/metrics.h"
 #include "http/routes.h"
 #include "http/server.h"
+#include "http/tickets.h"
 
 #include <libwebsockets.h>
 #include <pthread.h>
@@ -77,6 +80,11 @@ struct pb_server {
     int rc;
   } dead[64];
   int ndead;
+  /* CDP discovery (discovery.c): connect tickets, and the protocol
+   * description filtered by the session policy, made once at start. */
+  pb_tickets *tickets;
+  char *protocol;
+  size_t protocol_len;
   unsigned char wbuf[LWS_PRE + CHUNK];
 };
 
@@ -218,10 +226,22 @@ void get_history(pb_server *s, req *r);
 void get_limits(pb_server *s, req *r);
 void get_usage(pb_server *s, req *r);
 void get_session(pb_server *s, req *r);
-void get_discovery_version(pb_server *s, req *r);
-void get_discovery_list(pb_server *s, req *r);
 void answer_websocket_only(pb_server *s, req *r);
 void answer_no_route(pb_server *s, req *r);
 void answer_traces_get_only(pb_server *s, req *r);
+
+/* ---- CDP discovery (discovery.c) ---- */
+
+void get_discovery_version(pb_server *s, req *r);
+void get_discovery_list(pb_server *s, req *r);
+void get_discovery_protocol(pb_server *s, req *r);
+/* Makes the server's ticket table and protocol description (at start). */
+int discovery_init(pb_server *s);
+void discovery_free(pb_server *s);
+/* The ?ticket= of an upgrade to session_id's WebSocket, redeemed (it is
+ * used up whatever the verdict): 0 when the URL has none (authenticate as
+ * usual); 1 and *auth filled; -1 refused, with *code and *message. */
+int discovery_ticket_auth(pb_server *s, struct lws *wsi, const char *session_id, pb_auth *auth,
+                          pb_code *code, const char **message);
 
 #endif

@@ -128,6 +128,11 @@ static const pb_route routes[] = {
             get_discovery_list),
     SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/list/", PB_AUTH_TOKEN_OR_QUERY,
             get_discovery_list),
+    /* The protocol the session's policy allows (discovery.c). */
+    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/protocol", PB_AUTH_TOKEN_OR_QUERY,
+            get_discovery_protocol),
+    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/protocol/", PB_AUTH_TOKEN_OR_QUERY,
+            get_discovery_protocol),
     /* The CDP WebSocket (cdpws.c); plain HTTP here is told so. */
     {.method = PB_METHOD_ANY,
      .pattern = "/browser/sessions/{id}/devtools/browser",

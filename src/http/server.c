@@ -989,6 +989,8 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
     rc = pb_metrics_new(&s->metrics);
   if (!rc)
     rc = pb_openapi_build(s->schemas, &s->openapi);
+  if (!rc)
+    rc = discovery_init(s);
   if (rc) {
     pb_server_free(s);
     return rc;
@@ -1076,6 +1078,7 @@ void pb_server_free(pb_server *s) {
   pthread_cond_destroy(&s->watch_cv);
   free(s->watch_ids);
   free(s->openapi);
+  discovery_free(s);
   pb_admit_accounts_free(&s->accts);
   pb_metrics_free(s->metrics);
   pb_schemas_free(s->schemas);

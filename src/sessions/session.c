@@ -36,6 +36,9 @@ struct pb_session {
   char reason_text[128];
   int busy; /* quick actions running in the browser */
   int64_t last_heartbeat;
+  /* For the history (under mu): clients accepted, and clients that left
+   * while the session lived on. */
+  int64_t client_connections, client_disconnects;
   pb_trace *trace;
   /* The client's commands in flight, as actions of the trace. */
   pthread_mutex_t trace_mu;
@@ -150,6 +153,16 @@ static void end_locked(pb_sessions *ss, pb_session *s, int code, const char *rea
   pthread_cond_signal(&ss->cv);
 }
 
+/* What the session's clients met, for its history row. Takes mu. */
+static void stats_of(pb_session *s, pb_session_stats *v) {
+  memset(v, 0, sizeof(*v));
+  pthread_mutex_lock(&s->mu);
+  v->refused_calls = pb_proxy_refusals(s->proxy, v->last_refusal, sizeof(v->last_refusal));
+  v->client_connections = s->client_connections;
+  v->client_disconnects = s->client_disconnects;
+  pthread_mutex_unlock(&s->mu);
+}
+
 /* Kills the browser so running work fails fast, waits for it, records the
  * history row and frees what the session held. */
 static void teardown(pb_sessions *ss, pb_session *s) {
@@ -162,6 +175,8 @@ static void teardown(pb_sessions *ss, pb_session *s) {
     nanosleep(&ts, NULL);
   }
   if (s->browser) kill(-pb_browser_pid(s->browser), SIGKILL);
+  pb_session_stats stats;
+  stats_of(s, &stats);
   pthread_mutex_lock(&s->mu);
   while (s->busy) pthread_cond_wait(&s->idle, &s->mu);
   pb_proxy *proxy = s->proxy;
@@ -182,6 +197,12 @@ static void teardown(pb_sessions *ss, pb_session *s) {
     s->trace = NULL;
   }
   int64_t now = pb_wall_ms();
+  /* Before the row is closed: history never shows a closed row without. */
+  if (pb_session_stats_record(ss->o.store, s->id, &stats))
+    PB_WARN("sessions: client figures of %s not recorded", s->id);
+  PB_INFO("sessions: %s: %lld refused call(s), %lld client connection(s), %lld left early",
+          s->id, (long long)stats.refused_calls, (long long)stats.client_connections,
+          (long long)stats.client_disconnects);
   int rc = pb_session_close_record(ss->o.store, s->id, now, s->reason, s->reason_text);
   if (rc && rc != PB_EEXIST)
     PB_ERR("sessions: history of %s not recorded: %s", s->id, pb_strerror(rc));
@@ -470,6 +491,7 @@ int pb_session_attach(pb_session *s, void *conn) {
     rc = PB_EBUSY;
   else {
     s->conn = conn;
+    s->client_connections++;
     hex_random(s->conn_id, 8);
     s->conn_start_wall_ms = pb_wall_ms();
     pb_proxy_client_attach(s->proxy);
@@ -481,6 +503,7 @@ int pb_session_attach(pb_session *s, void *conn) {
 void pb_session_detach(pb_session *s, void *conn) {
   pthread_mutex_lock(&s->mu);
   if (s->conn == conn) {
+    if (!s->ended) s->client_disconnects++;
     s->conn = NULL;
     s->conn_id[0] = '\0';
     if (s->proxy) pb_proxy_client_detach(s->proxy);
@@ -515,6 +538,9 @@ static void close_if_asked(pb_session *s) {
   pthread_mutex_lock(&s->ss->mu);
   end_locked(s->ss, s, 1000, "NormalClosure", "Browser.close");
   pthread_mutex_unlock(&s->ss->mu);
+  pb_session_stats stats;
+  stats_of(s, &stats);
+  pb_session_stats_record(s->ss->o.store, s->id, &stats);
   pb_session_close_record(s->ss->o.store, s->id, pb_wall_ms(), "NormalClosure", "Browser.close");
 }
 

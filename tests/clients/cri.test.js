@@ -3,8 +3,10 @@
 // target through Target.createTarget and a flat session, clicks and typing
 // through Input, text through Runtime, a screenshot through Page; disconnect,
 // reconnect and find the target as it was; Browser.close ends the session.
-// There is no /json/protocol, so CRI runs with local: true (its bundled
-// protocol description).
+// The first test runs with local: true (CRI's bundled protocol
+// description); the last lets CRI fetch the session's own /json/protocol,
+// which describes only what the session policy allows, and builds its API
+// (client.Page.navigate, ...) from that.
 const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const CDP = require('chrome-remote-interface');
@@ -134,4 +136,51 @@ test('acquire, connect, drive a page, reconnect to it, close', { timeout: scaled
     const err = await reply;
     assert.equal(err, null, `Browser.close was not answered: ${err && err.message}`);
   });
+});
+
+// CRI fetches <alterPath('/json/protocol')> from host:port unless local is
+// set; alterPath points it at the session's discovery URL. The target is
+// the connect-ticket URL json/version answers.
+test('the protocol fetched from /json/protocol drives a page through the domain API', { timeout: scaled(60000) }, async () => {
+  const { sessionId: id } = await acquireSession(daemon, { keep_alive: 30000 });
+  acquired.add(id);
+  const base = `/browser/sessions/${id}`;
+  const version = await daemon.request('GET', `${base}/json/version?token=${daemon.token}`);
+  assert.equal(version.status, 200);
+  const fetched = [];
+  const client = await CDP({
+    host: '127.0.0.1',
+    port: daemon.port,
+    target: version.json.webSocketDebuggerUrl,
+    alterPath: (p) => {
+      if (!p.startsWith('/json/')) return p; // the WebSocket path, unchanged
+      fetched.push(p);
+      return `${base}${p}?token=${daemon.token}`;
+    },
+  });
+  try {
+    assert.deepEqual(fetched, ['/json/protocol']);
+    // Methods come from the fetched description: allowed ones are there,
+    // denied ones are not (CRI's bundled copy has both).
+    assert.equal(typeof client.Page.navigate, 'function');
+    assert.equal(typeof client.Target.createTarget, 'function');
+    assert.equal(client.Extensions, undefined);
+    assert.equal(client.Browser.crash, undefined);
+    const bundled = require('chrome-remote-interface/lib/protocol.json');
+    assert.ok(bundled.domains.some((d) => d.domain === 'Extensions' || (d.domain === 'Browser' && d.commands.some((c) => c.name === 'crash'))));
+
+    const { targetId } = await client.Target.createTarget({ url: 'about:blank' });
+    const { sessionId } = await client.Target.attachToTarget({ targetId, flatten: true });
+    await client.Page.enable(sessionId);
+    const loaded = nextEvent(client, 'Page.loadEventFired', sessionId);
+    const nav = await client.Page.navigate({ url: `${fixtures.url}/session-form.html` }, sessionId);
+    assert.equal(nav.errorText, undefined);
+    await loaded;
+    const { result } = await client.Runtime.evaluate({ expression: 'document.title', returnByValue: true }, sessionId);
+    assert.equal(result.value, 'session form');
+  } finally {
+    await client.close();
+  }
+  assert.equal(await releaseSession(daemon, id), 200);
+  acquired.delete(id);
 });

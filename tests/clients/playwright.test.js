@@ -2,7 +2,8 @@
 // playwright-core's chromium.connectOverCDP against an acquired session, in
 // both forms: the http form (discovery at /browser/sessions/{id}/json/version/
 // with the Authorization header, which Playwright also sends on the
-// WebSocket) and the ws form (the webSocketDebuggerUrl itself). Drive a
+// WebSocket, or with ?token= in the URL alone: the answer's URL carries a
+// connect ticket) and the ws form (the webSocketDebuggerUrl itself). Drive a
 // fixture page, disconnect, reconnect and find the page as it was, then
 // Browser.close ends the session (NormalClosure).
 const { test, after } = require('node:test');
@@ -77,11 +78,11 @@ test('http form: connectOverCDP(http://host/browser/sessions/ID, {headers})', { 
   const httpEndpoint = `${daemon.url}/browser/sessions/${id}`;
   const headers = { Authorization: `Bearer ${daemon.token}` };
 
-  await t.test('discovery answers with the session WebSocket URL', async () => {
+  await t.test('discovery answers with the session WebSocket URL and a connect ticket', async () => {
     for (const p of ['/json/version', '/json/version/']) {
       const res = await daemon.request('GET', `/browser/sessions/${id}${p}`);
       assert.equal(res.status, 200, `${p}: ${res.body}`);
-      assert.equal(res.json.webSocketDebuggerUrl, webSocketDebuggerUrl);
+      assert.match(res.json.webSocketDebuggerUrl, new RegExp(`^${webSocketDebuggerUrl.replace(/[.?]/g, '\\$&')}\\?ticket=[0-9a-f]{32}$`));
     }
   });
 
@@ -104,6 +105,33 @@ test('http form: connectOverCDP(http://host/browser/sessions/ID, {headers})', { 
     assert.equal(await again.inputValue('#name'), 'Grace Hopper');
     assert.equal(await again.textContent('#clicks'), '1');
     assert.equal(formRequests(), loads, 'the page was not fetched again');
+  });
+
+  await t.test('Browser.close ends the session with NormalClosure', async () => {
+    await closeSession(browser, id);
+  });
+});
+
+// The URL alone, as an agent tool's --cdp-endpoint takes it: Playwright
+// keeps the path and the query when it asks <path>/json/version/?token=T,
+// and follows the ticket URL it is answered.
+test('http form with ?token=: connectOverCDP(http://host/browser/sessions/ID?token=T), no headers', { timeout: scaled(60000) }, async (t) => {
+  const { sessionId: id } = await acquireSession(daemon, { keep_alive: 30000 });
+  acquired.add(id);
+  const httpEndpoint = `${daemon.url}/browser/sessions/${id}?token=${daemon.token}`;
+  let browser = await chromium.connectOverCDP(httpEndpoint);
+
+  await t.test('open a fixture page, type, click, read text, screenshot', async () => {
+    const page = await browser.contexts()[0].newPage();
+    await driveForm(page, 'Katherine Johnson');
+  });
+
+  await t.test('disconnect, reconnect with the same URL (a fresh ticket), the page is still there', async () => {
+    await disconnect(browser);
+    await waitForNoClient(daemon, id);
+    browser = await chromium.connectOverCDP(httpEndpoint);
+    const again = findFormPage(browser);
+    assert.equal(await again.textContent('#out'), 'hello Katherine Johnson');
   });
 
   await t.test('Browser.close ends the session with NormalClosure', async () => {
@@ -144,6 +172,7 @@ test('without the token the connection is refused', { timeout: scaled(30000) }, 
   acquired.add(id);
   await assert.rejects(chromium.connectOverCDP(ws, { timeout: scaled(10000) }), /401|Unexpected server response/);
   await assert.rejects(chromium.connectOverCDP(`${daemon.url}/browser/sessions/${id}`, { timeout: scaled(10000) }));
+  await assert.rejects(chromium.connectOverCDP(`${daemon.url}/browser/sessions/${id}?token=wrong`, { timeout: scaled(10000) }));
   assert.equal(await releaseSession(daemon, id), 200);
   acquired.delete(id);
   const h = await waitForHistory(daemon, id);

@@ -105,3 +105,45 @@ test('acquire, connect, drive a page, reconnect to it, close', { timeout: scaled
     await assert.rejects(puppeteer.connect({ browserWSEndpoint: endpoint }));
   });
 });
+
+// browserURL, as chrome-devtools-mcp --browserUrl passes it. puppeteer-core
+// 24 fetches new URL('/json/version', browserURL): the root path, without
+// the query, so no credential can ride along; 25 (the copy the agent tools
+// bundle) appends /json/version to the path and keeps the query, and
+// follows the connect ticket the answer carries.
+test('browserURL: puppeteer-core 25 with http://host/browser/sessions/ID?token=T', { timeout: scaled(60000) }, async (t) => {
+  const puppeteer25 = require('puppeteer-core-25');
+  const { sessionId: id } = await acquireSession(daemon, { keep_alive: 30000 });
+  acquired.add(id);
+  const browserURL = `${daemon.url}/browser/sessions/${id}?token=${daemon.token}`;
+  let browser = await puppeteer25.connect({ browserURL, defaultViewport: { width: 800, height: 600 } });
+
+  await t.test('drive a fixture page', async () => {
+    const page = await browser.newPage();
+    const resp = await page.goto(`${fixtures.url}/session-form.html`);
+    assert.equal(resp.status(), 200);
+    await page.type('#name', 'Hedy Lamarr');
+    await page.click('#go');
+    assert.equal(await page.$eval('#out', (e) => e.textContent), 'hello Hedy Lamarr');
+  });
+
+  await t.test('reconnect through the same URL: a fresh ticket, the same page', async () => {
+    await browser.disconnect();
+    await waitForNoClient(daemon, id);
+    browser = await puppeteer25.connect({ browserURL, defaultViewport: null });
+    const pages = await browser.pages();
+    const again = pages.find((p) => p.url() === `${fixtures.url}/session-form.html`);
+    assert.ok(again);
+    assert.equal(await again.$eval('#out', (e) => e.textContent), 'hello Hedy Lamarr');
+    await browser.disconnect();
+    await waitForNoClient(daemon, id);
+  });
+
+  await t.test('puppeteer-core 24 cannot carry the credential: its discovery asks the root path', async () => {
+    await assert.rejects(puppeteer.connect({ browserURL }), /json\/version|404|Failed to fetch/);
+    const res = await daemon.request('GET', `/browser/sessions/${id}`);
+    assert.equal(res.status, 200);
+  });
+  assert.equal(await releaseSession(daemon, id), 200);
+  acquired.delete(id);
+});

@@ -438,7 +438,39 @@ static void test_paths_and_urls(void) {
       PB_POLICY_DENY);
 }
 
+/* What a refusal says names what was refused: the method (never "the X
+ * domain"), the field a check refused, or what is wrong with the frame. */
+static void test_refusal_words(void) {
+  static const struct {
+    const char *frame, *says;
+  } cases[] = {
+      {"{\"id\":1,\"method\":\"Extensions.getExtensions\"}",
+       "refused by ppod: Extensions.getExtensions is not available in a session (loads and drives "
+       "extensions from host paths)"},
+      {"{\"id\":1,\"method\":\"NoSuch.method\"}",
+       "refused by ppod: NoSuch.method is not a method ppod knows"},
+      {"{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":\"file:///etc/passwd\"}}",
+       "refused by ppod: Page.navigate: url: only http, https and about:blank URLs may be loaded"},
+      {"{\"id\":1,\"method\":\"Page.navigate\",\"params\":{\"url\":\"http://127.0.0.1/\"}}",
+       "refused by ppod: Page.navigate: url: http://127.0.0.1/ is a loopback host"},
+      {"{\"id\":1,\"method\":\"Page.navigate\",\"params\":{}}",
+       "refused by ppod: Page.navigate: url is required"},
+      {"{\"id\":1,\"method\":\"Runtime.evaluate\",\"params\":[1]}",
+       "refused by ppod: params must be an object"},
+      {"{\"id\":1,", "refused by ppod: the message is not JSON"},
+      {"{\"id\":1,\"method\":\"Runtime.evaluate\"} x", "refused by ppod: text after the JSON value"},
+      {"{\"method\":\"Runtime.evaluate\"}", "refused by ppod: a command needs an integer id"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char why[512];
+    ASSERT_EQ(frame(&env, cases[i].frame, why, NULL), PB_POLICY_DENY);
+    ASSERT_STR_EQ(why, cases[i].says);
+    ASSERT(!strstr(why, "domain"));
+  }
+}
+
 int main(void) {
+  RUN(test_refusal_words);
   RUN(test_table_complete);
   RUN(test_denied);
   RUN(test_allowed);

@@ -73,8 +73,9 @@ static void test_sessions(void) {
   ASSERT(rt->handler != NULL && rt->session);
   ASSERT_STR_EQ(pb_route_label(rt), "/browser/sessions/{id}");
   /* Discovery takes ?token=; so does the path's auth for other methods. */
-  static const char *const discovery[] = {"/json",          "/json/",     "/json/version",
-                                          "/json/version/", "/json/list", "/json/list/"};
+  static const char *const discovery[] = {
+      "/json",       "/json/",       "/json/version",  "/json/version/",
+      "/json/list",  "/json/list/",  "/json/protocol", "/json/protocol/"};
   for (size_t i = 0; i < sizeof(discovery) / sizeof(discovery[0]); i++) {
     char path[128];
     snprintf(path, sizeof(path), "/browser/sessions/s1%s", discovery[i]);
@@ -85,8 +86,8 @@ static void test_sessions(void) {
     ASSERT_EQ(pb_route_session_id(&m, id, sizeof(id)), 1);
     ASSERT_STR_EQ(id, "s1");
   }
-  /* /json/protocol is not discovery: header auth, then 404. */
-  ASSERT_EQ(pb_route_resource("/browser/sessions/s1/json/protocol", NULL)->auth, PB_AUTH_TOKEN);
+  /* Anything else under json/ is not discovery: header auth, then 404. */
+  ASSERT_EQ(pb_route_resource("/browser/sessions/s1/json/new", NULL)->auth, PB_AUTH_TOKEN);
   ASSERT_EQ(pb_route_resource("/browser/sessions/s1/devtools/page/1", NULL)->auth,
             PB_AUTH_TOKEN_OR_QUERY);
   ASSERT_EQ(pb_route_resource("/browser/sessions/s1/devtools", NULL)->auth, PB_AUTH_TOKEN);

@@ -101,7 +101,7 @@ static void test_files_and_modes(void) {
   sqlite3_finalize(st);
   ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  ASSERT_EQ(sqlite3_column_int(st, 0), 3);
+  ASSERT_EQ(sqlite3_column_int(st, 0), 4);
   sqlite3_finalize(st);
   /* A schema from a newer build is refused rather than misread. */
   ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
@@ -473,7 +473,7 @@ static void test_migrate_from_v1(void) {
   raw_exec(dir, sql);
 
   pb_store *s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 3);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 4);
   int64_t id = 0, total = -1;
   ASSERT_EQ(pb_account_find(s, "olga", &id), 0);
   ASSERT_EQ(id, 7);
@@ -511,7 +511,7 @@ static void test_migrate_from_v1(void) {
 
   /* Reopening migrates nothing again and loses nothing. */
   s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 3);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 4);
   ASSERT_EQ(pb_limits_get(s, 7, &l), 0);
   ASSERT_EQ(l.max_concurrent_sessions, 4);
   ASSERT_EQ(pb_token_check(s, tok, 3000000000000, NULL), 0);
@@ -846,7 +846,16 @@ static void test_sessions(void) {
   ASSERT_EQ(pb_session_open_record(s, "a2", pia, t0 + 10000), 0);
   ASSERT_EQ(pb_session_close_record(s, "a2", t0 + 9000, "BrowserCrashed", text), 0);
   ASSERT_EQ(pb_session_open_record(s, "a3", pia, t0 + 20000), 0);
+  /* What the clients met: recorded before or after the row closes (the
+   * last word wins), cut at a character like the reason text. */
+  pb_session_stats st = {.refused_calls = 3, .client_connections = 2, .client_disconnects = 1};
+  pb_strlcpy(st.last_refusal, "refused by ppod: Browser.crash is not available", 256);
+  ASSERT_EQ(pb_session_stats_record(s, "a3", &st), 0);
   ASSERT_EQ(pb_session_close_record(s, "a3", t0 + 80000, "BrowserIdle", NULL), 0);
+  st.refused_calls = 4;
+  ASSERT_EQ(pb_session_stats_record(s, "a3", &st), 0);
+  ASSERT_EQ(pb_session_stats_record(s, "nope", &st), PB_ENOTFOUND);
+  ASSERT_EQ(pb_session_stats_record(s, "a b", &st), PB_EINVAL);
   ASSERT_EQ(pb_session_close_record(s, id71, t0 + 1, "Released", "bye"), 0);
 
   ASSERT_EQ(pb_session_history(s, pia, 10, &h, &n), 0);
@@ -857,7 +866,13 @@ static void test_sessions(void) {
   ASSERT_EQ(h[0].browser_ms, 60000);
   ASSERT_STR_EQ(h[0].reason, "BrowserIdle");
   ASSERT_STR_EQ(h[0].reason_text, "");
+  ASSERT_EQ(h[0].stats.refused_calls, 4);
+  ASSERT_STR_EQ(h[0].stats.last_refusal, "refused by ppod: Browser.crash is not available");
+  ASSERT_EQ(h[0].stats.client_connections, 2);
+  ASSERT_EQ(h[0].stats.client_disconnects, 1);
   ASSERT_STR_EQ(h[1].id, "a2");
+  ASSERT_EQ(h[1].stats.refused_calls, 0); /* none recorded */
+  ASSERT_STR_EQ(h[1].stats.last_refusal, "");
   ASSERT_EQ(h[1].browser_ms, 0);
   ASSERT_STR_EQ(h[1].reason, "BrowserCrashed");
   ASSERT_EQ(strlen(h[1].reason_text), 254); /* "ab" + 126 whole "é"s; 255 would split one */

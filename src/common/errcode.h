@@ -47,7 +47,11 @@
   X(SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")                                \
   X(SHUTTING_DOWN, "SHUTTING_DOWN")                                            \
   X(BUSY, "BUSY")                                                              \
-  X(STORAGE_FULL, "STORAGE_FULL")
+  X(STORAGE_FULL, "STORAGE_FULL")                                              \
+  X(FILE_TOO_LARGE, "FILE_TOO_LARGE")                                          \
+  X(UPLOADS_FULL, "UPLOADS_FULL")                                              \
+  X(DOWNLOAD_NOT_FOUND, "DOWNLOAD_NOT_FOUND")                                  \
+  X(DOWNLOAD_NOT_READY, "DOWNLOAD_NOT_READY")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

@@ -61,7 +61,7 @@ void post_session_file(pb_server *s, req *r) {
   }
   if (!pb_uploads_name_ok(name)) {
     answer_error(r, PB_CODE_INVALID_REQUEST,
-                 "name must be a plain file name: 1..%d bytes of UTF-8, no '/', '\\\\', control "
+                 "name must be a plain file name: 1..%d bytes of UTF-8, no '/', '\\', control "
                  "characters, \".\" or \"..\"",
                  PB_UPLOAD_NAME_MAX);
     return;

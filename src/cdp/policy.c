@@ -179,6 +179,8 @@ int pb__check_response_headers(cJSON *params, const pb_policy_env *env, char *wh
   return PB_POLICY_ALLOW;
 }
 
+static int upload_paths(const cJSON *files, const pb_policy_env *env, char *why, size_t cap);
+
 /* A drag item's type as Chromium compares it: without surrounding blanks or
  * parameters, lowercased. */
 static void drag_type(const char *t, char *out, size_t cap) {
@@ -197,10 +199,16 @@ int pb__check_drag(cJSON *params, const pb_policy_env *env, char *why, size_t ca
   cJSON *data = cJSON_GetObjectItemCaseSensitive(params, "data");
   cJSON *files = cJSON_GetObjectItemCaseSensitive(data, "files");
   if (files) {
-    if (!cJSON_IsArray(files) || cJSON_GetArraySize(files) != 0)
-      return deny(why, cap, "refused by ppod: %s cannot carry files in a session",
+    /* Files only from the session's upload area, as for a file input. */
+    if (cJSON_IsArray(files) && cJSON_GetArraySize(files) == 0) {
+      cJSON_DeleteItemFromObjectCaseSensitive(data, "files");
+    } else if (!env || !env->upload_dir || !env->upload_dir[0]) {
+      return deny(why, cap, "refused by ppod: %s cannot carry files: the session has no upload area",
                   "Input.dispatchDragEvent");
-    cJSON_DeleteItemFromObjectCaseSensitive(data, "files");
+    } else {
+      int rc = upload_paths(files, env, why, cap);
+      if (rc) return rc;
+    }
   }
   const cJSON *item;
   cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(data, "items")) {
@@ -244,19 +252,27 @@ static int inside_dir(const char *path, const char *dir) {
   return 1;
 }
 
+/* Every path of files lies inside the upload dir and is one of its own
+ * files (env->file_check). */
+static int upload_paths(const cJSON *files, const pb_policy_env *env, char *why, size_t cap) {
+  if (!cJSON_IsArray(files)) return deny(why, cap, "refused by ppod: %s must be an array", "files");
+  const cJSON *f;
+  cJSON_ArrayForEach(f, files) {
+    if (!cJSON_IsString(f) || !inside_dir(f->valuestring, env->upload_dir) ||
+        (env->file_check && env->file_check(f->valuestring, env->file_data)))
+      return deny(why, cap,
+                  "refused by ppod: files may only name files uploaded to the session (POST "
+                  "/browser/sessions/{id}/files), inside %s",
+                  env->upload_dir);
+  }
+  return PB_POLICY_ALLOW;
+}
+
 int pb__check_upload_files(cJSON *params, const pb_policy_env *env, char *why, size_t cap) {
   if (!env || !env->upload_dir || !env->upload_dir[0])
     return deny(why, cap, "refused by ppod: %s is not available: the session has no upload area",
                 "DOM.setFileInputFiles");
-  const cJSON *files = cJSON_GetObjectItemCaseSensitive(params, "files");
-  if (!cJSON_IsArray(files)) return deny(why, cap, "refused by ppod: %s must be an array", "files");
-  const cJSON *f;
-  cJSON_ArrayForEach(f, files) {
-    if (!cJSON_IsString(f) || !inside_dir(f->valuestring, env->upload_dir))
-      return deny(why, cap, "refused by ppod: files may only name files inside %s",
-                  env->upload_dir);
-  }
-  return PB_POLICY_ALLOW;
+  return upload_paths(cJSON_GetObjectItemCaseSensitive(params, "files"), env, why, cap);
 }
 
 /* Chromium's own defaults: the renderer keeps bodies of this size for

@@ -23,6 +23,11 @@ enum {
  * rules. */
 typedef int (*pb_policy_url_check)(const char *url, char *why, size_t cap, void *data);
 
+/* Asked about a path that lies lexically inside the upload dir: 0 when it
+ * is one of the files the service put there (not a link, not the browser's),
+ * else non-zero. */
+typedef int (*pb_policy_file_check)(const char *path, void *data);
+
 /* What the checks need from the session. Borrowed for the call. */
 typedef struct pb_policy_env {
   pb_policy_url_check url_check; /* NULL: only the scheme rule applies */
@@ -31,6 +36,8 @@ typedef struct pb_policy_env {
    * NULL or "": the command is refused. The policy checks paths lexically:
    * whoever fills the dir keeps symlinks out of it. */
   const char *upload_dir;
+  pb_policy_file_check file_check; /* NULL: the lexical check alone */
+  void *file_data;
 } pb_policy_env;
 
 /* One row of the table. */

@@ -1,6 +1,7 @@
 #include "cdp/proxy.h"
 
 #include "cdp/targets.h"
+#include "common/json.h"
 #include "common/pb.h"
 
 #include <errno.h>
@@ -67,6 +68,9 @@ struct pb_proxy {
   char download_dir[4096]; /* "" : downloads denied */
   char upload_dir[4096];   /* "" : DOM.setFileInputFiles refused */
   int64_t download_max;
+  /* The session's downloads, from the browser's events (under mu). */
+  pb_download downloads[PB_PROXY_DOWNLOADS_MAX];
+  int ndownloads;
   /* Who the refusal log lines name, and their rate limit (I/O thread). */
   char account[128];
   char session_id[64];
@@ -106,6 +110,94 @@ void pb_proxy_set_limits(pb_proxy *p, int max_pages, const char *download_dir,
   set_downloads(p, NULL);
 }
 
+const char *pb_download_state_text(pb_download_state st) {
+  return st == PB_DOWNLOAD_COMPLETED  ? "completed"
+         : st == PB_DOWNLOAD_CANCELED ? "canceled"
+                                      : "inProgress";
+}
+
+static pb_download *download_find_locked(pb_proxy *p, const char *guid) {
+  for (int i = 0; i < p->ndownloads; i++)
+    if (!strcmp(p->downloads[i].guid, guid)) return &p->downloads[i];
+  return NULL;
+}
+
+static void cancel_download(pb_proxy *p, const char *guid) {
+  char ctxs[16][64];
+  int n = pb_targets_contexts(p->targets, ctxs, 16);
+  for (int i = -1; i < n; i++) {
+    if (i >= 0 && !ctxs[i][0]) continue;
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "guid", guid);
+    if (i >= 0) cJSON_AddStringToObject(c, "browserContextId", ctxs[i]);
+    pb_cdp_send(p->cdp, NULL, "Browser.cancelDownload", c);
+  }
+}
+
+/* Browser.downloadWillBegin: listed, or cancelled when the list is full (a
+ * page cannot fill the disk with many downloads under the size cap). */
+static void download_began(pb_proxy *p, const cJSON *params) {
+  const char *guid = pb_json_str(params, "guid");
+  if (!guid || !*guid || strlen(guid) >= sizeof(p->downloads[0].guid)) return;
+  int full = p->ndownloads >= PB_PROXY_DOWNLOADS_MAX;
+  if (!full && !download_find_locked(p, guid)) {
+    pb_download *d = &p->downloads[p->ndownloads++];
+    memset(d, 0, sizeof(*d));
+    pb_strlcpy(d->guid, guid, sizeof(d->guid));
+    const char *name = pb_json_str(params, "suggestedFilename");
+    const char *url = pb_json_str(params, "url");
+    pb_strlcpy(d->name, name ? name : "", sizeof(d->name));
+    pb_strlcpy(d->url, url ? url : "", sizeof(d->url));
+    d->state = PB_DOWNLOAD_IN_PROGRESS;
+    d->began_wall_ms = pb_wall_ms();
+  }
+  if (full) {
+    PB_WARN("downloads: %s: more than %d downloads; %s cancelled", p->session_id,
+            PB_PROXY_DOWNLOADS_MAX, guid);
+    cancel_download(p, guid);
+  }
+}
+
+static void download_progress(pb_proxy *p, const cJSON *params, int capped) {
+  const char *guid = pb_json_str(params, "guid");
+  const char *state = pb_json_str(params, "state");
+  if (!guid || !state) return;
+  pb_download *d = download_find_locked(p, guid);
+  if (d) {
+    d->total = (int64_t)pb_json_num(params, "totalBytes", 0);
+    d->received = (int64_t)pb_json_num(params, "receivedBytes", 0);
+    if (capped) d->over_cap = 1;
+    /* A download cancelled for its size never counts as complete, even
+     * if its last bytes raced the cancel. */
+    if (!strcmp(state, "completed") && !d->over_cap)
+      d->state = PB_DOWNLOAD_COMPLETED;
+    else if (!strcmp(state, "canceled") || (d->over_cap && strcmp(state, "inProgress")))
+      d->state = PB_DOWNLOAD_CANCELED;
+  }
+}
+
+int pb_proxy_downloads(pb_proxy *p, pb_download **out, size_t *n) {
+  *out = NULL;
+  *n = 0;
+  pthread_mutex_lock(&p->mu);
+  int rc = 0;
+  if (p->ndownloads) {
+    *out = malloc(sizeof(pb_download) * (size_t)p->ndownloads);
+    if (*out) {
+      memcpy(*out, p->downloads, sizeof(pb_download) * (size_t)p->ndownloads);
+      *n = (size_t)p->ndownloads;
+    } else {
+      rc = PB_ENOMEM;
+    }
+  }
+  pthread_mutex_unlock(&p->mu);
+  return rc;
+}
+
+const char *pb_proxy_download_dir(pb_proxy *p) {
+  return p->download_dir;
+}
+
 /* Target events and download progress (small messages: parsed), from any
  * client's doing or the pages': pages past the cap are closed, downloads
  * past theirs cancelled. */
@@ -114,8 +206,9 @@ static void watch_targets(pb_proxy *p, const char *json, size_t len) {
   int created = HAS("\"Target.targetCreated\"");
   int destroyed = !created && HAS("\"Target.targetDestroyed\"");
   int progress = !created && !destroyed && HAS("\"Browser.downloadProgress\"");
+  int began = !created && !destroyed && !progress && HAS("\"Browser.downloadWillBegin\"");
 #undef HAS
-  if (!created && !destroyed && !progress) return;
+  if (!created && !destroyed && !progress && !began) return;
   cJSON *m = cJSON_ParseWithLength(json, len);
   const cJSON *params = cJSON_GetObjectItemCaseSensitive(m, "params");
   if (cJSON_GetObjectItemCaseSensitive(m, "sessionId")) {
@@ -135,8 +228,11 @@ static void watch_targets(pb_proxy *p, const char *json, size_t len) {
   } else if (destroyed) {
     const cJSON *tid = cJSON_GetObjectItemCaseSensitive(params, "targetId");
     if (cJSON_IsString(tid)) pb_targets_destroyed(p->targets, tid->valuestring);
+  } else if (began) {
+    download_began(p, params);
   } else {
-    pb_targets_cap_download(p->cdp, p->targets, params, p->download_max);
+    int capped = pb_targets_cap_download(p->cdp, p->targets, params, p->download_max);
+    download_progress(p, params, capped);
   }
   cJSON_Delete(m);
 }
@@ -306,7 +402,11 @@ static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
       }
     }
   } else {
-    if (len < 4096) watch_targets(p, json, len);
+    /* A download's URL may be long (a data: URL): its start is read up to
+     * 256 KiB. */
+    if (len < 4096 ||
+        (len < 262144 && memmem(json, len < 128 ? len : 128, "\"Browser.downloadWillBegin\"", 27)))
+      watch_targets(p, json, len);
   }
   if (id < 0 && p->attached) {
     if (len < 4096) track_sessions_locked(p, json, len, 0);
@@ -541,9 +641,12 @@ static void answer(pb_proxy *p, const cJSON *id, const char *sid, const char *er
   if (p->wake) p->wake(p->wake_data);
 }
 
-void pb_proxy_set_upload_dir(pb_proxy *p, const char *dir) {
+void pb_proxy_set_upload_dir(pb_proxy *p, const char *dir, pb_policy_file_check check,
+                             void *data) {
   pb_strlcpy(p->upload_dir, dir ? dir : "", sizeof(p->upload_dir));
   p->env.upload_dir = p->upload_dir[0] ? p->upload_dir : NULL;
+  p->env.file_check = check;
+  p->env.file_data = data;
 }
 
 void pb_proxy_set_identity(pb_proxy *p, const char *account, const char *session_id) {

@@ -38,11 +38,46 @@ int pb_proxy_new(pb_cdp *c, pb_policy_url_check url_check, void *check_data, pb_
 void pb_proxy_set_limits(pb_proxy *p, int max_pages, const char *download_dir,
                          int64_t download_max_bytes);
 
-/* The session's upload area: DOM.setFileInputFiles may then name files
- * inside dir (copied; NULL or "": refused, the default). Whoever fills the
- * dir keeps symlinks out of it: the policy checks paths lexically. Call
- * before the first client attaches. */
-void pb_proxy_set_upload_dir(pb_proxy *p, const char *dir);
+/* The session's upload area: DOM.setFileInputFiles and the files of
+ * Input.dispatchDragEvent may then name files inside dir (copied; NULL or
+ * "": refused, the default). The policy checks paths lexically; check (may
+ * be NULL) is then asked about each path (0: it is one of the area's own
+ * files) and data passed to it. Call before the first client attaches. */
+void pb_proxy_set_upload_dir(pb_proxy *p, const char *dir, pb_policy_file_check check,
+                             void *data);
+
+/* ---- downloads of the session, seen on the browser's events ---- */
+
+/* Downloads a session lists; more are cancelled as they begin. */
+#define PB_PROXY_DOWNLOADS_MAX 32
+
+typedef enum {
+  PB_DOWNLOAD_IN_PROGRESS = 0,
+  PB_DOWNLOAD_COMPLETED,
+  PB_DOWNLOAD_CANCELED,
+} pb_download_state;
+
+typedef struct {
+  char guid[64];    /* Chromium's: the file's name in the download dir */
+  char name[256];   /* suggestedFilename, truncated */
+  char url[2048];   /* truncated */
+  int64_t total;    /* announced; 0: unknown */
+  int64_t received; /* so far */
+  pb_download_state state;
+  int over_cap; /* cancelled by the service: over the size cap or the count */
+  int64_t began_wall_ms;
+} pb_download;
+
+/* "inProgress", "completed" or "canceled". */
+const char *pb_download_state_text(pb_download_state st);
+
+/* A copy of the session's downloads, oldest first (*out malloc'd, caller
+ * frees; NULL when none). Any thread. */
+int pb_proxy_downloads(pb_proxy *p, pb_download **out, size_t *n);
+
+/* The download dir given to pb_proxy_set_limits ("" when none); borrowed
+ * for the proxy's life. */
+const char *pb_proxy_download_dir(pb_proxy *p);
 
 /* Names the session in the refusal log lines: account (name, or "" if
  * unknown) and the service's session id. Both copied. Call before the first

@@ -6,6 +6,7 @@
 #include "common/pb.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,14 @@ static int cmd_acquire(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_
 static int cmd_connect(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
 static int cmd_get(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
 static int cmd_release(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static int cmd_upload(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static int cmd_downloads(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static const pb_cli_flag downloads_flags[] = {
+    {.name = "--output", .alias = "-o", .kind = PB_CLI_F_OUTPUT, .metavar = "DIR",
+     .help = "save the completed downloads into DIR (under their suggested names)"},
+    {0},
+};
+static const pb_cli_flag *const downloads_opts[] = {downloads_flags, json_flags, NULL};
 
 const pb_cli_command pb_cli_commands[] = {
     {.name = "browser:screenshot", .summary = "Take a screenshot of a page (PNG, JPEG or WebP)",
@@ -207,6 +216,21 @@ const pb_cli_command pb_cli_commands[] = {
     {.name = "browser:release", .summary = "Close a session", .args = "<id>",
      .flags = json_opts, .handler = cmd_release, .output = PB_CLI_OUT_RESULT, .min_args = 1,
      .max_args = 1},
+    {.name = "browser:upload", .summary = "Put files into a session for its pages' file inputs",
+     .args = "<id> FILE...",
+     .description = "Prints the path of each file in the session, for Puppeteer's\n"
+                    "uploadFile(path), Playwright's setInputFiles(path) or\n"
+                    "DOM.setFileInputFiles. At most 50 MiB a file, 32 files and 200 MiB a\n"
+                    "session.",
+     .flags = json_opts, .handler = cmd_upload, .output = PB_CLI_OUT_RESULT, .min_args = 2,
+     .max_args = PB_CLI_MAX_ARGS},
+    {.name = "browser:downloads", .summary = "A session's downloads; with -o DIR, save them",
+     .args = "<id>",
+     .description = "Lists id, state, bytes and name of each download of the session (live,\n"
+                    "or up to 24 h after it ended). With -o DIR the completed ones are saved\n"
+                    "into DIR and their paths printed.",
+     .flags = downloads_opts, .handler = cmd_downloads, .output = PB_CLI_OUT_RESULT,
+     .min_args = 1, .max_args = 1},
     {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
      .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
                     "~/.config/ppod/token. '-' reads it from stdin. --token and\n"
@@ -484,8 +508,8 @@ static void api_done(api_call *c) {
 /* Sends method route (body may be NULL) and expects a JSON envelope with a
  * result. PB_CLI_EXIT_OK with c->result set, else the error was reported and
  * the exit status is returned. Either way call api_done(c). */
-static int api(pb_cli_ctx *ctx, const pb_cli_args *a, const char *method, const char *route,
-               const char *body, api_call *c) {
+static int api_n(pb_cli_ctx *ctx, const pb_cli_args *a, const char *method, const char *route,
+                 const char *body, size_t body_len, api_call *c) {
   char err[1024];
   memset(c, 0, sizeof(*c));
   pb_buf_init(&c->resp.body, 0);
@@ -501,7 +525,7 @@ static int api(pb_cli_ctx *ctx, const pb_cli_args *a, const char *method, const 
       .route = c->route,
       .token = c->token,
       .body = body,
-      .body_len = body ? strlen(body) : 0,
+      .body_len = body_len,
       .max_response = PB_CLI_MAX_RESPONSE,
       .timeout_ms = PB_CLI_TIMEOUT_MS,
   };
@@ -523,6 +547,11 @@ static int api(pb_cli_ctx *ctx, const pb_cli_args *a, const char *method, const 
     return PB_CLI_EXIT_FAIL;
   }
   return PB_CLI_EXIT_OK;
+}
+
+static int api(pb_cli_ctx *ctx, const pb_cli_args *a, const char *method, const char *route,
+               const char *body, api_call *c) {
+  return api_n(ctx, a, method, route, body, body ? strlen(body) : 0, c);
 }
 
 /* Session ids are opaque but plain (the server's are hex); anything else
@@ -663,6 +692,148 @@ static int cmd_release(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_
       fprintf(ctx->out, "released %s\n", a->pos[0]);
       status = fflush(ctx->out) ? PB_CLI_EXIT_FAIL : PB_CLI_EXIT_OK;
     }
+  }
+  api_done(&c);
+  return status;
+}
+
+/* ---- files in and out of a session ------------------------------------ */
+
+/* "%XX" for every byte but [A-Za-z0-9._-]. */
+static void url_encode(const char *s, char *out, size_t cap) {
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p && n + 4 < cap; p++) {
+    if (isalnum(*p) || *p == '.' || *p == '-' || *p == '_')
+      out[n++] = (char)*p;
+    else
+      n += (size_t)snprintf(out + n, cap - n, "%%%02X", *p);
+  }
+  out[n] = '\0';
+}
+
+static int cmd_upload(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
+  char base[128], err[1024];
+  int status = session_route(ctx, a->pos[0], base, sizeof(base));
+  for (int i = 1; i < a->npos && !status; i++) {
+    char *data = NULL;
+    size_t len = 0;
+    if (pb_cli_file_read(a->pos[i], (size_t)50 << 20, &data, &len, err, sizeof(err))) {
+      fprintf(ctx->err, "ppod: %s\n", err);
+      return PB_CLI_EXIT_FAIL;
+    }
+    const char *slash = strrchr(a->pos[i], '/');
+    char name[800], route[1024];
+    url_encode(slash ? slash + 1 : a->pos[i], name, sizeof(name));
+    snprintf(route, sizeof(route), "%s/files?name=%s", base, name);
+    api_call c;
+    status = api_n(ctx, a, "POST", route, data, len, &c);
+    free(data);
+    if (status == PB_CLI_EXIT_OK) {
+      const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c.result, "path"));
+      if (a->json)
+        status = emit_result(ctx, NULL, c.result);
+      else if (path)
+        status = emit(ctx, NULL, path, strlen(path), 1);
+      else
+        status = PB_CLI_EXIT_FAIL;
+    }
+    api_done(&c);
+  }
+  return status;
+}
+
+/* A suggested name as a plain file name in DIR: no '/', no leading '.'. */
+static void safe_name(const char *name, const char *id, char *out, size_t cap) {
+  size_t n = 0;
+  for (const char *p = name; *p && n + 1 < cap; p++)
+    out[n++] = *p == '/' || *p == '\\' || (unsigned char)*p < 0x20 ? '_' : *p;
+  out[n] = '\0';
+  if (!n || out[0] == '.') snprintf(out, cap, "download-%.40s", id);
+}
+
+/* GET of one download's bytes (not a JSON envelope), saved into a->out. */
+static int save_download(pb_cli_ctx *ctx, const pb_cli_args *a, const char *base,
+                         const char *id, const char *name) {
+  char route[512], err[1024], file[4096], leaf[300];
+  snprintf(route, sizeof(route), "%s/downloads/%s", base, id);
+  char *url = NULL, *token = NULL;
+  if (pb_cli_resolve(a->url, a->token, &url, &token, err, sizeof(err))) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    return PB_CLI_EXIT_FAIL;
+  }
+  pb_cli_request req = {.method = "GET",
+                        .base_url = url,
+                        .route = route,
+                        .token = token,
+                        .max_response = PB_CLI_MAX_RESPONSE,
+                        .timeout_ms = PB_CLI_TIMEOUT_MS};
+  pb_cli_response resp;
+  pb_buf_init(&resp.body, 0);
+  int status = PB_CLI_EXIT_OK;
+  if (ctx->send(&req, &resp, err, sizeof(err))) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    status = PB_CLI_EXIT_FAIL;
+  } else if (resp.status != 200) {
+    cJSON *doc = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+    report_error(ctx, &req, &resp, doc);
+    cJSON_Delete(doc);
+    status = PB_CLI_EXIT_FAIL;
+  } else {
+    safe_name(name, id, leaf, sizeof(leaf));
+    snprintf(file, sizeof(file), "%s/%s", a->out, leaf);
+    if (pb_cli_file_write_atomic(file, resp.body.data, resp.body.len, 0644, err, sizeof(err))) {
+      fprintf(ctx->err, "ppod: %s\n", err);
+      status = PB_CLI_EXIT_FAIL;
+    } else {
+      fprintf(ctx->out, "%s\n", file);
+    }
+  }
+  pb_buf_free(&resp.body);
+  free(url);
+  free(token);
+  return status;
+}
+
+static int cmd_downloads(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
+  char base[128], route[256], err[1024];
+  int status = session_route(ctx, a->pos[0], base, sizeof(base));
+  if (status) return status;
+  snprintf(route, sizeof(route), "%s/downloads", base);
+  api_call c;
+  status = api(ctx, a, "GET", route, NULL, &c);
+  if (status == PB_CLI_EXIT_OK && a->out) {
+    if (pb_cli_mkdir_p(a->out, 0755, err, sizeof(err))) {
+      fprintf(ctx->err, "ppod: %s\n", err);
+      status = PB_CLI_EXIT_FAIL;
+    }
+    const cJSON *d;
+    cJSON_ArrayForEach(d, c.result) {
+      if (status) break;
+      const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "id"));
+      const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "state"));
+      const char *nm =
+          cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "suggestedFilename"));
+      if (id && st && !strcmp(st, "completed"))
+        status = save_download(ctx, a, base, id, nm ? nm : "");
+    }
+  } else if (status == PB_CLI_EXIT_OK && a->json) {
+    status = emit_result(ctx, NULL, c.result);
+  } else if (status == PB_CLI_EXIT_OK) {
+    /* id, state, bytes and name, one download a line */
+    const cJSON *d;
+    cJSON_ArrayForEach(d, c.result) {
+      const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "id"));
+      const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "state"));
+      const char *nm =
+          cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "suggestedFilename"));
+      fprintf(ctx->out, "%s\t%s\t%.0f\t", id ? id : "", st ? st : "",
+              cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(d, "bytes")));
+      put_clean(ctx->out, nm ? nm : "", 300);
+      fputc('\n', ctx->out);
+    }
+    status = fflush(ctx->out) ? PB_CLI_EXIT_FAIL : PB_CLI_EXIT_OK;
   }
   api_done(&c);
   return status;

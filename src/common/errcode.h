@@ -48,7 +48,11 @@
   X(SHUTTING_DOWN, "SHUTTING_DOWN")                                            \
   X(BUSY, "BUSY")                                                              \
   X(STORAGE_FULL, "STORAGE_FULL")                                              \
-  X(INVALID_TICKET, "INVALID_TICKET")
+  X(INVALID_TICKET, "INVALID_TICKET")                                          \
+  X(FILE_TOO_LARGE, "FILE_TOO_LARGE")                                          \
+  X(UPLOADS_FULL, "UPLOADS_FULL")                                              \
+  X(DOWNLOAD_NOT_FOUND, "DOWNLOAD_NOT_FOUND")                                  \
+  X(DOWNLOAD_NOT_READY, "DOWNLOAD_NOT_READY")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

@@ -13,6 +13,7 @@
 #include "ops/nav.h"
 #include "ops/ops.h"
 #include "sessions/cgroup.h"
+#include "sessions/dlstore.h"
 #include "sessions/isolate.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
@@ -582,6 +583,7 @@ static int serve(config *c) {
   pb_server *srv = NULL;
   pb_sessions *sessions = NULL;
   pb_trace_store *traces = NULL;
+  pb_dl_store *downloads = NULL;
   int code = 1;
   /* First, while this process has no thread: whatever kills it, the reaper
    * removes its browsers' cgroups and profile dirs. */
@@ -717,6 +719,10 @@ static int serve(config *c) {
   snprintf(trace_dir, sizeof(trace_dir), "%s/traces", c->data_dir);
   if (pb_trace_store_open(trace_dir, &traces))
     goto out;
+  char dl_dir[PATH_MAX];
+  snprintf(dl_dir, sizeof(dl_dir), "%s/downloads", c->data_dir);
+  if (pb_dl_store_open(dl_dir, &downloads))
+    goto out;
   pb_sessions_opts sso = {.pool = pool,
                           .store = st,
                           .url_check = url_check,
@@ -725,6 +731,7 @@ static int serve(config *c) {
                           .net_owner_data = proxy,
                           .wake = wake_server,
                           .traces = traces,
+                          .downloads = downloads,
                           .max_pages = c->session_max_pages,
                           .download_max_bytes = (int64_t)c->download_max_mb
                                                 << 20};
@@ -734,6 +741,7 @@ static int serve(config *c) {
                     .egress = eg,
                     .sessions = sessions,
                     .traces = traces,
+                    .downloads = downloads,
                     .egress_mode = egress_mode,
                     .memory_mode = memory_mode,
                     .isolation_mode = pb_isolate_mode(),
@@ -786,6 +794,7 @@ out:
   g_server = NULL;
   pb_server_free(srv);
   pb_trace_store_close(traces);
+  pb_dl_store_close(downloads);
   pb_pool_stop(pool);
   pb_egress_proxy_stop(proxy); /* after the pool: browsers never outlive it */
   pb_cgroup_shutdown();

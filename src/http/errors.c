@@ -45,6 +45,10 @@ static const struct {
     [PB_CODE_BUSY] = {503, "busy; retry"},
     [PB_CODE_STORAGE_FULL] = {507, "the service's disk is full; retry later"},
     [PB_CODE_INVALID_TICKET] = {401, "the connect ticket is not valid"},
+    [PB_CODE_FILE_TOO_LARGE] = {413, "the file is over the upload size cap"},
+    [PB_CODE_UPLOADS_FULL] = {413, "the session holds as many uploaded files or bytes as it may"},
+    [PB_CODE_DOWNLOAD_NOT_FOUND] = {404, "no download with that id in this session"},
+    [PB_CODE_DOWNLOAD_NOT_READY] = {409, "the download did not complete"},
 };
 
 int pb_http_status(pb_code code) {

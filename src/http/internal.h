@@ -100,6 +100,7 @@ struct req {
   pb_session *route_session;
   pb_buf body;
   int body_too_big;
+  struct files_upload *upload; /* a PB_BODY_RAW body being stored (files.c) */
   pb_auth auth;
   pb_limits limits;
   int counted_action; /* holds one of the account's concurrent actions */
@@ -215,6 +216,18 @@ void cdpws_pending_drop(pb_server *s, struct lws *wsi);
 void cdpws_wake_all(pb_server *s);
 /* Closes the socket: its token stopped being valid (rc, a PB_E*). */
 void cdpws_kill(pss_t *p, int rc);
+
+/* ---- files into a session (files.c) ---- */
+
+/* POST /browser/sessions/{id}/files?name=N: checks the name and the caps
+ * and starts storing the body, or answers the refusal. */
+void post_session_file(pb_server *s, req *r);
+/* A chunk of the body; an error answer is made on failure. */
+void upload_body(req *r, const void *in, size_t len);
+/* The whole body arrived: the file is kept and the answer made. */
+void upload_end(req *r);
+/* Drops an upload not kept (the connection went); NULL-safe. */
+void upload_free(req *r);
 
 /* ---- routes answered on the I/O thread (handlers.c) ---- */
 

@@ -203,6 +203,37 @@ static void add_route(bld *b, cJSON *paths, const pb_route *rt, const cJSON *sch
   }
 }
 
+/* A route that takes a raw body (an upload): its bytes as they are, the
+ * file's name in the query. */
+static void add_raw_route(bld *b, cJSON *paths, const pb_route *rt) {
+  cJSON *op = b_obj(b, b_obj(b, paths, rt->pattern), method_name(rt->method));
+  b_str(b, op, "summary", rt->summary);
+  cJSON *params = cJSON_CreateArray();
+  b_add(b, op, "parameters", params);
+  static const char *const names[] = {"id", "name"};
+  for (int i = 0; i < 2 && !b->rc; i++) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddItemToArray(params, p);
+    b_str(b, p, "name", names[i]);
+    b_str(b, p, "in", i ? "query" : "path");
+    b_add(b, p, "required", cJSON_CreateTrue());
+    b_str(b, b_obj(b, p, "schema"), "type", "string");
+  }
+  cJSON *body = b_obj(b, op, "requestBody");
+  b_add(b, body, "required", cJSON_CreateTrue());
+  b_obj(b, b_obj(b, body, "content"), "application/octet-stream");
+  cJSON *responses = b_obj(b, op, "responses");
+  cJSON *ok = b_obj(b, responses, "200");
+  b_str(b, ok, "description", rt->ok_description);
+  b_ref(b, b_obj(b, b_obj(b, ok, "content"), "application/json"), "schema",
+        "#/components/schemas/SuccessEnvelope");
+  for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+    char eref[96];
+    snprintf(eref, sizeof(eref), "#/components/responses/%s", errors[i].name);
+    b_ref(b, responses, errors[i].status, eref);
+  }
+}
+
 /* Copies every embedded schema into components.schemas under its name. */
 static void add_schemas(bld *b, const pb_schemas *s, cJSON *components) {
   cJSON *schemas = cJSON_GetObjectItemCaseSensitive(components, "schemas");
@@ -262,6 +293,8 @@ int pb_openapi_build(const pb_schemas *s, char **json_out) {
   for (size_t i = 0; i < nroutes && !b.rc; i++)
     if (routes[i].body == PB_BODY_JSON)
       add_route(&b, paths, &routes[i], pb_schemas_get(s, routes[i].schema));
+    else if (routes[i].body == PB_BODY_RAW)
+      add_raw_route(&b, paths, &routes[i]);
 
   if (!b.rc) {
     *json_out = cJSON_PrintUnformatted(doc);

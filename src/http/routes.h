@@ -32,6 +32,8 @@ typedef enum {
 typedef enum {
   PB_BODY_NONE = 0, /* the work starts at once; a body sent is dropped */
   PB_BODY_JSON,     /* a JSON object, validated against schema, then admitted */
+  PB_BODY_RAW,      /* any bytes: the handler starts a sink (http/files.c) that
+                     * takes them as they arrive, with caps of its own */
 } pb_route_body;
 
 /* A row. Patterns are literal bytes, "{id}" (one path segment of 1..79
@@ -57,6 +59,7 @@ typedef struct {
    * {param_key: the parameter}. */
   pb_op_fn op;
   const char *param_key;
+  int param_rest; /* the parameter runs to the end of the path ('/' too) */
   void (*handler)(pb_server *s, req *r);
   /* /openapi.json, for PB_BODY_JSON rows: one line, what the 200 carries,
    * its media types (NULL-terminated). */

@@ -78,6 +78,7 @@ static req *req_new(pb_server *s, struct lws *wsi) {
 static void req_unref(req *r) {
   if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
     return;
+  upload_free(r);
   pb_session_unref(r->job.session);
   pb_buf_free(&r->body);
   cJSON_Delete(r->json);
@@ -474,7 +475,7 @@ static int route_request(pb_server *s, req *r, struct lws *wsi,
     return 1;
   }
   r->route = rt;
-  if (rt->body == PB_BODY_JSON && s->draining) {
+  if (rt->body != PB_BODY_NONE && s->draining) {
     r->close_after = 1;
     pb_metrics_reject(s->metrics, "draining");
     answer_error(r, PB_CODE_SHUTTING_DOWN, "the service is shutting down");
@@ -482,7 +483,7 @@ static int route_request(pb_server *s, req *r, struct lws *wsi,
   }
   if (res->auth != PB_AUTH_NONE &&
       authenticate(s, r, wsi, res->auth == PB_AUTH_TOKEN_OR_QUERY)) {
-    if (rt->body == PB_BODY_JSON)
+    if (rt->body != PB_BODY_NONE)
       r->close_after = refuse_closes;
     return 1;
   }
@@ -507,7 +508,7 @@ static int route_request(pb_server *s, req *r, struct lws *wsi,
     /* A job without a body: its request is the path's parameter. */
     r->json = cJSON_CreateObject();
     if (m.param) {
-      char *v = strndup(m.param, m.param_len);
+      char *v = strndup(m.param, rt->param_rest ? strlen(m.param) : m.param_len);
       if (v)
         cJSON_AddStringToObject(r->json, rt->param_key, v);
       free(v);
@@ -702,6 +703,12 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
                                     (unsigned char *)r->res.trace_id,
                                     (int)strlen(r->res.trace_id), &p, end))
       return -1;
+    if (r->res.content_disposition[0] &&
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"content-disposition:",
+            (unsigned char *)r->res.content_disposition,
+            (int)strlen(r->res.content_disposition), &p, end))
+      return -1;
     if (r->retry_after) {
       n = snprintf(v, sizeof(v), "%d", r->retry_after);
       if (lws_add_http_header_by_name(
@@ -855,6 +862,10 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
     /* A chunked body has no length to refuse up front. */
     if (pss->r->body_seen > PB_BODY_DISCARD_MAX)
       return -1;
+    if (pss->r->upload && !pss->r->ready) {
+      upload_body(pss->r, in, len); /* streamed to the file, not kept */
+      return 0;
+    }
     if (!pss->r->ready && !pss->r->body_too_big &&
         pb_buf_append(&pss->r->body, in, len))
       pss->r->body_too_big = 1;
@@ -885,6 +896,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
     pss->r->body_pending = 0;
     if (pss->r->ready)
       lws_callback_on_writable(wsi);
+    else if (pss->r->upload)
+      upload_end(pss->r);
     else if (!pss->r->prev_live)
       start_job(s, pss->r);
     return 0;

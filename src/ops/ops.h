@@ -31,6 +31,7 @@ typedef struct {
   const char *content_type; /* static string */
   int64_t browser_ms;       /* time a browser page was held */
   char trace_id[48];        /* set when a trace was recorded */
+  char content_disposition[400]; /* a Content-Disposition header; "": none */
 } pb_op_result;
 
 /* What every operation may use; owned by the daemon, shared by jobs. */
@@ -39,6 +40,7 @@ typedef struct {
   const pb_egress *egress;
   pb_sessions *sessions;
   pb_trace_store *traces;   /* where trace zips are kept; may be NULL */
+  struct pb_dl_store *downloads; /* ended sessions' downloads; may be NULL */
   const char *egress_mode;  /* "netns+proxy" or "proxy", for /healthz */
   const char *isolation_mode; /* "mountns+uid" or "none", for /healthz */
   const char *memory_mode;  /* "cgroup-v1", "cgroup-v2", "rss-watchdog" or "off" */
@@ -121,6 +123,10 @@ int pb_op_acquire(pb_job *job, pb_op_result *res);
 int pb_op_release(pb_job *job, pb_op_result *res);
 int pb_op_markdown(pb_job *job, pb_op_result *res);
 int pb_op_test(pb_job *job, pb_op_result *res); /* testrun.c */
+/* GET /browser/sessions/{id}/downloads[/{did}] (opts.id: "ID/downloads[/DID]"),
+ * live or kept (downloads.c). */
+int pb_op_downloads(pb_job *job, pb_op_result *res);
+int pb_op_download(pb_job *job, pb_op_result *res);
 
 /* 0 when the request's viewport (width x height x deviceScaleFactor^2 device
  * pixels) fits PB_SCREENSHOT_MAX_PIXELS; else fails res with 400

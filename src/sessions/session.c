@@ -1,7 +1,9 @@
 #include "sessions/session.h"
 
 #include "common/pb.h"
+#include "sessions/dlstore.h"
 #include "sessions/downloads.h"
+#include "sessions/uploads.h"
 #include "trace/trace.h"
 
 #include <errno.h>
@@ -47,6 +49,7 @@ struct pb_session {
     int action;
   } inflight[64];
   int torn_down;
+  pb_uploads *uploads; /* the upload area; NULL when it could not be made */
   struct pb_session *next;
 };
 
@@ -125,6 +128,7 @@ void pb_session_unref(pb_session *s) {
   pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->trace_mu);
   pthread_cond_destroy(&s->idle);
+  pb_uploads_free(s->uploads);
   free(s);
 }
 
@@ -183,6 +187,16 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   s->proxy = NULL;
   pthread_mutex_unlock(&s->mu);
   if (s->trace && s->browser) pb_cdp_unrecord(pb_browser_cdp(s->browser), trace_rec, s);
+  /* The downloads outlive the profile, in the store, for the account. */
+  if (proxy && ss->o.downloads) {
+    pb_download *dls = NULL;
+    size_t ndl = 0;
+    pb_proxy_downloads(proxy, &dls, &ndl);
+    if (pb_dl_store_keep(ss->o.downloads, s->account_id, s->id, pb_proxy_download_dir(proxy), dls,
+                         ndl, pb_session_download_max(ss)))
+      PB_WARN("sessions: could not keep the downloads of %s", s->id);
+    free(dls);
+  }
   pb_proxy_free(proxy);
   pb_browser_destroy(s->browser);
   s->browser = NULL;
@@ -213,6 +227,27 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   pthread_cond_broadcast(&s->idle);
   pthread_mutex_unlock(&s->mu);
   wake(ss);
+}
+
+int64_t pb_session_download_max(pb_sessions *ss) {
+  return ss->o.download_max_bytes > 0 ? ss->o.download_max_bytes : PB_DOWNLOAD_MAX_BYTES;
+}
+
+pb_uploads *pb_session_uploads(pb_session *s) {
+  return s->uploads;
+}
+
+int pb_session_downloads(pb_session *s, pb_download **out, size_t *n, char *dir, size_t cap) {
+  *out = NULL;
+  *n = 0;
+  pthread_mutex_lock(&s->mu);
+  int rc = PB_ENOTFOUND;
+  if (s->proxy) {
+    rc = pb_proxy_downloads(s->proxy, out, n);
+    if (dir) pb_strlcpy(dir, pb_proxy_download_dir(s->proxy), cap);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
 }
 
 static void *sweeper_main(void *arg) {
@@ -386,6 +421,12 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
     pb_proxy_set_limits(
         s->proxy, ss->o.max_pages, dl_ok ? dl : NULL,
         ss->o.download_max_bytes > 0 ? ss->o.download_max_bytes : PB_DOWNLOAD_MAX_BYTES);
+    /* Files in: the session's own area in its profile (uploads.h). */
+    if (pb_uploads_open(pb_browser_profile_dir(s->browser), &s->uploads))
+      PB_WARN("sessions: no upload area for %s", s->id);
+    else
+      pb_proxy_set_upload_dir(s->proxy, pb_uploads_dir(s->uploads), pb_uploads_file_ok,
+                              s->uploads);
   }
   pthread_mutex_lock(&ss->mu);
   if (rc) {

@@ -32,6 +32,9 @@ typedef struct {
   /* Keeps the zip of a traced session, under the session's id, when it
    * closes; borrowed; NULL: traces are not kept. */
   pb_trace_store *traces;
+  /* Keeps a session's downloads when it closes (24 h, per account);
+   * borrowed; NULL: they go with the profile. */
+  struct pb_dl_store *downloads;
   int max_pages;              /* live pages per session; 0: PB_PROXY_MAX_PAGES */
   int64_t download_max_bytes; /* one download's size cap; 0: PB_DOWNLOAD_MAX_BYTES */
 } pb_sessions_opts;
@@ -100,6 +103,18 @@ const char *pb_session_id(pb_session *s);
  * like a pool page. Close it with pb_session_page_close(). */
 int pb_session_page_open(pb_session *s, int64_t deadline_ms, pb_page **out);
 void pb_session_page_close(pb_session *s, pb_page *pg);
+
+/* ---- files in and out ---- */
+
+/* The session's upload area (sessions/uploads.h), NULL when it has none;
+ * borrowed while the caller holds its reference. */
+struct pb_uploads *pb_session_uploads(pb_session *s);
+/* A copy of the session's downloads (*out malloc'd, caller frees) and its
+ * browser's download dir into dir (cap bytes; dir may be NULL).
+ * PB_ENOTFOUND once the session is being torn down. */
+int pb_session_downloads(pb_session *s, pb_download **out, size_t *n, char *dir, size_t cap);
+/* One download's size cap. */
+int64_t pb_session_download_max(pb_sessions *ss);
 
 /* Ends every session (reason Shutdown) and stops. NULL is a no-op. */
 void pb_sessions_stop(pb_sessions *ss);

@@ -17,6 +17,12 @@ static int no_loopback(const char *url, char *why, size_t cap, void *data) {
 }
 
 static const pb_policy_env env = {.url_check = no_loopback};
+/* A file check that refuses any file named "b". */
+static int refuse_b(const char *path, void *data) {
+  (void)data;
+  const char *slash = strrchr(path, '/');
+  return slash && !strcmp(slash + 1, "b");
+}
 static const pb_policy_env env_upload = {.url_check = no_loopback, .upload_dir = "/srv/up"};
 
 /* Runs a frame through the policy; *out (if asked) is the canonical command. */
@@ -436,6 +442,29 @@ static void test_paths_and_urls(void) {
       &env,
       "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/srv/up/a.txt\"]}}",
       PB_POLICY_DENY);
+  /* Dropped files: the same rule as a file input. */
+  const char *drop_up = "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":"
+                        "\"drop\",\"x\":1,\"y\":1,\"data\":{\"items\":[],\"files\":[\"/srv/up/1/"
+                        "a.txt\"],\"dragOperationsMask\":1}}}";
+  const char *drop_out = "{\"id\":1,\"method\":\"Input.dispatchDragEvent\",\"params\":{\"type\":"
+                         "\"drop\",\"x\":1,\"y\":1,\"data\":{\"items\":[],\"files\":[\"/srv/up/1/"
+                         "a.txt\",\"/srv/up/../x\"],\"dragOperationsMask\":1}}}";
+  expect(&env_upload, drop_up, PB_POLICY_ALLOW);
+  expect(&env_upload, drop_out, PB_POLICY_DENY);
+  expect(&env, drop_up, PB_POLICY_DENY);
+  /* Inside lexically, but not one of the service's files (a link, the
+   * browser's own): the file check has the last word. */
+  const pb_policy_env env_checked = {.url_check = no_loopback, .upload_dir = "/srv/up",
+                                     .file_check = refuse_b, .file_data = NULL};
+  expect(&env_checked, drop_up, PB_POLICY_ALLOW);
+  expect(&env_checked,
+         "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/srv/up/1/"
+         "a.txt\",\"/srv/up/2/b\"]}}",
+         PB_POLICY_DENY);
+  expect(&env_checked,
+         "{\"id\":1,\"method\":\"DOM.setFileInputFiles\",\"params\":{\"files\":[\"/srv/up/1/"
+         "a.txt\"]}}",
+         PB_POLICY_ALLOW);
 }
 
 /* What a refusal says names what was refused: the method (never "the X

@@ -47,7 +47,10 @@
   X(SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")                                \
   X(SHUTTING_DOWN, "SHUTTING_DOWN")                                            \
   X(BUSY, "BUSY")                                                              \
-  X(STORAGE_FULL, "STORAGE_FULL")
+  X(STORAGE_FULL, "STORAGE_FULL")                                              \
+  X(CONTEXT_NOT_FOUND, "CONTEXT_NOT_FOUND")                                    \
+  X(CONTEXT_IN_USE, "CONTEXT_IN_USE")                                          \
+  X(CONTEXT_QUOTA_EXCEEDED, "CONTEXT_QUOTA_EXCEEDED")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

@@ -44,6 +44,9 @@ static const struct {
     [PB_CODE_SHUTTING_DOWN] = {503, "the service is shutting down"},
     [PB_CODE_BUSY] = {503, "busy; retry"},
     [PB_CODE_STORAGE_FULL] = {507, "the service's disk is full; retry later"},
+    [PB_CODE_CONTEXT_NOT_FOUND] = {404, "no context with that id for this account"},
+    [PB_CODE_CONTEXT_IN_USE] = {409, "a live session runs on this context"},
+    [PB_CODE_CONTEXT_QUOTA_EXCEEDED] = {413, "the account's contexts are at their cap"},
 };
 
 int pb_http_status(pb_code code) {

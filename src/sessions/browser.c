@@ -325,6 +325,9 @@ int pb_browser_net_id(const pb_browser *b) {
 pid_t pb_browser_pid(pb_browser *b) {
   return b->pid;
 }
+uid_t pb_browser_uid(const pb_browser *b) {
+  return b->has_uid ? b->uid : (uid_t)-1;
+}
 const char *pb_browser_profile_dir(pb_browser *b) {
   return b->profile;
 }

@@ -54,6 +54,8 @@ int pb_browser_net_id(const pb_browser *b);
 /* Its private profile dir (owned by the user Chromium runs as), borrowed for
  * the browser's lifetime; removed with it. */
 const char *pb_browser_profile_dir(pb_browser *b);
+/* The uid of its own it runs as when isolated, else (uid_t)-1. */
+uid_t pb_browser_uid(const pb_browser *b);
 /* Resident memory of the browser and its children, in KiB (0 if unknown). */
 long pb_browser_rss_kb(pb_browser *b);
 

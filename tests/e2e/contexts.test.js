@@ -7,6 +7,7 @@
 const { test, describe, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const { execFile } = require('node:child_process');
 const path = require('node:path');
 const puppeteer = require('puppeteer-core');
 const {
@@ -257,12 +258,16 @@ test("another account's context is not found: get, delete, acquire", { timeout: 
 });
 
 test('malformed and path-like ids are no context, in the path and in acquire', async () => {
-  for (const id of ['xyz', '0'.repeat(31), '0'.repeat(33), 'A'.repeat(32), '..', '..%2F..%2Fppod.db', '%2e%2e', 'contexts', '0'.repeat(31) + '%00']) {
+  await setup();
+  for (const id of ['xyz', '0'.repeat(31), '0'.repeat(33), 'A'.repeat(32), '..', '..%2F..%2Fppod.db', '%2e%2e', 'contexts']) {
     for (const method of ['GET', 'DELETE']) {
       const r = await daemon.request(method, `/browser/contexts/${id}`);
       assert.equal(r.status, 404, `${method} ${id}: ${r.status} ${r.body}`);
     }
   }
+  // A NUL in the path: the HTTP server drops the connection (before any
+  // route); the service carries on.
+  await assert.rejects(daemon.request('GET', `/browser/contexts/${'0'.repeat(31)}%00`), /socket hang up|ECONNRESET/);
   expectError(assert, await daemon.request('GET', `/browser/contexts/${'f'.repeat(32)}`), 404, 'CONTEXT_NOT_FOUND');
   for (const id of ['../../etc', 'A'.repeat(32), '0'.repeat(31), '', 5, null]) {
     expectError(assert, await daemon.request('POST', '/browser/acquire', { json: { context: { id } } }), 400, 'INVALID_REQUEST', String(id));
@@ -305,6 +310,44 @@ test('caps: past maxContexts and contextStorageMiB the answer is 413 CONTEXT_QUO
   expectError(assert, await daemon.request('POST', '/browser/acquire', { token, json: { context: { id: a.id, persist: true } } }), 413, 'CONTEXT_QUOTA_EXCEEDED');
   const read = await acquire({ context: { id: a.id } }, { token });
   await release(read.sessionId, { token });
+});
+
+// ------------------------------------------------------------------- CLI
+
+function ppod(args) {
+  const env = { ...process.env, PAPERPOD_URL: daemon.url, PAPERPOD_TOKEN: daemon.token, XDG_CONFIG_HOME: '/nonexistent' };
+  const bin = path.join(process.env.PPOD_BIN_DIR || path.join(__dirname, '..', '..', 'build'), 'ppod');
+  return new Promise((resolve) => {
+    execFile(bin, args, { env, timeout: scaled(60000) }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+  });
+}
+
+test('ppod browser:contexts create/get/delete and browser:acquire --context --persist', { timeout: scaled(60000) }, async () => {
+  await setup();
+  const made = await ppod(['browser:contexts', 'create', 'from the cli']);
+  assert.equal(made.code, 0, made.stderr);
+  const id = made.stdout.trim();
+  assert.match(id, /^[0-9a-f]{32}$/);
+  const list = await ppod(['browser:contexts']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.ok(JSON.parse(list.stdout).some((c) => c.id === id && c.name === 'from the cli'), list.stdout);
+  const acq = await ppod(['browser:acquire', '--context', id, '--persist', '--json']);
+  assert.equal(acq.code, 0, acq.stderr);
+  const s = JSON.parse(acq.stdout);
+  acquired.set(s.sessionId, { d: daemon, token: daemon.token });
+  assert.deepEqual(s.context, { id, persist: true });
+  const busy = await ppod(['browser:contexts', 'delete', id]);
+  assert.notEqual(busy.code, 0);
+  assert.match(busy.stderr, /CONTEXT_IN_USE/);
+  await release(s.sessionId);
+  const got = await ppod(['browser:contexts', 'get', id]);
+  assert.equal(got.code, 0, got.stderr);
+  assert.ok(JSON.parse(got.stdout).bytes > 0, got.stdout);
+  const bad = await ppod(['browser:contexts', 'delete', '../../x']);
+  assert.equal(bad.code, 2, bad.stderr);
+  const del = await ppod(['browser:contexts', 'delete', id]);
+  assert.equal(del.code, 0, del.stderr);
+  assert.equal(del.stdout, `deleted ${id}\n`);
 });
 
 // -------------------------------------------------------------- a restart

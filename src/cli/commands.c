@@ -98,6 +98,10 @@ static const pb_cli_flag acquire_flags[] = {
     {.name = "--timeout", .kind = PB_CLI_F_INT, .path = "timeout", .metavar = "MS",
      .help = "how long to wait for a free browser, 0 to 120000 (default 30000)", .min = 0,
      .max = 120000},
+    {.name = "--context", .kind = PB_CLI_F_STRING, .path = "context.id", .metavar = "ID",
+     .help = "start on this persistent context's saved state (see 'ppod browser:contexts')"},
+    {.name = "--persist", .kind = PB_CLI_F_BOOL, .path = "context.persist",
+     .help = "with --context: save the session's state back to it when the session ends"},
     {0},
 };
 static const pb_cli_flag usage_flags[] = {
@@ -152,6 +156,7 @@ static const pb_cli_flag downloads_flags[] = {
     {0},
 };
 static const pb_cli_flag *const downloads_opts[] = {downloads_flags, json_flags, NULL};
+static int cmd_contexts(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
 
 const pb_cli_command pb_cli_commands[] = {
     {.name = "browser:screenshot", .summary = "Take a screenshot of a page (PNG, JPEG or WebP)",
@@ -231,6 +236,13 @@ const pb_cli_command pb_cli_commands[] = {
                     "into DIR and their paths printed.",
      .flags = downloads_opts, .handler = cmd_downloads, .output = PB_CLI_OUT_RESULT,
      .min_args = 1, .max_args = 1},
+    {.name = "browser:contexts", .summary = "List, create or delete persistent contexts",
+     .args = "[create [name] | get <id> | delete <id>]",
+     .description = "Without arguments prints the account's contexts (JSON). 'create' prints\n"
+                    "the new context's id; use it with 'ppod browser:acquire --context ID\n"
+                    "[--persist]' to start sessions logged in where an earlier one left off.",
+     .flags = json_opts, .handler = cmd_contexts, .route = "/browser/contexts",
+     .output = PB_CLI_OUT_RESULT, .max_args = 2},
     {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
      .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
                     "~/.config/ppod/token. '-' reads it from stdin. --token and\n"
@@ -834,6 +846,59 @@ static int cmd_downloads(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cl
       fputc('\n', ctx->out);
     }
     status = fflush(ctx->out) ? PB_CLI_EXIT_FAIL : PB_CLI_EXIT_OK;
+  }
+  api_done(&c);
+  return status;
+}
+
+/* browser:contexts [create [name] | get ID | delete ID]. */
+static int cmd_contexts(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  const char *verb = a->npos > 0 ? a->pos[0] : NULL;
+  const char *arg = a->npos > 1 ? a->pos[1] : NULL;
+  char route[128];
+  api_call c;
+  int status;
+  if (!verb) {
+    status = api(ctx, a, "GET", cmd->route, NULL, &c);
+    if (status == PB_CLI_EXIT_OK) status = emit_result(ctx, NULL, c.result);
+    api_done(&c);
+    return status;
+  }
+  if (!strcmp(verb, "create")) {
+    cJSON *body = cJSON_CreateObject();
+    if (arg) cJSON_AddStringToObject(body, "name", arg);
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    status = text ? api(ctx, a, "POST", cmd->route, text, &c) : PB_CLI_EXIT_FAIL;
+    free(text);
+    if (status == PB_CLI_EXIT_OK) {
+      const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c.result, "id"));
+      status = a->json || !id ? emit_result(ctx, NULL, c.result) : emit(ctx, NULL, id, strlen(id), 1);
+    }
+    api_done(&c);
+    return status;
+  }
+  int get = !strcmp(verb, "get"), del = !strcmp(verb, "delete");
+  if ((!get && !del) || !arg) {
+    fprintf(ctx->err, "ppod: browser:contexts takes create [name], get <id> or delete <id>\n");
+    return PB_CLI_EXIT_USAGE;
+  }
+  /* Ids are 32 hex digits; anything else would change the route. */
+  if (strlen(arg) != 32 || strspn(arg, "0123456789abcdef") != 32) {
+    fputs("ppod: '", ctx->err);
+    put_clean(ctx->err, arg, 100);
+    fprintf(ctx->err, "' is not a context id (see 'ppod browser:contexts')\n");
+    return PB_CLI_EXIT_USAGE;
+  }
+  snprintf(route, sizeof(route), "%s/%s", cmd->route, arg);
+  status = api(ctx, a, get ? "GET" : "DELETE", route, NULL, &c);
+  if (status == PB_CLI_EXIT_OK) {
+    if (get || a->json) {
+      status = emit_result(ctx, NULL, c.result);
+    } else {
+      fprintf(ctx->out, "deleted %s\n", arg);
+      status = fflush(ctx->out) ? PB_CLI_EXIT_FAIL : PB_CLI_EXIT_OK;
+    }
   }
   api_done(&c);
   return status;

@@ -52,7 +52,10 @@
   X(FILE_TOO_LARGE, "FILE_TOO_LARGE")                                          \
   X(UPLOADS_FULL, "UPLOADS_FULL")                                              \
   X(DOWNLOAD_NOT_FOUND, "DOWNLOAD_NOT_FOUND")                                  \
-  X(DOWNLOAD_NOT_READY, "DOWNLOAD_NOT_READY")
+  X(DOWNLOAD_NOT_READY, "DOWNLOAD_NOT_READY")                                  \
+  X(CONTEXT_NOT_FOUND, "CONTEXT_NOT_FOUND")                                    \
+  X(CONTEXT_IN_USE, "CONTEXT_IN_USE")                                          \
+  X(CONTEXT_QUOTA_EXCEEDED, "CONTEXT_QUOTA_EXCEEDED")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

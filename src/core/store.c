@@ -100,6 +100,18 @@ static const char *const migrations[] = {
     "ALTER TABLE sessions ADD COLUMN last_refusal TEXT;"
     "ALTER TABLE sessions ADD COLUMN client_connections INTEGER;"
     "ALTER TABLE sessions ADD COLUMN client_disconnects INTEGER;",
+    /* 5: persistent browser contexts. A context's files live under the data
+     * dir; the row says whose it is, how big its stored copy is, and which
+     * live session holds it (one at a time, across processes too). */
+    "CREATE TABLE contexts ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  name TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  saved_ms INTEGER,"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  session_id TEXT);"
+    "CREATE INDEX contexts_account ON contexts(account_id, created_ms);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -984,6 +996,8 @@ static const limit_def limit_defs[PB_LIMITS_COUNT] = {
     {"keepAliveMaxMs", offsetof(pb_limits, keep_alive_max_ms), 1, 1000, MS_PER_DAY},
     {"concurrentQuickActions", offsetof(pb_limits, concurrent_quick_actions), 0, 0, 1000},
     {"browserMsPerDay", offsetof(pb_limits, browser_ms_per_day), 1, 0, 1000 * MS_PER_DAY},
+    {"maxContexts", offsetof(pb_limits, max_contexts), 0, 0, 1000},
+    {"contextStorageMiB", offsetof(pb_limits, context_storage_mib), 1, 0, 1024 * 1024},
 };
 
 void pb_limits_default(pb_limits *l) {
@@ -995,6 +1009,8 @@ void pb_limits_default(pb_limits *l) {
   l->keep_alive_max_ms = 600000;
   l->concurrent_quick_actions = 6;
   l->browser_ms_per_day = 0;
+  l->max_contexts = 10;
+  l->context_storage_mib = 100;
 }
 
 static int64_t limit_read(const pb_limits *l, const limit_def *d) {
@@ -1042,7 +1058,8 @@ int pb_limits_apply(pb_limits *l, const char *key, const char *value, char *err,
   if (!d) {
     set_err(err, errcap,
             "unknown limit \"%.64s\" (known: maxConcurrentSessions, acquisitionsPerMinute,"
-            " quickActionsPerSecond, keepAliveMaxMs, concurrentQuickActions, browserMsPerDay)",
+            " quickActionsPerSecond, keepAliveMaxMs, concurrentQuickActions, browserMsPerDay,"
+            " maxContexts, contextStorageMiB)",
             key);
     return PB_EINVAL;
   }
@@ -1283,4 +1300,251 @@ int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec 
   *out = v;
   *n = len;
   return 0;
+}
+
+/* ---- Persistent contexts ----
+ * Rare calls (a create, an acquire with a context, a save): statements are
+ * prepared per call instead of cached. */
+
+static int ctx_prepare(pb_store *s, const char *sql, sqlite3_stmt **st) {
+  int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+  return rc == SQLITE_OK ? 0 : store_fail(s, rc, sql);
+}
+
+static void ctx_row(sqlite3_stmt *st, pb_context_rec *e) {
+  memset(e, 0, sizeof(*e));
+  col_text(st, 0, e->id, sizeof(e->id));
+  col_text(st, 1, e->name, sizeof(e->name));
+  e->has_name = sqlite3_column_type(st, 1) != SQLITE_NULL;
+  e->created_ms = sqlite3_column_int64(st, 2);
+  e->saved_ms = sqlite3_column_int64(st, 3);
+  e->bytes = sqlite3_column_int64(st, 4);
+  col_text(st, 5, e->session_id, sizeof(e->session_id));
+}
+
+#define CTX_COLS "id, name, created_ms, saved_ms, bytes, session_id"
+
+int pb_context_insert(pb_store *s, int64_t account_id, const char *id, const char *name,
+                      int64_t now_ms, int max_count) {
+  if (!s || !id || !*id) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = NULL;
+  /* The count and the insert in one statement: two creates racing cannot
+   * both pass the cap. */
+  int r = ctx_prepare(s,
+                      "INSERT INTO contexts(id, account_id, name, created_ms) SELECT ?1, ?2, ?3, ?4"
+                      " WHERE (SELECT count(*) FROM contexts WHERE account_id = ?2) < ?5",
+                      &st);
+  if (!r) {
+    int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
+    if (rc == SQLITE_OK)
+      rc = name ? sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 3);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, now_ms);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 5, max_count);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+      r = PB_ENOTFOUND;
+    else if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+      r = PB_EEXIST;
+    else if (rc != SQLITE_DONE)
+      r = store_fail(s, rc, "context insert");
+    else if (sqlite3_changes(s->db) == 0)
+      r = PB_EBUSY;
+  }
+  sqlite3_finalize(st);
+  unlock(s);
+  return r;
+}
+
+int pb_context_get(pb_store *s, int64_t account_id, const char *id, pb_context_rec *out) {
+  if (!s || !id || !out) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = NULL;
+  int r = ctx_prepare(s, "SELECT " CTX_COLS " FROM contexts WHERE id = ?1 AND account_id = ?2", &st);
+  if (!r) {
+    int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+      ctx_row(st, out);
+    else if (rc == SQLITE_DONE)
+      r = PB_ENOTFOUND;
+    else
+      r = store_fail(s, rc, "context get");
+  }
+  sqlite3_finalize(st);
+  unlock(s);
+  return r;
+}
+
+int pb_context_list(pb_store *s, int64_t account_id, pb_context_rec **out, size_t *n) {
+  if (!s || !out || !n) return PB_EINVAL;
+  *out = NULL;
+  *n = 0;
+  lock(s);
+  sqlite3_stmt *st = NULL;
+  int r = ctx_prepare(
+      s, "SELECT " CTX_COLS " FROM contexts WHERE account_id = ?1 ORDER BY created_ms, id", &st);
+  pb_context_rec *v = NULL;
+  size_t len = 0, alloc = 0;
+  int rc = r ? SQLITE_DONE : sqlite3_bind_int64(st, 1, account_id);
+  while (!r && rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (len == alloc) {
+      size_t na = alloc ? alloc * 2 : 8;
+      pb_context_rec *nv = realloc(v, na * sizeof(*v));
+      if (!nv) {
+        r = PB_ENOMEM;
+        break;
+      }
+      v = nv;
+      alloc = na;
+    }
+    ctx_row(st, &v[len++]);
+    rc = SQLITE_OK;
+  }
+  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "context list");
+  sqlite3_finalize(st);
+  unlock(s);
+  if (r) {
+    free(v);
+    return r;
+  }
+  *out = v;
+  *n = len;
+  return 0;
+}
+
+int pb_context_total_bytes(pb_store *s, int64_t account_id, int64_t *bytes) {
+  if (!s || !bytes) return PB_EINVAL;
+  *bytes = 0;
+  lock(s);
+  sqlite3_stmt *st = NULL;
+  int r = ctx_prepare(s, "SELECT coalesce(sum(bytes), 0) FROM contexts WHERE account_id = ?1", &st);
+  if (!r) {
+    int rc = sqlite3_bind_int64(st, 1, account_id);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+      *bytes = sqlite3_column_int64(st, 0);
+    else
+      r = store_fail(s, rc, "context total");
+  }
+  sqlite3_finalize(st);
+  unlock(s);
+  return r;
+}
+
+/* One write on a context row of the account: PB_ENOTFOUND when there is no
+ * such row, PB_EBUSY when the row exists but the guard (held by a session)
+ * kept it unchanged. */
+static int ctx_write(pb_store *s, const char *sql, int64_t account_id, const char *id,
+                     const char *session_id, const char *what) {
+  lock(s);
+  sqlite3_stmt *st = NULL;
+  int r = ctx_prepare(s, sql, &st);
+  if (!r) {
+    int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
+    if (rc == SQLITE_OK && session_id) rc = sqlite3_bind_text(st, 3, session_id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) r = store_fail(s, rc, what);
+  }
+  int changed = r ? 0 : sqlite3_changes(s->db);
+  sqlite3_finalize(st);
+  if (!r && !changed) {
+    r = ctx_prepare(s, "SELECT 1 FROM contexts WHERE id = ?1 AND account_id = ?2", &st);
+    if (!r) {
+      int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
+      if (rc == SQLITE_OK) rc = sqlite3_step(st);
+      r = rc == SQLITE_ROW ? PB_EBUSY : rc == SQLITE_DONE ? PB_ENOTFOUND : store_fail(s, rc, what);
+    }
+    sqlite3_finalize(st);
+  }
+  unlock(s);
+  return r;
+}
+
+int pb_context_delete(pb_store *s, int64_t account_id, const char *id) {
+  if (!s || !id) return PB_EINVAL;
+  return ctx_write(s,
+                   "DELETE FROM contexts WHERE id = ?1 AND account_id = ?2 AND session_id IS NULL",
+                   account_id, id, NULL, "context delete");
+}
+
+int pb_context_claim(pb_store *s, int64_t account_id, const char *id, const char *session_id) {
+  if (!s || !id || !session_id) return PB_EINVAL;
+  return ctx_write(s,
+                   "UPDATE contexts SET session_id = ?3 WHERE id = ?1 AND account_id = ?2"
+                   " AND session_id IS NULL",
+                   account_id, id, session_id, "context claim");
+}
+
+int pb_context_unclaim(pb_store *s, int64_t account_id, const char *id, const char *session_id) {
+  if (!s || !id || !session_id) return PB_EINVAL;
+  return ctx_write(s,
+                   "UPDATE contexts SET session_id = NULL WHERE id = ?1 AND account_id = ?2"
+                   " AND session_id = ?3",
+                   account_id, id, session_id, "context unclaim");
+}
+
+int pb_context_saved(pb_store *s, int64_t account_id, const char *id, int64_t bytes,
+                     int64_t now_ms) {
+  if (!s || !id || bytes < 0) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = NULL;
+  int r = ctx_prepare(
+      s, "UPDATE contexts SET bytes = ?3, saved_ms = ?4 WHERE id = ?1 AND account_id = ?2", &st);
+  if (!r) {
+    int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, bytes);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, now_ms);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+      r = store_fail(s, rc, "context saved");
+    else if (!sqlite3_changes(s->db))
+      r = PB_ENOTFOUND;
+  }
+  sqlite3_finalize(st);
+  unlock(s);
+  return r;
+}
+
+int pb_context_release_stale(pb_store *s, int *released) {
+  if (released) *released = 0;
+  if (!s) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = NULL;
+  int r = ctx_prepare(s,
+                      "UPDATE contexts SET session_id = NULL WHERE session_id IS NOT NULL AND"
+                      " session_id NOT IN (SELECT id FROM sessions WHERE end_ms IS NULL)",
+                      &st);
+  if (!r) {
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+      r = store_fail(s, rc, "context release stale");
+    else if (released)
+      *released = sqlite3_changes(s->db);
+  }
+  sqlite3_finalize(st);
+  unlock(s);
+  return r;
+}
+
+int pb_context_exists(pb_store *s, const char *id) {
+  if (!s || !id) return -1;
+  lock(s);
+  sqlite3_stmt *st = NULL;
+  int r = ctx_prepare(s, "SELECT 1 FROM contexts WHERE id = ?1", &st);
+  if (!r) {
+    int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+  } else {
+    r = -1;
+  }
+  sqlite3_finalize(st);
+  unlock(s);
+  return r;
 }

@@ -150,6 +150,8 @@ typedef struct {
   int64_t keep_alive_max_ms;    /* 600000; 1000..86400000 */
   int concurrent_quick_actions; /* 6; 0..1000, 0 = no quick actions */
   int64_t browser_ms_per_day;   /* 0 = unlimited; up to 86400000000 */
+  int max_contexts;             /* 10; 0..1000 persistent contexts kept */
+  int64_t context_storage_mib;  /* 100; 0..1048576 MiB their stored files take together */
 } pb_limits;
 
 /* Fills l with the defaults. */
@@ -159,7 +161,7 @@ void pb_limits_default(pb_limits *l);
 int pb_limits_get(pb_store *s, int64_t account_id, pb_limits *out);
 /* Sets one limit by its HTTP API name (maxConcurrentSessions,
  * acquisitionsPerMinute, quickActionsPerSecond, keepAliveMaxMs,
- * concurrentQuickActions, browserMsPerDay) from a decimal value, or back to
+ * concurrentQuickActions, browserMsPerDay, maxContexts, contextStorageMiB) from a decimal value, or back to
  * its default with the value "default". PB_EINVAL for an unknown key, a value
  * that is not a whole number, or one out of range; PB_ENOTFOUND for an unknown
  * account. On error a one-line reason is written to err (errcap bytes; err may
@@ -171,7 +173,7 @@ int pb_limits_set(pb_store *s, int64_t account_id, const char *key, const char *
  * same err; l is unchanged on error. */
 int pb_limits_apply(pb_limits *l, const char *key, const char *value, char *err, size_t errcap);
 
-#define PB_LIMITS_COUNT 6
+#define PB_LIMITS_COUNT 8
 /* The i-th limit's API name and value in l (i < PB_LIMITS_COUNT; struct
  * order). The name is static. NULL past the end. */
 const char *pb_limits_key(const pb_limits *l, size_t i, int64_t *value);
@@ -225,5 +227,53 @@ typedef struct {
  * frees); *n may be 0, and then *out is NULL. */
 int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out,
                        size_t *n);
+
+/* Persistent contexts: one row each (the files are sessions/contexts.c's).
+ * Ids are the caller's (PB_CONTEXT_ID_LEN hex); names are free text, kept
+ * as given (the API caps them). A context is held by at most one live
+ * session at a time, named in its row, so the hold is seen by every process
+ * sharing the data dir and outlives a crash until
+ * pb_context_release_stale. */
+#define PB_CONTEXT_ID_LEN 32
+#define PB_CONTEXT_NAME_MAX 256 /* bytes, with the NUL */
+
+typedef struct {
+  char id[PB_CONTEXT_ID_LEN + 1];
+  char name[PB_CONTEXT_NAME_MAX];
+  int has_name;
+  int64_t created_ms, saved_ms; /* saved_ms 0: never saved */
+  int64_t bytes;                /* its stored files */
+  char session_id[PB_SESSION_ID_MAX]; /* "" when no live session holds it */
+} pb_context_rec;
+
+/* A new context of the account, unless it has max_count already (PB_EBUSY,
+ * decided in the same statement, so racing creates cannot both pass).
+ * name may be NULL. PB_ENOTFOUND for an unknown account, PB_EEXIST for an
+ * id taken. */
+int pb_context_insert(pb_store *s, int64_t account_id, const char *id, const char *name,
+                      int64_t now_ms, int max_count);
+/* The account's context; another account's is PB_ENOTFOUND, like none. */
+int pb_context_get(pb_store *s, int64_t account_id, const char *id, pb_context_rec *out);
+/* The account's contexts, oldest first. *out is malloc'd (caller frees). */
+int pb_context_list(pb_store *s, int64_t account_id, pb_context_rec **out, size_t *n);
+/* What the account's contexts' stored files take together. */
+int pb_context_total_bytes(pb_store *s, int64_t account_id, int64_t *bytes);
+/* Removes the row. PB_ENOTFOUND (not the account's), PB_EBUSY (held by a
+ * session: nothing removed). */
+int pb_context_delete(pb_store *s, int64_t account_id, const char *id);
+/* Marks the context held by session_id, atomically: PB_EBUSY when a session
+ * holds it already, PB_ENOTFOUND when it is not the account's. */
+int pb_context_claim(pb_store *s, int64_t account_id, const char *id, const char *session_id);
+/* Lets go of a hold session_id has (PB_EBUSY: another holds it). */
+int pb_context_unclaim(pb_store *s, int64_t account_id, const char *id, const char *session_id);
+/* Records a save: the stored files' size, when. */
+int pb_context_saved(pb_store *s, int64_t account_id, const char *id, int64_t bytes,
+                     int64_t now_ms);
+/* Lets go of every hold whose session is not open in the history (a run
+ * that died). Call after pb_session_close_orphans. */
+int pb_context_release_stale(pb_store *s, int *released);
+/* 1 when a context with that id exists (any account), 0 when not, -1 on a
+ * database error: for sweeping files no row owns. */
+int pb_context_exists(pb_store *s, const char *id);
 
 #endif

@@ -39,7 +39,8 @@ static void usage(FILE *f) {
           "a deleted account's usage and history are kept and its name stays taken.\n"
           "account limits prints KEY=VALUE lines; --set changes one (KEY is\n"
           "maxConcurrentSessions, acquisitionsPerMinute, quickActionsPerSecond,\n"
-          "keepAliveMaxMs, concurrentQuickActions or browserMsPerDay (0 = unlimited);\n"
+          "keepAliveMaxMs, concurrentQuickActions, browserMsPerDay (0 = unlimited),\n"
+          "maxContexts or contextStorageMiB (persistent contexts: count, stored MiB);\n"
           "VALUE a whole number, or \"default\").\n",
           PB_TOKEN_DEFAULT_TTL_DAYS);
 }

@@ -14,6 +14,7 @@
 #include "ops/ops.h"
 #include "sessions/cgroup.h"
 #include "sessions/dlstore.h"
+#include "sessions/contexts.h"
 #include "sessions/isolate.h"
 #include "sessions/pool.h"
 #include "sessions/session.h"
@@ -584,6 +585,7 @@ static int serve(config *c) {
   pb_sessions *sessions = NULL;
   pb_trace_store *traces = NULL;
   pb_dl_store *downloads = NULL;
+  pb_contexts *contexts = NULL;
   int code = 1;
   /* First, while this process has no thread: whatever kills it, the reaper
    * removes its browsers' cgroups and profile dirs. */
@@ -723,7 +725,10 @@ static int serve(config *c) {
   snprintf(dl_dir, sizeof(dl_dir), "%s/downloads", c->data_dir);
   if (pb_dl_store_open(dl_dir, &downloads))
     goto out;
-  pb_sessions_opts sso = {.pool = pool,
+  if (pb_contexts_open(st, c->data_dir, &contexts))
+    goto out;
+  pb_sessions_opts sso = {.contexts = contexts,
+                          .pool = pool,
                           .store = st,
                           .url_check = url_check,
                           .url_check_data = eg,
@@ -737,6 +742,9 @@ static int serve(config *c) {
                                                 << 20};
   if (pb_sessions_start(&sso, &sessions))
     goto out;
+  /* After the sessions' start closed the sessions a dead run left open:
+   * their holds on contexts are let go. */
+  pb_contexts_release_stale(contexts);
   pb_ops_env env = {.pool = pool,
                     .egress = eg,
                     .sessions = sessions,
@@ -750,7 +758,9 @@ static int serve(config *c) {
                     .egress_counts_data = proxy,
                     .egress_why = egress_why,
                     .egress_why_data = proxy,
-                    .pdf_max_pages = c->pdf_max_pages};
+                    .pdf_max_pages = c->pdf_max_pages,
+                    .contexts = contexts,
+                    .store = st};
   pb_server_opts so = {.address = c->address,
                        .port = c->port,
                        .store = st,
@@ -795,6 +805,7 @@ out:
   pb_server_free(srv);
   pb_trace_store_close(traces);
   pb_dl_store_close(downloads);
+  pb_contexts_close(contexts);
   pb_pool_stop(pool);
   pb_egress_proxy_stop(proxy); /* after the pool: browsers never outlive it */
   pb_cgroup_shutdown();

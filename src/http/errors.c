@@ -49,6 +49,9 @@ static const struct {
     [PB_CODE_UPLOADS_FULL] = {413, "the session holds as many uploaded files or bytes as it may"},
     [PB_CODE_DOWNLOAD_NOT_FOUND] = {404, "no download with that id in this session"},
     [PB_CODE_DOWNLOAD_NOT_READY] = {409, "the download did not complete"},
+    [PB_CODE_CONTEXT_NOT_FOUND] = {404, "no context with that id for this account"},
+    [PB_CODE_CONTEXT_IN_USE] = {409, "a live session runs on this context"},
+    [PB_CODE_CONTEXT_QUOTA_EXCEEDED] = {413, "the account's contexts are at their cap"},
 };
 
 int pb_http_status(pb_code code) {

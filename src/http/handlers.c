@@ -206,6 +206,9 @@ void get_limits(pb_server *s, req *r) {
   cJSON_AddNumberToObject(o, "keepAliveMaxMs", (double)l.keep_alive_max_ms);
   cJSON_AddNumberToObject(o, "quickActionsPerSecond", l.quick_actions_per_second);
   cJSON_AddNumberToObject(o, "concurrentQuickActions", l.concurrent_quick_actions);
+  /* Persistent contexts: how many may be kept, and their stored MiB. */
+  cJSON_AddNumberToObject(o, "maxContexts", l.max_contexts);
+  cJSON_AddNumberToObject(o, "contextStorageMiB", (double)l.context_storage_mib);
   answer_json(r, o);
 }
 

@@ -198,4 +198,8 @@ void pb_request_from_json(const cJSON *body, pb_request *out) {
   if (cJSON_IsNumber(ka)) out->keep_alive_ms = (int64_t)ka->valuedouble;
   out->session_id = pb_json_str(b, "sessionId");
   out->id = pb_json_str(b, "id");
+  out->name = pb_json_str(b, "name");
+  const cJSON *ctx = pb_json_get(b, "context");
+  out->context_id = pb_json_str(ctx, "id");
+  out->context_persist = pb_json_true(ctx, "persist");
 }

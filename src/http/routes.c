@@ -174,6 +174,39 @@ static const pb_route routes[] = {
             answer_no_route),
     /* Anything else under a session, "/browser/sessions/" itself too. */
     SESSION(PB_METHOD_ANY, "/browser/sessions/*", PB_AUTH_TOKEN, answer_no_route),
+
+    /* Persistent contexts: jobs, as they write the store and the data dir.
+     * Deleting holds no concurrent action, like a release. */
+    {.method = PB_METHOD_POST,
+     .pattern = "/browser/contexts",
+     .auth = PB_AUTH_TOKEN,
+     .body = PB_BODY_JSON,
+     .schema = "context-create",
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_context_create,
+     .summary = "Create a persistent context (cookies, storage) for sessions to run on",
+     .ok_description =
+         "{\"success\":true,\"result\":{\"id\",\"name\",\"createdAt\",\"savedAt\",\"bytes\","
+         "\"inUse\"}}",
+     .ok_types = json_types},
+    {.method = PB_METHOD_GET,
+     .pattern = "/browser/contexts",
+     .auth = PB_AUTH_TOKEN,
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_contexts_list,
+     .param_key = "id"}, /* none in the path: the request is {} */
+    {.method = PB_METHOD_GET,
+     .pattern = "/browser/contexts/{id}",
+     .auth = PB_AUTH_TOKEN,
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_context_get,
+     .param_key = "id"},
+    {.method = PB_METHOD_DELETE,
+     .pattern = "/browser/contexts/{id}",
+     .auth = PB_AUTH_TOKEN,
+     .admit = PB_ADMIT_RELEASE,
+     .op = pb_op_context_delete,
+     .param_key = "id"},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -9,8 +9,17 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
       job->opts.keep_alive_ms >= 0 ? job->opts.keep_alive_ms : PB_KEEP_ALIVE_DEFAULT_MS;
   char id[PB_SESSION_ID_LEN + 1];
   int trace = job->opts.page.trace;
-  int rc = pb_sessions_acquire(job->env->sessions, job->account_id, keep_alive,
-                               job->limits.max_concurrent_sessions, trace, job->deadline_ms, id);
+  const char *ctx = job->opts.context_id;
+  int persist = ctx && job->opts.context_persist;
+  if (ctx && pb_op_context_check(job, ctx, persist, res)) return -1;
+  int rc = pb_sessions_acquire_context(job->env->sessions, job->account_id, keep_alive,
+                                       job->limits.max_concurrent_sessions, trace, ctx, persist,
+                                       job->deadline_ms, id);
+  if (ctx && rc == PB_ENOTFOUND)
+    return pb_op_fail(res, PB_CODE_CONTEXT_NOT_FOUND, "no context %s for this account", ctx);
+  if (ctx && rc == PB_EEXIST)
+    return pb_op_fail(res, PB_CODE_CONTEXT_IN_USE,
+                      "another session runs on context %s; release it first", ctx);
   if (rc == PB_EBUSY)
     return pb_op_fail(res, PB_CODE_LIMIT_EXCEEDED, "the account already has its maximum of live sessions");
   if (rc == PB_ETIMEOUT)
@@ -24,6 +33,11 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
   cJSON_AddNumberToObject(out, "keepAliveMs", (double)keep_alive);
   /* The trace is kept under the session's id once the session closes. */
   if (trace) cJSON_AddStringToObject(out, "traceId", id);
+  if (ctx) {
+    cJSON *c = cJSON_AddObjectToObject(out, "context");
+    cJSON_AddStringToObject(c, "id", ctx);
+    cJSON_AddBoolToObject(c, "persist", persist);
+  }
   return pb_op_json(res, out);
 }
 

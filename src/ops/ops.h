@@ -57,6 +57,8 @@ typedef struct {
                     char *text, size_t cap);
   void *egress_why_data;
   int pdf_max_pages;        /* 0: PB_PDF_MAX_PAGES_DEFAULT */
+  pb_contexts *contexts;    /* persistent contexts; NULL: none */
+  pb_store *store;          /* the store, for reads of the account's rows */
 } pb_ops_env;
 
 /* A PDF with more pages is not sent: 413 PDF_TOO_LARGE. */
@@ -127,6 +129,16 @@ int pb_op_test(pb_job *job, pb_op_result *res); /* testrun.c */
  * live or kept (downloads.c). */
 int pb_op_downloads(pb_job *job, pb_op_result *res);
 int pb_op_download(pb_job *job, pb_op_result *res);
+/* /browser/contexts (contexts.c): create (opts.name), list, get and delete
+ * (opts.id). */
+int pb_op_context_create(pb_job *job, pb_op_result *res);
+int pb_op_contexts_list(pb_job *job, pb_op_result *res);
+int pb_op_context_get(pb_job *job, pb_op_result *res);
+int pb_op_context_delete(pb_job *job, pb_op_result *res);
+/* Before an acquire on context id: 0 when it is the account's and, with
+ * persist, its contexts are within contextStorageMiB; else res is failed
+ * (CONTEXT_NOT_FOUND, CONTEXT_QUOTA_EXCEEDED) and -1 returned. */
+int pb_op_context_check(pb_job *job, const char *id, int persist, pb_op_result *res);
 
 /* 0 when the request's viewport (width x height x deviceScaleFactor^2 device
  * pixels) fits PB_SCREENSHOT_MAX_PIXELS; else fails res with 400

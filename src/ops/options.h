@@ -170,6 +170,9 @@ typedef struct {
   int64_t keep_alive_ms;  /* acquire: keep_alive; -1: PB_KEEP_ALIVE_DEFAULT_MS */
   const char *session_id; /* DELETE /browser/sessions/{id}: sessionId */
   const char *id;         /* GET /browser/traces/{id}: id */
+  const char *name;       /* POST /browser/contexts: name; NULL: none */
+  const char *context_id; /* acquire: context.id; NULL: none */
+  int context_persist;    /* acquire: context.persist */
 } pb_request;
 
 /* Fills o with every default (no url, no html). Cannot fail. */

@@ -123,6 +123,21 @@ int pb_browser_launch(const pb_browser_opts *o, int64_t deadline_ms, pb_browser 
     uid = pw->pw_uid;
     gid = pw->pw_gid;
   }
+  if (o->seed_dir) {
+    /* Before the browser can see the dir: the copy is ours until then. */
+    int seed_fd = -1;
+    pb_fsafe_copy_opts co = {.uid = drop ? uid : (uid_t)-1,
+                             .gid = drop ? gid : (gid_t)-1,
+                             .require_uid = (uid_t)-1};
+    int crc = pb_fsafe_open_path(o->seed_dir, 0, &seed_fd);
+    if (!crc) crc = pb_fsafe_copy_tree(seed_fd, profile_fd, &co, NULL);
+    if (seed_fd >= 0) close(seed_fd);
+    if (crc) {
+      PB_ERR("browser: cannot seed its profile from %s: %s", o->seed_dir, pb_strerror(crc));
+      rc = crc;
+      goto fail;
+    }
+  }
   /* On the fd: the dir is the browser's from here on. */
   if ((drop && fchown(profile_fd, uid, gid)) || fchmod(profile_fd, 0700)) goto fail;
 
@@ -310,6 +325,9 @@ int pb_browser_net_id(const pb_browser *b) {
 pid_t pb_browser_pid(pb_browser *b) {
   return b->pid;
 }
+uid_t pb_browser_uid(const pb_browser *b) {
+  return b->has_uid ? b->uid : (uid_t)-1;
+}
 const char *pb_browser_profile_dir(pb_browser *b) {
   return b->profile;
 }
@@ -366,6 +384,40 @@ static void wait_group_gone(pid_t pgid) {
     struct timespec ts = {0, 5 * 1000000};
     nanosleep(&ts, NULL);
   }
+}
+
+int pb_browser_close(pb_browser *b, int64_t deadline_ms) {
+  if (!b || b->pid <= 0 || b->reaped) return PB_ECRASHED;
+  int rc = PB_ETIMEOUT;
+  if (!pb_cdp_alive(b->cdp)) {
+    rc = PB_ECRASHED;
+  } else {
+    pb_cdp_send(b->cdp, NULL, "Browser.close", NULL);
+    for (;;) {
+      int st = 0;
+      pid_t r = waitpid(b->pid, &st, WNOHANG);
+      if (r == b->pid) {
+        b->reaped = 1;
+        rc = 0;
+        break;
+      }
+      if (r < 0 && errno != EINTR) break;
+      if (pb_now_ms() >= deadline_ms) break;
+      struct timespec ts = {0, 5 * 1000000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  /* Its helpers (the network service writes the cookies) end with it;
+   * whatever is left goes now, so no process writes the profile after. */
+  kill(-b->pid, SIGKILL);
+  if (!b->reaped) {
+    kill(b->pid, SIGKILL);
+    while (waitpid(b->pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    b->reaped = 1;
+  }
+  wait_group_gone(b->pid);
+  return rc;
 }
 
 void pb_browser_destroy(pb_browser *b) {

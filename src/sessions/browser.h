@@ -32,6 +32,11 @@ typedef struct {
   const char *const *extra_args; /* NULL-terminated, may be NULL */
   pb_cdp_hook hook;       /* installed on the connection; may be NULL */
   void *hook_data;
+  /* A dir whose tree is copied into the fresh profile dir before Chromium
+   * starts (a persistent context's stored profile), owned like the profile
+   * dir. The operator's: links in its path are followed, none inside it.
+   * NULL: an empty profile. */
+  const char *seed_dir;
 } pb_browser_opts;
 
 /* Starts Chromium with a private 0700 profile dir in the system temp dir
@@ -49,6 +54,8 @@ int pb_browser_net_id(const pb_browser *b);
 /* Its private profile dir (owned by the user Chromium runs as), borrowed for
  * the browser's lifetime; removed with it. */
 const char *pb_browser_profile_dir(pb_browser *b);
+/* The uid of its own it runs as when isolated, else (uid_t)-1. */
+uid_t pb_browser_uid(const pb_browser *b);
 /* Resident memory of the browser and its children, in KiB (0 if unknown). */
 long pb_browser_rss_kb(pb_browser *b);
 
@@ -65,6 +72,14 @@ long pb_browser_oom_kills(pb_browser *b);
  * usually; the browser process itself if that is the largest). Returns the pid killed,
  * 0 if none. For the memory watchdog when there is no cgroup. */
 int pb_browser_kill_largest(pb_browser *b, long *rss_kb);
+
+/* Asks Chromium to close (Browser.close), so it writes its cookies and
+ * storage out, and waits for its process to exit until deadline_ms; then
+ * kills what is left of its group and reaps it. The profile dir stays until
+ * pb_browser_destroy. 0 when it exited on its own in time; PB_ECRASHED when
+ * its connection was gone before it was asked; PB_ETIMEOUT when it had to be
+ * killed. Once only, from the thread that will destroy it. */
+int pb_browser_close(pb_browser *b, int64_t deadline_ms);
 
 /* Kills the whole process group, reaps it, closes the connection and removes
  * the profile dir. NULL is a no-op. */

@@ -6,6 +6,7 @@
  * link below the starting directory: every step is relative to a directory
  * fd opened with O_NOFOLLOW, ownership and mode are set on fds. Thread-safe
  * (no shared state, no chdir). */
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Opens the directory name in dirfd (AT_FDCWD: relative to the working dir,
@@ -32,5 +33,26 @@ int pb_fsafe_remove_at(int dirfd, const char *name);
 /* pb_fsafe_remove_at for a path: its parent is opened as given (links in
  * the parent path, the operator's, are followed), its last part is not. */
 int pb_fsafe_remove(const char *path);
+
+/* How pb_fsafe_copy_tree copies. */
+typedef struct {
+  uid_t uid; /* owner of what is made; -1: the caller's */
+  gid_t gid;
+  /* Files are copied only when owned by this uid (-1: any owner); in any
+   * case only plain files with one link, never a link, device or fifo. */
+  uid_t require_uid;
+  int64_t max_bytes; /* 0: no cap; past it the copy stops with PB_ETOOBIG */
+  int sync;          /* fdatasync every file and fsync every dir made */
+  /* Whether the entry at rel (a path relative to the tree's top, '/'
+   * separated) is copied (a dir: with what is under it). NULL: all. */
+  int (*keep)(const char *rel, int is_dir, void *data);
+  void *keep_data;
+} pb_fsafe_copy_opts;
+
+/* Copies the tree open as src_fd into the (existing) dir dst_fd, never
+ * following a link on either side; new entries fail if present (O_EXCL).
+ * *bytes (may be NULL) gets the bytes of the files copied. On error what
+ * was copied stays: the caller copies into a fresh dir and removes it. */
+int pb_fsafe_copy_tree(int src_fd, int dst_fd, const pb_fsafe_copy_opts *o, int64_t *bytes);
 
 #endif

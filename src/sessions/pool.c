@@ -42,8 +42,19 @@ typedef struct entry {
   struct entry *next;
 } entry;
 
+/* A browser asked for with a seeded profile (pb_pool_launch_seeded): the
+ * manager launches it, like a spare, for the waiting caller. */
+typedef struct seed_req {
+  const char *seed_dir;
+  int state; /* 0 queued, 1 launching, 2 done */
+  int rc;
+  pb_browser *b;
+  struct seed_req *next;
+} seed_req;
+
 struct pb_pool {
   pb_pool_opts o;
+  seed_req *seeds; /* queued and launching, oldest first */
   pthread_mutex_t mu;
   pthread_cond_t cv;     /* a page came ready, or the pool changed */
   pthread_cond_t mgr_cv; /* wakes the manager */
@@ -550,6 +561,35 @@ static int launch_spare_locked(pb_pool *p, int *backoff_ms) {
   return 1;
 }
 
+/* Launches the oldest queued seeded browser, counted as a spare being
+ * launched while the lock is dropped (so the pool's accounting holds), and
+ * hands it to its waiter through cv. Returns 1 when it launched or tried. */
+static int launch_seeded_locked(pb_pool *p) {
+  seed_req *r = p->seeds;
+  while (r && r->state != 0) r = r->next;
+  if (!r || p->stopping) return 0;
+  r->state = 1;
+  p->spares_launching++;
+  pthread_mutex_unlock(&p->mu);
+  pb_browser *b = NULL;
+  pb_browser_opts bo = p->o.browser;
+  bo.hook = NULL;
+  bo.hook_data = NULL;
+  bo.seed_dir = r->seed_dir;
+  int rc = pb_browser_launch(&bo, pb_now_ms() + 30000, &b);
+  pthread_mutex_lock(&p->mu);
+  p->spares_launching--;
+  if (rc)
+    PB_ERR("pool: launching a seeded browser failed: %s", pb_strerror(rc));
+  else
+    p->launched++;
+  r->rc = rc;
+  r->b = b;
+  r->state = 2;
+  pthread_cond_broadcast(&p->cv);
+  return 1;
+}
+
 /* The manager loop: the phases above, in order, then a sleep on mgr_cv of
  * 200 ms (1 s after a failed launch, during which nothing is launched) that
  * any change to the pool cuts short. A launch (or try) starts the next round
@@ -570,6 +610,7 @@ static void *manager_main(void *arg) {
       destroy_spares_locked(p);
       break;
     }
+    if (launch_seeded_locked(p)) continue;
     if (launch_browser_locked(p, &backoff_ms)) continue;
     reap_dead_spares_locked(p);
     if (launch_spare_locked(p, &backoff_ms)) continue;
@@ -684,6 +725,37 @@ int pb_pool_take_spare(pb_pool *p, int64_t deadline_ms, pb_browser **out) {
     }
     wait_until(&p->cv, &p->mu, deadline_ms);
   }
+}
+
+int pb_pool_launch_seeded(pb_pool *p, const char *seed_dir, int64_t deadline_ms,
+                          pb_browser **out) {
+  *out = NULL;
+  seed_req r = {.seed_dir = seed_dir};
+  pthread_mutex_lock(&p->mu);
+  seed_req **tail = &p->seeds;
+  while (*tail) tail = &(*tail)->next;
+  *tail = &r;
+  pthread_cond_signal(&p->mgr_cv);
+  int rc = 0;
+  while (r.state != 2) {
+    /* Given up only while still queued: a launch under way is waited for
+     * (it has its own deadline), so its browser is never left behind. */
+    if (r.state == 0 && (p->stopping || pb_now_ms() >= deadline_ms)) {
+      rc = p->stopping ? PB_ESHUTDOWN : PB_ETIMEOUT;
+      break;
+    }
+    int64_t until = pb_now_ms() + 1000;
+    wait_until(&p->cv, &p->mu, r.state == 0 && deadline_ms < until ? deadline_ms : until);
+  }
+  for (seed_req **pp = &p->seeds; *pp; pp = &(*pp)->next)
+    if (*pp == &r) {
+      *pp = r.next;
+      break;
+    }
+  pthread_mutex_unlock(&p->mu);
+  if (rc) return rc;
+  *out = r.b;
+  return r.rc;
 }
 
 void pb_pool_release(pb_pool *p, pb_page *pg) {

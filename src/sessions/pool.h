@@ -77,6 +77,14 @@ int pb_pool_lease(pb_pool *p, int64_t deadline_ms, pb_page **out);
  * pb_browser_destroy(). PB_ETIMEOUT when none came ready by deadline_ms. */
 int pb_pool_take_spare(pb_pool *p, int64_t deadline_ms, pb_browser **out);
 
+/* Launches a browser for the caller's exclusive use, like a spare, whose
+ * profile starts as a copy of seed_dir (borrowed until it returns); the
+ * pool's manager launches it, counted as a spare being launched. Waits
+ * until it is up; PB_ETIMEOUT when the manager had not started it by
+ * deadline_ms, PB_ESHUTDOWN when stopping, else the launch's error. */
+int pb_pool_launch_seeded(pb_pool *p, const char *seed_dir, int64_t deadline_ms,
+                          pb_browser **out);
+
 /* Returns a leased page: its context is disposed and a new page is prepared.
  * NULL is a no-op. */
 void pb_pool_release(pb_pool *p, pb_page *pg);

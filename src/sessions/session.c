@@ -2,6 +2,7 @@
 
 #include "common/pb.h"
 #include "sessions/dlstore.h"
+#include "sessions/contexts.h"
 #include "sessions/downloads.h"
 #include "sessions/uploads.h"
 #include "trace/trace.h"
@@ -50,6 +51,10 @@ struct pb_session {
   } inflight[64];
   int torn_down;
   pb_uploads *uploads; /* the upload area; NULL when it could not be made */
+  /* The persistent context the session runs on ("": none), and whether its
+   * state is saved back when the session ends. */
+  char ctx_id[PB_CONTEXT_ID_LEN + 1];
+  int ctx_persist;
   struct pb_session *next;
 };
 
@@ -167,6 +172,38 @@ static void stats_of(pb_session *s, pb_session_stats *v) {
   pthread_mutex_unlock(&s->mu);
 }
 
+/* With persist: the browser is closed so Chromium writes its state out,
+ * then its profile's kept parts replace the context's stored state. A crash,
+ * a close that does not finish in time, a failed copy or one over the cap
+ * keep the last good state; the history's reason text says which. */
+static void context_save(pb_sessions *ss, pb_session *s) {
+  int64_t t0 = pb_now_ms();
+  int crashed = !strcmp(s->reason, "BrowserCrashed");
+  int rc = pb_browser_close(s->browser, pb_now_ms() + 5000);
+  char why[160] = "", note[200];
+  int64_t bytes = 0;
+  if (crashed || rc == PB_ECRASHED)
+    snprintf(why, sizeof(why), "the browser crashed");
+  else if (rc)
+    snprintf(why, sizeof(why), "the browser did not close within 5 s");
+  else
+    rc = pb_contexts_save(ss->o.contexts, s->account_id, s->ctx_id,
+                          pb_browser_profile_dir(s->browser), pb_browser_uid(s->browser), &bytes,
+                          why, sizeof(why));
+  int64_t ms = pb_now_ms() - t0;
+  if (!rc && !crashed) {
+    PB_INFO("sessions: %s saved context %s (%lld bytes) in %lld ms", s->id, s->ctx_id,
+            (long long)bytes, (long long)ms);
+    snprintf(note, sizeof(note), "; context saved (%lld bytes)", (long long)bytes);
+  } else {
+    PB_WARN("sessions: %s did not save context %s: %s; its last saved state stays", s->id,
+            s->ctx_id, why);
+    snprintf(note, sizeof(note), "; context not saved: %s", why);
+  }
+  size_t len = strlen(s->reason_text);
+  pb_strlcpy(s->reason_text + len, note, sizeof(s->reason_text) - len);
+}
+
 /* Kills the browser so running work fails fast, waits for it, records the
  * history row and frees what the session held. */
 static void teardown(pb_sessions *ss, pb_session *s) {
@@ -178,6 +215,7 @@ static void teardown(pb_sessions *ss, pb_session *s) {
     struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000000};
     nanosleep(&ts, NULL);
   }
+  if (s->browser && s->ctx_id[0] && s->ctx_persist) context_save(ss, s);
   if (s->browser) kill(-pb_browser_pid(s->browser), SIGKILL);
   pb_session_stats stats;
   stats_of(s, &stats);
@@ -200,6 +238,7 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   pb_proxy_free(proxy);
   pb_browser_destroy(s->browser);
   s->browser = NULL;
+  if (s->ctx_id[0]) pb_contexts_unclaim(ss->o.contexts, s->account_id, s->ctx_id, s->id);
   if (s->trace) {
     char *zip = NULL;
     size_t zlen = 0;
@@ -362,6 +401,15 @@ void pb_sessions_states(pb_sessions *ss, int *connected, int *idle, int *ending)
 int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_ms,
                         int max_concurrent, int trace, int64_t deadline_ms,
                         char id_out[PB_SESSION_ID_LEN + 1]) {
+  return pb_sessions_acquire_context(ss, account_id, keep_alive_ms, max_concurrent, trace, NULL, 0,
+                                     deadline_ms, id_out);
+}
+
+int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t keep_alive_ms,
+                                int max_concurrent, int trace, const char *context_id,
+                                int persist, int64_t deadline_ms,
+                                char id_out[PB_SESSION_ID_LEN + 1]) {
+  if (context_id && !ss->o.contexts) return PB_ENOTFOUND;
   pb_session *s = calloc(1, sizeof(*s));
   if (!s) return PB_ENOMEM;
   s->ss = ss;
@@ -386,7 +434,21 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
   ss->live = s;
   pthread_mutex_unlock(&ss->mu);
 
-  int rc = pb_pool_take_spare(ss->o.pool, deadline_ms, &s->browser);
+  int rc = 0;
+  if (context_id) {
+    /* Held before the browser starts: a second acquire of the context is
+     * refused here, whichever process it reached. */
+    char seed[4096];
+    rc = pb_contexts_claim(ss->o.contexts, account_id, context_id, s->id, seed, sizeof(seed));
+    if (rc == PB_EBUSY) rc = PB_EEXIST;
+    if (!rc) {
+      pb_strlcpy(s->ctx_id, context_id, sizeof(s->ctx_id));
+      s->ctx_persist = persist;
+      rc = pb_pool_launch_seeded(ss->o.pool, seed, deadline_ms, &s->browser);
+    }
+  } else {
+    rc = pb_pool_take_spare(ss->o.pool, deadline_ms, &s->browser);
+  }
   /* From here the browser's egress is this account's alone: its connections
    * count against the account's cap as well as the browser's. */
   if (!rc && ss->o.net_owner)
@@ -438,6 +500,7 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
     pthread_mutex_unlock(&ss->mu);
     if (s->trace && s->browser) pb_cdp_unrecord(pb_browser_cdp(s->browser), trace_rec, s);
     pb_browser_destroy(s->browser);
+    if (s->ctx_id[0]) pb_contexts_unclaim(ss->o.contexts, account_id, s->ctx_id, s->id);
     pb_trace_free(s->trace);
     pb_session_unref(s);
     return rc;
@@ -451,7 +514,11 @@ int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_
   if (src) PB_ERR("sessions: history row for %s: %s", s->id, pb_strerror(src));
   if (pb_usage_begin(ss->o.store, account_id, "session", s->start_wall_ms, &s->usage_id))
     s->usage_id = 0;
-  PB_INFO("sessions: %s acquired (browser %d)", s->id, (int)pb_browser_pid(s->browser));
+  if (s->ctx_id[0])
+    PB_INFO("sessions: %s acquired (browser %d) on context %s%s", s->id,
+            (int)pb_browser_pid(s->browser), s->ctx_id, s->ctx_persist ? ", persist" : "");
+  else
+    PB_INFO("sessions: %s acquired (browser %d)", s->id, (int)pb_browser_pid(s->browser));
   return 0;
 }
 

@@ -6,6 +6,7 @@
  * crashed. Closed sessions go to the history in the store. */
 #include "cdp/proxy.h"
 #include "core/store.h"
+#include "sessions/contexts.h"
 #include "sessions/pool.h"
 #include "trace/store.h"
 
@@ -37,6 +38,7 @@ typedef struct {
   struct pb_dl_store *downloads;
   int max_pages;              /* live pages per session; 0: PB_PROXY_MAX_PAGES */
   int64_t download_max_bytes; /* one download's size cap; 0: PB_DOWNLOAD_MAX_BYTES */
+  pb_contexts *contexts;      /* persistent contexts; borrowed; NULL: none */
 } pb_sessions_opts;
 
 int pb_sessions_start(const pb_sessions_opts *o, pb_sessions **out);
@@ -48,6 +50,17 @@ int pb_sessions_start(const pb_sessions_opts *o, pb_sessions **out);
 int pb_sessions_acquire(pb_sessions *ss, int64_t account_id, int64_t keep_alive_ms,
                         int max_concurrent, int trace, int64_t deadline_ms,
                         char id_out[PB_SESSION_ID_LEN + 1]);
+
+/* pb_sessions_acquire on a persistent context of the account (context_id
+ * NULL: none, as pb_sessions_acquire): the browser is a fresh one whose
+ * profile starts as the context's stored state, and with persist that state
+ * is saved back when the session ends, however it ends (a crash keeps the
+ * last good state). Also PB_ENOTFOUND when the context is not the
+ * account's, PB_EEXIST when another session holds it. */
+int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t keep_alive_ms,
+                                int max_concurrent, int trace, const char *context_id,
+                                int persist, int64_t deadline_ms,
+                                char id_out[PB_SESSION_ID_LEN + 1]);
 
 /* The live session with that id if it belongs to account_id (a reference
  * the caller drops with pb_session_unref), else NULL: another account's

@@ -101,7 +101,7 @@ static void test_files_and_modes(void) {
   sqlite3_finalize(st);
   ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  ASSERT_EQ(sqlite3_column_int(st, 0), 4);
+  ASSERT_EQ(sqlite3_column_int(st, 0), 5);
   sqlite3_finalize(st);
   /* A schema from a newer build is refused rather than misread. */
   ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
@@ -473,7 +473,7 @@ static void test_migrate_from_v1(void) {
   raw_exec(dir, sql);
 
   pb_store *s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 4);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 5);
   int64_t id = 0, total = -1;
   ASSERT_EQ(pb_account_find(s, "olga", &id), 0);
   ASSERT_EQ(id, 7);
@@ -511,7 +511,7 @@ static void test_migrate_from_v1(void) {
 
   /* Reopening migrates nothing again and loses nothing. */
   s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 4);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 5);
   ASSERT_EQ(pb_limits_get(s, 7, &l), 0);
   ASSERT_EQ(l.max_concurrent_sessions, 4);
   ASSERT_EQ(pb_token_check(s, tok, 3000000000000, NULL), 0);
@@ -545,8 +545,9 @@ static void test_limits(void) {
   /* The names, in struct order, with their values. */
   const char *names[] = {"maxConcurrentSessions",  "acquisitionsPerMinute",
                          "quickActionsPerSecond",  "keepAliveMaxMs",
-                         "concurrentQuickActions", "browserMsPerDay"};
-  int64_t want[] = {3, 30, 100, 600000, 6, 0}, v;
+                         "concurrentQuickActions", "browserMsPerDay",
+                         "maxContexts",            "contextStorageMiB"};
+  int64_t want[] = {3, 30, 100, 600000, 6, 0, 10, 100}, v;
   for (size_t i = 0; i < PB_LIMITS_COUNT; i++) {
     ASSERT_STR_EQ(pb_limits_key(&d, i, &v), names[i]);
     ASSERT_EQ(v, want[i]);
@@ -1134,7 +1135,8 @@ static void test_admin_limits(void) {
 
   const char *defaults = "maxConcurrentSessions=3\nacquisitionsPerMinute=30\n"
                          "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
-                         "concurrentQuickActions=6\nbrowserMsPerDay=0\n";
+                         "concurrentQuickActions=6\nbrowserMsPerDay=0\nmaxContexts=10\n"
+                         "contextStorageMiB=100\n";
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
   ASSERT_STR_EQ(out, defaults);
   free(out);
@@ -1150,7 +1152,8 @@ static void test_admin_limits(void) {
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
   ASSERT_STR_EQ(out, "maxConcurrentSessions=5\nacquisitionsPerMinute=30\n"
                      "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
-                     "concurrentQuickActions=6\nbrowserMsPerDay=3600000\n");
+                     "concurrentQuickActions=6\nbrowserMsPerDay=3600000\nmaxContexts=10\n"
+                     "contextStorageMiB=100\n");
   free(out);
   free(err);
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "sam"), 0);

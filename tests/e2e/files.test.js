@@ -137,7 +137,7 @@ test('upload: Puppeteer uploadFile(path) with the returned path', { timeout: sca
     assert.deepEqual(got, { how: 'input', files: [{ name: 'hello world.txt', size: 15, text: 'hello from ppod' }] });
     // The same Puppeteer call with a host path is refused, and the page
     // keeps what it had.
-    await assert.rejects(input.uploadFile('/etc/passwd'), /refused by ppod: files may only name files uploaded/);
+    await assert.rejects(input.uploadFile('/etc/passwd'), /refused by ppod: DOM.setFileInputFiles: files may only name files uploaded/);
   } finally {
     await browser.disconnect();
   }

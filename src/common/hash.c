@@ -3,8 +3,13 @@
  * implementations (any length). */
 #include "common/hash.h"
 
+#include "common/pb.h"
+
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/types.h>
 
 /* ---- SHA-1, for Playwright's content-addressed trace resources ---- */
 
@@ -140,4 +145,19 @@ void pb_hex(const unsigned char *data, size_t n, char *out) {
     out[2 * i + 1] = digits[data[i] & 15];
   }
   out[2 * n] = '\0';
+}
+
+int pb_random_hex(char *out, size_t nbytes) {
+  unsigned char b[64];
+  out[0] = '\0';
+  if (nbytes > sizeof(b)) return PB_EINVAL;
+  size_t got = 0;
+  while (got < nbytes) {
+    ssize_t n = getrandom(b + got, nbytes - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return PB_EIO;
+    got += (size_t)n;
+  }
+  pb_hex(b, nbytes, out);
+  return 0;
 }

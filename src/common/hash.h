@@ -19,4 +19,11 @@ void pb_sha256(const void *data, size_t len, unsigned char out[PB_SHA256_LEN]);
  * (NUL-terminated). */
 void pb_hex(const unsigned char *data, size_t n, char *out);
 
+/* Writes nbytes (at most 64) bytes from the kernel's random source as
+ * lower-case hex into out, which holds 2 * nbytes + 1 bytes: the ids and
+ * secrets the service mints (sessions, traces, contexts, connect tickets).
+ * 0; PB_EIO when no random bytes came (out is then ""); PB_EINVAL past 64.
+ * Blocks only until the kernel's pool is first seeded. */
+int pb_random_hex(char *out, size_t nbytes);
+
 #endif

@@ -3,11 +3,11 @@
  * redeemed once per WebSocket upgrade, so nothing cleverer is needed. */
 #include "http/tickets.h"
 
+#include "common/hash.h"
 #include "common/pb.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 typedef struct {
   char ticket[PB_TICKET_LEN + 1]; /* "" : free */
@@ -61,14 +61,7 @@ int pb_tickets_issue(pb_tickets *t, const pb_auth *auth, const char *session_id,
   }
   slot *use = own >= PB_TICKETS_PER_ACCOUNT ? oldest_own : free_slot;
   if (!use) return PB_EBUSY;
-  unsigned char b[PB_TICKET_LEN / 2];
-  if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) return PB_EIO;
-  static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < sizeof(b); i++) {
-    use->ticket[2 * i] = hex[b[i] >> 4];
-    use->ticket[2 * i + 1] = hex[b[i] & 15];
-  }
-  use->ticket[PB_TICKET_LEN] = '\0';
+  if (pb_random_hex(use->ticket, PB_TICKET_LEN / 2)) return PB_EIO;
   memcpy(use->session, session_id, idlen + 1);
   use->auth = *auth;
   use->issued_ms = now_ms;

@@ -1,5 +1,6 @@
 #include "sessions/contexts.h"
 
+#include "common/hash.h"
 #include "common/pb.h"
 #include "sessions/fsafe.h"
 
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,25 +27,6 @@ int pb_context_id_valid(const char *id) {
         !((id[n] >= '0' && id[n] <= '9') || (id[n] >= 'a' && id[n] <= 'f')))
       return 0;
   return n == PB_CONTEXT_ID_LEN;
-}
-
-static int random_hex(char *out, size_t nbytes) {
-  unsigned char b[32];
-  if (nbytes > sizeof(b)) return PB_EINVAL;
-  size_t got = 0;
-  while (got < nbytes) {
-    ssize_t n = getrandom(b + got, nbytes - got, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return PB_EIO;
-    got += (size_t)n;
-  }
-  static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < nbytes; i++) {
-    out[2 * i] = hex[b[i] >> 4];
-    out[2 * i + 1] = hex[b[i] & 15];
-  }
-  out[2 * nbytes] = '\0';
-  return 0;
 }
 
 /* The account's dir, made 0700 when missing; an fd the caller closes. */
@@ -135,7 +116,7 @@ int pb_contexts_create(pb_contexts *c, int64_t account_id, const char *name, con
   if (rc) return rc;
   if (total >= (l->context_storage_mib << 20)) return PB_ETOOBIG;
   char id[PB_CONTEXT_ID_LEN + 1];
-  if ((rc = random_hex(id, PB_CONTEXT_ID_LEN / 2))) return rc;
+  if ((rc = pb_random_hex(id, PB_CONTEXT_ID_LEN / 2))) return rc;
   int afd = -1;
   if ((rc = account_dir(c, account_id, &afd))) return rc;
   /* The dir first: a row never names a context without one. */
@@ -242,7 +223,7 @@ int pb_contexts_save(pb_contexts *c, int64_t account_id, const char *id, const c
     return PB_ETOOBIG;
   }
   char stage[PB_CONTEXT_ID_LEN + 24], rnd[9];
-  if ((rc = random_hex(rnd, 4))) return rc;
+  if ((rc = pb_random_hex(rnd, 4))) return rc;
   snprintf(stage, sizeof(stage), "%s.new-%s", id, rnd);
   int afd = -1, sfd = -1, pfd = -1;
   if ((rc = account_dir(c, account_id, &afd))) {

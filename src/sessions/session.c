@@ -1,8 +1,9 @@
 #include "sessions/session.h"
 
+#include "common/hash.h"
 #include "common/pb.h"
-#include "sessions/dlstore.h"
 #include "sessions/contexts.h"
+#include "sessions/dlstore.h"
 #include "sessions/downloads.h"
 #include "sessions/uploads.h"
 #include "trace/trace.h"
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #define HEARTBEAT_MS 5000
@@ -102,21 +102,9 @@ struct pb_sessions {
   pthread_t sweeper;
 };
 
+/* No entropy: refuse to mint guessable ids. */
 static void hex_random(char *out, size_t nbytes) {
-  unsigned char b[64];
-  size_t got = 0;
-  while (got < nbytes) {
-    ssize_t n = getrandom(b + got, nbytes - got, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) abort(); /* no entropy: refuse to mint guessable ids */
-    got += (size_t)n;
-  }
-  static const char hex[] = "0123456789abcdef";
-  for (size_t i = 0; i < nbytes; i++) {
-    out[2 * i] = hex[b[i] >> 4];
-    out[2 * i + 1] = hex[b[i] & 15];
-  }
-  out[2 * nbytes] = '\0';
+  if (pb_random_hex(out, nbytes)) abort();
 }
 
 static void wake(pb_sessions *ss) {

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,9 +70,7 @@ void pb_trace_store_sweep(pb_trace_store *st) {
 int pb_trace_store_reserve(pb_trace_store *st, int64_t account_id,
                            char id_out[PB_TRACE_ID_LEN + 1]) {
   if (!st) return PB_EINVAL;
-  unsigned char b[PB_TRACE_ID_LEN / 2];
-  if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) return PB_EIO;
-  pb_hex(b, sizeof(b), id_out);
+  if (pb_random_hex(id_out, PB_TRACE_ID_LEN / 2)) return PB_EIO;
   char pending[PATH_MAX + 64];
   file_of(st, account_id, id_out, ".pending", pending, sizeof(pending));
   int fd = open(pending, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);

@@ -2,6 +2,7 @@
  * the 56-byte message whose length no longer fits the first padding block,
  * and a million 'a's; plus the hex helper. */
 #include "common/hash.h"
+#include "common/pb.h"
 
 #include "test.h"
 
@@ -71,9 +72,23 @@ static void test_hex(void) {
   ASSERT_STR_EQ(out, "");
 }
 
+/* Ids the service mints: the asked length of lower-case hex, never the same
+ * twice, and no more than the buffer's documented 64 bytes. */
+static void test_random_hex(void) {
+  char a[2 * 16 + 1], b[2 * 16 + 1], big[2 * 65 + 1];
+  ASSERT_EQ(pb_random_hex(a, 16), 0);
+  ASSERT_EQ(pb_random_hex(b, 16), 0);
+  ASSERT_EQ(strlen(a), 32);
+  ASSERT_EQ(strspn(a, "0123456789abcdef"), 32);
+  ASSERT(strcmp(a, b) != 0);
+  ASSERT_EQ(pb_random_hex(big, 65), PB_EINVAL);
+  ASSERT_STR_EQ(big, "");
+}
+
 int main(void) {
   RUN(test_sha1_vectors);
   RUN(test_sha256_vectors);
   RUN(test_hex);
+  RUN(test_random_hex);
   DONE();
 }

@@ -41,6 +41,8 @@ test-fast: build
 bench: build
 	node bench/run.js $(ARGS)
 	node bench/acquire.js
+	node bench/files.js
+	node bench/contexts.js
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'tests/unit/*.h')

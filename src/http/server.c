@@ -522,6 +522,20 @@ static int route_request(pb_server *s, req *r, struct lws *wsi,
   return 1;
 }
 
+/* The body is wanted: a client waiting for 100 Continue (curl does for
+ * bodies over 1 MiB) is told to send it now rather than after its own
+ * timeout; libwebsockets does not send it. A request already answered
+ * (refused) gets its answer instead (see write_answer). */
+static void send_continue(req *r, struct lws *wsi) {
+  if (!r->expect_continue || !r->body_pending || r->ready || r->body_too_big)
+    return;
+  static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  unsigned char buf[LWS_PRE + sizeof(cont)];
+  memcpy(buf + LWS_PRE, cont, sizeof(cont) - 1);
+  if (lws_write(wsi, buf + LWS_PRE, sizeof(cont) - 1, LWS_WRITE_RAW) < 0)
+    r->close_after = 1;
+}
+
 static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
                        const char *path) {
   req *r = req_new(s, wsi);
@@ -574,8 +588,10 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
   /* A refusal made before a body that will not be read (too large to
    * drop) closes the connection instead. */
   int refuse_closes = declared < 0 || declared > PB_BODY_MAX;
-  if (route_request(s, r, wsi, path, method, refuse_closes))
+  if (route_request(s, r, wsi, path, method, refuse_closes)) {
+    send_continue(r, wsi); /* a raw body streamed by its handler */
     return;
+  }
   char cl[32];
   long long len = 0;
   if (http_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl)) &&
@@ -598,6 +614,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
     start_job(s, r); /* no body will come */
     return;
   }
+  send_continue(r, wsi);
 }
 
 /* "2026-12-05T08:02:05.937Z" */

@@ -385,3 +385,43 @@ test('cli: browser:upload prints the paths; browser:downloads lists and saves', 
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+// A client that waits for "100 Continue" before its body (curl does past
+// 1 MiB) is told to go on at once when the upload is accepted, and gets the
+// refusal, without the interim answer, when it is not.
+function expectContinue(id, token, body) {
+  return new Promise((resolve, reject) => {
+    const http = require('node:http');
+    let continued = false;
+    const req = http.request({
+      host: '127.0.0.1', port: daemon.port, method: 'POST', agent: false,
+      path: `/browser/sessions/${id}/files?name=big.bin`,
+      headers: {
+        Authorization: `Bearer ${token}`, Expect: '100-continue',
+        'Content-Type': 'application/octet-stream', 'Content-Length': body.length,
+      },
+    });
+    req.on('continue', () => { continued = true; req.end(body); });
+    req.on('response', (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, continued, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    // Without an interim answer the body is never sent: the test times out.
+    req.setTimeout(scaled(20000), () => req.destroy(new Error('no answer and no 100 Continue')));
+    req.flushHeaders();
+  });
+}
+
+test('Expect: 100-continue: an accepted upload is told to send its body, a refused one is answered', { timeout: scaled(60000) }, async () => {
+  const id = await session();
+  const body = Buffer.alloc(3 * MiB, 0x42);
+  const ok = await expectContinue(id, daemon.token, body);
+  assert.equal(ok.status, 200, ok.body);
+  assert.equal(ok.continued, true);
+  assert.equal(JSON.parse(ok.body).result.bytes, body.length);
+  const refused = await expectContinue(id, 'pp_not_a_token', body);
+  assert.equal(refused.status, 401);
+  assert.equal(refused.continued, false);
+});

@@ -13,6 +13,7 @@
  * memory and nothing else. A view-only link's input is refused here, and
  * the viewer is told. I/O thread, except on_frame (the CDP reader thread). */
 #include "common/json.h"
+#include "common/jsontext.h"
 #include "http/errors.h"
 #include "http/internal.h"
 #include "sessions/livelinks.h"
@@ -31,7 +32,7 @@ extern const unsigned long pb_live_html_len;
  * x100 (u16 LE), the frame's wall ms and the send's wall ms (f64 LE). */
 #define HDR 24
 #define RX_MAX 65536
-#define OUTQ_MAX 16
+#define OUTQ_MAX 64
 #define VIEWERS_PER_SESSION 16
 #define WS_CLOSE_GONE 4410 /* the link expired, was revoked or its session ended */
 
@@ -633,7 +634,14 @@ static int read_input(const cJSON *m, const char *t, pb_sc_input *in, const char
 }
 
 static void handle(viewer *v, const char *text, size_t len) {
-  cJSON *m = cJSON_ParseWithLength(text, len);
+  char err[256];
+  /* Strict JSON, as every request: no duplicate keys to read two ways. */
+  cJSON *m =
+      pb_json_text_check(text, len, err, sizeof(err)) ? NULL : cJSON_ParseWithLength(text, len);
+  if (m && pb_json_dup_keys(m, err, sizeof(err))) {
+    cJSON_Delete(m);
+    m = NULL;
+  }
   const char *t = cJSON_IsObject(m) ? pb_json_str(m, "t") : NULL;
   if (!t) {
     refused(v, PB_CODE_INVALID_REQUEST, "messages are JSON objects with a string \"t\"");
@@ -652,7 +660,6 @@ static void handle(viewer *v, const char *text, size_t len) {
   } else {
     pb_sc_input *in = malloc(sizeof(*in));
     const char *why = NULL;
-    char err[256];
     if (!in) {
       refused(v, PB_CODE_SERVICE_UNAVAILABLE, "out of memory");
     } else if (read_input(m, t, in, &why)) {

@@ -416,3 +416,29 @@ test('a capability URL answers only GET, and never appears in the log', async ()
   for (const c of caps) assert.ok(!mine.has(c), 'the capability is in the log');
   assert.match(log, /\/live\/\{capability\}/);
 });
+
+test('ppod browser:live prints a link; --view-only makes a watch-only one', async () => {
+  const { execFile } = require('node:child_process');
+  const PPOD = path.join(process.env.PPOD_BIN_DIR || path.join(__dirname, '..', '..', 'build'), 'ppod');
+  const run = (args) => new Promise((resolve) => {
+    const env = { ...process.env, PAPERPOD_URL: daemon.url, PAPERPOD_TOKEN: daemon.token };
+    delete env.DISPLAY;
+    delete env.WAYLAND_DISPLAY;
+    execFile(PPOD, args, { env, timeout: scaled(30000) }, (err, stdout, stderr) =>
+      resolve({ code: err ? err.code : 0, stdout, stderr }));
+  });
+  const { s } = await sharedSession();
+  const out = await run(['browser:live', s.sessionId, '--view-only', '--ttl', '60', '--open']);
+  assert.equal(out.code, 0, out.stderr);
+  const url = out.stdout.trim();
+  assert.match(url, /^http:\/\/.+\/live\/[0-9a-f]{32}$/);
+  assert.match(out.stderr, /no desktop/);
+  const v = await viewer(url);
+  assert.equal(await v.evaluate(() => window.__live.mode), 'view');
+  await v.close();
+  const bad = await run(['browser:live', 'nope/../x']);
+  assert.equal(bad.code, 2);
+  const gone = await run(['browser:live', '0'.repeat(32)]);
+  assert.equal(gone.code, 1);
+  assert.match(gone.stderr, /SESSION_NOT_FOUND/);
+});

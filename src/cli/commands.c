@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ---- flags ------------------------------------------------------------ */
 
@@ -157,6 +158,18 @@ static const pb_cli_flag downloads_flags[] = {
 };
 static const pb_cli_flag *const downloads_opts[] = {downloads_flags, json_flags, NULL};
 static int cmd_contexts(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static int cmd_live(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static const pb_cli_flag live_flags[] = {
+    {.name = "--view-only", .kind = PB_CLI_F_BOOL, .path = "viewOnly",
+     .help = "a link to watch only: the server refuses its input"},
+    {.name = "--ttl", .kind = PB_CLI_F_INT, .path = "ttl", .metavar = "S",
+     .help = "seconds the link is good for, 1 to 86400 (default 3600; never past the session)",
+     .min = 1, .max = 86400},
+    {.name = "--open", .kind = PB_CLI_F_BOOL, .path = "open",
+     .help = "open the link with xdg-open when a desktop is there (DISPLAY or WAYLAND_DISPLAY)"},
+    {0},
+};
+static const pb_cli_flag *const live_opts[] = {live_flags, json_flags, NULL};
 
 const pb_cli_command pb_cli_commands[] = {
     {.name = "browser:screenshot", .summary = "Take a screenshot of a page (PNG, JPEG or WebP)",
@@ -243,6 +256,16 @@ const pb_cli_command pb_cli_commands[] = {
                     "[--persist]' to start sessions logged in where an earlier one left off.",
      .flags = json_opts, .handler = cmd_contexts, .route = "/browser/contexts",
      .output = PB_CLI_OUT_RESULT, .max_args = 2},
+    {.name = "browser:live", .summary = "Print a live view link to watch or drive a session",
+     .args = "<id>",
+     .description = "Prints a URL that opens, in any browser and without your token, a page\n"
+                    "showing the tab the session's agent works on; a person can click, type,\n"
+                    "paste and switch tabs there (not with --view-only). Anyone with the URL\n"
+                    "can: share it like a password. It ends with the session, after --ttl,\n"
+                    "or with DELETE /browser/sessions/ID/live/LINK_ID (--json shows the id).",
+     .flags = live_opts, .handler = cmd_live, .route = "/browser/sessions/{id}/live",
+     .output = PB_CLI_OUT_RESULT, .min_args = 1,
+     .max_args = 1},
     {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
      .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
                     "~/.config/ppod/token. '-' reads it from stdin. --token and\n"
@@ -686,6 +709,52 @@ static int cmd_get(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args
   api_call c;
   int status = api(ctx, a, "GET", route, NULL, &c);
   if (status == PB_CLI_EXIT_OK) status = emit_result(ctx, a->out, c.result);
+  api_done(&c);
+  return status;
+}
+
+static int cmd_live(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
+  char route[160];
+  int status = session_route(ctx, a->pos[0], route, sizeof(route) - 8);
+  if (status) return status;
+  pb_strlcpy(route + strlen(route), "/live", 8);
+  /* The CLI's flags become the route's body: {mode, ttl}. */
+  cJSON *in = a->body ? cJSON_Parse(a->body) : NULL, *body = cJSON_CreateObject();
+  int open = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "open"));
+  const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(in, "ttl");
+  cJSON_AddStringToObject(body, "mode",
+                          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "viewOnly"))
+                              ? "view"
+                              : "interactive");
+  if (cJSON_IsNumber(ttl)) cJSON_AddNumberToObject(body, "ttl", ttl->valuedouble);
+  char *text = cJSON_PrintUnformatted(body);
+  cJSON_Delete(in);
+  cJSON_Delete(body);
+  if (!text) return PB_CLI_EXIT_FAIL;
+  api_call c;
+  status = api(ctx, a, "POST", route, text, &c);
+  free(text);
+  const cJSON *url = status == PB_CLI_EXIT_OK ? cJSON_GetObjectItemCaseSensitive(c.result, "url")
+                                              : NULL;
+  if (status == PB_CLI_EXIT_OK && (a->json || !cJSON_IsString(url))) {
+    status = emit_result(ctx, NULL, c.result);
+  } else if (status == PB_CLI_EXIT_OK) {
+    status = emit(ctx, NULL, url->valuestring, strlen(url->valuestring), 1);
+    const char *desk = getenv("DISPLAY");
+    if (!desk || !*desk) desk = getenv("WAYLAND_DISPLAY");
+    if (open && desk && *desk) {
+      /* The URL is the server's own answer (http://host/live/<hex>): no
+       * shell is involved, and it is passed as one argument. */
+      pid_t pid = fork();
+      if (pid == 0) {
+        execlp("xdg-open", "xdg-open", url->valuestring, (char *)NULL);
+        _exit(127);
+      }
+    } else if (open) {
+      fprintf(ctx->err, "ppod: no desktop here (DISPLAY and WAYLAND_DISPLAY unset); not opened\n");
+    }
+  }
   api_done(&c);
   return status;
 }

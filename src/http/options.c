@@ -202,4 +202,7 @@ void pb_request_from_json(const cJSON *body, pb_request *out) {
   const cJSON *ctx = pb_json_get(b, "context");
   out->context_id = pb_json_str(ctx, "id");
   out->context_persist = pb_json_true(ctx, "persist");
+  out->live = pb_json_true(b, "live");
+  out->live_mode = pb_json_str(b, "mode");
+  out->live_ttl_ms = (int64_t)pb_json_int(b, "ttl", 0) * 1000;
 }

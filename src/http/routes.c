@@ -172,8 +172,37 @@ static const pb_route routes[] = {
      .handler = answer_websocket_only},
     SESSION(PB_METHOD_ANY, "/browser/sessions/{id}/devtools/*", PB_AUTH_TOKEN_OR_QUERY,
             answer_no_route),
+    /* Live view links (live.c): made by a job (it reads a body), revoked
+     * on the I/O thread. */
+    {.method = PB_METHOD_POST,
+     .pattern = "/browser/sessions/{id}/live",
+     .label = SESSION_LABEL "/live",
+     .auth = PB_AUTH_TOKEN,
+     .session = 1,
+     .body = PB_BODY_JSON,
+     .schema = "live",
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_live_create,
+     .summary = "Make a live view link (a capability URL) to watch or drive the session",
+     .ok_description = "{\"success\":true,\"result\":{\"id\",\"url\",\"mode\",\"expiresAt\"}}",
+     .ok_types = json_types},
+    {.method = PB_METHOD_DELETE,
+     .pattern = "/browser/sessions/{id}/live/{id}",
+     .label = SESSION_LABEL "/live/{linkId}",
+     .auth = PB_AUTH_TOKEN,
+     .session = 1,
+     .handler = delete_live_link},
     /* Anything else under a session, "/browser/sessions/" itself too. */
     SESSION(PB_METHOD_ANY, "/browser/sessions/*", PB_AUTH_TOKEN, answer_no_route),
+
+    /* The live view page and its WebSocket (live.c): the capability in the
+     * path is the auth; any method, so every answer goes through the
+     * handler that keeps the capability out of the log. */
+    {.method = PB_METHOD_ANY,
+     .pattern = "/live/*",
+     .label = "/live/{capability}",
+     .auth = PB_AUTH_NONE,
+     .handler = get_live_page},
 
     /* Persistent contexts: jobs, as they write the store and the data dir.
      * Deleting holds no concurrent action, like a release. */

@@ -33,6 +33,15 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
   cJSON_AddNumberToObject(out, "keepAliveMs", (double)keep_alive);
   /* The trace is kept under the session's id once the session closes. */
   if (trace) cJSON_AddStringToObject(out, "traceId", id);
+  if (job->opts.live) {
+    /* An interactive live view link for the default hour. */
+    cJSON *link = NULL;
+    if (pb_op_live_link(job, id, 1, 0, &link) == 0) {
+      cJSON_AddStringToObject(out, "liveUrl", cJSON_GetObjectItemCaseSensitive(link, "url")->valuestring);
+      cJSON_AddStringToObject(out, "liveId", cJSON_GetObjectItemCaseSensitive(link, "id")->valuestring);
+    }
+    cJSON_Delete(link);
+  }
   if (ctx) {
     cJSON *c = cJSON_AddObjectToObject(out, "context");
     cJSON_AddStringToObject(c, "id", ctx);

@@ -135,6 +135,14 @@ int pb_op_context_create(pb_job *job, pb_op_result *res);
 int pb_op_contexts_list(pb_job *job, pb_op_result *res);
 int pb_op_context_get(pb_job *job, pb_op_result *res);
 int pb_op_context_delete(pb_job *job, pb_op_result *res);
+/* POST /browser/sessions/{id}/live (opts.session_id, live_mode,
+ * live_ttl_ms): a live view link {id, url, mode, expiresAt} (live.c). */
+int pb_op_live_create(pb_job *job, pb_op_result *res);
+/* Mints a live view link to the account's session_id for ttl_ms (0: 1 h)
+ * and makes its JSON {id, url, mode, expiresAt} (*out, caller frees).
+ * PB_EBUSY: too many links. */
+int pb_op_live_link(pb_job *job, const char *session_id, int interactive, int64_t ttl_ms,
+                    cJSON **out);
 /* Before an acquire on context id: 0 when it is the account's and, with
  * persist, its contexts are within contextStorageMiB; else res is failed
  * (CONTEXT_NOT_FOUND, CONTEXT_QUOTA_EXCEEDED) and -1 returned. */

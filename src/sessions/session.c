@@ -5,6 +5,7 @@
 #include "sessions/contexts.h"
 #include "sessions/dlstore.h"
 #include "sessions/downloads.h"
+#include "sessions/screencast.h"
 #include "sessions/uploads.h"
 #include "trace/trace.h"
 
@@ -55,6 +56,7 @@ struct pb_session {
    * state is saved back when the session ends. */
   char ctx_id[PB_CONTEXT_ID_LEN + 1];
   int ctx_persist;
+  pb_screencast *cast; /* the live view's frame source; NULL: none */
   struct pb_session *next;
 };
 
@@ -122,7 +124,12 @@ void pb_session_unref(pb_session *s) {
   pthread_mutex_destroy(&s->trace_mu);
   pthread_cond_destroy(&s->idle);
   pb_uploads_free(s->uploads);
+  pb_screencast_free(s->cast);
   free(s);
+}
+
+pb_screencast *pb_session_screencast(pb_session *s) {
+  return s->cast;
 }
 
 const char *pb_session_id(pb_session *s) {
@@ -195,6 +202,7 @@ static void context_save(pb_sessions *ss, pb_session *s) {
 /* Kills the browser so running work fails fast, waits for it, records the
  * history row and frees what the session held. */
 static void teardown(pb_sessions *ss, pb_session *s) {
+  pb_screencast_stop(s->cast); /* its viewers get no more frames */
   /* Let the client read what is queued for it (the answer to Browser.close)
    * before the proxy goes; bounded, a client may not read at all. */
   for (int64_t until = pb_now_ms() + 1000;
@@ -461,6 +469,12 @@ int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t kee
         if (accts[i].id == account_id) pb_strlcpy(name, accts[i].name, sizeof(name));
     free(accts);
     pb_proxy_set_identity(s->proxy, name, s->id);
+    /* The live view's source, made before any client connects (its root
+     * session is then announced to no one). Without it there is no live
+     * view; the session works as before. */
+    if (pb_screencast_new(pb_browser_cdp(s->browser), s->proxy, ss->o.url_check,
+                          ss->o.url_check_data, deadline_ms, &s->cast))
+      PB_WARN("sessions: no live view for %s", s->id);
   }
   if (!rc) {
     /* Downloads go to the session's own dir in its profile: gone with the

@@ -546,8 +546,9 @@ static void test_limits(void) {
   const char *names[] = {"maxConcurrentSessions",  "acquisitionsPerMinute",
                          "quickActionsPerSecond",  "keepAliveMaxMs",
                          "concurrentQuickActions", "browserMsPerDay",
-                         "maxContexts",            "contextStorageMiB"};
-  int64_t want[] = {3, 30, 100, 600000, 6, 0, 10, 100}, v;
+                         "maxContexts",            "contextStorageMiB",
+                         "recordingStorageMiB"};
+  int64_t want[] = {3, 30, 100, 600000, 6, 0, 10, 100, 500}, v;
   for (size_t i = 0; i < PB_LIMITS_COUNT; i++) {
     ASSERT_STR_EQ(pb_limits_key(&d, i, &v), names[i]);
     ASSERT_EQ(v, want[i]);

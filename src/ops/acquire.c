@@ -15,10 +15,11 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
   int persist = ctx && job->opts.context_persist;
   if (ctx && pb_op_context_check(job, ctx, persist, res)) return -1;
   int64_t rec_quota = job->limits.recording_storage_mib << 20;
-  if (job->opts.record && pb_rec_store_used(job->env->recordings, job->account_id) >= rec_quota)
+  if (job->opts.record &&
+      pb_rec_store_used(job->env->recordings, job->account_id) + PB_RECORDING_MIN_ROOM > rec_quota)
     return pb_op_fail(res, PB_CODE_RECORDING_QUOTA_EXCEEDED,
-                      "the account's recordings take their %lld MiB (recordingStorageMiB) "
-                      "already; they are kept 24 hours",
+                      "the account's recordings leave less than 1 MiB of their %lld MiB "
+                      "(recordingStorageMiB); they are kept 24 hours",
                       (long long)job->limits.recording_storage_mib);
   int rc = pb_sessions_acquire_context(job->env->sessions, job->account_id, keep_alive,
                                        job->limits.max_concurrent_sessions, trace, ctx, persist,
@@ -44,7 +45,8 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
                           "its recording could not start");
       if (rrc == PB_ETOOBIG)
         return pb_op_fail(res, PB_CODE_RECORDING_QUOTA_EXCEEDED,
-                          "the account's recordings take their %lld MiB (recordingStorageMiB)",
+                          "the account's recordings leave less than 1 MiB of their %lld MiB "
+                          "(recordingStorageMiB)",
                           (long long)job->limits.recording_storage_mib);
       return pb_op_fail(res, PB_CODE_SERVICE_UNAVAILABLE,
                         "the session's screen could not be recorded; retry");

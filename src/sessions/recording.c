@@ -316,7 +316,9 @@ int pb_recording_start(pb_rec_store *st, pb_session *s, int64_t account_id, cons
 
   pthread_mutex_lock(&st->mu);
   r->base = kept_locked(st, account_id);
-  int rc = r->base + live_bytes_locked(st, account_id) >= quota_bytes ? PB_ETOOBIG : 0;
+  int rc = r->base + live_bytes_locked(st, account_id) + PB_RECORDING_MIN_ROOM > quota_bytes
+               ? PB_ETOOBIG
+               : 0;
   if (!rc && mkdir(r->dir, 0700)) rc = PB_EIO; /* a fresh session id: never there */
   if (!rc) {
     r->fd_frames = open_in(r->dir, "frames.bin", O_WRONLY | O_CREAT | O_EXCL | O_APPEND);

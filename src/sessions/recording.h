@@ -35,6 +35,8 @@
 #define PB_RECORDING_FPS 10
 /* Frames in one recording, at most (an hour at full rate). */
 #define PB_RECORDING_MAX_FRAMES 36000
+/* A recording starts only with this much of the account's quota free. */
+#define PB_RECORDING_MIN_ROOM ((int64_t)1 << 20)
 
 typedef struct pb_rec_store pb_rec_store;
 typedef struct pb_recording pb_recording;
@@ -53,7 +55,7 @@ int64_t pb_rec_store_used(pb_rec_store *st, int64_t account_id);
 /* Starts recording s's frames until pb_recording_finish, for account_id
  * under session_id (copied); cap_bytes bounds this recording (<= 0:
  * PB_RECORDING_CAP_BYTES), quota_bytes all the account's. PB_ETOOBIG when
- * the account's recordings take quota_bytes already; PB_ENOTFOUND when s
+ * less than PB_RECORDING_MIN_ROOM of quota_bytes is free; PB_ENOTFOUND when s
  * has no frame source; PB_EINVAL on a bad id; PB_EIO when its files cannot
  * be made. */
 int pb_recording_start(pb_rec_store *st, pb_session *s, int64_t account_id, const char *session_id,

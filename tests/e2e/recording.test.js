@@ -328,3 +328,42 @@ test('the account quota: a recording stops at it, and record is then refused wit
   const other = await acquire({ record: true });
   await release(other.sessionId);
 });
+
+test('ppod browser:recording saves the zip; browser:acquire --record records', { timeout: scaled(90000) }, async () => {
+  const { execFile } = require('node:child_process');
+  const bin = path.join(process.env.PPOD_BIN_DIR || path.join(__dirname, '..', '..', 'build'), 'ppod');
+  const env = { ...process.env, PAPERPOD_URL: daemon.url, PAPERPOD_TOKEN: daemon.token };
+  const run = (args) => new Promise((resolve) => {
+    execFile(bin, args, { env, timeout: scaled(60000), encoding: 'buffer' }, (err, stdout, stderr) => {
+      resolve({ code: err ? err.code : 0, stdout: stdout.toString(), stderr: stderr.toString() });
+    });
+  });
+  const acq = await run(['browser:acquire', '--record']);
+  assert.equal(acq.code, 0, acq.stderr);
+  const id = acq.stdout.trim();
+  assert.match(id, /^[0-9a-f]{32}$/);
+  sessions.add(id);
+  const a = await agent({ webSocketDebuggerUrl: `${daemon.url.replace('http', 'ws')}/browser/sessions/${id}/devtools/browser` });
+  await a.page.goto(pageUrl('green'));
+  await recorded(id, pageUrl('green'), 3);
+  await a.browser.disconnect();
+  await release(id);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ppod-rec-cli-'));
+  try {
+    const out = path.join(dir, 'r.zip');
+    const saved = await run(['browser:recording', id, '-o', out]);
+    assert.equal(saved.code, 0, saved.stderr);
+    assert.equal(saved.stdout.trim(), out);
+    const zip = await readZip(fs.readFileSync(out));
+    const idx = JSON.parse(zip.get('index.json').toString('utf8'));
+    assert.ok(idx.frames.length >= 3);
+    assert.ok(idx.frames.every((f) => zip.get(f.file) && zip.get(f.file).subarray(0, 3).equals(JPEG_MAGIC)));
+    // Not a recorded session: the error, and no file.
+    const none = await run(['browser:recording', 'f'.repeat(32), '-o', path.join(dir, 'none.zip')]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /RECORDING_NOT_FOUND/);
+    assert.ok(!fs.existsSync(path.join(dir, 'none.zip')));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

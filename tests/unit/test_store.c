@@ -1137,7 +1137,7 @@ static void test_admin_limits(void) {
   const char *defaults = "maxConcurrentSessions=3\nacquisitionsPerMinute=30\n"
                          "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
                          "concurrentQuickActions=6\nbrowserMsPerDay=0\nmaxContexts=10\n"
-                         "contextStorageMiB=100\n";
+                         "contextStorageMiB=100\nrecordingStorageMiB=500\n";
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
   ASSERT_STR_EQ(out, defaults);
   free(out);
@@ -1154,7 +1154,7 @@ static void test_admin_limits(void) {
   ASSERT_STR_EQ(out, "maxConcurrentSessions=5\nacquisitionsPerMinute=30\n"
                      "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
                      "concurrentQuickActions=6\nbrowserMsPerDay=3600000\nmaxContexts=10\n"
-                     "contextStorageMiB=100\n");
+                     "contextStorageMiB=100\nrecordingStorageMiB=500\n");
   free(out);
   free(err);
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "sam"), 0);

@@ -545,22 +545,27 @@ static int frame_span(const cJSON *f, int64_t *off, size_t *len) {
 
 int pb_rec_frame(pb_rec_store *st, int64_t account_id, const char *session_id, long n, char **jpeg,
                  size_t *len) {
-  cJSON *idx = NULL;
-  int rc = pb_rec_index(st, account_id, session_id, &idx);
-  if (rc) return rc;
-  const cJSON *f = n >= 0 && n <= INT32_MAX
-                       ? cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(idx, "frames"), (int)n)
-                       : NULL;
-  int64_t off = 0;
-  if (!f)
-    rc = PB_EINVAL;
-  else if (!(rc = frame_span(f, &off, len))) {
-    char dir[DIR_CAP];
-    dir_of(st, account_id, session_id, dir, sizeof(dir));
-    rc = read_at(dir, off, *len, jpeg);
+  char dir[DIR_CAP];
+  int rc = find(st, account_id, session_id, dir, sizeof(dir));
+  char *idx = NULL;
+  if (!rc) rc = read_small(dir, "index.jsonl", INDEX_MAX, &idx, NULL);
+  if (rc) return rc == PB_ETOOBIG ? PB_ENOMEM : PB_ENOTFOUND;
+  /* Line n alone is parsed: a player asks for every frame in turn. */
+  char *line = idx, *nl = NULL;
+  for (long i = 0; n >= 0 && line && (nl = strchr(line, '\n')); i++, line = nl + 1)
+    if (i == n) break;
+  cJSON *l = NULL;
+  if (n >= 0 && line && nl) {
+    *nl = '\0';
+    l = cJSON_Parse(line);
   }
-  cJSON_Delete(idx);
-  return rc;
+  free(idx);
+  if (!l) return PB_EINVAL;
+  double o = pb_json_num(l, "o", -1), flen = pb_json_num(l, "n", -1);
+  cJSON_Delete(l);
+  if (o < 0 || flen <= 0 || flen > (double)PB_SCREENCAST_FRAME_MAX) return PB_EIO;
+  *len = (size_t)flen;
+  return read_at(dir, (int64_t)o, *len, jpeg);
 }
 
 int pb_rec_zip(pb_rec_store *st, int64_t account_id, const char *session_id, char **zip,

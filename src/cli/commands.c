@@ -103,6 +103,8 @@ static const pb_cli_flag acquire_flags[] = {
      .help = "start on this persistent context's saved state (see 'ppod browser:contexts')"},
     {.name = "--persist", .kind = PB_CLI_F_BOOL, .path = "context.persist",
      .help = "with --context: save the session's state back to it when the session ends"},
+    {.name = "--record", .kind = PB_CLI_F_BOOL, .path = "record",
+     .help = "record the session's screen (see 'ppod browser:recording')"},
     {0},
 };
 static const pb_cli_flag usage_flags[] = {
@@ -170,6 +172,13 @@ static const pb_cli_flag live_flags[] = {
     {0},
 };
 static const pb_cli_flag *const live_opts[] = {live_flags, json_flags, NULL};
+static int cmd_recording(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static const pb_cli_flag recording_flags[] = {
+    {.name = "--output", .alias = "-o", .kind = PB_CLI_F_OUTPUT, .metavar = "FILE",
+     .help = "where to save the zip (default recording-ID.zip)"},
+    {0},
+};
+static const pb_cli_flag *const recording_opts[] = {recording_flags, NULL};
 
 const pb_cli_command pb_cli_commands[] = {
     {.name = "browser:screenshot", .summary = "Take a screenshot of a page (PNG, JPEG or WebP)",
@@ -248,6 +257,14 @@ const pb_cli_command pb_cli_commands[] = {
                     "or up to 24 h after it ended). With -o DIR the completed ones are saved\n"
                     "into DIR and their paths printed.",
      .flags = downloads_opts, .handler = cmd_downloads, .output = PB_CLI_OUT_RESULT,
+     .min_args = 1, .max_args = 1},
+    {.name = "browser:recording", .summary = "Save a recorded session's frames and index (zip)",
+     .args = "<id>",
+     .description = "For a session acquired with --record (live, or up to 24 h after it\n"
+                    "ended): saves frame-00001.jpg ... and index.json (time, URL and size of\n"
+                    "each frame) as one zip, and prints its path. The replay page is at\n"
+                    "/browser/sessions/ID/recording (open it with ?token=TOKEN).",
+     .flags = recording_opts, .handler = cmd_recording, .output = PB_CLI_OUT_RESULT,
      .min_args = 1, .max_args = 1},
     {.name = "browser:contexts", .summary = "List, create or delete persistent contexts",
      .args = "[create [name] | get <id> | delete <id>]",
@@ -917,6 +934,53 @@ static int cmd_downloads(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cl
     status = fflush(ctx->out) ? PB_CLI_EXIT_FAIL : PB_CLI_EXIT_OK;
   }
   api_done(&c);
+  return status;
+}
+
+/* browser:recording ID [-o FILE]: the recording's zip, saved. */
+static int cmd_recording(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
+  char base[128], route[256], err[1024], file[4096];
+  int status = session_route(ctx, a->pos[0], base, sizeof(base));
+  if (status) return status;
+  snprintf(route, sizeof(route), "%s/recording?format=zip", base);
+  char *url = NULL, *token = NULL;
+  if (pb_cli_resolve(a->url, a->token, &url, &token, err, sizeof(err))) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    return PB_CLI_EXIT_FAIL;
+  }
+  pb_cli_request req = {.method = "GET",
+                        .base_url = url,
+                        .route = route,
+                        .token = token,
+                        .max_response = PB_CLI_MAX_RESPONSE,
+                        .timeout_ms = PB_CLI_TIMEOUT_MS};
+  pb_cli_response resp;
+  pb_buf_init(&resp.body, 0);
+  if (ctx->send(&req, &resp, err, sizeof(err))) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    status = PB_CLI_EXIT_FAIL;
+  } else if (resp.status != 200) {
+    cJSON *doc = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+    report_error(ctx, &req, &resp, doc);
+    cJSON_Delete(doc);
+    status = PB_CLI_EXIT_FAIL;
+  } else {
+    if (a->out)
+      pb_strlcpy(file, a->out, sizeof(file));
+    else
+      snprintf(file, sizeof(file), "recording-%s.zip", a->pos[0]);
+    if (pb_cli_file_write_atomic(file, resp.body.data, resp.body.len, 0644, err, sizeof(err))) {
+      fprintf(ctx->err, "ppod: %s\n", err);
+      status = PB_CLI_EXIT_FAIL;
+    } else {
+      fprintf(ctx->out, "%s\n", file);
+      status = fflush(ctx->out) ? PB_CLI_EXIT_FAIL : PB_CLI_EXIT_OK;
+    }
+  }
+  pb_buf_free(&resp.body);
+  free(url);
+  free(token);
   return status;
 }
 

@@ -59,7 +59,9 @@
   X(LIVE_LINK_NOT_FOUND, "LIVE_LINK_NOT_FOUND")                                \
   X(LIVE_LINK_EXPIRED, "LIVE_LINK_EXPIRED")                                    \
   X(LIVE_LINK_REVOKED, "LIVE_LINK_REVOKED")                                    \
-  X(LIVE_VIEW_ONLY, "LIVE_VIEW_ONLY")
+  X(LIVE_VIEW_ONLY, "LIVE_VIEW_ONLY")                                          \
+  X(RECORDING_NOT_FOUND, "RECORDING_NOT_FOUND")                                \
+  X(RECORDING_QUOTA_EXCEEDED, "RECORDING_QUOTA_EXCEEDED")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

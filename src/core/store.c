@@ -998,6 +998,7 @@ static const limit_def limit_defs[PB_LIMITS_COUNT] = {
     {"browserMsPerDay", offsetof(pb_limits, browser_ms_per_day), 1, 0, 1000 * MS_PER_DAY},
     {"maxContexts", offsetof(pb_limits, max_contexts), 0, 0, 1000},
     {"contextStorageMiB", offsetof(pb_limits, context_storage_mib), 1, 0, 1024 * 1024},
+    {"recordingStorageMiB", offsetof(pb_limits, recording_storage_mib), 1, 0, 1024 * 1024},
 };
 
 void pb_limits_default(pb_limits *l) {
@@ -1011,6 +1012,7 @@ void pb_limits_default(pb_limits *l) {
   l->browser_ms_per_day = 0;
   l->max_contexts = 10;
   l->context_storage_mib = 100;
+  l->recording_storage_mib = 500;
 }
 
 static int64_t limit_read(const pb_limits *l, const limit_def *d) {
@@ -1059,7 +1061,7 @@ int pb_limits_apply(pb_limits *l, const char *key, const char *value, char *err,
     set_err(err, errcap,
             "unknown limit \"%.64s\" (known: maxConcurrentSessions, acquisitionsPerMinute,"
             " quickActionsPerSecond, keepAliveMaxMs, concurrentQuickActions, browserMsPerDay,"
-            " maxContexts, contextStorageMiB)",
+            " maxContexts, contextStorageMiB, recordingStorageMiB)",
             key);
     return PB_EINVAL;
   }

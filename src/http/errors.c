@@ -56,6 +56,8 @@ static const struct {
     [PB_CODE_LIVE_LINK_EXPIRED] = {410, "the live view link expired; ask for a new one"},
     [PB_CODE_LIVE_LINK_REVOKED] = {410, "the live view link was revoked"},
     [PB_CODE_LIVE_VIEW_ONLY] = {403, "the live view link is view-only: input is refused"},
+    [PB_CODE_RECORDING_NOT_FOUND] = {404, "no recording (or no such frame) for this account's session"},
+    [PB_CODE_RECORDING_QUOTA_EXCEEDED] = {413, "the account's recordings are at their cap"},
 };
 
 int pb_http_status(pb_code code) {

@@ -209,6 +209,8 @@ void get_limits(pb_server *s, req *r) {
   /* Persistent contexts: how many may be kept, and their stored MiB. */
   cJSON_AddNumberToObject(o, "maxContexts", l.max_contexts);
   cJSON_AddNumberToObject(o, "contextStorageMiB", (double)l.context_storage_mib);
+  /* Session recordings kept (24 h): their MiB together. */
+  cJSON_AddNumberToObject(o, "recordingStorageMiB", (double)l.recording_storage_mib);
   answer_json(r, o);
 }
 

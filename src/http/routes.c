@@ -192,6 +192,26 @@ static const pb_route routes[] = {
      .auth = PB_AUTH_TOKEN,
      .session = 1,
      .handler = delete_live_link},
+    /* A session's recording, live or kept 24 h after it ended, so not tied
+     * to a live session (ops/recording.c): the replay page (?format=zip:
+     * the frames and index), its index and frames. ?token= too: the page is
+     * opened in a browser, which sends no header. */
+    {.method = PB_METHOD_GET,
+     .pattern = "/browser/sessions/{id}/recording",
+     .label = SESSION_LABEL "/recording",
+     .auth = PB_AUTH_TOKEN_OR_QUERY,
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_recording,
+     .param_key = "id",
+     .param_rest = 1},
+    {.method = PB_METHOD_GET,
+     .pattern = "/browser/sessions/{id}/recording/*",
+     .label = SESSION_LABEL "/recording/*",
+     .auth = PB_AUTH_TOKEN_OR_QUERY,
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_recording,
+     .param_key = "id",
+     .param_rest = 1},
     /* Anything else under a session, "/browser/sessions/" itself too. */
     SESSION(PB_METHOD_ANY, "/browser/sessions/*", PB_AUTH_TOKEN, answer_no_route),
 

@@ -400,6 +400,7 @@ static void submit_job(pb_server *s, req *r) {
       r->wsi ? lws_get_urlarg_by_name(r->wsi, "format=", fmt, sizeof(fmt))
              : NULL;
   r->job.format_junit = f && !strcmp(f, "junit");
+  r->job.format_zip = f && !strcmp(f, "zip");
   atomic_fetch_add(&r->refs, 1);
   r->t_submit = pb_now_ms();
   /* Keyed by account: the queue serves accounts fairly. */

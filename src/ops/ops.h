@@ -41,6 +41,7 @@ typedef struct {
   pb_sessions *sessions;
   pb_trace_store *traces;   /* where trace zips are kept; may be NULL */
   struct pb_dl_store *downloads; /* ended sessions' downloads; may be NULL */
+  struct pb_rec_store *recordings; /* sessions' recordings; may be NULL */
   const char *egress_mode;  /* "netns+proxy" or "proxy", for /healthz */
   const char *isolation_mode; /* "mountns+uid" or "none", for /healthz */
   const char *memory_mode;  /* "cgroup-v1", "cgroup-v2", "rss-watchdog" or "off" */
@@ -77,6 +78,7 @@ typedef struct {
   pb_session *session;      /* run in this acquired session's browser; may be NULL */
   char ws_base[300];        /* "ws://host" the client reached us at */
   int format_junit;         /* ?format=junit: answer JUnit XML (POST /browser/test) */
+  int format_zip;           /* ?format=zip: a recording as a zip */
   void *deferred;           /* work left for after the answer (a trace to finish) */
 } pb_job;
 
@@ -128,6 +130,10 @@ int pb_op_test(pb_job *job, pb_op_result *res); /* testrun.c */
 /* GET /browser/sessions/{id}/downloads[/{did}] (opts.id: "ID/downloads[/DID]"),
  * live or kept (downloads.c). */
 int pb_op_downloads(pb_job *job, pb_op_result *res);
+/* GET /browser/sessions/{id}/recording[/index|/frames/{n}] (opts.id:
+ * "ID/recording..."): the replay page, its index, one frame, or with
+ * ?format=zip the whole recording (recording.c). */
+int pb_op_recording(pb_job *job, pb_op_result *res);
 int pb_op_download(pb_job *job, pb_op_result *res);
 /* /browser/contexts (contexts.c): create (opts.name), list, get and delete
  * (opts.id). */

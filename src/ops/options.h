@@ -179,6 +179,10 @@ typedef struct {
   int live;
   const char *live_mode;
   int64_t live_ttl_ms;
+  /* acquire: record (keep the session's frames) and recordMaxMiB (this
+   * recording's cap; 0: PB_RECORDING_CAP_BYTES). */
+  int record;
+  int record_max_mib;
 } pb_request;
 
 /* Fills o with every default (no url, no html). Cannot fail. */

@@ -5,6 +5,7 @@
 #include "sessions/contexts.h"
 #include "sessions/dlstore.h"
 #include "sessions/downloads.h"
+#include "sessions/recording.h"
 #include "sessions/screencast.h"
 #include "sessions/uploads.h"
 #include "trace/trace.h"
@@ -57,6 +58,19 @@ struct pb_session {
   char ctx_id[PB_CONTEXT_ID_LEN + 1];
   int ctx_persist;
   pb_screencast *cast; /* the live view's frame source; NULL: none */
+  pb_recording *rec;   /* the recording of its frames (under mu); NULL: none */
+  /* The trace's filmstrip: the frame source's frames, at most
+   * TRACE_FRAME_MS apart, the newest of each interval kept (callback and
+   * teardown only, never at once). */
+  pb_screencast_sub *trace_sub;
+  struct {
+    unsigned char *jpeg;
+    size_t len;
+    int64_t ms;
+    int w, h;
+    char tab[64];
+  } trace_pend;
+  int64_t trace_last_ms;
   struct pb_session *next;
 };
 
@@ -65,6 +79,9 @@ struct pb_session {
 static void trace_rec(int dir, const char *json, size_t len, void *data) {
   pb_session *s = data;
   int64_t now = pb_wall_ms();
+  /* The frame source's frames and acks: the filmstrip gets them paced
+   * (trace_frame), not every one as a message. */
+  if (memmem(json, len < 96 ? len : 96, "\"Page.screencastFrame", 21)) return;
   pb_trace_cdp(s->trace, dir, now, json, len);
   if (len > 65536 && dir == 0) return;
   static const char prefix[] = "{\"id\":";
@@ -93,6 +110,53 @@ static void trace_rec(int dir, const char *json, size_t len, void *data) {
   pthread_mutex_unlock(&s->trace_mu);
 }
 
+#define TRACE_FRAME_MS 100
+
+static void trace_frame_put(pb_session *s, const unsigned char *jpeg, size_t len, int64_t ms,
+                            int w, int h, const char *tab) {
+  if (!s->trace_last_ms) pb_trace_meta(s->trace, NULL, w, h, NULL, NULL);
+  pb_trace_frame(s->trace, ms, jpeg, len, w, h, tab);
+  s->trace_last_ms = ms;
+}
+
+/* CDP reader thread: a frame for the trace's filmstrip. A frame too soon
+ * after the last one kept waits as the pending one, replaced by newer ones,
+ * and goes in once the interval passed. */
+static void trace_frame(const pb_screencast_frame *f, void *data) {
+  pb_session *s = data;
+  if (s->trace_pend.jpeg && f->wall_ms - s->trace_last_ms >= TRACE_FRAME_MS) {
+    trace_frame_put(s, s->trace_pend.jpeg, s->trace_pend.len, s->trace_pend.ms, s->trace_pend.w,
+                    s->trace_pend.h, s->trace_pend.tab);
+    free(s->trace_pend.jpeg);
+    s->trace_pend.jpeg = NULL;
+  }
+  if (f->wall_ms - s->trace_last_ms >= TRACE_FRAME_MS) {
+    trace_frame_put(s, f->jpeg, f->len, f->wall_ms, f->width, f->height, f->target_id);
+    return;
+  }
+  unsigned char *copy = malloc(f->len ? f->len : 1);
+  if (!copy) return;
+  memcpy(copy, f->jpeg, f->len);
+  free(s->trace_pend.jpeg);
+  s->trace_pend.jpeg = copy;
+  s->trace_pend.len = f->len;
+  s->trace_pend.ms = f->wall_ms;
+  s->trace_pend.w = f->width;
+  s->trace_pend.h = f->height;
+  pb_strlcpy(s->trace_pend.tab, f->target_id ? f->target_id : "", sizeof(s->trace_pend.tab));
+}
+
+/* Ends the filmstrip: no more frames, the pending one goes in. */
+static void trace_frames_end(pb_session *s) {
+  pb_screencast_unsubscribe(s->trace_sub);
+  s->trace_sub = NULL;
+  if (s->trace_pend.jpeg)
+    trace_frame_put(s, s->trace_pend.jpeg, s->trace_pend.len, s->trace_pend.ms, s->trace_pend.w,
+                    s->trace_pend.h, s->trace_pend.tab);
+  free(s->trace_pend.jpeg);
+  s->trace_pend.jpeg = NULL;
+}
+
 struct pb_sessions {
   pb_sessions_opts o;
   pthread_mutex_t mu;
@@ -103,6 +167,23 @@ struct pb_sessions {
   int stopping;
   pthread_t sweeper;
 };
+
+int pb_session_record(pb_session *s, int64_t cap_bytes, int64_t quota_bytes) {
+  if (!s->ss->o.recordings || !s->cast) return PB_ENOTFOUND;
+  pb_recording *r = NULL;
+  int rc = pb_recording_start(s->ss->o.recordings, s, s->account_id, s->id, cap_bytes,
+                              quota_bytes, &r);
+  if (rc) return rc;
+  pthread_mutex_lock(&s->mu);
+  int ended = s->ended != 0 || s->rec != NULL;
+  if (!ended) s->rec = r;
+  pthread_mutex_unlock(&s->mu);
+  if (ended) {
+    pb_recording_finish(r);
+    return PB_ENOTFOUND;
+  }
+  return 0;
+}
 
 /* No entropy: refuse to mint guessable ids. */
 static void hex_random(char *out, size_t nbytes) {
@@ -203,6 +284,13 @@ static void context_save(pb_sessions *ss, pb_session *s) {
  * history row and frees what the session held. */
 static void teardown(pb_sessions *ss, pb_session *s) {
   pb_screencast_stop(s->cast); /* its viewers get no more frames */
+  /* The recording and the filmstrip end with the frames. */
+  pthread_mutex_lock(&s->mu);
+  pb_recording *rec = s->rec;
+  s->rec = NULL;
+  pthread_mutex_unlock(&s->mu);
+  pb_recording_finish(rec);
+  if (s->trace) trace_frames_end(s);
   /* Let the client read what is queued for it (the answer to Browser.close)
    * before the proxy goes; bounded, a client may not read at all. */
   for (int64_t until = pb_now_ms() + 1000;
@@ -475,6 +563,9 @@ int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t kee
     if (pb_screencast_new(pb_browser_cdp(s->browser), s->proxy, ss->o.url_check,
                           ss->o.url_check_data, deadline_ms, &s->cast))
       PB_WARN("sessions: no live view for %s", s->id);
+    /* A traced session's trace gets the frames as its filmstrip. */
+    if (s->trace && s->cast && pb_screencast_subscribe(s, trace_frame, s, &s->trace_sub))
+      PB_WARN("sessions: no filmstrip in the trace of %s", s->id);
   }
   if (!rc) {
     /* Downloads go to the session's own dir in its profile: gone with the

@@ -546,8 +546,9 @@ static void test_limits(void) {
   const char *names[] = {"maxConcurrentSessions",  "acquisitionsPerMinute",
                          "quickActionsPerSecond",  "keepAliveMaxMs",
                          "concurrentQuickActions", "browserMsPerDay",
-                         "maxContexts",            "contextStorageMiB"};
-  int64_t want[] = {3, 30, 100, 600000, 6, 0, 10, 100}, v;
+                         "maxContexts",            "contextStorageMiB",
+                         "recordingStorageMiB"};
+  int64_t want[] = {3, 30, 100, 600000, 6, 0, 10, 100, 500}, v;
   for (size_t i = 0; i < PB_LIMITS_COUNT; i++) {
     ASSERT_STR_EQ(pb_limits_key(&d, i, &v), names[i]);
     ASSERT_EQ(v, want[i]);
@@ -1136,7 +1137,7 @@ static void test_admin_limits(void) {
   const char *defaults = "maxConcurrentSessions=3\nacquisitionsPerMinute=30\n"
                          "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
                          "concurrentQuickActions=6\nbrowserMsPerDay=0\nmaxContexts=10\n"
-                         "contextStorageMiB=100\n";
+                         "contextStorageMiB=100\nrecordingStorageMiB=500\n";
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
   ASSERT_STR_EQ(out, defaults);
   free(out);
@@ -1153,7 +1154,7 @@ static void test_admin_limits(void) {
   ASSERT_STR_EQ(out, "maxConcurrentSessions=5\nacquisitionsPerMinute=30\n"
                      "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
                      "concurrentQuickActions=6\nbrowserMsPerDay=3600000\nmaxContexts=10\n"
-                     "contextStorageMiB=100\n");
+                     "contextStorageMiB=100\nrecordingStorageMiB=500\n");
   free(out);
   free(err);
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "sam"), 0);

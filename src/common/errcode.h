@@ -59,7 +59,10 @@
   X(LIVE_LINK_NOT_FOUND, "LIVE_LINK_NOT_FOUND")                                \
   X(LIVE_LINK_EXPIRED, "LIVE_LINK_EXPIRED")                                    \
   X(LIVE_LINK_REVOKED, "LIVE_LINK_REVOKED")                                    \
-  X(LIVE_VIEW_ONLY, "LIVE_VIEW_ONLY")
+  X(LIVE_VIEW_ONLY, "LIVE_VIEW_ONLY")                                          \
+  X(HANDOFF_NOT_FOUND, "HANDOFF_NOT_FOUND")                                    \
+  X(HANDOFF_PENDING, "HANDOFF_PENDING")                                        \
+  X(HANDOFF_TIMEOUT, "HANDOFF_TIMEOUT")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

@@ -179,6 +179,10 @@ typedef struct {
   int live;
   const char *live_mode;
   int64_t live_ttl_ms;
+  /* POST /browser/sessions/{id}/handoff: message (NULL: none) and timeout
+   * (0: the default, 10 min). */
+  const char *handoff_message;
+  int64_t handoff_timeout_ms;
 } pb_request;
 
 /* Fills o with every default (no url, no html). Cannot fail. */

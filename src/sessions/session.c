@@ -5,6 +5,7 @@
 #include "sessions/contexts.h"
 #include "sessions/dlstore.h"
 #include "sessions/downloads.h"
+#include "sessions/handoff.h"
 #include "sessions/screencast.h"
 #include "sessions/uploads.h"
 #include "trace/trace.h"
@@ -252,6 +253,11 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   PB_INFO("sessions: %s: %lld refused call(s), %lld client connection(s), %lld left early",
           s->id, (long long)stats.refused_calls, (long long)stats.client_connections,
           (long long)stats.client_disconnects);
+  pb_handoff ho; /* the last handoff to a person, for the history */
+  if (!pb_handoff_take(s->id, &ho) &&
+      pb_session_handoff_record(ss->o.store, s->id, pb_handoff_state_text(ho.state),
+                                pb_handoff_by_text(ho.ended_by)))
+    PB_WARN("sessions: handoff of %s not recorded", s->id);
   int rc = pb_session_close_record(ss->o.store, s->id, now, s->reason, s->reason_text);
   if (rc && rc != PB_EEXIST)
     PB_ERR("sessions: history of %s not recorded: %s", s->id, pb_strerror(rc));

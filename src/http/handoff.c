@@ -157,8 +157,8 @@ void get_handoff(pb_server *s, req *r) {
   const char *sid = pb_session_id(r->route_session);
   char arg[32];
   long long wait = 0;
-  if (lws_get_urlarg_by_name(r->wsi, "wait=", arg, sizeof(arg)) &&
-      pb_parse_int(arg, 0, WAIT_MAX_S, &wait)) {
+  const char *w = lws_get_urlarg_by_name(r->wsi, "wait=", arg, sizeof(arg));
+  if (w && pb_parse_int(w, 0, WAIT_MAX_S, &wait)) {
     answer_error(r, PB_CODE_INVALID_REQUEST, "wait must be whole seconds from 0 to %d", WAIT_MAX_S);
     return;
   }

@@ -281,3 +281,40 @@ test('the history keeps the last handoff and who ended it', async () => {
   assert.ok(rows.some((x) => x.handoff.state === 'completed' && x.handoff.endedBy === 'agent'));
   assert.ok(rows.some((x) => x.handoff.state === 'waiting' && x.handoff.endedBy === null));
 });
+
+test('ppod browser:handoff prints the URL and, with --wait, waits for the person', async () => {
+  const path = require('node:path');
+  const { spawn } = require('node:child_process');
+  const PPOD = path.join(process.env.PPOD_BIN_DIR || path.join(__dirname, '..', '..', 'build'), 'ppod');
+  const env = { ...process.env, PAPERPOD_URL: daemon.url, PAPERPOD_TOKEN: daemon.token };
+  const run = (args, onLine) => new Promise((resolve) => {
+    const p = spawn(PPOD, args, { env });
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d) => {
+      stdout += d;
+      if (onLine && stdout.includes('\n')) { const f = onLine; onLine = null; f(stdout.split('\n')[0]); }
+    });
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  const s = await acquire();
+  let v;
+  const out = await run(['browser:handoff', s.sessionId, '--message', 'Sign in please', '--timeout', '60000', '--wait'],
+    async (url) => {
+      assert.match(url, /^http:\/\/.+\/live\/[0-9a-f]{32}$/);
+      v = await viewer(url);
+      await v.waitForFunction(() => document.getElementById('handoffmsg').textContent === 'Sign in please', { timeout: scaled(10000), polling: 100 });
+      await v.click('#done');
+    });
+  assert.equal(out.code, 0, out.stderr);
+  const result = JSON.parse(out.stdout.split('\n').slice(1).join('\n'));
+  assert.equal(result.state, 'completed');
+  assert.equal(result.endedBy, 'person');
+  await v.close();
+  const late = await run(['browser:handoff', s.sessionId, '--timeout', '1000', '--wait']);
+  assert.equal(late.code, 1);
+  assert.match(late.stderr, /HANDOFF_TIMEOUT/);
+  const bad = await run(['browser:handoff', s.sessionId, '--timeout', '5']);
+  assert.equal(bad.code, 2);
+  await release(s.sessionId);
+});

@@ -432,9 +432,36 @@ static int write_text(struct lws *wsi, const char *t) {
   return ok ? 0 : -1;
 }
 
+/* Sends the session's handoff when it changed since last told: the page
+ * shows its message and, while it waits, the "Done" button. 1 with *rc
+ * when it wrote. */
+static int send_handoff(viewer *v, struct lws *wsi, int *rc) {
+  pb_handoff h;
+  unsigned hv = pb_handoff_get(v->link.session_id, v->link.account_id, &h) ? 0 : h.version;
+  if (hv == v->handoff_sent) return 0;
+  v->handoff_sent = hv;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "t", "handoff");
+  cJSON_AddBoolToObject(o, "waiting", hv && h.state == PB_HANDOFF_WAITING);
+  cJSON_AddStringToObject(o, "state", hv ? pb_handoff_state_text(h.state) : "none");
+  cJSON_AddStringToObject(o, "message", hv ? h.message : "");
+  if (hv && pb_handoff_by_text(h.ended_by))
+    cJSON_AddStringToObject(o, "endedBy", pb_handoff_by_text(h.ended_by));
+  cJSON_AddBoolToObject(o, "canHandBack", v->link.mode == PB_LIVE_INTERACTIVE);
+  char *txt = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  *rc = txt ? write_text(wsi, txt) : -1;
+  free(txt);
+  lws_callback_on_writable(wsi);
+  return 1;
+}
+
 int live_writable(struct lws *wsi, pss_t *pss) {
   viewer *v = pss->live;
   if (v->kill_code) {
+    /* A handoff that ended (and revoked its link) is told before the close. */
+    int hrc;
+    if (v->hello_sent && send_handoff(v, wsi, &hrc)) return hrc;
     lws_close_reason(wsi, (enum lws_close_status)v->kill_code, (unsigned char *)v->kill_reason,
                      strlen(v->kill_reason));
     return -1;
@@ -469,27 +496,8 @@ int live_writable(struct lws *wsi, pss_t *pss) {
     lws_callback_on_writable(wsi);
     return rc;
   }
-  /* The session's handoff, when it changed: the page shows its message
-   * and, while it waits, the "Done" button. */
-  pb_handoff h;
-  unsigned hv = pb_handoff_get(v->link.session_id, v->link.account_id, &h) ? 0 : h.version;
-  if (hv != v->handoff_sent) {
-    v->handoff_sent = hv;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "t", "handoff");
-    cJSON_AddBoolToObject(o, "waiting", hv && h.state == PB_HANDOFF_WAITING);
-    cJSON_AddStringToObject(o, "state", hv ? pb_handoff_state_text(h.state) : "none");
-    cJSON_AddStringToObject(o, "message", hv ? h.message : "");
-    if (hv && pb_handoff_by_text(h.ended_by))
-      cJSON_AddStringToObject(o, "endedBy", pb_handoff_by_text(h.ended_by));
-    cJSON_AddBoolToObject(o, "canHandBack", v->link.mode == PB_LIVE_INTERACTIVE);
-    char *txt = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    int rc = txt ? write_text(wsi, txt) : -1;
-    free(txt);
-    lws_callback_on_writable(wsi);
-    return rc;
-  }
+  int hrc;
+  if (send_handoff(v, wsi, &hrc)) return hrc;
   unsigned version = 0;
   char *tabs = NULL;
   pthread_mutex_lock(&v->mu);

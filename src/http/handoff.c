@@ -20,8 +20,10 @@
 #include <string.h>
 #include <time.h>
 
-#define WAIT_MAX_S 300 /* ?wait= at most */
-#define PARKED_MAX 1024
+#define WAIT_MAX_S 300       /* ?wait= at most */
+#define PARKED_MAX 1024      /* waits parked in all */
+#define PARKED_PER_SESSION 8 /* so one tenant cannot take them all */
+#define PARKED_PER_ACCOUNT 64
 #define TICK_MS 200
 
 typedef struct {
@@ -164,8 +166,17 @@ void get_handoff(pb_server *s, req *r) {
   }
   if (answer_state(r, sid, r->auth.account_id, wait == 0 || s->draining)) return;
   struct handoff_state *hs = state(s);
-  if (!hs || hs->n == PARKED_MAX) {
-    answer_error(r, PB_CODE_BUSY, "too many waits for handoffs; retry shortly");
+  int of_session = 0, of_account = 0;
+  for (int i = 0; hs && i < hs->n; i++)
+    if (hs->v[i].account_id == r->auth.account_id) {
+      of_account++;
+      of_session += !strcmp(hs->v[i].session_id, sid);
+    }
+  if (!hs || hs->n == PARKED_MAX || of_session >= PARKED_PER_SESSION ||
+      of_account >= PARKED_PER_ACCOUNT) {
+    answer_error(r, PB_CODE_BUSY,
+                 "too many waits for handoffs (%d a session, %d an account); retry shortly",
+                 PARKED_PER_SESSION, PARKED_PER_ACCOUNT);
     return;
   }
   parked *p = &hs->v[hs->n++];

@@ -262,6 +262,17 @@ test('attacks: another account gets 404, no handoff is 404, bad bodies and waits
   await v.waitForFunction(() => document.getElementById('handoffmsg').textContent === '<img src=x onerror=alert(1)>', { timeout: scaled(10000), polling: 100 });
   assert.equal(await v.evaluate(() => document.querySelectorAll('#handoffmsg img').length), 0);
   await v.close();
+  // Waits are capped a session (8), so one tenant cannot hold them all.
+  const waits = [];
+  for (let i = 0; i < 8; i++) waits.push(daemon.request('GET', handoffUrl(s.sessionId, '?wait=30'), { timeout: scaled(40000) }));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  r = await daemon.request('GET', handoffUrl(s.sessionId, '?wait=30'));
+  assert.equal(r.status, 503);
+  assert.equal(r.json.errors[0].code, 'BUSY');
+  r = await daemon.request('DELETE', handoffUrl(s.sessionId));
+  assert.equal(r.json.result.endedBy, 'agent');
+  for (const w of await Promise.all(waits)) assert.equal(w.json.result.endedBy, 'agent');
+  await handoff(s.sessionId, { message: 'once more' });
   // The session ends while the agent waits: the wait is answered, not left hanging.
   const wait = daemon.request('GET', handoffUrl(s.sessionId, '?wait=60'), { timeout: scaled(70000) });
   await new Promise((resolve) => setTimeout(resolve, 300));

@@ -185,6 +185,9 @@ void get_handoff(pb_server *s, req *r) {
   pb_strlcpy(p->session_id, sid, sizeof(p->session_id));
   p->account_id = r->auth.account_id;
   p->until_ms = pb_now_ms() + wait * 1000;
+  /* lws would close a connection quiet for its timeout_secs (30 s); the
+   * wait is bounded here instead. */
+  lws_set_timeout(r->wsi, NO_PENDING_TIMEOUT, 0);
   tick_start(hs);
 }
 

@@ -329,3 +329,15 @@ test('ppod browser:handoff prints the URL and, with --wait, waits for the person
   assert.equal(bad.code, 2);
   await release(s.sessionId);
 });
+
+test('a long poll longer than the server\'s idle timeout (30 s) is held, then answers waiting', async () => {
+  const s = await acquire();
+  await handoff(s.sessionId, { timeout: 120000 });
+  const t0 = Date.now();
+  const r = await daemon.request('GET', handoffUrl(s.sessionId, '?wait=35'), { timeout: scaled(60000) });
+  const took = Date.now() - t0;
+  assert.equal(r.status, 200, String(r.body));
+  assert.equal(r.json.result.state, 'waiting');
+  assert.ok(took >= 34500 && took < 35000 + scaled(5000), `took ${took} ms`);
+  await release(s.sessionId);
+});

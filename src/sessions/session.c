@@ -291,6 +291,13 @@ int pb_session_downloads(pb_session *s, pb_download **out, size_t *n, char *dir,
   return rc;
 }
 
+/* A session handed to a person is not idle while it waits for them (the
+ * handoff's own timeout, at most an hour, bounds that). */
+static int handoff_waits(pb_session *s) {
+  pb_handoff h;
+  return !pb_handoff_get(s->id, s->account_id, &h) && h.state == PB_HANDOFF_WAITING;
+}
+
 static void *sweeper_main(void *arg) {
   pb_sessions *ss = arg;
   pthread_mutex_lock(&ss->mu);
@@ -301,7 +308,8 @@ static void *sweeper_main(void *arg) {
       if (s->ended < 0) continue; /* still being acquired */
       if (!pb_cdp_alive(pb_browser_cdp(s->browser))) {
         end_locked(ss, s, 1011, "BrowserCrashed", "the browser process died");
-      } else if (now - pb_proxy_last_activity(s->proxy) > s->keep_alive_ms) {
+      } else if (now - pb_proxy_last_activity(s->proxy) > s->keep_alive_ms &&
+                 !handoff_waits(s)) {
         end_locked(ss, s, 1000, "BrowserIdle", "no activity for keep_alive");
       } else if (now - s->last_heartbeat >= HEARTBEAT_MS) {
         s->last_heartbeat = now;

@@ -341,3 +341,27 @@ test('a long poll longer than the server\'s idle timeout (30 s) is held, then an
   assert.ok(took >= 34500 && took < 35000 + scaled(5000), `took ${took} ms`);
   await release(s.sessionId);
 });
+
+test('a session waiting for a person is not idled out; once handed back, keep_alive applies again', async () => {
+  const s = await acquire({ keep_alive: 1500 });
+  const agent = await agentOn(s);
+  await agent.browser.disconnect(); // the agent goes quiet: only the person acts now
+  await handoff(s.sessionId, { timeout: 60000 });
+  const w = await daemon.request('GET', handoffUrl(s.sessionId, '?wait=4'), { timeout: scaled(20000) });
+  assert.equal(w.json.result.state, 'waiting');
+  let r = await daemon.request('GET', `/browser/sessions/${s.sessionId}`);
+  assert.equal(r.status, 200, 'alive after 4 s with keep_alive 1.5 s');
+  r = await daemon.request('DELETE', handoffUrl(s.sessionId));
+  assert.equal(r.status, 200);
+  const gone = await daemon.request('GET', handoffUrl(s.sessionId, '?wait=10'), { timeout: scaled(20000) });
+  // Idled out: the long poll of an ended handoff answers at once; the session then goes.
+  assert.equal(gone.status, 200);
+  const t0 = Date.now();
+  for (;;) {
+    r = await daemon.request('GET', `/browser/sessions/${s.sessionId}`);
+    if (r.status === 404) break;
+    assert.ok(Date.now() - t0 < scaled(10000), 'the session idled out');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  sessions.delete(s.sessionId);
+});

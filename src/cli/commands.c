@@ -179,6 +179,18 @@ static const pb_cli_flag recording_flags[] = {
     {0},
 };
 static const pb_cli_flag *const recording_opts[] = {recording_flags, NULL};
+static int cmd_handoff(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static const pb_cli_flag handoff_flags[] = {
+    {.name = "--message", .kind = PB_CLI_F_STRING, .path = "message", .metavar = "M",
+     .help = "what the person should do, shown on the live page"},
+    {.name = "--timeout", .kind = PB_CLI_F_INT, .path = "timeout", .metavar = "MS",
+     .help = "ms the person has, 1000 to 3600000 (default 600000)", .min = 1000,
+     .max = 3600000},
+    {.name = "--wait", .kind = PB_CLI_F_BOOL, .path = "wait",
+     .help = "then wait until the person hands back (exit 1 on timeout)"},
+    {0},
+};
+static const pb_cli_flag *const handoff_opts[] = {handoff_flags, json_flags, NULL};
 
 const pb_cli_command pb_cli_commands[] = {
     {.name = "browser:screenshot", .summary = "Take a screenshot of a page (PNG, JPEG or WebP)",
@@ -283,6 +295,14 @@ const pb_cli_command pb_cli_commands[] = {
      .flags = live_opts, .handler = cmd_live, .route = "/browser/sessions/{id}/live",
      .output = PB_CLI_OUT_RESULT, .min_args = 1,
      .max_args = 1},
+    {.name = "browser:handoff", .summary = "Hand a session to a person and (--wait) await it back",
+     .args = "<id>",
+     .description = "Prints a live view URL for a person: the page shows --message and a\n"
+                    "\"Done\" button. With --wait, then waits until the person presses it\n"
+                    "(prints the handoff as JSON) or the handoff times out (exit 1).\n"
+                    "One handoff waits at a time; DELETE /browser/sessions/ID/handoff ends it.",
+     .flags = handoff_opts, .handler = cmd_handoff, .route = "/browser/sessions/{id}/handoff",
+     .output = PB_CLI_OUT_RESULT, .min_args = 1, .max_args = 1},
     {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
      .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
                     "~/.config/ppod/token. '-' reads it from stdin. --token and\n"
@@ -774,6 +794,53 @@ static int cmd_live(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_arg
   }
   api_done(&c);
   return status;
+}
+
+static int cmd_handoff(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
+  char route[160];
+  int status = session_route(ctx, a->pos[0], route, sizeof(route) - 24);
+  if (status) return status;
+  pb_strlcpy(route + strlen(route), "/handoff", 12);
+  /* The CLI's flags become the route's body: {message, timeout}. */
+  cJSON *in = a->body ? cJSON_Parse(a->body) : NULL, *body = cJSON_CreateObject();
+  int wait = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "wait"));
+  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(in, "message");
+  const cJSON *to = cJSON_GetObjectItemCaseSensitive(in, "timeout");
+  if (cJSON_IsString(msg)) cJSON_AddStringToObject(body, "message", msg->valuestring);
+  if (cJSON_IsNumber(to)) cJSON_AddNumberToObject(body, "timeout", to->valuedouble);
+  char *text = cJSON_PrintUnformatted(body);
+  cJSON_Delete(in);
+  cJSON_Delete(body);
+  if (!text) return PB_CLI_EXIT_FAIL;
+  api_call c;
+  status = api(ctx, a, "POST", route, text, &c);
+  free(text);
+  const cJSON *url = status == PB_CLI_EXIT_OK ? cJSON_GetObjectItemCaseSensitive(c.result, "url")
+                                              : NULL;
+  if (status == PB_CLI_EXIT_OK && (a->json || !cJSON_IsString(url)))
+    status = emit_result(ctx, NULL, c.result);
+  else if (status == PB_CLI_EXIT_OK)
+    status = emit(ctx, NULL, url->valuestring, strlen(url->valuestring), 1);
+  api_done(&c);
+  if (status != PB_CLI_EXIT_OK || !wait) return status;
+  fflush(ctx->out); /* the person needs the URL now */
+  /* Long polls of a minute each until it is no longer waiting; a timed-out
+   * handoff is the server's 408 HANDOFF_TIMEOUT, reported as an error. */
+  pb_strlcpy(route + strlen(route), "?wait=60", 12);
+  for (;;) {
+    status = api(ctx, a, "GET", route, NULL, &c);
+    const char *st = status == PB_CLI_EXIT_OK
+                         ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c.result, "state"))
+                         : NULL;
+    if (status == PB_CLI_EXIT_OK && st && !strcmp(st, "waiting")) {
+      api_done(&c);
+      continue;
+    }
+    if (status == PB_CLI_EXIT_OK) status = emit_result(ctx, NULL, c.result);
+    api_done(&c);
+    return status;
+  }
 }
 
 static int cmd_release(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {

@@ -61,7 +61,10 @@
   X(LIVE_LINK_REVOKED, "LIVE_LINK_REVOKED")                                    \
   X(LIVE_VIEW_ONLY, "LIVE_VIEW_ONLY")                                          \
   X(RECORDING_NOT_FOUND, "RECORDING_NOT_FOUND")                                \
-  X(RECORDING_QUOTA_EXCEEDED, "RECORDING_QUOTA_EXCEEDED")
+  X(RECORDING_QUOTA_EXCEEDED, "RECORDING_QUOTA_EXCEEDED")                      \
+  X(HANDOFF_NOT_FOUND, "HANDOFF_NOT_FOUND")                                    \
+  X(HANDOFF_PENDING, "HANDOFF_PENDING")                                        \
+  X(HANDOFF_TIMEOUT, "HANDOFF_TIMEOUT")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

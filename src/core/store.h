@@ -215,6 +215,11 @@ typedef struct {
 /* Records v for the session, open or closed (its last word wins).
  * PB_EINVAL for a bad id; PB_ENOTFOUND for an unknown one. */
 int pb_session_stats_record(pb_store *s, const char *session_id, const pb_session_stats *v);
+/* Records the session's last handoff: state ("waiting", "completed",
+ * "timeout") and who ended it (NULL while waiting). PB_EINVAL, PB_ENOTFOUND
+ * as pb_session_stats_record. */
+int pb_session_handoff_record(pb_store *s, const char *session_id, const char *state,
+                              const char *ended_by);
 
 typedef struct {
   char id[PB_SESSION_ID_MAX];
@@ -222,6 +227,8 @@ typedef struct {
   char reason[32];
   char reason_text[256];
   pb_session_stats stats; /* zeros for sessions recorded before stats were */
+  char handoff_state[16];    /* the last handoff's: "" when none */
+  char handoff_ended_by[16]; /* "person", "agent", "timeout" or "" */
 } pb_session_rec;
 
 /* The account's closed sessions, most recently ended first, at most max

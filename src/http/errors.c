@@ -58,6 +58,9 @@ static const struct {
     [PB_CODE_LIVE_VIEW_ONLY] = {403, "the live view link is view-only: input is refused"},
     [PB_CODE_RECORDING_NOT_FOUND] = {404, "no recording (or no such frame) for this account's session"},
     [PB_CODE_RECORDING_QUOTA_EXCEEDED] = {413, "the account's recordings are at their cap"},
+    [PB_CODE_HANDOFF_NOT_FOUND] = {404, "no handoff of this session"},
+    [PB_CODE_HANDOFF_PENDING] = {409, "a handoff of this session waits for a person already"},
+    [PB_CODE_HANDOFF_TIMEOUT] = {408, "the handoff timed out before the person handed back"},
 };
 
 int pb_http_status(pb_code code) {

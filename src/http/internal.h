@@ -22,6 +22,7 @@
 #include "http/routes.h"
 #include "http/server.h"
 #include "http/tickets.h"
+#include "sessions/handoff.h"
 
 #include <libwebsockets.h>
 #include <pthread.h>
@@ -86,6 +87,7 @@ struct pb_server {
   char *protocol;
   size_t protocol_len;
   struct live_state *live_view; /* live view sockets (live.c); NULL until used */
+  struct handoff_state *handoff; /* parked handoff polls (handoff.c); NULL until used */
   unsigned char wbuf[LWS_PRE + CHUNK];
 };
 
@@ -280,5 +282,24 @@ void live_closed(pb_server *s, struct lws *wsi, pss_t *pss);
 void live_wake_all(pb_server *s);
 /* After the lws context is gone. */
 void live_free(pb_server *s);
+
+/* ---- handoffs (handoff.c) ---- */
+
+/* GET /browser/sessions/{id}/handoff[?wait=S]: parked until the handoff
+ * ends or the wait passes; DELETE: the agent ends it. */
+void get_handoff(pb_server *s, req *r);
+void delete_handoff(pb_server *s, req *r);
+/* Adds "handoff" (its state, or null) to a session's JSON. */
+void handoff_add_json(cJSON *session, const char *session_id, int64_t account_id);
+/* The person's "Done" from an interactive live view of session_id: ends
+ * its waiting handoff (pb_handoff_end's codes), revokes
+ * the handoff's link and answers the parked polls. */
+int handoff_handback(pb_server *s, const char *session_id, int64_t account_id, pb_handoff *out);
+/* Answers parked polls whose handoff changed. */
+void handoff_wake(pb_server *s);
+/* After the lws context is gone. */
+void handoff_free(pb_server *s);
+/* Drops a reference to r (server.c). */
+void req_release(req *r);
 
 #endif

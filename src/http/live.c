@@ -63,6 +63,7 @@ struct viewer {
   int kill_code;
   char kill_reason[64];
   int64_t frames_sent, frames_dropped;
+  unsigned handoff_sent; /* the version of the session's handoff told (0: none) */
   viewer *next, **prev;
 };
 
@@ -431,9 +432,36 @@ static int write_text(struct lws *wsi, const char *t) {
   return ok ? 0 : -1;
 }
 
+/* Sends the session's handoff when it changed since last told: the page
+ * shows its message and, while it waits, the "Done" button. 1 with *rc
+ * when it wrote. */
+static int send_handoff(viewer *v, struct lws *wsi, int *rc) {
+  pb_handoff h;
+  unsigned hv = pb_handoff_get(v->link.session_id, v->link.account_id, &h) ? 0 : h.version;
+  if (hv == v->handoff_sent) return 0;
+  v->handoff_sent = hv;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "t", "handoff");
+  cJSON_AddBoolToObject(o, "waiting", hv && h.state == PB_HANDOFF_WAITING);
+  cJSON_AddStringToObject(o, "state", hv ? pb_handoff_state_text(h.state) : "none");
+  cJSON_AddStringToObject(o, "message", hv ? h.message : "");
+  if (hv && pb_handoff_by_text(h.ended_by))
+    cJSON_AddStringToObject(o, "endedBy", pb_handoff_by_text(h.ended_by));
+  cJSON_AddBoolToObject(o, "canHandBack", v->link.mode == PB_LIVE_INTERACTIVE);
+  char *txt = cJSON_PrintUnformatted(o);
+  cJSON_Delete(o);
+  *rc = txt ? write_text(wsi, txt) : -1;
+  free(txt);
+  lws_callback_on_writable(wsi);
+  return 1;
+}
+
 int live_writable(struct lws *wsi, pss_t *pss) {
   viewer *v = pss->live;
   if (v->kill_code) {
+    /* A handoff that ended (and revoked its link) is told before the close. */
+    int hrc;
+    if (v->hello_sent && send_handoff(v, wsi, &hrc)) return hrc;
     lws_close_reason(wsi, (enum lws_close_status)v->kill_code, (unsigned char *)v->kill_reason,
                      strlen(v->kill_reason));
     return -1;
@@ -468,6 +496,8 @@ int live_writable(struct lws *wsi, pss_t *pss) {
     lws_callback_on_writable(wsi);
     return rc;
   }
+  int hrc;
+  if (send_handoff(v, wsi, &hrc)) return hrc;
   unsigned version = 0;
   char *tabs = NULL;
   pthread_mutex_lock(&v->mu);
@@ -655,6 +685,17 @@ static void handle(viewer *v, const char *text, size_t len) {
     if (!num(m, "ts", -1e15, 1e15, 0, &ts)) cJSON_AddNumberToObject(o, "ts", ts);
     cJSON_AddNumberToObject(o, "server", (double)pb_wall_ms());
     say(v, o);
+  } else if (!strcmp(t, "handback")) {
+    pb_handoff h;
+    int rc = v->link.mode == PB_LIVE_VIEW
+                 ? PB_EFORBIDDEN
+                 : handoff_handback(v->srv, v->link.session_id, v->link.account_id, &h);
+    if (rc == PB_EFORBIDDEN)
+      refused(v, PB_CODE_LIVE_VIEW_ONLY, "this live view link is view-only: it cannot hand back");
+    else if (rc)
+      refused(v, PB_CODE_HANDOFF_NOT_FOUND, "no handoff of this session waits for a person");
+    else
+      lws_callback_on_writable(v->wsi); /* the page hears the handoff ended */
   } else if (v->link.mode == PB_LIVE_VIEW) {
     refused(v, PB_CODE_LIVE_VIEW_ONLY, "this live view link is view-only: input is refused");
   } else {

@@ -207,4 +207,6 @@ void pb_request_from_json(const cJSON *body, pb_request *out) {
   out->live_ttl_ms = (int64_t)pb_json_int(b, "ttl", 0) * 1000;
   out->record = pb_json_true(b, "record");
   out->record_max_mib = (int)pb_json_int(b, "recordMaxMiB", 0);
+  out->handoff_message = pb_json_str(b, "message");
+  out->handoff_timeout_ms = pb_json_int(b, "timeout", 0);
 }

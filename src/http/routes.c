@@ -212,6 +212,36 @@ static const pb_route routes[] = {
      .op = pb_op_recording,
      .param_key = "id",
      .param_rest = 1},
+    /* Handoff to a person (ops/handoff.c, handoff.c): started by a job (it
+     * reads a body); polled (parked, not run) and ended on the I/O thread. */
+    {.method = PB_METHOD_POST,
+     .pattern = "/browser/sessions/{id}/handoff",
+     .label = SESSION_LABEL "/handoff",
+     .auth = PB_AUTH_TOKEN,
+     .session = 1,
+     .body = PB_BODY_JSON,
+     .schema = "handoff",
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_handoff_start,
+     .summary = "Hand the session to a person through an interactive live view link",
+     .ok_description = "{\"success\":true,\"result\":{\"handoffId\",\"url\",\"linkId\","
+                       "\"expiresAt\",\"state\":\"waiting\",\"message\",\"timeout\"}}",
+     .ok_types = json_types},
+    {.method = PB_METHOD_GET,
+     .pattern = "/browser/sessions/{id}/handoff",
+     .label = SESSION_LABEL "/handoff",
+     .auth = PB_AUTH_TOKEN,
+     .session = 1,
+     .handler = get_handoff,
+     .summary = "The session's handoff; ?wait=S long-polls until the person hands back "
+                "(408 HANDOFF_TIMEOUT when the handoff timed out)"},
+    {.method = PB_METHOD_DELETE,
+     .pattern = "/browser/sessions/{id}/handoff",
+     .label = SESSION_LABEL "/handoff",
+     .auth = PB_AUTH_TOKEN,
+     .session = 1,
+     .handler = delete_handoff,
+     .summary = "End the session's handoff (the agent takes the session back)"},
     /* Anything else under a session, "/browser/sessions/" itself too. */
     SESSION(PB_METHOD_ANY, "/browser/sessions/*", PB_AUTH_TOKEN, answer_no_route),
 

@@ -86,6 +86,8 @@ static void req_unref(req *r) {
   free(r);
 }
 
+void req_release(req *r) { req_unref(r); }
+
 /* An answer is "unsent" from when it is ready until written or its client
  * is gone; shutdown waits for these too, not only for running jobs. */
 static void unsent_done(req *r) {
@@ -1118,6 +1120,7 @@ void pb_server_free(pb_server *s) {
   if (s->ctx)
     lws_context_destroy(s->ctx);
   live_free(s);
+  handoff_free(s);
   pb_ledger_free(s->ledger);
   /* Answers of jobs that finished after the loop stopped. */
   pthread_mutex_lock(&s->done_mu);

@@ -149,6 +149,11 @@ int pb_op_live_create(pb_job *job, pb_op_result *res);
  * PB_EBUSY: too many links. */
 int pb_op_live_link(pb_job *job, const char *session_id, int interactive, int64_t ttl_ms,
                     cJSON **out);
+/* POST /browser/sessions/{id}/handoff (opts.session_id, handoff_message,
+ * handoff_timeout_ms): hands the session to a person through an
+ * interactive live view link, {handoffId, url, expiresAt, ...} (handoff.c).
+ * 409 HANDOFF_PENDING while one waits. */
+int pb_op_handoff_start(pb_job *job, pb_op_result *res);
 /* Before an acquire on context id: 0 when it is the account's and, with
  * persist, its contexts are within contextStorageMiB; else res is failed
  * (CONTEXT_NOT_FOUND, CONTEXT_QUOTA_EXCEEDED) and -1 returned. */

@@ -183,6 +183,10 @@ typedef struct {
    * recording's cap; 0: PB_RECORDING_CAP_BYTES). */
   int record;
   int record_max_mib;
+  /* POST /browser/sessions/{id}/handoff: message (NULL: none) and timeout
+   * (0: the default, 10 min). */
+  const char *handoff_message;
+  int64_t handoff_timeout_ms;
 } pb_request;
 
 /* Fills o with every default (no url, no html). Cannot fail. */

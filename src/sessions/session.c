@@ -5,6 +5,7 @@
 #include "sessions/contexts.h"
 #include "sessions/dlstore.h"
 #include "sessions/downloads.h"
+#include "sessions/handoff.h"
 #include "sessions/recording.h"
 #include "sessions/screencast.h"
 #include "sessions/uploads.h"
@@ -340,6 +341,11 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   PB_INFO("sessions: %s: %lld refused call(s), %lld client connection(s), %lld left early",
           s->id, (long long)stats.refused_calls, (long long)stats.client_connections,
           (long long)stats.client_disconnects);
+  pb_handoff ho; /* the last handoff to a person, for the history */
+  if (!pb_handoff_take(s->id, &ho) &&
+      pb_session_handoff_record(ss->o.store, s->id, pb_handoff_state_text(ho.state),
+                                pb_handoff_by_text(ho.ended_by)))
+    PB_WARN("sessions: handoff of %s not recorded", s->id);
   int rc = pb_session_close_record(ss->o.store, s->id, now, s->reason, s->reason_text);
   if (rc && rc != PB_EEXIST)
     PB_ERR("sessions: history of %s not recorded: %s", s->id, pb_strerror(rc));
@@ -373,6 +379,13 @@ int pb_session_downloads(pb_session *s, pb_download **out, size_t *n, char *dir,
   return rc;
 }
 
+/* A session handed to a person is not idle while it waits for them (the
+ * handoff's own timeout, at most an hour, bounds that). */
+static int handoff_waits(pb_session *s) {
+  pb_handoff h;
+  return !pb_handoff_get(s->id, s->account_id, &h) && h.state == PB_HANDOFF_WAITING;
+}
+
 static void *sweeper_main(void *arg) {
   pb_sessions *ss = arg;
   pthread_mutex_lock(&ss->mu);
@@ -383,7 +396,8 @@ static void *sweeper_main(void *arg) {
       if (s->ended < 0) continue; /* still being acquired */
       if (!pb_cdp_alive(pb_browser_cdp(s->browser))) {
         end_locked(ss, s, 1011, "BrowserCrashed", "the browser process died");
-      } else if (now - pb_proxy_last_activity(s->proxy) > s->keep_alive_ms) {
+      } else if (now - pb_proxy_last_activity(s->proxy) > s->keep_alive_ms &&
+                 !handoff_waits(s)) {
         end_locked(ss, s, 1000, "BrowserIdle", "no activity for keep_alive");
       } else if (now - s->last_heartbeat >= HEARTBEAT_MS) {
         s->last_heartbeat = now;

@@ -394,7 +394,14 @@ static void *sweeper_main(void *arg) {
     for (pb_session *s = ss->live, *next; s; s = next) {
       next = s->next;
       if (s->ended < 0) continue; /* still being acquired */
-      if (!pb_cdp_alive(pb_browser_cdp(s->browser))) {
+      /* A Browser.close the I/O thread did not see: its client left as
+       * the answer went out (or before), so no connection looks at it. */
+      pthread_mutex_lock(&s->mu);
+      int asked = !s->ended && s->proxy && pb_proxy_take_close(s->proxy);
+      pthread_mutex_unlock(&s->mu);
+      if (asked) {
+        end_locked(ss, s, 1000, "NormalClosure", "Browser.close");
+      } else if (!pb_cdp_alive(pb_browser_cdp(s->browser))) {
         end_locked(ss, s, 1011, "BrowserCrashed", "the browser process died");
       } else if (now - pb_proxy_last_activity(s->proxy) > s->keep_alive_ms &&
                  !handoff_waits(s)) {

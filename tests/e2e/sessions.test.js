@@ -120,6 +120,26 @@ test('keep_alive: CDP traffic keeps a session alive; a silent client does not', 
   assert.ok(told, `the session closed (BrowserIdle) but the connected client's WebSocket was still open ${limit} ms later`);
 });
 
+test('Browser.close from a client that leaves as the answer comes still ends the session (NormalClosure)', { timeout: scaled(30000) }, async () => {
+  // As Puppeteer's browser.close() does: the answer comes, the socket is
+  // dropped at once. No connection is then left to notice the close, yet
+  // the session must end now, not after keep_alive.
+  const WebSocket = require('ws');
+  const s = await acquire({ keep_alive: 60000 });
+  const ws = new WebSocket(`${s.webSocketDebuggerUrl}?token=${daemon.token}`);
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  const answered = new Promise((resolve) => ws.on('message', (m) => {
+    if (JSON.parse(m).id === 1) { ws.terminate(); resolve(); }
+  }));
+  ws.send(JSON.stringify({ id: 1, method: 'Browser.close' }));
+  await answered;
+  const h = await waitForHistory(daemon, s.sessionId, { timeout: scaled(10000) });
+  acquired.delete(s.sessionId);
+  assert.equal(h.closeReason, 'NormalClosure');
+  const gone = await daemon.request('GET', `/browser/sessions/${s.sessionId}`);
+  assert.equal(gone.status, 404);
+});
+
 // ------------------------------------------------------------- accounts
 
 test('another account gets 404 for everything of a session and cannot use it', { timeout: scaled(40000) }, async (t) => {

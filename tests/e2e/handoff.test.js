@@ -6,32 +6,23 @@
 // "Done"; the agent's wait returns and its page is signed in. Timeouts
 // answer 408, a view-only link cannot hand back, another account sees
 // nothing, one handoff waits at a time, and the history keeps the last one.
-const { test, before, after } = require('node:test');
+const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const puppeteer = require('puppeteer-core');
 const {
-  useDaemon, scaled, acquireSession, releaseSession, createAccount,
+  useDaemon, usePersonBrowser, scaled, acquireSession, releaseSession, createAccount,
 } = require('./harness');
 
-const CHROMIUM = process.env.PPOD_CHROMIUM || '/usr/bin/chromium';
 
 const { daemon, fixtures } = useDaemon({ args: ['--spares', '1'] });
 
-let viewerBrowser;
+// The person: their own browser (harness.js).
+const person = usePersonBrowser();
 const sessions = new Set();
 
-before(async () => {
-  viewerBrowser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu'],
-    defaultViewport: { width: 1100, height: 800 },
-  });
-});
 
 after(async () => {
   for (const id of sessions) await releaseSession(daemon, id).catch(() => {});
-  if (viewerBrowser) await viewerBrowser.close();
 });
 
 async function acquire(body = {}) {
@@ -66,7 +57,7 @@ async function agentOn(session, page = '/handoff-login.html') {
 }
 
 async function viewer(url) {
-  const page = await viewerBrowser.newPage();
+  const page = await person.browser.newPage();
   await page.goto(url);
   await page.waitForFunction(() => window.__live && window.__live.frames > 0, { timeout: scaled(15000), polling: 100 });
   return page;

@@ -5,34 +5,25 @@
 // for an interactive link, carries the person's mouse, keyboard, paste and
 // tab switches to it; the agent, connected with puppeteer.connect to the
 // same session, never sees the service's own CDP sessions.
-const { test, before, after } = require('node:test');
+const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const puppeteer = require('puppeteer-core');
 const WebSocket = require('ws');
 const {
-  useDaemon, scaled, pollUntil, acquireSession, releaseSession,
+  useDaemon, usePersonBrowser, scaled, pollUntil, acquireSession, releaseSession,
 } = require('./harness');
 
-const CHROMIUM = process.env.PPOD_CHROMIUM || '/usr/bin/chromium';
 
 const { daemon, fixtures } = useDaemon({ args: ['--spares', '1'] });
 
-let viewerBrowser;
+// The person: their own browser (harness.js).
+const person = usePersonBrowser();
 const sessions = new Set();
 
-before(async () => {
-  viewerBrowser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu'],
-    defaultViewport: { width: 1100, height: 800 },
-  });
-});
 
 after(async () => {
   for (const id of sessions) await releaseSession(daemon, id).catch(() => {});
-  if (viewerBrowser) await viewerBrowser.close();
 });
 
 async function acquire(body = {}) {
@@ -69,7 +60,7 @@ async function agentOn(session, page = '/live.html') {
 // frames: wait for the first frame (else only for the page to have
 // connected, or been closed, e.g. by a link that expires meanwhile).
 async function viewer(url, { frames = true } = {}) {
-  const page = await viewerBrowser.newPage();
+  const page = await person.browser.newPage();
   await page.goto(url);
   const ready = frames
     ? () => window.__live && window.__live.frames > 0

@@ -7,39 +7,30 @@
 // traced session's trace gets the frames as the trace viewer's filmstrip.
 // Caps: a recording past its cap, an account past its quota; the refusals:
 // another account, frames out of range, path-like ids.
-const { test, before, after } = require('node:test');
+const { test, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const puppeteer = require('puppeteer-core');
 const {
-  useDaemon, scaled, pollUntil, acquireSession, releaseSession, createAccount, setLimits,
+  useDaemon, usePersonBrowser, scaled, pollUntil, acquireSession, releaseSession, createAccount, setLimits,
   expectError, waitForHistory,
 } = require('./harness');
 const { readZip } = require('./harness');
 const { openInViewer } = require('./traceviewer');
 
-const CHROMIUM = process.env.PPOD_CHROMIUM || '/usr/bin/chromium';
 const JPEG_MAGIC = Buffer.from([0xff, 0xd8, 0xff]);
 
 const { daemon, fixtures } = useDaemon({ args: ['--spares', '1'] });
 
-let viewerBrowser;
+// The person: their own browser (harness.js).
+const person = usePersonBrowser();
 const sessions = new Set();
 
-before(async () => {
-  viewerBrowser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu'],
-    defaultViewport: { width: 1100, height: 800 },
-  });
-});
 
 after(async () => {
   for (const id of sessions) await releaseSession(daemon, id).catch(() => {});
-  if (viewerBrowser) await viewerBrowser.close();
 });
 
 async function acquire(body, opts) {
@@ -131,7 +122,7 @@ test('a recorded session keeps its frames in time order with their URLs after it
 test('the replay page plays the frames in order, and seeking to a navigation shows that page', { timeout: scaled(90000) }, async () => {
   const { session, urls } = await mainRecording();
   // Opened as the account's user would from a link: the token in the URL.
-  const page = await viewerBrowser.newPage();
+  const page = await person.browser.newPage();
   const res = await page.goto(`${session.recordingUrl}?token=${daemon.token}`);
   assert.equal(res.status(), 200);
   assert.match(res.headers()['content-type'], /text\/html/);
@@ -290,7 +281,7 @@ test('a recording over its cap stops storing frames and says it was truncated', 
   assert.equal(idx.truncated, true);
   assert.equal(idx.truncatedReason, 'size cap');
   assert.ok(idx.bytes <= 1024 * 1024, `${idx.bytes} bytes`);
-  const page = await viewerBrowser.newPage();
+  const page = await person.browser.newPage();
   await page.goto(`${s.recordingUrl}?token=${daemon.token}`);
   await page.waitForFunction(() => window.__replay && window.__replay.ready, { timeout: scaled(15000) });
   assert.match(await page.$eval('#note', (e) => e.textContent), /truncated: size cap/);

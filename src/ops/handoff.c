@@ -14,14 +14,7 @@
 
 int pb_op_handoff_start(pb_job *job, pb_op_result *res) {
   const char *id = job->opts.session_id;
-  pb_session *s = id ? pb_sessions_get(job->env->sessions, id, job->account_id) : NULL;
-  if (!s)
-    return pb_op_fail(res, PB_CODE_SESSION_NOT_FOUND, "no live session %s for this account",
-                      id ? id : "");
-  int has_view = pb_session_screencast(s) != NULL;
-  pb_session_unref(s);
-  if (!has_view)
-    return pb_op_fail(res, PB_CODE_SERVICE_UNAVAILABLE, "this session has no live view");
+  if (pb_op_live_session_check(job, res)) return -1;
   int64_t timeout = job->opts.handoff_timeout_ms;
   if (timeout <= 0) timeout = PB_HANDOFF_TIMEOUT_DEFAULT_MS;
   if (timeout > PB_HANDOFF_TIMEOUT_MAX_MS) timeout = PB_HANDOFF_TIMEOUT_MAX_MS;

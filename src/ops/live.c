@@ -40,7 +40,7 @@ int pb_op_live_link(pb_job *job, const char *session_id, int interactive, int64_
   return 0;
 }
 
-int pb_op_live_create(pb_job *job, pb_op_result *res) {
+int pb_op_live_session_check(pb_job *job, pb_op_result *res) {
   const char *id = job->opts.session_id;
   pb_session *s = id ? pb_sessions_get(job->env->sessions, id, job->account_id) : NULL;
   if (!s)
@@ -50,6 +50,12 @@ int pb_op_live_create(pb_job *job, pb_op_result *res) {
   pb_session_unref(s);
   if (!has_view)
     return pb_op_fail(res, PB_CODE_SERVICE_UNAVAILABLE, "this session has no live view");
+  return 0;
+}
+
+int pb_op_live_create(pb_job *job, pb_op_result *res) {
+  const char *id = job->opts.session_id;
+  if (pb_op_live_session_check(job, res)) return -1;
   int interactive = !job->opts.live_mode || strcmp(job->opts.live_mode, "view");
   cJSON *o = NULL;
   int rc = pb_op_live_link(job, id, interactive, job->opts.live_ttl_ms, &o);

@@ -143,6 +143,10 @@ int pb_op_context_get(pb_job *job, pb_op_result *res);
 int pb_op_context_delete(pb_job *job, pb_op_result *res);
 /* POST /browser/sessions/{id}/live (opts.session_id, live_mode,
  * live_ttl_ms): a live view link {id, url, mode, expiresAt} (live.c). */
+/* 0 when the job's session (opts.session_id) is the account's live session
+ * and has a live view; else res is failed (SESSION_NOT_FOUND,
+ * SERVICE_UNAVAILABLE) and -1 returned (live.c). */
+int pb_op_live_session_check(pb_job *job, pb_op_result *res);
 int pb_op_live_create(pb_job *job, pb_op_result *res);
 /* Mints a live view link to the account's session_id for ttl_ms (0: 1 h)
  * and makes its JSON {id, url, mode, expiresAt} (*out, caller frees).

@@ -43,6 +43,7 @@ bench: build
 	node bench/acquire.js
 	node bench/files.js
 	node bench/contexts.js
+	node bench/recording.js
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'tests/unit/*.h')

@@ -89,6 +89,15 @@ struct pb_proxy {
   size_t in_bytes; /* queued, and the one being handled (IN_COST each) */
   int stop;
   int close_asked;
+  /* The service's own flat sessions (the live view's): their events are
+   * never the client's (under mu). */
+  char hidden[PB_PROXY_HIDDEN_MAX][64];
+  int nhidden;
+  /* The page each of the client's sessions is attached to (parallel to
+   * sids), and who hears which page the client brought forward. */
+  char sid_tids[MAX_CLIENT_SESSIONS][64];
+  pb_proxy_focus focus;
+  void *focus_data;
 };
 
 /* Downloads of a context (NULL: the default one) go to the session's dir,
@@ -238,12 +247,14 @@ static void watch_targets(pb_proxy *p, const char *json, size_t len) {
 }
 
 /* A reply to the client's createTarget or closeTarget keeps the page count. */
-static void track_reply(pb_proxy *p, const id_map *m, const char *json, size_t len) {
+static void track_reply(pb_proxy *p, const id_map *m, const char *json, size_t len,
+                        char created[64]) {
   cJSON *r = cJSON_ParseWithLength(json, len);
   const cJSON *result = cJSON_GetObjectItemCaseSensitive(r, "result");
   if (result && m->create) {
     const cJSON *tid = cJSON_GetObjectItemCaseSensitive(result, "targetId");
     if (cJSON_IsString(tid)) {
+      pb_strlcpy(created, tid->valuestring, 64);
       cJSON *info = cJSON_CreateObject();
       cJSON_AddStringToObject(info, "targetId", tid->valuestring);
       cJSON_AddStringToObject(info, "type", "page");
@@ -264,16 +275,34 @@ static void track_reply(pb_proxy *p, const id_map *m, const char *json, size_t l
   cJSON_Delete(r);
 }
 
-static void sid_add_locked(pb_proxy *p, const char *sid) {
+static void sid_add_locked(pb_proxy *p, const char *sid, const char *tid) {
   for (int i = 0; i < p->nsids; i++)
-    if (!strcmp(p->sids[i], sid)) return;
-  if (p->nsids < MAX_CLIENT_SESSIONS) pb_strlcpy(p->sids[p->nsids++], sid, sizeof(p->sids[0]));
+    if (!strcmp(p->sids[i], sid)) {
+      if (tid) pb_strlcpy(p->sid_tids[i], tid, sizeof(p->sid_tids[0]));
+      return;
+    }
+  if (p->nsids < MAX_CLIENT_SESSIONS) {
+    pb_strlcpy(p->sid_tids[p->nsids], tid ? tid : "", sizeof(p->sid_tids[0]));
+    pb_strlcpy(p->sids[p->nsids++], sid, sizeof(p->sids[0]));
+  }
+}
+
+/* The page of one of the client's sessions into out ("" when unknown). */
+static void sid_target_locked(pb_proxy *p, const char *sid, char *out, size_t cap) {
+  out[0] = '\0';
+  for (int i = 0; sid && i < p->nsids; i++)
+    if (!strcmp(p->sids[i], sid)) {
+      pb_strlcpy(out, p->sid_tids[i], cap);
+      return;
+    }
 }
 
 static void sid_remove_locked(pb_proxy *p, const char *sid) {
   for (int i = 0; i < p->nsids; i++)
     if (!strcmp(p->sids[i], sid)) {
-      pb_strlcpy(p->sids[i], p->sids[--p->nsids], sizeof(p->sids[0]));
+      --p->nsids;
+      pb_strlcpy(p->sids[i], p->sids[p->nsids], sizeof(p->sids[0]));
+      pb_strlcpy(p->sid_tids[i], p->sid_tids[p->nsids], sizeof(p->sid_tids[0]));
       return;
     }
 }
@@ -287,11 +316,12 @@ static void track_sessions_locked(pb_proxy *p, const char *json, size_t len, int
   cJSON *m = cJSON_ParseWithLength(json, len);
   const cJSON *holder = cJSON_GetObjectItemCaseSensitive(m, is_attach_reply ? "result" : "params");
   const cJSON *sid = cJSON_GetObjectItemCaseSensitive(holder, "sessionId");
+  const char *tid = pb_json_str(cJSON_GetObjectItemCaseSensitive(holder, "targetInfo"), "targetId");
   if (cJSON_IsString(sid)) {
     if (detached)
       sid_remove_locked(p, sid->valuestring);
     else
-      sid_add_locked(p, sid->valuestring);
+      sid_add_locked(p, sid->valuestring, tid);
   }
   cJSON_Delete(m);
 }
@@ -371,6 +401,60 @@ static char *reply_in_session(const char *json, size_t len, const id_map *m, siz
   return out;
 }
 
+/* 1 when an event belongs to one of the service's own sessions. Chromium
+ * writes a flat session's id last: {"method":..,"params":..,"sessionId":"S"}. */
+static int hidden_event_locked(pb_proxy *p, const char *json, size_t len) {
+  if (!p->nhidden || len < 16) return 0;
+  static const char key[] = "\"sessionId\":\"";
+  size_t from = len > 128 ? len - 128 : 0;
+  const char *k = NULL;
+  for (const char *f = json + from; (f = memmem(f, len - (size_t)(f - json), key, sizeof(key) - 1));
+       f++)
+    k = f;
+  if (!k) return 0;
+  const char *v = k + sizeof(key) - 1;
+  const char *end = memchr(v, '"', len - (size_t)(v - json));
+  if (!end || end + 2 != json + len || end[1] != '}') return 0;
+  size_t n = (size_t)(end - v);
+  for (int i = 0; i < p->nhidden; i++)
+    if (strlen(p->hidden[i]) == n && !memcmp(p->hidden[i], v, n)) return 1;
+  return 0;
+}
+
+void pb_proxy_hide_session(pb_proxy *p, const char *sid) {
+  pthread_mutex_lock(&p->mu);
+  int i;
+  for (i = 0; i < p->nhidden; i++)
+    if (!strcmp(p->hidden[i], sid)) break;
+  if (i == p->nhidden) {
+    /* Full: the oldest goes (sessions are unhidden as they detach). */
+    if (p->nhidden == PB_PROXY_HIDDEN_MAX) {
+      memmove(p->hidden[0], p->hidden[1], sizeof(p->hidden[0]) * (PB_PROXY_HIDDEN_MAX - 1));
+      p->nhidden--;
+    }
+    pb_strlcpy(p->hidden[p->nhidden++], sid, sizeof(p->hidden[0]));
+  }
+  pthread_mutex_unlock(&p->mu);
+}
+
+void pb_proxy_unhide_session(pb_proxy *p, const char *sid) {
+  pthread_mutex_lock(&p->mu);
+  for (int i = 0; i < p->nhidden; i++)
+    if (!strcmp(p->hidden[i], sid)) {
+      memmove(p->hidden[i], p->hidden[i + 1], sizeof(p->hidden[0]) * (size_t)(p->nhidden - i - 1));
+      p->nhidden--;
+      break;
+    }
+  pthread_mutex_unlock(&p->mu);
+}
+
+void pb_proxy_set_focus(pb_proxy *p, pb_proxy_focus fn, void *data) {
+  pthread_mutex_lock(&p->mu);
+  p->focus = fn;
+  p->focus_data = data;
+  pthread_mutex_unlock(&p->mu);
+}
+
 /* Reader thread: every message from the browser. */
 static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
   (void)c;
@@ -383,10 +467,15 @@ static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
     long long v = strtoll(json + sizeof(prefix) - 1, &end, 10);
     if (end && *end == ',') id = v;
   }
+  char focus[64] = "";
   pthread_mutex_lock(&p->mu);
   char *copy = NULL;
   size_t clen = 0;
-  if (id >= 0) {
+  int hidden = id < 0 && hidden_event_locked(p, json, len);
+  if (hidden) {
+    /* The service's own session (the live view): none of the client's
+     * business, and nothing to track. */
+  } else if (id >= 0) {
     /* Replies to the service's own commands are not the client's. */
     size_t k;
     for (k = 0; k < p->nids; k++)
@@ -394,7 +483,8 @@ static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
     if (k < p->nids) {
       id_map m = p->ids[k];
       p->ids[k] = p->ids[--p->nids];
-      if ((m.create || m.create_ctx || m.closes[0]) && len < 4096) track_reply(p, &m, json, len);
+      if ((m.create || m.create_ctx || m.closes[0]) && len < 4096)
+        track_reply(p, &m, json, len, focus);
       if (p->attached && m.gen == p->gen) {
         if (m.attach) track_sessions_locked(p, json, len, 1);
         copy = m.sid[0] && len < 4096 ? reply_in_session(json, len, &m, &clen)
@@ -408,7 +498,7 @@ static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
         (len < 262144 && memmem(json, len < 128 ? len : 128, "\"Browser.downloadWillBegin\"", 27)))
       watch_targets(p, json, len);
   }
-  if (id < 0 && p->attached) {
+  if (id < 0 && p->attached && !hidden) {
     if (len < 4096) track_sessions_locked(p, json, len, 0);
     copy = malloc(len + 1);
     if (copy) {
@@ -428,7 +518,10 @@ static void tap(pb_cdp *c, const char *json, size_t len, void *data) {
     else
       free(copy);
   }
+  pb_proxy_focus fn = p->focus;
+  void *fn_data = p->focus_data;
   pthread_mutex_unlock(&p->mu);
+  if (focus[0] && fn) fn(fn_data, focus);
   if (copy && p->wake) p->wake(p->wake_data);
 }
 
@@ -813,6 +906,20 @@ int pb_proxy_from_client(pb_proxy *p, const char *json, size_t len) {
     cJSON_Delete(msg);
     return PB_POLICY_DENY;
   }
+  /* The page the client works on, for the live view to follow: the one it
+   * brought to front, activated or navigated (createTarget's reply is seen
+   * in the tap). */
+  char focus[64] = "";
+  if (!strcmp(method, "Target.activateTarget"))
+    pb_strlcpy(focus, pb_json_str(params, "targetId") ? pb_json_str(params, "targetId") : "",
+               sizeof(focus));
+  pthread_mutex_lock(&p->mu);
+  if (sid && (!strcmp(method, "Page.bringToFront") || !strcmp(method, "Page.navigate")))
+    sid_target_locked(p, sid, focus, sizeof(focus));
+  pb_proxy_focus fn = p->focus;
+  void *fn_data = p->focus_data;
+  pthread_mutex_unlock(&p->mu);
+  if (focus[0] && fn) fn(fn_data, focus);
   cJSON_Delete(theirs);
   cJSON_Delete(msg);
   return PB_POLICY_ALLOW;

@@ -131,6 +131,27 @@ int64_t pb_proxy_last_activity(pb_proxy *p);
  * thread; NULL p gives 0. */
 int64_t pb_proxy_refusals(pb_proxy *p, char *last, size_t cap);
 
+/* ---- the service's own sessions next to the client (the live view) ---- */
+
+/* Flat sessions of the service that share the pipe: their events (the
+ * top-level sessionId is one of them) never reach the client, nor are they
+ * counted as its sessions. Sessions opened from one of them announce
+ * themselves on it, so a hidden root keeps every attach of the service out
+ * of the client's sight. Any thread. At most PB_PROXY_HIDDEN_MAX: the
+ * oldest is forgotten first. */
+#define PB_PROXY_HIDDEN_MAX 16
+void pb_proxy_hide_session(pb_proxy *p, const char *sid);
+void pb_proxy_unhide_session(pb_proxy *p, const char *sid);
+
+/* Told the page (targetId, borrowed for the call) the client works on:
+ * the one it activated (Target.activateTarget), brought to front or
+ * navigated (Page.bringToFront, Page.navigate in a session attached to
+ * it), or created (Target.createTarget's answer). Runs on the proxy's
+ * thread or the reader thread, without the proxy's lock; must not block.
+ * NULL clears it. */
+typedef void (*pb_proxy_focus)(void *data, const char *target_id);
+void pb_proxy_set_focus(pb_proxy *p, pb_proxy_focus fn, void *data);
+
 /* Stops tapping, drops everything queued and frees. NULL is a no-op. */
 void pb_proxy_free(pb_proxy *p);
 

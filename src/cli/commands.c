@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ---- flags ------------------------------------------------------------ */
 
@@ -102,6 +103,8 @@ static const pb_cli_flag acquire_flags[] = {
      .help = "start on this persistent context's saved state (see 'ppod browser:contexts')"},
     {.name = "--persist", .kind = PB_CLI_F_BOOL, .path = "context.persist",
      .help = "with --context: save the session's state back to it when the session ends"},
+    {.name = "--record", .kind = PB_CLI_F_BOOL, .path = "record",
+     .help = "record the session's screen (see 'ppod browser:recording')"},
     {0},
 };
 static const pb_cli_flag usage_flags[] = {
@@ -157,6 +160,37 @@ static const pb_cli_flag downloads_flags[] = {
 };
 static const pb_cli_flag *const downloads_opts[] = {downloads_flags, json_flags, NULL};
 static int cmd_contexts(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static int cmd_live(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static const pb_cli_flag live_flags[] = {
+    {.name = "--view-only", .kind = PB_CLI_F_BOOL, .path = "viewOnly",
+     .help = "a link to watch only: the server refuses its input"},
+    {.name = "--ttl", .kind = PB_CLI_F_INT, .path = "ttl", .metavar = "S",
+     .help = "seconds the link is good for, 1 to 86400 (default 3600; never past the session)",
+     .min = 1, .max = 86400},
+    {.name = "--open", .kind = PB_CLI_F_BOOL, .path = "open",
+     .help = "open the link with xdg-open when a desktop is there (DISPLAY or WAYLAND_DISPLAY)"},
+    {0},
+};
+static const pb_cli_flag *const live_opts[] = {live_flags, json_flags, NULL};
+static int cmd_recording(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static const pb_cli_flag recording_flags[] = {
+    {.name = "--output", .alias = "-o", .kind = PB_CLI_F_OUTPUT, .metavar = "FILE",
+     .help = "where to save the zip (default recording-ID.zip)"},
+    {0},
+};
+static const pb_cli_flag *const recording_opts[] = {recording_flags, NULL};
+static int cmd_handoff(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a);
+static const pb_cli_flag handoff_flags[] = {
+    {.name = "--message", .kind = PB_CLI_F_STRING, .path = "message", .metavar = "M",
+     .help = "what the person should do, shown on the live page"},
+    {.name = "--timeout", .kind = PB_CLI_F_INT, .path = "timeout", .metavar = "MS",
+     .help = "ms the person has, 1000 to 3600000 (default 600000)", .min = 1000,
+     .max = 3600000},
+    {.name = "--wait", .kind = PB_CLI_F_BOOL, .path = "wait",
+     .help = "then wait until the person hands back (exit 1 on timeout)"},
+    {0},
+};
+static const pb_cli_flag *const handoff_opts[] = {handoff_flags, json_flags, NULL};
 
 const pb_cli_command pb_cli_commands[] = {
     {.name = "browser:screenshot", .summary = "Take a screenshot of a page (PNG, JPEG or WebP)",
@@ -236,6 +270,14 @@ const pb_cli_command pb_cli_commands[] = {
                     "into DIR and their paths printed.",
      .flags = downloads_opts, .handler = cmd_downloads, .output = PB_CLI_OUT_RESULT,
      .min_args = 1, .max_args = 1},
+    {.name = "browser:recording", .summary = "Save a recorded session's frames and index (zip)",
+     .args = "<id>",
+     .description = "For a session acquired with --record (live, or up to 24 h after it\n"
+                    "ended): saves frame-00001.jpg ... and index.json (time, URL and size of\n"
+                    "each frame) as one zip, and prints its path. The replay page is at\n"
+                    "/browser/sessions/ID/recording (open it with ?token=TOKEN).",
+     .flags = recording_opts, .handler = cmd_recording, .output = PB_CLI_OUT_RESULT,
+     .min_args = 1, .max_args = 1},
     {.name = "browser:contexts", .summary = "List, create or delete persistent contexts",
      .args = "[create [name] | get <id> | delete <id>]",
      .description = "Without arguments prints the account's contexts (JSON). 'create' prints\n"
@@ -243,6 +285,24 @@ const pb_cli_command pb_cli_commands[] = {
                     "[--persist]' to start sessions logged in where an earlier one left off.",
      .flags = json_opts, .handler = cmd_contexts, .route = "/browser/contexts",
      .output = PB_CLI_OUT_RESULT, .max_args = 2},
+    {.name = "browser:live", .summary = "Print a live view link to watch or drive a session",
+     .args = "<id>",
+     .description = "Prints a URL that opens, in any browser and without your token, a page\n"
+                    "showing the tab the session's agent works on; a person can click, type,\n"
+                    "paste and switch tabs there (not with --view-only). Anyone with the URL\n"
+                    "can: share it like a password. It ends with the session, after --ttl,\n"
+                    "or with DELETE /browser/sessions/ID/live/LINK_ID (--json shows the id).",
+     .flags = live_opts, .handler = cmd_live, .route = "/browser/sessions/{id}/live",
+     .output = PB_CLI_OUT_RESULT, .min_args = 1,
+     .max_args = 1},
+    {.name = "browser:handoff", .summary = "Hand a session to a person and (--wait) await it back",
+     .args = "<id>",
+     .description = "Prints a live view URL for a person: the page shows --message and a\n"
+                    "\"Done\" button. With --wait, then waits until the person presses it\n"
+                    "(prints the handoff as JSON) or the handoff times out (exit 1).\n"
+                    "One handoff waits at a time; DELETE /browser/sessions/ID/handoff ends it.",
+     .flags = handoff_opts, .handler = cmd_handoff, .route = "/browser/sessions/{id}/handoff",
+     .output = PB_CLI_OUT_RESULT, .min_args = 1, .max_args = 1},
     {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
      .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
                     "~/.config/ppod/token. '-' reads it from stdin. --token and\n"
@@ -690,6 +750,99 @@ static int cmd_get(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args
   return status;
 }
 
+static int cmd_live(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
+  char route[160];
+  int status = session_route(ctx, a->pos[0], route, sizeof(route) - 8);
+  if (status) return status;
+  pb_strlcpy(route + strlen(route), "/live", 8);
+  /* The CLI's flags become the route's body: {mode, ttl}. */
+  cJSON *in = a->body ? cJSON_Parse(a->body) : NULL, *body = cJSON_CreateObject();
+  int open = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "open"));
+  const cJSON *ttl = cJSON_GetObjectItemCaseSensitive(in, "ttl");
+  cJSON_AddStringToObject(body, "mode",
+                          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "viewOnly"))
+                              ? "view"
+                              : "interactive");
+  if (cJSON_IsNumber(ttl)) cJSON_AddNumberToObject(body, "ttl", ttl->valuedouble);
+  char *text = cJSON_PrintUnformatted(body);
+  cJSON_Delete(in);
+  cJSON_Delete(body);
+  if (!text) return PB_CLI_EXIT_FAIL;
+  api_call c;
+  status = api(ctx, a, "POST", route, text, &c);
+  free(text);
+  const cJSON *url = status == PB_CLI_EXIT_OK ? cJSON_GetObjectItemCaseSensitive(c.result, "url")
+                                              : NULL;
+  if (status == PB_CLI_EXIT_OK && (a->json || !cJSON_IsString(url))) {
+    status = emit_result(ctx, NULL, c.result);
+  } else if (status == PB_CLI_EXIT_OK) {
+    status = emit(ctx, NULL, url->valuestring, strlen(url->valuestring), 1);
+    const char *desk = getenv("DISPLAY");
+    if (!desk || !*desk) desk = getenv("WAYLAND_DISPLAY");
+    if (open && desk && *desk) {
+      /* The URL is the server's own answer (http://host/live/<hex>): no
+       * shell is involved, and it is passed as one argument. */
+      pid_t pid = fork();
+      if (pid == 0) {
+        execlp("xdg-open", "xdg-open", url->valuestring, (char *)NULL);
+        _exit(127);
+      }
+    } else if (open) {
+      fprintf(ctx->err, "ppod: no desktop here (DISPLAY and WAYLAND_DISPLAY unset); not opened\n");
+    }
+  }
+  api_done(&c);
+  return status;
+}
+
+static int cmd_handoff(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
+  char route[160];
+  int status = session_route(ctx, a->pos[0], route, sizeof(route) - 24);
+  if (status) return status;
+  pb_strlcpy(route + strlen(route), "/handoff", 12);
+  /* The CLI's flags become the route's body: {message, timeout}. */
+  cJSON *in = a->body ? cJSON_Parse(a->body) : NULL, *body = cJSON_CreateObject();
+  int wait = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "wait"));
+  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(in, "message");
+  const cJSON *to = cJSON_GetObjectItemCaseSensitive(in, "timeout");
+  if (cJSON_IsString(msg)) cJSON_AddStringToObject(body, "message", msg->valuestring);
+  if (cJSON_IsNumber(to)) cJSON_AddNumberToObject(body, "timeout", to->valuedouble);
+  char *text = cJSON_PrintUnformatted(body);
+  cJSON_Delete(in);
+  cJSON_Delete(body);
+  if (!text) return PB_CLI_EXIT_FAIL;
+  api_call c;
+  status = api(ctx, a, "POST", route, text, &c);
+  free(text);
+  const cJSON *url = status == PB_CLI_EXIT_OK ? cJSON_GetObjectItemCaseSensitive(c.result, "url")
+                                              : NULL;
+  if (status == PB_CLI_EXIT_OK && (a->json || !cJSON_IsString(url)))
+    status = emit_result(ctx, NULL, c.result);
+  else if (status == PB_CLI_EXIT_OK)
+    status = emit(ctx, NULL, url->valuestring, strlen(url->valuestring), 1);
+  api_done(&c);
+  if (status != PB_CLI_EXIT_OK || !wait) return status;
+  fflush(ctx->out); /* the person needs the URL now */
+  /* Long polls of a minute each until it is no longer waiting; a timed-out
+   * handoff is the server's 408 HANDOFF_TIMEOUT, reported as an error. */
+  pb_strlcpy(route + strlen(route), "?wait=60", 12);
+  for (;;) {
+    status = api(ctx, a, "GET", route, NULL, &c);
+    const char *st = status == PB_CLI_EXIT_OK
+                         ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c.result, "state"))
+                         : NULL;
+    if (status == PB_CLI_EXIT_OK && st && !strcmp(st, "waiting")) {
+      api_done(&c);
+      continue;
+    }
+    if (status == PB_CLI_EXIT_OK) status = emit_result(ctx, NULL, c.result);
+    api_done(&c);
+    return status;
+  }
+}
+
 static int cmd_release(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
   (void)cmd;
   char route[128];
@@ -848,6 +1001,53 @@ static int cmd_downloads(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cl
     status = fflush(ctx->out) ? PB_CLI_EXIT_FAIL : PB_CLI_EXIT_OK;
   }
   api_done(&c);
+  return status;
+}
+
+/* browser:recording ID [-o FILE]: the recording's zip, saved. */
+static int cmd_recording(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd;
+  char base[128], route[256], err[1024], file[4096];
+  int status = session_route(ctx, a->pos[0], base, sizeof(base));
+  if (status) return status;
+  snprintf(route, sizeof(route), "%s/recording?format=zip", base);
+  char *url = NULL, *token = NULL;
+  if (pb_cli_resolve(a->url, a->token, &url, &token, err, sizeof(err))) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    return PB_CLI_EXIT_FAIL;
+  }
+  pb_cli_request req = {.method = "GET",
+                        .base_url = url,
+                        .route = route,
+                        .token = token,
+                        .max_response = PB_CLI_MAX_RESPONSE,
+                        .timeout_ms = PB_CLI_TIMEOUT_MS};
+  pb_cli_response resp;
+  pb_buf_init(&resp.body, 0);
+  if (ctx->send(&req, &resp, err, sizeof(err))) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    status = PB_CLI_EXIT_FAIL;
+  } else if (resp.status != 200) {
+    cJSON *doc = cJSON_ParseWithLength(resp.body.data, resp.body.len);
+    report_error(ctx, &req, &resp, doc);
+    cJSON_Delete(doc);
+    status = PB_CLI_EXIT_FAIL;
+  } else {
+    if (a->out)
+      pb_strlcpy(file, a->out, sizeof(file));
+    else
+      snprintf(file, sizeof(file), "recording-%s.zip", a->pos[0]);
+    if (pb_cli_file_write_atomic(file, resp.body.data, resp.body.len, 0644, err, sizeof(err))) {
+      fprintf(ctx->err, "ppod: %s\n", err);
+      status = PB_CLI_EXIT_FAIL;
+    } else {
+      fprintf(ctx->out, "%s\n", file);
+      status = fflush(ctx->out) ? PB_CLI_EXIT_FAIL : PB_CLI_EXIT_OK;
+    }
+  }
+  pb_buf_free(&resp.body);
+  free(url);
+  free(token);
   return status;
 }
 

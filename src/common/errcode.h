@@ -55,7 +55,16 @@
   X(DOWNLOAD_NOT_READY, "DOWNLOAD_NOT_READY")                                  \
   X(CONTEXT_NOT_FOUND, "CONTEXT_NOT_FOUND")                                    \
   X(CONTEXT_IN_USE, "CONTEXT_IN_USE")                                          \
-  X(CONTEXT_QUOTA_EXCEEDED, "CONTEXT_QUOTA_EXCEEDED")
+  X(CONTEXT_QUOTA_EXCEEDED, "CONTEXT_QUOTA_EXCEEDED")                          \
+  X(LIVE_LINK_NOT_FOUND, "LIVE_LINK_NOT_FOUND")                                \
+  X(LIVE_LINK_EXPIRED, "LIVE_LINK_EXPIRED")                                    \
+  X(LIVE_LINK_REVOKED, "LIVE_LINK_REVOKED")                                    \
+  X(LIVE_VIEW_ONLY, "LIVE_VIEW_ONLY")                                          \
+  X(RECORDING_NOT_FOUND, "RECORDING_NOT_FOUND")                                \
+  X(RECORDING_QUOTA_EXCEEDED, "RECORDING_QUOTA_EXCEEDED")                      \
+  X(HANDOFF_NOT_FOUND, "HANDOFF_NOT_FOUND")                                    \
+  X(HANDOFF_PENDING, "HANDOFF_PENDING")                                        \
+  X(HANDOFF_TIMEOUT, "HANDOFF_TIMEOUT")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

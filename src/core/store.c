@@ -112,6 +112,10 @@ static const char *const migrations[] = {
     "  bytes INTEGER NOT NULL DEFAULT 0,"
     "  session_id TEXT);"
     "CREATE INDEX contexts_account ON contexts(account_id, created_ms);",
+    /* 6: the session's last handoff to a person: its state (waiting,
+     * completed, timeout) and who ended it (person, agent, timeout). */
+    "ALTER TABLE sessions ADD COLUMN handoff_state TEXT;"
+    "ALTER TABLE sessions ADD COLUMN handoff_ended_by TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -147,6 +151,7 @@ enum {
   ST_ACCOUNT_SET_DISABLED,
   ST_ACCOUNT_DELETE,
   ST_SESSION_STATS,
+  ST_SESSION_HANDOFF,
   ST_COUNT
 };
 
@@ -224,11 +229,14 @@ static const char *const stmt_sql[ST_COUNT] = {
         " close_reason = ?2, close_reason_text = ?3 WHERE end_ms IS NULL",
     [ST_SESSION_HISTORY] = "SELECT id, start_ms, end_ms, browser_ms, close_reason,"
                            " close_reason_text, refused_calls, last_refusal,"
-                           " client_connections, client_disconnects FROM sessions"
+                           " client_connections, client_disconnects, handoff_state,"
+                           " handoff_ended_by FROM sessions"
                            " WHERE account_id = ?1 AND end_ms IS NOT NULL"
                            " ORDER BY end_ms DESC, start_ms DESC, id DESC LIMIT ?2",
     [ST_SESSION_STATS] = "UPDATE sessions SET refused_calls = ?2, last_refusal = ?3,"
                          " client_connections = ?4, client_disconnects = ?5 WHERE id = ?1",
+    [ST_SESSION_HANDOFF] = "UPDATE sessions SET handoff_state = ?2, handoff_ended_by = ?3"
+                           " WHERE id = ?1",
 };
 
 struct pb_store {
@@ -998,6 +1006,7 @@ static const limit_def limit_defs[PB_LIMITS_COUNT] = {
     {"browserMsPerDay", offsetof(pb_limits, browser_ms_per_day), 1, 0, 1000 * MS_PER_DAY},
     {"maxContexts", offsetof(pb_limits, max_contexts), 0, 0, 1000},
     {"contextStorageMiB", offsetof(pb_limits, context_storage_mib), 1, 0, 1024 * 1024},
+    {"recordingStorageMiB", offsetof(pb_limits, recording_storage_mib), 1, 0, 1024 * 1024},
 };
 
 void pb_limits_default(pb_limits *l) {
@@ -1011,6 +1020,7 @@ void pb_limits_default(pb_limits *l) {
   l->browser_ms_per_day = 0;
   l->max_contexts = 10;
   l->context_storage_mib = 100;
+  l->recording_storage_mib = 500;
 }
 
 static int64_t limit_read(const pb_limits *l, const limit_def *d) {
@@ -1059,7 +1069,7 @@ int pb_limits_apply(pb_limits *l, const char *key, const char *value, char *err,
     set_err(err, errcap,
             "unknown limit \"%.64s\" (known: maxConcurrentSessions, acquisitionsPerMinute,"
             " quickActionsPerSecond, keepAliveMaxMs, concurrentQuickActions, browserMsPerDay,"
-            " maxContexts, contextStorageMiB)",
+            " maxContexts, contextStorageMiB, recordingStorageMiB)",
             key);
     return PB_EINVAL;
   }
@@ -1233,6 +1243,23 @@ int pb_session_stats_record(pb_store *s, const char *session_id, const pb_sessio
   return r ? r : changed ? 0 : PB_ENOTFOUND;
 }
 
+int pb_session_handoff_record(pb_store *s, const char *session_id, const char *state,
+                              const char *ended_by) {
+  if (!s || !valid_session_id(session_id) || !valid_word(state, 16) ||
+      (ended_by && !valid_word(ended_by, 16)))
+    return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = s->st[ST_SESSION_HANDOFF];
+  int rc = sqlite3_bind_text(st, 1, session_id, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = ended_by ? sqlite3_bind_text(st, 3, ended_by, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 3);
+  int changed = 0;
+  int r = finish_write(s, st, rc, "session handoff", &changed);
+  unlock(s);
+  return r ? r : changed ? 0 : PB_ENOTFOUND;
+}
+
 int pb_session_close_orphans(pb_store *s, int64_t now_wall_ms, int *closed) {
   if (!s) return PB_EINVAL;
   lock(s);
@@ -1288,6 +1315,8 @@ int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec 
     col_text(st, 7, e->stats.last_refusal, sizeof(e->stats.last_refusal));
     e->stats.client_connections = sqlite3_column_int64(st, 8);
     e->stats.client_disconnects = sqlite3_column_int64(st, 9);
+    col_text(st, 10, e->handoff_state, sizeof(e->handoff_state));
+    col_text(st, 11, e->handoff_ended_by, sizeof(e->handoff_ended_by));
     rc = SQLITE_OK;
   }
   if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "session history");

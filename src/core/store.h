@@ -152,6 +152,7 @@ typedef struct {
   int64_t browser_ms_per_day;   /* 0 = unlimited; up to 86400000000 */
   int max_contexts;             /* 10; 0..1000 persistent contexts kept */
   int64_t context_storage_mib;  /* 100; 0..1048576 MiB their stored files take together */
+  int64_t recording_storage_mib; /* 500; 0..1048576 MiB session recordings kept take together */
 } pb_limits;
 
 /* Fills l with the defaults. */
@@ -161,7 +162,8 @@ void pb_limits_default(pb_limits *l);
 int pb_limits_get(pb_store *s, int64_t account_id, pb_limits *out);
 /* Sets one limit by its HTTP API name (maxConcurrentSessions,
  * acquisitionsPerMinute, quickActionsPerSecond, keepAliveMaxMs,
- * concurrentQuickActions, browserMsPerDay, maxContexts, contextStorageMiB) from a decimal value, or back to
+ * concurrentQuickActions, browserMsPerDay, maxContexts, contextStorageMiB,
+ * recordingStorageMiB) from a decimal value, or back to
  * its default with the value "default". PB_EINVAL for an unknown key, a value
  * that is not a whole number, or one out of range; PB_ENOTFOUND for an unknown
  * account. On error a one-line reason is written to err (errcap bytes; err may
@@ -173,7 +175,7 @@ int pb_limits_set(pb_store *s, int64_t account_id, const char *key, const char *
  * same err; l is unchanged on error. */
 int pb_limits_apply(pb_limits *l, const char *key, const char *value, char *err, size_t errcap);
 
-#define PB_LIMITS_COUNT 8
+#define PB_LIMITS_COUNT 9
 /* The i-th limit's API name and value in l (i < PB_LIMITS_COUNT; struct
  * order). The name is static. NULL past the end. */
 const char *pb_limits_key(const pb_limits *l, size_t i, int64_t *value);
@@ -213,6 +215,11 @@ typedef struct {
 /* Records v for the session, open or closed (its last word wins).
  * PB_EINVAL for a bad id; PB_ENOTFOUND for an unknown one. */
 int pb_session_stats_record(pb_store *s, const char *session_id, const pb_session_stats *v);
+/* Records the session's last handoff: state ("waiting", "completed",
+ * "timeout") and who ended it (NULL while waiting). PB_EINVAL, PB_ENOTFOUND
+ * as pb_session_stats_record. */
+int pb_session_handoff_record(pb_store *s, const char *session_id, const char *state,
+                              const char *ended_by);
 
 typedef struct {
   char id[PB_SESSION_ID_MAX];
@@ -220,6 +227,8 @@ typedef struct {
   char reason[32];
   char reason_text[256];
   pb_session_stats stats; /* zeros for sessions recorded before stats were */
+  char handoff_state[16];    /* the last handoff's: "" when none */
+  char handoff_ended_by[16]; /* "person", "agent", "timeout" or "" */
 } pb_session_rec;
 
 /* The account's closed sessions, most recently ended first, at most max

@@ -40,7 +40,8 @@ static void usage(FILE *f) {
           "account limits prints KEY=VALUE lines; --set changes one (KEY is\n"
           "maxConcurrentSessions, acquisitionsPerMinute, quickActionsPerSecond,\n"
           "keepAliveMaxMs, concurrentQuickActions, browserMsPerDay (0 = unlimited),\n"
-          "maxContexts or contextStorageMiB (persistent contexts: count, stored MiB);\n"
+          "maxContexts or contextStorageMiB (persistent contexts: count, stored MiB),\n"
+          "recordingStorageMiB (session recordings kept, MiB);\n"
           "VALUE a whole number, or \"default\").\n",
           PB_TOKEN_DEFAULT_TTL_DAYS);
 }

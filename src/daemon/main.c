@@ -17,6 +17,7 @@
 #include "sessions/contexts.h"
 #include "sessions/isolate.h"
 #include "sessions/pool.h"
+#include "sessions/recording.h"
 #include "sessions/session.h"
 #include "trace/store.h"
 
@@ -585,6 +586,7 @@ static int serve(config *c) {
   pb_sessions *sessions = NULL;
   pb_trace_store *traces = NULL;
   pb_dl_store *downloads = NULL;
+  pb_rec_store *recordings = NULL;
   pb_contexts *contexts = NULL;
   int code = 1;
   /* First, while this process has no thread: whatever kills it, the reaper
@@ -725,6 +727,10 @@ static int serve(config *c) {
   snprintf(dl_dir, sizeof(dl_dir), "%s/downloads", c->data_dir);
   if (pb_dl_store_open(dl_dir, &downloads))
     goto out;
+  char rec_dir[PATH_MAX];
+  snprintf(rec_dir, sizeof(rec_dir), "%s/recordings", c->data_dir);
+  if (pb_rec_store_open(rec_dir, &recordings))
+    goto out;
   if (pb_contexts_open(st, c->data_dir, &contexts))
     goto out;
   pb_sessions_opts sso = {.contexts = contexts,
@@ -737,6 +743,7 @@ static int serve(config *c) {
                           .wake = wake_server,
                           .traces = traces,
                           .downloads = downloads,
+                          .recordings = recordings,
                           .max_pages = c->session_max_pages,
                           .download_max_bytes = (int64_t)c->download_max_mb
                                                 << 20};
@@ -750,6 +757,7 @@ static int serve(config *c) {
                     .sessions = sessions,
                     .traces = traces,
                     .downloads = downloads,
+                    .recordings = recordings,
                     .egress_mode = egress_mode,
                     .memory_mode = memory_mode,
                     .isolation_mode = pb_isolate_mode(),
@@ -805,6 +813,7 @@ out:
   pb_server_free(srv);
   pb_trace_store_close(traces);
   pb_dl_store_close(downloads);
+  pb_rec_store_close(recordings); /* after the sessions: none records */
   pb_contexts_close(contexts);
   pb_pool_stop(pool);
   pb_egress_proxy_stop(proxy); /* after the pool: browsers never outlive it */

@@ -52,6 +52,15 @@ static const struct {
     [PB_CODE_CONTEXT_NOT_FOUND] = {404, "no context with that id for this account"},
     [PB_CODE_CONTEXT_IN_USE] = {409, "a live session runs on this context"},
     [PB_CODE_CONTEXT_QUOTA_EXCEEDED] = {413, "the account's contexts are at their cap"},
+    [PB_CODE_LIVE_LINK_NOT_FOUND] = {404, "no live view link with that id for this session"},
+    [PB_CODE_LIVE_LINK_EXPIRED] = {410, "the live view link expired; ask for a new one"},
+    [PB_CODE_LIVE_LINK_REVOKED] = {410, "the live view link was revoked"},
+    [PB_CODE_LIVE_VIEW_ONLY] = {403, "the live view link is view-only: input is refused"},
+    [PB_CODE_RECORDING_NOT_FOUND] = {404, "no recording (or no such frame) for this account's session"},
+    [PB_CODE_RECORDING_QUOTA_EXCEEDED] = {413, "the account's recordings are at their cap"},
+    [PB_CODE_HANDOFF_NOT_FOUND] = {404, "no handoff of this session"},
+    [PB_CODE_HANDOFF_PENDING] = {409, "a handoff of this session waits for a person already"},
+    [PB_CODE_HANDOFF_TIMEOUT] = {408, "the handoff timed out before the person handed back"},
 };
 
 int pb_http_status(pb_code code) {

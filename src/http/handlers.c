@@ -143,7 +143,11 @@ void get_sessions(pb_server *s, req *r) {
     return;
   }
   cJSON *arr = cJSON_CreateArray();
-  for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(arr, session_json(&v[i]));
+  for (size_t i = 0; i < n; i++) {
+    cJSON *o = session_json(&v[i]);
+    handoff_add_json(o, v[i].id, r->auth.account_id);
+    cJSON_AddItemToArray(arr, o);
+  }
   free(v);
   answer_json(r, arr);
 }
@@ -171,6 +175,17 @@ void get_history(pb_server *s, req *r) {
       cJSON_AddNullToObject(o, "lastRefusal");
     cJSON_AddNumberToObject(o, "clientConnections", (double)v[i].stats.client_connections);
     cJSON_AddNumberToObject(o, "clientDisconnects", (double)v[i].stats.client_disconnects);
+    cJSON *ho = cJSON_AddObjectToObject(o, "handoff"); /* the last one; null when none */
+    if (v[i].handoff_state[0]) {
+      cJSON_AddStringToObject(ho, "state", v[i].handoff_state);
+      if (v[i].handoff_ended_by[0])
+        cJSON_AddStringToObject(ho, "endedBy", v[i].handoff_ended_by);
+      else
+        cJSON_AddNullToObject(ho, "endedBy");
+    } else {
+      cJSON_DeleteItemFromObjectCaseSensitive(o, "handoff");
+      cJSON_AddNullToObject(o, "handoff");
+    }
     cJSON_AddItemToArray(arr, o);
   }
   free(v);
@@ -209,6 +224,8 @@ void get_limits(pb_server *s, req *r) {
   /* Persistent contexts: how many may be kept, and their stored MiB. */
   cJSON_AddNumberToObject(o, "maxContexts", l.max_contexts);
   cJSON_AddNumberToObject(o, "contextStorageMiB", (double)l.context_storage_mib);
+  /* Session recordings kept (24 h): their MiB together. */
+  cJSON_AddNumberToObject(o, "recordingStorageMiB", (double)l.recording_storage_mib);
   answer_json(r, o);
 }
 
@@ -243,7 +260,10 @@ void get_session(pb_server *s, req *r) {
   cJSON *found = NULL;
   pb_sessions_list(s->o.ops->sessions, r->auth.account_id, &v, &n);
   for (size_t i = 0; i < n; i++)
-    if (!strcmp(v[i].id, id)) found = session_json(&v[i]);
+    if (!strcmp(v[i].id, id)) {
+      found = session_json(&v[i]);
+      handoff_add_json(found, id, r->auth.account_id);
+    }
   free(v);
   if (found)
     answer_json(r, found);

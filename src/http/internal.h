@@ -22,6 +22,7 @@
 #include "http/routes.h"
 #include "http/server.h"
 #include "http/tickets.h"
+#include "sessions/handoff.h"
 
 #include <libwebsockets.h>
 #include <pthread.h>
@@ -85,6 +86,8 @@ struct pb_server {
   pb_tickets *tickets;
   char *protocol;
   size_t protocol_len;
+  struct live_state *live_view; /* live view sockets (live.c); NULL until used */
+  struct handoff_state *handoff; /* parked handoff polls (handoff.c); NULL until used */
   unsigned char wbuf[LWS_PRE + CHUNK];
 };
 
@@ -157,6 +160,7 @@ struct pss {
   int body_done;             /* this request's body completion was seen */
   unsigned long repeat_pass; /* the loop pass of the repeats below */
   int repeats;
+  struct viewer *live; /* a live view WebSocket (live.c) */
 };
 
 /* ---- answers (server.c) ---- */
@@ -256,5 +260,46 @@ void discovery_free(pb_server *s);
  * usual); 1 and *auth filled; -1 refused, with *code and *message. */
 int discovery_ticket_auth(pb_server *s, struct lws *wsi, const char *session_id, pb_auth *auth,
                           pb_code *code, const char **message);
+
+/* ---- the live view (live.c) ---- */
+
+/* GET /live/{capability}: the page; its path is logged without the
+ * capability. */
+void get_live_page(pb_server *s, req *r);
+/* DELETE /browser/sessions/{id}/live/{linkId}. */
+void delete_live_link(pb_server *s, req *r);
+/* 1 when an upgrade is to /live/...; live_confirm settles it as
+ * cdpws_confirm does. */
+int live_is_upgrade(struct lws *wsi);
+int live_confirm(pb_server *s, struct lws *wsi);
+int live_is_pending(pb_server *s, struct lws *wsi);
+void live_pending_drop(pb_server *s, struct lws *wsi);
+int live_established(pb_server *s, struct lws *wsi, pss_t *pss);
+int live_receive(pss_t *pss, struct lws *wsi, const void *in, size_t len);
+int live_writable(struct lws *wsi, pss_t *pss);
+void live_closed(pb_server *s, struct lws *wsi, pss_t *pss);
+/* Wakes the viewers with a frame to send. */
+void live_wake_all(pb_server *s);
+/* After the lws context is gone. */
+void live_free(pb_server *s);
+
+/* ---- handoffs (handoff.c) ---- */
+
+/* GET /browser/sessions/{id}/handoff[?wait=S]: parked until the handoff
+ * ends or the wait passes; DELETE: the agent ends it. */
+void get_handoff(pb_server *s, req *r);
+void delete_handoff(pb_server *s, req *r);
+/* Adds "handoff" (its state, or null) to a session's JSON. */
+void handoff_add_json(cJSON *session, const char *session_id, int64_t account_id);
+/* The person's "Done" from an interactive live view of session_id: ends
+ * its waiting handoff (pb_handoff_end's codes), revokes
+ * the handoff's link and answers the parked polls. */
+int handoff_handback(pb_server *s, const char *session_id, int64_t account_id, pb_handoff *out);
+/* Answers parked polls whose handoff changed. */
+void handoff_wake(pb_server *s);
+/* After the lws context is gone. */
+void handoff_free(pb_server *s);
+/* Drops a reference to r (server.c). */
+void req_release(req *r);
 
 #endif

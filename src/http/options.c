@@ -202,4 +202,11 @@ void pb_request_from_json(const cJSON *body, pb_request *out) {
   const cJSON *ctx = pb_json_get(b, "context");
   out->context_id = pb_json_str(ctx, "id");
   out->context_persist = pb_json_true(ctx, "persist");
+  out->live = pb_json_true(b, "live");
+  out->live_mode = pb_json_str(b, "mode");
+  out->live_ttl_ms = (int64_t)pb_json_int(b, "ttl", 0) * 1000;
+  out->record = pb_json_true(b, "record");
+  out->record_max_mib = (int)pb_json_int(b, "recordMaxMiB", 0);
+  out->handoff_message = pb_json_str(b, "message");
+  out->handoff_timeout_ms = pb_json_int(b, "timeout", 0);
 }

@@ -172,8 +172,87 @@ static const pb_route routes[] = {
      .handler = answer_websocket_only},
     SESSION(PB_METHOD_ANY, "/browser/sessions/{id}/devtools/*", PB_AUTH_TOKEN_OR_QUERY,
             answer_no_route),
+    /* Live view links (live.c): made by a job (it reads a body), revoked
+     * on the I/O thread. */
+    {.method = PB_METHOD_POST,
+     .pattern = "/browser/sessions/{id}/live",
+     .label = SESSION_LABEL "/live",
+     .auth = PB_AUTH_TOKEN,
+     .session = 1,
+     .body = PB_BODY_JSON,
+     .schema = "live",
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_live_create,
+     .summary = "Make a live view link (a capability URL) to watch or drive the session",
+     .ok_description = "{\"success\":true,\"result\":{\"id\",\"url\",\"mode\",\"expiresAt\"}}",
+     .ok_types = json_types},
+    {.method = PB_METHOD_DELETE,
+     .pattern = "/browser/sessions/{id}/live/{id}",
+     .label = SESSION_LABEL "/live/{linkId}",
+     .auth = PB_AUTH_TOKEN,
+     .session = 1,
+     .handler = delete_live_link},
+    /* A session's recording, live or kept 24 h after it ended, so not tied
+     * to a live session (ops/recording.c): the replay page (?format=zip:
+     * the frames and index), its index and frames. ?token= too: the page is
+     * opened in a browser, which sends no header. */
+    {.method = PB_METHOD_GET,
+     .pattern = "/browser/sessions/{id}/recording",
+     .label = SESSION_LABEL "/recording",
+     .auth = PB_AUTH_TOKEN_OR_QUERY,
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_recording,
+     .param_key = "id",
+     .param_rest = 1},
+    {.method = PB_METHOD_GET,
+     .pattern = "/browser/sessions/{id}/recording/*",
+     .label = SESSION_LABEL "/recording/*",
+     .auth = PB_AUTH_TOKEN_OR_QUERY,
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_recording,
+     .param_key = "id",
+     .param_rest = 1},
+    /* Handoff to a person (ops/handoff.c, handoff.c): started by a job (it
+     * reads a body); polled (parked, not run) and ended on the I/O thread. */
+    {.method = PB_METHOD_POST,
+     .pattern = "/browser/sessions/{id}/handoff",
+     .label = SESSION_LABEL "/handoff",
+     .auth = PB_AUTH_TOKEN,
+     .session = 1,
+     .body = PB_BODY_JSON,
+     .schema = "handoff",
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_handoff_start,
+     .summary = "Hand the session to a person through an interactive live view link",
+     .ok_description = "{\"success\":true,\"result\":{\"handoffId\",\"url\",\"linkId\","
+                       "\"expiresAt\",\"state\":\"waiting\",\"message\",\"timeout\"}}",
+     .ok_types = json_types},
+    {.method = PB_METHOD_GET,
+     .pattern = "/browser/sessions/{id}/handoff",
+     .label = SESSION_LABEL "/handoff",
+     .auth = PB_AUTH_TOKEN,
+     .session = 1,
+     .handler = get_handoff,
+     .summary = "The session's handoff; ?wait=S long-polls until the person hands back "
+                "(408 HANDOFF_TIMEOUT when the handoff timed out)"},
+    {.method = PB_METHOD_DELETE,
+     .pattern = "/browser/sessions/{id}/handoff",
+     .label = SESSION_LABEL "/handoff",
+     .auth = PB_AUTH_TOKEN,
+     .session = 1,
+     .handler = delete_handoff,
+     .summary = "End the session's handoff (the agent takes the session back)"},
     /* Anything else under a session, "/browser/sessions/" itself too. */
     SESSION(PB_METHOD_ANY, "/browser/sessions/*", PB_AUTH_TOKEN, answer_no_route),
+
+    /* The live view page and its WebSocket (live.c): the capability in the
+     * path is the auth; any method, so every answer goes through the
+     * handler that keeps the capability out of the log. */
+    {.method = PB_METHOD_ANY,
+     .pattern = "/live/*",
+     .label = "/live/{capability}",
+     .auth = PB_AUTH_NONE,
+     .handler = get_live_page},
 
     /* Persistent contexts: jobs, as they write the store and the data dir.
      * Deleting holds no concurrent action, like a release. */

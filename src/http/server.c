@@ -86,6 +86,8 @@ static void req_unref(req *r) {
   free(r);
 }
 
+void req_release(req *r) { req_unref(r); }
+
 /* An answer is "unsent" from when it is ready until written or its client
  * is gone; shutdown waits for these too, not only for running jobs. */
 static void unsent_done(req *r) {
@@ -372,6 +374,14 @@ static void start_job(pb_server *s, req *r) {
     answer_error(r, PB_CODE_INVALID_REQUEST, "%s", err);
     return;
   }
+  if (r->route->session) {
+    /* A body for one of the account's sessions: the op reads the path's
+     * session as sessionId (and checks it is the account's). */
+    pb_route_match m;
+    char id[80];
+    if (pb_route_find(r->path, PB_METHOD_POST, &m) && pb_route_session_id(&m, id, sizeof(id)))
+      cJSON_AddStringToObject(r->json, "sessionId", id);
+  }
   if (admit(s, r))
     return;
   submit_job(s, r);
@@ -392,6 +402,7 @@ static void submit_job(pb_server *s, req *r) {
       r->wsi ? lws_get_urlarg_by_name(r->wsi, "format=", fmt, sizeof(fmt))
              : NULL;
   r->job.format_junit = f && !strcmp(f, "junit");
+  r->job.format_zip = f && !strcmp(f, "zip");
   atomic_fetch_add(&r->refs, 1);
   r->t_submit = pb_now_ms();
   /* Keyed by account: the queue serves accounts fairly. */
@@ -861,6 +872,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
     drain_done(s);
     auth_watch_apply(s);
     cdpws_wake_all(s);
+    live_wake_all(s);
     if (s->stop_asked && !s->draining) {
       s->draining = 1;
       s->drain_deadline = pb_now_ms() + s->o.drain_ms;
@@ -921,15 +933,26 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
   case LWS_CALLBACK_HTTP_WRITEABLE:
     return write_answer(s, wsi, pss);
   case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    if (live_is_upgrade(wsi))
+      return live_confirm(s, wsi);
     return cdpws_confirm(s, wsi);
   case LWS_CALLBACK_ESTABLISHED:
+    if (live_is_pending(s, wsi))
+      return live_established(s, wsi, pss);
     return cdpws_established(s, wsi, pss);
   case LWS_CALLBACK_RECEIVE:
+    if (pss->live)
+      return live_receive(pss, wsi, in, len);
     return cdpws_receive(pss, wsi, in, len);
   case LWS_CALLBACK_SERVER_WRITEABLE:
+    if (pss->live)
+      return live_writable(wsi, pss);
     return cdpws_writable(wsi, pss);
   case LWS_CALLBACK_CLOSED:
-    cdpws_closed(s, wsi, pss);
+    if (pss && pss->live)
+      live_closed(s, wsi, pss);
+    else
+      cdpws_closed(s, wsi, pss);
     break;
   case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     /* lws frees this pss and binds a fresh one at each new request on a
@@ -937,8 +960,10 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
     pss_release(pss);
     break;
   case LWS_CALLBACK_CLOSED_HTTP:
-    if (s)
+    if (s) {
       cdpws_pending_drop(s, wsi);
+      live_pending_drop(s, wsi);
+    }
     pss_release(pss);
     break;
   default:
@@ -1094,6 +1119,8 @@ void pb_server_free(pb_server *s) {
   auth_watch_stop(s); /* before the context goes: the watcher wakes it */
   if (s->ctx)
     lws_context_destroy(s->ctx);
+  live_free(s);
+  handoff_free(s);
   pb_ledger_free(s->ledger);
   /* Answers of jobs that finished after the loop stopped. */
   pthread_mutex_lock(&s->done_mu);

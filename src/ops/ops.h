@@ -41,6 +41,7 @@ typedef struct {
   pb_sessions *sessions;
   pb_trace_store *traces;   /* where trace zips are kept; may be NULL */
   struct pb_dl_store *downloads; /* ended sessions' downloads; may be NULL */
+  struct pb_rec_store *recordings; /* sessions' recordings; may be NULL */
   const char *egress_mode;  /* "netns+proxy" or "proxy", for /healthz */
   const char *isolation_mode; /* "mountns+uid" or "none", for /healthz */
   const char *memory_mode;  /* "cgroup-v1", "cgroup-v2", "rss-watchdog" or "off" */
@@ -77,6 +78,7 @@ typedef struct {
   pb_session *session;      /* run in this acquired session's browser; may be NULL */
   char ws_base[300];        /* "ws://host" the client reached us at */
   int format_junit;         /* ?format=junit: answer JUnit XML (POST /browser/test) */
+  int format_zip;           /* ?format=zip: a recording as a zip */
   void *deferred;           /* work left for after the answer (a trace to finish) */
 } pb_job;
 
@@ -128,6 +130,10 @@ int pb_op_test(pb_job *job, pb_op_result *res); /* testrun.c */
 /* GET /browser/sessions/{id}/downloads[/{did}] (opts.id: "ID/downloads[/DID]"),
  * live or kept (downloads.c). */
 int pb_op_downloads(pb_job *job, pb_op_result *res);
+/* GET /browser/sessions/{id}/recording[/index|/frames/{n}] (opts.id:
+ * "ID/recording..."): the replay page, its index, one frame, or with
+ * ?format=zip the whole recording (recording.c). */
+int pb_op_recording(pb_job *job, pb_op_result *res);
 int pb_op_download(pb_job *job, pb_op_result *res);
 /* /browser/contexts (contexts.c): create (opts.name), list, get and delete
  * (opts.id). */
@@ -135,6 +141,23 @@ int pb_op_context_create(pb_job *job, pb_op_result *res);
 int pb_op_contexts_list(pb_job *job, pb_op_result *res);
 int pb_op_context_get(pb_job *job, pb_op_result *res);
 int pb_op_context_delete(pb_job *job, pb_op_result *res);
+/* POST /browser/sessions/{id}/live (opts.session_id, live_mode,
+ * live_ttl_ms): a live view link {id, url, mode, expiresAt} (live.c). */
+/* 0 when the job's session (opts.session_id) is the account's live session
+ * and has a live view; else res is failed (SESSION_NOT_FOUND,
+ * SERVICE_UNAVAILABLE) and -1 returned (live.c). */
+int pb_op_live_session_check(pb_job *job, pb_op_result *res);
+int pb_op_live_create(pb_job *job, pb_op_result *res);
+/* Mints a live view link to the account's session_id for ttl_ms (0: 1 h)
+ * and makes its JSON {id, url, mode, expiresAt} (*out, caller frees).
+ * PB_EBUSY: too many links. */
+int pb_op_live_link(pb_job *job, const char *session_id, int interactive, int64_t ttl_ms,
+                    cJSON **out);
+/* POST /browser/sessions/{id}/handoff (opts.session_id, handoff_message,
+ * handoff_timeout_ms): hands the session to a person through an
+ * interactive live view link, {handoffId, url, expiresAt, ...} (handoff.c).
+ * 409 HANDOFF_PENDING while one waits. */
+int pb_op_handoff_start(pb_job *job, pb_op_result *res);
 /* Before an acquire on context id: 0 when it is the account's and, with
  * persist, its contexts are within contextStorageMiB; else res is failed
  * (CONTEXT_NOT_FOUND, CONTEXT_QUOTA_EXCEEDED) and -1 returned. */

@@ -173,6 +173,20 @@ typedef struct {
   const char *name;       /* POST /browser/contexts: name; NULL: none */
   const char *context_id; /* acquire: context.id; NULL: none */
   int context_persist;    /* acquire: context.persist */
+  /* Live view links: acquire's live (a link in the answer); POST
+   * /browser/sessions/{id}/live: mode (NULL: interactive) and ttl (0:
+   * the default, 1 h). */
+  int live;
+  const char *live_mode;
+  int64_t live_ttl_ms;
+  /* acquire: record (keep the session's frames) and recordMaxMiB (this
+   * recording's cap; 0: PB_RECORDING_CAP_BYTES). */
+  int record;
+  int record_max_mib;
+  /* POST /browser/sessions/{id}/handoff: message (NULL: none) and timeout
+   * (0: the default, 10 min). */
+  const char *handoff_message;
+  int64_t handoff_timeout_ms;
 } pb_request;
 
 /* Fills o with every default (no url, no html). Cannot fail. */

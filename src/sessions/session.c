@@ -5,6 +5,9 @@
 #include "sessions/contexts.h"
 #include "sessions/dlstore.h"
 #include "sessions/downloads.h"
+#include "sessions/handoff.h"
+#include "sessions/recording.h"
+#include "sessions/screencast.h"
 #include "sessions/uploads.h"
 #include "trace/trace.h"
 
@@ -55,6 +58,20 @@ struct pb_session {
    * state is saved back when the session ends. */
   char ctx_id[PB_CONTEXT_ID_LEN + 1];
   int ctx_persist;
+  pb_screencast *cast; /* the live view's frame source; NULL: none */
+  pb_recording *rec;   /* the recording of its frames (under mu); NULL: none */
+  /* The trace's filmstrip: the frame source's frames, at most
+   * TRACE_FRAME_MS apart, the newest of each interval kept (callback and
+   * teardown only, never at once). */
+  pb_screencast_sub *trace_sub;
+  struct {
+    unsigned char *jpeg;
+    size_t len;
+    int64_t ms;
+    int w, h;
+    char tab[64];
+  } trace_pend;
+  int64_t trace_last_ms;
   struct pb_session *next;
 };
 
@@ -63,6 +80,9 @@ struct pb_session {
 static void trace_rec(int dir, const char *json, size_t len, void *data) {
   pb_session *s = data;
   int64_t now = pb_wall_ms();
+  /* The frame source's frames and acks: the filmstrip gets them paced
+   * (trace_frame), not every one as a message. */
+  if (memmem(json, len < 96 ? len : 96, "\"Page.screencastFrame", 21)) return;
   pb_trace_cdp(s->trace, dir, now, json, len);
   if (len > 65536 && dir == 0) return;
   static const char prefix[] = "{\"id\":";
@@ -91,6 +111,53 @@ static void trace_rec(int dir, const char *json, size_t len, void *data) {
   pthread_mutex_unlock(&s->trace_mu);
 }
 
+#define TRACE_FRAME_MS 100
+
+static void trace_frame_put(pb_session *s, const unsigned char *jpeg, size_t len, int64_t ms,
+                            int w, int h, const char *tab) {
+  if (!s->trace_last_ms) pb_trace_meta(s->trace, NULL, w, h, NULL, NULL);
+  pb_trace_frame(s->trace, ms, jpeg, len, w, h, tab);
+  s->trace_last_ms = ms;
+}
+
+/* CDP reader thread: a frame for the trace's filmstrip. A frame too soon
+ * after the last one kept waits as the pending one, replaced by newer ones,
+ * and goes in once the interval passed. */
+static void trace_frame(const pb_screencast_frame *f, void *data) {
+  pb_session *s = data;
+  if (s->trace_pend.jpeg && f->wall_ms - s->trace_last_ms >= TRACE_FRAME_MS) {
+    trace_frame_put(s, s->trace_pend.jpeg, s->trace_pend.len, s->trace_pend.ms, s->trace_pend.w,
+                    s->trace_pend.h, s->trace_pend.tab);
+    free(s->trace_pend.jpeg);
+    s->trace_pend.jpeg = NULL;
+  }
+  if (f->wall_ms - s->trace_last_ms >= TRACE_FRAME_MS) {
+    trace_frame_put(s, f->jpeg, f->len, f->wall_ms, f->width, f->height, f->target_id);
+    return;
+  }
+  unsigned char *copy = malloc(f->len ? f->len : 1);
+  if (!copy) return;
+  memcpy(copy, f->jpeg, f->len);
+  free(s->trace_pend.jpeg);
+  s->trace_pend.jpeg = copy;
+  s->trace_pend.len = f->len;
+  s->trace_pend.ms = f->wall_ms;
+  s->trace_pend.w = f->width;
+  s->trace_pend.h = f->height;
+  pb_strlcpy(s->trace_pend.tab, f->target_id ? f->target_id : "", sizeof(s->trace_pend.tab));
+}
+
+/* Ends the filmstrip: no more frames, the pending one goes in. */
+static void trace_frames_end(pb_session *s) {
+  pb_screencast_unsubscribe(s->trace_sub);
+  s->trace_sub = NULL;
+  if (s->trace_pend.jpeg)
+    trace_frame_put(s, s->trace_pend.jpeg, s->trace_pend.len, s->trace_pend.ms, s->trace_pend.w,
+                    s->trace_pend.h, s->trace_pend.tab);
+  free(s->trace_pend.jpeg);
+  s->trace_pend.jpeg = NULL;
+}
+
 struct pb_sessions {
   pb_sessions_opts o;
   pthread_mutex_t mu;
@@ -101,6 +168,23 @@ struct pb_sessions {
   int stopping;
   pthread_t sweeper;
 };
+
+int pb_session_record(pb_session *s, int64_t cap_bytes, int64_t quota_bytes) {
+  if (!s->ss->o.recordings || !s->cast) return PB_ENOTFOUND;
+  pb_recording *r = NULL;
+  int rc = pb_recording_start(s->ss->o.recordings, s, s->account_id, s->id, cap_bytes,
+                              quota_bytes, &r);
+  if (rc) return rc;
+  pthread_mutex_lock(&s->mu);
+  int ended = s->ended != 0 || s->rec != NULL;
+  if (!ended) s->rec = r;
+  pthread_mutex_unlock(&s->mu);
+  if (ended) {
+    pb_recording_finish(r);
+    return PB_ENOTFOUND;
+  }
+  return 0;
+}
 
 /* No entropy: refuse to mint guessable ids. */
 static void hex_random(char *out, size_t nbytes) {
@@ -122,7 +206,12 @@ void pb_session_unref(pb_session *s) {
   pthread_mutex_destroy(&s->trace_mu);
   pthread_cond_destroy(&s->idle);
   pb_uploads_free(s->uploads);
+  pb_screencast_free(s->cast);
   free(s);
+}
+
+pb_screencast *pb_session_screencast(pb_session *s) {
+  return s->cast;
 }
 
 const char *pb_session_id(pb_session *s) {
@@ -195,6 +284,14 @@ static void context_save(pb_sessions *ss, pb_session *s) {
 /* Kills the browser so running work fails fast, waits for it, records the
  * history row and frees what the session held. */
 static void teardown(pb_sessions *ss, pb_session *s) {
+  pb_screencast_stop(s->cast); /* its viewers get no more frames */
+  /* The recording and the filmstrip end with the frames. */
+  pthread_mutex_lock(&s->mu);
+  pb_recording *rec = s->rec;
+  s->rec = NULL;
+  pthread_mutex_unlock(&s->mu);
+  pb_recording_finish(rec);
+  if (s->trace) trace_frames_end(s);
   /* Let the client read what is queued for it (the answer to Browser.close)
    * before the proxy goes; bounded, a client may not read at all. */
   for (int64_t until = pb_now_ms() + 1000;
@@ -244,6 +341,11 @@ static void teardown(pb_sessions *ss, pb_session *s) {
   PB_INFO("sessions: %s: %lld refused call(s), %lld client connection(s), %lld left early",
           s->id, (long long)stats.refused_calls, (long long)stats.client_connections,
           (long long)stats.client_disconnects);
+  pb_handoff ho; /* the last handoff to a person, for the history */
+  if (!pb_handoff_take(s->id, &ho) &&
+      pb_session_handoff_record(ss->o.store, s->id, pb_handoff_state_text(ho.state),
+                                pb_handoff_by_text(ho.ended_by)))
+    PB_WARN("sessions: handoff of %s not recorded", s->id);
   int rc = pb_session_close_record(ss->o.store, s->id, now, s->reason, s->reason_text);
   if (rc && rc != PB_EEXIST)
     PB_ERR("sessions: history of %s not recorded: %s", s->id, pb_strerror(rc));
@@ -277,6 +379,13 @@ int pb_session_downloads(pb_session *s, pb_download **out, size_t *n, char *dir,
   return rc;
 }
 
+/* A session handed to a person is not idle while it waits for them (the
+ * handoff's own timeout, at most an hour, bounds that). */
+static int handoff_waits(pb_session *s) {
+  pb_handoff h;
+  return !pb_handoff_get(s->id, s->account_id, &h) && h.state == PB_HANDOFF_WAITING;
+}
+
 static void *sweeper_main(void *arg) {
   pb_sessions *ss = arg;
   pthread_mutex_lock(&ss->mu);
@@ -294,7 +403,8 @@ static void *sweeper_main(void *arg) {
         end_locked(ss, s, 1000, "NormalClosure", "Browser.close");
       } else if (!pb_cdp_alive(pb_browser_cdp(s->browser))) {
         end_locked(ss, s, 1011, "BrowserCrashed", "the browser process died");
-      } else if (now - pb_proxy_last_activity(s->proxy) > s->keep_alive_ms) {
+      } else if (now - pb_proxy_last_activity(s->proxy) > s->keep_alive_ms &&
+                 !handoff_waits(s)) {
         end_locked(ss, s, 1000, "BrowserIdle", "no activity for keep_alive");
       } else if (now - s->last_heartbeat >= HEARTBEAT_MS) {
         s->last_heartbeat = now;
@@ -468,6 +578,15 @@ int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t kee
         if (accts[i].id == account_id) pb_strlcpy(name, accts[i].name, sizeof(name));
     free(accts);
     pb_proxy_set_identity(s->proxy, name, s->id);
+    /* The live view's source, made before any client connects (its root
+     * session is then announced to no one). Without it there is no live
+     * view; the session works as before. */
+    if (pb_screencast_new(pb_browser_cdp(s->browser), s->proxy, ss->o.url_check,
+                          ss->o.url_check_data, deadline_ms, &s->cast))
+      PB_WARN("sessions: no live view for %s", s->id);
+    /* A traced session's trace gets the frames as its filmstrip. */
+    if (s->trace && s->cast && pb_screencast_subscribe(s, trace_frame, s, &s->trace_sub))
+      PB_WARN("sessions: no filmstrip in the trace of %s", s->id);
   }
   if (!rc) {
     /* Downloads go to the session's own dir in its profile: gone with the

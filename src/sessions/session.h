@@ -39,6 +39,9 @@ typedef struct {
   int max_pages;              /* live pages per session; 0: PB_PROXY_MAX_PAGES */
   int64_t download_max_bytes; /* one download's size cap; 0: PB_DOWNLOAD_MAX_BYTES */
   pb_contexts *contexts;      /* persistent contexts; borrowed; NULL: none */
+  /* Keeps recorded sessions' frames (sessions/recording.h); borrowed;
+   * NULL: sessions cannot be recorded. */
+  struct pb_rec_store *recordings;
 } pb_sessions_opts;
 
 int pb_sessions_start(const pb_sessions_opts *o, pb_sessions **out);
@@ -128,6 +131,14 @@ struct pb_uploads *pb_session_uploads(pb_session *s);
 int pb_session_downloads(pb_session *s, pb_download **out, size_t *n, char *dir, size_t cap);
 /* One download's size cap. */
 int64_t pb_session_download_max(pb_sessions *ss);
+
+/* Records the session's frames from now until it ends, kept 24 h in the
+ * store of pb_sessions_opts.recordings (sessions/recording.h): cap_bytes
+ * for this recording (<= 0: the default), quota_bytes for all the
+ * account's. PB_ENOTFOUND when there is no store or frame source, or the
+ * session ended or records already; PB_ETOOBIG when the account's
+ * recordings are at quota_bytes. */
+int pb_session_record(pb_session *s, int64_t cap_bytes, int64_t quota_bytes);
 
 /* Ends every session (reason Shutdown) and stops. NULL is a no-op. */
 void pb_sessions_stop(pb_sessions *ss);

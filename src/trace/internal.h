@@ -18,21 +18,23 @@
 
 /* ---- what is recorded (record.c); written under pb_trace.mu ---- */
 
-enum { REC_CDP, REC_BEGIN, REC_END };
+enum { REC_CDP, REC_BEGIN, REC_END, REC_FRAME };
 
 typedef struct {
   int kind;
   int dir; /* REC_CDP */
   int id;  /* REC_BEGIN, REC_END */
   int64_t ts;
-  char *s; /* CDP JSON, api name or error text (may be NULL for REC_END) */
+  char *s; /* CDP JSON, api name, error text (may be NULL for REC_END) or JPEG */
   size_t len;
-  char *params; /* REC_BEGIN: params as JSON, or NULL */
+  char *params; /* REC_BEGIN: params as JSON, or NULL; REC_FRAME: the page */
+  int w, h;     /* REC_FRAME: the viewport */
 } pb__trace_rec;
 
 struct pb_trace {
   pthread_mutex_t mu;
   size_t cap, used;
+  size_t frames_used; /* of used, by REC_FRAME: at most cap / 2 */
   int cut;
   int64_t cut_ts;
   pb__trace_rec *recs;

@@ -210,6 +210,31 @@ static int on_screencast(pb__trace_writer *w, const char *session, const cJSON *
   return pb__trace_emit(&w->trace, ev);
 }
 
+/* A frame the session's frame source gave (pb_trace_frame): the same entry
+ * as a quick action's screencast, on a page of its own per tab. */
+static int on_frame(pb__trace_writer *w, const pb__trace_rec *r) {
+  unsigned char *jpeg = malloc(r->len);
+  if (!jpeg) return PB_ENOMEM;
+  memcpy(jpeg, r->s, r->len);
+  char sha1[41], file[64], name[80], key[96];
+  sha1_hex(jpeg, r->len, sha1);
+  snprintf(file, sizeof(file), "%s.jpeg", sha1);
+  snprintf(name, sizeof(name), "resources/%s", file);
+  int rc = add_file(w, name, jpeg, r->len, 1);
+  const char *page_id;
+  snprintf(key, sizeof(key), "tab:%s", r->params ? r->params : "");
+  if (!rc) rc = page_for(w, key, r->ts, &page_id);
+  if (rc) return rc;
+  cJSON *ev = cJSON_CreateObject();
+  cJSON_AddStringToObject(ev, "type", "screencast-frame");
+  cJSON_AddStringToObject(ev, "pageId", page_id);
+  cJSON_AddStringToObject(ev, "sha1", file);
+  cJSON_AddNumberToObject(ev, "width", r->w);
+  cJSON_AddNumberToObject(ev, "height", r->h);
+  cJSON_AddNumberToObject(ev, "timestamp", (double)r->ts);
+  return pb__trace_emit(&w->trace, ev);
+}
+
 /* The text Chrome's console shows for one Runtime.RemoteObject. */
 static int remote_object_text(pb_buf *b, const cJSON *o) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "value");
@@ -535,6 +560,8 @@ static int write_locked(pb__trace_writer *w, char **zip, size_t *len) {
       rc = on_cdp(w, r);
     else if (r->kind == REC_BEGIN)
       rc = on_begin(w, r);
+    else if (r->kind == REC_FRAME)
+      rc = on_frame(w, r);
     else
       rc = emit_after(w, r->id, r->ts, r->s);
   }

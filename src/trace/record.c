@@ -77,6 +77,31 @@ void pb_trace_cdp(pb_trace *t, int direction, int64_t ts_ms, const char *json, s
   pthread_mutex_unlock(&t->mu);
 }
 
+void pb_trace_frame(pb_trace *t, int64_t ts_ms, const unsigned char *jpeg, size_t len, int width,
+                    int height, const char *page) {
+  if (!t || !jpeg || !len) return;
+  size_t cost = len + sizeof(pb__trace_rec) + 64;
+  pthread_mutex_lock(&t->mu);
+  /* A dropped frame is no cut: the actions and messages go on. */
+  if (t->cut || cost > t->cap / 2 - (t->frames_used < t->cap / 2 ? t->frames_used : t->cap / 2) ||
+      cost > t->cap - t->used) {
+    pthread_mutex_unlock(&t->mu);
+    return;
+  }
+  pb__trace_rec r = {.kind = REC_FRAME, .ts = ts_ms, .len = len, .w = width, .h = height};
+  r.s = pb__trace_memdup0((const char *)jpeg, len);
+  r.params = strdup(page ? page : "");
+  if (!r.s || !r.params) {
+    free(r.s);
+    free(r.params);
+  } else {
+    size_t before = t->nrecs;
+    push_locked(t, &r, 0);
+    if (t->nrecs > before) t->frames_used += cost;
+  }
+  pthread_mutex_unlock(&t->mu);
+}
+
 static char *dup_or_null(const char *s) {
   return s ? strdup(s) : NULL;
 }

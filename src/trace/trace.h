@@ -37,11 +37,31 @@ int pb_trace_action_begin(pb_trace *t, const char *api, const cJSON *params, int
 /* error is NULL when the action succeeded. */
 void pb_trace_action_end(pb_trace *t, int id, int64_t ts_ms, const char *error);
 
+/* A frame of the page as a person saw it (jpeg: len bytes, copied), for the
+ * viewer's filmstrip: a screencast-frame of page (the tab's targetId; a page
+ * of the trace each) with width x height its CSS viewport. Frames take at
+ * most half the cap: past that they are dropped and recording goes on. */
+void pb_trace_frame(pb_trace *t, int64_t ts_ms, const unsigned char *jpeg, size_t len, int width,
+                    int height, const char *page);
+
 /* 1 once the cap was reached and recording stopped, else 0. */
 int pb_trace_truncated(pb_trace *t);
 
 /* Writes the zip (libzip) into memory; *zip is malloc'd, caller frees.
  * May be called more than once; recording may continue afterwards. */
 int pb_trace_write_zip(pb_trace *t, char **zip, size_t *len);
+
+/* One file of a zip made by pb_zip_files: name and data malloc'd. */
+typedef struct {
+  char *name;
+  unsigned char *data;
+  size_t len;
+  int store; /* already compressed (JPEG): stored as is, else deflated */
+} pb_zip_file;
+
+/* The trace's zip writer for other archives (a session's recording): the n
+ * files into memory (*zip malloc'd, caller frees). Takes ownership of every
+ * name and data, freed whatever the result. PB_ENOMEM; PB_EIO. */
+int pb_zip_files(pb_zip_file *files, size_t n, char **zip, size_t *len);
 
 #endif

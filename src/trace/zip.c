@@ -70,3 +70,19 @@ out:
   zip_source_free(src);
   return rc;
 }
+
+int pb_zip_files(pb_zip_file *files, size_t n, char **zip, size_t *len) {
+  pb__zfile *zf = n ? calloc(n, sizeof(*zf)) : NULL;
+  int rc = n && !zf ? PB_ENOMEM : 0;
+  for (size_t i = 0; i < n && zf; i++)
+    zf[i] = (pb__zfile){files[i].name, files[i].data, files[i].len, files[i].store};
+  if (!rc) rc = pb__trace_zip(zf, n, zip, len);
+  for (size_t i = 0; i < n; i++) {
+    free(files[i].name);
+    free(zf ? zf[i].data : files[i].data);
+    files[i].name = NULL;
+    files[i].data = NULL;
+  }
+  free(zf);
+  return rc;
+}

@@ -697,6 +697,28 @@ function lateBound(what) {
 // they are registered: an after() registered before useDaemon() runs while
 // the daemon is still up (release sessions there), one registered after it
 // once the daemon has exited.
+// A person's browser: a headless Chromium of the test's own, outside the
+// service's pool, in which the live view, handoff and replay pages are
+// opened as a user would. Launched before the file's tests, closed after;
+// read `.browser` once the tests run.
+function usePersonBrowser() {
+  const { before, after } = require('node:test');
+  const puppeteer = require('puppeteer-core');
+  const person = { browser: null };
+  before(async () => {
+    person.browser = await puppeteer.launch({
+      executablePath: process.env.PPOD_CHROMIUM || '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu'],
+      defaultViewport: { width: 1100, height: 800 },
+    });
+  });
+  after(async () => {
+    if (person.browser) await person.browser.close();
+  });
+  return person;
+}
+
 function useDaemon(opts = {}) {
   const { before, after } = require('node:test');
   const withFixtures = typeof opts === 'function' || opts.fixtures !== false;
@@ -958,6 +980,7 @@ module.exports = {
   startFixtures,
   startDaemon,
   useDaemon,
+  usePersonBrowser,
   assertCleanExit,
   createAccount,
   createToken,

@@ -223,8 +223,12 @@ static void test_every_flag_reaches_the_body(void) {
                        f->kind == PB_CLI_F_HELP || f->kind == PB_CLI_F_ENUM_CONST;
         char *with_url[] = {"http://a/", (char *)f->name, (char *)v};
         char *bare[] = {(char *)f->name, (char *)v};
-        char **argv = c->page && f->kind != PB_CLI_F_TEXT_FILE ? with_url : bare;
-        int argc = (argv == with_url ? 1 : 0) + (no_value ? 1 : 2);
+        /* A command about one session (browser:live) names it first. */
+        char *with_id[] = {"0123abcd", (char *)f->name, (char *)v};
+        char **argv = c->page && f->kind != PB_CLI_F_TEXT_FILE ? with_url
+                      : c->min_args > 0                         ? with_id
+                                                                : bare;
+        int argc = (argv != bare ? 1 : 0) + (no_value ? 1 : 2);
         pb_cli_args a;
         char err[256] = "";
         int rc = pb_cli_parse(c, argc, argv, &a, err, sizeof(err));

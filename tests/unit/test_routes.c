@@ -145,7 +145,7 @@ static void test_table(void) {
     if (!strchr(rt->pattern, '{') && !strchr(rt->pattern, '*') && rt->method != PB_METHOD_ANY)
       ASSERT(find(rt->pattern, rt->method) == rt);
   }
-  ASSERT_EQ(bodies, 10);
+  ASSERT_EQ(bodies, 12);
   pb_schemas_free(s);
 }
 

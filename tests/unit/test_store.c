@@ -101,7 +101,7 @@ static void test_files_and_modes(void) {
   sqlite3_finalize(st);
   ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  ASSERT_EQ(sqlite3_column_int(st, 0), 5);
+  ASSERT_EQ(sqlite3_column_int(st, 0), 6);
   sqlite3_finalize(st);
   /* A schema from a newer build is refused rather than misread. */
   ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
@@ -473,7 +473,7 @@ static void test_migrate_from_v1(void) {
   raw_exec(dir, sql);
 
   pb_store *s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 5);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 6);
   int64_t id = 0, total = -1;
   ASSERT_EQ(pb_account_find(s, "olga", &id), 0);
   ASSERT_EQ(id, 7);
@@ -511,7 +511,7 @@ static void test_migrate_from_v1(void) {
 
   /* Reopening migrates nothing again and loses nothing. */
   s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 5);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 6);
   ASSERT_EQ(pb_limits_get(s, 7, &l), 0);
   ASSERT_EQ(l.max_concurrent_sessions, 4);
   ASSERT_EQ(pb_token_check(s, tok, 3000000000000, NULL), 0);
@@ -546,8 +546,9 @@ static void test_limits(void) {
   const char *names[] = {"maxConcurrentSessions",  "acquisitionsPerMinute",
                          "quickActionsPerSecond",  "keepAliveMaxMs",
                          "concurrentQuickActions", "browserMsPerDay",
-                         "maxContexts",            "contextStorageMiB"};
-  int64_t want[] = {3, 30, 100, 600000, 6, 0, 10, 100}, v;
+                         "maxContexts",            "contextStorageMiB",
+                         "recordingStorageMiB"};
+  int64_t want[] = {3, 30, 100, 600000, 6, 0, 10, 100, 500}, v;
   for (size_t i = 0; i < PB_LIMITS_COUNT; i++) {
     ASSERT_STR_EQ(pb_limits_key(&d, i, &v), names[i]);
     ASSERT_EQ(v, want[i]);
@@ -857,6 +858,11 @@ static void test_sessions(void) {
   ASSERT_EQ(pb_session_stats_record(s, "a3", &st), 0);
   ASSERT_EQ(pb_session_stats_record(s, "nope", &st), PB_ENOTFOUND);
   ASSERT_EQ(pb_session_stats_record(s, "a b", &st), PB_EINVAL);
+  /* The last handoff: who ended it, or NULL while it waited. */
+  ASSERT_EQ(pb_session_handoff_record(s, "a3", "completed", "person"), 0);
+  ASSERT_EQ(pb_session_handoff_record(s, "a2", "waiting", NULL), 0);
+  ASSERT_EQ(pb_session_handoff_record(s, "nope", "timeout", "timeout"), PB_ENOTFOUND);
+  ASSERT_EQ(pb_session_handoff_record(s, "a3", "no such'state", NULL), PB_EINVAL);
   ASSERT_EQ(pb_session_close_record(s, id71, t0 + 1, "Released", "bye"), 0);
 
   ASSERT_EQ(pb_session_history(s, pia, 10, &h, &n), 0);
@@ -871,6 +877,10 @@ static void test_sessions(void) {
   ASSERT_STR_EQ(h[0].stats.last_refusal, "refused by ppod: Browser.crash is not available");
   ASSERT_EQ(h[0].stats.client_connections, 2);
   ASSERT_EQ(h[0].stats.client_disconnects, 1);
+  ASSERT_STR_EQ(h[0].handoff_state, "completed");
+  ASSERT_STR_EQ(h[0].handoff_ended_by, "person");
+  ASSERT_STR_EQ(h[1].handoff_state, "waiting");
+  ASSERT_STR_EQ(h[1].handoff_ended_by, "");
   ASSERT_STR_EQ(h[1].id, "a2");
   ASSERT_EQ(h[1].stats.refused_calls, 0); /* none recorded */
   ASSERT_STR_EQ(h[1].stats.last_refusal, "");
@@ -1136,7 +1146,7 @@ static void test_admin_limits(void) {
   const char *defaults = "maxConcurrentSessions=3\nacquisitionsPerMinute=30\n"
                          "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
                          "concurrentQuickActions=6\nbrowserMsPerDay=0\nmaxContexts=10\n"
-                         "contextStorageMiB=100\n";
+                         "contextStorageMiB=100\nrecordingStorageMiB=500\n";
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "rita"), 0);
   ASSERT_STR_EQ(out, defaults);
   free(out);
@@ -1153,7 +1163,7 @@ static void test_admin_limits(void) {
   ASSERT_STR_EQ(out, "maxConcurrentSessions=5\nacquisitionsPerMinute=30\n"
                      "quickActionsPerSecond=100\nkeepAliveMaxMs=600000\n"
                      "concurrentQuickActions=6\nbrowserMsPerDay=3600000\nmaxContexts=10\n"
-                     "contextStorageMiB=100\n");
+                     "contextStorageMiB=100\nrecordingStorageMiB=500\n");
   free(out);
   free(err);
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "limits", "sam"), 0);

@@ -120,18 +120,21 @@ static void trace_frame_put(pb_session *s, const unsigned char *jpeg, size_t len
   s->trace_last_ms = ms;
 }
 
-/* CDP reader thread: a frame for the trace's filmstrip. A frame too soon
- * after the last one kept waits as the pending one, replaced by newer ones,
- * and goes in once the interval passed. */
+/* CDP reader thread: a frame for the trace's filmstrip, at most one per
+ * TRACE_FRAME_MS. A frame too soon after the last one kept waits as the
+ * pending one, replaced by newer ones. When a later frame shows the interval
+ * passed, the pending one was what the screen showed at that moment: it goes
+ * in stamped then, and the new frame goes in if a whole interval lies beyond
+ * (else it waits in turn). */
 static void trace_frame(const pb_screencast_frame *f, void *data) {
   pb_session *s = data;
   if (s->trace_pend.jpeg && f->wall_ms - s->trace_last_ms >= TRACE_FRAME_MS) {
-    trace_frame_put(s, s->trace_pend.jpeg, s->trace_pend.len, s->trace_pend.ms, s->trace_pend.w,
-                    s->trace_pend.h, s->trace_pend.tab);
+    trace_frame_put(s, s->trace_pend.jpeg, s->trace_pend.len, s->trace_last_ms + TRACE_FRAME_MS,
+                    s->trace_pend.w, s->trace_pend.h, s->trace_pend.tab);
     free(s->trace_pend.jpeg);
     s->trace_pend.jpeg = NULL;
   }
-  if (f->wall_ms - s->trace_last_ms >= TRACE_FRAME_MS) {
+  if (!s->trace_last_ms || f->wall_ms - s->trace_last_ms >= TRACE_FRAME_MS) {
     trace_frame_put(s, f->jpeg, f->len, f->wall_ms, f->width, f->height, f->target_id);
     return;
   }

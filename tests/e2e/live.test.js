@@ -59,8 +59,17 @@ async function agentOn(session, page = '/live.html') {
 // A person: the live page in the test's own Chromium.
 // frames: wait for the first frame (else only for the page to have
 // connected, or been closed, e.g. by a link that expires meanwhile).
-async function viewer(url, { frames = true } = {}) {
+async function viewer(url, { frames = true, sockets = false } = {}) {
   const page = await person.browser.newPage();
+  // The test's own hold on the page's sockets, to drop one as a network would.
+  if (sockets) {
+    await page.evaluateOnNewDocument(() => {
+      const WS = window.WebSocket;
+      window.__sockets = [];
+      window.WebSocket = function (...a) { const w = new WS(...a); window.__sockets.push(w); return w; };
+      window.WebSocket.prototype = WS.prototype;
+    });
+  }
   await page.goto(url);
   const ready = frames
     ? () => window.__live && window.__live.frames > 0
@@ -71,6 +80,13 @@ async function viewer(url, { frames = true } = {}) {
 }
 
 const frames = (v) => v.evaluate(() => window.__live.frames);
+
+// Waits for the page to say its link ended (close code 4410); on timeout the
+// error carries what the page saw.
+async function waitEnded(v) {
+  await v.waitForFunction(() => window.__live.closed && window.__live.closed.code === 4410, { timeout: scaled(10000), polling: 100 })
+    .catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await v.evaluate(() => ({ c: window.__live.connected, closes: window.__live.closes, f: window.__live.frames })))}`); });
+}
 
 // Where a point of the remote page (CSS px) is on the viewer's screen.
 async function screenPoint(v, x, y) {
@@ -215,7 +231,7 @@ test('a revoked link answers 410 and its viewers are closed; another session\'s 
   assert.equal(res.json.errors[0].code, 'LIVE_LINK_NOT_FOUND');
   res = await daemon.request('DELETE', `/browser/sessions/${s.sessionId}/live/${l.id}`);
   assert.equal(res.status, 200, String(res.body));
-  await v.waitForFunction(() => window.__live.closed && window.__live.closed.code === 4410, { timeout: scaled(10000), polling: 100 });
+  await waitEnded(v);
   const page = await fetch(l.url);
   assert.equal(page.status, 410);
   assert.equal((await page.json()).errors[0].code, 'LIVE_LINK_REVOKED');
@@ -223,12 +239,28 @@ test('a revoked link answers 410 and its viewers are closed; another session\'s 
   await release(other.sessionId);
 });
 
+test('a viewer whose socket dropped while its link was revoked says the link ended instead of reconnecting', async () => {
+  const { s } = await sharedSession();
+  const l = await liveLink(s.sessionId);
+  const v = await viewer(l.url, { sockets: true });
+  // The socket drops (as a network would), and the link is revoked before the page tries again.
+  await v.evaluate(() => new Promise((r) => { const w = window.__sockets.at(-1); w.addEventListener('close', r); w.close(); }));
+  const res = await daemon.request('DELETE', `/browser/sessions/${s.sessionId}/live/${l.id}`);
+  assert.equal(res.status, 200, String(res.body));
+  await waitEnded(v);
+  const seen = await v.evaluate(() => ({ closes: window.__live.closes, sockets: window.__sockets.length, text: document.body.innerText }));
+  assert.notEqual(seen.closes[0].code, 4410, 'the first close was the dropped socket');
+  assert.equal(seen.sockets, 1, 'no new socket to a revoked link');
+  assert.match(seen.text, /revoked/);
+  await v.close();
+});
+
 test('an expired link answers 410, its viewer is closed; a link dies with its session', async () => {
   const s = await acquire();
   const l = await liveLink(s.sessionId, { ttl: 2 });
   // The link may expire before a first frame comes (a loaded machine).
   const v = await viewer(l.url, { frames: false });
-  await v.waitForFunction(() => window.__live.closed && window.__live.closed.code === 4410, { timeout: scaled(10000), polling: 100 });
+  await waitEnded(v);
   const page = await fetch(l.url);
   assert.equal(page.status, 410);
   assert.equal((await page.json()).errors[0].code, 'LIVE_LINK_EXPIRED');

@@ -605,6 +605,17 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
     exited,
     stderr: () => errText,
     stdout: () => outText,
+    // The first JSON log line pred accepts, waiting for it (a line is written
+    // after the answer it logs, and reaches the pipe a moment later).
+    logLine: (pred, ms = 5000) => new Promise((resolve, reject) => {
+      const find = () => errText.split('\n').filter((l) => l.startsWith('{'))
+        .map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((l) => l && pred(l));
+      const check = () => { const l = find(); if (l) { done(); resolve(l); } };
+      const t = setTimeout(() => { done(); reject(new Error(`no such log line within ${ms} ms`)); }, scaled(ms));
+      const done = () => { clearTimeout(t); events.off('stderr', check); };
+      events.on('stderr', check);
+      check();
+    }),
     request,
     stop,
     stopClean,

@@ -128,9 +128,10 @@ test('Browser.close from a client that leaves as the answer comes still ends the
   const s = await acquire({ keep_alive: 60000 });
   const ws = new WebSocket(`${s.webSocketDebuggerUrl}?token=${daemon.token}`);
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-  const answered = new Promise((resolve) => ws.on('message', (m) => {
-    if (JSON.parse(m).id === 1) { ws.terminate(); resolve(); }
-  }));
+  const answered = new Promise((resolve, reject) => {
+    ws.on('message', (m) => { if (JSON.parse(m).id === 1) { ws.terminate(); resolve(); } });
+    ws.once('close', (code, why) => reject(new Error(`closed (${code} ${why}) before Browser.close was answered`)));
+  });
   ws.send(JSON.stringify({ id: 1, method: 'Browser.close' }));
   await answered;
   const h = await waitForHistory(daemon, s.sessionId, { timeout: scaled(10000) });

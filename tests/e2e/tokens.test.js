@@ -44,7 +44,6 @@ function refusedUpgrade(session, token) {
   });
 }
 
-const jsonLines = (daemon) => daemon.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 
 describe('tokens and accounts that can be taken back', { timeout: scaled(240000) }, () => {
   const sessions = [];
@@ -78,7 +77,8 @@ describe('tokens and accounts that can be taken back', { timeout: scaled(240000)
     assert.equal(res.status, 401);
     assert.equal(res.json.errors[0].code, 'TOKEN_REVOKED');
     assert.equal(await refusedUpgrade(s, token), 401);
-    const log = jsonLines(daemon).find((l) => l.msg === 'websocket refused' && l.error === 'TOKEN_REVOKED');
+    const log = await daemon.logLine((l) => l.msg === 'websocket refused' && l.error === 'TOKEN_REVOKED')
+      .catch(() => null);
     assert.ok(log, 'the refused handshake is logged');
     assert.equal(log.account, 'test');
     assert.equal(log.session, s.sessionId);

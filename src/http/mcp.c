@@ -95,16 +95,23 @@ typedef struct {
   const char *version; /* one of versions[] */
 } mcp_session;
 
+typedef struct mcp_call mcp_call;
+
 struct mcp_state {
   char *tools_list; /* the tools/list result, printed once */
+  mcp_call *calls;  /* tool calls in flight, for notifications/cancelled */
   mcp_session sessions[MCP_SESSIONS_MAX];
 };
 
 /* A tool call in flight: the /mcp request (outer) waits for the internal
  * request (child) that runs the route. */
-typedef struct {
+struct mcp_call {
   pb_server *s;
   req *outer, *child;
+  char session[33]; /* the MCP session it was called in */
+  int64_t account_id;
+  char *id_text; /* the JSON-RPC id, printed */
+  mcp_call *next, **prev;
   const mcp_tool *tool;
   cJSON *id;             /* the JSON-RPC id */
   cJSON *progress_token; /* NULL: no progress asked */
@@ -113,7 +120,7 @@ typedef struct {
   int nprogress;
   int64_t t0;
   lws_sorted_usec_list_t sul;
-} mcp_call;
+};
 
 /* ---- tool schemas, from schemas/ ---- */
 
@@ -494,6 +501,11 @@ static void stream_event(req *r, cJSON *msg) {
 
 static void call_free(mcp_call *c) {
   if (c->timer_on) lws_sul_cancel(&c->sul);
+  if (c->prev) {
+    *c->prev = c->next;
+    if (c->next) c->next->prev = c->prev;
+  }
+  free(c->id_text);
   if (c->outer) {
     c->outer->owner = NULL;
     c->outer->on_gone = NULL;
@@ -566,7 +578,20 @@ static int id_ok(const char *v) {
          strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
-static void tools_call(pb_server *s, req *r, const cJSON *id, const cJSON *params, int sse) {
+/* notifications/cancelled: the call of that id in the same session (and
+ * account) is told to stop; its answer still goes to its own request. */
+static void cancel_call(pb_server *s, const mcp_session *x, const cJSON *params) {
+  const cJSON *rid = cJSON_GetObjectItemCaseSensitive(params, "requestId");
+  char *text = rid ? cJSON_PrintUnformatted(rid) : NULL;
+  for (mcp_call *c = s->mcp->calls; text && c; c = c->next)
+    if (c->account_id == x->account_id && !strcmp(c->session, x->id) && c->id_text &&
+        !strcmp(c->id_text, text) && c->child)
+      atomic_store(&c->child->canceled, 1);
+  free(text);
+}
+
+static void tools_call(pb_server *s, req *r, const mcp_session *x, const cJSON *id,
+                       const cJSON *params, int sse) {
   const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(params, "name"));
   const cJSON *args = cJSON_GetObjectItemCaseSensitive(params, "arguments");
   const mcp_tool *t = NULL;
@@ -626,6 +651,13 @@ static void tools_call(pb_server *s, req *r, const cJSON *id, const cJSON *param
   c->s = s;
   c->tool = t;
   c->id = cJSON_Duplicate(id, 1);
+  c->id_text = cJSON_PrintUnformatted(id);
+  c->account_id = x->account_id;
+  pb_strlcpy(c->session, x->id, sizeof(c->session));
+  c->next = s->mcp->calls;
+  if (c->next) c->next->prev = &c->next;
+  c->prev = &s->mcp->calls;
+  s->mcp->calls = c;
   c->progress_token = tok ? cJSON_Duplicate(tok, 1) : NULL;
   c->sse = sse;
   c->t0 = pb_now_ms();
@@ -798,6 +830,7 @@ void mcp_post(pb_server *s, req *r) {
   }
   if (!id || !method) {
     /* A notification or a response: accepted, nothing to answer. */
+    if (method && x && !strcmp(method, "notifications/cancelled")) cancel_call(s, x, params);
     r->res.status = 202;
     answer_ready(r);
   } else if (is_init) {
@@ -814,7 +847,7 @@ void mcp_post(pb_server *s, req *r) {
     if (!params)
       answer_rpc_error(r, 200, id, -32602, "params are required");
     else
-      tools_call(s, r, id, params, accepts_sse(r->wsi));
+      tools_call(s, r, x, id, params, accepts_sse(r->wsi));
   } else {
     answer_rpc_error(r, 200, id, -32601, "method not found");
   }

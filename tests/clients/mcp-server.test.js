@@ -8,7 +8,7 @@
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
-const { execFile } = require('node:child_process');
+const { execFile, spawn } = require('node:child_process');
 const { promisify } = require('node:util');
 const { Client } = require('@modelcontextprotocol/sdk/client/index.js');
 const { StreamableHTTPClientTransport } = require('@modelcontextprotocol/sdk/client/streamableHttp.js');
@@ -19,7 +19,7 @@ const {
 const { metric } = require('../e2e/metricsutil');
 
 const { daemon, fixtures } = useDaemon({ browsers: 2 });
-const INSPECTOR = path.join(REPO_ROOT, 'node_modules/@modelcontextprotocol/inspector-cli/build/index.js');
+const INSPECTOR = path.join(REPO_ROOT, 'node_modules/@modelcontextprotocol/inspector-cli/build/cli.js');
 const TOOLS = ['screenshot', 'pdf', 'markdown', 'content', 'scrape', 'links', 'snapshot', 'test',
   'acquire', 'release', 'sessions', 'live_url'];
 
@@ -228,8 +228,11 @@ describe('MCP server over Streamable HTTP (SDK client)', { timeout: scaled(30000
 
 describe('MCP clients: Inspector CLI and ppod mcp (stdio)', { timeout: scaled(200000) }, () => {
   it('the Inspector\'s CLI mode lists the tools and calls one', async () => {
-    const run = (args) => promisify(execFile)(process.execPath, [INSPECTOR, `${daemon.url}/mcp`, '--cli',
-      '--transport', 'http', '--header', `Authorization: Bearer ${daemon.token}`, ...args], { timeout: scaled(60000) });
+    // The Inspector's launcher (bin mcp-inspector-cli) in --cli mode; it
+    // looks for its package.json from the working directory.
+    const run = (args) => promisify(execFile)(process.execPath, [INSPECTOR, '--cli', `${daemon.url}/mcp`,
+      '--transport', 'http', '--header', `Authorization: Bearer ${daemon.token}`, ...args],
+    { timeout: scaled(60000), cwd: path.dirname(INSPECTOR) });
     const list = JSON.parse((await run(['--method', 'tools/list'])).stdout);
     assert.deepEqual(list.tools.map((x) => x.name).sort(), [...TOOLS].sort());
     const call = JSON.parse((await run(['--method', 'tools/call', '--tool-name', 'markdown', '--tool-arg', `url=${fixtures.url}/title.html`])).stdout);
@@ -239,11 +242,11 @@ describe('MCP clients: Inspector CLI and ppod mcp (stdio)', { timeout: scaled(20
 
   it('`ppod mcp` relays stdio to the service with the saved token', async (t) => {
     const home = await makeTempDir('ppod-mcp-home-');
+    const env = { ...process.env, XDG_CONFIG_HOME: home, PAPERPOD_URL: daemon.url };
+    delete env.PAPERPOD_TOKEN;
+    await promisify(execFile)(ppodBin(), ['login', daemon.token], { env });
     const stderr = [];
-    const transport = new StdioClientTransport({
-      command: ppodBin(), args: ['mcp', '--url', daemon.url], stderr: 'pipe',
-      env: { ...process.env, XDG_CONFIG_HOME: home, PAPERPOD_TOKEN: daemon.token },
-    });
+    const transport = new StdioClientTransport({ command: ppodBin(), args: ['mcp'], stderr: 'pipe', env });
     transport.stderr.on('data', (b) => stderr.push(b));
     const client = new Client({ name: 'ppod-e2e-stdio', version: '1.0.0' });
     await client.connect(transport);
@@ -262,6 +265,29 @@ describe('MCP clients: Inspector CLI and ppod mcp (stdio)', { timeout: scaled(20
     assert.equal(bad.isError, true);
     assert.match(textOf(bad), /^INVALID_REQUEST: url/);
     await client.ping();
+  });
+
+  it('`ppod mcp` answers line by line and exits 0 when stdin ends', async () => {
+    const child = spawn(ppodBin(), ['mcp', '--url', daemon.url, '--token', daemon.token], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const lines = [];
+    let buf = '';
+    const got = new Promise((resolve) => child.stdout.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) { lines.push(JSON.parse(buf.slice(0, i))); buf = buf.slice(i + 1); }
+      if (lines.length >= 3) resolve();
+    }));
+    const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    child.stdin.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) + '\n');
+    child.stdin.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
+    child.stdin.write('{"jsonrpc":"2.0","id":2,"method":"ping"}\n{"jsonrpc":"2.0","id":3,"method":"nope"}\n');
+    await got;
+    child.stdin.end();
+    assert.equal(await exited, 0);
+    const byId = Object.fromEntries(lines.map((l) => [l.id, l]));
+    assert.equal(byId[1].result.protocolVersion, '2025-06-18');
+    assert.deepEqual(byId[2].result, {});
+    assert.equal(byId[3].error.code, -32601);
   });
 });
 

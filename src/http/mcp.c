@@ -788,6 +788,13 @@ static int accepts_sse(struct lws *wsi) {
          strstr(acc, "text/event-stream") != NULL;
 }
 
+/* An event stream is worth its cost (a connection of its own) only when
+ * there is progress to send; otherwise the answer is plain JSON. */
+static int has_progress_token(const cJSON *params) {
+  const cJSON *meta = cJSON_GetObjectItemCaseSensitive(params, "_meta");
+  return cJSON_GetObjectItemCaseSensitive(meta, "progressToken") != NULL;
+}
+
 void mcp_post(pb_server *s, req *r) {
   char err[256];
   /* The message first: a parse error is JSON-RPC's, whatever the rest. */
@@ -847,7 +854,7 @@ void mcp_post(pb_server *s, req *r) {
     if (!params)
       answer_rpc_error(r, 200, id, -32602, "params are required");
     else
-      tools_call(s, r, x, id, params, accepts_sse(r->wsi));
+      tools_call(s, r, x, id, params, accepts_sse(r->wsi) && has_progress_token(params));
   } else {
     answer_rpc_error(r, 200, id, -32601, "method not found");
   }

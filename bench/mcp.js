@@ -1,0 +1,52 @@
+// The MCP `screenshot` tool (POST /mcp, tools/call, through the official
+// SDK client over Streamable HTTP) beside POST /browser/screenshot on the
+// same fixture page, interleaved call by call in one run, so the MCP
+// layer's overhead is the difference of the p50s (aim <= 10 ms).
+// Usage: node bench/mcp.js   (BENCH_MCP_N, default 30; 3 warm-up calls each)
+'use strict';
+const { Client } = require('@modelcontextprotocol/sdk/client/index.js');
+const { StreamableHTTPClientTransport } = require('@modelcontextprotocol/sdk/client/streamableHttp.js');
+const { startFixtureServer, startService, stats } = require('./run.js');
+
+const N = Number(process.env.BENCH_MCP_N || 30);
+const WARMUP = 3;
+
+(async () => {
+  const fixture = await startFixtureServer();
+  const url = `http://127.0.0.1:${fixture.port}/page.html`;
+  const svc = await startService(fixture.port);
+  const base = `http://127.0.0.1:${svc.port}`;
+  const client = new Client({ name: 'ppod-bench', version: '1.0.0' });
+  const httpMs = [], mcpMs = [];
+  const args = { url, viewport: { width: 1280, height: 720 } };
+  try {
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${svc.token}` } },
+    }));
+    for (let i = 0; i < N + WARMUP; i++) {
+      let t0 = process.hrtime.bigint();
+      const r = await fetch(`${base}/browser/screenshot`, {
+        method: 'POST', body: JSON.stringify(args),
+        headers: { Authorization: `Bearer ${svc.token}`, 'Content-Type': 'application/json' },
+      });
+      const png = Buffer.from(await r.arrayBuffer());
+      if (r.status !== 200 || png.length < 100) throw new Error(`HTTP screenshot: ${r.status}`);
+      if (i >= WARMUP) httpMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+
+      t0 = process.hrtime.bigint();
+      const res = await client.callTool({ name: 'screenshot', arguments: args });
+      if (res.isError || res.content[0].type !== 'image') throw new Error(`MCP screenshot: ${JSON.stringify(res).slice(0, 300)}`);
+      Buffer.from(res.content[0].data, 'base64');
+      if (i >= WARMUP) mcpMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+  } finally {
+    await client.close().catch(() => {});
+    await svc.close();
+    fixture.close();
+  }
+  const h = stats(httpMs), m = stats(mcpMs);
+  console.log(`== screenshot of the fixture page, ${N} calls each (${WARMUP} warm-up), interleaved, ms`);
+  console.log(`POST /browser/screenshot          p50 ${h.p50.toFixed(1)}  p95 ${h.p95.toFixed(1)}`);
+  console.log(`MCP tools/call screenshot (SDK)   p50 ${m.p50.toFixed(1)}  p95 ${m.p95.toFixed(1)}`);
+  console.log(`MCP overhead at p50 = ${(m.p50 - h.p50).toFixed(1)} ms (aim <= 10)`);
+})().catch((e) => { console.error(e); process.exit(1); });

@@ -101,8 +101,12 @@ static void unsent_done(req *r) {
 
 void answer_ready(req *r) {
   r->ready = 1;
-  if (r->on_answer) { /* an internal request (internal_request_run) */
-    r->on_answer(r);
+  if (r->on_answer) {
+    /* An internal request (internal_request_run): told once (a job killed
+     * while queued is answered again when its thread hands it back). */
+    void (*told)(req *) = r->on_answer;
+    r->on_answer = NULL;
+    told(r);
     return;
   }
   if (r->wsi) {

@@ -189,6 +189,16 @@ describe('MCP server over Streamable HTTP (SDK client)', { timeout: scaled(30000
     assert.ok(progress.length >= 2, `progress notifications: ${JSON.stringify(progress)}`);
     for (let i = 1; i < progress.length; i++) assert.ok(progress[i].progress > progress[i - 1].progress, 'progress increases');
     assert.match(progress[0].message, /^markdown (queued|running)/);
+
+    // A large answer comes whole through the event stream (many writes).
+    const lines = Array.from({ length: 500 }, (_, i) => `<p>${i} ${Math.random().toString(36).repeat(6)}</p>`).join('');
+    const big = await client.callTool(
+      { name: 'screenshot', arguments: { html: `<html><body style="margin:0;font:14px monospace">${lines}</body></html>`, screenshotOptions: { fullPage: true } } },
+      undefined, { timeout: scaled(60000), onprogress: () => {} });
+    assert.ok(!big.isError, textOf(big));
+    const bytes = Buffer.from(big.content[0].data, 'base64');
+    assert.ok(bytes.length > 1 << 20, `a large image: ${bytes.length} bytes`);
+    assert.ok(decodePng(bytes).height > 7000);
   });
 
   it('cancels the job when the client cancels the call or goes away', async (t) => {

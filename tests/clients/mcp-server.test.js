@@ -84,6 +84,9 @@ describe('MCP server over Streamable HTTP (SDK client)', { timeout: scaled(30000
     assert.ok(live.required.includes('sessionId'));
     assert.deepEqual(live.properties.mode.enum, ['interactive', 'view']);
 
+    const openapi = await (await fetch(`${daemon.url}/openapi.json`)).json();
+    assert.ok(openapi.paths['/mcp'].post, 'the route table lists POST /mcp');
+
     // An older client is answered in its version; an unknown one in ours.
     for (const [asked, answered] of [['2025-03-26', '2025-03-26'], ['2024-01-01', '2025-11-25']]) {
       const res = await rpc({ jsonrpc: '2.0', id: 7, method: 'initialize', params: { protocolVersion: asked, capabilities: {}, clientInfo: { name: 'x', version: '1' } } });

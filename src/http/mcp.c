@@ -33,6 +33,7 @@
 #define MCP_PROGRESS_MAX 600        /* notifications in one stream, at most */
 #define MCP_ID_MAX 256              /* bytes of a request id, printed */
 #define MCP_STREAM_MAX (512u << 20) /* an event stream's unsent bytes */
+#define MCP_BATCH_MAX 16            /* messages in a batch (2025-03-26) */
 
 /* Newest first: the one answered when the client asks for one we lack. */
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
@@ -111,6 +112,7 @@ struct mcp_call {
   char session[33]; /* the MCP session it was called in */
   int64_t account_id;
   char *id_text; /* the JSON-RPC id, printed */
+  void *batch;   /* the mcp_batch it is part of, or NULL */
   mcp_call *next, **prev;
   const mcp_tool *tool;
   cJSON *id;             /* the JSON-RPC id */
@@ -352,11 +354,32 @@ static mcp_session *session_new(struct mcp_state *m, int64_t account_id, int64_t
   return x;
 }
 
+/* A batch being answered: its request's answers are collected in out
+ * while its tool calls run (pending: calls, plus one while dispatching). */
+typedef struct {
+  pb_server *s;
+  req *outer;
+  cJSON *out;
+  int pending;
+} mcp_batch;
+
+static void batch_gone(req *outer);
+static void batch_settle(mcp_batch *b);
+
+static mcp_batch *batch_of(req *r) {
+  return r->on_gone == batch_gone ? r->owner : NULL;
+}
+
 /* ---- answers ---- */
 
 /* A JSON-RPC message as the whole answer (status 200, or 400 for a
  * message that is not one); takes msg. */
 static void answer_rpc(req *r, int status, cJSON *msg) {
+  mcp_batch *b = batch_of(r);
+  if (b) {
+    cJSON_AddItemToArray(b->out, msg);
+    return;
+  }
   free(r->res.body);
   r->res.body = cJSON_PrintUnformatted(msg);
   cJSON_Delete(msg);
@@ -507,8 +530,10 @@ static void call_free(mcp_call *c) {
   }
   free(c->id_text);
   if (c->outer) {
-    c->outer->owner = NULL;
-    c->outer->on_gone = NULL;
+    if (!c->batch) {
+      c->outer->owner = NULL;
+      c->outer->on_gone = NULL;
+    }
     req_release(c->outer);
   }
   req_release(c->child);
@@ -552,6 +577,7 @@ static void call_gone(req *outer) {
 
 static void call_finish(mcp_call *c, cJSON *result) {
   req *r = c->outer;
+  mcp_batch *b = c->batch;
   if (!r->wsi) {
     cJSON_Delete(result);
   } else if (c->sse) {
@@ -560,9 +586,36 @@ static void call_finish(mcp_call *c, cJSON *result) {
     stream_event(r, o);
     r->stream = 2; /* the last event */
   } else {
-    answer_rpc_result(r, c->id, result);
+    answer_rpc_result(r, c->id, result); /* or into its batch */
   }
   call_free(c);
+  if (b) batch_settle(b);
+}
+
+/* The client of a batch went away: its calls are told to stop. */
+static void batch_gone(req *outer) {
+  mcp_batch *b = outer->owner;
+  for (mcp_call *c = b->s->mcp->calls; c; c = c->next)
+    if (c->batch == b && c->child) atomic_store(&c->child->canceled, 1);
+}
+
+/* One part of the batch is done; after the last, the answer. */
+static void batch_settle(mcp_batch *b) {
+  if (--b->pending > 0) return;
+  req *r = b->outer;
+  r->owner = NULL;
+  r->on_gone = NULL;
+  if (!r->wsi) {
+    cJSON_Delete(b->out);
+  } else if (cJSON_GetArraySize(b->out) == 0) {
+    cJSON_Delete(b->out);
+    r->res.status = 202;
+    answer_ready(r);
+  } else {
+    answer_rpc(r, 200, b->out);
+  }
+  req_release(r);
+  free(b);
 }
 
 /* The route answered (I/O thread). */
@@ -663,8 +716,13 @@ static void tools_call(pb_server *s, req *r, const mcp_session *x, const cJSON *
   c->t0 = pb_now_ms();
   c->outer = r;
   atomic_fetch_add(&r->refs, 1);
-  r->owner = c;
-  r->on_gone = call_gone;
+  c->batch = batch_of(r);
+  if (c->batch) {
+    ((mcp_batch *)c->batch)->pending++;
+  } else {
+    r->owner = c;
+    r->on_gone = call_gone;
+  }
   c->child = internal_request_new(s, r, call_answered, c);
   if (!c->child) {
     free(text);
@@ -795,53 +853,44 @@ static int has_progress_token(const cJSON *params) {
   return cJSON_GetObjectItemCaseSensitive(meta, "progressToken") != NULL;
 }
 
-void mcp_post(pb_server *s, req *r) {
-  char err[256];
-  /* The message first: a parse error is JSON-RPC's, whatever the rest. */
-  cJSON *msg = NULL;
-  if (!pb_json_text_check(r->body.data, r->body.len, err, sizeof(err)) && r->body.len)
-    msg = cJSON_ParseWithLength(r->body.data, r->body.len);
-  if (!msg || pb_json_dup_keys(msg, err, sizeof(err))) {
-    cJSON_Delete(msg);
-    answer_rpc_error(r, 400, NULL, -32700, "parse error: the body is not one JSON text");
+/* 0 when msg is a JSON-RPC 2.0 message (request, notification or
+ * response); its id, if valid, into *id. */
+static int message_ok(const cJSON *msg, const cJSON **id) {
+  const cJSON *i = cJSON_GetObjectItemCaseSensitive(msg, "id");
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(msg, "jsonrpc");
+  const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
+  int id_valid = (cJSON_IsString(i) && strlen(i->valuestring) <= MCP_ID_MAX) ||
+                 (cJSON_IsNumber(i) && i->valuedouble == (double)(long long)i->valuedouble);
+  *id = id_valid ? i : NULL;
+  if (!cJSON_IsObject(msg) || !cJSON_IsString(v) || strcmp(v->valuestring, "2.0") ||
+      (i && !id_valid) || (params && !cJSON_IsObject(params)))
+    return -1;
+  if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(msg, "method"))) return 0;
+  return cJSON_GetObjectItemCaseSensitive(msg, "result") ||
+                 cJSON_GetObjectItemCaseSensitive(msg, "error")
+             ? 0
+             : -1;
+}
+
+/* One message of a session (x) that is not initialize: its answer, or
+ * nothing for a notification (in_batch: collected by the batch). */
+static void dispatch(pb_server *s, req *r, mcp_session *x, const cJSON *msg, int in_batch) {
+  const cJSON *id = NULL;
+  if (message_ok(msg, &id)) {
+    answer_rpc_error(r, 400, id, -32600, "invalid request: not a JSON-RPC 2.0 message");
     return;
   }
-  if (cJSON_IsArray(msg)) {
-    /* Batches were dropped by 2025-06-18; a 2025-03-26 client sends one
-     * message per request in practice (the SDKs do). */
-    cJSON_Delete(msg);
-    answer_rpc_error(r, 400, NULL, -32600, "batches are not supported: send one message");
-    return;
-  }
-  const cJSON *id = cJSON_GetObjectItemCaseSensitive(msg, "id");
   const char *method = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "method"));
   const cJSON *params = cJSON_GetObjectItemCaseSensitive(msg, "params");
-  int id_valid = cJSON_IsString(id) ||
-                 (cJSON_IsNumber(id) && id->valuedouble == (double)(long long)id->valuedouble);
-  if (id && cJSON_IsString(id) && strlen(id->valuestring) > MCP_ID_MAX) id_valid = 0;
-  if (!cJSON_IsObject(msg) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(msg, "jsonrpc")) ||
-      strcmp(cJSON_GetObjectItemCaseSensitive(msg, "jsonrpc")->valuestring, "2.0") ||
-      (id && !id_valid) || (params && !cJSON_IsObject(params)) ||
-      (!method && !cJSON_GetObjectItemCaseSensitive(msg, "result") &&
-       !cJSON_GetObjectItemCaseSensitive(msg, "error"))) {
-    answer_rpc_error(r, 400, id_valid ? id : NULL, -32600,
-                     "invalid request: not a JSON-RPC 2.0 message");
-    cJSON_Delete(msg);
-    return;
-  }
-  int is_init = method && id && !strcmp(method, "initialize");
-  mcp_session *x = NULL;
-  if (transport_checks(s, r, !is_init, &x)) {
-    cJSON_Delete(msg);
-    return;
-  }
-  if (!id || !method) {
+  if (!cJSON_GetObjectItemCaseSensitive(msg, "id") || !method) {
     /* A notification or a response: accepted, nothing to answer. */
-    if (method && x && !strcmp(method, "notifications/cancelled")) cancel_call(s, x, params);
-    r->res.status = 202;
-    answer_ready(r);
-  } else if (is_init) {
-    initialize(s, r, id, params);
+    if (method && !strcmp(method, "notifications/cancelled")) cancel_call(s, x, params);
+    if (!in_batch) {
+      r->res.status = 202;
+      answer_ready(r);
+    }
+  } else if (!strcmp(method, "initialize")) {
+    answer_rpc_error(r, 400, id, -32600, "initialize must be sent alone, outside a session");
   } else if (!strcmp(method, "ping")) {
     answer_rpc_result(r, id, cJSON_CreateObject());
   } else if (!strcmp(method, "tools/list")) {
@@ -854,9 +903,69 @@ void mcp_post(pb_server *s, req *r) {
     if (!params)
       answer_rpc_error(r, 200, id, -32602, "params are required");
     else
-      tools_call(s, r, x, id, params, accepts_sse(r->wsi) && has_progress_token(params));
+      tools_call(s, r, x, id, params,
+                 !in_batch && accepts_sse(r->wsi) && has_progress_token(params));
   } else {
     answer_rpc_error(r, 200, id, -32601, "method not found");
+  }
+}
+
+/* A batch (protocol 2025-03-26 only: later versions dropped them): every
+ * message dispatched, the answers collected, one array answered when the
+ * last tool call is done (202 when there is nothing to answer). */
+static void batch(pb_server *s, req *r, mcp_session *x, const cJSON *msgs) {
+  int n = cJSON_GetArraySize(msgs);
+  if (strcmp(x->version, "2025-03-26")) {
+    answer_rpc_error(r, 400, NULL, -32600,
+                     "batches are not part of this protocol version: send one message");
+    return;
+  }
+  if (n < 1 || n > MCP_BATCH_MAX) {
+    answer_rpc_error(r, 400, NULL, -32600, "a batch holds 1 to 16 messages");
+    return;
+  }
+  mcp_batch *b = calloc(1, sizeof(*b));
+  if (!b || !(b->out = cJSON_CreateArray())) {
+    free(b);
+    answer_error(r, PB_CODE_INTERNAL_ERROR, "out of memory");
+    return;
+  }
+  b->s = s;
+  b->outer = r;
+  b->pending = 1; /* the dispatch below */
+  atomic_fetch_add(&r->refs, 1);
+  r->owner = b;
+  r->on_gone = batch_gone;
+  const cJSON *m;
+  cJSON_ArrayForEach(m, msgs) dispatch(s, r, x, m, 1);
+  batch_settle(b);
+}
+
+void mcp_post(pb_server *s, req *r) {
+  char err[256];
+  /* The message first: a parse error is JSON-RPC's, whatever the rest. */
+  cJSON *msg = NULL;
+  if (!pb_json_text_check(r->body.data, r->body.len, err, sizeof(err)) && r->body.len)
+    msg = cJSON_ParseWithLength(r->body.data, r->body.len);
+  if (!msg || pb_json_dup_keys(msg, err, sizeof(err))) {
+    cJSON_Delete(msg);
+    answer_rpc_error(r, 400, NULL, -32700, "parse error: the body is not one JSON text");
+    return;
+  }
+  const cJSON *id = NULL;
+  const char *method = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "method"));
+  int is_init = cJSON_IsObject(msg) && method && !strcmp(method, "initialize") &&
+                cJSON_GetObjectItemCaseSensitive(msg, "id");
+  mcp_session *x = NULL;
+  if (!cJSON_IsArray(msg) && message_ok(msg, &id)) {
+    answer_rpc_error(r, 400, id, -32600, "invalid request: not a JSON-RPC 2.0 message");
+  } else if (!transport_checks(s, r, !is_init, &x)) {
+    if (is_init)
+      initialize(s, r, id, cJSON_GetObjectItemCaseSensitive(msg, "params"));
+    else if (cJSON_IsArray(msg))
+      batch(s, r, x, msg);
+    else
+      dispatch(s, r, x, msg, 0);
   }
   cJSON_Delete(msg);
 }

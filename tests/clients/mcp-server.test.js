@@ -236,6 +236,19 @@ describe('MCP server over Streamable HTTP (SDK client)', { timeout: scaled(30000
       ac2.abort();
       await pollUntil(async () => (await inFlight()) === 0, { timeout: scaled(5000), what: `the dropped call's job to stop (${accept})` });
     }
+    // And a batch (2025-03-26) whose client drops it.
+    const init = await rpc({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 'old', version: '1' } } });
+    const hit3 = fixtures.nextRequest('/hang');
+    const ac3 = new AbortController();
+    fetch(`${daemon.url}/mcp`, {
+      method: 'POST', signal: ac3.signal,
+      headers: { Authorization: `Bearer ${daemon.token}`, 'Content-Type': 'application/json', 'Mcp-Session-Id': init.headers.get('mcp-session-id') },
+      body: JSON.stringify([{ jsonrpc: '2.0', id: 1, method: 'ping' },
+        { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'content', arguments: { url: `${fixtures.url}/hang`, timeout: 60000 } } }]),
+    }).catch(() => {});
+    await hit3;
+    ac3.abort();
+    await pollUntil(async () => (await inFlight()) === 0, { timeout: scaled(5000), what: 'the dropped batch\'s job to stop' });
   });
 });
 
@@ -365,6 +378,7 @@ describe('MCP attacks', { timeout: scaled(200000) }, () => {
     res = await rpc(Array.from({ length: 1000 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'screenshot', arguments: { url: fixtures.url } } })), h);
     assert.equal(res.status, 400);
     assert.equal(res.json.error.code, -32600);
+    assert.match(res.json.error.message, /batch/);
     res = await rpc({ jsonrpc: '2.0', id: 'x', method: 'resources/list' }, h);
     assert.equal(res.json.error.code, -32601);
     res = await rpc({ jsonrpc: '1.0', id: 1, method: 'ping' }, h);
@@ -378,6 +392,34 @@ describe('MCP attacks', { timeout: scaled(200000) }, () => {
     // The service still answers.
     res = await rpc({ jsonrpc: '2.0', id: 9, method: 'ping' }, h);
     assert.equal(res.status, 200);
+  });
+
+  it('answers a batch in a 2025-03-26 session, bounded, and none in later versions', async () => {
+    const init = await rpc({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 'old', version: '1' } } });
+    assert.equal(init.json.result.protocolVersion, '2025-03-26');
+    const h = { headers: { 'Mcp-Session-Id': init.headers.get('mcp-session-id') } };
+    let res = await rpc([
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 'p', method: 'ping' },
+      { jsonrpc: '2.0', id: 'm', method: 'tools/call', params: { name: 'markdown', arguments: { url: `${fixtures.url}/title.html` } } },
+      { jsonrpc: '2.0', id: 'bad', method: 'tools/call', params: { name: 'markdown', arguments: { url: 7 } } },
+      { jsonrpc: '2.0', id: 'i', method: 'initialize', params: { protocolVersion: '2025-03-26' } },
+      { nonsense: true },
+    ], h);
+    assert.equal(res.status, 200, res.text);
+    const byId = Object.fromEntries(res.json.filter((m) => m.id !== null).map((m) => [m.id, m]));
+    assert.deepEqual(byId.p.result, {});
+    assert.match(byId.m.result.content[0].text, /# ppod fixture title/);
+    assert.equal(byId.bad.result.isError, true);
+    assert.equal(byId.i.error.code, -32600);
+    assert.equal(res.json.length, 5, 'one answer a request, one for the invalid message, none for the notification');
+    res = await rpc([{ jsonrpc: '2.0', method: 'notifications/initialized' }], h);
+    assert.equal(res.status, 202);
+    res = await rpc(Array.from({ length: 17 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'ping' })), h);
+    assert.equal(res.status, 400);
+    assert.equal(res.json.error.code, -32600);
+    res = await rpc([], h);
+    assert.equal(res.status, 400);
   });
 
   it('keeps a tool from private addresses, as the HTTP route does', async (t) => {

@@ -353,6 +353,18 @@ describe('MCP attacks', { timeout: scaled(200000) }, () => {
     assert.equal(get.status, 405);
   });
 
+  it('keeps at most 32 MCP sessions an account: the oldest goes, another account\'s stay', async () => {
+    const many = await createAccount(daemon.dataDir, 'mcp-many');
+    const keep = await initSession(other);
+    const sids = [];
+    for (let i = 0; i < 33; i++) sids.push(await initSession(many));
+    const ping = (sid, token) => rpc({ jsonrpc: '2.0', id: 1, method: 'ping' }, { token, headers: { 'Mcp-Session-Id': sid } });
+    assert.equal((await ping(sids[0], many)).status, 404, 'the oldest was ended');
+    assert.equal((await ping(sids[1], many)).status, 200);
+    assert.equal((await ping(sids[32], many)).status, 200);
+    assert.equal((await ping(keep, other)).status, 200, 'another account keeps its session');
+  });
+
   it('refuses a foreign Origin (DNS rebinding) and an unknown MCP-Protocol-Version', async () => {
     const sid = await initSession();
     for (const origin of ['http://evil.example', 'null', `http://127.0.0.1:${daemon.port + 1}`]) {

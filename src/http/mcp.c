@@ -56,36 +56,41 @@ typedef struct {
   const char *schema;   /* schemas/<schema>.json; NULL: the route takes no body */
   const char *path_arg; /* the argument that goes into the path, or NULL */
   mcp_out out;
+  const char *path_arg_doc; /* its description; NULL: a session's id */
 } mcp_tool;
 
-/* The tools: one row each, names and options as the HTTP API's. */
+/* The tools: one row each, names and options as the HTTP API's. A new
+ * route becomes a tool with one more row, e.g. crawl's
+ *   {"crawl_start", "...", LWSHUMETH_POST, "/browser/crawl", "crawl", NULL, OUT_JSON, NULL},
+ *   {"crawl_status", "...", LWSHUMETH_GET, "/browser/crawl/{}", NULL, "id", OUT_JSON,
+ *    "The crawl's id (from crawl_start)."}. */
 static const mcp_tool tools[] = {
     {"screenshot", "Take a screenshot of a URL or of HTML (POST /browser/screenshot).",
-     LWSHUMETH_POST, "/browser/screenshot", "screenshot", NULL, OUT_IMAGE},
+     LWSHUMETH_POST, "/browser/screenshot", "screenshot", NULL, OUT_IMAGE, NULL},
     {"pdf", "Print a URL or HTML to PDF (POST /browser/pdf).", LWSHUMETH_POST, "/browser/pdf",
-     "pdf", NULL, OUT_PDF},
+     "pdf", NULL, OUT_PDF, NULL},
     {"markdown", "A page as Markdown, its main content or the whole page (POST /browser/markdown).",
-     LWSHUMETH_POST, "/browser/markdown", "markdown", NULL, OUT_TEXT},
+     LWSHUMETH_POST, "/browser/markdown", "markdown", NULL, OUT_TEXT, NULL},
     {"content", "The HTML of a page after its scripts ran (POST /browser/content).", LWSHUMETH_POST,
-     "/browser/content", "content", NULL, OUT_TEXT},
+     "/browser/content", "content", NULL, OUT_TEXT, NULL},
     {"scrape", "Text, HTML, attributes and boxes of elements (POST /browser/scrape).",
-     LWSHUMETH_POST, "/browser/scrape", "scrape", NULL, OUT_JSON},
+     LWSHUMETH_POST, "/browser/scrape", "scrape", NULL, OUT_JSON, NULL},
     {"links", "The links of a page as absolute URLs (POST /browser/links).", LWSHUMETH_POST,
-     "/browser/links", "links", NULL, OUT_JSON},
+     "/browser/links", "links", NULL, OUT_JSON, NULL},
     {"snapshot", "HTML and a screenshot from one page load (POST /browser/snapshot).",
-     LWSHUMETH_POST, "/browser/snapshot", "snapshot", NULL, OUT_SNAPSHOT},
+     LWSHUMETH_POST, "/browser/snapshot", "snapshot", NULL, OUT_SNAPSHOT, NULL},
     {"test", "Run a JSON test script, steps and assertions, in a browser (POST /browser/test).",
-     LWSHUMETH_POST, "/browser/test", "test-script", NULL, OUT_TEST},
+     LWSHUMETH_POST, "/browser/test", "test-script", NULL, OUT_TEST, NULL},
     {"acquire", "Acquire a browser session for a CDP client (POST /browser/acquire).",
-     LWSHUMETH_POST, "/browser/acquire", "acquire", NULL, OUT_JSON},
+     LWSHUMETH_POST, "/browser/acquire", "acquire", NULL, OUT_JSON, NULL},
     {"release", "Close one of the account's sessions (DELETE /browser/sessions/{id}).",
-     LWSHUMETH_DELETE, "/browser/sessions/{}", NULL, "sessionId", OUT_JSON},
+     LWSHUMETH_DELETE, "/browser/sessions/{}", NULL, "sessionId", OUT_JSON, NULL},
     {"sessions", "The account's live sessions (GET /browser/sessions).", LWSHUMETH_GET,
-     "/browser/sessions", NULL, NULL, OUT_JSON},
+     "/browser/sessions", NULL, NULL, OUT_JSON, NULL},
     {"live_url",
      "A live view link (a capability URL) to watch or drive a session "
      "(POST /browser/sessions/{id}/live).",
-     LWSHUMETH_POST, "/browser/sessions/{}/live", "live", "sessionId", OUT_JSON},
+     LWSHUMETH_POST, "/browser/sessions/{}/live", "live", "sessionId", OUT_JSON, NULL},
 };
 #define NTOOLS (sizeof(tools) / sizeof(tools[0]))
 
@@ -265,7 +270,9 @@ static cJSON *tool_schema(const pb_schemas *sc, const mcp_tool *t) {
     cJSON *props = cJSON_GetObjectItemCaseSensitive(o, "properties");
     cJSON *p = cJSON_AddObjectToObject(props, t->path_arg);
     cJSON_AddStringToObject(p, "type", "string");
-    cJSON_AddStringToObject(p, "description", "The session's id (from acquire or sessions).");
+    cJSON_AddStringToObject(
+        p, "description",
+        t->path_arg_doc ? t->path_arg_doc : "The session's id (from acquire or sessions).");
     cJSON_AddStringToObject(p, "pattern", "^[A-Za-z0-9_-]{1,79}$");
     cJSON *req = cJSON_GetObjectItemCaseSensitive(o, "required");
     if (!req) req = cJSON_AddArrayToObject(o, "required");
@@ -675,9 +682,9 @@ static void tools_call(pb_server *s, req *r, const mcp_session *x, const cJSON *
     if (!sid || !id_ok(sid) || !brace) {
       cJSON_Delete(v);
       cJSON_Delete(body);
-      answer_rpc_result(
-          r, id,
-          tool_error(PB_CODE_INVALID_REQUEST, "sessionId: required, 1 to 79 of [A-Za-z0-9_-]"));
+      char msg[128];
+      snprintf(msg, sizeof(msg), "%s: required, 1 to 79 of [A-Za-z0-9_-]", t->path_arg);
+      answer_rpc_result(r, id, tool_error(PB_CODE_INVALID_REQUEST, msg));
       return;
     }
     char rest[64];

@@ -5,13 +5,15 @@
 // median of the per-pair differences is printed too (steadier on a busy
 // machine), and the same comparison on a route with no browser work (the
 // `sessions` tool beside GET /browser/sessions): the layer's own cost.
-// Usage: node bench/mcp.js   (BENCH_MCP_N, default 30; 3 warm-up calls each)
+// Usage: node bench/mcp.js   (BENCH_MCP_N, default 30; BENCH_MCP_LIGHT_N,
+// default 300, for the route with no browser work; 3 warm-up calls each)
 'use strict';
 const { Client } = require('@modelcontextprotocol/sdk/client/index.js');
 const { StreamableHTTPClientTransport } = require('@modelcontextprotocol/sdk/client/streamableHttp.js');
 const { startFixtureServer, startService, stats } = require('./run.js');
 
 const N = Number(process.env.BENCH_MCP_N || 30);
+const N_LIGHT = Number(process.env.BENCH_MCP_LIGHT_N || 300);
 const WARMUP = 3;
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
@@ -45,6 +47,12 @@ const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
       }];
       if (i % 2) pair.reverse();
       const got = Object.fromEntries([await pair[0](), await pair[1]()]);
+      if (i < WARMUP) continue;
+      httpMs.push(got.http);
+      mcpMs.push(got.mcp);
+      diff.push(got.mcp - got.http);
+    }
+    for (let i = 0; i < N_LIGHT + WARMUP; i++) {
       let t0 = process.hrtime.bigint();
       const r = await fetch(`${base}/browser/sessions`, { headers: auth });
       await r.text();
@@ -53,9 +61,6 @@ const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
       await client.callTool({ name: 'sessions', arguments: {} });
       const mlight = ms(t0);
       if (i < WARMUP) continue;
-      httpMs.push(got.http);
-      mcpMs.push(got.mcp);
-      diff.push(got.mcp - got.http);
       httpLight.push(light);
       mcpLight.push(mlight);
     }
@@ -69,5 +74,5 @@ const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
   console.log(`POST /browser/screenshot          p50 ${h.p50.toFixed(1)}  p95 ${h.p95.toFixed(1)}`);
   console.log(`MCP tools/call screenshot (SDK)   p50 ${m.p50.toFixed(1)}  p95 ${m.p95.toFixed(1)}`);
   console.log(`MCP overhead at p50 = ${(m.p50 - h.p50).toFixed(1)} ms (aim <= 10); median of pair differences ${d.p50.toFixed(1)} ms`);
-  console.log(`no browser work: GET /browser/sessions p50 ${hl.p50.toFixed(2)}, MCP sessions tool p50 ${ml.p50.toFixed(2)} (+${(ml.p50 - hl.p50).toFixed(2)} ms)`);
+  console.log(`no browser work (${N_LIGHT} calls each): GET /browser/sessions p50 ${hl.p50.toFixed(2)}, MCP sessions tool p50 ${ml.p50.toFixed(2)} (+${(ml.p50 - hl.p50).toFixed(2)} ms)`);
 })().catch((e) => { console.error(e); process.exit(1); });

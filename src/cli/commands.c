@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "cli/mcp.h"
 
 #include "cli/config.h"
 #include "cli/files.h"
@@ -303,6 +304,11 @@ const pb_cli_command pb_cli_commands[] = {
                     "One handoff waits at a time; DELETE /browser/sessions/ID/handoff ends it.",
      .flags = handoff_opts, .handler = cmd_handoff, .route = "/browser/sessions/{id}/handoff",
      .output = PB_CLI_OUT_RESULT, .min_args = 1, .max_args = 1},
+    {.name = "mcp", .summary = "A stdio MCP server that relays to the service's /mcp",
+     .description = "For MCP hosts that run a command: {\"command\": \"ppod\", \"args\": [\"mcp\"]}.\n"
+                    "Reads JSON-RPC lines on stdin, answers on stdout (logs on stderr), with\n"
+                    "the saved token; exits when stdin ends. See README.md, MCP.",
+     .handler = pb_cli_mcp},
     {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
      .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
                     "~/.config/ppod/token. '-' reads it from stdin. --token and\n"

@@ -88,6 +88,7 @@ struct pb_server {
   size_t protocol_len;
   struct live_state *live_view; /* live view sockets (live.c); NULL until used */
   struct handoff_state *handoff; /* parked handoff polls (handoff.c); NULL until used */
+  struct mcp_state *mcp;         /* MCP sessions and tool schemas (mcp.c) */
   unsigned char wbuf[LWS_PRE + CHUNK];
 };
 
@@ -138,6 +139,18 @@ struct req {
   size_t sent;
   req *next_done;
   req *next_live, **prev_live;
+  /* MCP (mcp.c): an internal request has on_answer, called (I/O thread)
+   * when its answer is ready instead of writing it; on_gone is called when
+   * the client of a request went away; a stream answer is written by
+   * mcp_stream_write from stream_buf; xh_name/xh_value, one more header. */
+  void (*on_answer)(req *r);
+  void (*on_gone)(req *r);
+  void *owner;
+  int stream;
+  pb_buf stream_buf;
+  size_t stream_sent;
+  const char *xh_name; /* "mcp-session-id:" */
+  char xh_value[80];
 };
 
 struct pss {
@@ -301,5 +314,29 @@ void handoff_wake(pb_server *s);
 void handoff_free(pb_server *s);
 /* Drops a reference to r (server.c). */
 void req_release(req *r);
+
+/* ---- internal requests and MCP (server.c, mcp.c) ---- */
+
+/* A request with no socket, run for parent's account (its auth, request id
+ * and WebSocket base copied): on_answer(r) is called on the I/O thread when
+ * its answer (r->res) is ready, maybe before internal_request_run returns.
+ * The caller holds one reference; drop it with req_release. */
+req *internal_request_new(pb_server *s, const req *parent, void (*on_answer)(req *r),
+                          void *owner);
+/* Runs r as method (LWSHUMETH_*) path with body (copied; NULL: none)
+ * through the route table: its session check, schema, admission, job and
+ * ledger, exactly as a client's request. The account is parent's, already
+ * authenticated. */
+void internal_request_run(pb_server *s, req *r, int lws_method, const char *path,
+                          const char *body, size_t len);
+/* POST and DELETE /mcp: the MCP Streamable HTTP transport (mcp.c). */
+void mcp_post(pb_server *s, req *r);
+void mcp_delete(pb_server *s, req *r);
+/* Writes what r's event stream has queued: 0 more to come, 1 finished,
+ * -1 close the connection now. */
+int mcp_stream_write(pb_server *s, struct lws *wsi, req *r);
+/* Makes the tools' input schemas (at start) and frees MCP's state. */
+int mcp_init(pb_server *s);
+void mcp_free(pb_server *s);
 
 #endif

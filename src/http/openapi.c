@@ -234,6 +234,31 @@ static void add_raw_route(bld *b, cJSON *paths, const pb_route *rt) {
   }
 }
 
+/* A route that takes its body whole (MCP's JSON-RPC, http/mcp.c): a
+ * JSON-RPC message in, the answer media types of the row out. */
+static void add_whole_route(bld *b, cJSON *paths, const pb_route *rt) {
+  cJSON *op = b_obj(b, b_obj(b, paths, rt->pattern), method_name(rt->method));
+  b_str(b, op, "summary", rt->summary);
+  cJSON *body = b_obj(b, op, "requestBody");
+  b_add(b, body, "required", cJSON_CreateTrue());
+  b_str(b, b_obj(b, b_obj(b, b_obj(b, body, "content"), "application/json"), "schema"), "type",
+        "object");
+  cJSON *responses = b_obj(b, op, "responses");
+  cJSON *ok = b_obj(b, responses, "200");
+  b_str(b, ok, "description", rt->ok_description);
+  cJSON *content = b_obj(b, ok, "content");
+  for (const char *const *t = rt->ok_types; t && *t; t++) b_obj(b, content, *t);
+  b_str(b, b_obj(b, responses, "202"), "description", "A notification or response accepted");
+  static const char *const st[] = {"400", "401", "403", "404"};
+  for (size_t i = 0; i < 4; i++) {
+    char eref[96];
+    snprintf(eref, sizeof(eref), "#/components/responses/%s",
+             i == 0 ? "BadRequest" : i == 1 ? "Unauthorized" : "Forbidden");
+    if (i < 3) b_ref(b, responses, st[i], eref);
+    else b_str(b, b_obj(b, responses, st[i]), "description", "NOT_FOUND: unknown Mcp-Session-Id");
+  }
+}
+
 /* Copies every embedded schema into components.schemas under its name. */
 static void add_schemas(bld *b, const pb_schemas *s, cJSON *components) {
   cJSON *schemas = cJSON_GetObjectItemCaseSensitive(components, "schemas");
@@ -295,6 +320,8 @@ int pb_openapi_build(const pb_schemas *s, char **json_out) {
       add_route(&b, paths, &routes[i], pb_schemas_get(s, routes[i].schema));
     else if (routes[i].body == PB_BODY_RAW)
       add_raw_route(&b, paths, &routes[i]);
+    else if (routes[i].body == PB_BODY_WHOLE)
+      add_whole_route(&b, paths, &routes[i]);
 
   if (!b.rc) {
     *json_out = cJSON_PrintUnformatted(doc);

@@ -17,6 +17,7 @@ static const char *const image_types[] = {"image/png", "image/jpeg", "image/webp
 static const char *const pdf_types[] = {"application/pdf", NULL};
 static const char *const json_types[] = {"application/json", NULL};
 static const char *const junit_types[] = {"application/json", "application/xml", NULL};
+static const char *const mcp_types[] = {"application/json", "text/event-stream", NULL};
 
 #define SESSION_LABEL "/browser/sessions/{id}"
 #define TRACE_LABEL "/browser/traces/{id}"
@@ -286,6 +287,26 @@ static const pb_route routes[] = {
      .admit = PB_ADMIT_RELEASE,
      .op = pb_op_context_delete,
      .param_key = "id"},
+
+    /* MCP, Streamable HTTP (mcp.c): JSON-RPC in the body, read whole and
+     * answered on the I/O thread; a tool call runs its route's row above
+     * as an internal request. No GET: no server-initiated stream (405). */
+    {.method = PB_METHOD_POST,
+     .pattern = "/mcp",
+     .auth = PB_AUTH_TOKEN,
+     .body = PB_BODY_WHOLE,
+     .handler = mcp_post,
+     .summary = "MCP (Model Context Protocol) server, Streamable HTTP transport: one JSON-RPC "
+                "message per POST (initialize, ping, tools/list, tools/call, notifications)",
+     .ok_description = "A JSON-RPC response (application/json), or for tools/call with Accept: "
+                       "text/event-stream an event stream of progress notifications and the "
+                       "response; 202 for a notification",
+     .ok_types = mcp_types},
+    {.method = PB_METHOD_DELETE,
+     .pattern = "/mcp",
+     .auth = PB_AUTH_TOKEN,
+     .handler = mcp_delete,
+     .summary = "End the MCP session named by the Mcp-Session-Id header"},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -34,6 +34,8 @@ typedef enum {
   PB_BODY_JSON,     /* a JSON object, validated against schema, then admitted */
   PB_BODY_RAW,      /* any bytes: the handler starts a sink (http/files.c) that
                      * takes them as they arrive, with caps of its own */
+  PB_BODY_WHOLE,    /* the whole body (up to PB_BODY_MAX), unparsed, to the
+                     * handler on the I/O thread once complete (http/mcp.c) */
 } pb_route_body;
 
 /* A row. Patterns are literal bytes, "{id}" (one path segment of 1..79

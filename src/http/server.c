@@ -65,6 +65,7 @@ static req *req_new(pb_server *s, struct lws *wsi) {
   r->route_label = "other";
   r->t0 = pb_now_ms();
   pb_buf_init(&r->body, PB_BODY_MAX);
+  pb_buf_init(&r->stream_buf, 0);
   char id[256];
   int n =
       wsi ? lws_hdr_custom_copy(wsi, id, sizeof(id), "x-request-id:", 13) : -1;
@@ -81,6 +82,7 @@ static void req_unref(req *r) {
   upload_free(r);
   pb_session_unref(r->job.session);
   pb_buf_free(&r->body);
+  pb_buf_free(&r->stream_buf);
   cJSON_Delete(r->json);
   pb_op_result_free(&r->res);
   free(r);
@@ -99,6 +101,14 @@ static void unsent_done(req *r) {
 
 void answer_ready(req *r) {
   r->ready = 1;
+  if (r->on_answer) {
+    /* An internal request (internal_request_run): told once (a job killed
+     * while queued is answered again when its thread hands it back). */
+    void (*told)(req *) = r->on_answer;
+    r->on_answer = NULL;
+    told(r);
+    return;
+  }
   if (r->wsi) {
     if (!r->unsent) {
       r->unsent = 1;
@@ -351,6 +361,10 @@ static void start_job(pb_server *s, req *r) {
                  PB_BODY_MAX);
     return;
   }
+  if (r->route->body == PB_BODY_WHOLE) {
+    r->route->handler(s, r); /* the handler reads the body as it is */
+    return;
+  }
   char err[512];
   if (pb_json_text_check(r->body.data, r->body.len, err, sizeof(err))) {
     answer_error(r, PB_CODE_INVALID_REQUEST, "%s", err);
@@ -492,13 +506,13 @@ static int route_request(pb_server *s, req *r, struct lws *wsi,
     answer_error(r, PB_CODE_SHUTTING_DOWN, "the service is shutting down");
     return 1;
   }
-  if (res->auth != PB_AUTH_NONE &&
+  if (res->auth != PB_AUTH_NONE && !r->on_answer &&
       authenticate(s, r, wsi, res->auth == PB_AUTH_TOKEN_OR_QUERY)) {
     if (rt->body != PB_BODY_NONE)
       r->close_after = refuse_closes;
     return 1;
   }
-  if (rt->body == PB_BODY_JSON)
+  if (rt->body == PB_BODY_JSON || rt->body == PB_BODY_WHOLE)
     return 0;
   if (rt->session) {
     char id[80];
@@ -531,6 +545,37 @@ static int route_request(pb_server *s, req *r, struct lws *wsi,
   pb_session_unref(r->route_session);
   r->route_session = NULL;
   return 1;
+}
+
+/* ---- internal requests (mcp.c) ---- */
+
+req *internal_request_new(pb_server *s, const req *parent, void (*on_answer)(req *r),
+                          void *owner) {
+  req *r = req_new(s, NULL);
+  if (!r)
+    return NULL;
+  r->auth = parent->auth;
+  pb_strlcpy(r->rid, parent->rid, sizeof(r->rid));
+  pb_strlcpy(r->ws_base, parent->ws_base, sizeof(r->ws_base));
+  r->on_answer = on_answer;
+  r->owner = owner;
+  return r;
+}
+
+void internal_request_run(pb_server *s, req *r, int lws_method, const char *path,
+                          const char *body, size_t len) {
+  atomic_fetch_add(&r->refs, 1); /* on_answer may drop the owner's reference */
+  if (strlen(path) >= sizeof(r->path)) {
+    answer_error(r, PB_CODE_NOT_FOUND, "no route");
+  } else {
+    pb_strlcpy(r->path, path, sizeof(r->path));
+    r->method = lws_method;
+    if (body && len && pb_buf_append(&r->body, body, len))
+      r->body_too_big = 1;
+    if (!route_request(s, r, NULL, r->path, lws_method, 0))
+      start_job(s, r);
+  }
+  req_unref(r);
 }
 
 /* The body is wanted: a client waiting for 100 Continue (curl does for
@@ -694,6 +739,16 @@ static void log_request(req *r, int status) {
  * close the connection, 0 to keep it. */
 static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
   req *r = pss->r;
+  if (r && r->stream && !r->body_pending) {
+    /* An event stream (mcp.c): written as its events come, then closed. */
+    int rc = mcp_stream_write(s, wsi, r);
+    if (rc <= 0)
+      return rc;
+    r->close_after = 1;
+    pb_metrics_request(s->metrics, r->route_label, 200);
+    log_request(r, 200);
+    goto answered;
+  }
   if (!r || !r->ready)
     return 0;
   if (r->body_pending) {
@@ -744,6 +799,16 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
               &p, end))
         return -1;
     }
+    if (r->res.status == 401 &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                    (const unsigned char *)"Bearer realm=\"ppod-browser\"", 27,
+                                    &p, end))
+      return -1;
+    if (r->xh_name && r->xh_value[0] &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)r->xh_name,
+                                    (unsigned char *)r->xh_value, (int)strlen(r->xh_value), &p,
+                                    end))
+      return -1;
     if (r->close_after && lws_add_http_header_by_token(
                               wsi, WSI_TOKEN_CONNECTION,
                               (const unsigned char *)"close", 5, &p, end))
@@ -772,6 +837,7 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
       return 0;
     }
   }
+answered:;
   int close_after = r->close_after;
   unsent_done(r);
   pss->r = NULL;
@@ -855,6 +921,8 @@ static void pss_release(pss_t *pss) {
     unsent_done(pss->r);
     pss->r->wsi = NULL;
     atomic_store(&pss->r->canceled, 1);
+    if (pss->r->on_gone)
+      pss->r->on_gone(pss->r);
     req_unref(pss->r);
     pss->r = NULL;
   }
@@ -1046,6 +1114,8 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
     rc = pb_openapi_build(s->schemas, &s->openapi);
   if (!rc)
     rc = discovery_init(s);
+  if (!rc)
+    rc = mcp_init(s);
   if (rc) {
     pb_server_free(s);
     return rc;
@@ -1136,6 +1206,7 @@ void pb_server_free(pb_server *s) {
   free(s->watch_ids);
   free(s->openapi);
   discovery_free(s);
+  mcp_free(s);
   pb_admit_accounts_free(&s->accts);
   pb_metrics_free(s->metrics);
   pb_schemas_free(s->schemas);

@@ -6,6 +6,11 @@
 #include "../../src/cli/config.c"
 #include "../../src/cli/files.c"
 #include "../../src/cli/testcmd.c"
+/* `ppod mcp` streams with libcurl itself (cli/mcp.c): not run here. */
+int pb_cli_mcp(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
+  (void)cmd, (void)ctx, (void)a;
+  return PB_CLI_EXIT_FAIL;
+}
 
 #include "test.h"
 

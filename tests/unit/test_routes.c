@@ -149,7 +149,23 @@ static void test_table(void) {
   pb_schemas_free(s);
 }
 
+/* MCP: POST takes the body whole (JSON-RPC is parsed by mcp.c), DELETE
+ * ends a session, GET is 405 (no server-initiated stream); all need a
+ * token. */
+static void test_mcp(void) {
+  const pb_route *post = find("/mcp", PB_METHOD_POST);
+  ASSERT(post != NULL);
+  ASSERT_EQ(post->body, PB_BODY_WHOLE);
+  ASSERT_EQ(post->auth, PB_AUTH_TOKEN);
+  ASSERT(post->handler != NULL && post->op == NULL);
+  ASSERT(find("/mcp", PB_METHOD_DELETE) != NULL);
+  ASSERT(find("/mcp", PB_METHOD_GET) == NULL);
+  ASSERT(pb_route_resource("/mcp", NULL) == post);
+  ASSERT(pb_route_resource("/mcp/", NULL) == NULL);
+}
+
 int main(void) {
+  RUN(test_mcp);
   RUN(test_exact);
   RUN(test_traces);
   RUN(test_sessions);

@@ -234,6 +234,33 @@ static void add_raw_route(bld *b, cJSON *paths, const pb_route *rt) {
   }
 }
 
+/* A job route without a body that has a summary (a read or a cancel of a
+ * resource named in the path): its {id} parameter and JSON answer. */
+static void add_plain_route(bld *b, cJSON *paths, const pb_route *rt) {
+  cJSON *op = b_obj(b, b_obj(b, paths, rt->pattern), method_name(rt->method));
+  b_str(b, op, "summary", rt->summary);
+  if (strstr(rt->pattern, "{id}")) {
+    cJSON *params = cJSON_CreateArray();
+    b_add(b, op, "parameters", params);
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddItemToArray(params, p);
+    b_str(b, p, "name", "id");
+    b_str(b, p, "in", "path");
+    b_add(b, p, "required", cJSON_CreateTrue());
+    b_str(b, b_obj(b, p, "schema"), "type", "string");
+  }
+  cJSON *responses = b_obj(b, op, "responses");
+  cJSON *ok = b_obj(b, responses, "200");
+  b_str(b, ok, "description", rt->summary);
+  b_ref(b, b_obj(b, b_obj(b, ok, "content"), "application/json"), "schema",
+        "#/components/schemas/SuccessEnvelope");
+  for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+    char eref[96];
+    snprintf(eref, sizeof(eref), "#/components/responses/%s", errors[i].name);
+    b_ref(b, responses, errors[i].status, eref);
+  }
+}
+
 /* Copies every embedded schema into components.schemas under its name. */
 static void add_schemas(bld *b, const pb_schemas *s, cJSON *components) {
   cJSON *schemas = cJSON_GetObjectItemCaseSensitive(components, "schemas");
@@ -295,6 +322,8 @@ int pb_openapi_build(const pb_schemas *s, char **json_out) {
       add_route(&b, paths, &routes[i], pb_schemas_get(s, routes[i].schema));
     else if (routes[i].body == PB_BODY_RAW)
       add_raw_route(&b, paths, &routes[i]);
+    else if (routes[i].op && routes[i].summary)
+      add_plain_route(&b, paths, &routes[i]);
 
   if (!b.rc) {
     *json_out = cJSON_PrintUnformatted(doc);

@@ -401,6 +401,11 @@ static void submit_job(pb_server *s, req *r) {
   const char *f =
       r->wsi ? lws_get_urlarg_by_name(r->wsi, "format=", fmt, sizeof(fmt))
              : NULL;
+  /* The whole query, for routes that take more than ?format= (crawl
+   * results: cursor, limit). lws joins its parts with '&'. */
+  if (!r->wsi || lws_hdr_copy(r->wsi, r->job.query, sizeof(r->job.query),
+                              WSI_TOKEN_HTTP_URI_ARGS) < 0)
+    r->job.query[0] = '\0';
   r->job.format_junit = f && !strcmp(f, "junit");
   r->job.format_zip = f && !strcmp(f, "zip");
   atomic_fetch_add(&r->refs, 1);

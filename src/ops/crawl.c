@@ -30,6 +30,8 @@
 #define NDJSON_MAX_BYTES ((size_t)64 << 20)
 #define SWEEP_EVERY_MS (10 * 60 * 1000)
 #define PAGE_TIMEOUT_DEFAULT_MS 30000
+#define KEPT_MAX 16          /* pages a crawl keeps between its page jobs */
+#define KEPT_IDLE_MS 1000    /* a kept page unused this long goes back */
 
 enum { FMT_MARKDOWN = 1, FMT_HTML = 2, FMT_LINKS = 4 };
 
@@ -39,6 +41,13 @@ typedef struct {
   pb_robots *robots;
   int fetching;
 } robots_entry;
+
+/* A leased page a crawl keeps for its next page (ops/nav.h pb_nav_reuse),
+ * with the job it works for: the job lives as long as the page. */
+typedef struct {
+  pb_nav *nav;
+  pb_job job;
+} kept_page;
 
 /* A crawl the scheduler runs. Freed by the scheduler once it ended and no
  * page job holds it. */
@@ -63,7 +72,10 @@ typedef struct crawl {
   int seeded;          /* robots + sitemap read */
   int ended;           /* completed, cancelled or failed: no more pages */
   atomic_int canceled; /* page jobs stop (user cancel or shutdown) */
-  int cancel_by_user;
+  atomic_int cancel_by_user;
+  kept_page *kept[KEPT_MAX]; /* pages between page jobs, at most share */
+  int nkept;
+  int64_t kept_since;        /* the last time one was put back */
   struct crawl *next;
 } crawl;
 
@@ -168,8 +180,15 @@ static void seen_load(void *data, const char *url) {
 
 /* ---- reading a crawl's request ------------------------------------------ */
 
+static void kept_close(kept_page *kp) {
+  if (!kp) return;
+  pb_nav_close(kp->nav, NULL);
+  free(kp);
+}
+
 static void crawl_free(crawl *c) {
   if (!c) return;
+  for (int i = 0; i < c->nkept; i++) kept_close(c->kept[i]);
   for (int i = 0; i < c->ninclude; i++) pb_pattern_free(c->include[i]);
   for (int i = 0; i < c->nexclude; i++) pb_pattern_free(c->exclude[i]);
   for (int i = 0; i < c->nrobots; i++) pb_robots_free(c->robots_of[i].robots);
@@ -467,34 +486,69 @@ static void fetch_plain(pb_crawler *cr, crawl *c, const char *url, int64_t deadl
   p->state = PB_CRAWL_DONE;
 }
 
+/* A failure that is the page's own (the URL did not load), not the kept
+ * page's: no point in trying again on a fresh page. */
+static int url_failure(pb_code code) {
+  return code != PB_CODE_PAGE_CRASHED && code != PB_CODE_BROWSER_CRASHED &&
+         code != PB_CODE_INTERNAL_ERROR && code != PB_CODE_NONE;
+}
+
 static void fetch_rendered(pb_crawler *cr, crawl *c, const char *url, int64_t deadline,
                            page_out *p) {
-  pb_job job;
-  memset(&job, 0, sizeof(job));
-  job.env = cr->o.env;
-  job.opts = c->page;
-  job.opts.page.url = url;
-  job.deadline_ms = deadline;
-  job.canceled = &c->canceled;
-  job.account_id = c->account_id;
-  pb_limits_default(&job.limits);
   pb_op_result res;
   memset(&res, 0, sizeof(res));
-  pb_nav *nav = NULL;
-  if (pb_nav_open(&job, &res, &nav)) {
-    p->state = PB_CRAWL_FAILED;
-    snprintf(p->error, sizeof(p->error), "%s: %.400s", pb_code_text(res.err), res.message);
-    p->browser_ms = res.browser_ms;
-    pb_op_result_free(&res);
-    return;
+  int64_t t0 = pb_now_ms();
+  /* The page the crawl's last page used, when one waits: no lease, no
+   * fresh context, the options already applied. */
+  pthread_mutex_lock(&cr->mu);
+  kept_page *kp = c->nkept ? c->kept[--c->nkept] : NULL;
+  pthread_mutex_unlock(&cr->mu);
+  if (kp) {
+    kp->job.opts.page.url = url;
+    kp->job.deadline_ms = deadline;
+    if (pb_nav_reuse(kp->nav, &kp->job, url, &res)) {
+      kept_close(kp);
+      kp = NULL;
+      if (url_failure(res.err)) goto failed;
+      pb_op_result_free(&res);
+      memset(&res, 0, sizeof(res));
+    }
+  }
+  if (!kp) {
+    kp = calloc(1, sizeof(*kp));
+    if (!kp) {
+      pb_op_fail(&res, PB_CODE_INTERNAL_ERROR, "out of memory");
+      goto failed;
+    }
+    kp->job.env = cr->o.env;
+    kp->job.opts = c->page;
+    kp->job.opts.page.url = url;
+    kp->job.deadline_ms = deadline;
+    kp->job.canceled = &c->canceled;
+    kp->job.account_id = c->account_id;
+    pb_limits_default(&kp->job.limits);
+    if (pb_nav_open(&kp->job, &res, &kp->nav)) {
+      free(kp);
+      kp = NULL;
+      goto failed;
+    }
   }
   cJSON *args = cJSON_CreateArray(), *v = NULL;
   cJSON_AddItemToArray(args, cJSON_CreateBool((c->formats & (FMT_HTML | FMT_MARKDOWN)) != 0));
   char err[256];
-  int rc = pb_nav_apply(nav, page_js, args, &v, err, sizeof(err));
+  int rc = pb_nav_apply(kp->nav, page_js, args, &v, err, sizeof(err));
   cJSON_Delete(args);
-  pb_nav_close(nav, &res);
-  p->browser_ms = res.browser_ms;
+  p->browser_ms = pb_now_ms() - t0;
+  /* Kept for the next page unless the crawl is ending. */
+  pthread_mutex_lock(&cr->mu);
+  if (!rc && !atomic_load(&c->canceled) && !c->ended && c->nkept < KEPT_MAX &&
+      c->nkept < cr->o.share) {
+    c->kept[c->nkept++] = kp;
+    c->kept_since = pb_now_ms();
+    kp = NULL;
+  }
+  pthread_mutex_unlock(&cr->mu);
+  kept_close(kp);
   if (rc) {
     p->state = PB_CRAWL_FAILED;
     snprintf(p->error, sizeof(p->error), "reading the page: %s", rc == PB_EINVAL ? err : pb_strerror(rc));
@@ -509,6 +563,12 @@ static void fetch_rendered(pb_crawler *cr, crawl *c, const char *url, int64_t de
   p->html = h && *h ? strdup(h) : NULL;
   p->links = cJSON_DetachItemFromObjectCaseSensitive(v, "links");
   cJSON_Delete(v);
+  return;
+failed:
+  p->state = PB_CRAWL_FAILED;
+  p->browser_ms = pb_now_ms() - t0;
+  snprintf(p->error, sizeof(p->error), "%s: %.400s", pb_code_text(res.err), res.message);
+  pb_op_result_free(&res);
 }
 
 /* The stored result of a page: {markdown, html, links} as formats ask. */
@@ -588,9 +648,9 @@ static void page_main(void *arg) {
 
   /* Canceled: by the user, the page is dropped; at shutdown, it goes back
    * to the frontier for the next run. */
-  int canceled = atomic_load(&c->canceled);
-  if (canceled && !c->cancel_by_user) p.state = PB_CRAWL_QUEUED;
-  if (!canceled || !c->cancel_by_user) {
+  int canceled = atomic_load(&c->canceled), by_user = atomic_load(&c->cancel_by_user);
+  if (canceled && !by_user) p.state = PB_CRAWL_QUEUED;
+  if (!canceled || !by_user) {
     collect k;
     int kept = 0;
     char *result = NULL;
@@ -617,14 +677,10 @@ static void page_main(void *arg) {
     }
     int64_t done_seq = 0;
     pthread_mutex_lock(&cr->mu);
-    if (final_norm[0] && seen_add(c, final_norm)) {
-      alias.seq = ++c->next_seq;
-      if (k.v && k.n < k.cap) {
-        /* appended after the links are admitted, below */
-      }
-    } else {
+    if (final_norm[0] && seen_add(c, final_norm))
+      alias.seq = ++c->next_seq; /* added with the links, below */
+    else
       final_norm[0] = '\0';
-    }
     if (k.v) kept = admit_urls(c, &k);
     if (final_norm[0] && k.v && kept < k.cap) k.v[kept++] = alias;
     if (p.state != PB_CRAWL_QUEUED) done_seq = ++c->next_done;
@@ -645,6 +701,10 @@ static void page_main(void *arg) {
 
 /* Starts what crawl c may start now (lock held). 1 when it has ended. */
 static int schedule(pb_crawler *cr, crawl *c) {
+  /* Kept pages go back to the pool when the crawl has none running for a
+   * while (it waits for a busy host, or the share is taken). */
+  if (c->nkept && (c->ended || (c->inflight == 0 && pb_now_ms() - c->kept_since > KEPT_IDLE_MS)))
+    while (c->nkept) kept_close(c->kept[--c->nkept]);
   if (c->ended) return c->inflight == 0;
   int *acct = acct_count(cr, c->account_id);
   if (!acct) return 0;
@@ -1074,7 +1134,7 @@ int pb_op_crawl_delete(pb_job *job, pb_op_result *res) {
   pthread_mutex_lock(&cr->mu);
   for (crawl *c = cr->crawls; c; c = c->next)
     if (!strcmp(c->id, id) && c->account_id == job->account_id) {
-      c->cancel_by_user = 1;
+      atomic_store(&c->cancel_by_user, 1);
       atomic_store(&c->canceled, 1);
       c->ended = 1;
     }

@@ -6,6 +6,7 @@
 #include "../../src/cli/config.c"
 #include "../../src/cli/files.c"
 #include "../../src/cli/testcmd.c"
+#include "../../src/cli/crawlcmd.c"
 
 #include "test.h"
 

@@ -237,7 +237,9 @@ static void add_raw_route(bld *b, cJSON *paths, const pb_route *rt) {
 /* A job route without a body that has a summary (a read or a cancel of a
  * resource named in the path): its {id} parameter and JSON answer. */
 static void add_plain_route(bld *b, cJSON *paths, const pb_route *rt) {
-  cJSON *op = b_obj(b, b_obj(b, paths, rt->pattern), method_name(rt->method));
+  /* A path may have several methods: one item per path. */
+  cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, rt->pattern);
+  cJSON *op = b_obj(b, item ? item : b_obj(b, paths, rt->pattern), method_name(rt->method));
   b_str(b, op, "summary", rt->summary);
   if (strstr(rt->pattern, "{id}")) {
     cJSON *params = cJSON_CreateArray();

@@ -467,10 +467,17 @@ static void links_cb(void *data, const char *url) {
 
 static void fetch_plain(pb_crawler *cr, crawl *c, const char *url, int64_t deadline, page_out *p) {
   pb_fetch_result f;
+  char err[400];
   int rc = pb_fetch(cr->o.env->egress, cr->o.proxy_port, url, c->page.page.user_agent, deadline,
-                    PB_CRAWL_PAGE_BYTES_MAX, &f, p->error, sizeof(p->error));
+                    PB_CRAWL_PAGE_BYTES_MAX, &f, err, sizeof(err));
   if (rc) {
+    /* Named like the rendered path's failures. */
+    pb_code code = rc == PB_EFORBIDDEN  ? PB_CODE_FORBIDDEN_URL
+                   : rc == PB_ETIMEOUT  ? PB_CODE_TIMEOUT
+                   : rc == PB_ETOOBIG   ? PB_CODE_PAGE_TOO_LARGE
+                                        : PB_CODE_NAVIGATION_FAILED;
     p->state = PB_CRAWL_FAILED;
+    snprintf(p->error, sizeof(p->error), "%s: %s", pb_code_text(code), err);
     return;
   }
   p->http_status = f.status;
@@ -762,6 +769,16 @@ static void *scheduler(void *arg) {
   pb_crawler *cr = arg;
   pthread_mutex_lock(&cr->mu);
   while (!cr->stopping) {
+    /* Round robin: the crawl served first goes last next time, so two
+     * crawls of one account share its slots instead of the newest taking
+     * them all. */
+    if (cr->crawls && cr->crawls->next) {
+      crawl *head = cr->crawls, *tail = head;
+      while (tail->next) tail = tail->next;
+      cr->crawls = head->next;
+      head->next = NULL;
+      tail->next = head;
+    }
     crawl **pp = &cr->crawls;
     while (*pp) {
       crawl *c = *pp;

@@ -68,6 +68,9 @@ typedef struct crawl {
   size_t nseen_slots;
   int known;           /* rows, aliases aside: the limit counts these */
   int64_t next_seq, next_done;
+  /* The account's stored result bytes when the crawl was loaded, and what
+   * this run has stored since: past the cap the crawl ends. */
+  int64_t bytes_base, bytes_added;
   int inflight;
   int seeded;          /* robots + sitemap read */
   int ended;           /* completed, cancelled or failed: no more pages */
@@ -112,6 +115,7 @@ typedef struct {
   char origin[300];
   int depth;
   int seed; /* the seed job: robots.txt and sitemaps, no page */
+  int slots_released;
 } page_job;
 
 /* ---- small tables (lock held) ------------------------------------------- */
@@ -601,12 +605,24 @@ static char *page_result(const crawl *c, const page_out *p) {
 }
 
 /* Ends a page job: the crawl and its host are free for the next. */
-static void page_release(pb_crawler *cr, page_job *pj) {
+/* The page no longer uses its host or a browser: the next page may start
+ * while this one's result is converted and stored. Once per page job. */
+static void page_slots_release(pb_crawler *cr, page_job *pj) {
+  if (pj->slots_released) return;
+  pj->slots_released = 1;
   pthread_mutex_lock(&cr->mu);
   int *h = host_count(cr, pj->origin, 0);
   if (h && *h > 0) (*h)--;
   int *a = acct_count(cr, pj->c->account_id);
   if (a && *a > 0) (*a)--;
+  pthread_cond_signal(&cr->cv);
+  pthread_mutex_unlock(&cr->mu);
+}
+
+/* Ends a page job: the crawl may end once none is left. */
+static void page_release(pb_crawler *cr, page_job *pj) {
+  page_slots_release(cr, pj);
+  pthread_mutex_lock(&cr->mu);
   pj->c->inflight--;
   pthread_cond_signal(&cr->cv);
   pthread_mutex_unlock(&cr->mu);
@@ -647,6 +663,7 @@ static void page_main(void *arg) {
       fetch_plain(cr, c, pj->url, deadline, &p);
     }
   }
+  page_slots_release(cr, pj);
   if (p.state == PB_CRAWL_DONE && p.http_status >= 400) {
     p.state = PB_CRAWL_FAILED;
     snprintf(p.error, sizeof(p.error), "HTTP %d", p.http_status);
@@ -693,6 +710,9 @@ static void page_main(void *arg) {
     if (p.state != PB_CRAWL_QUEUED) done_seq = ++c->next_done;
     pthread_mutex_unlock(&cr->mu);
     int added = 0;
+    pthread_mutex_lock(&cr->mu);
+    c->bytes_added += (result ? (int64_t)strlen(result) : 0) + (int64_t)strlen(pj->url) + 64;
+    pthread_mutex_unlock(&cr->mu);
     if (pb_crawl_finish(cr->store, c->id, pj->url, p.state, done_seq, p.http_status,
                         p.final_url[0] ? p.final_url : NULL, p.title, p.error[0] ? p.error : NULL,
                         result, p.browser_ms, k.v, kept, &added))
@@ -731,6 +751,15 @@ static int schedule(pb_crawler *cr, crawl *c) {
       free(pj);
     }
     return 0;
+  }
+  if (c->bytes_base + c->bytes_added >= cr->o.max_bytes) {
+    char why[200];
+    snprintf(why, sizeof(why),
+             "CRAWL_QUOTA_EXCEEDED: the account's stored crawl results reached %lld bytes, its cap",
+             (long long)cr->o.max_bytes);
+    c->ended = 1;
+    pb_crawl_set_status(cr->store, c->id, "failed", why, pb_wall_ms());
+    return c->inflight == 0;
   }
   while (*acct < cr->o.share && !atomic_load(&c->canceled)) {
     page_job *pj = calloc(1, sizeof(*pj));
@@ -825,6 +854,8 @@ static int crawl_load(pb_crawler *cr, const pb_crawl_rec *rec) {
   c->next_seq = rec->max_seq;
   c->next_done = rec->max_done;
   c->seeded = rec->max_seq > 1; /* the sitemap was read in the earlier run */
+  int active = 0;
+  pb_crawl_account_usage(cr->store, c->account_id, &active, &c->bytes_base);
   pb_crawl_set_status(cr->store, c->id, "running", NULL, 0);
   pthread_mutex_lock(&cr->mu);
   c->next = cr->crawls;
@@ -958,6 +989,7 @@ int pb_op_crawl_start(pb_job *job, pb_op_result *res) {
   seen_add(c, norm);
   c->known = 1;
   c->next_seq = 1;
+  c->bytes_base = bytes;
   pb_crawl_url seed = {.url = norm, .origin = origin, .depth = 0, .state = PB_CRAWL_QUEUED, .seq = 1};
   rc = pb_crawl_create(cr->store, id, job->account_id, text, pb_wall_ms());
   if (!rc) rc = pb_crawl_add_urls(cr->store, id, &seed, 1, NULL);

@@ -15,7 +15,13 @@
 
 const puppeteer = require('puppeteer-core');
 
-const CHROMIUM = process.env.PPOD_CHROMIUM || '/usr/lib/chromium/chromium';
+const fs = require('node:fs');
+
+// The browser the service runs: Debian's headless shell when installed
+// (ppod-browserd's default), else the full Chromium in headless mode.
+const SHELL = '/usr/lib/chromium/chromium-headless-shell';
+const CHROMIUM = process.env.PPOD_CHROMIUM || (fs.existsSync(SHELL) ? SHELL : '/usr/lib/chromium/chromium');
+const HEADLESS = CHROMIUM.endsWith('headless-shell') ? 'shell' : true;
 const SESSION_KEYS = /^(jsessionid|phpsessid|sid|sessionid|session_id)$/i;
 
 function normalise(href) {
@@ -41,7 +47,7 @@ async function text(url) {
 // launches it once; the service's browsers are already warm) to the end.
 async function crawl(start, { depth = 3, limit = 1000, concurrency = 1, reuse = false, timeout = 2000 } = {}) {
   const args = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
-  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args });
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: HEADLESS, args });
   const t0 = Date.now();
   const origin = new URL(start).origin;
   const robots = await text(`${origin}/robots.txt`) || '';

@@ -68,7 +68,8 @@ static int call(pb_cli_ctx *ctx, const conn_info *ci, const char *method, const 
   }
   *doc = resp.body.len ? cJSON_ParseWithLength(resp.body.data, resp.body.len) : NULL;
   pb_buf_free(&resp.body);
-  if (resp.status < 200 || resp.status >= 300 || !cJSON_IsTrue(cJSON_GetObjectItem(*doc, "success"))) {
+  if (resp.status < 200 || resp.status >= 300 ||
+      !cJSON_IsTrue(cJSON_GetObjectItem(*doc, "success"))) {
     const cJSON *e0 = cJSON_GetArrayItem(cJSON_GetObjectItem(*doc, "errors"), 0);
     const char *code = cJSON_GetStringValue(cJSON_GetObjectItem(e0, "code"));
     const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(e0, "message"));
@@ -209,7 +210,8 @@ int pb_cli_crawl_run(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_ar
         snprintf(line, sizeof(line), "%.2000s -> %s", url, path);
       } else {
         const char *why = cJSON_GetStringValue(cJSON_GetObjectItem(r, "error"));
-        snprintf(line, sizeof(line), "%.2000s %s%s%.300s", url, st, why ? ": " : "", why ? why : "");
+        snprintf(line, sizeof(line), "%.2000s %s%s%.300s", url, st, why ? ": " : "",
+                 why ? why : "");
       }
       cJSON_AddItemToArray(index, e);
       for (char *q = line; *q; q++)

@@ -23,7 +23,8 @@ static int put_escaped(pb_buf *b, const char *s, size_t n) {
     char c = s[i];
     if (c == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
         isxdigit((unsigned char)s[i + 2])) {
-      char e[3] = {'%', (char)toupper((unsigned char)s[i + 1]), (char)toupper((unsigned char)s[i + 2])};
+      char e[3] = {'%', (char)toupper((unsigned char)s[i + 1]),
+                   (char)toupper((unsigned char)s[i + 2])};
       if (pb_buf_append(b, e, 3)) return PB_ETOOBIG;
       i += 2;
       continue;
@@ -176,8 +177,10 @@ int pb_crawl_url_norm(const char *url, char *out, size_t cap, char *origin, size
   int rc = pb_buf_printf(&b, "%s://%s", https ? "https" : "http", host);
   if (!rc && portn != (https ? 443 : 80)) rc = pb_buf_printf(&b, ":%ld", portn);
   if (!rc && origin && origincap) {
-    if (b.len >= origincap) rc = PB_ETOOBIG;
-    else pb_strlcpy(origin, b.data, origincap);
+    if (b.len >= origincap)
+      rc = PB_ETOOBIG;
+    else
+      pb_strlcpy(origin, b.data, origincap);
   }
   size_t p0 = i;
   while (i < ulen && url[i] != '?' && url[i] != '#') i++;
@@ -275,8 +278,10 @@ int pb_robots_parse(const char *text, size_t len, const char *agent, pb_robots *
     if (!strcasecmp(key, "user-agent")) {
       if (!in_agents) g_mine = g_star = 0;
       in_agents = 1;
-      if (!strcmp(val, "*")) g_star = 1;
-      else if (!strncasecmp(val, agent, alen) || !strncasecmp(agent, val, strlen(val) ? strlen(val) : 1))
+      if (!strcmp(val, "*"))
+        g_star = 1;
+      else if (!strncasecmp(val, agent, alen) ||
+               !strncasecmp(agent, val, strlen(val) ? strlen(val) : 1))
         g_mine = 1;
       free(val);
     } else if (!strcasecmp(key, "allow") || !strcasecmp(key, "disallow")) {
@@ -287,15 +292,22 @@ int pb_robots_parse(const char *text, size_t len, const char *agent, pb_robots *
         free(val);
       } else {
         char *dup = g_mine && g_star ? strdup(val) : NULL;
-        if (g_mine) rc = add_rule(&mine, val, allow);
-        else if (g_star) rc = add_rule(&star, val, allow);
-        else free(val);
-        if (dup && !rc) rc = add_rule(&star, dup, allow);
-        else free(dup);
+        if (g_mine)
+          rc = add_rule(&mine, val, allow);
+        else if (g_star)
+          rc = add_rule(&star, val, allow);
+        else
+          free(val);
+        if (dup && !rc)
+          rc = add_rule(&star, dup, allow);
+        else
+          free(dup);
       }
     } else if (!strcasecmp(key, "sitemap")) {
-      if (r->nsitemaps < PB_ROBOTS_MAX_SITEMAPS && *val) r->sitemaps[r->nsitemaps++] = val;
-      else free(val);
+      if (r->nsitemaps < PB_ROBOTS_MAX_SITEMAPS && *val)
+        r->sitemaps[r->nsitemaps++] = val;
+      else
+        free(val);
     } else {
       free(val);
     }
@@ -383,8 +395,8 @@ static void decode_entities(char *s) {
   static const struct {
     const char *e;
     char c;
-  } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''},
-              {"&#39;", '\''}, {"&#x27;", '\''}, {"&#38;", '&'}};
+  } ents[] = {{"&amp;", '&'},   {"&lt;", '<'},   {"&gt;", '>'},    {"&quot;", '"'},
+              {"&apos;", '\''}, {"&#39;", '\''}, {"&#x27;", '\''}, {"&#38;", '&'}};
   char *w = s;
   for (const char *p = s; *p;) {
     int done = 0;

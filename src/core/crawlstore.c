@@ -136,8 +136,8 @@ int pb_crawl_get(pb_crawl_store *s, const char *id, int64_t account_id, int with
   sqlite3_stmt *st = NULL;
   memset(out, 0, sizeof(*out));
   pthread_mutex_lock(&s->mu);
-  int rc = prep(s, "SELECT " CRAWL_COLS " FROM crawls WHERE id = ? AND (? < 0 OR account_id = ?)",
-                &st);
+  int rc =
+      prep(s, "SELECT " CRAWL_COLS " FROM crawls WHERE id = ? AND (? < 0 OR account_id = ?)", &st);
   if (!rc) {
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, account_id);
@@ -353,10 +353,10 @@ int pb_crawl_each_url(pb_crawl_store *s, const char *id, void (*fn)(void *data, 
   return rc;
 }
 
-int pb_crawl_finish(pb_crawl_store *s, const char *id, const char *url, int state,
-                    int64_t done_seq, int http_status, const char *final_url, const char *title,
-                    const char *error, const char *result, int64_t browser_ms,
-                    const pb_crawl_url *links, int nlinks, int *added) {
+int pb_crawl_finish(pb_crawl_store *s, const char *id, const char *url, int state, int64_t done_seq,
+                    int http_status, const char *final_url, const char *title, const char *error,
+                    const char *result, int64_t browser_ms, const pb_crawl_url *links, int nlinks,
+                    int *added) {
   sqlite3_stmt *st = NULL;
   int64_t bytes = (result ? (int64_t)strlen(result) : 0) + (int64_t)strlen(url) +
                   (title ? (int64_t)strlen(title) : 0) + 64;
@@ -374,8 +374,10 @@ int pb_crawl_finish(pb_crawl_store *s, const char *id, const char *url, int stat
   if (!rc) {
     int queued = state == PB_CRAWL_QUEUED;
     sqlite3_bind_int(st, 1, state);
-    if (queued) sqlite3_bind_null(st, 2);
-    else sqlite3_bind_int64(st, 2, done_seq);
+    if (queued)
+      sqlite3_bind_null(st, 2);
+    else
+      sqlite3_bind_int64(st, 2, done_seq);
     if (http_status > 0) sqlite3_bind_int(st, 3, http_status);
     if (final_url) sqlite3_bind_text(st, 4, final_url, -1, SQLITE_STATIC);
     if (title) sqlite3_bind_text(st, 5, title, -1, SQLITE_STATIC);
@@ -391,7 +393,9 @@ int pb_crawl_finish(pb_crawl_store *s, const char *id, const char *url, int stat
     if (queued) bytes = 0;
   }
   if (!rc) rc = insert_urls(s, id, links, nlinks, added);
-  if (!rc) rc = prep(s, "UPDATE crawls SET bytes = bytes + ?, browser_ms = browser_ms + ? WHERE id = ?", &st);
+  if (!rc)
+    rc = prep(s, "UPDATE crawls SET bytes = bytes + ?, browser_ms = browser_ms + ? WHERE id = ?",
+              &st);
   if (!rc) {
     sqlite3_bind_int64(st, 1, bytes);
     sqlite3_bind_int64(st, 2, browser_ms);
@@ -488,8 +492,10 @@ int pb_crawl_sweep(pb_crawl_store *s, int64_t cutoff_wall_ms, int *n) {
   if (!rc) {
     sqlite3_bind_int64(st, 1, cutoff_wall_ms);
     int x = sqlite3_step(st);
-    if (x != SQLITE_DONE) rc = fail(s, x, "sweep crawls");
-    else *n = sqlite3_changes(s->db);
+    if (x != SQLITE_DONE)
+      rc = fail(s, x, "sweep crawls");
+    else
+      *n = sqlite3_changes(s->db);
     sqlite3_finalize(st);
   }
   if (!rc) rc = exec(s, "COMMIT");

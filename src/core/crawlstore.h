@@ -45,8 +45,8 @@ typedef struct {
 typedef struct {
   const char *url, *origin;
   int depth;
-  int state;           /* QUEUED, SKIPPED (at once, with error) or ALIAS */
-  const char *error;   /* SKIPPED: why */
+  int state;             /* QUEUED, SKIPPED (at once, with error) or ALIAS */
+  const char *error;     /* SKIPPED: why */
   int64_t seq, done_seq; /* done_seq: SKIPPED only */
 } pb_crawl_url;
 
@@ -94,10 +94,10 @@ int pb_crawl_claim(pb_crawl_store *s, const char *id, int (*busy)(void *data, co
 /* Records a fetched page (state DONE, FAILED or back to QUEUED when
  * state is QUEUED), adds its links (as pb_crawl_add_urls) and the crawl's
  * totals, in one transaction. */
-int pb_crawl_finish(pb_crawl_store *s, const char *id, const char *url, int state,
-                    int64_t done_seq, int http_status, const char *final_url, const char *title,
-                    const char *error, const char *result, int64_t browser_ms,
-                    const pb_crawl_url *links, int nlinks, int *added);
+int pb_crawl_finish(pb_crawl_store *s, const char *id, const char *url, int state, int64_t done_seq,
+                    int http_status, const char *final_url, const char *title, const char *error,
+                    const char *result, int64_t browser_ms, const pb_crawl_url *links, int nlinks,
+                    int *added);
 /* Up to max finished rows (DONE, FAILED, SKIPPED) with done_seq > after,
  * in done_seq order. */
 int pb_crawl_results(pb_crawl_store *s, const char *id, int64_t after, int max,

@@ -21,17 +21,17 @@
 #include <sys/random.h>
 
 #define MAX_PATTERNS 32
-#define MAX_ORIGINS 64        /* robots.txt kept per crawl */
+#define MAX_ORIGINS 64 /* robots.txt kept per crawl */
 #define MAX_LINKS_PER_PAGE 1000
-#define SITEMAP_MAX_FILES 8   /* a sitemap index's children read */
+#define SITEMAP_MAX_FILES 8 /* a sitemap index's children read */
 #define ROBOTS_TIMEOUT_MS 10000
 #define RESULTS_PAGE_DEFAULT 50
 #define RESULTS_PAGE_MAX 500
 #define NDJSON_MAX_BYTES ((size_t)64 << 20)
 #define SWEEP_EVERY_MS (10 * 60 * 1000)
 #define PAGE_TIMEOUT_DEFAULT_MS 30000
-#define KEPT_MAX 16          /* pages a crawl keeps between its page jobs */
-#define KEPT_IDLE_MS 1000    /* a kept page unused this long goes back */
+#define KEPT_MAX 16       /* pages a crawl keeps between its page jobs */
+#define KEPT_IDLE_MS 1000 /* a kept page unused this long goes back */
 
 enum { FMT_MARKDOWN = 1, FMT_HTML = 2, FMT_LINKS = 4 };
 
@@ -54,10 +54,10 @@ typedef struct {
 typedef struct crawl {
   char id[PB_CRAWL_ID_MAX];
   int64_t account_id;
-  cJSON *req;          /* the request, parsed; owns what opts borrow */
-  pb_request page;     /* pageOptions, typed */
+  cJSON *req;      /* the request, parsed; owns what opts borrow */
+  pb_request page; /* pageOptions, typed */
   int limit, depth, same_origin, render, robots, sitemap, formats;
-  char origin[300];    /* of the start URL */
+  char origin[300]; /* of the start URL */
   pb_pattern *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
   int ninclude, nexclude;
   robots_entry robots_of[MAX_ORIGINS];
@@ -66,7 +66,7 @@ typedef struct crawl {
    * store: open addressing, 2 * limit + slack slots. */
   uint64_t *seen;
   size_t nseen_slots;
-  int known;           /* rows, aliases aside: the limit counts these */
+  int known; /* rows, aliases aside: the limit counts these */
   int64_t next_seq, next_done;
   /* The account's stored result bytes when the crawl was loaded, and what
    * this run has stored since: past the cap the crawl ends. */
@@ -78,7 +78,7 @@ typedef struct crawl {
   atomic_int cancel_by_user;
   kept_page *kept[KEPT_MAX]; /* pages between page jobs, at most share */
   int nkept;
-  int64_t kept_since;        /* the last time one was put back */
+  int64_t kept_since; /* the last time one was put back */
   struct crawl *next;
 } crawl;
 
@@ -161,7 +161,8 @@ static int origin_busy(void *data, const char *origin) {
 
 static uint64_t url_hash(const char *url) {
   uint64_t h = 1469598103934665603ULL;
-  for (const unsigned char *p = (const unsigned char *)url; *p; p++) h = (h ^ *p) * 1099511628211ULL;
+  for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+    h = (h ^ *p) * 1099511628211ULL;
   return h ? h : 1;
 }
 
@@ -252,7 +253,8 @@ static int crawl_new(pb_crawler *cr, const char *id, int64_t account, const char
   c->page.page.url = NULL;
   c->page.page.html = NULL;
   c->page.page.trace = 0;
-  if (!cJSON_GetObjectItemCaseSensitive(po, "timeout")) c->page.timeout_ms = PAGE_TIMEOUT_DEFAULT_MS;
+  if (!cJSON_GetObjectItemCaseSensitive(po, "timeout"))
+    c->page.timeout_ms = PAGE_TIMEOUT_DEFAULT_MS;
   char norm[PB_CRAWL_URL_MAX + 1];
   int rc = pb_crawl_url_norm(pb_json_str(r, "url") ? pb_json_str(r, "url") : "", norm, sizeof(norm),
                              c->origin, sizeof(c->origin));
@@ -281,7 +283,8 @@ static int wanted(const crawl *c, const char *url, const char *origin) {
   size_t n = strlen(url);
   if (c->ninclude) {
     int any = 0;
-    for (int i = 0; i < c->ninclude && !any; i++) any = pb_pattern_match(c->include[i], url, n) == 1;
+    for (int i = 0; i < c->ninclude && !any; i++)
+      any = pb_pattern_match(c->include[i], url, n) == 1;
     if (!any) return 0;
   }
   for (int i = 0; i < c->nexclude; i++)
@@ -306,8 +309,8 @@ static const pb_robots *robots_for(pb_crawler *cr, crawl *c, const char *origin)
   snprintf(url, sizeof(url), "%s/robots.txt", origin);
   pb_fetch_result f;
   pb_robots *r = NULL;
-  int rc = pb_fetch(cr->o.env->egress, cr->o.proxy_port, url, NULL,
-                    pb_now_ms() + ROBOTS_TIMEOUT_MS, PB_ROBOTS_MAX_BYTES, &f, err, sizeof(err));
+  int rc = pb_fetch(cr->o.env->egress, cr->o.proxy_port, url, NULL, pb_now_ms() + ROBOTS_TIMEOUT_MS,
+                    PB_ROBOTS_MAX_BYTES, &f, err, sizeof(err));
   /* 4xx: no rules. 5xx or unreachable: no rules either (Google takes a
    * 5xx as "disallow all" for a while; a crawl here is short-lived). */
   if (!rc && f.status >= 200 && f.status < 300) pb_robots_parse(f.body, f.len, "ppod", &r);
@@ -375,8 +378,10 @@ static void collect_url(void *data, const char *url) {
                         sizeof(k->origins[0])))
     return;
   if (!wanted(k->c, k->urls[k->n], k->origins[k->n])) return;
-  k->v[k->n] = (pb_crawl_url){.url = k->urls[k->n], .origin = k->origins[k->n],
-                              .depth = k->depth, .state = PB_CRAWL_QUEUED};
+  k->v[k->n] = (pb_crawl_url){.url = k->urls[k->n],
+                              .origin = k->origins[k->n],
+                              .depth = k->depth,
+                              .state = PB_CRAWL_QUEUED};
   k->n++;
 }
 
@@ -423,8 +428,8 @@ static void seed_crawl(pb_crawler *cr, crawl *c) {
       int is_index = 0;
       k.nchildren = 0;
       k.index = strstr(f.body, "<sitemapindex") != NULL;
-      pb_sitemap_locs(f.body, f.len, k.index ? SITEMAP_MAX_FILES : c->limit, &is_index,
-                      collect_url, &k);
+      pb_sitemap_locs(f.body, f.len, k.index ? SITEMAP_MAX_FILES : c->limit, &is_index, collect_url,
+                      &k);
       for (int j = 0; j < k.nchildren && nq < SITEMAP_MAX_FILES; j++)
         pb_strlcpy(queue[nq++], k.children[j], sizeof(queue[0]));
       k.index = 0;
@@ -445,7 +450,8 @@ static const char page_js[] =
     "(wantHtml) => { const e = performance.getEntriesByType('navigation')[0];"
     " const links = []; const seen = new Set();"
     " for (const a of document.querySelectorAll('a[href], area[href]')) { const h = a.href;"
-    "  if (/^https?:/i.test(h) && !seen.has(h) && links.length < 1000) { seen.add(h); links.push(h); } }"
+    "  if (/^https?:/i.test(h) && !seen.has(h) && links.length < 1000) { seen.add(h); "
+    "links.push(h); } }"
     " return { url: location.href, status: e && e.responseStatus ? e.responseStatus : 0,"
     "  title: document.title || '', links,"
     "  html: wantHtml && document.documentElement ? document.documentElement.outerHTML : '' }; }";
@@ -476,10 +482,10 @@ static void fetch_plain(pb_crawler *cr, crawl *c, const char *url, int64_t deadl
                     PB_CRAWL_PAGE_BYTES_MAX, &f, err, sizeof(err));
   if (rc) {
     /* Named like the rendered path's failures. */
-    pb_code code = rc == PB_EFORBIDDEN  ? PB_CODE_FORBIDDEN_URL
-                   : rc == PB_ETIMEOUT  ? PB_CODE_TIMEOUT
-                   : rc == PB_ETOOBIG   ? PB_CODE_PAGE_TOO_LARGE
-                                        : PB_CODE_NAVIGATION_FAILED;
+    pb_code code = rc == PB_EFORBIDDEN ? PB_CODE_FORBIDDEN_URL
+                   : rc == PB_ETIMEOUT ? PB_CODE_TIMEOUT
+                   : rc == PB_ETOOBIG  ? PB_CODE_PAGE_TOO_LARGE
+                                       : PB_CODE_NAVIGATION_FAILED;
     p->state = PB_CRAWL_FAILED;
     snprintf(p->error, sizeof(p->error), "%s: %s", pb_code_text(code), err);
     return;
@@ -487,8 +493,8 @@ static void fetch_plain(pb_crawler *cr, crawl *c, const char *url, int64_t deadl
   p->http_status = f.status;
   pb_strlcpy(p->final_url, f.final_url, sizeof(p->final_url));
   p->links = cJSON_CreateArray();
-  if (!strncasecmp(f.content_type, "text/html", 9) || !strncasecmp(f.content_type, "application/xhtml", 17) ||
-      !f.content_type[0]) {
+  if (!strncasecmp(f.content_type, "text/html", 9) ||
+      !strncasecmp(f.content_type, "application/xhtml", 17) || !f.content_type[0]) {
     pb_html_links(f.body, f.len, f.final_url, MAX_LINKS_PER_PAGE, &p->title, links_cb, p->links);
     p->html = f.body;
     f.body = NULL;
@@ -562,7 +568,8 @@ static void fetch_rendered(pb_crawler *cr, crawl *c, const char *url, int64_t de
   kept_close(kp);
   if (rc) {
     p->state = PB_CRAWL_FAILED;
-    snprintf(p->error, sizeof(p->error), "reading the page: %s", rc == PB_EINVAL ? err : pb_strerror(rc));
+    snprintf(p->error, sizeof(p->error), "reading the page: %s",
+             rc == PB_EINVAL ? err : pb_strerror(rc));
     cJSON_Delete(v);
     return;
   }
@@ -647,7 +654,8 @@ static void page_main(void *arg) {
   int64_t deadline = t0 + (c->page.timeout_ms > 0 ? c->page.timeout_ms : PAGE_TIMEOUT_DEFAULT_MS);
   const char *path = strstr(pj->url, "://");
   path = path ? path + 3 + strcspn(path + 3, "/") : "/";
-  const pb_robots *rb = c->robots && !atomic_load(&c->canceled) ? robots_for(cr, c, pj->origin) : NULL;
+  const pb_robots *rb =
+      c->robots && !atomic_load(&c->canceled) ? robots_for(cr, c, pj->origin) : NULL;
   int64_t usage_id = 0;
   if (rb && !pb_robots_allowed(rb, path)) {
     p.state = PB_CRAWL_SKIPPED;
@@ -655,7 +663,8 @@ static void page_main(void *arg) {
   } else if (!atomic_load(&c->canceled)) {
     /* Billable work is never done unmetered: a row that cannot be opened
      * leaves the page for later. */
-    if (c->render && pb_usage_begin(cr->o.env->store, c->account_id, "crawl", pb_wall_ms(), &usage_id)) {
+    if (c->render &&
+        pb_usage_begin(cr->o.env->store, c->account_id, "crawl", pb_wall_ms(), &usage_id)) {
       p.state = PB_CRAWL_QUEUED;
     } else if (c->render) {
       fetch_rendered(cr, c, pj->url, deadline, &p);
@@ -668,7 +677,8 @@ static void page_main(void *arg) {
     p.state = PB_CRAWL_FAILED;
     snprintf(p.error, sizeof(p.error), "HTTP %d", p.http_status);
   }
-  if (usage_id) pb_usage_end(cr->o.env->store, usage_id, pb_wall_ms(), p.state == PB_CRAWL_DONE ? 200 : 422);
+  if (usage_id)
+    pb_usage_end(cr->o.env->store, usage_id, pb_wall_ms(), p.state == PB_CRAWL_DONE ? 200 : 422);
 
   /* Canceled: by the user, the page is dropped; at shutdown, it goes back
    * to the frontier for the next run. */
@@ -693,8 +703,8 @@ static void page_main(void *arg) {
       if (!pb_crawl_url_norm(p.final_url, final_norm, sizeof(final_norm), final_origin,
                              sizeof(final_origin)) &&
           strcmp(final_norm, pj->url)) {
-        alias = (pb_crawl_url){.url = final_norm, .origin = final_origin, .depth = pj->depth,
-                               .state = PB_CRAWL_ALIAS};
+        alias = (pb_crawl_url){
+            .url = final_norm, .origin = final_origin, .depth = pj->depth, .state = PB_CRAWL_ALIAS};
       } else {
         final_norm[0] = '\0';
       }
@@ -843,14 +853,16 @@ static void *scheduler(void *arg) {
 static int crawl_load(pb_crawler *cr, const pb_crawl_rec *rec) {
   crawl *c = NULL;
   char err[256];
-  int rc = crawl_new(cr, rec->id, rec->account_id, rec->request ? rec->request : "", &c, err, sizeof(err));
+  int rc = crawl_new(cr, rec->id, rec->account_id, rec->request ? rec->request : "", &c, err,
+                     sizeof(err));
   if (rc) {
     pb_crawl_set_status(cr->store, rec->id, "failed", "the stored request could not be read",
                         pb_wall_ms());
     return rc;
   }
   pb_crawl_each_url(cr->store, c->id, seen_load, c);
-  c->known = (int)(rec->counts[0] + rec->counts[1] + rec->counts[2] + rec->counts[3] + rec->counts[4]);
+  c->known =
+      (int)(rec->counts[0] + rec->counts[1] + rec->counts[2] + rec->counts[3] + rec->counts[4]);
   c->next_seq = rec->max_seq;
   c->next_done = rec->max_done;
   c->seeded = rec->max_seq > 1; /* the sitemap was read in the earlier run */
@@ -980,7 +992,8 @@ int pb_op_crawl_start(pb_job *job, pb_op_result *res) {
   if (rc) {
     free(text);
     if (rc == PB_EINVAL && err[0])
-      return pb_op_fail(res, strstr(err, "Patterns") ? PB_CODE_INVALID_PATTERN : PB_CODE_INVALID_REQUEST,
+      return pb_op_fail(res,
+                        strstr(err, "Patterns") ? PB_CODE_INVALID_PATTERN : PB_CODE_INVALID_REQUEST,
                         "%s", err);
     return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
   }
@@ -990,7 +1003,8 @@ int pb_op_crawl_start(pb_job *job, pb_op_result *res) {
   c->known = 1;
   c->next_seq = 1;
   c->bytes_base = bytes;
-  pb_crawl_url seed = {.url = norm, .origin = origin, .depth = 0, .state = PB_CRAWL_QUEUED, .seq = 1};
+  pb_crawl_url seed = {
+      .url = norm, .origin = origin, .depth = 0, .state = PB_CRAWL_QUEUED, .seq = 1};
   rc = pb_crawl_create(cr->store, id, job->account_id, text, pb_wall_ms());
   if (!rc) rc = pb_crawl_add_urls(cr->store, id, &seed, 1, NULL);
   if (!rc) rc = pb_crawl_set_status(cr->store, id, "running", NULL, 0);
@@ -1123,8 +1137,10 @@ int pb_op_crawl_get(pb_job *job, pb_op_result *res) {
         cJSON *o = result_json(&r[i]);
         char *line = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
-        if (!line || pb_buf_printf(&b, "%s\n", line)) full = 1;
-        else after = r[i].done_seq;
+        if (!line || pb_buf_printf(&b, "%s\n", line))
+          full = 1;
+        else
+          after = r[i].done_seq;
         free(line);
       }
       pb_crawl_results_free(r, n);

@@ -169,8 +169,8 @@ static int parse_head(const pb_buf *b, head *h) {
       } else if (kl == 12 && !strncasecmp(line, "content-type", 12) && vl < sizeof(h->ctype)) {
         memcpy(h->ctype, v, vl);
         h->ctype[vl] = '\0';
-      } else if (kl == 17 && !strncasecmp(line, "transfer-encoding", 17) &&
-                 vl >= 7 && strcasestr(v, "chunked") && strcasestr(v, "chunked") < eol) {
+      } else if (kl == 17 && !strncasecmp(line, "transfer-encoding", 17) && vl >= 7 &&
+                 strcasestr(v, "chunked") && strcasestr(v, "chunked") < eol) {
         h->chunked = 1;
       }
     }
@@ -227,8 +227,10 @@ static int get_once(int port, const pb_url *u, const char *url, const char *ua, 
     /* Byte by byte to the end of the head: what follows is TLS. */
     while (!rc && !(t.len >= 4 && !memcmp(t.data + t.len - 4, "\r\n\r\n", 4))) {
       ssize_t r = conn_read(&c, &ch, 1, &rc);
-      if (r <= 0) rc = rc ? rc : PB_EIO;
-      else if (pb_buf_append(&t, &ch, 1)) rc = PB_EINVAL;
+      if (r <= 0)
+        rc = rc ? rc : PB_EIO;
+      else if (pb_buf_append(&t, &ch, 1))
+        rc = PB_EINVAL;
     }
     head th;
     if (!rc && (parse_head(&t, &th) || th.status != 200)) {
@@ -291,8 +293,10 @@ static int get_once(int port, const pb_url *u, const char *url, const char *ua, 
              (int)strcspn(b->data + h->body_at + 13, "\r\n"), b->data + h->body_at + 13);
   }
 done:
-  if (rc == PB_ETIMEOUT) snprintf(err, errcap, "%s: no answer before the page timeout", url);
-  else if (rc == PB_EIO && !err[0]) snprintf(err, errcap, "%s: the connection failed", url);
+  if (rc == PB_ETIMEOUT)
+    snprintf(err, errcap, "%s: no answer before the page timeout", url);
+  else if (rc == PB_EIO && !err[0])
+    snprintf(err, errcap, "%s: the connection failed", url);
   conn_close(&c);
   return rc;
 }
@@ -328,7 +332,8 @@ int pb_fetch(const pb_egress *eg, int proxy_port, const char *url, const char *u
         return PB_ETOOBIG;
       }
       char *next = NULL;
-      if (pb_url_resolve(cur, h.location, strlen(h.location), &next) || strlen(next) >= sizeof(cur)) {
+      if (pb_url_resolve(cur, h.location, strlen(h.location), &next) ||
+          strlen(next) >= sizeof(cur)) {
         free(next);
         snprintf(err, errcap, "%s: a bad redirect", cur);
         return PB_EINVAL;

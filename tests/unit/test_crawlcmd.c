@@ -1,7 +1,7 @@
 /* `ppod browser:crawl`'s file names: derived from the URL, safe in any
  * directory (no separator, no "..", never hidden), bounded. */
-#include "../../src/cli/crawlcmd.c"
 #include "../../src/cli/config.c"
+#include "../../src/cli/crawlcmd.c"
 #include "../../src/cli/files.c"
 #include "test.h"
 

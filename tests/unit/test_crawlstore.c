@@ -23,7 +23,8 @@ static int busy_b(void *data, const char *origin) {
 }
 
 static pb_crawl_url url(const char *u, const char *origin, int64_t seq) {
-  return (pb_crawl_url){.url = u, .origin = origin, .depth = 1, .state = PB_CRAWL_QUEUED, .seq = seq};
+  return (pb_crawl_url){
+      .url = u, .origin = origin, .depth = 1, .state = PB_CRAWL_QUEUED, .seq = seq};
 }
 
 static void test_lifecycle(void) {

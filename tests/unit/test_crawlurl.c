@@ -46,7 +46,8 @@ static void test_norm(void) {
   ASSERT_EQ(pb_crawl_url_norm(big, out, sizeof(out), NULL, 0), PB_ETOOBIG);
   free(big);
   char origin[300];
-  ASSERT_EQ(pb_crawl_url_norm("https://A.example:444/x?y", out, sizeof(out), origin, sizeof(origin)), 0);
+  ASSERT_EQ(
+      pb_crawl_url_norm("https://A.example:444/x?y", out, sizeof(out), origin, sizeof(origin)), 0);
   ASSERT_STR_EQ(origin, "https://a.example:444");
 }
 
@@ -79,8 +80,9 @@ static void test_robots(void) {
   pb_robots_free(r);
 
   /* Our own group wins over '*'; a tie between Allow and Disallow allows. */
-  const char *ours = "User-agent: *\nDisallow: /\n\nUser-agent: ppod\nUser-agent: other\n"
-                     "Disallow: /x\nAllow: /x\n";
+  const char *ours =
+      "User-agent: *\nDisallow: /\n\nUser-agent: ppod\nUser-agent: other\n"
+      "Disallow: /x\nAllow: /x\n";
   ASSERT_EQ(pb_robots_parse(ours, strlen(ours), "ppod", &r), 0);
   ASSERT_EQ(pb_robots_allowed(r, "/"), 1);
   ASSERT_EQ(pb_robots_allowed(r, "/x"), 1);
@@ -108,9 +110,10 @@ static void on_loc(void *data, const char *loc) {
 }
 
 static void test_sitemap(void) {
-  const char *xml = "<?xml version=\"1.0\"?><urlset><url><loc> http://e.com/a?x=1&amp;y=2 </loc></url>"
-                    "<url><loc><![CDATA[http://e.com/b]]></loc></url><url><loc>http://e.com/c</loc>"
-                    "</url></urlset>";
+  const char *xml =
+      "<?xml version=\"1.0\"?><urlset><url><loc> http://e.com/a?x=1&amp;y=2 </loc></url>"
+      "<url><loc><![CDATA[http://e.com/b]]></loc></url><url><loc>http://e.com/c</loc>"
+      "</url></urlset>";
   int idx = -1;
   nlocs = 0;
   ASSERT_EQ(pb_sitemap_locs(xml, strlen(xml), 10, &idx, on_loc, NULL), 3);
@@ -119,19 +122,21 @@ static void test_sitemap(void) {
   ASSERT_STR_EQ(locs[1], "http://e.com/b");
   nlocs = 0;
   ASSERT_EQ(pb_sitemap_locs(xml, strlen(xml), 2, NULL, on_loc, NULL), 2); /* bounded */
-  const char *index = "<sitemapindex><sitemap><loc>http://e.com/s1.xml</loc></sitemap></sitemapindex>";
+  const char *index =
+      "<sitemapindex><sitemap><loc>http://e.com/s1.xml</loc></sitemap></sitemapindex>";
   nlocs = 0;
   ASSERT_EQ(pb_sitemap_locs(index, strlen(index), 10, &idx, on_loc, NULL), 1);
   ASSERT_EQ(idx, 1);
 }
 
 static void test_links(void) {
-  const char *html = "<html><head><title>T &amp; U</title><base href=\"/docs/\"></head><body>"
-                     "<a href=\"a.html\">a</a><!-- <a href=\"/hidden\"> -->"
-                     "<script>var s = '<a href=\"/script\">';</script>"
-                     "<A HREF='../up'>up</A><a href=x?q=1&amp;r=2>x</a>"
-                     "<a href=\"mailto:me@e.com\">m</a><area href=\"https://o.com/\">"
-                     "<a name=\"nohref\">n</a></body></html>";
+  const char *html =
+      "<html><head><title>T &amp; U</title><base href=\"/docs/\"></head><body>"
+      "<a href=\"a.html\">a</a><!-- <a href=\"/hidden\"> -->"
+      "<script>var s = '<a href=\"/script\">';</script>"
+      "<A HREF='../up'>up</A><a href=x?q=1&amp;r=2>x</a>"
+      "<a href=\"mailto:me@e.com\">m</a><area href=\"https://o.com/\">"
+      "<a name=\"nohref\">n</a></body></html>";
   char *title = NULL;
   nlocs = 0;
   int n = pb_html_links(html, strlen(html), "http://e.com/page/", 100, &title, on_loc, NULL);

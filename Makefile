@@ -45,6 +45,7 @@ bench: build
 	node bench/contexts.js
 	node bench/recording.js
 	node bench/mcp.js
+	node bench/crawl.js
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/unit/*.c' 'tests/unit/*.h')

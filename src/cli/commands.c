@@ -2,6 +2,7 @@
 #include "cli/mcp.h"
 
 #include "cli/config.h"
+#include "cli/crawlcmd.h"
 #include "cli/files.h"
 #include "cli/testcmd.h"
 #include "common/pb.h"
@@ -143,6 +144,18 @@ static const pb_cli_flag test_flags[] = {
     {0},
 };
 static const pb_cli_flag *const test_opts[] = {test_flags, page_flags, NULL};
+
+/* browser:crawl: where the pages go, and how far. */
+static const pb_cli_flag crawl_flags[] = {
+    {.name = "--output", .alias = "-o", .kind = PB_CLI_F_OUTPUT, .metavar = "DIR",
+     .help = "write the pages and index.json into DIR (default ./crawl)"},
+    {.name = "--limit", .kind = PB_CLI_F_INT, .path = "limit", .metavar = "N",
+     .help = "pages at most, 1 to 10000 (default 10)", .min = 1, .max = 10000},
+    {.name = "--depth", .kind = PB_CLI_F_INT, .path = "depth", .metavar = "D",
+     .help = "links followed from <url>, 0 to 100 (default 3)", .min = 0, .max = 100},
+    {0},
+};
+static const pb_cli_flag *const crawl_opts[] = {crawl_flags, NULL};
 
 /* ---- commands --------------------------------------------------------- */
 
@@ -309,6 +322,13 @@ const pb_cli_command pb_cli_commands[] = {
                     "Reads JSON-RPC lines on stdin, answers on stdout (logs on stderr), with\n"
                     "the saved token; exits when stdin ends. See README.md, MCP.",
      .handler = pb_cli_mcp},
+    {.name = "browser:crawl", .summary = "Crawl a site into a directory of Markdown files",
+     .args = "<url>",
+     .description = "Follows the links of <url> (same origin, robots.txt honoured, the\n"
+                    "sitemap too) and writes one .md file per page into DIR with index.json\n"
+                    "(every page: file, url, status, title, error). Prints DIR at the end.",
+     .flags = crawl_opts, .handler = pb_cli_crawl_run, .route = "/browser/crawl",
+     .output = PB_CLI_OUT_RESULT, .min_args = 1, .max_args = 1},
     {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
      .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
                     "~/.config/ppod/token. '-' reads it from stdin. --token and\n"

@@ -64,7 +64,10 @@
   X(RECORDING_QUOTA_EXCEEDED, "RECORDING_QUOTA_EXCEEDED")                      \
   X(HANDOFF_NOT_FOUND, "HANDOFF_NOT_FOUND")                                    \
   X(HANDOFF_PENDING, "HANDOFF_PENDING")                                        \
-  X(HANDOFF_TIMEOUT, "HANDOFF_TIMEOUT")
+  X(HANDOFF_TIMEOUT, "HANDOFF_TIMEOUT")                                        \
+  X(CRAWL_NOT_FOUND, "CRAWL_NOT_FOUND")                                        \
+  X(CRAWL_LIMIT, "CRAWL_LIMIT")                                                \
+  X(CRAWL_QUOTA_EXCEEDED, "CRAWL_QUOTA_EXCEEDED")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

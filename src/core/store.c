@@ -116,6 +116,40 @@ static const char *const migrations[] = {
      * completed, timeout) and who ended it (person, agent, timeout). */
     "ALTER TABLE sessions ADD COLUMN handoff_state TEXT;"
     "ALTER TABLE sessions ADD COLUMN handoff_ended_by TEXT;",
+    /* 7: crawls (core/crawlstore.c): the job, its frontier and its results
+     * in one row per URL, so a restart resumes without fetching a page
+     * twice into the results. seq orders the frontier (discovery order),
+     * done_seq the results (completion order, the cursor). */
+    "CREATE TABLE crawls ("
+    "  id TEXT PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  created_ms INTEGER NOT NULL,"
+    "  ended_ms INTEGER,"
+    "  status TEXT NOT NULL,"
+    "  request TEXT NOT NULL,"
+    "  error TEXT,"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  browser_ms INTEGER NOT NULL DEFAULT 0,"
+    "  next_seq INTEGER NOT NULL DEFAULT 0,"
+    "  next_done INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX crawls_account ON crawls(account_id, created_ms);"
+    "CREATE TABLE crawl_pages ("
+    "  crawl_id TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  host TEXT NOT NULL,"
+    "  depth INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  done_seq INTEGER,"
+    "  http_status INTEGER,"
+    "  final_url TEXT,"
+    "  title TEXT,"
+    "  error TEXT,"
+    "  result TEXT,"
+    "  bytes INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (crawl_id, url)) WITHOUT ROWID;"
+    "CREATE INDEX crawl_pages_frontier ON crawl_pages(crawl_id, state, seq);"
+    "CREATE INDEX crawl_pages_done ON crawl_pages(crawl_id, done_seq);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

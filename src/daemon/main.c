@@ -9,6 +9,8 @@
 #include "egress/policy.h"
 #include "egress/proxy.h"
 #include "http/server.h"
+#include "http/options.h"
+#include "ops/crawl.h"
 #include "ops/jobs.h"
 #include "ops/nav.h"
 #include "ops/ops.h"
@@ -26,6 +28,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +65,10 @@ typedef struct {
   int pdf_max_pages;        /* pages a PDF may have */
   int download_max_mb;      /* one download's size before it is cancelled */
   int session_max_pages;    /* live pages an acquired session may have */
+  int crawl_per_host;       /* crawl pages at once per origin */
+  int crawl_share;          /* crawl page jobs at once per account; 0: half */
+  int crawl_max_active;     /* crawls queued or running per account */
+  int crawl_max_mb;         /* stored crawl results per account */
   int browser_uid_base;     /* first uid of the browsers' own range */
   int browser_uids;         /* how many; 0: every browser as nobody */
   const char
@@ -211,6 +218,15 @@ static void usage(FILE *f) {
       "  --session-max-pages N    (PPOD_SESSION_MAX_PAGES) pages an acquired "
       "session may have open,\n"
       "                           default 100\n"
+      "  --crawl-per-host N       (PPOD_CRAWL_PER_HOST) crawl pages at once per "
+      "host, default 1\n"
+      "  --crawl-share N          (PPOD_CRAWL_SHARE) crawl pages at once per "
+      "account, default half\n"
+      "                           the job threads (at least 1)\n"
+      "  --crawl-max-active N     (PPOD_CRAWL_MAX_ACTIVE) crawls running per "
+      "account, default 4\n"
+      "  --crawl-max-mb N         (PPOD_CRAWL_MAX_MB) stored crawl results per "
+      "account, default 256\n"
       "  --browser-uid-base N     (PPOD_BROWSER_UID_BASE) as root, each "
       "browser runs as a uid of its\n"
       "                           own from N (gid the same), default 61000; "
@@ -291,6 +307,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
   c->pdf_max_pages = 2000;
   c->download_max_mb = 50;
   c->session_max_pages = 100;
+  c->crawl_per_host = 1;
+  c->crawl_max_active = 4;
+  c->crawl_max_mb = 256;
   c->browser_uid_base = PB_ISOLATE_UID_BASE;
   c->browser_uids = PB_ISOLATE_UIDS;
   const char *e;
@@ -303,6 +322,20 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
   if ((e = getenv("PPOD_SESSION_MAX_PAGES")) &&
       int_opt("PPOD_SESSION_MAX_PAGES", e, 1, 100000, &c->session_max_pages))
     return -1;
+  static const struct {
+    const char *env;
+    size_t off;
+    int max;
+  } crawl_env[] = {
+      {"PPOD_CRAWL_PER_HOST", offsetof(config, crawl_per_host), 64},
+      {"PPOD_CRAWL_SHARE", offsetof(config, crawl_share), 1024},
+      {"PPOD_CRAWL_MAX_ACTIVE", offsetof(config, crawl_max_active), 1000},
+      {"PPOD_CRAWL_MAX_MB", offsetof(config, crawl_max_mb), 1 << 20}};
+  for (size_t i = 0; i < sizeof(crawl_env) / sizeof(crawl_env[0]); i++)
+    if ((e = getenv(crawl_env[i].env)) &&
+        int_opt(crawl_env[i].env, e, 1, crawl_env[i].max,
+                (int *)((char *)c + crawl_env[i].off)))
+      return -1;
   if ((e = getenv("PPOD_DOWNLOAD_MAX_MB")) &&
       int_opt("PPOD_DOWNLOAD_MAX_MB", e, 1, 1 << 20, &c->download_max_mb))
     return -1;
@@ -458,6 +491,22 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
       TAKES_VALUE();
       if (int_opt(a, v, 1, 100000, &c->session_max_pages))
         return -1;
+    } else if (!strcmp(a, "--crawl-per-host")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 64, &c->crawl_per_host))
+        return -1;
+    } else if (!strcmp(a, "--crawl-share")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 1024, &c->crawl_share))
+        return -1;
+    } else if (!strcmp(a, "--crawl-max-active")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 1000, &c->crawl_max_active))
+        return -1;
+    } else if (!strcmp(a, "--crawl-max-mb")) {
+      TAKES_VALUE();
+      if (int_opt(a, v, 1, 1 << 20, &c->crawl_max_mb))
+        return -1;
     } else if (!strcmp(a, "--download-max-mb")) {
       TAKES_VALUE();
       if (int_opt(a, v, 1, 1 << 20, &c->download_max_mb))
@@ -588,6 +637,7 @@ static int serve(config *c) {
   pb_dl_store *downloads = NULL;
   pb_rec_store *recordings = NULL;
   pb_contexts *contexts = NULL;
+  pb_crawler *crawler = NULL;
   int code = 1;
   /* First, while this process has no thread: whatever kills it, the reaper
    * removes its browsers' cgroups and profile dirs. */
@@ -769,6 +819,20 @@ static int serve(config *c) {
                     .pdf_max_pages = c->pdf_max_pages,
                     .contexts = contexts,
                     .store = st};
+  /* Crawls run on the job threads, within half of them per account. */
+  pb_crawler_opts cro = {.env = &env,
+                         .jobs = jobs,
+                         .data_dir = c->data_dir,
+                         .share = c->crawl_share ? c->crawl_share
+                                                 : (c->concurrency + 1) / 2,
+                         .per_host = c->crawl_per_host,
+                         .max_active = c->crawl_max_active,
+                         .max_bytes = (int64_t)c->crawl_max_mb << 20,
+                         .proxy_port = pb_egress_proxy_port(proxy),
+                         .read_request = pb_request_from_json};
+  if (pb_crawler_start(&cro, &crawler))
+    goto out;
+  env.crawler = crawler;
   pb_server_opts so = {.address = c->address,
                        .port = c->port,
                        .store = st,
@@ -807,6 +871,7 @@ static int serve(config *c) {
   pb_server_run(srv);
   code = 0;
 out:
+  pb_crawler_stop(crawler); /* before the jobs: its pages run there */
   pb_jobs_stop(jobs);
   pb_sessions_stop(sessions);
   g_server = NULL;

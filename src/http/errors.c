@@ -61,6 +61,9 @@ static const struct {
     [PB_CODE_HANDOFF_NOT_FOUND] = {404, "no handoff of this session"},
     [PB_CODE_HANDOFF_PENDING] = {409, "a handoff of this session waits for a person already"},
     [PB_CODE_HANDOFF_TIMEOUT] = {408, "the handoff timed out before the person handed back"},
+    [PB_CODE_CRAWL_NOT_FOUND] = {404, "no crawl with that id for this account (kept 24 hours)"},
+    [PB_CODE_CRAWL_LIMIT] = {429, "the account runs as many crawls at once as it may"},
+    [PB_CODE_CRAWL_QUOTA_EXCEEDED] = {413, "the account's stored crawl results are at their cap"},
 };
 
 int pb_http_status(pb_code code) {

@@ -259,6 +259,35 @@ static void add_whole_route(bld *b, cJSON *paths, const pb_route *rt) {
   }
 }
 
+/* A job route without a body that has a summary (a read or a cancel of a
+ * resource named in the path): its {id} parameter and JSON answer. */
+static void add_plain_route(bld *b, cJSON *paths, const pb_route *rt) {
+  /* A path may have several methods: one item per path. */
+  cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, rt->pattern);
+  cJSON *op = b_obj(b, item ? item : b_obj(b, paths, rt->pattern), method_name(rt->method));
+  b_str(b, op, "summary", rt->summary);
+  if (strstr(rt->pattern, "{id}")) {
+    cJSON *params = cJSON_CreateArray();
+    b_add(b, op, "parameters", params);
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddItemToArray(params, p);
+    b_str(b, p, "name", "id");
+    b_str(b, p, "in", "path");
+    b_add(b, p, "required", cJSON_CreateTrue());
+    b_str(b, b_obj(b, p, "schema"), "type", "string");
+  }
+  cJSON *responses = b_obj(b, op, "responses");
+  cJSON *ok = b_obj(b, responses, "200");
+  b_str(b, ok, "description", rt->summary);
+  b_ref(b, b_obj(b, b_obj(b, ok, "content"), "application/json"), "schema",
+        "#/components/schemas/SuccessEnvelope");
+  for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+    char eref[96];
+    snprintf(eref, sizeof(eref), "#/components/responses/%s", errors[i].name);
+    b_ref(b, responses, errors[i].status, eref);
+  }
+}
+
 /* Copies every embedded schema into components.schemas under its name. */
 static void add_schemas(bld *b, const pb_schemas *s, cJSON *components) {
   cJSON *schemas = cJSON_GetObjectItemCaseSensitive(components, "schemas");
@@ -322,6 +351,8 @@ int pb_openapi_build(const pb_schemas *s, char **json_out) {
       add_raw_route(&b, paths, &routes[i]);
     else if (routes[i].body == PB_BODY_WHOLE)
       add_whole_route(&b, paths, &routes[i]);
+    else if (routes[i].op && routes[i].summary)
+      add_plain_route(&b, paths, &routes[i]);
 
   if (!b.rc) {
     *json_out = cJSON_PrintUnformatted(doc);

@@ -209,4 +209,5 @@ void pb_request_from_json(const cJSON *body, pb_request *out) {
   out->record_max_mib = (int)pb_json_int(b, "recordMaxMiB", 0);
   out->handoff_message = pb_json_str(b, "message");
   out->handoff_timeout_ms = pb_json_int(b, "timeout", 0);
+  out->body = b;
 }

@@ -7,6 +7,7 @@
 #include "http/routes.h"
 
 #include "http/internal.h"
+#include "ops/crawl.h"
 
 #include <string.h>
 
@@ -307,6 +308,34 @@ static const pb_route routes[] = {
      .auth = PB_AUTH_TOKEN,
      .handler = mcp_delete,
      .summary = "End the MCP session named by the Mcp-Session-Id header"},
+    /* Crawls (ops/crawl.c): started at once, run by the crawler on the job
+     * threads within the account's share; read and cancelled by jobs (they
+     * read the store). Each page's browser time is billed as "crawl". */
+    {.method = PB_METHOD_POST,
+     .pattern = "/browser/crawl",
+     .auth = PB_AUTH_TOKEN,
+     .body = PB_BODY_JSON,
+     .schema = "crawl",
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_crawl_start,
+     .summary = "Start a crawl of a site (pages as Markdown, HTML, links); answers its id at once",
+     .ok_description = "{\"success\":true,\"result\":{\"id\",\"status\":\"running\"}}",
+     .ok_types = json_types},
+    {.method = PB_METHOD_GET,
+     .pattern = "/browser/crawl/{id}",
+     .auth = PB_AUTH_TOKEN,
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_crawl_get,
+     .param_key = "id",
+     .summary = "A crawl's status, counts and a page of results (?cursor=&limit=); "
+                "?format=ndjson: every result, one a line"},
+    {.method = PB_METHOD_DELETE,
+     .pattern = "/browser/crawl/{id}",
+     .auth = PB_AUTH_TOKEN,
+     .admit = PB_ADMIT_LIGHT,
+     .op = pb_op_crawl_delete,
+     .param_key = "id",
+     .summary = "Cancel a crawl; its results so far stay readable for 24 hours"},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

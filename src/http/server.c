@@ -415,6 +415,18 @@ static void submit_job(pb_server *s, req *r) {
   const char *f =
       r->wsi ? lws_get_urlarg_by_name(r->wsi, "format=", fmt, sizeof(fmt))
              : NULL;
+  /* The whole query, for routes that take more than ?format= (crawl
+   * results: cursor, limit): its parts joined with '&'. */
+  r->job.query[0] = '\0';
+  for (int i = 0, used = 0; r->wsi && i < 16; i++) {
+    char frag[256];
+    int n = lws_hdr_copy_fragment(r->wsi, frag, sizeof(frag),
+                                  WSI_TOKEN_HTTP_URI_ARGS, i);
+    if (n <= 0 || used + n + 2 > (int)sizeof(r->job.query))
+      break;
+    used += snprintf(r->job.query + used, sizeof(r->job.query) - (size_t)used,
+                     "%s%s", used ? "&" : "", frag);
+  }
   r->job.format_junit = f && !strcmp(f, "junit");
   r->job.format_zip = f && !strcmp(f, "zip");
   atomic_fetch_add(&r->refs, 1);

@@ -997,3 +997,26 @@ int pb_op_trace(pb_job *job, pb_op_result *res) {
   res->status = 200;
   return 0;
 }
+
+/* ---- a page kept for the next document (crawls) ------------------------ */
+
+int pb_nav_reuse(pb_nav *n, pb_job *job, const char *url, pb_op_result *res) {
+  char err[512];
+  int rc = pb_egress_check_url(job->env->egress, url, err, sizeof(err));
+  if (rc == PB_EFORBIDDEN)
+    return pb_op_fail(res, PB_CODE_FORBIDDEN_URL, "url: %s", err);
+  if (rc)
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "url: %s", err);
+  if (n->html_b64 || n->trace || job->session)
+    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "this page cannot be reused");
+  n->job = job;
+  n->action_deadline = job->deadline_ms;
+  n->committed = 0;
+  n->auth_tries = 0;
+  drain_events(n);
+  const pb_page_opts *o = &job->opts.page;
+  int64_t goto_deadline = pb_deadline_goto(o, pb_now_ms(), job->deadline_ms);
+  if (navigate(n, url, &o->go, goto_deadline, o->best_attempt, res))
+    return -1;
+  return after_load(n, res);
+}

@@ -69,6 +69,14 @@ int pb_nav_apply(pb_nav *n, const char *function, const cJSON *args, cJSON **val
 int pb_nav_action_begin(pb_nav *n, const char *api, const cJSON *params);
 void pb_nav_action_end(pb_nav *n, int id, const char *error);
 
+/* Loads url in the page n already holds, with the options of its first
+ * request (applied then, kept), for job (its deadline and cancel flag from
+ * now on; job->opts.page must be those options): a crawl's next page in the
+ * page its last one used, without a lease and a fresh page each time. Not
+ * for html, traced or session pages. 0, or -1 with res failed: the page
+ * may be in any state, close it. */
+int pb_nav_reuse(pb_nav *n, pb_job *job, const char *url, pb_op_result *res);
+
 /* Releases the page and records the browser time in res. NULL is a no-op. */
 void pb_nav_close(pb_nav *n, pb_op_result *res);
 

@@ -60,6 +60,7 @@ typedef struct {
   int pdf_max_pages;        /* 0: PB_PDF_MAX_PAGES_DEFAULT */
   pb_contexts *contexts;    /* persistent contexts; NULL: none */
   pb_store *store;          /* the store, for reads of the account's rows */
+  struct pb_crawler *crawler; /* crawls (ops/crawl.h); NULL: none */
 } pb_ops_env;
 
 /* A PDF with more pages is not sent: 413 PDF_TOO_LARGE. */
@@ -80,6 +81,7 @@ typedef struct {
   int format_junit;         /* ?format=junit: answer JUnit XML (POST /browser/test) */
   int format_zip;           /* ?format=zip: a recording as a zip */
   void *deferred;           /* work left for after the answer (a trace to finish) */
+  char query[512];          /* the URL's query ("a=1&b=2", decoded); "" when none */
 } pb_job;
 
 /* Runs what a job left for after its answer was handed over: finishing and

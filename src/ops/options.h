@@ -187,6 +187,9 @@ typedef struct {
    * (0: the default, 10 min). */
   const char *handoff_message;
   int64_t handoff_timeout_ms;
+  /* The whole validated body, for operations that keep it as it is (POST
+   * /browser/crawl stores it, to resume after a restart). */
+  const cJSON *body;
 } pb_request;
 
 /* Fills o with every default (no url, no html). Cannot fail. */

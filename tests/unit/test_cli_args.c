@@ -11,6 +11,7 @@ int pb_cli_mcp(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a)
   (void)cmd, (void)ctx, (void)a;
   return PB_CLI_EXIT_FAIL;
 }
+#include "../../src/cli/crawlcmd.c"
 
 #include "test.h"
 

@@ -4,6 +4,7 @@
 #include "http/routes.h"
 
 #include "http/jsonschema.h"
+#include "ops/crawl.h"
 #include "test.h"
 
 #include <string.h>
@@ -145,7 +146,7 @@ static void test_table(void) {
     if (!strchr(rt->pattern, '{') && !strchr(rt->pattern, '*') && rt->method != PB_METHOD_ANY)
       ASSERT(find(rt->pattern, rt->method) == rt);
   }
-  ASSERT_EQ(bodies, 12);
+  ASSERT_EQ(bodies, 13);
   pb_schemas_free(s);
 }
 
@@ -164,6 +165,21 @@ static void test_mcp(void) {
   ASSERT(pb_route_resource("/mcp/", NULL) == NULL);
 }
 
+/* Crawls: started by POST, read and cancelled at /browser/crawl/{id}; the
+ * id is the request's. */
+static void test_crawl(void) {
+  pb_route_match m;
+  const pb_route *rt = pb_route_find("/browser/crawl/0123abcd", PB_METHOD_GET, &m);
+  ASSERT(rt && rt->op == pb_op_crawl_get);
+  ASSERT_EQ(m.param_len, 8u);
+  ASSERT(pb_route_find("/browser/crawl/0123abcd", PB_METHOD_DELETE, NULL)->op ==
+         pb_op_crawl_delete);
+  ASSERT(pb_route_find("/browser/crawl", PB_METHOD_POST, NULL)->op == pb_op_crawl_start);
+  ASSERT(pb_route_find("/browser/crawl/x", PB_METHOD_POST, NULL) == NULL);
+  ASSERT(pb_route_resource("/browser/crawl/x", NULL) != NULL); /* 405, not 404 */
+  ASSERT(pb_route_find("/browser/crawl/a/b", PB_METHOD_GET, NULL) == NULL);
+}
+
 int main(void) {
   RUN(test_mcp);
   RUN(test_exact);
@@ -171,5 +187,6 @@ int main(void) {
   RUN(test_sessions);
   RUN(test_websocket);
   RUN(test_table);
+  RUN(test_crawl);
   DONE();
 }

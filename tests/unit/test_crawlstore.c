@@ -1,0 +1,145 @@
+/* Crawls in the store (real SQLite in a temp dir): a URL is a row once
+ * whatever its discoverers, a claim skips busy hosts and says so, results
+ * come back in completion order from a cursor, rows in flight go back to
+ * the frontier after a restart, an account sees only its own crawls, and
+ * ended crawls are swept. */
+#include "core/crawlstore.h"
+
+#include "common/crawlurl.h"
+
+#include "common/pb.h"
+#include "core/store.h"
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static int busy_b(void *data, const char *origin) {
+  (void)data;
+  return !strcmp(origin, "http://b");
+}
+
+static pb_crawl_url url(const char *u, const char *origin, int64_t seq) {
+  return (pb_crawl_url){
+      .url = u, .origin = origin, .depth = 1, .state = PB_CRAWL_QUEUED, .seq = seq};
+}
+
+static void test_lifecycle(void) {
+  pb_store *st = NULL;
+  ASSERT_EQ(pb_store_open(dir, &st), 0);
+  int64_t acct = 0, other = 0;
+  ASSERT_EQ(pb_account_create(st, "crawler", &acct), 0);
+  ASSERT_EQ(pb_account_create(st, "someone", &other), 0);
+  pb_crawl_store *s = NULL;
+  ASSERT_EQ(pb_crawl_store_open(dir, &s), 0);
+  ASSERT_EQ(pb_crawl_create(s, "c1", acct, "{\"url\":\"http://b/\"}", 1000), 0);
+
+  pb_crawl_url v[3] = {url("http://b/", "http://b", 1), url("http://a/1", "http://a", 2),
+                       url("http://a/2", "http://a", 3)};
+  int added = 0;
+  ASSERT_EQ(pb_crawl_add_urls(s, "c1", v, 3, &added), 0);
+  ASSERT_EQ(added, 3);
+  ASSERT_EQ(pb_crawl_add_urls(s, "c1", v + 1, 1, &added), 0); /* known: ignored */
+  ASSERT_EQ(added, 0);
+
+  /* The oldest row whose host is free. */
+  char u[PB_CRAWL_URL_MAX + 1], origin[300];
+  int depth = -1;
+  ASSERT_EQ(pb_crawl_claim(s, "c1", busy_b, NULL, u, origin, &depth), 0);
+  ASSERT_STR_EQ(u, "http://a/1");
+  ASSERT_STR_EQ(origin, "http://a");
+  ASSERT_EQ(depth, 1);
+
+  /* Done, with a new link and a link already known. */
+  pb_crawl_url links[2] = {url("http://a/3", "http://a", 4), url("http://a/2", "http://a", 5)};
+  ASSERT_EQ(pb_crawl_finish(s, "c1", "http://a/1", PB_CRAWL_DONE, 1, 200, "http://a/1", "One", NULL,
+                            "{\"markdown\":\"# One\"}", 40, links, 2, &added),
+            0);
+  ASSERT_EQ(added, 1);
+  ASSERT_EQ(pb_crawl_claim(s, "c1", busy_b, NULL, u, origin, &depth), 0);
+  ASSERT_STR_EQ(u, "http://a/2");
+  /* A restart: the row in flight is queued again. */
+  int n = 0;
+  ASSERT_EQ(pb_crawl_requeue_running(s, &n), 0);
+  ASSERT_EQ(n, 1);
+  ASSERT_EQ(pb_crawl_claim(s, "c1", busy_b, NULL, u, origin, &depth), 0);
+  ASSERT_STR_EQ(u, "http://a/2");
+  ASSERT_EQ(pb_crawl_finish(s, "c1", "http://a/2", PB_CRAWL_FAILED, 2, 404, "http://a/2", NULL,
+                            "HTTP 404", NULL, 10, NULL, 0, NULL),
+            0);
+  ASSERT_EQ(pb_crawl_claim(s, "c1", busy_b, NULL, u, origin, &depth), 0);
+  ASSERT_STR_EQ(u, "http://a/3");
+  ASSERT_EQ(pb_crawl_finish(s, "c1", "http://a/3", PB_CRAWL_DONE, 3, 200, NULL, NULL, NULL, "{}", 5,
+                            NULL, 0, NULL),
+            0);
+  /* Only the busy host's row is left: busy, not empty. */
+  ASSERT_EQ(pb_crawl_claim(s, "c1", busy_b, NULL, u, origin, &depth), PB_EBUSY);
+  ASSERT_EQ(pb_crawl_claim(s, "c1", NULL, NULL, u, origin, &depth), 0);
+  ASSERT_STR_EQ(u, "http://b/");
+  ASSERT_EQ(pb_crawl_claim(s, "c1", NULL, NULL, u, origin, &depth), PB_ENOTFOUND);
+
+  /* Results from a cursor, in completion order. */
+  pb_crawl_result *r = NULL;
+  size_t nr = 0;
+  ASSERT_EQ(pb_crawl_results(s, "c1", 0, 2, &r, &nr), 0);
+  ASSERT_EQ(nr, 2u);
+  ASSERT_STR_EQ(r[0].url, "http://a/1");
+  ASSERT_STR_EQ(r[0].title, "One");
+  ASSERT_STR_EQ(r[0].result, "{\"markdown\":\"# One\"}");
+  ASSERT_EQ(r[1].http_status, 404);
+  ASSERT_EQ(r[1].state, PB_CRAWL_FAILED);
+  int64_t cursor = r[1].done_seq;
+  pb_crawl_results_free(r, nr);
+  ASSERT_EQ(pb_crawl_results(s, "c1", cursor, 50, &r, &nr), 0);
+  ASSERT_EQ(nr, 1u);
+  ASSERT_STR_EQ(r[0].url, "http://a/3");
+  pb_crawl_results_free(r, nr);
+
+  pb_crawl_rec rec;
+  ASSERT_EQ(pb_crawl_get(s, "c1", acct, 1, &rec), 0);
+  ASSERT_EQ(rec.counts[PB_CRAWL_DONE], 2);
+  ASSERT_EQ(rec.counts[PB_CRAWL_FAILED], 1);
+  ASSERT_EQ(rec.counts[PB_CRAWL_RUNNING], 1);
+  ASSERT_EQ(rec.browser_ms, 55);
+  ASSERT(rec.bytes > 0);
+  ASSERT_STR_EQ(rec.request, "{\"url\":\"http://b/\"}");
+  free(rec.request);
+  ASSERT_EQ(pb_crawl_get(s, "c1", other, 0, &rec), PB_ENOTFOUND);
+  int active = 0;
+  int64_t bytes = 0;
+  ASSERT_EQ(pb_crawl_account_usage(s, acct, &active, &bytes), 0);
+  ASSERT_EQ(active, 1);
+  ASSERT(bytes > 0);
+  pb_crawl_rec *list = NULL;
+  size_t nl = 0;
+  ASSERT_EQ(pb_crawl_list_active(s, &list, &nl), 0);
+  ASSERT_EQ(nl, 1u);
+  free(list[0].request);
+  free(list);
+
+  /* Swept once ended long enough ago; not before. */
+  ASSERT_EQ(pb_crawl_set_status(s, "c1", "completed", NULL, 5000), 0);
+  ASSERT_EQ(pb_crawl_sweep(s, 4000, &n), 0);
+  ASSERT_EQ(n, 0);
+  ASSERT_EQ(pb_crawl_sweep(s, 6000, &n), 0);
+  ASSERT_EQ(n, 1);
+  ASSERT_EQ(pb_crawl_get(s, "c1", acct, 0, &rec), PB_ENOTFOUND);
+  ASSERT_EQ(pb_crawl_results(s, "c1", 0, 50, &r, &nr), 0);
+  ASSERT_EQ(nr, 0u);
+  pb_crawl_results_free(r, nr);
+  pb_crawl_store_close(s);
+  pb_store_close(st);
+}
+
+int main(void) {
+  snprintf(dir, sizeof(dir), "/tmp/pb-crawlstore-XXXXXX");
+  ASSERT(mkdtemp(dir) != NULL);
+  RUN(test_lifecycle);
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+  if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);
+  DONE();
+}

@@ -144,6 +144,7 @@ struct req {
    * the client of a request went away; a stream answer is written by
    * mcp_stream_write from stream_buf; xh_name/xh_value, one more header. */
   void (*on_answer)(req *r);
+  char iquery[256]; /* an internal request's URL query ("a=1&b=2"), as a socket's would be */
   void (*on_gone)(req *r);
   void *owner;
   int stream;

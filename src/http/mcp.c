@@ -57,40 +57,54 @@ typedef struct {
   const char *path_arg; /* the argument that goes into the path, or NULL */
   mcp_out out;
   const char *path_arg_doc; /* its description; NULL: a session's id */
+  const char *query;        /* the URL query it always sends, or NULL */
+  int paged;                /* cursor and limit arguments go into the query */
 } mcp_tool;
 
 /* The tools: one row each, names and options as the HTTP API's. A new
- * route becomes a tool with one more row, e.g. crawl's
- *   {"crawl_start", "...", LWSHUMETH_POST, "/browser/crawl", "crawl", NULL, OUT_JSON, NULL},
- *   {"crawl_status", "...", LWSHUMETH_GET, "/browser/crawl/{}", NULL, "id", OUT_JSON,
- *    "The crawl's id (from crawl_start)."}. */
+ * route becomes a tool with one more row. */
+#define CRAWL_ID_DOC "The crawl's id (from crawl_start)."
 static const mcp_tool tools[] = {
     {"screenshot", "Take a screenshot of a URL or of HTML (POST /browser/screenshot).",
-     LWSHUMETH_POST, "/browser/screenshot", "screenshot", NULL, OUT_IMAGE, NULL},
+     LWSHUMETH_POST, "/browser/screenshot", "screenshot", NULL, OUT_IMAGE, NULL, NULL, 0},
     {"pdf", "Print a URL or HTML to PDF (POST /browser/pdf).", LWSHUMETH_POST, "/browser/pdf",
-     "pdf", NULL, OUT_PDF, NULL},
+     "pdf", NULL, OUT_PDF, NULL, NULL, 0},
     {"markdown", "A page as Markdown, its main content or the whole page (POST /browser/markdown).",
-     LWSHUMETH_POST, "/browser/markdown", "markdown", NULL, OUT_TEXT, NULL},
+     LWSHUMETH_POST, "/browser/markdown", "markdown", NULL, OUT_TEXT, NULL, NULL, 0},
     {"content", "The HTML of a page after its scripts ran (POST /browser/content).", LWSHUMETH_POST,
-     "/browser/content", "content", NULL, OUT_TEXT, NULL},
+     "/browser/content", "content", NULL, OUT_TEXT, NULL, NULL, 0},
     {"scrape", "Text, HTML, attributes and boxes of elements (POST /browser/scrape).",
-     LWSHUMETH_POST, "/browser/scrape", "scrape", NULL, OUT_JSON, NULL},
+     LWSHUMETH_POST, "/browser/scrape", "scrape", NULL, OUT_JSON, NULL, NULL, 0},
     {"links", "The links of a page as absolute URLs (POST /browser/links).", LWSHUMETH_POST,
-     "/browser/links", "links", NULL, OUT_JSON, NULL},
+     "/browser/links", "links", NULL, OUT_JSON, NULL, NULL, 0},
     {"snapshot", "HTML and a screenshot from one page load (POST /browser/snapshot).",
-     LWSHUMETH_POST, "/browser/snapshot", "snapshot", NULL, OUT_SNAPSHOT, NULL},
+     LWSHUMETH_POST, "/browser/snapshot", "snapshot", NULL, OUT_SNAPSHOT, NULL, NULL, 0},
     {"test", "Run a JSON test script, steps and assertions, in a browser (POST /browser/test).",
-     LWSHUMETH_POST, "/browser/test", "test-script", NULL, OUT_TEST, NULL},
+     LWSHUMETH_POST, "/browser/test", "test-script", NULL, OUT_TEST, NULL, NULL, 0},
     {"acquire", "Acquire a browser session for a CDP client (POST /browser/acquire).",
-     LWSHUMETH_POST, "/browser/acquire", "acquire", NULL, OUT_JSON, NULL},
+     LWSHUMETH_POST, "/browser/acquire", "acquire", NULL, OUT_JSON, NULL, NULL, 0},
     {"release", "Close one of the account's sessions (DELETE /browser/sessions/{id}).",
-     LWSHUMETH_DELETE, "/browser/sessions/{}", NULL, "sessionId", OUT_JSON, NULL},
+     LWSHUMETH_DELETE, "/browser/sessions/{}", NULL, "sessionId", OUT_JSON, NULL, NULL, 0},
     {"sessions", "The account's live sessions (GET /browser/sessions).", LWSHUMETH_GET,
-     "/browser/sessions", NULL, NULL, OUT_JSON, NULL},
+     "/browser/sessions", NULL, NULL, OUT_JSON, NULL, NULL, 0},
     {"live_url",
      "A live view link (a capability URL) to watch or drive a session "
      "(POST /browser/sessions/{id}/live).",
-     LWSHUMETH_POST, "/browser/sessions/{}/live", "live", "sessionId", OUT_JSON, NULL},
+     LWSHUMETH_POST, "/browser/sessions/{}/live", "live", "sessionId", OUT_JSON, NULL, NULL, 0},
+    {"crawl_start",
+     "Start crawling a site (pages as Markdown, HTML, links); answers the crawl's id at once "
+     "(POST /browser/crawl).",
+     LWSHUMETH_POST, "/browser/crawl", "crawl", NULL, OUT_JSON, NULL, NULL, 0},
+    {"crawl_status",
+     "A crawl's status and counts, without results (GET /browser/crawl/{id}?limit=0).",
+     LWSHUMETH_GET, "/browser/crawl/{}", NULL, "id", OUT_JSON, CRAWL_ID_DOC, "limit=0", 0},
+    {"crawl_results",
+     "A page of a crawl's results from a cursor (GET /browser/crawl/{id}?cursor=&limit=); "
+     "pass the answer's cursor for the next page.",
+     LWSHUMETH_GET, "/browser/crawl/{}", NULL, "id", OUT_JSON, CRAWL_ID_DOC, NULL, 1},
+    {"crawl_cancel",
+     "Cancel a crawl; its results so far stay readable (DELETE /browser/crawl/{id}).",
+     LWSHUMETH_DELETE, "/browser/crawl/{}", NULL, "id", OUT_JSON, CRAWL_ID_DOC, NULL, 0},
 };
 #define NTOOLS (sizeof(tools) / sizeof(tools[0]))
 
@@ -137,6 +151,14 @@ struct mcp_call {
 static int bundle_ref(const char *ref, const char *self, char *out, size_t cap, char *file,
                       size_t fcap) {
   const char *hash = strchr(ref, '#');
+  size_t rn = strlen(ref);
+  if (!hash && rn > 5 && rn - 5 < fcap && !strcmp(ref + rn - 5, ".json")) {
+    /* A whole file: its root, bundled as the def named like the file. */
+    memcpy(file, ref, rn - 5);
+    file[rn - 5] = '\0';
+    snprintf(out, cap, "#/$defs/%s", file);
+    return 0;
+  }
   if (!hash || strncmp(hash, "#/$defs/", 8)) return -1;
   if (hash == ref) {
     pb_strlcpy(file, self, fcap);
@@ -220,7 +242,19 @@ static cJSON *bundle_schema(const pb_schemas *sc, const char *name) {
   while (done < nfiles) {
     char file[32];
     pb_strlcpy(file, files[done++], sizeof(file));
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(pb_schemas_get(sc, file), "$defs");
+    const cJSON *froot = pb_schemas_get(sc, file);
+    if (!froot) goto fail;
+    /* The file's root, for refs to the whole file (pruned below if none). */
+    cJSON *whole = cJSON_Duplicate(froot, 1);
+    if (!whole) goto fail;
+    for (const char *k = "$defs\0$id\0$schema\0title\0"; *k; k += strlen(k) + 1)
+      cJSON_Delete(cJSON_DetachItemFromObjectCaseSensitive(whole, k));
+    if (bundle_node(whole, file, files, &nfiles)) {
+      cJSON_Delete(whole);
+      goto fail;
+    }
+    cJSON_AddItemToObject(defs, file, whole);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(froot, "$defs");
     const cJSON *c;
     cJSON_ArrayForEach(c, d) {
       cJSON *copy = cJSON_Duplicate(c, 1);
@@ -278,7 +312,51 @@ static cJSON *tool_schema(const pb_schemas *sc, const mcp_tool *t) {
     if (!req) req = cJSON_AddArrayToObject(o, "required");
     cJSON_AddItemToArray(req, cJSON_CreateString(t->path_arg));
   }
+  if (t->paged) {
+    cJSON *props = cJSON_GetObjectItemCaseSensitive(o, "properties");
+    cJSON *c = cJSON_AddObjectToObject(props, "cursor");
+    cJSON_AddStringToObject(c, "type", "string");
+    cJSON_AddStringToObject(c, "description", "Where to go on: the cursor of the last answer.");
+    cJSON_AddStringToObject(c, "pattern", "^[0-9]{0,19}$");
+    cJSON *l = cJSON_AddObjectToObject(props, "limit");
+    cJSON_AddStringToObject(l, "type", "integer");
+    cJSON_AddStringToObject(l, "description", "Results in this page (default 50).");
+    cJSON_AddNumberToObject(l, "minimum", 0);
+    cJSON_AddNumberToObject(l, "maximum", 500);
+  }
   return o;
+}
+
+/* A paged tool's cursor and limit, taken out of body into query (cap
+ * bytes). 0, or -1 with why. */
+static int paged_query(cJSON *body, char *query, size_t cap, const char **why) {
+  cJSON *c = cJSON_DetachItemFromObjectCaseSensitive(body, "cursor");
+  cJSON *l = cJSON_DetachItemFromObjectCaseSensitive(body, "limit");
+  int rc = 0;
+  size_t used = 0;
+  query[0] = '\0';
+  if (c) {
+    const char *v = cJSON_GetStringValue(c);
+    size_t n = v ? strlen(v) : 0;
+    if (!v || n > 19 || strspn(v, "0123456789") != n) {
+      *why = "cursor: the cursor of an earlier answer (digits)";
+      rc = -1;
+    } else if (n) {
+      used += (size_t)snprintf(query, cap, "cursor=%s", v);
+    }
+  }
+  if (!rc && l) {
+    if (!cJSON_IsNumber(l) || l->valuedouble < 0 || l->valuedouble > 500 ||
+        l->valuedouble != (double)(int)l->valuedouble) {
+      *why = "limit: an integer 0..500";
+      rc = -1;
+    } else {
+      snprintf(query + used, cap - used, "%slimit=%d", used ? "&" : "", (int)l->valuedouble);
+    }
+  }
+  cJSON_Delete(c);
+  cJSON_Delete(l);
+  return rc;
 }
 
 int mcp_init(pb_server *s) {
@@ -692,6 +770,14 @@ static void tools_call(pb_server *s, req *r, const mcp_session *x, const cJSON *
     snprintf(brace, sizeof(path) - (size_t)(brace - path), "%s%s", sid, rest);
     cJSON_Delete(v);
   }
+  char query[sizeof(((req *)0)->iquery)];
+  pb_strlcpy(query, t->query ? t->query : "", sizeof(query));
+  const char *why = NULL;
+  if (t->paged && paged_query(body, query, sizeof(query), &why)) {
+    cJSON_Delete(body);
+    answer_rpc_result(r, id, tool_error(PB_CODE_INVALID_REQUEST, why));
+    return;
+  }
   if (!t->schema && body->child) {
     char msg[160];
     snprintf(msg, sizeof(msg), "%s: unknown field", body->child->string);
@@ -746,6 +832,7 @@ static void tools_call(pb_server *s, req *r, const mcp_session *x, const cJSON *
       lws_sul_schedule(s->ctx, 0, &c->sul, call_progress, MCP_PROGRESS_MS * LWS_US_PER_MS);
     }
   }
+  pb_strlcpy(c->child->iquery, query, sizeof(c->child->iquery));
   /* May answer at once (c is freed then): nothing of c after this. */
   internal_request_run(s, c->child, t->method, path, text, text ? strlen(text) : 0);
   free(text);

@@ -427,6 +427,8 @@ static void submit_job(pb_server *s, req *r) {
     used += snprintf(r->job.query + used, sizeof(r->job.query) - (size_t)used,
                      "%s%s", used ? "&" : "", frag);
   }
+  if (!r->wsi)
+    pb_strlcpy(r->job.query, r->iquery, sizeof(r->job.query));
   r->job.format_junit = f && !strcmp(f, "junit");
   r->job.format_zip = f && !strcmp(f, "zip");
   atomic_fetch_add(&r->refs, 1);

@@ -21,7 +21,8 @@ const { metric } = require('../e2e/metricsutil');
 const { daemon, fixtures } = useDaemon({ browsers: 2 });
 const INSPECTOR = path.join(REPO_ROOT, 'node_modules/@modelcontextprotocol/inspector-cli/build/cli.js');
 const TOOLS = ['screenshot', 'pdf', 'markdown', 'content', 'scrape', 'links', 'snapshot', 'test',
-  'acquire', 'release', 'sessions', 'live_url'];
+  'acquire', 'release', 'sessions', 'live_url', 'crawl_start', 'crawl_status', 'crawl_results',
+  'crawl_cancel'];
 
 function ppodBin() {
   return path.join(process.env.PPOD_BIN_DIR || path.join(REPO_ROOT, 'build'), 'ppod');
@@ -160,6 +161,47 @@ describe('MCP server over Streamable HTTP (SDK client)', { timeout: scaled(30000
     const again = await client.callTool({ name: 'release', arguments: { sessionId: acq.sessionId } });
     assert.equal(again.isError, true);
     assert.match(textOf(again), /^SESSION_NOT_FOUND: /);
+  });
+
+  it('crawls a site: start, status, results page by page with the cursor, cancel; another account\'s crawl is not found', async (t) => {
+    const { client } = await httpClient(t);
+    const start = JSON.parse(textOf(await ok(client, 'crawl_start', { url: `${fixtures.url}/links/index.html`, limit: 4, depth: 1 })));
+    assert.match(start.id, /^[0-9a-f]+$/);
+    const status = await pollUntil(async () => {
+      const st = JSON.parse(textOf(await ok(client, 'crawl_status', { id: start.id })));
+      return st.status !== 'running' && st.status !== 'queued' && st;
+    }, { timeout: scaled(60000), interval: 200, what: 'the crawl to end' });
+    assert.equal(status.status, 'completed');
+    assert.deepEqual(status.results, [], 'status carries no results');
+    const total = status.counts.done + status.counts.failed + status.counts.skipped;
+    assert.ok(total >= 2 && total <= 4, JSON.stringify(status.counts));
+    // Page by page, one result each, with the cursor each answer gives.
+    const urls = [];
+    let cursor;
+    for (let i = 0; i < 10; i++) {
+      const page = JSON.parse(textOf(await ok(client, 'crawl_results', { id: start.id, limit: 1, ...(cursor ? { cursor } : {}) })));
+      urls.push(...page.results.map((r) => r.url));
+      if (!page.cursor || !page.results.length) break;
+      cursor = page.cursor;
+    }
+    assert.equal(urls.length, total, JSON.stringify(urls));
+    assert.equal(new Set(urls).size, urls.length, 'no page twice');
+    assert.ok(urls.includes(`${fixtures.url}/links/index.html`), JSON.stringify(urls));
+    // Bad paging arguments are tool errors.
+    for (const args of [{ id: start.id, cursor: '../x' }, { id: start.id, limit: 501 }, { id: start.id, limit: 1.5 }]) {
+      const bad = await client.callTool({ name: 'crawl_results', arguments: args }, undefined, callOpts());
+      assert.ok(bad.isError, JSON.stringify(args));
+      assert.match(textOf(bad), /^INVALID_REQUEST: (cursor|limit)/);
+    }
+    // Cancelling an ended crawl is answered; another account does not find it.
+    await ok(client, 'crawl_cancel', { id: start.id });
+    const tokenB = await createAccount(daemon.dataDir, 'mcp-crawl-b');
+    const { client: b } = await httpClient(t, tokenB);
+    for (const name of ['crawl_status', 'crawl_results', 'crawl_cancel']) {
+      const res = await b.callTool({ name, arguments: { id: start.id } }, undefined, callOpts());
+      assert.ok(res.isError, name);
+      assert.match(textOf(res), /^CRAWL_NOT_FOUND/, name);
+    }
   });
 
   it('answers bad arguments with a tool error carrying the validator\'s message', async (t) => {

@@ -116,8 +116,10 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   if (rc) {
     cJSON_Delete(page);
     cJSON_Delete(article);
-    if (rc == PB_ETOOBIG)
-      return pb_op_fail(res, PB_CODE_PAGE_TOO_LARGE, "the page is too large or nested too deeply to convert");
+    if (rc == PB_ETOOBIG) /* size only: deep nesting is capped, never refused */
+      return pb_op_fail(res, PB_CODE_PAGE_TOO_LARGE,
+                        "the page is too large to convert: its HTML is over %zu MiB or its Markdown over %zu MiB",
+                        opts.max_input >> 20, opts.max_output >> 20);
     return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "converting to Markdown: %s", pb_strerror(rc));
   }
   pb_buf out;

@@ -28,7 +28,7 @@ const ARTICLE = [
 const PRESCRIPT = /before its scripts ran/;
 
 describe('POST /browser/markdown: robust extraction', { timeout: scaled(300000) }, () => {
-  const { daemon, fixtures } = useDaemon({ browsers: 1, timeout: scaled(60000), args: process.env.MDR_ARGS ? process.env.MDR_ARGS.split(' ') : [] });
+  const { daemon, fixtures } = useDaemon({ browsers: 1, timeout: scaled(60000) });
 
   async function markdown(body, timeout = scaled(40000)) {
     const t0 = Date.now();

@@ -49,8 +49,14 @@ static const char extract_tail[] =
     "  while (st.length) { const k = st.pop(), e = st.pop(); sum += k; if (sum > 4e6) return true;"
     "   for (let c = e.firstElementChild; c; c = c.nextElementSibling) st.push(c, k + 1); } return false; };"
     " let heavyDom = false;"
+    /* a wrapper of a formula only (MathJax's carry menu classes that
+     * Readability takes for boilerplate) is content: its class and id are
+     * not shown to Readability's unlikely-candidate test */
+    " const keepMath = (d) => { for (const m of d.querySelectorAll('math')) { const n = norm(m.textContent);"
+    "  for (let e = m.parentElement; e && e !== d.body && norm(e.textContent) <= n * 1.2 + 20; e = e.parentElement)"
+    "   { e.removeAttribute('class'); e.removeAttribute('id'); } } return d; };"
     " const read = (doc) => { if (heavy(doc)) { heavyDom = true; return null; }"
-    "  const a = new Readability(doc.cloneNode(true), {keepClasses: true}).parse();"
+    "  const a = new Readability(keepMath(doc.cloneNode(true)), {keepClasses: true}).parse();"
     "  return a && a.content ? {title: a.title, content: a.content, byline: a.byline, excerpt: a.excerpt,"
     "   publishedTime: a.publishedTime, length: a.length} : null; };"
     " const full = (doc) => doc.documentElement ? doc.documentElement.outerHTML : '';"

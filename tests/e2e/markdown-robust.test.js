@@ -8,6 +8,8 @@
 // - a page whose subresource never answers (so 'load' never comes) is
 //   converted from its DOM after DOMContentLoaded, within the job's timeout,
 //   with a note, instead of a 408;
+// - formulas in a wrapper with menu-like classes (MathJax) stay in readable
+//   mode;
 // - HTML nested tens of thousands of levels deep (posted, or built by the
 //   page's script past Chromium's parser cap) is converted with its text,
 //   not refused.
@@ -95,6 +97,15 @@ describe('POST /browser/markdown: robust extraction', { timeout: scaled(300000) 
       assert.equal(r.result, '');
       assert.doesNotMatch(r.note || '', PRESCRIPT);
     });
+  });
+
+  it('readable mode keeps formulas whose MathJax wrapper has boilerplate-like classes', async () => {
+    const r = await markdown({ url: `${fixtures.url}/${DIR}/math.html` });
+    assert.equal(r.mode, 'readable', r.note);
+    assert.match(r.result, /a\s*≠\s*0/);
+    assert.ok(r.result.includes("discriminant\\=b2\\-4ac"), r.result);
+    assert.ok(r.result.includes('Paragraph 3 of the derivation'), r.result);
+    assert.ok(!r.result.includes('Menu:'), 'the real menu stays out');
   });
 
   describe("a page whose 'load' never comes", () => {

@@ -31,7 +31,7 @@ static const char page_js[] =
  * inside. It reads the rendered document and, when that looks emptied or
  * hidden by the page's own scripts, the document as it was before they ran:
  * src (the posted html; for a URL, the page fetched again from the page,
- * through the HTTP cache, only then) parsed by DOMParser, which runs no
+ * through the HTTP cache, only then, for 3 s at most) parsed by DOMParser, which runs no
  * script. Signals: the rendered text is under half the served text
  * (emptied or replaced), or most of it is hidden (innerText under half of
  * textContent), or readable mode found less than Readability's own 500
@@ -69,7 +69,8 @@ static const char extract_tail[] =
     " const live = readable ? read(document) : null;"
     " let doubt = hidden || (readable ? !live || live.length < 500 : liveLen < 500);"
     " if (typeof src !== 'string' && doubt && /^https?:/.test(location.href)) {"
-    "  try { const r = await fetch(location.href, {cache: 'force-cache', credentials: 'include'});"
+    "  try { const r = await fetch(location.href, {cache: 'force-cache', credentials: 'include',"
+    "    signal: AbortSignal.timeout(3000)});"
     "   if (r.ok && /html/i.test(r.headers.get('content-type') || '')) src = await r.text(); } catch (e) {} }"
     " const srcLen = typeof src === 'string' ? approx(src) : 0;"
     " const emptied = srcLen >= minChars && liveLen < srcLen / 2;"

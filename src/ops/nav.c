@@ -46,6 +46,9 @@ struct pb_nav {
   int recording;
   char trace_id[48]; /* chosen when the answer leaves, stored after */
   int committed;     /* Page.navigate was answered */
+  /* dom_fallback: waitUntil ran out after DOMContentLoaded; how long the
+   * wait was (ms), for the answer's note */
+  long long dom_only_ms;
 };
 
 
@@ -131,6 +134,10 @@ static void trace_finish(pb_nav *n) {
     pb_trace_store_unmark(traces, n->job->account_id, n->trace_id);
   PB_DEBUG("trace: stopped in %lld ms, zip of %zu bytes written in %lld ms",
            (long long)(t1 - t0), len, (long long)(pb_now_ms() - t1));
+}
+
+long long pb_nav_dom_only(const pb_nav *n) {
+  return n->dom_only_ms > 0 ? n->dom_only_ms : 0;
 }
 
 pb_page *pb_nav_page(pb_nav *n) { return n->page; }
@@ -477,7 +484,7 @@ static int compile_patterns(const char *const *list, int count,
  * ends up loaded. */
 static int wait_lifecycle(pb_nav *n, const char *frame_id,
                           const char *loader_id, const char *name,
-                          int64_t deadline) {
+                          int64_t deadline, int *dom_ready) {
   char current[64];
   pb_strlcpy(current, loader_id, sizeof(current));
   int documents = 0;
@@ -507,6 +514,10 @@ static int wait_lifecycle(pb_nav *n, const char *frame_id,
           }
         }
         done = !strcmp(nm, name) && !strcmp(l, current);
+        if (!strcmp(nm, "DOMContentLoaded") && !strcmp(l, current))
+          *dom_ready = 1;
+        else if (!strcmp(nm, "init"))
+          *dom_ready = 0; /* a new document: not ready yet */
       }
     }
     pb_cdp_event_free(ev);
@@ -862,12 +873,20 @@ static int navigate(pb_nav *n, const char *doc_url, const pb_goto_opts *go,
   /* A same-document navigation has no loader and no new lifecycle. */
   if (!loader_id[0])
     return 0;
+  int dom_ready = 0;
   rc = wait_lifecycle(n, frame_id, loader_id,
-                      pb_wait_until_lifecycle(go->wait_until), goto_deadline);
+                      pb_wait_until_lifecycle(go->wait_until), goto_deadline,
+                      &dom_ready);
   PB_DEBUG("nav: %s after %lld ms", wait_until,
            (long long)(pb_now_ms() - t_nav));
   if (rc == PB_ETIMEOUT && best)
     return 0;
+  /* The document is there, only its subresources (or the network going
+   * idle) never finished: an op that can work on the DOM goes on with it. */
+  if (rc == PB_ETIMEOUT && dom_ready && n->job->opts.page.dom_fallback) {
+    n->dom_only_ms = waited > 0 ? waited : 0;
+    return refused_by_egress(n, doc_url, res);
+  }
   if (rc == PB_ETIMEOUT)
     return pb_op_fail(res, PB_CODE_TIMEOUT,
                       "navigation to %s: '%s' did not happen within %lld ms",

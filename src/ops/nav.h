@@ -15,6 +15,12 @@ typedef struct pb_nav pb_nav;
  * NULL. */
 int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out);
 
+/* With job->opts.page.dom_fallback set: when waitUntil did not happen
+ * before the navigation deadline but DOMContentLoaded did, the load goes
+ * on with the DOM as it is, and this returns how long the wait was (ms);
+ * 0 when the wait was met. */
+long long pb_nav_dom_only(const pb_nav *n);
+
 /* The leased page, borrowed until pb_nav_close(). */
 pb_page *pb_nav_page(pb_nav *n);
 

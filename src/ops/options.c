@@ -81,7 +81,8 @@ int64_t pb_deadline_job(const pb_request *o, int64_t t0) {
 
 int64_t pb_deadline_goto(const pb_page_opts *o, int64_t now, int64_t job_deadline) {
   int64_t d = now + (o->go.timeout_ms > 0 ? o->go.timeout_ms : PB_JOB_TIMEOUT_MAX_MS);
-  int64_t limit = job_deadline - (o->best_attempt ? PB_BEST_ATTEMPT_RESERVE_MS : 0);
+  int64_t limit =
+      job_deadline - (o->best_attempt || o->dom_fallback ? PB_BEST_ATTEMPT_RESERVE_MS : 0);
   return d < limit ? d : limit;
 }
 

@@ -87,6 +87,9 @@ typedef struct {
   pb_wait_selector_opts wait_selector;
   int wait_for_timeout_ms; /* waitForTimeout, 0 */
   int best_attempt;        /* bestAttempt: a wait that runs out is not an error */
+  int dom_fallback;        /* set by an op, not the client: a waitUntil that runs out
+                              after DOMContentLoaded is not an error (see
+                              pb_nav_dom_only); /browser/markdown sets it */
   int action_timeout_ms;   /* actionTimeout after the load; -1: none */
   int trace;               /* trace: record a Playwright trace */
 
@@ -209,7 +212,7 @@ int64_t pb_deadline_job(const pb_request *o, int64_t t0);
 
 /* Navigation's: gotoOptions.timeout from now (0: PB_JOB_TIMEOUT_MAX_MS),
  * capped by the job's deadline, less PB_BEST_ATTEMPT_RESERVE_MS for a best
- * attempt. */
+ * attempt or a dom_fallback. */
 int64_t pb_deadline_goto(const pb_page_opts *o, int64_t now, int64_t job_deadline);
 
 /* waitForSelector's: its timeout plus PB_WAIT_SELECTOR_SLACK_MS from now,

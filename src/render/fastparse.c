@@ -165,8 +165,12 @@ typedef struct {
   unsigned char mode;
 } fp_entry;
 
-/* deeper nesting declines (html2md's gumbo path refuses past 4096) */
-#define PB_FASTPARSE_DEPTH_MAX 4096
+/* Chromium's tree builder (HTMLConstructionSite::AttachLater) attaches a
+ * node to the current node's parent once more than 512 elements are open,
+ * so its DOM is never deeper than that however deep the markup nests; we
+ * build the same tree (gumbo does not cap, so past this depth the trees
+ * differ: the cap is ours, not gumbo's). */
+#define PB_FASTPARSE_DOM_DEPTH_MAX 512
 
 /* pre-body phases */
 enum { P_INITIAL, P_BEFORE_HEAD, P_IN_HEAD, P_AFTER_HEAD, P_BODY };
@@ -407,6 +411,14 @@ static pb_hnode *cur(fp *f) {
   return f->st[f->n - 1].node;
 }
 
+/* Where a new node goes: the current node, or past the depth cap its
+ * parent (see PB_FASTPARSE_DOM_DEPTH_MAX). */
+static pb_hnode *attach_to(fp *f) {
+  pb_hnode *p = cur(f);
+  if (p && f->n > PB_FASTPARSE_DOM_DEPTH_MAX && p->parent) p = p->parent;
+  return p;
+}
+
 static int cur_tag(fp *f) {
   return f->st[f->n - 1].tag;
 }
@@ -460,15 +472,11 @@ static void flush(fp *f) {
   f->tl = 0;
   f->tbuf = 0;
   f->tbn = 0;
-  pb_hnode *p = cur(f);
+  pb_hnode *p = attach_to(f);
   if (p) add_child(p, t);
 }
 
 static int push(fp *f, int tag, pb_hnode *node) {
-  if (f->n > PB_FASTPARSE_DEPTH_MAX) {
-    DECLINE(f); /* gumbo's path measures and refuses such input */
-    return -1;
-  }
   if (f->n == f->cap) {
     size_t nc = f->cap * 2;
     fp_entry *ns = realloc(f->st, nc * sizeof(*ns));
@@ -526,7 +534,7 @@ static pb_hnode *insert(fp *f, int tag, int keep_open) {
     e->attrs = a;
     e->nattrs = (unsigned)f->nat;
   }
-  pb_hnode *p = cur(f);
+  pb_hnode *p = attach_to(f);
   if (p) add_child(p, e);
   if (keep_open && push(f, tag, e)) return NULL;
   return e;

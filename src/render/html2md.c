@@ -8,7 +8,10 @@
  *     check that both parsers give the same Markdown. We copy the <body>
  *     into a small mutable tree (md_node), dropping comments, <script>,
  *     <style>, <noscript>, <template>, <svg> and everything past max_depth
- *     (kept as plain text), and reading <base href>.
+ *     (kept as plain text), and reading <base href>. Nesting is capped as
+ *     Chromium caps it (past 512 open elements a node goes to the current
+ *     node's parent); markup nested too deep for gumbo (past 4096 levels)
+ *     loses the tags past that depth and keeps their text.
  *  2. Whitespace is collapsed exactly as turndown's collapse-whitespace does,
  *     so text flows the way turndown users expect.
  *  3. Each element is replaced bottom-up by a rule (turndown's rule set, same
@@ -2093,6 +2096,115 @@ static int too_deep(const char *h, size_t len) {
   return 0;
 }
 
+static int raw_text_tag(int t) {
+  return t == GUMBO_TAG_SCRIPT || t == GUMBO_TAG_STYLE || t == GUMBO_TAG_TEXTAREA ||
+         t == GUMBO_TAG_TITLE || t == GUMBO_TAG_XMP || t == GUMBO_TAG_IFRAME ||
+         t == GUMBO_TAG_NOEMBED || t == GUMBO_TAG_NOFRAMES || t == GUMBO_TAG_NOSCRIPT;
+}
+
+/* End of the tag opened at h[i] ('<'): the index past its '>' (quotes in
+ * attribute values respected), or len. */
+static size_t tag_end(const char *h, size_t len, size_t i) {
+  char q = 0;
+  for (i++; i < len; i++) {
+    if (q) {
+      if (h[i] == q) q = 0;
+    } else if (h[i] == '"' || h[i] == '\'') {
+      q = h[i];
+    } else if (h[i] == '>') {
+      return i + 1;
+    }
+  }
+  return len;
+}
+
+/* For input too deep for gumbo (too_deep): a copy without the tags of the
+ * elements opened past PARSE_DEPTH_MAX levels, their text kept, so the
+ * page converts instead of being refused. The converter keeps content past
+ * max_depth as plain text anyway, so only structure nobody would see is
+ * lost; raw-text elements past the cap (script, style, textarea...) go with
+ * their content. Depth is counted as too_deep counts it. Returns NULL when
+ * out of memory. */
+static char *flatten_deep(const char *h, size_t len, size_t *out_len) {
+  char *o = malloc(len + 1);
+  if (!o) return NULL;
+  size_t n = 0;
+  long depth = 0;
+  for (size_t i = 0; i < len;) {
+    if (h[i] != '<' || i + 1 >= len) {
+      o[n++] = h[i++];
+      continue;
+    }
+    if (len - i >= 4 && !memcmp(h + i, "<!--", 4)) {
+      const char *e = memmem(h + i + 4, len - i - 4, "-->", 3);
+      size_t z = e ? (size_t)(e - h) + 3 : len;
+      memcpy(o + n, h + i, z - i);
+      n += z - i;
+      i = z;
+      continue;
+    }
+    int end = h[i + 1] == '/';
+    size_t s = i + 1 + (size_t)end, j = s;
+    while (j < len && j - s < 16 && ((h[j] | 0x20) >= 'a' && (h[j] | 0x20) <= 'z')) j++;
+    if (j == s) {
+      o[n++] = h[i++];
+      continue;
+    }
+    int tag = gumbo_tagn_enum(h + s, (unsigned)(j - s));
+    size_t z = tag_end(h, len, i);
+    if (end) {
+      if (depth <= PARSE_DEPTH_MAX) {
+        memcpy(o + n, h + i, z - i);
+        n += z - i;
+      }
+      if (depth > 0) depth--;
+      i = z;
+      continue;
+    }
+    int is_void = is_void_tag(tag) || (z <= len && z >= 2 && h[z - 1] == '>' && h[z - 2] == '/');
+    int keep = depth < PARSE_DEPTH_MAX;
+    if (keep) {
+      memcpy(o + n, h + i, z - i);
+      n += z - i;
+    }
+    i = z;
+    if (raw_text_tag(tag)) {
+      /* its content up to its end tag is text, never tags */
+      size_t k = i;
+      while (k < len) {
+        const char *lt = memchr(h + k, '<', len - k);
+        if (!lt) {
+          k = len;
+          break;
+        }
+        k = (size_t)(lt - h);
+        if (k + 2 + (j - s) <= len && h[k + 1] == '/' &&
+            !strncasecmp(h + k + 2, h + s, j - s))
+          break;
+        k++;
+      }
+      if (keep) {
+        memcpy(o + n, h + i, k - i);
+        n += k - i;
+      }
+      i = k;
+      if (i < len) {
+        size_t ze = tag_end(h, len, i);
+        if (keep) {
+          memcpy(o + n, h + i, ze - i);
+          n += ze - i;
+        }
+        i = ze;
+      }
+      continue;
+    }
+    if (!is_void) depth++;
+  }
+  o[n] = 0;
+  *out_len = n;
+  return o;
+}
+
 int pb_html2md(const char *html, size_t len, const pb_md_opts *opts, char **md_out,
                size_t *md_len) {
   return pb_html2md_ex(html, len, opts, PB_MD_PARSE_AUTO, md_out, md_len);
@@ -2104,6 +2216,8 @@ int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int pars
   ctx c;
   GumboOutput *g = NULL;
   pb_hdoc *fd = NULL;
+  char *flat = NULL; /* input flattened past the depth gumbo is fast for */
+  size_t flat_len = 0;
   sb out = {0};
   *md_out = NULL;
   if (md_len) *md_len = 0;
@@ -2136,11 +2250,19 @@ int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int pars
     bh = pb_hdoc_base_href(fd);
     c.clean = 1;
   } else {
-    if (html && too_deep(html, len)) return PB_ETOOBIG;
+    if (html && too_deep(html, len)) {
+      flat = flatten_deep(html, len, &flat_len);
+      if (!flat) return PB_ENOMEM;
+      html = flat;
+      len = flat_len;
+    }
     GumboOptions go = kGumboDefaultOptions;
     go.max_errors = 0;
     g = gumbo_parse_with_options(&go, html ? html : "", len);
-    if (!g) return PB_ENOMEM;
+    if (!g) {
+      free(flat);
+      return PB_ENOMEM;
+    }
     bh = find_base_href(g->root, 0);
   }
 
@@ -2198,5 +2320,6 @@ int pb_html2md_ex(const char *html, size_t len, const pb_md_opts *opts, int pars
   while (c.npool) free(c.pool_p[--c.npool]);
   pb_hdoc_free(fd);
   if (g) gumbo_destroy_output(&kGumboDefaultOptions, g);
+  free(flat); /* gumbo's tree borrowed it */
   return rc;
 }

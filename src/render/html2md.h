@@ -53,7 +53,9 @@ int pb_md_opts_from_json(const struct cJSON *o, pb_md_opts *out, char *err, size
  * o may be NULL for the defaults. On success *md_out is a NUL-terminated
  * string of *md_len bytes the caller frees with free(). Returns 0,
  * PB_ETOOBIG (input or output over the caps in o), PB_ENOMEM or PB_EINVAL.
- * On error *md_out is NULL. */
+ * On error *md_out is NULL. Deep nesting is never an error: the tree is
+ * capped at 512 levels as Chromium's parser caps it, and max_depth applies
+ * below that. */
 int pb_html2md(const char *html, size_t len, const pb_md_opts *o, char **md_out, size_t *md_len);
 
 /* Which HTML parser pb_html2md_ex uses. AUTO is pb_html2md's choice: the

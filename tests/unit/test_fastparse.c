@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "common/pb.h"
+#include "render/fastparse.h"
 #include "render/html2md.h"
 #include "test.h"
 
@@ -307,7 +308,47 @@ static void test_random(void) {
   ASSERT(accepted - before > 10000);
 }
 
+/* Past 512 open elements a node goes to the current node's parent, as in
+ * Chromium: 20 000 nested <div>s make a tree 512 elements deep under
+ * <html>, with every text node kept in document order. */
+static void test_depth_cap(void) {
+  pb_buf b;
+  pb_buf_init(&b, 16 << 20);
+  for (int i = 0; i < 20000; i++) ASSERT_EQ(pb_buf_printf(&b, "<div>t%d ", i), 0);
+  size_t len;
+  char *html = pb_buf_steal(&b, &len);
+  pb_hdoc *d = NULL;
+  ASSERT_EQ(pb_fastparse(html, len, &d), 0);
+  const pb_hnode *body = pb_hdoc_body(d), *h = body;
+  int depth = 0, maxd = 0, texts = 0;
+  for (;;) {
+    if (h->tag == PB_HNODE_TEXT) {
+      char want[16];
+      snprintf(want, sizeof(want), "t%d ", texts++);
+      ASSERT(h->tlen == strlen(want) && !memcmp(h->text, want, h->tlen));
+    }
+    if (h->first) {
+      h = h->first;
+      if (++depth > maxd) maxd = depth;
+      continue;
+    }
+    while (h != body && !h->next) {
+      h = h->parent;
+      depth--;
+    }
+    if (h == body) break;
+    h = h->next;
+  }
+  ASSERT_EQ(texts, 20000);
+  /* <html> and <body> are the first two of the 512 */
+  ASSERT(maxd <= 511);
+  ASSERT(maxd >= 509);
+  pb_hdoc_free(d);
+  free(html);
+}
+
 int main(void) {
+  test_depth_cap();
   test_snippets();
   test_random();
   printf(

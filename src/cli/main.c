@@ -2,6 +2,7 @@
  * setup lives in commands.c, so tests can run the CLI with a fake transport. */
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/connect.h"
 
 #include <stdio.h>
 
@@ -10,7 +11,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ppod: cannot initialise libcurl\n");
     return PB_CLI_EXIT_FAIL;
   }
-  pb_cli_ctx ctx = {.out = stdout, .err = stderr, .send = pb_cli_http_send};
+  pb_cli_ctx ctx = {
+      .out = stdout, .err = stderr, .send = pb_cli_http_send, .serve_cdp = pb_cli_connect_serve};
   int status = pb_cli_main(&ctx, argc, argv);
   if (fflush(stdout) && status == PB_CLI_EXIT_OK) {
     perror("ppod: stdout");

@@ -415,7 +415,7 @@ test('ppod browser:acquire/connect/sessions/limits/release/history end to end', 
   assert.match(id, /^[0-9a-f]{32}$/, `stdout is the id alone: ${JSON.stringify(acq.stdout)}`);
   acquired.set(id, daemon.token);
 
-  const con = await ppod(['browser:connect', id]);
+  const con = await ppod(['browser:connect', id, '--print']);
   assert.equal(con.code, 0, con.stderr);
   const ws = `ws://127.0.0.1:${daemon.port}/browser/sessions/${id}/devtools/browser`;
   assert.equal(con.stdout, `${ws}\n`);

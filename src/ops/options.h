@@ -87,6 +87,7 @@ typedef struct {
   pb_wait_selector_opts wait_selector;
   int wait_for_timeout_ms; /* waitForTimeout, 0 */
   int best_attempt;        /* bestAttempt: a wait that runs out is not an error */
+  int scroll_page;         /* scrollPage: scroll through it before the action (ops/scroll.h) */
   int action_timeout_ms;   /* actionTimeout after the load; -1: none */
   int trace;               /* trace: record a Playwright trace */
 
@@ -120,6 +121,8 @@ typedef struct {
   int has_clip;           /* clip given */
   double clip_x, clip_y, clip_w, clip_h;
   const char *selector; /* the request's selector: capture that element */
+  int cut_at_max;       /* fullPage: a page taller than PB_FULLPAGE_MAX_HEIGHT is cut there
+                           instead of refused (after scrollPage) */
 } pb_screenshot_opts;
 
 /* Puppeteer's pdfOptions (or "options"). A length that is not a number or

@@ -385,8 +385,8 @@ test('acquisitionsPerMinute=2: the third acquire is 429 RATE_LIMITED with an exa
   assert.ok(wait <= retry * 1000 && wait > (retry - 1) * 1000 - (t2 - t1),
     `timeUntilNextAllowedBrowserAcquisition ${wait} ms disagrees with Retry-After ${retry} s`);
 
-  // The CLI says the same.
-  const cli = await ppod(['browser:acquire'], { PAPERPOD_TOKEN: token });
+  // The CLI says the same (asked not to wait and retry, as it would).
+  const cli = await ppod(['browser:acquire'], { PAPERPOD_TOKEN: token, PAPERPOD_RETRIES: '0' });
   assert.equal(cli.code, 1);
   assert.equal(cli.stdout, '');
   assert.match(cli.stderr, /RATE_LIMITED/);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -280,12 +281,71 @@ static void serve_json(conn *c, const char *what, const char *authority) {
 
 /* ---- the WebSocket ------------------------------------------------------ */
 
+/* Where a direction's byte stream stands in RFC 6455 framing: inside a
+ * frame header (hlen bytes of it seen) or inside a payload (left bytes to
+ * come). Nothing is changed; it only tells when a frame of ours (the close
+ * of a stop) can go in between. */
+typedef struct {
+  unsigned char hdr[14];
+  int hlen;
+  uint64_t left;
+} frames;
+
 /* A direction of the splice: bytes read from one side, not yet written to
  * the other. */
 typedef struct {
   char *data;
   size_t len;
+  frames f;
 } pipebuf;
+
+static void frames_feed(frames *f, const unsigned char *p, size_t n) {
+  while (n) {
+    if (f->left) {
+      size_t k = f->left < n ? (size_t)f->left : n;
+      f->left -= k;
+      p += k;
+      n -= k;
+      continue;
+    }
+    f->hdr[f->hlen++] = *p++;
+    n--;
+    if (f->hlen < 2) continue;
+    int len7 = f->hdr[1] & 0x7f, masked = f->hdr[1] >> 7;
+    int need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (masked ? 4 : 0);
+    if (f->hlen < need) continue;
+    uint64_t len = (uint64_t)len7;
+    if (len7 == 126) len = (uint64_t)f->hdr[2] << 8 | f->hdr[3];
+    if (len7 == 127) {
+      len = 0;
+      for (int i = 0; i < 8; i++) len = len << 8 | f->hdr[2 + i];
+    }
+    f->left = len;
+    f->hlen = 0;
+  }
+}
+
+/* All that was read was delivered, and it ended with a whole frame. */
+static int at_boundary(const pipebuf *b) {
+  return !b->len && !b->f.hlen && !b->f.left;
+}
+
+/* A close frame (1001, going away) to one side, when it stands between
+ * frames; masked toward the service, as a client's frames are. */
+static void send_close(io *to, const pipebuf *b, int masked) {
+  static const char reason[] = "\x03\xe9ppod browser:connect stopped";
+  size_t n = sizeof(reason) - 1;
+  unsigned char f[64] = {0x88, (unsigned char)((masked ? 0x80 : 0) | n)};
+  size_t off = 2;
+  unsigned char mask[4] = {0};
+  if (masked) {
+    if (getrandom(mask, sizeof(mask), 0) != (ssize_t)sizeof(mask)) memset(mask, 0x5a, 4);
+    memcpy(f + off, mask, 4);
+    off += 4;
+  }
+  for (size_t i = 0; i < n; i++) f[off + i] = (unsigned char)(reason[i] ^ mask[i % 4]);
+  if (at_boundary(b)) io_send_all(to, (const char *)f, off + n, now_ms() + 1000);
+}
 
 /* Moves what can move now between from and b, and b and to, without
  * blocking. Sets *eof when from ended. 1 progress, 0 none, -1 failed. */
@@ -296,6 +356,7 @@ static int pump(io *from, pipebuf *b, io *to, int *eof, long long *budget) {
     if (budget && *budget >= 0 && (long long)room > *budget) room = (size_t)*budget;
     ssize_t r = room ? io_recv(from, b->data + b->len, room) : -EAGAIN;
     if (r > 0) {
+      frames_feed(&b->f, (const unsigned char *)b->data + b->len, (size_t)r);
       b->len += (size_t)r;
       if (budget && *budget >= 0) *budget -= r;
       moved = 1;
@@ -319,15 +380,16 @@ static int pump(io *from, pipebuf *b, io *to, int *eof, long long *budget) {
 }
 
 /* Splices local and up until either ends (its buffered bytes delivered) or
- * a stop. down_budget: bytes the service may still send, -1 for no limit. */
-static void splice_streams(io *local, io *up, pipebuf *upb, pipebuf *downb, long long down_budget) {
+ * a stop (then 1). down_budget: bytes the service may still send, -1 for no
+ * limit. */
+static int splice_streams(io *local, io *up, pipebuf *upb, pipebuf *downb, long long down_budget) {
   int local_eof = 0, up_eof = 0;
   for (;;) {
     int a = pump(local, upb, up, &local_eof, NULL);
     int b = pump(up, downb, local, &up_eof, &down_budget);
-    if (a < 0 || b < 0) return;
+    if (a < 0 || b < 0) return 0;
     /* One side ended: what it sent is delivered, then both close. */
-    if ((local_eof && !upb->len) || (up_eof && !downb->len)) return;
+    if ((local_eof && !upb->len) || (up_eof && !downb->len)) return 0;
     if (a || b) continue;
     struct pollfd p[3] = {
         {.fd = local->fd,
@@ -338,8 +400,8 @@ static void splice_streams(io *local, io *up, pipebuf *upb, pipebuf *downb, long
                            (upb->len ? POLLOUT : 0))},
         {.fd = stop_pipe[0], .events = POLLIN},
     };
-    if (poll(p, 3, -1) < 0 && errno != EINTR) return;
-    if (p[2].revents) return;
+    if (poll(p, 3, -1) < 0 && errno != EINTR) return 0;
+    if (p[2].revents) return 1;
   }
 }
 
@@ -370,7 +432,7 @@ static void relay_ws(conn *c, const char *head, const char *extra, size_t extra_
   pb_buf_init(&url, 4096);
   pb_buf_init(&rq, HEAD_MAX);
   char *buf = malloc(HEAD_MAX);
-  pipebuf upb = {malloc(PB_CLI_CONNECT_BUF), 0}, downb = {malloc(PB_CLI_CONNECT_BUF), 0};
+  pipebuf upb = {.data = malloc(PB_CLI_CONNECT_BUF)}, downb = {.data = malloc(PB_CLI_CONNECT_BUF)};
   char curlmsg[CURL_ERROR_SIZE] = "";
   CURL *h = curl_easy_init();
   io local = {.fd = c->fd}, up = {.fd = -1, .c = h};
@@ -423,6 +485,9 @@ static void relay_ws(conn *c, const char *head, const char *extra, size_t extra_
   downb.len = len;
   memcpy(upb.data, extra, extra_len);
   upb.len = extra_len;
+  /* Frames start after the heads. */
+  frames_feed(&downb.f, (const unsigned char *)buf + hl, len - (size_t)hl);
+  frames_feed(&upb.f, (const unsigned char *)extra, extra_len);
   int status = 0;
   sscanf(buf, "HTTP/1.%*d %d", &status);
   long long budget = -1;
@@ -442,8 +507,16 @@ static void relay_ws(conn *c, const char *head, const char *extra, size_t extra_
   } else {
     fprintf(o->err, "ppod: a client connected\n");
   }
-  splice_streams(&local, &up, &upb, &downb, budget);
-  if (status == 101 && !stopping()) fprintf(o->err, "ppod: a client disconnected\n");
+  int stopped = splice_streams(&local, &up, &upb, &downb, budget);
+  if (status == 101 && stopped) {
+    /* Ctrl-C: both ends hear a close (1001) where the streams allow one. */
+    if (downb.len && io_send(&local, downb.data, downb.len) == (ssize_t)downb.len) downb.len = 0;
+    if (upb.len && io_send(&up, upb.data, upb.len) == (ssize_t)upb.len) upb.len = 0;
+    send_close(&local, &downb, 0);
+    send_close(&up, &upb, 1);
+  } else if (status == 101) {
+    fprintf(o->err, "ppod: a client disconnected\n");
+  }
 out:
   if (h) curl_easy_cleanup(h);
   free(buf);

@@ -343,6 +343,26 @@ test('frames pass untouched: fragments, ping/pong, binary-safe text, close', { t
   }
 });
 
+test('Ctrl-C closes the WebSocket properly on both sides: 1001 going away', { timeout: scaled(60000) }, async (t) => {
+  const id = await newSession(t);
+  const relay = await startConnect(id);
+  const r = await rawWs(relay.port, `/devtools/browser/${id}`);
+  assert.equal(r.status, 101);
+  const { ws } = r;
+  ws.send(0x1, JSON.stringify({ id: 1, method: 'Target.getTargets' }));
+  await ws.reply(1);
+  const exit = interrupt(relay);
+  let f;
+  do f = await ws.next(); while (f.opcode !== 0x8);
+  assert.equal(f.payload.readUInt16BE(0), 1001);
+  assert.equal(f.payload.subarray(2).toString(), 'ppod browser:connect stopped');
+  assert.equal((await exit).code, 0);
+  ws.socket.destroy();
+  // The service heard the close too: no client, the session lives on.
+  await waitForNoClient(daemon, id);
+  await stillThere(id);
+});
+
 test('one client at a time: the service refusal reaches the second local client', { timeout: scaled(60000) }, async (t) => {
   const id = await newSession(t);
   const relay = await startConnect(id);

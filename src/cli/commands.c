@@ -32,6 +32,8 @@ static const pb_cli_flag page_flags[] = {
     {.name = "--wait-until", .kind = PB_CLI_F_ENUM, .path = "gotoOptions.waitUntil",
      .metavar = "EVENT", .choices = "load|domcontentloaded|networkidle0|networkidle2",
      .help = "load (default), domcontentloaded, networkidle0 or networkidle2"},
+    {.name = "--scroll-page", .kind = PB_CLI_F_BOOL, .path = "scrollPage",
+     .help = "scroll through the page first, so lazy content loads (capped: 50000 px, 10 s)"},
     {.name = "--trace", .kind = PB_CLI_F_TRACE, .path = "trace", .metavar = "FILE.zip",
      .help = "record a trace (Playwright trace viewer, DevTools, HAR) and save it to FILE.zip"},
     {.name = "--timeout", .kind = PB_CLI_F_INT, .path = "timeout", .metavar = "MS",

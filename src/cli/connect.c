@@ -614,10 +614,13 @@ static void *conn_main(void *arg) {
 
 /* ---- the listener ------------------------------------------------------- */
 
-/* Joins the threads that ended (all: every thread, waiting a little).
- * Returns how many were left running. */
+/* Joins the threads that ended (all: every thread, waiting two seconds in
+ * all). Returns how many were left running. */
 static int join_done(conn **list, int *n, int all) {
   int left = 0;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 2;
   for (conn **p = list; *p;) {
     conn *c = *p;
     if (!atomic_load(&c->done) && !all) {
@@ -628,11 +631,8 @@ static int join_done(conn **list, int *n, int all) {
       pthread_join(c->th, NULL);
     } else {
       /* Still inside a request to the service (bounded by its timeout):
-       * given two seconds, then left to the process's exit. */
-      struct timespec t;
-      clock_gettime(CLOCK_REALTIME, &t);
-      t.tv_sec += 2;
-      if (pthread_timedjoin_np(c->th, NULL, &t)) {
+       * given until `until`, then left to the process's exit. */
+      if (pthread_timedjoin_np(c->th, NULL, &until)) {
         pthread_detach(c->th);
         *p = c->next;
         (*n)--;

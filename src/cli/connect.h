@@ -42,8 +42,8 @@ typedef struct pb_cli_connect {
 } pb_cli_connect;
 
 /* Listens and relays until SIGINT/SIGTERM. Returns a PB_CLI_EXIT_* status:
- * 0 after a signal, 1 when the port cannot be had (taken, bad address),
- * with the reason on o->err. */
+ * 0 after a signal; 1 when the port cannot be had (taken, not allowed), 2
+ * when o->host is not an IP address; the reason on o->err. */
 int pb_cli_connect_serve(const pb_cli_connect *o);
 
 #endif

@@ -7,7 +7,12 @@
 // time. Without scrollPage the same page keeps its placeholders.
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { useDaemon, decodePng, pixel, colorNear, scaled, expectError } = require('./harness');
+const { execFile } = require('node:child_process');
+const os = require('node:os');
+const path = require('node:path');
+const { useDaemon, decodePng, pixel, colorNear, scaled, expectError, REPO_ROOT } = require('./harness');
+
+const PPOD = path.join(process.env.PPOD_BIN_DIR || path.join(REPO_ROOT, 'build'), 'ppod');
 
 const GREEN = [0, 255, 0];
 const GREY = [0xcc, 0xcc, 0xcc];
@@ -85,6 +90,18 @@ describe('scrollPage', { timeout: scaled(240000) }, () => {
     });
     assert.equal(res.status, 200, res.body.toString());
     assert.ok(Date.now() - t0 < 4000 + 1500, `answered within its timeout: ${Date.now() - t0} ms`);
+  });
+
+  it('ppod --scroll-page asks for it', async () => {
+    const env = {
+      ...process.env, PAPERPOD_URL: daemon.url, PAPERPOD_TOKEN: daemon.token,
+      XDG_CONFIG_HOME: path.join(os.tmpdir(), 'ppod-scroll-no-config'),
+    };
+    const run = (args) => new Promise((resolve) => execFile(PPOD, args, { env, timeout: scaled(40000) },
+      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr })));
+    const r = await run(['browser:markdown', lazy(), '--full', '--scroll-page']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /section 6 loaded/);
   });
 
   it('scrollPage must be a boolean', async () => {

@@ -454,6 +454,9 @@ static void relay_ws(conn *c, const char *head, const char *extra, size_t extra_
   curl_easy_setopt(h, CURLOPT_URL, url.data);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+  /* Through a proxy (the user's environment) only as a tunnel: the upgrade
+   * is written raw and must reach the service itself. */
+  curl_easy_setopt(h, CURLOPT_HTTPPROXYTUNNEL, 1L);
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curlmsg);

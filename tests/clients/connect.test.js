@@ -303,7 +303,7 @@ test('chrome-devtools-mcp --browserUrl http://127.0.0.1:port navigates and snaps
   assert.match(snap, /button "Register"/);
 });
 
-test('frames pass untouched: fragments, ping/pong, binary-safe text, close', { timeout: scaled(60000) }, async (t) => {
+test('frames pass untouched: fragments, ping/pong with every byte value, UTF-8 text, large messages, close', { timeout: scaled(60000) }, async (t) => {
   const id = await newSession(t);
   const relay = await startConnect(id);
   try {
@@ -315,6 +315,15 @@ test('frames pass untouched: fragments, ping/pong, binary-safe text, close', { t
     let f = await ws.next();
     assert.equal(f.opcode, 0xa);
     assert.equal(f.payload.toString(), 'are you there');
+    // Every byte value passes both ways (a control frame's payload is at
+    // most 125 bytes: two pings).
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    for (const part of [all.subarray(0, 125), all.subarray(125, 250), all.subarray(250)]) {
+      ws.send(0x9, part);
+      f = await ws.next();
+      assert.equal(f.opcode, 0xa);
+      assert.deepEqual(f.payload, part);
+    }
     // A command in three fragments; an answer with every byte of UTF-8 and
     // a large one (over the relay's 64 KiB buffer).
     const cmd = JSON.stringify({ id: 1, method: 'Target.getTargets' });

@@ -34,6 +34,8 @@ static const pb_cli_flag page_flags[] = {
     {.name = "--wait-until", .kind = PB_CLI_F_ENUM, .path = "gotoOptions.waitUntil",
      .metavar = "EVENT", .choices = "load|domcontentloaded|networkidle0|networkidle2",
      .help = "load (default), domcontentloaded, networkidle0 or networkidle2"},
+    {.name = "--scroll-page", .kind = PB_CLI_F_BOOL, .path = "scrollPage",
+     .help = "scroll through the page first, so lazy content loads (capped: 50000 px, 10 s)"},
     {.name = "--trace", .kind = PB_CLI_F_TRACE, .path = "trace", .metavar = "FILE.zip",
      .help = "record a trace (Playwright trace viewer, DevTools, HAR) and save it to FILE.zip"},
     {.name = "--timeout", .kind = PB_CLI_F_INT, .path = "timeout", .metavar = "MS",
@@ -118,6 +120,17 @@ static const pb_cli_flag usage_flags[] = {
     {0},
 };
 static const pb_cli_flag *const acquire_opts[] = {acquire_flags, json_flags, NULL};
+static const pb_cli_flag connect_flags[] = {
+    {.name = "--port", .kind = PB_CLI_F_INT, .path = "port", .metavar = "N",
+     .help = "local port to listen on (default 9222; 0 for any free port)", .min = 0,
+     .max = 65535},
+    {.name = "--host", .kind = PB_CLI_F_STRING, .path = "host", .metavar = "ADDR",
+     .help = "address to listen on (default 127.0.0.1; another than loopback lets others in)"},
+    {.name = "--print", .kind = PB_CLI_F_BOOL, .path = "print",
+     .help = "only check the session and print its WebSocket URL on the service"},
+    {0},
+};
+static const pb_cli_flag *const connect_opts[] = {connect_flags, json_flags, NULL};
 static const pb_cli_flag *const json_opts[] = {json_flags, NULL};
 static const pb_cli_flag *const usage_opts[] = {usage_flags, NULL};
 
@@ -250,13 +263,20 @@ const pb_cli_command pb_cli_commands[] = {
                     "or when a client sends Browser.close.",
      .flags = acquire_opts, .handler = cmd_acquire, .route = "/browser/acquire",
      .output = PB_CLI_OUT_RESULT},
-    {.name = "browser:connect", .summary = "Check a session and print its CDP WebSocket URL",
+    {.name = "browser:connect", .summary = "Serve a session as a local Chrome debugging port (127.0.0.1:9222)",
      .args = "<id>",
-     .description = "Prints ws://HOST/browser/sessions/ID/devtools/browser for puppeteer,\n"
-                    "Playwright or browser-use. The WebSocket wants the token, as\n"
-                    "'Authorization: Bearer TOKEN' or as ?token=TOKEN; one client at a time.",
-     .flags = json_opts, .handler = cmd_connect, .output = PB_CLI_OUT_RESULT, .min_args = 1,
-     .max_args = 1},
+     .description = "Listens on 127.0.0.1:9222 (--port, --host) and answers /json/version,\n"
+                    "/json/list and /json/protocol like a Chrome started with\n"
+                    "--remote-debugging-port, relaying its WebSocket to the session with your\n"
+                    "token: puppeteer.connect({browserURL: 'http://127.0.0.1:9222'}),\n"
+                    "chromium.connectOverCDP('http://127.0.0.1:9222'), chrome-devtools-mcp\n"
+                    "--browserUrl http://127.0.0.1:9222. Prints the URL once listening; Ctrl-C\n"
+                    "stops it and the session stays. One client at a time (the service's rule).\n"
+                    "--print (or --json) prints the session's own WebSocket URL instead:\n"
+                    "ws://HOST/browser/sessions/ID/devtools/browser, which wants the token as\n"
+                    "'Authorization: Bearer TOKEN' or ?token=TOKEN.",
+     .flags = connect_opts, .handler = cmd_connect, .route = "/browser/sessions/{id}",
+     .output = PB_CLI_OUT_RESULT, .min_args = 1, .max_args = 1},
     {.name = "browser:sessions", .summary = "The account's live sessions (JSON)",
      .handler = cmd_get, .route = "/browser/sessions", .output = PB_CLI_OUT_RESULT},
     {.name = "browser:history", .summary = "Recently closed sessions and why they closed (JSON)",
@@ -710,6 +730,32 @@ static int cmd_connect(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_
   if (status) return status;
   api_call c;
   status = api(ctx, a, "GET", route, NULL, &c);
+  cJSON *in = a->body ? cJSON_Parse(a->body) : NULL;
+  int print = a->json || cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "print"));
+  if (status == PB_CLI_EXIT_OK && !print) {
+    /* The session exists and the token is good: serve it locally. */
+    const cJSON *port = cJSON_GetObjectItemCaseSensitive(in, "port");
+    pb_cli_connect o = {
+        .base_url = c.url,
+        .token = c.token,
+        .session_id = a->pos[0],
+        .host = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(in, "host")),
+        .port = cJSON_IsNumber(port) ? port->valueint : PB_CLI_CONNECT_PORT,
+        .send = ctx->send,
+        .out = ctx->out,
+        .err = ctx->err,
+    };
+    if (ctx->serve_cdp) {
+      status = ctx->serve_cdp(&o);
+    } else {
+      fprintf(ctx->err, "ppod: browser:connect cannot listen here; use --print\n");
+      status = PB_CLI_EXIT_FAIL;
+    }
+    cJSON_Delete(in);
+    api_done(&c);
+    return status;
+  }
+  cJSON_Delete(in);
   char *ws = status == PB_CLI_EXIT_OK ? ws_url(c.url, route) : NULL;
   if (status == PB_CLI_EXIT_OK && !ws) {
     fprintf(ctx->err, "ppod: %s\n", pb_strerror(PB_ENOMEM));

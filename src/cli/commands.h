@@ -5,6 +5,7 @@
  * pb_cli_run_action does the rest. */
 #include "cli/args.h"
 #include "cli/client.h"
+#include "cli/connect.h"
 
 #include <stdio.h>
 
@@ -17,6 +18,9 @@ typedef struct pb_cli_ctx {
   FILE *out;           /* results, written paths (stdout) */
   FILE *err;           /* messages (stderr) */
   pb_cli_send_fn send; /* the transport: pb_cli_http_send, or a fake in tests */
+  /* browser:connect's local CDP port (pb_cli_connect_serve); NULL where it
+   * cannot run (tests with a fake transport). */
+  int (*serve_cdp)(const pb_cli_connect *o);
 } pb_cli_ctx;
 
 /* Every command, ending with a row whose name is NULL. */

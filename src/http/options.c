@@ -33,6 +33,7 @@ static void read_page(const cJSON *b, pb_page_opts *p) {
   }
   p->wait_for_timeout_ms = pb_json_int(b, "waitForTimeout", 0);
   p->best_attempt = pb_json_true(b, "bestAttempt");
+  p->scroll_page = pb_json_true(b, "scrollPage");
   p->action_timeout_ms = pb_json_int(b, "actionTimeout", -1);
   p->trace = pb_json_true(b, "trace");
 

@@ -1,4 +1,5 @@
 #include "ops/nav.h"
+#include "ops/scroll.h"
 
 #include "common/json.h"
 #include "common/pattern.h"
@@ -929,6 +930,9 @@ static int after_load(pb_nav *n, pb_op_result *res) {
       add_tags(n, o->style_tags, o->nstyle_tags, 0, res))
     return -1;
   n->action_deadline = pb_deadline_action(o, pb_now_ms(), n->action_deadline);
+  /* scrollPage: lazy content is there before the action looks. */
+  if (o->scroll_page && pb_op_scroll_page(n, NULL, res))
+    return -1;
   return 0;
 }
 

@@ -90,6 +90,7 @@ typedef struct {
   int dom_fallback;        /* set by an op, not the client: a waitUntil that runs out
                               after DOMContentLoaded is not an error (see
                               pb_nav_dom_only); /browser/markdown sets it */
+  int scroll_page;         /* scrollPage: scroll through it before the action (ops/scroll.h) */
   int action_timeout_ms;   /* actionTimeout after the load; -1: none */
   int trace;               /* trace: record a Playwright trace */
 
@@ -123,6 +124,8 @@ typedef struct {
   int has_clip;           /* clip given */
   double clip_x, clip_y, clip_w, clip_h;
   const char *selector; /* the request's selector: capture that element */
+  int cut_at_max;       /* fullPage: a page taller than PB_FULLPAGE_MAX_HEIGHT is cut there
+                           instead of refused (after scrollPage) */
 } pb_screenshot_opts;
 
 /* Puppeteer's pdfOptions (or "options"). A length that is not a number or

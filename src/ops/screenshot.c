@@ -106,6 +106,7 @@ int pb_op_capture(pb_nav *nav, const pb_screenshot_opts *opts, pb_op_result *res
     double h = ceil(cJSON_IsNumber(ch) ? ch->valuedouble : page->height);
     cJSON_Delete(m);
     if (w < page->width) w = page->width;
+    if (opts->cut_at_max && h > PB_FULLPAGE_MAX_HEIGHT) h = PB_FULLPAGE_MAX_HEIGHT;
     if (too_large(res, w, h, page->dsf)) goto fail;
     add_clip(params, 0, 0, w, h);
   }
@@ -155,7 +156,10 @@ int pb_op_screenshot(pb_job *job, pb_op_result *res) {
   if (pb_op_viewport_check(&job->opts.page.viewport, res)) return -1;
   if (pb_nav_open(job, res, &nav)) return -1;
   char *b64 = NULL;
-  if (pb_op_capture(nav, &job->opts.shot, res, &b64)) {
+  /* After scrollPage an endless page is shot down to the height cap. */
+  pb_screenshot_opts shot = job->opts.shot;
+  shot.cut_at_max = job->opts.page.scroll_page;
+  if (pb_op_capture(nav, &shot, res, &b64)) {
     pb_nav_close(nav, res);
     return -1;
   }

@@ -386,8 +386,8 @@ test('acquisitionsPerMinute=2: the third acquire is 429 RATE_LIMITED with an exa
   assert.ok(wait <= retry * 1000 && wait > (retry - 1) * 1000 - (t2 - t1),
     `timeUntilNextAllowedBrowserAcquisition ${wait} ms disagrees with Retry-After ${retry} s`);
 
-  // The CLI says the same.
-  const cli = await ppod(['browser:acquire'], { PAPERPOD_TOKEN: token });
+  // The CLI says the same (asked not to wait and retry, as it would).
+  const cli = await ppod(['browser:acquire'], { PAPERPOD_TOKEN: token, PAPERPOD_RETRIES: '0' });
   assert.equal(cli.code, 1);
   assert.equal(cli.stdout, '');
   assert.match(cli.stderr, /RATE_LIMITED/);
@@ -416,7 +416,7 @@ test('ppod browser:acquire/connect/sessions/limits/release/history end to end', 
   assert.match(id, /^[0-9a-f]{32}$/, `stdout is the id alone: ${JSON.stringify(acq.stdout)}`);
   acquired.set(id, daemon.token);
 
-  const con = await ppod(['browser:connect', id]);
+  const con = await ppod(['browser:connect', id, '--print']);
   assert.equal(con.code, 0, con.stderr);
   const ws = `ws://127.0.0.1:${daemon.port}/browser/sessions/${id}/devtools/browser`;
   assert.equal(con.stdout, `${ws}\n`);

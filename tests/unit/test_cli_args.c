@@ -388,10 +388,26 @@ typedef struct {
   char *out, *err;
 } run_result;
 
+/* What browser:connect handed its local port (the serve_cdp of run()). */
+static struct {
+  int calls, port;
+  char host[64], id[100], base[100], token[100];
+} served;
+
+static int fake_serve(const pb_cli_connect *o) {
+  served.calls++;
+  served.port = o->port;
+  pb_strlcpy(served.host, o->host ? o->host : "(null)", sizeof(served.host));
+  pb_strlcpy(served.id, o->session_id, sizeof(served.id));
+  pb_strlcpy(served.base, o->base_url, sizeof(served.base));
+  pb_strlcpy(served.token, o->token ? o->token : "(null)", sizeof(served.token));
+  return 0;
+}
+
 static run_result run(int argc, char **argv) {
   run_result r;
   size_t ol, el;
-  pb_cli_ctx ctx = {.send = fake_send};
+  pb_cli_ctx ctx = {.send = fake_send, .serve_cdp = fake_serve};
   ctx.out = open_memstream(&r.out, &ol);
   ctx.err = open_memstream(&r.err, &el);
   r.status = pb_cli_main(&ctx, argc, argv);
@@ -680,7 +696,7 @@ static void test_run_sessions(void) {
   static const char info[] =
       "{\"success\":true,\"result\":{\"sessionId\":\"" SID "\",\"keepAliveMs\":5000}}";
   answer(200, "application/json", info, sizeof(info) - 1);
-  char *connect[] = {"ppod", "--url", "https://h.example:8443/", "browser:connect", SID};
+  char *connect[] = {"ppod", "--url", "https://h.example:8443/", "browser:connect", SID, "--print"};
   r = run(ARGC(connect), connect);
   ASSERT_EQ(r.status, 0);
   ASSERT_STR_EQ(fake.method, "GET");
@@ -711,6 +727,36 @@ static void test_run_sessions(void) {
   ASSERT_EQ(r.status, 1);
   ASSERT_STR_EQ(r.out, "");
   ASSERT_STR_EQ(r.err, "ppod: SESSION_NOT_FOUND: no live session\n");
+  run_free(&r);
+
+  /* Without --print: the session is checked, then served on a local port. */
+  answer(200, "application/json", info, sizeof(info) - 1);
+  char *serve[] = {"ppod", "--token", "tok", "browser:connect", SID};
+  memset(&served, 0, sizeof(served));
+  r = run(ARGC(serve), serve);
+  ASSERT_EQ(r.status, 0);
+  ASSERT_STR_EQ(fake.route, "/browser/sessions/" SID);
+  ASSERT_EQ(served.calls, 1);
+  ASSERT_EQ(served.port, 9222);
+  ASSERT_STR_EQ(served.host, "(null)");
+  ASSERT_STR_EQ(served.id, SID);
+  ASSERT_STR_EQ(served.base, "http://srv:1");
+  ASSERT_STR_EQ(served.token, "tok");
+  run_free(&r);
+  answer(200, "application/json", info, sizeof(info) - 1);
+  char *serve2[] = {"ppod", "browser:connect", SID, "--port", "0", "--host", "::1"};
+  r = run(ARGC(serve2), serve2);
+  ASSERT_EQ(r.status, 0);
+  ASSERT_EQ(served.calls, 2);
+  ASSERT_EQ(served.port, 0);
+  ASSERT_STR_EQ(served.host, "::1");
+  run_free(&r);
+  /* A session that is gone is never served. */
+  answer(404, "application/json", gone, sizeof(gone) - 1);
+  r = run(ARGC(serve), serve);
+  ASSERT_EQ(r.status, 1);
+  ASSERT_EQ(served.calls, 2);
+  ASSERT_CONTAINS(r.err, "SESSION_NOT_FOUND");
   run_free(&r);
 
   /* An id cannot reach another route. */

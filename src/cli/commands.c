@@ -989,11 +989,11 @@ static void safe_name(const char *name, const char *id, char *out, size_t cap) {
   if (!n || out[0] == '.') snprintf(out, cap, "download-%.40s", id);
 }
 
-/* GET of one download's bytes (not a JSON envelope), saved into a->out. */
-static int save_download(pb_cli_ctx *ctx, const pb_cli_args *a, const char *base,
-                         const char *id, const char *name) {
-  char route[512], err[1024], file[4096], leaf[300];
-  snprintf(route, sizeof(route), "%s/downloads/%s", base, id);
+/* GET of route's bytes (not a JSON envelope), written to file atomically;
+ * the file's name is printed. */
+static int get_to_file(pb_cli_ctx *ctx, const pb_cli_args *a, const char *route,
+                       const char *file) {
+  char err[1024];
   char *url = NULL, *token = NULL;
   if (pb_cli_resolve(a->url, a->token, &url, &token, err, sizeof(err))) {
     fprintf(ctx->err, "ppod: %s\n", err);
@@ -1016,20 +1016,28 @@ static int save_download(pb_cli_ctx *ctx, const pb_cli_args *a, const char *base
     report_error(ctx, &req, &resp, doc);
     cJSON_Delete(doc);
     status = PB_CLI_EXIT_FAIL;
+  } else if (pb_cli_file_write_atomic(file, resp.body.data, resp.body.len, 0644, err,
+                                      sizeof(err))) {
+    fprintf(ctx->err, "ppod: %s\n", err);
+    status = PB_CLI_EXIT_FAIL;
   } else {
-    safe_name(name, id, leaf, sizeof(leaf));
-    snprintf(file, sizeof(file), "%s/%s", a->out, leaf);
-    if (pb_cli_file_write_atomic(file, resp.body.data, resp.body.len, 0644, err, sizeof(err))) {
-      fprintf(ctx->err, "ppod: %s\n", err);
-      status = PB_CLI_EXIT_FAIL;
-    } else {
-      fprintf(ctx->out, "%s\n", file);
-    }
+    fprintf(ctx->out, "%s\n", file);
+    status = fflush(ctx->out) ? PB_CLI_EXIT_FAIL : PB_CLI_EXIT_OK;
   }
   pb_buf_free(&resp.body);
   free(url);
   free(token);
   return status;
+}
+
+/* One download's bytes, saved into a->out under its (made safe) name. */
+static int save_download(pb_cli_ctx *ctx, const pb_cli_args *a, const char *base,
+                         const char *id, const char *name) {
+  char route[512], file[4096], leaf[300];
+  snprintf(route, sizeof(route), "%s/downloads/%s", base, id);
+  safe_name(name, id, leaf, sizeof(leaf));
+  snprintf(file, sizeof(file), "%s/%s", a->out, leaf);
+  return get_to_file(ctx, a, route, file);
 }
 
 static int cmd_downloads(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
@@ -1079,48 +1087,15 @@ static int cmd_downloads(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cl
 /* browser:recording ID [-o FILE]: the recording's zip, saved. */
 static int cmd_recording(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a) {
   (void)cmd;
-  char base[128], route[256], err[1024], file[4096];
+  char base[128], route[256], file[4096];
   int status = session_route(ctx, a->pos[0], base, sizeof(base));
   if (status) return status;
   snprintf(route, sizeof(route), "%s/recording?format=zip", base);
-  char *url = NULL, *token = NULL;
-  if (pb_cli_resolve(a->url, a->token, &url, &token, err, sizeof(err))) {
-    fprintf(ctx->err, "ppod: %s\n", err);
-    return PB_CLI_EXIT_FAIL;
-  }
-  pb_cli_request req = {.method = "GET",
-                        .base_url = url,
-                        .route = route,
-                        .token = token,
-                        .max_response = PB_CLI_MAX_RESPONSE,
-                        .timeout_ms = PB_CLI_TIMEOUT_MS};
-  pb_cli_response resp;
-  pb_buf_init(&resp.body, 0);
-  if (ctx->send(&req, &resp, err, sizeof(err))) {
-    fprintf(ctx->err, "ppod: %s\n", err);
-    status = PB_CLI_EXIT_FAIL;
-  } else if (resp.status != 200) {
-    cJSON *doc = cJSON_ParseWithLength(resp.body.data, resp.body.len);
-    report_error(ctx, &req, &resp, doc);
-    cJSON_Delete(doc);
-    status = PB_CLI_EXIT_FAIL;
-  } else {
-    if (a->out)
-      pb_strlcpy(file, a->out, sizeof(file));
-    else
-      snprintf(file, sizeof(file), "recording-%s.zip", a->pos[0]);
-    if (pb_cli_file_write_atomic(file, resp.body.data, resp.body.len, 0644, err, sizeof(err))) {
-      fprintf(ctx->err, "ppod: %s\n", err);
-      status = PB_CLI_EXIT_FAIL;
-    } else {
-      fprintf(ctx->out, "%s\n", file);
-      status = fflush(ctx->out) ? PB_CLI_EXIT_FAIL : PB_CLI_EXIT_OK;
-    }
-  }
-  pb_buf_free(&resp.body);
-  free(url);
-  free(token);
-  return status;
+  if (a->out)
+    pb_strlcpy(file, a->out, sizeof(file));
+  else
+    snprintf(file, sizeof(file), "recording-%s.zip", a->pos[0]);
+  return get_to_file(ctx, a, route, file);
 }
 
 /* browser:contexts [create [name] | get ID | delete ID]. */

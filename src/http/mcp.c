@@ -19,6 +19,7 @@
 #include "common/pb.h"
 #include "http/internal.h"
 #include "http/jsonschema.h"
+#include "ops/crawl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +31,12 @@
 #define MCP_SESSIONS_PER_ACCOUNT 32
 #define MCP_SESSION_IDLE_MS (30LL * 60 * 1000)
 #define MCP_PROGRESS_MS 1000
-#define MCP_PROGRESS_MAX 600        /* notifications in one stream, at most */
-#define MCP_ID_MAX 256              /* bytes of a request id, printed */
-#define MCP_STREAM_MAX (512u << 20) /* an event stream's unsent bytes */
-#define MCP_BATCH_MAX 16            /* messages in a batch (2025-03-26) */
+#define MCP_PROGRESS_MAX 600               /* notifications in one stream, at most */
+#define MCP_FOLLOW_MAX_MS (15 * 60 * 1000) /* a followed crawl answers by then, ended or not */
+#define MCP_FOLLOW_RESULTS "limit=50"      /* the results a followed crawl answers with */
+#define MCP_ID_MAX 256                     /* bytes of a request id, printed */
+#define MCP_STREAM_MAX (512u << 20)        /* an event stream's unsent bytes */
+#define MCP_BATCH_MAX 16                   /* messages in a batch (2025-03-26) */
 
 /* Newest first: the one answered when the client asks for one we lack. */
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
@@ -46,6 +49,7 @@ typedef enum {
   OUT_JSON,     /* {"result": ...}: its JSON as text */
   OUT_SNAPSHOT, /* {"result": {content, screenshot}}: text and image */
   OUT_TEST,     /* {"result": {passed, ..., screenshots}}: JSON text and images */
+  OUT_FOLLOW,   /* {"result": {id}} of a crawl: followed to its end (crawl_follow) */
 } mcp_out;
 
 typedef struct {
@@ -102,6 +106,11 @@ static const mcp_tool tools[] = {
      "A page of a crawl's results from a cursor (GET /browser/crawl/{id}?cursor=&limit=); "
      "pass the answer's cursor for the next page.",
      LWSHUMETH_GET, "/browser/crawl/{}", NULL, "id", OUT_JSON, CRAWL_ID_DOC, NULL, 1},
+    {"crawl",
+     "Crawl a site and wait for it to end (at most 15 minutes; it goes on after that, see "
+     "crawl_status): the final status and counts and the first 50 results, with the cursor "
+     "for crawl_results. With a progress token, progress is the pages done of the limit.",
+     LWSHUMETH_POST, "/browser/crawl", "crawl", NULL, OUT_FOLLOW, NULL, NULL, 0},
     {"crawl_cancel",
      "Cancel a crawl; its results so far stay readable (DELETE /browser/crawl/{id}).",
      LWSHUMETH_DELETE, "/browser/crawl/{}", NULL, "id", OUT_JSON, CRAWL_ID_DOC, NULL, 0},
@@ -141,6 +150,12 @@ struct mcp_call {
   int nprogress;
   int64_t t0;
   lws_sorted_usec_list_t sul;
+  /* OUT_FOLLOW: the crawl's id once started; 1 while polling, 2 for the
+   * last read; the pages done last told as progress. */
+  char follow_id[80];
+  int follow_stage;
+  double follow_done;
+  double follow_total; /* the crawl's limit */
 };
 
 /* ---- tool schemas, from schemas/ ---- */
@@ -651,13 +666,20 @@ static void call_progress(lws_sorted_usec_list_t *sul) {
   lws_sul_schedule(c->s->ctx, 0, &c->sul, call_progress, MCP_PROGRESS_MS * LWS_US_PER_MS);
 }
 
+static void call_finish(mcp_call *c, cJSON *result);
+static int id_ok(const char *v);
+
 /* The client of the /mcp request went away: the job is told to stop. */
 static void call_gone(req *outer) {
   mcp_call *c = outer->owner;
   if (!c) return;
   if (c->child) atomic_store(&c->child->canceled, 1);
+  int waiting = c->timer_on && c->follow_stage;
   if (c->timer_on) lws_sul_cancel(&c->sul);
   c->timer_on = 0;
+  /* A followed crawl between two reads: nothing else would end the call
+   * (the crawl itself goes on). */
+  if (waiting) call_finish(c, NULL);
 }
 
 static void call_finish(mcp_call *c, cJSON *result) {
@@ -703,9 +725,84 @@ static void batch_settle(mcp_batch *b) {
   free(b);
 }
 
+static void call_answered(req *child);
+
+/* Reads the followed crawl again (I/O thread): its counts while it runs,
+ * then its results. */
+static void follow_read(mcp_call *c, const char *query) {
+  req_release(c->child);
+  c->child = internal_request_new(c->s, c->outer, call_answered, c);
+  if (!c->child) {
+    call_finish(c, tool_error(PB_CODE_INTERNAL_ERROR, "out of memory"));
+    return;
+  }
+  char path[128];
+  snprintf(path, sizeof(path), "/browser/crawl/%s", c->follow_id);
+  pb_strlcpy(c->child->iquery, query, sizeof(c->child->iquery));
+  internal_request_run(c->s, c->child, LWSHUMETH_GET, path, NULL, 0);
+}
+
+static void follow_tick(lws_sorted_usec_list_t *sul) {
+  mcp_call *c = lws_container_of(sul, mcp_call, sul);
+  c->timer_on = 0;
+  if (pb_now_ms() - c->t0 >= MCP_FOLLOW_MAX_MS) c->follow_stage = 2;
+  follow_read(c, c->follow_stage == 2 ? MCP_FOLLOW_RESULTS : "limit=0");
+}
+
+/* A followed crawl's answer: started (its id), its counts (progress; the
+ * next read in a second, or the results once it ended), or its results.
+ * 1 when the call goes on, 0 when result is its answer. */
+static int follow(mcp_call *c, const req *child) {
+  if (child->res.err != PB_CODE_NONE || child->res.status >= 400 || c->follow_stage == 2 ||
+      (c->outer && !c->outer->wsi))
+    return 0;
+  cJSON *doc = child->res.body ? cJSON_ParseWithLength(child->res.body, child->res.body_len) : NULL;
+  const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "result");
+  const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "id"));
+  const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "status"));
+  if (!id || !id_ok(id) || !st) {
+    cJSON_Delete(doc);
+    return 0;
+  }
+  pb_strlcpy(c->follow_id, id, sizeof(c->follow_id));
+  const cJSON *counts = cJSON_GetObjectItemCaseSensitive(res, "counts");
+  double done = 0;
+  for (const char *k = "done\0failed\0skipped\0"; *k; k += strlen(k) + 1) {
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(counts, k);
+    if (cJSON_IsNumber(n)) done += n->valuedouble;
+  }
+  if (c->sse && c->progress_token && done > c->follow_done && c->nprogress < MCP_PROGRESS_MAX) {
+    char text[96];
+    snprintf(text, sizeof(text), "%.0f pages", done);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "jsonrpc", "2.0");
+    cJSON_AddStringToObject(o, "method", "notifications/progress");
+    cJSON *p = cJSON_AddObjectToObject(o, "params");
+    cJSON_AddItemToObject(p, "progressToken", cJSON_Duplicate(c->progress_token, 1));
+    cJSON_AddNumberToObject(p, "progress", done);
+    cJSON_AddNumberToObject(p, "total", c->follow_total);
+    cJSON_AddStringToObject(p, "message", text);
+    stream_event(c->outer, o);
+    c->nprogress++;
+    c->follow_done = done;
+  }
+  int running = !strcmp(st, "running") || !strcmp(st, "queued");
+  cJSON_Delete(doc);
+  if (running) {
+    c->follow_stage = 1;
+    c->timer_on = 1;
+    lws_sul_schedule(c->s->ctx, 0, &c->sul, follow_tick, MCP_PROGRESS_MS * LWS_US_PER_MS);
+  } else {
+    c->follow_stage = 2;
+    follow_read(c, MCP_FOLLOW_RESULTS);
+  }
+  return 1;
+}
+
 /* The route answered (I/O thread). */
 static void call_answered(req *child) {
   mcp_call *c = child->owner;
+  if (c->tool->out == OUT_FOLLOW && follow(c, child)) return;
   call_finish(c, answer_to_result(c->tool, &child->res, child->rid));
 }
 
@@ -723,8 +820,11 @@ static void cancel_call(pb_server *s, const mcp_session *x, const cJSON *params)
   char *text = rid ? cJSON_PrintUnformatted(rid) : NULL;
   for (mcp_call *c = s->mcp->calls; text && c; c = c->next)
     if (c->account_id == x->account_id && !strcmp(c->session, x->id) && c->id_text &&
-        !strcmp(c->id_text, text) && c->child)
+        !strcmp(c->id_text, text) && c->child) {
       atomic_store(&c->child->canceled, 1);
+      /* A followed crawl stops being waited for (the crawl goes on). */
+      if (c->follow_stage) c->follow_stage = 2;
+    }
   free(text);
 }
 
@@ -786,6 +886,8 @@ static void tools_call(pb_server *s, req *r, const mcp_session *x, const cJSON *
     return;
   }
   char *text = t->schema ? cJSON_PrintUnformatted(body) : NULL;
+  const cJSON *limit = cJSON_GetObjectItemCaseSensitive(body, "limit");
+  double total = cJSON_IsNumber(limit) ? limit->valuedouble : PB_CRAWL_LIMIT_DEFAULT;
   cJSON_Delete(body);
   mcp_call *c = calloc(1, sizeof(*c));
   if (!c || (t->schema && !text)) {
@@ -807,6 +909,7 @@ static void tools_call(pb_server *s, req *r, const mcp_session *x, const cJSON *
   c->progress_token = tok ? cJSON_Duplicate(tok, 1) : NULL;
   c->sse = sse;
   c->t0 = pb_now_ms();
+  c->follow_total = total;
   c->outer = r;
   atomic_fetch_add(&r->refs, 1);
   c->batch = batch_of(r);
@@ -827,7 +930,7 @@ static void tools_call(pb_server *s, req *r, const mcp_session *x, const cJSON *
     r->stream = 1;
     r->stream_buf.cap = MCP_STREAM_MAX;
     answer_ready(r);
-    if (c->progress_token) {
+    if (c->progress_token && t->out != OUT_FOLLOW) {
       c->timer_on = 1;
       lws_sul_schedule(s->ctx, 0, &c->sul, call_progress, MCP_PROGRESS_MS * LWS_US_PER_MS);
     }

@@ -21,8 +21,8 @@ const { metric } = require('../e2e/metricsutil');
 const { daemon, fixtures } = useDaemon({ browsers: 2 });
 const INSPECTOR = path.join(REPO_ROOT, 'node_modules/@modelcontextprotocol/inspector-cli/build/cli.js');
 const TOOLS = ['screenshot', 'pdf', 'markdown', 'content', 'scrape', 'links', 'snapshot', 'test',
-  'acquire', 'release', 'sessions', 'live_url', 'crawl_start', 'crawl_status', 'crawl_results',
-  'crawl_cancel'];
+  'acquire', 'release', 'sessions', 'live_url', 'crawl', 'crawl_start', 'crawl_status',
+  'crawl_results', 'crawl_cancel'];
 
 function ppodBin() {
   return path.join(process.env.PPOD_BIN_DIR || path.join(REPO_ROOT, 'build'), 'ppod');
@@ -201,6 +201,56 @@ describe('MCP server over Streamable HTTP (SDK client)', { timeout: scaled(30000
       const res = await b.callTool({ name, arguments: { id: start.id } }, undefined, callOpts());
       assert.ok(res.isError, name);
       assert.match(textOf(res), /^CRAWL_NOT_FOUND/, name);
+    }
+  });
+
+  it('crawl waits for a crawl to end, with the pages done as progress, and answers its results', async (t) => {
+    const { client } = await httpClient(t);
+    const progress = [];
+    const res = await client.callTool(
+      { name: 'crawl', arguments: { url: `${fixtures.url}/chain?n=5&ms=600`, limit: 6, depth: 10 } }, undefined,
+      { timeout: scaled(120000), onprogress: (p) => progress.push(p) });
+    assert.ok(!res.isError, textOf(res));
+    const out = JSON.parse(textOf(res));
+    assert.equal(out.status, 'completed');
+    assert.equal(out.counts.done, 6, JSON.stringify(out.counts));
+    assert.deepEqual(out.results.map((r) => new URL(r.url).searchParams.get('n')).sort(), ['0', '1', '2', '3', '4', '5']);
+    assert.ok(out.results.every((r) => /chain page \d/.test(r.markdown)), 'each page as Markdown');
+    assert.ok(progress.length >= 2, `progress notifications: ${JSON.stringify(progress)}`);
+    for (let i = 1; i < progress.length; i++) assert.ok(progress[i].progress > progress[i - 1].progress, 'progress increases');
+    assert.ok(progress.every((p) => p.total === 6 && p.progress <= 6), JSON.stringify(progress));
+    // Without a progress token the same call is one plain answer.
+    const plain = await ok(client, 'crawl', { url: `${fixtures.url}/chain?n=1`, limit: 2 });
+    assert.equal(JSON.parse(textOf(plain)).counts.done, 2);
+  });
+
+  it('a followed crawl whose client cancels the call or leaves is no longer waited for', async (t) => {
+    const { client } = await httpClient(t);
+    const inFlight = async () => metric(await (await fetch(`${daemon.url}/metrics`)).text(), 'ppod_requests_in_flight');
+    const ac = new AbortController();
+    let told;
+    const progressed = new Promise((r) => { told = r; });
+    const call = client.callTool({ name: 'crawl', arguments: { url: `${fixtures.url}/chain?n=6&ms=400`, limit: 7, depth: 10 } },
+      undefined, { signal: ac.signal, timeout: scaled(120000), onprogress: () => told() });
+    call.catch(() => {});
+    await progressed;
+    ac.abort();
+    await assert.rejects(call);
+    await pollUntil(async () => (await inFlight()) === 0, { timeout: scaled(5000), what: 'the cancelled call to end' });
+    // A client that drops its connection while the crawl runs.
+    const sid = await initSession();
+    for (const accept of ['application/json', 'application/json, text/event-stream']) {
+      const hit = fixtures.nextRequest('/chain');
+      const drop = new AbortController();
+      const post = fetch(`${daemon.url}/mcp`, {
+        method: 'POST', signal: drop.signal,
+        headers: { Authorization: `Bearer ${daemon.token}`, 'Content-Type': 'application/json', Accept: accept, 'Mcp-Session-Id': sid },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'crawl', _meta: { progressToken: 't' }, arguments: { url: `${fixtures.url}/chain?n=3&ms=400`, limit: 4, depth: 10 } } }),
+      });
+      post.catch(() => {});
+      await hit;
+      drop.abort();
+      await pollUntil(async () => (await inFlight()) === 0, { timeout: scaled(5000), what: `the dropped call to end (${accept})` });
     }
   });
 

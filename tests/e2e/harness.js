@@ -236,6 +236,16 @@ function startFixtures() {
       }
       return send(res, 200, MIME['.html'], `${PAGE_HEAD}<title>redirected</title></head><body><p id="done">end of the chain</p></body></html>`);
     }
+    // /chain?n=N&ms=M: a page answered after M ms that links to n=N-1 (a
+    // site that takes a while to crawl, page by page).
+    if (p === '/chain') {
+      const n = intParam(url, 'n', 3, 0, 1000);
+      const ms = intParam(url, 'ms', 0, 0, 60000);
+      const next = n > 0 ? `<a href="/chain?n=${n - 1}&amp;ms=${ms}">next</a>` : '';
+      later(res, ms, () => send(res, 200, MIME['.html'],
+        `${PAGE_HEAD}<title>chain ${n}</title></head><body><p>chain page ${n}</p>${next}</body></html>`));
+      return;
+    }
     // /download?bytes=N&ms=M[&chunked=1]: an attachment of N bytes sent in
     // 64 KiB chunks M ms apart, its size announced unless chunked; 'download'
     // is emitted with {path, sent, complete} when the response ends or the

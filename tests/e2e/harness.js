@@ -638,8 +638,13 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
           !a.some((x) => x.startsWith('--type='));
       });
       // A browser's child between fork and exec still shows the browser's
-      // command line: not a browser of its own.
-      return pids.filter((pid) => !pids.includes((procStat(pid) || {}).ppid));
+      // command line: not a browser of its own. Nor is a process that has
+      // gone (or is a zombie) by the time its parent is read: such a child
+      // exits at once.
+      return pids.filter((pid) => {
+        const st = procStat(pid);
+        return st && st.state !== 'Z' && !pids.includes(st.ppid);
+      });
     },
     // Profile dirs this daemon's Chromiums use right now: --user-data-dir of
     // its descendants, plus any ppod-profile-* in its private TMPDIR.

@@ -315,8 +315,10 @@ test('a viewer that stops reading does not slow the agent', async () => {
   await new Promise((r) => setTimeout(r, 500));
   const withStalled = await commandLatencies(agent.page);
   for (const ws of stalled) ws.terminate();
-  // Noise on a shared machine: bounded, not exact.
-  assert.ok(withStalled <= Math.max(base * 3, base + 25),
+  // Not a timing figure (bench/live.js measures the cost of viewers): the
+  // Chromium encoding frames shares the cores with the agent, but a viewer
+  // that reads nothing must never hold the agent's commands up.
+  assert.ok(withStalled <= base + scaled(250),
     `agent command p50 ${base.toFixed(1)} ms alone, ${withStalled.toFixed(1)} ms with stalled viewers`);
   assert.ok(s);
 });

@@ -153,7 +153,11 @@ static int parse_head(const pb_buf *b, head *h) {
   if (!end || end - d > HEAD_MAX) return PB_EINVAL;
   h->body_at = (size_t)(end - d) + 4;
   if (strncmp(d, "HTTP/1.", 7) || end - d < 12) return PB_EINVAL;
-  h->status = atoi(d + 9);
+  /* The status: exactly three digits after "HTTP/1.x ". */
+  for (int i = 9; i < 12; i++) {
+    if (d[i] < '0' || d[i] > '9') return PB_EINVAL;
+    h->status = h->status * 10 + (d[i] - '0');
+  }
   const char *line = strstr(d, "\r\n") + 2;
   while (line < end) {
     const char *eol = strstr(line, "\r\n");

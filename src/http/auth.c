@@ -75,8 +75,8 @@ int authenticate(pb_server *s, req *r, struct lws *wsi, int query_ok) {
              lws_get_urlarg_by_name(wsi, "token=", hdr, sizeof(hdr))) {
     if (!query_ok) {
       answer_error(r, PB_CODE_UNAUTHORIZED,
-                   "?token= is accepted only on the session WebSocket and "
-                   "discovery URLs; "
+                   "?token= is accepted only on the session WebSocket, "
+                   "discovery and Browserless-compatible URLs; "
                    "send 'Authorization: Bearer <token>'");
       return -1;
     }

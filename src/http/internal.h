@@ -152,6 +152,7 @@ struct req {
   size_t stream_sent;
   const char *xh_name; /* "mcp-session-id:" */
   char xh_value[80];
+  unsigned compat_flags; /* what a peer-shaped request asked of its answer (compat.c) */
 };
 
 struct pss {

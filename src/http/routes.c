@@ -17,6 +17,7 @@
 static const char *const image_types[] = {"image/png", "image/jpeg", "image/webp", NULL};
 static const char *const pdf_types[] = {"application/pdf", NULL};
 static const char *const json_types[] = {"application/json", NULL};
+static const char *const html_types[] = {"text/html", NULL};
 static const char *const junit_types[] = {"application/json", "application/xml", NULL};
 static const char *const mcp_types[] = {"application/json", "text/event-stream", NULL};
 
@@ -29,6 +30,16 @@ static const char *const mcp_types[] = {"application/json", "text/event-stream",
     .method = PB_METHOD_POST, .pattern = path_, .auth = PB_AUTH_TOKEN, .body = PB_BODY_JSON,   \
     .schema = schema_, .admit = PB_ADMIT_QUICK, .kind = kind_, .op = op_, .summary = summary_, \
     .ok_description = ok_, .ok_types = types_                                                  \
+  }
+
+/* A quick action's op under a peer's path, request and answer shapes
+ * (compat.c): billed under the same kind as its /browser/ twin. */
+#define BROWSERLESS(path_, schema_, kind_, op_, summary_, ok_, types_)                       \
+  {                                                                                          \
+    .method = PB_METHOD_POST, .pattern = path_, .auth = PB_AUTH_TOKEN_OR_QUERY,              \
+    .body = PB_BODY_JSON, .schema = schema_, .admit = PB_ADMIT_QUICK, .kind = kind_,         \
+    .op = op_, .summary = summary_, .ok_description = ok_, .ok_types = types_,               \
+    .compat = PB_COMPAT_BROWSERLESS                                                          \
   }
 
 /* A read answered on the I/O thread. */
@@ -59,6 +70,25 @@ static const pb_route routes[] = {
     QUICK("/browser/scrape", "scrape", "scrape", pb_op_scrape,
           "Text, HTML, attributes and boxes of elements",
           "{\"success\":true,\"result\":[{\"selector\",\"results\":[...]}]}", json_types),
+    /* Browserless v2's paths for the same four ops, with its request and
+     * answer shapes (compat.c): ?token= too, as its clients send it. */
+    BROWSERLESS("/chromium/screenshot", "screenshot", "screenshot", pb_op_screenshot,
+                "Browserless-compatible screenshot", "The image bytes.", image_types),
+    BROWSERLESS("/screenshot", "screenshot", "screenshot", pb_op_screenshot,
+                "Browserless-compatible screenshot", "The image bytes.", image_types),
+    BROWSERLESS("/chromium/pdf", "pdf", "pdf", pb_op_pdf, "Browserless-compatible PDF",
+                "The PDF bytes.", pdf_types),
+    BROWSERLESS("/pdf", "pdf", "pdf", pb_op_pdf, "Browserless-compatible PDF", "The PDF bytes.",
+                pdf_types),
+    BROWSERLESS("/chromium/content", "content", "content", pb_op_content,
+                "Browserless-compatible content", "The page's HTML (text/html).", html_types),
+    BROWSERLESS("/content", "content", "content", pb_op_content,
+                "Browserless-compatible content", "The page's HTML (text/html).", html_types),
+    BROWSERLESS("/chromium/scrape", "scrape", "scrape", pb_op_scrape,
+                "Browserless-compatible scrape",
+                "{\"data\":[{\"selector\",\"results\":[...]}],\"debug\":null}", json_types),
+    BROWSERLESS("/scrape", "scrape", "scrape", pb_op_scrape, "Browserless-compatible scrape",
+                "{\"data\":[{\"selector\",\"results\":[...]}],\"debug\":null}", json_types),
     QUICK("/browser/links", "links", "links", pb_op_links, "The links of a page as absolute URLs",
           "{\"success\":true,\"result\":[\"https://...\"]}", json_types),
     QUICK("/browser/markdown", "markdown", "markdown", pb_op_markdown,

@@ -38,6 +38,13 @@ typedef enum {
                      * handler on the I/O thread once complete (http/mcp.c) */
 } pb_route_body;
 
+/* A peer's request and answer shapes over a row's op (http/compat.c). */
+typedef enum {
+  PB_COMPAT_NONE = 0,
+  PB_COMPAT_BROWSERLESS, /* Browserless v2: ?token=/?timeout=, text/html content,
+                          * {data, debug} scrape, errors as text */
+} pb_route_compat;
+
 /* A row. Patterns are literal bytes, "{id}" (one path segment of 1..79
  * bytes) and a final "*" (the rest of the path, maybe empty, '/' too); the
  * first of "{id}" and "*" is the row's parameter. */
@@ -68,6 +75,7 @@ typedef struct {
   const char *summary;
   const char *ok_description;
   const char *const *ok_types;
+  pb_route_compat compat; /* the request and answer mapped to a peer's shapes */
 } pb_route;
 
 typedef struct {

@@ -7,6 +7,7 @@
 
 #include "common/jsontext.h"
 #include "common/pb.h"
+#include "http/compat.h"
 #include "http/errors.h"
 #include "http/internal.h"
 #include "http/openapi.h"
@@ -147,6 +148,7 @@ void answer_error(req *r, pb_code code, const char *fmt, ...) {
   vsnprintf(r->res.message, sizeof(r->res.message), fmt, ap);
   va_end(ap);
   set_error_body(&r->res, r->rid);
+  compat_answer(r); /* a peer's error shape (compat.c) */
   answer_ready(r);
 }
 
@@ -212,6 +214,7 @@ static void job_main(void *arg) {
     auth_dead_fail(r);
   if (r->res.err)
     set_error_body(&r->res, r->rid);
+  compat_answer(r); /* a peer's answer shape, off the I/O thread (compat.c) */
   pb_ledger_close(s->ledger, usage_id, pb_wall_ms(), r->res.status);
   pb_metrics_job(s->metrics, pb_now_ms() - r->t0);
 }
@@ -382,6 +385,8 @@ static void start_job(pb_server *s, req *r) {
     answer_error(r, PB_CODE_INVALID_REQUEST, "%s", err);
     return;
   }
+  if (compat_request(s, r)) /* a peer's request shape (compat.c) */
+    return;
   int rc = pb_schemas_validate(s->schemas, r->route->schema, r->json, err,
                                sizeof(err));
   if (rc) {
@@ -874,6 +879,7 @@ void req_kill(req *r, int rc) {
   if (atomic_compare_exchange_strong(&r->stage, &queued, 2)) {
     auth_dead_fail(r);
     set_error_body(&r->res, r->rid);
+    compat_answer(r);
     answer_ready(r);
   }
 }

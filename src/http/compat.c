@@ -233,6 +233,14 @@ int compat_request(pb_server *s, req *r) {
   return 0;
 }
 
+void compat_job(req *r) {
+  if (!r->route || r->route->compat != PB_COMPAT_BROWSERLESS) return;
+  unsigned f = r->compat_flags;
+  r->job.opts.scrape_debug = (f & BL_DEBUG_HTML ? PB_SCRAPE_DEBUG_HTML : 0) |
+                             (f & BL_DEBUG_COOKIES ? PB_SCRAPE_DEBUG_COOKIES : 0) |
+                             (f & BL_DEBUG_SCREENSHOT ? PB_SCRAPE_DEBUG_SCREENSHOT : 0);
+}
+
 /* An error as Browserless answers one: the status, and the message as
  * plain text; our code in X-Error-Code (the request id is in X-Request-Id
  * as on every answer). */
@@ -273,48 +281,46 @@ static void answer_content(req *r) {
   cJSON_Delete(o);
 }
 
-/* /scrape: {"data":[{selector, results}], "debug": null | {...}}. What
- * debugOpts asks for and the scrape op does not capture (console messages,
- * cookies, the HTML, the network, a screenshot) is answered empty or null,
- * and named in X-Debug-Unavailable so a client can tell "none" from "not
- * captured". */
+/* /scrape: {"data":[{selector, results}], "debug": null | {...}}. The op
+ * captures debugOpts' html, cookies and screenshot; console messages and
+ * the network log are not recorded by it, so they are answered empty and
+ * named in X-Debug-Unavailable when asked for, for a client to tell "none"
+ * from "not captured". */
 static void answer_scrape(req *r) {
   cJSON *o = envelope(&r->res);
   cJSON *data = o ? cJSON_DetachItemFromObjectCaseSensitive(o, "result") : NULL;
+  cJSON *got = o ? cJSON_DetachItemFromObjectCaseSensitive(o, "debug") : NULL;
   cJSON_Delete(o);
-  if (!data) return;
+  if (!data) {
+    cJSON_Delete(got);
+    return;
+  }
   cJSON *out = cJSON_CreateObject();
   cJSON_AddItemToObject(out, "data", data);
   unsigned f = r->compat_flags;
   if (f & BL_DEBUG) {
     cJSON *d = cJSON_AddObjectToObject(out, "debug");
     cJSON_AddArrayToObject(d, "console");
-    cJSON_AddNullToObject(d, "cookies");
-    cJSON_AddNullToObject(d, "html");
+    static const char *const captured[] = {"cookies", "html", "screenshot"};
+    for (size_t k = 0; k < 3; k++) {
+      cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(got, captured[k]);
+      cJSON_AddItemToObject(d, captured[k], v ? v : cJSON_CreateNull());
+    }
     cJSON *net = cJSON_AddObjectToObject(d, "network");
     cJSON_AddArrayToObject(net, "inbound");
     cJSON_AddArrayToObject(net, "outbound");
-    cJSON_AddNullToObject(d, "screenshot");
-    static const struct {
-      unsigned flag;
-      const char *name;
-    } parts[] = {{BL_DEBUG_CONSOLE, "console"},
-                 {BL_DEBUG_COOKIES, "cookies"},
-                 {BL_DEBUG_HTML, "html"},
-                 {BL_DEBUG_NETWORK, "network"},
-                 {BL_DEBUG_SCREENSHOT, "screenshot"}};
-    size_t used = 0;
-    r->xh_value[0] = '\0';
-    for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++) {
-      if (!(f & parts[k].flag)) continue;
-      int n = snprintf(r->xh_value + used, sizeof(r->xh_value) - used, "%s%s", used ? "," : "",
-                       parts[k].name);
-      if (n > 0 && used + (size_t)n < sizeof(r->xh_value)) used += (size_t)n;
+    const char *missing = (f & BL_DEBUG_CONSOLE) && (f & BL_DEBUG_NETWORK) ? "console,network"
+                          : f & BL_DEBUG_CONSOLE                           ? "console"
+                          : f & BL_DEBUG_NETWORK                           ? "network"
+                                                                           : NULL;
+    if (missing) {
+      r->xh_name = "x-debug-unavailable:";
+      pb_strlcpy(r->xh_value, missing, sizeof(r->xh_value));
     }
-    if (used) r->xh_name = "x-debug-unavailable:";
   } else {
     cJSON_AddNullToObject(out, "debug");
   }
+  cJSON_Delete(got);
   pb_op_json_object(&r->res, out);
 }
 

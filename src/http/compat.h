@@ -21,6 +21,10 @@ typedef struct pb_server pb_server;
  * them (I/O thread). 0 to go on; else the refusal is answered on r. */
 int compat_request(pb_server *s, req *r);
 
+/* After the body became r->job.opts (I/O thread): what the mapped request
+ * asks of the op beyond the body (scrape's debug captures). */
+void compat_job(req *r);
+
 /* Maps r's answer (r->res) into the peer's shape, success or error: on the
  * job thread before the answer is handed back, and on the I/O thread for
  * refusals made there. Idempotent; a no-op for rows without .compat. */

@@ -34,12 +34,12 @@ static const char *const mcp_types[] = {"application/json", "text/event-stream",
 
 /* A quick action's op under a peer's path, request and answer shapes
  * (compat.c): billed under the same kind as its /browser/ twin. */
-#define BROWSERLESS(path_, schema_, kind_, op_, summary_, ok_, types_)                       \
-  {                                                                                          \
-    .method = PB_METHOD_POST, .pattern = path_, .auth = PB_AUTH_TOKEN_OR_QUERY,              \
-    .body = PB_BODY_JSON, .schema = schema_, .admit = PB_ADMIT_QUICK, .kind = kind_,         \
-    .op = op_, .summary = summary_, .ok_description = ok_, .ok_types = types_,               \
-    .compat = PB_COMPAT_BROWSERLESS                                                          \
+#define BROWSERLESS(path_, schema_, kind_, op_, summary_, ok_, types_)                          \
+  {                                                                                             \
+    .method = PB_METHOD_POST, .pattern = path_, .auth = PB_AUTH_TOKEN_OR_QUERY,                 \
+    .body = PB_BODY_JSON, .schema = schema_, .admit = PB_ADMIT_QUICK, .kind = kind_, .op = op_, \
+    .summary = summary_, .ok_description = ok_, .ok_types = types_,                             \
+    .compat = PB_COMPAT_BROWSERLESS                                                             \
   }
 
 /* A read answered on the I/O thread. */
@@ -82,8 +82,8 @@ static const pb_route routes[] = {
                 pdf_types),
     BROWSERLESS("/chromium/content", "content", "content", pb_op_content,
                 "Browserless-compatible content", "The page's HTML (text/html).", html_types),
-    BROWSERLESS("/content", "content", "content", pb_op_content,
-                "Browserless-compatible content", "The page's HTML (text/html).", html_types),
+    BROWSERLESS("/content", "content", "content", pb_op_content, "Browserless-compatible content",
+                "The page's HTML (text/html).", html_types),
     BROWSERLESS("/chromium/scrape", "scrape", "scrape", pb_op_scrape,
                 "Browserless-compatible scrape",
                 "{\"data\":[{\"selector\",\"results\":[...]}],\"debug\":null}", json_types),

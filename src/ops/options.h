@@ -196,7 +196,15 @@ typedef struct {
   /* The whole validated body, for operations that keep it as it is (POST
    * /browser/crawl stores it, to resume after a restart). */
   const cJSON *body;
+  /* Scrape: what else to capture after the elements, PB_SCRAPE_DEBUG_*
+   * bits. Set by a peer's request mapping (http/compat.c: Browserless'
+   * debugOpts), never read from a body. */
+  unsigned scrape_debug;
 } pb_request;
+
+#define PB_SCRAPE_DEBUG_HTML 1u       /* the page's HTML */
+#define PB_SCRAPE_DEBUG_COOKIES 2u    /* the page's cookies, as CDP gives them */
+#define PB_SCRAPE_DEBUG_SCREENSHOT 4u /* a full-page JPEG, base64 */
 
 /* Fills o with every default (no url, no html). Cannot fail. */
 void pb_request_default(pb_request *o);

@@ -2,6 +2,7 @@
  * attributes and boxes. */
 #include "ops/nav.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Returns [{selector, results:[...]}], or {invalid: selector} for the first
@@ -15,6 +16,34 @@ static const char scrape_js[] =
     "     attributes: Array.from(el.attributes, a => ({name: a.name, value: a.value})),"
     "     top: r.top + scrollY, left: r.left + scrollX, width: r.width, height: r.height}; })}); }"
     " return out; }";
+
+/* What job->opts.scrape_debug asks for, from the page as the scrape left
+ * it, into debug: html (page.content()), cookies (page.cookies(): CDP's
+ * cookies of the page's URL) and screenshot (Browserless' debug capture: a
+ * full-page JPEG at quality 20, base64). On failure res holds the error. */
+static int scrape_debug(pb_nav *nav, unsigned what, cJSON *debug, pb_op_result *res) {
+  if (what & PB_SCRAPE_DEBUG_HTML) {
+    cJSON *html = NULL;
+    if (pb_nav_content(nav, &html, res)) return -1;
+    cJSON_AddItemToObject(debug, "html", html);
+  }
+  if (what & PB_SCRAPE_DEBUG_COOKIES) {
+    cJSON *got = NULL;
+    int rc = pb_nav_call(nav, "Network.getCookies", NULL, &got);
+    if (rc) return pb_op_fail_rc(res, rc, "reading the cookies");
+    cJSON *cookies = cJSON_DetachItemFromObjectCaseSensitive(got, "cookies");
+    cJSON_Delete(got);
+    cJSON_AddItemToObject(debug, "cookies", cookies ? cookies : cJSON_CreateArray());
+  }
+  if (what & PB_SCRAPE_DEBUG_SCREENSHOT) {
+    pb_screenshot_opts shot = {.type = "jpeg", .quality = 20, .full_page = 1, .cut_at_max = 1};
+    char *b64 = NULL;
+    if (pb_op_capture(nav, &shot, res, &b64)) return -1;
+    cJSON_AddStringToObject(debug, "screenshot", b64 ? b64 : "");
+    free(b64);
+  }
+  return 0;
+}
 
 int pb_op_scrape(pb_job *job, pb_op_result *res) {
   cJSON *selectors = cJSON_CreateArray();
@@ -30,6 +59,16 @@ int pb_op_scrape(pb_job *job, pb_op_result *res) {
   char err[512];
   int rc = pb_nav_apply(nav, scrape_js, args, &out, err, sizeof(err));
   cJSON_Delete(args);
+  cJSON *debug = NULL;
+  if (!rc && job->opts.scrape_debug && cJSON_IsArray(out)) {
+    debug = cJSON_CreateObject();
+    if (scrape_debug(nav, job->opts.scrape_debug, debug, res)) {
+      cJSON_Delete(debug);
+      cJSON_Delete(out);
+      pb_nav_close(nav, res);
+      return -1;
+    }
+  }
   pb_nav_close(nav, res);
   if (rc == PB_EINVAL) return pb_op_fail(res, PB_CODE_PAGE_ERROR, "scraping: %s", err);
   if (rc) return pb_op_fail_rc(res, rc, "scraping");
@@ -37,7 +76,13 @@ int pb_op_scrape(pb_job *job, pb_op_result *res) {
   if (cJSON_IsString(bad)) {
     pb_op_fail(res, PB_CODE_INVALID_SELECTOR, "'%s' is not a valid CSS selector", bad->valuestring);
     cJSON_Delete(out);
+    cJSON_Delete(debug);
     return -1;
   }
-  return pb_op_json(res, out);
+  if (!debug) return pb_op_json(res, out);
+  cJSON *env = cJSON_CreateObject();
+  cJSON_AddBoolToObject(env, "success", 1);
+  cJSON_AddItemToObject(env, "result", out);
+  cJSON_AddItemToObject(env, "debug", debug);
+  return pb_op_json_object(res, env);
 }

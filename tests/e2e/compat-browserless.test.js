@@ -139,9 +139,22 @@ function checkScrape(ex, res) {
   }
   if (by.a) assert.ok(by.a.some((r) => r.text === 'More information...'), 'the link\'s text');
   if (ex.body.debugOpts) {
+    const o = ex.body.debugOpts;
     assert.ok(j.debug && Array.isArray(j.debug.console), 'debug.console[]');
     assert.ok(j.debug.network && Array.isArray(j.debug.network.inbound) && Array.isArray(j.debug.network.outbound), 'debug.network');
-    for (const k of ['cookies', 'html', 'screenshot']) assert.ok(k in j.debug, `debug.${k}`);
+    // What the op captures is there; what it does not is named, not faked.
+    if (o.html) assert.ok(typeof j.debug.html === 'string' && j.debug.html.includes(PAGE_TITLE), 'debug.html is the page');
+    else assert.equal(j.debug.html, null);
+    if (o.cookies) assert.ok(Array.isArray(j.debug.cookies), 'debug.cookies[]');
+    else assert.equal(j.debug.cookies, null);
+    if (o.screenshot) {
+      assert.equal(typeof j.debug.screenshot, 'string');
+      assert.ok(Buffer.from(j.debug.screenshot, 'base64').subarray(0, 3).equals(JPEG_MAGIC), 'debug.screenshot is a base64 JPEG');
+    } else {
+      assert.equal(j.debug.screenshot, null);
+    }
+    const unavailable = [o.console && 'console', o.network && 'network'].filter(Boolean).join(',');
+    assert.equal(res.headers['x-debug-unavailable'], unavailable || undefined, 'X-Debug-Unavailable');
   } else {
     assert.equal(j.debug, null, 'debug is null without debugOpts');
   }
@@ -333,6 +346,22 @@ describe('Browserless-compatible routes', { timeout: scaled(600000) }, () => {
     // GET is not a method of these routes.
     const get = await httpRequest(daemon.port, 'GET', `/chromium/content?token=${encodeURIComponent(daemon.token)}`);
     assert.equal(get.status, 405);
+  });
+
+  it('scrape debugOpts: the cookies the page holds, the HTML after the scrape; only what is asked', async () => {
+    const res = await post('/chromium/scrape', {
+      ...page(), elements: [{ selector: 'h1' }],
+      cookies: [{ name: 'bl_session', value: 'v1', url: fixtures.url }],
+      debugOpts: { cookies: true, html: true },
+    });
+    assert.equal(res.status, 200, text(res).slice(0, 300));
+    assert.ok(res.json.debug.cookies.some((c) => c.name === 'bl_session' && c.value === 'v1'), 'the cookie set by the body');
+    assert.match(res.json.debug.html, /Compat Fixture Domain/);
+    assert.equal(res.json.debug.screenshot, null, 'not asked');
+    assert.equal(res.headers['x-debug-unavailable'], undefined, 'nothing asked is missing');
+    // The same op on /browser/scrape: its answer unchanged.
+    const ours = await daemon.request('POST', '/browser/scrape', { json: { ...page(), elements: [{ selector: 'h1' }] } });
+    assert.deepEqual(Object.keys(ours.json).sort(), ['result', 'success']);
   });
 
   it('the egress guard is the same: a private destination is refused as on /browser/*', async () => {

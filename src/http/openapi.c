@@ -170,10 +170,27 @@ static const char *method_name(pb_method m) {
 
 static void add_route(bld *b, cJSON *paths, const pb_route *rt, const cJSON *schema) {
   cJSON *op = b_obj(b, b_obj(b, paths, rt->pattern), method_name(rt->method));
-  b_str(b, op, "operationId", rt->schema);
+  char opid[96];
+  snprintf(opid, sizeof(opid), "%s", rt->schema);
+  if (rt->compat == PB_COMPAT_BROWSERLESS) {
+    /* One id per path: "browserless_chromium_scrape", "browserless_scrape". */
+    snprintf(opid, sizeof(opid), "browserless%s", rt->pattern);
+    for (char *c = opid; *c; c++)
+      if (*c == '/') *c = '_';
+  }
+  b_str(b, op, "operationId", opid);
   b_str(b, op, "summary", rt->summary);
   const cJSON *desc = cJSON_GetObjectItemCaseSensitive(schema, "description");
-  if (cJSON_IsString(desc)) b_str(b, op, "description", desc->valuestring);
+  if (rt->compat == PB_COMPAT_BROWSERLESS)
+    b_str(b, op, "description",
+          "Browserless v2 compatibility: the operation, schema, limits and billing of the "
+          "/browser/ route of the same name, in Browserless' shapes. Query: ?token= (or the "
+          "Authorization header) and ?timeout= (ms, 0 to 120000); any other parameter is 400 "
+          "UNSUPPORTED_OPTION. The viewport defaults to 800x600. /content answers text/html, "
+          "/scrape {data, debug} (debugOpts: html, cookies, screenshot). Errors are text/plain, "
+          "the code in X-Error-Code.");
+  else if (cJSON_IsString(desc))
+    b_str(b, op, "description", desc->valuestring);
 
   cJSON *body = b_obj(b, op, "requestBody");
   b_add(b, body, "required", cJSON_CreateTrue());
@@ -190,7 +207,9 @@ static void add_route(bld *b, cJSON *paths, const pb_route *rt, const cJSON *sch
   cJSON *content = b_obj(b, ok, "content");
   for (const char *const *t = rt->ok_types; *t; t++) {
     cJSON *media = b_obj(b, content, *t);
-    if (!strcmp(*t, "application/json"))
+    if (!strcmp(*t, "application/json") && rt->compat == PB_COMPAT_BROWSERLESS)
+      b_str(b, b_obj(b, media, "schema"), "type", "object"); /* {data, debug} */
+    else if (!strcmp(*t, "application/json"))
       b_ref(b, media, "schema", "#/components/schemas/SuccessEnvelope");
     else if (!strncmp(*t, "text/", 5))
       b_str(b, b_obj(b, media, "schema"), "type", "string");

@@ -364,6 +364,17 @@ describe('Browserless-compatible routes', { timeout: scaled(600000) }, () => {
     assert.deepEqual(Object.keys(ours.json).sort(), ['result', 'success']);
   });
 
+  it('/openapi.json lists the eight paths, each with its own operationId', async () => {
+    const doc = (await daemon.request('GET', '/openapi.json', { token: null })).json;
+    const ids = [];
+    for (const p of Object.values(doc.paths)) for (const op of Object.values(p)) if (op.operationId) ids.push(op.operationId);
+    assert.equal(new Set(ids).size, ids.length, `operationIds are unique: ${ids.join(' ')}`);
+    for (const e of ENDPOINTS) {
+      for (const p of [`/chromium/${e}`, `/${e}`]) assert.ok(doc.paths[p] && doc.paths[p].post, p);
+    }
+    assert.ok(doc.paths['/chromium/content'].post.responses['200'].content['text/html']);
+  });
+
   it('the egress guard is the same: a private destination is refused as on /browser/*', async () => {
     for (const url of ['http://169.254.169.254/latest/meta-data/', 'http://10.0.0.1/', 'file:///etc/passwd']) {
       const ours = await daemon.request('POST', '/browser/content', { json: { url } });

@@ -7,6 +7,7 @@
 #include "ops/crawl.h"
 #include "test.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const pb_route *find(const char *path, pb_method m) {
@@ -137,7 +138,7 @@ static void test_table(void) {
     const pb_route *rt = &rows[i];
     ASSERT((rt->op != NULL) != (rt->handler != NULL));
     if (rt->body == PB_BODY_JSON) {
-      bodies++;
+      bodies += rt->compat == PB_COMPAT_NONE;
       ASSERT(rt->op != NULL && rt->schema && pb_schemas_get(s, rt->schema));
       ASSERT(rt->summary && rt->ok_description && rt->ok_types);
       ASSERT(rt->admit != PB_ADMIT_NONE);
@@ -180,7 +181,37 @@ static void test_crawl(void) {
   ASSERT(pb_route_find("/browser/crawl/a/b", PB_METHOD_GET, NULL) == NULL);
 }
 
+/* Browserless' paths: each is its /browser/ twin's op, schema, admission
+ * and ledger kind, with ?token= and the compat mapping; nothing else. */
+static void test_browserless(void) {
+  static const char *const ops[] = {"screenshot", "pdf", "content", "scrape"};
+  for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+    char ours[64], prefixed[64], bare[64];
+    snprintf(ours, sizeof(ours), "/browser/%s", ops[i]);
+    snprintf(prefixed, sizeof(prefixed), "/chromium/%s", ops[i]);
+    snprintf(bare, sizeof(bare), "/%s", ops[i]);
+    const pb_route *twin = find(ours, PB_METHOD_POST);
+    ASSERT(twin != NULL && twin->compat == PB_COMPAT_NONE);
+    const char *paths[2] = {prefixed, bare};
+    for (int k = 0; k < 2; k++) {
+      const pb_route *rt = find(paths[k], PB_METHOD_POST);
+      ASSERT(rt != NULL);
+      ASSERT_EQ(rt->compat, PB_COMPAT_BROWSERLESS);
+      ASSERT(rt->op == twin->op);
+      ASSERT_STR_EQ(rt->schema, twin->schema);
+      ASSERT_STR_EQ(rt->kind, twin->kind);
+      ASSERT_EQ(rt->admit, twin->admit);
+      ASSERT_EQ(rt->auth, PB_AUTH_TOKEN_OR_QUERY);
+      ASSERT(find(paths[k], PB_METHOD_GET) == NULL);
+    }
+  }
+  ASSERT(find("/chromium/function", PB_METHOD_POST) == NULL);
+  ASSERT(pb_route_resource("/chromium/", NULL) == NULL);
+  ASSERT(pb_route_resource("/content/x", NULL) == NULL);
+}
+
 int main(void) {
+  RUN(test_browserless);
   RUN(test_mcp);
   RUN(test_exact);
   RUN(test_traces);

@@ -15,6 +15,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const {
   useDaemon, scaled, PNG_MAGIC, decodePng, FIXTURES_DIR, createAccount, httpRequest,
+  acquireSession, releaseSession,
 } = require('./harness');
 const { sql } = require('./metricsutil');
 
@@ -262,6 +263,24 @@ describe('Browserless-compatible routes', { timeout: scaled(600000) }, () => {
     assert.equal(both.status, 200);
     assert.equal(await count('test'), mine0 + 1, 'the header\'s account is billed');
     assert.equal(await count('bl-other'), other0 + 1);
+  });
+
+  it('another account\'s session id is not found, whichever token carries it', async () => {
+    const intruder = await createAccount(daemon.dataDir, 'bl-intruder');
+    const { sessionId } = await acquireSession(daemon);
+    try {
+      for (const route of ['/chromium/content', '/scrape']) {
+        const body = { ...page(), sessionId, ...(route === '/scrape' ? { elements: [{ selector: 'h1' }] } : {}) };
+        expectText(await post(route, body, { query: `token=${encodeURIComponent(intruder)}` }),
+          404, 'SESSION_NOT_FOUND', `${route} with another account's session`);
+      }
+      // Its own account runs in it.
+      const mine = await post('/chromium/content', { ...page(), sessionId });
+      assert.equal(mine.status, 200, text(mine).slice(0, 200));
+      assert.ok(text(mine).includes(PAGE_TITLE));
+    } finally {
+      await releaseSession(daemon, sessionId);
+    }
   });
 
   it('each route is metered under its op\'s kind, through the same ledger', async () => {

@@ -823,6 +823,11 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
                                     (unsigned char *)r->xh_value, (int)strlen(r->xh_value), &p,
                                     end))
       return -1;
+    for (const char *const *h = r->xh_static; h && h[0] && h[1]; h += 2)
+      if (lws_add_http_header_by_name(wsi, (const unsigned char *)h[0],
+                                      (const unsigned char *)h[1], (int)strlen(h[1]),
+                                      &p, end))
+        return -1;
     if (r->close_after && lws_add_http_header_by_token(
                               wsi, WSI_TOKEN_CONNECTION,
                               (const unsigned char *)"close", 5, &p, end))
@@ -1130,6 +1135,8 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
     rc = discovery_init(s);
   if (!rc)
     rc = mcp_init(s);
+  if (!rc)
+    rc = docs_init(s);
   if (rc) {
     pb_server_free(s);
     return rc;
@@ -1219,6 +1226,7 @@ void pb_server_free(pb_server *s) {
   pthread_cond_destroy(&s->watch_cv);
   free(s->watch_ids);
   free(s->openapi);
+  docs_free(s);
   discovery_free(s);
   mcp_free(s);
   pb_admit_accounts_free(&s->accts);

@@ -95,6 +95,8 @@ typedef struct {
   pb_buf out;
   int rc; /* first failure */
   const cJSON *doc;
+  int nest;  /* fields() calls open now */
+  int calls; /* fields() calls for this operation */
 } page;
 
 static void put(page *p, const char *s) {
@@ -330,7 +332,9 @@ static void field_row(page *p, const cJSON *owner, const char *name, const cJSON
  * properties of its allOf parts, its own properties. */
 static void fields(page *p, const cJSON *s, const char *prefix, int depth, int *rows) {
   s = deref(p->doc, s);
-  if (!s || p->rc) return;
+  /* A schema that includes itself (x-include-properties, allOf) ends here. */
+  if (!s || p->rc || p->nest >= 16 || ++p->calls > 4 * DOCS_MAX_FIELDS) return;
+  p->nest++;
   const char *inc = str_of(s, "x-include-properties");
   if (inc) fields(p, resolve(p->doc, inc), prefix, depth, rows);
   const cJSON *part;
@@ -344,6 +348,7 @@ static void fields(page *p, const cJSON *s, const char *prefix, int depth, int *
     if (cJSON_GetObjectItemCaseSensitive(prop, "not")) continue;
     field_row(p, s, prop->string, prop, prefix, depth, rows);
   }
+  p->nest--;
 }
 
 /* ---- examples --------------------------------------------------------- */
@@ -520,6 +525,7 @@ static void operation(page *p, const char *path, const char *method, const cJSON
   if (json) {
     put(p, "<h3>Request body (JSON)</h3>\n");
     int rows = 0;
+    p->calls = 0;
     size_t before = p->out.len;
     put(p, "<table><tr><th>Field</th><th>Type</th><th>Default</th><th>Description</th></tr>\n");
     size_t head = p->out.len;

@@ -71,7 +71,7 @@ static const char page_style[] =
     "code,pre{font:13px/1.45 ui-monospace,monospace}"
     "pre{background:#1d2330;color:#e8ecf3;padding:10px 12px;border-radius:6px;overflow-x:auto;"
     "white-space:pre-wrap;word-break:break-all}"
-    "nav ul{columns:2;padding-left:18px}nav li{break-inside:avoid}"
+    "nav ul{columns:2;padding:0;list-style:none}nav li{break-inside:avoid;margin:2px 0}"
     "section.op{border-top:1px solid #dde1e8;padding:8px 0 16px}"
     "h2{font-size:18px}h3{font-size:14px;margin:14px 0 4px;color:#445}"
     ".m{display:inline-block;min-width:58px;text-align:center;border-radius:4px;color:#fff;"
@@ -79,7 +79,8 @@ static const char page_style[] =
     ".m.get{background:#2f7d4f}.m.post{background:#2857a4}.m.delete{background:#a83232}"
     "table{border-collapse:collapse;width:100%;font-size:13px}"
     "th,td{text-align:left;vertical-align:top;border-bottom:1px solid #e4e7ec;padding:3px 6px}"
-    "td.f{white-space:nowrap}.req{color:#a83232}.auth{color:#556}"
+    "td.f{white-space:nowrap}td code{word-break:break-all}td:nth-child(4){width:45%}"
+    ".req{color:#a83232}.auth{color:#556}"
     "input[type=search]{font:inherit;padding:6px 8px;width:100%;max-width:420px;margin:8px 0}";
 
 static const char page_script[] =

@@ -739,12 +739,8 @@ void get_docs(pb_server *s, req *r) {
     return;
   }
   free(r->res.body);
-  r->res.body = malloc(s->docs_len + 1);
-  if (!r->res.body) {
-    answer_error(r, PB_CODE_INTERNAL_ERROR, "out of memory");
-    return;
-  }
-  memcpy(r->res.body, s->docs_html, s->docs_len + 1);
+  r->res.body = NULL; /* the server's page, sent as it is (res_static) */
+  r->res_static = s->docs_html;
   r->res.body_len = s->docs_len;
   r->res.content_type = "text/html; charset=utf-8";
   r->res.status = 200;

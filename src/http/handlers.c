@@ -115,8 +115,9 @@ void get_metrics(pb_server *s, req *r) {
 
 void get_openapi(pb_server *s, req *r) {
   free(r->res.body);
-  r->res.body = strdup(s->openapi ? s->openapi : "{}");
-  r->res.body_len = r->res.body ? strlen(r->res.body) : 0;
+  r->res.body = NULL; /* the server's copy, sent as it is (res_static) */
+  r->res_static = s->openapi ? s->openapi : "{}";
+  r->res.body_len = strlen(r->res_static);
   r->res.content_type = "application/json";
   r->res.status = 200;
   answer_ready(r);

@@ -158,6 +158,10 @@ struct req {
   char xh_value[80];
   /* More headers: name, value, ..., NULL (borrowed; outlive the answer). */
   const char *const *xh_static;
+  /* The answer's bytes when they are the server's own (res.body NULL,
+   * res.body_len their length): a page every client gets, sent without a
+   * copy per request. */
+  const char *res_static;
 };
 
 struct pss {

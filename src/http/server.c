@@ -845,7 +845,8 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
     size_t n = r->res.body_len - r->sent;
     if (n > CHUNK)
       n = CHUNK;
-    memcpy(s->wbuf + LWS_PRE, r->res.body + r->sent, n);
+    memcpy(s->wbuf + LWS_PRE,
+           (r->res_static && !r->res.body ? r->res_static : r->res.body) + r->sent, n);
     int last = r->sent + n == r->res.body_len;
     if (lws_write(wsi, s->wbuf + LWS_PRE, n,
                   last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)

@@ -93,6 +93,16 @@ describe('GET /docs', () => {
     assert.ok(again.body.equals(res.body));
   });
 
+  it('many clients at once get the same page, and the service stays up', async () => {
+    const one = (await daemon.request('GET', '/docs', { token: null })).body;
+    const all = await Promise.all(Array.from({ length: 40 }, () => daemon.request('GET', '/docs', { token: null })));
+    for (const r of all) {
+      assert.equal(r.status, 200);
+      assert.ok(r.body.equals(one));
+    }
+    assert.equal((await daemon.request('GET', '/healthz', { token: null })).status, 200);
+  });
+
   it('in a browser: every route of /openapi.json, each with a curl example; nothing else loaded, no errors', { timeout: scaled(60000) }, async () => {
     const page = await person.browser.newPage();
     const requests = [];

@@ -1,4 +1,5 @@
 #include "cli/commands.h"
+#include "cli/account.h"
 #include "cli/mcp.h"
 
 #include "cli/config.h"
@@ -349,6 +350,17 @@ const pb_cli_command pb_cli_commands[] = {
                     "(every page: file, url, status, title, error). Prints DIR at the end.",
      .flags = crawl_opts, .handler = pb_cli_crawl_run, .route = "/browser/crawl",
      .output = PB_CLI_OUT_RESULT, .min_args = 1, .max_args = 1},
+    {.name = "status", .summary = "The server (version, latency), the account and the token's expiry",
+     .description = "Exits 1 when the server cannot be reached, no token is configured, or the\n"
+                    "server refuses it (expired, revoked, invalid); warns on stderr when the\n"
+                    "token expires within 2 days.",
+     .flags = json_opts, .handler = pb_cli_status, .route = "/account",
+     .output = PB_CLI_OUT_RESULT},
+    {.name = "balance", .summary = "The account's balance and today's usage",
+     .description = "The balance is 'unmetered' when the account has none; usage counts\n"
+                    "today's closed work (UTC day) from the usage ledger.",
+     .flags = json_opts, .handler = pb_cli_balance, .route = "/account",
+     .output = PB_CLI_OUT_RESULT},
     {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
      .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
                     "~/.config/ppod/token. '-' reads it from stdin. --token and\n"

@@ -115,8 +115,9 @@ void get_metrics(pb_server *s, req *r) {
 
 void get_openapi(pb_server *s, req *r) {
   free(r->res.body);
-  r->res.body = strdup(s->openapi ? s->openapi : "{}");
-  r->res.body_len = r->res.body ? strlen(r->res.body) : 0;
+  r->res.body = NULL; /* the server's copy, sent as it is (res_static) */
+  r->res_static = s->openapi ? s->openapi : "{}";
+  r->res.body_len = strlen(r->res_static);
   r->res.content_type = "application/json";
   r->res.status = 200;
   answer_ready(r);
@@ -192,13 +193,13 @@ void get_history(pb_server *s, req *r) {
   answer_json(r, arr);
 }
 
-void get_limits(pb_server *s, req *r) {
+cJSON *limits_json(pb_server *s, int64_t account_id) {
   pb_limits l;
-  if (pb_limits_get(s->o.store, r->auth.account_id, &l)) pb_limits_default(&l);
+  if (pb_limits_get(s->o.store, account_id, &l)) pb_limits_default(&l);
   pb_session_info *v = NULL;
   size_t n = 0;
-  pb_sessions_list(s->o.ops->sessions, r->auth.account_id, &v, &n);
-  pb_admit_account *a = pb_admit_account_of(&s->accts, r->auth.account_id);
+  pb_sessions_list(s->o.ops->sessions, account_id, &v, &n);
+  pb_admit_account *a = pb_admit_account_of(&s->accts, account_id);
   int64_t wait = 0, avail = 0;
   pb_admit_acquisitions_left(a, &l, pb_now_ms(), &avail, &wait);
   int tokens = (int)avail;
@@ -226,7 +227,11 @@ void get_limits(pb_server *s, req *r) {
   cJSON_AddNumberToObject(o, "contextStorageMiB", (double)l.context_storage_mib);
   /* Session recordings kept (24 h): their MiB together. */
   cJSON_AddNumberToObject(o, "recordingStorageMiB", (double)l.recording_storage_mib);
-  answer_json(r, o);
+  return o;
+}
+
+void get_limits(pb_server *s, req *r) {
+  answer_json(r, limits_json(s, r->auth.account_id));
 }
 
 static int64_t urlarg_ms(struct lws *wsi, const char *name, int64_t def) {

@@ -89,6 +89,10 @@ struct pb_server {
   struct live_state *live_view; /* live view sockets (live.c); NULL until used */
   struct handoff_state *handoff; /* parked handoff polls (handoff.c); NULL until used */
   struct mcp_state *mcp;         /* MCP sessions and tool schemas (mcp.c) */
+  char *docs_html;               /* GET /docs, rendered at start (docs.c) */
+  size_t docs_len;
+  char *docs_csp;
+  const char *docs_headers[8]; /* its headers: name, value, ..., NULL */
   unsigned char wbuf[LWS_PRE + CHUNK];
 };
 
@@ -153,6 +157,12 @@ struct req {
   const char *xh_name; /* "mcp-session-id:" */
   char xh_value[80];
   unsigned compat_flags; /* what a peer-shaped request asked of its answer (compat.c) */
+  /* More headers: name, value, ..., NULL (borrowed; outlive the answer). */
+  const char *const *xh_static;
+  /* The answer's bytes when they are the server's own (res.body NULL,
+   * res.body_len their length): a page every client gets, sent without a
+   * copy per request. */
+  const char *res_static;
 };
 
 struct pss {
@@ -258,9 +268,22 @@ void get_history(pb_server *s, req *r);
 void get_limits(pb_server *s, req *r);
 void get_usage(pb_server *s, req *r);
 void get_session(pb_server *s, req *r);
+/* GET /browser/limits' result for the account (also in GET /account). */
+cJSON *limits_json(pb_server *s, int64_t account_id);
 void answer_websocket_only(pb_server *s, req *r);
 void answer_no_route(pb_server *s, req *r);
 void answer_traces_get_only(pb_server *s, req *r);
+
+/* ---- the account, the index and the reference (account.c, docs.c) ---- */
+
+/* GET /account: who the token is, its expiry, balance, limits, usage today. */
+void get_account(pb_server *s, req *r);
+/* GET /: the API index (JSON); GET /docs: the API reference page, rendered
+ * from s->openapi once, at start (docs_init; docs_free is NULL-safe). */
+void get_index(pb_server *s, req *r);
+void get_docs(pb_server *s, req *r);
+int docs_init(pb_server *s);
+void docs_free(pb_server *s);
 
 /* ---- CDP discovery (discovery.c) ---- */
 

@@ -1,7 +1,8 @@
 /* GET /openapi.json: an OpenAPI 3.1 document around the embedded schemas.
- * Its paths are the route table's rows that take a JSON body (http/routes.c,
- * with their summaries); everything else (error responses, envelopes, auth)
- * is shared. */
+ * Its paths are the route table's documented rows (http/routes.c: those
+ * with a summary, and every JSON-body row); everything else (error
+ * responses, envelopes, auth) is shared. Each operation carries x-auth
+ * ("none", "token" or "token-or-query"), which /docs shows. */
 #include "http/openapi.h"
 
 #include "common/pb.h"
@@ -12,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PB_OPENAPI_VERSION "0.1.0" /* of the HTTP API, not of OpenAPI */
 
 /* Failure statuses every body-taking route can answer, in the error envelope. */
 static const struct {
@@ -159,17 +159,84 @@ static void add_error_responses(bld *b, cJSON *components) {
 
 static const char *method_name(pb_method m) {
   switch (m) {
-    case PB_METHOD_GET:
-      return "get";
+    case PB_METHOD_POST:
+      return "post";
     case PB_METHOD_DELETE:
       return "delete";
-    default:
-      return "post";
+    default: /* a row for any method is documented as what a client does: GET */
+      return "get";
   }
 }
 
+int pb_openapi_path(const pb_route *rt, char *out, size_t cap) {
+  const char *p = rt->pattern;
+  const char *first = strstr(p, "{id}");
+  if (strchr(p, '*') || (first && strstr(first + 4, "{id}"))) p = pb_route_label(rt);
+  if (strchr(p, '*')) return PB_EINVAL;
+  size_t n = strlen(p);
+  if (n >= cap) return PB_ETOOBIG;
+  memcpy(out, p, n + 1);
+  return 0;
+}
+
+static const char *auth_name(pb_route_auth a) {
+  return a == PB_AUTH_NONE ? "none" : a == PB_AUTH_TOKEN ? "token" : "token-or-query";
+}
+
+/* The row's operation under its path (the path item is shared by the
+ * path's methods), with its summary and auth. NULL on failure (b->rc). */
+static cJSON *operation(bld *b, cJSON *paths, const pb_route *rt) {
+  char path[256];
+  int rc = pb_openapi_path(rt, path, sizeof(path));
+  if (rc) {
+    if (!b->rc) b->rc = rc;
+    return NULL;
+  }
+  cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, path);
+  if (!item) item = b_obj(b, paths, path);
+  if (!item) return NULL;
+  if (cJSON_GetObjectItemCaseSensitive(item, method_name(rt->method))) {
+    if (!b->rc) b->rc = PB_EEXIST; /* two documented rows for one operation */
+    return NULL;
+  }
+  cJSON *op = b_obj(b, item, method_name(rt->method));
+  if (!op) return NULL;
+  if (rt->summary) b_str(b, op, "summary", rt->summary);
+  b_str(b, op, "x-auth", auth_name(rt->auth));
+  if (rt->websocket) b_add(b, op, "x-websocket", cJSON_CreateTrue());
+  if (rt->auth == PB_AUTH_NONE) b_add(b, op, "security", cJSON_CreateArray());
+  if (rt->auth == PB_AUTH_TOKEN_OR_QUERY)
+    b_str(b, op, "description",
+          "The token may also be given as ?token=, for clients that cannot send a header.");
+  /* Every "{name}" of the path is a path parameter. */
+  cJSON *params = NULL;
+  for (const char *q = strchr(path, '{'); q && !b->rc; q = strchr(q + 1, '{')) {
+    const char *close = strchr(q, '}');
+    if (!close) break;
+    if (!params) {
+      params = cJSON_CreateArray();
+      b_add(b, op, "parameters", params);
+      if (b->rc) return NULL;
+    }
+    char name[64];
+    snprintf(name, sizeof(name), "%.*s", (int)(close - q - 1), q + 1);
+    cJSON *p = cJSON_CreateObject();
+    if (!p || !cJSON_AddItemToArray(params, p)) {
+      cJSON_Delete(p);
+      b->rc = PB_ENOMEM;
+      return NULL;
+    }
+    b_str(b, p, "name", name);
+    b_str(b, p, "in", "path");
+    b_add(b, p, "required", cJSON_CreateTrue());
+    b_str(b, b_obj(b, p, "schema"), "type", "string");
+  }
+  return b->rc ? NULL : op;
+}
+
 static void add_route(bld *b, cJSON *paths, const pb_route *rt, const cJSON *schema) {
-  cJSON *op = b_obj(b, b_obj(b, paths, rt->pattern), method_name(rt->method));
+  cJSON *op = operation(b, paths, rt);
+  if (!op) return;
   char opid[96];
   snprintf(opid, sizeof(opid), "%s", rt->schema);
   if (rt->compat == PB_COMPAT_BROWSERLESS) {
@@ -179,9 +246,9 @@ static void add_route(bld *b, cJSON *paths, const pb_route *rt, const cJSON *sch
       if (*c == '/') *c = '_';
   }
   b_str(b, op, "operationId", opid);
-  b_str(b, op, "summary", rt->summary);
   const cJSON *desc = cJSON_GetObjectItemCaseSensitive(schema, "description");
-  if (rt->compat == PB_COMPAT_BROWSERLESS)
+  if (rt->compat == PB_COMPAT_BROWSERLESS) {
+    cJSON_DeleteItemFromObjectCaseSensitive(op, "description"); /* said below, ?token= too */
     b_str(b, op, "description",
           "Browserless v2 compatibility: the operation, schema, limits and billing of the "
           "/browser/ route of the same name, in Browserless' shapes. Query: ?token= (or the "
@@ -189,7 +256,7 @@ static void add_route(bld *b, cJSON *paths, const pb_route *rt, const cJSON *sch
           "UNSUPPORTED_OPTION. The viewport defaults to 800x600. /content answers text/html, "
           "/scrape {data, debug} (debugOpts: html, cookies, screenshot). Errors are text/plain, "
           "the code in X-Error-Code.");
-  else if (cJSON_IsString(desc))
+  } else if (cJSON_IsString(desc) && !cJSON_GetObjectItemCaseSensitive(op, "description"))
     b_str(b, op, "description", desc->valuestring);
 
   cJSON *body = b_obj(b, op, "requestBody");
@@ -225,19 +292,20 @@ static void add_route(bld *b, cJSON *paths, const pb_route *rt, const cJSON *sch
 /* A route that takes a raw body (an upload): its bytes as they are, the
  * file's name in the query. */
 static void add_raw_route(bld *b, cJSON *paths, const pb_route *rt) {
-  cJSON *op = b_obj(b, b_obj(b, paths, rt->pattern), method_name(rt->method));
-  b_str(b, op, "summary", rt->summary);
-  cJSON *params = cJSON_CreateArray();
-  b_add(b, op, "parameters", params);
-  static const char *const names[] = {"id", "name"};
-  for (int i = 0; i < 2 && !b->rc; i++) {
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddItemToArray(params, p);
-    b_str(b, p, "name", names[i]);
-    b_str(b, p, "in", i ? "query" : "path");
-    b_add(b, p, "required", cJSON_CreateTrue());
-    b_str(b, b_obj(b, p, "schema"), "type", "string");
+  cJSON *op = operation(b, paths, rt);
+  if (!op) return;
+  cJSON *params = cJSON_GetObjectItemCaseSensitive(op, "parameters");
+  if (!params) {
+    params = cJSON_CreateArray();
+    b_add(b, op, "parameters", params);
   }
+  if (b->rc) return;
+  cJSON *p = cJSON_CreateObject();
+  cJSON_AddItemToArray(params, p);
+  b_str(b, p, "name", "name");
+  b_str(b, p, "in", "query");
+  b_add(b, p, "required", cJSON_CreateTrue());
+  b_str(b, b_obj(b, p, "schema"), "type", "string");
   cJSON *body = b_obj(b, op, "requestBody");
   b_add(b, body, "required", cJSON_CreateTrue());
   b_obj(b, b_obj(b, body, "content"), "application/octet-stream");
@@ -256,12 +324,14 @@ static void add_raw_route(bld *b, cJSON *paths, const pb_route *rt) {
 /* A route that takes its body whole (MCP's JSON-RPC, http/mcp.c): a
  * JSON-RPC message in, the answer media types of the row out. */
 static void add_whole_route(bld *b, cJSON *paths, const pb_route *rt) {
-  cJSON *op = b_obj(b, b_obj(b, paths, rt->pattern), method_name(rt->method));
-  b_str(b, op, "summary", rt->summary);
+  cJSON *op = operation(b, paths, rt);
+  if (!op) return;
   cJSON *body = b_obj(b, op, "requestBody");
   b_add(b, body, "required", cJSON_CreateTrue());
-  b_str(b, b_obj(b, b_obj(b, b_obj(b, body, "content"), "application/json"), "schema"), "type",
-        "object");
+  cJSON *schema = b_obj(b, b_obj(b, b_obj(b, body, "content"), "application/json"), "schema");
+  b_str(b, schema, "type", "object");
+  b_add(b, schema, "examples",
+        cJSON_Parse("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}]"));
   cJSON *responses = b_obj(b, op, "responses");
   cJSON *ok = b_obj(b, responses, "200");
   b_str(b, ok, "description", rt->ok_description);
@@ -278,28 +348,25 @@ static void add_whole_route(bld *b, cJSON *paths, const pb_route *rt) {
   }
 }
 
-/* A job route without a body that has a summary (a read or a cancel of a
- * resource named in the path): its {id} parameter and JSON answer. */
+/* A route without a body that has a summary (a read, a cancel, a page):
+ * its path parameters and its answer (the JSON envelope unless the row
+ * names other media types). */
 static void add_plain_route(bld *b, cJSON *paths, const pb_route *rt) {
-  /* A path may have several methods: one item per path. */
-  cJSON *item = cJSON_GetObjectItemCaseSensitive(paths, rt->pattern);
-  cJSON *op = b_obj(b, item ? item : b_obj(b, paths, rt->pattern), method_name(rt->method));
-  b_str(b, op, "summary", rt->summary);
-  if (strstr(rt->pattern, "{id}")) {
-    cJSON *params = cJSON_CreateArray();
-    b_add(b, op, "parameters", params);
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddItemToArray(params, p);
-    b_str(b, p, "name", "id");
-    b_str(b, p, "in", "path");
-    b_add(b, p, "required", cJSON_CreateTrue());
-    b_str(b, b_obj(b, p, "schema"), "type", "string");
-  }
+  cJSON *op = operation(b, paths, rt);
+  if (!op) return;
   cJSON *responses = b_obj(b, op, "responses");
   cJSON *ok = b_obj(b, responses, "200");
-  b_str(b, ok, "description", rt->summary);
-  b_ref(b, b_obj(b, b_obj(b, ok, "content"), "application/json"), "schema",
-        "#/components/schemas/SuccessEnvelope");
+  b_str(b, ok, "description", rt->ok_description ? rt->ok_description : rt->summary);
+  cJSON *content = b_obj(b, ok, "content");
+  if (!rt->ok_types) {
+    b_ref(b, b_obj(b, content, "application/json"), "schema",
+          "#/components/schemas/SuccessEnvelope");
+  } else {
+    for (const char *const *t = rt->ok_types; *t; t++) {
+      cJSON *media = b_obj(b, content, *t);
+      if (!strncmp(*t, "text/", 5)) b_str(b, b_obj(b, media, "schema"), "type", "string");
+    }
+  }
   for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
     char eref[96];
     snprintf(eref, sizeof(eref), "#/components/responses/%s", errors[i].name);
@@ -350,7 +417,7 @@ int pb_openapi_build(const pb_schemas *s, char **json_out) {
   b_str(&b, doc, "openapi", "3.1.0");
   cJSON *info = b_obj(&b, doc, "info");
   b_str(&b, info, "title", "ppod-browser");
-  b_str(&b, info, "version", PB_OPENAPI_VERSION);
+  b_str(&b, info, "version", PB_API_VERSION);
   b_str(&b, info, "description",
         "Headless browser automation: quick actions with Puppeteer option names, as Cloudflare "
         "Browser Rendering uses them. Every failure answers "
@@ -370,7 +437,7 @@ int pb_openapi_build(const pb_schemas *s, char **json_out) {
       add_raw_route(&b, paths, &routes[i]);
     else if (routes[i].body == PB_BODY_WHOLE)
       add_whole_route(&b, paths, &routes[i]);
-    else if (routes[i].op && routes[i].summary)
+    else if (routes[i].summary)
       add_plain_route(&b, paths, &routes[i]);
 
   if (!b.rc) {

@@ -20,6 +20,9 @@ static const char *const json_types[] = {"application/json", NULL};
 static const char *const html_types[] = {"text/html", NULL};
 static const char *const junit_types[] = {"application/json", "application/xml", NULL};
 static const char *const mcp_types[] = {"application/json", "text/event-stream", NULL};
+static const char *const text_types[] = {"text/plain", NULL};
+static const char *const html_types[] = {"text/html", NULL};
+static const char *const zip_types[] = {"application/zip", NULL};
 
 #define SESSION_LABEL "/browser/sessions/{id}"
 #define TRACE_LABEL "/browser/traces/{id}"
@@ -46,17 +49,75 @@ static const char *const mcp_types[] = {"application/json", "text/event-stream",
 #define GET(path_, auth_, handler_) \
   { .method = PB_METHOD_GET, .pattern = path_, .auth = auth_, .handler = handler_ }
 
+/* The same, documented: its summary and answer (/openapi.json, /docs). */
+#define GETD(path_, auth_, handler_, summary_, ok_)                                  \
+  {                                                                                  \
+    .method = PB_METHOD_GET, .pattern = path_, .auth = auth_, .handler = handler_,   \
+    .summary = summary_, .ok_description = ok_                                       \
+  }
+
 /* A URL of one of the account's sessions. */
 #define SESSION(method_, path_, auth_, handler_)                                              \
   {                                                                                           \
     .method = method_, .pattern = path_, .label = SESSION_LABEL, .auth = auth_, .session = 1, \
     .handler = handler_                                                                       \
   }
+/* The same, documented. */
+#define SESSIOND(method_, path_, auth_, handler_, summary_)                                   \
+  {                                                                                           \
+    .method = method_, .pattern = path_, .label = SESSION_LABEL, .auth = auth_, .session = 1, \
+    .handler = handler_, .summary = summary_                                                  \
+  }
 
 static const pb_route routes[] = {
-    GET("/healthz", PB_AUTH_NONE, get_healthz),
-    GET("/metrics", PB_AUTH_NONE, get_metrics), /* its own token: see get_metrics */
-    GET("/openapi.json", PB_AUTH_NONE, get_openapi),
+    /* The API describing itself (docs.c): the index, and the reference
+     * page rendered from /openapi.json. */
+    {.method = PB_METHOD_GET,
+     .pattern = "/",
+     .auth = PB_AUTH_NONE,
+     .handler = get_index,
+     .summary = "The API index: name, version, and links to the reference, OpenAPI, MCP and "
+                "health",
+     .ok_description = "{\"name\",\"version\",\"description\",\"links\":{\"docs\","
+                       "\"openapi\",\"mcp\",\"health\"}}",
+     .ok_types = json_types},
+    {.method = PB_METHOD_GET,
+     .pattern = "/docs",
+     .auth = PB_AUTH_NONE,
+     .handler = get_docs,
+     .summary = "This API reference as a page (rendered from /openapi.json)",
+     .ok_description = "An HTML page",
+     .ok_types = html_types},
+    {.method = PB_METHOD_GET,
+     .pattern = "/healthz",
+     .auth = PB_AUTH_NONE,
+     .handler = get_healthz,
+     .summary = "The service's health: browsers alive, pages ready, restarts, egress and "
+                "isolation modes",
+     .ok_description = "{\"status\":\"ok|degraded|draining\",\"browsers\",\"browsersAlive\","
+                       "\"pagesReady\",\"browserRestarts\",\"egress\",\"isolation\"}",
+     .ok_types = json_types},
+    {.method = PB_METHOD_GET,
+     .pattern = "/metrics", /* its own token: see get_metrics */
+     .auth = PB_AUTH_NONE,
+     .handler = get_metrics,
+     .summary = "Prometheus metrics: with 'Authorization: Bearer <--metrics-token>', or from "
+                "this host when no --metrics-token is set",
+     .ok_description = "Prometheus text exposition format",
+     .ok_types = text_types},
+    {.method = PB_METHOD_GET,
+     .pattern = "/openapi.json",
+     .auth = PB_AUTH_NONE,
+     .handler = get_openapi,
+     .summary = "This API as an OpenAPI 3.1 document",
+     .ok_description = "The OpenAPI document",
+     .ok_types = json_types},
+    GETD("/account", PB_AUTH_TOKEN, get_account,
+         "The account, the token's expiry, the balance, limits and today's usage",
+         "{\"success\":true,\"result\":{\"account\":{\"id\",\"name\",\"email\"},"
+         "\"token\":{\"prefix\",\"expiresAt\",\"expiresInSeconds\"},\"balance\","
+         "\"limits\",\"usageToday\":{\"browserMs\",\"sessions\",\"quickActions\","
+         "\"crawlPages\"}}}"),
 
     QUICK("/browser/screenshot", "screenshot", "screenshot", pb_op_screenshot,
           "Take a screenshot of a URL or of HTML",
@@ -115,10 +176,21 @@ static const pb_route routes[] = {
           "\"console\",\"pageErrors\"}}; with ?format=junit, JUnit XML",
           junit_types),
 
-    GET("/browser/sessions", PB_AUTH_TOKEN, get_sessions),
-    GET("/browser/history", PB_AUTH_TOKEN, get_history),
-    GET("/browser/limits", PB_AUTH_TOKEN, get_limits),
-    GET("/browser/usage", PB_AUTH_TOKEN, get_usage),
+    GETD("/browser/sessions", PB_AUTH_TOKEN, get_sessions, "The account's live sessions",
+         "{\"success\":true,\"result\":[{\"sessionId\",\"startTime\",\"lastActivity\","
+         "\"keepAliveMs\",\"handoff\"}]}"),
+    GETD("/browser/history", PB_AUTH_TOKEN, get_history,
+         "The account's last 100 closed sessions and why they closed",
+         "{\"success\":true,\"result\":[{\"sessionId\",\"startTime\",\"endTime\","
+         "\"closeReason\",\"closeReasonText\",\"browserMs\",...}]}"),
+    GETD("/browser/limits", PB_AUTH_TOKEN, get_limits,
+         "The account's limits and what is left of them now",
+         "{\"success\":true,\"result\":{\"activeSessions\",\"maxConcurrentSessions\","
+         "\"allowedBrowserAcquisitions\",\"timeUntilNextAllowedBrowserAcquisition\",...}}"),
+    GETD("/browser/usage", PB_AUTH_TOKEN, get_usage,
+         "Browser time used in a period (?from=&to=, ms since the epoch; default the last 30 "
+         "days)",
+         "{\"success\":true,\"result\":{\"from\",\"to\",\"browserMs\",\"count\"}}"),
 
     /* A job: the trace may still be being written. The id is the rest of
      * the path. */
@@ -128,7 +200,10 @@ static const pb_route routes[] = {
      .auth = PB_AUTH_TOKEN,
      .admit = PB_ADMIT_LIGHT,
      .op = pb_op_trace,
-     .param_key = "id"},
+     .param_key = "id",
+     .summary = "The trace (zip) an action recorded with trace:true (its id is in the "
+                "X-Trace-Id header); 202 while it is still being written",
+     .ok_types = zip_types},
     {.method = PB_METHOD_ANY,
      .pattern = "/browser/traces/*",
      .label = TRACE_LABEL,
@@ -143,26 +218,31 @@ static const pb_route routes[] = {
      .session = 1,
      .admit = PB_ADMIT_RELEASE,
      .op = pb_op_release,
-     .param_key = "sessionId"},
-    SESSION(PB_METHOD_GET, "/browser/sessions/{id}", PB_AUTH_TOKEN, get_session),
+     .param_key = "sessionId",
+     .summary = "Close a session (its browser goes)"},
+    SESSIOND(PB_METHOD_GET, "/browser/sessions/{id}", PB_AUTH_TOKEN, get_session,
+             "One of the account's live sessions"),
     /* CDP discovery for clients that start from an http URL (Playwright's
      * connectOverCDP, chrome-remote-interface) or cannot send a header (a
      * browser's DevTools, some CDP libraries). */
-    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/version", PB_AUTH_TOKEN_OR_QUERY,
-            get_discovery_version),
+    SESSIOND(PB_METHOD_GET, "/browser/sessions/{id}/json/version", PB_AUTH_TOKEN_OR_QUERY,
+             get_discovery_version,
+             "CDP discovery: the browser's version and WebSocket URL, as Chrome's "
+             "/json/version"),
     SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/version/", PB_AUTH_TOKEN_OR_QUERY,
             get_discovery_version),
-    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json", PB_AUTH_TOKEN_OR_QUERY,
-            get_discovery_list),
+    SESSIOND(PB_METHOD_GET, "/browser/sessions/{id}/json", PB_AUTH_TOKEN_OR_QUERY,
+             get_discovery_list, "CDP discovery: the session's targets, as Chrome's /json"),
     SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/", PB_AUTH_TOKEN_OR_QUERY,
             get_discovery_list),
-    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/list", PB_AUTH_TOKEN_OR_QUERY,
-            get_discovery_list),
+    SESSIOND(PB_METHOD_GET, "/browser/sessions/{id}/json/list", PB_AUTH_TOKEN_OR_QUERY,
+             get_discovery_list, "CDP discovery: the session's targets, as Chrome's /json/list"),
     SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/list/", PB_AUTH_TOKEN_OR_QUERY,
             get_discovery_list),
     /* The protocol the session's policy allows (discovery.c). */
-    SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/protocol", PB_AUTH_TOKEN_OR_QUERY,
-            get_discovery_protocol),
+    SESSIOND(PB_METHOD_GET, "/browser/sessions/{id}/json/protocol", PB_AUTH_TOKEN_OR_QUERY,
+             get_discovery_protocol,
+             "CDP discovery: the protocol description, filtered by the session's policy"),
     SESSION(PB_METHOD_GET, "/browser/sessions/{id}/json/protocol/", PB_AUTH_TOKEN_OR_QUERY,
             get_discovery_protocol),
     /* Files in: a raw body streamed into the session's upload area
@@ -185,7 +265,8 @@ static const pb_route routes[] = {
      .admit = PB_ADMIT_LIGHT,
      .op = pb_op_downloads,
      .param_key = "id",
-     .param_rest = 1},
+     .param_rest = 1,
+     .summary = "A session's downloads (live, or up to 24 h after it ended)"},
     {.method = PB_METHOD_GET,
      .pattern = "/browser/sessions/{id}/downloads/{id}",
      .label = SESSION_LABEL "/downloads/{did}",
@@ -193,7 +274,8 @@ static const pb_route routes[] = {
      .admit = PB_ADMIT_LIGHT,
      .op = pb_op_download,
      .param_key = "id",
-     .param_rest = 1},
+     .param_rest = 1,
+     .summary = "One download's bytes"},
     /* The CDP WebSocket (cdpws.c); plain HTTP here is told so. */
     {.method = PB_METHOD_ANY,
      .pattern = "/browser/sessions/{id}/devtools/browser",
@@ -201,7 +283,8 @@ static const pb_route routes[] = {
      .auth = PB_AUTH_TOKEN_OR_QUERY,
      .session = 1,
      .websocket = 1,
-     .handler = answer_websocket_only},
+     .handler = answer_websocket_only,
+     .summary = "The session's CDP WebSocket (an upgrade; one client at a time)"},
     SESSION(PB_METHOD_ANY, "/browser/sessions/{id}/devtools/*", PB_AUTH_TOKEN_OR_QUERY,
             answer_no_route),
     /* Live view links (live.c): made by a job (it reads a body), revoked
@@ -223,7 +306,8 @@ static const pb_route routes[] = {
      .label = SESSION_LABEL "/live/{linkId}",
      .auth = PB_AUTH_TOKEN,
      .session = 1,
-     .handler = delete_live_link},
+     .handler = delete_live_link,
+     .summary = "Revoke a live view link (its viewers are disconnected)"},
     /* A session's recording, live or kept 24 h after it ended, so not tied
      * to a live session (ops/recording.c): the replay page (?format=zip:
      * the frames and index), its index and frames. ?token= too: the page is
@@ -235,15 +319,18 @@ static const pb_route routes[] = {
      .admit = PB_ADMIT_LIGHT,
      .op = pb_op_recording,
      .param_key = "id",
-     .param_rest = 1},
+     .param_rest = 1,
+     .summary = "A recorded session's replay page (?format=zip: its frames and index)",
+     .ok_types = html_types},
     {.method = PB_METHOD_GET,
      .pattern = "/browser/sessions/{id}/recording/*",
-     .label = SESSION_LABEL "/recording/*",
+     .label = SESSION_LABEL "/recording/{file}",
      .auth = PB_AUTH_TOKEN_OR_QUERY,
      .admit = PB_ADMIT_LIGHT,
      .op = pb_op_recording,
      .param_key = "id",
-     .param_rest = 1},
+     .param_rest = 1,
+     .summary = "A recording's index.json and frames (frame-00001.jpg, ...)"},
     /* Handoff to a person (ops/handoff.c, handoff.c): started by a job (it
      * reads a body); polled (parked, not run) and ended on the I/O thread. */
     {.method = PB_METHOD_POST,
@@ -284,7 +371,9 @@ static const pb_route routes[] = {
      .pattern = "/live/*",
      .label = "/live/{capability}",
      .auth = PB_AUTH_NONE,
-     .handler = get_live_page},
+     .handler = get_live_page,
+     .summary = "A live view link's page (the capability in the path is the auth)",
+     .ok_types = html_types},
 
     /* Persistent contexts: jobs, as they write the store and the data dir.
      * Deleting holds no concurrent action, like a release. */
@@ -305,19 +394,22 @@ static const pb_route routes[] = {
      .auth = PB_AUTH_TOKEN,
      .admit = PB_ADMIT_LIGHT,
      .op = pb_op_contexts_list,
-     .param_key = "id"}, /* none in the path: the request is {} */
+     .param_key = "id", /* none in the path: the request is {} */
+     .summary = "The account's persistent contexts"},
     {.method = PB_METHOD_GET,
      .pattern = "/browser/contexts/{id}",
      .auth = PB_AUTH_TOKEN,
      .admit = PB_ADMIT_LIGHT,
      .op = pb_op_context_get,
-     .param_key = "id"},
+     .param_key = "id",
+     .summary = "One persistent context"},
     {.method = PB_METHOD_DELETE,
      .pattern = "/browser/contexts/{id}",
      .auth = PB_AUTH_TOKEN,
      .admit = PB_ADMIT_RELEASE,
      .op = pb_op_context_delete,
-     .param_key = "id"},
+     .param_key = "id",
+     .summary = "Delete a persistent context and its stored files"},
 
     /* MCP, Streamable HTTP (mcp.c): JSON-RPC in the body, read whole and
      * answered on the I/O thread; a tool call runs its route's row above

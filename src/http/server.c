@@ -829,6 +829,11 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
                                     (unsigned char *)r->xh_value, (int)strlen(r->xh_value), &p,
                                     end))
       return -1;
+    for (const char *const *h = r->xh_static; h && h[0] && h[1]; h += 2)
+      if (lws_add_http_header_by_name(wsi, (const unsigned char *)h[0],
+                                      (const unsigned char *)h[1], (int)strlen(h[1]),
+                                      &p, end))
+        return -1;
     if (r->close_after && lws_add_http_header_by_token(
                               wsi, WSI_TOKEN_CONNECTION,
                               (const unsigned char *)"close", 5, &p, end))
@@ -846,7 +851,8 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
     size_t n = r->res.body_len - r->sent;
     if (n > CHUNK)
       n = CHUNK;
-    memcpy(s->wbuf + LWS_PRE, r->res.body + r->sent, n);
+    memcpy(s->wbuf + LWS_PRE,
+           (r->res_static && !r->res.body ? r->res_static : r->res.body) + r->sent, n);
     int last = r->sent + n == r->res.body_len;
     if (lws_write(wsi, s->wbuf + LWS_PRE, n,
                   last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
@@ -1137,6 +1143,8 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
     rc = discovery_init(s);
   if (!rc)
     rc = mcp_init(s);
+  if (!rc)
+    rc = docs_init(s);
   if (rc) {
     pb_server_free(s);
     return rc;
@@ -1226,6 +1234,7 @@ void pb_server_free(pb_server *s) {
   pthread_cond_destroy(&s->watch_cv);
   free(s->watch_ids);
   free(s->openapi);
+  docs_free(s);
   discovery_free(s);
   mcp_free(s);
   pb_admit_accounts_free(&s->accts);

@@ -1,6 +1,7 @@
 /* ppod's argument parsing, request bodies, token storage and the command
  * runner, against a fake transport (no server, no libcurl). The CLI is an
  * executable, not a library, so its curl-free sources are included here. */
+#include "../../src/cli/account.c"
 #include "../../src/cli/args.c"
 #include "../../src/cli/commands.c"
 #include "../../src/cli/config.c"

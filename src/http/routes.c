@@ -21,7 +21,6 @@ static const char *const html_types[] = {"text/html", NULL};
 static const char *const junit_types[] = {"application/json", "application/xml", NULL};
 static const char *const mcp_types[] = {"application/json", "text/event-stream", NULL};
 static const char *const text_types[] = {"text/plain", NULL};
-static const char *const html_types[] = {"text/html", NULL};
 static const char *const zip_types[] = {"application/zip", NULL};
 
 #define SESSION_LABEL "/browser/sessions/{id}"

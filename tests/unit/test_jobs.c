@@ -45,7 +45,9 @@ int main(void) {
   ASSERT_EQ(pb_jobs_start(2, 3, &q), 0);
   /* Account 1 holds both threads and queues two more; account 2 then one. */
   job a0 = {'a', 0}, a1 = {'b', 1}, a2 = {'c', -1}, a3 = {'d', -1}, b1 = {'X', -1}, over = {'!', -1};
+  /* One at a time: two idle threads may take two jobs in either order. */
   ASSERT_EQ(pb_jobs_submit_keyed(q, 1, run, NULL, &a0), 0);
+  wait_started(1);
   ASSERT_EQ(pb_jobs_submit_keyed(q, 1, run, NULL, &a1), 0);
   wait_started(2);
   ASSERT_EQ(pb_jobs_submit_keyed(q, 1, run, NULL, &a2), 0);

@@ -67,7 +67,10 @@
   X(HANDOFF_TIMEOUT, "HANDOFF_TIMEOUT")                                        \
   X(CRAWL_NOT_FOUND, "CRAWL_NOT_FOUND")                                        \
   X(CRAWL_LIMIT, "CRAWL_LIMIT")                                                \
-  X(CRAWL_QUOTA_EXCEEDED, "CRAWL_QUOTA_EXCEEDED")
+  X(CRAWL_QUOTA_EXCEEDED, "CRAWL_QUOTA_EXCEEDED")                              \
+  X(LOGIN_CODE_INVALID, "LOGIN_CODE_INVALID")                                  \
+  X(LOGIN_CODE_USED, "LOGIN_CODE_USED")                                        \
+  X(LOGIN_CODE_EXPIRED, "LOGIN_CODE_EXPIRED")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

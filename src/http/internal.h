@@ -89,6 +89,7 @@ struct pb_server {
   struct live_state *live_view; /* live view sockets (live.c); NULL until used */
   struct handoff_state *handoff; /* parked handoff polls (handoff.c); NULL until used */
   struct mcp_state *mcp;         /* MCP sessions and tool schemas (mcp.c) */
+  struct login_state *login;     /* sign-in by email (login.c); NULL: off */
   unsigned char wbuf[LWS_PRE + CHUNK];
 };
 
@@ -152,6 +153,7 @@ struct req {
   size_t stream_sent;
   const char *xh_name; /* "mcp-session-id:" */
   char xh_value[80];
+  const char *const *xh_more; /* more headers: name, value, ..., NULL (not owned) */
 };
 
 struct pss {
@@ -339,5 +341,18 @@ int mcp_stream_write(pb_server *s, struct lws *wsi, req *r);
 /* Makes the tools' input schemas (at start) and frees MCP's state. */
 int mcp_init(pb_server *s);
 void mcp_free(pb_server *s);
+
+/* ---- sign-in by email (login.c) ---- */
+
+/* POST /login and GET /login/verify?code=. */
+void post_login(pb_server *s, req *r);
+void get_login_verify(pb_server *s, req *r);
+/* EXPIRED_TOKEN's words for a: POST /login where it can sign in there,
+ * else the operator. */
+const char *login_expired_message(pb_server *s, const pb_auth *a);
+/* Starts sign-in by email when s->o.login asks for it (its worker and
+ * mailer threads); login_free stops them (before the lws context goes). */
+int login_init(pb_server *s);
+void login_free(pb_server *s);
 
 #endif

@@ -396,6 +396,10 @@ static void start_job(pb_server *s, req *r) {
     if (pb_route_find(r->path, PB_METHOD_POST, &m) && pb_route_session_id(&m, id, sizeof(id)))
       cJSON_AddStringToObject(r->json, "sessionId", id);
   }
+  if (r->route->handler) {
+    r->route->handler(s, r); /* a validated body answered on the I/O thread */
+    return;
+  }
   if (admit(s, r))
     return;
   submit_job(s, r);
@@ -823,6 +827,11 @@ static int write_answer(pb_server *s, struct lws *wsi, pss_t *pss) {
                                     (unsigned char *)r->xh_value, (int)strlen(r->xh_value), &p,
                                     end))
       return -1;
+    for (const char *const *h = r->xh_more; h && h[0] && h[1]; h += 2)
+      if (lws_add_http_header_by_name(wsi, (const unsigned char *)h[0],
+                                      (const unsigned char *)h[1],
+                                      (int)strlen(h[1]), &p, end))
+        return -1;
     if (r->close_after && lws_add_http_header_by_token(
                               wsi, WSI_TOKEN_CONNECTION,
                               (const unsigned char *)"close", 5, &p, end))
@@ -1130,6 +1139,8 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
     rc = discovery_init(s);
   if (!rc)
     rc = mcp_init(s);
+  if (!rc)
+    rc = login_init(s);
   if (rc) {
     pb_server_free(s);
     return rc;
@@ -1201,6 +1212,7 @@ void pb_server_free(pb_server *s) {
   if (!s)
     return;
   auth_watch_stop(s); /* before the context goes: the watcher wakes it */
+  login_free(s);      /* so do the login worker's answers */
   if (s->ctx)
     lws_context_destroy(s->ctx);
   live_free(s);

@@ -230,7 +230,7 @@ static int token_revoke(const char *data_dir, const char *arg) {
   int rc = pb_token_revoke(s, arg, pb_wall_ms(), &id);
   pb_store_close(s);
   if (rc == PB_EINVAL)
-    return usage_error("\"%.16s\" is neither a token nor a token prefix (ppod_ and 3 to 7 more)",
+    return usage_error("\"%.16s\" is neither a token nor a token prefix (pp_sess_ or ppod_, and 3 to 7 more)",
                        arg);
   if (rc == PB_ENOTFOUND) {
     fprintf(stderr, PROG ": no token matches %.16s\n", arg);

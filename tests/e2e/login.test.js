@@ -276,6 +276,14 @@ describe('sign-up open', () => {
     assert.match(res.json.errors[0].message, /POST \/login/);
   });
 
+  it('/openapi.json describes POST /login with its schema', async () => {
+    const res = await daemon.request('GET', '/openapi.json', { token: null });
+    const op = res.json.paths['/login'].post;
+    assert.ok(op.summary);
+    assert.equal(op.requestBody.content['application/json'].schema.$ref, '#/components/schemas/login');
+    assert.equal(res.json.components.schemas.login.properties.email.maxLength, 254);
+  });
+
   it('neither a code nor the SMTP password reaches the log, and ps shows the password starred out', () => {
     const log = daemon.stderr();
     for (const m of sink.mails) if (m.code) assert.ok(!log.includes(m.code), 'a code in the log');

@@ -166,7 +166,7 @@ static void test_codes(void) {
   ASSERT_EQ(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(raw);
   ASSERT_EQ(pb_token_check(st, old, pb_wall_ms(), NULL), 0);
-  char bad[PB_TOKEN_MAX];
+  char bad[PB_TOKEN_MAX + 8];
   snprintf(bad, sizeof(bad), "pp_sesz%s", tok + 7);
   ASSERT_EQ(pb_token_check(st, bad, pb_wall_ms(), NULL), PB_EINVAL);
   snprintf(bad, sizeof(bad), "%s=", tok);

@@ -255,6 +255,13 @@ describe('sign-up open', () => {
       assert.equal(res.status, 400, c);
       assert.equal(res.json.errors[0].code, 'LOGIN_CODE_INVALID');
     }
+    // Hostile query strings: no code, an empty one, a huge one, bad escapes.
+    for (const q of ['', '?', '?code=', `?code=${'A'.repeat(6000)}`, '?code=%ZZ%00', '?%ff%fe=1&code', `?x=${a.code}`]) {
+      const res = await daemon.request('GET', `/login/verify${q}`, { token: null, headers: { Accept: 'application/json' } });
+      // (libwebsockets itself answers 403 to a malformed escape, before routing.)
+      assert.ok([400, 403, 414, 431].includes(res.status), `${q.slice(0, 40)}: ${res.status}`);
+      if (res.status === 400) assert.equal(res.json.errors[0].code, 'LOGIN_CODE_INVALID');
+    }
     // Each code gives its own email's account, whoever opens it.
     const ra = (await verify(daemon, a.link)).json.result;
     const rb = (await verify(daemon, b.link)).json.result;

@@ -18,6 +18,7 @@
 #include "ops/jobs.h"
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ struct login_state {
   char csp[512];
   const char *page_headers[9]; /* name, value pairs for the pages; NULL-ended */
   unsigned char salt[16];
+  atomic_int stopping;         /* the service stops: mail not yet sent is dropped */
   struct rl_slot rl[RL_SLOTS]; /* I/O thread */
 };
 
@@ -340,12 +342,26 @@ static size_t mail_read(char *buf, size_t size, size_t n, void *arg) {
   return k;
 }
 
+/* A stop ends a mail in flight: a stalled SMTP server never holds the
+ * service's exit up. */
+static int mail_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+  (void)dt, (void)dn, (void)ut, (void)un;
+  return atomic_load(&((struct login_state *)arg)->stopping);
+}
+
 /* The mailer thread: one mail through the SMTP server. The email was
  * checked by pb_email_normalize (no CR, LF or space can be in it), and the
  * link is the public URL and a base64url code. */
 static void mail_main(void *arg) {
   struct login_task *t = arg;
   struct login_state *ls = t->ls;
+  if (atomic_load(&ls->stopping)) {
+    PB_WARN("login: the service stops; a sign-in link was not mailed");
+    explicit_bzero(t->link, strlen(t->link));
+    free(t->link);
+    free(t);
+    return;
+  }
   char date[64], mid[80];
   time_t now = time(NULL);
   struct tm tm;
@@ -391,6 +407,9 @@ static void mail_main(void *arg) {
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, mail_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, ls);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     rc = curl_easy_perform(c);
   }
   if (rc == CURLE_OK)
@@ -786,6 +805,7 @@ void login_stop(pb_server *s) {
 void login_free(pb_server *s) {
   struct login_state *ls = s->login;
   if (!ls) return;
+  atomic_store(&ls->stopping, 1);
   login_stop(s);
   pb_login_store_close(ls->codes);
   if (ls->o.smtp_url) curl_global_cleanup();

@@ -173,7 +173,10 @@ static void submit_job(pb_server *s, req *r);
  * deleted, or that expired, while it waited or ran (job thread). */
 void auth_dead_fail(req *r) {
   const char *message;
-  pb_code code = auth_refusal(atomic_load(&r->auth_dead), &message);
+  int rc = atomic_load(&r->auth_dead);
+  pb_code code = auth_refusal(rc, &message);
+  if (rc == PB_EEXPIRED)
+    message = login_expired_message(r->srv, &r->auth);
   free(r->res.body);
   r->res.body = NULL;
   r->res.body_len = 0;

@@ -400,6 +400,34 @@ describe('limits and expiry', () => {
   });
 });
 
+describe('a stalled SMTP server', () => {
+  // Takes connections and never says a word.
+  const net = require('node:net');
+  const stall = { conns: [], ev: new EventEmitter() };
+  before(async () => {
+    stall.server = net.createServer((c) => { stall.conns.push(c); stall.ev.emit('conn'); });
+    await new Promise((r) => stall.server.listen(0, '127.0.0.1', r));
+  });
+  after(() => { for (const c of stall.conns) c.destroy(); stall.server.close(); });
+  const { daemon } = useDaemon(() => ({
+    fixtures: false, browsers: 1,
+    args: ['--signup', 'open', '--smtp-url', `smtp://u:p@127.0.0.1:${stall.server.address().port}`],
+  }));
+
+  it('holds neither the answer nor the service\'s stop', async () => {
+    const connected = new Promise((r) => stall.ev.once('conn', r));
+    const t0 = Date.now();
+    const res = await post(daemon, 'stuck@example.com');
+    assert.equal(res.status, 200);
+    assert.ok(Date.now() - t0 < scaled(2000), 'answered without waiting on the mail');
+    await connected; // the mailer is now waiting on the server's greeting
+    const t1 = Date.now();
+    await daemon.stopClean();
+    assert.ok(Date.now() - t1 < scaled(8000), `stopped in ${Date.now() - t1} ms`);
+    assert.match(daemon.stderr(), /mailing a sign-in link through 127\.0\.0\.1 failed/);
+  });
+});
+
 function runCli(args, env) {
   return new Promise((resolve) => {
     const p = spawn(PPOD, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,6 +4,7 @@
 
 #include "cli/config.h"
 #include "cli/crawlcmd.h"
+#include "cli/logincmd.h"
 #include "cli/files.h"
 #include "cli/testcmd.h"
 #include "common/pb.h"
@@ -361,11 +362,15 @@ const pb_cli_command pb_cli_commands[] = {
                     "today's closed work (UTC day) from the usage ledger.",
      .flags = json_opts, .handler = pb_cli_balance, .route = "/account",
      .output = PB_CLI_OUT_RESULT},
-    {.name = "login", .summary = "Save an API token for later commands", .args = "<token>",
+    {.name = "login", .summary = "Sign in by email, or save an API token for later commands",
+     .args = "[<token>]",
      .description = "Stores the token (mode 0600) in $XDG_CONFIG_HOME/ppod/token, else\n"
                     "~/.config/ppod/token. '-' reads it from stdin. --token and\n"
-                    "$PAPERPOD_TOKEN take precedence over the saved token.",
-     .handler = cmd_login, .min_args = 1, .max_args = 1},
+                    "$PAPERPOD_TOKEN take precedence over the saved token.\n"
+                    "Without a token: asks for your email, has the server mail you a\n"
+                    "sign-in link (POST /login), and waits for the token the link's page\n"
+                    "shows to be pasted; checks it works, then saves it.",
+     .handler = cmd_login, .min_args = 0, .max_args = 1},
     {.name = "help", .summary = "List the commands, or show one command's options",
      .args = "[command]", .handler = cmd_help, .max_args = 1},
     {0},
@@ -408,6 +413,7 @@ static int cmd_login(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_ar
   (void)cmd;
   char err[512];
   char *stdin_text = NULL, *path = NULL;
+  if (!a->npos) return pb_cli_login_email(ctx, a); /* cli/logincmd.c */
   const char *token = a->pos[0];
   if (!strcmp(token, "-")) {
     size_t len;

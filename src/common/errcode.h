@@ -68,7 +68,10 @@
   X(CRAWL_NOT_FOUND, "CRAWL_NOT_FOUND")                                        \
   X(CRAWL_LIMIT, "CRAWL_LIMIT")                                                \
   X(CRAWL_QUOTA_EXCEEDED, "CRAWL_QUOTA_EXCEEDED")                              \
-  X(UNSUPPORTED_OPTION, "UNSUPPORTED_OPTION")
+  X(UNSUPPORTED_OPTION, "UNSUPPORTED_OPTION")                                  \
+  X(LOGIN_CODE_INVALID, "LOGIN_CODE_INVALID")                                  \
+  X(LOGIN_CODE_USED, "LOGIN_CODE_USED")                                        \
+  X(LOGIN_CODE_EXPIRED, "LOGIN_CODE_EXPIRED")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

@@ -30,7 +30,9 @@
 
 #define DB_NAME "ppod.db"
 #define BUSY_TIMEOUT_MS 5000
-#define TOKEN_PREFIX "ppod_"
+#define TOKEN_PREFIX "pp_sess_" /* what pb_token_create makes */
+#define TOKEN_PREFIX_OLD "ppod_"  /* made before pp_sess_; still accepted */
+#define TOKEN_PREFIX_KEEP 7       /* characters kept after the prefix */
 #define TOKEN_RAW_BYTES 32
 #define TOKEN_B64_LEN 43 /* ceil(32 * 8 / 6), no padding */
 #define NAME_MAX_LEN 63
@@ -150,6 +152,22 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (crawl_id, url)) WITHOUT ROWID;"
     "CREATE INDEX crawl_pages_frontier ON crawl_pages(crawl_id, state, seq);"
     "CREATE INDEX crawl_pages_done ON crawl_pages(crawl_id, done_seq);",
+    /* 8: sign-in by email (core/logincodes.c): an account's email (unique
+     * whatever its case; kept lower-cased), the emails the operator invited,
+     * and the magic link codes, only their SHA-256 kept. */
+    "ALTER TABLE accounts ADD COLUMN email TEXT;"
+    "CREATE UNIQUE INDEX accounts_email ON accounts(email COLLATE NOCASE)"
+    " WHERE email IS NOT NULL;"
+    "CREATE TABLE login_invites ("
+    "  email TEXT PRIMARY KEY COLLATE NOCASE,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE TABLE login_codes ("
+    "  hash BLOB PRIMARY KEY,"
+    "  email TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  used_ms INTEGER);"
+    "CREATE INDEX login_codes_expires ON login_codes(expires_ms);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -201,7 +219,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_TOKEN_LOOKUP] =
         "SELECT t.id, t.hash, t.expires_ms, a.id, a.name, t.revoked_ms,"
-        " a.disabled_ms, a.deleted_ms FROM tokens t"
+        " a.disabled_ms, a.deleted_ms, a.email IS NOT NULL FROM tokens t"
         " JOIN accounts a ON a.id = t.account_id WHERE t.hash = ?1",
     [ST_TOKEN_STATUS] =
         "SELECT t.expires_ms, t.revoked_ms, a.disabled_ms, a.deleted_ms"
@@ -520,23 +538,7 @@ static int why_unchanged(pb_store *s, sqlite3_stmt *is_open, int64_t id, const c
 int pb_account_name_valid(const char *name) { return valid_name(name); }
 
 int pb_account_create(pb_store *s, const char *name, int64_t *account_id) {
-  if (!s || !valid_name(name)) return PB_EINVAL;
-  lock(s);
-  sqlite3_stmt *st = s->st[ST_ACCOUNT_INSERT];
-  int rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, pb_wall_ms());
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  int r = 0;
-  if (rc == SQLITE_DONE) {
-    if (account_id) *account_id = sqlite3_last_insert_rowid(s->db);
-  } else if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-    r = PB_EEXIST;
-  } else {
-    r = store_fail(s, rc, "account create");
-  }
-  stmt_done(st);
-  unlock(s);
-  return r;
+  return pb_account_create_email(s, name, NULL, account_id);
 }
 
 int pb_account_find(pb_store *s, const char *name, int64_t *account_id) {
@@ -629,11 +631,21 @@ static int fill_random(unsigned char *buf, size_t n) {
   return 0;
 }
 
-/* The exact shape pb_token_create emits; anything else is rejected before
- * touching the database. */
+/* The length of the token family's prefix t starts with ("pp_sess_", or
+ * "ppod_" for tokens made before it), 0 for neither. */
+static size_t token_family(const char *t) {
+  if (!t) return 0;
+  if (!strncmp(t, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1)) return sizeof(TOKEN_PREFIX) - 1;
+  if (!strncmp(t, TOKEN_PREFIX_OLD, sizeof(TOKEN_PREFIX_OLD) - 1))
+    return sizeof(TOKEN_PREFIX_OLD) - 1;
+  return 0;
+}
+
+/* The exact shapes tokens have (a prefix and 43 base64url characters);
+ * anything else is rejected before touching the database. */
 static int token_well_formed(const char *t) {
-  size_t plen = sizeof(TOKEN_PREFIX) - 1;
-  if (!t || strncmp(t, TOKEN_PREFIX, plen)) return 0;
+  size_t plen = token_family(t);
+  if (!plen) return 0;
   t += plen;
   size_t n = 0;
   for (; t[n]; n++)
@@ -666,7 +678,8 @@ int pb_token_create_ttl_ms(pb_store *s, int64_t account_id, int64_t ttl_ms,
   if (rc == SQLITE_OK) rc = sqlite3_bind_blob(st, 2, hash, sizeof(hash), SQLITE_STATIC);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, now);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, now + ttl_ms);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 5, tok, PB_TOKEN_PREFIX_LEN, SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text(st, 5, tok, (int)(plen + TOKEN_PREFIX_KEEP), SQLITE_STATIC);
   if (rc == SQLITE_OK) rc = sqlite3_step(st);
   if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
     r = PB_ENOTFOUND;
@@ -711,10 +724,9 @@ int pb_token_revoke(pb_store *s, const char *token_or_prefix, int64_t now_ms, in
   if (!s || !token_or_prefix) return PB_EINVAL;
   int full = token_well_formed(token_or_prefix);
   size_t n = strlen(token_or_prefix);
-  size_t plen = sizeof(TOKEN_PREFIX) - 1;
-  if (!full &&
-      (n < plen + 3 || n > PB_TOKEN_PREFIX_LEN || strncmp(token_or_prefix, TOKEN_PREFIX, plen) ||
-       strspn(token_or_prefix + plen, b64url) != n - plen))
+  size_t plen = token_family(token_or_prefix);
+  if (!full && (!plen || n < plen + 3 || n > plen + TOKEN_PREFIX_KEEP ||
+                strspn(token_or_prefix + plen, b64url) != n - plen))
     return PB_EINVAL;
   unsigned char hash[32];
   pb_sha256(token_or_prefix, n, hash);
@@ -842,6 +854,7 @@ int pb_token_check(pb_store *s, const char *token, int64_t now_ms, pb_auth *out)
         out->account_id = sqlite3_column_int64(st, 3);
         const unsigned char *name = sqlite3_column_text(st, 4);
         pb_strlcpy(out->account, name ? (const char *)name : "", sizeof(out->account));
+        out->has_email = sqlite3_column_int(st, 8);
       }
       r = token_state(st, 2, 5, now_ms);
     }
@@ -1606,6 +1619,91 @@ int pb_context_exists(pb_store *s, const char *id) {
     r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
   } else {
     r = -1;
+  }
+  sqlite3_finalize(st);
+  unlock(s);
+  return r;
+}
+
+/* ---- accounts by email (migration 8) ---- */
+
+static int valid_email_bytes(const char *email) {
+  size_t n = strlen(email);
+  if (n < 3 || n > 254) return 0;
+  for (const char *p = email; *p; p++)
+    if ((unsigned char)*p < 0x21 || *p == 0x7f) return 0;
+  return 1;
+}
+
+int pb_account_create_email(pb_store *s, const char *name, const char *email, int64_t *account_id) {
+  if (!s || !valid_name(name) || (email && !valid_email_bytes(email))) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(s->db, "INSERT INTO accounts(name, created_ms, email) VALUES (?1, ?2, ?3)",
+                              -1, &st, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, pb_wall_ms());
+  if (rc == SQLITE_OK)
+    rc = email ? sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 3);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_DONE) {
+    if (account_id) *account_id = sqlite3_last_insert_rowid(s->db);
+  } else if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+    r = PB_EEXIST;
+  } else {
+    r = store_fail(s, rc, "account create");
+  }
+  sqlite3_finalize(st);
+  unlock(s);
+  return r;
+}
+
+int pb_account_signup(pb_store *s, const char *email, int64_t *account_id) {
+  if (!s || !email || !valid_email_bytes(email)) return PB_EINVAL;
+  /* The local part's name characters (up to 40), then 6 random hex digits:
+   * readable to the operator, and not the email itself. */
+  char name[NAME_MAX_LEN + 1];
+  size_t n = 0;
+  for (const char *p = email; *p && *p != '@' && n < 40; p++)
+    if (valid_word((char[]){*p, 0}, 1)) name[n++] = *p;
+  if (!n) name[n++] = 'u';
+  for (int attempt = 0; attempt < 8; attempt++) {
+    unsigned char rnd[3];
+    int r = fill_random(rnd, sizeof(rnd));
+    if (r) return r;
+    snprintf(name + n, sizeof(name) - n, "-%02x%02x%02x", rnd[0], rnd[1], rnd[2]);
+    int64_t found;
+    if (pb_account_find_email(s, email, &found, NULL) != PB_ENOTFOUND) return PB_EEXIST;
+    r = pb_account_create_email(s, name, email, account_id);
+    if (r != PB_EEXIST) return r;
+  }
+  return PB_EEXIST;
+}
+
+int pb_account_find_email(pb_store *s, const char *email, int64_t *account_id, char *name) {
+  if (!s || !email || !account_id) return PB_EINVAL;
+  lock(s);
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(s->db,
+                              "SELECT id, name, disabled_ms, deleted_ms FROM accounts"
+                              " WHERE email = ?1 COLLATE NOCASE",
+                              -1, &st, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_ROW) {
+    *account_id = sqlite3_column_int64(st, 0);
+    const unsigned char *nm = sqlite3_column_text(st, 1);
+    if (name) pb_strlcpy(name, nm ? (const char *)nm : "", 64);
+    if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+      r = PB_EDELETED;
+    else if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+      r = PB_EDISABLED;
+  } else if (rc == SQLITE_DONE) {
+    r = PB_ENOTFOUND;
+  } else {
+    r = store_fail(s, rc, "account find by email");
   }
   sqlite3_finalize(st);
   unlock(s);

@@ -44,13 +44,15 @@ int pb_account_list(pb_store *s, pb_account **out, size_t *n);
 
 #define PB_TOKEN_DEFAULT_TTL_DAYS 15
 #define PB_TOKEN_MAX 80 /* buffer size that holds any token plus NUL */
-/* Leading characters of a token kept in clear ("ppod_" + 7), enough to name
- * it to an operator and far too few to guess the rest. */
-#define PB_TOKEN_PREFIX_LEN 12
+/* Leading characters of a token kept in clear at most ("pp_sess_" + 7, or
+ * "ppod_" + 7 for tokens made before pp_sess_), enough to name it to an
+ * operator and far too few to guess the rest. */
+#define PB_TOKEN_PREFIX_LEN 15
 
 /* Creates a token for the account valid for ttl_days (> 0) from now; writes
- * the plaintext ("ppod_" + 43 base64url chars) to token_out, which is never
- * stored: only its SHA-256 is. */
+ * the plaintext ("pp_sess_" + 43 base64url chars: 256 random bits) to
+ * token_out, which is never stored: only its SHA-256 is. Tokens made before
+ * ("ppod_" + 43) keep working everywhere a token is taken. */
 int pb_token_create(pb_store *s, int64_t account_id, int ttl_days, char token_out[PB_TOKEN_MAX]);
 /* Same, valid for ttl_ms (1 ms .. PB_TOKEN_MAX_TTL_DAYS days) from now. Both
  * return PB_EINVAL for a TTL out of range, PB_ENOTFOUND for an unknown account,
@@ -66,6 +68,7 @@ typedef struct {
   char account[64];
   int64_t token_id;
   int64_t expires_ms;
+  int has_email; /* the account has an email: it can sign in by POST /login */
 } pb_auth;
 
 /* Checks a plaintext token at wall time now_ms. 0 and *out filled; PB_EINVAL
@@ -78,7 +81,7 @@ int pb_token_check(pb_store *s, const char *token, int64_t now_ms, pb_auth *out)
  * PB_ENOTFOUND for an unknown id. */
 int pb_token_status(pb_store *s, int64_t token_id, int64_t now_ms);
 /* Revokes one token named by its plaintext or by a prefix of its kept
- * prefix ("ppod_" + 3..7 chars). 0 (also when already revoked) and *token_id
+ * prefix ("pp_sess_" or "ppod_", + 3..7 chars). 0 (also when already revoked) and *token_id
  * (may be NULL); PB_EINVAL for something that is neither; PB_ENOTFOUND when
  * nothing matches; PB_EEXIST when a prefix matches several tokens (nothing is
  * revoked). Tokens made before prefixes were kept match only in full. */
@@ -284,5 +287,23 @@ int pb_context_release_stale(pb_store *s, int *released);
 /* 1 when a context with that id exists (any account), 0 when not, -1 on a
  * database error: for sweeping files no row owns. */
 int pb_context_exists(pb_store *s, const char *id);
+
+/* Accounts with an email (migration 8). Emails are kept as given (callers
+ * pass them lower-cased: core/logincodes.h pb_email_normalize) and are
+ * unique whatever their case.
+ *
+ * pb_account_create with an email (NULL: none). PB_EINVAL for a bad name or
+ * an email over 254 bytes or with control characters; PB_EEXIST when the
+ * name or the email is taken. */
+int pb_account_create_email(pb_store *s, const char *name, const char *email, int64_t *account_id);
+/* The account a sign-up by email makes: a fresh name from the email's
+ * local part, the email, the default limits. Every account made by sign-up
+ * is made here (and only here). PB_EEXIST when an account has the email
+ * already (deleted ones too: an email is not taken twice). */
+int pb_account_signup(pb_store *s, const char *email, int64_t *account_id);
+/* The account with that email (case-insensitive): its id and name (may be
+ * NULL; 64 bytes). PB_ENOTFOUND when none; PB_EDELETED or PB_EDISABLED for
+ * one deleted or disabled (*account_id still set). */
+int pb_account_find_email(pb_store *s, const char *email, int64_t *account_id, char *name);
 
 #endif

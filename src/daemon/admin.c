@@ -3,6 +3,7 @@
 #include "daemon/admin.h"
 
 #include "common/pb.h"
+#include "core/logincodes.h"
 #include "core/store.h"
 
 #include <stdarg.h>
@@ -19,7 +20,9 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: " PROG
-          " account create NAME [--data-dir DIR]\n"
+          " account create NAME [--email EMAIL] [--data-dir DIR]\n"
+          "       " PROG
+          " account invite EMAIL [--data-dir DIR]\n"
           "       " PROG
           " account list [--data-dir DIR]\n"
           "       " PROG
@@ -34,7 +37,9 @@ static void usage(FILE *f) {
           " token revoke TOKEN|PREFIX [--data-dir DIR]\n"
           "NAME is 1-63 characters of A-Z a-z 0-9 _ . -; tokens last %d days unless --ttl\n"
           "says otherwise, at most --max-token-ttl (PPOD_MAX_TOKEN_TTL, default 90) days.\n"
-          "PREFIX is the start of a token as token list shows it (ppod_ and 3 to 7 more).\n"
+          "PREFIX is the start of a token as token list shows it (pp_sess_ or ppod_, and\n"
+          "3 to 7 more). An account with an EMAIL signs in by POST /login (ppod login);\n"
+          "with --signup invite, an invited EMAIL may sign up that way.\n"
           "A disabled, deleted or revoked account's or token's connections end within 2 s;\n"
           "a deleted account's usage and history are kept and its name stays taken.\n"
           "account limits prints KEY=VALUE lines; --set changes one (KEY is\n"
@@ -103,16 +108,23 @@ static int token_for(pb_store *s, int64_t account_id, int64_t ttl_ms, const char
   return ex;
 }
 
-static int account_create(const char *data_dir, const char *name) {
+static int account_create(const char *data_dir, const char *name, const char *email) {
+  char norm[PB_EMAIL_MAX];
+  if (email && pb_email_normalize(email, norm, sizeof(norm)))
+    return usage_error("--email \"%.64s\" is not an email address", email);
   pb_store *s = NULL;
   if (open_store(data_dir, &s)) return 1;
   int64_t id = 0;
   int ex = 1;
-  int rc = pb_account_create(s, name, &id);
+  int rc = pb_account_create_email(s, name, email ? norm : NULL, &id);
   if (rc == PB_EINVAL) {
     ex = name_error(name);
   } else if (rc == PB_EEXIST) {
-    fprintf(stderr, PROG ": account %s already exists (use: token create %s)\n", name, name);
+    if (email)
+      fprintf(stderr, PROG ": account %s or an account with email %s exists already\n", name,
+              norm);
+    else
+      fprintf(stderr, PROG ": account %s already exists (use: token create %s)\n", name, name);
   } else if (rc) {
     fprintf(stderr, PROG ": cannot create account %s: %s\n", name, pb_strerror(rc));
   } else {
@@ -121,6 +133,26 @@ static int account_create(const char *data_dir, const char *name) {
   }
   pb_store_close(s);
   return ex;
+}
+
+static int account_invite(const char *data_dir, const char *email) {
+  char norm[PB_EMAIL_MAX];
+  if (pb_email_normalize(email, norm, sizeof(norm)))
+    return usage_error("\"%.64s\" is not an email address", email);
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1; /* makes the schema */
+  pb_store_close(s);
+  pb_login_store *ls = NULL;
+  int rc = pb_login_store_open(data_dir, &ls);
+  if (!rc) rc = pb_login_invite_add(ls, norm, pb_wall_ms());
+  pb_login_store_close(ls);
+  if (rc) {
+    fprintf(stderr, PROG ": cannot invite %s: %s\n", norm, pb_strerror(rc));
+    return 1;
+  }
+  fprintf(stderr, PROG ": invited %s (it may sign up by POST /login with --signup invite)\n",
+          norm);
+  return 0;
 }
 
 static int account_list(const char *data_dir) {
@@ -198,7 +230,7 @@ static int token_revoke(const char *data_dir, const char *arg) {
   int rc = pb_token_revoke(s, arg, pb_wall_ms(), &id);
   pb_store_close(s);
   if (rc == PB_EINVAL)
-    return usage_error("\"%.16s\" is neither a token nor a token prefix (ppod_ and 3 to 7 more)",
+    return usage_error("\"%.16s\" is neither a token nor a token prefix (pp_sess_ or ppod_, and 3 to 7 more)",
                        arg);
   if (rc == PB_ENOTFOUND) {
     fprintf(stderr, PROG ": no token matches %.16s\n", arg);
@@ -336,7 +368,7 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
   if (argc < 1 || !argv || !argv[0]) return usage_error("missing subcommand");
   const char *pos[3];
   int npos = 0;
-  const char *ttl_days = NULL, *ttl_secs = NULL, *val;
+  const char *ttl_days = NULL, *ttl_secs = NULL, *val, *email = NULL;
   const char *sets[MAX_SETS];
   int only_pos = 0, nsets = 0;
   for (int i = 1; i < argc; i++) {
@@ -355,6 +387,9 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
     } else if (take_opt("--ttl", argc, argv, &i, &val)) {
       if (!val) return usage_error("--ttl needs a value");
       ttl_days = val;
+    } else if (take_opt("--email", argc, argv, &i, &val)) {
+      if (!val) return usage_error("--email needs a value");
+      email = val;
     } else if (take_opt("--set", argc, argv, &i, &val)) {
       if (!val) return usage_error("--set needs KEY=VALUE");
       if (nsets == MAX_SETS) return usage_error("at most %d --set at once", MAX_SETS);
@@ -384,10 +419,17 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
     if (!pb_account_name_valid(pos[1])) return name_error(pos[1]);
     return account_limits(data_dir, pos[1], sets, nsets);
   }
-  if (!strcmp(cmd, "account") && !strcmp(verb, "create")) {
+  int is_create = !strcmp(cmd, "account") && !strcmp(verb, "create");
+  if (email && !is_create) return usage_error("--email belongs to account create");
+  if (is_create) {
     if (npos != 2) return usage_error("account create takes one NAME");
     if (ttl_days || ttl_secs) return usage_error("account create takes no --ttl");
-    return account_create(data_dir, pos[1]);
+    return account_create(data_dir, pos[1], email);
+  }
+  if (!strcmp(cmd, "account") && !strcmp(verb, "invite")) {
+    if (npos != 2) return usage_error("account invite takes one EMAIL");
+    if (ttl_days || ttl_secs) return usage_error("account invite takes no --ttl");
+    return account_invite(data_dir, pos[1]);
   }
   if (!strcmp(cmd, "account") && !strcmp(verb, "list")) {
     if (npos != 1) return usage_error("account list takes no arguments");

@@ -73,6 +73,7 @@ typedef struct {
   int browser_uids;         /* how many; 0: every browser as nobody */
   const char
       *metrics_token; /* Bearer token /metrics requires; NULL: loopback only */
+  pb_login_opts login; /* sign-in by email (http/login.h) */
 } config;
 
 static pb_server *g_server;
@@ -241,6 +242,7 @@ static void usage(FILE *f) {
       "/usr/lib/chromium/chromium\n"
       "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: "
       "Chromium without its sandbox\n");
+  fputs(pb_login_usage, f);
 }
 
 static int parse_listen(const char *v, config *c) {
@@ -379,6 +381,8 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
     c->no_cgroup = 1;
   if ((e = getenv("PPOD_METRICS_TOKEN")) && *e)
     c->metrics_token = e;
+  if (pb_login_env(&c->login))
+    return -1;
   if ((e = getenv("PPOD_EGRESS_CONNS_PER_BROWSER")) &&
       int_opt("PPOD_EGRESS_CONNS_PER_BROWSER", e, 1, 100000, &c->egress_conns))
     return -1;
@@ -404,6 +408,7 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
         add_allow(c, t);
   }
   *nrest = 0;
+  int lf;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -534,6 +539,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
       exit(0);
+    } else if ((lf = pb_login_flag(&c->login, argc, argv, &i))) {
+      if (lf < 0)
+        return -1;
     } else {
       rest[(*nrest)++] = argv[i];
     }
@@ -840,7 +848,9 @@ static int serve(config *c) {
                        .jobs = jobs,
                        .drain_ms = 25000,
                        .body_timeout_ms = c->body_timeout_s * 1000,
-                       .metrics_token = c->metrics_token};
+                       .metrics_token = c->metrics_token,
+                       .login = &c->login};
+  c->login.data_dir = c->data_dir;
   if (pb_server_create(&so, &srv))
     goto out;
 

@@ -92,6 +92,7 @@ int authenticate(pb_server *s, req *r, struct lws *wsi, int query_ok) {
   if (rc) {
     const char *message;
     pb_code code = auth_refusal(rc, &message);
+    if (rc == PB_EEXPIRED) message = login_expired_message(s, &r->auth);
     answer_error(r, code, "%s", message);
     return -1;
   }

@@ -65,6 +65,9 @@ static const struct {
     [PB_CODE_CRAWL_LIMIT] = {429, "the account runs as many crawls at once as it may"},
     [PB_CODE_CRAWL_QUOTA_EXCEEDED] = {413, "the account's stored crawl results are at their cap"},
     [PB_CODE_UNSUPPORTED_OPTION] = {400, "an option of a peer's API that this service does not offer"},
+    [PB_CODE_LOGIN_CODE_INVALID] = {400, "the sign-in link is not valid; request a new one"},
+    [PB_CODE_LOGIN_CODE_USED] = {410, "the sign-in link was used already; request a new one"},
+    [PB_CODE_LOGIN_CODE_EXPIRED] = {410, "the sign-in link expired; request a new one"},
 };
 
 int pb_http_status(pb_code code) {

@@ -93,6 +93,7 @@ struct pb_server {
   size_t docs_len;
   char *docs_csp;
   const char *docs_headers[8]; /* its headers: name, value, ..., NULL */
+  struct login_state *login;     /* sign-in by email (login.c); NULL: off */
   unsigned char wbuf[LWS_PRE + CHUNK];
 };
 
@@ -363,5 +364,18 @@ int mcp_stream_write(pb_server *s, struct lws *wsi, req *r);
 /* Makes the tools' input schemas (at start) and frees MCP's state. */
 int mcp_init(pb_server *s);
 void mcp_free(pb_server *s);
+
+/* ---- sign-in by email (login.c) ---- */
+
+/* POST /login and GET /login/verify?code=. */
+void post_login(pb_server *s, req *r);
+void get_login_verify(pb_server *s, req *r);
+/* EXPIRED_TOKEN's words for a: POST /login where it can sign in there,
+ * else the operator. */
+const char *login_expired_message(pb_server *s, const pb_auth *a);
+/* Starts sign-in by email when s->o.login asks for it (its worker and
+ * mailer threads); login_free stops them (before the lws context goes). */
+int login_init(pb_server *s);
+void login_free(pb_server *s);
 
 #endif

@@ -457,6 +457,26 @@ static const pb_route routes[] = {
      .op = pb_op_crawl_delete,
      .param_key = "id",
      .summary = "Cancel a crawl; its results so far stay readable for 24 hours"},
+    /* Sign-in by email (login.c): no token, rate-limited per address and
+     * per email; both answered on the I/O thread, the work on the login
+     * worker. The code stays out of the request log (paths are logged
+     * without their query). */
+    {.method = PB_METHOD_POST,
+     .pattern = "/login",
+     .auth = PB_AUTH_NONE,
+     .body = PB_BODY_JSON,
+     .schema = "login",
+     .handler = post_login,
+     .summary = "Ask for a sign-in link by email (the same answer whether or not the address "
+                "has an account; 429 RATE_LIMITED with Retry-After past the limits)",
+     .ok_description = "{\"success\":true,\"result\":{\"message\",\"expiresInSeconds\"}}",
+     .ok_types = json_types},
+    {.method = PB_METHOD_GET,
+     .pattern = "/login/verify",
+     .auth = PB_AUTH_NONE,
+     .handler = get_login_verify,
+     .summary = "Open a sign-in link (?code=): a page with a new pp_sess_ token; with Accept: "
+                "application/json {token, expiresAt, account}"},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

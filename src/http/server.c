@@ -175,7 +175,10 @@ static void submit_job(pb_server *s, req *r);
  * deleted, or that expired, while it waited or ran (job thread). */
 void auth_dead_fail(req *r) {
   const char *message;
-  pb_code code = auth_refusal(atomic_load(&r->auth_dead), &message);
+  int rc = atomic_load(&r->auth_dead);
+  pb_code code = auth_refusal(rc, &message);
+  if (rc == PB_EEXPIRED)
+    message = login_expired_message(r->srv, &r->auth);
   free(r->res.body);
   r->res.body = NULL;
   r->res.body_len = 0;
@@ -400,6 +403,10 @@ static void start_job(pb_server *s, req *r) {
     char id[80];
     if (pb_route_find(r->path, PB_METHOD_POST, &m) && pb_route_session_id(&m, id, sizeof(id)))
       cJSON_AddStringToObject(r->json, "sessionId", id);
+  }
+  if (r->route->handler) {
+    r->route->handler(s, r); /* a validated body answered on the I/O thread */
+    return;
   }
   if (admit(s, r))
     return;
@@ -1144,6 +1151,8 @@ int pb_server_create(const pb_server_opts *o, pb_server **out) {
   if (!rc)
     rc = mcp_init(s);
   if (!rc)
+    rc = login_init(s);
+  if (!rc)
     rc = docs_init(s);
   if (rc) {
     pb_server_free(s);
@@ -1216,6 +1225,7 @@ void pb_server_free(pb_server *s) {
   if (!s)
     return;
   auth_watch_stop(s); /* before the context goes: the watcher wakes it */
+  login_free(s);      /* so do the login worker's answers */
   if (s->ctx)
     lws_context_destroy(s->ctx);
   live_free(s);

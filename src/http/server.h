@@ -5,6 +5,7 @@
  * and /metrics. Operations run on job threads and hand their answer back. */
 #include "core/store.h"
 #include "http/jsonschema.h"
+#include "http/login.h"
 #include "ops/jobs.h"
 #include "ops/ops.h"
 
@@ -28,6 +29,7 @@ typedef struct {
   /* Bearer token /metrics requires (borrowed); NULL: /metrics answers
    * loopback peers only, and never names browser pids. */
   const char *metrics_token;
+  const pb_login_opts *login; /* sign-in by email (borrowed); NULL: off */
 } pb_server_opts;
 
 int pb_server_create(const pb_server_opts *o, pb_server **out);

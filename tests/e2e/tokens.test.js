@@ -155,7 +155,7 @@ describe('tokens and accounts that can be taken back', { timeout: scaled(240000)
     await assert.rejects(runAdmin(['token', 'create', 'test', '--ttl', '30', '--max-token-ttl', '7', '--data-dir', daemon.dataDir]),
       /max-token-ttl of 7 days/);
     const { stdout } = await runAdmin(['token', 'create', 'test', '--ttl', '90', '--data-dir', daemon.dataDir]);
-    assert.match(stdout.trim(), /^ppod_/);
+    assert.match(stdout.trim(), /^pp_sess_[A-Za-z0-9_-]{43}$/);
   });
 
   it('?token= is refused outside the session WebSocket and discovery URLs, and accepted there', async () => {

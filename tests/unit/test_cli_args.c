@@ -13,6 +13,7 @@ int pb_cli_mcp(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_args *a)
   return PB_CLI_EXIT_FAIL;
 }
 #include "../../src/cli/crawlcmd.c"
+#include "../../src/cli/logincmd.c"
 
 #include "test.h"
 

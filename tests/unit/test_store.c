@@ -101,7 +101,7 @@ static void test_files_and_modes(void) {
   sqlite3_finalize(st);
   ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  ASSERT_EQ(sqlite3_column_int(st, 0), 7);
+  ASSERT_EQ(sqlite3_column_int(st, 0), 8);
   sqlite3_finalize(st);
   /* A schema from a newer build is refused rather than misread. */
   ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
@@ -175,8 +175,8 @@ static void test_accounts(void) {
 }
 
 static int token_shape_ok(const char *t) {
-  if (strncmp(t, "ppod_", 5) || strlen(t) != 48) return 0;
-  for (const char *p = t + 5; *p; p++)
+  if (strncmp(t, "pp_sess_", 8) || strlen(t) != 51) return 0;
+  for (const char *p = t + 8; *p; p++)
     if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p)) return 0;
   return 1;
 }
@@ -228,11 +228,11 @@ static void test_tokens(void) {
   ASSERT_EQ(pb_token_check(s, t1 + 5, pb_wall_ms(), &a), PB_EINVAL); /* no prefix */
   char longer[PB_TOKEN_MAX + 1];
   pb_strlcpy(longer, t1, sizeof(longer));
-  longer[48] = 'A';
-  longer[49] = '\0';
+  longer[51] = 'A';
+  longer[52] = '\0';
   ASSERT_EQ(pb_token_check(s, longer, pb_wall_ms(), &a), PB_EINVAL);
   char shorter[PB_TOKEN_MAX];
-  pb_strlcpy(shorter, t1, 47);
+  pb_strlcpy(shorter, t1, 50);
   ASSERT_EQ(pb_token_check(s, shorter, pb_wall_ms(), &a), PB_EINVAL);
   pb_strlcpy(forged, t1, sizeof(forged));
   forged[20] = '+';
@@ -473,7 +473,7 @@ static void test_migrate_from_v1(void) {
   raw_exec(dir, sql);
 
   pb_store *s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 7);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 8);
   int64_t id = 0, total = -1;
   ASSERT_EQ(pb_account_find(s, "olga", &id), 0);
   ASSERT_EQ(id, 7);
@@ -511,7 +511,7 @@ static void test_migrate_from_v1(void) {
 
   /* Reopening migrates nothing again and loses nothing. */
   s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 7);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 8);
   ASSERT_EQ(pb_limits_get(s, 7, &l), 0);
   ASSERT_EQ(l.max_concurrent_sessions, 4);
   ASSERT_EQ(pb_token_check(s, tok, 3000000000000, NULL), 0);
@@ -1027,9 +1027,9 @@ static int run_admin(const char *dir, char **out, char **err, int argc, ...) {
 /* The token alone on one line: returns it (in tok) or fails. */
 static void one_token_line(const char *out, char tok[PB_TOKEN_MAX]) {
   size_t n = strlen(out);
-  ASSERT(n == 49 && out[48] == '\n');
-  memcpy(tok, out, 48);
-  tok[48] = '\0';
+  ASSERT(n == 52 && out[51] == '\n');
+  memcpy(tok, out, 51);
+  tok[51] = '\0';
   ASSERT(token_shape_ok(tok));
 }
 
@@ -1258,7 +1258,7 @@ static void test_admin_revocation(void) {
   fresh_dir(dir, sizeof(dir), "admin-revocation");
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "create", "tess"), 0);
   one_token_line(out, tok);
-  ASSERT_CONTAINS(err, "token ppod_");
+  ASSERT_CONTAINS(err, "token pp_sess_");
   free(out);
   free(err);
   /* The cap: 90 days by default, or what --max-token-ttl says. */

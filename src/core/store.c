@@ -1709,3 +1709,26 @@ int pb_account_find_email(pb_store *s, const char *email, int64_t *account_id, c
   unlock(s);
   return r;
 }
+
+int pb_account_email(pb_store *s, int64_t account_id, char *out, size_t cap) {
+  if (!s || !out || !cap) return PB_EINVAL;
+  out[0] = '\0';
+  lock(s);
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(s->db, "SELECT email FROM accounts WHERE id = ?1", -1, &st, NULL);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 1, account_id);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = PB_ENOTFOUND;
+  if (rc == SQLITE_ROW) {
+    const unsigned char *e = sqlite3_column_text(st, 0);
+    if (e) {
+      pb_strlcpy(out, (const char *)e, cap);
+      r = 0;
+    }
+  } else if (rc != SQLITE_DONE) {
+    r = store_fail(s, rc, "account email");
+  }
+  sqlite3_finalize(st);
+  unlock(s);
+  return r;
+}

@@ -305,5 +305,8 @@ int pb_account_signup(pb_store *s, const char *email, int64_t *account_id);
  * NULL; 64 bytes). PB_ENOTFOUND when none; PB_EDELETED or PB_EDISABLED for
  * one deleted or disabled (*account_id still set). */
 int pb_account_find_email(pb_store *s, const char *email, int64_t *account_id, char *name);
+/* The email of account_id into out (cap bytes, 255 is enough): 0, or
+ * PB_ENOTFOUND when the account has none (or is not there). */
+int pb_account_email(pb_store *s, int64_t account_id, char *out, size_t cap);
 
 #endif

@@ -21,9 +21,9 @@ static cJSON *account_balance(pb_server *s, int64_t account_id) {
 /* The account's email, or JSON null when it has none (accounts made by
  * `ppod-browserd account create` have none). */
 static cJSON *account_email(pb_server *s, int64_t account_id) {
-  (void)s, (void)account_id;
-  /* email: wired at merge (the accounts' email column) */
-  return cJSON_CreateNull();
+  char email[256];
+  if (pb_account_email(s->o.store, account_id, email, sizeof(email))) return cJSON_CreateNull();
+  return cJSON_CreateString(email);
 }
 
 /* "2026-12-20T08:02:05.937Z" for wall time ms. */

@@ -64,6 +64,7 @@ static const struct {
     [PB_CODE_CRAWL_NOT_FOUND] = {404, "no crawl with that id for this account (kept 24 hours)"},
     [PB_CODE_CRAWL_LIMIT] = {429, "the account runs as many crawls at once as it may"},
     [PB_CODE_CRAWL_QUOTA_EXCEEDED] = {413, "the account's stored crawl results are at their cap"},
+    [PB_CODE_INSUFFICIENT_CREDITS] = {402, "the account's credits cannot pay for this work"},
 };
 
 int pb_http_status(pb_code code) {

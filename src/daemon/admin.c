@@ -3,6 +3,7 @@
 #include "daemon/admin.h"
 
 #include "common/pb.h"
+#include "core/credits.h"
 #include "core/store.h"
 
 #include <stdarg.h>
@@ -19,7 +20,11 @@
 static void usage(FILE *f) {
   fprintf(f,
           "usage: " PROG
-          " account create NAME [--data-dir DIR]\n"
+          " account create NAME [--credit C] [--data-dir DIR]\n"
+          "       " PROG
+          " account credit NAME [+|-]C [--data-dir DIR]\n"
+          "       " PROG
+          " account show NAME [--data-dir DIR]\n"
           "       " PROG
           " account list [--data-dir DIR]\n"
           "       " PROG
@@ -42,7 +47,13 @@ static void usage(FILE *f) {
           "keepAliveMaxMs, concurrentQuickActions, browserMsPerDay (0 = unlimited),\n"
           "maxContexts or contextStorageMiB (persistent contexts: count, stored MiB),\n"
           "recordingStorageMiB (session recordings kept, MiB);\n"
-          "VALUE a whole number, or \"default\").\n",
+          "VALUE a whole number, or \"default\").\n"
+          "Credits: C is a decimal amount of credits, up to 6 decimals (\"5\", \"+5.00\",\n"
+          "\"-1.50\", \"0.0001\"). An account is unmetered (no credit limit) until it gets\n"
+          "a credit; then its browser time is debited at the service's\n"
+          "--price-per-browser-second and its work is refused once it cannot pay one\n"
+          "second. account credit prints the new balance; account show prints\n"
+          "KEY=VALUE lines (balance, credited, debited, billed seconds).\n",
           PB_TOKEN_DEFAULT_TTL_DAYS);
 }
 
@@ -103,7 +114,32 @@ static int token_for(pb_store *s, int64_t account_id, int64_t ttl_ms, const char
   return ex;
 }
 
-static int account_create(const char *data_dir, const char *name) {
+/* Grants micro to the account (note: why) and says so; 0 or 1. */
+static int grant(pb_store *s, int64_t id, const char *name, int64_t micro, const char *note,
+                 int64_t *balance) {
+  int rc = pb_store_account_credit(s, id, micro, note, pb_wall_ms(), balance);
+  char amount[PB_CREDIT_TEXT_MAX], bal[PB_CREDIT_TEXT_MAX];
+  pb_credit_format(micro, amount);
+  if (rc == PB_ETOOBIG) {
+    pb_credit_format(PB_CREDIT_MAX_MICRO, bal);
+    fprintf(stderr, PROG ": a credit of %s would take %s's balance beyond +-%s; nothing changed\n",
+            amount, name, bal);
+    return 1;
+  }
+  if (rc) {
+    fprintf(stderr, PROG ": cannot credit %s: %s\n", name, pb_strerror(rc));
+    return 1;
+  }
+  pb_credit_format(*balance, bal);
+  fprintf(stderr, PROG ": %s: credit %s%s, balance %s\n", name, micro >= 0 ? "+" : "", amount, bal);
+  return 0;
+}
+
+static int account_create(const char *data_dir, const char *name, const char *credit) {
+  int64_t micro = 0;
+  char err[160];
+  if (credit && pb_credit_parse(credit, 0, &micro, err, sizeof(err)))
+    return usage_error("--credit: %s", err);
   pb_store *s = NULL;
   if (open_store(data_dir, &s)) return 1;
   int64_t id = 0;
@@ -116,8 +152,11 @@ static int account_create(const char *data_dir, const char *name) {
   } else if (rc) {
     fprintf(stderr, PROG ": cannot create account %s: %s\n", name, pb_strerror(rc));
   } else {
-    fprintf(stderr, PROG ": created account %s\n", name);
-    ex = token_for(s, id, PB_TOKEN_DEFAULT_TTL_DAYS * INT64_C(86400000), name);
+    fprintf(stderr, PROG ": created account %s%s\n", name, credit ? "" : " (unmetered)");
+    int64_t balance = 0;
+    /* The token last: it is the one thing on stdout. */
+    ex = credit ? grant(s, id, name, micro, "create", &balance) : 0;
+    if (!ex) ex = token_for(s, id, PB_TOKEN_DEFAULT_TTL_DAYS * INT64_C(86400000), name);
   }
   pb_store_close(s);
   return ex;
@@ -154,6 +193,62 @@ static int find_account(pb_store *s, const char *name, int64_t *id) {
   else if (rc)
     fprintf(stderr, PROG ": cannot look up account %s: %s\n", name, pb_strerror(rc));
   return rc;
+}
+
+/* account credit NAME AMOUNT: the new balance on stdout. */
+static int account_credit(const char *data_dir, const char *name, const char *amount) {
+  int64_t micro = 0, balance = 0;
+  char err[160];
+  if (pb_credit_parse(amount, PB_CREDIT_SIGNED, &micro, err, sizeof(err)))
+    return usage_error("account credit: %s", err);
+  if (micro == 0) return usage_error("account credit: a credit of 0 changes nothing");
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1;
+  int64_t id = 0;
+  int ex = find_account(s, name, &id) ? 1 : grant(s, id, name, micro, "operator", &balance);
+  pb_store_close(s);
+  if (!ex) {
+    char bal[PB_CREDIT_TEXT_MAX];
+    pb_credit_format(balance, bal);
+    if (printf("%s\n", bal) < 0 || fflush(stdout)) {
+      fprintf(stderr, PROG ": cannot write to stdout\n");
+      ex = 1;
+    }
+  }
+  return ex;
+}
+
+/* account show NAME: KEY=VALUE lines, amounts in credits and in micro. */
+static int account_show(const char *data_dir, const char *name) {
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1;
+  int64_t id = 0;
+  pb_credit_summary c;
+  int ex = find_account(s, name, &id) ? 1 : 0;
+  if (!ex && pb_store_account_credit_summary(s, id, &c)) {
+    fprintf(stderr, PROG ": cannot read the credits of %s\n", name);
+    ex = 1;
+  }
+  pb_store_close(s);
+  if (ex) return ex;
+  char bal[PB_CREDIT_TEXT_MAX], cred[PB_CREDIT_TEXT_MAX], deb[PB_CREDIT_TEXT_MAX];
+  pb_credit_format(c.balance_micro, bal);
+  pb_credit_format(c.credited_micro, cred);
+  pb_credit_format(c.debited_micro, deb);
+  if (c.metered)
+    printf("account=%s\nmetered=yes\nbalance=%s\nbalanceMicro=%lld\n", name, bal,
+           (long long)c.balance_micro);
+  else
+    printf("account=%s\nmetered=no\nbalance=unlimited\n", name);
+  printf("credited=%s\ncreditedMicro=%lld\ndebited=%s\ndebitedMicro=%lld\nbilledSeconds=%lld\n"
+         "debitedRows=%lld\nopenRows=%lld\n",
+         cred, (long long)c.credited_micro, deb, (long long)c.debited_micro,
+         (long long)c.billed_seconds, (long long)c.rows, (long long)c.open_rows);
+  if (ferror(stdout) || fflush(stdout)) {
+    fprintf(stderr, PROG ": cannot write to stdout\n");
+    return 1;
+  }
+  return 0;
 }
 
 static int token_create(const char *data_dir, const char *name, int64_t ttl_ms) {
@@ -336,12 +431,13 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
   if (argc < 1 || !argv || !argv[0]) return usage_error("missing subcommand");
   const char *pos[3];
   int npos = 0;
-  const char *ttl_days = NULL, *ttl_secs = NULL, *val;
+  const char *ttl_days = NULL, *ttl_secs = NULL, *val, *credit = NULL;
   const char *sets[MAX_SETS];
   int only_pos = 0, nsets = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (only_pos || a[0] != '-' || !a[1]) {
+    /* "-1.50" is an amount (account credit), not an option. */
+    if (only_pos || a[0] != '-' || !a[1] || (a[1] >= '0' && a[1] <= '9')) {
       if (npos == (int)(sizeof(pos) / sizeof(pos[0]))) return usage_error("unexpected \"%s\"", a);
       pos[npos++] = a;
     } else if (!strcmp(a, "--")) {
@@ -359,6 +455,9 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
       if (!val) return usage_error("--set needs KEY=VALUE");
       if (nsets == MAX_SETS) return usage_error("at most %d --set at once", MAX_SETS);
       sets[nsets++] = val;
+    } else if (take_opt("--credit", argc, argv, &i, &val)) {
+      if (!val) return usage_error("--credit needs an amount");
+      credit = val;
     } else if (take_opt("--max-token-ttl", argc, argv, &i, &val)) {
       if (!val || pb_parse_int(val, 1, PB_TOKEN_MAX_TTL_DAYS, &d))
         return usage_error("--max-token-ttl wants whole days, 1 to %d", PB_TOKEN_MAX_TTL_DAYS);
@@ -377,6 +476,17 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
 
   const char *cmd = argv[0], *verb = npos ? pos[0] : "";
   int is_limits = !strcmp(cmd, "account") && !strcmp(verb, "limits");
+  int is_create = !strcmp(cmd, "account") && !strcmp(verb, "create");
+  if (credit && !is_create) return usage_error("--credit belongs to account create");
+  if (!strcmp(cmd, "account") && (!strcmp(verb, "credit") || !strcmp(verb, "show"))) {
+    int credit_verb = !strcmp(verb, "credit");
+    if (npos != (credit_verb ? 3 : 2))
+      return usage_error(credit_verb ? "account credit takes NAME and an AMOUNT"
+                                     : "account show takes one NAME");
+    if (nsets || ttl_days || ttl_secs) return usage_error("account %s takes no options", verb);
+    if (!pb_account_name_valid(pos[1])) return name_error(pos[1]);
+    return credit_verb ? account_credit(data_dir, pos[1], pos[2]) : account_show(data_dir, pos[1]);
+  }
   if (nsets && !is_limits) return usage_error("--set belongs to account limits");
   if (is_limits) {
     if (npos != 2) return usage_error("account limits takes one NAME");
@@ -387,7 +497,7 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
   if (!strcmp(cmd, "account") && !strcmp(verb, "create")) {
     if (npos != 2) return usage_error("account create takes one NAME");
     if (ttl_days || ttl_secs) return usage_error("account create takes no --ttl");
-    return account_create(data_dir, pos[1]);
+    return account_create(data_dir, pos[1], credit);
   }
   if (!strcmp(cmd, "account") && !strcmp(verb, "list")) {
     if (npos != 1) return usage_error("account list takes no arguments");

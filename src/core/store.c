@@ -1004,33 +1004,75 @@ int pb_store_account_balance(pb_store *s, int64_t account_id, int64_t *micro, in
   return r;
 }
 
-int pb_store_account_credit(pb_store *s, int64_t account_id, int64_t micro, const char *note,
-                            int64_t now_ms, int64_t *balance_out) {
-  if (!s || micro < -PB_CREDIT_MAX_MICRO || micro > PB_CREDIT_MAX_MICRO ||
-      (note && !valid_word(note, REASON_MAX_LEN)))
-    return PB_EINVAL;
+static int credit_ok(int64_t micro, const char *note) {
+  return micro >= -PB_CREDIT_MAX_MICRO && micro <= PB_CREDIT_MAX_MICRO &&
+         (!note || valid_word(note, REASON_MAX_LEN));
+}
+
+/* pb_store_account_credit's work: lock held, in a transaction. */
+static int credit_locked(pb_store *s, int64_t account_id, int64_t micro, const char *note,
+                         int64_t now_ms, int64_t *balance_out) {
+  int64_t balance = 0, next = 0;
+  int metered = 0;
+  int r = balance_read(s, account_id, &balance, &metered);
+  /* Checked, not clamped: an operator's credit lands whole or not at all. */
+  if (!r && (__builtin_add_overflow(balance, micro, &next) || next > PB_CREDIT_MAX_MICRO ||
+             next < -PB_CREDIT_MAX_MICRO))
+    r = PB_ETOOBIG;
+  if (!r) r = write2(s, CST_BALANCE_SET, account_id, next, "credit");
+  if (!r) {
+    sqlite3_stmt *st = s->cst[CST_GRANT];
+    int rc = sqlite3_bind_int64(st, 1, account_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, micro);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, now_ms);
+    if (rc == SQLITE_OK)
+      rc = note ? sqlite3_bind_text(st, 4, note, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 4);
+    int changed = 0;
+    r = finish_write(s, st, rc, "credit grant", &changed);
+  }
+  if (!r && balance_out) *balance_out = next;
+  return r;
+}
+
+int pb_account_create_with_credit(pb_store *s, const char *name, int64_t micro, const char *note,
+                                  int64_t *account_id) {
+  if (!s || !valid_name(name) || !credit_ok(micro, note)) return PB_EINVAL;
   lock(s);
   int r = tx_exec(s, "BEGIN IMMEDIATE");
   if (!r) {
-    int64_t balance = 0, next = 0;
-    int metered = 0;
-    r = balance_read(s, account_id, &balance, &metered);
-    /* Checked, not clamped: an operator's credit lands whole or not at all. */
-    if (!r && (__builtin_add_overflow(balance, micro, &next) || next > PB_CREDIT_MAX_MICRO ||
-               next < -PB_CREDIT_MAX_MICRO))
-      r = PB_ETOOBIG;
-    if (!r) r = write2(s, CST_BALANCE_SET, account_id, next, "credit");
-    if (!r) {
-      sqlite3_stmt *st = s->cst[CST_GRANT];
-      int rc = sqlite3_bind_int64(st, 1, account_id);
-      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, micro);
-      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, now_ms);
-      if (rc == SQLITE_OK)
-        rc = note ? sqlite3_bind_text(st, 4, note, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 4);
-      int changed = 0;
-      r = finish_write(s, st, rc, "credit grant", &changed);
-    }
-    if (!r && balance_out) *balance_out = next;
+    int64_t now = pb_wall_ms(), id = 0;
+    sqlite3_stmt *st = s->st[ST_ACCOUNT_INSERT];
+    int rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+      id = sqlite3_last_insert_rowid(s->db);
+    else
+      r = rc == SQLITE_CONSTRAINT_UNIQUE ? PB_EEXIST : store_fail(s, rc, "account create");
+    stmt_done(st);
+    if (!r) r = credit_locked(s, id, micro, note, now, NULL);
+    if (!r && account_id) *account_id = id;
+    r = tx_end(s, r);
+  }
+  unlock(s);
+  return r;
+}
+
+int pb_account_create_signup(pb_store *s, const char *name, int64_t *account_id) {
+  if (!s) return PB_EINVAL;
+  lock(s);
+  int64_t micro = s->signup_micro;
+  unlock(s);
+  return pb_account_create_with_credit(s, name, micro, "signup", account_id);
+}
+
+int pb_store_account_credit(pb_store *s, int64_t account_id, int64_t micro, const char *note,
+                            int64_t now_ms, int64_t *balance_out) {
+  if (!s || !credit_ok(micro, note)) return PB_EINVAL;
+  lock(s);
+  int r = tx_exec(s, "BEGIN IMMEDIATE");
+  if (!r) {
+    r = credit_locked(s, account_id, micro, note, now_ms, balance_out);
     r = tx_end(s, r);
   }
   unlock(s);

@@ -171,8 +171,15 @@ int pb_store_account_balance(pb_store *s, int64_t account_id, int64_t *micro, in
 int pb_store_account_credit(pb_store *s, int64_t account_id, int64_t micro, const char *note,
                             int64_t now_ms, int64_t *balance);
 /* pb_store_account_credit of the starting credit (pb_store_set_credit_terms),
- * note "signup": what an account made by a signup gets. */
+ * note "signup", to an account that exists. */
 int pb_store_account_signup_credit(pb_store *s, int64_t account_id, int64_t now_ms);
+/* pb_account_create and pb_store_account_credit in one transaction: the
+ * account never exists unmetered, even across a crash. Errors of both. */
+int pb_account_create_with_credit(pb_store *s, const char *name, int64_t micro, const char *note,
+                                  int64_t *account_id);
+/* pb_account_create_with_credit of the starting credit, note "signup": how
+ * a signup should make its account (a metered one from its first commit). */
+int pb_account_create_signup(pb_store *s, const char *name, int64_t *account_id);
 
 typedef struct {
   int metered;

@@ -144,7 +144,9 @@ static int account_create(const char *data_dir, const char *name, const char *cr
   if (open_store(data_dir, &s)) return 1;
   int64_t id = 0;
   int ex = 1;
-  int rc = pb_account_create(s, name, &id);
+  /* With a credit: one transaction, so the account never exists unmetered. */
+  int rc = credit ? pb_account_create_with_credit(s, name, micro, "create", &id)
+                  : pb_account_create(s, name, &id);
   if (rc == PB_EINVAL) {
     ex = name_error(name);
   } else if (rc == PB_EEXIST) {
@@ -152,11 +154,13 @@ static int account_create(const char *data_dir, const char *name, const char *cr
   } else if (rc) {
     fprintf(stderr, PROG ": cannot create account %s: %s\n", name, pb_strerror(rc));
   } else {
-    fprintf(stderr, PROG ": created account %s%s\n", name, credit ? "" : " (unmetered)");
-    int64_t balance = 0;
-    /* The token last: it is the one thing on stdout. */
-    ex = credit ? grant(s, id, name, micro, "create", &balance) : 0;
-    if (!ex) ex = token_for(s, id, PB_TOKEN_DEFAULT_TTL_DAYS * INT64_C(86400000), name);
+    char amount[PB_CREDIT_TEXT_MAX];
+    pb_credit_format(micro, amount);
+    if (credit)
+      fprintf(stderr, PROG ": created account %s with a balance of %s credits\n", name, amount);
+    else
+      fprintf(stderr, PROG ": created account %s (unmetered: no credit limit)\n", name);
+    ex = token_for(s, id, PB_TOKEN_DEFAULT_TTL_DAYS * INT64_C(86400000), name);
   }
   pb_store_close(s);
   return ex;

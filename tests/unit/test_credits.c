@@ -298,6 +298,17 @@ static void test_store_debits(void) {
   ASSERT_EQ(pb_store_account_credit(s, a, PB_CREDIT_MAX_MICRO + 1, NULL, 3, &bal), PB_EINVAL);
   ASSERT_EQ(pb_store_account_credit(s, a, 1, "not a word", 3, &bal), PB_EINVAL);
   ASSERT_EQ(pb_store_account_credit(s, a + 99, 1, NULL, 3, &bal), PB_ENOTFOUND);
+  /* Made metered in one transaction; a taken name grants nothing. */
+  int64_t c = 0;
+  ASSERT_EQ(pb_account_create_with_credit(s, "born-metered", 300, "create", &c), 0);
+  ASSERT_EQ(balance_of(s, c), 300);
+  assert_agrees(s, c);
+  ASSERT_EQ(pb_account_create_with_credit(s, "born-metered", 300, "create", &c), PB_EEXIST);
+  ASSERT_EQ(pb_account_create_with_credit(s, "bad name", 300, NULL, &c), PB_EINVAL);
+  ASSERT_EQ(pb_account_create_with_credit(s, "too-rich", PB_CREDIT_MAX_MICRO + 1, NULL, &c),
+            PB_EINVAL);
+  ASSERT_EQ(raw_int("SELECT COUNT(*) FROM credits WHERE note = 'create'"), 1);
+  ASSERT_EQ(pb_account_find(s, "too-rich", &c), PB_ENOTFOUND);
   /* A signup's starting credit is the configured one. */
   pb_store_set_credit_terms(s, 250, 7 * PB_MICRO_PER_CREDIT);
   pb_store_set_credit_terms(s, -1, -1); /* out of range: ignored */
@@ -309,6 +320,8 @@ static void test_store_debits(void) {
   ASSERT_EQ(pb_usage_begin(s, b, "pdf", 60000, &row), 0);
   ASSERT_EQ(pb_usage_end(s, row, 61500, 200), 0);
   ASSERT_EQ(balance_of(s, b), 7 * PB_MICRO_PER_CREDIT - 500);
+  ASSERT_EQ(pb_account_create_signup(s, "signed-up", &c), 0);
+  ASSERT_EQ(balance_of(s, c), 7 * PB_MICRO_PER_CREDIT);
   pb_store_close(s);
   rmroot();
 }

@@ -51,7 +51,8 @@ struct pb_session {
   char reason_text[128];
   int busy; /* quick actions running in the browser */
   int64_t last_heartbeat;
-  int64_t next_beat; /* monotonic: a metered session beats sooner near its end */
+  int64_t next_beat;  /* monotonic: a metered session beats sooner near its end */
+  int64_t paid_until; /* wall: its time paid to here (registry lock) */
   /* For the history (under mu): clients accepted, and clients that left
    * while the session lived on. */
   int64_t client_connections, client_disconnects;
@@ -420,12 +421,25 @@ static int session_beat(pb_sessions *ss, pb_session *s, int64_t now) {
   s->next_beat = 0;
   pb_session_heartbeat(ss->o.store, s->id, wall);
   pb_usage_credit c;
-  if (!s->usage_id || pb_usage_heartbeat_credit(ss->o.store, s->usage_id, wall, &c) || !c.metered)
+  if (!s->usage_id || pb_usage_heartbeat_credit(ss->o.store, s->usage_id, wall, &c) ||
+      !c.metered) {
+    s->paid_until = 0; /* not debited: owes nothing */
     return 0;
+  }
+  s->paid_until = c.paid_until_ms;
+  /* What the account's other sessions ran past their paid time is owed at
+   * their next beats: not there to be promised to this one. */
+  int64_t owed = 0;
+  int spenders = 0;
+  for (pb_session *o = ss->live; o; o = o->next) {
+    if (o->account_id != s->account_id) continue;
+    spenders++;
+    if (o != s && o->paid_until && wall > o->paid_until)
+      owed = pb_credit_add(owed, pb_credit_debit(c.price_micro, wall - o->paid_until));
+  }
   int64_t next_wall = 0;
-  if (pb_credit_plan(c.price_micro, c.balance_micro, c.paid_until_ms, wall,
-                     count_locked(ss, s->account_id), CREDITS_MARGIN_MS, HEARTBEAT_MS,
-                     &next_wall)) {
+  if (pb_credit_plan(c.price_micro, pb_credit_add(c.balance_micro, -owed), c.paid_until_ms, wall,
+                     spenders, CREDITS_MARGIN_MS, HEARTBEAT_MS, &next_wall)) {
     pb_usage_end(ss->o.store, s->usage_id, wall, 402);
     PB_INFO("sessions: %s: the account's credits ran out", s->id);
     return 1;
@@ -671,6 +685,7 @@ int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t kee
     return rc;
   }
   s->start_wall_ms = pb_wall_ms();
+  s->paid_until = s->start_wall_ms;
   s->last_heartbeat = pb_now_ms();
   s->ended = 0;
   pb_strlcpy(id_out, s->id, PB_SESSION_ID_LEN + 1);

@@ -218,8 +218,9 @@ describe('credits', { timeout: scaled(180000) }, () => {
     const l = await ledger(daemon.dataDir, 'race');
     assertAgrees(l, 'after the race');
     // The bound: each session may run past the balance until its next beat,
-    // at most 5 s (billed as up to 6 started seconds). In practice the beats
-    // are planned for the account's sessions together, and it is 0.
+    // at most 5 s (billed as up to 6 started seconds). The beats are planned
+    // for the account's sessions together (each one's unpaid time counted as
+    // spent), so on a quiet machine it is 0.
     assert.ok(l.balance >= -2 * 6 * PRICE_MICRO, `overdraft within the bound: ${l.balance}`);
     assert.ok(l.balance < PRICE_MICRO, 'nothing left that could pay another second');
     console.log(`# race for 4 s between two sessions: ${l.seconds} s billed, balance ${l.balance} micro`);

@@ -292,7 +292,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 };
 
 /* Credits: the statements that move a balance with its ledger row. */
-enum { CST_ROW, CST_ROW_DEBIT, CST_BALANCE, CST_BALANCE_SET, CST_GRANT, CST_OPEN_PRICED, CST_COUNT };
+enum {
+  CST_ROW,
+  CST_ROW_DEBIT,
+  CST_BALANCE,
+  CST_BALANCE_SET,
+  CST_GRANT,
+  CST_OPEN_PRICED,
+  CST_COUNT
+};
 static const char *const cst_sql[CST_COUNT] = {
     [CST_ROW] = "SELECT account_id, start_ms, end_ms, ms, last_heartbeat_ms, price_micro,"
                 " debit_micro FROM usage WHERE id = ?1",
@@ -954,10 +962,11 @@ static int settle(pb_store *s, int64_t usage_id, pb_usage_credit *out) {
   }
   int64_t account_id = sqlite3_column_int64(st, 0), start = sqlite3_column_int64(st, 1);
   int closed = sqlite3_column_type(st, 2) != SQLITE_NULL;
-  int64_t billed = closed ? sqlite3_column_int64(st, 3)
-                          : (sqlite3_column_type(st, 4) == SQLITE_NULL ? start
-                                                                        : sqlite3_column_int64(st, 4)) -
-                                start;
+  int beaten = sqlite3_column_type(st, 4) != SQLITE_NULL;
+  /* As the ledger bills it: ms once closed, else up to the last heartbeat. */
+  int64_t billed = closed   ? sqlite3_column_int64(st, 3)
+                   : beaten ? sqlite3_column_int64(st, 4) - start
+                            : 0;
   int priced = sqlite3_column_type(st, 5) != SQLITE_NULL;
   int64_t price = sqlite3_column_int64(st, 5), old = sqlite3_column_int64(st, 6);
   stmt_done(st);

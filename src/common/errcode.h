@@ -71,7 +71,8 @@
   X(UNSUPPORTED_OPTION, "UNSUPPORTED_OPTION")                                  \
   X(LOGIN_CODE_INVALID, "LOGIN_CODE_INVALID")                                  \
   X(LOGIN_CODE_USED, "LOGIN_CODE_USED")                                        \
-  X(LOGIN_CODE_EXPIRED, "LOGIN_CODE_EXPIRED")
+  X(LOGIN_CODE_EXPIRED, "LOGIN_CODE_EXPIRED")                                  \
+  X(INSUFFICIENT_CREDITS, "INSUFFICIENT_CREDITS")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

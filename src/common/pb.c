@@ -37,6 +37,7 @@ const char *pb_strerror(int code) {
   case PB_EREVOKED: return "token revoked";
   case PB_EDISABLED: return "account disabled";
   case PB_EDELETED: return "account deleted";
+  case PB_ENOCREDIT: return "insufficient credits";
   }
   return "unknown error";
 }

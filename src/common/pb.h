@@ -29,6 +29,7 @@ enum {
   PB_EREVOKED = -19,  /* token revoked */
   PB_EDISABLED = -20, /* account disabled */
   PB_EDELETED = -21,  /* account deleted */
+  PB_ENOCREDIT = -22, /* the account's credits cannot pay for the work */
 };
 
 /* A static, human-readable text for a PB_E* code. Never NULL. */

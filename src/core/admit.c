@@ -6,6 +6,7 @@
 #include "core/admit.h"
 
 #include "common/pb.h"
+#include "core/credits.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -87,6 +88,16 @@ static pb_code admit_action(pb_admit_account *a, const pb_limits *l, int counted
 pb_code pb_admit_decide(pb_admit_account *a, const pb_limits *l, const pb_admit_req *q,
                         int64_t now_ms, pb_admit_verdict *v) {
   memset(v, 0, sizeof(*v));
+  if (q->cls != PB_ADMIT_NONE && q->credit_checked && q->metered &&
+      q->balance_micro < q->price_micro) {
+    char bal[PB_CREDIT_TEXT_MAX], price[PB_CREDIT_TEXT_MAX];
+    pb_credit_format(q->balance_micro, bal);
+    pb_credit_format(q->price_micro, price);
+    return refuse(v, PB_CODE_INSUFFICIENT_CREDITS, 0, "credits",
+                  "the account's balance of %s credits cannot pay for one second of browser time"
+                  " (%s credits); add credits",
+                  bal, price);
+  }
   switch (q->cls) {
     case PB_ADMIT_NONE:
       return PB_CODE_NONE;

@@ -79,6 +79,12 @@ typedef struct {
    * caller found (session_found 1) or not. NULL: none named. */
   const char *session_id;
   int session_found;
+  /* Billable work (any class; the caller sets credit_checked): when the
+   * account is metered, its balance and the price of one billable second,
+   * below which the work is refused with INSUFFICIENT_CREDITS before any
+   * other check. */
+  int credit_checked, metered;
+  int64_t balance_micro, price_micro;
 } pb_admit_req;
 
 /* A verdict: code PB_CODE_NONE to go on; else the refusal, the seconds a
@@ -97,6 +103,7 @@ typedef struct {
  * request uses: an acquisition or an action from a's buckets, and for QUICK
  * and LIGHT one of the account's concurrent actions (v->counted = 1; give it
  * back with pb_admit_give_back when the work ends). A refusal takes nothing.
+ * Credits come first: an account that cannot pay is told so whatever else.
  * Returns v->code. PB_ADMIT_NONE is always admitted. */
 pb_code pb_admit_decide(pb_admit_account *a, const pb_limits *l, const pb_admit_req *q,
                         int64_t now_ms, pb_admit_verdict *v);

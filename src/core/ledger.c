@@ -104,6 +104,14 @@ pb_code pb_ledger_open(pb_ledger *l, int64_t account_id, const char *kind, int64
     *row_id = id;
     return PB_CODE_NONE;
   }
+  /* A metered account below one billable second: refused, not a fault. */
+  if (rc == PB_ENOCREDIT) {
+    v->code = PB_CODE_INSUFFICIENT_CREDITS;
+    v->metric = "credits";
+    snprintf(v->message, sizeof(v->message),
+             "the account's credits cannot pay for one second of browser time; add credits");
+    return v->code;
+  }
   PB_ERR("usage: could not open a ledger row: %s", pb_strerror(rc));
   /* Billable work is never done unmetered. */
   if (rc == PB_ENOSPACE) {

@@ -30,9 +30,11 @@ void pb_ledger_free(pb_ledger *l);
 /* Opens the row of billable work of kind (a usage kind, e.g. "screenshot")
  * for the account at start_wall_ms: PB_CODE_NONE and *row_id. kind NULL:
  * the work is not billed, PB_CODE_NONE and *row_id = 0. When the row cannot
- * be opened, the verdict that refuses the work: STORAGE_FULL (metric
- * "storage_full") when the disk is full, else SERVICE_UNAVAILABLE; the
- * failure is logged. Returns v->code. */
+ * be opened, the verdict that refuses the work: INSUFFICIENT_CREDITS
+ * (metric "credits") when the account is metered and its balance is below
+ * one billable second; STORAGE_FULL (metric "storage_full") when the disk
+ * is full, else SERVICE_UNAVAILABLE, both logged. Returns v->code.
+ * Heartbeats and closes debit metered rows (core/store.h, Credits). */
 pb_code pb_ledger_open(pb_ledger *l, int64_t account_id, const char *kind, int64_t start_wall_ms,
                        int64_t *row_id, pb_admit_verdict *v);
 

@@ -13,6 +13,7 @@
 
 #include "common/hash.h"
 #include "common/pb.h"
+#include "core/credits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -168,6 +169,22 @@ static const char *const migrations[] = {
     "  expires_ms INTEGER NOT NULL,"
     "  used_ms INTEGER);"
     "CREATE INDEX login_codes_expires ON login_codes(expires_ms);",
+    /* 9: credits (core/credits.h). An account's balance in micro-credits,
+     * NULL for an unmetered account (every account made before this, and
+     * those the operator makes without a credit); each grant, kept for the
+     * audit; and on each ledger row the price it is debited at (fixed when
+     * it opens, NULL: not debited) and what it has taken from the balance
+     * so far, moved in the transaction that moves its heartbeat or end. */
+    "ALTER TABLE accounts ADD COLUMN balance_micro INTEGER;"
+    "ALTER TABLE usage ADD COLUMN price_micro INTEGER;"
+    "ALTER TABLE usage ADD COLUMN debit_micro INTEGER;"
+    "CREATE TABLE credits ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  micro INTEGER NOT NULL,"
+    "  at_ms INTEGER NOT NULL,"
+    "  note TEXT);"
+    "CREATE INDEX credits_account ON credits(account_id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -236,7 +253,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ACCOUNT_SET_DISABLED] = "UPDATE accounts SET disabled_ms = ?2 WHERE id = ?1",
     [ST_ACCOUNT_DELETE] =
         "UPDATE accounts SET deleted_ms = ?2 WHERE id = ?1 AND deleted_ms IS NULL",
-    [ST_USAGE_BEGIN] = "INSERT INTO usage(account_id, kind, start_ms) VALUES (?1, ?2, ?3)",
+    [ST_USAGE_BEGIN] = "INSERT INTO usage(account_id, kind, start_ms, price_micro, debit_micro)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5)",
     /* A wall clock stepped backwards must not bill negative time. */
     [ST_USAGE_END] = "UPDATE usage SET end_ms = ?2, ms = MAX(0, ?2 - start_ms), status = ?3"
                      " WHERE id = ?1 AND end_ms IS NULL",
@@ -291,10 +309,32 @@ static const char *const stmt_sql[ST_COUNT] = {
                            " WHERE id = ?1",
 };
 
+/* Credits: the statements that move a balance with its ledger row. */
+enum {
+  CST_ROW,
+  CST_ROW_DEBIT,
+  CST_BALANCE,
+  CST_BALANCE_SET,
+  CST_GRANT,
+  CST_OPEN_PRICED,
+  CST_COUNT
+};
+static const char *const cst_sql[CST_COUNT] = {
+    [CST_ROW] = "SELECT account_id, start_ms, end_ms, ms, last_heartbeat_ms, price_micro,"
+                " debit_micro FROM usage WHERE id = ?1",
+    [CST_ROW_DEBIT] = "UPDATE usage SET debit_micro = ?2 WHERE id = ?1",
+    [CST_BALANCE] = "SELECT balance_micro FROM accounts WHERE id = ?1",
+    [CST_BALANCE_SET] = "UPDATE accounts SET balance_micro = ?2 WHERE id = ?1",
+    [CST_GRANT] = "INSERT INTO credits(account_id, micro, at_ms, note) VALUES (?1, ?2, ?3, ?4)",
+    [CST_OPEN_PRICED] = "SELECT id FROM usage WHERE end_ms IS NULL AND price_micro IS NOT NULL",
+};
+
 struct pb_store {
   sqlite3 *db;
   pthread_mutex_t mu;
   sqlite3_stmt *st[ST_COUNT];
+  sqlite3_stmt *cst[CST_COUNT];
+  int64_t price_micro, signup_micro; /* pb_store_set_credit_terms */
 };
 
 /* Logs SQLite's reason and maps every database failure to PB_ESTORE. Call
@@ -463,6 +503,10 @@ static int prepare_all(pb_store *s) {
     int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
     if (rc != SQLITE_OK) return store_fail(s, rc, stmt_sql[i]);
   }
+  for (int i = 0; i < CST_COUNT; i++) {
+    int rc = sqlite3_prepare_v3(s->db, cst_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->cst[i], NULL);
+    if (rc != SQLITE_OK) return store_fail(s, rc, cst_sql[i]);
+  }
   return 0;
 }
 
@@ -478,6 +522,8 @@ int pb_store_open(const char *data_dir, pb_store **out) {
 
   pb_store *s = calloc(1, sizeof(*s));
   if (!s) return PB_ENOMEM;
+  s->price_micro = PB_PRICE_DEFAULT_MICRO;
+  s->signup_micro = PB_SIGNUP_CREDIT_DEFAULT_MICRO;
   if (pthread_mutex_init(&s->mu, NULL)) {
     free(s);
     return PB_ENOMEM;
@@ -501,6 +547,7 @@ fail:
 void pb_store_close(pb_store *s) {
   if (!s) return;
   for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
+  for (int i = 0; i < CST_COUNT; i++) sqlite3_finalize(s->cst[i]);
   if (s->db && sqlite3_close(s->db) != SQLITE_OK) PB_ERR("store: close: %s", sqlite3_errmsg(s->db));
   pthread_mutex_destroy(&s->mu);
   free(s);
@@ -868,23 +915,259 @@ int pb_token_check(pb_store *s, const char *token, int64_t now_ms, pb_auth *out)
   return r;
 }
 
+/* ---- Credits: the balance moves with the ledger ----
+ * A row's debit is what its billed time costs at the price it opened with
+ * (pb_credit_debit: per started second). Each write that moves a row's
+ * billed time (heartbeat, end, the close of rows a crash left open) brings
+ * its debit_micro to that cost and moves the difference from its account's
+ * balance in the same transaction: a debit is never lost nor made twice,
+ * and balance = credits granted - debits of its rows, always. */
+
+static int tx_exec(pb_store *s, const char *sql) {
+  int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+  return rc == SQLITE_OK ? 0 : store_fail(s, rc, sql);
+}
+
+/* Commits when r is 0, else (or when the commit fails) rolls back. */
+static int tx_end(pb_store *s, int r) {
+  if (!r && !(r = tx_exec(s, "COMMIT"))) return 0;
+  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  return r;
+}
+
+/* The account's balance: *metered 0 when it has none. PB_ENOTFOUND for an
+ * unknown id. Lock held. */
+static int balance_read(pb_store *s, int64_t account_id, int64_t *micro, int *metered) {
+  sqlite3_stmt *st = s->cst[CST_BALANCE];
+  int rc = sqlite3_bind_int64(st, 1, account_id);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  int r = 0;
+  if (rc == SQLITE_ROW) {
+    *metered = sqlite3_column_type(st, 0) != SQLITE_NULL;
+    *micro = *metered ? sqlite3_column_int64(st, 0) : 0;
+  } else {
+    r = rc == SQLITE_DONE ? PB_ENOTFOUND : store_fail(s, rc, "balance");
+  }
+  stmt_done(st);
+  return r;
+}
+
+static int write2(pb_store *s, int which, int64_t a, int64_t b, const char *what) {
+  sqlite3_stmt *st = s->cst[which];
+  int rc = sqlite3_bind_int64(st, 1, a);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, b);
+  int changed = 0;
+  return finish_write(s, st, rc, what, &changed);
+}
+
+/* Brings the row's debit to the cost of its billed time, moving the
+ * difference from its account's balance; out (may be NULL) gets where the
+ * row stands. Lock held, in a transaction. */
+static int settle(pb_store *s, int64_t usage_id, pb_usage_credit *out) {
+  if (out) memset(out, 0, sizeof(*out));
+  sqlite3_stmt *st = s->cst[CST_ROW];
+  int rc = sqlite3_bind_int64(st, 1, usage_id);
+  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) {
+    int r = rc == SQLITE_DONE ? PB_ENOTFOUND : store_fail(s, rc, "usage settle");
+    stmt_done(st);
+    return r;
+  }
+  int64_t account_id = sqlite3_column_int64(st, 0), start = sqlite3_column_int64(st, 1);
+  int closed = sqlite3_column_type(st, 2) != SQLITE_NULL;
+  int beaten = sqlite3_column_type(st, 4) != SQLITE_NULL;
+  /* As the ledger bills it: ms once closed, else up to the last heartbeat. */
+  int64_t billed = closed   ? sqlite3_column_int64(st, 3)
+                   : beaten ? sqlite3_column_int64(st, 4) - start
+                            : 0;
+  int priced = sqlite3_column_type(st, 5) != SQLITE_NULL;
+  int64_t price = sqlite3_column_int64(st, 5), old = sqlite3_column_int64(st, 6);
+  stmt_done(st);
+  if (!priced) return 0; /* opened unmetered: never debited */
+  int64_t debit = pb_credit_debit(price, billed), balance = 0;
+  int metered = 0;
+  int r = balance_read(s, account_id, &balance, &metered);
+  if (!r && debit != old) {
+    r = write2(s, CST_ROW_DEBIT, usage_id, debit, "usage debit");
+    if (!r && metered) {
+      balance = pb_credit_add(balance, old - debit);
+      r = write2(s, CST_BALANCE_SET, account_id, balance, "balance debit");
+    }
+  }
+  if (!r && out) {
+    out->metered = metered;
+    out->price_micro = price;
+    out->balance_micro = balance;
+    out->paid_until_ms = start + pb_credit_billed_seconds(billed) * 1000;
+  }
+  return r;
+}
+
+void pb_store_set_credit_terms(pb_store *s, int64_t price_micro, int64_t signup_micro) {
+  if (!s) return;
+  lock(s);
+  if (price_micro >= 0 && price_micro <= PB_PRICE_MAX_MICRO) s->price_micro = price_micro;
+  if (signup_micro >= 0 && signup_micro <= PB_CREDIT_MAX_MICRO) s->signup_micro = signup_micro;
+  unlock(s);
+}
+
+int64_t pb_store_price(pb_store *s) {
+  lock(s);
+  int64_t p = s->price_micro;
+  unlock(s);
+  return p;
+}
+
+int pb_store_account_balance(pb_store *s, int64_t account_id, int64_t *micro, int *metered) {
+  if (!s || !micro || !metered) return PB_EINVAL;
+  lock(s);
+  int r = balance_read(s, account_id, micro, metered);
+  unlock(s);
+  return r;
+}
+
+static int credit_ok(int64_t micro, const char *note) {
+  return micro >= -PB_CREDIT_MAX_MICRO && micro <= PB_CREDIT_MAX_MICRO &&
+         (!note || valid_word(note, REASON_MAX_LEN));
+}
+
+/* pb_store_account_credit's work: lock held, in a transaction. */
+static int credit_locked(pb_store *s, int64_t account_id, int64_t micro, const char *note,
+                         int64_t now_ms, int64_t *balance_out) {
+  int64_t balance = 0, next = 0;
+  int metered = 0;
+  int r = balance_read(s, account_id, &balance, &metered);
+  /* Checked, not clamped: an operator's credit lands whole or not at all. */
+  if (!r && (__builtin_add_overflow(balance, micro, &next) || next > PB_CREDIT_MAX_MICRO ||
+             next < -PB_CREDIT_MAX_MICRO))
+    r = PB_ETOOBIG;
+  if (!r) r = write2(s, CST_BALANCE_SET, account_id, next, "credit");
+  if (!r) {
+    sqlite3_stmt *st = s->cst[CST_GRANT];
+    int rc = sqlite3_bind_int64(st, 1, account_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, micro);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, now_ms);
+    if (rc == SQLITE_OK)
+      rc = note ? sqlite3_bind_text(st, 4, note, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 4);
+    int changed = 0;
+    r = finish_write(s, st, rc, "credit grant", &changed);
+  }
+  if (!r && balance_out) *balance_out = next;
+  return r;
+}
+
+static int valid_email_bytes(const char *email);
+static int account_insert_locked(pb_store *s, const char *name, const char *email, int64_t now,
+                                 int64_t *account_id);
+
+int pb_account_create_with_credit(pb_store *s, const char *name, const char *email, int64_t micro,
+                                  const char *note, int64_t *account_id) {
+  if (!s || !valid_name(name) || (email && !valid_email_bytes(email)) || !credit_ok(micro, note))
+    return PB_EINVAL;
+  lock(s);
+  int r = tx_exec(s, "BEGIN IMMEDIATE");
+  if (!r) {
+    int64_t now = pb_wall_ms(), id = 0;
+    r = account_insert_locked(s, name, email, now, &id);
+    if (!r) r = credit_locked(s, id, micro, note, now, NULL);
+    if (!r && account_id) *account_id = id;
+    r = tx_end(s, r);
+  }
+  unlock(s);
+  return r;
+}
+
+int pb_account_create_signup(pb_store *s, const char *name, const char *email,
+                             int64_t *account_id) {
+  if (!s) return PB_EINVAL;
+  lock(s);
+  int64_t micro = s->signup_micro;
+  unlock(s);
+  return pb_account_create_with_credit(s, name, email, micro, "signup", account_id);
+}
+
+int pb_store_account_credit(pb_store *s, int64_t account_id, int64_t micro, const char *note,
+                            int64_t now_ms, int64_t *balance_out) {
+  if (!s || !credit_ok(micro, note)) return PB_EINVAL;
+  lock(s);
+  int r = tx_exec(s, "BEGIN IMMEDIATE");
+  if (!r) {
+    r = credit_locked(s, account_id, micro, note, now_ms, balance_out);
+    r = tx_end(s, r);
+  }
+  unlock(s);
+  return r;
+}
+
+int pb_store_account_signup_credit(pb_store *s, int64_t account_id, int64_t now_ms) {
+  if (!s) return PB_EINVAL;
+  lock(s);
+  int64_t micro = s->signup_micro;
+  unlock(s);
+  return pb_store_account_credit(s, account_id, micro, "signup", now_ms, NULL);
+}
+
+int pb_store_account_credit_summary(pb_store *s, int64_t account_id, pb_credit_summary *out) {
+  if (!s || !out) return PB_EINVAL;
+  memset(out, 0, sizeof(*out));
+  lock(s);
+  int r = balance_read(s, account_id, &out->balance_micro, &out->metered);
+  sqlite3_stmt *st = NULL;
+  if (!r) {
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT (SELECT COALESCE(SUM(micro), 0) FROM credits"
+                                " WHERE account_id = ?1), COALESCE(SUM(debit_micro), 0),"
+                                " COALESCE(SUM((COALESCE(ms, COALESCE(last_heartbeat_ms, start_ms)"
+                                " - start_ms) + 999) / 1000), 0), COUNT(*),"
+                                " COALESCE(SUM(end_ms IS NULL), 0) FROM usage"
+                                " WHERE account_id = ?1 AND price_micro IS NOT NULL",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 1, account_id);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      out->credited_micro = sqlite3_column_int64(st, 0);
+      out->debited_micro = sqlite3_column_int64(st, 1);
+      out->billed_seconds = sqlite3_column_int64(st, 2);
+      out->rows = sqlite3_column_int64(st, 3);
+      out->open_rows = sqlite3_column_int64(st, 4);
+    } else {
+      r = store_fail(s, rc, "credit summary");
+    }
+  }
+  sqlite3_finalize(st);
+  unlock(s);
+  return r;
+}
+
 int pb_usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_t start_wall_ms,
                    int64_t *usage_id) {
   if (!s || !valid_name(kind) || !usage_id || start_wall_ms < 0) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_USAGE_BEGIN];
-  int rc = sqlite3_bind_int64(st, 1, account_id);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, start_wall_ms);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  int r = 0;
-  if (rc == SQLITE_DONE)
-    *usage_id = sqlite3_last_insert_rowid(s->db);
-  else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-    r = PB_ENOTFOUND;
-  else
-    r = store_fail(s, rc, "usage begin");
-  stmt_done(st);
+  /* The balance is read and the row written in one transaction: no credit
+   * granted or spent by another process slips between the two. */
+  int64_t balance = 0;
+  int metered = 0;
+  int r = tx_exec(s, "BEGIN IMMEDIATE");
+  if (!r) r = balance_read(s, account_id, &balance, &metered);
+  if (!r && metered && balance < s->price_micro) r = PB_ENOCREDIT;
+  if (!r) {
+    sqlite3_stmt *st = s->st[ST_USAGE_BEGIN];
+    int rc = sqlite3_bind_int64(st, 1, account_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, start_wall_ms);
+    if (rc == SQLITE_OK)
+      rc = metered ? sqlite3_bind_int64(st, 4, s->price_micro) : sqlite3_bind_null(st, 4);
+    if (rc == SQLITE_OK) rc = metered ? sqlite3_bind_int64(st, 5, 0) : sqlite3_bind_null(st, 5);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+      *usage_id = sqlite3_last_insert_rowid(s->db);
+    else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+      r = PB_ENOTFOUND;
+    else
+      r = store_fail(s, rc, "usage begin");
+    stmt_done(st);
+  }
+  r = tx_end(s, r);
   unlock(s);
   return r;
 }
@@ -892,15 +1175,22 @@ int pb_usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_t st
 int pb_usage_end(pb_store *s, int64_t usage_id, int64_t end_wall_ms, int status) {
   if (!s || status < 0 || status > 999) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_USAGE_END];
-  int rc = sqlite3_bind_int64(st, 1, usage_id);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, end_wall_ms);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 3, status);
-  int changed = 0;
-  int r = finish_write(s, st, rc, "usage end", &changed);
-  /* Nothing updated: a wrong id, or a row already closed (by an earlier end
-   * or by close_open); either way nothing is billed twice. */
-  if (!r && !changed) r = why_unchanged(s, s->st[ST_USAGE_IS_OPEN], usage_id, NULL, "usage end");
+  int r = tx_exec(s, "BEGIN IMMEDIATE");
+  if (!r) {
+    sqlite3_stmt *st = s->st[ST_USAGE_END];
+    int rc = sqlite3_bind_int64(st, 1, usage_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, end_wall_ms);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 3, status);
+    int changed = 0;
+    r = finish_write(s, st, rc, "usage end", &changed);
+    /* Nothing updated: a wrong id, or a row already closed (by an earlier
+     * end or by close_open); either way nothing is billed twice. */
+    if (!r && !changed)
+      r = why_unchanged(s, s->st[ST_USAGE_IS_OPEN], usage_id, NULL, "usage end");
+    else if (!r)
+      r = settle(s, usage_id, NULL);
+    r = tx_end(s, r);
+  }
   unlock(s);
   return r;
 }
@@ -908,14 +1198,40 @@ int pb_usage_end(pb_store *s, int64_t usage_id, int64_t end_wall_ms, int status)
 int pb_usage_close_open(pb_store *s, int *closed) {
   if (!s) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_USAGE_CLOSE_OPEN];
-  int rc = sqlite3_step(st);
-  int r = 0, n = 0;
-  if (rc == SQLITE_DONE)
-    n = sqlite3_changes(s->db);
-  else
-    r = store_fail(s, rc, "usage close_open");
+  /* The rows to settle, then the close, then their debits: one
+   * transaction, so a crash here leaves them open for the next start. */
+  int64_t *ids = NULL;
+  size_t nids = 0, cap = 0;
+  int r = tx_exec(s, "BEGIN IMMEDIATE"), n = 0, rc = SQLITE_DONE;
+  sqlite3_stmt *st = s->cst[CST_OPEN_PRICED];
+  while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (nids == cap) {
+      size_t ncap = cap ? cap * 2 : 16;
+      int64_t *nv = realloc(ids, ncap * sizeof(*ids));
+      if (!nv) {
+        r = PB_ENOMEM;
+        break;
+      }
+      ids = nv;
+      cap = ncap;
+    }
+    ids[nids++] = sqlite3_column_int64(st, 0);
+  }
+  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "usage close_open");
   stmt_done(st);
+  if (!r) {
+    st = s->st[ST_USAGE_CLOSE_OPEN];
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+      n = sqlite3_changes(s->db);
+    else
+      r = store_fail(s, rc, "usage close_open");
+    stmt_done(st);
+  }
+  for (size_t i = 0; !r && i < nids; i++) r = settle(s, ids[i], NULL);
+  free(ids);
+  if (r) n = 0;
+  r = tx_end(s, r);
   unlock(s);
   if (n) PB_WARN("store: closed %d usage row(s) left open by an earlier run", n);
   if (closed) *closed = n;
@@ -955,15 +1271,27 @@ int pb_usage_total(pb_store *s, int64_t account_id, int64_t since_wall_ms, int64
 }
 
 int pb_usage_heartbeat(pb_store *s, int64_t usage_id, int64_t now_wall_ms) {
+  return pb_usage_heartbeat_credit(s, usage_id, now_wall_ms, NULL);
+}
+
+int pb_usage_heartbeat_credit(pb_store *s, int64_t usage_id, int64_t now_wall_ms,
+                              pb_usage_credit *out) {
+  if (out) memset(out, 0, sizeof(*out));
   if (!s) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_USAGE_HEARTBEAT];
-  int rc = sqlite3_bind_int64(st, 1, usage_id);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now_wall_ms);
-  int changed = 0;
-  int r = finish_write(s, st, rc, "usage heartbeat", &changed);
-  if (!r && !changed)
-    r = why_unchanged(s, s->st[ST_USAGE_IS_OPEN], usage_id, NULL, "usage heartbeat");
+  int r = tx_exec(s, "BEGIN IMMEDIATE");
+  if (!r) {
+    sqlite3_stmt *st = s->st[ST_USAGE_HEARTBEAT];
+    int rc = sqlite3_bind_int64(st, 1, usage_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now_wall_ms);
+    int changed = 0;
+    r = finish_write(s, st, rc, "usage heartbeat", &changed);
+    if (!r && !changed)
+      r = why_unchanged(s, s->st[ST_USAGE_IS_OPEN], usage_id, NULL, "usage heartbeat");
+    else if (!r)
+      r = settle(s, usage_id, out);
+    r = tx_end(s, r);
+  }
   unlock(s);
   return r;
 }
@@ -1635,14 +1963,15 @@ static int valid_email_bytes(const char *email) {
   return 1;
 }
 
-int pb_account_create_email(pb_store *s, const char *name, const char *email, int64_t *account_id) {
-  if (!s || !valid_name(name) || (email && !valid_email_bytes(email))) return PB_EINVAL;
-  lock(s);
+/* Inserts the account (the lock held): 0, PB_EEXIST when the name or the
+ * email is taken, or the store's error. */
+static int account_insert_locked(pb_store *s, const char *name, const char *email, int64_t now,
+                                 int64_t *account_id) {
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(s->db, "INSERT INTO accounts(name, created_ms, email) VALUES (?1, ?2, ?3)",
                               -1, &st, NULL);
   if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, pb_wall_ms());
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now);
   if (rc == SQLITE_OK)
     rc = email ? sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 3);
   if (rc == SQLITE_OK) rc = sqlite3_step(st);
@@ -1655,6 +1984,13 @@ int pb_account_create_email(pb_store *s, const char *name, const char *email, in
     r = store_fail(s, rc, "account create");
   }
   sqlite3_finalize(st);
+  return r;
+}
+
+int pb_account_create_email(pb_store *s, const char *name, const char *email, int64_t *account_id) {
+  if (!s || !valid_name(name) || (email && !valid_email_bytes(email))) return PB_EINVAL;
+  lock(s);
+  int r = account_insert_locked(s, name, email, pb_wall_ms(), account_id);
   unlock(s);
   return r;
 }
@@ -1675,7 +2011,8 @@ int pb_account_signup(pb_store *s, const char *email, int64_t *account_id) {
     snprintf(name + n, sizeof(name) - n, "-%02x%02x%02x", rnd[0], rnd[1], rnd[2]);
     int64_t found;
     if (pb_account_find_email(s, email, &found, NULL) != PB_ENOTFOUND) return PB_EEXIST;
-    r = pb_account_create_email(s, name, email, account_id);
+    /* Metered from its first commit, with the starting credit (credits). */
+    r = pb_account_create_signup(s, name, email, account_id);
     if (r != PB_EEXIST) return r;
   }
   return PB_EEXIST;

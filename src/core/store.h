@@ -103,7 +103,9 @@ int pb_token_list(pb_store *s, int64_t account_id, pb_token_info **out, size_t *
  * pb_usage_close_open() closes on the next start (never lost, never counted
  * twice). kind is e.g. "screenshot", or "session" for a session's browser
  * time (same charset and length as account names). PB_ENOTFOUND for an
- * unknown account. */
+ * unknown account; PB_ENOCREDIT when the account is metered and its balance
+ * is below one billable second at the price (see Credits below). Begin,
+ * heartbeat, end and close_open also move a metered row's debit. */
 int pb_usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_t start_wall_ms,
                    int64_t *usage_id);
 /* Closes the row: ms = end - start (0 if the wall clock went backwards).
@@ -143,6 +145,68 @@ typedef struct {
  * frees); *n may be 0, and then *out is NULL. */
 int pb_usage_by_kind(pb_store *s, int64_t account_id, int64_t from_wall_ms, int64_t to_wall_ms,
                      pb_usage_kind **out, size_t *n);
+
+/* ---- Credits (core/credits.h for amounts and the debit math) ----
+ * An account is metered once it has a balance (a credit from the operator,
+ * or a signup's starting credit); before that it is unmetered: no credit
+ * limit, its rows are never debited (every account made before credits
+ * existed stays so). A metered account's ledger rows carry the price they
+ * opened with and are debited as they are heartbeated and closed, in the
+ * same transaction, so balance = credits granted - what its rows cost. */
+
+/* The price per browser second (micro-credits) new ledger rows of metered
+ * accounts open with, and the starting credit pb_store_account_signup_credit
+ * grants; values out of range (credits.h) are ignored. Until set:
+ * PB_PRICE_DEFAULT_MICRO and PB_SIGNUP_CREDIT_DEFAULT_MICRO. */
+void pb_store_set_credit_terms(pb_store *s, int64_t price_micro, int64_t signup_micro);
+/* The price new rows open with. */
+int64_t pb_store_price(pb_store *s);
+/* The account's balance in micro-credits (may be negative: work finished
+ * after it ran out) and whether it is metered (0: no limit; *micro 0).
+ * PB_ENOTFOUND for an unknown id. Any account state (disabled, deleted). */
+int pb_store_account_balance(pb_store *s, int64_t account_id, int64_t *micro, int *metered);
+/* Adds micro (either sign, |micro| <= PB_CREDIT_MAX_MICRO) to the account's
+ * balance, making it metered (an unmetered account starts from 0), and
+ * keeps the grant with note (a word, 1-31 of [A-Za-z0-9_.-], or NULL).
+ * *balance (may be NULL) gets the new balance. PB_EINVAL for a bad amount or
+ * note, PB_ENOTFOUND for an unknown id, PB_ETOOBIG when the balance would
+ * leave +-PB_CREDIT_MAX_MICRO (nothing is changed). */
+int pb_store_account_credit(pb_store *s, int64_t account_id, int64_t micro, const char *note,
+                            int64_t now_ms, int64_t *balance);
+/* pb_store_account_credit of the starting credit (pb_store_set_credit_terms),
+ * note "signup", to an account that exists. */
+int pb_store_account_signup_credit(pb_store *s, int64_t account_id, int64_t now_ms);
+/* pb_account_create_email and pb_store_account_credit in one transaction: the
+ * account never exists unmetered, even across a crash. Errors of both. */
+int pb_account_create_with_credit(pb_store *s, const char *name, const char *email, int64_t micro,
+                                  const char *note, int64_t *account_id);
+/* pb_account_create_with_credit of the starting credit, note "signup": how
+ * a signup makes its account (a metered one from its first commit; email
+ * may be NULL). */
+int pb_account_create_signup(pb_store *s, const char *name, const char *email,
+                             int64_t *account_id);
+
+typedef struct {
+  int metered;
+  int64_t balance_micro;
+  int64_t credited_micro; /* every grant, summed */
+  int64_t debited_micro;  /* what its debited rows took, summed */
+  int64_t billed_seconds; /* those rows' billed whole seconds (per started second) */
+  int64_t rows, open_rows; /* debited rows; of them still open */
+} pb_credit_summary;
+/* The account's credits against its ledger, for an operator's audit. */
+int pb_store_account_credit_summary(pb_store *s, int64_t account_id, pb_credit_summary *out);
+
+/* Where a debited row stands after a heartbeat. */
+typedef struct {
+  int metered;           /* 0: the row is not debited (the rest is 0) */
+  int64_t price_micro;   /* its price per browser second */
+  int64_t balance_micro; /* its account's balance after this debit */
+  int64_t paid_until_ms; /* its start plus its billed whole seconds (wall) */
+} pb_usage_credit;
+/* pb_usage_heartbeat, and where the row stands (out may be NULL). */
+int pb_usage_heartbeat_credit(pb_store *s, int64_t usage_id, int64_t now_wall_ms,
+                              pb_usage_credit *out);
 
 /* Per-account limits. Each is stored only once set; unset keys read as the
  * defaults below, so a new build's defaults reach accounts nobody tuned. */

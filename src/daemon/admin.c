@@ -4,6 +4,7 @@
 
 #include "common/pb.h"
 #include "core/logincodes.h"
+#include "core/credits.h"
 #include "core/store.h"
 
 #include <stdarg.h>
@@ -23,6 +24,11 @@ static void usage(FILE *f) {
           " account create NAME [--email EMAIL] [--data-dir DIR]\n"
           "       " PROG
           " account invite EMAIL [--data-dir DIR]\n"
+          " account create NAME [--credit C] [--data-dir DIR]\n"
+          "       " PROG
+          " account credit NAME [+|-]C [--data-dir DIR]\n"
+          "       " PROG
+          " account show NAME [--data-dir DIR]\n"
           "       " PROG
           " account list [--data-dir DIR]\n"
           "       " PROG
@@ -47,7 +53,13 @@ static void usage(FILE *f) {
           "keepAliveMaxMs, concurrentQuickActions, browserMsPerDay (0 = unlimited),\n"
           "maxContexts or contextStorageMiB (persistent contexts: count, stored MiB),\n"
           "recordingStorageMiB (session recordings kept, MiB);\n"
-          "VALUE a whole number, or \"default\").\n",
+          "VALUE a whole number, or \"default\").\n"
+          "Credits: C is a decimal amount of credits, up to 6 decimals (\"5\", \"+5.00\",\n"
+          "\"-1.50\", \"0.0001\"). An account is unmetered (no credit limit) until it gets\n"
+          "a credit; then its browser time is debited at the service's\n"
+          "--price-per-browser-second and its work is refused once it cannot pay one\n"
+          "second. account credit prints the new balance; account show prints\n"
+          "KEY=VALUE lines (balance, credited, debited, billed seconds).\n",
           PB_TOKEN_DEFAULT_TTL_DAYS);
 }
 
@@ -108,15 +120,43 @@ static int token_for(pb_store *s, int64_t account_id, int64_t ttl_ms, const char
   return ex;
 }
 
-static int account_create(const char *data_dir, const char *name, const char *email) {
+/* Grants micro to the account (note: why) and says so; 0 or 1. */
+static int grant(pb_store *s, int64_t id, const char *name, int64_t micro, const char *note,
+                 int64_t *balance) {
+  int rc = pb_store_account_credit(s, id, micro, note, pb_wall_ms(), balance);
+  char amount[PB_CREDIT_TEXT_MAX], bal[PB_CREDIT_TEXT_MAX];
+  pb_credit_format(micro, amount);
+  if (rc == PB_ETOOBIG) {
+    pb_credit_format(PB_CREDIT_MAX_MICRO, bal);
+    fprintf(stderr, PROG ": a credit of %s would take %s's balance beyond +-%s; nothing changed\n",
+            amount, name, bal);
+    return 1;
+  }
+  if (rc) {
+    fprintf(stderr, PROG ": cannot credit %s: %s\n", name, pb_strerror(rc));
+    return 1;
+  }
+  pb_credit_format(*balance, bal);
+  fprintf(stderr, PROG ": %s: credit %s%s, balance %s\n", name, micro >= 0 ? "+" : "", amount, bal);
+  return 0;
+}
+
+static int account_create(const char *data_dir, const char *name, const char *email,
+                          const char *credit) {
   char norm[PB_EMAIL_MAX];
   if (email && pb_email_normalize(email, norm, sizeof(norm)))
     return usage_error("--email \"%.64s\" is not an email address", email);
+  int64_t micro = 0;
+  char err[160];
+  if (credit && pb_credit_parse(credit, 0, &micro, err, sizeof(err)))
+    return usage_error("--credit: %s", err);
   pb_store *s = NULL;
   if (open_store(data_dir, &s)) return 1;
   int64_t id = 0;
   int ex = 1;
-  int rc = pb_account_create_email(s, name, email ? norm : NULL, &id);
+  /* With a credit: one transaction, so the account never exists unmetered. */
+  int rc = credit ? pb_account_create_with_credit(s, name, email ? norm : NULL, micro, "create", &id)
+                  : pb_account_create_email(s, name, email ? norm : NULL, &id);
   if (rc == PB_EINVAL) {
     ex = name_error(name);
   } else if (rc == PB_EEXIST) {
@@ -128,7 +168,12 @@ static int account_create(const char *data_dir, const char *name, const char *em
   } else if (rc) {
     fprintf(stderr, PROG ": cannot create account %s: %s\n", name, pb_strerror(rc));
   } else {
-    fprintf(stderr, PROG ": created account %s\n", name);
+    char amount[PB_CREDIT_TEXT_MAX];
+    pb_credit_format(micro, amount);
+    if (credit)
+      fprintf(stderr, PROG ": created account %s with a balance of %s credits\n", name, amount);
+    else
+      fprintf(stderr, PROG ": created account %s (unmetered: no credit limit)\n", name);
     ex = token_for(s, id, PB_TOKEN_DEFAULT_TTL_DAYS * INT64_C(86400000), name);
   }
   pb_store_close(s);
@@ -186,6 +231,62 @@ static int find_account(pb_store *s, const char *name, int64_t *id) {
   else if (rc)
     fprintf(stderr, PROG ": cannot look up account %s: %s\n", name, pb_strerror(rc));
   return rc;
+}
+
+/* account credit NAME AMOUNT: the new balance on stdout. */
+static int account_credit(const char *data_dir, const char *name, const char *amount) {
+  int64_t micro = 0, balance = 0;
+  char err[160];
+  if (pb_credit_parse(amount, PB_CREDIT_SIGNED, &micro, err, sizeof(err)))
+    return usage_error("account credit: %s", err);
+  if (micro == 0) return usage_error("account credit: a credit of 0 changes nothing");
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1;
+  int64_t id = 0;
+  int ex = find_account(s, name, &id) ? 1 : grant(s, id, name, micro, "operator", &balance);
+  pb_store_close(s);
+  if (!ex) {
+    char bal[PB_CREDIT_TEXT_MAX];
+    pb_credit_format(balance, bal);
+    if (printf("%s\n", bal) < 0 || fflush(stdout)) {
+      fprintf(stderr, PROG ": cannot write to stdout\n");
+      ex = 1;
+    }
+  }
+  return ex;
+}
+
+/* account show NAME: KEY=VALUE lines, amounts in credits and in micro. */
+static int account_show(const char *data_dir, const char *name) {
+  pb_store *s = NULL;
+  if (open_store(data_dir, &s)) return 1;
+  int64_t id = 0;
+  pb_credit_summary c;
+  int ex = find_account(s, name, &id) ? 1 : 0;
+  if (!ex && pb_store_account_credit_summary(s, id, &c)) {
+    fprintf(stderr, PROG ": cannot read the credits of %s\n", name);
+    ex = 1;
+  }
+  pb_store_close(s);
+  if (ex) return ex;
+  char bal[PB_CREDIT_TEXT_MAX], cred[PB_CREDIT_TEXT_MAX], deb[PB_CREDIT_TEXT_MAX];
+  pb_credit_format(c.balance_micro, bal);
+  pb_credit_format(c.credited_micro, cred);
+  pb_credit_format(c.debited_micro, deb);
+  if (c.metered)
+    printf("account=%s\nmetered=yes\nbalance=%s\nbalanceMicro=%lld\n", name, bal,
+           (long long)c.balance_micro);
+  else
+    printf("account=%s\nmetered=no\nbalance=unlimited\n", name);
+  printf("credited=%s\ncreditedMicro=%lld\ndebited=%s\ndebitedMicro=%lld\nbilledSeconds=%lld\n"
+         "debitedRows=%lld\nopenRows=%lld\n",
+         cred, (long long)c.credited_micro, deb, (long long)c.debited_micro,
+         (long long)c.billed_seconds, (long long)c.rows, (long long)c.open_rows);
+  if (ferror(stdout) || fflush(stdout)) {
+    fprintf(stderr, PROG ": cannot write to stdout\n");
+    return 1;
+  }
+  return 0;
 }
 
 static int token_create(const char *data_dir, const char *name, int64_t ttl_ms) {
@@ -368,12 +469,13 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
   if (argc < 1 || !argv || !argv[0]) return usage_error("missing subcommand");
   const char *pos[3];
   int npos = 0;
-  const char *ttl_days = NULL, *ttl_secs = NULL, *val, *email = NULL;
+  const char *ttl_days = NULL, *ttl_secs = NULL, *val, *email = NULL, *credit = NULL;
   const char *sets[MAX_SETS];
   int only_pos = 0, nsets = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (only_pos || a[0] != '-' || !a[1]) {
+    /* "-1.50" is an amount (account credit), not an option. */
+    if (only_pos || a[0] != '-' || !a[1] || (a[1] >= '0' && a[1] <= '9')) {
       if (npos == (int)(sizeof(pos) / sizeof(pos[0]))) return usage_error("unexpected \"%s\"", a);
       pos[npos++] = a;
     } else if (!strcmp(a, "--")) {
@@ -394,6 +496,9 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
       if (!val) return usage_error("--set needs KEY=VALUE");
       if (nsets == MAX_SETS) return usage_error("at most %d --set at once", MAX_SETS);
       sets[nsets++] = val;
+    } else if (take_opt("--credit", argc, argv, &i, &val)) {
+      if (!val) return usage_error("--credit needs an amount");
+      credit = val;
     } else if (take_opt("--max-token-ttl", argc, argv, &i, &val)) {
       if (!val || pb_parse_int(val, 1, PB_TOKEN_MAX_TTL_DAYS, &d))
         return usage_error("--max-token-ttl wants whole days, 1 to %d", PB_TOKEN_MAX_TTL_DAYS);
@@ -412,6 +517,17 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
 
   const char *cmd = argv[0], *verb = npos ? pos[0] : "";
   int is_limits = !strcmp(cmd, "account") && !strcmp(verb, "limits");
+  int is_create = !strcmp(cmd, "account") && !strcmp(verb, "create");
+  if (credit && !is_create) return usage_error("--credit belongs to account create");
+  if (!strcmp(cmd, "account") && (!strcmp(verb, "credit") || !strcmp(verb, "show"))) {
+    int credit_verb = !strcmp(verb, "credit");
+    if (npos != (credit_verb ? 3 : 2))
+      return usage_error(credit_verb ? "account credit takes NAME and an AMOUNT"
+                                     : "account show takes one NAME");
+    if (nsets || ttl_days || ttl_secs) return usage_error("account %s takes no options", verb);
+    if (!pb_account_name_valid(pos[1])) return name_error(pos[1]);
+    return credit_verb ? account_credit(data_dir, pos[1], pos[2]) : account_show(data_dir, pos[1]);
+  }
   if (nsets && !is_limits) return usage_error("--set belongs to account limits");
   if (is_limits) {
     if (npos != 2) return usage_error("account limits takes one NAME");
@@ -419,12 +535,11 @@ int pb_admin_main(const char *data_dir, int argc, char **argv) {
     if (!pb_account_name_valid(pos[1])) return name_error(pos[1]);
     return account_limits(data_dir, pos[1], sets, nsets);
   }
-  int is_create = !strcmp(cmd, "account") && !strcmp(verb, "create");
   if (email && !is_create) return usage_error("--email belongs to account create");
   if (is_create) {
     if (npos != 2) return usage_error("account create takes one NAME");
     if (ttl_days || ttl_secs) return usage_error("account create takes no --ttl");
-    return account_create(data_dir, pos[1], email);
+    return account_create(data_dir, pos[1], email, credit);
   }
   if (!strcmp(cmd, "account") && !strcmp(verb, "invite")) {
     if (npos != 2) return usage_error("account invite takes one EMAIL");

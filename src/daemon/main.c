@@ -2,6 +2,7 @@
  * admin subcommands, or wires the store, browser pool, job queue and HTTP
  * server together and serves until SIGTERM/SIGINT. */
 #include "common/pb.h"
+#include "core/credits.h"
 #include "core/store.h"
 #include "daemon/admin.h"
 #include "daemon/reaper.h"
@@ -74,6 +75,8 @@ typedef struct {
   const char
       *metrics_token; /* Bearer token /metrics requires; NULL: loopback only */
   pb_login_opts login; /* sign-in by email (http/login.h) */
+  int64_t price_micro;  /* credits per browser second (core/credits.h) */
+  int64_t signup_micro; /* a signup's starting credit */
 } config;
 
 static pb_server *g_server;
@@ -237,6 +240,12 @@ static void usage(FILE *f) {
       "                           once on this host, all services together); 0 "
       "= all as nobody and\n"
       "                           no mount namespace\n"
+      "  --price-per-browser-second C  (PPOD_PRICE_PER_BROWSER_SECOND) "
+      "credits a metered account\n"
+      "                           pays per started browser second, default "
+      "0.0001\n"
+      "  --signup-credit C        (PPOD_SIGNUP_CREDIT) credits a signup "
+      "starts with, default 5.00\n"
       "  --log-level error|warn|info|debug  (PPOD_LOG_LEVEL)\n"
       "  --chromium PATH          (PPOD_CHROMIUM)      default "
       "/usr/lib/chromium/chromium\n"
@@ -279,6 +288,23 @@ static int int_opt(const char *name, const char *v, long long min,
   return 0;
 }
 
+/* An amount of credits (core/credits.h): no sign, up to 6 decimals, at
+ * most max micro. */
+static int credit_opt(const char *name, const char *v, int64_t max,
+                      int64_t *out) {
+  char err[160];
+  int64_t m = 0;
+  if (!v || pb_credit_parse(v, 0, &m, err, sizeof(err)) || m > max) {
+    char top[PB_CREDIT_TEXT_MAX];
+    pb_credit_format(max, top);
+    fprintf(stderr, "ppod-browserd: %s takes credits from 0 to %s%s%s\n",
+            name, top, v && err[0] ? ": " : "", v ? err : "");
+    return -1;
+  }
+  *out = m;
+  return 0;
+}
+
 static char allow_env_copy[4096];
 
 static int add_allow(config *c, const char *v) {
@@ -314,7 +340,17 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
   c->crawl_max_mb = 256;
   c->browser_uid_base = PB_ISOLATE_UID_BASE;
   c->browser_uids = PB_ISOLATE_UIDS;
+  c->price_micro = PB_PRICE_DEFAULT_MICRO;
+  c->signup_micro = PB_SIGNUP_CREDIT_DEFAULT_MICRO;
   const char *e;
+  if ((e = getenv("PPOD_PRICE_PER_BROWSER_SECOND")) &&
+      credit_opt("PPOD_PRICE_PER_BROWSER_SECOND", e, PB_PRICE_MAX_MICRO,
+                 &c->price_micro))
+    return -1;
+  if ((e = getenv("PPOD_SIGNUP_CREDIT")) &&
+      credit_opt("PPOD_SIGNUP_CREDIT", e, PB_CREDIT_MAX_MICRO,
+                 &c->signup_micro))
+    return -1;
   if ((e = getenv("PPOD_BODY_TIMEOUT")) &&
       int_opt("PPOD_BODY_TIMEOUT", e, 1, 3600, &c->body_timeout_s))
     return -1;
@@ -536,6 +572,14 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
       TAKES_VALUE();
       if (int_opt(a, v, 0, 1 << 20, &c->browser_memory_mb))
         return -1;
+    } else if (!strcmp(a, "--price-per-browser-second")) {
+      TAKES_VALUE();
+      if (credit_opt(a, v, PB_PRICE_MAX_MICRO, &c->price_micro))
+        return -1;
+    } else if (!strcmp(a, "--signup-credit")) {
+      TAKES_VALUE();
+      if (credit_opt(a, v, PB_CREDIT_MAX_MICRO, &c->signup_micro))
+        return -1;
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       usage(stdout);
       exit(0);
@@ -664,6 +708,7 @@ static int serve(config *c) {
     pb_reaper_dismiss(reaper);
     return 1;
   }
+  pb_store_set_credit_terms(st, c->price_micro, c->signup_micro);
   int closed = 0;
   if (pb_usage_close_open(st, &closed) == 0 && closed)
     PB_WARN("usage: closed %d row(s) left open by an earlier run", closed);

@@ -3,6 +3,7 @@
  * (GET /browser/limits' own result) and today's usage (UTC day) from the
  * usage ledger. Answered on the I/O thread: a few indexed reads of the
  * store, as the other account reads are. */
+#include "core/credits.h"
 #include "http/internal.h"
 
 #include <stdio.h>
@@ -10,12 +11,17 @@
 #include <string.h>
 #include <time.h>
 
-/* The account's balance in micro-units, or JSON null when the account is
- * unmetered. */
-static cJSON *account_balance(pb_server *s, int64_t account_id) {
-  (void)s, (void)account_id;
-  /* credits: wired at merge */
-  return cJSON_CreateNull();
+/* The account's balance in micro-credits (an integer), or JSON null when
+ * the account is unmetered; *text is the same in credits ("4.999900"), or
+ * "" when unmetered or unknown. */
+static cJSON *account_balance(pb_server *s, int64_t account_id, char text[PB_CREDIT_TEXT_MAX]) {
+  int64_t micro = 0;
+  int metered = 0;
+  text[0] = '\0';
+  if (pb_store_account_balance(s->o.store, account_id, &micro, &metered) || !metered)
+    return cJSON_CreateNull();
+  pb_credit_format(micro, text);
+  return cJSON_CreateNumber((double)micro);
 }
 
 /* The account's email, or JSON null when it has none (accounts made by
@@ -105,7 +111,10 @@ void get_account(pb_server *s, req *r) {
   cJSON_AddStringToObject(acct, "name", r->auth.account);
   cJSON_AddItemToObject(acct, "email", account_email(s, r->auth.account_id));
   cJSON_AddItemToObject(o, "token", token_json(s, &r->auth, now));
-  cJSON_AddItemToObject(o, "balance", account_balance(s, r->auth.account_id));
+  char credits[PB_CREDIT_TEXT_MAX];
+  cJSON_AddItemToObject(o, "balance", account_balance(s, r->auth.account_id, credits));
+  if (credits[0]) cJSON_AddStringToObject(o, "balanceCredits", credits);
+  else cJSON_AddNullToObject(o, "balanceCredits");
   cJSON_AddItemToObject(o, "limits", limits_json(s, r->auth.account_id));
   cJSON_AddItemToObject(o, "usageToday", usage);
   answer_json(r, o);

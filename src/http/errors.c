@@ -68,6 +68,7 @@ static const struct {
     [PB_CODE_LOGIN_CODE_INVALID] = {400, "the sign-in link is not valid; request a new one"},
     [PB_CODE_LOGIN_CODE_USED] = {410, "the sign-in link was used already; request a new one"},
     [PB_CODE_LOGIN_CODE_EXPIRED] = {410, "the sign-in link expired; request a new one"},
+    [PB_CODE_INSUFFICIENT_CREDITS] = {402, "the account's credits cannot pay for this work"},
 };
 
 int pb_http_status(pb_code code) {

@@ -57,7 +57,8 @@ static const char fixed_components[] =
     "LARGE\","
     "\"UNAUTHORIZED\",\"INVALID_TOKEN\",\"EXPIRED_TOKEN\",\"FORBIDDEN_URL\",\"NOT_FOUND\","
     "\"METHOD_NOT_ALLOWED\",\"TIMEOUT\",\"LENGTH_REQUIRED\",\"BODY_TOO_LARGE\",\"NAVIGATION_FAILED\","
-    "\"TOO_MANY_REQUESTS\",\"INTERNAL_ERROR\",\"BROWSER_CRASHED\",\"SHUTTING_DOWN\"]},"
+    "\"TOO_MANY_REQUESTS\",\"INSUFFICIENT_CREDITS\","
+    "\"INTERNAL_ERROR\",\"BROWSER_CRASHED\",\"SHUTTING_DOWN\"]},"
     "\"message\":{\"type\":\"string\"}}}}}},"
     "\"SuccessEnvelope\":{\"type\":\"object\",\"required\":[\"success\",\"result\"],"
     "\"properties\":{\"success\":{\"const\":true},\"result\":{}}}},"
@@ -155,6 +156,13 @@ static void add_error_responses(bld *b, cJSON *components) {
     cJSON *json = b_obj(b, b_obj(b, r, "content"), "application/json");
     b_ref(b, json, "schema", "#/components/schemas/ErrorEnvelope");
   }
+  /* Billable routes only (add_json_route). */
+  cJSON *r = b_obj(b, responses, "PaymentRequired");
+  b_str(b, r, "description",
+        "INSUFFICIENT_CREDITS: the account is metered and its balance cannot pay one second of "
+        "browser time at the service's price; add credits.");
+  b_ref(b, b_obj(b, b_obj(b, r, "content"), "application/json"), "schema",
+        "#/components/schemas/ErrorEnvelope");
 }
 
 static const char *method_name(pb_method m) {
@@ -287,6 +295,7 @@ static void add_route(bld *b, cJSON *paths, const pb_route *rt, const cJSON *sch
     snprintf(eref, sizeof(eref), "#/components/responses/%s", errors[i].name);
     b_ref(b, responses, errors[i].status, eref);
   }
+  if (rt->kind || rt->bills) b_ref(b, responses, "402", "#/components/responses/PaymentRequired");
 }
 
 /* A route that takes a raw body (an upload): its bytes as they are, the

@@ -63,6 +63,9 @@ typedef struct {
   const char *schema;   /* PB_BODY_JSON: schemas/<schema>.json */
   pb_admit_class admit; /* per-account admission of the work */
   const char *kind;     /* usage ledger kind; NULL: not billed */
+  /* Starts billable work billed elsewhere (a session, a crawl's pages):
+   * refused with INSUFFICIENT_CREDITS like a row with a kind. */
+  int bills;
   /* The work: an operation on a job thread, or a handler on the I/O thread
    * that answers at once. An operation without a body gets the request
    * {param_key: the parameter}. */

@@ -329,6 +329,14 @@ static int admit(pb_server *s, req *r) {
       q.session_found = r->job.session != NULL;
     }
   }
+  if (r->route->kind || r->route->bills) {
+    /* Credits: read on this thread like the limits (one indexed row). */
+    q.credit_checked = 1;
+    q.price_micro = pb_store_price(s->o.store);
+    if (pb_store_account_balance(s->o.store, r->auth.account_id,
+                                 &q.balance_micro, &q.metered))
+      q.metered = 0; /* unknown: the ledger's row check still refuses */
+  }
   pb_admit_verdict v;
   if (pb_admit_decide(a, &r->limits, &q, now, &v)) {
     pb_session_unref(r->job.session);

@@ -29,6 +29,10 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
   if (ctx && rc == PB_EEXIST)
     return pb_op_fail(res, PB_CODE_CONTEXT_IN_USE,
                       "another session runs on context %s; release it first", ctx);
+  if (rc == PB_ENOCREDIT)
+    return pb_op_fail(res, PB_CODE_INSUFFICIENT_CREDITS,
+                      "the account's credits cannot pay for one second of browser time; "
+                      "add credits");
   if (rc == PB_EBUSY)
     return pb_op_fail(res, PB_CODE_LIMIT_EXCEEDED, "the account already has its maximum of live sessions");
   if (rc == PB_ETIMEOUT)

@@ -76,6 +76,7 @@ typedef struct crawl {
   int ended;           /* completed, cancelled or failed: no more pages */
   atomic_int canceled; /* page jobs stop (user cancel or shutdown) */
   atomic_int cancel_by_user;
+  atomic_int no_credit; /* a page found the account's credits spent: the crawl fails */
   kept_page *kept[KEPT_MAX]; /* pages between page jobs, at most share */
   int nkept;
   int64_t kept_since; /* the last time one was put back */
@@ -663,9 +664,12 @@ static void page_main(void *arg) {
   } else if (!atomic_load(&c->canceled)) {
     /* Billable work is never done unmetered: a row that cannot be opened
      * leaves the page for later. */
-    if (c->render &&
-        pb_usage_begin(cr->o.env->store, c->account_id, "crawl", pb_wall_ms(), &usage_id)) {
+    int urc = c->render ? pb_usage_begin(cr->o.env->store, c->account_id, "crawl", pb_wall_ms(),
+                                         &usage_id)
+                        : 0;
+    if (urc) {
       p.state = PB_CRAWL_QUEUED;
+      if (urc == PB_ENOCREDIT) atomic_store(&c->no_credit, 1);
     } else if (c->render) {
       fetch_rendered(cr, c, pj->url, deadline, &p);
     } else {
@@ -761,6 +765,12 @@ static int schedule(pb_crawler *cr, crawl *c) {
       free(pj);
     }
     return 0;
+  }
+  if (atomic_load(&c->no_credit)) {
+    c->ended = 1;
+    pb_crawl_set_status(cr->store, c->id, "failed",
+                        "INSUFFICIENT_CREDITS: the account's credits ran out", pb_wall_ms());
+    return c->inflight == 0;
   }
   if (c->bytes_base + c->bytes_added >= cr->o.max_bytes) {
     char why[200];

@@ -2,6 +2,7 @@
 
 #include "common/hash.h"
 #include "common/pb.h"
+#include "core/credits.h"
 #include "sessions/contexts.h"
 #include "sessions/dlstore.h"
 #include "sessions/downloads.h"
@@ -21,6 +22,14 @@
 #include <time.h>
 
 #define HEARTBEAT_MS 5000
+/* Credits: a metered session's last beat comes this long before its paid
+ * time ends (the sweeper wakes every 200 ms), and it is then closed with
+ * this reason and WebSocket close code (4000-4999 are the application's;
+ * 4402 reads as HTTP's 402). */
+#define CREDITS_MARGIN_MS 300
+#define PB_WS_CLOSE_CREDITS 4402
+#define CREDITS_REASON "CreditsExhausted"
+#define CREDITS_TEXT "the account's credits ran out"
 
 struct pb_session {
   pb_sessions *ss;
@@ -42,6 +51,8 @@ struct pb_session {
   char reason_text[128];
   int busy; /* quick actions running in the browser */
   int64_t last_heartbeat;
+  int64_t next_beat;  /* monotonic: a metered session beats sooner near its end */
+  int64_t paid_until; /* wall: its time paid to here (registry lock) */
   /* For the history (under mu): clients accepted, and clients that left
    * while the session lived on. */
   int64_t client_connections, client_disconnects;
@@ -389,6 +400,54 @@ static int handoff_waits(pb_session *s) {
   return !pb_handoff_get(s->id, s->account_id, &h) && h.state == PB_HANDOFF_WAITING;
 }
 
+static int count_locked(pb_sessions *ss, int64_t account_id);
+
+/* 1 when the account is metered and cannot pay one billable second. */
+static int credits_short(pb_store *st, int64_t account_id) {
+  int64_t balance = 0;
+  int metered = 0;
+  return st && !pb_store_account_balance(st, account_id, &balance, &metered) && metered &&
+         balance < pb_store_price(st);
+}
+
+/* The heartbeat of a live session (sweeper, registry lock held): its
+ * history row and its ledger row, which debits a metered account. Then the
+ * next beat: at most HEARTBEAT_MS away, sooner when the paid time ends
+ * before, shared by the account's live sessions. 1 when its credits ran out:
+ * its ledger row is closed at this beat (so what it is billed is what was
+ * debited) and the session must end. */
+static int session_beat(pb_sessions *ss, pb_session *s, int64_t now) {
+  int64_t wall = pb_wall_ms();
+  s->next_beat = 0;
+  pb_session_heartbeat(ss->o.store, s->id, wall);
+  pb_usage_credit c;
+  if (!s->usage_id || pb_usage_heartbeat_credit(ss->o.store, s->usage_id, wall, &c) ||
+      !c.metered) {
+    s->paid_until = 0; /* not debited: owes nothing */
+    return 0;
+  }
+  s->paid_until = c.paid_until_ms;
+  /* What the account's other sessions ran past their paid time is owed at
+   * their next beats: not there to be promised to this one. */
+  int64_t owed = 0;
+  int spenders = 0;
+  for (pb_session *o = ss->live; o; o = o->next) {
+    if (o->account_id != s->account_id) continue;
+    spenders++;
+    if (o != s && o->paid_until && wall > o->paid_until)
+      owed = pb_credit_add(owed, pb_credit_debit(c.price_micro, wall - o->paid_until));
+  }
+  int64_t next_wall = 0;
+  if (pb_credit_plan(c.price_micro, pb_credit_add(c.balance_micro, -owed), c.paid_until_ms, wall,
+                     spenders, CREDITS_MARGIN_MS, HEARTBEAT_MS, &next_wall)) {
+    pb_usage_end(ss->o.store, s->usage_id, wall, 402);
+    PB_INFO("sessions: %s: the account's credits ran out", s->id);
+    return 1;
+  }
+  s->next_beat = now + (next_wall - wall);
+  return 0;
+}
+
 static void *sweeper_main(void *arg) {
   pb_sessions *ss = arg;
   pthread_mutex_lock(&ss->mu);
@@ -409,10 +468,11 @@ static void *sweeper_main(void *arg) {
       } else if (now - pb_proxy_last_activity(s->proxy) > s->keep_alive_ms &&
                  !handoff_waits(s)) {
         end_locked(ss, s, 1000, "BrowserIdle", "no activity for keep_alive");
-      } else if (now - s->last_heartbeat >= HEARTBEAT_MS) {
+      } else if (now - s->last_heartbeat >= HEARTBEAT_MS ||
+                 (s->next_beat && now >= s->next_beat)) {
         s->last_heartbeat = now;
-        pb_session_heartbeat(ss->o.store, s->id, pb_wall_ms());
-        if (s->usage_id) pb_usage_heartbeat(ss->o.store, s->usage_id, pb_wall_ms());
+        if (session_beat(ss, s, now))
+          end_locked(ss, s, PB_WS_CLOSE_CREDITS, CREDITS_REASON, CREDITS_TEXT);
       }
     }
     if (ss->stopping)
@@ -518,6 +578,8 @@ int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t kee
                                 int persist, int64_t deadline_ms,
                                 char id_out[PB_SESSION_ID_LEN + 1]) {
   if (context_id && !ss->o.contexts) return PB_ENOTFOUND;
+  /* No browser for an account that cannot pay its first second. */
+  if (credits_short(ss->o.store, account_id)) return PB_ENOCREDIT;
   pb_session *s = calloc(1, sizeof(*s));
   if (!s) return PB_ENOMEM;
   s->ss = ss;
@@ -623,14 +685,36 @@ int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t kee
     return rc;
   }
   s->start_wall_ms = pb_wall_ms();
+  s->paid_until = s->start_wall_ms;
   s->last_heartbeat = pb_now_ms();
   s->ended = 0;
   pb_strlcpy(id_out, s->id, PB_SESSION_ID_LEN + 1);
   pthread_mutex_unlock(&ss->mu);
   int src = pb_session_open_record(ss->o.store, s->id, account_id, s->start_wall_ms);
   if (src) PB_ERR("sessions: history row for %s: %s", s->id, pb_strerror(src));
-  if (pb_usage_begin(ss->o.store, account_id, "session", s->start_wall_ms, &s->usage_id))
-    s->usage_id = 0;
+  int urc = pb_usage_begin(ss->o.store, account_id, "session", s->start_wall_ms, &s->usage_id);
+  if (urc) s->usage_id = 0;
+  if (urc == PB_ENOCREDIT) {
+    /* Its other work spent the last credit since the check above. */
+    pthread_mutex_lock(&ss->mu);
+    end_locked(ss, s, PB_WS_CLOSE_CREDITS, CREDITS_REASON, CREDITS_TEXT);
+    pthread_mutex_unlock(&ss->mu);
+    return PB_ENOCREDIT;
+  }
+  /* A metered session's first beat comes when its credits would end, if
+   * that is before the usual one. */
+  int64_t bal = 0;
+  int metered = 0;
+  if (s->usage_id && !pb_store_account_balance(ss->o.store, account_id, &bal, &metered) &&
+      metered) {
+    int64_t wall = pb_wall_ms(), next = wall;
+    pthread_mutex_lock(&ss->mu);
+    if (pb_credit_plan(pb_store_price(ss->o.store), bal, s->start_wall_ms, wall,
+                       count_locked(ss, account_id), CREDITS_MARGIN_MS, HEARTBEAT_MS, &next))
+      next = wall; /* nothing paid yet: the first beat says */
+    s->next_beat = pb_now_ms() + (next - wall);
+    pthread_mutex_unlock(&ss->mu);
+  }
   if (s->ctx_id[0])
     PB_INFO("sessions: %s acquired (browser %d) on context %s%s", s->id,
             (int)pb_browser_pid(s->browser), s->ctx_id, s->ctx_persist ? ", persist" : "");

@@ -13,6 +13,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
 const WebSocket = require('ws');
+const PPOD = path.join(process.env.PPOD_BIN_DIR || path.join(__dirname, '..', '..', 'build'), 'ppod');
 const {
   useDaemon, startDaemon, startFixtures, runAdmin, scaled, pollUntil, expectError,
   acquireSession, waitForHistory, PNG_MAGIC,
@@ -143,6 +144,17 @@ describe('credits', { timeout: scaled(180000) }, () => {
     assert.equal(credited.code, 0, credited.stderr);
     assert.equal(credited.stdout.trim(), '0.009999', 'account credit prints the new balance');
     await check('balance 0.009999');
+    // The account sees its balance: GET /account and `ppod balance`.
+    const acct = await daemon.request('GET', '/account', { token });
+    assert.equal(acct.status, 200);
+    const r = JSON.parse(acct.body).result;
+    assert.equal(r.balance, 9999, 'GET /account: the balance in micro-credits');
+    assert.equal(r.balanceCredits, '0.009999');
+    const bal = await new Promise((resolve) => execFile(PPOD, ['balance'],
+      { env: { ...process.env, PAPERPOD_URL: daemon.url, PAPERPOD_TOKEN: token, XDG_CONFIG_HOME: daemon.dataDir } },
+      (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr })));
+    assert.equal(bal.code, 0, bal.stderr);
+    assert.match(bal.stdout, /^balance: +0\.009999$/m, bal.stdout);
     // Nothing was fetched, nothing was metered.
     assert.ok(!fixtures.requests.some((r) => (r.search || '').includes(marker)), 'no page was loaded for a refused request');
     const l = await ledger(daemon.dataDir, 'empty');

@@ -127,6 +127,13 @@ describe('sign-up open', () => {
 
     const limits = await daemon.request('GET', '/browser/limits', { token: r.token });
     assert.equal(limits.status, 200);
+    // A new account starts with the sign-up credit (5.00 by default).
+    const acct = await daemon.request('GET', '/account', { token: r.token });
+    assert.equal(acct.status, 200);
+    const ar = JSON.parse(acct.body).result;
+    assert.equal(ar.account.email, 'new.user@example.com');
+    assert.equal(ar.balanceCredits, '5.00');
+    assert.equal(ar.balance, 5000000);
 
     const again = await verify(daemon, mail.link);
     assert.equal(again.status, 410);

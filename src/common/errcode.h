@@ -67,7 +67,9 @@
   X(HANDOFF_TIMEOUT, "HANDOFF_TIMEOUT")                                        \
   X(CRAWL_NOT_FOUND, "CRAWL_NOT_FOUND")                                        \
   X(CRAWL_LIMIT, "CRAWL_LIMIT")                                                \
-  X(CRAWL_QUOTA_EXCEEDED, "CRAWL_QUOTA_EXCEEDED")
+  X(CRAWL_QUOTA_EXCEEDED, "CRAWL_QUOTA_EXCEEDED")                              \
+  X(NO_MODEL, "NO_MODEL")                                                      \
+  X(SCHEMA_MISMATCH, "SCHEMA_MISMATCH")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

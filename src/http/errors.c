@@ -64,6 +64,8 @@ static const struct {
     [PB_CODE_CRAWL_NOT_FOUND] = {404, "no crawl with that id for this account (kept 24 hours)"},
     [PB_CODE_CRAWL_LIMIT] = {429, "the account runs as many crawls at once as it may"},
     [PB_CODE_CRAWL_QUOTA_EXCEEDED] = {413, "the account's stored crawl results are at their cap"},
+    [PB_CODE_NO_MODEL] = {400, "no language model here: extraction needs selectors in the schema"},
+    [PB_CODE_SCHEMA_MISMATCH] = {422, "what the page holds does not fit the schema"},
 };
 
 int pb_http_status(pb_code code) {

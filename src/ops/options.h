@@ -18,6 +18,7 @@
  * Every deadline is computed here, from these options and the job's own
  * deadline: the job owns `timeout`, navigation and waits get budgets capped
  * by it (pb_deadline_*). */
+#include "ops/cfopts.h"
 #include "render/html2md.h"
 
 #include <cjson/cJSON.h>
@@ -196,6 +197,7 @@ typedef struct {
   /* The whole validated body, for operations that keep it as it is (POST
    * /browser/crawl stores it, to resume after a restart). */
   const cJSON *body;
+  pb_cf_opts cf; /* accessibilityTree, json, snapshot formats (http/cfopts.c) */
 } pb_request;
 
 /* Fills o with every default (no url, no html). Cannot fail. */

@@ -113,6 +113,7 @@ static const char extract_js[] =
     "   for (let n = r.iterateNext(); n; n = r.iterateNext()) { if (out.length >= caps.items) { "
     "truncated = true; break; } out.push(n); }"
     "   return out; }"
+    "  if (!ctx.querySelectorAll) return out;" /* a text or attribute node: nothing inside */
     "  let list; try { list = ctx.querySelectorAll(s['x-selector']); } catch (e) { throw new "
     "Bad(path, s['x-selector']); }"
     "  if (list.length > caps.items) truncated = true;"

@@ -30,6 +30,7 @@ void pb_cf_opts_read(const cJSON *b, pb_cf_opts *out) {
   out->prompt = pb_json_str(b, "prompt");
   const cJSON *rf = pb_json_get(b, "response_format");
   out->response_format = rf != NULL;
+  out->custom_ai = pb_json_get(b, "custom_ai") != NULL;
   const cJSON *s = pb_json_get(b, "schema");
   if (!s) s = pb_json_get(rf, "json_schema");
   if (!s) s = pb_json_get(rf, "schema");

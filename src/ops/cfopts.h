@@ -33,6 +33,7 @@ typedef struct {
   const char *prompt;
   const cJSON *schema;
   int response_format;          /* response_format given */
+  int custom_ai;                /* custom_ai given (a model of the tenant's) */
   pb_tenant_schema_fn validate; /* set by the HTTP layer; NULL: none */
 } pb_cf_opts;
 

@@ -176,7 +176,7 @@ static const char extract_js[] =
 
 int pb_op_json_extract(pb_job *job, pb_op_result *res) {
   const pb_cf_opts *o = &job->opts.cf;
-  if (o->prompt || pb_json_get(job->opts.body, "custom_ai"))
+  if (o->prompt || o->custom_ai)
     return pb_op_fail(
         res, PB_CODE_NO_MODEL,
         "there is no language model here, so a prompt cannot be answered: give a JSON "

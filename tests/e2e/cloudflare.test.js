@@ -34,6 +34,13 @@ describe('Cloudflare routes: accessibilityTree, json, snapshot formats', { timeo
   }
   const send = (route, body, timeout = scaled(40000)) => daemon.request('POST', route, { json: body, timeout });
 
+  it('lists the routes and their bodies in /openapi.json', async () => {
+    const res = await daemon.request('GET', '/openapi.json', { token: null });
+    for (const p of ['/browser/accessibilityTree', '/browser/json']) assert.ok(res.json.paths[p].post, p);
+    assert.match(JSON.stringify(res.json), /interestingOnly/);
+    assert.match(JSON.stringify(res.json), /accessibilityTree/);
+  });
+
   describe('POST /browser/accessibilityTree', () => {
     it('answers the page tree in Cloudflare\'s shape: roles, names, states, meta', async () => {
       const out = await post('/browser/accessibilityTree', { url: ax() });

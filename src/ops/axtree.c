@@ -21,6 +21,7 @@ typedef struct {
   int *kids, nkids;
   int has_parent;
   int ignored, focusable, richly_editable, editable, hidden;
+  int busy, live, modal, errormessage, details, roledescription;
   signed char leaf; /* -1: not computed */
 } axnode;
 
@@ -80,6 +81,18 @@ static void read_node(axnode *a, const cJSON *src) {
       a->focusable = cJSON_IsTrue(v);
     } else if (!strcmp(name, "hidden")) {
       a->hidden = cJSON_IsTrue(v);
+    } else if (!strcmp(name, "busy")) {
+      a->busy = cJSON_IsTrue(v);
+    } else if (!strcmp(name, "live")) {
+      a->live = cJSON_IsString(v) && v->valuestring[0] && strcmp(v->valuestring, "off");
+    } else if (!strcmp(name, "modal")) {
+      a->modal = cJSON_IsTrue(v);
+    } else if (!strcmp(name, "errormessage")) {
+      a->errormessage = 1;
+    } else if (!strcmp(name, "details")) {
+      a->details = 1;
+    } else if (!strcmp(name, "roledescription")) {
+      a->roledescription = cJSON_IsString(v) && v->valuestring[0];
     }
   }
 }
@@ -173,18 +186,27 @@ static int is_leaf(const axtree *t, axnode *a) {
   else if (has_focusable_child(t, a, 0))
     leaf = 0;
   else
-    leaf = (a->focusable && a->name && *a->name) ||
-           (!strcmp(a->role, "heading") && a->name && *a->name);
+    leaf = !strcmp(a->role, "heading") && a->name && *a->name;
   a->leaf = (signed char)leaf;
   return leaf;
 }
 
+static int is_landmark(const axnode *a) {
+  static const char *const roles[] = {"banner",     "complementary", "contentinfo", "form", "main",
+                                      "navigation", "region",        "search",      NULL};
+  return is_one_of(a->role, roles);
+}
+
 static int is_interesting(const axtree *t, axnode *a, int inside_control) {
   if (!strcmp(a->role, "Ignored") || a->hidden || a->ignored) return 0;
-  if (a->focusable || a->richly_editable) return 1;
+  if (is_landmark(a)) return 1;
+  if (a->focusable || a->richly_editable || a->busy || a->live || a->modal || a->errormessage ||
+      a->details || a->roledescription)
+    return 1;
   if (is_control(a)) return 1;
   if (inside_control) return 0;
-  return is_leaf(t, a) && a->name && *a->name;
+  const char *desc = ax_value_str(cJSON_GetObjectItemCaseSensitive(a->src, "description"));
+  return is_leaf(t, a) && ((a->name && *a->name) || (desc && *desc));
 }
 
 static void collect(axtree *t, int i, int inside_control, int depth) {
@@ -233,19 +255,22 @@ static cJSON *serialize_node(axtree *t, const axnode *a) {
     cJSON_AddNumberToObject(o, "value", v->valuedouble);
   const char *desc = ax_value_str(cJSON_GetObjectItemCaseSensitive(a->src, "description"));
   if (desc) add_text(t, o, "description", desc);
+  /* Puppeteer's url is left out, as Cloudflare's answers leave it */
   static const char *const strings[] = {"keyshortcuts", "roledescription", "valuetext", NULL};
   for (const char *const *k = strings; *k; k++) {
     const cJSON *p = prop_value(a, *k);
-    if (!cJSON_IsString(p)) continue;
-    if (!strcmp(*k, "roledescription") && !strcmp(p->valuestring, a->role)) continue;
-    add_text(t, o, *k, p->valuestring);
+    if (cJSON_IsString(p)) add_text(t, o, *k, p->valuestring);
   }
   static const char *const flags[] = {
-      "disabled",        "expanded", "focused",  "modal",    "multiline",
-      "multiselectable", "readonly", "required", "selected", NULL};
+      "disabled", "expanded", "focused",  "modal", "multiline", "multiselectable",
+      "readonly", "required", "selected", "busy",  "atomic",    NULL};
   for (const char *const *k = flags; *k; k++) {
     if (!strcmp(*k, "focused") && !strcmp(a->role, "RootWebArea")) continue;
-    if (cJSON_IsTrue(prop_value(a, *k))) cJSON_AddTrueToObject(o, *k);
+    const cJSON *p = prop_value(a, *k);
+    if (p)
+      cJSON_AddBoolToObject(o, *k,
+                            cJSON_IsTrue(p) || (cJSON_IsString(p) && p->valuestring[0]) ||
+                                (cJSON_IsNumber(p) && p->valuedouble != 0));
   }
   static const char *const tristates[] = {"checked", "pressed", NULL};
   for (const char *const *k = tristates; *k; k++) {
@@ -262,24 +287,27 @@ static cJSON *serialize_node(axtree *t, const axnode *a) {
     const cJSON *p = prop_value(a, *k);
     if (cJSON_IsNumber(p)) cJSON_AddNumberToObject(o, *k, p->valuedouble);
   }
-  static const char *const tokens[] = {"autocomplete", "haspopup", "invalid", "orientation", NULL};
+  static const char *const tokens[] = {"autocomplete", "haspopup", "invalid",
+                                       "orientation",  "live",     "relevant",
+                                       "errormessage", "details",  NULL};
   for (const char *const *k = tokens; *k; k++) {
     const cJSON *p = prop_value(a, *k);
-    if (cJSON_IsString(p) && strcmp(p->valuestring, "false"))
+    if (cJSON_IsString(p) && p->valuestring[0] && strcmp(p->valuestring, "false"))
       cJSON_AddStringToObject(o, *k, p->valuestring);
   }
   return o;
 }
 
 /* Appends node i's serialisation to out: the node itself when it is kept,
- * else its kept descendants. Ignored nodes are never kept. */
+ * else its kept descendants. Without interesting_only every node is kept,
+ * ignored ones too, as Puppeteer does. */
 static void serialize(axtree *t, int i, int interesting_only, int depth, cJSON *out) {
   axnode *a = &t->n[i];
   if (depth > PB_AXTREE_MAX_DEPTH || t->emitted >= PB_AXTREE_MAX_NODES) {
     t->truncated = 1;
     return;
   }
-  int keep = interesting_only ? t->interesting[i] : !a->ignored;
+  int keep = interesting_only ? t->interesting[i] : 1;
   if (!keep) {
     /* a dropped node's subtree is visited only as far as it may keep some */
     if (interesting_only && is_leaf(t, a)) return;

@@ -6,6 +6,7 @@
 // huge and deep pages, hostile schemas, selectors that match everything.
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
+const puppeteer = require('puppeteer-core');
 const { useDaemon, decodePng, scaled, expectError } = require('./harness');
 
 // Every node of a tree, depth first.
@@ -63,9 +64,37 @@ describe('Cloudflare routes: accessibilityTree, json, snapshot formats', { timeo
       const button = all.find((n) => n.role === 'button');
       assert.equal(button.name, 'Disabled button');
       assert.equal(button.disabled, true);
-      // interestingOnly: no generic wrappers, no paragraphs
-      assert.ok(!all.some((n) => n.role === 'generic' || n.role === 'paragraph' || n.role === 'main'));
+      // interestingOnly: landmarks stay, generic wrappers and paragraphs do not
+      assert.ok(all.some((n) => n.role === 'main'));
+      assert.ok(!all.some((n) => n.role === 'generic' || n.role === 'paragraph'));
       assert.equal(out.truncated, undefined);
+    });
+
+    it('is the tree Puppeteer\'s page.accessibility.snapshot() gives, node for node', async () => {
+      const acq = await daemon.request('POST', '/browser/acquire', { json: { keep_alive: 30000 } });
+      assert.equal(acq.status, 200, acq.body.toString('utf8'));
+      const s = acq.json.result;
+      const browser = await puppeteer.connect({ browserWSEndpoint: `${s.webSocketDebuggerUrl}?token=${daemon.token}` });
+      try {
+        const page = await browser.newPage();
+        await page.goto(ax());
+        // Puppeteer's own handles (backendNodeId, loaderId) and url are not in
+        // Cloudflare's answers, so not in ours
+        const strip = (tree) => JSON.parse(JSON.stringify(tree,
+          (k, v) => (['backendNodeId', 'loaderId', 'url'].includes(k) ? undefined : v)));
+        for (const interestingOnly of [true, false]) {
+          const theirs = strip(await page.accessibility.snapshot({ interestingOnly }));
+          const ours = (await post('/browser/accessibilityTree', { url: ax(), interestingOnly })).result.accessibilityTree;
+          assert.deepEqual(ours, theirs, `interestingOnly ${interestingOnly}`);
+          const form = await page.$('form');
+          const theirsForm = strip(await page.accessibility.snapshot({ root: form, interestingOnly }));
+          const oursForm = (await post('/browser/accessibilityTree', { url: ax(), root: 'form', interestingOnly })).result.accessibilityTree;
+          assert.deepEqual(oursForm, theirsForm, `root form, interestingOnly ${interestingOnly}`);
+        }
+      } finally {
+        browser.disconnect();
+        await daemon.request('DELETE', `/browser/sessions/${s.sessionId}`);
+      }
     });
 
     it('interestingOnly:false keeps the structure: main, paragraphs, static text', async () => {

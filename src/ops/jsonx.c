@@ -38,6 +38,16 @@
 #define PB_JSONX_MAX_STRING 100000
 #define PB_JSONX_MAX_CHARS (8 * 1024 * 1024)
 
+/* dst: src (a tenant's key or selector) cut to cap, control characters as
+ * '?': it goes into an error message and a log line. */
+static const char *printable(char *dst, size_t cap, const char *src) {
+  size_t n = 0;
+  for (; src && *src && n + 1 < cap; src++, n++)
+    dst[n] = ((unsigned char)*src < 0x20 || *src == 0x7f) ? '?' : *src;
+  dst[n] = '\0';
+  return dst;
+}
+
 static const char *const read_keys[] = {"x-selector", "x-xpath", "x-attribute", "x-property"};
 
 typedef struct {
@@ -85,7 +95,9 @@ static int check_bounds(const cJSON *s, int depth, const char *path, bounds *b) 
       snprintf(b->err, sizeof(b->err), "schema: more than %d properties", PB_JSONX_MAX_PROPERTIES);
       return -1;
     }
-    snprintf(sub, sizeof(sub), "%s%s%.64s", path, *path ? "." : "", p->string);
+    char key[65];
+    snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "",
+             printable(key, sizeof(key), p->string));
     if (check_bounds(p, depth + 1, sub, b)) return -1;
   }
   snprintf(sub, sizeof(sub), "%s[]", path);
@@ -224,9 +236,10 @@ int pb_op_json_extract(pb_job *job, pb_op_result *res) {
   if (rc) return pb_op_fail_rc(res, rc, "extracting");
   const cJSON *bad = cJSON_GetObjectItemCaseSensitive(got, "invalid");
   if (bad) {
-    pb_op_fail(res, PB_CODE_INVALID_SELECTOR, "schema: %.200s: '%.300s' is not a valid selector",
-               pb_json_str(bad, "path") ? pb_json_str(bad, "path") : "(root)",
-               pb_json_str(bad, "selector") ? pb_json_str(bad, "selector") : "");
+    char where[201], sel[301];
+    pb_op_fail(res, PB_CODE_INVALID_SELECTOR, "schema: %s: '%s' is not a valid selector",
+               printable(where, sizeof(where), pb_json_str(bad, "path")),
+               printable(sel, sizeof(sel), pb_json_str(bad, "selector")));
     cJSON_Delete(got);
     return -1;
   }

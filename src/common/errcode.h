@@ -11,7 +11,7 @@
   X(INVALID_REQUEST, "INVALID_REQUEST")                                        \
   X(INVALID_PATTERN, "INVALID_PATTERN")                                        \
   X(INVALID_SELECTOR, "INVALID_SELECTOR")                                      \
-  X(CAPTURE_TOO_LARGE, "PAGE_TOO_LARGE")                                      \
+  X(CAPTURE_TOO_LARGE, "PAGE_TOO_LARGE")                                       \
   X(UNAUTHORIZED, "UNAUTHORIZED")                                              \
   X(INVALID_TOKEN, "INVALID_TOKEN")                                            \
   X(EXPIRED_TOKEN, "EXPIRED_TOKEN")                                            \
@@ -72,7 +72,9 @@
   X(LOGIN_CODE_INVALID, "LOGIN_CODE_INVALID")                                  \
   X(LOGIN_CODE_USED, "LOGIN_CODE_USED")                                        \
   X(LOGIN_CODE_EXPIRED, "LOGIN_CODE_EXPIRED")                                  \
-  X(INSUFFICIENT_CREDITS, "INSUFFICIENT_CREDITS")
+  X(INSUFFICIENT_CREDITS, "INSUFFICIENT_CREDITS")                              \
+  X(NO_MODEL, "NO_MODEL")                                                      \
+  X(SCHEMA_MISMATCH, "SCHEMA_MISMATCH")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

@@ -69,6 +69,8 @@ static const struct {
     [PB_CODE_LOGIN_CODE_USED] = {410, "the sign-in link was used already; request a new one"},
     [PB_CODE_LOGIN_CODE_EXPIRED] = {410, "the sign-in link expired; request a new one"},
     [PB_CODE_INSUFFICIENT_CREDITS] = {402, "the account's credits cannot pay for this work"},
+    [PB_CODE_NO_MODEL] = {400, "no language model here: extraction needs selectors in the schema"},
+    [PB_CODE_SCHEMA_MISMATCH] = {422, "what the page holds does not fit the schema"},
 };
 
 int pb_http_status(pb_code code) {

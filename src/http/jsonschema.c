@@ -193,10 +193,12 @@ typedef struct {
   const sdoc *doc;
   char *err;
   size_t errcap;
+  int lenient; /* a tenant's schema: keywords we do not know are annotations */
 } loadctx;
 
 static int load_fail(loadctx *l, const char *kw, const char *what) {
-  if (l->errcap) snprintf(l->err, l->errcap, "schema %s: %s: %s", l->doc->name, kw, what);
+  if (l->errcap && l->lenient) snprintf(l->err, l->errcap, "schema: %s: %s", kw, what);
+  else if (l->errcap) snprintf(l->err, l->errcap, "schema %s: %s: %s", l->doc->name, kw, what);
   return PB_EINVAL;
 }
 
@@ -306,6 +308,7 @@ static int check_schema(loadctx *l, const cJSON *node, int depth) {
       if (!strcmp(kw->string, keywords[i].name)) break;
     if (i == n) {
       if (!strncmp(kw->string, "x-", 2)) continue; /* extensions: ours to read */
+      if (l->lenient) continue;
       return load_fail(l, kw->string, "unsupported keyword");
     }
     int rc = check_keyword(l, kw, keywords[i].kind, depth);
@@ -372,7 +375,7 @@ int pb__schemas_load_texts(const pb_schema_text *texts, pb_schemas **out, char *
   }
   /* Checked after all are parsed, so cross-file $refs can be resolved. */
   for (size_t i = 0; i < s->ndocs; i++) {
-    loadctx l = {s, &s->docs[i], err, errcap};
+    loadctx l = {s, &s->docs[i], err, errcap, 0};
     rc = check_schema(&l, s->docs[i].root, 0);
     if (rc) {
       if (rc == PB_ENOMEM && errcap) snprintf(err, errcap, "out of memory");
@@ -836,4 +839,28 @@ int pb_schemas_validate(const pb_schemas *s, const char *name, const cJSON *doc,
   int bad = v_node(&c, d, d->root, doc, 0);
   if (bad && !c.have_err) fail(&c, "invalid"); /* every failure records one; belt and braces */
   return bad || c.aborted ? PB_EINVAL : 0;
+}
+
+int pb_schema_validate_tenant(const cJSON *schema, const cJSON *doc, char *err, size_t errcap) {
+  if (errcap) err[0] = '\0';
+  if (!schema || !doc) {
+    if (errcap) snprintf(err, errcap, "schema: missing");
+    return PB_EINVAL;
+  }
+  /* One document of its own: a $ref of the tenant's reaches only into it. */
+  pb_schemas *s = calloc(1, sizeof(*s));
+  if (!s) return PB_ENOMEM;
+  s->docs = calloc(1, sizeof(*s->docs));
+  int rc = PB_ENOMEM;
+  if (!s->docs || !(s->docs[0].name = strdup("schema"))) goto out;
+  s->ndocs = 1;
+  if (!(s->docs[0].root = cJSON_Duplicate(schema, 1))) goto out;
+  loadctx l = {s, &s->docs[0], err, errcap, 1};
+  rc = check_schema(&l, s->docs[0].root, 0);
+  if (rc) goto out;
+  rc = pb_schemas_validate(s, "schema", doc, err, errcap);
+out:
+  if (rc == PB_ENOMEM && errcap) snprintf(err, errcap, "out of memory");
+  pb_schemas_free(s);
+  return rc;
 }

@@ -27,4 +27,12 @@ const cJSON *pb_schemas_get(const pb_schemas *s, const char *name);
 int pb_schemas_validate(const pb_schemas *s, const char *name, const cJSON *doc, char *err,
                         size_t errcap);
 
+/* Validates doc against schema, a JSON Schema a tenant sent (POST
+ * /browser/json). The schema is checked first, as ours are, except that
+ * keywords we do not know are taken as annotations; its patterns run on the
+ * bounded engine, its $refs reach only into itself, and the walk has the
+ * same depth and step limits. PB_EINVAL with err "schema: ..." for a
+ * schema we cannot read, or the first error of doc naming its field. */
+int pb_schema_validate_tenant(const cJSON *schema, const cJSON *doc, char *err, size_t errcap);
+
 #endif

@@ -5,6 +5,7 @@
 #include "http/options.h"
 
 #include "common/json.h"
+#include "http/cfopts.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -211,4 +212,5 @@ void pb_request_from_json(const cJSON *body, pb_request *out) {
   out->handoff_message = pb_json_str(b, "message");
   out->handoff_timeout_ms = pb_json_int(b, "timeout", 0);
   out->body = b;
+  pb_cf_opts_read(b, &out->cf);
 }

@@ -7,6 +7,7 @@
 #include "http/routes.h"
 
 #include "http/internal.h"
+#include "ops/axtree.h"
 #include "ops/crawl.h"
 
 #include <string.h>
@@ -170,6 +171,15 @@ static const pb_route routes[] = {
     QUICK("/browser/snapshot", "snapshot", "snapshot", pb_op_snapshot,
           "HTML and a screenshot from one page load",
           "{\"success\":true,\"result\":{\"content\",\"screenshot\"}}", json_types),
+    /* Cloudflare's: the accessibility tree, and /json without a model. */
+    QUICK("/browser/accessibilityTree", "accessibility-tree", "accessibilityTree", pb_op_axtree,
+          "The page's accessibility tree (Puppeteer's accessibility.snapshot())",
+          "{\"success\":true,\"result\":{\"accessibilityTree\":{\"role\",\"name\","
+          "\"children\":[...]}},\"meta\":{\"status\",\"title\"}}",
+          json_types),
+    QUICK("/browser/json", "json", "json", pb_op_json_extract,
+          "JSON filled from a page by the selectors of a JSON Schema (no language model)",
+          "{\"success\":true,\"result\":{...}}", json_types),
     QUICK("/browser/test", "test-script", "test", pb_op_test,
           "Run a JSON test script (steps and assertions) in a browser",
           "{\"success\":true,\"result\":{\"passed\",\"durationMs\",\"steps\":[...],\"screenshots\","

@@ -3,7 +3,7 @@
  * reader view) and converts what it returns; full mode converts the whole
  * rendered document. Conversion is render/html2md, in C. */
 #include "common/json.h"
-#include "ops/nav.h"
+#include "ops/markdown.h"
 #include "render/html2md.h"
 
 #include <stdarg.h>
@@ -141,43 +141,37 @@ static int starts_with_title(const char *md, const char *title) {
   return !strncmp(md, title, tl) && md[tl] == '\n' && md[tl + 1] == '=';
 }
 
-int pb_op_markdown(pb_job *job, pb_op_result *res) {
+int pb_markdown_page(pb_job *job, pb_nav *nav, char **md_out, int *readable, char *note,
+                     size_t notecap, pb_op_result *res) {
   const pb_markdown_opts *mo = &job->opts.markdown;
   int want_readable = mo->readable, frontmatter = mo->frontmatter;
   pb_md_opts opts = mo->md;
   char err[512];
+  *md_out = NULL;
+  *readable = 0;
+  if (notecap) note[0] = '\0';
   if (mo->md_invalid)
     return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "markdownOptions: %s", mo->md_error);
-
-  /* the DOM is enough: a page whose 'load' never comes (subresources that
-   * never answer) is converted as it is after DOMContentLoaded */
-  job->opts.page.dom_fallback = 1;
-  pb_nav *nav = NULL;
-  if (pb_nav_open(job, res, &nav)) return -1;
   cJSON *args = cJSON_CreateArray(), *page = NULL, *article = NULL, *got = NULL;
   int rc = pb_nav_apply(nav, page_js, args, &page, err, sizeof(err));
   cJSON_Delete(args);
-  if (rc) {
-    pb_nav_close(nav, res);
+  if (rc)
     return rc == PB_EINVAL ? pb_op_fail(res, PB_CODE_PAGE_ERROR, "reading the page: %s", err)
                            : pb_op_fail_rc(res, rc, "reading the page");
-  }
-  char note[640] = "";
   long long dom_only = pb_nav_dom_only(nav);
   if (dom_only)
-    add_note(note, sizeof(note),
+    add_note(note, notecap,
              "the page's '%s' did not happen within %lld ms (its subresources were still loading); "
              "converted the page as it was after DOMContentLoaded",
              pb_wait_until_name(job->opts.page.go.wait_until), dom_only);
   if (want_readable && pb_readability_js_len == 0)
-    add_note(note, sizeof(note), "readable mode is not available in this build; converted the full page");
+    add_note(note, notecap, "readable mode is not available in this build; converted the full page");
   /* the posted html is the pre-script document; a URL's is fetched again
    * by the page only when the rendered one is in doubt */
   const char *posted = job->opts.page.html;
   rc = extract(nav, posted, want_readable, &got, err, sizeof(err));
   if (rc) {
     cJSON_Delete(page);
-    pb_nav_close(nav, res);
     return rc == PB_EINVAL ? pb_op_fail(res, PB_CODE_PAGE_ERROR, "extracting the content: %s", err)
                            : pb_op_fail_rc(res, rc, "extracting the content");
   }
@@ -187,15 +181,14 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
     article = NULL;
   }
   if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(got, "prescript")))
-    add_note(note, sizeof(note),
+    add_note(note, notecap,
              "the page's own scripts emptied or hid its content; converted the page as it was before its "
              "scripts ran");
   if (want_readable && pb_readability_js_len && !article)
-    add_note(note, sizeof(note),
+    add_note(note, notecap,
              cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(got, "heavy"))
                  ? "the page is nested too deeply for readable mode; converted the full page"
                  : "the page has too little main content for readable mode; converted the full page");
-  pb_nav_close(nav, res);
 
   const char *url = pb_json_str(page, "url");
   if (url && !opts.base_url[0]) pb_strlcpy(opts.base_url, url, sizeof(opts.base_url));
@@ -246,6 +239,7 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
   }
   rc = pb_buf_append(&out, md, md_len);
   free(md);
+  *readable = article != NULL;
   cJSON_Delete(page);
   cJSON_Delete(article);
   cJSON_Delete(got);
@@ -253,12 +247,30 @@ int pb_op_markdown(pb_job *job, pb_op_result *res) {
     pb_buf_free(&out);
     return pb_op_fail(res, PB_CODE_PAGE_TOO_LARGE, "the Markdown is too large");
   }
+  *md_out = out.data ? out.data : strdup("");
+  if (!*md_out) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
+  return 0;
+}
+
+int pb_op_markdown(pb_job *job, pb_op_result *res) {
+  if (job->opts.markdown.md_invalid)
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "markdownOptions: %s", job->opts.markdown.md_error);
+  /* the DOM is enough: a page whose 'load' never comes (subresources that
+   * never answer) is converted as it is after DOMContentLoaded */
+  job->opts.page.dom_fallback = 1;
+  pb_nav *nav = NULL;
+  if (pb_nav_open(job, res, &nav)) return -1;
+  char *md = NULL, note[640];
+  int readable = 0;
+  int rc = pb_markdown_page(job, nav, &md, &readable, note, sizeof(note), res);
+  pb_nav_close(nav, res);
+  if (rc) return -1;
   /* The envelope carries which mode produced the text. */
   cJSON *env = cJSON_CreateObject();
   cJSON_AddBoolToObject(env, "success", 1);
-  cJSON_AddStringToObject(env, "result", out.data ? out.data : "");
-  cJSON_AddStringToObject(env, "mode", article ? "readable" : "full");
+  cJSON_AddStringToObject(env, "result", md);
+  cJSON_AddStringToObject(env, "mode", readable ? "readable" : "full");
   if (note[0]) cJSON_AddStringToObject(env, "note", note);
-  pb_buf_free(&out);
+  free(md);
   return pb_op_json_object(res, env);
 }

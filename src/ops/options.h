@@ -18,6 +18,7 @@
  * Every deadline is computed here, from these options and the job's own
  * deadline: the job owns `timeout`, navigation and waits get budgets capped
  * by it (pb_deadline_*). */
+#include "ops/cfopts.h"
 #include "render/html2md.h"
 
 #include <cjson/cJSON.h>
@@ -200,6 +201,7 @@ typedef struct {
    * bits. Set by a peer's request mapping (http/compat.c: Browserless'
    * debugOpts), never read from a body. */
   unsigned scrape_debug;
+  pb_cf_opts cf; /* accessibilityTree, json, snapshot formats (http/cfopts.c) */
 } pb_request;
 
 #define PB_SCRAPE_DEBUG_HTML 1u       /* the page's HTML */

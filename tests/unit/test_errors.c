@@ -35,6 +35,10 @@ static void test_statuses(void) {
   ASSERT_STR_EQ(pb_code_text(PB_CODE_PAGE_TOO_LARGE), "PAGE_TOO_LARGE");
   ASSERT_EQ(pb_http_status(PB_CODE_CAPTURE_TOO_LARGE), 400);
   ASSERT_EQ(pb_http_status(PB_CODE_PAGE_TOO_LARGE), 413);
+  /* /browser/json: no model is the request's fault; data that does not
+   * fit the schema is the page's */
+  ASSERT_EQ(pb_http_status(PB_CODE_NO_MODEL), 400);
+  ASSERT_EQ(pb_http_status(PB_CODE_SCHEMA_MISMATCH), 422);
 }
 
 static void test_out_of_range(void) {

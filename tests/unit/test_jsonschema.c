@@ -500,6 +500,47 @@ static void test_openapi(void) {
   pb_schemas_free(s);
 }
 
+
+/* A tenant's schema (POST /browser/json): what we do not know is an
+ * annotation, what we know must be well formed, its $refs stay inside it,
+ * its patterns and recursion are bounded, and errors name the field. */
+static void tenant_check(const char *schema, const char *doc, int want, const char *msg) {
+  cJSON *s = cJSON_Parse(schema), *d = cJSON_Parse(doc);
+  ASSERT(s != NULL && d != NULL);
+  char err[256];
+  ASSERT_EQ(pb_schema_validate_tenant(s, d, err, sizeof(err)), want);
+  if (msg) ASSERT_CONTAINS(err, msg);
+  cJSON_Delete(s);
+  cJSON_Delete(d);
+}
+
+static void test_tenant_schema(void) {
+  const char *prod = "{\"type\":\"object\",\"name\":\"product\",\"strict\":true,"
+                     "\"properties\":{\"price\":{\"type\":\"number\",\"x-selector\":\".p\"},"
+                     "\"tags\":{\"type\":\"array\",\"maxItems\":2,\"items\":{\"type\":\"string\"}}},"
+                     "\"required\":[\"price\"]}";
+  tenant_check(prod, "{\"price\":12.5,\"tags\":[\"a\"]}", 0, NULL);
+  tenant_check(prod, "{\"price\":\"12\"}", PB_EINVAL, "price: expected number, got string");
+  tenant_check(prod, "{}", PB_EINVAL, "price: is required");
+  tenant_check(prod, "{\"price\":1,\"tags\":[\"a\",\"b\",\"c\"]}", PB_EINVAL, "tags: must have at most 2 items");
+  /* the schema's own faults are said as such */
+  tenant_check("{\"type\":\"wat\"}", "1", PB_EINVAL, "schema: type: unknown type");
+  tenant_check("{\"properties\":{\"a\":\"string\"}}", "{}", PB_EINVAL, "schema:");
+  tenant_check("{\"pattern\":\"(\"}", "\"x\"", PB_EINVAL, "schema: pattern");
+  /* refs reach only into the tenant's schema, never ours */
+  tenant_check("{\"$ref\":\"common.json#/$defs/url\"}", "\"x\"", PB_EINVAL, "schema:");
+  tenant_check("{\"$defs\":{\"n\":{\"type\":\"integer\"}},\"$ref\":\"#/$defs/n\"}", "1.5", PB_EINVAL,
+               "expected integer");
+  /* a schema that refers to itself forever fails, bounded */
+  tenant_check("{\"$ref\":\"#\"}", "1", PB_EINVAL, "nested too deeply");
+  /* a catastrophic pattern against a long string gives up: invalid, not stuck */
+  char doc[6000];
+  doc[0] = '"';
+  memset(doc + 1, 'a', 5000);
+  memcpy(doc + 5001, "!\"", 3);
+  tenant_check("{\"pattern\":\"^(a+)+$\"}", doc, PB_EINVAL, "must match pattern");
+}
+
 int main(void) {
   RUN(test_load);
   RUN(test_valid_bodies);
@@ -516,6 +557,7 @@ int main(void) {
   RUN(test_bad_schemas_fail_to_load);
   RUN(test_api_edges);
   RUN(test_openapi);
+  RUN(test_tenant_schema);
   pb_schemas_free(shipped);
   DONE();
 }

@@ -148,7 +148,10 @@ static void test_table(void) {
     if (!strchr(rt->pattern, '{') && !strchr(rt->pattern, '*') && rt->method != PB_METHOD_ANY)
       ASSERT(find(rt->pattern, rt->method) == rt);
   }
-  ASSERT_EQ(bodies, 14);
+  ASSERT_EQ(bodies, 16);
+  /* Cloudflare's accessibilityTree and json */
+  ASSERT(find("/browser/accessibilityTree", PB_METHOD_POST) != NULL);
+  ASSERT(find("/browser/json", PB_METHOD_POST) != NULL);
   pb_schemas_free(s);
 }
 

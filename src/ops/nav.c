@@ -464,7 +464,7 @@ static int compile_patterns(const char *const *list, int count,
                             pb_op_result *res) {
   for (int i = 0; i < count && *n < PB_MAX_PATTERNS; i++) {
     char why[200];
-    int rc = pb_pattern_compile(list[i], &re[*n], why, sizeof(why));
+    int rc = pb_pattern_compile_js(list[i], &re[*n], why, sizeof(why));
     if (rc == PB_ENOMEM)
       return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
     if (rc)

@@ -22,8 +22,8 @@ static void test_defaults(void) {
   ASSERT_EQ(o.page.go.timeout_ms, 30000);
   ASSERT(o.page.wait_selector.selector == NULL);
   ASSERT_EQ(o.page.action_timeout_ms, -1);
-  ASSERT_EQ(o.page.viewport.width, 1280);
-  ASSERT_EQ(o.page.viewport.height, 720);
+  ASSERT_EQ(o.page.viewport.width, 1920);
+  ASSERT_EQ(o.page.viewport.height, 1080);
   ASSERT(o.page.viewport.dsf == 1);
   ASSERT_STR_EQ(o.shot.type, "png");
   ASSERT_EQ(o.shot.quality, -1);

@@ -57,10 +57,9 @@ static int compile(const char *re, size_t len, uint32_t opts, uint32_t extra, si
   int ec = 0;
   PCRE2_SIZE eoff = 0;
   /* \C could split a UTF-8 character and read past it: never. */
-  pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, len,
-                                   opts | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF |
-                                       PCRE2_NEVER_BACKSLASH_C,
-                                   &ec, &eoff, cc);
+  pcre2_code *code = pcre2_compile(
+      (PCRE2_SPTR)re, len, opts | PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C,
+      &ec, &eoff, cc);
   pcre2_compile_context_free(cc);
   if (!code) {
     PCRE2_UCHAR msg[160];
@@ -162,17 +161,28 @@ static int js_literal(const char *re, size_t len, size_t *off, size_t *blen, uin
     }
     seen |= bit;
     switch (re[j]) {
-    case 'i': *opts |= PCRE2_CASELESS; break;
-    case 'm': *opts |= PCRE2_MULTILINE; break;
-    case 's': *opts |= PCRE2_DOTALL; break;
-    case 'u': *extra |= PCRE2_EXTRA_ALT_BSUX; break; /* \u{h...} */
-    case 'g': case 'y': case 'd': break; /* what matches is the same */
-    default:
-      snprintf(err, errcap,
-               "the flag %c is not supported (i, m, s and u are; g, y and d are ignored); "
-               "without the slashes the text is read as a pattern itself",
-               re[j]);
-      return PB_EINVAL;
+      case 'i':
+        *opts |= PCRE2_CASELESS;
+        break;
+      case 'm':
+        *opts |= PCRE2_MULTILINE;
+        break;
+      case 's':
+        *opts |= PCRE2_DOTALL;
+        break;
+      case 'u':
+        *extra |= PCRE2_EXTRA_ALT_BSUX;
+        break; /* \u{h...} */
+      case 'g':
+      case 'y':
+      case 'd':
+        break; /* what matches is the same */
+      default:
+        snprintf(err, errcap,
+                 "the flag %c is not supported (i, m, s and u are; g, y and d are ignored); "
+                 "without the slashes the text is read as a pattern itself",
+                 re[j]);
+        return PB_EINVAL;
     }
   }
   return 1;
@@ -210,8 +220,10 @@ static size_t js_translate(const char *src, size_t len, char *out) {
         continue;
       }
     }
-    if (in_class && c == ']') in_class = 0;
-    else if (!in_class && c == '[') in_class = 1;
+    if (in_class && c == ']')
+      in_class = 0;
+    else if (!in_class && c == '[')
+      in_class = 1;
     out[o++] = c;
   }
   out[o] = '\0';

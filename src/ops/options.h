@@ -53,21 +53,21 @@ pb_wait_until pb_wait_until_parse(const char *name);
 
 /* gotoOptions. */
 typedef struct {
-  pb_wait_until wait_until; /* waitUntil, load (an array's first) */
-  unsigned wait_all;        /* waitUntil as an array: bits 1 << pb_wait_until, all awaited;
-                               0: wait_until alone */
-  int timeout_ms;           /* timeout, 30000; 0: only the job's deadline */
-  const char *referer;      /* referer, NULL */
+  pb_wait_until wait_until;    /* waitUntil, load (an array's first) */
+  unsigned wait_all;           /* waitUntil as an array: bits 1 << pb_wait_until, all awaited;
+                                  0: wait_until alone */
+  int timeout_ms;              /* timeout, 30000; 0: only the job's deadline */
+  const char *referer;         /* referer, NULL */
   const char *referrer_policy; /* referrerPolicy in CDP's spelling (noReferrer...), NULL */
 } pb_goto_opts;
 
 /* waitForFunction (Puppeteer's page.waitForFunction). */
 typedef struct {
-  const char *fn;      /* fn: a function or an expression, JavaScript; NULL: no wait */
-  int polling_ms;      /* polling as a number of ms; 0 with polling_raf/mutation */
-  int polling_raf;     /* polling "raf" (the default) */
+  const char *fn;       /* fn: a function or an expression, JavaScript; NULL: no wait */
+  int polling_ms;       /* polling as a number of ms; 0 with polling_raf/mutation */
+  int polling_raf;      /* polling "raf" (the default) */
   int polling_mutation; /* polling "mutation" */
-  int timeout_ms;      /* timeout, 30000; 0: only the job's deadline */
+  int timeout_ms;       /* timeout, 30000; 0: only the job's deadline */
 } pb_wait_function_opts;
 
 /* waitForEvent: a DOM event fired on the window, the document or a node. */

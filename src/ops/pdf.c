@@ -156,8 +156,8 @@ int pb_op_pdf(pb_job *job, pb_op_result *res) {
   pb_nav_action_end(nav, action, rc ? (rc == PB_ECDP ? err : pb_strerror(rc)) : NULL);
   if (rc == PB_ETIMEOUT && print_deadline < pb_nav_deadline(nav)) {
     pb_nav_close(nav, res);
-    return pb_op_fail(res, PB_CODE_TIMEOUT, "pdfOptions.timeout: the PDF was not ready within %d ms",
-                      o->timeout_ms);
+    return pb_op_fail(res, PB_CODE_TIMEOUT,
+                      "pdfOptions.timeout: the PDF was not ready within %d ms", o->timeout_ms);
   }
   if (rc == PB_ECDP) {
     pb_nav_close(nav, res);

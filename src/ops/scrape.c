@@ -35,7 +35,8 @@ static int wait_elements(pb_nav *nav, pb_job *job, char *err, size_t errcap) {
   }
   static const char wait_js[] =
       "async (waits) => { const t0 = Date.now();"
-      " const has = s => { try { return !!document.querySelector(s); } catch (e) { return true; } };"
+      " const has = s => { try { return !!document.querySelector(s); } catch (e) { return true; } "
+      "};"
       " for (;;) { const left = waits.filter(([s, ms]) => !has(s) && Date.now() - t0 < ms);"
       "  if (!left.length) return true; await new Promise(r => setTimeout(r, 50)); } }";
   cJSON *args = cJSON_CreateArray(), *v = NULL;

@@ -49,7 +49,8 @@ int pb_nav_event_listen(pb_nav *n, const char *event, pb_op_result *res) {
       "(() => { const name = %s; let fired = false; const wakes = [];"
       " window.addEventListener(name, () => { fired = true; wakes.splice(0).forEach(w => w()); },"
       " true);"
-      " Object.defineProperty(window, '" EVENT_KEY "', {value: ms => fired ? Promise.resolve(true)"
+      " Object.defineProperty(window, '" EVENT_KEY
+      "', {value: ms => fired ? Promise.resolve(true)"
       " : new Promise(r => { wakes.push(() => r(true)); if (ms > 0) setTimeout(() => r(false), ms);"
       " })}); })()",
       name);
@@ -74,12 +75,14 @@ int pb_nav_wait_event(pb_nav *n, pb_op_result *res) {
   pb_buf_init(&js, 1 << 16);
   /* Without the record (JavaScript was off when the document started, or
    * the page replaced window's property), listen from now. */
-  int rc = pb_buf_printf(&js,
-                         "(window['" EVENT_KEY "'] ? window['" EVENT_KEY "'](%d) :"
-                         " new Promise(r => { window.addEventListener(%s, () => r(true),"
-                         " {capture: true, once: true}); if (%d > 0) setTimeout(() => r(false), %d);"
-                         " }))",
-                         o->timeout_ms, name, o->timeout_ms, o->timeout_ms);
+  int rc =
+      pb_buf_printf(&js,
+                    "(window['" EVENT_KEY "'] ? window['" EVENT_KEY
+                    "'](%d) :"
+                    " new Promise(r => { window.addEventListener(%s, () => r(true),"
+                    " {capture: true, once: true}); if (%d > 0) setTimeout(() => r(false), %d);"
+                    " }))",
+                    o->timeout_ms, name, o->timeout_ms, o->timeout_ms);
   free(name);
   int64_t deadline = pb_deadline_wait(o->timeout_ms, pb_now_ms(), pb_nav_job(n)->deadline_ms);
   cJSON *v = NULL;
@@ -93,8 +96,8 @@ int pb_nav_wait_event(pb_nav *n, pb_op_result *res) {
   if (rc == PB_EINVAL) return pb_op_fail(res, PB_CODE_PAGE_ERROR, "waitForEvent: %s", err);
   if (rc && rc != PB_ETIMEOUT) return pb_op_fail_rc(res, rc, "waitForEvent");
   if (rc || !fired) {
-    pb_op_fail(res, PB_CODE_TIMEOUT, "waitForEvent: '%.200s' was not fired within %d ms",
-               o->event, o->timeout_ms > 0 ? o->timeout_ms : pb_nav_job(n)->opts.timeout_ms);
+    pb_op_fail(res, PB_CODE_TIMEOUT, "waitForEvent: '%.200s' was not fired within %d ms", o->event,
+               o->timeout_ms > 0 ? o->timeout_ms : pb_nav_job(n)->opts.timeout_ms);
     return 1;
   }
   return 0;
@@ -134,8 +137,10 @@ int pb_nav_wait_function(pb_nav *n, pb_op_result *res) {
   pb_buf_free(&js);
   int truthy = cJSON_IsTrue(v);
   cJSON_Delete(v);
-  if (rc == PB_ETOOBIG) return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "waitForFunction.fn: too long");
-  if (rc == PB_EINVAL) return pb_op_fail(res, PB_CODE_PAGE_ERROR, "waitForFunction.fn threw: %s", err);
+  if (rc == PB_ETOOBIG)
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "waitForFunction.fn: too long");
+  if (rc == PB_EINVAL)
+    return pb_op_fail(res, PB_CODE_PAGE_ERROR, "waitForFunction.fn threw: %s", err);
   if (rc && rc != PB_ETIMEOUT) return pb_op_fail_rc(res, rc, "waitForFunction");
   if (rc || !truthy) {
     pb_op_fail(res, PB_CODE_TIMEOUT, "waitForFunction: fn was not truthy within %d ms",

@@ -133,8 +133,9 @@ static void read_screenshot(const cJSON *b, pb_screenshot_opts *s) {
   s->full_page = pb_json_true(o, "fullPage");
   s->omit_background = pb_json_true(o, "omitBackground");
   s->base64 = !strcmp(pb_json_str(o, "encoding") ? pb_json_str(o, "encoding") : "", "base64");
-  s->from_surface = pb_json_bool(o, "fromSurface", -1);
-  s->beyond_viewport = pb_json_bool(o, "captureBeyondViewport", -1);
+  int fs = pb_json_bool(o, "fromSurface", -1), bv = pb_json_bool(o, "captureBeyondViewport", -1);
+  s->from_surface = fs < 0 ? 0 : fs ? 1 : -1;
+  s->beyond_viewport = bv < 0 ? 0 : bv ? 1 : -1;
   const cJSON *clip = pb_json_get(o, "clip");
   if (clip) {
     s->clip_scale = pb_json_num(clip, "scale", 1);

@@ -80,8 +80,6 @@ void pb_request_default(pb_request *o) {
   p->viewport.dsf = 1;
   o->shot.type = "png";
   o->shot.quality = -1;
-  o->shot.from_surface = -1;
-  o->shot.beyond_viewport = -1;
   o->shot.clip_scale = 1;
   o->pdf.timeout_ms = PB_JOB_TIMEOUT_DEFAULT_MS;
   pb_pdf_opts *pdf = &o->pdf;

@@ -155,9 +155,12 @@ typedef struct {
   int cut_at_max;       /* fullPage: a page taller than PB_FULLPAGE_MAX_HEIGHT is cut there
                            instead of refused (after scrollPage) */
   int base64;           /* encoding "base64": the answer is the image as base64 text */
-  int from_surface;     /* fromSurface; -1: Chromium's default (true) */
-  int beyond_viewport;  /* captureBeyondViewport; -1: as the area needs */
-  double clip_scale;    /* clip.scale, 1 */
+  /* fromSurface, captureBeyondViewport: 1 true, -1 false, 0 not given
+   * (Chromium's default; beyond the viewport as the area needs), so that a
+   * zeroed struct asks for nothing. */
+  int from_surface;
+  int beyond_viewport;
+  double clip_scale; /* clip.scale; 0 or 1: 1 */
 } pb_screenshot_opts;
 
 /* Puppeteer's pdfOptions (or "options"). A length that is not a number or

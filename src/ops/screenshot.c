@@ -92,8 +92,9 @@ int pb_op_capture(pb_nav *nav, const pb_screenshot_opts *opts, pb_op_result *res
     add_clip(params, box[0], box[1], box[2], box[3], 1);
   } else if (opts->has_clip) {
     /* clip.scale multiplies the image like deviceScaleFactor. */
-    if (too_large(res, opts->clip_w, opts->clip_h, page->dsf * opts->clip_scale)) goto fail;
-    add_clip(params, opts->clip_x, opts->clip_y, opts->clip_w, opts->clip_h, opts->clip_scale);
+    double scale = opts->clip_scale > 0 ? opts->clip_scale : 1;
+    if (too_large(res, opts->clip_w, opts->clip_h, page->dsf * scale)) goto fail;
+    add_clip(params, opts->clip_x, opts->clip_y, opts->clip_w, opts->clip_h, scale);
   } else if (opts->full_page) {
     cJSON *m = NULL;
     if ((rc = pb_nav_call(nav, "Page.getLayoutMetrics", NULL, &m))) {
@@ -114,10 +115,10 @@ int pb_op_capture(pb_nav *nav, const pb_screenshot_opts *opts, pb_op_result *res
 
   /* Puppeteer's fromSurface and captureBeyondViewport, when given, over
    * what the area chose. */
-  if (opts->from_surface >= 0) cJSON_AddBoolToObject(params, "fromSurface", opts->from_surface);
-  if (opts->beyond_viewport >= 0) {
+  if (opts->from_surface) cJSON_AddBoolToObject(params, "fromSurface", opts->from_surface > 0);
+  if (opts->beyond_viewport) {
     cJSON_DeleteItemFromObjectCaseSensitive(params, "captureBeyondViewport");
-    cJSON_AddBoolToObject(params, "captureBeyondViewport", opts->beyond_viewport);
+    cJSON_AddBoolToObject(params, "captureBeyondViewport", opts->beyond_viewport > 0);
   }
 
   if (opts->omit_background) {

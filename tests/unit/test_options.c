@@ -225,7 +225,7 @@ static void test_compat(void) {
   ASSERT(o.page.viewport.is_landscape && o.page.viewport.has_touch);
   ASSERT_STR_EQ(o.page.script_tags[0].type, "module");
   ASSERT_STR_EQ(o.page.script_tags[0].id, "m");
-  ASSERT(o.shot.base64 == 1 && o.shot.from_surface == 0 && o.shot.beyond_viewport == -1);
+  ASSERT(o.shot.base64 == 1 && o.shot.from_surface == -1 && o.shot.beyond_viewport == 0);
   ASSERT(o.shot.clip_scale == 2);
   ASSERT(o.pdf.timeout_ms == 1500 && o.pdf.omit_background == 1);
   ASSERT(o.scrape_timeouts[0] == 700 && o.scrape_timeouts[1] == 0);

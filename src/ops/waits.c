@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The page's hidden record of waitForEvent's event (not enumerable, not
  * writable: the page cannot lose it by accident). */
@@ -34,6 +35,9 @@ static int eval_wait(pb_nav *n, const char *js, int64_t deadline, cJSON **v, cha
     if (!gone || pb_now_ms() >= deadline) return rc;
     cJSON_Delete(*v);
     *v = NULL;
+    /* A page that keeps navigating is not polled in a tight loop. */
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000000};
+    nanosleep(&ts, NULL);
   }
 }
 

@@ -47,7 +47,10 @@ async function text(url) {
 // launches it once; the service's browsers are already warm) to the end.
 async function crawl(start, { depth = 3, limit = 1000, concurrency = 1, reuse = false, timeout = 2000 } = {}) {
   const args = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
-  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: HEADLESS, args });
+  // The service renders each page at its default viewport, 1920x1080: the
+  // baseline does the same, so both lay out the same pages.
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: HEADLESS, args,
+    defaultViewport: { width: 1920, height: 1080 } });
   const t0 = Date.now();
   const origin = new URL(start).origin;
   const robots = await text(`${origin}/robots.txt`) || '';

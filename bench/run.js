@@ -11,6 +11,7 @@
 //   BENCH_WARMUP   warm-up jobs per system, discarded           (default 5)
 //   BENCH_ROUNDS   segments the throughput phase is cut into    (default 4)
 //   BENCH_BROWSERS --browsers for the daemon                    (default 2)
+//   BENCH_VIEWPORT WxH on all three systems         (default 1920x1080, the service's)
 //   BENCH_DAEMON_ARGS  extra daemon arguments, space-separated (e.g. --log-level debug)
 //   PPOD_BIN_DIR   where ppod-browserd is                       (default build/)
 //   PPOD_CHROMIUM  the Chromium binary      (default /usr/lib/chromium/chromium)
@@ -59,7 +60,12 @@ const CLK_TCK = 100; // USER_HZ, what /proc/PID/stat counts in on Linux
 const BROWSERS = intEnv('BENCH_BROWSERS', 2);
 const JOB_TIMEOUT_MS = 30000;
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
-const VIEWPORT = { width: 1280, height: 720 };
+// The service's default viewport (Cloudflare's), given to all three systems
+// alike; BENCH_VIEWPORT=WxH for another (e.g. 1280x720, the old default).
+const VIEWPORT = (() => {
+  const m = /^(\d+)x(\d+)$/.exec(process.env.BENCH_VIEWPORT || '');
+  return m ? { width: Number(m[1]), height: Number(m[2]) } : { width: 1920, height: 1080 };
+})();
 
 // ------------------------------------------------------------ benchmarks
 //

@@ -32,7 +32,7 @@ static const pb_cli_flag page_flags[] = {
     {.name = "--wait-for", .kind = PB_CLI_F_STRING, .path = "waitForSelector.selector",
      .metavar = "CSS", .help = "wait until an element matches CSS"},
     {.name = "--viewport", .kind = PB_CLI_F_SIZE, .path = "viewport", .metavar = "WxH",
-     .help = "window size in CSS pixels (default 1280x720)", .min = 1, .max = 16384},
+     .help = "window size in CSS pixels (default 1920x1080)", .min = 1, .max = 16384},
     {.name = "--wait-until", .kind = PB_CLI_F_ENUM, .path = "gotoOptions.waitUntil",
      .metavar = "EVENT", .choices = "load|domcontentloaded|networkidle0|networkidle2",
      .help = "load (default), domcontentloaded, networkidle0 or networkidle2"},

@@ -19,7 +19,20 @@ static void read_page(const cJSON *b, pb_page_opts *p) {
   p->base_url = pb_json_str(b, "baseUrl");
 
   const cJSON *go = pb_json_get(b, "gotoOptions");
-  p->go.wait_until = pb_wait_until_parse(pb_json_str(go, "waitUntil"));
+  const cJSON *wu = pb_json_get(go, "waitUntil");
+  if (cJSON_IsArray(wu)) {
+    /* All of them (Puppeteer): the first names the wait in messages. */
+    const cJSON *w;
+    cJSON_ArrayForEach(w, wu) {
+      if (!cJSON_IsString(w)) continue;
+      pb_wait_until x = pb_wait_until_parse(w->valuestring);
+      if (!p->go.wait_all) p->go.wait_until = x;
+      p->go.wait_all |= 1u << x;
+    }
+  } else {
+    p->go.wait_until = pb_wait_until_parse(pb_json_str(go, "waitUntil"));
+  }
+  p->go.referrer_policy = pb_referrer_policy_cdp(pb_json_str(go, "referrerPolicy"));
   p->go.timeout_ms = pb_json_int(go, "timeout", p->go.timeout_ms);
   p->go.referer = pb_json_str(go, "referer");
 
@@ -32,6 +45,26 @@ static void read_page(const cJSON *b, pb_page_opts *p) {
     p->wait_selector.visible = pb_json_true(wfs, "visible");
     p->wait_selector.hidden = pb_json_true(wfs, "hidden");
   }
+  const cJSON *wff = pb_json_get(b, "waitForFunction");
+  if (wff) {
+    const char *fn = pb_json_str(wff, "fn");
+    p->wait_function.fn = fn ? fn : "";
+    p->wait_function.timeout_ms = pb_json_int(wff, "timeout", p->wait_function.timeout_ms);
+    const cJSON *poll = pb_json_get(wff, "polling");
+    if (cJSON_IsNumber(poll)) {
+      p->wait_function.polling_raf = 0;
+      p->wait_function.polling_ms = poll->valueint;
+    } else if (cJSON_IsString(poll) && !strcmp(poll->valuestring, "mutation")) {
+      p->wait_function.polling_raf = 0;
+      p->wait_function.polling_mutation = 1;
+    }
+  }
+  const cJSON *wfe = pb_json_get(b, "waitForEvent");
+  if (wfe) {
+    const char *ev = pb_json_str(wfe, "event");
+    p->wait_event.event = ev ? ev : "";
+    p->wait_event.timeout_ms = pb_json_int(wfe, "timeout", p->wait_event.timeout_ms);
+  }
   p->wait_for_timeout_ms = pb_json_int(b, "waitForTimeout", 0);
   p->best_attempt = pb_json_true(b, "bestAttempt");
   p->scroll_page = pb_json_true(b, "scrollPage");
@@ -43,6 +76,8 @@ static void read_page(const cJSON *b, pb_page_opts *p) {
   p->viewport.height = pb_json_int(vp, "height", p->viewport.height);
   p->viewport.dsf = pb_json_num(vp, "deviceScaleFactor", p->viewport.dsf);
   p->viewport.is_mobile = pb_json_true(vp, "isMobile");
+  p->viewport.has_touch = pb_json_true(vp, "hasTouch");
+  p->viewport.is_landscape = pb_json_true(vp, "isLandscape");
 
   p->user_agent = pb_json_str(b, "userAgent");
   p->extra_headers = pb_json_get(b, "setExtraHTTPHeaders");
@@ -82,6 +117,8 @@ static void read_page(const cJSON *b, pb_page_opts *p) {
       pb_tag_opts *tag = &tags[k][(*ntags[k])++];
       tag->url = pb_json_str(t, "url");
       tag->content = pb_json_str(t, "content");
+      tag->type = pb_json_str(t, "type");
+      tag->id = pb_json_str(t, "id");
     }
   }
 }
@@ -96,8 +133,13 @@ static void read_screenshot(const cJSON *b, pb_screenshot_opts *s) {
   s->optimize_for_speed = pb_json_true(o, "optimizeForSpeed");
   s->full_page = pb_json_true(o, "fullPage");
   s->omit_background = pb_json_true(o, "omitBackground");
+  s->base64 = !strcmp(pb_json_str(o, "encoding") ? pb_json_str(o, "encoding") : "", "base64");
+  int fs = pb_json_bool(o, "fromSurface", -1), bv = pb_json_bool(o, "captureBeyondViewport", -1);
+  s->from_surface = fs < 0 ? 0 : fs ? 1 : -1;
+  s->beyond_viewport = bv < 0 ? 0 : bv ? 1 : -1;
   const cJSON *clip = pb_json_get(o, "clip");
   if (clip) {
+    s->clip_scale = pb_json_num(clip, "scale", 1);
     s->has_clip = 1;
     s->clip_x = pb_json_num(clip, "x", 0);
     s->clip_y = pb_json_num(clip, "y", 0);
@@ -163,6 +205,8 @@ static void read_pdf(const cJSON *b, pb_pdf_opts *p) {
   const cJSON *scale = pb_json_get(o, "scale");
   p->has_scale = cJSON_IsNumber(scale);
   p->scale = p->has_scale ? scale->valuedouble : 1;
+  p->timeout_ms = pb_json_int(o, "timeout", p->timeout_ms);
+  p->omit_background = pb_json_true(o, "omitBackground");
 }
 
 static void read_markdown(const cJSON *b, pb_markdown_opts *m) {
@@ -187,8 +231,10 @@ void pb_request_from_json(const cJSON *body, pb_request *out) {
   const cJSON *el;
   cJSON_ArrayForEach(el, pb_json_get(b, "elements")) {
     const char *s = pb_json_str(el, "selector");
-    if (s && out->nscrape_selectors < PB_MAX_SCRAPE_ELEMENTS)
+    if (s && out->nscrape_selectors < PB_MAX_SCRAPE_ELEMENTS) {
+      out->scrape_timeouts[out->nscrape_selectors] = pb_json_int(el, "timeout", 0);
       out->scrape_selectors[out->nscrape_selectors++] = s;
+    }
   }
   out->links_visible_only = pb_json_true(b, "visibleLinksOnly");
   out->links_exclude_external = pb_json_true(b, "excludeExternalLinks");
@@ -213,4 +259,24 @@ void pb_request_from_json(const cJSON *body, pb_request *out) {
   out->handoff_timeout_ms = pb_json_int(b, "timeout", 0);
   out->body = b;
   pb_cf_opts_read(b, &out->cf);
+}
+
+void pb_request_accept(const cJSON *body, const char *accept, pb_request *out) {
+  const cJSON *o = pb_json_get(body, "screenshotOptions");
+  if (!o) o = pb_json_get(body, "options");
+  if (!accept || pb_json_get(o, "type")) return;
+  /* The first image type listed that we make; image/png, image/ and
+   * star-slash-star keep the default. q-values are not weighed: clients
+   * that send one image type send it alone. */
+  static const char *const types[][2] = {
+      {"image/png", "png"}, {"image/jpeg", "jpeg"}, {"image/webp", "webp"}};
+  const char *best = NULL, *at = NULL;
+  for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+    const char *p = strcasestr(accept, types[i][0]);
+    if (p && (!at || p < at)) {
+      at = p;
+      best = types[i][1];
+    }
+  }
+  if (best) out->shot.type = best;
 }

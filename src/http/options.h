@@ -11,4 +11,9 @@
  * from body, which must outlive it. body may be NULL (all defaults). */
 void pb_request_from_json(const cJSON *body, pb_request *out);
 
+/* A screenshot whose body names no type takes the first of image/png,
+ * image/jpeg, image/webp that the Accept header value accept lists (NULL:
+ * no header); anything else keeps png. After pb_request_from_json. */
+void pb_request_accept(const cJSON *body, const char *accept, pb_request *out);
+
 #endif

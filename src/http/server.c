@@ -429,6 +429,9 @@ static void submit_job(pb_server *s, req *r) {
   pb_strlcpy(r->job.ws_base, r->ws_base, sizeof(r->job.ws_base));
   r->job.env = s->o.ops;
   pb_request_from_json(r->json, &r->job.opts);
+  char accept[256];
+  if (r->wsi && http_header(r->wsi, WSI_TOKEN_HTTP_ACCEPT, accept, sizeof(accept)))
+    pb_request_accept(r->json, accept, &r->job.opts);
   compat_job(r); /* what a peer's request asks beyond the body (compat.c) */
   r->job.deadline_ms = pb_deadline_job(&r->job.opts, r->t0);
   r->job.canceled = &r->canceled;

@@ -142,6 +142,7 @@ long long pb_nav_dom_only(const pb_nav *n) {
 }
 
 pb_page *pb_nav_page(pb_nav *n) { return n->page; }
+pb_job *pb_nav_job(pb_nav *n) { return n->job; }
 int64_t pb_nav_deadline(pb_nav *n) { return n->action_deadline; }
 
 static int canceled(pb_nav *n) {
@@ -361,18 +362,34 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
   /* Every operation renders the viewport: none gets one past the cap. */
   if (pb_op_viewport_check(&o->viewport, res))
     return -1;
-  if (w != pg->width || h != pg->height || dsf != pg->dsf) {
+  if (w != pg->width || h != pg->height || dsf != pg->dsf || o->viewport.is_mobile ||
+      o->viewport.is_landscape) {
     cJSON *p = cJSON_CreateObject();
     cJSON_AddNumberToObject(p, "width", w);
     cJSON_AddNumberToObject(p, "height", h);
     cJSON_AddNumberToObject(p, "deviceScaleFactor", dsf);
     cJSON_AddBoolToObject(p, "mobile", o->viewport.is_mobile);
+    /* As Puppeteer's setViewport: isLandscape turns the screen. */
+    cJSON *so = cJSON_AddObjectToObject(p, "screenOrientation");
+    cJSON_AddStringToObject(so, "type",
+                            o->viewport.is_landscape ? "landscapePrimary" : "portraitPrimary");
+    cJSON_AddNumberToObject(so, "angle", o->viewport.is_landscape ? 90 : 0);
     if ((rc = pb_nav_call(n, "Emulation.setDeviceMetricsOverride", p, NULL)))
       return pb_op_fail_rc(res, rc, "setting the viewport");
     pg->width = w;
     pg->height = h;
     pg->dsf = dsf;
   }
+  if (o->viewport.has_touch) {
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddBoolToObject(p, "enabled", 1);
+    if ((rc = pb_nav_call(n, "Emulation.setTouchEmulationEnabled", p, NULL)))
+      return pb_op_fail_rc(res, rc, "emulating touch");
+  }
+  /* waitForEvent listens from the document's start, so an event fired
+   * before the page loaded counts (ops/waits.c). */
+  if (o->wait_event.event && (rc = pb_nav_event_listen(n, o->wait_event.event, res)))
+    return -1;
   const char *ua = o->user_agent;
   if (ua) {
     cJSON *p = cJSON_CreateObject();
@@ -400,6 +417,26 @@ static int apply_options(pb_nav *n, const char *doc_url, pb_op_result *res) {
       if (!cJSON_GetObjectItemCaseSensitive(ck, "url") &&
           !cJSON_GetObjectItemCaseSensitive(ck, "domain"))
         cJSON_AddStringToObject(ck, "url", doc_url);
+      /* Puppeteer's fields into CDP's CookieParam: sameParty is gone from
+       * Chromium; partitionKey is a site string (Cloudflare) or
+       * {sourceOrigin, hasCrossSiteAncestor} (Puppeteer) there, and
+       * {topLevelSite, hasCrossSiteAncestor} here. */
+      cJSON_DeleteItemFromObjectCaseSensitive(ck, "sameParty");
+      cJSON *pk = cJSON_GetObjectItemCaseSensitive(ck, "partitionKey");
+      if (cJSON_IsString(pk)) {
+        cJSON *k = cJSON_CreateObject();
+        cJSON_AddStringToObject(k, "topLevelSite", pk->valuestring);
+        cJSON_AddBoolToObject(k, "hasCrossSiteAncestor", 0);
+        cJSON_ReplaceItemInObjectCaseSensitive(ck, "partitionKey", k);
+      } else if (cJSON_IsObject(pk)) {
+        cJSON *so = cJSON_DetachItemFromObjectCaseSensitive(pk, "sourceOrigin");
+        if (so && !cJSON_GetObjectItemCaseSensitive(pk, "topLevelSite"))
+          cJSON_AddItemToObject(pk, "topLevelSite", so);
+        else
+          cJSON_Delete(so);
+        if (!cJSON_GetObjectItemCaseSensitive(pk, "hasCrossSiteAncestor"))
+          cJSON_AddBoolToObject(pk, "hasCrossSiteAncestor", 0);
+      }
     }
     cJSON *p = cJSON_CreateObject();
     cJSON_AddItemToObject(p, "cookies", list);
@@ -464,7 +501,7 @@ static int compile_patterns(const char *const *list, int count,
                             pb_op_result *res) {
   for (int i = 0; i < count && *n < PB_MAX_PATTERNS; i++) {
     char why[200];
-    int rc = pb_pattern_compile(list[i], &re[*n], why, sizeof(why));
+    int rc = pb_pattern_compile_js(list[i], &re[*n], why, sizeof(why));
     if (rc == PB_ENOMEM)
       return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
     if (rc)
@@ -484,11 +521,12 @@ static int compile_patterns(const char *const *list, int count,
  * newest document is the one waited for: a user asked for the page that
  * ends up loaded. */
 static int wait_lifecycle(pb_nav *n, const char *frame_id,
-                          const char *loader_id, const char *name,
+                          const char *loader_id, unsigned want,
                           int64_t deadline, int *dom_ready) {
   char current[64];
   pb_strlcpy(current, loader_id, sizeof(current));
   int documents = 0;
+  unsigned seen = 0; /* of want, for the current document */
   for (;;) {
     if (canceled(n))
       return PB_ECANCELED;
@@ -509,12 +547,17 @@ static int wait_lifecycle(pb_nav *n, const char *frame_id,
       if (f && nm && l && !strcmp(f, frame_id)) {
         if (!strcmp(nm, "init") && strcmp(l, current)) {
           pb_strlcpy(current, l, sizeof(current));
+          seen = 0;
           if (++documents > MAX_DOCUMENT_REDIRECTS) {
             pb_cdp_event_free(ev);
             return PB_ENAV;
           }
         }
-        done = !strcmp(nm, name) && !strcmp(l, current);
+        for (int w = PB_WAIT_LOAD; w <= PB_WAIT_NETWORKIDLE2; w++)
+          if ((want & (1u << w)) && !strcmp(nm, pb_wait_until_lifecycle((pb_wait_until)w)) &&
+              !strcmp(l, current))
+            seen |= 1u << w;
+        done = seen == want;
         if (!strcmp(nm, "DOMContentLoaded") && !strcmp(l, current))
           *dom_ready = 1;
         else if (!strcmp(nm, "init"))
@@ -630,8 +673,19 @@ static int add_tags(pb_nav *n, const pb_tag_opts *tags, int count, int script,
     cJSON *arg = cJSON_CreateString(url ? url : content ? content : "");
     char *lit = cJSON_PrintUnformatted(arg);
     cJSON_Delete(arg);
-    if (!lit)
+    /* type and id as JSON literals (null when not given). */
+    arg = tags[i].type ? cJSON_CreateString(tags[i].type) : cJSON_CreateNull();
+    char *type_lit = cJSON_PrintUnformatted(arg);
+    cJSON_Delete(arg);
+    arg = tags[i].id ? cJSON_CreateString(tags[i].id) : cJSON_CreateNull();
+    char *id_lit = cJSON_PrintUnformatted(arg);
+    cJSON_Delete(arg);
+    if (!lit || !type_lit || !id_lit) {
+      free(lit);
+      free(type_lit);
+      free(id_lit);
       return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
+    }
     pb_buf js;
     pb_buf_init(&js, 4u << 20);
     int rc = pb_buf_printf(
@@ -639,6 +693,7 @@ static int add_tags(pb_nav *n, const pb_tag_opts *tags, int count, int script,
         "new Promise((ok, fail) => { const v = %s, isUrl = %s, script = %s;"
         " const el = document.createElement(script ? 'script' : isUrl ? 'link' "
         ": 'style');"
+        " const type = %s, id = %s; if (type) el.type = type; if (id) el.id = id;"
         " if (isUrl) { if (script) el.src = v; else { el.rel = 'stylesheet'; "
         "el.href = v; }"
         "   el.onload = () => ok(true); el.onerror = () => fail(new "
@@ -646,8 +701,10 @@ static int add_tags(pb_nav *n, const pb_tag_opts *tags, int count, int script,
         " else { el.textContent = v; }"
         " (document.head || document.documentElement).appendChild(el); if "
         "(!isUrl) ok(true); })",
-        lit, url ? "true" : "false", script ? "true" : "false");
+        lit, url ? "true" : "false", script ? "true" : "false", type_lit, id_lit);
     free(lit);
+    free(type_lit);
+    free(id_lit);
     cJSON *v = NULL;
     char err[512];
     if (!rc)
@@ -805,12 +862,18 @@ static int egress_why(pb_nav *n, const char *url, int64_t since_ms, char *text,
 static int navigate(pb_nav *n, const char *doc_url, const pb_goto_opts *go,
                     int64_t goto_deadline, int best, pb_op_result *res) {
   char err[512];
-  const char *wait_until = pb_wait_until_name(go->wait_until);
+  char wait_until[80] = "";
+  for (int w = PB_WAIT_LOAD; w <= PB_WAIT_NETWORKIDLE2; w++)
+    if (go->wait_all ? (go->wait_all & (1u << w)) : w == (int)go->wait_until)
+      snprintf(wait_until + strlen(wait_until), sizeof(wait_until) - strlen(wait_until),
+               "%s%s", wait_until[0] ? "' and '" : "", pb_wait_until_name((pb_wait_until)w));
   cJSON *p = cJSON_CreateObject(), *nav = NULL;
   cJSON_AddStringToObject(p, "url", doc_url);
   const char *referer = go->referer;
   if (referer)
     cJSON_AddStringToObject(p, "referrer", referer);
+  if (go->referrer_policy)
+    cJSON_AddStringToObject(p, "referrerPolicy", go->referrer_policy);
   int64_t t_nav = pb_now_ms();
   /* What actually runs out: the navigation timeout or the job's. */
   long long waited = (long long)(goto_deadline - t_nav);
@@ -875,9 +938,8 @@ static int navigate(pb_nav *n, const char *doc_url, const pb_goto_opts *go,
   if (!loader_id[0])
     return 0;
   int dom_ready = 0;
-  rc = wait_lifecycle(n, frame_id, loader_id,
-                      pb_wait_until_lifecycle(go->wait_until), goto_deadline,
-                      &dom_ready);
+  unsigned want = go->wait_all ? go->wait_all : 1u << go->wait_until;
+  rc = wait_lifecycle(n, frame_id, loader_id, want, goto_deadline, &dom_ready);
   PB_DEBUG("nav: %s after %lld ms", wait_until,
            (long long)(pb_now_ms() - t_nav));
   if (rc == PB_ETIMEOUT && best)
@@ -912,6 +974,18 @@ static int after_load(pb_nav *n, pb_op_result *res) {
   int rc;
   if (o->wait_selector.selector) {
     rc = wait_selector(n, res);
+    if (rc < 0 || (rc > 0 && !best))
+      return -1;
+    if (rc > 0)
+      memset(res, 0, sizeof(*res)); /* best attempt: carry on */
+  }
+  /* Browserless' order: waitForSelector (above), waitForFunction,
+   * waitForEvent, then waitForTimeout. */
+  const char *waits[2] = {o->wait_function.fn, o->wait_event.event};
+  for (int k = 0; k < 2; k++) {
+    if (!waits[k])
+      continue;
+    rc = k == 0 ? pb_nav_wait_function(n, res) : pb_nav_wait_event(n, res);
     if (rc < 0 || (rc > 0 && !best))
       return -1;
     if (rc > 0)

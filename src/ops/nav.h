@@ -21,6 +21,28 @@ int pb_nav_open(pb_job *job, pb_op_result *res, pb_nav **out);
  * 0 when the wait was met. */
 long long pb_nav_dom_only(const pb_nav *n);
 
+/* The job n serves, borrowed. */
+pb_job *pb_nav_job(pb_nav *n);
+
+/* ---- ops/waits.c: waits a request may ask for after the load ----------- */
+
+/* Before the navigation: records whether the DOM event `event` is fired on
+ * the window or any node of each new document (a capturing listener added
+ * by Page.addScriptToEvaluateOnNewDocument). -1 with res failed. */
+int pb_nav_event_listen(pb_nav *n, const char *event, pb_op_result *res);
+
+/* waitForEvent: until the event was fired (since the document started), its
+ * timeout or the job's deadline. 0 when it was, 1 with res failed as
+ * TIMEOUT when it was not in time (the caller may carry on: bestAttempt),
+ * -1 with res failed otherwise. */
+int pb_nav_wait_event(pb_nav *n, pb_op_result *res);
+
+/* waitForFunction: polls fn in the page ("raf", "mutation" or every N ms)
+ * until it gives a truthy value; a function is called, an expression is
+ * evaluated. Returns as pb_nav_wait_event; fn that throws is PAGE_ERROR;
+ * fn that never yields (while(1){}) is terminated at the deadline. */
+int pb_nav_wait_function(pb_nav *n, pb_op_result *res);
+
 /* The leased page, borrowed until pb_nav_close(). */
 pb_page *pb_nav_page(pb_nav *n);
 

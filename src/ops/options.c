@@ -2,6 +2,7 @@
 #include "ops/options.h"
 
 #include "ops/testscript.h"
+#include "sessions/pool.h"
 
 #include <string.h>
 #include <strings.h>
@@ -47,6 +48,22 @@ pb_wait_until pb_wait_until_parse(const char *name) {
   return PB_WAIT_LOAD;
 }
 
+const char *pb_referrer_policy_cdp(const char *name) {
+  static const char *const pol[][2] = {
+      {"noReferrer", "no-referrer"},
+      {"noReferrerWhenDowngrade", "no-referrer-when-downgrade"},
+      {"origin", "origin"},
+      {"originWhenCrossOrigin", "origin-when-cross-origin"},
+      {"sameOrigin", "same-origin"},
+      {"strictOrigin", "strict-origin"},
+      {"strictOriginWhenCrossOrigin", "strict-origin-when-cross-origin"},
+      {"unsafeUrl", "unsafe-url"},
+  };
+  for (size_t i = 0; name && i < sizeof(pol) / sizeof(pol[0]); i++)
+    if (!strcmp(pol[i][0], name) || !strcasecmp(pol[i][1], name)) return pol[i][0];
+  return NULL;
+}
+
 void pb_request_default(pb_request *o) {
   memset(o, 0, sizeof(*o));
   o->timeout_ms = PB_JOB_TIMEOUT_DEFAULT_MS;
@@ -55,11 +72,16 @@ void pb_request_default(pb_request *o) {
   p->go.timeout_ms = PB_JOB_TIMEOUT_DEFAULT_MS;
   p->wait_selector.timeout_ms = PB_JOB_TIMEOUT_DEFAULT_MS;
   p->action_timeout_ms = -1;
-  p->viewport.width = 1280;
-  p->viewport.height = 720;
+  p->viewport.width = PB_VIEWPORT_DEFAULT_WIDTH;
+  p->viewport.height = PB_VIEWPORT_DEFAULT_HEIGHT;
+  p->wait_function.timeout_ms = PB_JOB_TIMEOUT_DEFAULT_MS;
+  p->wait_function.polling_raf = 1;
+  p->wait_event.timeout_ms = PB_JOB_TIMEOUT_DEFAULT_MS;
   p->viewport.dsf = 1;
   o->shot.type = "png";
   o->shot.quality = -1;
+  o->shot.clip_scale = 1;
+  o->pdf.timeout_ms = PB_JOB_TIMEOUT_DEFAULT_MS;
   pb_pdf_opts *pdf = &o->pdf;
   pdf->width_in = 8.5;
   pdf->height_in = 11;
@@ -84,6 +106,12 @@ int64_t pb_deadline_goto(const pb_page_opts *o, int64_t now, int64_t job_deadlin
   int64_t limit =
       job_deadline - (o->best_attempt || o->dom_fallback ? PB_BEST_ATTEMPT_RESERVE_MS : 0);
   return d < limit ? d : limit;
+}
+
+int64_t pb_deadline_wait(int timeout_ms, int64_t now, int64_t job_deadline) {
+  if (timeout_ms <= 0) return job_deadline;
+  int64_t d = now + timeout_ms + PB_WAIT_SELECTOR_SLACK_MS;
+  return d < job_deadline ? d : job_deadline;
 }
 
 int64_t pb_deadline_wait_selector(const pb_page_opts *o, int64_t now, int64_t job_deadline) {

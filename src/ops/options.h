@@ -54,10 +54,32 @@ pb_wait_until pb_wait_until_parse(const char *name);
 
 /* gotoOptions. */
 typedef struct {
-  pb_wait_until wait_until; /* waitUntil, load */
-  int timeout_ms;           /* timeout, 30000; 0: only the job's deadline */
-  const char *referer;      /* referer, NULL */
+  pb_wait_until wait_until;    /* waitUntil, load (an array's first) */
+  unsigned wait_all;           /* waitUntil as an array: bits 1 << pb_wait_until, all awaited;
+                                  0: wait_until alone */
+  int timeout_ms;              /* timeout, 30000; 0: only the job's deadline */
+  const char *referer;         /* referer, NULL */
+  const char *referrer_policy; /* referrerPolicy in CDP's spelling (noReferrer...), NULL */
 } pb_goto_opts;
+
+/* waitForFunction (Puppeteer's page.waitForFunction). */
+typedef struct {
+  const char *fn;       /* fn: a function or an expression, JavaScript; NULL: no wait */
+  int polling_ms;       /* polling as a number of ms; 0 with polling_raf/mutation */
+  int polling_raf;      /* polling "raf" (the default) */
+  int polling_mutation; /* polling "mutation" */
+  int timeout_ms;       /* timeout, 30000; 0: only the job's deadline */
+} pb_wait_function_opts;
+
+/* waitForEvent: a DOM event fired on the window, the document or a node. */
+typedef struct {
+  const char *event; /* event; NULL: no wait */
+  int timeout_ms;    /* timeout, 30000; 0: only the job's deadline */
+} pb_wait_event_opts;
+
+/* CDP's spelling of a referrerPolicy given in CDP's or the Referrer-Policy
+ * header's spelling ("no-referrer"); NULL when it is neither. */
+const char *pb_referrer_policy_cdp(const char *name);
 
 /* waitForSelector. */
 typedef struct {
@@ -68,15 +90,19 @@ typedef struct {
 
 /* viewport. */
 typedef struct {
-  int width, height; /* 1280 x 720 */
+  int width, height; /* PB_VIEWPORT_DEFAULT_WIDTH x _HEIGHT (1920 x 1080) */
   double dsf;        /* deviceScaleFactor, 1 */
   int is_mobile;     /* isMobile, false */
+  int has_touch;     /* hasTouch, false */
+  int is_landscape;  /* isLandscape, false: the screen's orientation */
 } pb_viewport_opts;
 
 /* addScriptTag / addStyleTag entries. */
 typedef struct {
   const char *url;     /* NULL when content is given */
   const char *content; /* NULL when url is given */
+  const char *type;    /* addScriptTag's type ("module"...), NULL */
+  const char *id;      /* addScriptTag's id, NULL */
 } pb_tag_opts;
 
 /* What is done to the page before and after it loads. */
@@ -86,6 +112,8 @@ typedef struct {
   const char *base_url; /* baseUrl: the document URL of an html page */
   pb_goto_opts go;
   pb_wait_selector_opts wait_selector;
+  pb_wait_function_opts wait_function;
+  pb_wait_event_opts wait_event;
   int wait_for_timeout_ms; /* waitForTimeout, 0 */
   int best_attempt;        /* bestAttempt: a wait that runs out is not an error */
   int dom_fallback;        /* set by an op, not the client: a waitUntil that runs out
@@ -127,6 +155,13 @@ typedef struct {
   const char *selector; /* the request's selector: capture that element */
   int cut_at_max;       /* fullPage: a page taller than PB_FULLPAGE_MAX_HEIGHT is cut there
                            instead of refused (after scrollPage) */
+  int base64;           /* encoding "base64": the answer is the image as base64 text */
+  /* fromSurface, captureBeyondViewport: 1 true, -1 false, 0 not given
+   * (Chromium's default; beyond the viewport as the area needs), so that a
+   * zeroed struct asks for nothing. */
+  int from_surface;
+  int beyond_viewport;
+  double clip_scale; /* clip.scale; 0 or 1: 1 */
 } pb_screenshot_opts;
 
 /* Puppeteer's pdfOptions (or "options"). A length that is not a number or
@@ -141,7 +176,9 @@ typedef struct {
   const char *header_template; /* headerTemplate */
   const char *footer_template; /* footerTemplate */
   int has_scale;
-  double scale; /* scale */
+  double scale;        /* scale */
+  int timeout_ms;      /* timeout (page.pdf's): printing ends with 408 at it; 0: none */
+  int omit_background; /* omitBackground: no white page background */
 } pb_pdf_opts;
 
 /* POST /browser/markdown. */
@@ -169,6 +206,7 @@ typedef struct {
   pb_screenshot_opts shot;
   pb_pdf_opts pdf;
   const char *scrape_selectors[PB_MAX_SCRAPE_ELEMENTS]; /* elements[].selector */
+  int scrape_timeouts[PB_MAX_SCRAPE_ELEMENTS]; /* elements[].timeout: wait for a match; 0: none */
   int nscrape_selectors;
   int links_visible_only;     /* visibleLinksOnly */
   int links_exclude_external; /* excludeExternalLinks */
@@ -227,6 +265,10 @@ int64_t pb_deadline_job(const pb_request *o, int64_t t0);
  * capped by the job's deadline, less PB_BEST_ATTEMPT_RESERVE_MS for a best
  * attempt or a dom_fallback. */
 int64_t pb_deadline_goto(const pb_page_opts *o, int64_t now, int64_t job_deadline);
+
+/* waitForFunction's and waitForEvent's: timeout_ms (0: none) plus
+ * PB_WAIT_SELECTOR_SLACK_MS from now, capped by the job's deadline. */
+int64_t pb_deadline_wait(int timeout_ms, int64_t now, int64_t job_deadline);
 
 /* waitForSelector's: its timeout plus PB_WAIT_SELECTOR_SLACK_MS from now,
  * capped by the job's deadline. */

@@ -127,11 +127,38 @@ int pb_op_pdf(pb_job *job, pb_op_result *res) {
   char err[256];
   pb_nav_eval(nav, "document.fonts.ready.then(() => true)", pb_nav_deadline(nav), &v, err, sizeof(err));
   cJSON_Delete(v);
+  const pb_pdf_opts *o = &job->opts.pdf;
+  if (o->omit_background) {
+    /* As page.pdf({omitBackground}): no white behind the page. */
+    cJSON *p = cJSON_CreateObject();
+    cJSON *color = cJSON_AddObjectToObject(p, "color");
+    cJSON_AddNumberToObject(color, "r", 0);
+    cJSON_AddNumberToObject(color, "g", 0);
+    cJSON_AddNumberToObject(color, "b", 0);
+    cJSON_AddNumberToObject(color, "a", 0);
+    int rc = pb_nav_call(nav, "Emulation.setDefaultBackgroundColorOverride", p, NULL);
+    if (rc) {
+      cJSON_Delete(params);
+      pb_nav_close(nav, res);
+      return pb_op_fail_rc(res, rc, "making the background transparent");
+    }
+  }
+  /* pdfOptions.timeout (page.pdf's, 30 s by default): the print ends there
+   * with 408, as Puppeteer's does; never past the action's deadline. */
+  int64_t print_deadline = pb_nav_deadline(nav);
+  int64_t t_print = pb_now_ms();
+  if (o->timeout_ms > 0 && t_print + o->timeout_ms < print_deadline)
+    print_deadline = t_print + o->timeout_ms;
   cJSON *out = NULL;
   int action = pb_nav_action_begin(nav, "page.pdf", params);
   int rc = pb_cdp_call(pb_nav_page(nav)->cdp, pb_nav_page(nav)->session_id, "Page.printToPDF",
-                       params, pb_nav_deadline(nav), &out, err, sizeof(err));
+                       params, print_deadline, &out, err, sizeof(err));
   pb_nav_action_end(nav, action, rc ? (rc == PB_ECDP ? err : pb_strerror(rc)) : NULL);
+  if (rc == PB_ETIMEOUT && print_deadline < pb_nav_deadline(nav)) {
+    pb_nav_close(nav, res);
+    return pb_op_fail(res, PB_CODE_TIMEOUT,
+                      "pdfOptions.timeout: the PDF was not ready within %d ms", o->timeout_ms);
+  }
   if (rc == PB_ECDP) {
     pb_nav_close(nav, res);
     /* Chromium refuses e.g. a pageRanges outside the document. */

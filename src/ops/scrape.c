@@ -45,6 +45,37 @@ static int scrape_debug(pb_nav *nav, unsigned what, cJSON *debug, pb_op_result *
   return 0;
 }
 
+/* elements[].timeout: up to that long for the selector to match something.
+ * One that does not in time is scraped as it is (empty results, as a
+ * selector that matches nothing); an invalid one is left for the scrape to
+ * name. PB_ETIMEOUT only when the action's deadline ran out first. */
+static int wait_elements(pb_nav *nav, pb_job *job, char *err, size_t errcap) {
+  cJSON *waits = cJSON_CreateArray();
+  for (int i = 0; i < job->opts.nscrape_selectors; i++) {
+    if (job->opts.scrape_timeouts[i] <= 0) continue;
+    cJSON *w = cJSON_CreateArray();
+    cJSON_AddItemToArray(w, cJSON_CreateString(job->opts.scrape_selectors[i]));
+    cJSON_AddItemToArray(w, cJSON_CreateNumber(job->opts.scrape_timeouts[i]));
+    cJSON_AddItemToArray(waits, w);
+  }
+  if (cJSON_GetArraySize(waits) == 0) {
+    cJSON_Delete(waits);
+    return 0;
+  }
+  static const char wait_js[] =
+      "async (waits) => { const t0 = Date.now();"
+      " const has = s => { try { return !!document.querySelector(s); } catch (e) { return true; } "
+      "};"
+      " for (;;) { const left = waits.filter(([s, ms]) => !has(s) && Date.now() - t0 < ms);"
+      "  if (!left.length) return true; await new Promise(r => setTimeout(r, 50)); } }";
+  cJSON *args = cJSON_CreateArray(), *v = NULL;
+  cJSON_AddItemToArray(args, waits);
+  int rc = pb_nav_apply(nav, wait_js, args, &v, err, errcap);
+  cJSON_Delete(args);
+  cJSON_Delete(v);
+  return rc == PB_EINVAL ? 0 : rc;
+}
+
 int pb_op_scrape(pb_job *job, pb_op_result *res) {
   cJSON *selectors = cJSON_CreateArray();
   for (int i = 0; i < job->opts.nscrape_selectors; i++)
@@ -54,10 +85,16 @@ int pb_op_scrape(pb_job *job, pb_op_result *res) {
     cJSON_Delete(selectors);
     return -1;
   }
+  char err[512];
+  int rc = wait_elements(nav, job, err, sizeof(err));
+  if (rc && rc != PB_ETIMEOUT) {
+    cJSON_Delete(selectors);
+    pb_nav_close(nav, res);
+    return pb_op_fail_rc(res, rc, "waiting for elements");
+  }
   cJSON *args = cJSON_CreateArray(), *out = NULL;
   cJSON_AddItemToArray(args, selectors);
-  char err[512];
-  int rc = pb_nav_apply(nav, scrape_js, args, &out, err, sizeof(err));
+  rc = pb_nav_apply(nav, scrape_js, args, &out, err, sizeof(err));
   cJSON_Delete(args);
   cJSON *debug = NULL;
   if (!rc && job->opts.scrape_debug && cJSON_IsArray(out)) {

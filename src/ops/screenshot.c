@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int add_clip(cJSON *params, double x, double y, double w, double h) {
+static int add_clip(cJSON *params, double x, double y, double w, double h, double scale) {
   cJSON *clip = cJSON_AddObjectToObject(params, "clip");
   cJSON_AddNumberToObject(clip, "x", x);
   cJSON_AddNumberToObject(clip, "y", y);
   cJSON_AddNumberToObject(clip, "width", w);
   cJSON_AddNumberToObject(clip, "height", h);
-  cJSON_AddNumberToObject(clip, "scale", 1);
+  cJSON_AddNumberToObject(clip, "scale", scale);
   cJSON_AddBoolToObject(params, "captureBeyondViewport", 1);
   return 0;
 }
@@ -89,10 +89,12 @@ int pb_op_capture(pb_nav *nav, const pb_screenshot_opts *opts, pb_op_result *res
     double box[4];
     if (element_box(nav, opts->selector, box, res)) goto fail;
     if (too_large(res, box[2], box[3], page->dsf)) goto fail;
-    add_clip(params, box[0], box[1], box[2], box[3]);
+    add_clip(params, box[0], box[1], box[2], box[3], 1);
   } else if (opts->has_clip) {
-    if (too_large(res, opts->clip_w, opts->clip_h, page->dsf)) goto fail;
-    add_clip(params, opts->clip_x, opts->clip_y, opts->clip_w, opts->clip_h);
+    /* clip.scale multiplies the image like deviceScaleFactor. */
+    double scale = opts->clip_scale > 0 ? opts->clip_scale : 1;
+    if (too_large(res, opts->clip_w, opts->clip_h, page->dsf * scale)) goto fail;
+    add_clip(params, opts->clip_x, opts->clip_y, opts->clip_w, opts->clip_h, scale);
   } else if (opts->full_page) {
     cJSON *m = NULL;
     if ((rc = pb_nav_call(nav, "Page.getLayoutMetrics", NULL, &m))) {
@@ -108,7 +110,15 @@ int pb_op_capture(pb_nav *nav, const pb_screenshot_opts *opts, pb_op_result *res
     if (w < page->width) w = page->width;
     if (opts->cut_at_max && h > PB_FULLPAGE_MAX_HEIGHT) h = PB_FULLPAGE_MAX_HEIGHT;
     if (too_large(res, w, h, page->dsf)) goto fail;
-    add_clip(params, 0, 0, w, h);
+    add_clip(params, 0, 0, w, h, 1);
+  }
+
+  /* Puppeteer's fromSurface and captureBeyondViewport, when given, over
+   * what the area chose. */
+  if (opts->from_surface) cJSON_AddBoolToObject(params, "fromSurface", opts->from_surface > 0);
+  if (opts->beyond_viewport) {
+    cJSON_DeleteItemFromObjectCaseSensitive(params, "captureBeyondViewport");
+    cJSON_AddBoolToObject(params, "captureBeyondViewport", opts->beyond_viewport > 0);
   }
 
   if (opts->omit_background) {
@@ -164,6 +174,12 @@ int pb_op_screenshot(pb_job *job, pb_op_result *res) {
     return -1;
   }
   pb_nav_close(nav, res);
+  if (shot.base64) {
+    /* encoding "base64": the text page.screenshot({encoding: 'base64'})
+     * gives, as it is (text/plain): res.text() is the image's base64, ready
+     * for a data: URL; the image's type is the request's. */
+    return pb_op_bytes(res, b64, strlen(b64), "text/plain; charset=us-ascii");
+  }
   unsigned char *bytes = NULL;
   size_t len = 0;
   int rc = pb_base64_decode(b64, strlen(b64), &bytes, &len);

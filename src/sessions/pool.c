@@ -226,8 +226,8 @@ static int page_create(entry *e, pb_page **out) {
   p = cJSON_CreateObject();
   cJSON_AddBoolToObject(p, "enabled", 1);
   pb_cdp_send(pg->cdp, pg->session_id, "Page.setLifecycleEventsEnabled", p);
-  pg->width = 1280;
-  pg->height = 720;
+  pg->width = PB_VIEWPORT_DEFAULT_WIDTH;
+  pg->height = PB_VIEWPORT_DEFAULT_HEIGHT;
   pg->dsf = 1;
   p = cJSON_CreateObject();
   cJSON_AddNumberToObject(p, "width", pg->width);

@@ -11,6 +11,12 @@
 
 typedef struct pb_pool pb_pool;
 
+/* The viewport a warm page is made with and a request gets by default:
+ * Cloudflare Browser Rendering's, so a body written for it gives the same
+ * image. */
+#define PB_VIEWPORT_DEFAULT_WIDTH 1920
+#define PB_VIEWPORT_DEFAULT_HEIGHT 1080
+
 typedef struct pb_page {
   pb_cdp *cdp;             /* the browser's connection, borrowed */
   char session_id[64];     /* flat session attached to the page */

@@ -268,7 +268,7 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
         assert.deepEqual(r.attributes.find((a) => a.name === 'data-index'), { name: 'data-index', value: String(i + 1) });
       });
 
-      // Far below the 720 px viewport: the box is in page coordinates.
+      // Far below the 1080 px viewport: the box is in page coordinates.
       const [far] = result[2].results;
       assert.deepEqual([far.left, far.top, far.width, far.height], [30, 2000, 50, 60], '#far box');
       assert.deepEqual(far.attributes.find((a) => a.name === 'title'), { name: 'title', value: 'far away' });
@@ -329,7 +329,7 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
       const png = Buffer.from(result.screenshot, 'base64');
       assert.ok(png.subarray(0, 8).equals(PNG_MAGIC), 'screenshot is base64 of a PNG');
       const img = decodePng(png);
-      assert.deepEqual([img.width, img.height], [1280, 720]);
+      assert.deepEqual([img.width, img.height], [1920, 1080]);
       assert.ok(colorNear(pixel(img, 100, 100), MAGENTA), `#app painted: ${pixel(img, 100, 100)}`);
 
       const boxes = await okJson('/browser/snapshot', { url: `${fixtures.url}/boxes.html` });
@@ -361,7 +361,7 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
 
     it('viewport sets the layout width', async () => {
       const [wide] = await scrapeOne({ url: `${fixtures.url}/scrape.html` }, '#full');
-      assert.equal(wide.width, 1280, 'default viewport width');
+      assert.equal(wide.width, 1920, 'default viewport width (Cloudflare\'s)');
       const [narrow] = await scrapeOne({ url: `${fixtures.url}/scrape.html`, viewport: { width: 800, height: 600 } }, '#full');
       assert.equal(narrow.width, 800);
     });
@@ -570,7 +570,8 @@ describe('quick actions and shared page options', { timeout: scaled(300000) }, (
       assert.equal(entry.results[0].text, 'slow text', 'control: without actionTimeout it finishes');
       assert.ok(Date.now() - started >= 5000);
 
-      const res = await post('/browser/content', { url: `${fixtures.url}/title.html`, actionTimeout: 120001 });
+      // Accepted up to Cloudflare's 300000 (tests/e2e/compat-options.test.js); past it: 400.
+      const res = await post('/browser/content', { url: `${fixtures.url}/title.html`, actionTimeout: 300001 });
       const e = expectError(assert, res, 400, 'INVALID_REQUEST');
       assert.match(e.message, /actionTimeout/);
     });

@@ -50,10 +50,10 @@ describe('POST /browser/screenshot', { timeout: scaled(180000) }, () => {
     assert.ok(Number(ms) >= 1, `X-Browser-Ms-Used is positive: ${ms}`);
   });
 
-  it('defaults to a 1280x720 viewport and paints the known boxes', async () => {
+  it('defaults to a 1920x1080 viewport (Cloudflare\'s) and paints the known boxes', async () => {
     const png = await shotPng({ url: `${fixtures.url}/boxes.html` });
-    assert.equal(png.width, 1280);
-    assert.equal(png.height, 720);
+    assert.equal(png.width, 1920);
+    assert.equal(png.height, 1080);
     assertPixel(png, 50, 50, RED, 'red box');
     assertPixel(png, 250, 50, GREEN, 'green box');
     assertPixel(png, 50, 250, BLUE, 'blue box');

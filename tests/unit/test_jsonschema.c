@@ -104,11 +104,11 @@ static void test_unknown_fields(void) {
                  "screenshotOptions.fulPage: unknown field");
   ASSERT_INVALID("{\"urll\":\"https://example.com/\"}", "urll: unknown field");
   ASSERT_INVALID("{\"url\":\"https://example.com/\",\"screenshotOptions\":{\"clip\":"
-                 "{\"x\":0,\"y\":0,\"width\":1,\"height\":1,\"scale\":2}}}",
-                 "screenshotOptions.clip.scale: unknown field");
+                 "{\"x\":0,\"y\":0,\"width\":1,\"height\":1,\"zoom\":2}}}",
+                 "screenshotOptions.clip.zoom: unknown field");
   ASSERT_INVALID("{\"url\":\"x\",\"cookies\":[{\"name\":\"a\",\"value\":\"b\"},"
-                 "{\"name\":\"a\",\"value\":\"b\",\"priority\":\"High\"}]}",
-                 "cookies[1].priority: unknown field");
+                 "{\"name\":\"a\",\"value\":\"b\",\"priorty\":\"High\"}]}",
+                 "cookies[1].priorty: unknown field");
   /* Keys are quoted printable and bounded, whatever the client sends. */
   ASSERT_EQ(check("{\"url\":\"x\",\"bad\\u0001\\nkey\":1}"), PB_EINVAL);
   ASSERT_STR_EQ(err, "bad??key: unknown field");
@@ -234,8 +234,8 @@ static void test_enums(void) {
   ASSERT_CONTAINS(err, "\"networkidle2\"");
   ASSERT_INVALID("{\"url\":\"x\",\"screenshotOptions\":{\"type\":\"gif\"}}",
                  "screenshotOptions.type: must be one of \"png\", \"jpeg\", \"webp\"");
-  ASSERT_INVALID("{\"url\":\"x\",\"screenshotOptions\":{\"encoding\":\"base64\"}}",
-                 "screenshotOptions.encoding: must be one of \"binary\"");
+  ASSERT_INVALID("{\"url\":\"x\",\"screenshotOptions\":{\"encoding\":\"hex\"}}",
+                 "screenshotOptions.encoding: must be one of \"binary\", \"base64\"");
   ASSERT_EQ(check("{\"url\":\"x\",\"rejectResourceTypes\":[\"image\",\"IMAGE\"]}"), PB_EINVAL);
   ASSERT_CONTAINS(err, "rejectResourceTypes[1]: must be one of \"Document\"");
   ASSERT_INVALID("{\"url\":\"x\",\"cookies\":[{\"name\":\"a\",\"value\":\"\","

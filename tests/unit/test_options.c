@@ -22,8 +22,8 @@ static void test_defaults(void) {
   ASSERT_EQ(o.page.go.timeout_ms, 30000);
   ASSERT(o.page.wait_selector.selector == NULL);
   ASSERT_EQ(o.page.action_timeout_ms, -1);
-  ASSERT_EQ(o.page.viewport.width, 1280);
-  ASSERT_EQ(o.page.viewport.height, 720);
+  ASSERT_EQ(o.page.viewport.width, 1920);
+  ASSERT_EQ(o.page.viewport.height, 1080);
   ASSERT(o.page.viewport.dsf == 1);
   ASSERT_STR_EQ(o.shot.type, "png");
   ASSERT_EQ(o.shot.quality, -1);
@@ -198,7 +198,66 @@ static void test_other_actions(void) {
   cJSON_Delete(d);
 }
 
+/* The options Cloudflare's and Browserless' clients send (issue 18). */
+static void test_compat(void) {
+  cJSON *d;
+  pb_request o;
+  parse("{\"url\":\"x\",\"gotoOptions\":{\"waitUntil\":[\"networkidle0\",\"load\"],"
+        "\"referrerPolicy\":\"strict-origin-when-cross-origin\"},"
+        "\"waitForFunction\":{\"fn\":\"window.ok\",\"polling\":250,\"timeout\":0},"
+        "\"waitForEvent\":{\"event\":\"ready\"},"
+        "\"viewport\":{\"width\":10,\"height\":20,\"isLandscape\":true,\"hasTouch\":true},"
+        "\"addScriptTag\":[{\"content\":\"1\",\"type\":\"module\",\"id\":\"m\"}],"
+        "\"screenshotOptions\":{\"encoding\":\"base64\",\"fromSurface\":false,"
+        "\"clip\":{\"x\":0,\"y\":0,\"width\":1,\"height\":1,\"scale\":2}},"
+        "\"pdfOptions\":{\"timeout\":1500,\"omitBackground\":true},"
+        "\"elements\":[{\"selector\":\"a\",\"timeout\":700},{\"selector\":\"b\"}]}",
+        &d, &o);
+  ASSERT_EQ(o.page.go.wait_until, PB_WAIT_NETWORKIDLE0); /* the first names it */
+  ASSERT_EQ(o.page.go.wait_all, (1u << PB_WAIT_NETWORKIDLE0) | (1u << PB_WAIT_LOAD));
+  ASSERT_STR_EQ(o.page.go.referrer_policy, "strictOriginWhenCrossOrigin");
+  ASSERT_STR_EQ(o.page.wait_function.fn, "window.ok");
+  ASSERT_EQ(o.page.wait_function.polling_ms, 250);
+  ASSERT_EQ(o.page.wait_function.polling_raf, 0);
+  ASSERT_EQ(o.page.wait_function.timeout_ms, 0);
+  ASSERT_STR_EQ(o.page.wait_event.event, "ready");
+  ASSERT_EQ(o.page.wait_event.timeout_ms, 30000);
+  ASSERT(o.page.viewport.is_landscape && o.page.viewport.has_touch);
+  ASSERT_STR_EQ(o.page.script_tags[0].type, "module");
+  ASSERT_STR_EQ(o.page.script_tags[0].id, "m");
+  ASSERT(o.shot.base64 == 1 && o.shot.from_surface == -1 && o.shot.beyond_viewport == 0);
+  ASSERT(o.shot.clip_scale == 2);
+  ASSERT(o.pdf.timeout_ms == 1500 && o.pdf.omit_background == 1);
+  ASSERT(o.scrape_timeouts[0] == 700 && o.scrape_timeouts[1] == 0);
+  /* waitForFunction's and waitForEvent's deadlines: timeout + slack, capped
+   * by the job's; 0 is the job's. */
+  ASSERT_EQ(pb_deadline_wait(1000, 0, 60000), 1000 + PB_WAIT_SELECTOR_SLACK_MS);
+  ASSERT_EQ(pb_deadline_wait(1000, 0, 500), 500);
+  ASSERT_EQ(pb_deadline_wait(0, 0, 60000), 60000);
+  ASSERT_STR_EQ(pb_referrer_policy_cdp("noReferrer"), "noReferrer");
+  ASSERT(pb_referrer_policy_cdp("whatever") == NULL);
+  /* Accept picks the type when the body does not (screenshotOptions here
+   * names none). */
+  pb_request_accept(d, "image/jpeg", &o);
+  ASSERT_STR_EQ(o.shot.type, "jpeg");
+  cJSON_Delete(d);
+  const char *accepts[][2] = {{"image/jpeg", "jpeg"},       {"image/webp,image/png", "webp"},
+                              {"text/html, image/png", "png"}, {"*/*", "png"},
+                              {"image/*", "png"},            {"IMAGE/JPEG;q=0.9", "jpeg"}};
+  for (size_t i = 0; i < sizeof(accepts) / sizeof(accepts[0]); i++) {
+    parse("{\"url\":\"x\"}", &d, &o);
+    pb_request_accept(d, accepts[i][0], &o);
+    ASSERT_STR_EQ(o.shot.type, accepts[i][1]);
+    cJSON_Delete(d);
+  }
+  parse("{\"url\":\"x\",\"options\":{\"type\":\"webp\"}}", &d, &o);
+  pb_request_accept(d, "image/jpeg", &o);
+  ASSERT_STR_EQ(o.shot.type, "webp"); /* Browserless' "options" says too */
+  cJSON_Delete(d);
+}
+
 int main(void) {
+  RUN(test_compat);
   RUN(test_defaults);
   RUN(test_page);
   RUN(test_goto_deadline);

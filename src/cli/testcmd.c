@@ -29,19 +29,7 @@ static char *tc_take(cJSON *body, const char *name) {
 }
 
 static void tc_xml_escape(pb_buf *b, const char *s) {
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '&')
-      pb_buf_printf(b, "&amp;");
-    else if (c == '<')
-      pb_buf_printf(b, "&lt;");
-    else if (c == '>')
-      pb_buf_printf(b, "&gt;");
-    else if (c == '"')
-      pb_buf_printf(b, "&quot;");
-    else if (c >= 0x20 || c == '\t' || c == '\n' || c == '\r')
-      pb_buf_append(b, s, 1);
-  }
+  if (s) pb_buf_escape_markup(b, s, strlen(s));
 }
 
 

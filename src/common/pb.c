@@ -129,6 +129,40 @@ void pb_buf_free(pb_buf *b) {
   pb_buf_init(b, cap);
 }
 
+int pb_buf_escape_markup(pb_buf *b, const char *s, size_t n) {
+  size_t start = 0;
+  int rc = 0;
+  for (size_t i = 0; s && i < n && !rc; i++) {
+    unsigned char c = (unsigned char)s[i];
+    const char *rep;
+    switch (c) {
+      case '&':
+        rep = "&amp;";
+        break;
+      case '<':
+        rep = "&lt;";
+        break;
+      case '>':
+        rep = "&gt;";
+        break;
+      case '"':
+        rep = "&quot;";
+        break;
+      case '\'':
+        rep = "&#39;";
+        break;
+      default:
+        if (c >= 0x20 || c == '\t' || c == '\n' || c == '\r') continue;
+        rep = ""; /* dropped */
+    }
+    rc = pb_buf_append(b, s + start, i - start);
+    if (!rc && *rep) rc = pb_buf_append(b, rep, strlen(rep));
+    start = i + 1;
+  }
+  if (s && !rc && start < n) rc = pb_buf_append(b, s + start, n - start);
+  return rc;
+}
+
 static const char b64chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

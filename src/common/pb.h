@@ -60,6 +60,10 @@ int pb_buf_printf(pb_buf *b, const char *fmt, ...) __attribute__((format(printf,
 /* Hands the bytes to the caller (free() them) and resets b. */
 char *pb_buf_steal(pb_buf *b, size_t *len);
 void pb_buf_free(pb_buf *b);
+/* Appends s[0, n) escaped for HTML and XML text and attribute values alike
+ * (& < > " ' as entities); control characters other than tab, LF and CR
+ * are dropped (XML 1.0 has no place for them). 0 or the append's error. */
+int pb_buf_escape_markup(pb_buf *b, const char *s, size_t n);
 
 /* Base64 (standard alphabet). Caller frees *out with free(). */
 int pb_base64_decode(const char *in, size_t inlen, unsigned char **out, size_t *outlen);

@@ -121,33 +121,7 @@ static void putf(page *p, const char *fmt, ...) {
 
 /* s, HTML-escaped (text and attribute values alike); NULL is "". */
 static void esc_n(page *p, const char *s, size_t n) {
-  size_t start = 0;
-  for (size_t i = 0; s && i < n && !p->rc; i++) {
-    const char *rep = NULL;
-    switch (s[i]) {
-      case '&':
-        rep = "&amp;";
-        break;
-      case '<':
-        rep = "&lt;";
-        break;
-      case '>':
-        rep = "&gt;";
-        break;
-      case '"':
-        rep = "&quot;";
-        break;
-      case '\'':
-        rep = "&#39;";
-        break;
-      default:
-        continue;
-    }
-    p->rc = pb_buf_append(&p->out, s + start, i - start);
-    if (!p->rc) p->rc = pb_buf_append(&p->out, rep, strlen(rep));
-    start = i + 1;
-  }
-  if (s && !p->rc && start < n) p->rc = pb_buf_append(&p->out, s + start, n - start);
+  if (s && !p->rc) p->rc = pb_buf_escape_markup(&p->out, s, n);
 }
 
 static void esc(page *p, const char *s) {

@@ -254,27 +254,7 @@ static const char page_script[] =
     "function(){sel();s.textContent='Selected: press Ctrl+C';});});";
 
 static void html_escape(pb_buf *b, const char *s) {
-  for (; *s; s++) {
-    switch (*s) {
-      case '&':
-        pb_buf_printf(b, "&amp;");
-        break;
-      case '<':
-        pb_buf_printf(b, "&lt;");
-        break;
-      case '>':
-        pb_buf_printf(b, "&gt;");
-        break;
-      case '"':
-        pb_buf_printf(b, "&quot;");
-        break;
-      case '\'':
-        pb_buf_printf(b, "&#39;");
-        break;
-      default:
-        pb_buf_append(b, s, 1);
-    }
-  }
+  if (s) pb_buf_escape_markup(b, s, strlen(s));
 }
 
 static void page_start(pb_buf *b, const char *title) {

@@ -9,30 +9,7 @@
 #include <string.h>
 
 static void xml_escape(pb_buf *b, const char *s) {
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    switch (c) {
-      case '&':
-        pb_buf_printf(b, "&amp;");
-        break;
-      case '<':
-        pb_buf_printf(b, "&lt;");
-        break;
-      case '>':
-        pb_buf_printf(b, "&gt;");
-        break;
-      case '"':
-        pb_buf_printf(b, "&quot;");
-        break;
-      case '\'':
-        pb_buf_printf(b, "&apos;");
-        break;
-      default:
-        /* XML 1.0 has no place for most control characters. */
-        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') break;
-        pb_buf_append(b, s, 1);
-    }
-  }
+  if (s) pb_buf_escape_markup(b, s, strlen(s));
 }
 
 int pb_testrun_junit(const cJSON *result, const char *suite, char **xml, size_t *len) {

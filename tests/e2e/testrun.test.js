@@ -38,7 +38,7 @@ function parseXml(xml) {
   const entity = /^&(amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);/;
   const decode = (s) => {
     for (let j = s.indexOf('&'); j >= 0; j = s.indexOf('&', j + 1)) if (!entity.test(s.slice(j))) fail('bad entity');
-    return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+    return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;|&#39;/g, "'").replace(/&amp;/g, '&');
   };
   if (xml.startsWith('<?xml')) {
     const e = xml.indexOf('?>');

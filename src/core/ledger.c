@@ -93,13 +93,15 @@ void pb_ledger_free(pb_ledger *l) {
   free(l);
 }
 
-pb_code pb_ledger_open(pb_ledger *l, int64_t account_id, const char *kind, int64_t start_wall_ms,
-                       int64_t *row_id, pb_admit_verdict *v) {
+static pb_code ledger_open(pb_ledger *l, int64_t account_id, const char *kind,
+                           int64_t start_wall_ms, int priced, int64_t *row_id,
+                           pb_admit_verdict *v) {
   memset(v, 0, sizeof(*v));
   *row_id = 0;
   if (!kind) return PB_CODE_NONE;
   int64_t id = 0;
-  int rc = pb_usage_begin(l->store, account_id, kind, start_wall_ms, &id);
+  int rc = priced ? pb_usage_begin(l->store, account_id, kind, start_wall_ms, &id)
+                  : pb_usage_begin_unpriced(l->store, account_id, kind, start_wall_ms, &id);
   if (!rc) {
     *row_id = id;
     return PB_CODE_NONE;
@@ -123,6 +125,16 @@ pb_code pb_ledger_open(pb_ledger *l, int64_t account_id, const char *kind, int64
     snprintf(v->message, sizeof(v->message), "the usage ledger cannot be written; retry later");
   }
   return v->code;
+}
+
+pb_code pb_ledger_open(pb_ledger *l, int64_t account_id, const char *kind, int64_t start_wall_ms,
+                       int64_t *row_id, pb_admit_verdict *v) {
+  return ledger_open(l, account_id, kind, start_wall_ms, 1, row_id, v);
+}
+
+pb_code pb_ledger_open_in_session(pb_ledger *l, int64_t account_id, const char *kind,
+                                  int64_t start_wall_ms, int64_t *row_id, pb_admit_verdict *v) {
+  return ledger_open(l, account_id, kind, start_wall_ms, 0, row_id, v);
 }
 
 void pb_ledger_close(pb_ledger *l, int64_t row_id, int64_t end_wall_ms, int status) {

@@ -37,6 +37,11 @@ void pb_ledger_free(pb_ledger *l);
  * Heartbeats and closes debit metered rows (core/store.h, Credits). */
 pb_code pb_ledger_open(pb_ledger *l, int64_t account_id, const char *kind, int64_t start_wall_ms,
                        int64_t *row_id, pb_admit_verdict *v);
+/* pb_ledger_open of work in an acquired session's browser, whose own row
+ * pays its time: the row is kept for usage but never debited (no credit
+ * check either; the session's row has its own). */
+pb_code pb_ledger_open_in_session(pb_ledger *l, int64_t account_id, const char *kind,
+                                  int64_t start_wall_ms, int64_t *row_id, pb_admit_verdict *v);
 
 /* Closes row_id (0: no row, a no-op) at end_wall_ms with the status
  * answered. A failure is logged; unless the row was already closed or is

@@ -1139,8 +1139,8 @@ int pb_store_account_credit_summary(pb_store *s, int64_t account_id, pb_credit_s
   return r;
 }
 
-int pb_usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_t start_wall_ms,
-                   int64_t *usage_id) {
+static int usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_t start_wall_ms,
+                       int priced, int64_t *usage_id) {
   if (!s || !valid_name(kind) || !usage_id || start_wall_ms < 0) return PB_EINVAL;
   lock(s);
   /* The balance is read and the row written in one transaction: no credit
@@ -1148,7 +1148,7 @@ int pb_usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_t st
   int64_t balance = 0;
   int metered = 0;
   int r = tx_exec(s, "BEGIN IMMEDIATE");
-  if (!r) r = balance_read(s, account_id, &balance, &metered);
+  if (!r && priced) r = balance_read(s, account_id, &balance, &metered);
   if (!r && metered && balance < s->price_micro) r = PB_ENOCREDIT;
   if (!r) {
     sqlite3_stmt *st = s->st[ST_USAGE_BEGIN];
@@ -1170,6 +1170,16 @@ int pb_usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_t st
   r = tx_end(s, r);
   unlock(s);
   return r;
+}
+
+int pb_usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_t start_wall_ms,
+                   int64_t *usage_id) {
+  return usage_begin(s, account_id, kind, start_wall_ms, 1, usage_id);
+}
+
+int pb_usage_begin_unpriced(pb_store *s, int64_t account_id, const char *kind,
+                            int64_t start_wall_ms, int64_t *usage_id) {
+  return usage_begin(s, account_id, kind, start_wall_ms, 0, usage_id);
 }
 
 int pb_usage_end(pb_store *s, int64_t usage_id, int64_t end_wall_ms, int status) {

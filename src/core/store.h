@@ -108,6 +108,12 @@ int pb_token_list(pb_store *s, int64_t account_id, pb_token_info **out, size_t *
  * heartbeat, end and close_open also move a metered row's debit. */
 int pb_usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_t start_wall_ms,
                    int64_t *usage_id);
+/* pb_usage_begin of a row that is metered but never debited: work done in
+ * a browser whose time another row already pays (a quick action inside an
+ * acquired session, whose "session" row bills that browser). No credit
+ * check: the paying row has its own. */
+int pb_usage_begin_unpriced(pb_store *s, int64_t account_id, const char *kind,
+                            int64_t start_wall_ms, int64_t *usage_id);
 /* Closes the row: ms = end - start (0 if the wall clock went backwards).
  * status is the HTTP status answered (0..999). PB_ENOTFOUND for an unknown id;
  * PB_EEXIST when the row is already closed (left unchanged). */

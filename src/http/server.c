@@ -194,9 +194,14 @@ static void job_main(void *arg) {
   int64_t usage_id = 0;
   pb_admit_verdict v;
   pb_metrics_queue_wait(s->metrics, pb_now_ms() - r->t_submit);
-  /* Billable work is never done unmetered. */
-  if (pb_ledger_open(s->ledger, r->auth.account_id, r->route->kind,
-                     pb_wall_ms(), &usage_id, &v)) {
+  /* Billable work is never done unmetered. Work in an acquired session's
+   * browser is metered too, but its time is paid by the session's row. */
+  pb_code opened = r->job.session /* the account's live session (admit) */
+                       ? pb_ledger_open_in_session(s->ledger, r->auth.account_id,
+                                                   r->route->kind, pb_wall_ms(), &usage_id, &v)
+                       : pb_ledger_open(s->ledger, r->auth.account_id, r->route->kind,
+                                        pb_wall_ms(), &usage_id, &v);
+  if (opened) {
     if (v.metric)
       pb_metrics_reject(s->metrics, v.metric);
     pb_op_fail(&r->res, v.code, "%s", v.message);

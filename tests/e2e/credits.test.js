@@ -262,6 +262,31 @@ describe('credits', { timeout: scaled(180000) }, () => {
     assert.ok(rich.rows.every((r) => richBefore.rows.some((o) => o.id === r.id)), 'no row of the poor account\'s work on the rich one');
   });
 
+  it('a quick action inside an acquired session is not billed twice: the session\'s row pays that browser\'s time', async () => {
+    const token = await account(daemon.dataDir, 'insession', '1.00');
+    const session = await acquireSession(daemon, { keep_alive: 60000 }, { token });
+    for (let i = 0; i < 3; i++) {
+      const res = await daemon.request('POST', '/browser/screenshot', {
+        json: { url: `${fixtures.url}/boxes.html`, sessionId: session.sessionId }, token,
+      });
+      assert.equal(res.status, 200, res.body.subarray(0, 300).toString());
+    }
+    await daemon.request('DELETE', `/browser/sessions/${session.sessionId}`, { token });
+    const l = await ledger(daemon.dataDir, 'insession');
+    assertAgrees(l, 'in session');
+    assert.deepEqual(l.rows.map((r) => r.kind), ['session'], 'only the session\'s row is debited');
+    const [shots] = await sql(daemon.dataDir, `SELECT COUNT(*) AS n, SUM(price_micro IS NULL AND end_ms IS NOT NULL) AS free
+      FROM usage WHERE account_id = ${l.id} AND kind = 'screenshot'`);
+    assert.equal(shots.n, 3, 'each screenshot is still in the usage ledger');
+    assert.equal(shots.free, 3, 'none of them debited');
+    // Without a session the same screenshot is debited, as any quick action.
+    const alone = await daemon.request('POST', '/browser/screenshot', { json: { url: `${fixtures.url}/boxes.html` }, token });
+    assert.equal(alone.status, 200);
+    const after = await ledger(daemon.dataDir, 'insession');
+    assert.deepEqual(after.rows.map((r) => r.kind), ['session', 'screenshot']);
+    assertAgrees(after, 'after one screenshot alone');
+  });
+
   it('hostile amounts are refused whole and change nothing', async () => {
     await account(daemon.dataDir, 'target', '1.00');
     const bad = ['1e9', 'NaN', '-NaN', 'inf', '-0', '0', '0.0000001', '1.0000000', '99999999999999999999',

@@ -83,6 +83,15 @@ static const mcp_tool tools[] = {
      "/browser/links", "links", NULL, OUT_JSON, NULL, NULL, 0},
     {"snapshot", "HTML and a screenshot from one page load (POST /browser/snapshot).",
      LWSHUMETH_POST, "/browser/snapshot", "snapshot", NULL, OUT_SNAPSHOT, NULL, NULL, 0},
+    {"accessibility_tree",
+     "The page's accessibility tree as JSON, as Puppeteer's accessibility.snapshot() "
+     "(POST /browser/accessibilityTree).",
+     LWSHUMETH_POST, "/browser/accessibilityTree", "accessibility-tree", NULL, OUT_JSON, NULL, NULL,
+     0},
+    {"extract_json",
+     "Fields of a page as JSON: a JSON Schema whose properties name CSS (x-selector) or XPath "
+     "(x-xpath) selectors; no language model (POST /browser/json).",
+     LWSHUMETH_POST, "/browser/json", "json", NULL, OUT_JSON, NULL, NULL, 0},
     {"test", "Run a JSON test script, steps and assertions, in a browser (POST /browser/test).",
      LWSHUMETH_POST, "/browser/test", "test-script", NULL, OUT_TEST, NULL, NULL, 0},
     {"acquire", "Acquire a browser session for a CDP client (POST /browser/acquire).",

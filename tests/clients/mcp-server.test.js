@@ -22,7 +22,7 @@ const { daemon, fixtures } = useDaemon({ browsers: 2 });
 const INSPECTOR = path.join(REPO_ROOT, 'node_modules/@modelcontextprotocol/inspector-cli/build/cli.js');
 const TOOLS = ['screenshot', 'pdf', 'markdown', 'content', 'scrape', 'links', 'snapshot', 'test',
   'acquire', 'release', 'sessions', 'live_url', 'crawl', 'crawl_start', 'crawl_status',
-  'crawl_results', 'crawl_cancel'];
+  'crawl_results', 'crawl_cancel', 'accessibility_tree', 'extract_json'];
 
 function ppodBin() {
   return path.join(process.env.PPOD_BIN_DIR || path.join(REPO_ROOT, 'build'), 'ppod');
@@ -124,6 +124,17 @@ describe('MCP server over Streamable HTTP (SDK client)', { timeout: scaled(30000
     const links = JSON.parse(textOf(await ok(client, 'links', { url: `${fixtures.url}/links/index.html` })));
     assert.ok(links.includes(`${fixtures.url}/links/page.html`), JSON.stringify(links));
     assert.ok(links.includes(`${fixtures.url}/title.html`));
+
+    const ax = JSON.parse(textOf(await ok(client, 'accessibility_tree', { url })));
+    assert.equal(ax.accessibilityTree.role, 'RootWebArea', JSON.stringify(ax).slice(0, 300));
+    assert.ok(JSON.stringify(ax).includes('ppod fixture title'), 'the heading is in the tree');
+    const extracted = JSON.parse(textOf(await ok(client, 'extract_json', {
+      url, schema: { type: 'object', properties: { title: { type: 'string', 'x-selector': '#heading' } } },
+    })));
+    assert.deepEqual(extracted, { title: 'ppod fixture title' });
+    const noModel = await client.callTool({ name: 'extract_json', arguments: { url, prompt: 'the title' } });
+    assert.equal(noModel.isError, true);
+    assert.match(textOf(noModel), /NO_MODEL/);
 
     const snap = await ok(client, 'snapshot', { url });
     assert.match(snap.content[0].text, /ppod fixture title/);

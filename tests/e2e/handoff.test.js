@@ -157,6 +157,43 @@ test('the agent hands off, the person signs in on the live page and hands back; 
   await release(s.sessionId);
 });
 
+test('a viewer whose socket drops just after the handoff ended says how it ended, not "reconnecting"', async () => {
+  const s = await acquire();
+  const h = await handoff(s.sessionId, { message: 'Check this', timeout: 60000 });
+  const v = await person.browser.newPage();
+  // As a network would: the connection is lost right after the page is told
+  // the handoff ended, so its close reaches the page as 1006 (no close frame)
+  // instead of the server's 4410.
+  await v.evaluateOnNewDocument(() => {
+    const WS = window.WebSocket;
+    window.__sockets = [];
+    window.WebSocket = function (...a) {
+      const w = new WS(...a);
+      window.__sockets.push(w);
+      let told = false;
+      let onclose = null;
+      w.addEventListener('message', (ev) => {
+        if (typeof ev.data === 'string' && ev.data.includes('"state":"completed"')) told = true;
+      });
+      Object.defineProperty(w, 'onclose', { get: () => onclose, set: (f) => { onclose = f; } });
+      w.addEventListener('close', (ev) => { if (onclose) onclose(told ? { code: 1006, reason: '' } : ev); });
+      return w;
+    };
+    window.WebSocket.prototype = WS.prototype;
+  });
+  await v.goto(h.url);
+  await v.waitForFunction(() => window.__live && window.__live.frames > 0, { timeout: scaled(15000), polling: 100 });
+  const r = await daemon.request('DELETE', handoffUrl(s.sessionId));
+  assert.equal(r.status, 200, String(r.body));
+  await v.waitForFunction(() => window.__live.closed && window.__live.closed.code === 4410, { timeout: scaled(10000), polling: 100 });
+  const seen = await v.evaluate(() => ({ closes: window.__live.closes, sockets: window.__sockets.length, note: document.getElementById('note').textContent }));
+  assert.equal(seen.closes[0].code, 1006, `the connection was lost first: ${JSON.stringify(seen.closes)}`);
+  assert.equal(seen.sockets, 1, 'no new socket to an ended link');
+  assert.match(seen.note, /The agent took the session back/);
+  await v.close();
+  await release(s.sessionId);
+});
+
 test('a handoff that times out answers 408 HANDOFF_TIMEOUT to the waiting agent; its link expires', async () => {
   const s = await acquire();
   const h = await handoff(s.sessionId, { message: 'Solve the CAPTCHA', timeout: 1500 });

@@ -49,7 +49,7 @@ typedef enum {
   OUT_JSON,     /* {"result": ...}: its JSON as text */
   OUT_SNAPSHOT, /* {"result": {content, screenshot}}: text and image */
   OUT_TEST,     /* {"result": {passed, ..., screenshots}}: JSON text and images */
-  OUT_FOLLOW,   /* {"result": {id}} of a crawl: followed to its end (crawl_follow) */
+  OUT_FOLLOW,   /* {"result": "<id>"} of a crawl: followed to its end (crawl_follow) */
 } mcp_out;
 
 typedef struct {
@@ -98,7 +98,7 @@ static const mcp_tool tools[] = {
     {"crawl_start",
      "Start crawling a site (pages as Markdown, HTML, links); answers the crawl's id at once "
      "(POST /browser/crawl).",
-     LWSHUMETH_POST, "/browser/crawl", "crawl", NULL, OUT_JSON, NULL, NULL, 0},
+     LWSHUMETH_POST, "/browser/crawl", "crawl", NULL, OUT_TEXT, NULL, NULL, 0},
     {"crawl_status",
      "A crawl's status and counts, without results (GET /browser/crawl/{id}?limit=0).",
      LWSHUMETH_GET, "/browser/crawl/{}", NULL, "id", OUT_JSON, CRAWL_ID_DOC, "limit=0", 0},
@@ -758,8 +758,11 @@ static int follow(mcp_call *c, const req *child) {
     return 0;
   cJSON *doc = child->res.body ? cJSON_ParseWithLength(child->res.body, child->res.body_len) : NULL;
   const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "result");
-  const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "id"));
-  const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "status"));
+  /* POST's result is the crawl's id (Cloudflare's shape); GET's is the crawl. */
+  const char *id = cJSON_IsString(res) ? res->valuestring
+                                       : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "id"));
+  const char *st = cJSON_IsString(res) ? "running"
+                                       : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "status"));
   if (!id || !id_ok(id) || !st) {
     cJSON_Delete(doc);
     return 0;

@@ -29,8 +29,9 @@ const PAGE_OPTIONS = { timeout: 2000 };
 async function startCrawl(daemon, body, token) {
   const res = await daemon.request('POST', '/browser/crawl', { json: body, ...(token ? { token } : {}) });
   assert.equal(res.status, 200, res.body.toString());
-  assert.match(res.json.result.id, /^[0-9a-f]{24}$/);
-  return res.json.result.id;
+  // Cloudflare's answer: the job's id is the result.
+  assert.match(res.json.result, /^[0-9a-f]{24}$/);
+  return res.json.result;
 }
 
 async function getCrawl(daemon, id, query = '') {
@@ -54,17 +55,20 @@ async function allByCursor(daemon, id, limit) {
   let cursor = '';
   for (let i = 0; i < 1000; i++) {
     const r = await getCrawl(daemon, id, `?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
-    assert.ok(r.results.length <= limit);
-    out.push(...r.results);
+    assert.ok(r.records.length <= limit);
+    out.push(...r.records);
     if (r.cursor === null) return out;
     cursor = r.cursor;
   }
   throw new Error('the cursor never ended');
 }
 
+// Cloudflare's record statuses: completed, errored (failed), disallowed
+// (robots.txt: skipped).
 function byState(results) {
   const s = { completed: [], failed: [], skipped: [] };
-  for (const r of results) s[r.status].push(r.url);
+  const key = { completed: 'completed', errored: 'failed', disallowed: 'skipped' };
+  for (const r of results) s[key[r.status]].push(r.url);
   for (const k of Object.keys(s)) s[k].sort();
   return s;
 }
@@ -116,12 +120,14 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     // The page's own facts.
     const r = Object.fromEntries(mainResults.map((x) => [x.url, x]));
     const home = r[`${site.url}/`];
-    assert.equal(home.httpStatus, 200);
-    assert.equal(home.title, 'Home');
+    assert.deepEqual(home.metadata, { status: 200, title: 'Home', url: `${site.url}/` });
     assert.match(home.markdown, /^# Home/m);
     assert.ok(home.links.includes(`${site.url}/sec/0`));
-    assert.equal(r[`${site.url}/redirect/1`].finalUrl, `${site.url}/target`);
-    assert.equal(r[`${site.url}/missing`].httpStatus, 404);
+    assert.equal(r[`${site.url}/redirect/1`].metadata.url, `${site.url}/target`);
+    assert.equal(r[`${site.url}/missing`].metadata.status, 404);
+    assert.equal(end.total, mainResults.length);
+    assert.equal(end.finished, mainResults.length);
+    assert.ok(end.browserSecondsUsed > 0);
     assert.match(r[`${site.url}/slow`].error, /TIMEOUT/);
     assert.match(r[`${site.url}/private/secret`].error, /robots\.txt/);
     assert.equal(r[`${site.url}/sec/3/extra/1`].depth, 2);
@@ -169,7 +175,7 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     const home = all.find((x) => x.url === `${site.url}/`);
     assert.match(home.html, /<h1>Home<\/h1>/);
     assert.match(home.markdown, /^# Home/m);
-    assert.equal(all.find((x) => x.url === `${site.url}/redirect/1`).finalUrl, `${site.url}/target`);
+    assert.equal(all.find((x) => x.url === `${site.url}/redirect/1`).metadata.url, `${site.url}/target`);
   });
 
   for (const render of [true, false]) {
@@ -180,7 +186,7 @@ describe('crawl', { timeout: scaled(600000) }, () => {
       });
       await waitEnded(daemon, id);
       const all = await allByCursor(daemon, id, 500);
-      const failed = all.filter((r) => r.status === 'failed');
+      const failed = all.filter((r) => r.status === 'errored');
       assert.deepEqual(all.filter((r) => r.status === 'completed').map((r) => r.url), [`${site.url}/attack`]);
       assert.equal(failed.length, 5, JSON.stringify(all));
       for (const r of failed) assert.match(r.error, /FORBIDDEN|refused|not allowed|private|loopback/i, `${r.url}: ${r.error}`);
@@ -227,7 +233,7 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     for (const id of [a, b]) {
       const del = await daemon.request('DELETE', `/browser/crawl/${id}`);
       assert.equal(del.status, 200, del.body.toString());
-      assert.equal(del.json.result.status, 'cancelled');
+      assert.equal(del.json.result.status, 'cancelled_by_user');
     }
     const t = Date.now();
     const countA = (await getCrawl(daemon, a, '?limit=0')).counts.done;
@@ -235,7 +241,7 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     const late = site.log.filter((e) => e.t > t + 1000);
     assert.deepEqual(late, [], 'requests more than a second after the cancel');
     const endA = await getCrawl(daemon, a, '?limit=0');
-    assert.equal(endA.status, 'cancelled');
+    assert.equal(endA.status, 'cancelled_by_user');
     assert.equal(endA.counts.done, countA);
     assert.ok(endA.endedAt);
   });

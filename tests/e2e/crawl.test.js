@@ -223,6 +223,81 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     assert.equal((await getCrawl(daemon, mainId, '?limit=1')).status, 'completed');
   });
 
+  it('takes Cloudflare\'s fields: wildcard options.includePatterns/excludePatterns, source links or sitemaps', { timeout: scaled(120000) }, async () => {
+    // Sections and their articles, but not articles 1 and 10-19; no sitemap.
+    let id = await startCrawl(daemon, {
+      url: `${site.url}/`, limit: 500, depth: 2, render: false, source: 'links',
+      options: { includePatterns: [`${site.url}/sec/*`, `${site.url}/sec/*/p/*`], excludePatterns: ['**/p/1*'] },
+      maxAge: 7200, modifiedSince: 1704067200, crawlPurposes: ['search'], contentUse: 'reference',
+    });
+    assert.equal((await waitEnded(daemon, id)).status, 'completed');
+    let all = await allByCursor(daemon, id, 500);
+    const want = [`${site.url}/`];
+    for (let i = 0; i < 10; i++) {
+      want.push(`${site.url}/sec/${i}`);
+      for (const j of [0, 2, 3, 4, 5, 6, 7, 8, 9]) want.push(`${site.url}/sec/${i}/p/${j}`);
+    }
+    assert.deepEqual(all.map((r) => r.url).sort(), want.sort());
+    assert.ok(all.every((r) => r.status === 'completed'));
+    // source: sitemaps: the start URL and the sitemap's, no link followed.
+    id = await startCrawl(daemon, { url: `${site.url}/`, limit: 50, render: false, source: 'sitemaps' });
+    assert.equal((await waitEnded(daemon, id)).status, 'completed');
+    all = await allByCursor(daemon, id, 500);
+    assert.deepEqual(all.map((r) => r.url).sort(),
+      [`${site.url}/`, ...[0, 1, 2, 3, 4].map((k) => `${site.url}/orphan/${k}`)].sort());
+    assert.ok(all.every((r) => r.depth === 0));
+  });
+
+  it('applies the page options at the top of the request to each rendered page', { timeout: scaled(120000) }, async () => {
+    const t = Date.now();
+    const id = await startCrawl(daemon, {
+      url: `${site.url}/sec/4`, limit: 3, depth: 1, source: 'links',
+      setExtraHTTPHeaders: { 'X-Crawl-Test': 'cf-top' }, rejectResourceTypes: ['image', 'font'],
+      gotoOptions: { waitUntil: 'domcontentloaded', timeout: 10000 },
+    });
+    assert.equal((await waitEnded(daemon, id)).status, 'completed');
+    const all = await allByCursor(daemon, id, 500);
+    assert.equal(all.length, 3);
+    const pages = site.log.filter((e) => e.t >= t && /^\/sec\//.test(e.path));
+    assert.equal(pages.length, 3, JSON.stringify(pages.map((e) => e.path)));
+    for (const e of pages) assert.equal(e.headers['x-crawl-test'], 'cf-top', e.path);
+  });
+
+  it('refuses hostile Cloudflare fields and takes wildcards literally', { timeout: scaled(120000) }, async () => {
+    const u = `${site.url}/`;
+    const bad = [
+      [{ options: { includePatterns: Array(33).fill('**') } }, 'INVALID_REQUEST'],
+      [{ options: { excludePatterns: ['x'.repeat(2049)] } }, 'INVALID_REQUEST'],
+      [{ options: { includePatterns: [''] } }, 'INVALID_REQUEST'],
+      [{ options: { includePatterns: 'https://*' } }, 'INVALID_REQUEST'],
+      [{ options: { followEverything: true } }, 'INVALID_REQUEST'],
+      [{ source: 'everything' }, 'INVALID_REQUEST'],
+      [{ contentUse: 'immediate' }, 'INVALID_REQUEST'],
+      [{ crawlPurposes: ['resale'] }, 'INVALID_REQUEST'],
+      [{ maxAge: 604801 }, 'INVALID_REQUEST'],
+      [{ modifiedSince: -1 }, 'INVALID_REQUEST'],
+      [{ html: '<p>x</p>' }, 'INVALID_REQUEST'],
+      [{ sessionId: 'abc' }, 'INVALID_REQUEST'],
+      [{ setExtraHTTPHeaders: { 'Bad Header': 'x' } }, 'INVALID_REQUEST'],
+    ];
+    for (const [extra, code] of bad) {
+      const res = await daemon.request('POST', '/browser/crawl', { json: { url: u, ...extra } });
+      expectError(assert, res, 400, code, JSON.stringify(extra).slice(0, 80));
+    }
+    // formats json is extraction by a language model: none here.
+    const res = await daemon.request('POST', '/browser/crawl', { json: { url: u, formats: ['json'], jsonOptions: { prompt: 'x' } } });
+    const e = expectError(assert, res, 400, 'NO_MODEL');
+    assert.match(e.message, /language model/);
+    // Regular-expression syntax in a wildcard is literal (no link matches
+    // "(a" or ".*"), and a pattern made to backtrack ends in bounded time.
+    const id = await startCrawl(daemon, {
+      url: u, limit: 20, depth: 3, render: false, source: 'links',
+      options: { includePatterns: ['(a', '.*', `${'*a'.repeat(1000)}b`, `${'**x'.repeat(600)}`] },
+    });
+    assert.equal((await waitEnded(daemon, id, scaled(30000))).status, 'completed');
+    assert.deepEqual((await allByCursor(daemon, id, 500)).map((r) => r.url), [u]);
+  });
+
   it('cancels: no page is fetched a second after DELETE; a third crawl at once is 429 CRAWL_LIMIT', async () => {
     const a = await startCrawl(daemon, { url: `${site.url}/`, limit: 500, depth: 5, sitemap: false });
     const b = await startCrawl(daemon, { url: `${site.url}/sec/0`, limit: 500, depth: 5, sitemap: false });

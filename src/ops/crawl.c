@@ -246,6 +246,12 @@ static int glob_compile(const char *glob, pb_pattern **out, char *err, size_t ca
   }
   re[j++] = '$';
   re[j] = '\0';
+  if (j > PB_PATTERN_MAX_LEN) {
+    snprintf(err, cap, "over %d bytes as an expression (each * counts 5 bytes, ** 2)",
+             PB_PATTERN_MAX_LEN);
+    free(re);
+    return PB_EINVAL;
+  }
   int rc = pb_pattern_compile(re, out, err, cap);
   free(re);
   return rc;

@@ -219,7 +219,12 @@ int pb_cli_crawl_run(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_ar
         if ((unsigned char)*q < 0x20) *q = '?';
       progress(ctx, tty, cJSON_GetObjectItem(result, "counts"), line);
     }
-    const char *cur = cJSON_GetStringValue(cJSON_GetObjectItem(result, "cursor"));
+    /* The cursor is a number (Cloudflare's shape); null once all is read. */
+    const cJSON *cj = cJSON_GetObjectItem(result, "cursor");
+    char curbuf[32] = "";
+    if (cJSON_IsNumber(cj) && cj->valuedouble >= 0 && cj->valuedouble < 9.2e18)
+      snprintf(curbuf, sizeof(curbuf), "%lld", (long long)cj->valuedouble);
+    const char *cur = curbuf[0] ? curbuf : NULL;
     const char *cs = cJSON_GetStringValue(cJSON_GetObjectItem(result, "status"));
     pb_strlcpy(crawl_status, cs ? cs : "", sizeof(crawl_status));
     if (tty) progress(ctx, tty, cJSON_GetObjectItem(result, "counts"), NULL);

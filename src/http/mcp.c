@@ -330,9 +330,9 @@ static cJSON *tool_schema(const pb_schemas *sc, const mcp_tool *t) {
   if (t->paged) {
     cJSON *props = cJSON_GetObjectItemCaseSensitive(o, "properties");
     cJSON *c = cJSON_AddObjectToObject(props, "cursor");
-    cJSON_AddStringToObject(c, "type", "string");
+    cJSON_AddStringToObject(c, "type", "integer");
     cJSON_AddStringToObject(c, "description", "Where to go on: the cursor of the last answer.");
-    cJSON_AddStringToObject(c, "pattern", "^[0-9]{0,19}$");
+    cJSON_AddNumberToObject(c, "minimum", 0);
     cJSON *l = cJSON_AddObjectToObject(props, "limit");
     cJSON_AddStringToObject(l, "type", "integer");
     cJSON_AddStringToObject(l, "description", "Results in this page (default 50).");
@@ -351,7 +351,12 @@ static int paged_query(cJSON *body, char *query, size_t cap, const char **why) {
   size_t used = 0;
   query[0] = '\0';
   if (c) {
-    const char *v = cJSON_GetStringValue(c);
+    /* A number, as answers carry it; its digits as a string too. */
+    char num[32] = "";
+    if (cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble <= 9007199254740992.0 &&
+        c->valuedouble == (double)(long long)c->valuedouble)
+      snprintf(num, sizeof(num), "%lld", (long long)c->valuedouble);
+    const char *v = num[0] ? num : cJSON_GetStringValue(c);
     size_t n = v ? strlen(v) : 0;
     if (!v || n > 19 || strspn(v, "0123456789") != n) {
       *why = "cursor: the cursor of an earlier answer (digits)";

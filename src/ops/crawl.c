@@ -1284,11 +1284,7 @@ int pb_op_crawl_get(pb_job *job, pb_op_result *res) {
     }
     cJSON *tail = crawl_json(&rec);
     cJSON_AddStringToObject(tail, "type", "status");
-    if (full) {
-      char cur[32];
-      snprintf(cur, sizeof(cur), "%lld", after);
-      cJSON_AddStringToObject(tail, "cursor", cur);
-    }
+    if (full) cJSON_AddNumberToObject(tail, "cursor", (double)after);
     char *line = cJSON_PrintUnformatted(tail);
     cJSON_Delete(tail);
     if (line) {
@@ -1313,9 +1309,7 @@ int pb_op_crawl_get(pb_job *job, pb_op_result *res) {
    * and the crawl has ended. */
   int ended = strcmp(rec.status, "running") && strcmp(rec.status, "queued");
   if (n == (size_t)limit && limit > 0 ? 1 : !ended) {
-    char cur[32];
-    snprintf(cur, sizeof(cur), "%lld", after);
-    cJSON_AddStringToObject(out, "cursor", cur);
+    cJSON_AddNumberToObject(out, "cursor", (double)after); /* a number, as Cloudflare's */
   } else {
     cJSON_AddNullToObject(out, "cursor");
   }

@@ -190,7 +190,7 @@ describe('MCP server over Streamable HTTP (SDK client)', { timeout: scaled(30000
     assert.equal(new Set(urls).size, urls.length, 'no page twice');
     assert.ok(urls.includes(`${fixtures.url}/links/index.html`), JSON.stringify(urls));
     // Bad paging arguments are tool errors.
-    for (const args of [{ id: start.id, cursor: '../x' }, { id: start.id, limit: 501 }, { id: start.id, limit: 1.5 }]) {
+    for (const args of [{ id: start.id, cursor: '../x' }, { id: start.id, cursor: -1 }, { id: start.id, cursor: 1.5 }, { id: start.id, limit: 501 }, { id: start.id, limit: 1.5 }]) {
       const bad = await client.callTool({ name: 'crawl_results', arguments: args }, undefined, callOpts());
       assert.ok(bad.isError, JSON.stringify(args));
       assert.match(textOf(bad), /^INVALID_REQUEST: (cursor|limit)/);

@@ -58,6 +58,7 @@ async function allByCursor(daemon, id, limit) {
     assert.ok(r.records.length <= limit);
     out.push(...r.records);
     if (r.cursor === null) return out;
+    assert.equal(typeof r.cursor, 'number', 'a number, as Cloudflare\'s');
     cursor = r.cursor;
   }
   throw new Error('the cursor never ended');

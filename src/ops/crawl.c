@@ -1166,6 +1166,21 @@ static const char *state_name(const pb_crawl_result *r) {
   return r->state == PB_CRAWL_FAILED ? "errored" : "disallowed";
 }
 
+/* Cloudflare's ?status= filter of records: 1 when r is one; the names
+ * Cloudflare has that no record of ours carries (queued, skipped,
+ * cancelled) match none. */
+static int status_wanted(const char *want, const pb_crawl_result *r) {
+  return !want || !strcmp(want, state_name(r));
+}
+
+static int status_known(const char *v) {
+  static const char *const names[] = {"queued",  "completed", "disallowed",
+                                      "skipped", "errored",   "cancelled"};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (!strcmp(v, names[i])) return 1;
+  return 0;
+}
+
 /* A crawl's status in Cloudflare's words. */
 static const char *crawl_status_name(const char *s) {
   if (!strcmp(s, "failed")) return "errored";
@@ -1255,6 +1270,11 @@ int pb_op_crawl_get(pb_job *job, pb_op_result *res) {
     return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "cursor: not one this crawl gave");
   if (query_arg(job->query, "limit", v, sizeof(v)) && pb_parse_int(v, 0, RESULTS_PAGE_MAX, &limit))
     return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "limit: an integer 0..%d", RESULTS_PAGE_MAX);
+  char want_buf[16];
+  const char *want = query_arg(job->query, "status", want_buf, sizeof(want_buf));
+  if (want && !status_known(want))
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST,
+                      "status: one of queued, completed, disallowed, skipped, errored, cancelled");
   int ndjson = query_arg(job->query, "format", v, sizeof(v)) && !strcmp(v, "ndjson");
   if (ndjson) {
     /* Every result from the cursor on, one JSON object a line, then a line
@@ -1270,6 +1290,10 @@ int pb_op_crawl_get(pb_job *job, pb_op_result *res) {
         return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "reading the results failed");
       }
       for (size_t i = 0; i < n && !full; i++) {
+        if (!status_wanted(want, &r[i])) {
+          after = r[i].done_seq;
+          continue;
+        }
         cJSON *o = result_json(&r[i]);
         char *line = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
@@ -1296,24 +1320,35 @@ int pb_op_crawl_get(pb_job *job, pb_op_result *res) {
     char *data = pb_buf_steal(&b, &len);
     return pb_op_bytes(res, data ? data : strdup(""), len, "application/x-ndjson");
   }
-  pb_crawl_result *r = NULL;
-  size_t n = 0;
-  if (pb_crawl_results(cr->store, id, after, (int)limit, &r, &n))
-    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "reading the results failed");
   cJSON *out = crawl_json(&rec), *arr = cJSON_AddArrayToObject(out, "records");
-  for (size_t i = 0; i < n; i++) {
-    cJSON_AddItemToArray(arr, result_json(&r[i]));
-    after = r[i].done_seq;
+  /* limit records from the cursor on; with ?status= the rows scanned past
+   * are passed by the cursor too. */
+  long long got = 0;
+  int batch = want ? RESULTS_PAGE_MAX : (int)limit;
+  while (got < limit) {
+    pb_crawl_result *r = NULL;
+    size_t n = 0;
+    if (pb_crawl_results(cr->store, id, after, batch, &r, &n)) {
+      cJSON_Delete(out);
+      return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "reading the results failed");
+    }
+    for (size_t i = 0; i < n && got < limit; i++) {
+      after = r[i].done_seq;
+      if (!status_wanted(want, &r[i])) continue;
+      cJSON_AddItemToArray(arr, result_json(&r[i]));
+      got++;
+    }
+    pb_crawl_results_free(r, n);
+    if (n < (size_t)batch) break;
   }
   /* The cursor to ask with next: null once everything finished was read
    * and the crawl has ended. */
   int ended = strcmp(rec.status, "running") && strcmp(rec.status, "queued");
-  if (n == (size_t)limit && limit > 0 ? 1 : !ended) {
+  if (got == limit && limit > 0 ? 1 : !ended) {
     cJSON_AddNumberToObject(out, "cursor", (double)after); /* a number, as Cloudflare's */
   } else {
     cJSON_AddNullToObject(out, "cursor");
   }
-  pb_crawl_results_free(r, n);
   return pb_op_json(res, out);
 }
 

@@ -50,11 +50,11 @@ async function waitEnded(daemon, id, timeout = scaled(120000)) {
 }
 
 // Every result through the cursor, pages of `limit`.
-async function allByCursor(daemon, id, limit) {
+async function allByCursor(daemon, id, limit, filter = '') {
   const out = [];
   let cursor = '';
   for (let i = 0; i < 1000; i++) {
-    const r = await getCrawl(daemon, id, `?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+    const r = await getCrawl(daemon, id, `?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}${filter}`);
     assert.ok(r.records.length <= limit);
     out.push(...r.records);
     if (r.cursor === null) return out;
@@ -126,6 +126,11 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     assert.ok(home.links.includes(`${site.url}/sec/0`));
     assert.equal(r[`${site.url}/redirect/1`].metadata.url, `${site.url}/target`);
     assert.equal(r[`${site.url}/missing`].metadata.status, 404);
+    // Cloudflare's ?status= filter, through the cursor.
+    const errored = await allByCursor(daemon, mainId, 1, '&status=errored');
+    assert.deepEqual(errored.map((x) => x.url).sort(), want.failed);
+    assert.deepEqual(await allByCursor(daemon, mainId, 50, '&status=skipped'), []);
+    assert.equal((await allByCursor(daemon, mainId, 500, '&status=disallowed')).length, 1);
     assert.equal(end.total, mainResults.length);
     assert.equal(end.finished, mainResults.length);
     assert.ok(end.browserSecondsUsed > 0);
@@ -210,6 +215,10 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     res = await daemon.request('GET', '/browser/crawl/0123456789abcdef01234567');
     expectError(assert, res, 404, 'CRAWL_NOT_FOUND');
     res = await daemon.request('GET', `/browser/crawl/${mainId}?cursor=x`);
+    expectError(assert, res, 400, 'INVALID_REQUEST');
+    res = await daemon.request('GET', `/browser/crawl/${mainId}?status=${'x'.repeat(200)}`);
+    expectError(assert, res, 400, 'INVALID_REQUEST');
+    res = await daemon.request('GET', `/browser/crawl/${mainId}?status=failed`);
     expectError(assert, res, 400, 'INVALID_REQUEST');
 
     const other = await createAccount(daemon.dataDir, 'crawl-other');

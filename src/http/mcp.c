@@ -764,10 +764,12 @@ static int follow(mcp_call *c, const req *child) {
   cJSON *doc = child->res.body ? cJSON_ParseWithLength(child->res.body, child->res.body_len) : NULL;
   const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "result");
   /* POST's result is the crawl's id (Cloudflare's shape); GET's is the crawl. */
-  const char *id = cJSON_IsString(res) ? res->valuestring
-                                       : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "id"));
-  const char *st = cJSON_IsString(res) ? "running"
-                                       : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "status"));
+  const char *id = cJSON_IsString(res)
+                       ? res->valuestring
+                       : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "id"));
+  const char *st = cJSON_IsString(res)
+                       ? "running"
+                       : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "status"));
   if (!id || !id_ok(id) || !st) {
     cJSON_Delete(doc);
     return 0;

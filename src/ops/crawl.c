@@ -307,7 +307,8 @@ static int crawl_new(pb_crawler *cr, const char *id, int64_t account, const char
   c->limit = (int)pb_json_int(r, "limit", PB_CRAWL_LIMIT_DEFAULT);
   c->depth = (int)pb_json_int(r, "depth", PB_CRAWL_DEPTH_DEFAULT);
   const cJSON *opts = cJSON_GetObjectItemCaseSensitive(r, "options");
-  c->same_origin = pb_json_bool(r, "sameOrigin", 1) && !pb_json_bool(opts, "includeExternalLinks", 0);
+  c->same_origin =
+      pb_json_bool(r, "sameOrigin", 1) && !pb_json_bool(opts, "includeExternalLinks", 0);
   c->subdomains = pb_json_bool(opts, "includeSubdomains", 0);
   c->render = pb_json_bool(r, "render", 1);
   c->robots = pb_json_bool(r, "respectRobots", 1);

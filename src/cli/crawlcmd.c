@@ -165,7 +165,8 @@ int pb_cli_crawl_run(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_ar
   status = call(ctx, &ci, "POST", "/browser/crawl", text, &doc, &result);
   if (status) goto out;
   char id[64];
-  const char *rid = cJSON_GetStringValue(cJSON_GetObjectItem(result, "id"));
+  /* The job's id is the result (Cloudflare's shape). */
+  const char *rid = cJSON_GetStringValue(result);
   if (!rid || strspn(rid, "0123456789abcdef") != strlen(rid) || strlen(rid) >= sizeof(id)) {
     fprintf(ctx->err, "ppod: the server answered no crawl id\n");
     status = PB_CLI_EXIT_FAIL;
@@ -181,7 +182,7 @@ int pb_cli_crawl_run(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_ar
     if (status) goto out;
     const cJSON *r;
     int got = 0;
-    cJSON_ArrayForEach(r, cJSON_GetObjectItem(result, "results")) {
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(result, "records")) {
       got++;
       const char *url = cJSON_GetStringValue(cJSON_GetObjectItem(r, "url"));
       const char *st = cJSON_GetStringValue(cJSON_GetObjectItem(r, "status"));
@@ -218,7 +219,12 @@ int pb_cli_crawl_run(const pb_cli_command *cmd, pb_cli_ctx *ctx, const pb_cli_ar
         if ((unsigned char)*q < 0x20) *q = '?';
       progress(ctx, tty, cJSON_GetObjectItem(result, "counts"), line);
     }
-    const char *cur = cJSON_GetStringValue(cJSON_GetObjectItem(result, "cursor"));
+    /* The cursor is a number (Cloudflare's shape); null once all is read. */
+    const cJSON *cj = cJSON_GetObjectItem(result, "cursor");
+    char curbuf[32] = "";
+    if (cJSON_IsNumber(cj) && cj->valuedouble >= 0 && cj->valuedouble < 9.2e18)
+      snprintf(curbuf, sizeof(curbuf), "%lld", (long long)cj->valuedouble);
+    const char *cur = curbuf[0] ? curbuf : NULL;
     const char *cs = cJSON_GetStringValue(cJSON_GetObjectItem(result, "status"));
     pb_strlcpy(crawl_status, cs ? cs : "", sizeof(crawl_status));
     if (tty) progress(ctx, tty, cJSON_GetObjectItem(result, "counts"), NULL);

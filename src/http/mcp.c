@@ -49,7 +49,7 @@ typedef enum {
   OUT_JSON,     /* {"result": ...}: its JSON as text */
   OUT_SNAPSHOT, /* {"result": {content, screenshot}}: text and image */
   OUT_TEST,     /* {"result": {passed, ..., screenshots}}: JSON text and images */
-  OUT_FOLLOW,   /* {"result": {id}} of a crawl: followed to its end (crawl_follow) */
+  OUT_FOLLOW,   /* {"result": "<id>"} of a crawl: followed to its end (crawl_follow) */
 } mcp_out;
 
 typedef struct {
@@ -107,7 +107,7 @@ static const mcp_tool tools[] = {
     {"crawl_start",
      "Start crawling a site (pages as Markdown, HTML, links); answers the crawl's id at once "
      "(POST /browser/crawl).",
-     LWSHUMETH_POST, "/browser/crawl", "crawl", NULL, OUT_JSON, NULL, NULL, 0},
+     LWSHUMETH_POST, "/browser/crawl", "crawl", NULL, OUT_TEXT, NULL, NULL, 0},
     {"crawl_status",
      "A crawl's status and counts, without results (GET /browser/crawl/{id}?limit=0).",
      LWSHUMETH_GET, "/browser/crawl/{}", NULL, "id", OUT_JSON, CRAWL_ID_DOC, "limit=0", 0},
@@ -339,9 +339,9 @@ static cJSON *tool_schema(const pb_schemas *sc, const mcp_tool *t) {
   if (t->paged) {
     cJSON *props = cJSON_GetObjectItemCaseSensitive(o, "properties");
     cJSON *c = cJSON_AddObjectToObject(props, "cursor");
-    cJSON_AddStringToObject(c, "type", "string");
+    cJSON_AddStringToObject(c, "type", "integer");
     cJSON_AddStringToObject(c, "description", "Where to go on: the cursor of the last answer.");
-    cJSON_AddStringToObject(c, "pattern", "^[0-9]{0,19}$");
+    cJSON_AddNumberToObject(c, "minimum", 0);
     cJSON *l = cJSON_AddObjectToObject(props, "limit");
     cJSON_AddStringToObject(l, "type", "integer");
     cJSON_AddStringToObject(l, "description", "Results in this page (default 50).");
@@ -360,7 +360,12 @@ static int paged_query(cJSON *body, char *query, size_t cap, const char **why) {
   size_t used = 0;
   query[0] = '\0';
   if (c) {
-    const char *v = cJSON_GetStringValue(c);
+    /* A number, as answers carry it; its digits as a string too. */
+    char num[32] = "";
+    if (cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble <= 9007199254740992.0 &&
+        c->valuedouble == (double)(long long)c->valuedouble)
+      snprintf(num, sizeof(num), "%lld", (long long)c->valuedouble);
+    const char *v = num[0] ? num : cJSON_GetStringValue(c);
     size_t n = v ? strlen(v) : 0;
     if (!v || n > 19 || strspn(v, "0123456789") != n) {
       *why = "cursor: the cursor of an earlier answer (digits)";
@@ -767,8 +772,13 @@ static int follow(mcp_call *c, const req *child) {
     return 0;
   cJSON *doc = child->res.body ? cJSON_ParseWithLength(child->res.body, child->res.body_len) : NULL;
   const cJSON *res = cJSON_GetObjectItemCaseSensitive(doc, "result");
-  const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "id"));
-  const char *st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "status"));
+  /* POST's result is the crawl's id (Cloudflare's shape); GET's is the crawl. */
+  const char *id = cJSON_IsString(res)
+                       ? res->valuestring
+                       : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "id"));
+  const char *st = cJSON_IsString(res)
+                       ? "running"
+                       : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "status"));
   if (!id || !id_ok(id) || !st) {
     cJSON_Delete(doc);
     return 0;

@@ -56,8 +56,9 @@ typedef struct crawl {
   int64_t account_id;
   cJSON *req;      /* the request, parsed; owns what opts borrow */
   pb_request page; /* pageOptions, typed */
-  int limit, depth, same_origin, render, robots, sitemap, formats;
+  int limit, depth, same_origin, subdomains, render, robots, sitemap, formats;
   char origin[300]; /* of the start URL */
+  char host[256];   /* of the start URL: options.includeSubdomains */
   pb_pattern *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
   int ninclude, nexclude;
   robots_entry robots_of[MAX_ORIGINS];
@@ -219,6 +220,75 @@ static int compile_list(const cJSON *list, const char *name, pb_pattern **out, i
   return 0;
 }
 
+/* Cloudflare's wildcard pattern (options.includePatterns/excludePatterns)
+ * as an anchored regular expression over the whole normalised URL: "**"
+ * any characters, "*" any but '/', every other character itself. */
+static int glob_compile(const char *glob, pb_pattern **out, char *err, size_t cap) {
+  size_t n = strlen(glob), j = 0, rcap = n * 5 + 8;
+  char *re = malloc(rcap);
+  if (!re) return PB_ENOMEM;
+  re[j++] = '^';
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)glob[i];
+    if (ch == '*' && glob[i + 1] == '*') {
+      memcpy(re + j, ".*", 2);
+      j += 2;
+      while (glob[i + 1] == '*') i++;
+    } else if (ch == '*') {
+      memcpy(re + j, "[^/]*", 5);
+      j += 5;
+    } else {
+      if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+            ch >= 0x80))
+        re[j++] = '\\';
+      re[j++] = (char)ch;
+    }
+  }
+  re[j++] = '$';
+  re[j] = '\0';
+  if (j > PB_PATTERN_MAX_LEN) {
+    snprintf(err, cap, "over %d bytes as an expression (each * counts 5 bytes, ** 2)",
+             PB_PATTERN_MAX_LEN);
+    free(re);
+    return PB_EINVAL;
+  }
+  int rc = pb_pattern_compile(re, out, err, cap);
+  free(re);
+  return rc;
+}
+
+/* Cloudflare's options.includePatterns / excludePatterns (wildcards) after
+ * ours (regular expressions), in the same arrays. */
+static int compile_globs(const cJSON *list, const char *name, pb_pattern **out, int *n, char *err,
+                         size_t cap) {
+  const cJSON *it;
+  int i = 0;
+  cJSON_ArrayForEach(it, list) {
+    if (!cJSON_IsString(it) || *n == MAX_PATTERNS) continue;
+    char e[256];
+    int rc = glob_compile(it->valuestring, &out[*n], e, sizeof(e));
+    if (rc == PB_ENOMEM) return rc;
+    if (rc) {
+      snprintf(err, cap, "options.%s[%d]: %s", name, i, e);
+      return PB_EINVAL;
+    }
+    (*n)++;
+    i++;
+  }
+  return 0;
+}
+
+/* The host of an origin "scheme://host[:port]" into out. */
+static void origin_host(const char *origin, char *out, size_t cap) {
+  const char *h = strstr(origin, "://");
+  h = h ? h + 3 : origin;
+  size_t n = strcspn(h, ":/");
+  if (*h == '[') n = strcspn(h, "]") + 1;
+  if (n >= cap) n = cap - 1;
+  memcpy(out, h, n);
+  out[n] = '\0';
+}
+
 /* A crawl from its stored request. PB_EINVAL with err for a bad pattern or
  * start URL. */
 static int crawl_new(pb_crawler *cr, const char *id, int64_t account, const char *request,
@@ -236,10 +306,24 @@ static int crawl_new(pb_crawler *cr, const char *id, int64_t account, const char
   const cJSON *r = c->req;
   c->limit = (int)pb_json_int(r, "limit", PB_CRAWL_LIMIT_DEFAULT);
   c->depth = (int)pb_json_int(r, "depth", PB_CRAWL_DEPTH_DEFAULT);
-  c->same_origin = pb_json_bool(r, "sameOrigin", 1);
+  const cJSON *opts = cJSON_GetObjectItemCaseSensitive(r, "options");
+  c->same_origin =
+      pb_json_bool(r, "sameOrigin", 1) && !pb_json_bool(opts, "includeExternalLinks", 0);
+  c->subdomains = pb_json_bool(opts, "includeSubdomains", 0);
   c->render = pb_json_bool(r, "render", 1);
   c->robots = pb_json_bool(r, "respectRobots", 1);
   c->sitemap = pb_json_bool(r, "sitemap", 1);
+  /* Cloudflare's source: all (sitemaps and links), sitemaps (the start URL
+   * and the sitemap's URLs: no link followed), links (no sitemap). */
+  const char *source = pb_json_str(r, "source");
+  if (source && !strcmp(source, "sitemaps")) {
+    c->sitemap = 1;
+    c->depth = 0;
+  } else if (source && !strcmp(source, "links")) {
+    c->sitemap = 0;
+  } else if (source) {
+    c->sitemap = 1;
+  }
   const cJSON *fmts = cJSON_GetObjectItemCaseSensitive(r, "formats"), *f;
   if (!fmts) c->formats = FMT_MARKDOWN;
   cJSON_ArrayForEach(f, fmts) {
@@ -249,12 +333,17 @@ static int crawl_new(pb_crawler *cr, const char *id, int64_t account, const char
     if (!strcmp(f->valuestring, "links")) c->formats |= FMT_LINKS;
   }
   pb_request_default(&c->page);
+  /* Each page's options: pageOptions when given, else the page options at
+   * the top of the request, as Cloudflare takes them (the top's timeout is
+   * the request's, not a page's). */
   const cJSON *po = cJSON_GetObjectItemCaseSensitive(r, "pageOptions");
-  if (cJSON_IsObject(po) && cr->o.read_request) cr->o.read_request(po, &c->page);
+  int top = !cJSON_IsObject(po);
+  if (top) po = r;
+  if (cr->o.read_request) cr->o.read_request(po, &c->page);
   c->page.page.url = NULL;
   c->page.page.html = NULL;
   c->page.page.trace = 0;
-  if (!cJSON_GetObjectItemCaseSensitive(po, "timeout"))
+  if (top || !cJSON_GetObjectItemCaseSensitive(po, "timeout"))
     c->page.timeout_ms = PAGE_TIMEOUT_DEFAULT_MS;
   char norm[PB_CRAWL_URL_MAX + 1];
   int rc = pb_crawl_url_norm(pb_json_str(r, "url") ? pb_json_str(r, "url") : "", norm, sizeof(norm),
@@ -266,6 +355,13 @@ static int crawl_new(pb_crawler *cr, const char *id, int64_t account, const char
   if (!rc)
     rc = compile_list(cJSON_GetObjectItemCaseSensitive(r, "excludePatterns"), "excludePatterns",
                       c->exclude, &c->nexclude, err, cap);
+  if (!rc)
+    rc = compile_globs(cJSON_GetObjectItemCaseSensitive(opts, "includePatterns"),
+                       "includePatterns", c->include, &c->ninclude, err, cap);
+  if (!rc)
+    rc = compile_globs(cJSON_GetObjectItemCaseSensitive(opts, "excludePatterns"),
+                       "excludePatterns", c->exclude, &c->nexclude, err, cap);
+  origin_host(c->origin, c->host, sizeof(c->host));
   c->nseen_slots = (size_t)c->limit * 2 + 64;
   c->seen = rc ? NULL : calloc(c->nseen_slots, sizeof(uint64_t));
   if (!rc && !c->seen) rc = PB_ENOMEM;
@@ -280,7 +376,13 @@ static int crawl_new(pb_crawler *cr, const char *id, int64_t account, const char
 /* 1 when a link found on a page may join the frontier: same origin when
  * asked, includePatterns (any) and excludePatterns (none). */
 static int wanted(const crawl *c, const char *url, const char *origin) {
-  if (c->same_origin && strcmp(origin, c->origin)) return 0;
+  if (c->same_origin && strcmp(origin, c->origin)) {
+    if (!c->subdomains) return 0;
+    char h[256];
+    origin_host(origin, h, sizeof(h));
+    size_t hl = strlen(h), sl = strlen(c->host);
+    if (!(hl > sl + 1 && h[hl - sl - 1] == '.' && !strcasecmp(h + hl - sl, c->host))) return 0;
+  }
   size_t n = strlen(url);
   if (c->ninclude) {
     int any = 0;
@@ -979,6 +1081,14 @@ int pb_op_crawl_start(pb_job *job, pb_op_result *res) {
   int rc = url ? pb_egress_check_url(job->env->egress, url, err, sizeof(err)) : PB_EINVAL;
   if (rc == PB_EFORBIDDEN) return pb_op_fail(res, PB_CODE_FORBIDDEN_URL, "url: %s", err);
   if (rc) return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "url: %s", url ? err : "missing");
+  const cJSON *f;
+  cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(body, "formats")) {
+    if (cJSON_IsString(f) && !strcmp(f->valuestring, "json"))
+      return pb_op_fail(res, PB_CODE_NO_MODEL,
+                        "formats: json needs a language model (jsonOptions.prompt) and there is "
+                        "none here; ask for markdown or html, and extract with POST /browser/json "
+                        "and a schema whose properties carry selectors");
+  }
   int active = 0;
   int64_t bytes = 0;
   if (pb_crawl_account_usage(cr->store, job->account_id, &active, &bytes))
@@ -1028,10 +1138,8 @@ int pb_op_crawl_start(pb_job *job, pb_op_result *res) {
   cr->crawls = c;
   pthread_cond_signal(&cr->cv);
   pthread_mutex_unlock(&cr->mu);
-  cJSON *out = cJSON_CreateObject();
-  cJSON_AddStringToObject(out, "id", id);
-  cJSON_AddStringToObject(out, "status", "running");
-  return pb_op_json(res, out);
+  /* Cloudflare's answer: the job's id is the result. */
+  return pb_op_json(res, cJSON_CreateString(id));
 }
 
 /* A query parameter's value from job->query ("a=1&b=2"), or NULL. */
@@ -1052,19 +1160,47 @@ static const char *query_arg(const char *q, const char *name, char *out, size_t 
   return NULL;
 }
 
-static const char *state_name(int s) {
-  return s == PB_CRAWL_DONE ? "completed" : s == PB_CRAWL_FAILED ? "failed" : "skipped";
+/* A record's status in Cloudflare's words: completed, errored (did not
+ * load, or the origin answered 4xx/5xx), disallowed (robots.txt). */
+static const char *state_name(const pb_crawl_result *r) {
+  if (r->state == PB_CRAWL_DONE) return r->http_status >= 400 ? "errored" : "completed";
+  return r->state == PB_CRAWL_FAILED ? "errored" : "disallowed";
 }
 
+/* Cloudflare's ?status= filter of records: 1 when r is one; the names
+ * Cloudflare has that no record of ours carries (queued, skipped,
+ * cancelled) match none. */
+static int status_wanted(const char *want, const pb_crawl_result *r) {
+  return !want || !strcmp(want, state_name(r));
+}
+
+static int status_known(const char *v) {
+  static const char *const names[] = {"queued",  "completed", "disallowed",
+                                      "skipped", "errored",   "cancelled"};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (!strcmp(v, names[i])) return 1;
+  return 0;
+}
+
+/* A crawl's status in Cloudflare's words. */
+static const char *crawl_status_name(const char *s) {
+  if (!strcmp(s, "failed")) return "errored";
+  if (!strcmp(s, "cancelled")) return "cancelled_by_user";
+  return s;
+}
+
+/* A record as Cloudflare's: {url, status, markdown, html, links, metadata:
+ * {status, title, url}}, with our depth and error. */
 static cJSON *result_json(const pb_crawl_result *r) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "url", r->url);
-  cJSON_AddStringToObject(o, "status", state_name(r->state));
-  if (r->http_status) cJSON_AddNumberToObject(o, "httpStatus", r->http_status);
-  if (r->final_url) cJSON_AddStringToObject(o, "finalUrl", r->final_url);
+  cJSON_AddStringToObject(o, "status", state_name(r));
   cJSON_AddNumberToObject(o, "depth", r->depth);
-  if (r->title) cJSON_AddStringToObject(o, "title", r->title);
   if (r->error) cJSON_AddStringToObject(o, "error", r->error);
+  cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
+  if (r->http_status) cJSON_AddNumberToObject(meta, "status", r->http_status);
+  if (r->title) cJSON_AddStringToObject(meta, "title", r->title);
+  cJSON_AddStringToObject(meta, "url", r->final_url ? r->final_url : r->url);
   cJSON *body = r->result ? cJSON_Parse(r->result) : NULL, *it;
   if (body) {
     while ((it = body->child)) {
@@ -1099,7 +1235,14 @@ static cJSON *crawl_json(const pb_crawl_rec *rec) {
   cJSON *o = cJSON_CreateObject();
   char ts[64];
   cJSON_AddStringToObject(o, "id", rec->id);
-  cJSON_AddStringToObject(o, "status", rec->status);
+  cJSON_AddStringToObject(o, "status", crawl_status_name(rec->status));
+  cJSON_AddNumberToObject(o, "browserSecondsUsed", (double)rec->browser_ms / 1000.0);
+  int64_t total = 0;
+  for (int i = PB_CRAWL_QUEUED; i <= PB_CRAWL_SKIPPED; i++) total += rec->counts[i];
+  cJSON_AddNumberToObject(o, "total", (double)total);
+  cJSON_AddNumberToObject(o, "finished",
+                          (double)(rec->counts[PB_CRAWL_DONE] + rec->counts[PB_CRAWL_FAILED] +
+                                   rec->counts[PB_CRAWL_SKIPPED]));
   cJSON_AddItemToObject(o, "counts", counts_json(rec));
   iso(rec->created_ms, ts, sizeof(ts));
   cJSON_AddStringToObject(o, "createdAt", ts);
@@ -1108,7 +1251,6 @@ static cJSON *crawl_json(const pb_crawl_rec *rec) {
     cJSON_AddStringToObject(o, "endedAt", ts);
   }
   if (rec->error[0]) cJSON_AddStringToObject(o, "error", rec->error);
-  cJSON_AddNumberToObject(o, "browserMs", (double)rec->browser_ms);
   cJSON_AddNumberToObject(o, "bytes", (double)rec->bytes);
   return o;
 }
@@ -1129,6 +1271,11 @@ int pb_op_crawl_get(pb_job *job, pb_op_result *res) {
     return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "cursor: not one this crawl gave");
   if (query_arg(job->query, "limit", v, sizeof(v)) && pb_parse_int(v, 0, RESULTS_PAGE_MAX, &limit))
     return pb_op_fail(res, PB_CODE_INVALID_REQUEST, "limit: an integer 0..%d", RESULTS_PAGE_MAX);
+  char want_buf[16];
+  const char *want = query_arg(job->query, "status", want_buf, sizeof(want_buf));
+  if (want && !status_known(want))
+    return pb_op_fail(res, PB_CODE_INVALID_REQUEST,
+                      "status: one of queued, completed, disallowed, skipped, errored, cancelled");
   int ndjson = query_arg(job->query, "format", v, sizeof(v)) && !strcmp(v, "ndjson");
   if (ndjson) {
     /* Every result from the cursor on, one JSON object a line, then a line
@@ -1144,6 +1291,10 @@ int pb_op_crawl_get(pb_job *job, pb_op_result *res) {
         return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "reading the results failed");
       }
       for (size_t i = 0; i < n && !full; i++) {
+        if (!status_wanted(want, &r[i])) {
+          after = r[i].done_seq;
+          continue;
+        }
         cJSON *o = result_json(&r[i]);
         char *line = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
@@ -1158,11 +1309,7 @@ int pb_op_crawl_get(pb_job *job, pb_op_result *res) {
     }
     cJSON *tail = crawl_json(&rec);
     cJSON_AddStringToObject(tail, "type", "status");
-    if (full) {
-      char cur[32];
-      snprintf(cur, sizeof(cur), "%lld", after);
-      cJSON_AddStringToObject(tail, "cursor", cur);
-    }
+    if (full) cJSON_AddNumberToObject(tail, "cursor", (double)after);
     char *line = cJSON_PrintUnformatted(tail);
     cJSON_Delete(tail);
     if (line) {
@@ -1174,26 +1321,35 @@ int pb_op_crawl_get(pb_job *job, pb_op_result *res) {
     char *data = pb_buf_steal(&b, &len);
     return pb_op_bytes(res, data ? data : strdup(""), len, "application/x-ndjson");
   }
-  pb_crawl_result *r = NULL;
-  size_t n = 0;
-  if (pb_crawl_results(cr->store, id, after, (int)limit, &r, &n))
-    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "reading the results failed");
-  cJSON *out = crawl_json(&rec), *arr = cJSON_AddArrayToObject(out, "results");
-  for (size_t i = 0; i < n; i++) {
-    cJSON_AddItemToArray(arr, result_json(&r[i]));
-    after = r[i].done_seq;
+  cJSON *out = crawl_json(&rec), *arr = cJSON_AddArrayToObject(out, "records");
+  /* limit records from the cursor on; with ?status= the rows scanned past
+   * are passed by the cursor too. */
+  long long got = 0;
+  int batch = want ? RESULTS_PAGE_MAX : (int)limit;
+  while (got < limit) {
+    pb_crawl_result *r = NULL;
+    size_t n = 0;
+    if (pb_crawl_results(cr->store, id, after, batch, &r, &n)) {
+      cJSON_Delete(out);
+      return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "reading the results failed");
+    }
+    for (size_t i = 0; i < n && got < limit; i++) {
+      after = r[i].done_seq;
+      if (!status_wanted(want, &r[i])) continue;
+      cJSON_AddItemToArray(arr, result_json(&r[i]));
+      got++;
+    }
+    pb_crawl_results_free(r, n);
+    if (n < (size_t)batch) break;
   }
   /* The cursor to ask with next: null once everything finished was read
    * and the crawl has ended. */
   int ended = strcmp(rec.status, "running") && strcmp(rec.status, "queued");
-  if (n == (size_t)limit && limit > 0 ? 1 : !ended) {
-    char cur[32];
-    snprintf(cur, sizeof(cur), "%lld", after);
-    cJSON_AddStringToObject(out, "cursor", cur);
+  if (got == limit && limit > 0 ? 1 : !ended) {
+    cJSON_AddNumberToObject(out, "cursor", (double)after); /* a number, as Cloudflare's */
   } else {
     cJSON_AddNullToObject(out, "cursor");
   }
-  pb_crawl_results_free(r, n);
   return pb_op_json(res, out);
 }
 

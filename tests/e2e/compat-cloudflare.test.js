@@ -12,7 +12,7 @@ const { describe, it, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { useDaemon, decodePng, scaled, expectError, REPO_ROOT } = require('./harness');
+const { useDaemon, decodePng, scaled, expectError, pollUntil, REPO_ROOT } = require('./harness');
 
 const DIR = path.join(REPO_ROOT, 'tests', 'fixtures', 'compat', 'cloudflare');
 const SITE = '/compat/cloudflare/site';
@@ -20,8 +20,10 @@ const examples = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
   .map((f) => ({ name: f.replace(/\.json$/, ''), raw: JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) }));
 
 // Which fixture page stands for which host of the examples.
-const PAGES = { 'developers.cloudflare.com': 'developers.html' };
-const MARKER = { 'example.html': 'Example Domain', 'developers.html': 'Cloudflare Developers Fixture' };
+const PAGES = { 'developers.cloudflare.com': 'developers.html', 'app.example.com': 'app.html' };
+const MARKER = { 'example.html': 'Example Domain', 'developers.html': 'Cloudflare Developers Fixture', 'app.html': 'App Fixture' };
+// Text of a page's Markdown (app.html's comes from its script).
+const MD_MARKER = { 'example.html': 'Example Domain', 'developers.html': 'Workers AI', 'app.html': 'Content rendered by script.' };
 const STYLE_HOSTS = new Set(['cdn.jsdelivr.net', 'your-cdn.com']);
 
 // The body as sent: "_" keys stripped, URLs on the fixture site.
@@ -174,9 +176,43 @@ const CHECK = {
     okJson(res);
     assert.equal(typeof res.json.result, 'object');
   },
-  crawl(res) {
+  // POST answers the job's id as result; GET (polled with ?limit=1 as
+  // Cloudflare's docs do) until it ends, then the records of the fixture
+  // site: the start URL first, with its Markdown (and HTML when asked) and
+  // metadata {status, title, url}.
+  async crawl(res, body, raw, daemon) {
     const out = okJson(res);
     assert.equal(typeof out.result, 'string', 'Cloudflare answers the job id as result');
+    const id = out.result;
+    let job;
+    await pollUntil(async () => {
+      const r = await daemon.request('GET', `/browser/crawl/${id}?limit=1`);
+      job = okJson(r).result;
+      return job.status !== 'running';
+    }, { timeout: scaled(120000), interval: 200, what: `crawl ${id} to end` });
+    assert.equal(job.status, 'completed');
+    const done = okJson(await daemon.request('GET', `/browser/crawl/${id}`)).result;
+    assert.equal(done.id, id);
+    for (const k of ['browserSecondsUsed', 'total', 'finished']) assert.equal(typeof done[k], 'number', k);
+    assert.equal(done.finished, done.total);
+    assert.ok(done.records.length >= 1 && done.records.length <= (body.limit || 10));
+    for (const r of done.records) {
+      assert.equal(typeof r.url, 'string');
+      assert.ok(['completed', 'errored', 'disallowed', 'skipped'].includes(r.status), r.status);
+      assert.equal(typeof r.metadata, 'object');
+    }
+    const start = done.records.find((r) => r.url === body.url);
+    assert.ok(start, `the start URL is a record: ${JSON.stringify(done.records.map((r) => r.url))}`);
+    assert.equal(start.status, 'completed');
+    const want = MARKER[pageOf(raw)];
+    assert.deepEqual(start.metadata, { status: 200, title: want, url: body.url });
+    assert.equal(typeof start.markdown, 'string');
+    assert.ok(start.markdown.includes(MD_MARKER[pageOf(raw)]), start.markdown.slice(0, 300));
+    if ((body.formats || []).includes('html')) assert.ok(start.html.includes(want), 'html of the page');
+    else assert.equal(start.html, undefined);
+    // options.includePatterns: no other page of the site unless one matches.
+    const inc = (body.options || {}).includePatterns;
+    if (inc && inc.every((p) => !p.includes(SITE))) assert.deepEqual(done.records.map((r) => r.url), [body.url]);
   },
 };
 
@@ -218,7 +254,7 @@ describe('Cloudflare\'s documented examples', { timeout: scaled(900000) }, () =>
           t.miss.push(`${name} (${raw._expect.code})`);
           return;
         }
-        CHECK[ep](res, body, raw);
+        await CHECK[ep](res, body, raw, daemon);
         t.ok.push(name);
       } catch (err) {
         if (!raw._expect) t.miss.push(`${name} (${res.status}${res.json && res.json.errors ? ` ${res.json.errors[0].code}` : ''})`);

@@ -29,8 +29,9 @@ const PAGE_OPTIONS = { timeout: 2000 };
 async function startCrawl(daemon, body, token) {
   const res = await daemon.request('POST', '/browser/crawl', { json: body, ...(token ? { token } : {}) });
   assert.equal(res.status, 200, res.body.toString());
-  assert.match(res.json.result.id, /^[0-9a-f]{24}$/);
-  return res.json.result.id;
+  // Cloudflare's answer: the job's id is the result.
+  assert.match(res.json.result, /^[0-9a-f]{24}$/);
+  return res.json.result;
 }
 
 async function getCrawl(daemon, id, query = '') {
@@ -49,22 +50,26 @@ async function waitEnded(daemon, id, timeout = scaled(120000)) {
 }
 
 // Every result through the cursor, pages of `limit`.
-async function allByCursor(daemon, id, limit) {
+async function allByCursor(daemon, id, limit, filter = '') {
   const out = [];
   let cursor = '';
   for (let i = 0; i < 1000; i++) {
-    const r = await getCrawl(daemon, id, `?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
-    assert.ok(r.results.length <= limit);
-    out.push(...r.results);
+    const r = await getCrawl(daemon, id, `?limit=${limit}${cursor ? `&cursor=${cursor}` : ''}${filter}`);
+    assert.ok(r.records.length <= limit);
+    out.push(...r.records);
     if (r.cursor === null) return out;
+    assert.equal(typeof r.cursor, 'number', 'a number, as Cloudflare\'s');
     cursor = r.cursor;
   }
   throw new Error('the cursor never ended');
 }
 
+// Cloudflare's record statuses: completed, errored (failed), disallowed
+// (robots.txt: skipped).
 function byState(results) {
   const s = { completed: [], failed: [], skipped: [] };
-  for (const r of results) s[r.status].push(r.url);
+  const key = { completed: 'completed', errored: 'failed', disallowed: 'skipped' };
+  for (const r of results) s[key[r.status]].push(r.url);
   for (const k of Object.keys(s)) s[k].sort();
   return s;
 }
@@ -116,12 +121,19 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     // The page's own facts.
     const r = Object.fromEntries(mainResults.map((x) => [x.url, x]));
     const home = r[`${site.url}/`];
-    assert.equal(home.httpStatus, 200);
-    assert.equal(home.title, 'Home');
+    assert.deepEqual(home.metadata, { status: 200, title: 'Home', url: `${site.url}/` });
     assert.match(home.markdown, /^# Home/m);
     assert.ok(home.links.includes(`${site.url}/sec/0`));
-    assert.equal(r[`${site.url}/redirect/1`].finalUrl, `${site.url}/target`);
-    assert.equal(r[`${site.url}/missing`].httpStatus, 404);
+    assert.equal(r[`${site.url}/redirect/1`].metadata.url, `${site.url}/target`);
+    assert.equal(r[`${site.url}/missing`].metadata.status, 404);
+    // Cloudflare's ?status= filter, through the cursor.
+    const errored = await allByCursor(daemon, mainId, 1, '&status=errored');
+    assert.deepEqual(errored.map((x) => x.url).sort(), want.failed);
+    assert.deepEqual(await allByCursor(daemon, mainId, 50, '&status=skipped'), []);
+    assert.equal((await allByCursor(daemon, mainId, 500, '&status=disallowed')).length, 1);
+    assert.equal(end.total, mainResults.length);
+    assert.equal(end.finished, mainResults.length);
+    assert.ok(end.browserSecondsUsed > 0);
     assert.match(r[`${site.url}/slow`].error, /TIMEOUT/);
     assert.match(r[`${site.url}/private/secret`].error, /robots\.txt/);
     assert.equal(r[`${site.url}/sec/3/extra/1`].depth, 2);
@@ -169,7 +181,7 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     const home = all.find((x) => x.url === `${site.url}/`);
     assert.match(home.html, /<h1>Home<\/h1>/);
     assert.match(home.markdown, /^# Home/m);
-    assert.equal(all.find((x) => x.url === `${site.url}/redirect/1`).finalUrl, `${site.url}/target`);
+    assert.equal(all.find((x) => x.url === `${site.url}/redirect/1`).metadata.url, `${site.url}/target`);
   });
 
   for (const render of [true, false]) {
@@ -180,7 +192,7 @@ describe('crawl', { timeout: scaled(600000) }, () => {
       });
       await waitEnded(daemon, id);
       const all = await allByCursor(daemon, id, 500);
-      const failed = all.filter((r) => r.status === 'failed');
+      const failed = all.filter((r) => r.status === 'errored');
       assert.deepEqual(all.filter((r) => r.status === 'completed').map((r) => r.url), [`${site.url}/attack`]);
       assert.equal(failed.length, 5, JSON.stringify(all));
       for (const r of failed) assert.match(r.error, /FORBIDDEN|refused|not allowed|private|loopback/i, `${r.url}: ${r.error}`);
@@ -204,6 +216,10 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     expectError(assert, res, 404, 'CRAWL_NOT_FOUND');
     res = await daemon.request('GET', `/browser/crawl/${mainId}?cursor=x`);
     expectError(assert, res, 400, 'INVALID_REQUEST');
+    res = await daemon.request('GET', `/browser/crawl/${mainId}?status=${'x'.repeat(200)}`);
+    expectError(assert, res, 400, 'INVALID_REQUEST');
+    res = await daemon.request('GET', `/browser/crawl/${mainId}?status=failed`);
+    expectError(assert, res, 400, 'INVALID_REQUEST');
 
     const other = await createAccount(daemon.dataDir, 'crawl-other');
     res = await daemon.request('GET', `/browser/crawl/${mainId}`, { token: other });
@@ -217,6 +233,84 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     assert.equal((await getCrawl(daemon, mainId, '?limit=1')).status, 'completed');
   });
 
+  it('takes Cloudflare\'s fields: wildcard options.includePatterns/excludePatterns, source links or sitemaps', { timeout: scaled(120000) }, async () => {
+    // Sections and their articles, but not articles 1 and 10-19; no sitemap.
+    let id = await startCrawl(daemon, {
+      url: `${site.url}/`, limit: 500, depth: 2, render: false, source: 'links',
+      options: { includePatterns: [`${site.url}/sec/*`, `${site.url}/sec/*/p/*`], excludePatterns: ['**/p/1*'] },
+      maxAge: 7200, modifiedSince: 1704067200, crawlPurposes: ['search'], contentUse: 'reference',
+    });
+    assert.equal((await waitEnded(daemon, id)).status, 'completed');
+    let all = await allByCursor(daemon, id, 500);
+    const want = [`${site.url}/`];
+    for (let i = 0; i < 10; i++) {
+      want.push(`${site.url}/sec/${i}`);
+      for (const j of [0, 2, 3, 4, 5, 6, 7, 8, 9]) want.push(`${site.url}/sec/${i}/p/${j}`);
+    }
+    assert.deepEqual(all.map((r) => r.url).sort(), want.sort());
+    assert.ok(all.every((r) => r.status === 'completed'));
+    // source: sitemaps: the start URL and the sitemap's, no link followed.
+    id = await startCrawl(daemon, { url: `${site.url}/`, limit: 50, render: false, source: 'sitemaps' });
+    assert.equal((await waitEnded(daemon, id)).status, 'completed');
+    all = await allByCursor(daemon, id, 500);
+    assert.deepEqual(all.map((r) => r.url).sort(),
+      [`${site.url}/`, ...[0, 1, 2, 3, 4].map((k) => `${site.url}/orphan/${k}`)].sort());
+    assert.ok(all.every((r) => r.depth === 0));
+  });
+
+  it('applies the page options at the top of the request to each rendered page', { timeout: scaled(120000) }, async () => {
+    const t = Date.now();
+    const id = await startCrawl(daemon, {
+      url: `${site.url}/sec/4`, limit: 3, depth: 1, source: 'links',
+      setExtraHTTPHeaders: { 'X-Crawl-Test': 'cf-top' }, rejectResourceTypes: ['image', 'font'],
+      gotoOptions: { waitUntil: 'domcontentloaded', timeout: 10000 },
+    });
+    assert.equal((await waitEnded(daemon, id)).status, 'completed');
+    const all = await allByCursor(daemon, id, 500);
+    assert.equal(all.length, 3);
+    const paths = all.map((r) => new URL(r.url).pathname);
+    const pages = site.log.filter((e) => e.t >= t && paths.includes(e.path));
+    assert.equal(pages.length, 3, JSON.stringify(pages.map((e) => e.path)));
+    for (const e of pages) assert.equal(e.headers['x-crawl-test'], 'cf-top', e.path);
+  });
+
+  it('refuses hostile Cloudflare fields and takes wildcards literally', { timeout: scaled(120000) }, async () => {
+    const u = `${site.url}/`;
+    const bad = [
+      [{ options: { includePatterns: Array(33).fill('**') } }, 'INVALID_REQUEST'],
+      [{ options: { excludePatterns: ['x'.repeat(2049)] } }, 'INVALID_REQUEST'],
+      [{ options: { includePatterns: [''] } }, 'INVALID_REQUEST'],
+      // Each * is a longer expression: past the engine's bound.
+      [{ options: { includePatterns: [`${'*a'.repeat(1000)}b`] } }, 'INVALID_PATTERN'],
+      [{ options: { includePatterns: 'https://*' } }, 'INVALID_REQUEST'],
+      [{ options: { followEverything: true } }, 'INVALID_REQUEST'],
+      [{ source: 'everything' }, 'INVALID_REQUEST'],
+      [{ contentUse: 'immediate' }, 'INVALID_REQUEST'],
+      [{ crawlPurposes: ['resale'] }, 'INVALID_REQUEST'],
+      [{ maxAge: 604801 }, 'INVALID_REQUEST'],
+      [{ modifiedSince: -1 }, 'INVALID_REQUEST'],
+      [{ html: '<p>x</p>' }, 'INVALID_REQUEST'],
+      [{ sessionId: 'abc' }, 'INVALID_REQUEST'],
+      [{ setExtraHTTPHeaders: { 'Bad Header': 'x' } }, 'INVALID_REQUEST'],
+    ];
+    for (const [extra, code] of bad) {
+      const res = await daemon.request('POST', '/browser/crawl', { json: { url: u, ...extra } });
+      expectError(assert, res, 400, code, JSON.stringify(extra).slice(0, 80));
+    }
+    // formats json is extraction by a language model: none here.
+    const res = await daemon.request('POST', '/browser/crawl', { json: { url: u, formats: ['json'], jsonOptions: { prompt: 'x' } } });
+    const e = expectError(assert, res, 400, 'NO_MODEL');
+    assert.match(e.message, /language model/);
+    // Regular-expression syntax in a wildcard is literal (no link matches
+    // "(a" or ".*"), and a pattern made to backtrack ends in bounded time.
+    const id = await startCrawl(daemon, {
+      url: u, limit: 20, depth: 3, render: false, source: 'links',
+      options: { includePatterns: ['(a', '.*', `${'*a'.repeat(300)}b`, `${'**x'.repeat(600)}`] },
+    });
+    assert.equal((await waitEnded(daemon, id, scaled(30000))).status, 'completed');
+    assert.deepEqual((await allByCursor(daemon, id, 500)).map((r) => r.url), [u]);
+  });
+
   it('cancels: no page is fetched a second after DELETE; a third crawl at once is 429 CRAWL_LIMIT', async () => {
     const a = await startCrawl(daemon, { url: `${site.url}/`, limit: 500, depth: 5, sitemap: false });
     const b = await startCrawl(daemon, { url: `${site.url}/sec/0`, limit: 500, depth: 5, sitemap: false });
@@ -227,7 +321,7 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     for (const id of [a, b]) {
       const del = await daemon.request('DELETE', `/browser/crawl/${id}`);
       assert.equal(del.status, 200, del.body.toString());
-      assert.equal(del.json.result.status, 'cancelled');
+      assert.equal(del.json.result.status, 'cancelled_by_user');
     }
     const t = Date.now();
     const countA = (await getCrawl(daemon, a, '?limit=0')).counts.done;
@@ -235,7 +329,7 @@ describe('crawl', { timeout: scaled(600000) }, () => {
     const late = site.log.filter((e) => e.t > t + 1000);
     assert.deepEqual(late, [], 'requests more than a second after the cancel');
     const endA = await getCrawl(daemon, a, '?limit=0');
-    assert.equal(endA.status, 'cancelled');
+    assert.equal(endA.status, 'cancelled_by_user');
     assert.equal(endA.counts.done, countA);
     assert.ok(endA.endedAt);
   });

@@ -29,7 +29,7 @@ function nextMonth(ym) {
 
 async function startCrawlSite({ slowMs = 8000 } = {}) {
   const hits = new Map(); // path + query -> count
-  const log = [];         // {path, t} of every request, in order
+  const log = [];         // {path, t, headers} of every request, in order
   const timers = new Set();
   let origin = '';
   const server = http.createServer((req, res) => {
@@ -37,7 +37,7 @@ async function startCrawlSite({ slowMs = 8000 } = {}) {
     const p = u.pathname;
     const key = p + u.search;
     hits.set(key, (hits.get(key) || 0) + 1);
-    log.push({ path: key, t: Date.now() });
+    log.push({ path: key, t: Date.now(), headers: req.headers });
     const html = (body, status = 200) => {
       res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' });
       res.end(body);

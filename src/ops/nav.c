@@ -159,6 +159,16 @@ int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result) {
                                 result, NULL, 0);
 }
 
+int pb_nav_clear_background(pb_nav *n) {
+  cJSON *p = cJSON_CreateObject();
+  cJSON *color = cJSON_AddObjectToObject(p, "color");
+  cJSON_AddNumberToObject(color, "r", 0);
+  cJSON_AddNumberToObject(color, "g", 0);
+  cJSON_AddNumberToObject(color, "b", 0);
+  cJSON_AddNumberToObject(color, "a", 0);
+  return pb_nav_call(n, "Emulation.setDefaultBackgroundColorOverride", p, NULL);
+}
+
 int pb_nav_call_until(pb_nav *n, const char *method, cJSON *params,
                       int64_t deadline_ms, cJSON **result, char *err,
                       size_t errcap) {

@@ -60,6 +60,10 @@ int64_t pb_nav_deadline(pb_nav *n);
  * params. See pb_cdp_call() for errors. */
 int pb_nav_call(pb_nav *n, const char *method, cJSON *params, cJSON **result);
 
+/* No white behind the page (omitBackground of page.screenshot and
+ * page.pdf): a transparent default background. pb_nav_call's errors. */
+int pb_nav_clear_background(pb_nav *n);
+
 /* Like pb_nav_call until deadline_ms instead of the action deadline; for
  * PB_ECDP err gets Chromium's message (err may be NULL). */
 int pb_nav_call_until(pb_nav *n, const char *method, cJSON *params, int64_t deadline_ms,

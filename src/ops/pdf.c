@@ -130,13 +130,7 @@ int pb_op_pdf(pb_job *job, pb_op_result *res) {
   const pb_pdf_opts *o = &job->opts.pdf;
   if (o->omit_background) {
     /* As page.pdf({omitBackground}): no white behind the page. */
-    cJSON *p = cJSON_CreateObject();
-    cJSON *color = cJSON_AddObjectToObject(p, "color");
-    cJSON_AddNumberToObject(color, "r", 0);
-    cJSON_AddNumberToObject(color, "g", 0);
-    cJSON_AddNumberToObject(color, "b", 0);
-    cJSON_AddNumberToObject(color, "a", 0);
-    int rc = pb_nav_call(nav, "Emulation.setDefaultBackgroundColorOverride", p, NULL);
+    int rc = pb_nav_clear_background(nav);
     if (rc) {
       cJSON_Delete(params);
       pb_nav_close(nav, res);

@@ -122,13 +122,7 @@ int pb_op_capture(pb_nav *nav, const pb_screenshot_opts *opts, pb_op_result *res
   }
 
   if (opts->omit_background) {
-    cJSON *p = cJSON_CreateObject();
-    cJSON *color = cJSON_AddObjectToObject(p, "color");
-    cJSON_AddNumberToObject(color, "r", 0);
-    cJSON_AddNumberToObject(color, "g", 0);
-    cJSON_AddNumberToObject(color, "b", 0);
-    cJSON_AddNumberToObject(color, "a", 0);
-    if ((rc = pb_nav_call(nav, "Emulation.setDefaultBackgroundColorOverride", p, NULL))) {
+    if ((rc = pb_nav_clear_background(nav))) {
       pb_op_fail_rc(res, rc, "making the background transparent");
       goto fail;
     }

@@ -70,3 +70,13 @@ soak-asan: asan
 # Chromium processes within the configured pool; p50/p95/p99 and throughput.
 load: build
 	PPOD_BIN_DIR=$(BUILD) node bench/load.js
+
+# Several nodes on one machine (docs/deploy.md): a throwaway PostgreSQL,
+# three nodes and HAProxy on 127.0.0.1:8080, in the foreground; prints the URL
+# and a token; Ctrl-C stops everything. bench-cluster: the cluster's figures.
+.PHONY: cluster bench-cluster
+cluster: build
+	BUILD=$(BUILD) scripts/cluster.sh $(ARGS)
+
+bench-cluster: build
+	PPOD_BIN_DIR=$(BUILD) node bench/cluster.js $(ARGS)

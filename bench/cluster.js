@@ -232,7 +232,7 @@ async function wsLatency(c) {
 
 // One session: acquired, connected, a page loaded; returns {id, browser, page}.
 async function openSession(d, url) {
-  const r = await d.request('POST', '/browser/acquire', { json: { keep_alive: 300000 } });
+  const r = await d.request('POST', '/browser/acquire', { json: { keep_alive: 300000 }, timeout: 120000 });
   if (r.status !== 200) throw new Error(`acquire: ${r.status} ${r.body}`);
   const id = r.json.result.sessionId;
   const browser = await puppeteer.connect({
@@ -248,8 +248,16 @@ async function closeSession(d, s) {
   await d.request('DELETE', `/browser/sessions/${s.id}`).catch(() => {});
 }
 
+// One node on SQLite: one pool browser (quick actions), two warm spares
+// (sessions), its account allowed many sessions.
+async function oneNode(fixtures) {
+  const d = await H.startDaemon({ browsers: 1, allowPrivate: [fixtures.host], args: ['--spares', '2'] });
+  await H.setLimits(d.dataDir, 'test', { maxConcurrentSessions: 50, acquisitionsPerMinute: 6000 });
+  return d;
+}
+
 async function density(fixtures) {
-  const d = await H.startDaemon({ browsers: DENSITY_N + 2, allowPrivate: [fixtures.host], args: ['--spares', '1'] });
+  const d = await oneNode(fixtures);
   await d.request('POST', '/browser/content', { json: { url: `${fixtures.url}/echo` } });
   const url = `${fixtures.url}/boxes.html`;
   const held = [];
@@ -272,7 +280,7 @@ async function density(fixtures) {
 }
 
 async function active(fixtures) {
-  const d = await H.startDaemon({ browsers: ACTIVE_MAX + 2, allowPrivate: [fixtures.host], args: ['--spares', '1'] });
+  const d = await oneNode(fixtures);
   const url = `${fixtures.url}/boxes.html`;
   const loops = [];
   let stop = false;

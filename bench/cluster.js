@@ -165,6 +165,7 @@ async function acquireLatency(c) {
   const N = 15;
   for (let i = 0; i < N + 2; i++) {
     for (const [name, port] of [['haproxy', lb.port], ['direct', direct.port]]) {
+      for (const n of c.nodes) await waitSpares(n.port, 2);
       const t0 = now();
       const r = await H.httpRequest(port, 'POST', '/browser/acquire', { json: { keep_alive: 10000 }, token: c.token, timeout: 60000 });
       const ms = now() - t0;
@@ -230,6 +231,16 @@ async function wsLatency(c) {
   }
 }
 
+// Until the node on `port` has `n` warm spares (GET /metrics from loopback),
+// so that a timed acquire measures the acquire, not a spare's launch.
+async function waitSpares(port, n = 1) {
+  await H.pollUntil(async () => {
+    const r = await H.httpRequest(port, 'GET', '/metrics', { timeout: 5000 });
+    const m = /^ppod_browser_spares (\d+)/m.exec(r.body.toString());
+    return m && Number(m[1]) >= n;
+  }, { timeout: 60000, interval: 100, what: `${n} spare(s) on port ${port}` });
+}
+
 // One session: acquired, connected, a page loaded; returns {id, browser, page}.
 async function openSession(d, url) {
   const r = await d.request('POST', '/browser/acquire', { json: { keep_alive: 300000 }, timeout: 120000 });
@@ -288,6 +299,7 @@ async function active(fixtures) {
   const probe = async (n = 5) => {
     const lat = [];
     for (let i = 0; i < n; i++) {
+      await waitSpares(d.port, 2);
       const t0 = now();
       const s = await openSession(d, url);
       lat.push(now() - t0);

@@ -50,8 +50,11 @@ stop() {
   rm -rf "$dir"
 }
 
+# A port the kernel says is free now (python3 when there is one), else a
+# random one; start() retries when it was taken meanwhile.
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+    echo $((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
 }
 
 start() {
@@ -74,7 +77,7 @@ start() {
     fi
     tries=$((tries + 1))
     # Another process may have taken the port between our probe and the bind.
-    [ $tries -lt 5 ] && grep -q "in use" "$dir/log" 2>/dev/null || { cat "$dir/log" >&2; die "postgres did not start"; }
+    [ $tries -lt 10 ] && grep -q "in use" "$dir/log" 2>/dev/null || { cat "$dir/log" >&2; die "postgres did not start"; }
   done
   as_owner "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U "$owner" -d postgres \
     -c "CREATE ROLE ppod LOGIN CREATEDB" -c "CREATE DATABASE ppod OWNER ppod" >/dev/null ||

@@ -141,9 +141,9 @@ static void test_set_node(void) {
   ASSERT_EQ(open, 1);
   char uid[32];
   snprintf(uid, sizeof(uid), "%lld", (long long)u);
-  ASSERT_EQ(q_int(s, "SELECT COUNT(*) FROM usage WHERE node = 'ab12' AND id = CAST(?1 AS BIGINT)",
-                  uid),
-            1);
+  ASSERT_EQ(
+      q_int(s, "SELECT COUNT(*) FROM usage WHERE node = 'ab12' AND id = CAST(?1 AS BIGINT)", uid),
+      1);
   ASSERT_EQ(pb_session_close_record(s, id2, 3000, "Closed", "bye"), 0);
   ASSERT_EQ(pb_session_node(s, id2, tag, &open, reason), 0);
   ASSERT_EQ(open, 0);
@@ -257,7 +257,7 @@ static void test_node_lost(void) {
   ASSERT_EQ(q_int(s0, "SELECT status FROM usage WHERE id = CAST(?1 AS BIGINT)", buf), 0);
   snprintf(buf, sizeof(buf), "%lld", (long long)u1b);
   ASSERT_EQ(q_int(s0, "SELECT ms FROM usage WHERE id = CAST(?1 AS BIGINT)", buf), 0);
-  ASSERT_EQ(pb_usage_heartbeat(s2, u2, 6000), 0); /* b2b2's row lives on */
+  ASSERT_EQ(pb_usage_heartbeat(s2, u2, 6000), 0);        /* b2b2's row lives on */
   ASSERT_EQ(pb_usage_end(s1, u1, 9000, 200), PB_EEXIST); /* a late end bills nothing */
   ASSERT_EQ(pb_store_account_balance(s0, a, &bal, &metered), 0);
   ASSERT_EQ(bal, 100000 - 300 - 500);

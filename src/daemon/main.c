@@ -724,6 +724,15 @@ static int serve(config *c) {
   char tok[PB_TOKEN_MAX] = "";
   if (local_token(st, c->data_dir, tok, sizeof(tok)))
     PB_WARN("could not prepare the local account's token");
+  /* The contexts' dir before any browser starts: refused, nothing ran. */
+  {
+    char why[PATH_MAX + 128];
+    if (pb_contexts_open_dir(st, c->data_dir, c->contexts_dir, &contexts, why,
+                             sizeof(why))) {
+      fprintf(stderr, "ppod-browserd: contexts dir refused: %s\n", why);
+      goto out;
+    }
+  }
 
   if (pb_egress_new(&eg))
     goto out;
@@ -843,14 +852,6 @@ static int serve(config *c) {
   snprintf(rec_dir, sizeof(rec_dir), "%s/recordings", c->data_dir);
   if (pb_rec_store_open(rec_dir, &recordings))
     goto out;
-  {
-    char why[PATH_MAX + 128];
-    if (pb_contexts_open_dir(st, c->data_dir, c->contexts_dir, &contexts, why,
-                             sizeof(why))) {
-      fprintf(stderr, "ppod-browserd: contexts dir refused: %s\n", why);
-      goto out;
-    }
-  }
   pb_sessions_opts sso = {.contexts = contexts,
                           .pool = pool,
                           .store = st,

@@ -892,6 +892,7 @@ static int serve(config *c) {
   pb_crawler_opts cro = {.env = &env,
                          .jobs = jobs,
                          .data_dir = c->data_dir,
+                         .store_spec = pb_store_db_spec(st),
                          .share = c->crawl_share ? c->crawl_share
                                                  : (c->concurrency + 1) / 2,
                          .per_host = c->crawl_per_host,
@@ -912,6 +913,7 @@ static int serve(config *c) {
                        .metrics_token = c->metrics_token,
                        .login = &c->login};
   c->login.data_dir = c->data_dir;
+  c->login.store_spec = pb_store_db_spec(st);
   if (pb_server_create(&so, &srv))
     goto out;
 

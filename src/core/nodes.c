@@ -72,8 +72,8 @@ static int valid_tag(const char *t) {
 
 /* ---- SQL helpers (db_mu held) ---- */
 
-static int exec1(pb_db *db, const char *sql, const char *t1, const char *t2, int64_t i3,
-                 int64_t i4, int64_t *changes) {
+static int exec1(pb_db *db, const char *sql, const char *t1, const char *t2, int64_t i3, int64_t i4,
+                 int64_t *changes) {
   pb_db_stmt *st = NULL;
   int rc = pb_db_prepare(db, sql, &st);
   if (rc) return rc;
@@ -90,8 +90,8 @@ static int exec1(pb_db *db, const char *sql, const char *t1, const char *t2, int
 
 /* Marks tag lost when it is still up/draining with a heartbeat older than
  * cutoff: *claimed 1 when this call made the transition. */
-static int claim_lost(pb_nodes *n, const char *tag, int64_t cutoff, int64_t now,
-                      int64_t *hb_out, int *claimed) {
+static int claim_lost(pb_nodes *n, const char *tag, int64_t cutoff, int64_t now, int64_t *hb_out,
+                      int *claimed) {
   *claimed = 0;
   int rc = pb_db_begin(n->db);
   if (rc) return rc;
@@ -131,8 +131,7 @@ static int claim_lost(pb_nodes *n, const char *tag, int64_t cutoff, int64_t now,
 }
 
 static void node_lost(pb_nodes *n, const char *tag, int64_t hb, int64_t now) {
-  PB_WARN("nodes: node %s declared lost (last heartbeat %lld ms ago)", tag,
-          (long long)(now - hb));
+  PB_WARN("nodes: node %s declared lost (last heartbeat %lld ms ago)", tag, (long long)(now - hb));
   if (n->cfg.on_node_lost) n->cfg.on_node_lost(n->cfg.data, tag, hb, now);
 }
 
@@ -287,8 +286,7 @@ int pb_nodes_open(const char *db_spec, const pb_nodes_config *cfg, pb_nodes **ou
     pb_nodes_free(n);
     return rc;
   }
-  PB_INFO("nodes: registered %s as %s (%s, capacity %d)", n->name, n->tag, n->url,
-          n->cfg.capacity);
+  PB_INFO("nodes: registered %s as %s (%s, capacity %d)", n->name, n->tag, n->url, n->cfg.capacity);
   *out = n;
   return 0;
 }
@@ -432,11 +430,17 @@ void pb_nodes_free(pb_nodes *n) {
 
 /* ---- the snapshot (any thread, no I/O) ---- */
 
-int pb_nodes_clustered(const pb_nodes *n) { return n != NULL; }
+int pb_nodes_clustered(const pb_nodes *n) {
+  return n != NULL;
+}
 
-const char *pb_nodes_self_tag(const pb_nodes *n) { return n ? n->tag : ""; }
+const char *pb_nodes_self_tag(const pb_nodes *n) {
+  return n ? n->tag : "";
+}
 
-const char *pb_nodes_key(const pb_nodes *n) { return n ? n->key : NULL; }
+const char *pb_nodes_key(const pb_nodes *n) {
+  return n ? n->key : NULL;
+}
 
 int pb_nodes_self_lost(const pb_nodes *n) {
   if (!n) return 0;
@@ -494,7 +498,8 @@ int pb_nodes_place(pb_nodes *n, pb_node_route *out) {
   pthread_mutex_lock(&n->mu);
   int64_t cutoff = now - n->cfg.timeout_ms;
   /* This node first: it wins ties. A draining node takes no one. */
-  int64_t best = n->draining || n->self_lost ? INT64_MIN : (int64_t)n->cfg.capacity - n->self_sessions;
+  int64_t best =
+      n->draining || n->self_lost ? INT64_MIN : (int64_t)n->cfg.capacity - n->self_sessions;
   const node_row *pick = NULL;
   for (int i = 0; i < n->n_rows; i++) {
     const node_row *r = &n->rows[i];
@@ -522,8 +527,8 @@ int pb_nodes_session_owner(pb_nodes *n, const char *session_id, int64_t *account
   if (!n || !session_id) return PB_EINVAL;
   pthread_mutex_lock(&n->db_mu);
   pb_db_stmt *st = NULL;
-  int rc = pb_db_prepare(n->db,
-                         "SELECT account_id, end_ms IS NULL FROM sessions WHERE id = ?1", &st);
+  int rc =
+      pb_db_prepare(n->db, "SELECT account_id, end_ms IS NULL FROM sessions WHERE id = ?1", &st);
   if (!rc) {
     pb_db_bind_text(st, 1, session_id, -1);
     int s = pb_db_step(st);

@@ -108,8 +108,7 @@ int pb_nodes_self_lost(const pb_nodes *n);
 
 /* The account that owns session id in the history (sessions rows), and the
  * node that held it: 0 with *account_id; PB_ENOTFOUND; PB_ESTORE. */
-int pb_nodes_session_owner(pb_nodes *n, const char *session_id, int64_t *account_id,
-                           int *open);
+int pb_nodes_session_owner(pb_nodes *n, const char *session_id, int64_t *account_id, int *open);
 /* One of an account's open sessions, on any node. */
 typedef struct {
   char id[80];

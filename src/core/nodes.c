@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,6 +53,8 @@ struct pb_nodes {
   int self_sessions;
   int draining;
   int self_lost;
+  volatile sig_atomic_t drain_asked; /* pb_nodes_request_drain */
+  int drain_written;
 
   pthread_mutex_t stop_mu;
   pthread_cond_t stop_cv;
@@ -291,8 +294,14 @@ int pb_nodes_open(const char *db_spec, const pb_nodes_config *cfg, pb_nodes **ou
   return 0;
 }
 
+static int set_state(pb_nodes *n, const char *state, int ended);
+
 /* One beat: our row, the snapshot, the sweep. */
 static void beat(pb_nodes *n) {
+  if (n->drain_asked && !n->drain_written) {
+    n->drain_written = 1;
+    pb_nodes_drain(n);
+  }
   int64_t now = pb_wall_ms();
   int live = n->cfg.live_sessions ? n->cfg.live_sessions(n->cfg.data) : 0;
   pthread_mutex_lock(&n->db_mu);
@@ -394,6 +403,10 @@ int pb_nodes_drain(pb_nodes *n) {
   int rc = set_state(n, "draining", 0);
   if (!rc) PB_INFO("nodes: %s draining", n->tag);
   return rc;
+}
+
+void pb_nodes_request_drain(pb_nodes *n) {
+  if (n) n->drain_asked = 1;
 }
 
 void pb_nodes_stop(pb_nodes *n) {

@@ -26,8 +26,7 @@
 
 /* 1 when the request came from another node of the cluster (its key). */
 static int from_peer(pb_server *s, struct lws *wsi) {
-  if (!wsi || lws_hdr_custom_length(wsi, PEER_VIA_HDR, (int)strlen(PEER_VIA_HDR)) <= 0)
-    return 0;
+  if (!wsi || lws_hdr_custom_length(wsi, PEER_VIA_HDR, (int)strlen(PEER_VIA_HDR)) <= 0) return 0;
   char key[PB_NODES_KEY_MAX + 1];
   int k = lws_hdr_custom_copy(wsi, key, sizeof(key), PEER_KEY_HDR, (int)strlen(PEER_KEY_HDR));
   int ok = k > 0 && pb_nodes_key_ok(s->o.nodes, key);

@@ -30,6 +30,10 @@ typedef struct {
    * loopback peers only, and never names browser pids. */
   const char *metrics_token;
   const pb_login_opts *login; /* sign-in by email (borrowed); NULL: off */
+  /* Cluster mode: this node and the others (core/nodes.h), borrowed; an
+   * id of another node's is forwarded or answered 410 (http/cluster.c).
+   * NULL: one node. */
+  struct pb_nodes *nodes;
 } pb_server_opts;
 
 int pb_server_create(const pb_server_opts *o, pb_server **out);

@@ -589,7 +589,8 @@ int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t kee
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->trace_mu, NULL);
   pthread_cond_init(&s->idle, NULL);
-  hex_random(s->id, PB_SESSION_ID_LEN / 2);
+  /* Starts with the node tag in cluster mode (pb.h): 112 random bits. */
+  if (pb_random_id_hex(s->id, PB_SESSION_ID_LEN / 2)) abort();
 
   /* Reserve the slot first so two acquisitions cannot both pass the limit. */
   pthread_mutex_lock(&ss->mu);
@@ -760,6 +761,30 @@ int pb_sessions_release(pb_sessions *ss, const char *id, int64_t account_id, con
   pthread_mutex_unlock(&found->mu);
   pb_session_unref(found);
   return 0;
+}
+
+int pb_sessions_end_all(pb_sessions *ss, const char *reason, const char *reason_text) {
+  if (!ss) return 0;
+  int n = 0;
+  pthread_mutex_lock(&ss->mu);
+  for (pb_session *s = ss->live, *next; s; s = next) {
+    next = s->next; /* end_locked moves s to the ending list */
+    if (s->ended == 0) {
+      end_locked(ss, s, 1011, reason, reason_text);
+      n++;
+    }
+  }
+  pthread_mutex_unlock(&ss->mu);
+  return n;
+}
+
+int pb_sessions_live_total(pb_sessions *ss) {
+  if (!ss) return 0;
+  int n = 0;
+  pthread_mutex_lock(&ss->mu);
+  for (pb_session *s = ss->live; s; s = s->next) n += s->ended == 0;
+  pthread_mutex_unlock(&ss->mu);
+  return n;
 }
 
 int pb_sessions_list(pb_sessions *ss, int64_t account_id, pb_session_info **out, size_t *n) {

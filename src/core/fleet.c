@@ -9,6 +9,7 @@
 #include "common/pb.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

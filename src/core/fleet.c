@@ -483,10 +483,10 @@ int pb_fleet_open_session(pb_fleet *f, const char *session_id, int64_t account_i
   return rc;
 }
 
-void pb_fleet_release_node(pb_fleet *f) {
-  if (!f || !f->has_tag) return;
+void pb_fleet_free_node(pb_fleet *f, const char *tag) {
+  if (!f || (!tag && !f->has_tag)) return;
   pthread_mutex_lock(&f->mu);
   pb_db *db = conn(f);
-  if (db && pb_fleet_node_lost(db, f->tag, NULL)) after_failure(f);
+  if (db && pb_fleet_node_lost(db, tag ? tag : f->tag, NULL)) after_failure(f);
   pthread_mutex_unlock(&f->mu);
 }

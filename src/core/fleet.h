@@ -120,7 +120,8 @@ pb_code pb_fleet_admit_acquire(pb_fleet *f, int64_t account_id, const pb_limits 
 /* pb_fleet_session_open with the fleet's node tag, serialised. */
 int pb_fleet_open_session(pb_fleet *f, const char *session_id, int64_t account_id,
                           int64_t start_ms, int max);
-/* Frees the units this node holds (at a clean stop). */
-void pb_fleet_release_node(pb_fleet *f);
+/* Frees the units node tag holds (NULL: this node's, at a clean stop;
+ * another's: it was declared lost, r-nodes' on_node_lost). */
+void pb_fleet_free_node(pb_fleet *f, const char *tag);
 
 #endif

@@ -30,6 +30,10 @@ typedef struct {
    * loopback peers only, and never names browser pids. */
   const char *metrics_token;
   const pb_login_opts *login; /* sign-in by email (borrowed); NULL: off */
+  /* Cluster mode: the account limits held across nodes (core/fleet.h),
+   * checked on job threads after local admission; borrowed; NULL: one node,
+   * local admission only. */
+  struct pb_fleet *fleet;
 } pb_server_opts;
 
 int pb_server_create(const pb_server_opts *o, pb_server **out);

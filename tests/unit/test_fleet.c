@@ -302,7 +302,7 @@ static void test_verdicts(void) {
   /* The node's units go at a clean stop. */
   l.browser_ms_per_day = 0;
   ASSERT_EQ(pb_fleet_admit_action(f, acct, &l, 1, 1, &s1, &v), PB_CODE_NONE);
-  pb_fleet_release_node(f);
+  pb_fleet_free_node(f, NULL);
   ASSERT_EQ(pb_fleet_slot_count(db, acct, "action", &n), 0);
   ASSERT_EQ(n, 0);
   pb_db_close(db);

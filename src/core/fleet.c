@@ -45,28 +45,34 @@ static int one_int(pb_db_stmt *st, int64_t *out) {
 
 /* ---- buckets ---- */
 
-/* The bucket's level at now in milli-tokens, from its row (have 0: none,
- * full). A clock behind the row refills nothing. */
-static int64_t level(int have, int64_t tokens, int64_t at_ms, int64_t now_ms, int64_t rate,
-                     int64_t burst) {
+/* A bucket's state: tokens (milli) at at_ms. Refilled to now: the whole
+ * milli-tokens gained are added and at_ms moves only over the ms they paid
+ * for (the remainder carries to the next refill), so nothing is lost to
+ * integer division. A clock behind the row's refills nothing and never
+ * moves the row back. */
+typedef struct {
+  int64_t tokens, at_ms;
+} level_t;
+
+static level_t refill(int have, level_t b, int64_t now_ms, int64_t rate, int64_t burst) {
   int64_t cap = burst * MILLI;
-  if (!have) return cap;
-  if (tokens < 0) tokens = 0;
-  if (tokens >= cap) return cap;
-  if (now_ms <= at_ms) return tokens;
-  int64_t elapsed = now_ms - at_ms;
+  if (!have) return (level_t){cap, now_ms};
+  if (b.tokens < 0) b.tokens = 0;
+  if (b.tokens >= cap) return (level_t){cap, now_ms > b.at_ms ? now_ms : b.at_ms};
+  if (now_ms <= b.at_ms) return b;
+  int64_t elapsed = now_ms - b.at_ms;
   /* ms to fill up: past them the level is the cap (and elapsed * rate below
    * them stays under cap * 60000, far from overflow). */
-  int64_t fill_ms = ((cap - tokens) * MS_PER_MIN + rate - 1) / rate;
-  if (elapsed >= fill_ms) return cap;
-  int64_t t = tokens + elapsed * rate / MS_PER_MIN;
-  return t < cap ? t : cap;
+  int64_t fill_ms = ((cap - b.tokens) * MS_PER_MIN + rate - 1) / rate;
+  if (elapsed >= fill_ms) return (level_t){cap, now_ms};
+  int64_t gained = elapsed * rate; /* milli-tokens * 60000 */
+  return (level_t){b.tokens + gained / MS_PER_MIN, now_ms - (gained % MS_PER_MIN) / rate};
 }
 
-/* ms until level t reaches one token (>= 1), 0 when it has. */
-static int64_t wait_for_token(int64_t t, int64_t rate) {
-  if (t >= MILLI) return 0;
-  int64_t ms = ((MILLI - t) * MS_PER_MIN + rate - 1) / rate;
+/* ms from now until b holds one token (>= 1), 0 when it does. */
+static int64_t wait_for_token(level_t b, int64_t now_ms, int64_t rate) {
+  if (b.tokens >= MILLI) return 0;
+  int64_t ms = ((MILLI - b.tokens) * MS_PER_MIN + rate - 1) / rate + b.at_ms - now_ms;
   return ms < 1 ? 1 : ms;
 }
 
@@ -82,17 +88,17 @@ static int take_locked(pb_db *db, int64_t account_id, const char *bucket, int64_
   pb_db_bind_int64(st, 1, account_id);
   pb_db_bind_text(st, 2, bucket, -1);
   int have = 0;
-  int64_t tokens = 0, at = 0;
+  level_t b = {0, 0};
   rc = pb_db_step(st);
   if (rc == PB_DB_ROW) {
     have = 1;
-    tokens = pb_db_column_int64(st, 0);
-    at = pb_db_column_int64(st, 1);
+    b.tokens = pb_db_column_int64(st, 0);
+    b.at_ms = pb_db_column_int64(st, 1);
   }
   pb_db_finalize(st);
   if (rc < 0) return rc;
-  int64_t t = level(have, tokens, at, now_ms, rate, burst);
-  int64_t wait = wait_for_token(t, rate);
+  b = refill(have, b, now_ms, rate, burst);
+  int64_t wait = wait_for_token(b, now_ms, rate);
   if (retry_after_ms) *retry_after_ms = wait;
   if (wait) return 0;
   rc = prep(db,
@@ -103,8 +109,8 @@ static int take_locked(pb_db *db, int64_t account_id, const char *bucket, int64_
   if (rc) return rc;
   pb_db_bind_int64(st, 1, account_id);
   pb_db_bind_text(st, 2, bucket, -1);
-  pb_db_bind_int64(st, 3, t - MILLI);
-  pb_db_bind_int64(st, 4, have && at > now_ms ? at : now_ms);
+  pb_db_bind_int64(st, 3, b.tokens - MILLI);
+  pb_db_bind_int64(st, 4, b.at_ms);
   rc = run(st);
   pb_db_finalize(st);
   return rc ? rc : 1;
@@ -244,8 +250,7 @@ int pb_fleet_used_today(pb_db *db, int64_t account_id, int64_t day_start_ms, int
 int pb_fleet_session_count(pb_db *db, int64_t account_id, int64_t *n) {
   if (!db || !n) return PB_EINVAL;
   pb_db_stmt *st = NULL;
-  int rc =
-      prep(db, "SELECT COUNT(*) FROM sessions WHERE account_id = ?1 AND end_ms IS NULL", &st);
+  int rc = prep(db, "SELECT COUNT(*) FROM sessions WHERE account_id = ?1 AND end_ms IS NULL", &st);
   if (rc) return rc;
   pb_db_bind_int64(st, 1, account_id);
   rc = one_int(st, n);
@@ -253,8 +258,8 @@ int pb_fleet_session_count(pb_db *db, int64_t account_id, int64_t *n) {
   return rc;
 }
 
-int pb_fleet_session_open(pb_db *db, const char *session_id, int64_t account_id,
-                          int64_t start_ms, const char *node_tag, int max) {
+int pb_fleet_session_open(pb_db *db, const char *session_id, int64_t account_id, int64_t start_ms,
+                          const char *node_tag, int max) {
   if (!db || !session_id || !*session_id || start_ms < 0) return PB_EINVAL;
   int rc = pb_db_begin(db);
   if (rc) return rc;
@@ -325,8 +330,12 @@ void pb_fleet_close(pb_fleet *f) {
   free(f);
 }
 
+/* The node's tag: the one given at open, else the process's (pb_node_tag,
+ * set when the node registered, maybe after the fleet opened). */
 static const char *tag_of(const pb_fleet *f) {
-  return f->has_tag ? f->tag : NULL;
+  if (f->has_tag) return f->tag;
+  const char *t = pb_node_tag();
+  return t && *t ? t : NULL;
 }
 
 /* The connection, under f->mu; reopened after the server was lost. */
@@ -453,9 +462,8 @@ pb_code pb_fleet_admit_acquire(pb_fleet *f, int64_t account_id, const pb_limits 
     return pb_admit_refuse(v, PB_ADMIT_REFUSE_SESSIONS, l, 0, 0);
   }
   if (!rc)
-    rc = pb_fleet_take(db, account_id, "acquisitions",
-                       (int64_t)l->acquisitions_per_minute * MILLI, l->acquisitions_per_minute,
-                       pb_wall_ms(), &wait);
+    rc = pb_fleet_take(db, account_id, "acquisitions", (int64_t)l->acquisitions_per_minute * MILLI,
+                       l->acquisitions_per_minute, pb_wall_ms(), &wait);
   if (rc == 0) {
     pthread_mutex_unlock(&f->mu);
     return pb_admit_refuse(v, PB_ADMIT_REFUSE_ACQUIRE_RATE, l, wait, 0);
@@ -469,12 +477,12 @@ pb_code pb_fleet_admit_acquire(pb_fleet *f, int64_t account_id, const pb_limits 
   return v->code;
 }
 
-int pb_fleet_open_session(pb_fleet *f, const char *session_id, int64_t account_id,
-                          int64_t start_ms, int max) {
+int pb_fleet_open_session(pb_fleet *f, const char *session_id, int64_t account_id, int64_t start_ms,
+                          int max) {
   pthread_mutex_lock(&f->mu);
   pb_db *db = conn(f);
-  int rc = db ? pb_fleet_session_open(db, session_id, account_id, start_ms, tag_of(f), max)
-              : PB_ESTORE;
+  int rc =
+      db ? pb_fleet_session_open(db, session_id, account_id, start_ms, tag_of(f), max) : PB_ESTORE;
   if (rc && rc != PB_EBUSY && db) {
     PB_ERR("fleet: session %s not opened: %s", session_id, pb_db_errmsg(db));
     after_failure(f);
@@ -484,9 +492,11 @@ int pb_fleet_open_session(pb_fleet *f, const char *session_id, int64_t account_i
 }
 
 void pb_fleet_free_node(pb_fleet *f, const char *tag) {
-  if (!f || (!tag && !f->has_tag)) return;
+  if (!f) return;
+  if (!tag) tag = tag_of(f);
+  if (!tag) return;
   pthread_mutex_lock(&f->mu);
   pb_db *db = conn(f);
-  if (db && pb_fleet_node_lost(db, tag ? tag : f->tag, NULL)) after_failure(f);
+  if (db && pb_fleet_node_lost(db, tag, NULL)) after_failure(f);
   pthread_mutex_unlock(&f->mu);
 }

@@ -31,19 +31,19 @@
 #include <stdint.h>
 
 /* Migration 11 (SQLite dialect; the store's list in core/store.c holds it). */
-#define PB_FLEET_MIGRATION                                          \
-  "CREATE TABLE fleet_buckets ("                                    \
-  "  account_id INTEGER NOT NULL,"                                  \
-  "  name TEXT NOT NULL,"                                           \
-  "  tokens_milli INTEGER NOT NULL,"                                \
-  "  at_ms INTEGER NOT NULL,"                                       \
-  "  PRIMARY KEY (account_id, name));"                              \
-  "CREATE TABLE fleet_slots ("                                      \
-  "  id INTEGER PRIMARY KEY,"                                       \
-  "  account_id INTEGER NOT NULL,"                                  \
-  "  kind TEXT NOT NULL,"                                           \
-  "  node TEXT,"                                                    \
-  "  started_ms INTEGER NOT NULL);"                                 \
+#define PB_FLEET_MIGRATION                                             \
+  "CREATE TABLE fleet_buckets ("                                       \
+  "  account_id INTEGER NOT NULL,"                                     \
+  "  name TEXT NOT NULL,"                                              \
+  "  tokens_milli INTEGER NOT NULL,"                                   \
+  "  at_ms INTEGER NOT NULL,"                                          \
+  "  PRIMARY KEY (account_id, name));"                                 \
+  "CREATE TABLE fleet_slots ("                                         \
+  "  id INTEGER PRIMARY KEY,"                                          \
+  "  account_id INTEGER NOT NULL,"                                     \
+  "  kind TEXT NOT NULL,"                                              \
+  "  node TEXT,"                                                       \
+  "  started_ms INTEGER NOT NULL);"                                    \
   "CREATE INDEX fleet_slots_account ON fleet_slots(account_id, kind);" \
   "CREATE INDEX fleet_slots_node ON fleet_slots(node);"
 
@@ -86,15 +86,16 @@ int pb_fleet_session_count(pb_db *db, int64_t account_id, int64_t *n);
  * has max open rows across nodes: the count and the INSERT in one locked
  * transaction, so two nodes can never both open the (max)th. 0; PB_EBUSY
  * at max; PB_EEXIST (id taken), PB_ENOTFOUND (no account), PB_ESTORE. */
-int pb_fleet_session_open(pb_db *db, const char *session_id, int64_t account_id,
-                          int64_t start_ms, const char *node_tag, int max);
+int pb_fleet_session_open(pb_db *db, const char *session_id, int64_t account_id, int64_t start_ms,
+                          const char *node_tag, int max);
 
 /* ---- for a daemon's job threads ---- */
 
 typedef struct pb_fleet pb_fleet;
 
 /* Opens a connection of its own to spec (core/db.h; a PostgreSQL URL in
- * cluster mode) for node node_tag (copied; NULL: untagged). PB_ESTORE. */
+ * cluster mode) for node node_tag (copied; NULL: the process's tag,
+ * pb_node_tag, when one is set by then). PB_ESTORE. */
 int pb_fleet_open(const char *spec, const char *node_tag, pb_fleet **out);
 /* NULL is a no-op. */
 void pb_fleet_close(pb_fleet *f);
@@ -118,8 +119,8 @@ void pb_fleet_action_done(pb_fleet *f, int64_t slot_id);
 pb_code pb_fleet_admit_acquire(pb_fleet *f, int64_t account_id, const pb_limits *l,
                                pb_admit_verdict *v);
 /* pb_fleet_session_open with the fleet's node tag, serialised. */
-int pb_fleet_open_session(pb_fleet *f, const char *session_id, int64_t account_id,
-                          int64_t start_ms, int max);
+int pb_fleet_open_session(pb_fleet *f, const char *session_id, int64_t account_id, int64_t start_ms,
+                          int max);
 /* Frees the units node tag holds (NULL: this node's, at a clean stop;
  * another's: it was declared lost, r-nodes' on_node_lost). */
 void pb_fleet_free_node(pb_fleet *f, const char *tag);

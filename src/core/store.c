@@ -15,6 +15,7 @@
 #include "common/pb.h"
 #include "core/credits.h"
 #include "core/db.h"
+#include "core/fleet.h" /* its migration */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -185,6 +186,25 @@ static const char *const migrations[] = {
     "  at_ms INTEGER NOT NULL,"
     "  note TEXT);"
     "CREATE INDEX credits_account ON credits(account_id);",
+    /* 10: nodes (core/nodes.h) -- r-store's entry; the contract's exact text
+     * here until its branch is merged. */
+    "CREATE TABLE nodes ("
+    "  tag TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  capacity INTEGER NOT NULL,"
+    "  sessions INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL,"
+    "  started_ms INTEGER NOT NULL,"
+    "  heartbeat_ms INTEGER NOT NULL,"
+    "  ended_ms INTEGER);"
+    "ALTER TABLE usage ADD COLUMN node TEXT;"
+    "ALTER TABLE sessions ADD COLUMN node TEXT;"
+    "CREATE INDEX usage_node_open ON usage(node) WHERE end_ms IS NULL;"
+    "CREATE INDEX sessions_node_open ON sessions(node) WHERE end_ms IS NULL;",
+    /* 11: fleet-wide account limits (core/fleet.h): rate buckets and
+     * concurrency slots shared by the nodes of a cluster. */
+    PB_FLEET_MIGRATION,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

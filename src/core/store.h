@@ -13,6 +13,11 @@ typedef struct pb_store pb_store;
 int pb_store_open(const char *data_dir, pb_store **out);
 /* Closes the database. NULL is a no-op. */
 void pb_store_close(pb_store *s);
+/* (r-fleet's copy of r-store's contract, until its store.h is merged.)
+ * pb_store_open on spec: a PostgreSQL URL, else SQLite under data_dir. */
+int pb_store_open_spec(const char *spec_or_null, const char *data_dir, pb_store **out);
+/* The spec the store opened: the SQLite file path or the PostgreSQL URL. */
+const char *pb_store_db_spec(pb_store *s);
 
 typedef struct {
   int64_t id;

@@ -1,14 +1,15 @@
 /* The store: accounts, tokens, per-account limits, session history and the
- * usage ledger in one SQLite database (data_dir/ppod.db). SQLite stays inside
- * this file.
+ * usage ledger, in one SQLite database (data_dir/ppod.db) or in PostgreSQL
+ * (--store postgres://..., several nodes sharing it). SQL goes through
+ * core/db.h only, written once in the subset both engines read.
  *
- * Durability: WAL with synchronous=FULL, so a committed usage row survives a
- * power cut, not just a process crash (NORMAL may lose the last commits).
- * Concurrency: one connection per pb_store, opened NOMUTEX and guarded by our
- * own mutex held for the whole of each call, so the cached prepared statements
- * and multi-step operations never interleave. Other processes (the admin
- * subcommands next to a running daemon) are handled by SQLite's file locks
- * plus busy_timeout. */
+ * Durability: SQLite in WAL with synchronous=FULL, so a committed usage row
+ * survives a power cut, not just a process crash (NORMAL may lose the last
+ * commits); PostgreSQL's own. Concurrency: one connection per pb_store,
+ * guarded by our own mutex held for the whole of each call, so the cached
+ * prepared statements and multi-step operations never interleave. Other
+ * processes and nodes: every write transaction is pb_db_begin (BEGIN
+ * IMMEDIATE on SQLite, the fleet-wide advisory write lock on PostgreSQL). */
 #include "core/store.h"
 
 #include "common/hash.h"
@@ -31,7 +32,6 @@
 #include <unistd.h>
 
 #define DB_NAME "ppod.db"
-#define BUSY_TIMEOUT_MS 5000
 #define TOKEN_PREFIX "pp_sess_" /* what pb_token_create makes */
 #define TOKEN_PREFIX_OLD "ppod_"  /* made before pp_sess_; still accepted */
 #define TOKEN_PREFIX_KEEP 7       /* characters kept after the prefix */
@@ -186,8 +186,9 @@ static const char *const migrations[] = {
     "  at_ms INTEGER NOT NULL,"
     "  note TEXT);"
     "CREATE INDEX credits_account ON credits(account_id);",
-    /* 10: nodes (core/nodes.h) -- r-store's entry; the contract's exact text
-     * here until its branch is merged. */
+    /* 10: the cluster's nodes (core/nodes.c), one row per incarnation, and
+     * on each ledger and history row the node that holds it, so a node's
+     * death closes its rows and only its rows. */
     "CREATE TABLE nodes ("
     "  tag TEXT PRIMARY KEY,"
     "  name TEXT NOT NULL,"
@@ -440,39 +441,16 @@ static int mkdir_p(const char *path) {
   return 0;
 }
 
-/* Creates the database file 0600 before SQLite does (it would use 0644 minus
- * the umask), and tightens an existing one. SQLite gives the -wal and -shm
- * files the database file's mode. */
-static int precreate_db(const char *path) {
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    PB_ERR("store: open %s: %s", path, strerror(errno));
-    return PB_EIO;
-  }
-  struct stat st;
-  int rc = 0;
-  if (fstat(fd, &st) || ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700))) {
-    PB_ERR("store: chmod %s: %s", path, strerror(errno));
-    rc = PB_EIO;
-  }
-  close(fd);
-  return rc;
-}
-
 static int exec_sql(pb_store *s, const char *sql) { return pb_db_exec(s->db, sql); }
 
-/* Runs a statement that returns one row of one column (a PRAGMA, the schema
- * version): as text into out, or as a number into *num (either may be
- * NULL). */
-static int query_one(pb_store *s, const char *sql, char *out, size_t cap, int64_t *num) {
+/* Runs a statement that returns one number (the schema version). */
+static int query_int(pb_store *s, const char *sql, int64_t *num) {
   pb_db_stmt *st = NULL;
   int rc = pb_db_prepare(s->db, sql, &st);
   if (rc == 0) rc = pb_db_step(st);
   int r = 0;
   if (rc == PB_DB_ROW) {
-    const char *t = pb_db_column_text(st, 0);
-    if (out) pb_strlcpy(out, t ? t : "", cap);
-    if (num) *num = pb_db_column_int64(st, 0);
+    *num = pb_db_column_int64(st, 0);
   } else if (rc == PB_DB_DONE) {
     PB_ERR("store: %s returned no row", sql);
     r = PB_ESTORE;
@@ -481,26 +459,6 @@ static int query_one(pb_store *s, const char *sql, char *out, size_t cap, int64_
   }
   pb_db_finalize(st);
   return r;
-}
-
-/* SQLite only: the pragmas the store's durability rests on, checked (the
- * db layer sets them; a build that ignores one is refused). */
-static int configure(pb_store *s) {
-  char v[32];
-  int rc;
-  if ((rc = query_one(s, "PRAGMA journal_mode = WAL", v, sizeof(v), NULL))) return rc;
-  if (strcmp(v, "wal")) {
-    PB_ERR("store: journal_mode is %s, not wal", v);
-    return PB_ESTORE;
-  }
-  if ((rc = exec_sql(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON"))) return rc;
-  /* A build without foreign keys ignores the pragma silently; refuse it. */
-  if ((rc = query_one(s, "PRAGMA foreign_keys", v, sizeof(v), NULL))) return rc;
-  if (strcmp(v, "1")) {
-    PB_ERR("store: SQLite lacks foreign key support");
-    return PB_ESTORE;
-  }
-  return 0;
 }
 
 /* Brings the schema to SCHEMA_VERSION in one write transaction (BEGIN
@@ -517,9 +475,9 @@ static int migrate(pb_store *s) {
     rc = pb_db_exec_ddl(s->db,
                         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
     if (!rc)
-      rc = query_one(s, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL, 0, &version);
+      rc = query_int(s, "SELECT COALESCE(MAX(version), 0) FROM schema_version", &version);
   } else {
-    rc = query_one(s, "PRAGMA user_version", NULL, 0, &version);
+    rc = query_int(s, "PRAGMA user_version", &version);
   }
   if (rc) goto rollback;
   if (version < 0 || version > SCHEMA_VERSION) {
@@ -573,12 +531,10 @@ int pb_store_open_spec(const char *spec, const char *data_dir, pb_store **out) {
   if (spec && *spec) {
     /* A PostgreSQL URL, or a SQLite file path of the caller's choosing. */
     if (pb_strlcpy(path, spec, sizeof(path)) >= sizeof(path)) return PB_ETOOBIG;
-    if (!pb_db_spec_is_postgres(spec) && (rc = precreate_db(path))) return rc;
   } else {
     if ((rc = mkdir_p(data_dir))) return rc;
     int n = snprintf(path, sizeof(path), "%s/%s", data_dir, DB_NAME);
     if (n < 0 || (size_t)n >= sizeof(path)) return PB_ETOOBIG;
-    if ((rc = precreate_db(path))) return rc;
   }
 
   pb_store *s = calloc(1, sizeof(*s));
@@ -595,7 +551,6 @@ int pb_store_open_spec(const char *spec, const char *data_dir, pb_store **out) {
   }
   if ((rc = pb_db_open(path, &s->db))) goto fail;
   s->kind = pb_db_kind_of(s->db);
-  if (s->kind == PB_DB_SQLITE && (rc = configure(s))) goto fail;
   if ((rc = migrate(s))) goto fail;
   if ((rc = prepare_all(s))) goto fail;
   *out = s;
@@ -2188,6 +2143,129 @@ int pb_account_email(pb_store *s, int64_t account_id, char *out, size_t cap) {
     }
   } else if (rc != PB_DB_DONE) {
     r = store_fail(s, rc, "account email");
+  }
+  pb_db_finalize(st);
+  unlock(s);
+  return r;
+}
+
+/* ---- Cluster nodes (migration 10) ---- */
+
+#define NODE_LOST_REASON "NodeLost"
+#define NODE_LOST_TEXT "the node holding this session stopped answering"
+
+/* A node tag: 1..7 of [0-9a-f] (nodes mint 4). */
+static int valid_tag(const char *t) {
+  size_t n = 0;
+  for (; t && t[n]; n++)
+    if (n >= 7 || !((t[n] >= '0' && t[n] <= '9') || (t[n] >= 'a' && t[n] <= 'f'))) return 0;
+  return n > 0;
+}
+
+void pb_store_set_node(pb_store *s, const char *tag) {
+  if (!s) return;
+  lock(s);
+  if (tag && *tag && valid_tag(tag))
+    pb_strlcpy(s->node, tag, sizeof(s->node));
+  else {
+    if (tag && *tag) PB_ERR("store: node tag \"%.16s\" is not 1-7 hex digits; none set", tag);
+    s->node[0] = '\0';
+  }
+  unlock(s);
+}
+
+/* Runs one write of the node_lost transaction binding the tag as ?1 and
+ * at as ?2 (when at >= 0); *changed gets the rows it changed. */
+static int node_write(pb_store *s, const char *sql, const char *tag, int64_t at, int *changed) {
+  pb_db_stmt *st = NULL;
+  int r = ctx_prepare(s, sql, &st);
+  if (!r) {
+    int rc = pb_db_bind_text(st, 1, tag, -1);
+    if (!rc && at >= 0) rc = pb_db_bind_int64(st, 2, at);
+    if (!rc) rc = pb_db_step(st);
+    if (rc != PB_DB_DONE)
+      r = store_fail(s, rc, "node lost");
+    else if (changed)
+      *changed = (int)pb_db_changes(s->db);
+  }
+  pb_db_finalize(st);
+  return r;
+}
+
+int pb_store_node_lost(pb_store *s, const char *tag, int64_t node_heartbeat_ms, int64_t now_ms,
+                       int *sessions_closed, int *usage_closed) {
+  if (sessions_closed) *sessions_closed = 0;
+  if (usage_closed) *usage_closed = 0;
+  if (!s || !valid_tag(tag) || node_heartbeat_ms < 0) return PB_EINVAL;
+  /* A heartbeat stamped by a clock that ran ahead is not billed. */
+  int64_t at = node_heartbeat_ms < now_ms ? node_heartbeat_ms : now_ms;
+  if (at < 0) at = 0;
+  int ns = 0, nu = 0;
+  lock(s);
+  int r = tx_begin(s);
+  /* Its contexts first, while its sessions are still open to name them;
+   * also those claimed by an id it minted before its history row. */
+  if (!r)
+    r = node_write(s,
+                   "UPDATE contexts SET session_id = NULL WHERE session_id IN"
+                   " (SELECT id FROM sessions WHERE node = ?1 AND end_ms IS NULL)"
+                   " OR substr(session_id, 1, length(?1)) = ?1",
+                   tag, -1, NULL);
+  if (!r)
+    r = node_write(s,
+                   "UPDATE sessions SET"
+                   " end_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms),"
+                   " CAST(?2 AS BIGINT))),"
+                   " browser_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms),"
+                   " CAST(?2 AS BIGINT))) - start_ms,"
+                   " close_reason = '" NODE_LOST_REASON "',"
+                   " close_reason_text = '" NODE_LOST_TEXT "'"
+                   " WHERE node = ?1 AND end_ms IS NULL",
+                   tag, at, &ns);
+  pb_db_stmt *sel = NULL, *upd = NULL;
+  if (!r)
+    r = ctx_prepare(s,
+                    "SELECT id FROM usage WHERE end_ms IS NULL AND price_micro IS NOT NULL"
+                    " AND node = ?1",
+                    &sel);
+  if (!r)
+    r = ctx_prepare(s,
+                    "UPDATE usage SET end_ms = COALESCE(last_heartbeat_ms, start_ms),"
+                    " ms = COALESCE(last_heartbeat_ms, start_ms) - start_ms, status = 0"
+                    " WHERE end_ms IS NULL AND node = ?1",
+                    &upd);
+  if (!r) r = usage_close_locked(s, sel, upd, tag, &nu);
+  pb_db_finalize(sel);
+  pb_db_finalize(upd);
+  r = tx_end(s, r);
+  unlock(s);
+  if (r) return r;
+  if (ns || nu)
+    PB_WARN("store: node %s lost: closed %d session(s) and %d usage row(s)", tag, ns, nu);
+  if (sessions_closed) *sessions_closed = ns;
+  if (usage_closed) *usage_closed = nu;
+  return 0;
+}
+
+int pb_session_node(pb_store *s, const char *session_id, char tag[8], int *open, char reason[32]) {
+  if (tag) tag[0] = '\0';
+  if (open) *open = 0;
+  if (reason) reason[0] = '\0';
+  if (!s || !valid_session_id(session_id)) return PB_EINVAL;
+  lock(s);
+  pb_db_stmt *st = NULL;
+  int r = ctx_prepare(s, "SELECT node, end_ms IS NULL, close_reason FROM sessions WHERE id = ?1",
+                      &st);
+  if (!r) {
+    int rc = pb_db_bind_text(st, 1, session_id, -1);
+    if (!rc) rc = pb_db_step(st);
+    if (rc == PB_DB_ROW) {
+      if (tag) col_text(st, 0, tag, 8);
+      if (open) *open = pb_db_column_int64(st, 1) != 0;
+      if (reason) col_text(st, 2, reason, 32);
+    } else {
+      r = rc == PB_DB_DONE ? PB_ENOTFOUND : store_fail(s, rc, "session node");
+    }
   }
   pb_db_finalize(st);
   unlock(s);

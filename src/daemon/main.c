@@ -3,6 +3,8 @@
  * server together and serves until SIGTERM/SIGINT. */
 #include "common/pb.h"
 #include "core/credits.h"
+#include "core/db.h"
+#include "core/fleet.h"
 #include "core/store.h"
 #include "daemon/admin.h"
 #include "daemon/reaper.h"
@@ -77,6 +79,9 @@ typedef struct {
   pb_login_opts login; /* sign-in by email (http/login.h) */
   int64_t price_micro;  /* credits per browser second (core/credits.h) */
   int64_t signup_micro; /* a signup's starting credit */
+  /* --store: a PostgreSQL URL (cluster mode: account limits held across
+   * nodes, core/fleet.h); NULL: SQLite under data_dir. */
+  const char *store_spec;
 } config;
 
 static pb_server *g_server;
@@ -169,6 +174,7 @@ static void usage(FILE *f) {
       "options (environment):\n"
       "  --listen ADDR:PORT       (PPOD_LISTEN)        default 127.0.0.1:8080\n"
       "  --data-dir DIR           (PPOD_DATA_DIR)      default ./var\n"
+      "  --store postgres://...   (PPOD_STORE)         shared store (cluster)\n"
       "  --browsers N             (PPOD_BROWSERS)      default: number of "
       "cores\n"
       "  --concurrency N          (PPOD_CONCURRENCY)   jobs at once, default 2 "
@@ -390,6 +396,8 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
   }
   if ((e = getenv("PPOD_DATA_DIR")) && *e)
     c->data_dir = e;
+  if ((e = getenv("PPOD_STORE")) && *e)
+    c->store_spec = e;
   if ((e = getenv("PPOD_BROWSERS")) &&
       int_opt("PPOD_BROWSERS", e, 1, 64, &c->browsers))
     return -1;
@@ -465,6 +473,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
     } else if (!strcmp(a, "--data-dir")) {
       TAKES_VALUE();
       c->data_dir = v;
+    } else if (!strcmp(a, "--store")) {
+      TAKES_VALUE();
+      c->store_spec = v;
     } else if (!strcmp(a, "--browsers")) {
       TAKES_VALUE();
       if (int_opt(a, v, 1, 64, &c->browsers))
@@ -690,6 +701,7 @@ static int serve(config *c) {
   pb_rec_store *recordings = NULL;
   pb_contexts *contexts = NULL;
   pb_crawler *crawler = NULL;
+  pb_fleet *fleet = NULL;
   int code = 1;
   /* First, while this process has no thread: whatever kills it, the reaper
    * removes its browsers' cgroups and profile dirs. */
@@ -701,7 +713,7 @@ static int serve(config *c) {
    * init's: the daemon reaps them and so knows when they are gone. */
   if (prctl(PR_SET_CHILD_SUBREAPER, 1))
     PB_WARN("not a child subreaper: %s", strerror(errno));
-  int rc = pb_store_open(c->data_dir, &st);
+  int rc = pb_store_open_spec(c->store_spec, c->data_dir, &st);
   if (rc) {
     fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n",
             c->data_dir, pb_strerror(rc));
@@ -709,6 +721,15 @@ static int serve(config *c) {
     return 1;
   }
   pb_store_set_credit_terms(st, c->price_micro, c->signup_micro);
+  /* Cluster mode (a PostgreSQL store): the account limits held across
+   * nodes, on a connection of their own (core/fleet.h). */
+  if (pb_db_spec_is_postgres(pb_store_db_spec(st)) &&
+      (rc = pb_fleet_open(pb_store_db_spec(st), NULL, &fleet))) {
+    fprintf(stderr, "ppod-browserd: fleet limits: %s\n", pb_strerror(rc));
+    pb_store_close(st);
+    pb_reaper_dismiss(reaper);
+    return 1;
+  }
   int closed = 0;
   if (pb_usage_close_open(st, &closed) == 0 && closed)
     PB_WARN("usage: closed %d row(s) left open by an earlier run", closed);
@@ -847,6 +868,7 @@ static int serve(config *c) {
                           .traces = traces,
                           .downloads = downloads,
                           .recordings = recordings,
+                          .fleet = fleet,
                           .max_pages = c->session_max_pages,
                           .download_max_bytes = (int64_t)c->download_max_mb
                                                 << 20};
@@ -894,7 +916,8 @@ static int serve(config *c) {
                        .drain_ms = 25000,
                        .body_timeout_ms = c->body_timeout_s * 1000,
                        .metrics_token = c->metrics_token,
-                       .login = &c->login};
+                       .login = &c->login,
+                       .fleet = fleet};
   c->login.data_dir = c->data_dir;
   if (pb_server_create(&so, &srv))
     goto out;
@@ -929,6 +952,8 @@ out:
   pb_crawler_stop(crawler); /* before the jobs: its pages run there */
   pb_jobs_stop(jobs);
   pb_sessions_stop(sessions);
+  pb_fleet_free_node(fleet, NULL); /* what this node held, if any is left */
+  pb_fleet_close(fleet);
   g_server = NULL;
   pb_server_free(srv);
   pb_trace_store_close(traces);

@@ -59,6 +59,36 @@ int64_t pb_admit_day_start(int64_t wall_ms) {
   return wall_ms - wall_ms % PB_ADMIT_DAY_MS;
 }
 
+pb_code pb_admit_refuse(pb_admit_verdict *v, pb_admit_refusal why, const pb_limits *l,
+                        int64_t wait_ms, int64_t wall_ms) {
+  memset(v, 0, sizeof(*v));
+  switch (why) {
+    case PB_ADMIT_REFUSE_QUOTA: {
+      int64_t day = pb_admit_day_start(wall_ms);
+      return refuse(v, PB_CODE_LIMIT_EXCEEDED, retry_secs(day + PB_ADMIT_DAY_MS - wall_ms),
+                    "quota", "the account used its %lld browser ms for today",
+                    (long long)l->browser_ms_per_day);
+    }
+    case PB_ADMIT_REFUSE_SESSIONS:
+      return refuse(v, PB_CODE_LIMIT_EXCEEDED, 5, "sessions",
+                    "the account already has %d live sessions (its maximum)",
+                    l->max_concurrent_sessions);
+    case PB_ADMIT_REFUSE_ACQUIRE_RATE:
+      return refuse(v, PB_CODE_RATE_LIMITED, retry_secs(wait_ms), "rate_limited",
+                    "at most %d acquisitions per minute; next in %lld ms",
+                    l->acquisitions_per_minute, (long long)wait_ms);
+    case PB_ADMIT_REFUSE_CONCURRENCY:
+      return refuse(v, PB_CODE_LIMIT_EXCEEDED, 1, "concurrency",
+                    "the account already runs %d quick actions (its maximum)",
+                    l->concurrent_quick_actions);
+    case PB_ADMIT_REFUSE_ACTION_RATE:
+      break;
+  }
+  return refuse(v, PB_CODE_RATE_LIMITED, retry_secs(wait_ms), "rate_limited",
+                "at most %d quick actions per second; next in %lld ms",
+                l->quick_actions_per_second, (long long)wait_ms);
+}
+
 /* The acquisition bucket: the per-minute limit refills evenly and is also
  * the burst. */
 static double acq_rate(const pb_limits *l) {
@@ -70,14 +100,10 @@ static pb_code admit_action(pb_admit_account *a, const pb_limits *l, int counted
                             pb_admit_verdict *v) {
   int64_t wait = 0;
   if (counted && a->actions_running >= l->concurrent_quick_actions)
-    return refuse(v, PB_CODE_LIMIT_EXCEEDED, 1, "concurrency",
-                  "the account already runs %d quick actions (its maximum)",
-                  l->concurrent_quick_actions);
+    return pb_admit_refuse(v, PB_ADMIT_REFUSE_CONCURRENCY, l, 0, 0);
   if (!pb_bucket_take(&a->actions, now, l->quick_actions_per_second, l->quick_actions_per_second,
                       &wait))
-    return refuse(v, PB_CODE_RATE_LIMITED, retry_secs(wait), "rate_limited",
-                  "at most %d quick actions per second; next in %lld ms",
-                  l->quick_actions_per_second, (long long)wait);
+    return pb_admit_refuse(v, PB_ADMIT_REFUSE_ACTION_RATE, l, wait, 0);
   if (counted) {
     a->actions_running++;
     v->counted = 1;
@@ -110,12 +136,8 @@ pb_code pb_admit_decide(pb_admit_account *a, const pb_limits *l, const pb_admit_
       break;
   }
   if (l->browser_ms_per_day > 0 && q->used_today_ms >= 0 &&
-      q->used_today_ms >= l->browser_ms_per_day) {
-    int64_t day = pb_admit_day_start(q->wall_ms);
-    return refuse(v, PB_CODE_LIMIT_EXCEEDED, retry_secs(day + PB_ADMIT_DAY_MS - q->wall_ms),
-                  "quota", "the account used its %lld browser ms for today",
-                  (long long)l->browser_ms_per_day);
-  }
+      q->used_today_ms >= l->browser_ms_per_day)
+    return pb_admit_refuse(v, PB_ADMIT_REFUSE_QUOTA, l, 0, q->wall_ms);
   if (q->cls == PB_ADMIT_ACQUIRE) {
     int64_t wait = 0;
     if (q->has_keep_alive && q->keep_alive_ms > (double)l->keep_alive_max_ms)
@@ -123,13 +145,9 @@ pb_code pb_admit_decide(pb_admit_account *a, const pb_limits *l, const pb_admit_
                     "keep_alive: at most %lld ms for this account",
                     (long long)l->keep_alive_max_ms);
     if (q->sessions >= l->max_concurrent_sessions)
-      return refuse(v, PB_CODE_LIMIT_EXCEEDED, 5, "sessions",
-                    "the account already has %d live sessions (its maximum)",
-                    l->max_concurrent_sessions);
+      return pb_admit_refuse(v, PB_ADMIT_REFUSE_SESSIONS, l, 0, 0);
     if (!pb_bucket_take(&a->acquisitions, now_ms, acq_rate(l), l->acquisitions_per_minute, &wait))
-      return refuse(v, PB_CODE_RATE_LIMITED, retry_secs(wait), "rate_limited",
-                    "at most %d acquisitions per minute; next in %lld ms",
-                    l->acquisitions_per_minute, (long long)wait);
+      return pb_admit_refuse(v, PB_ADMIT_REFUSE_ACQUIRE_RATE, l, wait, 0);
     return PB_CODE_NONE;
   }
   /* A quick action: a full disk is answered now, before any work that

@@ -108,6 +108,19 @@ typedef struct {
 pb_code pb_admit_decide(pb_admit_account *a, const pb_limits *l, const pb_admit_req *q,
                         int64_t now_ms, pb_admit_verdict *v);
 
+/* The refusals pb_admit_decide gives, for checks made elsewhere (the
+ * fleet-wide ones, core/fleet.h) to answer exactly as the local ones. */
+typedef enum {
+  PB_ADMIT_REFUSE_QUOTA,        /* the day's browser ms used; wall_ms: now */
+  PB_ADMIT_REFUSE_SESSIONS,     /* maxConcurrentSessions live */
+  PB_ADMIT_REFUSE_ACQUIRE_RATE, /* acquisitionsPerMinute; wait_ms to the next */
+  PB_ADMIT_REFUSE_CONCURRENCY,  /* concurrentQuickActions running */
+  PB_ADMIT_REFUSE_ACTION_RATE,  /* quickActionsPerSecond; wait_ms to the next */
+} pb_admit_refusal;
+/* Fills v with that refusal under the account's limits l; returns v->code. */
+pb_code pb_admit_refuse(pb_admit_verdict *v, pb_admit_refusal why, const pb_limits *l,
+                        int64_t wait_ms, int64_t wall_ms);
+
 /* Gives back the concurrent action an admitted verdict took (counted). */
 void pb_admit_give_back(pb_admit_account *a);
 

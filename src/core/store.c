@@ -16,6 +16,7 @@
 #include "common/pb.h"
 #include "core/credits.h"
 #include "core/db.h"
+#include "core/fleet.h" /* its migration */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -202,6 +203,9 @@ static const char *const migrations[] = {
     "ALTER TABLE sessions ADD COLUMN node TEXT;"
     "CREATE INDEX usage_node_open ON usage(node) WHERE end_ms IS NULL;"
     "CREATE INDEX sessions_node_open ON sessions(node) WHERE end_ms IS NULL;",
+    /* 11: fleet-wide account limits (core/fleet.h): rate buckets and
+     * concurrency slots shared by the nodes of a cluster. */
+    PB_FLEET_MIGRATION,
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -3,6 +3,8 @@
  * server together and serves until SIGTERM/SIGINT. */
 #include "common/pb.h"
 #include "core/credits.h"
+#include "core/db.h"
+#include "core/fleet.h"
 #include "core/store.h"
 #include "daemon/admin.h"
 #include "daemon/cluster.h"
@@ -695,6 +697,10 @@ static void reap_children(void) {
   }
 }
 
+/* A lost node's fleet slots freed (core/fleet.h), from the cluster's
+ * heartbeat thread. */
+static void fleet_free_node(void *fleet, const char *tag) { pb_fleet_free_node(fleet, tag); }
+
 static int serve(config *c) {
   pb_store *st = NULL;
   pb_egress *eg = NULL;
@@ -708,6 +714,7 @@ static int serve(config *c) {
   pb_rec_store *recordings = NULL;
   pb_contexts *contexts = NULL;
   pb_crawler *crawler = NULL;
+  pb_fleet *fleet = NULL;
   int code = 1;
   /* First, while this process has no thread: whatever kills it, the reaper
    * removes its browsers' cgroups and profile dirs. */
@@ -731,6 +738,18 @@ static int serve(config *c) {
    * rows in the store) before anything recovers or mints. */
   pb_cluster *cluster = NULL;
   if (pb_cluster_open(&c->cluster, st, c->port, c->browsers, &cluster)) {
+    pb_store_close(st);
+    pb_reaper_dismiss(reaper);
+    return 1;
+  }
+  /* Cluster mode (a PostgreSQL store): the account limits held across
+   * nodes, on a connection of their own (core/fleet.h). */
+  if (pb_db_spec_is_postgres(pb_store_db_spec(st)) &&
+      (rc = pb_fleet_open(pb_store_db_spec(st),
+                          cluster ? pb_nodes_self_tag(pb_cluster_nodes(cluster)) : NULL,
+                          &fleet))) {
+    fprintf(stderr, "ppod-browserd: fleet limits: %s\n", pb_strerror(rc));
+    pb_cluster_close(cluster);
     pb_store_close(st);
     pb_reaper_dismiss(reaper);
     return 1;
@@ -880,6 +899,7 @@ static int serve(config *c) {
                           .traces = traces,
                           .downloads = downloads,
                           .recordings = recordings,
+                          .fleet = fleet,
                           .max_pages = c->session_max_pages,
                           .download_max_bytes = (int64_t)c->download_max_mb
                                                 << 20};
@@ -930,7 +950,8 @@ static int serve(config *c) {
                        .body_timeout_ms = c->body_timeout_s * 1000,
                        .metrics_token = c->metrics_token,
                        .login = &c->login,
-                       .nodes = pb_cluster_nodes(cluster)};
+                       .nodes = pb_cluster_nodes(cluster),
+                       .fleet = fleet};
   c->login.data_dir = c->data_dir;
   c->login.store_spec = pb_store_db_spec(st);
   if (pb_server_create(&so, &srv))
@@ -938,6 +959,7 @@ static int serve(config *c) {
 
   g_server = srv;
   pb_cluster_set_server(cluster, srv);
+  if (fleet) pb_cluster_set_fleet_hook(cluster, fleet_free_node, fleet);
   g_cluster = cluster;
   if (pb_cluster_start(cluster))
     goto out;
@@ -974,6 +996,8 @@ out:
   pb_crawler_stop(crawler); /* before the jobs: its pages run there */
   pb_jobs_stop(jobs);
   pb_sessions_stop(sessions);
+  pb_fleet_free_node(fleet, NULL); /* what this node held, if any is left */
+  pb_fleet_close(fleet);
   g_server = NULL;
   pb_server_free(srv);
   pb_trace_store_close(traces);

@@ -7,6 +7,7 @@
 
 #include "common/jsontext.h"
 #include "common/pb.h"
+#include "core/fleet.h"
 #include "http/compat.h"
 #include "http/errors.h"
 #include "http/internal.h"
@@ -185,22 +186,52 @@ void auth_dead_fail(req *r) {
   pb_op_fail(&r->res, code, "%s", message);
 }
 
+/* Cluster mode: the account's limits held across nodes (core/fleet.h),
+ * checked here on the job thread (they are store round trips) before the
+ * work and its ledger row; local admission ran first on the I/O thread.
+ * Answers as the local checks do. *slot: the concurrent action held. */
+static pb_code fleet_admit(pb_server *s, req *r, int64_t *slot, pb_admit_verdict *v) {
+  struct pb_fleet *f = s->o.fleet;
+  int64_t acct = r->auth.account_id;
+  *slot = 0;
+  memset(v, 0, sizeof(*v));
+  if (!f)
+    return PB_CODE_NONE;
+  switch (r->route->admit) {
+    case PB_ADMIT_QUICK:
+      return pb_fleet_admit_action(f, acct, &r->limits, 1, 1, slot, v);
+    case PB_ADMIT_LIGHT:
+      return pb_fleet_admit_action(f, acct, &r->limits, 1, 0, slot, v);
+    case PB_ADMIT_RELEASE:
+      return pb_fleet_admit_action(f, acct, &r->limits, 0, 0, slot, v);
+    case PB_ADMIT_ACQUIRE:
+      return pb_fleet_admit_acquire(f, acct, &r->limits, v);
+    case PB_ADMIT_NONE:
+      break;
+  }
+  return PB_CODE_NONE;
+}
+
 static void job_main(void *arg) {
   req *r = arg;
   pb_server *s = r->srv;
   int queued = 0;
   if (!atomic_compare_exchange_strong(&r->stage, &queued, 1))
     return;
-  int64_t usage_id = 0;
+  int64_t usage_id = 0, fleet_slot = 0;
   pb_admit_verdict v;
   pb_metrics_queue_wait(s->metrics, pb_now_ms() - r->t_submit);
   /* Billable work is never done unmetered. Work in an acquired session's
    * browser is metered too, but its time is paid by the session's row. */
-  pb_code opened = r->job.session /* the account's live session (admit) */
-                       ? pb_ledger_open_in_session(s->ledger, r->auth.account_id,
-                                                   r->route->kind, pb_wall_ms(), &usage_id, &v)
-                       : pb_ledger_open(s->ledger, r->auth.account_id, r->route->kind,
-                                        pb_wall_ms(), &usage_id, &v);
+  pb_code opened = fleet_admit(s, r, &fleet_slot, &v);
+  if (opened)
+    r->retry_after = v.retry_after_s;
+  else
+    opened = r->job.session /* the account's live session (admit) */
+                 ? pb_ledger_open_in_session(s->ledger, r->auth.account_id,
+                                             r->route->kind, pb_wall_ms(), &usage_id, &v)
+                 : pb_ledger_open(s->ledger, r->auth.account_id, r->route->kind,
+                                  pb_wall_ms(), &usage_id, &v);
   if (opened) {
     if (v.metric)
       pb_metrics_reject(s->metrics, v.metric);
@@ -224,6 +255,9 @@ static void job_main(void *arg) {
     set_error_body(&r->res, r->rid);
   compat_answer(r); /* a peer's answer shape, off the I/O thread (compat.c) */
   pb_ledger_close(s->ledger, usage_id, pb_wall_ms(), r->res.status);
+  pb_fleet_action_done(s->o.fleet, fleet_slot); /* failed or cancelled too */
+  if (r->res.err && r->res.retry_after_s)
+    r->retry_after = r->res.retry_after_s;
   pb_metrics_job(s->metrics, pb_now_ms() - r->t0);
 }
 
@@ -301,8 +335,9 @@ static int admit(pb_server *s, req *r) {
   q.cls = cls;
   q.used_today_ms = -1;
   q.disk_free = -1;
+  /* In cluster mode the quota is the fleet's (job thread, fleet_admit). */
   if ((cls == PB_ADMIT_QUICK || cls == PB_ADMIT_ACQUIRE) &&
-      r->limits.browser_ms_per_day > 0) {
+      r->limits.browser_ms_per_day > 0 && !s->o.fleet) {
     /* The quota is per UTC day, over what the ledger has closed so far. */
     int64_t day, used = 0, count = 0;
     q.wall_ms = pb_wall_ms();

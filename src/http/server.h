@@ -34,6 +34,10 @@ typedef struct {
    * id of another node's is forwarded or answered 410 (http/cluster.c).
    * NULL: one node. */
   struct pb_nodes *nodes;
+  /* Cluster mode: the account limits held across nodes (core/fleet.h),
+   * checked on job threads after local admission; borrowed; NULL: one node,
+   * local admission only. */
+  struct pb_fleet *fleet;
 } pb_server_opts;
 
 int pb_server_create(const pb_server_opts *o, pb_server **out);

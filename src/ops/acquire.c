@@ -33,8 +33,14 @@ int pb_op_acquire(pb_job *job, pb_op_result *res) {
     return pb_op_fail(res, PB_CODE_INSUFFICIENT_CREDITS,
                       "the account's credits cannot pay for one second of browser time; "
                       "add credits");
-  if (rc == PB_EBUSY)
-    return pb_op_fail(res, PB_CODE_LIMIT_EXCEEDED, "the account already has its maximum of live sessions");
+  if (rc == PB_EBUSY) {
+    /* As the admission's refusal (core/admit.h): another acquisition, here
+     * or on another node, took the last place since. */
+    res->retry_after_s = 5;
+    return pb_op_fail(res, PB_CODE_LIMIT_EXCEEDED,
+                      "the account already has %d live sessions (its maximum)",
+                      job->limits.max_concurrent_sessions);
+  }
   if (rc == PB_ETIMEOUT)
     return pb_op_fail(res, PB_CODE_BROWSER_UNAVAILABLE, "no browser became free before the deadline");
   if (rc) return pb_op_fail_rc(res, rc, "acquiring a browser");

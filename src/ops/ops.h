@@ -32,6 +32,7 @@ typedef struct {
   int64_t browser_ms;       /* time a browser page was held */
   char trace_id[48];        /* set when a trace was recorded */
   char content_disposition[400]; /* a Content-Disposition header; "": none */
+  int retry_after_s;        /* a refusal's Retry-After; 0: none */
 } pb_op_result;
 
 /* What every operation may use; owned by the daemon, shared by jobs. */

@@ -3,6 +3,7 @@
 #include "common/hash.h"
 #include "common/pb.h"
 #include "core/credits.h"
+#include "core/fleet.h"
 #include "sessions/contexts.h"
 #include "sessions/dlstore.h"
 #include "sessions/downloads.h"
@@ -620,6 +621,15 @@ int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t kee
   } else {
     rc = pb_pool_take_spare(ss->o.pool, deadline_ms, &s->browser);
   }
+  /* Cluster mode: the account's sessions across nodes are counted where the
+   * history row opens, once the browser is there; a refusal lets the browser
+   * go like a failed start. */
+  int64_t fleet_start = 0;
+  if (!rc && ss->o.fleet) {
+    int64_t start = pb_wall_ms();
+    rc = pb_fleet_open_session(ss->o.fleet, s->id, account_id, start, max_concurrent);
+    if (!rc) fleet_start = start;
+  }
   /* From here the browser's egress is this account's alone: its connections
    * count against the account's cap as well as the browser's. */
   if (!rc && ss->o.net_owner)
@@ -670,6 +680,9 @@ int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t kee
       pb_proxy_set_upload_dir(s->proxy, pb_uploads_dir(s->uploads), pb_uploads_file_ok,
                               s->uploads);
   }
+  if (rc && fleet_start) /* its row was open: it ends as it started, at once */
+    pb_session_close_record(ss->o.store, s->id, pb_wall_ms(), "Released",
+                            "the session could not start");
   pthread_mutex_lock(&ss->mu);
   if (rc) {
     for (pb_session **pp = &ss->live; *pp; pp = &(*pp)->next)
@@ -685,13 +698,14 @@ int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t kee
     pb_session_unref(s);
     return rc;
   }
-  s->start_wall_ms = pb_wall_ms();
+  s->start_wall_ms = fleet_start ? fleet_start : pb_wall_ms();
   s->paid_until = s->start_wall_ms;
   s->last_heartbeat = pb_now_ms();
   s->ended = 0;
   pb_strlcpy(id_out, s->id, PB_SESSION_ID_LEN + 1);
   pthread_mutex_unlock(&ss->mu);
-  int src = pb_session_open_record(ss->o.store, s->id, account_id, s->start_wall_ms);
+  int src = fleet_start ? 0 /* opened by the fleet's count */
+                        : pb_session_open_record(ss->o.store, s->id, account_id, s->start_wall_ms);
   if (src) PB_ERR("sessions: history row for %s: %s", s->id, pb_strerror(src));
   int urc = pb_usage_begin(ss->o.store, account_id, "session", s->start_wall_ms, &s->usage_id);
   if (urc) s->usage_id = 0;

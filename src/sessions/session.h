@@ -42,6 +42,11 @@ typedef struct {
   /* Keeps recorded sessions' frames (sessions/recording.h); borrowed;
    * NULL: sessions cannot be recorded. */
   struct pb_rec_store *recordings;
+  /* Cluster mode (core/fleet.h; borrowed; NULL: one node): a session's
+   * history row is opened only while the account has fewer than its
+   * maximum of open sessions across all nodes (counted and inserted in one
+   * locked transaction); past it the acquisition fails PB_EBUSY. */
+  struct pb_fleet *fleet;
 } pb_sessions_opts;
 
 int pb_sessions_start(const pb_sessions_opts *o, pb_sessions **out);

@@ -8,6 +8,7 @@
 #include "common/pb.h"
 #include "core/db.h"
 #include "daemon/admin.c"
+#include "pgtest.h"
 #include "test.h"
 
 #include <fcntl.h>
@@ -30,33 +31,24 @@ static void path_join(char *out, size_t cap, const char *a, const char *b) {
 /* A fresh data dir per test so tests cannot see each other's rows. */
 static void fresh_dir(char *out, size_t cap, const char *name) { path_join(out, cap, root, name); }
 
-/* PB_TEST_PG_URL set: the same tests on that PostgreSQL database, emptied
- * when a test first opens its data dir (as each test has a fresh dir on
- * SQLite). The tests of SQLite's file (modes, old schemas) and of the admin
+/* PB_TEST_PG_URL set (unit/test_store_pg): the same tests on PostgreSQL, a
+ * fresh database per data dir (pgtest.h), as each test has a fresh dir on
+ * SQLite. The tests of SQLite's file (modes, old schemas) and of the admin
  * subcommands (a data dir) run on SQLite only. */
 static const char *pg_url;
-static char pg_seen[32][256];
-static int pg_nseen;
-
-static void pg_empty(void) {
-  pb_db *db = NULL;
-  ASSERT_EQ(pb_db_open(pg_url, &db), 0);
-  ASSERT_EQ(pb_db_exec(db, "DO $$ DECLARE r record; BEGIN FOR r IN SELECT tablename FROM pg_tables"
-                           " WHERE schemaname = current_schema() LOOP EXECUTE 'DROP TABLE IF"
-                           " EXISTS ' || quote_ident(r.tablename) || ' CASCADE'; END LOOP; END $$"),
-            0);
-  pb_db_close(db);
-}
+static char pg_dirs[32][256];
+static const char *pg_specs[32];
+static int pg_ndirs;
 
 /* The store spec a test's data dir stands for: NULL (SQLite in dir). */
 static const char *spec_for(const char *dir) {
   if (!pg_url) return NULL;
-  for (int i = 0; i < pg_nseen; i++)
-    if (!strcmp(pg_seen[i], dir)) return pg_url;
-  ASSERT(pg_nseen < 32);
-  pb_strlcpy(pg_seen[pg_nseen++], dir, sizeof(pg_seen[0]));
-  pg_empty();
-  return pg_url;
+  for (int i = 0; i < pg_ndirs; i++)
+    if (!strcmp(pg_dirs[i], dir)) return pg_specs[i];
+  ASSERT(pg_ndirs < 32);
+  pb_strlcpy(pg_dirs[pg_ndirs], dir, sizeof(pg_dirs[0]));
+  pg_specs[pg_ndirs] = pb_test_db_spec(NULL);
+  return pg_specs[pg_ndirs++];
 }
 
 #define SQLITE_ONLY()                                 \
@@ -106,6 +98,8 @@ static unsigned char *slurp(const char *path, size_t *len) {
 static int contains(const unsigned char *hay, size_t n, const void *needle, size_t m) {
   return hay && memmem(hay, n, needle, m) != NULL;
 }
+
+static int64_t raw_int(const char *dir, const char *sql);
 
 static void test_files_and_modes(void) {
   SQLITE_ONLY();
@@ -290,6 +284,16 @@ static void test_tokens(void) {
    * SHA-256 of t1 but never t1 itself. */
   unsigned char md[32];
   pb_sha256(t1, strlen(t1), md);
+  if (pg_url) {
+    /* PostgreSQL: no column holds more than the kept prefix. */
+    ASSERT_EQ(raw_int(dir, "SELECT COUNT(*) FROM tokens WHERE length(prefix) > 15"), 0);
+    ASSERT(raw_int(dir, "SELECT COUNT(*) FROM tokens WHERE length(hash) = 32") >= 2);
+    pb_store_close(s);
+    s = open_ok(dir);
+    ASSERT_EQ(pb_token_check(s, t1, pb_wall_ms(), &a), 0);
+    pb_store_close(s);
+    return;
+  }
   path_join(db, sizeof(db), dir, "ppod.db");
   path_join(wal, sizeof(wal), dir, "ppod.db-wal");
   size_t ndb = 0, nwal = 0;
@@ -364,7 +368,7 @@ static void raw_usage_row(const char *dir, int64_t id, int64_t *start, int64_t *
   if (pg_url) {
     pb_db *h = NULL;
     pb_db_stmt *q = NULL;
-    ASSERT_EQ(pb_db_open(pg_url, &h), 0);
+    ASSERT_EQ(pb_db_open(spec_for(dir), &h), 0);
     ASSERT_EQ(pb_db_prepare(h, "SELECT start_ms, end_ms, ms, status FROM usage WHERE id = ?1", &q),
               0);
     ASSERT_EQ(pb_db_bind_int64(q, 1, id), 0);
@@ -465,7 +469,7 @@ static void test_close_open_after_crash(void) {
 static void raw_exec(const char *dir, const char *sql) {
   if (pg_url) {
     pb_db *h = NULL;
-    ASSERT_EQ(pb_db_open(pg_url, &h), 0);
+    ASSERT_EQ(pb_db_open(spec_for(dir), &h), 0);
     ASSERT_EQ(pb_db_exec(h, sql), 0);
     pb_db_close(h);
     return;
@@ -486,7 +490,7 @@ static int64_t raw_int(const char *dir, const char *sql) {
   if (pg_url) {
     pb_db *h = NULL;
     pb_db_stmt *q = NULL;
-    ASSERT_EQ(pb_db_open(pg_url, &h), 0);
+    ASSERT_EQ(pb_db_open(spec_for(dir), &h), 0);
     ASSERT_EQ(pb_db_prepare(h, sql, &q), 0);
     ASSERT_EQ(pb_db_step(q), PB_DB_ROW);
     int64_t v = pb_db_column_int64(q, 0);

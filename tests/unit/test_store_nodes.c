@@ -9,6 +9,7 @@
 #include "common/pb.h"
 #include "core/db.h"
 #include "core/store.h"
+#include "pgtest.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -22,11 +23,26 @@ static char root[64];
 static const char *pg_url; /* NULL: SQLite under root */
 static char uniq[16];      /* keeps names apart in a shared database */
 
+/* On PostgreSQL a fresh database per sub (pgtest.h), as a fresh dir on
+ * SQLite: the same sub, the same database. */
+static const char *spec_for(const char *sub) {
+  static char subs[16][32];
+  static const char *specs[16];
+  static int n;
+  if (!pg_url) return NULL;
+  for (int i = 0; i < n; i++)
+    if (!strcmp(subs[i], sub)) return specs[i];
+  ASSERT(n < 16);
+  pb_strlcpy(subs[n], sub, sizeof(subs[0]));
+  specs[n] = pb_test_db_spec(NULL);
+  return specs[n++];
+}
+
 static pb_store *open_store(const char *sub) {
   char dir[128];
   snprintf(dir, sizeof(dir), "%s/%s", root, sub);
   pb_store *s = NULL;
-  ASSERT_EQ(pb_store_open_spec(pg_url, dir, &s), 0);
+  ASSERT_EQ(pb_store_open_spec(spec_for(sub), dir, &s), 0);
   ASSERT(s != NULL);
   pb_store_set_credit_terms(s, PRICE, 0);
   return s;
@@ -79,7 +95,7 @@ static void test_migration10(void) {
   const char *spec = pb_store_db_spec(s);
   ASSERT(spec != NULL);
   if (pg_url) {
-    ASSERT_STR_EQ(spec, pg_url);
+    ASSERT_STR_EQ(spec, spec_for("m10"));
     ASSERT_EQ(q_int(s, "SELECT MAX(version) FROM schema_version", NULL), 10);
     ASSERT_EQ(q_int(s, "SELECT COUNT(*) FROM schema_version", NULL), 1);
   } else {

@@ -48,6 +48,15 @@ int pb_db_open(const char *spec, pb_db **out) {
   return pb__db_sqlite_open(spec, out);
 }
 
+void pb_db_spec_redact(const char *spec, char *out, size_t cap) {
+  if (!cap) return;
+  if (!spec) spec = "";
+  if (pb_db_spec_is_postgres(spec))
+    pb__db_redact_url(spec, out, cap);
+  else
+    pb_strlcpy(out, spec, cap);
+}
+
 void pb_db_close(pb_db *db) {
   if (db) db->ops->close(db);
 }

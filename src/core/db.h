@@ -61,6 +61,10 @@ typedef enum {
 /* 1 when spec names a PostgreSQL database ("postgres://" or
  * "postgresql://"), 0 otherwise (a SQLite file path). */
 int pb_db_spec_is_postgres(const char *spec);
+/* spec fit for a log or an error message: a PostgreSQL URL's password
+ * (user:PASSWORD@ or password=) replaced by "***"; a path as it is. Always
+ * NUL-terminates out (cap > 0). */
+void pb_db_spec_redact(const char *spec, char *out, size_t cap);
 /* Opens spec: a SQLite file path (created 0600 if missing; WAL,
  * synchronous=FULL, foreign keys on, busy timeout) or a PostgreSQL URL.
  * PB_ESTORE (logged, without the URL's password) when it cannot. */

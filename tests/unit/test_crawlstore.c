@@ -1,21 +1,27 @@
-/* Crawls in the store (real SQLite in a temp dir): a URL is a row once
+/* Crawls in the store (real SQLite in a temp dir; as unit/test_crawlstore_pg
+ * a real PostgreSQL, unit/pgtest.h): a URL is a row once
  * whatever its discoverers, a claim skips busy hosts and says so, results
  * come back in completion order from a cursor, rows in flight go back to
  * the frontier after a restart, an account sees only its own crawls, and
- * ended crawls are swept. */
+ * ended crawls are swept; two connections claiming from one frontier at
+ * once never take the same row. */
 #include "core/crawlstore.h"
 
 #include "common/crawlurl.h"
 
 #include "common/pb.h"
 #include "core/store.h"
+#include "pgtest.h"
 #include "test.h"
+
+#include <pthread.h>
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static char dir[64];
+static const char *spec; /* the store: dir's ppod.db, or a fresh PG database */
 
 static int busy_b(void *data, const char *origin) {
   (void)data;
@@ -29,12 +35,12 @@ static pb_crawl_url url(const char *u, const char *origin, int64_t seq) {
 
 static void test_lifecycle(void) {
   pb_store *st = NULL;
-  ASSERT_EQ(pb_store_open(dir, &st), 0);
+  ASSERT_EQ(pb_store_open_spec(spec, dir, &st), 0);
   int64_t acct = 0, other = 0;
   ASSERT_EQ(pb_account_create(st, "crawler", &acct), 0);
   ASSERT_EQ(pb_account_create(st, "someone", &other), 0);
   pb_crawl_store *s = NULL;
-  ASSERT_EQ(pb_crawl_store_open(dir, &s), 0);
+  ASSERT_EQ(pb_crawl_store_open_spec(spec, dir, &s), 0);
   ASSERT_EQ(pb_crawl_create(s, "c1", acct, "{\"url\":\"http://b/\"}", 1000), 0);
 
   pb_crawl_url v[3] = {url("http://b/", "http://b", 1), url("http://a/1", "http://a", 2),
@@ -134,10 +140,68 @@ static void test_lifecycle(void) {
   pb_store_close(st);
 }
 
+/* Two connections (two nodes) claiming from one frontier at once: every
+ * row is claimed once, none twice. */
+#define RACE_URLS 60
+typedef struct {
+  pb_crawl_store *s;
+  char claimed[RACE_URLS + 1][PB_CRAWL_URL_MAX + 1];
+  int n;
+} claimer;
+
+static void *claim_all(void *arg) {
+  claimer *c = arg;
+  char origin[300];
+  int depth, rc;
+  while ((rc = pb_crawl_claim(c->s, "race", NULL, NULL, c->claimed[c->n], origin, &depth)) !=
+         PB_ENOTFOUND) {
+    if (rc == 0 && c->n < RACE_URLS) c->n++;
+    if (rc && rc != PB_EBUSY) break;
+  }
+  return NULL;
+}
+
+static void test_claim_race(void) {
+  pb_store *st = NULL;
+  ASSERT_EQ(pb_store_open_spec(spec, dir, &st), 0);
+  int64_t acct = 0;
+  ASSERT_EQ(pb_account_create(st, "racer", &acct), 0);
+  static claimer c[2];
+  ASSERT_EQ(pb_crawl_store_open_spec(spec, dir, &c[0].s), 0);
+  ASSERT_EQ(pb_crawl_store_open_spec(spec, dir, &c[1].s), 0);
+  ASSERT_EQ(pb_crawl_create(c[0].s, "race", acct, "{}", 1000), 0);
+  pb_crawl_url v[RACE_URLS];
+  static char names[RACE_URLS][32];
+  for (int i = 0; i < RACE_URLS; i++) {
+    snprintf(names[i], sizeof(names[i]), "http://h/%d", i);
+    v[i] = url(names[i], "http://h", i + 1);
+  }
+  int added = 0;
+  ASSERT_EQ(pb_crawl_add_urls(c[0].s, "race", v, RACE_URLS, &added), 0);
+  ASSERT_EQ(added, RACE_URLS);
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) ASSERT_EQ(pthread_create(&t[i], NULL, claim_all, &c[i]), 0);
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  ASSERT_EQ(c[0].n + c[1].n, RACE_URLS);
+  for (int i = 0; i < c[0].n; i++)
+    for (int j = 0; j < c[1].n; j++) ASSERT(strcmp(c[0].claimed[i], c[1].claimed[j]));
+  pb_crawl_rec rec;
+  ASSERT_EQ(pb_crawl_get(c[0].s, "race", acct, 0, &rec), 0);
+  ASSERT_EQ(rec.counts[PB_CRAWL_RUNNING], RACE_URLS);
+  ASSERT_EQ(rec.counts[PB_CRAWL_QUEUED], 0);
+  pb_crawl_store_close(c[0].s);
+  pb_crawl_store_close(c[1].s);
+  pb_store_close(st);
+}
+
 int main(void) {
   snprintf(dir, sizeof(dir), "/tmp/pb-crawlstore-XXXXXX");
   ASSERT(mkdtemp(dir) != NULL);
+  static char path[96];
+  snprintf(path, sizeof(path), "%s/ppod.db", dir);
+  spec = pb_test_db_spec(path);
   RUN(test_lifecycle);
+  RUN(test_claim_race);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
   if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);

@@ -1,14 +1,19 @@
 /* Sign-in by email in the store: the email check (what may reach a mail
  * header), magic link codes (single use, expiry, only hashes kept),
- * invitations, accounts by email, and both token families. */
+ * invitations, accounts by email, and both token families; two
+ * connections spending one code at once: one succeeds. On SQLite in a temp
+ * dir, and as unit/test_logincodes_pg on PostgreSQL (unit/pgtest.h). */
 #include "core/logincodes.h"
 
 #include "common/hash.h"
 #include "common/pb.h"
+#include "core/db.h"
 #include "core/store.h"
+#include "pgtest.h"
 #include "test.h"
 
-#include <sqlite3.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,10 +78,14 @@ static void test_email(void) {
 static void test_codes(void) {
   char dir[300];
   snprintf(dir, sizeof(dir), "%s/codes", root);
+  char path[400];
+  snprintf(path, sizeof(path), "%s/ppod.db", dir);
+  mkdir(dir, 0700);
+  const char *spec = pb_test_db_spec(path);
   pb_store *st = NULL;
-  ASSERT_EQ(pb_store_open(dir, &st), 0);
+  ASSERT_EQ(pb_store_open_spec(spec, dir, &st), 0);
   pb_login_store *s = NULL;
-  ASSERT_EQ(pb_login_store_open(dir, &s), 0);
+  ASSERT_EQ(pb_login_store_open_spec(spec, dir, &s), 0);
   char c1[PB_LOGIN_CODE_MAX], c2[PB_LOGIN_CODE_MAX], email[PB_EMAIL_MAX];
   int64_t now = 1000000;
   ASSERT_EQ(pb_login_code_issue(s, "Ann@Example.com", 900000, now, c1), 0);
@@ -85,21 +94,21 @@ static void test_codes(void) {
   ASSERT_EQ(strlen(c1), PB_LOGIN_CODE_LEN);
   ASSERT(strcmp(c1, c2));
   ASSERT_EQ(pb_login_code_issue(s, "not an email", 1000, now, c2 + 0), PB_EINVAL);
-  /* Only the hash is kept. */
-  char path[400];
-  snprintf(path, sizeof(path), "%s/ppod.db", dir);
-  sqlite3 *raw = NULL;
-  ASSERT_EQ(sqlite3_open(path, &raw), SQLITE_OK);
-  sqlite3_stmt *q = NULL;
-  ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT count(*) FROM login_codes WHERE instr(hash, ?1) > 0",
-                               -1, &q, NULL),
-            SQLITE_OK);
-  sqlite3_bind_text(q, 1, c1, -1, SQLITE_STATIC);
-  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
-  ASSERT_EQ(sqlite3_column_int(q, 0), 0);
-  sqlite3_finalize(q);
-  sqlite3_close(raw);
-
+  /* Only the hash is kept: the code is in no column of any row. */
+  pb_db *raw = NULL;
+  ASSERT_EQ(pb_db_open(spec, &raw), 0);
+  pb_db_stmt *q = NULL;
+  ASSERT_EQ(pb_db_prepare(raw, "SELECT hash, email, created_ms, expires_ms FROM login_codes", &q),
+            0);
+  int rows = 0;
+  while (pb_db_step(q) == PB_DB_ROW) {
+    rows++;
+    ASSERT_EQ(pb_db_column_bytes(q, 0), 32u);
+    ASSERT(!memmem(pb_db_column_blob(q, 0), 32, c1, PB_LOGIN_CODE_LEN));
+    ASSERT(!strstr(pb_db_column_text(q, 1), c1));
+  }
+  ASSERT_EQ(rows, 2);
+  pb_db_finalize(q);
   /* Spent once; the second time says so; the email comes back lower-cased. */
   ASSERT_EQ(pb_login_code_redeem(s, c1, now + 1, email, sizeof(email)), 0);
   ASSERT_STR_EQ(email, "ann@example.com");
@@ -156,15 +165,16 @@ static void test_codes(void) {
   ASSERT_EQ(pb_token_check(st, old, pb_wall_ms(), NULL), PB_EINVAL); /* another token */
   unsigned char h[32];
   pb_sha256(old, strlen(old), h);
-  char hex[65], sql[300];
-  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", h[i]);
-  snprintf(sql, sizeof(sql),
-           "INSERT INTO tokens(account_id, hash, created_ms, expires_ms, prefix)"
-           " VALUES (%lld, x'%s', 1, 9999999999999, 'ppod_ABCDEFG')",
-           (long long)a, hex);
-  ASSERT_EQ(sqlite3_open(path, &raw), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(raw);
+  ASSERT_EQ(pb_db_prepare(raw,
+                          "INSERT INTO tokens(account_id, hash, created_ms, expires_ms, prefix)"
+                          " VALUES (?1, ?2, 1, 9999999999999, 'ppod_ABCDEFG')",
+                          &q),
+            0);
+  pb_db_bind_int64(q, 1, a);
+  pb_db_bind_blob(q, 2, h, sizeof(h));
+  ASSERT_EQ(pb_db_step(q), PB_DB_DONE);
+  pb_db_finalize(q);
+  pb_db_close(raw);
   ASSERT_EQ(pb_token_check(st, old, pb_wall_ms(), NULL), 0);
   char bad[PB_TOKEN_MAX + 8];
   snprintf(bad, sizeof(bad), "pp_sesz%s", tok + 7);
@@ -185,11 +195,71 @@ static void test_codes(void) {
   pb_store_close(st);
 }
 
+/* Two connections (two nodes, each its own pb_login_store) spend the same
+ * code at the same moment, round after round: exactly one gets the email,
+ * the other PB_EEXIST. */
+#define RACE_ROUNDS 40
+typedef struct {
+  pb_login_store *s;
+  pthread_barrier_t *go;
+  char (*codes)[PB_LOGIN_CODE_MAX];
+  int rc[RACE_ROUNDS];
+  char email[RACE_ROUNDS][PB_EMAIL_MAX];
+} spender;
+
+static void *spend_all(void *arg) {
+  spender *p = arg;
+  for (int i = 0; i < RACE_ROUNDS; i++) {
+    pthread_barrier_wait(p->go);
+    p->rc[i] = pb_login_code_redeem(p->s, p->codes[i], 2000000, p->email[i], PB_EMAIL_MAX);
+  }
+  return NULL;
+}
+
+static void test_redeem_race(void) {
+  char dir[300], path[400];
+  snprintf(dir, sizeof(dir), "%s/race", root);
+  snprintf(path, sizeof(path), "%s/ppod.db", dir);
+  mkdir(dir, 0700);
+  const char *spec = pb_test_db_spec(path);
+  pb_store *st = NULL;
+  ASSERT_EQ(pb_store_open_spec(spec, dir, &st), 0);
+  static char codes[RACE_ROUNDS][PB_LOGIN_CODE_MAX];
+  static spender sp[2];
+  pthread_barrier_t go;
+  pthread_barrier_init(&go, NULL, 2);
+  for (int k = 0; k < 2; k++) {
+    ASSERT_EQ(pb_login_store_open_spec(spec, dir, &sp[k].s), 0);
+    sp[k].go = &go;
+    sp[k].codes = codes;
+  }
+  for (int i = 0; i < RACE_ROUNDS; i++)
+    ASSERT_EQ(pb_login_code_issue(sp[0].s, "race@example.com", 900000, 1900000, codes[i]), 0);
+  pthread_t t[2];
+  for (int k = 0; k < 2; k++) ASSERT_EQ(pthread_create(&t[k], NULL, spend_all, &sp[k]), 0);
+  for (int k = 0; k < 2; k++) pthread_join(t[k], NULL);
+  int wins[2] = {0, 0};
+  for (int i = 0; i < RACE_ROUNDS; i++) {
+    int a = sp[0].rc[i], b = sp[1].rc[i];
+    ASSERT((a == 0 && b == PB_EEXIST) || (a == PB_EEXIST && b == 0));
+    int w = a == 0 ? 0 : 1;
+    wins[w]++;
+    ASSERT_STR_EQ(sp[w].email[i], "race@example.com");
+    ASSERT_STR_EQ(sp[1 - w].email[i], "");
+  }
+  fprintf(stderr, "# redeem race: %d rounds, connection 1 won %d, connection 2 won %d\n",
+          RACE_ROUNDS, wins[0], wins[1]);
+  for (int k = 0; k < 2; k++) pb_login_store_close(sp[k].s);
+  pthread_barrier_destroy(&go);
+  pb_store_close(st);
+}
+
 int main(void) {
   pb_log_level = PB_LOG_ERROR - 1;
   ASSERT(mkdtemp(root) != NULL);
   RUN(test_email);
   RUN(test_codes);
+  RUN(test_redeem_race);
   char cmd[400];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
   if (system(cmd)) return 1;

@@ -14,17 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The store's (r-store: core/store.h); weak until that work is linked in,
- * so this file builds on its own: without them cluster mode is refused. */
-int pb_store_open_spec(const char *spec, const char *data_dir, pb_store **out);
-void pb_store_set_node(pb_store *s, const char *tag);
-int pb_store_node_lost(pb_store *s, const char *tag, int64_t node_heartbeat_ms, int64_t now_ms,
-                       int *sessions_closed, int *usage_closed);
-const char *pb_store_db_spec(pb_store *s);
-#pragma weak pb_store_db_spec
-#pragma weak pb_store_open_spec
-#pragma weak pb_store_set_node
-#pragma weak pb_store_node_lost
 
 struct pb_cluster {
   pb_store *store;
@@ -115,10 +104,6 @@ int pb_cluster_wanted(const pb_cluster_flags *f) {
 
 int pb_cluster_store_open(const pb_cluster_flags *f, const char *data_dir, pb_store **out) {
   if (!f->store) return pb_store_open(data_dir, out);
-  if (!pb_store_open_spec) {
-    fprintf(stderr, "ppod-browserd: --store: this build has no store spec support\n");
-    return PB_EINVAL;
-  }
   return pb_store_open_spec(f->store, data_dir, out);
 }
 
@@ -171,13 +156,11 @@ static int live_sessions(void *data) {
 static void node_lost(void *data, const char *tag, int64_t hb, int64_t now) {
   pb_cluster *c = data;
   int sc = 0, uc = 0;
-  if (pb_store_node_lost) {
-    int rc = pb_store_node_lost(c->store, tag, hb, now, &sc, &uc);
-    if (rc)
-      PB_ERR("nodes: closing the rows of lost node %s failed: %s", tag, pb_strerror(rc));
-    else
-      PB_WARN("nodes: lost node %s: %d session(s), %d ledger row(s) closed", tag, sc, uc);
-  }
+  int rc = pb_store_node_lost(c->store, tag, hb, now, &sc, &uc);
+  if (rc)
+    PB_ERR("nodes: closing the rows of lost node %s failed: %s", tag, pb_strerror(rc));
+  else
+    PB_WARN("nodes: lost node %s: %d session(s), %d ledger row(s) closed", tag, sc, uc);
   if (c->fleet_fn) c->fleet_fn(c->fleet, tag);
 }
 
@@ -211,10 +194,6 @@ int pb_cluster_open(const pb_cluster_flags *f, pb_store *st, int port, int brows
   }
   if (!f->key_file) {
     fprintf(stderr, "ppod-browserd: cluster mode needs --cluster-key-file\n");
-    return -1;
-  }
-  if (!pb_store_set_node || !pb_store_node_lost || !pb_store_db_spec) {
-    fprintf(stderr, "ppod-browserd: this build's store has no cluster support\n");
     return -1;
   }
   char key[PB_NODES_KEY_MAX + 2];

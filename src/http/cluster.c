@@ -12,13 +12,15 @@
  * A request a peer forwarded (a valid cluster key) is never forwarded
  * again: no loops. I/O thread only. */
 #include "http/internal.h"
-#include "http/proxy.h"
 
 #include "core/nodes.h"
 
 #include <string.h>
 
-/* Until http/proxy.c is linked in, a remote id is answered 503. */
+/* http/proxy.h's (r-proxy), declared here so this file stands alone; weak:
+ * until http/proxy.c is linked in, a remote id is answered 503. */
+struct lws;
+int pb_http_forward(struct lws *wsi, const pb_node_route *to);
 #pragma weak pb_http_forward
 
 #define PEER_KEY_HDR "x-ppod-cluster-key:"

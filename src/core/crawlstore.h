@@ -5,12 +5,13 @@
  * migration 7 in core/store.c). The primary key (crawl, url) is the dedupe:
  * a URL is fetched into the results at most once, across restarts too.
  *
- * A connection of its own on data_dir/ppod.db (opened after pb_store_open
- * made the schema), WAL, synchronous=NORMAL: a crawl's rows are not
- * billing, and losing the last commits at a power cut costs a refetch, not
- * a duplicate. One mutex held for each call; any thread. Every function
- * returns 0 or a PB_E* (PB_ESTORE when SQLite failed, PB_ENOTFOUND where
- * said). */
+ * A connection of its own (core/db.h) on the store the daemon uses, opened
+ * after pb_store_open made the schema: data_dir/ppod.db (WAL,
+ * synchronous=NORMAL: a crawl's rows are not billing, and losing the last
+ * commits at a power cut costs a refetch, not a duplicate), or the
+ * PostgreSQL database of --store. One mutex held for each call; any
+ * thread. Every function returns 0 or a PB_E* (PB_ESTORE when the database
+ * failed, PB_ENOTFOUND where said). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,10 @@ typedef struct {
   int64_t done_seq;
 } pb_crawl_result;
 
+/* spec: a store spec as core/db.h's pb_db_open takes (pb_store_db_spec),
+ * or NULL/"" for data_dir/ppod.db. */
+int pb_crawl_store_open_spec(const char *spec, const char *data_dir, pb_crawl_store **out);
+/* = pb_crawl_store_open_spec(NULL, data_dir, out). */
 int pb_crawl_store_open(const char *data_dir, pb_crawl_store **out);
 /* NULL is a no-op. */
 void pb_crawl_store_close(pb_crawl_store *s);
@@ -86,7 +91,8 @@ int pb_crawl_requeue_running(pb_crawl_store *s, int *n);
 int pb_crawl_add_urls(pb_crawl_store *s, const char *id, const pb_crawl_url *urls, int n,
                       int *added);
 /* Claims the oldest QUEUED row whose origin busy(data, origin) says is free
- * (0), among the first 256: RUNNING now. PB_ENOTFOUND when none is
+ * (0), among the first 256: RUNNING now (a conditional update: a row
+ * another connection claimed first is skipped). PB_ENOTFOUND when none is
  * queued, PB_EBUSY when every one seen waits for a busy origin. url and
  * origin get the row's (caps PB_CRAWL_URL_MAX + 1 and 300). */
 int pb_crawl_claim(pb_crawl_store *s, const char *id, int (*busy)(void *data, const char *origin),

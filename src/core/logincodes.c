@@ -4,11 +4,11 @@
 
 #include "common/hash.h"
 #include "common/pb.h"
+#include "core/db.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +17,7 @@
 #define PRUNE_AFTER_MS INT64_C(86400000)
 
 struct pb_login_store {
-  sqlite3 *db;
+  pb_db *db;
   pthread_mutex_t mu;
 };
 
@@ -80,28 +80,24 @@ int pb_login_code_well_formed(const char *code) {
 }
 
 static int fail(pb_login_store *s, int rc, const char *what) {
-  PB_ERR("login store: %s: %s (%d)", what, sqlite3_errmsg(s->db), rc);
-  return (rc & 0xff) == SQLITE_FULL ? PB_ENOSPACE : PB_ESTORE;
+  PB_ERR("login store: %s: %s (%d)", what, pb_db_errmsg(s->db), rc);
+  return rc == PB_ENOSPACE ? PB_ENOSPACE : PB_ESTORE;
 }
 
-int pb_login_store_open(const char *data_dir, pb_login_store **out) {
+int pb_login_store_open_spec(const char *spec, const char *data_dir, pb_login_store **out) {
   *out = NULL;
   char path[PATH_MAX];
-  int n = snprintf(path, sizeof(path), "%s/ppod.db", data_dir);
-  if (n < 0 || (size_t)n >= sizeof(path)) return PB_ETOOBIG;
+  if (!spec || !*spec) {
+    int n = snprintf(path, sizeof(path), "%s/ppod.db", data_dir);
+    if (n < 0 || (size_t)n >= sizeof(path)) return PB_ETOOBIG;
+    spec = path;
+  }
   pb_login_store *s = calloc(1, sizeof(*s));
   if (!s) return PB_ENOMEM;
   pthread_mutex_init(&s->mu, NULL);
-  int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-  if (rc == SQLITE_OK) {
-    sqlite3_extended_result_codes(s->db, 1);
-    rc = sqlite3_busy_timeout(s->db, 5000);
-  }
-  if (rc == SQLITE_OK)
-    rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL", NULL, NULL,
-                      NULL);
-  if (rc != SQLITE_OK) {
-    PB_ERR("login store: cannot open %s", path);
+  /* pb_db_open's SQLite is synchronous=FULL: a code spent stays spent. */
+  if (pb_db_open(spec, &s->db)) {
+    PB_ERR("login store: cannot open the store");
     pb_login_store_close(s);
     return PB_ESTORE;
   }
@@ -109,32 +105,37 @@ int pb_login_store_open(const char *data_dir, pb_login_store **out) {
   return 0;
 }
 
+int pb_login_store_open(const char *data_dir, pb_login_store **out) {
+  return pb_login_store_open_spec(NULL, data_dir, out);
+}
+
 void pb_login_store_close(pb_login_store *s) {
   if (!s) return;
-  if (s->db) sqlite3_close(s->db);
+  pb_db_close(s->db);
   pthread_mutex_destroy(&s->mu);
   free(s);
 }
 
-/* Runs sql with the binds given as (int64, text) pairs in order: ints
- * first, then texts. Returns the step's result; *st stays for reading rows
- * when keep is set (the caller finalizes). Lock held. */
-static int run(pb_login_store *s, const char *sql, sqlite3_stmt **keep, const void *blob,
-               int blob_len, const char *text, int64_t i1, int64_t i2) {
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+/* Runs sql with the binds in order: the blob (when given), the text (when
+ * given), then i1 and i2 for the parameters left (nint of them). Returns
+ * the first step's result; *keep stays for reading rows when given (the
+ * caller finalizes). Lock held. */
+static int run(pb_login_store *s, const char *sql, pb_db_stmt **keep, const void *blob,
+               size_t blob_len, const char *text, int nint, int64_t i1, int64_t i2) {
+  pb_db_stmt *st = NULL;
+  if (keep) *keep = NULL;
+  int rc = pb_db_prepare(s->db, sql, &st);
+  if (rc) return rc;
   int idx = 1;
-  if (rc == SQLITE_OK && blob) rc = sqlite3_bind_blob(st, idx++, blob, blob_len, SQLITE_STATIC);
-  if (rc == SQLITE_OK && text) rc = sqlite3_bind_text(st, idx++, text, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK && idx <= sqlite3_bind_parameter_count(st))
-    rc = sqlite3_bind_int64(st, idx++, i1);
-  if (rc == SQLITE_OK && idx <= sqlite3_bind_parameter_count(st))
-    rc = sqlite3_bind_int64(st, idx++, i2);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  if (blob) pb_db_bind_blob(st, idx++, blob, blob_len);
+  if (text) pb_db_bind_text(st, idx++, text, -1);
+  if (nint > 0) pb_db_bind_int64(st, idx++, i1);
+  if (nint > 1) pb_db_bind_int64(st, idx++, i2);
+  rc = pb_db_step(st);
   if (keep)
     *keep = st;
   else
-    sqlite3_finalize(st);
+    pb_db_finalize(st);
   return rc;
 }
 
@@ -165,14 +166,14 @@ int pb_login_code_issue(pb_login_store *s, const char *email, int64_t ttl_ms, in
   explicit_bzero(raw, sizeof(raw));
   pb_sha256(c, j, hash);
   pthread_mutex_lock(&s->mu);
-  int rc = run(s, "DELETE FROM login_codes WHERE expires_ms < ?1", NULL, NULL, 0, NULL,
+  int rc = run(s, "DELETE FROM login_codes WHERE expires_ms < ?1", NULL, NULL, 0, NULL, 1,
                now_ms - PRUNE_AFTER_MS, 0);
-  if (rc == SQLITE_DONE)
+  if (rc == PB_DB_DONE)
     rc = run(s,
              "INSERT INTO login_codes(hash, email, created_ms, expires_ms)"
              " VALUES (?1, ?2, ?3, ?4)",
-             NULL, hash, sizeof(hash), norm, now_ms, now_ms + ttl_ms);
-  int r = rc == SQLITE_DONE ? 0 : fail(s, rc, "code issue");
+             NULL, hash, sizeof(hash), norm, 2, now_ms, now_ms + ttl_ms);
+  int r = rc == PB_DB_DONE ? 0 : fail(s, rc, "code issue");
   pthread_mutex_unlock(&s->mu);
   if (!r) memcpy(code, c, j + 1);
   explicit_bzero(c, sizeof(c));
@@ -188,33 +189,33 @@ int pb_login_code_redeem(pb_login_store *s, const char *code, int64_t now_ms, ch
   pthread_mutex_lock(&s->mu);
   /* One statement spends it: two redeems racing (two processes too) cannot
    * both change the row. RETURNING says which one did. */
-  sqlite3_stmt *st = NULL;
+  pb_db_stmt *st = NULL;
   int rc = run(s,
                "UPDATE login_codes SET used_ms = ?2 WHERE hash = ?1 AND used_ms IS NULL"
                " AND expires_ms > ?2 RETURNING email",
-               &st, hash, sizeof(hash), NULL, now_ms, 0);
+               &st, hash, sizeof(hash), NULL, 1, now_ms, 0);
   int r = 0;
-  if (rc == SQLITE_ROW) {
-    const unsigned char *e = sqlite3_column_text(st, 0);
-    pb_strlcpy(email, e ? (const char *)e : "", cap);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) r = fail(s, rc, "code redeem");
-  } else if (rc == SQLITE_DONE) {
-    sqlite3_finalize(st);
+  if (rc == PB_DB_ROW) {
+    const char *e = pb_db_column_text(st, 0);
+    pb_strlcpy(email, e ? e : "", cap);
+    rc = pb_db_step(st);
+    if (rc != PB_DB_DONE) r = fail(s, rc, "code redeem");
+  } else if (rc == PB_DB_DONE) {
+    pb_db_finalize(st);
     st = NULL;
     /* Nothing spent: say why (never issued, spent, or too late). */
     rc = run(s, "SELECT used_ms IS NOT NULL FROM login_codes WHERE hash = ?1", &st, hash,
-             sizeof(hash), NULL, 0, 0);
-    if (rc == SQLITE_ROW)
-      r = sqlite3_column_int(st, 0) ? PB_EEXIST : PB_EEXPIRED;
-    else if (rc == SQLITE_DONE)
+             sizeof(hash), NULL, 0, 0, 0);
+    if (rc == PB_DB_ROW)
+      r = pb_db_column_int64(st, 0) ? PB_EEXIST : PB_EEXPIRED;
+    else if (rc == PB_DB_DONE)
       r = PB_EINVAL;
     else
       r = fail(s, rc, "code lookup");
   } else {
     r = fail(s, rc, "code redeem");
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
   pthread_mutex_unlock(&s->mu);
   if (r) email[0] = '\0';
   return r;
@@ -224,9 +225,11 @@ int pb_login_invite_add(pb_login_store *s, const char *email, int64_t now_ms) {
   char norm[PB_EMAIL_MAX];
   if (!s || pb_email_normalize(email, norm, sizeof(norm))) return PB_EINVAL;
   pthread_mutex_lock(&s->mu);
-  int rc = run(s, "INSERT OR IGNORE INTO login_invites(email, created_ms) VALUES (?1, ?2)", NULL,
-               NULL, 0, norm, now_ms, 0);
-  int r = rc == SQLITE_DONE ? 0 : fail(s, rc, "invite");
+  int rc = run(s,
+               "INSERT INTO login_invites(email, created_ms) VALUES (?1, ?2)"
+               " ON CONFLICT DO NOTHING",
+               NULL, NULL, 0, norm, 1, now_ms, 0);
+  int r = rc == PB_DB_DONE ? 0 : fail(s, rc, "invite");
   pthread_mutex_unlock(&s->mu);
   return r;
 }
@@ -235,8 +238,12 @@ int pb_login_invited(pb_login_store *s, const char *email) {
   char norm[PB_EMAIL_MAX];
   if (!s || pb_email_normalize(email, norm, sizeof(norm))) return PB_EINVAL;
   pthread_mutex_lock(&s->mu);
-  int rc = run(s, "SELECT 1 FROM login_invites WHERE email = ?1", NULL, NULL, 0, norm, 0, 0);
-  int r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : fail(s, rc, "invited");
+  /* Stored lower-cased (normalised); lower() also matches a row written in
+   * another case, on both backends (SQLite's NOCASE is ASCII, as is
+   * lower()). */
+  int rc = run(s, "SELECT 1 FROM login_invites WHERE lower(email) = ?1", NULL, NULL, 0, norm, 0,
+               0, 0);
+  int r = rc == PB_DB_ROW ? 1 : rc == PB_DB_DONE ? 0 : fail(s, rc, "invited");
   pthread_mutex_unlock(&s->mu);
   return r;
 }

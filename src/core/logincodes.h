@@ -4,10 +4,13 @@
  * only as their SHA-256) and the emails the operator invited (tables of
  * migration 8 in core/store.c). The accounts themselves are core/store.h's.
  *
- * A connection of its own on data_dir/ppod.db (opened after pb_store_open
- * made the schema), WAL, synchronous=FULL: a code spent must stay spent
- * after a power cut. One mutex held for each call; any thread. Every
- * function returns 0 or a PB_E* (PB_ESTORE when SQLite failed). */
+ * A connection of its own (core/db.h) on the store the daemon uses, opened
+ * after pb_store_open made the schema: data_dir/ppod.db (WAL,
+ * synchronous=FULL: a code spent must stay spent after a power cut) or the
+ * PostgreSQL database of --store. A code is spent by one conditional
+ * UPDATE ... RETURNING, so two connections (two nodes) spending it at once
+ * succeed once. One mutex held for each call; any thread. Every function
+ * returns 0 or a PB_E* (PB_ESTORE when the database failed). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +31,10 @@ int pb_email_normalize(const char *in, char *out, size_t cap);
 /* 1 when code has that shape (NULL is not). */
 int pb_login_code_well_formed(const char *code);
 
+/* spec: a store spec as core/db.h's pb_db_open takes (pb_store_db_spec),
+ * or NULL/"" for data_dir/ppod.db. */
+int pb_login_store_open_spec(const char *spec, const char *data_dir, pb_login_store **out);
+/* = pb_login_store_open_spec(NULL, data_dir, out). */
 int pb_login_store_open(const char *data_dir, pb_login_store **out);
 /* NULL is a no-op. */
 void pb_login_store_close(pb_login_store *s);

@@ -298,7 +298,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                        " WHERE account_id = ?1 AND start_ms >= ?2 AND end_ms IS NOT NULL",
     /* MAX: a heartbeat never moves back, nor before the start. */
     [ST_USAGE_HEARTBEAT] = "UPDATE usage SET last_heartbeat_ms ="
-                           " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
+                           " MAX(COALESCE(last_heartbeat_ms, start_ms), CAST(?2 AS BIGINT))"
                            " WHERE id = ?1 AND end_ms IS NULL",
     [ST_USAGE_SUM] = "SELECT CAST(COALESCE(SUM(ms), 0) AS BIGINT), COUNT(*) FROM usage"
                      " WHERE account_id = ?1"
@@ -315,7 +315,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SESSION_OPEN] = "INSERT INTO sessions(id, account_id, start_ms, node)"
                         " VALUES (?1, ?2, ?3, ?4)",
     [ST_SESSION_HEARTBEAT] = "UPDATE sessions SET last_heartbeat_ms ="
-                             " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
+                             " MAX(COALESCE(last_heartbeat_ms, start_ms), CAST(?2 AS BIGINT))"
                              " WHERE id = ?1 AND end_ms IS NULL",
     [ST_SESSION_CLOSE] = "UPDATE sessions SET end_ms = ?2, browser_ms = MAX(0, ?2 - start_ms),"
                          " close_reason = ?3, close_reason_text = ?4"
@@ -1189,7 +1189,8 @@ static int usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_
       r = PB_ENOTFOUND;
     else
       r = store_fail(s, rc, "usage begin");
-    if (rc == PB_DB_ROW && (rc = pb_db_step(st)) != PB_DB_DONE) r = store_fail(s, rc, "usage begin");
+    if (rc == PB_DB_ROW && (rc = pb_db_step(st)) != PB_DB_DONE)
+      r = store_fail(s, rc, "usage begin");
     pb_db_reset(st);
   }
   r = tx_end(s, r);
@@ -2209,7 +2210,7 @@ int pb_store_node_lost(pb_store *s, const char *tag, int64_t node_heartbeat_ms, 
     r = node_write(s,
                    "UPDATE contexts SET session_id = NULL WHERE session_id IN"
                    " (SELECT id FROM sessions WHERE node = ?1 AND end_ms IS NULL)"
-                   " OR substr(session_id, 1, length(?1)) = ?1",
+                   " OR substr(session_id, 1, length(CAST(?1 AS TEXT))) = CAST(?1 AS TEXT)",
                    tag, -1, NULL);
   if (!r)
     r = node_write(s,

@@ -1,8 +1,9 @@
 #ifndef PB_CORE_STORE_H
 #define PB_CORE_STORE_H
 /* The sandbox core's state: accounts, tokens, usage ledger, in SQLite (WAL)
- * under the data dir, or in PostgreSQL (pb_store_open_spec). Knows nothing of HTTP or Chromium. Every function is
- * safe to call from any thread (the store serialises access internally). */
+ * under the data dir, or in PostgreSQL (pb_store_open_spec). Knows nothing
+ * of HTTP or Chromium. Every function is safe to call from any thread (the
+ * store serialises access internally). */
 #include <stddef.h>
 #include <stdint.h>
 

@@ -45,6 +45,7 @@ typedef struct {
   char address[128];
   int port;
   const char *data_dir;
+  const char *contexts_dir; /* --contexts-dir; NULL: <data_dir>/contexts */
   int browsers;
   int concurrency;
   int queue;
@@ -175,6 +176,9 @@ static void usage(FILE *f) {
       "  --listen ADDR:PORT       (PPOD_LISTEN)        default 127.0.0.1:8080\n"
       "  --data-dir DIR           (PPOD_DATA_DIR)      default ./var\n"
       "  --store postgres://...   (PPOD_STORE)         shared store (cluster)\n"
+      "  --contexts-dir DIR       (PPOD_CONTEXTS_DIR)  persistent contexts' "
+      "files, default DATA/contexts;\n"
+      "                           a cluster's nodes all name one shared dir\n"
       "  --browsers N             (PPOD_BROWSERS)      default: number of "
       "cores\n"
       "  --concurrency N          (PPOD_CONCURRENCY)   jobs at once, default 2 "
@@ -398,6 +402,8 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
     c->data_dir = e;
   if ((e = getenv("PPOD_STORE")) && *e)
     c->store_spec = e;
+  if ((e = getenv("PPOD_CONTEXTS_DIR")) && *e)
+    c->contexts_dir = e;
   if ((e = getenv("PPOD_BROWSERS")) &&
       int_opt("PPOD_BROWSERS", e, 1, 64, &c->browsers))
     return -1;
@@ -476,6 +482,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
     } else if (!strcmp(a, "--store")) {
       TAKES_VALUE();
       c->store_spec = v;
+    } else if (!strcmp(a, "--contexts-dir")) {
+      TAKES_VALUE();
+      c->contexts_dir = v;
     } else if (!strcmp(a, "--browsers")) {
       TAKES_VALUE();
       if (int_opt(a, v, 1, 64, &c->browsers))
@@ -736,6 +745,15 @@ static int serve(config *c) {
   char tok[PB_TOKEN_MAX] = "";
   if (local_token(st, c->data_dir, tok, sizeof(tok)))
     PB_WARN("could not prepare the local account's token");
+  /* The contexts' dir before any browser starts: refused, nothing ran. */
+  {
+    char why[PATH_MAX + 128];
+    if (pb_contexts_open_dir(st, c->data_dir, c->contexts_dir, &contexts, why,
+                             sizeof(why))) {
+      fprintf(stderr, "ppod-browserd: contexts dir refused: %s\n", why);
+      goto out;
+    }
+  }
 
   if (pb_egress_new(&eg))
     goto out;
@@ -854,8 +872,6 @@ static int serve(config *c) {
   char rec_dir[PATH_MAX];
   snprintf(rec_dir, sizeof(rec_dir), "%s/recordings", c->data_dir);
   if (pb_rec_store_open(rec_dir, &recordings))
-    goto out;
-  if (pb_contexts_open(st, c->data_dir, &contexts))
     goto out;
   pb_sessions_opts sso = {.contexts = contexts,
                           .pool = pool,

@@ -756,7 +756,7 @@ int login_init(pb_server *s) {
     memcpy(ls->page_headers, h, sizeof(h));
   }
   if (!rc && getrandom(ls->salt, sizeof(ls->salt), 0) != (ssize_t)sizeof(ls->salt)) rc = PB_EIO;
-  if (!rc) rc = pb_login_store_open(o->data_dir, &ls->codes);
+  if (!rc) rc = pb_login_store_open_spec(o->store_spec, o->data_dir, &ls->codes);
   if (!rc) rc = pb_jobs_start(1, WORK_QUEUE, &ls->work);
   if (!rc && o->smtp_url) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT)) rc = PB_ENOMEM;

@@ -20,6 +20,7 @@ typedef enum {
 
 typedef struct {
   const char *data_dir;   /* borrowed; the store's */
+  const char *store_spec; /* borrowed; pb_store_db_spec (NULL: data_dir's SQLite) */
   const char *smtp_url;   /* smtp[s]://user:pass@host:port, borrowed; NULL: none */
   const char *mail_from;  /* NULL: ppod-browser@<the public URL's host> */
   const char *public_url; /* the links' base; NULL: http://<listen address>:<port> */

@@ -1000,7 +1000,7 @@ int pb_crawler_start(const pb_crawler_opts *o, pb_crawler **out) {
   if (cr->o.max_bytes <= 0) cr->o.max_bytes = (int64_t)256 << 20;
   pthread_mutex_init(&cr->mu, NULL);
   pthread_cond_init(&cr->cv, NULL);
-  int rc = pb_crawl_store_open(o->data_dir, &cr->store);
+  int rc = pb_crawl_store_open_spec(o->store_spec, o->data_dir, &cr->store);
   if (rc) {
     pb_crawler_stop(cr);
     return rc;

@@ -35,6 +35,7 @@ typedef struct {
   const pb_ops_env *env; /* borrowed; outlives the crawler */
   pb_jobs *jobs;         /* borrowed; stopped after the crawler */
   const char *data_dir;  /* where ppod.db is (pb_store_open made it) */
+  const char *store_spec; /* pb_store_db_spec, borrowed; NULL: data_dir's ppod.db */
   int share;             /* page jobs at once per account; 0: 1 */
   int per_host;          /* pages at once per origin; 0: 1 */
   int max_active;        /* crawls queued or running per account; 0: 4 */

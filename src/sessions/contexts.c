@@ -12,12 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct pb_contexts {
   pb_store *store;
-  char root[PATH_MAX]; /* <data>/contexts */
+  char root[PATH_MAX]; /* <data>/contexts or --contexts-dir */
+  int rootfd;          /* root, opened once at start (no link followed) */
+  int shared;          /* other nodes use root too */
 };
+
+/* In a shared dir a leftover younger than this may be another node's save
+ * or create in progress: left for a later start. */
+#define SHARED_LEFTOVER_AGE_S 3600
 
 int pb_context_id_valid(const char *id) {
   if (!id) return 0;
@@ -31,13 +38,9 @@ int pb_context_id_valid(const char *id) {
 
 /* The account's dir, made 0700 when missing; an fd the caller closes. */
 static int account_dir(pb_contexts *c, int64_t account_id, int *fd) {
-  int root = -1;
   char name[32];
   snprintf(name, sizeof(name), "%lld", (long long)account_id);
-  int rc = pb_fsafe_open_path(c->root, 0, &root);
-  if (!rc) rc = pb_fsafe_mkdir(root, name, (uid_t)-1, (gid_t)-1, 0700, fd);
-  if (root >= 0) close(root);
-  return rc;
+  return pb_fsafe_mkdir(c->rootfd, name, (uid_t)-1, (gid_t)-1, 0700, fd);
 }
 
 /* Leftovers in one account's dir: a save's staging or swapped-out dir
@@ -55,29 +58,81 @@ static void sweep_account(pb_contexts *c, int dfd) {
     int stale = strchr(e->d_name, '.') != NULL;
     if (!stale)
       stale = !pb_context_id_valid(e->d_name) || pb_context_exists(c->store, e->d_name) == 0;
+    struct stat sb;
+    if (stale && c->shared &&
+        (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) ||
+         sb.st_mtime > time(NULL) - SHARED_LEFTOVER_AGE_S))
+      stale = 0;
     if (stale && pb_fsafe_remove_at(dirfd(d), e->d_name) == 0)
       PB_INFO("contexts: removed leftover %s", e->d_name);
   }
   closedir(d);
 }
 
-int pb_contexts_open(pb_store *store, const char *data_dir, pb_contexts **out) {
+/* Opens the root without following a link in its last part and refuses
+ * one another user could put entries in: not ours, or writable by others. why: the reason, for the start's
+ * message. */
+static int open_root(pb_contexts *c, char *why, size_t cap) {
+  struct stat sb;
+  if (lstat(c->root, &sb)) {
+    snprintf(why, cap, "%s: %s", c->root, strerror(errno));
+    return PB_EIO;
+  }
+  if (S_ISLNK(sb.st_mode)) {
+    snprintf(why, cap, "%s is a symbolic link (name the directory itself)", c->root);
+    return PB_EINVAL;
+  }
+  if (pb_fsafe_open_path(c->root, 1, &c->rootfd) || fstat(c->rootfd, &sb) ||
+      !S_ISDIR(sb.st_mode)) {
+    snprintf(why, cap, "%s is not a directory", c->root);
+    return PB_EINVAL;
+  }
+  if (sb.st_uid != geteuid()) {
+    snprintf(why, cap, "%s is owned by uid %u, not this daemon's uid %u", c->root,
+             (unsigned)sb.st_uid, (unsigned)geteuid());
+    return PB_EINVAL;
+  }
+  if (sb.st_mode & S_IWOTH) {
+    snprintf(why, cap, "%s is writable by everyone (mode %04o; chmod 0700 it)", c->root,
+             (unsigned)(sb.st_mode & 07777));
+    return PB_EINVAL;
+  }
+  if (sb.st_mode & S_IWGRP)
+    PB_WARN("contexts: %s is writable by its group (mode %04o): chmod 0700 it", c->root,
+            (unsigned)(sb.st_mode & 07777));
+  return 0;
+}
+
+int pb_contexts_open_dir(pb_store *store, const char *data_dir, const char *dir, pb_contexts **out,
+                         char *why, size_t whycap) {
   *out = NULL;
+  snprintf(why, whycap, "%s", "");
   pb_contexts *c = calloc(1, sizeof(*c));
   if (!c) return PB_ENOMEM;
   c->store = store;
-  int n = snprintf(c->root, sizeof(c->root), "%s/contexts", data_dir);
+  c->rootfd = -1;
+  c->shared = dir && *dir;
+  int n = c->shared ? snprintf(c->root, sizeof(c->root), "%s", dir)
+                    : snprintf(c->root, sizeof(c->root), "%s/contexts", data_dir);
+  while (n > 1 && c->root[n - 1] == '/') c->root[--n] = '\0';
   if (n < 0 || (size_t)n >= sizeof(c->root)) {
+    snprintf(why, whycap, "the contexts dir's path is too long");
     free(c);
     return PB_ETOOBIG;
   }
   if (mkdir(c->root, 0700) && errno != EEXIST) {
-    PB_ERR("contexts: cannot make %s: %s", c->root, strerror(errno));
+    snprintf(why, whycap, "cannot make %s: %s", c->root, strerror(errno));
     free(c);
     return PB_EIO;
   }
-  int root = -1;
-  if (pb_fsafe_open_path(c->root, 0, &root) == 0) {
+  int rc = open_root(c, why, whycap);
+  if (rc) {
+    PB_ERR("contexts: %s", why);
+    pb_contexts_close(c);
+    return rc;
+  }
+  int root = dup(c->rootfd);
+  if (root >= 0) {
     DIR *d = fdopendir(root);
     if (d) {
       struct dirent *e;
@@ -99,6 +154,15 @@ int pb_contexts_open(pb_store *store, const char *data_dir, pb_contexts **out) {
   return 0;
 }
 
+int pb_contexts_open(pb_store *store, const char *data_dir, pb_contexts **out) {
+  char why[PATH_MAX + 96];
+  return pb_contexts_open_dir(store, data_dir, NULL, out, why, sizeof(why));
+}
+
+const char *pb_contexts_dir(const pb_contexts *c) {
+  return c ? c->root : NULL;
+}
+
 void pb_contexts_release_stale(pb_contexts *c) {
   int released = 0;
   if (c && pb_context_release_stale(c->store, &released) == 0 && released)
@@ -106,6 +170,8 @@ void pb_contexts_release_stale(pb_contexts *c) {
 }
 
 void pb_contexts_close(pb_contexts *c) {
+  if (!c) return;
+  if (c->rootfd >= 0) close(c->rootfd);
   free(c);
 }
 
@@ -202,6 +268,22 @@ static int keep_part(const char *rel, int is_dir, void *data) {
   return 1;
 }
 
+/* id to stage's ".old" twin, then stage to id, then the twin to stage (for
+ * the removal after): the old state stays until the second rename. */
+static int swap_by_renames(int afd, const char *stage, const char *id) {
+  char old[PB_CONTEXT_ID_LEN + 32];
+  snprintf(old, sizeof(old), "%s.old", stage);
+  if (renameat(afd, id, afd, old)) return -1;
+  if (renameat(afd, stage, afd, id)) {
+    int e = errno;
+    renameat(afd, old, afd, id);
+    errno = e;
+    return -1;
+  }
+  if (renameat(afd, old, afd, stage)) pb_fsafe_remove_at(afd, old);
+  return 0;
+}
+
 int pb_contexts_save(pb_contexts *c, int64_t account_id, const char *id, const char *profile_dir,
                      uid_t owner, int64_t *bytes, char *why, size_t whycap) {
   *bytes = 0;
@@ -250,6 +332,11 @@ int pb_contexts_save(pb_contexts *c, int64_t account_id, const char *id, const c
     if (renameat2(afd, stage, afd, id, RENAME_EXCHANGE) == 0) {
       fsync(afd);
     } else if (errno == ENOENT && renameat(afd, stage, afd, id) == 0) {
+      fsync(afd);
+    } else if ((errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) &&
+               swap_by_renames(afd, stage, id) == 0) {
+      /* A shared volume without RENAME_EXCHANGE (NFS): two renames; the
+       * session saving holds the context, so nothing reads it between. */
       fsync(afd);
     } else {
       snprintf(why, whycap, "swapping the saved state in failed: %s", strerror(errno));

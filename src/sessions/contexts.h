@@ -4,7 +4,8 @@
  * IndexedDB, service worker registrations) kept between sessions.
  *
  * Each context is a row in the store (core/store.h: owner, name, size, the
- * session holding it) and a directory <data>/contexts/<account>/<id>/ with
+ * session holding it) and a directory <data>/contexts/<account>/<id>/ (or
+ * under --contexts-dir, shared by the nodes of a cluster) with
  * the parts of a Chromium profile worth keeping, in the data dir that no
  * browser can see (sessions/isolate.h). A session started on a context gets
  * a fresh browser whose profile is seeded with a copy of that directory;
@@ -26,6 +27,16 @@ typedef struct pb_contexts pb_contexts;
 /* Opens <data_dir>/contexts (made 0700) and removes what an interrupted
  * save or delete left there. store is borrowed. */
 int pb_contexts_open(pb_store *store, const char *data_dir, pb_contexts **out);
+/* The same on dir (--contexts-dir: a directory the nodes of a cluster
+ * share, made 0700 when missing), or <data_dir>/contexts when dir is NULL.
+ * The directory is refused (PB_EINVAL, why says it in a sentence) when it
+ * is a symbolic link, not a directory, not owned by this uid, or writable
+ * by everyone (group-writable: a warning). In a dir given, leftovers younger than an hour stay
+ * (they may be another node's save in progress). */
+int pb_contexts_open_dir(pb_store *store, const char *data_dir, const char *dir, pb_contexts **out,
+                         char *why, size_t whycap);
+/* The directory in use. */
+const char *pb_contexts_dir(const pb_contexts *c);
 /* Lets go of the holds of sessions a dead run left (call once the sessions'
  * start closed those, pb_session_close_orphans). NULL is a no-op. */
 void pb_contexts_release_stale(pb_contexts *c);

@@ -6,6 +6,7 @@
 #include "core/db.h"
 #include "core/fleet.h"
 #include "core/store.h"
+#include "pgtest.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -20,15 +21,11 @@ static int64_t acct_a, acct_b;
 
 /* The schema (the store's migrations) and two accounts. */
 static void setup(void) {
-  const char *pg = getenv("PB_TEST_PG_URL");
   snprintf(root, sizeof(root), "/tmp/pb_fleet_XXXXXX");
   ASSERT(mkdtemp(root));
   pb_store *st = NULL;
-  if (pg && *pg) {
-    ASSERT_EQ(pb_store_open_spec(pg, root, &st), 0);
-  } else {
-    ASSERT_EQ(pb_store_open(root, &st), 0);
-  }
+  /* A fresh PostgreSQL database in the _pg run, else SQLite under root. */
+  ASSERT_EQ(pb_store_open_spec(pb_test_db_spec(NULL), root, &st), 0);
   snprintf(spec, sizeof(spec), "%s", pb_store_db_spec(st));
   char name[64];
   snprintf(name, sizeof(name), "fleet-%d", (int)getpid());
@@ -288,7 +285,7 @@ static void test_verdicts(void) {
   pb_db_stmt *st = NULL;
   ASSERT_EQ(pb_db_prepare(db,
                           "INSERT INTO usage(account_id, kind, start_ms, end_ms, ms)"
-                          " VALUES (?1, 'screenshot', ?2, ?2 + 5, 5)",
+                          " VALUES (?1, 'screenshot', CAST(?2 AS BIGINT), CAST(?2 AS BIGINT) + 5, 5)",
                           &st),
             0);
   pb_db_bind_int64(st, 1, acct_b);

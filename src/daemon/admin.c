@@ -101,9 +101,19 @@ static int name_error(const char *name) {
   return usage_error("invalid account name \"%s\" (1-63 of A-Z a-z 0-9 _ . -)", name);
 }
 
+/* --store (cluster mode): the shared store the commands work on. */
+static const char *g_store_spec;
+
+void pb_admin_set_store(const char *spec) {
+  g_store_spec = spec && *spec ? spec : NULL;
+}
+
 static int open_store(const char *data_dir, pb_store **s) {
-  int rc = pb_store_open(data_dir, s);
-  if (rc) fprintf(stderr, PROG ": cannot open data dir %s: %s\n", data_dir, pb_strerror(rc));
+  int rc = pb_store_open_spec(g_store_spec, data_dir, s);
+  if (rc && g_store_spec)
+    fprintf(stderr, PROG ": cannot open the store: %s\n", pb_strerror(rc));
+  else if (rc)
+    fprintf(stderr, PROG ": cannot open data dir %s: %s\n", data_dir, pb_strerror(rc));
   return rc;
 }
 

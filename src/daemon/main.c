@@ -1006,6 +1006,7 @@ int main(int argc, char **argv) {
       code = serve(&c);
     }
   } else if (!strcmp(rest[0], "account") || !strcmp(rest[0], "token")) {
+    pb_admin_set_store(c.store_spec);
     code = pb_admin_main(c.data_dir, nrest, rest);
   } else if (!strcmp(rest[0], "help")) {
     usage(stdout);

@@ -3,9 +3,11 @@
  * throwaway database (the _pg ctest variant). The races use two
  * connections, as two nodes would. */
 #include "common/pb.h"
+#include "core/credits.h"
 #include "core/db.h"
 #include "core/fleet.h"
 #include "core/store.h"
+#include "pgtest.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -20,15 +22,11 @@ static int64_t acct_a, acct_b;
 
 /* The schema (the store's migrations) and two accounts. */
 static void setup(void) {
-  const char *pg = getenv("PB_TEST_PG_URL");
   snprintf(root, sizeof(root), "/tmp/pb_fleet_XXXXXX");
   ASSERT(mkdtemp(root));
   pb_store *st = NULL;
-  if (pg && *pg) {
-    ASSERT_EQ(pb_store_open_spec(pg, root, &st), 0);
-  } else {
-    ASSERT_EQ(pb_store_open(root, &st), 0);
-  }
+  /* A fresh PostgreSQL database in the _pg run, else SQLite under root. */
+  ASSERT_EQ(pb_store_open_spec(pb_test_db_spec(NULL), root, &st), 0);
   snprintf(spec, sizeof(spec), "%s", pb_store_db_spec(st));
   char name[64];
   snprintf(name, sizeof(name), "fleet-%d", (int)getpid());
@@ -288,7 +286,7 @@ static void test_verdicts(void) {
   pb_db_stmt *st = NULL;
   ASSERT_EQ(pb_db_prepare(db,
                           "INSERT INTO usage(account_id, kind, start_ms, end_ms, ms)"
-                          " VALUES (?1, 'screenshot', ?2, ?2 + 5, 5)",
+                          " VALUES (?1, 'screenshot', CAST(?2 AS BIGINT), CAST(?2 AS BIGINT) + 5, 5)",
                           &st),
             0);
   pb_db_bind_int64(st, 1, acct_b);
@@ -309,6 +307,67 @@ static void test_verdicts(void) {
   pb_fleet_close(f);
 }
 
+/* Credits across nodes: two stores (two nodes' connections) heartbeat rows
+ * of one metered account at once; each row is debited exactly what its time
+ * costs, once, and the balance is the credit less the sum. */
+typedef struct {
+  pb_store *st;
+  int64_t row, t0;
+  int beats_late; /* beats refused after the end */
+} beater;
+
+static void *beat(void *arg) {
+  beater *b = arg;
+  for (int i = 1; i <= 60; i++) ASSERT_EQ(pb_usage_heartbeat(b->st, b->row, b->t0 + i * 100), 0);
+  ASSERT_EQ(pb_usage_end(b->st, b->row, b->t0 + 6500, 200), 0);
+  /* A late beat or a second end (a retry, another node) debits nothing. */
+  if (pb_usage_heartbeat(b->st, b->row, b->t0 + 9000) == PB_EEXIST) b->beats_late++;
+  if (pb_usage_end(b->st, b->row, b->t0 + 9000, 200) == PB_EEXIST) b->beats_late++;
+  return NULL;
+}
+
+static void test_credits_two_nodes(void) {
+  pb_store *a = NULL, *b = NULL;
+  ASSERT_EQ(pb_store_open_spec(spec, root, &a), 0);
+  ASSERT_EQ(pb_store_open_spec(spec, root, &b), 0);
+  pb_store_set_credit_terms(a, 1000, 0); /* 1000 micro per second */
+  pb_store_set_credit_terms(b, 1000, 0);
+  char name[64];
+  snprintf(name, sizeof(name), "metered-%d", (int)getpid());
+  int64_t id = 0, bal = 0;
+  ASSERT_EQ(pb_account_create(a, name, &id), 0);
+  ASSERT_EQ(pb_store_account_credit(a, id, 1000000, "test", pb_wall_ms(), &bal), 0);
+  int64_t t0 = pb_wall_ms();
+  beater x = {a, 0, t0, 0}, y = {b, 0, t0, 0};
+  ASSERT_EQ(pb_usage_begin(a, id, "session", t0, &x.row), 0);
+  ASSERT_EQ(pb_usage_begin(b, id, "session", t0, &y.row), 0);
+  pthread_t t[2];
+  ASSERT_EQ(pthread_create(&t[0], NULL, beat, &x), 0);
+  ASSERT_EQ(pthread_create(&t[1], NULL, beat, &y), 0);
+  pthread_join(t[0], NULL);
+  pthread_join(t[1], NULL);
+  ASSERT_EQ(x.beats_late + y.beats_late, 4);
+  /* 6.5 s each, billed per started second: 7 s * 1000 micro. */
+  int metered = 0;
+  ASSERT_EQ(pb_store_account_balance(b, id, &bal, &metered), 0);
+  ASSERT_EQ(metered, 1);
+  ASSERT_EQ(bal, 1000000 - 2 * pb_credit_debit(1000, 6500));
+  ASSERT_EQ(bal, 1000000 - 14000);
+  pb_db *db = conn();
+  pb_db_stmt *st = NULL;
+  ASSERT_EQ(pb_db_prepare(db, "SELECT SUM(debit_micro), COUNT(*) FROM usage WHERE account_id = ?1",
+                          &st),
+            0);
+  pb_db_bind_int64(st, 1, id);
+  ASSERT_EQ(pb_db_step(st), PB_DB_ROW);
+  ASSERT_EQ(pb_db_column_int64(st, 0), 14000);
+  ASSERT_EQ(pb_db_column_int64(st, 1), 2);
+  pb_db_finalize(st);
+  pb_db_close(db);
+  pb_store_close(a);
+  pb_store_close(b);
+}
+
 int main(void) {
   pb_log_level = PB_LOG_ERROR;
   setup();
@@ -317,6 +376,7 @@ int main(void) {
   test_races();
   test_used_today();
   test_verdicts();
+  test_credits_two_nodes();
   printf("fleet: %d assertions passed (%s)\n", pb_test_count,
          pb_db_spec_is_postgres(spec) ? "postgres" : "sqlite");
   return 0;

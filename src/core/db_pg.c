@@ -463,6 +463,8 @@ static int pg_run_stmt(pg_stmt *s) {
 
 static int pg_step(pb_db_stmt *st) {
   pg_stmt *s = PST(st);
+  /* Stepped again after DONE: run it again, as sqlite3_step does. */
+  if (s->res && s->row >= s->nrows) clear_result(s);
   if (!s->res) {
     int rc = pg_run_stmt(s);
     if (rc) return rc;
@@ -649,7 +651,13 @@ int pb__db_pg_open(const char *url, pb_db **out) {
   if (!g) return PB_ENOMEM;
   g->base.ops = &pg_ops;
   g->base.kind = PB_DB_POSTGRES;
-  g->conn = PQconnectdb(url);
+  /* Defaults the URL may override (it comes last): a dead server or a
+   * silent network fails calls in seconds instead of TCP's minutes. */
+  static const char *const keys[] = {"connect_timeout",     "keepalives",       "keepalives_idle",
+                                     "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                                     "application_name",    "dbname",           NULL};
+  const char *const vals[] = {"10", "1", "10", "3", "3", "30000", "ppod-browserd", url, NULL};
+  g->conn = PQconnectdbParams(keys, vals, 1);
   if (!g->conn) {
     free(g);
     return PB_ENOMEM;

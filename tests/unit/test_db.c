@@ -126,6 +126,10 @@ static void test_types_nulls_blobs(void) {
   ASSERT_EQ(pb_db_column_bytes(sel, 3), 0);
   ASSERT_EQ(pb_db_column_int64(sel, 4), 1);
   ASSERT_EQ(pb_db_step(sel), PB_DB_DONE);
+  /* Stepped again after DONE without a reset: it runs again (SQLite's
+   * sqlite3_step does), with the same bindings. */
+  ASSERT_EQ(pb_db_step(sel), PB_DB_ROW);
+  ASSERT_EQ(pb_db_column_int64(sel, 0), INT64_MIN);
   /* Reuse after reset with other bindings. */
   pb_db_reset(sel);
   ASSERT_EQ(pb_db_bind_text(sel, 1, "x", -1), 0);

@@ -422,6 +422,42 @@ static void test_race(void) {
   pb_store_close(s2);
 }
 
+/* Nodes starting at once on a fresh database: every open succeeds and the
+ * schema is made once (the migration holds the write lock). */
+typedef struct {
+  pb_store *s;
+  int rc;
+} opener;
+
+static void *open_one(void *arg) {
+  opener *o = arg;
+  char dir[128];
+  snprintf(dir, sizeof(dir), "%s/openrace", root);
+  o->rc = pb_store_open_spec(spec_for("openrace"), dir, &o->s);
+  return NULL;
+}
+
+static void test_open_race(void) {
+  (void)spec_for("openrace"); /* made before the threads race */
+  opener o[4] = {{0}};
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) ASSERT_EQ(pthread_create(&t[i], NULL, open_one, &o[i]), 0);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  for (int i = 0; i < 4; i++) ASSERT_EQ(o[i].rc, 0);
+  if (pg_url) {
+    ASSERT_EQ(q_int(o[0].s, "SELECT COUNT(*) FROM schema_version", NULL), 1);
+    ASSERT_EQ(q_int(o[0].s, "SELECT MAX(version) FROM schema_version", NULL), 10);
+  } else {
+    ASSERT_EQ(q_int(o[0].s, "PRAGMA user_version", NULL), 10);
+  }
+  int64_t id = 0;
+  char n[64];
+  name(n, sizeof(n), "openrace");
+  ASSERT_EQ(pb_account_create(o[1].s, n, &id), 0);
+  ASSERT_EQ(pb_account_find(o[2].s, n, &id), 0);
+  for (int i = 0; i < 4; i++) pb_store_close(o[i].s);
+}
+
 int main(void) {
   pb_log_level = PB_LOG_ERROR - 1;
   const char *url = getenv("PB_TEST_PG_URL");
@@ -434,6 +470,7 @@ int main(void) {
   RUN(test_node_lost);
   RUN(test_scope);
   RUN(test_race);
+  RUN(test_open_race);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
   if (system(cmd)) fprintf(stderr, "could not remove %s\n", root);

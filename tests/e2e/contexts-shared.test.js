@@ -105,7 +105,12 @@ const PG = process.env.PB_TEST_PG_URL;
 test('two nodes sharing --store and --contexts-dir: a cookie set through node A is there on node B', {
   timeout: scaled(180000),
   skip: PG ? false : 'needs PostgreSQL: PB_TEST_PG_URL=postgres://... (scripts/pg-throwaway.sh start DIR prints one)',
-}, async () => {
+}, async (t) => {
+  // Both daemons on this one store (with PB_E2E_STORE=postgres the harness
+  // would give each data dir a database of its own).
+  const e2eStore = process.env.PB_E2E_STORE;
+  delete process.env.PB_E2E_STORE;
+  t.after(() => { if (e2eStore !== undefined) process.env.PB_E2E_STORE = e2eStore; });
   const fixtures = await startFixtures();
   const shared = path.join(await makeTempDir('ppod-ctxdir-'), 'contexts');
   const name = `shared${process.pid}`;

@@ -921,8 +921,6 @@ static int serve(config *c) {
   g_server = srv;
   pb_cluster_set_server(cluster, srv);
   g_cluster = cluster;
-  if (pb_cluster_start(cluster))
-    goto out;
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_signal;

@@ -110,6 +110,9 @@ static const char *admin_store_spec;
 void pb_admin_set_store(const char *spec) { admin_store_spec = spec; }
 
 static int open_store(const char *data_dir, pb_store **s) {
+  /* PPOD_STORE names a cluster's PostgreSQL store too (daemon/cluster.h). */
+  if (!admin_store_spec && getenv("PPOD_STORE") && *getenv("PPOD_STORE"))
+    admin_store_spec = getenv("PPOD_STORE");
   int rc = pb_store_open_spec(admin_store_spec, data_dir, s);
   if (rc) {
     char where[512];

@@ -228,6 +228,14 @@ int pb_cluster_open(const pb_cluster_flags *f, pb_store *st, int port, int brows
     free(c);
     return -1;
   }
+  /* The heartbeat from now: the pool's start takes seconds, longer than a
+   * short --node-timeout, and a silent node is declared lost. */
+  if (pb_nodes_start(c->nodes)) {
+    fprintf(stderr, "ppod-browserd: cannot start the node heartbeat\n");
+    pb_nodes_free(c->nodes);
+    free(c);
+    return -1;
+  }
   const char *tag = pb_nodes_self_tag(c->nodes);
   pb_node_tag_set(tag);
   pb_store_set_node(st, tag);
@@ -255,9 +263,6 @@ void pb_cluster_set_fleet_hook(pb_cluster *c, void (*fn)(void *fleet, const char
   c->fleet = fleet;
 }
 
-int pb_cluster_start(pb_cluster *c) {
-  return c ? pb_nodes_start(c->nodes) : 0;
-}
 
 void pb_cluster_drain_signal(pb_cluster *c) {
   if (c) pb_nodes_request_drain(c->nodes);

@@ -39,7 +39,9 @@ int pb_cluster_store_open(const pb_cluster_flags *f, const char *data_dir, pb_st
 /* Cluster mode only (*out NULL otherwise, 0): checks the flags and the key
  * file (refused when group/world-accessible or under 32 bytes), registers
  * this node (earlier incarnations of its name are declared lost), sets the
- * tag ids are minted with and the store's node. Before the sessions start.
+ * tag ids are minted with and the store's node, and starts the heartbeat
+ * (callbacks act on the sessions and server once they are set). Before the
+ * sessions start.
  * -1 with the reason on stderr. */
 int pb_cluster_open(const pb_cluster_flags *f, pb_store *st, int port, int browsers,
                     pb_cluster **out);
@@ -51,8 +53,6 @@ void pb_cluster_set_server(pb_cluster *c, pb_server *srv);
  * from the heartbeat thread; fn NULL: none. */
 void pb_cluster_set_fleet_hook(pb_cluster *c, void (*fn)(void *fleet, const char *tag),
                                void *fleet);
-/* Starts the heartbeat. */
-int pb_cluster_start(pb_cluster *c);
 /* SIGTERM: async-signal-safe; the row says draining within a beat. */
 void pb_cluster_drain_signal(pb_cluster *c);
 /* After the server stopped: 0, or non-zero when this node was declared

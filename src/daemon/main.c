@@ -981,8 +981,6 @@ static int serve(config *c) {
   pb_cluster_set_server(cluster, srv);
   if (fleet) pb_cluster_set_fleet_hook(cluster, fleet_free_node, fleet);
   g_cluster = cluster;
-  if (pb_cluster_start(cluster))
-    goto out;
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_signal;

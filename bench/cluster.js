@@ -113,7 +113,7 @@ async function startCluster(fixtures, nodes = 3) {
   };
   c.owner = (id) => c.nodes.find((n) => n.tag && id.startsWith(n.tag));
   const rows = JSON.parse((await run('psql', [c.store, '-XAtq', '-c',
-    "SELECT COALESCE(json_agg(t), '[]'::json) FROM (SELECT tag, url FROM nodes WHERE state = 'live') t"])).trim());
+    "SELECT COALESCE(json_agg(t), '[]'::json) FROM (SELECT tag, url FROM nodes WHERE state NOT IN ('lost', 'left')) t"])).trim());
   for (const r of rows) { const n = c.nodes.find((x) => x.url === r.url); if (n) n.tag = r.tag; }
   return c;
 }

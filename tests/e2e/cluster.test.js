@@ -119,7 +119,7 @@ async function acquire(ep, token, body = {}) {
 
 // The node that holds a session: the one whose tag starts its id.
 async function ownerOf(id) {
-  const rows = await sql('SELECT tag, url FROM nodes WHERE state = \'live\'');
+  const rows = await sql('SELECT tag, url FROM nodes WHERE state NOT IN (\'lost\', \'left\')');
   const row = rows.find((r) => id.startsWith(r.tag));
   assert.ok(row, `a live node whose tag starts ${id}: ${JSON.stringify(rows)}`);
   const n = C.nodes.find((x) => x.url === row.url);
@@ -181,7 +181,7 @@ before(async () => {
     C.nodes.push({ name: `node${i}`, port, url, daemon, dead: false });
   }
   // Each node sees the others before the tests start (placement needs them).
-  await pollUntil(async () => (await sql('SELECT tag FROM nodes WHERE state = \'live\'')).length === 3,
+  await pollUntil(async () => (await sql('SELECT tag FROM nodes WHERE state NOT IN (\'lost\', \'left\')')).length === 3,
     { timeout: scaled(15000), what: 'three live nodes in the store' });
   C.lb = await startLb();
 }, { timeout: scaled(240000) });

@@ -74,7 +74,9 @@
   X(LOGIN_CODE_EXPIRED, "LOGIN_CODE_EXPIRED")                                  \
   X(INSUFFICIENT_CREDITS, "INSUFFICIENT_CREDITS")                              \
   X(NO_MODEL, "NO_MODEL")                                                      \
-  X(SCHEMA_MISMATCH, "SCHEMA_MISMATCH")
+  X(SCHEMA_MISMATCH, "SCHEMA_MISMATCH")                                        \
+  X(NODE_UNREACHABLE, "NODE_UNREACHABLE")                                      \
+  X(CLUSTER_KEY_INVALID, "CLUSTER_KEY_INVALID")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

@@ -75,6 +75,7 @@
   X(INSUFFICIENT_CREDITS, "INSUFFICIENT_CREDITS")                              \
   X(NO_MODEL, "NO_MODEL")                                                      \
   X(SCHEMA_MISMATCH, "SCHEMA_MISMATCH")                                        \
+  X(NODE_LOST, "NODE_LOST")                                                    \
   X(NODE_UNREACHABLE, "NODE_UNREACHABLE")                                      \
   X(CLUSTER_KEY_INVALID, "CLUSTER_KEY_INVALID")
 

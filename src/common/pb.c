@@ -1,5 +1,7 @@
 #include "common/pb.h"
 
+#include "common/hash.h"
+
 #include <cjson/cJSON.h>
 
 #include <errno.h>
@@ -271,4 +273,26 @@ void pb_log_json(struct cJSON *line) {
     cJSON_Delete(o);
   }
   cJSON_Delete(line);
+}
+
+/* ---- node tags (see pb.h) ---- */
+
+static char node_tag[5];
+
+void pb_node_tag_set(const char tag[4]) {
+  if (!tag) {
+    node_tag[0] = '\0';
+    return;
+  }
+  memcpy(node_tag, tag, 4);
+  node_tag[4] = '\0';
+}
+
+const char *pb_node_tag(void) { return node_tag; }
+
+int pb_random_id_hex(char *out, size_t nbytes) {
+  int rc = pb_random_hex(out, nbytes);
+  if (rc) return rc;
+  if (node_tag[0] && nbytes >= 2) memcpy(out, node_tag, 4);
+  return 0;
 }

@@ -83,4 +83,16 @@ void pb_log_json(struct cJSON *line);
 #define PB_INFO(...) pb_log(PB_LOG_INFO, __VA_ARGS__)
 #define PB_DEBUG(...) do { if (pb_log_level >= PB_LOG_DEBUG) pb_log(PB_LOG_DEBUG, __VA_ARGS__); } while (0)
 
+
+/* Node tags (cluster mode, core/nodes.c): every id a node mints starts with
+ * its 4-hex-digit tag, so any node can tell where an id's resource lives.
+ * pb_node_tag_set is called once at start, before any id is minted (tag:
+ * 4 lowercase hex digits; NULL clears it). pb_random_id_hex is
+ * pb_random_hex (2*nbytes hex digits, nbytes >= 2) with the first 4 digits
+ * replaced by the tag when one is set. 0, or pb_random_hex's errors.
+ * pb_node_tag returns the tag ("" when none). Any thread after the set. */
+void pb_node_tag_set(const char tag[4]);
+int pb_random_id_hex(char *out, size_t nbytes);
+const char *pb_node_tag(void);
+
 #endif

@@ -62,7 +62,7 @@ int pb_handoff_start(const char *session_id, int64_t account_id, const char *mes
       strlen(link_id) >= sizeof(out->link_id))
     return PB_EINVAL;
   char id[PB_HANDOFF_ID_LEN + 1];
-  if (pb_random_hex(id, PB_HANDOFF_ID_LEN / 2)) return PB_EIO;
+  if (pb_random_id_hex(id, PB_HANDOFF_ID_LEN / 2)) return PB_EIO;
   if (timeout_ms <= 0) timeout_ms = PB_HANDOFF_TIMEOUT_DEFAULT_MS;
   if (timeout_ms > PB_HANDOFF_TIMEOUT_MAX_MS) timeout_ms = PB_HANDOFF_TIMEOUT_MAX_MS;
   int64_t now = pb_wall_ms();

@@ -38,7 +38,8 @@ int pb_live_mint(const char *session_id, int64_t account_id, pb_live_mode mode, 
                  char token_out[PB_LIVE_TOKEN_LEN + 1], pb_live_link *out) {
   if (!session_id || strlen(session_id) >= sizeof(out->session_id)) return PB_EINVAL;
   char id[PB_LIVE_ID_LEN + 1];
-  if (pb_random_hex(token_out, PB_LIVE_TOKEN_LEN / 2) || pb_random_hex(id, PB_LIVE_ID_LEN / 2))
+  /* The capability starts with the node tag (pb.h), 112 random bits. */
+  if (pb_random_id_hex(token_out, PB_LIVE_TOKEN_LEN / 2) || pb_random_id_hex(id, PB_LIVE_ID_LEN / 2))
     return PB_EIO;
   int64_t now = pb_wall_ms();
   pthread_mutex_lock(&mu);

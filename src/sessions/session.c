@@ -589,7 +589,8 @@ int pb_sessions_acquire_context(pb_sessions *ss, int64_t account_id, int64_t kee
   pthread_mutex_init(&s->mu, NULL);
   pthread_mutex_init(&s->trace_mu, NULL);
   pthread_cond_init(&s->idle, NULL);
-  hex_random(s->id, PB_SESSION_ID_LEN / 2);
+  /* Starts with the node tag in cluster mode (pb.h): 112 random bits. */
+  if (pb_random_id_hex(s->id, PB_SESSION_ID_LEN / 2)) abort();
 
   /* Reserve the slot first so two acquisitions cannot both pass the limit. */
   pthread_mutex_lock(&ss->mu);

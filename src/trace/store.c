@@ -70,7 +70,7 @@ void pb_trace_store_sweep(pb_trace_store *st) {
 int pb_trace_store_reserve(pb_trace_store *st, int64_t account_id,
                            char id_out[PB_TRACE_ID_LEN + 1]) {
   if (!st) return PB_EINVAL;
-  if (pb_random_hex(id_out, PB_TRACE_ID_LEN / 2)) return PB_EIO;
+  if (pb_random_id_hex(id_out, PB_TRACE_ID_LEN / 2)) return PB_EIO;
   char pending[PATH_MAX + 64];
   file_of(st, account_id, id_out, ".pending", pending, sizeof(pending));
   int fd = open(pending, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);

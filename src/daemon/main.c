@@ -3,6 +3,8 @@
  * server together and serves until SIGTERM/SIGINT. */
 #include "common/pb.h"
 #include "core/credits.h"
+#include "core/db.h"
+#include "core/nodes.h"
 #include "core/store.h"
 #include "daemon/admin.h"
 #include "daemon/reaper.h"
@@ -677,6 +679,43 @@ static void reap_children(void) {
   }
 }
 
+/* r-proxy's TEST WIRING of the cluster, for its e2e tests until r-nodes's
+ * flags (--node-url, --cluster-key-file) wire core/nodes.c: the registry in
+ * PB_TEST_CLUSTER_DB (a SQLite path or PG URL; its tables made when
+ * missing), this node at PB_TEST_NODE_URL, the key PB_TEST_CLUSTER_KEY.
+ * NULL (a single node) without them. */
+static pb_nodes *test_cluster_open(void) {
+  const char *spec = getenv("PB_TEST_CLUSTER_DB"), *url = getenv("PB_TEST_NODE_URL"),
+             *key = getenv("PB_TEST_CLUSTER_KEY");
+  if (!spec || !url || !key)
+    return NULL;
+  pb_db *d = NULL;
+  if (!pb_db_open(spec, &d)) {
+    pb_db_exec_ddl(d, "CREATE TABLE IF NOT EXISTS nodes (tag TEXT PRIMARY KEY, name TEXT NOT "
+                      "NULL, url TEXT NOT NULL, capacity INTEGER NOT NULL, sessions INTEGER NOT "
+                      "NULL DEFAULT 0, state TEXT NOT NULL, started_ms INTEGER NOT NULL, "
+                      "heartbeat_ms INTEGER NOT NULL, ended_ms INTEGER);"
+                      "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, account_id "
+                      "INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, node TEXT);");
+    pb_db_close(d);
+  }
+  const char *cap = getenv("PB_TEST_NODE_CAPACITY");
+  long long capn = 8;
+  if (cap && pb_parse_int(cap, 1, 100000, &capn))
+    capn = 8;
+  pb_nodes_config nc = {.name = url, .url = url, .capacity = (int)capn, .key = key,
+                        .key_len = strlen(key)};
+  pb_nodes *n = NULL;
+  if (pb_nodes_open(spec, &nc, &n) || pb_nodes_start(n)) {
+    PB_ERR("cluster (test wiring): cannot register in %s", spec);
+    pb_nodes_free(n);
+    return NULL;
+  }
+  pb_node_tag_set(pb_nodes_self_tag(n));
+  PB_INFO("cluster (test wiring): node %s at %s", pb_nodes_self_tag(n), url);
+  return n;
+}
+
 static int serve(config *c) {
   pb_store *st = NULL;
   pb_egress *eg = NULL;
@@ -709,6 +748,7 @@ static int serve(config *c) {
     return 1;
   }
   pb_store_set_credit_terms(st, c->price_micro, c->signup_micro);
+  pb_nodes *test_nodes = test_cluster_open(); /* r-proxy test wiring */
   int closed = 0;
   if (pb_usage_close_open(st, &closed) == 0 && closed)
     PB_WARN("usage: closed %d row(s) left open by an earlier run", closed);
@@ -894,7 +934,8 @@ static int serve(config *c) {
                        .drain_ms = 25000,
                        .body_timeout_ms = c->body_timeout_s * 1000,
                        .metrics_token = c->metrics_token,
-                       .login = &c->login};
+                       .login = &c->login,
+                       .nodes = test_nodes};
   c->login.data_dir = c->data_dir;
   if (pb_server_create(&so, &srv))
     goto out;
@@ -931,6 +972,7 @@ out:
   pb_sessions_stop(sessions);
   g_server = NULL;
   pb_server_free(srv);
+  pb_nodes_free(test_nodes);
   pb_trace_store_close(traces);
   pb_dl_store_close(downloads);
   pb_rec_store_close(recordings); /* after the sessions: none records */

@@ -476,7 +476,7 @@ function readDirSafe(d) {
 // arguments are appended), e.g. ['unshare', '-m', 'sh', '-c', 'mount ... &&
 // exec "$0" "$@"'] to give it a private mount namespace. It must exec the
 // daemon in the same process so that pid stays the daemon's.
-async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {}, dataDir: reuseDir, token: reuseToken, nofile, wrapper } = {}) {
+async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {}, dataDir: reuseDir, token: reuseToken, nofile, wrapper, port: fixedPort } = {}) {
   const bin = daemonBin();
   if (!fs.existsSync(bin)) throw new Error(`daemon binary not found: ${bin} (set PPOD_BIN_DIR)`);
 
@@ -488,7 +488,7 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
   const tmpDir = await makeTempDir('ppod-e2e-tmp-');
   await fsp.chmod(tmpDir, 0o1777);
   const token = reuseDir ? (reuseToken || await createToken(dataDir, 'test')) : await createAccount(dataDir, 'test');
-  const port = await freePort();
+  const port = fixedPort || await freePort(); // fixed: a cluster node's URL is known first
 
   const argv = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--browsers', String(browsers)];
   for (const h of allowPrivate) argv.push('--allow-private', h);

@@ -55,6 +55,10 @@ struct pb_fwd {
   long long body_out;
   /* the WebSocket */
   int o_established;
+  /* A message is being relayed (its first piece went), per direction:
+   * [0] client -> owner, [1] owner -> client; its type. */
+  int in_msg[2];
+  unsigned msg_bin[2];
   int close_client, close_owner; /* close codes to send (0: none yet) */
   char client_reason[124], owner_reason[124];
   lws_sorted_usec_list_t sul;
@@ -350,6 +354,24 @@ static pb_fwd *fwd_new(pb_server *s, struct lws *wsi, const pb_node_route *to) {
   pb_buf_init(&f->body, PB_BODY_MAX);
   build_headers(f, s, wsi);
   return f;
+}
+
+/* A received piece's flags: lws hands a frame over in pieces, and a
+ * message may be several frames; each piece is relayed as a fragment, the
+ * first opening the message (its type), the last ending it. */
+static unsigned piece_flags(pb_fwd *f, int dir, struct lws *wsi) {
+  unsigned fl = 0;
+  if (!f->in_msg[dir]) {
+    fl |= CH_FIRST;
+    f->msg_bin[dir] = lws_frame_is_binary(wsi) ? CH_BINARY : 0;
+    f->in_msg[dir] = 1;
+  }
+  fl |= f->msg_bin[dir];
+  if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+    fl |= CH_FINAL;
+    f->in_msg[dir] = 0;
+  }
+  return fl;
 }
 
 /* ---- failures ---- */
@@ -690,10 +712,7 @@ int pb_fwd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
   case LWS_CALLBACK_CLIENT_RECEIVE: {
     if (!f || !f->cwsi)
       return -1;
-    unsigned fl = (lws_is_first_fragment(wsi) ? CH_FIRST : 0) |
-                  (lws_is_final_fragment(wsi) ? CH_FINAL : 0) |
-                  (lws_frame_is_binary(wsi) ? CH_BINARY : 0);
-    if (q_push(&f->to_client, in, len, fl))
+    if (q_push(&f->to_client, in, len, piece_flags(f, 1, wsi)))
       return -1;
     flow(f);
     lws_callback_on_writable(f->cwsi);
@@ -941,10 +960,7 @@ int pb_fwd_ws_established(pb_server *s, struct lws *wsi, pss_t *pss) {
 int pb_fwd_ws_receive(pb_fwd *f, struct lws *wsi, const void *in, size_t len) {
   if (f->close_client)
     return 0;
-  unsigned fl = (lws_is_first_fragment(wsi) ? CH_FIRST : 0) |
-                (lws_is_final_fragment(wsi) ? CH_FINAL : 0) |
-                (lws_frame_is_binary(wsi) ? CH_BINARY : 0);
-  if (q_push(&f->to_owner, in, len, fl))
+  if (q_push(&f->to_owner, in, len, piece_flags(f, 0, wsi)))
     return -1;
   flow(f);
   if (f->owsi && f->o_established)

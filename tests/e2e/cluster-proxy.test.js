@@ -267,6 +267,19 @@ test('a wrong or smuggled cluster key is refused with 403 CLUSTER_KEY_INVALID', 
   assert.equal(status, 403);
 });
 
+test('a WebSocket the owner refuses (a bad token) is closed at B with 4000 + its status', async () => {
+  const s = await acquireViaB();
+  const c = await new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${b.port}/browser/sessions/${s.sessionId}/devtools/browser?token=pp_sess_nope`);
+    ws.once('close', (code, reason) => resolve({ code, reason: String(reason) }));
+    ws.once('error', () => {});
+    setTimeout(() => reject(new Error('no close')), scaled(5000));
+  });
+  assert.equal(c.code, 4401, c.reason);
+  assert.match(c.reason, /refused/);
+  assert.equal((await viaB('DELETE', `/browser/sessions/${s.sessionId}`)).status, 200);
+});
+
 test('a relayed request is never relayed again (no loop)', async () => {
   const s = await acquireViaB();
   // At B, as if from a node: the right key, a Via. B serves it itself (it

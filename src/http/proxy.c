@@ -35,9 +35,9 @@ struct pb_fwd {
   int owner_attached;
   pb_node_route to;
   char method[12];
-  char uri[2048];   /* path and query, encoded again */
-  char label[128];  /* the path for the log, no query */
-  char hdrs[8192];  /* "name:\0value\0"... for the owner */
+  char uri[2048];  /* path and query, encoded again */
+  char label[128]; /* the path for the log, no query */
+  char hdrs[8192]; /* "name:\0value\0"... for the owner */
   size_t hdrs_len;
   pb_buf body;
   size_t body_sent;
@@ -85,14 +85,12 @@ static void q_clear(queue *q) {
 
 static int q_push(queue *q, const void *in, size_t len, unsigned flags) {
   chunk *c = malloc(sizeof(*c) + LWS_PRE + len);
-  if (!c)
-    return -1;
+  if (!c) return -1;
   c->next = NULL;
   c->len = len;
   c->off = 0;
   c->flags = flags;
-  if (len)
-    memcpy(c->data + LWS_PRE, in, len);
+  if (len) memcpy(c->data + LWS_PRE, in, len);
   if (q->tail)
     q->tail->next = c;
   else
@@ -105,17 +103,14 @@ static int q_push(queue *q, const void *in, size_t len, unsigned flags) {
 static void q_pop(queue *q) {
   chunk *c = q->head;
   q->head = c->next;
-  if (!q->head)
-    q->tail = NULL;
+  if (!q->head) q->tail = NULL;
   q->bytes -= c->len;
   free(c);
 }
 
 static void fwd_unref(pb_fwd *f) {
-  if (--f->refs > 0)
-    return;
-  if (f->sul_armed)
-    lws_sul_cancel(&f->sul);
+  if (--f->refs > 0) return;
+  if (f->sul_armed) lws_sul_cancel(&f->sul);
   q_clear(&f->to_client);
   q_clear(&f->to_owner);
   pb_buf_free(&f->body);
@@ -124,16 +119,14 @@ static void fwd_unref(pb_fwd *f) {
 
 static void hdr_add(char *buf, size_t cap, size_t *len, const char *name, const char *value) {
   size_t a = strlen(name) + 1, b = strlen(value) + 1;
-  if (*len + a + b > cap)
-    return;
+  if (*len + a + b > cap) return;
   memcpy(buf + *len, name, a);
   memcpy(buf + *len + a, value, b);
   *len += a + b;
 }
 
 static struct proxy_state *state(pb_server *s) {
-  if (!s->proxy)
-    s->proxy = calloc(1, sizeof(*s->proxy));
+  if (!s->proxy) s->proxy = calloc(1, sizeof(*s->proxy));
   return s->proxy;
 }
 
@@ -155,18 +148,15 @@ int pb_fwd_trusted(pb_server *s, struct lws *wsi) {
 
 /* Printable, no separators that would break a log line or a header. */
 static int addr_ok(const char *a) {
-  if (!*a)
-    return 0;
+  if (!*a) return 0;
   for (; *a; a++)
-    if (!strchr("0123456789abcdefABCDEF.:[]", *a))
-      return 0;
+    if (!strchr("0123456789abcdefABCDEF.:[]", *a)) return 0;
   return 1;
 }
 
 void pb_fwd_client_addr(pb_server *s, struct lws *wsi, char *out, size_t cap) {
   out[0] = '\0';
-  if (!wsi)
-    return;
+  if (!wsi) return;
   char xff[64];
   if (pb_fwd_trusted(s, wsi) && custom_header(wsi, "x-forwarded-for:", xff, sizeof(xff)) &&
       addr_ok(xff)) {
@@ -177,8 +167,7 @@ void pb_fwd_client_addr(pb_server *s, struct lws *wsi, char *out, size_t cap) {
 }
 
 int pb_fwd_client_host(pb_server *s, struct lws *wsi, char *out, size_t cap) {
-  if (pb_fwd_trusted(s, wsi) && custom_header(wsi, "x-forwarded-host:", out, (int)cap))
-    return 1;
+  if (pb_fwd_trusted(s, wsi) && custom_header(wsi, "x-forwarded-host:", out, (int)cap)) return 1;
   return http_header(wsi, WSI_TOKEN_HOST, out, (int)cap);
 }
 
@@ -190,12 +179,10 @@ static int path_id(const char *path, char *id, size_t cap) {
   static const char *const prefixes[] = {"/browser/sessions/", "/browser/traces/", "/live/"};
   for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
     size_t n = strlen(prefixes[i]);
-    if (strncmp(path, prefixes[i], n))
-      continue;
+    if (strncmp(path, prefixes[i], n)) continue;
     const char *v = path + n;
     size_t len = strcspn(v, "/");
-    if (!len || len >= cap)
-      return 0;
+    if (!len || len >= cap) return 0;
     memcpy(id, v, len);
     id[len] = '\0';
     return 1;
@@ -206,30 +193,24 @@ static int path_id(const char *path, char *id, size_t cap) {
 pb_fwd_verdict pb_fwd_decide(pb_server *s, struct lws *wsi, const char *path, int lws_method,
                              pb_node_route *to) {
   memset(to, 0, sizeof(*to));
-  if (!s->o.nodes || !pb_nodes_clustered(s->o.nodes))
-    return PB_FWD_LOCAL;
+  if (!s->o.nodes || !pb_nodes_clustered(s->o.nodes)) return PB_FWD_LOCAL;
   int via = lws_hdr_custom_length(wsi, "x-ppod-via:", 11) >= 0;
   int keyed = lws_hdr_custom_length(wsi, "x-ppod-cluster-key:", 19) >= 0;
-  if (via || keyed)
-    return pb_fwd_trusted(s, wsi) ? PB_FWD_LOCAL : PB_FWD_BAD_KEY;
+  if (via || keyed) return pb_fwd_trusted(s, wsi) ? PB_FWD_LOCAL : PB_FWD_BAD_KEY;
   pb_route_match m;
   const pb_route *res = pb_route_resource(path, &m);
-  if (!res)
-    return PB_FWD_LOCAL; /* answered 404 here */
-  if (res->op == pb_op_acquire || (lws_method == LWSHUMETH_POST &&
-                                   pb_route_find(path, PB_METHOD_POST, &m) &&
-                                   pb_route_find(path, PB_METHOD_POST, &m)->op == pb_op_acquire)) {
+  if (!res) return PB_FWD_LOCAL; /* answered 404 here */
+  if (res->op == pb_op_acquire ||
+      (lws_method == LWSHUMETH_POST && pb_route_find(path, PB_METHOD_POST, &m) &&
+       pb_route_find(path, PB_METHOD_POST, &m)->op == pb_op_acquire)) {
     pb_nodes_place(s->o.nodes, to);
     return to->kind == PB_ROUTE_REMOTE ? PB_FWD_REMOTE : PB_FWD_LOCAL;
   }
   char id[96];
-  if (!path_id(path, id, sizeof(id)))
-    return PB_FWD_LOCAL;
+  if (!path_id(path, id, sizeof(id))) return PB_FWD_LOCAL;
   pb_nodes_route_id(s->o.nodes, id, to);
-  if (to->kind == PB_ROUTE_REMOTE)
-    return PB_FWD_REMOTE;
-  if (to->kind == PB_ROUTE_LOST)
-    return PB_FWD_LOST;
+  if (to->kind == PB_ROUTE_REMOTE) return PB_FWD_REMOTE;
+  if (to->kind == PB_ROUTE_LOST) return PB_FWD_LOST;
   return PB_FWD_LOCAL; /* ours, or a tag no node has: 404 here */
 }
 
@@ -258,25 +239,21 @@ static int build_uri(pb_fwd *f, struct lws *wsi, const char *path) {
   char arg[1024];
   for (int i = 0;; i++) {
     int k = lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i);
-    if (k < 0)
-      break;
-    if (n + 2 >= sizeof(f->uri))
-      return -1;
+    if (k < 0) break;
+    if (n + 2 >= sizeof(f->uri)) return -1;
     f->uri[n++] = i ? '&' : '?';
     char *eq = strchr(arg, '=');
     if (eq) {
       *eq = '\0';
       encode(f->uri, sizeof(f->uri), &n, arg, "");
-      if (n + 2 >= sizeof(f->uri))
-        return -1;
+      if (n + 2 >= sizeof(f->uri)) return -1;
       f->uri[n++] = '=';
       f->uri[n] = '\0';
       encode(f->uri, sizeof(f->uri), &n, eq + 1, "");
     } else {
       encode(f->uri, sizeof(f->uri), &n, arg, "");
     }
-    if (n + 8 >= sizeof(f->uri))
-      return -1;
+    if (n + 8 >= sizeof(f->uri)) return -1;
   }
   return 0;
 }
@@ -305,15 +282,14 @@ static void build_headers(pb_fwd *f, pb_server *s, struct lws *wsi) {
         lws_hdr_total_length(wsi, pass[i].tok) < (int)sizeof(v) &&
         lws_hdr_copy(wsi, v, sizeof(v), pass[i].tok) > 0)
       hdr_add(f->hdrs, sizeof(f->hdrs), &f->hdrs_len, pass[i].name, v);
-  static const char *const custom[] = {"x-request-id:", "mcp-session-id:",
-                                       "mcp-protocol-version:", "x-forwarded-proto:"};
+  static const char *const custom[] = {
+      "x-request-id:", "mcp-session-id:", "mcp-protocol-version:", "x-forwarded-proto:"};
   for (size_t i = 0; i < sizeof(custom) / sizeof(custom[0]); i++)
     if (custom_header(wsi, custom[i], v, 512))
       hdr_add(f->hdrs, sizeof(f->hdrs), &f->hdrs_len, custom[i], v);
   char addr[64] = "";
   lws_get_peer_simple(wsi, addr, sizeof(addr));
-  if (addr_ok(addr))
-    hdr_add(f->hdrs, sizeof(f->hdrs), &f->hdrs_len, "x-forwarded-for:", addr);
+  if (addr_ok(addr)) hdr_add(f->hdrs, sizeof(f->hdrs), &f->hdrs_len, "x-forwarded-for:", addr);
   if (http_header(wsi, WSI_TOKEN_HOST, v, 256) && !strpbrk(v, "/\"\\ <>"))
     hdr_add(f->hdrs, sizeof(f->hdrs), &f->hdrs_len, "x-forwarded-host:", v);
   hdr_add(f->hdrs, sizeof(f->hdrs), &f->hdrs_len, "x-ppod-via:", pb_nodes_self_tag(s->o.nodes));
@@ -322,29 +298,28 @@ static void build_headers(pb_fwd *f, pb_server *s, struct lws *wsi) {
 
 static const char *method_name(int m) {
   switch (m) {
-  case LWSHUMETH_GET:
-    return "GET";
-  case LWSHUMETH_POST:
-    return "POST";
-  case LWSHUMETH_DELETE:
-    return "DELETE";
-  case LWSHUMETH_PUT:
-    return "PUT";
-  case LWSHUMETH_PATCH:
-    return "PATCH";
-  case LWSHUMETH_OPTIONS:
-    return "OPTIONS";
-  case LWSHUMETH_HEAD:
-    return "HEAD";
-  default:
-    return NULL;
+    case LWSHUMETH_GET:
+      return "GET";
+    case LWSHUMETH_POST:
+      return "POST";
+    case LWSHUMETH_DELETE:
+      return "DELETE";
+    case LWSHUMETH_PUT:
+      return "PUT";
+    case LWSHUMETH_PATCH:
+      return "PATCH";
+    case LWSHUMETH_OPTIONS:
+      return "OPTIONS";
+    case LWSHUMETH_HEAD:
+      return "HEAD";
+    default:
+      return NULL;
   }
 }
 
 static pb_fwd *fwd_new(pb_server *s, struct lws *wsi, const pb_node_route *to) {
   pb_fwd *f = calloc(1, sizeof(*f));
-  if (!f)
-    return NULL;
+  if (!f) return NULL;
   f->s = s;
   f->cwsi = wsi;
   f->refs = 1;
@@ -381,8 +356,7 @@ static void fail_http(pb_fwd *f, pb_code code, const char *msg) {
   if (f->answer_ready || f->failed) {
     /* Mid-answer: the client sees the connection end short. */
     f->failed = 1;
-    if (f->cwsi)
-      lws_callback_on_writable(f->cwsi);
+    if (f->cwsi) lws_callback_on_writable(f->cwsi);
     return;
   }
   f->failed = 1;
@@ -401,8 +375,7 @@ static void fail_http(pb_fwd *f, pb_code code, const char *msg) {
   hdr_add(f->rhdrs, sizeof(f->rhdrs), &f->rhdrs_len, "content-type:", "application/json");
   hdr_add(f->rhdrs, sizeof(f->rhdrs), &f->rhdrs_len, "x-request-id:", rid);
   f->owner_done = 1;
-  if (f->cwsi)
-    lws_callback_on_writable(f->cwsi);
+  if (f->cwsi) lws_callback_on_writable(f->cwsi);
 }
 
 /* The client's WebSocket is closed with code and reason once its queue is
@@ -412,30 +385,29 @@ static void close_client_ws(pb_fwd *f, int code, const char *reason) {
     f->close_client = code;
     pb_strlcpy(f->client_reason, reason, sizeof(f->client_reason));
   }
-  if (f->cwsi)
-    lws_callback_on_writable(f->cwsi);
+  if (f->cwsi) lws_callback_on_writable(f->cwsi);
 }
 
 static void owner_unreachable(pb_fwd *f, const char *why) {
-  if (!f->cwsi)
-    return; /* the client left first: nobody to tell */
+  if (!f->cwsi) return; /* the client left first: nobody to tell */
   PB_WARN("proxy: node %s (%s) unreachable for %s: %s", f->to.tag, f->to.url, f->label,
           why ? why : "closed");
   if (f->ws)
-    close_client_ws(f, 1011, "NODE_UNREACHABLE: the node that holds this session cannot be reached");
+    close_client_ws(f, 1011,
+                    "NODE_UNREACHABLE: the node that holds this session cannot be reached");
   else
     fail_http(f, PB_CODE_NODE_UNREACHABLE, "the node that holds this could not be reached; retry");
 }
 
 static void owner_kill(pb_fwd *f) {
-  if (f->owsi)
-    lws_set_timeout(f->owsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+  if (f->owsi) lws_set_timeout(f->owsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
 static void deadline(lws_sorted_usec_list_t *sul) {
   pb_fwd *f = lws_container_of(sul, pb_fwd, sul);
   f->sul_armed = 0;
-  owner_unreachable(f, f->o_established || f->answer_ready ? "no answer in time" : "connect timeout");
+  owner_unreachable(f,
+                    f->o_established || f->answer_ready ? "no answer in time" : "connect timeout");
   owner_kill(f);
 }
 
@@ -446,15 +418,13 @@ static void arm(pb_fwd *f, int ms) {
 }
 
 static void disarm(pb_fwd *f) {
-  if (f->sul_armed)
-    lws_sul_cancel(&f->sul);
+  if (f->sul_armed) lws_sul_cancel(&f->sul);
   f->sul_armed = 0;
 }
 
 /* Lets go of the owner's connection (it closed or failed to open). */
 static void owner_gone(pb_fwd *f) {
-  if (!f->owner_attached)
-    return;
+  if (!f->owner_attached) return;
   f->owner_attached = 0;
   f->owsi = NULL;
   disarm(f);
@@ -550,9 +520,9 @@ static void take_answer_headers(pb_fwd *f, struct lws *wsi) {
         lws_hdr_copy(wsi, v, sizeof(v), keep[i].tok) > 0)
       hdr_add(f->rhdrs, sizeof(f->rhdrs), &f->rhdrs_len, keep[i].name, v);
   static const char *const custom[] = {
-      "x-error-code:",          "x-request-id:",           "x-trace-id:",
-      "x-browser-ms-used:",     "mcp-session-id:",         "content-security-policy:",
-      "x-content-type-options:", "referrer-policy:",       "x-frame-options:"};
+      "x-error-code:",           "x-request-id:",    "x-trace-id:",
+      "x-browser-ms-used:",      "mcp-session-id:",  "content-security-policy:",
+      "x-content-type-options:", "referrer-policy:", "x-frame-options:"};
   for (size_t i = 0; i < sizeof(custom) / sizeof(custom[0]); i++)
     if (custom_header(wsi, custom[i], v, sizeof(v)))
       hdr_add(f->rhdrs, sizeof(f->rhdrs), &f->rhdrs_len, custom[i], v);
@@ -570,8 +540,8 @@ static int owner_append_headers(pb_fwd *f, struct lws *wsi, unsigned char **p, u
     const char *name = f->hdrs + o;
     const char *value = name + strlen(name) + 1;
     o += strlen(name) + strlen(value) + 2;
-    if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-                                    (const unsigned char *)value, (int)strlen(value), p, end))
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)value,
+                                    (int)strlen(value), p, end))
       return -1;
   }
   if (!f->ws && (f->body.len || strcmp(f->method, "GET"))) {
@@ -591,15 +561,12 @@ static int owner_append_headers(pb_fwd *f, struct lws *wsi, unsigned char **p, u
 static int owner_write(pb_fwd *f, struct lws *wsi) {
   if (!f->ws) {
     /* The request body. */
-    if (f->body_sent >= f->body.len)
-      return 0;
+    if (f->body_sent >= f->body.len) return 0;
     size_t n = f->body.len - f->body_sent;
-    if (n > CHUNK)
-      n = CHUNK;
+    if (n > CHUNK) n = CHUNK;
     unsigned char *buf = f->s->wbuf + LWS_PRE;
     memcpy(buf, f->body.data + f->body_sent, n);
-    if (lws_write(wsi, buf, n, LWS_WRITE_HTTP) != (int)n)
-      return -1;
+    if (lws_write(wsi, buf, n, LWS_WRITE_HTTP) != (int)n) return -1;
     f->body_sent += n;
     if (f->body_sent < f->body.len)
       lws_callback_on_writable(wsi);
@@ -615,8 +582,7 @@ static int owner_write(pb_fwd *f, struct lws *wsi) {
       return -1;
     q_pop(&f->to_owner);
     flow(f);
-    if (f->to_owner.head || f->close_owner)
-      lws_callback_on_writable(wsi);
+    if (f->to_owner.head || f->close_owner) lws_callback_on_writable(wsi);
     return 0;
   }
   if (f->close_owner) {
@@ -631,116 +597,104 @@ int pb_fwd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                     size_t len) {
   pb_fwd *f = user;
   switch (reason) {
-  case LWS_CALLBACK_ESTABLISHED:
-    return -1; /* a client asking for this protocol by name */
-  case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-    if (!f)
-      return -1;
-    f->owsi = wsi;
-    disarm(f); /* connected: now its answer */
-    arm(f, PB_FWD_ANSWER_MS);
-    return owner_append_headers(f, wsi, (unsigned char **)in, (unsigned char *)*(unsigned char **)in + len);
-  case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE:
-    if (!f || !f->cwsi)
-      return -1;
-    return owner_write(f, wsi);
-  case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
-    if (!f || !f->cwsi)
-      return -1;
-    disarm(f);
-    f->status = (int)lws_http_client_http_response(wsi);
-    take_answer_headers(f, wsi);
-    f->answer_ready = 1;
-    lws_callback_on_writable(f->cwsi);
-    return 0;
-  case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
-    char buf[LWS_PRE + 16384], *px = buf + LWS_PRE;
-    int lenx = (int)sizeof(buf) - LWS_PRE;
-    if (!f || !f->cwsi)
-      return -1;
-    if (lws_http_client_read(wsi, &px, &lenx) < 0)
-      return -1;
-    return 0;
-  }
-  case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
-    if (!f || !f->cwsi)
-      return -1;
-    if (q_push(&f->to_client, in, len, 0))
-      return -1;
-    flow(f);
-    lws_callback_on_writable(f->cwsi);
-    return 0;
-  case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
-    if (f) {
-      f->owner_done = 1;
-      if (f->cwsi)
-        lws_callback_on_writable(f->cwsi);
+    case LWS_CALLBACK_ESTABLISHED:
+      return -1; /* a client asking for this protocol by name */
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+      if (!f) return -1;
+      f->owsi = wsi;
+      disarm(f); /* connected: now its answer */
+      arm(f, PB_FWD_ANSWER_MS);
+      return owner_append_headers(f, wsi, (unsigned char **)in,
+                                  (unsigned char *)*(unsigned char **)in + len);
+    case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE:
+      if (!f || !f->cwsi) return -1;
+      return owner_write(f, wsi);
+    case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+      if (!f || !f->cwsi) return -1;
+      disarm(f);
+      f->status = (int)lws_http_client_http_response(wsi);
+      take_answer_headers(f, wsi);
+      f->answer_ready = 1;
+      lws_callback_on_writable(f->cwsi);
+      return 0;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
+      char buf[LWS_PRE + 16384], *px = buf + LWS_PRE;
+      int lenx = (int)sizeof(buf) - LWS_PRE;
+      if (!f || !f->cwsi) return -1;
+      if (lws_http_client_read(wsi, &px, &lenx) < 0) return -1;
+      return 0;
     }
-    return 0;
-  case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-    if (f) {
-      int st = (int)lws_http_client_http_response(wsi);
-      if (f->ws && st >= 400 && st < 600) {
-        /* The owner refused the upgrade (its token, its session): the
-         * client's socket, already open, is closed with 4000 + status. */
-        char why[124];
-        snprintf(why, sizeof(why), "the session's node refused the connection: HTTP %d", st);
-        close_client_ws(f, 4000 + st, why);
-      } else {
-        owner_unreachable(f, in ? (const char *)in : "connection error");
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+      if (!f || !f->cwsi) return -1;
+      if (q_push(&f->to_client, in, len, 0)) return -1;
+      flow(f);
+      lws_callback_on_writable(f->cwsi);
+      return 0;
+    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+      if (f) {
+        f->owner_done = 1;
+        if (f->cwsi) lws_callback_on_writable(f->cwsi);
       }
-      owner_gone(f);
+      return 0;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+      if (f) {
+        int st = (int)lws_http_client_http_response(wsi);
+        if (f->ws && st >= 400 && st < 600) {
+          /* The owner refused the upgrade (its token, its session): the
+           * client's socket, already open, is closed with 4000 + status. */
+          char why[124];
+          snprintf(why, sizeof(why), "the session's node refused the connection: HTTP %d", st);
+          close_client_ws(f, 4000 + st, why);
+        } else {
+          owner_unreachable(f, in ? (const char *)in : "connection error");
+        }
+        owner_gone(f);
+      }
+      return 0;
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+      if (f) {
+        if (!f->owner_done)
+          owner_unreachable(f, "the connection ended before the answer did");
+        else if (f->cwsi)
+          lws_callback_on_writable(f->cwsi);
+        owner_gone(f);
+      }
+      return 0;
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+      if (!f || !f->cwsi) return -1;
+      disarm(f);
+      f->o_established = 1;
+      if (f->to_owner.head || f->close_owner) lws_callback_on_writable(wsi);
+      return 0;
+    case LWS_CALLBACK_CLIENT_RECEIVE: {
+      if (!f || !f->cwsi) return -1;
+      if (q_push(&f->to_client, in, len, piece_flags(f, 1, wsi))) return -1;
+      flow(f);
+      lws_callback_on_writable(f->cwsi);
+      return 0;
     }
-    return 0;
-  case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
-    if (f) {
-      if (!f->owner_done)
-        owner_unreachable(f, "the connection ended before the answer did");
-      else if (f->cwsi)
-        lws_callback_on_writable(f->cwsi);
-      owner_gone(f);
-    }
-    return 0;
-  case LWS_CALLBACK_CLIENT_ESTABLISHED:
-    if (!f || !f->cwsi)
-      return -1;
-    disarm(f);
-    f->o_established = 1;
-    if (f->to_owner.head || f->close_owner)
-      lws_callback_on_writable(wsi);
-    return 0;
-  case LWS_CALLBACK_CLIENT_RECEIVE: {
-    if (!f || !f->cwsi)
-      return -1;
-    if (q_push(&f->to_client, in, len, piece_flags(f, 1, wsi)))
-      return -1;
-    flow(f);
-    lws_callback_on_writable(f->cwsi);
-    return 0;
-  }
-  case LWS_CALLBACK_CLIENT_WRITEABLE:
-    if (!f)
-      return -1;
-    return owner_write(f, wsi);
-  case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-    if (f && len >= 2) {
-      int code = ((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1];
-      char why[124];
-      size_t n = len - 2 < sizeof(why) - 1 ? len - 2 : sizeof(why) - 1;
-      memcpy(why, (const char *)in + 2, n);
-      why[n] = '\0';
-      close_client_ws(f, code, why);
-    }
-    return 0;
-  case LWS_CALLBACK_CLIENT_CLOSED:
-    if (f) {
-      if (f->cwsi && !f->close_client)
-        close_client_ws(f, 1011, "NODE_UNREACHABLE: the session's node closed the connection");
-      owner_gone(f);
-    }
-    return 0;
-  default:
-    break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+      if (!f) return -1;
+      return owner_write(f, wsi);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+      if (f && len >= 2) {
+        int code = ((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1];
+        char why[124];
+        size_t n = len - 2 < sizeof(why) - 1 ? len - 2 : sizeof(why) - 1;
+        memcpy(why, (const char *)in + 2, n);
+        why[n] = '\0';
+        close_client_ws(f, code, why);
+      }
+      return 0;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+      if (f) {
+        if (f->cwsi && !f->close_client)
+          close_client_ws(f, 1011, "NODE_UNREACHABLE: the session's node closed the connection");
+        owner_gone(f);
+      }
+      return 0;
+    default:
+      break;
   }
   return 0;
 }
@@ -751,17 +705,14 @@ int pb_http_forward(struct lws *wsi, const pb_node_route *to) {
   struct lws_context *ctx = lws_get_context(wsi);
   pb_server *s = ctx ? lws_context_user(ctx) : NULL;
   pss_t *pss = lws_wsi_user(wsi);
-  if (!s || !pss || to->kind != PB_ROUTE_REMOTE)
-    return PB_EINVAL;
+  if (!s || !pss || to->kind != PB_ROUTE_REMOTE) return PB_EINVAL;
   char *uri = NULL;
   int ulen = 0;
   int m = lws_http_get_uri_and_method(wsi, &uri, &ulen);
   const char *name = method_name(m);
-  if (!name || !uri)
-    return PB_EINVAL;
+  if (!name || !uri) return PB_EINVAL;
   pb_fwd *f = fwd_new(s, wsi, to);
-  if (!f)
-    return PB_ENOMEM;
+  if (!f) return PB_ENOMEM;
   pb_strlcpy(f->method, name, sizeof(f->method));
   pb_strlcpy(f->label, uri, sizeof(f->label));
   if (build_uri(f, wsi, uri)) {
@@ -774,19 +725,16 @@ int pb_http_forward(struct lws *wsi, const pb_node_route *to) {
   if (http_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl)) &&
       pb_parse_int(cl, 0, INT64_MAX, &declared))
     declared = 0;
-  if (declared <= 0)
-    owner_connect(f);
+  if (declared <= 0) owner_connect(f);
   return 0;
 }
 
 void pb_fwd_body(pb_fwd *f, const void *in, size_t len) {
-  if (!f->body_too_big && pb_buf_append(&f->body, in, len))
-    f->body_too_big = 1;
+  if (!f->body_too_big && pb_buf_append(&f->body, in, len)) f->body_too_big = 1;
 }
 
 void pb_fwd_body_end(pb_fwd *f) {
-  if (f->started)
-    return;
+  if (f->started) return;
   if (f->body_too_big) {
     fail_http(f, PB_CODE_BODY_TOO_LARGE, "the request body is too large");
     return;
@@ -800,8 +748,7 @@ static void log_forward(pb_fwd *f, int status) {
 }
 
 int pb_fwd_http_writable(pb_fwd *f, struct lws *wsi) {
-  if (!f->answer_ready)
-    return 0;
+  if (!f->answer_ready) return 0;
   pb_server *s = f->s;
   if (!f->head_sent) {
     unsigned char *start = s->wbuf + LWS_PRE, *p = start, *end = s->wbuf + sizeof(s->wbuf) - 1;
@@ -809,11 +756,9 @@ int pb_fwd_http_writable(pb_fwd *f, struct lws *wsi) {
     for (size_t o = 0; o < f->rhdrs_len;) {
       const char *name = f->rhdrs + o, *value = name + strlen(name) + 1;
       o += strlen(name) + strlen(value) + 2;
-      if (!strcmp(name, "content-type:"))
-        ctype = value;
+      if (!strcmp(name, "content-type:")) ctype = value;
     }
-    if (lws_add_http_header_status(wsi, (unsigned int)f->status, &p, end))
-      return -1;
+    if (lws_add_http_header_status(wsi, (unsigned int)f->status, &p, end)) return -1;
     for (size_t o = 0; o < f->rhdrs_len;) {
       const char *name = f->rhdrs + o, *value = name + strlen(name) + 1;
       o += strlen(name) + strlen(value) + 2;
@@ -823,14 +768,12 @@ int pb_fwd_http_writable(pb_fwd *f, struct lws *wsi) {
     }
     (void)ctype;
     if (f->clen >= 0) {
-      if (lws_add_http_header_content_length(wsi, (lws_filepos_t)f->clen, &p, end))
-        return -1;
+      if (lws_add_http_header_content_length(wsi, (lws_filepos_t)f->clen, &p, end)) return -1;
     } else if (lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
                                             (const unsigned char *)"close", 5, &p, end)) {
       return -1;
     }
-    if (lws_finalize_write_http_header(wsi, start, &p, end))
-      return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end)) return -1;
     f->head_sent = 1;
     log_forward(f, f->status);
     lws_callback_on_writable(wsi);
@@ -839,25 +782,20 @@ int pb_fwd_http_writable(pb_fwd *f, struct lws *wsi) {
   chunk *c = f->to_client.head;
   if (c) {
     size_t n = c->len - c->off;
-    if (n > CHUNK)
-      n = CHUNK;
+    if (n > CHUNK) n = CHUNK;
     memcpy(s->wbuf + LWS_PRE, c->data + LWS_PRE + c->off, n);
-    if (lws_write(wsi, s->wbuf + LWS_PRE, n, LWS_WRITE_HTTP) != (int)n)
-      return -1;
+    if (lws_write(wsi, s->wbuf + LWS_PRE, n, LWS_WRITE_HTTP) != (int)n) return -1;
     f->body_out += (long long)n;
     c->off += n;
-    if (c->off == c->len)
-      q_pop(&f->to_client);
+    if (c->off == c->len) q_pop(&f->to_client);
     flow(f);
     lws_callback_on_writable(wsi);
     return 0;
   }
   if (f->failed && f->body_out < f->clen)
     return -1; /* the owner went mid-answer: the client sees it cut short */
-  if (!f->owner_done)
-    return 0;
-  if (f->clen < 0 || f->failed)
-    return -1;
+  if (!f->owner_done) return 0;
+  if (f->clen < 0 || f->failed) return -1;
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -873,8 +811,8 @@ static int ws_refuse(struct lws *wsi, pb_code code, const char *msg) {
                    pb_code_text(code), msg, rid);
   unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
                                      *end = buf + sizeof(buf) - 1;
-  if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/json",
-                                  (lws_filepos_t)n, &p, end) ||
+  if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/json", (lws_filepos_t)n,
+                                  &p, end) ||
       lws_finalize_write_http_header(wsi, start, &p, end))
     return -1;
   lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL);
@@ -883,25 +821,23 @@ static int ws_refuse(struct lws *wsi, pb_code code, const char *msg) {
 
 int pb_fwd_ws_confirm(pb_server *s, struct lws *wsi) {
   char uri[512];
-  if (!s->o.nodes || lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
-    return 2;
+  if (!s->o.nodes || lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return 2;
   uri[strcspn(uri, "?")] = '\0';
   pb_node_route to;
   switch (pb_fwd_decide(s, wsi, uri, LWSHUMETH_GET, &to)) {
-  case PB_FWD_LOCAL:
-    return 2;
-  case PB_FWD_BAD_KEY:
-    return ws_refuse(wsi, PB_CODE_CLUSTER_KEY_INVALID,
-                     "X-Ppod-Via without the cluster key: refused");
-  case PB_FWD_LOST:
-    return ws_refuse(wsi, PB_CODE_NODE_LOST,
-                     "the node that held this session was lost; the session ended");
-  case PB_FWD_REMOTE:
-    break;
+    case PB_FWD_LOCAL:
+      return 2;
+    case PB_FWD_BAD_KEY:
+      return ws_refuse(wsi, PB_CODE_CLUSTER_KEY_INVALID,
+                       "X-Ppod-Via without the cluster key: refused");
+    case PB_FWD_LOST:
+      return ws_refuse(wsi, PB_CODE_NODE_LOST,
+                       "the node that held this session was lost; the session ended");
+    case PB_FWD_REMOTE:
+      break;
   }
   struct proxy_state *ps = state(s);
-  if (!ps)
-    return ws_refuse(wsi, PB_CODE_INTERNAL_ERROR, "out of memory");
+  if (!ps) return ws_refuse(wsi, PB_CODE_INTERNAL_ERROR, "out of memory");
   if (ps->npending == (int)(sizeof(ps->pending) / sizeof(ps->pending[0])))
     return ws_refuse(wsi, PB_CODE_BUSY, "too many connections being set up; retry");
   ps->pending[ps->npending].wsi = wsi;
@@ -914,8 +850,7 @@ static int pending_take(pb_server *s, struct lws *wsi, pb_node_route *to) {
   struct proxy_state *ps = s->proxy;
   for (int i = 0; ps && i < ps->npending; i++)
     if (ps->pending[i].wsi == wsi) {
-      if (to)
-        *to = ps->pending[i].to;
+      if (to) *to = ps->pending[i].to;
       ps->pending[i] = ps->pending[--ps->npending];
       return 1;
     }
@@ -925,25 +860,23 @@ static int pending_take(pb_server *s, struct lws *wsi, pb_node_route *to) {
 int pb_fwd_ws_pending(pb_server *s, struct lws *wsi) {
   struct proxy_state *ps = s->proxy;
   for (int i = 0; ps && i < ps->npending; i++)
-    if (ps->pending[i].wsi == wsi)
-      return 1;
+    if (ps->pending[i].wsi == wsi) return 1;
   return 0;
 }
 
-void pb_fwd_ws_pending_drop(pb_server *s, struct lws *wsi) { pending_take(s, wsi, NULL); }
+void pb_fwd_ws_pending_drop(pb_server *s, struct lws *wsi) {
+  pending_take(s, wsi, NULL);
+}
 
 int pb_fwd_ws_established(pb_server *s, struct lws *wsi, pss_t *pss) {
   pb_node_route to;
-  if (!pending_take(s, wsi, &to))
-    return -1;
+  if (!pending_take(s, wsi, &to)) return -1;
   memset(pss, 0, sizeof(*pss));
   char uri[512];
-  if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
-    return -1;
+  if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0) return -1;
   uri[strcspn(uri, "?")] = '\0';
   pb_fwd *f = fwd_new(s, wsi, &to);
-  if (!f)
-    return -1;
+  if (!f) return -1;
   f->ws = 1;
   pb_strlcpy(f->method, "GET", sizeof(f->method));
   pb_strlcpy(f->label, uri, sizeof(f->label));
@@ -958,13 +891,10 @@ int pb_fwd_ws_established(pb_server *s, struct lws *wsi, pss_t *pss) {
 }
 
 int pb_fwd_ws_receive(pb_fwd *f, struct lws *wsi, const void *in, size_t len) {
-  if (f->close_client)
-    return 0;
-  if (q_push(&f->to_owner, in, len, piece_flags(f, 0, wsi)))
-    return -1;
+  if (f->close_client) return 0;
+  if (q_push(&f->to_owner, in, len, piece_flags(f, 0, wsi))) return -1;
   flow(f);
-  if (f->owsi && f->o_established)
-    lws_callback_on_writable(f->owsi);
+  if (f->owsi && f->o_established) lws_callback_on_writable(f->owsi);
   return 0;
 }
 
@@ -977,21 +907,19 @@ int pb_fwd_ws_writable(pb_fwd *f, struct lws *wsi) {
       return -1;
     q_pop(&f->to_client);
     flow(f);
-    if (f->to_client.head || f->close_client)
-      lws_callback_on_writable(wsi);
+    if (f->to_client.head || f->close_client) lws_callback_on_writable(wsi);
     return 0;
   }
   if (f->close_client) {
-    lws_close_reason(wsi, (enum lws_close_status)f->close_client,
-                     (unsigned char *)f->client_reason, strlen(f->client_reason));
+    lws_close_reason(wsi, (enum lws_close_status)f->close_client, (unsigned char *)f->client_reason,
+                     strlen(f->client_reason));
     return -1;
   }
   return 0;
 }
 
 void pb_fwd_ws_peer_close(pb_fwd *f, const void *in, size_t len) {
-  if (f->close_owner)
-    return;
+  if (f->close_owner) return;
   f->close_owner = 1000;
   f->owner_reason[0] = '\0';
   if (len >= 2) {
@@ -1003,20 +931,17 @@ void pb_fwd_ws_peer_close(pb_fwd *f, const void *in, size_t len) {
 }
 
 void pb_fwd_client_gone(pb_fwd *f) {
-  if (!f || !f->cwsi)
-    return;
+  if (!f || !f->cwsi) return;
   f->cwsi = NULL;
   if (f->ws && f->owsi && f->o_established) {
     /* The client's close (or a going-away) is passed on once its queued
      * messages are. */
-    if (!f->close_owner)
-      pb_fwd_ws_peer_close(f, "\x03\xe9", 2); /* 1001 going away */
+    if (!f->close_owner) pb_fwd_ws_peer_close(f, "\x03\xe9", 2); /* 1001 going away */
     lws_callback_on_writable(f->owsi);
   } else {
     owner_kill(f);
   }
-  if (!f->ws && !f->owner_done)
-    log_forward(f, 499);
+  if (!f->ws && !f->owner_done) log_forward(f, 499);
   disarm(f);
   fwd_unref(f);
 }

@@ -267,6 +267,21 @@ test('a wrong or smuggled cluster key is refused with 403 CLUSTER_KEY_INVALID', 
   assert.equal(status, 403);
 });
 
+test('the owner\'s close code and reason reach the client through B as they would directly', async () => {
+  const closeOnRelease = async (port) => {
+    const s = await acquireViaB();
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/browser/sessions/${s.sessionId}/devtools/browser?token=${a.token}`);
+    await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+    const closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    assert.equal((await viaB('DELETE', `/browser/sessions/${s.sessionId}`)).status, 200);
+    return closed;
+  };
+  const direct = await closeOnRelease(a.port);
+  const relayed = await closeOnRelease(b.port);
+  assert.notEqual(direct.code, 1006, 'A closes with a code of its own');
+  assert.deepEqual(relayed, direct);
+});
+
 test('a WebSocket the owner refuses (a bad token) is closed at B with 4000 + its status', async () => {
   const s = await acquireViaB();
   const c = await new Promise((resolve, reject) => {

@@ -75,7 +75,9 @@
   X(INSUFFICIENT_CREDITS, "INSUFFICIENT_CREDITS")                              \
   X(NO_MODEL, "NO_MODEL")                                                      \
   X(SCHEMA_MISMATCH, "SCHEMA_MISMATCH")                                        \
-  X(NODE_LOST, "NODE_LOST")
+  X(NODE_LOST, "NODE_LOST")                                                    \
+  X(NODE_UNREACHABLE, "NODE_UNREACHABLE")                                      \
+  X(CLUSTER_KEY_INVALID, "CLUSTER_KEY_INVALID")
 
 typedef enum {
   PB_CODE_NONE = 0, /* no error */

@@ -73,6 +73,8 @@ static const struct {
     [PB_CODE_SCHEMA_MISMATCH] = {422, "what the page holds does not fit the schema"},
     [PB_CODE_NODE_LOST] = {410, "the node holding this session stopped answering; its session "
                                 "was closed"},
+    [PB_CODE_NODE_UNREACHABLE] = {502, "the node that holds this could not be reached; retry"},
+    [PB_CODE_CLUSTER_KEY_INVALID] = {403, "a request between nodes without the cluster key"},
 };
 
 int pb_http_status(pb_code code) {

@@ -94,6 +94,7 @@ struct pb_server {
   char *docs_csp;
   const char *docs_headers[8]; /* its headers: name, value, ..., NULL */
   struct login_state *login;     /* sign-in by email (login.c); NULL: off */
+  struct proxy_state *proxy;     /* relayed WebSocket upgrades (proxy.c); NULL until used */
   unsigned char wbuf[LWS_PRE + CHUNK];
 };
 
@@ -187,6 +188,7 @@ struct pss {
   unsigned long repeat_pass; /* the loop pass of the repeats below */
   int repeats;
   struct viewer *live; /* a live view WebSocket (live.c) */
+  struct pb_fwd *fwd;  /* a request or WebSocket relayed to another node (proxy.c) */
 };
 
 /* ---- answers (server.c) ---- */

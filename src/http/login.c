@@ -14,6 +14,7 @@
 #include "common/hash.h"
 #include "core/logincodes.h"
 #include "http/errors.h"
+#include "http/proxy.h"
 #include "http/internal.h"
 #include "ops/jobs.h"
 
@@ -234,7 +235,8 @@ static int rl_take(struct login_state *ls, char kind, const char *value, int lim
 
 static void client_address(req *r, char *out, size_t cap) {
   out[0] = '\0';
-  if (r->wsi) lws_get_peer_simple(r->wsi, out, cap);
+  /* X-Forwarded-For only from a node of the cluster (http/proxy.c). */
+  if (r->wsi) pb_fwd_client_addr(r->srv, r->wsi, out, cap);
   if (!out[0]) pb_strlcpy(out, "?", cap);
 }
 

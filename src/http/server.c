@@ -10,6 +10,7 @@
 #include "core/fleet.h"
 #include "http/compat.h"
 #include "http/errors.h"
+#include "http/proxy.h"
 #include "http/internal.h"
 #include "http/openapi.h"
 #include "http/options.h"
@@ -405,7 +406,7 @@ static void action_done(pb_server *s, req *r) {
 /* "ws://host" as the client reached us, for webSocketDebuggerUrl. */
 static void set_ws_base(req *r, struct lws *wsi) {
   char host[256];
-  if (!http_header(wsi, WSI_TOKEN_HOST, host, sizeof(host)) ||
+  if (!pb_fwd_client_host(r->srv, wsi, host, sizeof(host)) ||
       strpbrk(host, "/\"\\ <>"))
     pb_strlcpy(host, "127.0.0.1", sizeof(host));
   snprintf(r->ws_base, sizeof(r->ws_base), "ws://%s", host);
@@ -730,6 +731,31 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
                          !strcasecmp(ex, "100-continue");
     body_deadline(s, wsi, pss);
   }
+  /* Cluster: what another node holds is relayed to it (http/proxy.c),
+   * before auth: the owner authenticates. */
+  if (s->o.nodes) {
+    pb_node_route to;
+    switch (pb_fwd_decide(s, wsi, path, method, &to)) {
+    case PB_FWD_REMOTE:
+      if (declared >= 0 && declared <= PB_BODY_MAX && !pb_http_forward(wsi, &to)) {
+        pss->r = NULL;
+        req_unref(r);
+        return;
+      }
+      break;
+    case PB_FWD_BAD_KEY:
+      r->close_after = 1;
+      answer_error(r, PB_CODE_CLUSTER_KEY_INVALID,
+                   "X-Ppod-Via or X-Ppod-Cluster-Key without the cluster key: refused");
+      return;
+    case PB_FWD_LOST:
+      answer_error(r, PB_CODE_NODE_LOST,
+                   "the node that held this was lost; its sessions ended");
+      return;
+    case PB_FWD_LOCAL:
+      break;
+    }
+  }
   /* A refusal made before a body that will not be read (too large to
    * drop) closes the connection instead. */
   int refuse_closes = declared < 0 || declared > PB_BODY_MAX;
@@ -1049,6 +1075,10 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
     on_request(s, wsi, pss, (const char *)in);
     return 0;
   case LWS_CALLBACK_HTTP_BODY:
+    if (pss->fwd) {
+      pb_fwd_body(pss->fwd, in, len);
+      return 0;
+    }
     if (!pss->r)
       return 0;
     pss->r->body_seen += len;
@@ -1084,6 +1114,10 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
     pss->body_done = 1;
     lws_sul_cancel(&pss->body_sul);
     pss->body_wsi = NULL;
+    if (pss->fwd) {
+      pb_fwd_body_end(pss->fwd);
+      return 0;
+    }
     if (!pss->r)
       return 0;
     pss->r->body_pending = 0;
@@ -1095,24 +1129,46 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
       start_job(s, pss->r);
     return 0;
   case LWS_CALLBACK_HTTP_WRITEABLE:
+    if (pss->fwd)
+      return pb_fwd_http_writable(pss->fwd, wsi);
     return write_answer(s, wsi, pss);
   case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    if (s->o.nodes) {
+      int d = pb_fwd_ws_confirm(s, wsi);
+      if (d != 2)
+        return d;
+    }
     if (live_is_upgrade(wsi))
       return live_confirm(s, wsi);
     return cdpws_confirm(s, wsi);
   case LWS_CALLBACK_ESTABLISHED:
+    if (pb_fwd_ws_pending(s, wsi))
+      return pb_fwd_ws_established(s, wsi, pss);
     if (live_is_pending(s, wsi))
       return live_established(s, wsi, pss);
     return cdpws_established(s, wsi, pss);
   case LWS_CALLBACK_RECEIVE:
+    if (pss->fwd)
+      return pb_fwd_ws_receive(pss->fwd, wsi, in, len);
     if (pss->live)
       return live_receive(pss, wsi, in, len);
     return cdpws_receive(pss, wsi, in, len);
   case LWS_CALLBACK_SERVER_WRITEABLE:
+    if (pss->fwd)
+      return pb_fwd_ws_writable(pss->fwd, wsi);
     if (pss->live)
       return live_writable(wsi, pss);
     return cdpws_writable(wsi, pss);
+  case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+    if (pss && pss->fwd)
+      pb_fwd_ws_peer_close(pss->fwd, in, len);
+    break;
   case LWS_CALLBACK_CLOSED:
+    if (pss && pss->fwd) {
+      pb_fwd_client_gone(pss->fwd);
+      pss->fwd = NULL;
+      break;
+    }
     if (pss && pss->live)
       live_closed(s, wsi, pss);
     else
@@ -1121,12 +1177,21 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
   case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     /* lws frees this pss and binds a fresh one at each new request on a
      * kept-alive connection: nothing of it may stay linked anywhere. */
+    if (pss && pss->fwd) {
+      pb_fwd_client_gone(pss->fwd);
+      pss->fwd = NULL;
+    }
     pss_release(pss);
     break;
   case LWS_CALLBACK_CLOSED_HTTP:
     if (s) {
       cdpws_pending_drop(s, wsi);
       live_pending_drop(s, wsi);
+      pb_fwd_ws_pending_drop(s, wsi);
+    }
+    if (pss && pss->fwd) {
+      pb_fwd_client_gone(pss->fwd);
+      pss->fwd = NULL;
     }
     pss_release(pss);
     break;
@@ -1138,6 +1203,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason,
 
 static const struct lws_protocols protocols[] = {
     {"http", callback_http, sizeof(pss_t), 0, 0, NULL, 0},
+    {"pb-proxy", pb_fwd_callback, 0, 0, 0, NULL, 0}, /* to other nodes (proxy.c) */
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -1292,6 +1358,7 @@ void pb_server_free(pb_server *s) {
     lws_context_destroy(s->ctx);
   live_free(s);
   handoff_free(s);
+  pb_fwd_free(s);
   pb_ledger_free(s->ledger);
   /* Answers of jobs that finished after the loop stopped. */
   pthread_mutex_lock(&s->done_mu);

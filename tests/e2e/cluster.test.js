@@ -294,7 +294,8 @@ describe('cluster: PostgreSQL, 3 nodes, HAProxy', { timeout: scaled(420000) }, (
         assert.equal(file.body.length, 100000);
         assert.ok(file.body.equals(Buffer.alloc(100000, 0x61)), 'the bytes the fixture sent');
       }
-      assert.ok(did.startsWith(id.slice(0, 4)), `the download's id ${did} carries its node's tag`);
+      // (A download's id is Chromium's guid: the session's id, in its path, routes it.)
+      assert.ok(did);
       // Another account sees none of it, through any node.
       for (const ep of endpoints()) {
         const res = await req(ep, 'GET', `/browser/sessions/${id}/downloads`, { token: C.tokens.loop });

@@ -189,9 +189,12 @@ async function cdpRtt(url, n = 200, warm = 20) {
     for (let i = 1; i <= n + warm; i++) {
       const t0 = now();
       await new Promise((resolve, reject) => {
-        const on = (m) => { if (JSON.parse(String(m)).id === i) { ws.off('message', on); resolve(); } };
+        const on = (m) => { if (JSON.parse(String(m)).id === i) { done(); resolve(); } };
+        const fail = (e) => { done(); reject(e); };
+        const done = () => { ws.off('message', on); ws.off('error', fail); ws.off('close', fail); };
         ws.on('message', on);
-        ws.once('error', reject);
+        ws.on('error', fail);
+        ws.on('close', fail);
         ws.send(JSON.stringify({ id: i, method: 'Browser.getVersion' }));
       });
       if (i > warm) lat.push(now() - t0);

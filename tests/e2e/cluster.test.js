@@ -369,71 +369,84 @@ describe('cluster: PostgreSQL, 3 nodes, HAProxy', { timeout: scaled(420000) }, (
     };
     const workers = Array.from({ length: LOOP_CONCURRENCY }, worker);
     const okCount = (from = 0) => calls.filter((c) => c.status === 200 && c.start >= from).length;
-    await pollUntil(() => okCount() >= 3, { timeout: scaled(60000), what: 'quick actions before the kill' });
+    let killAt = 0;
+    try {
+      await pollUntil(() => okCount() >= 3, { timeout: scaled(60000), what: 'quick actions before the kill' });
 
-    const browsers = victim.daemon.browserPids();
-    assert.ok(browsers.length > 0, 'the victim runs browsers');
-    const killAt = Date.now();
-    victim.dead = true;
-    process.kill(victim.daemon.pid, 'SIGKILL');
+      const browsers = victim.daemon.browserPids();
+      assert.ok(browsers.length > 0, 'the victim runs browsers');
+      killAt = Date.now();
+      victim.dead = true;
+      process.kill(victim.daemon.pid, 'SIGKILL');
 
-    // The client's WebSocket closes (HAProxy loses its server side).
-    const c = await Promise.race([closed, new Promise((r) => setTimeout(() => r(null), scaled(15000)))]);
-    assert.ok(c, 'the client\'s WebSocket closed within 15 s of the kill');
-    // Its browsers die with it (PR_SET_PDEATHSIG, the reaper).
-    await pollUntil(() => browsers.every((p) => !H.isAlive(p)),
-      { timeout: scaled(15000), what: 'the killed node\'s browsers gone' });
+      // The client's WebSocket closes (HAProxy loses its server side).
+      const c = await Promise.race([closed, new Promise((r) => setTimeout(() => r(null), scaled(15000)))]);
+      assert.ok(c, 'the client\'s WebSocket closed within 15 s of the kill');
+      // Its browsers die with it (PR_SET_PDEATHSIG, the reaper).
+      await pollUntil(() => browsers.every((p) => !H.isAlive(p)),
+        { timeout: scaled(15000), what: 'the killed node\'s browsers gone' });
 
-    // History, read through a live node, says NodeLost within the timeout.
-    const h = await pollUntil(async () => {
-      const r = await req(C.lb, 'GET', '/browser/history', { token });
-      if (r.status !== 200) return null;
-      const e = r.json.result.find((x) => x.sessionId === id);
-      return e && e.closeReason === 'NodeLost' ? e : null;
-    }, { timeout: scaled((NODE_TIMEOUT_S + 12) * 1000), interval: 200, what: `history ${id} NodeLost` });
-    const lostAfter = Date.now() - killAt;
-    assert.ok(lostAfter <= scaled((NODE_TIMEOUT_S + 8) * 1000), `NodeLost ${lostAfter} ms after the kill`);
-    // Closed at the last heartbeat, not at the time the loss was noticed.
-    assert.ok(h.endTime <= killAt + 1500, `ended at its last heartbeat (${h.endTime - killAt} ms after the kill)`);
-    assert.ok(h.endTime >= h.startTime);
-    // Its id answers 410 NODE_LOST wherever it is asked.
-    for (const ep of endpoints()) {
-      expectError(assert, await req(ep, 'GET', `/browser/sessions/${id}`, { token }), 410, 'NODE_LOST', ep.name);
+      // History, read through a live node, says NodeLost within the timeout.
+      const h = await pollUntil(async () => {
+        const r = await req(C.lb, 'GET', '/browser/history', { token });
+        if (r.status !== 200) return null;
+        const e = r.json.result.find((x) => x.sessionId === id);
+        return e && e.closeReason === 'NodeLost' ? e : null;
+      }, { timeout: scaled((NODE_TIMEOUT_S + 12) * 1000), interval: 200, what: `history ${id} NodeLost` });
+      const lostAfter = Date.now() - killAt;
+      assert.ok(lostAfter <= scaled((NODE_TIMEOUT_S + 8) * 1000), `NodeLost ${lostAfter} ms after the kill`);
+      // Closed at the last heartbeat, not at the time the loss was noticed.
+      assert.ok(h.endTime <= killAt + 1500, `ended at its last heartbeat (${h.endTime - killAt} ms after the kill)`);
+      assert.ok(h.endTime >= h.startTime);
+      // Its id answers 410 NODE_LOST wherever it is asked, once that node's
+      // view of the cluster (refreshed each heartbeat) has the loss; until
+      // then a node that still tries the owner answers 502 NODE_UNREACHABLE.
+      for (const ep of endpoints()) {
+        const res = await pollUntil(async () => {
+          const r = await req(ep, 'GET', `/browser/sessions/${id}`, { token, timeout: scaled(10000) });
+          if (r.status === 502 && r.json && r.json.errors[0].code === 'NODE_UNREACHABLE') return null;
+          return r;
+        }, { timeout: scaled(5000), interval: 100, what: `410 from ${ep.name}` });
+        expectError(assert, res, 410, 'NODE_LOST', ep.name);
+      }
+
+      // The account's one session is free again (maxConcurrentSessions = 1).
+      const again = await acquire(C.lb, token, { keep_alive: 10000 });
+      assert.equal((await req(C.lb, 'DELETE', `/browser/sessions/${again.sessionId}`, { token })).status, 200);
+
+      // The ledger and the balance agree: no row open, each debited its
+      // billed seconds, balance = credited - price x seconds; GET /account too.
+      const [acct] = await sql('SELECT id, balance_micro FROM accounts WHERE name = \'payer\'');
+      await pollUntil(async () => (await sql(`SELECT id FROM usage WHERE account_id = ${acct.id} AND end_ms IS NULL`)).length === 0,
+        { timeout: scaled(10000), what: 'no open usage row' });
+      const rows = await sql(`SELECT id, start_ms, end_ms, ms, price_micro, debit_micro, node FROM usage
+        WHERE account_id = ${acct.id} AND price_micro IS NOT NULL ORDER BY id`);
+      const [{ balance_micro: balance }] = await sql(`SELECT balance_micro FROM accounts WHERE id = ${acct.id}`);
+      const [{ credited }] = await sql(`SELECT COALESCE(SUM(micro), 0) AS credited FROM credits WHERE account_id = ${acct.id}`);
+      assert.ok(rows.length >= 2, `usage rows: ${JSON.stringify(rows)}`);
+      let seconds = 0;
+      for (const r of rows) {
+        const sec = Math.ceil(Number(r.ms ?? (r.end_ms - r.start_ms)) / 1000);
+        seconds += sec;
+        assert.equal(Number(r.debit_micro), Number(r.price_micro) * sec, `row ${JSON.stringify(r)} debited its seconds`);
+      }
+      const lostRow = rows.find((r) => r.node === id.slice(0, 4));
+      assert.ok(lostRow, 'the lost session\'s row carries its node');
+      assert.ok(Number(lostRow.end_ms) <= killAt + 1500, `closed at its last heartbeat: ${JSON.stringify(lostRow)}`);
+      assert.equal(Number(balance), Number(credited) - PRICE_MICRO * seconds, 'balance = credited - price x billed seconds');
+      const me = await req(C.lb, 'GET', '/account', { token });
+      assert.equal(me.status, 200);
+      assert.equal(me.json.result.balance, Number(balance), 'GET /account shows the ledger\'s balance');
+
+      // Quick actions go on on the survivors: a few more succeed after it all.
+      const after = Date.now();
+      await pollUntil(() => okCount(after) >= 4, { timeout: scaled(60000), what: 'quick actions after the kill' });
+    } finally {
+      // Whatever failed above, the loop ends and the client's socket closes.
+      stop = true;
+      ws.terminate();
+      await Promise.all(workers);
     }
-
-    // The account's one session is free again (maxConcurrentSessions = 1).
-    const again = await acquire(C.lb, token, { keep_alive: 10000 });
-    assert.equal((await req(C.lb, 'DELETE', `/browser/sessions/${again.sessionId}`, { token })).status, 200);
-
-    // The ledger and the balance agree: no row open, each debited its
-    // billed seconds, balance = credited - price x seconds; GET /account too.
-    const [acct] = await sql('SELECT id, balance_micro FROM accounts WHERE name = \'payer\'');
-    await pollUntil(async () => (await sql(`SELECT id FROM usage WHERE account_id = ${acct.id} AND end_ms IS NULL`)).length === 0,
-      { timeout: scaled(10000), what: 'no open usage row' });
-    const rows = await sql(`SELECT id, start_ms, end_ms, ms, price_micro, debit_micro, node FROM usage
-      WHERE account_id = ${acct.id} AND price_micro IS NOT NULL ORDER BY id`);
-    const [{ balance_micro: balance }] = await sql(`SELECT balance_micro FROM accounts WHERE id = ${acct.id}`);
-    const [{ credited }] = await sql(`SELECT COALESCE(SUM(micro), 0) AS credited FROM credits WHERE account_id = ${acct.id}`);
-    assert.ok(rows.length >= 2, `usage rows: ${JSON.stringify(rows)}`);
-    let seconds = 0;
-    for (const r of rows) {
-      const sec = Math.ceil(Number(r.ms ?? (r.end_ms - r.start_ms)) / 1000);
-      seconds += sec;
-      assert.equal(Number(r.debit_micro), Number(r.price_micro) * sec, `row ${JSON.stringify(r)} debited its seconds`);
-    }
-    const lostRow = rows.find((r) => r.node === id.slice(0, 4));
-    assert.ok(lostRow, 'the lost session\'s row carries its node');
-    assert.ok(Number(lostRow.end_ms) <= killAt + 1500, `closed at its last heartbeat: ${JSON.stringify(lostRow)}`);
-    assert.equal(Number(balance), Number(credited) - PRICE_MICRO * seconds, 'balance = credited - price x billed seconds');
-    const me = await req(C.lb, 'GET', '/account', { token });
-    assert.equal(me.status, 200);
-    assert.equal(me.json.result.balance, Number(balance), 'GET /account shows the ledger\'s balance');
-
-    // Quick actions go on on the survivors: a few more succeed after it all.
-    const after = Date.now();
-    await pollUntil(() => okCount(after) >= 4, { timeout: scaled(60000), what: 'quick actions after the kill' });
-    stop = true;
-    await Promise.all(workers);
     for (const k of calls) {
       assert.ok(k.end - k.start <= CALL_DEADLINE_MS + 1000, `call ${k.i} finished within its deadline (${k.end - k.start} ms)`);
       assert.equal(k.error, null, `call ${k.i} was answered (${k.error})`);

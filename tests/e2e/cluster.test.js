@@ -11,7 +11,8 @@
 // NodeLost within the timeout, the account's limit is free again and the
 // ledger agrees with the balance, while quick actions through HAProxy keep
 // succeeding (only those in flight on the killed node fail, with 502/503,
-// and none hangs).
+// and none hangs). The attack: a client posing as a node is refused by
+// every node (403 CLUSTER_KEY_INVALID), and HAProxy drops the claim.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -319,6 +320,23 @@ describe('cluster: PostgreSQL, 3 nodes, HAProxy', { timeout: scaled(420000) }, (
       }
     } finally {
       if (!released) await req(C.lb, 'DELETE', `/browser/sessions/${id}`, { token }).catch(() => {});
+    }
+  });
+
+  it('attack: a client posing as a node (X-Ppod-Via, a guessed X-Ppod-Cluster-Key) is refused by a node, and HAProxy never passes the claim on', async () => {
+    const token = C.tokens.driver;
+    const forged = { 'X-Ppod-Via': 'abcd', 'X-Ppod-Cluster-Key': 'A'.repeat(64), 'X-Forwarded-For': '10.9.8.7' };
+    for (const n of C.nodes) {
+      const r = await req(n, 'GET', '/account', { token, headers: forged });
+      expectError(assert, r, 403, 'CLUSTER_KEY_INVALID', n.name);
+      const noKey = await req(n, 'GET', '/account', { token, headers: { 'X-Ppod-Via': 'abcd' } });
+      expectError(assert, noKey, 403, 'CLUSTER_KEY_INVALID', `${n.name}, no key`);
+    }
+    // Through the load balancer the headers are dropped: an ordinary request.
+    for (let i = 0; i < 3; i++) {
+      const r = await req(C.lb, 'GET', '/account', { token, headers: forged });
+      assert.equal(r.status, 200, `through HAProxy: ${r.body}`);
+      assert.equal(r.json.result.account.name, 'driver');
     }
   });
 

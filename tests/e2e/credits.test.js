@@ -16,7 +16,7 @@ const WebSocket = require('ws');
 const PPOD = path.join(process.env.PPOD_BIN_DIR || path.join(__dirname, '..', '..', 'build'), 'ppod');
 const {
   useDaemon, startDaemon, startFixtures, runAdmin, scaled, pollUntil, expectError,
-  acquireSession, waitForHistory, PNG_MAGIC,
+  acquireSession, waitForHistory, PNG_MAGIC, storeRows,
 } = require('./harness');
 
 // 0.01 credits per browser second: 10000 micro. Small numbers of seconds
@@ -25,19 +25,9 @@ const PRICE = '0.01';
 const PRICE_MICRO = 10000;
 const ARGS = ['--price-per-browser-second', PRICE, '--spares', '2'];
 
-// Rows of a query on the daemon's store, read past it (sqlite3 CLI).
+// Rows of a query on the daemon's store, read past it (sqlite3 or psql).
 function sql(dataDir, query) {
-  return new Promise((resolve, reject) => {
-    execFile('sqlite3', ['-json', '-cmd', '.timeout 5000', path.join(dataDir, 'ppod.db'), query],
-      { timeout: scaled(15000) }, (err, stdout, stderr) => {
-        if (err) {
-          err.message += `\nsqlite3: ${query}\n${stderr}`;
-          return reject(err);
-        }
-        const out = stdout.trim();
-        try { resolve(out ? JSON.parse(out) : []); } catch { reject(new Error(`sqlite3 output: ${out}`)); }
-      });
-  });
+  return storeRows(dataDir, query);
 }
 
 // `account show NAME` as {key: value}.

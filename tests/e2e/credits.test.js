@@ -265,7 +265,7 @@ describe('credits', { timeout: scaled(180000) }, () => {
     const l = await ledger(daemon.dataDir, 'insession');
     assertAgrees(l, 'in session');
     assert.deepEqual(l.rows.map((r) => r.kind), ['session'], 'only the session\'s row is debited');
-    const [shots] = await sql(daemon.dataDir, `SELECT COUNT(*) AS n, SUM(price_micro IS NULL AND end_ms IS NOT NULL) AS free
+    const [shots] = await sql(daemon.dataDir, `SELECT COUNT(*) AS n, SUM(CASE WHEN price_micro IS NULL AND end_ms IS NOT NULL THEN 1 ELSE 0 END) AS free
       FROM usage WHERE account_id = ${l.id} AND kind = 'screenshot'`);
     assert.equal(shots.n, 3, 'each screenshot is still in the usage ledger');
     assert.equal(shots.free, 3, 'none of them debited');

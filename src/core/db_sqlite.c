@@ -201,22 +201,34 @@ static const pb__db_ops sq_ops = {
 };
 
 /* Creates the file 0600 (or takes group/other bits away from an old one)
- * before SQLite does, so it never exists readable by others. */
+ * before SQLite does, so it never exists readable by others. An existing
+ * file is never opened here: closing any descriptor of a file drops every
+ * POSIX lock this process holds on it, the locks of the SQLite connections
+ * already open on it too (the store's, when the crawl or login store opens
+ * its own), and then another process's last close may checkpoint and remove
+ * the WAL under them: they would read a stale database from then on. */
 static int precreate(const char *path) {
   if (!strcmp(path, ":memory:")) return 0;
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  struct stat st;
+  if (stat(path, &st) == 0) {
+    if ((st.st_mode & 077) && chmod(path, st.st_mode & 0700)) {
+      PB_ERR("db: chmod %s: %s", path, strerror(errno));
+      return PB_EIO;
+    }
+    return 0;
+  }
+  if (errno != ENOENT) {
+    PB_ERR("db: stat %s: %s", path, strerror(errno));
+    return PB_EIO;
+  }
+  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == EEXIST) return 0; /* made meanwhile, by its opener */
   if (fd < 0) {
-    PB_ERR("db: open %s: %s", path, strerror(errno));
+    PB_ERR("db: create %s: %s", path, strerror(errno));
     return errno == ENOSPC ? PB_ENOSPACE : PB_EIO;
   }
-  struct stat st;
-  int rc = 0;
-  if (fstat(fd, &st) || ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700))) {
-    PB_ERR("db: chmod %s: %s", path, strerror(errno));
-    rc = PB_EIO;
-  }
   close(fd);
-  return rc;
+  return 0;
 }
 
 static int sq_configure(pb_db *db) {

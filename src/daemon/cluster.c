@@ -171,14 +171,10 @@ static void self_lost(void *data) {
                               "closed");
   PB_ERR("nodes: this node was declared lost: %d session(s) ended; stopping", n);
   /* Their clients are told (close 1011 NodeLost) as the sessions are torn
-   * down; the server stops after that, or after 10 s. */
+   * down; the server stops once every client has gone, or after 10 s (its
+   * drain would cut a connection without a close frame). */
   pb_sessions *ss = atomic_load(&c->sessions);
-  for (int i = 0; ss && i < 200; i++) {
-    int connected = 0, idle = 0, ending = 0;
-    pb_sessions_states(ss, &connected, &idle, &ending);
-    if (!connected && !idle && !ending) break;
-    usleep(50 * 1000);
-  }
+  for (int i = 0; ss && i < 200 && pb_sessions_present(ss); i++) usleep(50 * 1000);
   pb_server *srv = atomic_load(&c->server);
   if (srv) pb_server_stop(srv);
 }

@@ -43,7 +43,10 @@ async function node(name, { timeout = 3 } = {}) {
   const d = await startDaemon({
     port,
     browsers: 1,
-    args: ['--store', url, '--node-url', `http://127.0.0.1:${port}`, '--node-name', name,
+    // A node stalled inside a write transaction holds the fleet-wide write
+    // lock: PostgreSQL ends such a session after 2 s (operators set the
+    // same in the URL or the server's config), so the others go on.
+    args: ['--store', `${url}?options=-c%20idle_in_transaction_session_timeout%3D2000`, '--node-url', `http://127.0.0.1:${port}`, '--node-name', name,
       '--cluster-key-file', keyFile, '--node-timeout', String(timeout)],
   });
   const m = /cluster node \S+, tag ([0-9a-f]{4})/.exec(d.stderr());
@@ -177,7 +180,7 @@ test('cluster nodes', { skip: !haveInitdb && 'no PostgreSQL server installed', t
     const WebSocket = require('ws');
     const ws = new WebSocket(webSocketDebuggerUrl, { headers: { Authorization: `Bearer ${owner}` } });
     await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
-    const closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    const closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), at: new Date().toISOString() })));
     process.kill(c.pid, 'SIGSTOP'); // the daemon only: a stall, not a death
     try {
       await pollUntil(async () => psql(`SELECT state FROM nodes WHERE tag = '${c.tag}'`) === 'lost',
@@ -189,9 +192,12 @@ test('cluster nodes', { skip: !haveInitdb && 'no PostgreSQL server installed', t
     expectError(assert, r, 410, 'NODE_LOST');
     // It wakes up, finds its row lost, ends its session and exits 3.
     const how = await closed;
+    if (process.env.PPOD_E2E_VERBOSE === '1') t.diagnostic(`closed ${JSON.stringify(how)}`);
     assert.equal(how.code, 1011);
     assert.equal(how.reason, 'NodeLost');
     const exit = await c.exited;
+    if (process.env.PPOD_E2E_VERBOSE === '1')
+      t.diagnostic(c.stderr().split('\n').filter((l) => /nodes:|stopp|sessions:/.test(l)).join('\n'));
     assert.equal(exit.code, 3, c.stderr().slice(-3000));
     assert.match(c.stderr(), /this node was declared lost: 1 session\(s\) ended/);
     assert.equal(psql(`SELECT state FROM nodes WHERE tag = '${c.tag}'`), 'lost', 'never resurrected');

@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 struct pb_cluster {
   pb_store *store;
   pb_nodes *nodes;
@@ -171,6 +170,11 @@ static void self_lost(void *data) {
                               "this node was declared lost by the cluster; its session was "
                               "closed");
   PB_ERR("nodes: this node was declared lost: %d session(s) ended; stopping", n);
+  /* Their clients are told (close 1011 NodeLost) as the sessions are torn
+   * down; the server stops once every client has gone, or after 10 s (its
+   * drain would cut a connection without a close frame). */
+  pb_sessions *ss = atomic_load(&c->sessions);
+  for (int i = 0; ss && i < 200 && pb_sessions_present(ss); i++) usleep(50 * 1000);
   pb_server *srv = atomic_load(&c->server);
   if (srv) pb_server_stop(srv);
 }
@@ -262,7 +266,6 @@ void pb_cluster_set_fleet_hook(pb_cluster *c, void (*fn)(void *fleet, const char
   c->fleet_fn = fn;
   c->fleet = fleet;
 }
-
 
 void pb_cluster_drain_signal(pb_cluster *c) {
   if (c) pb_nodes_request_drain(c->nodes);

@@ -779,16 +779,34 @@ int pb_sessions_release(pb_sessions *ss, const char *id, int64_t account_id, con
 
 int pb_sessions_end_all(pb_sessions *ss, const char *reason, const char *reason_text) {
   if (!ss) return 0;
-  int n = 0;
+  int n = 0, cap = 0;
   pthread_mutex_lock(&ss->mu);
+  for (pb_session *s = ss->live; s; s = s->next) cap++;
+  pb_session **ended = calloc((size_t)cap + 1, sizeof(*ended));
   for (pb_session *s = ss->live, *next; s; s = next) {
     next = s->next; /* end_locked moves s to the ending list */
     if (s->ended == 0) {
       end_locked(ss, s, 1011, reason, reason_text);
+      if (ended) {
+        atomic_fetch_add(&s->refs, 1);
+        ended[n] = s;
+      }
       n++;
     }
   }
   pthread_mutex_unlock(&ss->mu);
+  /* Back once each is torn down (as pb_sessions_release, bounded). */
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += 10;
+  for (int i = 0; ended && i < n; i++) {
+    pthread_mutex_lock(&ended[i]->mu);
+    while (!ended[i]->torn_down)
+      if (pthread_cond_timedwait(&ended[i]->idle, &ended[i]->mu, &ts) == ETIMEDOUT) break;
+    pthread_mutex_unlock(&ended[i]->mu);
+    pb_session_unref(ended[i]);
+  }
+  free(ended);
   return n;
 }
 
@@ -797,6 +815,17 @@ int pb_sessions_live_total(pb_sessions *ss) {
   int n = 0;
   pthread_mutex_lock(&ss->mu);
   for (pb_session *s = ss->live; s; s = s->next) n += s->ended == 0;
+  pthread_mutex_unlock(&ss->mu);
+  return n;
+}
+
+int pb_sessions_present(pb_sessions *ss) {
+  if (!ss) return 0;
+  int n = 0;
+  pthread_mutex_lock(&ss->mu);
+  for (int pass = 0; pass < 3; pass++)
+    for (pb_session *s = pass == 0 ? ss->live : pass == 1 ? ss->ending : ss->gone; s; s = s->next)
+      n++;
   pthread_mutex_unlock(&ss->mu);
   return n;
 }

@@ -43,7 +43,10 @@ async function node(name, { timeout = 3 } = {}) {
   const d = await startDaemon({
     port,
     browsers: 1,
-    args: ['--store', url, '--node-url', `http://127.0.0.1:${port}`, '--node-name', name,
+    // A node stalled inside a write transaction holds the fleet-wide write
+    // lock: PostgreSQL ends such a session after 2 s (operators set the
+    // same in the URL or the server's config), so the others go on.
+    args: ['--store', `${url}?options=-c%20idle_in_transaction_session_timeout%3D2000`, '--node-url', `http://127.0.0.1:${port}`, '--node-name', name,
       '--cluster-key-file', keyFile, '--node-timeout', String(timeout)],
   });
   const m = /cluster node \S+, tag ([0-9a-f]{4})/.exec(d.stderr());
@@ -105,6 +108,13 @@ test('cluster nodes', { skip: !haveInitdb && 'no PostgreSQL server installed', t
   const seenByOther = await b.request('GET', '/browser/sessions', { token: other });
   assert.deepEqual(seenByOther.json.result, [], 'another account sees none of it');
 
+  // A trace made on A: its id names A too.
+  const traced = await a.request('POST', '/browser/content',
+    { json: { html: '<p>traced</p>', trace: true }, token: owner, timeout: scaled(30000) });
+  assert.equal(traced.status, 200, traced.body.toString());
+  const traceId = traced.headers['x-trace-id'];
+  assert.equal(traceId.slice(0, 4), a.tag, 'a trace id names its node');
+
   await t.test('kill -9 of the node: its session is lost, closed, and answered 410', async () => {
     const killedAt = Date.now();
     process.kill(-a.pid, 'SIGKILL'); // the daemon's process group: it and its browsers
@@ -133,6 +143,16 @@ test('cluster nodes', { skip: !haveInitdb && 'no PostgreSQL server installed', t
     const unknown = await b.request('GET', `/browser/sessions/${nobody}${id.slice(4)}`, { token: owner });
     assert.equal(unknown.status, 404);
 
+    // A quick action in the lost session, and the lost node's trace: 410.
+    const inLost = await b.request('POST', '/browser/content',
+      { json: { sessionId: id, html: '<p>x</p>' }, token: owner });
+    expectError(assert, inLost, 410, 'NODE_LOST');
+    const inLostOther = await b.request('POST', '/browser/content',
+      { json: { sessionId: id, html: '<p>x</p>' }, token: other });
+    assert.notEqual(inLostOther.status, 410, 'another account learns nothing of that session');
+    const tr = await b.request('GET', `/browser/traces/${traceId}`, { token: owner });
+    expectError(assert, tr, 410, 'NODE_LOST');
+
     // History: closed NodeLost, not after A's last heartbeat.
     const h = await b.request('GET', '/browser/history', { token: owner });
     const row = h.json.result.find((s) => s.sessionId === id);
@@ -150,6 +170,39 @@ test('cluster nodes', { skip: !haveInitdb && 'no PostgreSQL server installed', t
     assert.equal(again.json.result.sessionId.slice(0, 4), b.tag);
     const rel = await b.request('DELETE', `/browser/sessions/${again.json.result.sessionId}`, { token: owner });
     assert.equal(rel.status, 200);
+  });
+
+  await t.test('a node that stalled past the timeout ends its sessions and exits', async () => {
+    const c = await node('C');
+    const acqC = await c.request('POST', '/browser/acquire', { json: {}, token: owner });
+    assert.equal(acqC.status, 200, acqC.body.toString());
+    const { sessionId: cid, webSocketDebuggerUrl } = acqC.json.result;
+    const WebSocket = require('ws');
+    const ws = new WebSocket(webSocketDebuggerUrl, { headers: { Authorization: `Bearer ${owner}` } });
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    const closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), at: new Date().toISOString() })));
+    process.kill(c.pid, 'SIGSTOP'); // the daemon only: a stall, not a death
+    try {
+      await pollUntil(async () => psql(`SELECT state FROM nodes WHERE tag = '${c.tag}'`) === 'lost',
+        { timeout: scaled(15000), interval: 200, what: 'B declares the stalled node lost' });
+    } finally {
+      process.kill(c.pid, 'SIGCONT');
+    }
+    const r = await b.request('GET', `/browser/sessions/${cid}`, { token: owner });
+    expectError(assert, r, 410, 'NODE_LOST');
+    // It wakes up, finds its row lost, ends its session and exits 3.
+    const how = await closed;
+    if (process.env.PPOD_E2E_VERBOSE === '1') t.diagnostic(`closed ${JSON.stringify(how)}`);
+    assert.equal(how.code, 1011);
+    assert.equal(how.reason, 'NodeLost');
+    const exit = await c.exited;
+    if (process.env.PPOD_E2E_VERBOSE === '1')
+      t.diagnostic(c.stderr().split('\n').filter((l) => /nodes:|stopp|sessions:/.test(l)).join('\n'));
+    assert.equal(exit.code, 3, c.stderr().slice(-3000));
+    assert.match(c.stderr(), /this node was declared lost: 1 session\(s\) ended/);
+    assert.equal(psql(`SELECT state FROM nodes WHERE tag = '${c.tag}'`), 'lost', 'never resurrected');
+    const h = await b.request('GET', '/browser/history', { token: owner });
+    assert.equal(h.json.result.find((x) => x.sessionId === cid).closeReason, 'NodeLost');
   });
 
   await t.test('SIGTERM drains the node and it leaves', async () => {

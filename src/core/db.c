@@ -34,6 +34,15 @@ void pb__db_seterr(pb_db *db, pb_db_errkind_t kind, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(db->errmsg, sizeof(db->errmsg), fmt, ap);
   va_end(ap);
+  /* One line: libpq's messages carry newlines and tabs. */
+  size_t n = 0;
+  for (char *p = db->errmsg; *p; p++) {
+    char c = (*p == '\n' || *p == '\t') ? ' ' : *p;
+    if (c == ' ' && n > 0 && db->errmsg[n - 1] == ' ') continue;
+    db->errmsg[n++] = c;
+  }
+  while (n > 0 && db->errmsg[n - 1] == ' ') n--;
+  db->errmsg[n] = '\0';
 }
 
 int pb_db_spec_is_postgres(const char *spec) {

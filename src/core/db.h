@@ -25,6 +25,14 @@
  * cannot race a writer on another node. A write statement stepped outside
  * a transaction is wrapped the same way.
  *
+ * One difference remains: on PostgreSQL a statement that fails inside a
+ * transaction (a unique violation too) ends the transaction's use, every
+ * later statement fails until pb_db_rollback; on SQLite only the statement
+ * is undone. So code that expects a failure (PB_EEXIST) does that statement
+ * outside a transaction or rolls back on it. An INTEGER PRIMARY KEY is an
+ * identity on PostgreSQL: rows inserted with explicit ids do not move it,
+ * so a table's ids are given always or never.
+ *
  * Threads: a pb_db and its statements are used by one thread at a time (the
  * owner serialises, as pb_store does with its mutex). */
 #include <stddef.h>

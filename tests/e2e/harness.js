@@ -406,6 +406,26 @@ function e2eStoreFor(dataDir) {
   return u.toString();
 }
 
+// Rows of a query on a data dir's store, read past the daemon: sqlite3 on
+// its ppod.db, or psql on its PostgreSQL database (PB_E2E_STORE=postgres).
+function storeRows(dataDir, query, { timeout = scaled(15000) } = {}) {
+  const pg = pgStores.get(dataDir);
+  const [cmd, args] = pg
+    ? ['psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', pg, '-c',
+      `SELECT coalesce(json_agg(t), '[]') FROM (${query.replace(/;\s*$/, '')}) t`]]
+    : ['sqlite3', ['-json', '-cmd', '.timeout 5000', path.join(dataDir, 'ppod.db'), query]];
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout }, (err, stdout, stderr) => {
+      if (err) {
+        err.message += `\n${cmd}: ${query}\n${stderr}`;
+        return reject(err);
+      }
+      const out = stdout.trim();
+      try { resolve(out ? JSON.parse(out) : []); } catch { reject(new Error(`${cmd} output: ${out}`)); }
+    });
+  });
+}
+
 function runAdmin(args, { timeout = scaled(30000), env = {} } = {}) {
   const dd = args.indexOf('--data-dir');
   const store = dd >= 0 ? e2eStoreFor(args[dd + 1]) : null;
@@ -1028,6 +1048,7 @@ function expectError(assert, res, status, code, ctx = '') {
 }
 
 module.exports = {
+  storeRows,
   REPO_ROOT,
   FIXTURES_DIR,
   SANITIZE,

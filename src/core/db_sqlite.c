@@ -201,22 +201,34 @@ static const pb__db_ops sq_ops = {
 };
 
 /* Creates the file 0600 (or takes group/other bits away from an old one)
- * before SQLite does, so it never exists readable by others. */
+ * before SQLite does, so it never exists readable by others. An existing
+ * file is never opened here: closing any descriptor of a file drops all of
+ * this process's POSIX locks on it (fcntl semantics), and another
+ * connection of the process (the store's, when crawls or sign-in codes open
+ * theirs) may hold its WAL read lock; without it a checkpoint by another
+ * process resets the WAL under that connection, which then reads a stale
+ * snapshot (rows other processes commit stay invisible to it). */
 static int precreate(const char *path) {
   if (!strcmp(path, ":memory:")) return 0;
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    PB_ERR("db: open %s: %s", path, strerror(errno));
-    return errno == ENOSPC ? PB_ENOSPACE : PB_EIO;
-  }
   struct stat st;
-  int rc = 0;
-  if (fstat(fd, &st) || ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700))) {
-    PB_ERR("db: chmod %s: %s", path, strerror(errno));
-    rc = PB_EIO;
+  for (int tries = 0; tries < 2; tries++) {
+    if (stat(path, &st) == 0) {
+      if ((st.st_mode & 077) && chmod(path, st.st_mode & 0700)) {
+        PB_ERR("db: chmod %s: %s", path, strerror(errno));
+        return PB_EIO;
+      }
+      return 0;
+    }
+    if (errno != ENOENT) break;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      close(fd); /* a new file: no connection holds it yet */
+      return 0;
+    }
+    if (errno != EEXIST) break; /* else made meanwhile: check its mode */
   }
-  close(fd);
-  return rc;
+  PB_ERR("db: open %s: %s", path, strerror(errno));
+  return errno == ENOSPC ? PB_ENOSPACE : PB_EIO;
 }
 
 static int sq_configure(pb_db *db) {

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PRICE 100 /* micro-credits per second */
@@ -458,6 +459,62 @@ static void test_open_race(void) {
   for (int i = 0; i < 4; i++) pb_store_close(o[i].s);
 }
 
+/* A process that made an account with a credit next to a running one: the
+ * running one's connection sees it at once (no statement of its own left
+ * holding an old snapshot). */
+static void test_sees_other_writer(void) {
+  pb_store *d = open_store("writer"), *adm = open_store("writer");
+  int64_t a = account(d, "first", 1000), u = 0;
+  ASSERT_EQ(pb_usage_begin(d, a, "session", 1000, &u), 0);
+  ASSERT_EQ(pb_usage_heartbeat(d, u, 2000), 0);
+  ASSERT_EQ(pb_usage_end(d, u, 3000, 200), 0);
+  pb_credit_summary c;
+  ASSERT_EQ(pb_store_account_credit_summary(d, a, &c), 0);
+  int64_t ms = 0;
+  ASSERT_EQ(pb_usage_total(d, a, 0, &ms), 0);
+  char n[64], tok[PB_TOKEN_MAX];
+  name(n, sizeof(n), "second");
+  int64_t b = 0;
+  ASSERT_EQ(pb_account_create_with_credit(adm, n, NULL, 5000, "create", &b), 0);
+  ASSERT_EQ(pb_token_create(adm, b, 1, tok), 0);
+  pb_auth au;
+  ASSERT_EQ(pb_token_check(d, tok, pb_wall_ms(), &au), 0);
+  ASSERT_EQ(au.account_id, b);
+  pb_store_close(adm);
+
+  /* Another connection of this process opens the same database (as crawls
+   * and sign-in codes do), then another process writes and closes (its
+   * checkpoint): the store's connection still sees that write. */
+  pb_db *other = NULL;
+  ASSERT_EQ(pb_db_open(pb_store_db_spec(d), &other), 0);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  ASSERT(pid >= 0);
+  if (pid == 0) {
+    pb_store *c = NULL;
+    int64_t id = 0;
+    name(n, sizeof(n), "third");
+    char dir[128];
+    snprintf(dir, sizeof(dir), "%s/writer", root);
+    if (pb_store_open_spec(spec_for("writer"), dir, &c)) _exit(3);
+    if (pb_account_create(c, n, &id) || pb_token_create(c, id, 1, tok)) _exit(4);
+    pb_store_close(c);
+    if (write(fds[1], tok, PB_TOKEN_MAX) != PB_TOKEN_MAX) _exit(5);
+    _exit(0);
+  }
+  close(fds[1]);
+  ASSERT_EQ(read(fds[0], tok, PB_TOKEN_MAX), PB_TOKEN_MAX);
+  close(fds[0]);
+  int ws = 0;
+  ASSERT_EQ(waitpid(pid, &ws, 0), pid);
+  ASSERT(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+  ASSERT_EQ(pb_token_check(d, tok, pb_wall_ms(), &au), 0);
+  pb_db_close(other);
+  pb_store_close(d);
+}
+
 int main(void) {
   pb_log_level = PB_LOG_ERROR - 1;
   const char *url = getenv("PB_TEST_PG_URL");
@@ -471,6 +528,7 @@ int main(void) {
   RUN(test_scope);
   RUN(test_race);
   RUN(test_open_race);
+  RUN(test_sees_other_writer);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
   if (system(cmd)) fprintf(stderr, "could not remove %s\n", root);

@@ -285,11 +285,12 @@ static void test_verdicts(void) {
   ASSERT_EQ(pb_fleet_admit_acquire(f, acct_b, &l, &v), PB_CODE_RATE_LIMITED);
   ASSERT_CONTAINS(v.message, "at most 1 acquisitions per minute; next in ");
   pb_db_stmt *st = NULL;
-  ASSERT_EQ(pb_db_prepare(db,
-                          "INSERT INTO usage(account_id, kind, start_ms, end_ms, ms)"
-                          " VALUES (?1, 'screenshot', CAST(?2 AS BIGINT), CAST(?2 AS BIGINT) + 5, 5)",
-                          &st),
-            0);
+  ASSERT_EQ(
+      pb_db_prepare(db,
+                    "INSERT INTO usage(account_id, kind, start_ms, end_ms, ms)"
+                    " VALUES (?1, 'screenshot', CAST(?2 AS BIGINT), CAST(?2 AS BIGINT) + 5, 5)",
+                    &st),
+      0);
   pb_db_bind_int64(st, 1, acct_b);
   pb_db_bind_int64(st, 2, pb_wall_ms() - 10);
   ASSERT_EQ(pb_db_step(st), PB_DB_DONE);
@@ -356,9 +357,9 @@ static void test_credits_two_nodes(void) {
   ASSERT_EQ(bal, 1000000 - 14000);
   pb_db *db = conn();
   pb_db_stmt *st = NULL;
-  ASSERT_EQ(pb_db_prepare(db, "SELECT SUM(debit_micro), COUNT(*) FROM usage WHERE account_id = ?1",
-                          &st),
-            0);
+  ASSERT_EQ(
+      pb_db_prepare(db, "SELECT SUM(debit_micro), COUNT(*) FROM usage WHERE account_id = ?1", &st),
+      0);
   pb_db_bind_int64(st, 1, id);
   ASSERT_EQ(pb_db_step(st), PB_DB_ROW);
   ASSERT_EQ(pb_db_column_int64(st, 0), 14000);

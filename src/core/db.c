@@ -34,6 +34,15 @@ void pb__db_seterr(pb_db *db, pb_db_errkind_t kind, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(db->errmsg, sizeof(db->errmsg), fmt, ap);
   va_end(ap);
+  /* One line: libpq's messages carry newlines and tabs. */
+  size_t n = 0;
+  for (char *p = db->errmsg; *p; p++) {
+    char c = (*p == '\n' || *p == '\t') ? ' ' : *p;
+    if (c == ' ' && n > 0 && db->errmsg[n - 1] == ' ') continue;
+    db->errmsg[n++] = c;
+  }
+  while (n > 0 && db->errmsg[n - 1] == ' ') n--;
+  db->errmsg[n] = '\0';
 }
 
 int pb_db_spec_is_postgres(const char *spec) {
@@ -46,6 +55,15 @@ int pb_db_open(const char *spec, pb_db **out) {
   if (!spec || !*spec) return PB_EINVAL;
   if (pb_db_spec_is_postgres(spec)) return pb__db_pg_open(spec, out);
   return pb__db_sqlite_open(spec, out);
+}
+
+void pb_db_spec_redact(const char *spec, char *out, size_t cap) {
+  if (!cap) return;
+  if (!spec) spec = "";
+  if (pb_db_spec_is_postgres(spec))
+    pb__db_redact_url(spec, out, cap);
+  else
+    pb_strlcpy(out, spec, cap);
 }
 
 void pb_db_close(pb_db *db) {

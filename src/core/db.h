@@ -25,6 +25,14 @@
  * cannot race a writer on another node. A write statement stepped outside
  * a transaction is wrapped the same way.
  *
+ * One difference remains: on PostgreSQL a statement that fails inside a
+ * transaction (a unique violation too) ends the transaction's use, every
+ * later statement fails until pb_db_rollback; on SQLite only the statement
+ * is undone. So code that expects a failure (PB_EEXIST) does that statement
+ * outside a transaction or rolls back on it. An INTEGER PRIMARY KEY is an
+ * identity on PostgreSQL: rows inserted with explicit ids do not move it,
+ * so a table's ids are given always or never.
+ *
  * Threads: a pb_db and its statements are used by one thread at a time (the
  * owner serialises, as pb_store does with its mutex). */
 #include <stddef.h>
@@ -61,6 +69,10 @@ typedef enum {
 /* 1 when spec names a PostgreSQL database ("postgres://" or
  * "postgresql://"), 0 otherwise (a SQLite file path). */
 int pb_db_spec_is_postgres(const char *spec);
+/* spec fit for a log or an error message: a PostgreSQL URL's password
+ * (user:PASSWORD@ or password=) replaced by "***"; a path as it is. Always
+ * NUL-terminates out (cap > 0). */
+void pb_db_spec_redact(const char *spec, char *out, size_t cap);
 /* Opens spec: a SQLite file path (created 0600 if missing; WAL,
  * synchronous=FULL, foreign keys on, busy timeout) or a PostgreSQL URL.
  * PB_ESTORE (logged, without the URL's password) when it cannot. */

@@ -47,6 +47,8 @@ typedef struct {
   struct pb_db base;
   PGconn *conn;
   int reset_pending; /* the connection broke: PQreset at the next call */
+  int tx_open;       /* pb_db_begin'd, not yet committed or rolled back */
+  int tx_lost;       /* ... and the connection broke under it */
   int64_t changes;
 } pg_db;
 
@@ -142,8 +144,15 @@ static int session_setup(pb_db *db) {
 /* Before each call: after a lost connection, one PQreset. */
 static int ready(pb_db *db) {
   pg_db *g = PG(db);
+  if (g->tx_lost) {
+    pb__db_seterr(db, PB_DB_ERR_CONN, "the transaction was lost with the connection");
+    return PB_ESTORE;
+  }
   if (!g->reset_pending && PQstatus(g->conn) == CONNECTION_OK) return 0;
   g->reset_pending = 0;
+  /* A transaction open when the connection broke is gone: every call fails
+   * until the owner rolls back, so its writes cannot half-commit. */
+  if (g->tx_open) g->tx_lost = 1;
   PQreset(g->conn);
   if (PQstatus(g->conn) != CONNECTION_OK || session_setup(db)) {
     g->reset_pending = 1;
@@ -152,6 +161,10 @@ static int ready(pb_db *db) {
     return PB_ESTORE;
   }
   PB_WARN("db: reconnected to PostgreSQL");
+  if (g->tx_lost) {
+    pb__db_seterr(db, PB_DB_ERR_CONN, "the transaction was lost with the connection");
+    return PB_ESTORE;
+  }
   return 0;
 }
 
@@ -283,12 +296,22 @@ static int pg_begin(pb_db *db) {
   if (rc) return rc;
   if ((rc = run(db, "BEGIN; " LOCK_SQL, NULL)) && in_transaction(db))
     PQclear(PQexec(PG(db)->conn, "ROLLBACK"));
+  PG(db)->tx_open = !rc;
   return rc;
 }
 
 static int pg_commit(pb_db *db) {
   PGresult *res = NULL;
-  int rc = run(db, "COMMIT", &res);
+  pg_db *g = PG(db);
+  int lost = g->tx_lost;
+  g->tx_open = g->tx_lost = 0; /* the transaction ends here, whatever comes */
+  if (lost) {
+    pb__db_seterr(db, PB_DB_ERR_CONN, "the transaction was lost with the connection");
+    return PB_ESTORE;
+  }
+  int rc = ready(db);
+  if (rc) return rc;
+  rc = run(db, "COMMIT", &res);
   if (rc) return rc;
   /* COMMIT of a failed transaction "succeeds" with ROLLBACK. */
   if (strcmp(PQcmdStatus(res), "COMMIT")) {
@@ -301,6 +324,8 @@ static int pg_commit(pb_db *db) {
 }
 
 static void pg_rollback(pb_db *db) {
+  PG(db)->tx_open = 0;
+  PG(db)->tx_lost = 0;
   if (PQstatus(PG(db)->conn) == CONNECTION_OK && in_transaction(db))
     PQclear(PQexec(PG(db)->conn, "ROLLBACK"));
 }
@@ -438,6 +463,8 @@ static int pg_run_stmt(pg_stmt *s) {
 
 static int pg_step(pb_db_stmt *st) {
   pg_stmt *s = PST(st);
+  /* Stepped again after DONE: run it again, as sqlite3_step does. */
+  if (s->res && s->row >= s->nrows) clear_result(s);
   if (!s->res) {
     int rc = pg_run_stmt(s);
     if (rc) return rc;
@@ -624,7 +651,13 @@ int pb__db_pg_open(const char *url, pb_db **out) {
   if (!g) return PB_ENOMEM;
   g->base.ops = &pg_ops;
   g->base.kind = PB_DB_POSTGRES;
-  g->conn = PQconnectdb(url);
+  /* Defaults the URL may override (it comes last): a dead server or a
+   * silent network fails calls in seconds instead of TCP's minutes. */
+  static const char *const keys[] = {"connect_timeout",     "keepalives",       "keepalives_idle",
+                                     "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+                                     "application_name",    "dbname",           NULL};
+  const char *const vals[] = {"10", "1", "10", "3", "3", "30000", "ppod-browserd", url, NULL};
+  g->conn = PQconnectdbParams(keys, vals, 1);
   if (!g->conn) {
     free(g);
     return PB_ENOMEM;

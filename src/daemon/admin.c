@@ -6,6 +6,7 @@
 #include "core/logincodes.h"
 #include "core/credits.h"
 #include "core/store.h"
+#include "core/db.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,6 +47,8 @@ static void usage(FILE *f) {
           "PREFIX is the start of a token as token list shows it (pp_sess_ or ppod_, and\n"
           "3 to 7 more). An account with an EMAIL signs in by POST /login (ppod login);\n"
           "with --signup invite, an invited EMAIL may sign up that way.\n"
+          "Every subcommand takes --store URL (PPOD_STORE) to work on a PostgreSQL store\n"
+          "(postgres://USER:PASS@HOST:PORT/DB) in place of the data dir's.\n"
           "A disabled, deleted or revoked account's or token's connections end within 2 s;\n"
           "a deleted account's usage and history are kept and its name stays taken.\n"
           "account limits prints KEY=VALUE lines; --set changes one (KEY is\n"
@@ -101,19 +104,19 @@ static int name_error(const char *name) {
   return usage_error("invalid account name \"%s\" (1-63 of A-Z a-z 0-9 _ . -)", name);
 }
 
-/* --store (cluster mode): the shared store the commands work on. */
-static const char *g_store_spec;
+/* --store (main.c takes it): the PostgreSQL store; NULL: SQLite in data_dir. */
+static const char *admin_store_spec;
 
-void pb_admin_set_store(const char *spec) {
-  g_store_spec = spec && *spec ? spec : NULL;
-}
+void pb_admin_set_store(const char *spec) { admin_store_spec = spec; }
 
 static int open_store(const char *data_dir, pb_store **s) {
-  int rc = pb_store_open_spec(g_store_spec, data_dir, s);
-  if (rc && g_store_spec)
-    fprintf(stderr, PROG ": cannot open the store: %s\n", pb_strerror(rc));
-  else if (rc)
-    fprintf(stderr, PROG ": cannot open data dir %s: %s\n", data_dir, pb_strerror(rc));
+  int rc = pb_store_open_spec(admin_store_spec, data_dir, s);
+  if (rc) {
+    char where[512];
+    pb_db_spec_redact(admin_store_spec ? admin_store_spec : data_dir, where, sizeof(where));
+    fprintf(stderr, PROG ": cannot open %s %s: %s\n", admin_store_spec ? "store" : "data dir",
+            where, pb_strerror(rc));
+  }
   return rc;
 }
 
@@ -198,7 +201,7 @@ static int account_invite(const char *data_dir, const char *email) {
   if (open_store(data_dir, &s)) return 1; /* makes the schema */
   pb_store_close(s);
   pb_login_store *ls = NULL;
-  int rc = pb_login_store_open(data_dir, &ls);
+  int rc = pb_login_store_open_spec(admin_store_spec, data_dir, &ls);
   if (!rc) rc = pb_login_invite_add(ls, norm, pb_wall_ms());
   pb_login_store_close(ls);
   if (rc) {

@@ -12,8 +12,8 @@
    data_dir is already resolved by the caller. Prints as the README says (token alone on
    stdout; human text to stderr). Returns a process exit code (0 ok, 1 failure, 2 usage). */
 int pb_admin_main(const char *data_dir, int argc, char **argv);
-/* The store spec (--store, a PostgreSQL URL) the commands open instead of
- * the data dir's SQLite; NULL: the data dir. Borrowed; call before
+/* The store the subcommands open: a PostgreSQL URL (--store, borrowed for
+ * the process's life), or NULL for SQLite in data_dir. Call before
  * pb_admin_main. */
 void pb_admin_set_store(const char *spec);
 

@@ -3,7 +3,6 @@
  * server together and serves until SIGTERM/SIGINT. */
 #include "common/pb.h"
 #include "core/credits.h"
-#include "core/db.h"
 #include "core/fleet.h"
 #include "core/store.h"
 #include "daemon/admin.h"
@@ -25,6 +24,8 @@
 #include "sessions/recording.h"
 #include "sessions/session.h"
 #include "trace/store.h"
+#include "core/db.h"
+#include "daemon/storeflag.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -80,9 +81,7 @@ typedef struct {
   pb_login_opts login; /* sign-in by email (http/login.h) */
   int64_t price_micro;  /* credits per browser second (core/credits.h) */
   int64_t signup_micro; /* a signup's starting credit */
-  /* --store: a PostgreSQL URL (cluster mode: account limits held across
-   * nodes, core/fleet.h); NULL: SQLite under data_dir. */
-  const char *store_spec;
+  const char *store_spec; /* --store: a PostgreSQL URL; NULL: SQLite in data_dir */
 } config;
 
 static pb_server *g_server;
@@ -175,7 +174,9 @@ static void usage(FILE *f) {
       "options (environment):\n"
       "  --listen ADDR:PORT       (PPOD_LISTEN)        default 127.0.0.1:8080\n"
       "  --data-dir DIR           (PPOD_DATA_DIR)      default ./var\n"
-      "  --store postgres://...   (PPOD_STORE)         shared store (cluster)\n"
+      "  --store URL              (PPOD_STORE)         the store in PostgreSQL,\n"
+      "                           postgres://USER:PASS@HOST:PORT/DB (a cluster's\n"
+      "                           nodes share it); default SQLite in DATA\n"
       "  --contexts-dir DIR       (PPOD_CONTEXTS_DIR)  persistent contexts' "
       "files, default DATA/contexts;\n"
       "                           a cluster's nodes all name one shared dir\n"
@@ -400,8 +401,8 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
   }
   if ((e = getenv("PPOD_DATA_DIR")) && *e)
     c->data_dir = e;
-  if ((e = getenv("PPOD_STORE")) && *e)
-    c->store_spec = e;
+  if ((e = getenv("PPOD_STORE")) && *e && pb_store_flag_env(e, &c->store_spec))
+    return -1;
   if ((e = getenv("PPOD_CONTEXTS_DIR")) && *e)
     c->contexts_dir = e;
   if ((e = getenv("PPOD_BROWSERS")) &&
@@ -480,8 +481,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
       TAKES_VALUE();
       c->data_dir = v;
     } else if (!strcmp(a, "--store")) {
-      TAKES_VALUE();
-      c->store_spec = v;
+      TAKES_VALUE(); /* the password is starred out in argv */
+      if (pb_store_flag_take(argv[i], &c->store_spec))
+        return -1;
     } else if (!strcmp(a, "--contexts-dir")) {
       TAKES_VALUE();
       c->contexts_dir = v;
@@ -722,10 +724,17 @@ static int serve(config *c) {
    * init's: the daemon reaps them and so knows when they are gone. */
   if (prctl(PR_SET_CHILD_SUBREAPER, 1))
     PB_WARN("not a child subreaper: %s", strerror(errno));
+  /* With --store the data dir still keeps traces, downloads, the local
+   * token; SQLite's open makes it, PostgreSQL's does not. */
+  if (c->store_spec && mkdir(c->data_dir, 0700) && errno != EEXIST)
+    PB_WARN("cannot make the data dir %s: %s", c->data_dir, strerror(errno));
   int rc = pb_store_open_spec(c->store_spec, c->data_dir, &st);
   if (rc) {
-    fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n",
-            c->data_dir, pb_strerror(rc));
+    char where[512];
+    pb_db_spec_redact(c->store_spec ? c->store_spec : c->data_dir, where,
+                      sizeof(where));
+    fprintf(stderr, "ppod-browserd: cannot open the %s %s: %s\n",
+            c->store_spec ? "store" : "data dir", where, pb_strerror(rc));
     pb_reaper_dismiss(reaper);
     return 1;
   }
@@ -914,6 +923,7 @@ static int serve(config *c) {
   pb_crawler_opts cro = {.env = &env,
                          .jobs = jobs,
                          .data_dir = c->data_dir,
+                         .store_spec = c->store_spec ? pb_store_db_spec(st) : NULL,
                          .share = c->crawl_share ? c->crawl_share
                                                  : (c->concurrency + 1) / 2,
                          .per_host = c->crawl_per_host,
@@ -935,6 +945,7 @@ static int serve(config *c) {
                        .login = &c->login,
                        .fleet = fleet};
   c->login.data_dir = c->data_dir;
+  c->login.store_spec = c->store_spec ? pb_store_db_spec(st) : NULL;
   if (pb_server_create(&so, &srv))
     goto out;
 

@@ -16,7 +16,7 @@ const WebSocket = require('ws');
 const PPOD = path.join(process.env.PPOD_BIN_DIR || path.join(__dirname, '..', '..', 'build'), 'ppod');
 const {
   useDaemon, startDaemon, startFixtures, runAdmin, scaled, pollUntil, expectError,
-  acquireSession, waitForHistory, PNG_MAGIC,
+  acquireSession, waitForHistory, PNG_MAGIC, storeRows,
 } = require('./harness');
 
 // 0.01 credits per browser second: 10000 micro. Small numbers of seconds
@@ -25,19 +25,9 @@ const PRICE = '0.01';
 const PRICE_MICRO = 10000;
 const ARGS = ['--price-per-browser-second', PRICE, '--spares', '2'];
 
-// Rows of a query on the daemon's store, read past it (sqlite3 CLI).
+// Rows of a query on the daemon's store, read past it (sqlite3 or psql).
 function sql(dataDir, query) {
-  return new Promise((resolve, reject) => {
-    execFile('sqlite3', ['-json', '-cmd', '.timeout 5000', path.join(dataDir, 'ppod.db'), query],
-      { timeout: scaled(15000) }, (err, stdout, stderr) => {
-        if (err) {
-          err.message += `\nsqlite3: ${query}\n${stderr}`;
-          return reject(err);
-        }
-        const out = stdout.trim();
-        try { resolve(out ? JSON.parse(out) : []); } catch { reject(new Error(`sqlite3 output: ${out}`)); }
-      });
-  });
+  return storeRows(dataDir, query);
 }
 
 // `account show NAME` as {key: value}.
@@ -275,7 +265,7 @@ describe('credits', { timeout: scaled(180000) }, () => {
     const l = await ledger(daemon.dataDir, 'insession');
     assertAgrees(l, 'in session');
     assert.deepEqual(l.rows.map((r) => r.kind), ['session'], 'only the session\'s row is debited');
-    const [shots] = await sql(daemon.dataDir, `SELECT COUNT(*) AS n, SUM(price_micro IS NULL AND end_ms IS NOT NULL) AS free
+    const [shots] = await sql(daemon.dataDir, `SELECT COUNT(*) AS n, SUM(CASE WHEN price_micro IS NULL AND end_ms IS NOT NULL THEN 1 ELSE 0 END) AS free
       FROM usage WHERE account_id = ${l.id} AND kind = 'screenshot'`);
     assert.equal(shots.n, 3, 'each screenshot is still in the usage ledger');
     assert.equal(shots.free, 3, 'none of them debited');

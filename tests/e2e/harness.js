@@ -381,7 +381,55 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
+// PB_E2E_STORE=postgres: each data dir's store is a fresh database on the
+// PostgreSQL server of PB_TEST_PG_URL (made with psql, dropped at exit); the
+// daemon gets it as --store, admin commands as PPOD_STORE.
+const pgStores = new Map(); // data dir -> URL
+function e2eStoreFor(dataDir) {
+  if (process.env.PB_E2E_STORE !== 'postgres' || !dataDir) return null;
+  if (pgStores.has(dataDir)) return pgStores.get(dataDir);
+  const base = process.env.PB_TEST_PG_URL;
+  if (!base) throw new Error('PB_E2E_STORE=postgres needs PB_TEST_PG_URL (scripts/pg-throwaway.sh start DIR prints it)');
+  const name = `e2e_${require('node:crypto').randomBytes(8).toString('hex')}`;
+  require('node:child_process').execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', base, '-c', `CREATE DATABASE ${name}`]);
+  if (pgStores.size === 0) {
+    process.on('exit', () => {
+      for (const u of pgStores.values()) {
+        require('node:child_process').spawnSync('psql', ['-X', '-q', '-d', base, '-c',
+          `DROP DATABASE IF EXISTS ${new URL(u).pathname.slice(1)} WITH (FORCE)`], { stdio: 'ignore' });
+      }
+    });
+  }
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  pgStores.set(dataDir, u.toString());
+  return u.toString();
+}
+
+// Rows of a query on a data dir's store, read past the daemon: sqlite3 on
+// its ppod.db, or psql on its PostgreSQL database (PB_E2E_STORE=postgres).
+function storeRows(dataDir, query, { timeout = scaled(15000) } = {}) {
+  const pg = pgStores.get(dataDir);
+  const [cmd, args] = pg
+    ? ['psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', pg, '-c',
+      `SELECT coalesce(json_agg(t), '[]') FROM (${query.replace(/;\s*$/, '')}) t`]]
+    : ['sqlite3', ['-json', '-cmd', '.timeout 5000', path.join(dataDir, 'ppod.db'), query]];
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout }, (err, stdout, stderr) => {
+      if (err) {
+        err.message += `\n${cmd}: ${query}\n${stderr}`;
+        return reject(err);
+      }
+      const out = stdout.trim();
+      try { resolve(out ? JSON.parse(out) : []); } catch { reject(new Error(`${cmd} output: ${out}`)); }
+    });
+  });
+}
+
 function runAdmin(args, { timeout = scaled(30000), env = {} } = {}) {
+  const dd = args.indexOf('--data-dir');
+  const store = dd >= 0 ? e2eStoreFor(args[dd + 1]) : null;
+  if (store) env = { PPOD_STORE: store, ...env };
   return new Promise((resolve, reject) => {
     execFile(daemonBin(), args, { timeout, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       if (err) {
@@ -492,6 +540,8 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
 
   const argv = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--browsers', String(browsers)];
   for (const h of allowPrivate) argv.push('--allow-private', h);
+  const pgStore = e2eStoreFor(dataDir);
+  if (pgStore) argv.push('--store', pgStore);
   // Opt-in only (hosts without user namespaces): tests run the default setup.
   if (process.env.PPOD_NO_SANDBOX === '1' && !args.includes('--no-sandbox')) argv.push('--no-sandbox');
   argv.push(...args);
@@ -609,6 +659,7 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
     port,
     token,
     dataDir,
+    storeSpec: pgStore, // PB_E2E_STORE=postgres: the daemon's --store
     tmpDir,
     proc,
     pid: proc.pid,
@@ -997,6 +1048,7 @@ function expectError(assert, res, status, code, ctx = '') {
 }
 
 module.exports = {
+  storeRows,
   REPO_ROOT,
   FIXTURES_DIR,
   SANITIZE,

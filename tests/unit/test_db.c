@@ -126,6 +126,10 @@ static void test_types_nulls_blobs(void) {
   ASSERT_EQ(pb_db_column_bytes(sel, 3), 0);
   ASSERT_EQ(pb_db_column_int64(sel, 4), 1);
   ASSERT_EQ(pb_db_step(sel), PB_DB_DONE);
+  /* Stepped again after DONE without a reset: it runs again (SQLite's
+   * sqlite3_step does), with the same bindings. */
+  ASSERT_EQ(pb_db_step(sel), PB_DB_ROW);
+  ASSERT_EQ(pb_db_column_int64(sel, 0), INT64_MIN);
   /* Reuse after reset with other bindings. */
   pb_db_reset(sel);
   ASSERT_EQ(pb_db_bind_text(sel, 1, "x", -1), 0);
@@ -403,6 +407,52 @@ static void test_write_outside_tx(void) {
   pb_db_close(a);
 }
 
+/* PostgreSQL: a connection the server drops fails the call (CONN); the
+ * next call reconnects. A transaction it was in is lost: its calls fail
+ * until rollback, never half-committing. */
+static void terminate(const char *spec, pb_db *victim) {
+  int64_t pid = one_int(victim, "SELECT pg_backend_pid()");
+  pb_db *killer = open_db(spec);
+  char sql[96];
+  snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%lld)", (long long)pid);
+  ASSERT_EQ(one_int(killer, sql), 1);
+  pb_db_close(killer);
+}
+
+static void test_reconnect(void) {
+  if (!pb_test_pg()) return;
+  const char *spec = fresh_spec();
+  pb_db *db = open_db(spec);
+  ASSERT_EQ(pb_db_exec_ddl(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"), 0);
+  pb_db_stmt *ins = NULL;
+  ASSERT_EQ(pb_db_prepare(db, "INSERT INTO t (v) VALUES (?1)", &ins), 0);
+  terminate(spec, db);
+  ASSERT_EQ(pb_db_bind_text(ins, 1, "a", -1), 0);
+  ASSERT_EQ(pb_db_step(ins), PB_ESTORE);
+  ASSERT_EQ(pb_db_errkind(db), PB_DB_ERR_CONN);
+  pb_db_reset(ins);
+  ASSERT_EQ(pb_db_bind_text(ins, 1, "b", -1), 0);
+  ASSERT_EQ(pb_db_step(ins), PB_DB_DONE);
+  /* In a transaction. */
+  ASSERT_EQ(pb_db_begin(db), 0);
+  pb_db_reset(ins);
+  ASSERT_EQ(pb_db_bind_text(ins, 1, "c", -1), 0);
+  ASSERT_EQ(pb_db_step(ins), PB_DB_DONE);
+  terminate(spec, db);
+  pb_db_reset(ins);
+  ASSERT_EQ(pb_db_bind_text(ins, 1, "d", -1), 0);
+  ASSERT_EQ(pb_db_step(ins), PB_ESTORE);
+  ASSERT_EQ(pb_db_errkind(db), PB_DB_ERR_CONN);
+  pb_db_reset(ins);
+  ASSERT_EQ(pb_db_bind_text(ins, 1, "e", -1), 0);
+  ASSERT_EQ(pb_db_step(ins), PB_ESTORE); /* not outside the lost transaction */
+  ASSERT_EQ(pb_db_commit(db), PB_ESTORE);
+  pb_db_rollback(db);
+  ASSERT_EQ(one_int(db, "SELECT count(*) FROM t"), 1); /* b only */
+  pb_db_finalize(ins);
+  pb_db_close(db);
+}
+
 /* Migrations: the real list, read out of src/core/store.c (C string
  * literals between "migrations[] = {" and "};"), run in order through
  * pb_db_exec_ddl; every table they create is then there. */
@@ -628,6 +678,7 @@ int main(void) {
   RUN(test_hostile_text);
   RUN(test_write_outside_tx);
   RUN(test_race);
+  RUN(test_reconnect);
   RUN(test_migrations);
   RUN(test_bench);
   char cmd[300];

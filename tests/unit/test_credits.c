@@ -7,8 +7,10 @@
 #include "common/pb.h"
 #include "core/admit.h"
 #include "core/credits.h"
+#include "core/db.h"
 #include "core/ledger.h"
 #include "core/store.h"
+#include "pgtest.h"
 #include "test.h"
 
 #include <signal.h>
@@ -149,10 +151,14 @@ static void test_plan(void) {
 }
 
 static char root[64];
+/* PB_TEST_PG_URL set (unit/test_credits_pg): a fresh PostgreSQL database
+ * per root (pgtest.h); else NULL, SQLite under root. */
+static const char *spec;
 
 static void mkroot(void) {
   snprintf(root, sizeof(root), "/tmp/pb_test_credits_XXXXXX");
   ASSERT(mkdtemp(root) != NULL);
+  spec = pb_test_pg() ? pb_test_db_spec(NULL) : NULL;
 }
 
 static void rmroot(void) {
@@ -163,6 +169,17 @@ static void rmroot(void) {
 
 /* One number from the database, read past the store as an auditor would. */
 static int64_t raw_int(const char *sql) {
+  if (spec) {
+    pb_db *h = NULL;
+    pb_db_stmt *q = NULL;
+    ASSERT_EQ(pb_db_open(spec, &h), 0);
+    ASSERT_EQ(pb_db_prepare(h, sql, &q), 0);
+    ASSERT_EQ(pb_db_step(q), PB_DB_ROW);
+    int64_t v = pb_db_column_int64(q, 0);
+    pb_db_finalize(q);
+    pb_db_close(h);
+    return v;
+  }
   char db[128];
   snprintf(db, sizeof(db), "%s/ppod.db", root);
   sqlite3 *raw = NULL;
@@ -213,7 +230,7 @@ static int64_t balance_of(pb_store *s, int64_t acct) {
 static void test_store_debits(void) {
   mkroot();
   pb_store *s = NULL;
-  ASSERT_EQ(pb_store_open(root, &s), 0);
+  ASSERT_EQ(pb_store_open_spec(spec, root, &s), 0);
   int64_t a = 0, b = 0, row = 0, old_row = 0;
   ASSERT_EQ(pb_account_create(s, "metered", &a), 0);
   ASSERT_EQ(pb_account_create(s, "other", &b), 0);
@@ -333,7 +350,7 @@ static void test_store_debits(void) {
 static void test_crash_restart(void) {
   mkroot();
   pb_store *s = NULL;
-  ASSERT_EQ(pb_store_open(root, &s), 0);
+  ASSERT_EQ(pb_store_open_spec(spec, root, &s), 0);
   int64_t a = 0;
   ASSERT_EQ(pb_account_create(s, "crashy", &a), 0);
   ASSERT_EQ(pb_store_account_credit(s, a, 1000, NULL, 1, NULL), 0);
@@ -346,7 +363,7 @@ static void test_crash_restart(void) {
   if (pid == 0) {
     pb_store *c = NULL;
     int64_t id = 0, id2 = 0;
-    if (pb_store_open(root, &c) || pb_usage_begin(c, a, "session", 100000, &id) ||
+    if (pb_store_open_spec(spec, root, &c) || pb_usage_begin(c, a, "session", 100000, &id) ||
         pb_usage_heartbeat(c, id, 102500) || pb_usage_begin(c, a, "pdf", 101000, &id2))
       _exit(3);
     if (write(fds[1], &id, sizeof(id)) != (ssize_t)sizeof(id)) _exit(4);
@@ -360,7 +377,7 @@ static void test_crash_restart(void) {
   ASSERT_EQ(waitpid(pid, &ws, 0), pid);
   ASSERT(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGABRT);
 
-  ASSERT_EQ(pb_store_open(root, &s), 0);
+  ASSERT_EQ(pb_store_open_spec(spec, root, &s), 0);
   /* Debited at the heartbeat: 2.5 s is three seconds. The pdf row had no
    * heartbeat: 0 s so far. */
   ASSERT_EQ(balance_of(s, a), 700);
@@ -377,7 +394,7 @@ static void test_crash_restart(void) {
   ASSERT_EQ(pb_usage_end(s, id, 200000, 200), PB_EEXIST);
   ASSERT_EQ(balance_of(s, a), 700);
   pb_store_close(s);
-  ASSERT_EQ(pb_store_open(root, &s), 0);
+  ASSERT_EQ(pb_store_open_spec(spec, root, &s), 0);
   ASSERT_EQ(pb_usage_close_open(s, &closed), 0);
   ASSERT_EQ(closed, 0);
   ASSERT_EQ(balance_of(s, a), 700);

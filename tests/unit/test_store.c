@@ -6,7 +6,9 @@
 
 #include "common/hash.h"
 #include "common/pb.h"
+#include "core/db.h"
 #include "daemon/admin.c"
+#include "pgtest.h"
 #include "test.h"
 
 #include <fcntl.h>
@@ -29,9 +31,37 @@ static void path_join(char *out, size_t cap, const char *a, const char *b) {
 /* A fresh data dir per test so tests cannot see each other's rows. */
 static void fresh_dir(char *out, size_t cap, const char *name) { path_join(out, cap, root, name); }
 
+/* PB_TEST_PG_URL set (unit/test_store_pg): the same tests on PostgreSQL, a
+ * fresh database per data dir (pgtest.h), as each test has a fresh dir on
+ * SQLite. The tests of SQLite's file (modes, old schemas) and of the admin
+ * subcommands (a data dir) run on SQLite only. */
+static const char *pg_url;
+static char pg_dirs[32][256];
+static const char *pg_specs[32];
+static int pg_ndirs;
+
+/* The store spec a test's data dir stands for: NULL (SQLite in dir). */
+static const char *spec_for(const char *dir) {
+  if (!pg_url) return NULL;
+  for (int i = 0; i < pg_ndirs; i++)
+    if (!strcmp(pg_dirs[i], dir)) return pg_specs[i];
+  ASSERT(pg_ndirs < 32);
+  pb_strlcpy(pg_dirs[pg_ndirs], dir, sizeof(pg_dirs[0]));
+  pg_specs[pg_ndirs] = pb_test_db_spec(NULL);
+  return pg_specs[pg_ndirs++];
+}
+
+#define SQLITE_ONLY()                                 \
+  do {                                                \
+    if (pg_url) {                                     \
+      fprintf(stderr, "# %s: SQLite only\n", __func__); \
+      return;                                         \
+    }                                                 \
+  } while (0)
+
 static pb_store *open_ok(const char *dir) {
   pb_store *s = NULL;
-  ASSERT_EQ(pb_store_open(dir, &s), 0);
+  ASSERT_EQ(pb_store_open_spec(spec_for(dir), dir, &s), 0);
   ASSERT(s != NULL);
   return s;
 }
@@ -69,7 +99,10 @@ static int contains(const unsigned char *hay, size_t n, const void *needle, size
   return hay && memmem(hay, n, needle, m) != NULL;
 }
 
+static int64_t raw_int(const char *dir, const char *sql);
+
 static void test_files_and_modes(void) {
+  SQLITE_ONLY();
   /* Under umask 022 SQLite alone would make a 0644 database. */
   mode_t old = umask(022);
   char dir[256], mid[256], db[300], wal[300];
@@ -251,6 +284,16 @@ static void test_tokens(void) {
    * SHA-256 of t1 but never t1 itself. */
   unsigned char md[32];
   pb_sha256(t1, strlen(t1), md);
+  if (pg_url) {
+    /* PostgreSQL: no column holds more than the kept prefix. */
+    ASSERT_EQ(raw_int(dir, "SELECT COUNT(*) FROM tokens WHERE length(prefix) > 15"), 0);
+    ASSERT(raw_int(dir, "SELECT COUNT(*) FROM tokens WHERE length(hash) = 32") >= 2);
+    pb_store_close(s);
+    s = open_ok(dir);
+    ASSERT_EQ(pb_token_check(s, t1, pb_wall_ms(), &a), 0);
+    pb_store_close(s);
+    return;
+  }
   path_join(db, sizeof(db), dir, "ppod.db");
   path_join(wal, sizeof(wal), dir, "ppod.db-wal");
   size_t ndb = 0, nwal = 0;
@@ -322,6 +365,25 @@ static void test_usage(void) {
 /* Reads one usage row straight from the file, as an auditor would. */
 static void raw_usage_row(const char *dir, int64_t id, int64_t *start, int64_t *end, int64_t *ms,
                           int *status) {
+  if (pg_url) {
+    pb_db *h = NULL;
+    pb_db_stmt *q = NULL;
+    ASSERT_EQ(pb_db_open(spec_for(dir), &h), 0);
+    ASSERT_EQ(pb_db_prepare(h, "SELECT start_ms, end_ms, ms, status FROM usage WHERE id = ?1", &q),
+              0);
+    ASSERT_EQ(pb_db_bind_int64(q, 1, id), 0);
+    ASSERT_EQ(pb_db_step(q), PB_DB_ROW);
+    ASSERT_EQ(pb_db_column_type(q, 1) == PB_DB_NULL ? 1 : 0, end == NULL ? 1 : 0);
+    *start = pb_db_column_int64(q, 0);
+    if (end) {
+      *end = pb_db_column_int64(q, 1);
+      *ms = pb_db_column_int64(q, 2);
+      *status = (int)pb_db_column_int64(q, 3);
+    }
+    pb_db_finalize(q);
+    pb_db_close(h);
+    return;
+  }
   char db[300];
   path_join(db, sizeof(db), dir, "ppod.db");
   sqlite3 *raw = NULL;
@@ -386,7 +448,9 @@ static void test_close_open_after_crash(void) {
   if (pid == 0) {
     pb_store *c = NULL;
     int64_t id;
-    if (pb_store_open(dir, &c) || pb_usage_begin(c, acct, "screenshot", 7000, &id)) _exit(3);
+    if (pb_store_open_spec(spec_for(dir), dir, &c) ||
+        pb_usage_begin(c, acct, "screenshot", 7000, &id))
+      _exit(3);
     abort();
   }
   int ws = 0;
@@ -403,6 +467,13 @@ static void test_close_open_after_crash(void) {
 
 /* Runs SQL on the database file directly, as an older build or an auditor. */
 static void raw_exec(const char *dir, const char *sql) {
+  if (pg_url) {
+    pb_db *h = NULL;
+    ASSERT_EQ(pb_db_open(spec_for(dir), &h), 0);
+    ASSERT_EQ(pb_db_exec(h, sql), 0);
+    pb_db_close(h);
+    return;
+  }
   char db[300];
   path_join(db, sizeof(db), dir, "ppod.db");
   sqlite3 *raw = NULL;
@@ -416,6 +487,17 @@ static void raw_exec(const char *dir, const char *sql) {
 }
 
 static int64_t raw_int(const char *dir, const char *sql) {
+  if (pg_url) {
+    pb_db *h = NULL;
+    pb_db_stmt *q = NULL;
+    ASSERT_EQ(pb_db_open(spec_for(dir), &h), 0);
+    ASSERT_EQ(pb_db_prepare(h, sql, &q), 0);
+    ASSERT_EQ(pb_db_step(q), PB_DB_ROW);
+    int64_t v = pb_db_column_int64(q, 0);
+    pb_db_finalize(q);
+    pb_db_close(h);
+    return v;
+  }
   char db[300];
   path_join(db, sizeof(db), dir, "ppod.db");
   sqlite3 *raw = NULL;
@@ -432,6 +514,7 @@ static int64_t raw_int(const char *dir, const char *sql) {
 /* A data dir written by the first release (schema 1, verbatim) keeps its
  * accounts, tokens and usage, and gains the new tables. */
 static void test_migrate_from_v1(void) {
+  SQLITE_ONLY();
   char dir[256], db[300], sql[1024], h[65];
   fresh_dir(dir, sizeof(dir), "migrate");
   ASSERT_EQ(mkdir(dir, 0700), 0);
@@ -708,7 +791,8 @@ static void test_usage_heartbeat(void) {
   if (pid == 0) {
     pb_store *c = NULL;
     int64_t id;
-    if (pb_store_open(dir, &c) || pb_usage_begin(c, acct, "session", t0 + 100000, &id) ||
+    if (pb_store_open_spec(spec_for(dir), dir, &c) ||
+        pb_usage_begin(c, acct, "session", t0 + 100000, &id) ||
         pb_usage_heartbeat(c, id, t0 + 101000) || pb_usage_heartbeat(c, id, t0 + 104000))
       _exit(3);
     kill(getpid(), SIGKILL);
@@ -1039,6 +1123,7 @@ static void one_token_line(const char *out, char tok[PB_TOKEN_MAX]) {
 }
 
 static void test_admin(void) {
+  SQLITE_ONLY();
   char dir[256], tok[PB_TOKEN_MAX], *out, *err;
   fresh_dir(dir, sizeof(dir), "admin");
   pb_auth a;
@@ -1139,6 +1224,7 @@ static void test_admin(void) {
 }
 
 static void test_admin_limits(void) {
+  SQLITE_ONLY();
   char dir[256], *out, *err;
   fresh_dir(dir, sizeof(dir), "admin-limits");
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "create", "rita"), 0);
@@ -1259,6 +1345,7 @@ static void remove_root(void) {
 
 /* The admin words for it, and --max-token-ttl. */
 static void test_admin_revocation(void) {
+  SQLITE_ONLY();
   char dir[256], tok[PB_TOKEN_MAX], *out, *err;
   fresh_dir(dir, sizeof(dir), "admin-revocation");
   ASSERT_EQ(run_admin(dir, &out, &err, 3, "account", "create", "tess"), 0);
@@ -1378,14 +1465,10 @@ static void test_revocation(void) {
   int r = pb_token_revoke(s, miss, now, NULL);
   ASSERT(r == PB_ENOTFOUND || r == 0); /* 0 only if another token starts so */
   /* Force an ambiguous prefix: two tokens with the same kept prefix. */
-  sqlite3 *raw = NULL;
-  char path[300], sql[256];
-  path_join(path, sizeof(path), dir, "ppod.db");
-  ASSERT_EQ(sqlite3_open(path, &raw), SQLITE_OK);
+  char sql[256];
   snprintf(sql, sizeof(sql), "UPDATE tokens SET prefix = 'ppod_zzzzzz%c' WHERE account_id = %lld",
            'q', (long long)acct);
-  ASSERT_EQ(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(raw);
+  raw_exec(dir, sql);
   ASSERT_EQ(pb_token_revoke(s, "ppod_zzzzzzq", now, NULL), PB_EEXIST);
   ASSERT_EQ(pb_token_revoke(s, "ppod_zzz", now, NULL), PB_EEXIST);
   ASSERT_EQ(pb_token_check(s, t1, now, NULL), 0);
@@ -1445,6 +1528,8 @@ static void test_revocation(void) {
 
 int main(void) {
   pb_log_level = PB_LOG_ERROR - 1; /* expected failures would log errors */
+  const char *url = getenv("PB_TEST_PG_URL");
+  pg_url = url && *url ? url : NULL;
   pb_strlcpy(root, "/tmp/pb-test-store-XXXXXX", sizeof(root));
   ASSERT(mkdtemp(root) != NULL);
   atexit(remove_root);

@@ -9,6 +9,7 @@
 #include "common/pb.h"
 #include "core/db.h"
 #include "core/store.h"
+#include "pgtest.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -22,11 +23,26 @@ static char root[64];
 static const char *pg_url; /* NULL: SQLite under root */
 static char uniq[16];      /* keeps names apart in a shared database */
 
+/* On PostgreSQL a fresh database per sub (pgtest.h), as a fresh dir on
+ * SQLite: the same sub, the same database. */
+static const char *spec_for(const char *sub) {
+  static char subs[16][32];
+  static const char *specs[16];
+  static int n;
+  if (!pg_url) return NULL;
+  for (int i = 0; i < n; i++)
+    if (!strcmp(subs[i], sub)) return specs[i];
+  ASSERT(n < 16);
+  pb_strlcpy(subs[n], sub, sizeof(subs[0]));
+  specs[n] = pb_test_db_spec(NULL);
+  return specs[n++];
+}
+
 static pb_store *open_store(const char *sub) {
   char dir[128];
   snprintf(dir, sizeof(dir), "%s/%s", root, sub);
   pb_store *s = NULL;
-  ASSERT_EQ(pb_store_open_spec(pg_url, dir, &s), 0);
+  ASSERT_EQ(pb_store_open_spec(spec_for(sub), dir, &s), 0);
   ASSERT(s != NULL);
   pb_store_set_credit_terms(s, PRICE, 0);
   return s;
@@ -79,7 +95,7 @@ static void test_migration10(void) {
   const char *spec = pb_store_db_spec(s);
   ASSERT(spec != NULL);
   if (pg_url) {
-    ASSERT_STR_EQ(spec, pg_url);
+    ASSERT_STR_EQ(spec, spec_for("m10"));
     ASSERT_EQ(q_int(s, "SELECT MAX(version) FROM schema_version", NULL), 10);
     ASSERT_EQ(q_int(s, "SELECT COUNT(*) FROM schema_version", NULL), 1);
   } else {
@@ -406,6 +422,42 @@ static void test_race(void) {
   pb_store_close(s2);
 }
 
+/* Nodes starting at once on a fresh database: every open succeeds and the
+ * schema is made once (the migration holds the write lock). */
+typedef struct {
+  pb_store *s;
+  int rc;
+} opener;
+
+static void *open_one(void *arg) {
+  opener *o = arg;
+  char dir[128];
+  snprintf(dir, sizeof(dir), "%s/openrace", root);
+  o->rc = pb_store_open_spec(spec_for("openrace"), dir, &o->s);
+  return NULL;
+}
+
+static void test_open_race(void) {
+  (void)spec_for("openrace"); /* made before the threads race */
+  opener o[4] = {{0}};
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) ASSERT_EQ(pthread_create(&t[i], NULL, open_one, &o[i]), 0);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  for (int i = 0; i < 4; i++) ASSERT_EQ(o[i].rc, 0);
+  if (pg_url) {
+    ASSERT_EQ(q_int(o[0].s, "SELECT COUNT(*) FROM schema_version", NULL), 1);
+    ASSERT_EQ(q_int(o[0].s, "SELECT MAX(version) FROM schema_version", NULL), 10);
+  } else {
+    ASSERT_EQ(q_int(o[0].s, "PRAGMA user_version", NULL), 10);
+  }
+  int64_t id = 0;
+  char n[64];
+  name(n, sizeof(n), "openrace");
+  ASSERT_EQ(pb_account_create(o[1].s, n, &id), 0);
+  ASSERT_EQ(pb_account_find(o[2].s, n, &id), 0);
+  for (int i = 0; i < 4; i++) pb_store_close(o[i].s);
+}
+
 int main(void) {
   pb_log_level = PB_LOG_ERROR - 1;
   const char *url = getenv("PB_TEST_PG_URL");
@@ -418,6 +470,7 @@ int main(void) {
   RUN(test_node_lost);
   RUN(test_scope);
   RUN(test_race);
+  RUN(test_open_race);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
   if (system(cmd)) fprintf(stderr, "could not remove %s\n", root);

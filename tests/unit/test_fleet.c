@@ -299,6 +299,12 @@ static void test_verdicts(void) {
   ASSERT_STR_EQ(v.message, "the account used its 1 browser ms for today");
   ASSERT_STR_EQ(v.metric, "quota");
   ASSERT(v.retry_after_s >= 1 && v.retry_after_s <= 86400);
+  /* Another node's units go when it is declared lost (the cluster's hook). */
+  int64_t other = 0;
+  ASSERT_EQ(pb_fleet_slot_acquire(db, acct_a, "action", 5, "dead", 1, &other), 0);
+  pb_fleet_node_lost_hook(f, "dead");
+  ASSERT_EQ(pb_fleet_slot_count(db, acct_a, "action", &n), 0);
+  ASSERT_EQ(n, 0);
   /* The node's units go at a clean stop. */
   l.browser_ms_per_day = 0;
   ASSERT_EQ(pb_fleet_admit_action(f, acct_a, &l, 1, 1, &s1, &v), PB_CODE_NONE);

@@ -500,3 +500,7 @@ void pb_fleet_free_node(pb_fleet *f, const char *tag) {
   if (db && pb_fleet_node_lost(db, tag, NULL)) after_failure(f);
   pthread_mutex_unlock(&f->mu);
 }
+
+void pb_fleet_node_lost_hook(void *fleet, const char *tag) {
+  if (tag) pb_fleet_free_node(fleet, tag);
+}

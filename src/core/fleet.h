@@ -124,5 +124,8 @@ int pb_fleet_open_session(pb_fleet *f, const char *session_id, int64_t account_i
 /* Frees the units node tag holds (NULL: this node's, at a clean stop;
  * another's: it was declared lost, r-nodes' on_node_lost). */
 void pb_fleet_free_node(pb_fleet *f, const char *tag);
+/* pb_fleet_free_node(fleet, tag) in the shape of daemon/cluster.h's hook:
+ * pb_cluster_set_fleet_hook(cluster, pb_fleet_node_lost_hook, fleet). */
+void pb_fleet_node_lost_hook(void *fleet, const char *tag);
 
 #endif

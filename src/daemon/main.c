@@ -3,7 +3,6 @@
  * server together and serves until SIGTERM/SIGINT. */
 #include "common/pb.h"
 #include "core/credits.h"
-#include "core/db.h"
 #include "core/fleet.h"
 #include "core/store.h"
 #include "daemon/admin.h"

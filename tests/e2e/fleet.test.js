@@ -101,9 +101,12 @@ describe('fleet-wide limits on two nodes', { timeout: H.scaled(300000) }, () => 
       assert.match(e.message, /^at most 2 quick actions per second; next in \d+ ms$/);
       assert.ok(Number(r.headers['retry-after']) >= 1, 'Retry-After');
     }
-    // Each node alone would let 2 through at once (4 together): the fleet's
-    // bucket lets at most its burst plus what refilled while they ran.
+    // Each node alone lets its burst of 2 through at once (4 together); the
+    // fleet's one bucket lets its burst of 2 through, plus what refilled
+    // between the first and last check (the jobs start at once: well under
+    // the 500 ms a third token takes).
     assert.ok(ok >= 1, 'some pass');
+    assert.ok(ok <= 3, `${ok} of 8 passed (in ${elapsed}s)`);
     assert.ok(ok <= 2 + Math.floor(2 * elapsed), `${ok} passed in ${elapsed}s`);
   });
 });

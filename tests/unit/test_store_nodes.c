@@ -97,13 +97,13 @@ static void test_migration10(void) {
   ASSERT(spec != NULL);
   if (pg_url) {
     ASSERT_STR_EQ(spec, spec_for("m10"));
-    ASSERT_EQ(q_int(s, "SELECT MAX(version) FROM schema_version", NULL), 10);
+    ASSERT_EQ(q_int(s, "SELECT MAX(version) FROM schema_version", NULL), 11);
     ASSERT_EQ(q_int(s, "SELECT COUNT(*) FROM schema_version", NULL), 1);
   } else {
     char want[128];
     snprintf(want, sizeof(want), "%s/m10/ppod.db", root);
     ASSERT_STR_EQ(spec, want);
-    ASSERT_EQ(q_int(s, "PRAGMA user_version", NULL), 10);
+    ASSERT_EQ(q_int(s, "PRAGMA user_version", NULL), 11);
   }
   pb_db *db = NULL;
   ASSERT_EQ(pb_db_open(spec, &db), 0);
@@ -130,7 +130,7 @@ static void test_migration10(void) {
   ASSERT_EQ(q_int(s, "SELECT sessions FROM nodes WHERE tag = ?1", tag), 0);
   ASSERT_EQ(q_int(s, "SELECT heartbeat_ms FROM nodes WHERE tag = ?1", tag), 5000000000001LL);
   ASSERT_EQ(q_int(s, "SELECT COUNT(*) FROM nodes WHERE tag = ?1 AND ended_ms IS NULL", tag), 1);
-  if (!pg_url) ASSERT_EQ(q_int(s, "PRAGMA user_version", NULL), 10);
+  if (!pg_url) ASSERT_EQ(q_int(s, "PRAGMA user_version", NULL), 11);
   pb_store_close(s);
 }
 
@@ -447,9 +447,9 @@ static void test_open_race(void) {
   for (int i = 0; i < 4; i++) ASSERT_EQ(o[i].rc, 0);
   if (pg_url) {
     ASSERT_EQ(q_int(o[0].s, "SELECT COUNT(*) FROM schema_version", NULL), 1);
-    ASSERT_EQ(q_int(o[0].s, "SELECT MAX(version) FROM schema_version", NULL), 10);
+    ASSERT_EQ(q_int(o[0].s, "SELECT MAX(version) FROM schema_version", NULL), 11);
   } else {
-    ASSERT_EQ(q_int(o[0].s, "PRAGMA user_version", NULL), 10);
+    ASSERT_EQ(q_int(o[0].s, "PRAGMA user_version", NULL), 11);
   }
   int64_t id = 0;
   char n[64];

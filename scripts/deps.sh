@@ -9,7 +9,8 @@ pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libwebsockets-dev libcjson-dev libcurl4-openssl-dev libpng-dev
       libgumbo-dev libcmark-gfm-dev libcmark-gfm-extensions-dev libsqlite3-dev
       libzip-dev libpcre2-dev chromium chromium-headless-shell nodejs npm curl poppler-utils
-      fonts-liberation fonts-noto-core fonts-noto-color-emoji fonts-noto-cjk)
+      fonts-liberation fonts-noto-core fonts-noto-color-emoji fonts-noto-cjk
+      postgresql postgresql-client libpq-dev haproxy)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -52,12 +52,15 @@ void pb_db_close(pb_db *db) {
   if (db) db->ops->close(db);
 }
 
-pb_db_kind pb_db_kind_of(const pb_db *db) { return db->kind; }
+pb_db_kind pb_db_kind_of(const pb_db *db) {
+  return db->kind;
+}
 
 int pb_db_exec(pb_db *db, const char *sql) {
   if (!db || !sql) return PB_EINVAL;
   db->errkind = PB_DB_ERR_NONE;
-  return db->ops->exec(db, sql);
+  int rc = db->ops->exec(db, sql);
+  return rc == PB_EEXIST ? PB_ESTORE : rc; /* errkind says UNIQUE */
 }
 
 int pb_db_exec_ddl(pb_db *db, const char *sql) {
@@ -134,13 +137,21 @@ void pb_db_reset(pb_db_stmt *st) {
 void pb_db_finalize(pb_db_stmt *st) {
   if (st) st->db->ops->finalize(st);
 }
-int64_t pb_db_changes(pb_db *db) { return db->ops->changes(db); }
-pb_db_errkind_t pb_db_errkind(pb_db *db) { return db ? db->errkind : PB_DB_ERR_OTHER; }
-const char *pb_db_errmsg(pb_db *db) { return db && db->errmsg[0] ? db->errmsg : "no error"; }
+int64_t pb_db_changes(pb_db *db) {
+  return db->ops->changes(db);
+}
+pb_db_errkind_t pb_db_errkind(pb_db *db) {
+  return db ? db->errkind : PB_DB_ERR_OTHER;
+}
+const char *pb_db_errmsg(pb_db *db) {
+  return db && db->errmsg[0] ? db->errmsg : "no error";
+}
 
 /* ---- DDL translation (rules at the top) ---- */
 
-static int is_word_char(char c) { return isalnum((unsigned char)c) || c == '_' || c == '$'; }
+static int is_word_char(char c) {
+  return isalnum((unsigned char)c) || c == '_' || c == '$';
+}
 
 /* Length of the word at p when it is `word` (case-insensitive), else 0. */
 static size_t word_is(const char *p, const char *word) {

@@ -26,8 +26,12 @@ typedef struct {
   sqlite3_stmt *h;
 } sq_stmt;
 
-static sq_db *SQ(pb_db *db) { return (sq_db *)db; }
-static sq_stmt *SST(pb_db_stmt *st) { return (sq_stmt *)st; }
+static sq_db *SQ(pb_db *db) {
+  return (sq_db *)db;
+}
+static sq_stmt *SST(pb_db_stmt *st) {
+  return (sq_stmt *)st;
+}
 
 /* Maps a failed SQLite result to a PB_E* code, recording why on db. */
 static int sq_fail(pb_db *db, int rc, const char *what) {
@@ -80,8 +84,12 @@ static int sq_query_text(pb_db *db, const char *sql, char *out, size_t cap) {
   return r;
 }
 
-static int sq_begin(pb_db *db) { return sq_exec(db, "BEGIN IMMEDIATE"); }
-static int sq_commit(pb_db *db) { return sq_exec(db, "COMMIT"); }
+static int sq_begin(pb_db *db) {
+  return sq_exec(db, "BEGIN IMMEDIATE");
+}
+static int sq_commit(pb_db *db) {
+  return sq_exec(db, "COMMIT");
+}
 static void sq_rollback(pb_db *db) {
   if (!sqlite3_get_autocommit(SQ(db)->h)) sqlite3_exec(SQ(db)->h, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -127,11 +135,16 @@ static int sq_step(pb_db_stmt *st) {
 
 static pb_db_type sq_column_type(pb_db_stmt *st, int col) {
   switch (sqlite3_column_type(SST(st)->h, col)) {
-  case SQLITE_INTEGER: return PB_DB_INT;
-  case SQLITE_FLOAT: return PB_DB_FLOAT;
-  case SQLITE_TEXT: return PB_DB_TEXT;
-  case SQLITE_BLOB: return PB_DB_BLOB;
-  default: return PB_DB_NULL;
+    case SQLITE_INTEGER:
+      return PB_DB_INT;
+    case SQLITE_FLOAT:
+      return PB_DB_FLOAT;
+    case SQLITE_TEXT:
+      return PB_DB_TEXT;
+    case SQLITE_BLOB:
+      return PB_DB_BLOB;
+    default:
+      return PB_DB_NULL;
   }
 }
 static int64_t sq_column_int64(pb_db_stmt *st, int col) {
@@ -155,7 +168,9 @@ static void sq_finalize(pb_db_stmt *st) {
   sqlite3_finalize(SST(st)->h);
   free(st);
 }
-static int64_t sq_changes(pb_db *db) { return sqlite3_changes64(SQ(db)->h); }
+static int64_t sq_changes(pb_db *db) {
+  return sqlite3_changes64(SQ(db)->h);
+}
 
 static void sq_close(pb_db *db) {
   if (SQ(db)->h && sqlite3_close(SQ(db)->h) != SQLITE_OK)
@@ -241,8 +256,10 @@ int pb__db_sqlite_open(const char *path, pb_db **out) {
   *out = &db->base;
   return 0;
 fail:
-  if (rc == PB_ENOSPACE) rc = PB_ENOSPACE;
-  else if (rc != PB_ENOMEM) rc = PB_ESTORE;
+  if (rc == PB_ENOSPACE)
+    rc = PB_ENOSPACE;
+  else if (rc != PB_ENOMEM)
+    rc = PB_ESTORE;
   sq_close(&db->base);
   return rc;
 }

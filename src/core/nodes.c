@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,6 +53,8 @@ struct pb_nodes {
   int self_sessions;
   int draining;
   int self_lost;
+  volatile sig_atomic_t drain_asked; /* pb_nodes_request_drain */
+  int drain_written;
 
   pthread_mutex_t stop_mu;
   pthread_cond_t stop_cv;
@@ -72,15 +75,23 @@ static int valid_tag(const char *t) {
 
 /* ---- SQL helpers (db_mu held) ---- */
 
-static int exec1(pb_db *db, const char *sql, const char *t1, const char *t2, int64_t i3, int64_t i4,
-                 int64_t *changes) {
+/* A parameter: text when s is set, else the integer. PostgreSQL must see
+ * every parameter it is given, so the SQL numbers exactly these. */
+typedef struct {
+  const char *s;
+  int64_t i;
+} prm;
+
+static int exec_n(pb_db *db, const char *sql, const prm *p, int n, int64_t *changes) {
   pb_db_stmt *st = NULL;
   int rc = pb_db_prepare(db, sql, &st);
   if (rc) return rc;
-  if (t1) pb_db_bind_text(st, 1, t1, -1);
-  if (t2) pb_db_bind_text(st, 2, t2, -1);
-  pb_db_bind_int64(st, 3, i3);
-  pb_db_bind_int64(st, 4, i4);
+  for (int k = 0; k < n; k++) {
+    if (p[k].s)
+      pb_db_bind_text(st, k + 1, p[k].s, -1);
+    else
+      pb_db_bind_int64(st, k + 1, p[k].i);
+  }
   rc = pb_db_step(st);
   pb_db_finalize(st);
   if (rc < 0) return rc;
@@ -114,10 +125,11 @@ static int claim_lost(pb_nodes *n, const char *tag, int64_t cutoff, int64_t now,
   }
   if (!rc && *claimed) {
     int64_t ch = 0;
-    rc = exec1(n->db,
-               "UPDATE nodes SET state = 'lost', ended_ms = ?3 WHERE tag = ?1 AND "
-               "state IN ('up','draining') AND heartbeat_ms < ?4",
-               tag, NULL, now, cutoff, &ch);
+    prm p[] = {{tag, 0}, {NULL, now}, {NULL, cutoff}};
+    rc = exec_n(n->db,
+                "UPDATE nodes SET state = 'lost', ended_ms = ?2 WHERE tag = ?1 AND "
+                "state IN ('up','draining') AND heartbeat_ms < ?3",
+                p, 3, &ch);
     if (!rc && ch != 1) *claimed = 0;
   }
   if (rc) {
@@ -164,10 +176,11 @@ static int lose_earlier(pb_nodes *n, int64_t now) {
 }
 
 static void prune(pb_nodes *n, int64_t now) {
-  exec1(n->db,
-        "DELETE FROM nodes WHERE state IN ('left','lost') AND COALESCE(ended_ms, heartbeat_ms) "
-        "< ?3",
-        NULL, NULL, now - PB_NODES_KEEP_MS, 0, NULL);
+  prm p[] = {{NULL, now - PB_NODES_KEEP_MS}};
+  exec_n(n->db,
+         "DELETE FROM nodes WHERE state IN ('left','lost') AND COALESCE(ended_ms, heartbeat_ms) "
+         "< ?1",
+         p, 1, NULL);
   n->last_prune_ms = now;
 }
 
@@ -291,16 +304,23 @@ int pb_nodes_open(const char *db_spec, const pb_nodes_config *cfg, pb_nodes **ou
   return 0;
 }
 
+static int set_state(pb_nodes *n, const char *state, int ended);
+
 /* One beat: our row, the snapshot, the sweep. */
 static void beat(pb_nodes *n) {
+  if (n->drain_asked && !n->drain_written) {
+    n->drain_written = 1;
+    pb_nodes_drain(n);
+  }
   int64_t now = pb_wall_ms();
   int live = n->cfg.live_sessions ? n->cfg.live_sessions(n->cfg.data) : 0;
   pthread_mutex_lock(&n->db_mu);
   int64_t ch = 0;
-  int rc = exec1(n->db,
-                 "UPDATE nodes SET heartbeat_ms = ?3, sessions = ?4 WHERE tag = ?1 AND state "
-                 "IN ('up','draining')",
-                 n->tag, NULL, now, live, &ch);
+  prm p[] = {{n->tag, 0}, {NULL, now}, {NULL, live}};
+  int rc = exec_n(n->db,
+                  "UPDATE nodes SET heartbeat_ms = ?2, sessions = ?3 WHERE tag = ?1 AND state "
+                  "IN ('up','draining')",
+                  p, 3, &ch);
   int lost_self = 0;
   if (!rc && ch == 0) {
     /* Not up any more: lost (or pruned, which only follows lost/left). */
@@ -375,12 +395,13 @@ int pb_nodes_start(pb_nodes *n) {
 static int set_state(pb_nodes *n, const char *state, int ended) {
   int64_t now = pb_wall_ms(), ch = 0;
   pthread_mutex_lock(&n->db_mu);
-  int rc = exec1(n->db,
-                 ended ? "UPDATE nodes SET state = ?2, ended_ms = ?3, sessions = 0 WHERE tag = "
-                         "?1 AND state IN ('up','draining')"
-                       : "UPDATE nodes SET state = ?2, heartbeat_ms = ?3 WHERE tag = ?1 AND "
-                         "state IN ('up','draining')",
-                 n->tag, state, now, 0, &ch);
+  prm p[] = {{n->tag, 0}, {state, 0}, {NULL, now}};
+  int rc = exec_n(n->db,
+                  ended ? "UPDATE nodes SET state = ?2, ended_ms = ?3, sessions = 0 WHERE tag = "
+                          "?1 AND state IN ('up','draining')"
+                        : "UPDATE nodes SET state = ?2, heartbeat_ms = ?3 WHERE tag = ?1 AND "
+                          "state IN ('up','draining')",
+                  p, 3, &ch);
   pthread_mutex_unlock(&n->db_mu);
   if (rc) return rc;
   return ch == 1 ? 0 : PB_ENOTFOUND;
@@ -394,6 +415,10 @@ int pb_nodes_drain(pb_nodes *n) {
   int rc = set_state(n, "draining", 0);
   if (!rc) PB_INFO("nodes: %s draining", n->tag);
   return rc;
+}
+
+void pb_nodes_request_drain(pb_nodes *n) {
+  if (n) n->drain_asked = 1;
 }
 
 void pb_nodes_stop(pb_nodes *n) {

@@ -81,6 +81,9 @@ int pb_nodes_open(const char *db_spec, const pb_nodes_config *cfg, pb_nodes **ou
 int pb_nodes_start(pb_nodes *n);
 /* Marks this node draining (placement elsewhere skips it). */
 int pb_nodes_drain(pb_nodes *n);
+/* The same, from a signal handler: only sets a flag; the heartbeat thread
+ * writes the row at its next beat (within a heartbeat). */
+void pb_nodes_request_drain(pb_nodes *n);
 /* Stops the heartbeat thread and, when the row is still ours, marks it
  * left with its end. NULL is a no-op. */
 void pb_nodes_stop(pb_nodes *n);

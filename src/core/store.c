@@ -1,26 +1,27 @@
 /* The store: accounts, tokens, per-account limits, session history and the
- * usage ledger in one SQLite database (data_dir/ppod.db). SQLite stays inside
- * this file.
+ * usage ledger, in one SQLite database (data_dir/ppod.db) or in PostgreSQL
+ * (--store postgres://..., several nodes sharing it). SQL goes through
+ * core/db.h only, written once in the subset both engines read.
  *
- * Durability: WAL with synchronous=FULL, so a committed usage row survives a
- * power cut, not just a process crash (NORMAL may lose the last commits).
- * Concurrency: one connection per pb_store, opened NOMUTEX and guarded by our
- * own mutex held for the whole of each call, so the cached prepared statements
- * and multi-step operations never interleave. Other processes (the admin
- * subcommands next to a running daemon) are handled by SQLite's file locks
- * plus busy_timeout. */
+ * Durability: SQLite in WAL with synchronous=FULL, so a committed usage row
+ * survives a power cut, not just a process crash (NORMAL may lose the last
+ * commits); PostgreSQL's own. Concurrency: one connection per pb_store,
+ * guarded by our own mutex held for the whole of each call, so the cached
+ * prepared statements and multi-step operations never interleave. Other
+ * processes and nodes: every write transaction is pb_db_begin (BEGIN
+ * IMMEDIATE on SQLite, the fleet-wide advisory write lock on PostgreSQL). */
 #include "core/store.h"
 
 #include "common/hash.h"
 #include "common/pb.h"
 #include "core/credits.h"
+#include "core/db.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,6 @@
 #include <unistd.h>
 
 #define DB_NAME "ppod.db"
-#define BUSY_TIMEOUT_MS 5000
 #define TOKEN_PREFIX "pp_sess_" /* what pb_token_create makes */
 #define TOKEN_PREFIX_OLD "ppod_"  /* made before pp_sess_; still accepted */
 #define TOKEN_PREFIX_KEEP 7       /* characters kept after the prefix */
@@ -185,8 +185,30 @@ static const char *const migrations[] = {
     "  at_ms INTEGER NOT NULL,"
     "  note TEXT);"
     "CREATE INDEX credits_account ON credits(account_id);",
+    /* 10: the cluster's nodes (core/nodes.c), one row per incarnation, and
+     * on each ledger and history row the node that holds it, so a node's
+     * death closes its rows and only its rows. */
+    "CREATE TABLE nodes ("
+    "  tag TEXT PRIMARY KEY,"
+    "  name TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  capacity INTEGER NOT NULL,"
+    "  sessions INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL,"
+    "  started_ms INTEGER NOT NULL,"
+    "  heartbeat_ms INTEGER NOT NULL,"
+    "  ended_ms INTEGER);"
+    "ALTER TABLE usage ADD COLUMN node TEXT;"
+    "ALTER TABLE sessions ADD COLUMN node TEXT;"
+    "CREATE INDEX usage_node_open ON usage(node) WHERE end_ms IS NULL;"
+    "CREATE INDEX sessions_node_open ON sessions(node) WHERE end_ms IS NULL;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* The rows a node's startup recovery may touch: all (?N NULL: no node
+ * set), else those of no node or of node ?N, never another node's. */
+#define NODE_SCOPE(n) \
+  "(CAST(?" #n " AS TEXT) IS NULL OR node IS NULL OR node = CAST(?" #n " AS TEXT))"
 
 enum {
   ST_ACCOUNT_INSERT,
@@ -245,7 +267,8 @@ static const char *const stmt_sql[ST_COUNT] = {
      * is a LIKE wildcard, hence substr. */
     [ST_TOKEN_MATCH] =
         "SELECT id FROM tokens WHERE hash = ?1"
-        " OR (?2 IS NOT NULL AND substr(prefix, 1, length(?2)) = ?2) LIMIT 2",
+        " OR (CAST(?2 AS TEXT) IS NOT NULL"
+        " AND substr(prefix, 1, length(CAST(?2 AS TEXT))) = CAST(?2 AS TEXT)) LIMIT 2",
     [ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
     [ST_TOKEN_LIST] =
         "SELECT id, prefix, created_ms, expires_ms, revoked_ms FROM tokens"
@@ -253,8 +276,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ACCOUNT_SET_DISABLED] = "UPDATE accounts SET disabled_ms = ?2 WHERE id = ?1",
     [ST_ACCOUNT_DELETE] =
         "UPDATE accounts SET deleted_ms = ?2 WHERE id = ?1 AND deleted_ms IS NULL",
-    [ST_USAGE_BEGIN] = "INSERT INTO usage(account_id, kind, start_ms, price_micro, debit_micro)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_USAGE_BEGIN] = "INSERT INTO usage(account_id, kind, start_ms, price_micro, debit_micro,"
+                       " node) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
     /* A wall clock stepped backwards must not bill negative time. */
     [ST_USAGE_END] = "UPDATE usage SET end_ms = ?2, ms = MAX(0, ?2 - start_ms), status = ?3"
                      " WHERE id = ?1 AND end_ms IS NULL",
@@ -262,29 +285,33 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_USAGE_IS_OPEN] = "SELECT end_ms IS NULL FROM usage WHERE id = ?1",
     /* A row orphaned by a crash is billed up to its last heartbeat (stored
      * never below start_ms), status 0 ("interrupted"). The WHERE makes a
-     * second run a no-op. */
+     * second run a no-op; ?1 (the node scope, NULL = all) spares the rows
+     * of the cluster's other nodes. */
     [ST_USAGE_CLOSE_OPEN] = "UPDATE usage SET end_ms = COALESCE(last_heartbeat_ms, start_ms),"
                             " ms = COALESCE(last_heartbeat_ms, start_ms) - start_ms, status = 0"
-                            " WHERE end_ms IS NULL",
-    [ST_USAGE_TOTAL] = "SELECT COALESCE(SUM(ms), 0) FROM usage"
+                            " WHERE end_ms IS NULL AND " NODE_SCOPE(1),
+    [ST_USAGE_TOTAL] = "SELECT CAST(COALESCE(SUM(ms), 0) AS BIGINT) FROM usage"
                        " WHERE account_id = ?1 AND start_ms >= ?2 AND end_ms IS NOT NULL",
     /* MAX: a heartbeat never moves back, nor before the start. */
     [ST_USAGE_HEARTBEAT] = "UPDATE usage SET last_heartbeat_ms ="
-                           " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
+                           " MAX(COALESCE(last_heartbeat_ms, start_ms), CAST(?2 AS BIGINT))"
                            " WHERE id = ?1 AND end_ms IS NULL",
-    [ST_USAGE_SUM] = "SELECT COALESCE(SUM(ms), 0), COUNT(*) FROM usage WHERE account_id = ?1"
+    [ST_USAGE_SUM] = "SELECT CAST(COALESCE(SUM(ms), 0) AS BIGINT), COUNT(*) FROM usage"
+                     " WHERE account_id = ?1"
                      " AND start_ms >= ?2 AND start_ms < ?3 AND end_ms IS NOT NULL",
-    [ST_USAGE_BY_KIND] = "SELECT kind, COALESCE(SUM(ms), 0), COUNT(*) FROM usage"
+    [ST_USAGE_BY_KIND] = "SELECT kind, CAST(COALESCE(SUM(ms), 0) AS BIGINT), COUNT(*) FROM usage"
                          " WHERE account_id = ?1 AND start_ms >= ?2 AND start_ms < ?3"
                          " AND end_ms IS NOT NULL GROUP BY kind ORDER BY kind",
     /* No row: no such account; one row with a NULL key: nothing set. */
     [ST_LIMITS_GET] = "SELECT l.key, l.value FROM accounts a"
                       " LEFT JOIN limits l ON l.account_id = a.id WHERE a.id = ?1",
-    [ST_LIMITS_SET] = "INSERT OR REPLACE INTO limits(account_id, key, value) VALUES (?1, ?2, ?3)",
+    [ST_LIMITS_SET] = "INSERT INTO limits(account_id, key, value) VALUES (?1, ?2, ?3)"
+                      " ON CONFLICT(account_id, key) DO UPDATE SET value = excluded.value",
     [ST_LIMITS_RESET] = "DELETE FROM limits WHERE account_id = ?1 AND key = ?2",
-    [ST_SESSION_OPEN] = "INSERT INTO sessions(id, account_id, start_ms) VALUES (?1, ?2, ?3)",
+    [ST_SESSION_OPEN] = "INSERT INTO sessions(id, account_id, start_ms, node)"
+                        " VALUES (?1, ?2, ?3, ?4)",
     [ST_SESSION_HEARTBEAT] = "UPDATE sessions SET last_heartbeat_ms ="
-                             " MAX(COALESCE(last_heartbeat_ms, start_ms), ?2)"
+                             " MAX(COALESCE(last_heartbeat_ms, start_ms), CAST(?2 AS BIGINT))"
                              " WHERE id = ?1 AND end_ms IS NULL",
     [ST_SESSION_CLOSE] = "UPDATE sessions SET end_ms = ?2, browser_ms = MAX(0, ?2 - start_ms),"
                          " close_reason = ?3, close_reason_text = ?4"
@@ -294,9 +321,10 @@ static const char *const stmt_sql[ST_COUNT] = {
      * stamped by a clock that ran ahead is not billed. Never before start. */
     [ST_SESSION_CLOSE_ORPHANS] =
         "UPDATE sessions SET"
-        " end_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms), ?1)),"
-        " browser_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms), ?1)) - start_ms,"
-        " close_reason = ?2, close_reason_text = ?3 WHERE end_ms IS NULL",
+        " end_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms), CAST(?1 AS BIGINT))),"
+        " browser_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms),"
+        " CAST(?1 AS BIGINT))) - start_ms,"
+        " close_reason = ?2, close_reason_text = ?3 WHERE end_ms IS NULL AND " NODE_SCOPE(4),
     [ST_SESSION_HISTORY] = "SELECT id, start_ms, end_ms, browser_ms, close_reason,"
                            " close_reason_text, refused_calls, last_refusal,"
                            " client_connections, client_disconnects, handoff_state,"
@@ -326,34 +354,45 @@ static const char *const cst_sql[CST_COUNT] = {
     [CST_BALANCE] = "SELECT balance_micro FROM accounts WHERE id = ?1",
     [CST_BALANCE_SET] = "UPDATE accounts SET balance_micro = ?2 WHERE id = ?1",
     [CST_GRANT] = "INSERT INTO credits(account_id, micro, at_ms, note) VALUES (?1, ?2, ?3, ?4)",
-    [CST_OPEN_PRICED] = "SELECT id FROM usage WHERE end_ms IS NULL AND price_micro IS NOT NULL",
+    [CST_OPEN_PRICED] = "SELECT id FROM usage WHERE end_ms IS NULL AND price_micro IS NOT NULL"
+                        " AND " NODE_SCOPE(1),
 };
 
 struct pb_store {
-  sqlite3 *db;
+  pb_db *db;
+  pb_db_kind kind;
   pthread_mutex_t mu;
-  sqlite3_stmt *st[ST_COUNT];
-  sqlite3_stmt *cst[CST_COUNT];
+  pb_db_stmt *st[ST_COUNT];
+  pb_db_stmt *cst[CST_COUNT];
   int64_t price_micro, signup_micro; /* pb_store_set_credit_terms */
+  char node[8];                      /* pb_store_set_node; "" = none */
+  char *spec;                        /* what was opened: file path or URL */
 };
 
-/* Logs SQLite's reason and maps every database failure to PB_ESTORE. Call
- * with the lock held, before resetting the statement. */
+/* Logs the engine's reason and maps every database failure to PB_ESTORE (a
+ * full disk to PB_ENOSPACE). rc: what the failed call returned. Call with
+ * the lock held, before resetting the statement. */
 static int store_fail(pb_store *s, int rc, const char *what) {
-  PB_ERR("store: %s: %s (%d)", what, sqlite3_errmsg(s->db), rc);
+  PB_ERR("store: %s: %s (%d)", what, pb_db_errmsg(s->db), rc);
   /* A full disk is the operator's to fix, and clients are told so. */
-  if ((rc & 0xff) == SQLITE_FULL) return PB_ENOSPACE;
+  if (rc == PB_ENOSPACE || pb_db_errkind(s->db) == PB_DB_ERR_FULL) return PB_ENOSPACE;
   return PB_ESTORE;
+}
+
+/* A step failed on a FOREIGN KEY constraint (a row naming no account). */
+static int fk_failed(pb_store *s, int rc) {
+  return rc < 0 && rc != PB_EEXIST && pb_db_errkind(s->db) == PB_DB_ERR_FOREIGN;
+}
+
+/* The node tag to bind (NULL when none), lock held. */
+static const char *node_or_null(const pb_store *s) { return s->node[0] ? s->node : NULL; }
+
+static int bind_text_or_null(pb_db_stmt *st, int i, const char *v) {
+  return v ? pb_db_bind_text(st, i, v, -1) : pb_db_bind_null(st, i);
 }
 
 static void lock(pb_store *s) { pthread_mutex_lock(&s->mu); }
 static void unlock(pb_store *s) { pthread_mutex_unlock(&s->mu); }
-
-/* Readies a cached statement for the next caller. */
-static void stmt_done(sqlite3_stmt *st) {
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
-}
 
 /* [A-Za-z0-9_.-], 1..max chars: safe in logs, URLs and shell arguments. */
 static int valid_word(const char *w, size_t max) {
@@ -398,127 +437,101 @@ static int mkdir_p(const char *path) {
   return 0;
 }
 
-/* Creates the database file 0600 before SQLite does (it would use 0644 minus
- * the umask), and tightens an existing one. SQLite gives the -wal and -shm
- * files the database file's mode. */
-static int precreate_db(const char *path) {
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    PB_ERR("store: open %s: %s", path, strerror(errno));
-    return PB_EIO;
-  }
-  struct stat st;
-  int rc = 0;
-  if (fstat(fd, &st) || ((st.st_mode & 077) && fchmod(fd, st.st_mode & 0700))) {
-    PB_ERR("store: chmod %s: %s", path, strerror(errno));
-    rc = PB_EIO;
-  }
-  close(fd);
-  return rc;
-}
+static int exec_sql(pb_store *s, const char *sql) { return pb_db_exec(s->db, sql); }
 
-static int exec_sql(pb_store *s, const char *sql) {
-  char *err = NULL;
-  int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
-  if (rc != SQLITE_OK) {
-    PB_ERR("store: %s: %s (%d)", sql, err ? err : sqlite3_errstr(rc), rc);
-    sqlite3_free(err);
-    return PB_ESTORE;
-  }
-  return 0;
-}
-
-/* Runs a statement that returns one row of one column (a PRAGMA). */
-static int query_text(pb_store *s, const char *sql, char *out, size_t cap) {
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+/* Runs a statement that returns one number (the schema version). */
+static int query_int(pb_store *s, const char *sql, int64_t *num) {
+  pb_db_stmt *st = NULL;
+  int rc = pb_db_prepare(s->db, sql, &st);
+  if (rc == 0) rc = pb_db_step(st);
   int r = 0;
-  if (rc == SQLITE_ROW) {
-    const unsigned char *t = sqlite3_column_text(st, 0);
-    pb_strlcpy(out, t ? (const char *)t : "", cap);
-  } else if (rc == SQLITE_DONE) {
+  if (rc == PB_DB_ROW) {
+    *num = pb_db_column_int64(st, 0);
+  } else if (rc == PB_DB_DONE) {
     PB_ERR("store: %s returned no row", sql);
     r = PB_ESTORE;
   } else {
     r = store_fail(s, rc, sql);
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
   return r;
 }
 
-static int configure(pb_store *s) {
-  char v[32];
-  int rc;
-  sqlite3_extended_result_codes(s->db, 1);
-  if (sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS) != SQLITE_OK)
-    return store_fail(s, sqlite3_errcode(s->db), "busy_timeout");
-  if ((rc = query_text(s, "PRAGMA journal_mode = WAL", v, sizeof(v)))) return rc;
-  if (strcmp(v, "wal")) {
-    PB_ERR("store: journal_mode is %s, not wal", v);
-    return PB_ESTORE;
-  }
-  if ((rc = exec_sql(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON"))) return rc;
-  /* A build without foreign keys ignores the pragma silently; refuse it. */
-  if ((rc = query_text(s, "PRAGMA foreign_keys", v, sizeof(v)))) return rc;
-  if (strcmp(v, "1")) {
-    PB_ERR("store: SQLite lacks foreign key support");
-    return PB_ESTORE;
-  }
-  return 0;
-}
-
-/* Brings the schema to SCHEMA_VERSION in one IMMEDIATE transaction, so two
- * processes opening a fresh data dir at once cannot both migrate. */
+/* Brings the schema to SCHEMA_VERSION in one write transaction (BEGIN
+ * IMMEDIATE on SQLite, the fleet's write lock on PostgreSQL), so two
+ * processes or nodes opening a fresh database at once cannot both migrate.
+ * The version: PRAGMA user_version on SQLite (as data dirs made before
+ * PostgreSQL have it), the one row of schema_version on PostgreSQL. */
 static int migrate(pb_store *s) {
-  int rc = exec_sql(s, "BEGIN IMMEDIATE");
+  int pg = s->kind == PB_DB_POSTGRES;
+  int rc = pb_db_begin(s->db);
   if (rc) return rc;
-  char v[32];
-  long long version = 0;
-  if ((rc = query_text(s, "PRAGMA user_version", v, sizeof(v)))) goto rollback;
-  if (pb_parse_int(v, 0, INT_MAX, &version) || version > SCHEMA_VERSION) {
-    PB_ERR("store: database schema version %s is not one this build knows (0..%d)", v,
-           SCHEMA_VERSION);
+  int64_t version = 0;
+  if (pg) {
+    rc = pb_db_exec_ddl(s->db,
+                        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    if (!rc)
+      rc = query_int(s, "SELECT COALESCE(MAX(version), 0) FROM schema_version", &version);
+  } else {
+    rc = query_int(s, "PRAGMA user_version", &version);
+  }
+  if (rc) goto rollback;
+  if (version < 0 || version > SCHEMA_VERSION) {
+    PB_ERR("store: database schema version %lld is not one this build knows (0..%d)",
+           (long long)version, SCHEMA_VERSION);
     rc = PB_ESTORE;
     goto rollback;
   }
-  for (long long i = version; i < SCHEMA_VERSION; i++)
-    if ((rc = exec_sql(s, migrations[i]))) goto rollback;
+  for (int64_t i = version; i < SCHEMA_VERSION; i++)
+    if ((rc = pb_db_exec_ddl(s->db, migrations[i]))) goto rollback;
   if (version < SCHEMA_VERSION) {
-    char set[64];
-    snprintf(set, sizeof(set), "PRAGMA user_version = %d", SCHEMA_VERSION);
+    char set[128];
+    if (pg)
+      snprintf(set, sizeof(set),
+               "DELETE FROM schema_version; INSERT INTO schema_version(version) VALUES (%d)",
+               SCHEMA_VERSION);
+    else
+      snprintf(set, sizeof(set), "PRAGMA user_version = %d", SCHEMA_VERSION);
     if ((rc = exec_sql(s, set))) goto rollback;
   }
-  if ((rc = exec_sql(s, "COMMIT"))) goto rollback;
+  if ((rc = pb_db_commit(s->db))) goto rollback;
   if (version < SCHEMA_VERSION)
-    PB_INFO("store: schema migrated from version %lld to %d", version, SCHEMA_VERSION);
+    PB_INFO("store: schema migrated from version %lld to %d", (long long)version, SCHEMA_VERSION);
   return 0;
 rollback:
-  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  pb_db_rollback(s->db);
   return rc;
 }
 
 static int prepare_all(pb_store *s) {
   for (int i = 0; i < ST_COUNT; i++) {
-    int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
-    if (rc != SQLITE_OK) return store_fail(s, rc, stmt_sql[i]);
+    int rc = pb_db_prepare(s->db, stmt_sql[i], &s->st[i]);
+    if (rc) return store_fail(s, rc, stmt_sql[i]);
   }
   for (int i = 0; i < CST_COUNT; i++) {
-    int rc = sqlite3_prepare_v3(s->db, cst_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->cst[i], NULL);
-    if (rc != SQLITE_OK) return store_fail(s, rc, cst_sql[i]);
+    int rc = pb_db_prepare(s->db, cst_sql[i], &s->cst[i]);
+    if (rc) return store_fail(s, rc, cst_sql[i]);
   }
   return 0;
 }
 
 int pb_store_open(const char *data_dir, pb_store **out) {
+  return pb_store_open_spec(NULL, data_dir, out);
+}
+
+int pb_store_open_spec(const char *spec, const char *data_dir, pb_store **out) {
   if (!out) return PB_EINVAL;
   *out = NULL;
   char path[PATH_MAX];
-  int rc = mkdir_p(data_dir);
-  if (rc) return rc;
-  int n = snprintf(path, sizeof(path), "%s/%s", data_dir, DB_NAME);
-  if (n < 0 || (size_t)n >= sizeof(path)) return PB_ETOOBIG;
-  if ((rc = precreate_db(path))) return rc;
+  int rc;
+  if (spec && *spec) {
+    /* A PostgreSQL URL, or a SQLite file path of the caller's choosing. */
+    if (pb_strlcpy(path, spec, sizeof(path)) >= sizeof(path)) return PB_ETOOBIG;
+  } else {
+    if ((rc = mkdir_p(data_dir))) return rc;
+    int n = snprintf(path, sizeof(path), "%s/%s", data_dir, DB_NAME);
+    if (n < 0 || (size_t)n >= sizeof(path)) return PB_ETOOBIG;
+  }
 
   pb_store *s = calloc(1, sizeof(*s));
   if (!s) return PB_ENOMEM;
@@ -528,13 +541,12 @@ int pb_store_open(const char *data_dir, pb_store **out) {
     free(s);
     return PB_ENOMEM;
   }
-  int src = sqlite3_open_v2(path, &s->db,
-                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-  if (src != SQLITE_OK) {
-    rc = s->db ? store_fail(s, src, path) : PB_ENOMEM;
+  if (!(s->spec = strdup(path))) {
+    rc = PB_ENOMEM;
     goto fail;
   }
-  if ((rc = configure(s))) goto fail;
+  if ((rc = pb_db_open(path, &s->db))) goto fail;
+  s->kind = pb_db_kind_of(s->db);
   if ((rc = migrate(s))) goto fail;
   if ((rc = prepare_all(s))) goto fail;
   *out = s;
@@ -544,41 +556,44 @@ fail:
   return rc;
 }
 
+const char *pb_store_db_spec(pb_store *s) { return s ? s->spec : NULL; }
+
 void pb_store_close(pb_store *s) {
   if (!s) return;
-  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
-  for (int i = 0; i < CST_COUNT; i++) sqlite3_finalize(s->cst[i]);
-  if (s->db && sqlite3_close(s->db) != SQLITE_OK) PB_ERR("store: close: %s", sqlite3_errmsg(s->db));
+  for (int i = 0; i < ST_COUNT; i++) pb_db_finalize(s->st[i]);
+  for (int i = 0; i < CST_COUNT; i++) pb_db_finalize(s->cst[i]);
+  pb_db_close(s->db);
   pthread_mutex_destroy(&s->mu);
+  free(s->spec);
   free(s);
 }
 
 /* Steps a bound write (rc: the result of binding it), readies the statement
  * again and reports the rows changed. Lock held. */
-static int finish_write(pb_store *s, sqlite3_stmt *st, int rc, const char *what, int *changed) {
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  int r = rc == SQLITE_DONE ? 0 : store_fail(s, rc, what);
-  *changed = r ? 0 : sqlite3_changes(s->db);
-  stmt_done(st);
+static int finish_write(pb_store *s, pb_db_stmt *st, int rc, const char *what, int *changed) {
+  if (rc == 0) rc = pb_db_step(st);
+  int r = rc == PB_DB_DONE ? 0 : store_fail(s, rc, what);
+  *changed = r ? 0 : (int)pb_db_changes(s->db);
+  pb_db_reset(st);
   return r;
 }
 
 /* After an "UPDATE ... WHERE id = ? AND end_ms IS NULL" changed nothing: the
  * id is unknown (PB_ENOTFOUND) or the row is closed (PB_EEXIST). is_open
  * takes the id as ?1: text_id when not NULL, else id. Lock held. */
-static int why_unchanged(pb_store *s, sqlite3_stmt *is_open, int64_t id, const char *text_id,
+static int why_unchanged(pb_store *s, pb_db_stmt *is_open, int64_t id, const char *text_id,
                          const char *what) {
-  int rc = text_id ? sqlite3_bind_text(is_open, 1, text_id, -1, SQLITE_STATIC)
-                   : sqlite3_bind_int64(is_open, 1, id);
-  if (rc == SQLITE_OK) rc = sqlite3_step(is_open);
+  int rc = text_id ? pb_db_bind_text(is_open, 1, text_id, -1)
+                   : pb_db_bind_int64(is_open, 1, id);
+  if (rc == 0) rc = pb_db_step(is_open);
   int r;
-  if (rc == SQLITE_ROW)
-    r = sqlite3_column_int(is_open, 0) ? 0 : PB_EEXIST;
-  else if (rc == SQLITE_DONE)
+  if (rc == PB_DB_ROW)
+    r = pb_db_column_int64(is_open, 0) ? 0 : PB_EEXIST;
+  else if (rc == PB_DB_DONE)
     r = PB_ENOTFOUND;
   else
     r = store_fail(s, rc, what);
-  stmt_done(is_open);
+  pb_db_reset(is_open);
   return r;
 }
 
@@ -591,18 +606,18 @@ int pb_account_create(pb_store *s, const char *name, int64_t *account_id) {
 int pb_account_find(pb_store *s, const char *name, int64_t *account_id) {
   if (!s || !name) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_ACCOUNT_FIND];
-  int rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  pb_db_stmt *st = s->st[ST_ACCOUNT_FIND];
+  int rc = pb_db_bind_text(st, 1, name, -1);
+  if (rc == 0) rc = pb_db_step(st);
   int r = 0;
-  if (rc == SQLITE_ROW) {
-    if (account_id) *account_id = sqlite3_column_int64(st, 0);
-  } else if (rc == SQLITE_DONE) {
+  if (rc == PB_DB_ROW) {
+    if (account_id) *account_id = pb_db_column_int64(st, 0);
+  } else if (rc == PB_DB_DONE) {
     r = PB_ENOTFOUND;
   } else {
     r = store_fail(s, rc, "account find");
   }
-  stmt_done(st);
+  pb_db_reset(st);
   unlock(s);
   return r;
 }
@@ -615,8 +630,8 @@ int pb_account_list(pb_store *s, pb_account **out, size_t *n) {
   size_t len = 0, alloc = 0;
   int r = 0, rc;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_ACCOUNT_LIST];
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  pb_db_stmt *st = s->st[ST_ACCOUNT_LIST];
+  while ((rc = pb_db_step(st)) == PB_DB_ROW) {
     if (len == alloc) {
       size_t na = alloc ? alloc * 2 : 16;
       pb_account *nv = realloc(v, na * sizeof(*v));
@@ -628,15 +643,15 @@ int pb_account_list(pb_store *s, pb_account **out, size_t *n) {
       alloc = na;
     }
     pb_account *a = &v[len++];
-    a->id = sqlite3_column_int64(st, 0);
-    const unsigned char *name = sqlite3_column_text(st, 1);
-    pb_strlcpy(a->name, name ? (const char *)name : "", sizeof(a->name));
-    a->created_ms = sqlite3_column_int64(st, 2);
-    a->disabled_ms = sqlite3_column_int64(st, 3);
-    a->deleted_ms = sqlite3_column_int64(st, 4);
+    a->id = pb_db_column_int64(st, 0);
+    const char *name = pb_db_column_text(st, 1);
+    pb_strlcpy(a->name, name ? name : "", sizeof(a->name));
+    a->created_ms = pb_db_column_int64(st, 2);
+    a->disabled_ms = pb_db_column_int64(st, 3);
+    a->deleted_ms = pb_db_column_int64(st, 4);
   }
-  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "account list");
-  stmt_done(st);
+  if (!r && rc != PB_DB_DONE) r = store_fail(s, rc, "account list");
+  pb_db_reset(st);
   unlock(s);
   if (r) {
     free(v);
@@ -720,19 +735,19 @@ int pb_token_create_ttl_ms(pb_store *s, int64_t account_id, int64_t ttl_ms,
 
   int64_t now = pb_wall_ms();
   lock(s);
-  sqlite3_stmt *st = s->st[ST_TOKEN_INSERT];
-  int rc = sqlite3_bind_int64(st, 1, account_id);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_blob(st, 2, hash, sizeof(hash), SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, now);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, now + ttl_ms);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_bind_text(st, 5, tok, (int)(plen + TOKEN_PREFIX_KEEP), SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+  pb_db_stmt *st = s->st[ST_TOKEN_INSERT];
+  int rc = pb_db_bind_int64(st, 1, account_id);
+  if (rc == 0) rc = pb_db_bind_blob(st, 2, hash, sizeof(hash));
+  if (rc == 0) rc = pb_db_bind_int64(st, 3, now);
+  if (rc == 0) rc = pb_db_bind_int64(st, 4, now + ttl_ms);
+  if (rc == 0)
+    rc = pb_db_bind_text(st, 5, tok, (int)(plen + TOKEN_PREFIX_KEEP));
+  if (rc == 0) rc = pb_db_step(st);
+  if (fk_failed(s, rc))
     r = PB_ENOTFOUND;
-  else if (rc != SQLITE_DONE)
+  else if (rc != PB_DB_DONE)
     r = store_fail(s, rc, "token create");
-  stmt_done(st);
+  pb_db_reset(st);
   unlock(s);
   if (!r) pb_strlcpy(token_out, tok, PB_TOKEN_MAX);
   explicit_bzero(tok, sizeof(tok));
@@ -741,28 +756,28 @@ int pb_token_create_ttl_ms(pb_store *s, int64_t account_id, int64_t ttl_ms,
 
 /* What a token's expiry (column exp) and its revoked, disabled and deleted
  * times (columns st_col, +1, +2) say at now_ms; deleted outranks the rest. */
-static int token_state(sqlite3_stmt *st, int exp, int st_col, int64_t now_ms) {
-  if (sqlite3_column_type(st, st_col + 2) != SQLITE_NULL) return PB_EDELETED;
-  if (sqlite3_column_type(st, st_col + 1) != SQLITE_NULL) return PB_EDISABLED;
-  if (sqlite3_column_type(st, st_col) != SQLITE_NULL) return PB_EREVOKED;
-  if (now_ms >= sqlite3_column_int64(st, exp)) return PB_EEXPIRED;
+static int token_state(pb_db_stmt *st, int exp, int st_col, int64_t now_ms) {
+  if (pb_db_column_type(st, st_col + 2) != PB_DB_NULL) return PB_EDELETED;
+  if (pb_db_column_type(st, st_col + 1) != PB_DB_NULL) return PB_EDISABLED;
+  if (pb_db_column_type(st, st_col) != PB_DB_NULL) return PB_EREVOKED;
+  if (now_ms >= pb_db_column_int64(st, exp)) return PB_EEXPIRED;
   return 0;
 }
 
 int pb_token_status(pb_store *s, int64_t token_id, int64_t now_ms) {
   if (!s) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_TOKEN_STATUS];
-  int rc = sqlite3_bind_int64(st, 1, token_id);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  pb_db_stmt *st = s->st[ST_TOKEN_STATUS];
+  int rc = pb_db_bind_int64(st, 1, token_id);
+  if (rc == 0) rc = pb_db_step(st);
   int r;
-  if (rc == SQLITE_ROW)
+  if (rc == PB_DB_ROW)
     r = token_state(st, 0, 1, now_ms);
-  else if (rc == SQLITE_DONE)
+  else if (rc == PB_DB_DONE)
     r = PB_ENOTFOUND;
   else
     r = store_fail(s, rc, "token status");
-  stmt_done(st);
+  pb_db_reset(st);
   unlock(s);
   return r;
 }
@@ -778,27 +793,27 @@ int pb_token_revoke(pb_store *s, const char *token_or_prefix, int64_t now_ms, in
   unsigned char hash[32];
   pb_sha256(token_or_prefix, n, hash);
   lock(s);
-  sqlite3_stmt *st = s->st[ST_TOKEN_MATCH];
-  int rc = sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
-  if (rc == SQLITE_OK)
-    rc = full ? sqlite3_bind_null(st, 2)
-              : sqlite3_bind_text(st, 2, token_or_prefix, -1, SQLITE_STATIC);
+  pb_db_stmt *st = s->st[ST_TOKEN_MATCH];
+  int rc = pb_db_bind_blob(st, 1, hash, sizeof(hash));
+  if (rc == 0)
+    rc = full ? pb_db_bind_null(st, 2)
+              : pb_db_bind_text(st, 2, token_or_prefix, -1);
   int found = 0, r = 0;
   int64_t id = 0;
-  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-    id = sqlite3_column_int64(st, 0);
+  while (rc == 0 && (rc = pb_db_step(st)) == PB_DB_ROW) {
+    id = pb_db_column_int64(st, 0);
     found++;
-    rc = SQLITE_OK;
+    rc = 0;
   }
-  if (rc != SQLITE_DONE && rc != SQLITE_OK) r = store_fail(s, rc, "token match");
-  stmt_done(st);
+  if (rc != PB_DB_DONE && rc != 0) r = store_fail(s, rc, "token match");
+  pb_db_reset(st);
   if (!r && found == 0) r = PB_ENOTFOUND;
   if (!r && found > 1) r = PB_EEXIST; /* ambiguous prefix: nothing revoked */
   if (!r) {
     int changed = 0;
     st = s->st[ST_TOKEN_REVOKE];
-    rc = sqlite3_bind_int64(st, 1, id);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now_ms);
+    rc = pb_db_bind_int64(st, 1, id);
+    if (rc == 0) rc = pb_db_bind_int64(st, 2, now_ms);
     r = finish_write(s, st, rc, "token revoke", &changed);
   }
   unlock(s);
@@ -814,10 +829,10 @@ int pb_token_list(pb_store *s, int64_t account_id, pb_token_info **out, size_t *
   size_t len = 0, alloc = 0;
   int r = 0;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_TOKEN_LIST];
-  int rc = sqlite3_bind_int64(st, 1, account_id);
-  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-    rc = SQLITE_OK;
+  pb_db_stmt *st = s->st[ST_TOKEN_LIST];
+  int rc = pb_db_bind_int64(st, 1, account_id);
+  while (rc == 0 && (rc = pb_db_step(st)) == PB_DB_ROW) {
+    rc = 0;
     if (len == alloc) {
       size_t na = alloc ? alloc * 2 : 8;
       pb_token_info *nv = realloc(v, na * sizeof(*v));
@@ -830,15 +845,15 @@ int pb_token_list(pb_store *s, int64_t account_id, pb_token_info **out, size_t *
     }
     pb_token_info *t = &v[len++];
     memset(t, 0, sizeof(*t));
-    t->id = sqlite3_column_int64(st, 0);
-    const unsigned char *p = sqlite3_column_text(st, 1);
-    pb_strlcpy(t->prefix, p ? (const char *)p : "", sizeof(t->prefix));
-    t->created_ms = sqlite3_column_int64(st, 2);
-    t->expires_ms = sqlite3_column_int64(st, 3);
-    t->revoked_ms = sqlite3_column_int64(st, 4);
+    t->id = pb_db_column_int64(st, 0);
+    const char *p = pb_db_column_text(st, 1);
+    pb_strlcpy(t->prefix, p ? p : "", sizeof(t->prefix));
+    t->created_ms = pb_db_column_int64(st, 2);
+    t->expires_ms = pb_db_column_int64(st, 3);
+    t->revoked_ms = pb_db_column_int64(st, 4);
   }
-  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "token list");
-  stmt_done(st);
+  if (!r && rc != PB_DB_DONE) r = store_fail(s, rc, "token list");
+  pb_db_reset(st);
   unlock(s);
   if (r) {
     free(v);
@@ -852,9 +867,9 @@ int pb_token_list(pb_store *s, int64_t account_id, pb_token_info **out, size_t *
 int pb_account_set_disabled(pb_store *s, int64_t account_id, int disabled, int64_t now_ms) {
   if (!s) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_ACCOUNT_SET_DISABLED];
-  int rc = sqlite3_bind_int64(st, 1, account_id);
-  if (rc == SQLITE_OK) rc = disabled ? sqlite3_bind_int64(st, 2, now_ms) : sqlite3_bind_null(st, 2);
+  pb_db_stmt *st = s->st[ST_ACCOUNT_SET_DISABLED];
+  int rc = pb_db_bind_int64(st, 1, account_id);
+  if (rc == 0) rc = disabled ? pb_db_bind_int64(st, 2, now_ms) : pb_db_bind_null(st, 2);
   int changed = 0;
   int r = finish_write(s, st, rc, "account disable", &changed);
   unlock(s);
@@ -865,9 +880,9 @@ int pb_account_set_disabled(pb_store *s, int64_t account_id, int disabled, int64
 int pb_account_delete(pb_store *s, int64_t account_id, int64_t now_ms) {
   if (!s) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_ACCOUNT_DELETE];
-  int rc = sqlite3_bind_int64(st, 1, account_id);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now_ms);
+  pb_db_stmt *st = s->st[ST_ACCOUNT_DELETE];
+  int rc = pb_db_bind_int64(st, 1, account_id);
+  if (rc == 0) rc = pb_db_bind_int64(st, 2, now_ms);
   int changed = 0;
   int r = finish_write(s, st, rc, "account delete", &changed);
   unlock(s);
@@ -880,37 +895,37 @@ int pb_token_check(pb_store *s, const char *token, int64_t now_ms, pb_auth *out)
   unsigned char hash[32];
   pb_sha256(token, strlen(token), hash);
   lock(s);
-  sqlite3_stmt *st = s->st[ST_TOKEN_LOOKUP];
-  int rc = sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  pb_db_stmt *st = s->st[ST_TOKEN_LOOKUP];
+  int rc = pb_db_bind_blob(st, 1, hash, sizeof(hash));
+  if (rc == 0) rc = pb_db_step(st);
   int r = 0;
-  if (rc == SQLITE_ROW) {
+  if (rc == PB_DB_ROW) {
     /* The index found the row by hash; compare again without early exit so
      * the answer never depends on where two hashes differ. */
-    const unsigned char *h = sqlite3_column_blob(st, 1);
-    unsigned char diff = sqlite3_column_bytes(st, 1) != (int)sizeof(hash) || !h;
+    const unsigned char *h = pb_db_column_blob(st, 1);
+    unsigned char diff = (int)pb_db_column_bytes(st, 1) != (int)sizeof(hash) || !h;
     for (size_t i = 0; !diff && i < sizeof(hash); i++) diff |= h[i] ^ hash[i];
     if (diff) {
       r = PB_EINVAL;
     } else {
-      int64_t expires = sqlite3_column_int64(st, 2);
+      int64_t expires = pb_db_column_int64(st, 2);
       if (out) {
         memset(out, 0, sizeof(*out));
-        out->token_id = sqlite3_column_int64(st, 0);
+        out->token_id = pb_db_column_int64(st, 0);
         out->expires_ms = expires;
-        out->account_id = sqlite3_column_int64(st, 3);
-        const unsigned char *name = sqlite3_column_text(st, 4);
-        pb_strlcpy(out->account, name ? (const char *)name : "", sizeof(out->account));
-        out->has_email = sqlite3_column_int(st, 8);
+        out->account_id = pb_db_column_int64(st, 3);
+        const char *name = pb_db_column_text(st, 4);
+        pb_strlcpy(out->account, name ? name : "", sizeof(out->account));
+        out->has_email = pb_db_column_int64(st, 8);
       }
       r = token_state(st, 2, 5, now_ms);
     }
-  } else if (rc == SQLITE_DONE) {
+  } else if (rc == PB_DB_DONE) {
     r = PB_EINVAL;
   } else {
     r = store_fail(s, rc, "token check");
   }
-  stmt_done(st);
+  pb_db_reset(st);
   unlock(s);
   return r;
 }
@@ -923,39 +938,41 @@ int pb_token_check(pb_store *s, const char *token, int64_t now_ms, pb_auth *out)
  * balance in the same transaction: a debit is never lost nor made twice,
  * and balance = credits granted - debits of its rows, always. */
 
-static int tx_exec(pb_store *s, const char *sql) {
-  int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-  return rc == SQLITE_OK ? 0 : store_fail(s, rc, sql);
+/* Opens the write transaction (BEGIN IMMEDIATE / the fleet's write lock). */
+static int tx_begin(pb_store *s) {
+  int rc = pb_db_begin(s->db);
+  return rc == 0 ? 0 : store_fail(s, rc, "begin");
 }
 
 /* Commits when r is 0, else (or when the commit fails) rolls back. */
 static int tx_end(pb_store *s, int r) {
-  if (!r && !(r = tx_exec(s, "COMMIT"))) return 0;
-  sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  if (!r && !(r = pb_db_commit(s->db))) return 0;
+  if (r == PB_ESTORE || r == PB_ENOSPACE) r = store_fail(s, r, "commit");
+  pb_db_rollback(s->db);
   return r;
 }
 
 /* The account's balance: *metered 0 when it has none. PB_ENOTFOUND for an
  * unknown id. Lock held. */
 static int balance_read(pb_store *s, int64_t account_id, int64_t *micro, int *metered) {
-  sqlite3_stmt *st = s->cst[CST_BALANCE];
-  int rc = sqlite3_bind_int64(st, 1, account_id);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  pb_db_stmt *st = s->cst[CST_BALANCE];
+  int rc = pb_db_bind_int64(st, 1, account_id);
+  if (rc == 0) rc = pb_db_step(st);
   int r = 0;
-  if (rc == SQLITE_ROW) {
-    *metered = sqlite3_column_type(st, 0) != SQLITE_NULL;
-    *micro = *metered ? sqlite3_column_int64(st, 0) : 0;
+  if (rc == PB_DB_ROW) {
+    *metered = pb_db_column_type(st, 0) != PB_DB_NULL;
+    *micro = *metered ? pb_db_column_int64(st, 0) : 0;
   } else {
-    r = rc == SQLITE_DONE ? PB_ENOTFOUND : store_fail(s, rc, "balance");
+    r = rc == PB_DB_DONE ? PB_ENOTFOUND : store_fail(s, rc, "balance");
   }
-  stmt_done(st);
+  pb_db_reset(st);
   return r;
 }
 
 static int write2(pb_store *s, int which, int64_t a, int64_t b, const char *what) {
-  sqlite3_stmt *st = s->cst[which];
-  int rc = sqlite3_bind_int64(st, 1, a);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, b);
+  pb_db_stmt *st = s->cst[which];
+  int rc = pb_db_bind_int64(st, 1, a);
+  if (rc == 0) rc = pb_db_bind_int64(st, 2, b);
   int changed = 0;
   return finish_write(s, st, rc, what, &changed);
 }
@@ -965,24 +982,24 @@ static int write2(pb_store *s, int which, int64_t a, int64_t b, const char *what
  * row stands. Lock held, in a transaction. */
 static int settle(pb_store *s, int64_t usage_id, pb_usage_credit *out) {
   if (out) memset(out, 0, sizeof(*out));
-  sqlite3_stmt *st = s->cst[CST_ROW];
-  int rc = sqlite3_bind_int64(st, 1, usage_id);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) {
-    int r = rc == SQLITE_DONE ? PB_ENOTFOUND : store_fail(s, rc, "usage settle");
-    stmt_done(st);
+  pb_db_stmt *st = s->cst[CST_ROW];
+  int rc = pb_db_bind_int64(st, 1, usage_id);
+  if (rc == 0) rc = pb_db_step(st);
+  if (rc != PB_DB_ROW) {
+    int r = rc == PB_DB_DONE ? PB_ENOTFOUND : store_fail(s, rc, "usage settle");
+    pb_db_reset(st);
     return r;
   }
-  int64_t account_id = sqlite3_column_int64(st, 0), start = sqlite3_column_int64(st, 1);
-  int closed = sqlite3_column_type(st, 2) != SQLITE_NULL;
-  int beaten = sqlite3_column_type(st, 4) != SQLITE_NULL;
+  int64_t account_id = pb_db_column_int64(st, 0), start = pb_db_column_int64(st, 1);
+  int closed = pb_db_column_type(st, 2) != PB_DB_NULL;
+  int beaten = pb_db_column_type(st, 4) != PB_DB_NULL;
   /* As the ledger bills it: ms once closed, else up to the last heartbeat. */
-  int64_t billed = closed   ? sqlite3_column_int64(st, 3)
-                   : beaten ? sqlite3_column_int64(st, 4) - start
+  int64_t billed = closed   ? pb_db_column_int64(st, 3)
+                   : beaten ? pb_db_column_int64(st, 4) - start
                             : 0;
-  int priced = sqlite3_column_type(st, 5) != SQLITE_NULL;
-  int64_t price = sqlite3_column_int64(st, 5), old = sqlite3_column_int64(st, 6);
-  stmt_done(st);
+  int priced = pb_db_column_type(st, 5) != PB_DB_NULL;
+  int64_t price = pb_db_column_int64(st, 5), old = pb_db_column_int64(st, 6);
+  pb_db_reset(st);
   if (!priced) return 0; /* opened unmetered: never debited */
   int64_t debit = pb_credit_debit(price, billed), balance = 0;
   int metered = 0;
@@ -1043,12 +1060,12 @@ static int credit_locked(pb_store *s, int64_t account_id, int64_t micro, const c
     r = PB_ETOOBIG;
   if (!r) r = write2(s, CST_BALANCE_SET, account_id, next, "credit");
   if (!r) {
-    sqlite3_stmt *st = s->cst[CST_GRANT];
-    int rc = sqlite3_bind_int64(st, 1, account_id);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, micro);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, now_ms);
-    if (rc == SQLITE_OK)
-      rc = note ? sqlite3_bind_text(st, 4, note, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 4);
+    pb_db_stmt *st = s->cst[CST_GRANT];
+    int rc = pb_db_bind_int64(st, 1, account_id);
+    if (rc == 0) rc = pb_db_bind_int64(st, 2, micro);
+    if (rc == 0) rc = pb_db_bind_int64(st, 3, now_ms);
+    if (rc == 0)
+      rc = note ? pb_db_bind_text(st, 4, note, -1) : pb_db_bind_null(st, 4);
     int changed = 0;
     r = finish_write(s, st, rc, "credit grant", &changed);
   }
@@ -1065,7 +1082,7 @@ int pb_account_create_with_credit(pb_store *s, const char *name, const char *ema
   if (!s || !valid_name(name) || (email && !valid_email_bytes(email)) || !credit_ok(micro, note))
     return PB_EINVAL;
   lock(s);
-  int r = tx_exec(s, "BEGIN IMMEDIATE");
+  int r = tx_begin(s);
   if (!r) {
     int64_t now = pb_wall_ms(), id = 0;
     r = account_insert_locked(s, name, email, now, &id);
@@ -1090,7 +1107,7 @@ int pb_store_account_credit(pb_store *s, int64_t account_id, int64_t micro, cons
                             int64_t now_ms, int64_t *balance_out) {
   if (!s || !credit_ok(micro, note)) return PB_EINVAL;
   lock(s);
-  int r = tx_exec(s, "BEGIN IMMEDIATE");
+  int r = tx_begin(s);
   if (!r) {
     r = credit_locked(s, account_id, micro, note, now_ms, balance_out);
     r = tx_end(s, r);
@@ -1112,29 +1129,31 @@ int pb_store_account_credit_summary(pb_store *s, int64_t account_id, pb_credit_s
   memset(out, 0, sizeof(*out));
   lock(s);
   int r = balance_read(s, account_id, &out->balance_micro, &out->metered);
-  sqlite3_stmt *st = NULL;
+  pb_db_stmt *st = NULL;
   if (!r) {
-    int rc = sqlite3_prepare_v2(s->db,
-                                "SELECT (SELECT COALESCE(SUM(micro), 0) FROM credits"
-                                " WHERE account_id = ?1), COALESCE(SUM(debit_micro), 0),"
-                                " COALESCE(SUM((COALESCE(ms, COALESCE(last_heartbeat_ms, start_ms)"
-                                " - start_ms) + 999) / 1000), 0), COUNT(*),"
-                                " COALESCE(SUM(end_ms IS NULL), 0) FROM usage"
-                                " WHERE account_id = ?1 AND price_micro IS NOT NULL",
-                                -1, &st, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 1, account_id);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-      out->credited_micro = sqlite3_column_int64(st, 0);
-      out->debited_micro = sqlite3_column_int64(st, 1);
-      out->billed_seconds = sqlite3_column_int64(st, 2);
-      out->rows = sqlite3_column_int64(st, 3);
-      out->open_rows = sqlite3_column_int64(st, 4);
+    int rc = pb_db_prepare(s->db,
+                           "SELECT CAST((SELECT COALESCE(SUM(micro), 0) FROM credits"
+                           " WHERE account_id = ?1) AS BIGINT),"
+                           " CAST(COALESCE(SUM(debit_micro), 0) AS BIGINT),"
+                           " CAST(COALESCE(SUM((COALESCE(ms, COALESCE(last_heartbeat_ms,"
+                           " start_ms) - start_ms) + 999) / 1000), 0) AS BIGINT), COUNT(*),"
+                           " CAST(COALESCE(SUM(CASE WHEN end_ms IS NULL THEN 1 ELSE 0 END),"
+                           " 0) AS BIGINT) FROM usage"
+                           " WHERE account_id = ?1 AND price_micro IS NOT NULL",
+                           &st);
+    if (rc == 0) rc = pb_db_bind_int64(st, 1, account_id);
+    if (rc == 0) rc = pb_db_step(st);
+    if (rc == PB_DB_ROW) {
+      out->credited_micro = pb_db_column_int64(st, 0);
+      out->debited_micro = pb_db_column_int64(st, 1);
+      out->billed_seconds = pb_db_column_int64(st, 2);
+      out->rows = pb_db_column_int64(st, 3);
+      out->open_rows = pb_db_column_int64(st, 4);
     } else {
       r = store_fail(s, rc, "credit summary");
     }
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
   unlock(s);
   return r;
 }
@@ -1147,25 +1166,28 @@ static int usage_begin(pb_store *s, int64_t account_id, const char *kind, int64_
    * granted or spent by another process slips between the two. */
   int64_t balance = 0;
   int metered = 0;
-  int r = tx_exec(s, "BEGIN IMMEDIATE");
+  int r = tx_begin(s);
   if (!r && priced) r = balance_read(s, account_id, &balance, &metered);
   if (!r && metered && balance < s->price_micro) r = PB_ENOCREDIT;
   if (!r) {
-    sqlite3_stmt *st = s->st[ST_USAGE_BEGIN];
-    int rc = sqlite3_bind_int64(st, 1, account_id);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, start_wall_ms);
-    if (rc == SQLITE_OK)
-      rc = metered ? sqlite3_bind_int64(st, 4, s->price_micro) : sqlite3_bind_null(st, 4);
-    if (rc == SQLITE_OK) rc = metered ? sqlite3_bind_int64(st, 5, 0) : sqlite3_bind_null(st, 5);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
-      *usage_id = sqlite3_last_insert_rowid(s->db);
-    else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    pb_db_stmt *st = s->st[ST_USAGE_BEGIN];
+    int rc = pb_db_bind_int64(st, 1, account_id);
+    if (rc == 0) rc = pb_db_bind_text(st, 2, kind, -1);
+    if (rc == 0) rc = pb_db_bind_int64(st, 3, start_wall_ms);
+    if (rc == 0)
+      rc = metered ? pb_db_bind_int64(st, 4, s->price_micro) : pb_db_bind_null(st, 4);
+    if (rc == 0) rc = metered ? pb_db_bind_int64(st, 5, 0) : pb_db_bind_null(st, 5);
+    if (rc == 0) rc = bind_text_or_null(st, 6, node_or_null(s));
+    if (rc == 0) rc = pb_db_step(st);
+    if (rc == PB_DB_ROW)
+      *usage_id = pb_db_column_int64(st, 0);
+    else if (fk_failed(s, rc))
       r = PB_ENOTFOUND;
     else
       r = store_fail(s, rc, "usage begin");
-    stmt_done(st);
+    if (rc == PB_DB_ROW && (rc = pb_db_step(st)) != PB_DB_DONE)
+      r = store_fail(s, rc, "usage begin");
+    pb_db_reset(st);
   }
   r = tx_end(s, r);
   unlock(s);
@@ -1185,12 +1207,12 @@ int pb_usage_begin_unpriced(pb_store *s, int64_t account_id, const char *kind,
 int pb_usage_end(pb_store *s, int64_t usage_id, int64_t end_wall_ms, int status) {
   if (!s || status < 0 || status > 999) return PB_EINVAL;
   lock(s);
-  int r = tx_exec(s, "BEGIN IMMEDIATE");
+  int r = tx_begin(s);
   if (!r) {
-    sqlite3_stmt *st = s->st[ST_USAGE_END];
-    int rc = sqlite3_bind_int64(st, 1, usage_id);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, end_wall_ms);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 3, status);
+    pb_db_stmt *st = s->st[ST_USAGE_END];
+    int rc = pb_db_bind_int64(st, 1, usage_id);
+    if (rc == 0) rc = pb_db_bind_int64(st, 2, end_wall_ms);
+    if (rc == 0) rc = pb_db_bind_int64(st, 3, status);
     int changed = 0;
     r = finish_write(s, st, rc, "usage end", &changed);
     /* Nothing updated: a wrong id, or a row already closed (by an earlier
@@ -1205,16 +1227,20 @@ int pb_usage_end(pb_store *s, int64_t usage_id, int64_t end_wall_ms, int status)
   return r;
 }
 
-int pb_usage_close_open(pb_store *s, int *closed) {
-  if (!s) return PB_EINVAL;
-  lock(s);
-  /* The rows to settle, then the close, then their debits: one
-   * transaction, so a crash here leaves them open for the next start. */
+/* Closes open usage rows at their last heartbeat and settles their debits,
+ * lock held, in a transaction: sel lists the priced ones to settle, upd
+ * closes them, both taking tag as ?1 (a scope or a lost node). *n: rows
+ * closed. The one path pb_usage_close_open and pb_store_node_lost share, so
+ * a row is debited once whoever closes it. */
+static int usage_close_locked(pb_store *s, pb_db_stmt *sel, pb_db_stmt *upd, const char *tag,
+                              int *n) {
   int64_t *ids = NULL;
   size_t nids = 0, cap = 0;
-  int r = tx_exec(s, "BEGIN IMMEDIATE"), n = 0, rc = SQLITE_DONE;
-  sqlite3_stmt *st = s->cst[CST_OPEN_PRICED];
-  while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+  int r = 0;
+  *n = 0;
+  int rc = bind_text_or_null(sel, 1, tag);
+  while (!rc && (rc = pb_db_step(sel)) == PB_DB_ROW) {
+    rc = 0;
     if (nids == cap) {
       size_t ncap = cap ? cap * 2 : 16;
       int64_t *nv = realloc(ids, ncap * sizeof(*ids));
@@ -1225,23 +1251,38 @@ int pb_usage_close_open(pb_store *s, int *closed) {
       ids = nv;
       cap = ncap;
     }
-    ids[nids++] = sqlite3_column_int64(st, 0);
+    ids[nids++] = pb_db_column_int64(sel, 0);
   }
-  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "usage close_open");
-  stmt_done(st);
+  if (!r && rc < 0) r = store_fail(s, rc, "usage close_open");
+  pb_db_reset(sel);
   if (!r) {
-    st = s->st[ST_USAGE_CLOSE_OPEN];
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
-      n = sqlite3_changes(s->db);
+    rc = bind_text_or_null(upd, 1, tag);
+    if (!rc) rc = pb_db_step(upd);
+    if (rc == PB_DB_DONE)
+      *n = (int)pb_db_changes(s->db);
     else
       r = store_fail(s, rc, "usage close_open");
-    stmt_done(st);
+    pb_db_reset(upd);
   }
   for (size_t i = 0; !r && i < nids; i++) r = settle(s, ids[i], NULL);
   free(ids);
+  if (r) *n = 0;
+  return r;
+}
+
+int pb_usage_close_open(pb_store *s, int *closed) {
+  if (!s) return PB_EINVAL;
+  lock(s);
+  /* The rows to settle, then the close, then their debits: one
+   * transaction, so a crash here leaves them open for the next start. */
+  int n = 0;
+  int r = tx_begin(s);
+  if (!r)
+    r = usage_close_locked(s, s->cst[CST_OPEN_PRICED], s->st[ST_USAGE_CLOSE_OPEN],
+                           node_or_null(s), &n);
   if (r) n = 0;
   r = tx_end(s, r);
+  if (r) n = 0;
   unlock(s);
   if (n) PB_WARN("store: closed %d usage row(s) left open by an earlier run", n);
   if (closed) *closed = n;
@@ -1251,14 +1292,14 @@ int pb_usage_close_open(pb_store *s, int *closed) {
 int pb_usage_open_count(pb_store *s, int64_t *n) {
   if (!s || !n) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_USAGE_OPEN_COUNT];
-  int rc = sqlite3_step(st);
+  pb_db_stmt *st = s->st[ST_USAGE_OPEN_COUNT];
+  int rc = pb_db_step(st);
   int r = 0;
-  if (rc == SQLITE_ROW)
-    *n = sqlite3_column_int64(st, 0);
+  if (rc == PB_DB_ROW)
+    *n = pb_db_column_int64(st, 0);
   else
     r = store_fail(s, rc, "usage open count");
-  stmt_done(st);
+  pb_db_reset(st);
   unlock(s);
   return r;
 }
@@ -1266,16 +1307,16 @@ int pb_usage_open_count(pb_store *s, int64_t *n) {
 int pb_usage_total(pb_store *s, int64_t account_id, int64_t since_wall_ms, int64_t *ms) {
   if (!s || !ms) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_USAGE_TOTAL];
-  int rc = sqlite3_bind_int64(st, 1, account_id);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, since_wall_ms);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  pb_db_stmt *st = s->st[ST_USAGE_TOTAL];
+  int rc = pb_db_bind_int64(st, 1, account_id);
+  if (rc == 0) rc = pb_db_bind_int64(st, 2, since_wall_ms);
+  if (rc == 0) rc = pb_db_step(st);
   int r = 0;
-  if (rc == SQLITE_ROW)
-    *ms = sqlite3_column_int64(st, 0);
+  if (rc == PB_DB_ROW)
+    *ms = pb_db_column_int64(st, 0);
   else
     r = store_fail(s, rc, "usage total");
-  stmt_done(st);
+  pb_db_reset(st);
   unlock(s);
   return r;
 }
@@ -1289,11 +1330,11 @@ int pb_usage_heartbeat_credit(pb_store *s, int64_t usage_id, int64_t now_wall_ms
   if (out) memset(out, 0, sizeof(*out));
   if (!s) return PB_EINVAL;
   lock(s);
-  int r = tx_exec(s, "BEGIN IMMEDIATE");
+  int r = tx_begin(s);
   if (!r) {
-    sqlite3_stmt *st = s->st[ST_USAGE_HEARTBEAT];
-    int rc = sqlite3_bind_int64(st, 1, usage_id);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now_wall_ms);
+    pb_db_stmt *st = s->st[ST_USAGE_HEARTBEAT];
+    int rc = pb_db_bind_int64(st, 1, usage_id);
+    if (rc == 0) rc = pb_db_bind_int64(st, 2, now_wall_ms);
     int changed = 0;
     r = finish_write(s, st, rc, "usage heartbeat", &changed);
     if (!r && !changed)
@@ -1306,10 +1347,10 @@ int pb_usage_heartbeat_credit(pb_store *s, int64_t usage_id, int64_t now_wall_ms
   return r;
 }
 
-static int usage_range_bind(sqlite3_stmt *st, int64_t account_id, int64_t from, int64_t to) {
-  int rc = sqlite3_bind_int64(st, 1, account_id);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, from);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, to);
+static int usage_range_bind(pb_db_stmt *st, int64_t account_id, int64_t from, int64_t to) {
+  int rc = pb_db_bind_int64(st, 1, account_id);
+  if (rc == 0) rc = pb_db_bind_int64(st, 2, from);
+  if (rc == 0) rc = pb_db_bind_int64(st, 3, to);
   return rc;
 }
 
@@ -1317,17 +1358,17 @@ int pb_usage_sum(pb_store *s, int64_t account_id, int64_t from_wall_ms, int64_t 
                  int64_t *ms, int64_t *count) {
   if (!s || from_wall_ms > to_wall_ms) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_USAGE_SUM];
+  pb_db_stmt *st = s->st[ST_USAGE_SUM];
   int rc = usage_range_bind(st, account_id, from_wall_ms, to_wall_ms);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  if (rc == 0) rc = pb_db_step(st);
   int r = 0;
-  if (rc == SQLITE_ROW) {
-    if (ms) *ms = sqlite3_column_int64(st, 0);
-    if (count) *count = sqlite3_column_int64(st, 1);
+  if (rc == PB_DB_ROW) {
+    if (ms) *ms = pb_db_column_int64(st, 0);
+    if (count) *count = pb_db_column_int64(st, 1);
   } else {
     r = store_fail(s, rc, "usage sum");
   }
-  stmt_done(st);
+  pb_db_reset(st);
   unlock(s);
   return r;
 }
@@ -1341,9 +1382,9 @@ int pb_usage_by_kind(pb_store *s, int64_t account_id, int64_t from_wall_ms, int6
   size_t len = 0, alloc = 0;
   int r = 0;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_USAGE_BY_KIND];
+  pb_db_stmt *st = s->st[ST_USAGE_BY_KIND];
   int rc = usage_range_bind(st, account_id, from_wall_ms, to_wall_ms);
-  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+  while (rc == 0 && (rc = pb_db_step(st)) == PB_DB_ROW) {
     if (len == alloc) {
       size_t na = alloc ? alloc * 2 : 8;
       pb_usage_kind *nv = realloc(v, na * sizeof(*v));
@@ -1355,14 +1396,14 @@ int pb_usage_by_kind(pb_store *s, int64_t account_id, int64_t from_wall_ms, int6
       alloc = na;
     }
     pb_usage_kind *k = &v[len++];
-    const unsigned char *kind = sqlite3_column_text(st, 0);
-    pb_strlcpy(k->kind, kind ? (const char *)kind : "", sizeof(k->kind));
-    k->ms = sqlite3_column_int64(st, 1);
-    k->count = sqlite3_column_int64(st, 2);
-    rc = SQLITE_OK;
+    const char *kind = pb_db_column_text(st, 0);
+    pb_strlcpy(k->kind, kind ? kind : "", sizeof(k->kind));
+    k->ms = pb_db_column_int64(st, 1);
+    k->count = pb_db_column_int64(st, 2);
+    rc = 0;
   }
-  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "usage by kind");
-  stmt_done(st);
+  if (!r && rc != PB_DB_DONE) r = store_fail(s, rc, "usage by kind");
+  pb_db_reset(st);
   unlock(s);
   if (r) {
     free(v);
@@ -1477,20 +1518,20 @@ int pb_limits_get(pb_store *s, int64_t account_id, pb_limits *out) {
   if (!s || !out) return PB_EINVAL;
   pb_limits_default(out);
   lock(s);
-  sqlite3_stmt *st = s->st[ST_LIMITS_GET];
-  int rc = sqlite3_bind_int64(st, 1, account_id);
+  pb_db_stmt *st = s->st[ST_LIMITS_GET];
+  int rc = pb_db_bind_int64(st, 1, account_id);
   int found = 0;
-  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+  while (rc == 0 && (rc = pb_db_step(st)) == PB_DB_ROW) {
     found = 1;
-    rc = SQLITE_OK;
-    const limit_def *d = limit_find((const char *)sqlite3_column_text(st, 0));
+    rc = 0;
+    const limit_def *d = limit_find((const char *)pb_db_column_text(st, 0));
     if (!d) continue; /* NULL (nothing set), or a key from a newer build */
-    int64_t v = sqlite3_column_int64(st, 1);
+    int64_t v = pb_db_column_int64(st, 1);
     /* Clamped: a hand-edited row must not yield, say, a zero rate. */
     limit_write(out, d, v < d->min ? d->min : v > d->max ? d->max : v);
   }
-  int r = rc == SQLITE_DONE ? 0 : store_fail(s, rc, "limits get");
-  stmt_done(st);
+  int r = rc == PB_DB_DONE ? 0 : store_fail(s, rc, "limits get");
+  pb_db_reset(st);
   unlock(s);
   if (!r && !found) r = PB_ENOTFOUND;
   return r;
@@ -1508,31 +1549,31 @@ int pb_limits_set(pb_store *s, int64_t account_id, const char *key, const char *
   lock(s);
   if (!strcmp(value, "default")) {
     /* Deleting the row makes the account follow future default changes. */
-    sqlite3_stmt *st = s->st[ST_ACCOUNT_EXISTS];
-    rc = sqlite3_bind_int64(st, 1, account_id);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE)
+    pb_db_stmt *st = s->st[ST_ACCOUNT_EXISTS];
+    rc = pb_db_bind_int64(st, 1, account_id);
+    if (rc == 0) rc = pb_db_step(st);
+    if (rc == PB_DB_DONE)
       r = PB_ENOTFOUND;
-    else if (rc != SQLITE_ROW)
+    else if (rc != PB_DB_ROW)
       r = store_fail(s, rc, "limits set");
-    stmt_done(st);
+    pb_db_reset(st);
     if (!r) {
       st = s->st[ST_LIMITS_RESET];
-      rc = sqlite3_bind_int64(st, 1, account_id);
-      if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, d->key, -1, SQLITE_STATIC);
+      rc = pb_db_bind_int64(st, 1, account_id);
+      if (rc == 0) rc = pb_db_bind_text(st, 2, d->key, -1);
       r = finish_write(s, st, rc, "limits reset", &changed);
     }
   } else {
-    sqlite3_stmt *st = s->st[ST_LIMITS_SET];
-    rc = sqlite3_bind_int64(st, 1, account_id);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, d->key, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, limit_read(&l, d));
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    pb_db_stmt *st = s->st[ST_LIMITS_SET];
+    rc = pb_db_bind_int64(st, 1, account_id);
+    if (rc == 0) rc = pb_db_bind_text(st, 2, d->key, -1);
+    if (rc == 0) rc = pb_db_bind_int64(st, 3, limit_read(&l, d));
+    if (rc == 0) rc = pb_db_step(st);
+    if (fk_failed(s, rc))
       r = PB_ENOTFOUND;
-    else if (rc != SQLITE_DONE)
+    else if (rc != PB_DB_DONE)
       r = store_fail(s, rc, "limits set");
-    stmt_done(st);
+    pb_db_reset(st);
   }
   unlock(s);
   if (r == PB_ENOTFOUND)
@@ -1550,19 +1591,20 @@ int pb_session_open_record(pb_store *s, const char *session_id, int64_t account_
                            int64_t start_wall_ms) {
   if (!s || !valid_session_id(session_id) || start_wall_ms < 0) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_SESSION_OPEN];
-  int rc = sqlite3_bind_text(st, 1, session_id, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, start_wall_ms);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  pb_db_stmt *st = s->st[ST_SESSION_OPEN];
+  int rc = pb_db_bind_text(st, 1, session_id, -1);
+  if (rc == 0) rc = pb_db_bind_int64(st, 2, account_id);
+  if (rc == 0) rc = pb_db_bind_int64(st, 3, start_wall_ms);
+  if (rc == 0) rc = bind_text_or_null(st, 4, node_or_null(s));
+  if (rc == 0) rc = pb_db_step(st);
   int r = 0;
-  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+  if (rc == PB_EEXIST)
     r = PB_EEXIST;
-  else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+  else if (fk_failed(s, rc))
     r = PB_ENOTFOUND;
-  else if (rc != SQLITE_DONE)
+  else if (rc != PB_DB_DONE)
     r = store_fail(s, rc, "session open");
-  stmt_done(st);
+  pb_db_reset(st);
   unlock(s);
   return r;
 }
@@ -1570,9 +1612,9 @@ int pb_session_open_record(pb_store *s, const char *session_id, int64_t account_
 int pb_session_heartbeat(pb_store *s, const char *session_id, int64_t now_wall_ms) {
   if (!s || !valid_session_id(session_id)) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_SESSION_HEARTBEAT];
-  int rc = sqlite3_bind_text(st, 1, session_id, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now_wall_ms);
+  pb_db_stmt *st = s->st[ST_SESSION_HEARTBEAT];
+  int rc = pb_db_bind_text(st, 1, session_id, -1);
+  if (rc == 0) rc = pb_db_bind_int64(st, 2, now_wall_ms);
   int changed = 0;
   int r = finish_write(s, st, rc, "session heartbeat", &changed);
   if (!r && !changed)
@@ -1597,11 +1639,11 @@ int pb_session_close_record(pb_store *s, const char *session_id, int64_t end_wal
   if (!reason_text) reason_text = "";
   int text_len = (int)utf8_prefix(reason_text, REASON_TEXT_MAX);
   lock(s);
-  sqlite3_stmt *st = s->st[ST_SESSION_CLOSE];
-  int rc = sqlite3_bind_text(st, 1, session_id, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, end_wall_ms);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 4, reason_text, text_len, SQLITE_STATIC);
+  pb_db_stmt *st = s->st[ST_SESSION_CLOSE];
+  int rc = pb_db_bind_text(st, 1, session_id, -1);
+  if (rc == 0) rc = pb_db_bind_int64(st, 2, end_wall_ms);
+  if (rc == 0) rc = pb_db_bind_text(st, 3, reason, -1);
+  if (rc == 0) rc = pb_db_bind_text(st, 4, reason_text, text_len);
   int changed = 0;
   int r = finish_write(s, st, rc, "session close", &changed);
   if (!r && !changed)
@@ -1614,14 +1656,14 @@ int pb_session_stats_record(pb_store *s, const char *session_id, const pb_sessio
   if (!s || !v || !valid_session_id(session_id)) return PB_EINVAL;
   int text_len = (int)utf8_prefix(v->last_refusal, sizeof(v->last_refusal) - 1);
   lock(s);
-  sqlite3_stmt *st = s->st[ST_SESSION_STATS];
-  int rc = sqlite3_bind_text(st, 1, session_id, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, v->refused_calls);
-  if (rc == SQLITE_OK)
-    rc = v->last_refusal[0] ? sqlite3_bind_text(st, 3, v->last_refusal, text_len, SQLITE_STATIC)
-                            : sqlite3_bind_null(st, 3);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, v->client_connections);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 5, v->client_disconnects);
+  pb_db_stmt *st = s->st[ST_SESSION_STATS];
+  int rc = pb_db_bind_text(st, 1, session_id, -1);
+  if (rc == 0) rc = pb_db_bind_int64(st, 2, v->refused_calls);
+  if (rc == 0)
+    rc = v->last_refusal[0] ? pb_db_bind_text(st, 3, v->last_refusal, text_len)
+                            : pb_db_bind_null(st, 3);
+  if (rc == 0) rc = pb_db_bind_int64(st, 4, v->client_connections);
+  if (rc == 0) rc = pb_db_bind_int64(st, 5, v->client_disconnects);
   int changed = 0;
   int r = finish_write(s, st, rc, "session stats", &changed);
   unlock(s);
@@ -1634,11 +1676,11 @@ int pb_session_handoff_record(pb_store *s, const char *session_id, const char *s
       (ended_by && !valid_word(ended_by, 16)))
     return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_SESSION_HANDOFF];
-  int rc = sqlite3_bind_text(st, 1, session_id, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK)
-    rc = ended_by ? sqlite3_bind_text(st, 3, ended_by, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 3);
+  pb_db_stmt *st = s->st[ST_SESSION_HANDOFF];
+  int rc = pb_db_bind_text(st, 1, session_id, -1);
+  if (rc == 0) rc = pb_db_bind_text(st, 2, state, -1);
+  if (rc == 0)
+    rc = ended_by ? pb_db_bind_text(st, 3, ended_by, -1) : pb_db_bind_null(st, 3);
   int changed = 0;
   int r = finish_write(s, st, rc, "session handoff", &changed);
   unlock(s);
@@ -1648,10 +1690,11 @@ int pb_session_handoff_record(pb_store *s, const char *session_id, const char *s
 int pb_session_close_orphans(pb_store *s, int64_t now_wall_ms, int *closed) {
   if (!s) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_SESSION_CLOSE_ORPHANS];
-  int rc = sqlite3_bind_int64(st, 1, now_wall_ms);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 2, ORPHAN_REASON, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 3, ORPHAN_TEXT, -1, SQLITE_STATIC);
+  pb_db_stmt *st = s->st[ST_SESSION_CLOSE_ORPHANS];
+  int rc = pb_db_bind_int64(st, 1, now_wall_ms);
+  if (rc == 0) rc = pb_db_bind_text(st, 2, ORPHAN_REASON, -1);
+  if (rc == 0) rc = pb_db_bind_text(st, 3, ORPHAN_TEXT, -1);
+  if (rc == 0) rc = bind_text_or_null(st, 4, node_or_null(s));
   int n = 0;
   int r = finish_write(s, st, rc, "session close_orphans", &n);
   unlock(s);
@@ -1660,9 +1703,9 @@ int pb_session_close_orphans(pb_store *s, int64_t now_wall_ms, int *closed) {
   return r;
 }
 
-static void col_text(sqlite3_stmt *st, int col, char *out, size_t cap) {
-  const unsigned char *t = sqlite3_column_text(st, col);
-  pb_strlcpy(out, t ? (const char *)t : "", cap);
+static void col_text(pb_db_stmt *st, int col, char *out, size_t cap) {
+  const char *t = pb_db_column_text(st, col);
+  pb_strlcpy(out, t ? t : "", cap);
 }
 
 int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec **out,
@@ -1674,10 +1717,10 @@ int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec 
   size_t len = 0, alloc = 0;
   int r = 0;
   lock(s);
-  sqlite3_stmt *st = s->st[ST_SESSION_HISTORY];
-  int rc = sqlite3_bind_int64(st, 1, account_id);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 2, max);
-  while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+  pb_db_stmt *st = s->st[ST_SESSION_HISTORY];
+  int rc = pb_db_bind_int64(st, 1, account_id);
+  if (rc == 0) rc = pb_db_bind_int64(st, 2, max);
+  while (rc == 0 && (rc = pb_db_step(st)) == PB_DB_ROW) {
     if (len == alloc) {
       size_t na = alloc ? alloc * 2 : 16;
       pb_session_rec *nv = realloc(v, na * sizeof(*v));
@@ -1691,21 +1734,21 @@ int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec 
     pb_session_rec *e = &v[len++];
     memset(e, 0, sizeof(*e));
     col_text(st, 0, e->id, sizeof(e->id));
-    e->start_ms = sqlite3_column_int64(st, 1);
-    e->end_ms = sqlite3_column_int64(st, 2);
-    e->browser_ms = sqlite3_column_int64(st, 3);
+    e->start_ms = pb_db_column_int64(st, 1);
+    e->end_ms = pb_db_column_int64(st, 2);
+    e->browser_ms = pb_db_column_int64(st, 3);
     col_text(st, 4, e->reason, sizeof(e->reason));
     col_text(st, 5, e->reason_text, sizeof(e->reason_text));
-    e->stats.refused_calls = sqlite3_column_int64(st, 6);
+    e->stats.refused_calls = pb_db_column_int64(st, 6);
     col_text(st, 7, e->stats.last_refusal, sizeof(e->stats.last_refusal));
-    e->stats.client_connections = sqlite3_column_int64(st, 8);
-    e->stats.client_disconnects = sqlite3_column_int64(st, 9);
+    e->stats.client_connections = pb_db_column_int64(st, 8);
+    e->stats.client_disconnects = pb_db_column_int64(st, 9);
     col_text(st, 10, e->handoff_state, sizeof(e->handoff_state));
     col_text(st, 11, e->handoff_ended_by, sizeof(e->handoff_ended_by));
-    rc = SQLITE_OK;
+    rc = 0;
   }
-  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "session history");
-  stmt_done(st);
+  if (!r && rc != PB_DB_DONE) r = store_fail(s, rc, "session history");
+  pb_db_reset(st);
   unlock(s);
   if (r) {
     free(v);
@@ -1720,19 +1763,19 @@ int pb_session_history(pb_store *s, int64_t account_id, int max, pb_session_rec 
  * Rare calls (a create, an acquire with a context, a save): statements are
  * prepared per call instead of cached. */
 
-static int ctx_prepare(pb_store *s, const char *sql, sqlite3_stmt **st) {
-  int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
-  return rc == SQLITE_OK ? 0 : store_fail(s, rc, sql);
+static int ctx_prepare(pb_store *s, const char *sql, pb_db_stmt **st) {
+  int rc = pb_db_prepare(s->db, sql, st);
+  return rc == 0 ? 0 : store_fail(s, rc, sql);
 }
 
-static void ctx_row(sqlite3_stmt *st, pb_context_rec *e) {
+static void ctx_row(pb_db_stmt *st, pb_context_rec *e) {
   memset(e, 0, sizeof(*e));
   col_text(st, 0, e->id, sizeof(e->id));
   col_text(st, 1, e->name, sizeof(e->name));
-  e->has_name = sqlite3_column_type(st, 1) != SQLITE_NULL;
-  e->created_ms = sqlite3_column_int64(st, 2);
-  e->saved_ms = sqlite3_column_int64(st, 3);
-  e->bytes = sqlite3_column_int64(st, 4);
+  e->has_name = pb_db_column_type(st, 1) != PB_DB_NULL;
+  e->created_ms = pb_db_column_int64(st, 2);
+  e->saved_ms = pb_db_column_int64(st, 3);
+  e->bytes = pb_db_column_int64(st, 4);
   col_text(st, 5, e->session_id, sizeof(e->session_id));
 }
 
@@ -1742,31 +1785,33 @@ int pb_context_insert(pb_store *s, int64_t account_id, const char *id, const cha
                       int64_t now_ms, int max_count) {
   if (!s || !id || !*id) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = NULL;
+  pb_db_stmt *st = NULL;
   /* The count and the insert in one statement: two creates racing cannot
    * both pass the cap. */
   int r = ctx_prepare(s,
-                      "INSERT INTO contexts(id, account_id, name, created_ms) SELECT ?1, ?2, ?3, ?4"
-                      " WHERE (SELECT count(*) FROM contexts WHERE account_id = ?2) < ?5",
+                      "INSERT INTO contexts(id, account_id, name, created_ms)"
+                      " SELECT CAST(?1 AS TEXT), CAST(?2 AS BIGINT), CAST(?3 AS TEXT),"
+                      " CAST(?4 AS BIGINT) WHERE (SELECT count(*) FROM contexts"
+                      " WHERE account_id = CAST(?2 AS BIGINT)) < CAST(?5 AS BIGINT)",
                       &st);
   if (!r) {
-    int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
-    if (rc == SQLITE_OK)
-      rc = name ? sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 3);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, now_ms);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int(st, 5, max_count);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    int rc = pb_db_bind_text(st, 1, id, -1);
+    if (rc == 0) rc = pb_db_bind_int64(st, 2, account_id);
+    if (rc == 0)
+      rc = name ? pb_db_bind_text(st, 3, name, -1) : pb_db_bind_null(st, 3);
+    if (rc == 0) rc = pb_db_bind_int64(st, 4, now_ms);
+    if (rc == 0) rc = pb_db_bind_int64(st, 5, max_count);
+    if (rc == 0) rc = pb_db_step(st);
+    if (fk_failed(s, rc))
       r = PB_ENOTFOUND;
-    else if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+    else if (rc == PB_EEXIST)
       r = PB_EEXIST;
-    else if (rc != SQLITE_DONE)
+    else if (rc != PB_DB_DONE)
       r = store_fail(s, rc, "context insert");
-    else if (sqlite3_changes(s->db) == 0)
+    else if ((int)pb_db_changes(s->db) == 0)
       r = PB_EBUSY;
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
   unlock(s);
   return r;
 }
@@ -1774,20 +1819,20 @@ int pb_context_insert(pb_store *s, int64_t account_id, const char *id, const cha
 int pb_context_get(pb_store *s, int64_t account_id, const char *id, pb_context_rec *out) {
   if (!s || !id || !out) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = NULL;
+  pb_db_stmt *st = NULL;
   int r = ctx_prepare(s, "SELECT " CTX_COLS " FROM contexts WHERE id = ?1 AND account_id = ?2", &st);
   if (!r) {
-    int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    int rc = pb_db_bind_text(st, 1, id, -1);
+    if (rc == 0) rc = pb_db_bind_int64(st, 2, account_id);
+    if (rc == 0) rc = pb_db_step(st);
+    if (rc == PB_DB_ROW)
       ctx_row(st, out);
-    else if (rc == SQLITE_DONE)
+    else if (rc == PB_DB_DONE)
       r = PB_ENOTFOUND;
     else
       r = store_fail(s, rc, "context get");
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
   unlock(s);
   return r;
 }
@@ -1797,13 +1842,13 @@ int pb_context_list(pb_store *s, int64_t account_id, pb_context_rec **out, size_
   *out = NULL;
   *n = 0;
   lock(s);
-  sqlite3_stmt *st = NULL;
+  pb_db_stmt *st = NULL;
   int r = ctx_prepare(
       s, "SELECT " CTX_COLS " FROM contexts WHERE account_id = ?1 ORDER BY created_ms, id", &st);
   pb_context_rec *v = NULL;
   size_t len = 0, alloc = 0;
-  int rc = r ? SQLITE_DONE : sqlite3_bind_int64(st, 1, account_id);
-  while (!r && rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+  int rc = r ? PB_DB_DONE : pb_db_bind_int64(st, 1, account_id);
+  while (!r && rc == 0 && (rc = pb_db_step(st)) == PB_DB_ROW) {
     if (len == alloc) {
       size_t na = alloc ? alloc * 2 : 8;
       pb_context_rec *nv = realloc(v, na * sizeof(*v));
@@ -1815,10 +1860,10 @@ int pb_context_list(pb_store *s, int64_t account_id, pb_context_rec **out, size_
       alloc = na;
     }
     ctx_row(st, &v[len++]);
-    rc = SQLITE_OK;
+    rc = 0;
   }
-  if (!r && rc != SQLITE_DONE) r = store_fail(s, rc, "context list");
-  sqlite3_finalize(st);
+  if (!r && rc != PB_DB_DONE) r = store_fail(s, rc, "context list");
+  pb_db_finalize(st);
   unlock(s);
   if (r) {
     free(v);
@@ -1833,17 +1878,18 @@ int pb_context_total_bytes(pb_store *s, int64_t account_id, int64_t *bytes) {
   if (!s || !bytes) return PB_EINVAL;
   *bytes = 0;
   lock(s);
-  sqlite3_stmt *st = NULL;
-  int r = ctx_prepare(s, "SELECT coalesce(sum(bytes), 0) FROM contexts WHERE account_id = ?1", &st);
+  pb_db_stmt *st = NULL;
+  int r = ctx_prepare(s, "SELECT CAST(coalesce(sum(bytes), 0) AS BIGINT) FROM contexts"
+                       " WHERE account_id = ?1", &st);
   if (!r) {
-    int rc = sqlite3_bind_int64(st, 1, account_id);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-      *bytes = sqlite3_column_int64(st, 0);
+    int rc = pb_db_bind_int64(st, 1, account_id);
+    if (rc == 0) rc = pb_db_step(st);
+    if (rc == PB_DB_ROW)
+      *bytes = pb_db_column_int64(st, 0);
     else
       r = store_fail(s, rc, "context total");
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
   unlock(s);
   return r;
 }
@@ -1854,26 +1900,26 @@ int pb_context_total_bytes(pb_store *s, int64_t account_id, int64_t *bytes) {
 static int ctx_write(pb_store *s, const char *sql, int64_t account_id, const char *id,
                      const char *session_id, const char *what) {
   lock(s);
-  sqlite3_stmt *st = NULL;
+  pb_db_stmt *st = NULL;
   int r = ctx_prepare(s, sql, &st);
   if (!r) {
-    int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
-    if (rc == SQLITE_OK && session_id) rc = sqlite3_bind_text(st, 3, session_id, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) r = store_fail(s, rc, what);
+    int rc = pb_db_bind_text(st, 1, id, -1);
+    if (rc == 0) rc = pb_db_bind_int64(st, 2, account_id);
+    if (rc == 0 && session_id) rc = pb_db_bind_text(st, 3, session_id, -1);
+    if (rc == 0) rc = pb_db_step(st);
+    if (rc != PB_DB_DONE) r = store_fail(s, rc, what);
   }
-  int changed = r ? 0 : sqlite3_changes(s->db);
-  sqlite3_finalize(st);
+  int changed = r ? 0 : (int)pb_db_changes(s->db);
+  pb_db_finalize(st);
   if (!r && !changed) {
     r = ctx_prepare(s, "SELECT 1 FROM contexts WHERE id = ?1 AND account_id = ?2", &st);
     if (!r) {
-      int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
-      if (rc == SQLITE_OK) rc = sqlite3_step(st);
-      r = rc == SQLITE_ROW ? PB_EBUSY : rc == SQLITE_DONE ? PB_ENOTFOUND : store_fail(s, rc, what);
+      int rc = pb_db_bind_text(st, 1, id, -1);
+      if (rc == 0) rc = pb_db_bind_int64(st, 2, account_id);
+      if (rc == 0) rc = pb_db_step(st);
+      r = rc == PB_DB_ROW ? PB_EBUSY : rc == PB_DB_DONE ? PB_ENOTFOUND : store_fail(s, rc, what);
     }
-    sqlite3_finalize(st);
+    pb_db_finalize(st);
   }
   unlock(s);
   return r;
@@ -1906,42 +1952,54 @@ int pb_context_saved(pb_store *s, int64_t account_id, const char *id, int64_t by
                      int64_t now_ms) {
   if (!s || !id || bytes < 0) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = NULL;
+  pb_db_stmt *st = NULL;
   int r = ctx_prepare(
       s, "UPDATE contexts SET bytes = ?3, saved_ms = ?4 WHERE id = ?1 AND account_id = ?2", &st);
   if (!r) {
-    int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, account_id);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, bytes);
-    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, now_ms);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
+    int rc = pb_db_bind_text(st, 1, id, -1);
+    if (rc == 0) rc = pb_db_bind_int64(st, 2, account_id);
+    if (rc == 0) rc = pb_db_bind_int64(st, 3, bytes);
+    if (rc == 0) rc = pb_db_bind_int64(st, 4, now_ms);
+    if (rc == 0) rc = pb_db_step(st);
+    if (rc != PB_DB_DONE)
       r = store_fail(s, rc, "context saved");
-    else if (!sqlite3_changes(s->db))
+    else if (!(int)pb_db_changes(s->db))
       r = PB_ENOTFOUND;
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
   unlock(s);
   return r;
 }
+
+/* With a node set (?1), a context is released only when its holder was
+ * ours: a session row of no node or of this node, or an id minted with our
+ * tag. A holder another node is still acquiring (the claim comes before
+ * its session row) is not ours to judge; pb_store_node_lost frees those of
+ * a node that died. */
+#define CTX_SCOPE                                                                   \
+  "(CAST(?1 AS TEXT) IS NULL OR session_id IN (SELECT id FROM sessions WHERE node" \
+  " IS NULL OR node = CAST(?1 AS TEXT)) OR substr(session_id, 1,"                  \
+  " length(CAST(?1 AS TEXT))) = CAST(?1 AS TEXT))"
 
 int pb_context_release_stale(pb_store *s, int *released) {
   if (released) *released = 0;
   if (!s) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = NULL;
+  pb_db_stmt *st = NULL;
   int r = ctx_prepare(s,
                       "UPDATE contexts SET session_id = NULL WHERE session_id IS NOT NULL AND"
-                      " session_id NOT IN (SELECT id FROM sessions WHERE end_ms IS NULL)",
+                      " session_id NOT IN (SELECT id FROM sessions WHERE end_ms IS NULL)"
+                      " AND " CTX_SCOPE,
                       &st);
   if (!r) {
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE)
+    int rc = bind_text_or_null(st, 1, node_or_null(s));
+    if (!rc) rc = pb_db_step(st);
+    if (rc != PB_DB_DONE)
       r = store_fail(s, rc, "context release stale");
     else if (released)
-      *released = sqlite3_changes(s->db);
+      *released = (int)pb_db_changes(s->db);
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
   unlock(s);
   return r;
 }
@@ -1949,16 +2007,16 @@ int pb_context_release_stale(pb_store *s, int *released) {
 int pb_context_exists(pb_store *s, const char *id) {
   if (!s || !id) return -1;
   lock(s);
-  sqlite3_stmt *st = NULL;
+  pb_db_stmt *st = NULL;
   int r = ctx_prepare(s, "SELECT 1 FROM contexts WHERE id = ?1", &st);
   if (!r) {
-    int rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK) rc = sqlite3_step(st);
-    r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    int rc = pb_db_bind_text(st, 1, id, -1);
+    if (rc == 0) rc = pb_db_step(st);
+    r = rc == PB_DB_ROW ? 1 : rc == PB_DB_DONE ? 0 : -1;
   } else {
     r = -1;
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
   unlock(s);
   return r;
 }
@@ -1977,23 +2035,26 @@ static int valid_email_bytes(const char *email) {
  * email is taken, or the store's error. */
 static int account_insert_locked(pb_store *s, const char *name, const char *email, int64_t now,
                                  int64_t *account_id) {
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(s->db, "INSERT INTO accounts(name, created_ms, email) VALUES (?1, ?2, ?3)",
-                              -1, &st, NULL);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 2, now);
-  if (rc == SQLITE_OK)
-    rc = email ? sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 3);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  pb_db_stmt *st = NULL;
+  int rc = pb_db_prepare(s->db,
+                         "INSERT INTO accounts(name, created_ms, email) VALUES (?1, ?2, ?3)"
+                         " RETURNING id",
+                         &st);
+  if (rc == 0) rc = pb_db_bind_text(st, 1, name, -1);
+  if (rc == 0) rc = pb_db_bind_int64(st, 2, now);
+  if (rc == 0)
+    rc = email ? pb_db_bind_text(st, 3, email, -1) : pb_db_bind_null(st, 3);
+  if (rc == 0) rc = pb_db_step(st);
   int r = 0;
-  if (rc == SQLITE_DONE) {
-    if (account_id) *account_id = sqlite3_last_insert_rowid(s->db);
-  } else if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+  if (rc == PB_DB_ROW) {
+    if (account_id) *account_id = pb_db_column_int64(st, 0);
+    if ((rc = pb_db_step(st)) != PB_DB_DONE) r = store_fail(s, rc, "account create");
+  } else if (rc == PB_EEXIST) {
     r = PB_EEXIST;
   } else {
     r = store_fail(s, rc, "account create");
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
   return r;
 }
 
@@ -2031,28 +2092,33 @@ int pb_account_signup(pb_store *s, const char *email, int64_t *account_id) {
 int pb_account_find_email(pb_store *s, const char *email, int64_t *account_id, char *name) {
   if (!s || !email || !account_id) return PB_EINVAL;
   lock(s);
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(s->db,
-                              "SELECT id, name, disabled_ms, deleted_ms FROM accounts"
-                              " WHERE email = ?1 COLLATE NOCASE",
-                              -1, &st, NULL);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  pb_db_stmt *st = NULL;
+  /* SQLite: its NOCASE index; PostgreSQL: the lower(email) index the DDL
+   * translation made of it (both fold ASCII only). */
+  int rc = pb_db_prepare(s->db,
+                         s->kind == PB_DB_POSTGRES
+                             ? "SELECT id, name, disabled_ms, deleted_ms FROM accounts"
+                               " WHERE lower(email) = lower(CAST(?1 AS TEXT))"
+                             : "SELECT id, name, disabled_ms, deleted_ms FROM accounts"
+                               " WHERE email = ?1 COLLATE NOCASE",
+                         &st);
+  if (rc == 0) rc = pb_db_bind_text(st, 1, email, -1);
+  if (rc == 0) rc = pb_db_step(st);
   int r = 0;
-  if (rc == SQLITE_ROW) {
-    *account_id = sqlite3_column_int64(st, 0);
-    const unsigned char *nm = sqlite3_column_text(st, 1);
-    if (name) pb_strlcpy(name, nm ? (const char *)nm : "", 64);
-    if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+  if (rc == PB_DB_ROW) {
+    *account_id = pb_db_column_int64(st, 0);
+    const char *nm = pb_db_column_text(st, 1);
+    if (name) pb_strlcpy(name, nm ? nm : "", 64);
+    if (pb_db_column_type(st, 3) != PB_DB_NULL)
       r = PB_EDELETED;
-    else if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+    else if (pb_db_column_type(st, 2) != PB_DB_NULL)
       r = PB_EDISABLED;
-  } else if (rc == SQLITE_DONE) {
+  } else if (rc == PB_DB_DONE) {
     r = PB_ENOTFOUND;
   } else {
     r = store_fail(s, rc, "account find by email");
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
   unlock(s);
   return r;
 }
@@ -2061,21 +2127,144 @@ int pb_account_email(pb_store *s, int64_t account_id, char *out, size_t cap) {
   if (!s || !out || !cap) return PB_EINVAL;
   out[0] = '\0';
   lock(s);
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(s->db, "SELECT email FROM accounts WHERE id = ?1", -1, &st, NULL);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 1, account_id);
-  if (rc == SQLITE_OK) rc = sqlite3_step(st);
+  pb_db_stmt *st = NULL;
+  int rc = pb_db_prepare(s->db, "SELECT email FROM accounts WHERE id = ?1", &st);
+  if (rc == 0) rc = pb_db_bind_int64(st, 1, account_id);
+  if (rc == 0) rc = pb_db_step(st);
   int r = PB_ENOTFOUND;
-  if (rc == SQLITE_ROW) {
-    const unsigned char *e = sqlite3_column_text(st, 0);
+  if (rc == PB_DB_ROW) {
+    const char *e = pb_db_column_text(st, 0);
     if (e) {
       pb_strlcpy(out, (const char *)e, cap);
       r = 0;
     }
-  } else if (rc != SQLITE_DONE) {
+  } else if (rc != PB_DB_DONE) {
     r = store_fail(s, rc, "account email");
   }
-  sqlite3_finalize(st);
+  pb_db_finalize(st);
+  unlock(s);
+  return r;
+}
+
+/* ---- Cluster nodes (migration 10) ---- */
+
+#define NODE_LOST_REASON "NodeLost"
+#define NODE_LOST_TEXT "the node holding this session stopped answering"
+
+/* A node tag: 1..7 of [0-9a-f] (nodes mint 4). */
+static int valid_tag(const char *t) {
+  size_t n = 0;
+  for (; t && t[n]; n++)
+    if (n >= 7 || !((t[n] >= '0' && t[n] <= '9') || (t[n] >= 'a' && t[n] <= 'f'))) return 0;
+  return n > 0;
+}
+
+void pb_store_set_node(pb_store *s, const char *tag) {
+  if (!s) return;
+  lock(s);
+  if (tag && *tag && valid_tag(tag))
+    pb_strlcpy(s->node, tag, sizeof(s->node));
+  else {
+    if (tag && *tag) PB_ERR("store: node tag \"%.16s\" is not 1-7 hex digits; none set", tag);
+    s->node[0] = '\0';
+  }
+  unlock(s);
+}
+
+/* Runs one write of the node_lost transaction binding the tag as ?1 and
+ * at as ?2 (when at >= 0); *changed gets the rows it changed. */
+static int node_write(pb_store *s, const char *sql, const char *tag, int64_t at, int *changed) {
+  pb_db_stmt *st = NULL;
+  int r = ctx_prepare(s, sql, &st);
+  if (!r) {
+    int rc = pb_db_bind_text(st, 1, tag, -1);
+    if (!rc && at >= 0) rc = pb_db_bind_int64(st, 2, at);
+    if (!rc) rc = pb_db_step(st);
+    if (rc != PB_DB_DONE)
+      r = store_fail(s, rc, "node lost");
+    else if (changed)
+      *changed = (int)pb_db_changes(s->db);
+  }
+  pb_db_finalize(st);
+  return r;
+}
+
+int pb_store_node_lost(pb_store *s, const char *tag, int64_t node_heartbeat_ms, int64_t now_ms,
+                       int *sessions_closed, int *usage_closed) {
+  if (sessions_closed) *sessions_closed = 0;
+  if (usage_closed) *usage_closed = 0;
+  if (!s || !valid_tag(tag) || node_heartbeat_ms < 0) return PB_EINVAL;
+  /* A heartbeat stamped by a clock that ran ahead is not billed. */
+  int64_t at = node_heartbeat_ms < now_ms ? node_heartbeat_ms : now_ms;
+  if (at < 0) at = 0;
+  int ns = 0, nu = 0;
+  lock(s);
+  int r = tx_begin(s);
+  /* Its contexts first, while its sessions are still open to name them;
+   * also those claimed by an id it minted before its history row. */
+  if (!r)
+    r = node_write(s,
+                   "UPDATE contexts SET session_id = NULL WHERE session_id IN"
+                   " (SELECT id FROM sessions WHERE node = ?1 AND end_ms IS NULL)"
+                   " OR substr(session_id, 1, length(CAST(?1 AS TEXT))) = CAST(?1 AS TEXT)",
+                   tag, -1, NULL);
+  if (!r)
+    r = node_write(s,
+                   "UPDATE sessions SET"
+                   " end_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms),"
+                   " CAST(?2 AS BIGINT))),"
+                   " browser_ms = MAX(start_ms, MIN(COALESCE(last_heartbeat_ms, start_ms),"
+                   " CAST(?2 AS BIGINT))) - start_ms,"
+                   " close_reason = '" NODE_LOST_REASON "',"
+                   " close_reason_text = '" NODE_LOST_TEXT "'"
+                   " WHERE node = ?1 AND end_ms IS NULL",
+                   tag, at, &ns);
+  pb_db_stmt *sel = NULL, *upd = NULL;
+  if (!r)
+    r = ctx_prepare(s,
+                    "SELECT id FROM usage WHERE end_ms IS NULL AND price_micro IS NOT NULL"
+                    " AND node = ?1",
+                    &sel);
+  if (!r)
+    r = ctx_prepare(s,
+                    "UPDATE usage SET end_ms = COALESCE(last_heartbeat_ms, start_ms),"
+                    " ms = COALESCE(last_heartbeat_ms, start_ms) - start_ms, status = 0"
+                    " WHERE end_ms IS NULL AND node = ?1",
+                    &upd);
+  if (!r) r = usage_close_locked(s, sel, upd, tag, &nu);
+  pb_db_finalize(sel);
+  pb_db_finalize(upd);
+  r = tx_end(s, r);
+  unlock(s);
+  if (r) return r;
+  if (ns || nu)
+    PB_WARN("store: node %s lost: closed %d session(s) and %d usage row(s)", tag, ns, nu);
+  if (sessions_closed) *sessions_closed = ns;
+  if (usage_closed) *usage_closed = nu;
+  return 0;
+}
+
+int pb_session_node(pb_store *s, const char *session_id, char tag[8], int *open, char reason[32]) {
+  if (tag) tag[0] = '\0';
+  if (open) *open = 0;
+  if (reason) reason[0] = '\0';
+  if (!s || !valid_session_id(session_id)) return PB_EINVAL;
+  lock(s);
+  pb_db_stmt *st = NULL;
+  int r = ctx_prepare(s, "SELECT node, end_ms IS NULL, close_reason FROM sessions WHERE id = ?1",
+                      &st);
+  if (!r) {
+    int rc = pb_db_bind_text(st, 1, session_id, -1);
+    if (!rc) rc = pb_db_step(st);
+    if (rc == PB_DB_ROW) {
+      if (tag) col_text(st, 0, tag, 8);
+      if (open) *open = pb_db_column_int64(st, 1) != 0;
+      if (reason) col_text(st, 2, reason, 32);
+    } else {
+      r = rc == PB_DB_DONE ? PB_ENOTFOUND : store_fail(s, rc, "session node");
+    }
+  }
+  pb_db_finalize(st);
   unlock(s);
   return r;
 }

@@ -1,8 +1,9 @@
 #ifndef PB_CORE_STORE_H
 #define PB_CORE_STORE_H
 /* The sandbox core's state: accounts, tokens, usage ledger, in SQLite (WAL)
- * under the data dir. Knows nothing of HTTP or Chromium. Every function is
- * safe to call from any thread (the store serialises access internally). */
+ * under the data dir, or in PostgreSQL (pb_store_open_spec). Knows nothing
+ * of HTTP or Chromium. Every function is safe to call from any thread (the
+ * store serialises access internally). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +12,14 @@ typedef struct pb_store pb_store;
 /* Opens (creating if needed, mode 0700) data_dir and data_dir/ppod.db, runs
  * migrations. On error *out is NULL. */
 int pb_store_open(const char *data_dir, pb_store **out);
+/* Opens the store spec names: a PostgreSQL URL ("postgres://",
+ * "postgresql://"; data_dir unused, may be NULL) or a SQLite file path; NULL
+ * or "" = pb_store_open(data_dir). Migrations run in one write transaction
+ * (fleet-wide on PostgreSQL, so two nodes starting at once migrate once). */
+int pb_store_open_spec(const char *spec, const char *data_dir, pb_store **out);
+/* What the store opened (the SQLite file path or the PostgreSQL URL), for
+ * modules that open their own connection with pb_db_open. Owned by s. */
+const char *pb_store_db_spec(pb_store *s);
 /* Closes the database. NULL is a no-op. */
 void pb_store_close(pb_store *s);
 
@@ -378,5 +387,28 @@ int pb_account_find_email(pb_store *s, const char *email, int64_t *account_id, c
 /* The email of account_id into out (cap bytes, 255 is enough): 0, or
  * PB_ENOTFOUND when the account has none (or is not there). */
 int pb_account_email(pb_store *s, int64_t account_id, char *out, size_t cap);
+
+/* ---- Cluster nodes (migration 10) ----
+ * pb_store_set_node: the tag of this node (1-7 lowercase hex digits; NULL or
+ * "" = none, the single-node default). Usage and session rows opened after
+ * it carry the tag in their node column, and it scopes this store's startup
+ * recovery: pb_usage_close_open, pb_session_close_orphans and
+ * pb_context_release_stale then touch only rows of no node or of this tag,
+ * never those of the cluster's other (live) nodes; a dead node's rows are
+ * pb_store_node_lost's. Set it before those calls. */
+void pb_store_set_node(pb_store *s, const char *tag);
+/* Node tag's death, in one write transaction: its open session rows closed
+ * ("NodeLost") at their last heartbeat but not after node_heartbeat_ms nor
+ * now_ms, never before their start; its open usage rows closed at their last
+ * heartbeat (status 0) with their debits settled as pb_usage_close_open does
+ * (never lost, never twice); the contexts its sessions held released.
+ * Idempotent: a second call closes nothing. Either count may be NULL.
+ * PB_EINVAL for a malformed tag. */
+int pb_store_node_lost(pb_store *s, const char *tag, int64_t node_heartbeat_ms, int64_t now_ms,
+                       int *sessions_closed, int *usage_closed);
+/* Where a session's history row says it lives: tag ("" when it has no
+ * node), *open 1 while the row is open, reason its close reason ("" while
+ * open). PB_ENOTFOUND when there is no row. Any out may be NULL. */
+int pb_session_node(pb_store *s, const char *session_id, char tag[8], int *open, char reason[32]);
 
 #endif

@@ -102,7 +102,9 @@ static int name_error(const char *name) {
 }
 
 static int open_store(const char *data_dir, pb_store **s) {
-  int rc = pb_store_open(data_dir, s);
+  /* PPOD_STORE names a cluster's PostgreSQL store (daemon/cluster.h). */
+  const char *spec = getenv("PPOD_STORE");
+  int rc = spec && *spec ? pb_store_open_spec(spec, data_dir, s) : pb_store_open(data_dir, s);
   if (rc) fprintf(stderr, PROG ": cannot open data dir %s: %s\n", data_dir, pb_strerror(rc));
   return rc;
 }

@@ -7,6 +7,7 @@
 #include "core/nodes.h"
 #include "core/store.h"
 #include "daemon/admin.h"
+#include "daemon/cluster.h"
 #include "daemon/reaper.h"
 #include "egress/netns.h"
 #include "egress/policy.h"
@@ -79,9 +80,11 @@ typedef struct {
   pb_login_opts login; /* sign-in by email (http/login.h) */
   int64_t price_micro;  /* credits per browser second (core/credits.h) */
   int64_t signup_micro; /* a signup's starting credit */
+  pb_cluster_flags cluster; /* --store, --node-* (daemon/cluster.h) */
 } config;
 
 static pb_server *g_server;
+static pb_cluster *g_cluster; /* cluster mode; NULL: one node */
 
 /* Sessions wake the I/O thread when a client has output waiting. */
 static void wake_server(void *data) {
@@ -157,6 +160,7 @@ static int url_check(const char *url, char *why, size_t cap, void *data) {
 
 static void on_signal(int sig) {
   (void)sig;
+  pb_cluster_drain_signal(g_cluster); /* placement skips us from now */
   if (g_server)
     pb_server_stop(g_server);
 }
@@ -254,6 +258,7 @@ static void usage(FILE *f) {
       "  --no-sandbox             (PPOD_NO_SANDBOX=1)  operator opt-in: "
       "Chromium without its sandbox\n");
   fputs(pb_login_usage, f);
+  fputs(pb_cluster_usage, f);
 }
 
 static int parse_listen(const char *v, config *c) {
@@ -445,6 +450,7 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
       if (*t)
         add_allow(c, t);
   }
+  pb_cluster_env(&c->cluster);
   *nrest = 0;
   int lf;
   for (int i = 1; i < argc; i++) {
@@ -586,6 +592,9 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
       usage(stdout);
       exit(0);
     } else if ((lf = pb_login_flag(&c->login, argc, argv, &i))) {
+      if (lf < 0)
+        return -1;
+    } else if ((lf = pb_cluster_flag(&c->cluster, argc, argv, &i))) {
       if (lf < 0)
         return -1;
     } else {
@@ -740,7 +749,7 @@ static int serve(config *c) {
    * init's: the daemon reaps them and so knows when they are gone. */
   if (prctl(PR_SET_CHILD_SUBREAPER, 1))
     PB_WARN("not a child subreaper: %s", strerror(errno));
-  int rc = pb_store_open(c->data_dir, &st);
+  int rc = pb_cluster_store_open(&c->cluster, c->data_dir, &st);
   if (rc) {
     fprintf(stderr, "ppod-browserd: cannot open the data dir %s: %s\n",
             c->data_dir, pb_strerror(rc));
@@ -748,7 +757,16 @@ static int serve(config *c) {
     return 1;
   }
   pb_store_set_credit_terms(st, c->price_micro, c->signup_micro);
-  pb_nodes *test_nodes = test_cluster_open(); /* r-proxy test wiring */
+  /* Cluster mode: this node registered (its tag in every id it mints, its
+   * rows in the store) before anything recovers or mints. */
+  pb_cluster *cluster = NULL;
+  if (pb_cluster_open(&c->cluster, st, c->port, c->browsers, &cluster)) {
+    pb_store_close(st);
+    pb_reaper_dismiss(reaper);
+    return 1;
+  }
+  /* r-proxy test wiring, only without the cluster flags */
+  pb_nodes *test_nodes = cluster ? NULL : test_cluster_open();
   int closed = 0;
   if (pb_usage_close_open(st, &closed) == 0 && closed)
     PB_WARN("usage: closed %d row(s) left open by an earlier run", closed);
@@ -892,6 +910,7 @@ static int serve(config *c) {
                                                 << 20};
   if (pb_sessions_start(&sso, &sessions))
     goto out;
+  pb_cluster_set_sessions(cluster, sessions);
   /* After the sessions' start closed the sessions a dead run left open:
    * their holds on contexts are let go. */
   pb_contexts_release_stale(contexts);
@@ -935,12 +954,14 @@ static int serve(config *c) {
                        .body_timeout_ms = c->body_timeout_s * 1000,
                        .metrics_token = c->metrics_token,
                        .login = &c->login,
-                       .nodes = test_nodes};
+                       .nodes = cluster ? pb_cluster_nodes(cluster) : test_nodes};
   c->login.data_dir = c->data_dir;
   if (pb_server_create(&so, &srv))
     goto out;
 
   g_server = srv;
+  pb_cluster_set_server(cluster, srv);
+  g_cluster = cluster;
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_signal;
@@ -965,8 +986,12 @@ static int serve(config *c) {
            tok, hostbuf, c->port, tok, tok);
   fflush(stdout);
   pb_server_run(srv);
-  code = 0;
+  code = pb_cluster_exit_code(cluster); /* lost: exit non-zero, start afresh */
 out:
+  /* Deregistered (left) once the drain is over, before the sessions go:
+   * the heartbeat reads their count. */
+  g_cluster = NULL;
+  pb_cluster_close(cluster);
   pb_crawler_stop(crawler); /* before the jobs: its pages run there */
   pb_jobs_stop(jobs);
   pb_sessions_stop(sessions);

@@ -150,6 +150,7 @@ void get_sessions(pb_server *s, req *r) {
     cJSON_AddItemToArray(arr, o);
   }
   free(v);
+  cluster_sessions_add(s, r, arr); /* cluster mode: the other nodes' */
   answer_json(r, arr);
 }
 

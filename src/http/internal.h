@@ -380,4 +380,19 @@ const char *login_expired_message(pb_server *s, const pb_auth *a);
 int login_init(pb_server *s);
 void login_free(pb_server *s);
 
+/* ---- cluster mode (cluster.c) ---- */
+#include "core/nodes.h"
+/* Where the request for row and path (or session_id when the id is
+ * known) should be served: -1 when it is not routed by an id (or not
+ * clustered), else 0 and *out. */
+int pb_http_route_request(pb_server *s, const pb_route *row, const char *path,
+                          const char *session_id, pb_node_route *out);
+/* Acts on that: 1 when the request was answered (410 NODE_LOST, 503) or
+ * taken over by the proxy; 0 when it is served here as today. */
+int cluster_route(pb_server *s, req *r, const pb_route *row, const char *path,
+                  const char *session_id);
+/* GET /browser/sessions: the account's open sessions on the other nodes
+ * (sessionId, startTime, node), appended to arr. */
+void cluster_sessions_add(pb_server *s, req *r, cJSON *arr);
+
 #endif

@@ -328,6 +328,9 @@ static int admit(pb_server *s, req *r) {
     q.trace = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r->json, "trace"));
     /* Maybe in one of the account's sessions. */
     const cJSON *sid = cJSON_GetObjectItemCaseSensitive(r->json, "sessionId");
+    if (cJSON_IsString(sid) && s->o.nodes &&
+        cluster_route(s, r, r->route, NULL, sid->valuestring))
+      return -1; /* another node's session: answered (cluster.c) */
     if (cJSON_IsString(sid)) {
       r->job.session = pb_sessions_get(s->o.ops->sessions, sid->valuestring,
                                        r->auth.account_id);
@@ -556,6 +559,14 @@ static int route_request(pb_server *s, req *r, struct lws *wsi,
       r->close_after = refuse_closes;
     return 1;
   }
+  if (s->o.nodes) {
+    /* Cluster mode: an id another node minted (http/cluster.c). */
+    char cid[80] = "";
+    if (rt->session)
+      pb_route_session_id(&m, cid, sizeof(cid));
+    if (cluster_route(s, r, rt, path, cid[0] ? cid : NULL))
+      return 1;
+  }
   if (rt->body == PB_BODY_JSON || rt->body == PB_BODY_WHOLE)
     return 0;
   if (rt->session) {
@@ -702,10 +713,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
       answer_error(r, PB_CODE_CLUSTER_KEY_INVALID,
                    "X-Ppod-Via or X-Ppod-Cluster-Key without the cluster key: refused");
       return;
-    case PB_FWD_LOST:
-      answer_error(r, PB_CODE_NODE_LOST,
-                   "the node that held this was lost; its sessions ended");
-      return;
+    case PB_FWD_LOST: /* after auth: 410 to its account only (cluster.c) */
     case PB_FWD_LOCAL:
       break;
     }

@@ -3,7 +3,6 @@
 /* The HTTP API on one I/O thread (libwebsockets): routing, auth, request
  * validation against schemas/, admission into the job queue, JSON envelopes
  * and /metrics. Operations run on job threads and hand their answer back. */
-#include "core/nodes.h"
 #include "core/store.h"
 #include "http/jsonschema.h"
 #include "http/login.h"
@@ -31,7 +30,10 @@ typedef struct {
    * loopback peers only, and never names browser pids. */
   const char *metrics_token;
   const pb_login_opts *login; /* sign-in by email (borrowed); NULL: off */
-  pb_nodes *nodes;            /* the cluster (borrowed); NULL: a single node */
+  /* Cluster mode: this node and the others (core/nodes.h), borrowed; an
+   * id of another node's is forwarded or answered 410 (http/cluster.c).
+   * NULL: one node. */
+  struct pb_nodes *nodes;
 } pb_server_opts;
 
 int pb_server_create(const pb_server_opts *o, pb_server **out);

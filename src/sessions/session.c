@@ -763,6 +763,30 @@ int pb_sessions_release(pb_sessions *ss, const char *id, int64_t account_id, con
   return 0;
 }
 
+int pb_sessions_end_all(pb_sessions *ss, const char *reason, const char *reason_text) {
+  if (!ss) return 0;
+  int n = 0;
+  pthread_mutex_lock(&ss->mu);
+  for (pb_session *s = ss->live, *next; s; s = next) {
+    next = s->next; /* end_locked moves s to the ending list */
+    if (s->ended == 0) {
+      end_locked(ss, s, 1011, reason, reason_text);
+      n++;
+    }
+  }
+  pthread_mutex_unlock(&ss->mu);
+  return n;
+}
+
+int pb_sessions_live_total(pb_sessions *ss) {
+  if (!ss) return 0;
+  int n = 0;
+  pthread_mutex_lock(&ss->mu);
+  for (pb_session *s = ss->live; s; s = s->next) n += s->ended == 0;
+  pthread_mutex_unlock(&ss->mu);
+  return n;
+}
+
 int pb_sessions_list(pb_sessions *ss, int64_t account_id, pb_session_info **out, size_t *n) {
   *out = NULL;
   *n = 0;

@@ -140,6 +140,13 @@ int64_t pb_session_download_max(pb_sessions *ss);
  * recordings are at quota_bytes. */
 int pb_session_record(pb_session *s, int64_t cap_bytes, int64_t quota_bytes);
 
+/* Ends every live session of every account with reason (close code 1011
+ * for the CDP clients, reason_text as the WebSocket's reason), without
+ * waiting; the sessions stay open for new ones. Cluster mode: this node was
+ * declared lost (core/nodes.h). The number ended. NULL is a no-op. */
+int pb_sessions_end_all(pb_sessions *ss, const char *reason, const char *reason_text);
+/* Live sessions of every account (not ending). */
+int pb_sessions_live_total(pb_sessions *ss);
 /* Ends every session (reason Shutdown) and stops. NULL is a no-op. */
 void pb_sessions_stop(pb_sessions *ss);
 

@@ -488,7 +488,7 @@ async function startDaemon({ browsers = 1, allowPrivate = [], args = [], env = {
   const tmpDir = await makeTempDir('ppod-e2e-tmp-');
   await fsp.chmod(tmpDir, 0o1777);
   const token = reuseDir ? (reuseToken || await createToken(dataDir, 'test')) : await createAccount(dataDir, 'test');
-  const port = fixedPort || await freePort(); // fixed: a cluster node's URL is known first
+  const port = fixedPort || await freePort(); // fixed: a cluster node's --node-url names it
 
   const argv = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--browsers', String(browsers)];
   for (const h of allowPrivate) argv.push('--allow-private', h);

@@ -11,6 +11,7 @@
 #include "common/hash.h"
 #include "common/pb.h"
 #include "core/db.h"
+#include "pgtest.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -377,25 +378,12 @@ static void schema(void) {
 }
 
 int main(void) {
-  const char *pg = getenv("PB_TEST_PG_URL");
-  char dir[64] = "";
-  if (pg && *pg) {
-    /* A schema of this run's own, named in the URL's options. */
-    char sch[64];
-    snprintf(sch, sizeof(sch), "nodes_test_%d", (int)getpid());
-    pb_db *d = NULL;
-    ASSERT_EQ(pb_db_open(pg, &d), 0);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", sch, sch);
-    ASSERT_EQ(pb_db_exec(d, sql), 0);
-    pb_db_close(d);
-    snprintf(spec, sizeof(spec), "%s%coptions=-csearch_path%%3D%s", pg, strchr(pg, '?') ? '&' : '?',
-             sch);
-  } else {
-    snprintf(dir, sizeof(dir), "/tmp/pb-nodes-XXXXXX");
-    ASSERT(mkdtemp(dir));
-    snprintf(spec, sizeof(spec), "%s/store.db", dir);
-  }
+  char dir[64] = "/tmp/pb-nodes-XXXXXX";
+  ASSERT(mkdtemp(dir));
+  char path[128];
+  snprintf(path, sizeof(path), "%s/store.db", dir);
+  /* PostgreSQL (the _pg run): a fresh database of this test's own. */
+  pb_strlcpy(spec, pb_test_db_spec(path), sizeof(spec));
   schema();
   RUN(test_config_refused);
   RUN(test_not_clustered);
@@ -405,7 +393,7 @@ int main(void) {
   RUN(test_restart_loses_the_old_incarnation);
   RUN(test_sessions_reads);
   RUN(test_tags_unique_and_prune);
-  if (dir[0]) {
+  {
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd)) {

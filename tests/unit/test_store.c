@@ -101,7 +101,7 @@ static void test_files_and_modes(void) {
   sqlite3_finalize(st);
   ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  ASSERT_EQ(sqlite3_column_int(st, 0), 9); /* the number of migrations */
+  ASSERT_EQ(sqlite3_column_int(st, 0), 10); /* the number of migrations */
   sqlite3_finalize(st);
   /* A schema from a newer build is refused rather than misread. */
   ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
@@ -473,7 +473,7 @@ static void test_migrate_from_v1(void) {
   raw_exec(dir, sql);
 
   pb_store *s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 9);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 10);
   /* Credits: an account from before them is unmetered, never refused. */
   int64_t micro = -1;
   int metered = -1;
@@ -516,7 +516,7 @@ static void test_migrate_from_v1(void) {
 
   /* Reopening migrates nothing again and loses nothing. */
   s = open_ok(dir);
-  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 9);
+  ASSERT_EQ(raw_int(dir, "PRAGMA user_version"), 10);
   ASSERT_EQ(pb_limits_get(s, 7, &l), 0);
   ASSERT_EQ(l.max_concurrent_sessions, 4);
   ASSERT_EQ(pb_token_check(s, tok, 3000000000000, NULL), 0);

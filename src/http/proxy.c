@@ -725,6 +725,19 @@ int pb_http_forward(struct lws *wsi, const pb_node_route *to) {
   if (http_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof(cl)) &&
       pb_parse_int(cl, 0, INT64_MAX, &declared))
     declared = 0;
+  req *lr = pss->r;
+  if (lr && pss->body_done) {
+    /* Called once the body was read (cluster.c: a quick action naming
+     * another node's session in its JSON): it goes as it came. */
+    if (lr->body.len && pb_buf_append(&f->body, lr->body.data, lr->body.len)) {
+      pss->fwd = NULL;
+      fwd_unref(f);
+      return PB_ENOMEM;
+    }
+    lr->logged = 1; /* the relay logs it */
+    owner_connect(f);
+    return 0;
+  }
   if (declared <= 0) owner_connect(f);
   return 0;
 }

@@ -748,10 +748,7 @@ static void on_request(pb_server *s, struct lws *wsi, pss_t *pss,
       answer_error(r, PB_CODE_CLUSTER_KEY_INVALID,
                    "X-Ppod-Via or X-Ppod-Cluster-Key without the cluster key: refused");
       return;
-    case PB_FWD_LOST:
-      answer_error(r, PB_CODE_NODE_LOST,
-                   "the node that held this was lost; its sessions ended");
-      return;
+    case PB_FWD_LOST: /* after auth: 410 to its account only (cluster.c) */
     case PB_FWD_LOCAL:
       break;
     }

@@ -3,7 +3,6 @@
 /* The HTTP API on one I/O thread (libwebsockets): routing, auth, request
  * validation against schemas/, admission into the job queue, JSON envelopes
  * and /metrics. Operations run on job threads and hand their answer back. */
-#include "core/nodes.h"
 #include "core/store.h"
 #include "http/jsonschema.h"
 #include "http/login.h"

@@ -10,8 +10,13 @@ const WebSocket = require('ws');
 const puppeteer = require('puppeteer-core');
 const { chromium } = require('playwright-core');
 const {
-  startFixtures, scaled, pollUntil, httpRequest, decodePng, pixel, colorNear, PNG_MAGIC,
+  startFixtures, scaled, pollUntil, httpRequest, decodePng, pixel, colorNear, PNG_MAGIC, SANITIZE,
 } = require('./harness');
+// AddressSanitizer keeps freed memory in quarantine: B's RSS then grows with
+// what passed through it, bounded or not, and says nothing of the bound.
+const boundedRss = (grownKiB, what) => {
+  if (!SANITIZE) assert.ok(grownKiB < 16 * 1024, `B grew ${grownKiB} KiB for ${what}`);
+};
 const { startPair, fakeNode } = require('./clusterpair');
 
 let fixtures, pair, a, b;
@@ -146,7 +151,7 @@ test('the live view through B: its page and its WebSocket', async () => {
 
 const rssKiB = (pid) => +require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1];
 
-test('a reader that stops reading does not grow B: 60 MiB of answers wait at A, not at B', async () => {
+test('large CDP answers cross B whole, also to a client that stopped reading a while', async () => {
   const s = await acquireViaB();
   const url = `ws://127.0.0.1:${b.port}/browser/sessions/${s.sessionId}/devtools/browser?token=${a.token}`;
   const ws = new WebSocket(url, { maxPayload: 0 });
@@ -165,19 +170,97 @@ test('a reader that stops reading does not grow B: 60 MiB of answers wait at A, 
   const t = await send('Target.createTarget', { url: 'about:blank' });
   const att = await send('Target.attachToTarget', { targetId: t.result.targetId, flatten: true });
   const sid = att.result.sessionId;
-  const r0 = rssKiB(b.pid);
-  ws._socket.pause(); // the client stops reading
+  ws._socket.pause();
   const answers = [];
   for (let i = 0; i < 12; i++) answers.push(send('Runtime.evaluate', { expression: `'${String.fromCharCode(97 + i)}'.repeat(5 << 20)` }, sid));
-  // Long enough for Chromium to have produced all 60 MiB.
-  await new Promise((r) => setTimeout(r, scaled(4000)));
-  const grown = rssKiB(b.pid) - r0;
+  await new Promise((r) => setTimeout(r, scaled(1000)));
   ws._socket.resume();
   const got = await Promise.all(answers);
-  for (const [i, o] of got.entries()) assert.equal(o.result.result.value.length, 5 << 20, `answer ${i}`);
+  for (const [i, o] of got.entries()) {
+    const v = o.result.result.value;
+    assert.equal(v.length, 5 << 20, `answer ${i}`);
+    assert.equal(v[0] + v[v.length - 1], String.fromCharCode(97 + i).repeat(2));
+  }
   ws.close();
-  assert.ok(grown < 24 * 1024, `B grew ${grown} KiB while its client did not read (bound: 1 MiB queued + buffers)`);
   assert.equal((await viaB('DELETE', `/browser/sessions/${s.sessionId}`)).status, 200);
+});
+
+// An owner of the test's own that pours out as fast as it may: 100 MiB of
+// HTTP body, or three 20 MiB binary WebSocket messages; what B holds while
+// its client does not read is measured. Without the bound B would hold it
+// all.
+function pouringOwner() {
+  return new Promise((resolve) => {
+    const srv = http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': 100 << 20 });
+      const buf = Buffer.alloc(1 << 20, 0x61);
+      let i = 0;
+      const pour = () => { while (i < 100) { i++; if (!res.write(buf)) return res.once('drain', pour); } res.end(); };
+      pour();
+    });
+    const wss = new WebSocket.Server({ server: srv });
+    const state = { maxBuffered: 0 };
+    wss.on('connection', (ws) => {
+      for (let k = 0; k < 3; k++) ws.send(Buffer.alloc(20 << 20, 0x30 + k), { binary: true });
+      state.maxBuffered = ws.bufferedAmount;
+      ws.on('message', (m) => ws.send(m, { binary: false }));
+    });
+    srv.listen(0, '127.0.0.1', () => resolve({ srv, wss, state, url: `http://127.0.0.1:${srv.address().port}` }));
+  });
+}
+
+test('back-pressure: a client that stops reading holds B to a bounded buffer, HTTP and WebSocket', async () => {
+  const owner = await pouringOwner();
+  const fake = fakeNode(pair, 'cafe', owner.url);
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  try {
+    await pollUntil(async () => (await viaB('GET', '/browser/sessions/cafe0001/json/version', { timeout: 2000 }).catch(() => ({}))).status === 200,
+      { timeout: scaled(5000), what: 'B to route cafe ids' }).catch(() => {});
+    // HTTP: 100 MiB, the client reads nothing for 3 s.
+    const r0 = rssKiB(b.pid);
+    const body = await new Promise((resolve, reject) => {
+      http.get({ port: b.port, path: '/browser/sessions/cafe0001/recording.zip', agent: false }, (res) => {
+        res.pause();
+        setTimeout(() => {
+          const grown = rssKiB(b.pid) - r0;
+          let n = 0;
+          res.on('data', (d) => { n += d.length; });
+          res.on('end', () => resolve({ n, grown, status: res.statusCode }));
+          res.resume();
+        }, scaled(3000));
+      }).on('error', reject);
+    });
+    assert.equal(body.status, 200);
+    assert.equal(body.n, 100 << 20);
+    boundedRss(body.grown, 'a 100 MiB answer its client did not read');
+    // WebSocket: 60 MiB in three binary messages, then text both ways.
+    const w0 = rssKiB(b.pid);
+    const ws = new WebSocket(`ws://127.0.0.1:${b.port}/browser/sessions/cafe0001/devtools/browser`, { maxPayload: 0 });
+    const msgs = [];
+    ws.on('message', (m) => msgs.push({ m, isBinary: Buffer.isBuffer(m) })); // ws 7: text arrives as a string
+    await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+    ws._socket.pause();
+    await sleep(scaled(3000));
+    const grown = rssKiB(b.pid) - w0;
+    ws._socket.resume();
+    await pollUntil(() => msgs.length >= 3, { timeout: scaled(20000), what: 'three 20 MiB messages' });
+    for (let k = 0; k < 3; k++) {
+      assert.equal(msgs[k].isBinary, true);
+      assert.equal(msgs[k].m.length, 20 << 20);
+      assert.equal(msgs[k].m[0], 0x30 + k);
+      assert.equal(msgs[k].m[(20 << 20) - 1], 0x30 + k);
+    }
+    ws.send('hello');
+    await pollUntil(() => msgs.length >= 4, { timeout: scaled(5000), what: 'the echo' });
+    assert.equal(msgs[3].isBinary, false);
+    assert.equal(String(msgs[3].m), 'hello');
+    ws.close();
+    boundedRss(grown, '60 MiB its client did not read');
+  } finally {
+    fake.stop();
+    owner.wss.close();
+    owner.srv.close();
+  }
 });
 
 // ---- attacks on the channel ----
@@ -321,9 +404,13 @@ test('an owner that cannot be reached is a 502 NODE_UNREACHABLE at once; a lost 
     assert.equal(r.json.errors[0].code, 'NODE_UNREACHABLE');
     const t0 = Date.now();
     await viaB('GET', '/browser/sessions/dead0123');
-    assert.ok(Date.now() - t0 < 3000);
-    const l = await viaB('GET', '/browser/sessions/f00d0123');
-    assert.equal(l.status, 410);
+    assert.ok(Date.now() - t0 < scaled(3000), 'at once, not after a timeout');
+    // A lost node's trace: 410 once B authenticated the tenant (a session
+    // id of a lost node is 410 only to its own account: r-nodes' cluster.c).
+    const l = await pollUntil(async () => {
+      const x = await httpRequest(b.port, 'GET', '/browser/traces/f00d0123', { token: b.token });
+      return x.status === 410 ? x : null;
+    }, { timeout: scaled(5000), what: '410 from B' });
     assert.equal(l.json.errors[0].code, 'NODE_LOST');
   } finally {
     dead.stop();

@@ -97,9 +97,9 @@ void pb_cluster_env(pb_cluster_flags *f) {
     f->capacity = -1;
 }
 
-int pb_cluster_wanted(const pb_cluster_flags *f) {
-  return f->store && pb_db_spec_is_postgres(f->store);
-}
+/* Cluster mode is --node-url (with a PostgreSQL store). A single node may
+ * run on PostgreSQL without it: no registry, ids without a tag. */
+int pb_cluster_wanted(const pb_cluster_flags *f) { return f->node_url != NULL; }
 
 int pb_cluster_store_open(const pb_cluster_flags *f, const char *data_dir, pb_store **out) {
   if (!f->store) return pb_store_open(data_dir, out);
@@ -183,13 +183,16 @@ int pb_cluster_open(const pb_cluster_flags *f, pb_store *st, int port, int brows
                     pb_cluster **out) {
   *out = NULL;
   if (!pb_cluster_wanted(f)) {
-    if (f->node_url || f->key_file || f->node_name) {
-      fprintf(stderr,
-              "ppod-browserd: --node-url, --node-name and --cluster-key-file need "
-              "--store postgres://...\n");
+    if (f->key_file || f->node_name) {
+      fprintf(stderr, "ppod-browserd: --node-name and --cluster-key-file need --node-url\n");
       return -1;
     }
     return 0;
+  }
+  if (!f->store || !pb_db_spec_is_postgres(f->store)) {
+    fprintf(stderr, "ppod-browserd: --node-url needs --store postgres://... (the nodes' "
+                    "shared store)\n");
+    return -1;
   }
   if (f->timeout_s < 0 || f->capacity < 0) return -1; /* a bad environment value */
   if (!f->node_url || strncmp(f->node_url, "http", 4) || strlen(f->node_url) >= 256) {

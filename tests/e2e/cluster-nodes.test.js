@@ -83,11 +83,11 @@ test('cluster nodes', { skip: !haveInitdb && 'no PostgreSQL server installed', t
       runAdmin(['--listen', `127.0.0.1:${port}`, '--data-dir', await makeTempDir('ppod-e2e-data-'),
         '--store', url, '--node-url', `http://127.0.0.1:${port}`, '--cluster-key-file', short]),
       (e) => /must be 32\.\.4096 bytes/.test(e.message));
-    // Cluster mode without --node-url.
+    // A cluster key without --node-url (cluster mode is --node-url).
     await assert.rejects(
       runAdmin(['--listen', `127.0.0.1:${port}`, '--data-dir', await makeTempDir('ppod-e2e-data-'),
         '--store', url, '--cluster-key-file', keyFile]),
-      (e) => /needs --node-url/.test(e.message));
+      (e) => /needs? --node-url/.test(e.message));
   });
 
   const a = await node('A');

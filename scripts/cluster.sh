@@ -98,7 +98,7 @@ for port in "${PORTS[@]}"; do
   "$BIN" --listen "127.0.0.1:$port" --data-dir "$DIR/node$i" --store "$STORE" \
     --node-url "http://127.0.0.1:$port" --node-name "node$i" \
     --cluster-key-file "$DIR/cluster.key" --contexts-dir "$DIR/contexts" \
-    --browsers "$BROWSERS" "$@" >"$DIR/node$i.log" 2>&1 &
+    --trusted-proxy 127.0.0.1 --browsers "$BROWSERS" "$@" >"$DIR/node$i.log" 2>&1 &
   NODE_PIDS+=($!)
 done
 i=0

@@ -79,6 +79,7 @@ typedef struct {
   int browser_uids;         /* how many; 0: every browser as nobody */
   const char
       *metrics_token; /* Bearer token /metrics requires; NULL: loopback only */
+  const char *trusted_proxies; /* --trusted-proxy: balancers whose X-Forwarded-For counts */
   pb_login_opts login; /* sign-in by email (http/login.h) */
   int64_t price_micro;  /* credits per browser second (core/credits.h) */
   int64_t signup_micro; /* a signup's starting credit */
@@ -229,6 +230,10 @@ static void usage(FILE *f) {
       "'Authorization: Bearer T';\n"
       "                           unset, it answers loopback peers only (and "
       "names no pids)\n"
+      "  --trusted-proxy A[,A]    (PPOD_TRUSTED_PROXIES) load balancers (peer "
+      "addresses) whose\n"
+      "                           X-Forwarded-For names the client (sign-in "
+      "rate limits)\n"
       "  --pdf-max-pages N        (PPOD_PDF_MAX_PAGES) pages a PDF may have, "
       "default 2000\n"
       "  --download-max-mb N      (PPOD_DOWNLOAD_MAX_MB) a page's download "
@@ -437,6 +442,8 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
     c->no_cgroup = 1;
   if ((e = getenv("PPOD_METRICS_TOKEN")) && *e)
     c->metrics_token = e;
+  if ((e = getenv("PPOD_TRUSTED_PROXIES")) && *e)
+    c->trusted_proxies = e;
   if (pb_login_env(&c->login))
     return -1;
   if ((e = getenv("PPOD_EGRESS_CONNS_PER_BROWSER")) &&
@@ -548,6 +555,13 @@ static int parse_config(int argc, char **argv, config *c, char **rest,
     } else if (!strcmp(a, "--metrics-token")) {
       TAKES_VALUE();
       c->metrics_token = v;
+    } else if (!strcmp(a, "--trusted-proxy")) {
+      TAKES_VALUE();
+      if (!*v || strlen(v) > 1024 || strspn(v, "0123456789abcdefABCDEF.:,") != strlen(v)) {
+        fprintf(stderr, "ppod-browserd: --trusted-proxy: IP addresses, comma-separated\n");
+        return -1;
+      }
+      c->trusted_proxies = v;
     } else if (!strcmp(a, "--body-timeout")) {
       TAKES_VALUE();
       if (int_opt(a, v, 1, 3600, &c->body_timeout_s))
@@ -968,6 +982,7 @@ static int serve(config *c) {
                        .drain_ms = 25000,
                        .body_timeout_ms = c->body_timeout_s * 1000,
                        .metrics_token = c->metrics_token,
+                       .trusted_proxies = c->trusted_proxies,
                        .login = &c->login,
                        .nodes = pb_cluster_nodes(cluster),
                        .fleet = fleet};

@@ -154,16 +154,39 @@ static int addr_ok(const char *a) {
   return 1;
 }
 
+/* 1 when peer is one of list's comma-separated addresses (exact). */
+static int listed(const char *list, const char *peer) {
+  size_t n = strlen(peer);
+  for (const char *p = list; p && *p;) {
+    size_t len = strcspn(p, ",");
+    if (len == n && n && !strncmp(p, peer, n)) return 1;
+    p += len;
+    if (*p == ',') p++;
+  }
+  return 0;
+}
+
 void pb_fwd_client_addr(pb_server *s, struct lws *wsi, char *out, size_t cap) {
   out[0] = '\0';
   if (!wsi) return;
-  char xff[64];
-  if (pb_fwd_trusted(s, wsi) && custom_header(wsi, "x-forwarded-for:", xff, sizeof(xff)) &&
+  char xff[256];
+  if (pb_fwd_trusted(s, wsi) && http_header(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof(xff)) &&
       addr_ok(xff)) {
     pb_strlcpy(out, xff, cap);
     return;
   }
   lws_get_peer_simple(wsi, out, cap);
+  /* From a load balancer the operator named, the entry it appended: the
+   * last one (earlier entries are whatever the client sent). */
+  if (s->o.trusted_proxies && listed(s->o.trusted_proxies, out) &&
+      http_header(wsi, WSI_TOKEN_X_FORWARDED_FOR, xff, sizeof(xff))) {
+    char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ') last++;
+    size_t len = strcspn(last, " ");
+    last[len] = '\0';
+    if (addr_ok(last) && len < cap) pb_strlcpy(out, last, cap);
+  }
 }
 
 int pb_fwd_client_host(pb_server *s, struct lws *wsi, char *out, size_t cap) {
@@ -288,7 +311,7 @@ static void build_headers(pb_fwd *f, pb_server *s, struct lws *wsi) {
     if (custom_header(wsi, custom[i], v, 512))
       hdr_add(f->hdrs, sizeof(f->hdrs), &f->hdrs_len, custom[i], v);
   char addr[64] = "";
-  lws_get_peer_simple(wsi, addr, sizeof(addr));
+  pb_fwd_client_addr(s, wsi, addr, sizeof(addr));
   if (addr_ok(addr)) hdr_add(f->hdrs, sizeof(f->hdrs), &f->hdrs_len, "x-forwarded-for:", addr);
   if (http_header(wsi, WSI_TOKEN_HOST, v, 256) && !strpbrk(v, "/\"\\ <>"))
     hdr_add(f->hdrs, sizeof(f->hdrs), &f->hdrs_len, "x-forwarded-host:", v);

@@ -29,6 +29,11 @@ typedef struct {
   /* Bearer token /metrics requires (borrowed); NULL: /metrics answers
    * loopback peers only, and never names browser pids. */
   const char *metrics_token;
+  /* Load balancers whose X-Forwarded-For is believed (borrowed):
+   * comma-separated peer addresses, exact match; NULL: none. From such a
+   * peer the client's address is the header's last entry (the one the
+   * balancer appended), for the sign-in rate limits. */
+  const char *trusted_proxies;
   const pb_login_opts *login; /* sign-in by email (borrowed); NULL: off */
   /* Cluster mode: this node and the others (core/nodes.h), borrowed; an
    * id of another node's is forwarded or answered 410 (http/cluster.c).

@@ -407,6 +407,47 @@ describe('limits and expiry', () => {
   });
 });
 
+describe('behind a load balancer (--trusted-proxy)', () => {
+  // The test's own connections come from 127.0.0.1: as the balancer's.
+  const { daemon } = loginDaemon(['--signup', 'open', '--login-rate-ip', '2', '--login-rate-email', '100',
+    '--trusted-proxy', '127.0.0.1']);
+  const from = (addr) => ({ 'X-Forwarded-For': addr });
+
+  it('counts each client the balancer names, not the balancer', async () => {
+    // Two clients behind one balancer, two requests each: all within their
+    // own limit of 2, although the balancer made 4.
+    const statuses = [];
+    for (const ip of ['198.51.100.7', '198.51.100.8'])
+      for (let i = 0; i < 2; i++) statuses.push((await post(daemon, `c${i}-${ip}@example.com`, from(ip))).status);
+    assert.deepEqual(statuses, [200, 200, 200, 200]);
+    // The third from one client is refused; the other client's is not.
+    assert.equal((await post(daemon, 'x@example.com', from('198.51.100.7'))).status, 429);
+  });
+
+  it('attack: a client cannot pick its address by sending its own X-Forwarded-For entries', async () => {
+    // The balancer appends the real address last; whatever the client put
+    // before it is ignored, so rotating fake entries does not reset the limit.
+    const statuses = [];
+    for (let i = 0; i < 3; i++)
+      statuses.push((await post(daemon, `rot${i}@example.com`, from(`203.0.113.${i}, 198.51.100.9`))).status);
+    assert.deepEqual(statuses, [200, 200, 429]);
+    // Garbage is not an address: the balancer's own is counted.
+    const junk = await post(daemon, 'junk@example.com', from('<script>'));
+    assert.ok([200, 429].includes(junk.status));
+  });
+});
+
+describe('not behind a trusted balancer', () => {
+  const { daemon } = loginDaemon(['--signup', 'open', '--login-rate-ip', '2', '--login-rate-email', '100']);
+
+  it('attack: X-Forwarded-For from an untrusted peer is ignored', async () => {
+    const statuses = [];
+    for (let i = 0; i < 3; i++)
+      statuses.push((await post(daemon, `u${i}@example.com`, { 'X-Forwarded-For': `198.51.100.${i}` })).status);
+    assert.deepEqual(statuses, [200, 200, 429]);
+  });
+});
+
 describe('a stalled SMTP server', () => {
   // Takes connections and never says a word.
   const net = require('node:net');

@@ -12,6 +12,9 @@
  * outside a transaction gets its own BEGIN + lock + COMMIT. Reads take no
  * lock.
  *
+ * Every connection ends a transaction left idle for 5 s and fails a lock
+ * wait after 10 s (session_setup), unless its URL/role/server set them.
+ *
  * A lost connection (PQstatus bad) fails the call with PB_DB_ERR_CONN;
  * the next call tries PQreset once (the session settings are applied
  * again). Passwords in the URL never reach a log (pb__db_redact_url). */
@@ -137,8 +140,26 @@ static int run(pb_db *db, const char *sql, PGresult **out) {
   return 0;
 }
 
+/* Bounds every connection gets unless the URL's `options`, the role, the
+ * database or the server's config set them (0 there too: pg_settings'
+ * source is then not 'default'):
+ * - idle_in_transaction_session_timeout: a node stopped (SIGSTOP) or cut
+ *   off inside a write transaction holds the fleet-wide write lock; the
+ *   server ends its session after this, so the others' writes go on;
+ * - lock_timeout: a writer waiting longer than this for the write lock (or
+ *   any lock) fails with PB_ESTORE (kind BUSY) instead of hanging a job.
+ *   It is longer than the idle bound, so a stalled holder is ended first. */
+#define PB_PG_IDLE_IN_TX_MS "5000"
+#define PB_PG_LOCK_TIMEOUT_MS "10000"
+
 static int session_setup(pb_db *db) {
-  return run(db, "SET client_min_messages = warning; SET bytea_output = hex", NULL);
+  return run(db,
+             "SET client_min_messages = warning; SET bytea_output = hex;"
+             " SELECT set_config(name, CASE name WHEN 'lock_timeout' THEN '" PB_PG_LOCK_TIMEOUT_MS
+             "' ELSE '" PB_PG_IDLE_IN_TX_MS "' END, false) FROM pg_settings"
+             " WHERE name IN ('idle_in_transaction_session_timeout', 'lock_timeout')"
+             " AND source = 'default'",
+             NULL);
 }
 
 /* Before each call: after a lost connection, one PQreset. */
@@ -282,7 +303,7 @@ static int pg_exec(pb_db *db, const char *sql) {
   if (rc) return rc;
   if (in_transaction(db) || !is_write_sql(sql)) return run(db, sql, NULL);
   /* A write outside a transaction: under the write lock, in one. */
-  if ((rc = run(db, "BEGIN; " LOCK_SQL, NULL))) return rc;
+  if ((rc = run(db, "BEGIN; " LOCK_SQL, NULL))) goto rollback; /* lock_timeout */
   if ((rc = run(db, sql, NULL))) goto rollback;
   if ((rc = run(db, "COMMIT", NULL))) goto rollback;
   return 0;
@@ -425,7 +446,11 @@ static int pg_run_stmt(pg_stmt *s) {
   int rc = ready(db);
   if (rc) return rc;
   int wrap = s->is_write && !in_transaction(db);
-  if (wrap && (rc = run(db, "BEGIN; " LOCK_SQL, NULL))) return rc;
+  if (wrap && (rc = run(db, "BEGIN; " LOCK_SQL, NULL))) {
+    /* The lock wait failed (lock_timeout): no transaction is left open. */
+    if (in_transaction(db)) PQclear(PQexec(g->conn, "ROLLBACK"));
+    return rc;
+  }
   PGresult *res = PQexecParams(g->conn, s->sql, s->nparams, NULL, (const char *const *)s->values,
                                s->lengths, s->formats, 0);
   ExecStatusType es = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;

@@ -180,6 +180,7 @@ struct pb_sessions {
   pb_session *live;   /* registry: live sessions */
   pb_session *ending; /* ended, waiting to be torn down by the sweeper */
   pb_session *gone;   /* torn down, client still to be closed by the I/O thread */
+  int tearing;        /* off `ending`, not yet on `gone`: being torn down */
   int stopping;
   pthread_t sweeper;
 };
@@ -484,9 +485,11 @@ static void *sweeper_main(void *arg) {
     while (ss->ending) {
       pb_session *s = ss->ending;
       ss->ending = s->next;
+      ss->tearing++; /* still present (pb_sessions_present) while on no list */
       pthread_mutex_unlock(&ss->mu);
       teardown(ss, s);
       pthread_mutex_lock(&ss->mu);
+      ss->tearing--;
       /* A client still connected is closed by the I/O thread, which finds
        * it here; the registry lets go once it has. */
       s->next = ss->gone;
@@ -821,8 +824,10 @@ int pb_sessions_live_total(pb_sessions *ss) {
 
 int pb_sessions_present(pb_sessions *ss) {
   if (!ss) return 0;
-  int n = 0;
   pthread_mutex_lock(&ss->mu);
+  /* A session being torn down is on no list (the sweeper holds it) and its
+   * client has not been sent its close frame yet: it counts. */
+  int n = ss->tearing;
   for (int pass = 0; pass < 3; pass++)
     for (pb_session *s = pass == 0 ? ss->live : pass == 1 ? ss->ending : ss->gone; s; s = s->next)
       n++;

@@ -152,8 +152,9 @@ int pb_session_record(pb_session *s, int64_t cap_bytes, int64_t quota_bytes);
 int pb_sessions_end_all(pb_sessions *ss, const char *reason, const char *reason_text);
 /* Live sessions of every account (not ending). */
 int pb_sessions_live_total(pb_sessions *ss);
-/* Sessions not yet let go of: live, ending, or torn down with a client
- * still holding them. */
+/* Sessions not yet let go of: live, ending, being torn down, or torn down
+ * with a client still connected (its close frame not yet sent and
+ * answered). 0 once every client of an ended session has been closed. */
 int pb_sessions_present(pb_sessions *ss);
 /* Ends every session (reason Shutdown) and stops. NULL is a no-op. */
 void pb_sessions_stop(pb_sessions *ss);

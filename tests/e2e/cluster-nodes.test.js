@@ -44,9 +44,9 @@ async function node(name, { timeout = 3 } = {}) {
     port,
     browsers: 1,
     // A node stalled inside a write transaction holds the fleet-wide write
-    // lock: PostgreSQL ends such a session after 2 s (operators set the
-    // same in the URL or the server's config), so the others go on.
-    args: ['--store', `${url}?options=-c%20idle_in_transaction_session_timeout%3D2000`, '--node-url', `http://127.0.0.1:${port}`, '--node-name', name,
+    // lock until the store's default idle-in-transaction bound (5 s, set by
+    // core/db_pg.c on every connection) ends it: the URL is the plain one.
+    args: ['--store', url, '--node-url', `http://127.0.0.1:${port}`, '--node-name', name,
       '--cluster-key-file', keyFile, '--node-timeout', String(timeout)],
   });
   const m = /cluster node \S+, tag ([0-9a-f]{4})/.exec(d.stderr());

@@ -453,6 +453,65 @@ static void test_reconnect(void) {
   pb_db_close(db);
 }
 
+/* PostgreSQL: a connection left idle inside a write transaction (a node
+ * stopped or cut off mid-write) holds the fleet-wide write lock only until
+ * the default idle_in_transaction_session_timeout (5 s): another
+ * connection's write then goes through, and the stalled one's transaction
+ * is gone. A writer waiting longer than lock_timeout fails BUSY instead of
+ * hanging; a URL's own options override both defaults. */
+static char *with_options(const char *spec, const char *opts) {
+  static char out[4][640];
+  static int k;
+  char *o = out[k++ % 4];
+  snprintf(o, sizeof(out[0]), "%s%soptions=%s", spec, strchr(spec, '?') ? "&" : "?", opts);
+  return o;
+}
+
+static void test_stalled_writer(void) {
+  if (!pb_test_pg()) return;
+  const char *spec = fresh_spec();
+  pb_db *a = open_db(spec);
+  ASSERT_EQ(pb_db_exec_ddl(a, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"), 0);
+  pb_db_stmt *show = NULL;
+  ASSERT_EQ(pb_db_prepare(a, "SELECT current_setting('idle_in_transaction_session_timeout'),"
+                             " current_setting('lock_timeout')", &show), 0);
+  ASSERT_EQ(pb_db_step(show), PB_DB_ROW);
+  ASSERT_STR_EQ(pb_db_column_text(show, 0), "5s");
+  ASSERT_STR_EQ(pb_db_column_text(show, 1), "10s");
+  pb_db_finalize(show);
+  ASSERT_EQ(pb_db_begin(a), 0);
+  ASSERT_EQ(pb_db_exec(a, "INSERT INTO t (v) VALUES ('stalled')"), 0);
+  /* a now sits in its transaction, holding the write lock. */
+  pb_db *b = open_db(spec);
+  int64_t t0 = pb_now_ms();
+  ASSERT_EQ(pb_db_exec(b, "INSERT INTO t (v) VALUES ('other')"), 0);
+  int64_t waited = pb_now_ms() - t0;
+  fprintf(stderr, "stalled writer: the other write waited %lld ms\n", (long long)waited);
+  ASSERT(waited >= 4000); /* it was blocked ... */
+  ASSERT(waited < 8000);  /* ... only until the bound */
+  ASSERT_EQ(pb_db_commit(a), PB_ESTORE); /* its session was ended */
+  pb_db_rollback(a);
+  ASSERT_EQ(one_int(b, "SELECT count(*) FROM t"), 1);
+  ASSERT_EQ(one_int(a, "SELECT count(*) FROM t WHERE v = 'stalled'"), 0);
+  pb_db_close(b);
+  /* The URL overrides: a holder with the idle bound off, a writer that
+   * waits 1 s for the lock: it fails BUSY then, not after 10 s. */
+  pb_db_close(a);
+  a = open_db(with_options(spec, "-c%20idle_in_transaction_session_timeout%3D0"));
+  b = open_db(with_options(spec, "-c%20lock_timeout%3D1000"));
+  ASSERT_EQ(pb_db_begin(a), 0);
+  ASSERT_EQ(pb_db_exec(a, "INSERT INTO t (v) VALUES ('held')"), 0);
+  t0 = pb_now_ms();
+  ASSERT_EQ(pb_db_exec(b, "INSERT INTO t (v) VALUES ('late')"), PB_ESTORE);
+  waited = pb_now_ms() - t0;
+  ASSERT_EQ(pb_db_errkind(b), PB_DB_ERR_BUSY);
+  ASSERT(waited >= 900 && waited < 4000);
+  ASSERT_EQ(pb_db_commit(a), 0); /* not ended, though idle past 1 s */
+  ASSERT_EQ(one_int(b, "SELECT count(*) FROM t"), 2);
+  pb_db_close(b);
+  pb_db_close(a);
+}
+
 /* Migrations: the real list, read out of src/core/store.c (C string
  * literals between "migrations[] = {" and "};"), run in order through
  * pb_db_exec_ddl; every table they create is then there. */
@@ -679,6 +738,7 @@ int main(void) {
   RUN(test_write_outside_tx);
   RUN(test_race);
   RUN(test_reconnect);
+  RUN(test_stalled_writer);
   RUN(test_migrations);
   RUN(test_bench);
   char cmd[300];

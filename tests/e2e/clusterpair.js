@@ -36,10 +36,14 @@ async function startPair({ allowPrivate = [] } = {}) {
   const pgDir = await makeTempDir('ppod-e2e-pg-');
   const daemons = [];
   let stopped = false;
-  // The safety net: a test runner that dies on an error still stops
-  // PostgreSQL (the harness kills the daemons' process groups at exit).
-  const onExit = () => { if (!stopped) stopPg(pgDir); };
-  process.on('exit', onExit);
+  // The safety net: a test runner that dies on an error or a signal still
+  // stops PostgreSQL. Before the harness's own exit hooks (prepended): they
+  // kill the daemons' process groups and remove the temporary dirs, this
+  // server's data dir among them.
+  const onExit = () => { if (!stopped) { stopped = true; stopPg(pgDir); } };
+  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  process.prependListener('exit', onExit);
+  for (const sig of SIGNALS) process.prependOnceListener(sig, onExit);
   const stop = async ({ clean = false } = {}) => {
     if (stopped) return;
     let err;
@@ -54,6 +58,7 @@ async function startPair({ allowPrivate = [] } = {}) {
     }
     stopped = true;
     process.off('exit', onExit);
+    for (const sig of SIGNALS) process.off(sig, onExit);
     stopPg(pgDir);
     if (err) throw err;
   };

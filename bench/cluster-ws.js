@@ -2,20 +2,24 @@
 // cluster (src/http/proxy.c): a session acquired on node A, one Puppeteer
 // connection straight to A and one through node B; CDP round trips
 // (Runtime.evaluate "1+1") timed on each, interleaved in rounds so both see
-// the same machine load. Two real daemons on loopback (tests/e2e/clusterpair.js).
-// Usage: node bench/cluster-ws.js   (BENCH_CLUSTER_N round trips each, default 200)
+// the same machine load. Two real daemons on loopback, cluster nodes on a
+// throwaway PostgreSQL (tests/e2e/clusterpair.js; needs PostgreSQL's server).
+// Usage: make build && node bench/cluster-ws.js   (BENCH_CLUSTER_N round trips each, default 200)
 'use strict';
 const puppeteer = require('puppeteer-core');
 const { startFixtures } = require('../tests/e2e/harness');
-const { startPair } = require('../tests/e2e/clusterpair');
+const { startPair, havePostgres } = require('../tests/e2e/clusterpair');
 
 const N = Number(process.env.BENCH_CLUSTER_N || 200);
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]; };
 
 (async () => {
+  if (!havePostgres()) throw new Error('needs PostgreSQL\'s server (apt-get install postgresql; make deps)');
   const fixtures = await startFixtures();
-  const { a, b } = await startPair({ allowPrivate: [fixtures.host] });
+  let pair;
   try {
+    pair = await startPair({ allowPrivate: [fixtures.host] });
+    const { a, b } = pair;
     const s = (await b.request('POST', '/browser/acquire', { json: {}, token: a.token })).json.result;
     if (!s.sessionId.startsWith(a.tag)) throw new Error('placed on B; expected A');
     const ticket = async (port) => {
@@ -50,8 +54,7 @@ const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
     console.log(`extra p50 per CDP round trip: ${(pct(relayed, 50) - pct(direct, 50)).toFixed(3)} ms`);
     await b.request('DELETE', `/browser/sessions/${s.sessionId}`, { token: a.token });
   } finally {
-    await b.stop();
-    await a.stop();
+    if (pair) await pair.stop();
     await fixtures.close();
   }
 })().catch((e) => { console.error(e); process.exit(1); });

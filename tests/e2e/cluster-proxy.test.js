@@ -2,8 +2,11 @@
 // The internal channel of a cluster (src/http/proxy.c): a session placed on
 // node A is driven, fetched and watched through node B, which relays to A;
 // and what a client may try against the channel. Two real daemons on
-// loopback sharing a node registry (tests/e2e/clusterpair.js).
-const { test, before, after } = require('node:test');
+// loopback, cluster nodes on one throwaway PostgreSQL (--store, --node-url,
+// --cluster-key-file: tests/e2e/clusterpair.js). Skipped only when
+// PostgreSQL's server is not installed.
+const nodeTest = require('node:test');
+const { describe, before, after } = nodeTest;
 const assert = require('node:assert/strict');
 const http = require('node:http');
 const WebSocket = require('ws');
@@ -17,27 +20,37 @@ const {
 const boundedRss = (grownKiB, what) => {
   if (!SANITIZE) assert.ok(grownKiB < 16 * 1024, `B grew ${grownKiB} KiB for ${what}`);
 };
-const { startPair, fakeNode } = require('./clusterpair');
+const { startPair, fakeNode, havePostgres } = require('./clusterpair');
+
+// Every test bounded: a wait that never ends fails its test, not the run.
+const test = (name, fn) => nodeTest.test(name, { timeout: scaled(120000) }, fn);
+// An event awaited with a deadline.
+const within = (p, ms, what) => {
+  let t;
+  return Promise.race([p, new Promise((_, j) => { t = setTimeout(() => j(new Error(`${what}: not within ${ms} ms`)), ms); })])
+    .finally(() => clearTimeout(t));
+};
+const opened = (ws) => within(new Promise((r, j) => { ws.once('open', r); ws.once('error', j); }), scaled(15000), 'WebSocket open');
+
+describe('cluster proxy', { skip: !havePostgres() && 'no PostgreSQL server installed (/usr/lib/postgresql/*/bin/initdb)' }, () => {
 
 let fixtures, pair, a, b;
-let killedA = false;
 
 before(async () => {
   fixtures = await startFixtures();
   pair = await startPair({ allowPrivate: [fixtures.host] });
   ({ a, b } = pair);
-}, { timeout: scaled(120000) });
+}, { timeout: scaled(180000) });
 
 after(async () => {
   try {
-    if (b) await b.stopClean();
-    if (a && !killedA) await a.stopClean();
+    if (pair) await pair.stop({ clean: true });
   } finally {
     if (fixtures) await fixtures.close();
   }
-});
+}, { timeout: scaled(120000) });
 
-// A's token, used at B: B relays without authenticating.
+// A's account's token, used at B: B relays, A authenticates.
 const viaB = (method, p, opts = {}) => httpRequest(b.port, method, p, { token: a.token, ...opts });
 
 async function acquireViaB(body = {}) {
@@ -155,7 +168,7 @@ test('large CDP answers cross B whole, also to a client that stopped reading a w
   const s = await acquireViaB();
   const url = `ws://127.0.0.1:${b.port}/browser/sessions/${s.sessionId}/devtools/browser?token=${a.token}`;
   const ws = new WebSocket(url, { maxPayload: 0 });
-  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+  await opened(ws);
   let next = 1;
   const pending = new Map();
   ws.on('message', (m) => {
@@ -238,7 +251,7 @@ test('back-pressure: a client that stops reading holds B to a bounded buffer, HT
     const ws = new WebSocket(`ws://127.0.0.1:${b.port}/browser/sessions/cafe0001/devtools/browser`, { maxPayload: 0 });
     const msgs = [];
     ws.on('message', (m) => msgs.push({ m, isBinary: Buffer.isBuffer(m) })); // ws 7: text arrives as a string
-    await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+    await opened(ws);
     ws._socket.pause();
     await sleep(scaled(3000));
     const grown = rssKiB(b.pid) - w0;
@@ -354,10 +367,10 @@ test('the owner\'s close code and reason reach the client through B as they woul
   const closeOnRelease = async (port) => {
     const s = await acquireViaB();
     const ws = new WebSocket(`ws://127.0.0.1:${port}/browser/sessions/${s.sessionId}/devtools/browser?token=${a.token}`);
-    await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+    await opened(ws);
     const closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
     assert.equal((await viaB('DELETE', `/browser/sessions/${s.sessionId}`)).status, 200);
-    return closed;
+    return within(closed, scaled(15000), 'the close on release');
   };
   const direct = await closeOnRelease(a.port);
   const relayed = await closeOnRelease(b.port);
@@ -427,13 +440,15 @@ test('the cluster key never shows in either node\'s log', () => {
 test('A killed: the client\'s socket through B closes with 1011, its HTTP gets 502, never a hang', async () => {
   const s = await acquireViaB();
   const ws = new WebSocket(`ws://127.0.0.1:${b.port}/browser/sessions/${s.sessionId}/devtools/browser?token=${a.token}`);
-  await new Promise((r, j) => { ws.once('open', r); ws.once('error', j); });
+  await opened(ws);
   const closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
-  killedA = true;
+  pair.markKilled(a);
   process.kill(-a.pid, 'SIGKILL');
-  const c = await closed;
+  const c = await within(closed, scaled(15000), 'the close through B');
   assert.equal(c.code, 1011);
   assert.match(c.reason, /NODE_UNREACHABLE/);
   const r = await viaB('GET', `/browser/sessions/${s.sessionId}`);
   assert.ok([502, 410].includes(r.status), String(r.status));
+});
+
 });

@@ -172,15 +172,20 @@ int pb_crawl_get(pb_crawl_store *s, const char *id, int64_t account_id, int with
   return rc;
 }
 
-int pb_crawl_list_active(pb_crawl_store *s, pb_crawl_rec **out, size_t *n) {
+/* "the id starts with ?N" (prefix "" matches all), on SQLite and PG. */
+#define ID_PREFIX(col, n) \
+  " substr(" col ", 1, length(CAST(?" #n " AS TEXT))) = CAST(?" #n " AS TEXT)"
+
+int pb_crawl_list_active(pb_crawl_store *s, const char *prefix, pb_crawl_rec **out, size_t *n) {
   *out = NULL;
   *n = 0;
   pb_db_stmt *st = NULL;
   pthread_mutex_lock(&s->mu);
   int rc = prep(s,
-                "SELECT " CRAWL_COLS
-                " FROM crawls WHERE status IN ('queued', 'running') ORDER BY created_ms",
+                "SELECT " CRAWL_COLS " FROM crawls WHERE status IN ('queued', 'running') AND"
+                ID_PREFIX("id", 1) " ORDER BY created_ms",
                 &st);
+  if (!rc) pb_db_bind_text(st, 1, prefix ? prefix : "", -1);
   pb_crawl_rec *v = NULL;
   size_t nv = 0;
   int x = PB_DB_DONE;
@@ -254,12 +259,14 @@ int pb_crawl_set_status(pb_crawl_store *s, const char *id, const char *status, c
   return rc;
 }
 
-int pb_crawl_requeue_running(pb_crawl_store *s, int *n) {
+int pb_crawl_requeue_running(pb_crawl_store *s, const char *prefix, int *n) {
   pb_db_stmt *st = NULL;
   *n = 0;
   pthread_mutex_lock(&s->mu);
-  int rc = prep(s, "UPDATE crawl_pages SET state = 0 WHERE state = 1", &st);
+  int rc = prep(s, "UPDATE crawl_pages SET state = 0 WHERE state = 1 AND" ID_PREFIX("crawl_id", 1),
+                &st);
   if (!rc) {
+    pb_db_bind_text(st, 1, prefix ? prefix : "", -1);
     int r = pb_db_step(st);
     if (r != PB_DB_DONE)
       rc = fail(s, r, "requeue");
@@ -557,4 +564,69 @@ int pb_crawl_sweep(pb_crawl_store *s, int64_t cutoff_wall_ms, int *n) {
   if (rc) pb_db_rollback(s->db);
   pthread_mutex_unlock(&s->mu);
   return rc;
+}
+
+/* Ends (failed, error, ended now) the queued or running crawls matching
+ * where (whose ?2 is arg), and marks their RUNNING pages FAILED with the
+ * same error (done_seq left 0: never finished, no result number used).
+ * One transaction. */
+static int end_crawls(pb_crawl_store *s, const char *where, const char *arg, const char *error,
+                      int64_t now_ms, int *n) {
+  char sql[1024];
+  *n = 0;
+  pthread_mutex_lock(&s->mu);
+  int rc = pb_db_begin(s->db);
+  if (rc) rc = fail(s, rc, "begin");
+  pb_db_stmt *st = NULL;
+  snprintf(sql, sizeof(sql),
+           "UPDATE crawl_pages SET state = 3, error = CAST(?1 AS TEXT) WHERE state = 1 AND"
+           " crawl_id IN (SELECT id FROM crawls WHERE status IN ('queued', 'running') AND %s)",
+           where);
+  if (!rc) rc = prep(s, sql, &st);
+  if (!rc) {
+    pb_db_bind_text(st, 1, error, -1);
+    pb_db_bind_text(st, 2, arg, -1);
+    int r = pb_db_step(st);
+    if (r != PB_DB_DONE) rc = fail(s, r, "lost crawl pages");
+  }
+  pb_db_finalize(st);
+  st = NULL;
+  snprintf(sql, sizeof(sql),
+           "UPDATE crawls SET status = 'failed', error = CAST(?1 AS TEXT),"
+           " ended_ms = CAST(?3 AS BIGINT) WHERE status IN ('queued', 'running') AND %s",
+           where);
+  if (!rc) rc = prep(s, sql, &st);
+  if (!rc) {
+    pb_db_bind_text(st, 1, error, -1);
+    pb_db_bind_text(st, 2, arg, -1);
+    pb_db_bind_int64(st, 3, now_ms);
+    int r = pb_db_step(st);
+    if (r != PB_DB_DONE)
+      rc = fail(s, r, "lost crawls");
+    else
+      *n = (int)pb_db_changes(s->db);
+  }
+  pb_db_finalize(st);
+  if (!rc) rc = pb_db_commit(s->db);
+  if (rc) {
+    pb_db_rollback(s->db);
+    *n = 0;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int pb_crawl_node_lost(pb_crawl_store *s, const char *tag, int64_t now_ms, int *n) {
+  *n = 0;
+  if (!tag || strlen(tag) != 4) return PB_EINVAL; /* never "" (= every crawl) */
+  return end_crawls(s, ID_PREFIX("id", 2), tag, PB_CRAWL_NODE_LOST_ERROR, now_ms, n);
+}
+
+int pb_crawl_orphans_end(pb_crawl_store *s, const char *self_tag, int64_t now_ms, int *n) {
+  *n = 0;
+  if (!self_tag || strlen(self_tag) != 4) return PB_EINVAL;
+  return end_crawls(s,
+                    "substr(id, 1, 4) <> CAST(?2 AS TEXT) AND substr(id, 1, 4) IN"
+                    " (SELECT tag FROM nodes WHERE state IN ('lost', 'left'))",
+                    self_tag, PB_CRAWL_NODE_LOST_ERROR, now_ms, n);
 }

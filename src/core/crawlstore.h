@@ -74,17 +74,33 @@ int pb_crawl_create(pb_crawl_store *s, const char *id, int64_t account_id, const
  * with_request: out->request is filled (caller frees). Counts filled. */
 int pb_crawl_get(pb_crawl_store *s, const char *id, int64_t account_id, int with_request,
                  pb_crawl_rec *out);
-/* Crawls whose status is queued or running (to resume), with requests;
+/* Crawls whose status is queued or running (to resume) and whose id starts
+ * with prefix (a cluster node's tag; NULL or "": all), with requests;
  * *out malloc'd (free each request, then the array). */
-int pb_crawl_list_active(pb_crawl_store *s, pb_crawl_rec **out, size_t *n);
+int pb_crawl_list_active(pb_crawl_store *s, const char *prefix, pb_crawl_rec **out, size_t *n);
 /* Crawls of account queued or running, and the bytes of all its results. */
 int pb_crawl_account_usage(pb_crawl_store *s, int64_t account_id, int *active, int64_t *bytes);
 /* Sets the status (and error, may be NULL); ended_ms 0 leaves it. */
 int pb_crawl_set_status(pb_crawl_store *s, const char *id, const char *status, const char *error,
                         int64_t ended_ms);
-/* Rows RUNNING back to QUEUED: at start, for the pages a stopped daemon
- * was fetching. *n how many. */
-int pb_crawl_requeue_running(pb_crawl_store *s, int *n);
+/* Rows RUNNING back to QUEUED, of crawls whose id starts with prefix
+ * (NULL or "": all): at start, for the pages a stopped daemon was
+ * fetching. *n how many. */
+int pb_crawl_requeue_running(pb_crawl_store *s, const char *prefix, int *n);
+
+/* Cluster mode: a crawl belongs to the node whose tag starts its id. */
+#define PB_CRAWL_NODE_LOST_ERROR \
+  "NodeLost: the node running this crawl stopped answering (or stopped) before it ended"
+/* The queued or running crawls of node tag (4 hex digits; anything else
+ * PB_EINVAL) end now: status failed (GET: errored), error
+ * PB_CRAWL_NODE_LOST_ERROR; their RUNNING pages become FAILED with that
+ * error (the results numbered so far stay). Idempotent; one transaction.
+ * *n crawls ended. */
+int pb_crawl_node_lost(pb_crawl_store *s, const char *tag, int64_t now_ms, int *n);
+/* The same for every crawl of a node row (table nodes) that is lost or
+ * left, other than self_tag's: at a cluster node's start, for crawls of
+ * incarnations that drained or were declared lost while no crawler ran. */
+int pb_crawl_orphans_end(pb_crawl_store *s, const char *self_tag, int64_t now_ms, int *n);
 
 /* Adds urls (INSERT OR IGNORE: an URL already known is left as it is);
  * *added (may be NULL) how many were new. One transaction. */

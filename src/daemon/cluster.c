@@ -3,6 +3,7 @@
 
 #include "common/pb.h"
 #include "core/db.h"
+#include "ops/crawl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@ struct pb_cluster {
   _Atomic(pb_server *) server;
   void (*fleet_fn)(void *fleet, const char *tag);
   void *fleet;
+  _Atomic(pb_crawler *) crawler;
   atomic_int self_lost;
 };
 
@@ -161,6 +163,12 @@ static void node_lost(void *data, const char *tag, int64_t hb, int64_t now) {
   else
     PB_WARN("nodes: lost node %s: %d session(s), %d ledger row(s) closed", tag, sc, uc);
   if (c->fleet_fn) c->fleet_fn(c->fleet, tag);
+  int cn = 0;
+  rc = pb_crawler_node_lost(atomic_load(&c->crawler), tag, &cn);
+  if (rc)
+    PB_ERR("nodes: ending the crawls of lost node %s failed: %s", tag, pb_strerror(rc));
+  else if (cn)
+    PB_WARN("nodes: lost node %s: %d crawl(s) ended (NodeLost)", tag, cn);
 }
 
 static void self_lost(void *data) {
@@ -268,6 +276,10 @@ void pb_cluster_set_fleet_hook(pb_cluster *c, void (*fn)(void *fleet, const char
   if (!c) return;
   c->fleet_fn = fn;
   c->fleet = fleet;
+}
+
+void pb_cluster_set_crawler(pb_cluster *c, pb_crawler *cr) {
+  if (c) atomic_store(&c->crawler, cr);
 }
 
 void pb_cluster_drain_signal(pb_cluster *c) {

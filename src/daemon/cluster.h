@@ -53,6 +53,11 @@ void pb_cluster_set_server(pb_cluster *c, pb_server *srv);
  * from the heartbeat thread; fn NULL: none. */
 void pb_cluster_set_fleet_hook(pb_cluster *c, void (*fn)(void *fleet, const char *tag),
                                void *fleet);
+/* The crawler whose store ends a lost node's crawls (ops/crawl.h
+ * pb_crawler_node_lost), called from the heartbeat thread; NULL: none.
+ * The cluster is closed (heartbeat stopped) before the crawler stops. */
+struct pb_crawler;
+void pb_cluster_set_crawler(pb_cluster *c, struct pb_crawler *cr);
 /* SIGTERM: async-signal-safe; the row says draining within a beat. */
 void pb_cluster_drain_signal(pb_cluster *c);
 /* After the server stopped: 0, or non-zero when this node was declared

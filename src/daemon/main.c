@@ -994,6 +994,7 @@ static int serve(config *c) {
   g_server = srv;
   pb_cluster_set_server(cluster, srv);
   if (fleet) pb_cluster_set_fleet_hook(cluster, fleet_free_node, fleet);
+  pb_cluster_set_crawler(cluster, crawler); /* a lost node's crawls end */
   g_cluster = cluster;
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));

@@ -197,9 +197,11 @@ int pb_fwd_client_host(pb_server *s, struct lws *wsi, char *out, size_t cap) {
 /* ---- where a request goes ---- */
 
 /* The node-minted id a path names: a session's, a trace's, a live view
- * capability. 1 when there is one. */
+ * capability, a crawl's (its scheduler runs on the node that started it:
+ * a DELETE must reach it). 1 when there is one. */
 static int path_id(const char *path, char *id, size_t cap) {
-  static const char *const prefixes[] = {"/browser/sessions/", "/browser/traces/", "/live/"};
+  static const char *const prefixes[] = {"/browser/sessions/", "/browser/traces/", "/live/",
+                                         "/browser/crawl/"};
   for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
     size_t n = strlen(prefixes[i]);
     if (strncmp(path, prefixes[i], n)) continue;

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #define MAX_PATTERNS 32
 #define MAX_ORIGINS 64 /* robots.txt kept per crawl */
@@ -1005,11 +1004,18 @@ int pb_crawler_start(const pb_crawler_opts *o, pb_crawler **out) {
     pb_crawler_stop(cr);
     return rc;
   }
+  /* A crawl is its node's: in cluster mode this node resumes only crawls
+   * whose id carries its tag (none, at a fresh tag), and ends those of
+   * incarnations that left or were lost while no crawler could. */
+  const char *tag = pb_node_tag();
   int n = 0;
-  pb_crawl_requeue_running(cr->store, &n);
+  if (*tag && !pb_crawl_orphans_end(cr->store, tag, pb_wall_ms(), &n) && n)
+    PB_WARN("crawl: %d crawl(s) of nodes gone ended (NodeLost)", n);
+  n = 0;
+  pb_crawl_requeue_running(cr->store, tag, &n);
   pb_crawl_rec *recs = NULL;
   size_t nrecs = 0;
-  if (!pb_crawl_list_active(cr->store, &recs, &nrecs)) {
+  if (!pb_crawl_list_active(cr->store, tag, &recs, &nrecs)) {
     for (size_t i = 0; i < nrecs; i++) {
       crawl_load(cr, &recs[i]);
       free(recs[i].request);
@@ -1023,6 +1029,24 @@ int pb_crawler_start(const pb_crawler_opts *o, pb_crawler **out) {
   }
   cr->started = 1;
   *out = cr;
+  return 0;
+}
+
+int pb_crawler_node_lost(pb_crawler *cr, const char *tag, int *n) {
+  *n = 0;
+  if (!cr || !tag) return 0;
+  int rc = pb_crawl_node_lost(cr->store, tag, pb_wall_ms(), n);
+  if (rc || !*n) return rc;
+  /* Drop what this node may hold of them (none, normally: another node's
+   * crawls are not run here). */
+  pthread_mutex_lock(&cr->mu);
+  for (crawl *c = cr->crawls; c; c = c->next)
+    if (!strncmp(c->id, tag, 4)) {
+      atomic_store(&c->canceled, 1);
+      c->ended = 1;
+    }
+  pthread_cond_signal(&cr->cv);
+  pthread_mutex_unlock(&cr->mu);
   return 0;
 }
 
@@ -1059,19 +1083,6 @@ void pb_crawler_stop(pb_crawler *cr) {
 
 /* ---- the routes ---------------------------------------------------------- */
 
-static void new_id(char *out, size_t cap) {
-  unsigned char r[12];
-  if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-    for (size_t i = 0; i < sizeof(r); i++) r[i] = (unsigned char)(pb_now_ms() >> (i % 8));
-  static const char hex[] = "0123456789abcdef";
-  size_t j = 0;
-  for (size_t i = 0; i < sizeof(r) && j + 2 < cap; i++) {
-    out[j++] = hex[r[i] >> 4];
-    out[j++] = hex[r[i] & 15];
-  }
-  out[j] = '\0';
-}
-
 int pb_op_crawl_start(pb_job *job, pb_op_result *res) {
   pb_crawler *cr = job->env->crawler;
   if (!cr) return pb_op_fail(res, PB_CODE_SERVICE_UNAVAILABLE, "crawls are not available");
@@ -1105,8 +1116,11 @@ int pb_op_crawl_start(pb_job *job, pb_op_result *res) {
                       (long long)bytes, (long long)cr->o.max_bytes);
   char *text = cJSON_PrintUnformatted(body);
   if (!text) return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "out of memory");
-  char id[PB_CRAWL_ID_MAX];
-  new_id(id, sizeof(id));
+  char id[PB_CRAWL_ID_MAX]; /* 24 hex digits; the node's tag first in a cluster */
+  if (pb_random_id_hex(id, 12)) {
+    free(text);
+    return pb_op_fail(res, PB_CODE_INTERNAL_ERROR, "no randomness for the crawl's id");
+  }
   crawl *c = NULL;
   rc = crawl_new(cr, id, job->account_id, text, &c, err, sizeof(err));
   if (rc) {

@@ -19,7 +19,9 @@
  * "crawl".
  *
  * Durable: a stopped daemon leaves its crawls queued or running in the
- * store; pb_crawler_start resumes them, pages that were being fetched go
+ * store; pb_crawler_start resumes them (in cluster mode only the crawls
+ * whose id carries this node's tag: a crawl belongs to the node that
+ * started it, and ends errored NodeLost when that node is lost or left), pages that were being fetched go
  * back to the frontier, and the (crawl, url) key keeps them from being
  * fetched into the results twice. Ended crawls are swept 24 h after they
  * ended.
@@ -55,6 +57,11 @@ typedef struct {
 
 /* Opens the crawl store and resumes what a stopped run left. */
 int pb_crawler_start(const pb_crawler_opts *o, pb_crawler **out);
+/* Cluster mode: node tag was declared lost (daemon/cluster.c, on the
+ * heartbeat thread): its crawls still queued or running end errored with
+ * PB_CRAWL_NODE_LOST_ERROR (pb_crawl_node_lost), so its accounts' active
+ * crawls are freed. *n how many. NULL crawler: no-op. Any thread. */
+int pb_crawler_node_lost(pb_crawler *c, const char *tag, int *n);
 /* Stops taking pages; pages being fetched go back to the frontier (their
  * crawls resume at the next start). Before pb_jobs_stop. NULL: no-op. */
 void pb_crawler_stop(pb_crawler *c);

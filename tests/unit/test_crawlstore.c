@@ -4,12 +4,16 @@
  * come back in completion order from a cursor, rows in flight go back to
  * the frontier after a restart, an account sees only its own crawls, and
  * ended crawls are swept; two connections claiming from one frontier at
- * once never take the same row. */
+ * once never take the same row. In a cluster a crawl is its node's (the
+ * tag its id starts with): requeue and resume are scoped to a tag, and a
+ * lost node's unfinished crawls end failed with the NodeLost text, its
+ * running pages FAILED, other nodes' crawls untouched. */
 #include "core/crawlstore.h"
 
 #include "common/crawlurl.h"
 
 #include "common/pb.h"
+#include "core/db.h"
 #include "core/store.h"
 #include "pgtest.h"
 #include "test.h"
@@ -69,7 +73,7 @@ static void test_lifecycle(void) {
   ASSERT_STR_EQ(u, "http://a/2");
   /* A restart: the row in flight is queued again. */
   int n = 0;
-  ASSERT_EQ(pb_crawl_requeue_running(s, &n), 0);
+  ASSERT_EQ(pb_crawl_requeue_running(s, NULL, &n), 0);
   ASSERT_EQ(n, 1);
   ASSERT_EQ(pb_crawl_claim(s, "c1", busy_b, NULL, u, origin, &depth), 0);
   ASSERT_STR_EQ(u, "http://a/2");
@@ -121,7 +125,7 @@ static void test_lifecycle(void) {
   ASSERT(bytes > 0);
   pb_crawl_rec *list = NULL;
   size_t nl = 0;
-  ASSERT_EQ(pb_crawl_list_active(s, &list, &nl), 0);
+  ASSERT_EQ(pb_crawl_list_active(s, "", &list, &nl), 0);
   ASSERT_EQ(nl, 1u);
   free(list[0].request);
   free(list);
@@ -194,6 +198,100 @@ static void test_claim_race(void) {
   pb_store_close(st);
 }
 
+static void crawl_with_page(pb_crawl_store *s, const char *id, int64_t acct, const char *u) {
+  ASSERT_EQ(pb_crawl_create(s, id, acct, "{}", 1000), 0);
+  pb_crawl_url v = url(u, "http://n", 1);
+  ASSERT_EQ(pb_crawl_add_urls(s, id, &v, 1, NULL), 0);
+  ASSERT_EQ(pb_crawl_set_status(s, id, "running", NULL, 0), 0);
+  char got[PB_CRAWL_URL_MAX + 1], origin[300];
+  int depth;
+  ASSERT_EQ(pb_crawl_claim(s, id, NULL, NULL, got, origin, &depth), 0); /* RUNNING */
+}
+
+static void test_node_scoped(void) {
+  pb_store *st = NULL;
+  ASSERT_EQ(pb_store_open_spec(spec, dir, &st), 0);
+  int64_t acct = 0;
+  ASSERT_EQ(pb_account_create(st, "nodes", &acct), 0);
+  pb_crawl_store *s = NULL;
+  ASSERT_EQ(pb_crawl_store_open_spec(spec, dir, &s), 0);
+  /* Mark what the earlier tests left ended: only this test's crawls are
+   * active below. */
+  ASSERT_EQ(pb_crawl_set_status(s, "race", "cancelled", NULL, 2000), 0);
+  crawl_with_page(s, "aaaa00000000000000000001", acct, "http://n/a1");
+  crawl_with_page(s, "aaaa00000000000000000002", acct, "http://n/a2");
+  crawl_with_page(s, "bbbb00000000000000000001", acct, "http://n/b1");
+  crawl_with_page(s, "cccc00000000000000000001", acct, "http://n/c1");
+
+  /* Node aaaa's restart: its pages only go back, its crawls only listed. */
+  int n = 0;
+  ASSERT_EQ(pb_crawl_requeue_running(s, "aaaa", &n), 0);
+  ASSERT_EQ(n, 2);
+  pb_crawl_rec *list = NULL;
+  size_t nl = 0;
+  ASSERT_EQ(pb_crawl_list_active(s, "aaaa", &list, &nl), 0);
+  ASSERT_EQ(nl, 2u);
+  for (size_t i = 0; i < nl; i++) {
+    ASSERT(!strncmp(list[i].id, "aaaa", 4));
+    free(list[i].request);
+  }
+  free(list);
+  pb_crawl_rec rec;
+  ASSERT_EQ(pb_crawl_get(s, "bbbb00000000000000000001", acct, 0, &rec), 0);
+  ASSERT_EQ(rec.counts[PB_CRAWL_RUNNING], 1); /* another node's page: left */
+  ASSERT_EQ(pb_crawl_list_active(s, NULL, &list, &nl), 0); /* all, as one node */
+  ASSERT_EQ(nl, 4u);
+  for (size_t i = 0; i < nl; i++) free(list[i].request);
+  free(list);
+
+  /* bbbb is lost: its crawl ends failed (GET: errored) with the text, its
+   * page FAILED; the account's active count drops; idempotent. */
+  int active = 0;
+  int64_t bytes = 0;
+  ASSERT_EQ(pb_crawl_account_usage(s, acct, &active, &bytes), 0);
+  ASSERT_EQ(active, 4);
+  ASSERT_EQ(pb_crawl_node_lost(s, "bbbb", 7000, &n), 0);
+  ASSERT_EQ(n, 1);
+  ASSERT_EQ(pb_crawl_get(s, "bbbb00000000000000000001", acct, 0, &rec), 0);
+  ASSERT_STR_EQ(rec.status, "failed");
+  ASSERT(!strncmp(rec.error, "NodeLost:", 9));
+  ASSERT_EQ(rec.ended_ms, 7000);
+  ASSERT_EQ(rec.counts[PB_CRAWL_RUNNING], 0);
+  ASSERT_EQ(rec.counts[PB_CRAWL_FAILED], 1);
+  ASSERT_EQ(pb_crawl_account_usage(s, acct, &active, &bytes), 0);
+  ASSERT_EQ(active, 3);
+  ASSERT_EQ(pb_crawl_node_lost(s, "bbbb", 8000, &n), 0);
+  ASSERT_EQ(n, 0);
+  ASSERT_EQ(pb_crawl_get(s, "bbbb00000000000000000001", acct, 0, &rec), 0);
+  ASSERT_EQ(rec.ended_ms, 7000);
+  ASSERT_EQ(pb_crawl_get(s, "aaaa00000000000000000001", acct, 0, &rec), 0);
+  ASSERT_STR_EQ(rec.status, "running");
+  /* A tag that is not 4 characters is refused, never "every crawl". */
+  ASSERT_EQ(pb_crawl_node_lost(s, "", 8000, &n), PB_EINVAL);
+  ASSERT_EQ(pb_crawl_node_lost(s, "aa", 8000, &n), PB_EINVAL);
+  ASSERT_EQ(pb_crawl_account_usage(s, acct, &active, &bytes), 0);
+  ASSERT_EQ(active, 3);
+
+  /* Orphans at a node's start: cccc left (drained), aaaa is up, dddd is
+   * self: only cccc's crawl ends. */
+  pb_db *db = NULL;
+  ASSERT_EQ(pb_db_open(spec, &db), 0);
+  ASSERT_EQ(pb_db_exec(db,
+                       "INSERT INTO nodes (tag, name, url, capacity, state, started_ms,"
+                       " heartbeat_ms) VALUES ('cccc', 'c', 'http://c', 1, 'left', 1, 1),"
+                       " ('aaaa', 'a', 'http://a', 1, 'up', 1, 1)"),
+            0);
+  pb_db_close(db);
+  ASSERT_EQ(pb_crawl_orphans_end(s, "dddd", 9000, &n), 0);
+  ASSERT_EQ(n, 1);
+  ASSERT_EQ(pb_crawl_get(s, "cccc00000000000000000001", acct, 0, &rec), 0);
+  ASSERT_STR_EQ(rec.status, "failed");
+  ASSERT_EQ(pb_crawl_get(s, "aaaa00000000000000000002", acct, 0, &rec), 0);
+  ASSERT_STR_EQ(rec.status, "running");
+  pb_crawl_store_close(s);
+  pb_store_close(st);
+}
+
 int main(void) {
   snprintf(dir, sizeof(dir), "/tmp/pb-crawlstore-XXXXXX");
   ASSERT(mkdtemp(dir) != NULL);
@@ -202,6 +300,7 @@ int main(void) {
   spec = pb_test_db_spec(path);
   RUN(test_lifecycle);
   RUN(test_claim_race);
+  RUN(test_node_scoped);
   char cmd[128];
   snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
   if (system(cmd)) fprintf(stderr, "could not remove %s\n", dir);

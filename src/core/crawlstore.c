@@ -244,7 +244,7 @@ int pb_crawl_set_status(pb_crawl_store *s, const char *id, const char *status, c
   int rc = prep(s,
                 "UPDATE crawls SET status = ?1, error = COALESCE(CAST(?2 AS TEXT), error),"
                 " ended_ms = CASE WHEN CAST(?3 AS BIGINT) > 0 THEN CAST(?3 AS BIGINT)"
-                " ELSE ended_ms END WHERE id = ?4",
+                " ELSE ended_ms END WHERE id = ?4 AND status IN ('queued', 'running')",
                 &st);
   if (!rc) {
     pb_db_bind_text(st, 1, status, -1);

@@ -80,7 +80,9 @@ int pb_crawl_get(pb_crawl_store *s, const char *id, int64_t account_id, int with
 int pb_crawl_list_active(pb_crawl_store *s, const char *prefix, pb_crawl_rec **out, size_t *n);
 /* Crawls of account queued or running, and the bytes of all its results. */
 int pb_crawl_account_usage(pb_crawl_store *s, int64_t account_id, int *active, int64_t *bytes);
-/* Sets the status (and error, may be NULL); ended_ms 0 leaves it. */
+/* Sets the status (and error, may be NULL); ended_ms 0 leaves it. Only a
+ * crawl still queued or running changes: a finished one (completed,
+ * cancelled, or ended NodeLost by another node) keeps its ending. */
 int pb_crawl_set_status(pb_crawl_store *s, const char *id, const char *status, const char *error,
                         int64_t ended_ms);
 /* Rows RUNNING back to QUEUED, of crawls whose id starts with prefix

@@ -201,9 +201,8 @@ static size_t words_are(const char *p, const char *const *seq) {
   return (size_t)(q - p);
 }
 
-/* Length of the literal, quoted identifier or comment at p (0: none). */
-static size_t opaque_len(const char *p) {
-  if (*p == '\'' || *p == '"' || *p == '`') {
+size_t pb__db_opaque_len(const char *p, int backtick) {
+  if (*p == '\'' || *p == '"' || (backtick && *p == '`')) {
     char q = *p;
     const char *e = p + 1;
     for (;;) {
@@ -266,7 +265,7 @@ int pb__db_ddl_to_pg(const char *sql, char **out) {
   int rc = 0, in_index = 0, stmt_start = 1;
   const char *p = sql;
   while (*p && !rc) {
-    size_t n = opaque_len(p);
+    size_t n = pb__db_opaque_len(p, 1);
     if (n) {
       rc = pb_buf_append(&b, p, n);
       p += n;

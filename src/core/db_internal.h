@@ -50,6 +50,9 @@ int pb__db_pg_open(const char *url, pb_db **out);
 /* SQLite-dialect DDL translated for PostgreSQL (rules in db.c). Caller
  * frees *out. PB_ENOMEM. */
 int pb__db_ddl_to_pg(const char *sql, char **out);
+/* Length of the string literal, quoted identifier (backtick too, SQLite's
+ * dialect, when backtick) or comment starting at p; 0 when none. */
+size_t pb__db_opaque_len(const char *p, int backtick);
 /* A PostgreSQL URL with its password replaced by "***", for logs, into out
  * (always NUL-terminated). */
 void pb__db_redact_url(const char *url, char *out, size_t cap);

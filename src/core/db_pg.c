@@ -195,33 +195,6 @@ static int in_transaction(pb_db *db) {
 
 /* ---- SQL text ---- */
 
-/* Length of the literal, quoted identifier or comment at p (0: none). */
-static size_t opaque_len(const char *p) {
-  if (*p == '\'' || *p == '"') {
-    char q = *p;
-    const char *e = p + 1;
-    for (;;) {
-      if (!*e) return (size_t)(e - p);
-      if (*e == q) {
-        if (e[1] == q) {
-          e += 2;
-          continue;
-        }
-        return (size_t)(e + 1 - p);
-      }
-      e++;
-    }
-  }
-  if (p[0] == '-' && p[1] == '-') {
-    const char *e = strchr(p, '\n');
-    return e ? (size_t)(e + 1 - p) : strlen(p);
-  }
-  if (p[0] == '/' && p[1] == '*') {
-    const char *e = strstr(p + 2, "*/");
-    return e ? (size_t)(e + 2 - p) : strlen(p);
-  }
-  return 0;
-}
 
 static int word_char(char c) {
   return isalnum((unsigned char)c) || c == '_';
@@ -234,7 +207,7 @@ static int translate(const char *sql, char **out, int *nparams) {
   int rc = 0, maxn = 0;
   const char *p = sql;
   while (*p && !rc) {
-    size_t n = opaque_len(p);
+    size_t n = pb__db_opaque_len(p, 0);
     if (n) {
       rc = pb_buf_append(&b, p, n);
       p += n;
@@ -268,7 +241,7 @@ static int is_write_sql(const char *sql) {
   const char *p = sql;
   for (;;) {
     while (isspace((unsigned char)*p)) p++;
-    size_t n = opaque_len(p);
+    size_t n = pb__db_opaque_len(p, 0);
     if (!n || *p == '\'' || *p == '"') break;
     p += n;
   }
@@ -278,7 +251,7 @@ static int is_write_sql(const char *sql) {
   }
   if (strncasecmp(p, "WITH", 4) || word_char(p[4])) return 0;
   while (*p) {
-    size_t n = opaque_len(p);
+    size_t n = pb__db_opaque_len(p, 0);
     if (n) {
       p += n;
       continue;

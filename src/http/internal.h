@@ -312,6 +312,9 @@ void delete_live_link(pb_server *s, req *r);
 /* 1 when an upgrade is to /live/...; live_confirm settles it as
  * cdpws_confirm does. */
 int live_is_upgrade(struct lws *wsi);
+/* A refused WebSocket upgrade answered with err's status and the JSON error
+ * envelope (message needs no JSON escaping). live.c. 1: answered. */
+int pb_ws_refuse_answer(struct lws *wsi, pb_code err, const char *message);
 int live_confirm(pb_server *s, struct lws *wsi);
 int live_is_pending(pb_server *s, struct lws *wsi);
 void live_pending_drop(pb_server *s, struct lws *wsi);

@@ -199,18 +199,17 @@ int live_is_upgrade(struct lws *wsi) {
   return lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) > 0 && !strncmp(uri, "/live/", 6);
 }
 
-/* A refused upgrade: the JSON error envelope, and a log line that names no
- * capability. */
-static int refuse(struct lws *wsi, pb_code err, const char *message) {
+/* A refused WebSocket upgrade's answer: the status of err and the JSON
+ * error envelope (message must need no JSON escaping). 1: answered. */
+int pb_ws_refuse_answer(struct lws *wsi, pb_code err, const char *message) {
   int status = pb_http_status(err);
   char body[512], rid[PB_REQUEST_ID_MAX + 1];
   request_id_new(rid);
-  PB_INFO("live: websocket refused at /live/{capability}/ws: %d %s (%s)", status, pb_code_text(err),
-          message);
   int n = snprintf(body, sizeof(body),
                    "{\"success\":false,\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}],"
                    "\"requestId\":\"%s\"}",
                    pb_code_text(err), message, rid);
+  if (n < 0 || (size_t)n >= sizeof(body)) return -1;
   unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
                                      *end = buf + sizeof(buf) - 1;
   if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/json", (lws_filepos_t)n,
@@ -219,6 +218,13 @@ static int refuse(struct lws *wsi, pb_code err, const char *message) {
     return -1;
   lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL);
   return 1;
+}
+
+/* A refused upgrade: the answer, and a log line that names no capability. */
+static int refuse(struct lws *wsi, pb_code err, const char *message) {
+  PB_INFO("live: websocket refused at /live/{capability}/ws: %d %s (%s)", pb_http_status(err),
+          pb_code_text(err), message);
+  return pb_ws_refuse_answer(wsi, err, message);
 }
 
 static int viewers_of(struct live_state *ls, pb_session *ss) {

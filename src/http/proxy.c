@@ -583,6 +583,29 @@ static int owner_append_headers(pb_fwd *f, struct lws *wsi, unsigned char **p, u
   return 0;
 }
 
+/* Writes the next queued WebSocket piece to wsi (text/binary and
+ * fragmentation as received), or the close once the queue is empty. */
+static int ws_write_next(pb_fwd *f, struct lws *wsi, queue *q, int close_code,
+                         const char *reason) {
+  chunk *c = q->head;
+  if (c) {
+    int wp = lws_write_ws_flags(c->flags & CH_BINARY ? LWS_WRITE_BINARY : LWS_WRITE_TEXT,
+                                !!(c->flags & CH_FIRST), !!(c->flags & CH_FINAL));
+    if (lws_write(wsi, c->data + LWS_PRE, c->len, (enum lws_write_protocol)wp) < (int)c->len)
+      return -1;
+    q_pop(q);
+    flow(f);
+    if (q->head || close_code) lws_callback_on_writable(wsi);
+    return 0;
+  }
+  if (close_code) {
+    lws_close_reason(wsi, (enum lws_close_status)close_code, (unsigned char *)reason,
+                     strlen(reason));
+    return -1;
+  }
+  return 0;
+}
+
 static int owner_write(pb_fwd *f, struct lws *wsi) {
   if (!f->ws) {
     /* The request body. */
@@ -599,23 +622,7 @@ static int owner_write(pb_fwd *f, struct lws *wsi) {
       lws_client_http_body_pending(wsi, 0);
     return 0;
   }
-  chunk *c = f->to_owner.head;
-  if (c) {
-    int wp = lws_write_ws_flags(c->flags & CH_BINARY ? LWS_WRITE_BINARY : LWS_WRITE_TEXT,
-                                !!(c->flags & CH_FIRST), !!(c->flags & CH_FINAL));
-    if (lws_write(wsi, c->data + LWS_PRE, c->len, (enum lws_write_protocol)wp) < (int)c->len)
-      return -1;
-    q_pop(&f->to_owner);
-    flow(f);
-    if (f->to_owner.head || f->close_owner) lws_callback_on_writable(wsi);
-    return 0;
-  }
-  if (f->close_owner) {
-    lws_close_reason(wsi, (enum lws_close_status)f->close_owner, (unsigned char *)f->owner_reason,
-                     strlen(f->owner_reason));
-    return -1;
-  }
-  return 0;
+  return ws_write_next(f, wsi, &f->to_owner, f->close_owner, f->owner_reason);
 }
 
 int pb_fwd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -840,21 +847,7 @@ int pb_fwd_http_writable(pb_fwd *f, struct lws *wsi) {
 /* ---- WebSockets: the client's side ---- */
 
 static int ws_refuse(struct lws *wsi, pb_code code, const char *msg) {
-  int status = pb_http_status(code);
-  char rid[PB_REQUEST_ID_MAX + 1], body[512];
-  request_id_new(rid);
-  int n = snprintf(body, sizeof(body),
-                   "{\"success\":false,\"errors\":[{\"code\":\"%s\",\"message\":\"%s\"}],"
-                   "\"requestId\":\"%s\"}",
-                   pb_code_text(code), msg, rid);
-  unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
-                                     *end = buf + sizeof(buf) - 1;
-  if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/json", (lws_filepos_t)n,
-                                  &p, end) ||
-      lws_finalize_write_http_header(wsi, start, &p, end))
-    return -1;
-  lws_write(wsi, (unsigned char *)body, (size_t)n, LWS_WRITE_HTTP_FINAL);
-  return 1;
+  return pb_ws_refuse_answer(wsi, code, msg);
 }
 
 int pb_fwd_ws_confirm(pb_server *s, struct lws *wsi) {
@@ -937,23 +930,7 @@ int pb_fwd_ws_receive(pb_fwd *f, struct lws *wsi, const void *in, size_t len) {
 }
 
 int pb_fwd_ws_writable(pb_fwd *f, struct lws *wsi) {
-  chunk *c = f->to_client.head;
-  if (c) {
-    int wp = lws_write_ws_flags(c->flags & CH_BINARY ? LWS_WRITE_BINARY : LWS_WRITE_TEXT,
-                                !!(c->flags & CH_FIRST), !!(c->flags & CH_FINAL));
-    if (lws_write(wsi, c->data + LWS_PRE, c->len, (enum lws_write_protocol)wp) < (int)c->len)
-      return -1;
-    q_pop(&f->to_client);
-    flow(f);
-    if (f->to_client.head || f->close_client) lws_callback_on_writable(wsi);
-    return 0;
-  }
-  if (f->close_client) {
-    lws_close_reason(wsi, (enum lws_close_status)f->close_client, (unsigned char *)f->client_reason,
-                     strlen(f->client_reason));
-    return -1;
-  }
-  return 0;
+  return ws_write_next(f, wsi, &f->to_client, f->close_client, f->client_reason);
 }
 
 void pb_fwd_ws_peer_close(pb_fwd *f, const void *in, size_t len) {
